@@ -1,0 +1,39 @@
+// The portflow subcommands. Each returns the process exit code:
+// 0 success, 1 the run (or the check) failed, 2 usage or input errors.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace portflow::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+struct GlobalOptions {
+  std::string state_dir = ".portflow";  // the run store and run directories
+};
+
+struct RunOptions {
+  std::string file;
+  std::vector<std::string> params;  // key=value
+  std::string target = "laptop";
+  bool keep_going = false;
+  bool strict = false;
+  bool quiet = false;  // no task output on the terminal
+  std::string run_id;  // resume: the run to finish
+};
+
+int Run(const GlobalOptions& g, const RunOptions& o);
+int Resume(const GlobalOptions& g, const RunOptions& o);
+int Validate(const std::string& file, const std::vector<std::string>& params);
+int Render(const std::string& file, const std::vector<std::string>& params,
+           const std::string& target, const std::string& format);
+int Runs(const GlobalOptions& g, const std::string& format);
+int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format);
+int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
+         bool follow);
+int Cancel(const GlobalOptions& g, const std::string& run_id);
+
+}  // namespace portflow::cli

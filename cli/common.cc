@@ -1,0 +1,94 @@
+#include "cli/common.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <random>
+
+#include "core/clock.h"
+
+namespace portflow::cli {
+
+void PrintError(const std::string& message) { std::cerr << "portflow: " << message << "\n"; }
+
+std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::string>& params,
+                             const std::string& dir) {
+  auto overrides = ParseParamArgs(params);
+  if (!overrides.ok()) {
+    PrintError(overrides.status().message());
+    return std::nullopt;
+  }
+  LoadResult loaded = LoadWorkloadFile(file, *overrides);
+  if (!dir.empty() && loaded.ok()) loaded.workload->dir = dir;
+  if (!loaded.ok()) {
+    std::cerr << loaded.diagnostics.ToString();
+    size_t n = loaded.diagnostics.list().size();
+    std::cerr << n << (n == 1 ? " error" : " errors") << " in " << file << "\n";
+    return std::nullopt;
+  }
+  auto plan = Plan::Build(std::move(*loaded.workload));
+  if (!plan.ok()) {
+    PrintError(plan.status().message());
+    return std::nullopt;
+  }
+  return std::move(*plan);
+}
+
+Result<std::unique_ptr<Backend>> BackendFor(const Target& target) {
+  auto settings = target.settings;
+  settings.erase("backend");
+  auto backend = CreateBackend(target.backend, settings);
+  if (!backend.ok()) {
+    return Status(backend.status().code(), "target " + target.name + " (" + target.source +
+                                               "): " + backend.status().message());
+  }
+  return backend;
+}
+
+Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir) {
+  return RunStore::Open(state_dir);
+}
+
+std::string NewRunId(const std::string& workload) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
+  return workload + "-" + stamp + "-" + suffix;
+}
+
+std::string RunDir(const std::string& state_dir, const std::string& run_id) {
+  return (std::filesystem::absolute(state_dir) / "runs" / run_id).lexically_normal().string();
+}
+
+bool EngineAlive(int pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  // A recycled pid is not our engine: it must run the same program.
+  std::error_code a, b;
+  auto theirs = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", a);
+  auto ours = std::filesystem::read_symlink("/proc/self/exe", b);
+  return !a && !b && theirs == ours;
+}
+
+std::string FormatElapsed(int64_t ms) {
+  int64_t s = ms / 1000;
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  }
+  return buf;
+}
+
+}  // namespace portflow::cli

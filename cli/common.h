@@ -1,0 +1,41 @@
+// Helpers shared by the subcommands.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/plan.h"
+#include "core/run_store.h"
+#include "core/spec_loader.h"
+#include "core/targets.h"
+
+namespace portflow::cli {
+
+// Prints "portflow: MESSAGE" to stderr.
+void PrintError(const std::string& message);
+
+// Loads and validates; on failure prints every diagnostic to stderr. With
+// `dir`, the file is a snapshot and `dir` is the workload's own directory.
+std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::string>& params,
+                             const std::string& dir = "");
+
+Result<std::unique_ptr<Backend>> BackendFor(const Target& target);
+
+Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir);
+
+// "laptop-dev-20261130-014501-3fa2"
+std::string NewRunId(const std::string& workload);
+
+// Absolute run directory of `run_id` under `state_dir`.
+std::string RunDir(const std::string& state_dir, const std::string& run_id);
+
+// The portflow process driving a run is still alive.
+bool EngineAlive(int pid);
+
+// "1m05s" from milliseconds.
+std::string FormatElapsed(int64_t ms);
+
+}  // namespace portflow::cli

@@ -1,0 +1,275 @@
+// portflow runs / status / logs / cancel: reading and steering runs from any
+// terminal, through the run store.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+
+namespace portflow::cli {
+namespace {
+
+using json = nlohmann::json;
+
+json RunJson(const RunRecord& r) {
+  return {{"id", r.id},
+          {"workload", r.workload},
+          {"file", r.workload_file},
+          {"target", r.target},
+          {"state", r.state},
+          {"message", r.message},
+          {"runDir", r.run_dir},
+          {"created", FormatTime(FromUnixMillis(r.created_ms))},
+          {"finished", r.finished_ms ? FormatTime(FromUnixMillis(r.finished_ms)) : ""},
+          {"params", json::parse(r.params, nullptr, false)}};
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 3, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// Shown to the user when the store or the run is missing.
+int Fail(const Status& s, int code = kExitFailed) {
+  PrintError(s.message());
+  return code;
+}
+
+int64_t Elapsed(const RunRecord& r) {
+  int64_t end = r.finished_ms ? r.finished_ms : ToUnixMillis(RealClock().Now());
+  return end - r.created_ms;
+}
+
+// The latest attempt of each instance matching `filter` (exact name, or a
+// step name that matches all of its matrix instances).
+std::vector<AttemptRecord> LatestAttempts(const std::vector<AttemptRecord>& all,
+                                          const std::string& filter) {
+  std::map<std::string, AttemptRecord> latest;
+  std::vector<std::string> order;
+  for (const AttemptRecord& a : all) {
+    bool match = filter.empty() || a.instance == filter || a.instance.rfind(filter + "[", 0) == 0;
+    if (!match) continue;
+    if (!latest.count(a.instance)) order.push_back(a.instance);
+    if (!latest.count(a.instance) || latest[a.instance].attempt < a.attempt) latest[a.instance] = a;
+  }
+  std::vector<AttemptRecord> out;
+  for (const std::string& n : order) out.push_back(latest[n]);
+  return out;
+}
+
+}  // namespace
+
+int Runs(const GlobalOptions& g, const std::string& format) {
+  auto store = OpenStore(g.state_dir);
+  if (!store.ok()) return Fail(store.status());
+  auto runs = (*store)->ListRuns();
+  if (!runs.ok()) return Fail(runs.status());
+  if (format == "json") {
+    json out = json::array();
+    for (const RunRecord& r : *runs) out.push_back(RunJson(r));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows{
+      {"RUN", "WORKLOAD", "TARGET", "STATE", "STARTED", "DURATION"}};
+  for (const RunRecord& r : *runs) {
+    rows.push_back({r.id, r.workload, r.target, r.state, FormatTime(FromUnixMillis(r.created_ms)),
+                    FormatElapsed(Elapsed(r))});
+  }
+  PrintTable(rows);
+  return kExitOk;
+}
+
+int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format) {
+  auto store = OpenStore(g.state_dir);
+  if (!store.ok()) return Fail(store.status());
+  auto run = (*store)->GetRun(run_id);
+  if (!run.ok()) return Fail(run.status(), kExitUsage);
+  auto instances = (*store)->ListInstances(run_id);
+  auto attempts = (*store)->ListAttempts(run_id);
+  if (!instances.ok()) return Fail(instances.status());
+  if (!attempts.ok()) return Fail(attempts.status());
+  if (format == "json") {
+    json out = RunJson(*run);
+    out["instances"] = json::array();
+    for (const InstanceRecord& i : *instances) {
+      json item = {{"name", i.name},
+                   {"step", i.step},
+                   {"state", i.state},
+                   {"attempts", i.attempts},
+                   {"message", i.message}};
+      item["attemptList"] = json::array();
+      for (const AttemptRecord& a : *attempts) {
+        if (a.instance != i.name) continue;
+        item["attemptList"].push_back(
+            {{"attempt", a.attempt},
+             {"state", a.state},
+             {"exitCode", a.exit_code},
+             {"signal", a.signal},
+             {"reason", a.reason},
+             {"message", a.message},
+             {"started", a.started_ms ? FormatTime(FromUnixMillis(a.started_ms)) : ""},
+             {"finished", a.finished_ms ? FormatTime(FromUnixMillis(a.finished_ms)) : ""}});
+      }
+      out["instances"].push_back(item);
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "run:      " << run->id << "\nworkload: " << run->workload << " ("
+            << run->workload_file << ")\ntarget:   " << run->target << "\nstate:    " << run->state
+            << (run->message.empty() ? "" : " (" + run->message + ")")
+            << "\nstarted:  " << FormatTime(FromUnixMillis(run->created_ms))
+            << "\nduration: " << FormatElapsed(Elapsed(*run)) << "\nrun dir:  " << run->run_dir
+            << "\n\n";
+  std::vector<std::vector<std::string>> rows{{"INSTANCE", "STATE", "ATTEMPTS", "MESSAGE"}};
+  for (const InstanceRecord& i : *instances) {
+    rows.push_back({i.name, i.state, std::to_string(i.attempts), i.message});
+  }
+  PrintTable(rows);
+  return kExitOk;
+}
+
+int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
+         bool follow) {
+  auto store = OpenStore(g.state_dir);
+  if (!store.ok()) return Fail(store.status());
+  auto run = (*store)->GetRun(run_id);
+  if (!run.ok()) return Fail(run.status(), kExitUsage);
+  std::map<std::string, long> offsets;  // by log path
+  bool printed_any = false;
+  while (true) {
+    auto attempts = (*store)->ListAttempts(run_id);
+    if (!attempts.ok()) return Fail(attempts.status());
+    auto latest = LatestAttempts(*attempts, instance);
+    if (!instance.empty() && latest.empty() && !follow) {
+      auto instances = (*store)->ListInstances(run_id);
+      std::string known;
+      if (instances.ok()) {
+        for (const auto& i : *instances) known += (known.empty() ? "" : ", ") + i.name;
+      }
+      return Fail(NotFound("run " + run_id + " has no started instance \"" + instance +
+                           "\" (instances: " + known + ")"),
+                  kExitUsage);
+    }
+    size_t streams = 0;
+    for (const AttemptRecord& a : latest) streams += static_cast<size_t>(a.replicas);
+    for (const AttemptRecord& a : latest) {
+      for (int r = 0; r < a.replicas; ++r) {
+        std::string path = LogPath(run->run_dir, a.instance, a.attempt, r);
+        std::ifstream in(path, std::ios::binary);
+        if (!in) continue;
+        in.seekg(offsets[path]);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        // Print whole lines only while following, so prefixes stay aligned.
+        size_t end = follow ? text.rfind('\n') : text.size();
+        if (end == std::string::npos) continue;
+        if (follow) ++end;
+        text.resize(end);
+        offsets[path] += static_cast<long>(text.size());
+        if (text.empty()) continue;
+        printed_any = true;
+        if (streams == 1) {
+          std::cout << text;
+          continue;
+        }
+        std::string prefix = a.instance + "/" + std::to_string(r) + " | ";
+        size_t start = 0;
+        while (start < text.size()) {
+          size_t nl = text.find('\n', start);
+          if (nl == std::string::npos) nl = text.size() - 1;
+          std::cout << prefix << text.substr(start, nl - start + 1);
+          if (text[nl] != '\n') std::cout << "\n";
+          start = nl + 1;
+        }
+      }
+    }
+    std::cout << std::flush;
+    if (!follow) break;
+    auto now = (*store)->GetRun(run_id);
+    if (now.ok() && now->state != "Running") {
+      follow = false;  // one more pass prints what is left
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!printed_any) std::cerr << "portflow: no log output yet\n";
+  return kExitOk;
+}
+
+int Cancel(const GlobalOptions& g, const std::string& run_id) {
+  auto store = OpenStore(g.state_dir);
+  if (!store.ok()) return Fail(store.status());
+  auto run = (*store)->GetRun(run_id);
+  if (!run.ok()) return Fail(run.status(), kExitUsage);
+  if (run->state != "Running") {
+    std::cerr << "portflow: run " << run_id << " already ended: " << run->state << "\n";
+    return kExitOk;
+  }
+  if (Status s = (*store)->RequestCancel(run_id); !s.ok()) return Fail(s);
+  if (EngineAlive(run->engine_pid)) {
+    ::kill(run->engine_pid, SIGTERM);
+    // Wait for the engine to stop its tasks and record the end.
+    for (int i = 0; i < 600; ++i) {
+      auto now = (*store)->GetRun(run_id);
+      if (now.ok() && now->state != "Running") {
+        std::cout << run_id << " " << now->state << "\n";
+        return kExitOk;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    PrintError("asked portflow pid " + std::to_string(run->engine_pid) + " to cancel " + run_id +
+               "; it has not finished after 60s");
+    return kExitFailed;
+  }
+  // Nobody drives the run (portflow died): stop what it left running here.
+  auto attempts = (*store)->ListAttempts(run_id);
+  if (!attempts.ok()) return Fail(attempts.status());
+  std::vector<TaskHandle> open;
+  for (const AttemptRecord& a : *attempts) {
+    auto st = ParseTaskState(a.state);
+    if (st && IsTerminal(*st)) continue;
+    open.push_back(
+        {a.backend, run_id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle});
+  }
+  auto target = FindTarget(run->workload_dir, run->target);
+  if (target.ok()) {
+    auto backend = BackendFor(*target);
+    if (backend.ok()) (void)(*backend)->Recover(run_id, open);
+  }
+  for (const AttemptRecord& a : *attempts) {
+    auto st = ParseTaskState(a.state);
+    if (st && IsTerminal(*st)) continue;
+    AttemptRecord done = a;
+    done.state = "Cancelled";
+    done.reason = "Cancelled";
+    done.finished_ms = ToUnixMillis(RealClock().Now());
+    (void)(*store)->PutAttempt(done);
+  }
+  run->state = "Cancelled";
+  run->message = "cancelled while no portflow process was driving it";
+  run->finished_ms = ToUnixMillis(RealClock().Now());
+  if (Status s = (*store)->UpdateRun(*run); !s.ok()) return Fail(s);
+  std::cout << run_id << " Cancelled\n";
+  return kExitOk;
+}
+
+}  // namespace portflow::cli

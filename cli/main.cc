@@ -1,0 +1,91 @@
+// portflow: run one ML workload description on a laptop or a cluster.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "local_backend/local_backend.h"
+
+int main(int argc, char** argv) {
+  using namespace portflow::cli;
+  portflow::RegisterLocalBackend();
+
+  CLI::App app{
+      "portflow: run one ML workload YAML unchanged on a laptop or a cluster.\n"
+      "Exit codes: 0 success, 1 the run or check failed, 2 usage or input errors."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "portflow 0.1.0");
+  GlobalOptions g;
+  if (const char* d = std::getenv("PORTFLOW_STATE_DIR"); d && *d) g.state_dir = d;
+  app.add_option("--state-dir", g.state_dir,
+                 "where runs are kept (default .portflow in the working directory, or "
+                 "$PORTFLOW_STATE_DIR)");
+
+  RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Run a workload; prints the run id first");
+  run_cmd->add_option("file", run.file, "workload YAML file")->required();
+  run_cmd->add_option("-p,--param", run.params, "override a param: key=value (repeatable)");
+  run_cmd->add_option("-t,--target", run.target, "target from portflow.yaml (default laptop)");
+  run_cmd->add_flag("-k,--keep-going", run.keep_going, "run what does not depend on a failed step");
+  run_cmd->add_flag("--strict", run.strict, "refuse fields the target's backend cannot honour");
+  run_cmd->add_flag("-q,--quiet", run.quiet, "do not copy task output to the terminal");
+
+  RunOptions resume;
+  auto* resume_cmd = app.add_subcommand("resume",
+                                        "Finish a run after a crash or a failure, "
+                                        "without re-running what succeeded");
+  resume_cmd->add_option("run", resume.run_id, "run id")->required();
+  resume_cmd->add_flag("-q,--quiet", resume.quiet, "do not copy task output to the terminal");
+
+  std::string file, target = "laptop", format = "yaml";
+  std::vector<std::string> params;
+  auto* validate_cmd =
+      app.add_subcommand("validate", "Check a workload; exit 0 when valid, 1 when not");
+  validate_cmd->add_option("file", file, "workload YAML file")->required();
+  validate_cmd->add_option("-p,--param", params, "override a param: key=value");
+
+  auto* render_cmd = app.add_subcommand("render",
+                                        "Print exactly what each task would run, "
+                                        "without running anything");
+  render_cmd->add_option("file", file, "workload YAML file")->required();
+  render_cmd->add_option("-p,--param", params, "override a param: key=value");
+  render_cmd->add_option("-t,--target", target, "target (default laptop)");
+  render_cmd->add_option("-o,--output", format, "yaml or json")
+      ->check(CLI::IsMember({"yaml", "json"}));
+
+  std::string list_format = "table";
+  auto* runs_cmd = app.add_subcommand("runs", "List runs, newest first");
+  runs_cmd->add_option("-o,--output", list_format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  std::string run_id, instance;
+  auto* status_cmd = app.add_subcommand("status", "Show a run's instances and attempts");
+  status_cmd->add_option("run", run_id, "run id")->required();
+  status_cmd->add_option("-o,--output", list_format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  bool follow = false;
+  auto* logs_cmd = app.add_subcommand("logs", "Print task logs of a run");
+  logs_cmd->add_option("run", run_id, "run id")->required();
+  logs_cmd->add_option("instance", instance, "instance or step name (default: all)");
+  logs_cmd->add_flag("-f,--follow", follow, "keep printing until the run ends");
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a run (from any terminal)");
+  cancel_cmd->add_option("run", run_id, "run id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  if (*run_cmd) return Run(g, run);
+  if (*resume_cmd) return Resume(g, resume);
+  if (*validate_cmd) return Validate(file, params);
+  if (*render_cmd) return Render(file, params, target, format);
+  if (*runs_cmd) return Runs(g, list_format);
+  if (*status_cmd) return StatusCmd(g, run_id, list_format);
+  if (*logs_cmd) return Logs(g, run_id, instance, follow);
+  if (*cancel_cmd) return Cancel(g, run_id);
+  return kExitUsage;
+}

@@ -1,0 +1,167 @@
+// portflow run / resume: drive a run to its end on the chosen target.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/terminal_view.h"
+#include "core/engine.h"
+
+namespace portflow::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+void OnSignal(int) { RequestCancel(); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Runs the engine over `run` (already in the store) and records the end.
+int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, bool quiet) {
+  EngineOptions opts;
+  opts.keep_going = run.keep_going;
+  opts.strict = run.strict;
+  TerminalView view(!quiet);
+  Engine engine(plan, backend, store, RealClock(), opts, &view);
+  InstallSignalHandlers();
+  Result<std::string> state = engine.Run(run);
+  run.finished_ms = ToUnixMillis(RealClock().Now());
+  run.state = state.ok() ? *state : "Failed";
+  run.message = state.ok() ? "" : state.status().ToString();
+  Status saved = store.UpdateRun(run);
+  if (!state.ok()) {
+    PrintError("the engine stopped: " + state.status().ToString());
+    return kExitFailed;
+  }
+  if (!saved.ok()) PrintError(saved.ToString());
+  std::cerr << "portflow: run " << run.id << " " << run.state << " in "
+            << FormatElapsed(run.finished_ms - run.created_ms) << "; logs and outputs in "
+            << run.run_dir << "\n";
+  if (run.state != "Succeeded") {
+    std::cerr << "portflow: see `portflow status " << run.id << "` and `portflow logs " << run.id
+              << " INSTANCE`\n";
+  }
+  return run.state == "Succeeded" ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+int Run(const GlobalOptions& g, const RunOptions& o) {
+  std::optional<Plan> plan = LoadPlan(o.file, o.params);
+  if (!plan) return kExitUsage;
+  Result<Target> target = FindTarget(plan->workload().dir, o.target);
+  if (!target.ok()) {
+    PrintError(target.status().message());
+    return kExitUsage;
+  }
+  auto backend = BackendFor(*target);
+  if (!backend.ok()) {
+    PrintError(backend.status().message());
+    return kExitUsage;
+  }
+  auto store = OpenStore(g.state_dir);
+  if (!store.ok()) {
+    PrintError(store.status().message());
+    return kExitFailed;
+  }
+  RunRecord run;
+  run.id = NewRunId(plan->workload().name);
+  run.run_dir = RunDir(g.state_dir, run.id);
+  TaskContext ctx{run.id, run.run_dir, (*backend)->ArtifactRoot(run.id, run.run_dir)};
+  std::vector<std::string> warnings;
+  Status pre = Preflight(*plan, **backend, ctx, o.strict, &warnings);
+  for (const std::string& w : warnings) std::cerr << "portflow: warning: " << w << "\n";
+  if (!pre.ok()) {
+    PrintError("nothing was started:\n" + pre.message());
+    return kExitFailed;
+  }
+  std::error_code ec;
+  fs::create_directories(run.run_dir, ec);
+  // The run keeps its own copy of the workload: resume uses it even if the
+  // file changes meanwhile.
+  fs::copy_file(o.file, run.run_dir + "/workload.yaml", fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    PrintError("cannot prepare " + run.run_dir + ": " + ec.message());
+    return kExitFailed;
+  }
+  run.workload = plan->workload().name;
+  run.workload_file = o.file;
+  run.workload_dir = plan->workload().dir;
+  run.params = nlohmann::json(o.params).dump();
+  run.target = o.target;
+  run.state = "Running";
+  run.created_ms = ToUnixMillis(RealClock().Now());
+  run.engine_pid = static_cast<int>(::getpid());
+  run.keep_going = o.keep_going;
+  run.strict = o.strict;
+  if (Status s = (*store)->CreateRun(run); !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  std::cout << run.id << std::endl;
+  return Drive(**store, run, *plan, **backend, o.quiet);
+}
+
+int Resume(const GlobalOptions& g, const RunOptions& o) {
+  auto store = OpenStore(g.state_dir);
+  if (!store.ok()) {
+    PrintError(store.status().message());
+    return kExitFailed;
+  }
+  Result<RunRecord> run = (*store)->GetRun(o.run_id);
+  if (!run.ok()) {
+    PrintError(run.status().message());
+    return kExitUsage;
+  }
+  if (run->state == "Succeeded") {
+    std::cerr << "portflow: run " << run->id << " already succeeded; nothing to do\n";
+    return kExitOk;
+  }
+  if (run->state == "Running" && EngineAlive(run->engine_pid) && run->engine_pid != ::getpid()) {
+    PrintError("run " + run->id + " is still being driven by portflow pid " +
+               std::to_string(run->engine_pid) + "; cancel it or wait");
+    return kExitFailed;
+  }
+  std::vector<std::string> params;
+  auto j = nlohmann::json::parse(run->params, nullptr, false);
+  if (j.is_array()) {
+    for (const auto& p : j) {
+      if (p.is_string()) params.push_back(p.get<std::string>());
+    }
+  }
+  std::optional<Plan> plan = LoadPlan(run->run_dir + "/workload.yaml", params, run->workload_dir);
+  if (!plan) return kExitFailed;
+  Result<Target> target = FindTarget(run->workload_dir, run->target);
+  if (!target.ok()) {
+    PrintError(target.status().message());
+    return kExitFailed;
+  }
+  auto backend = BackendFor(*target);
+  if (!backend.ok()) {
+    PrintError(backend.status().message());
+    return kExitFailed;
+  }
+  run->state = "Running";
+  run->finished_ms = 0;
+  run->cancel_requested = false;
+  run->engine_pid = static_cast<int>(::getpid());
+  if (Status s = (*store)->UpdateRun(*run); !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  std::cout << run->id << std::endl;
+  return Drive(**store, *run, *plan, **backend, o.quiet);
+}
+
+}  // namespace portflow::cli

@@ -1,0 +1,128 @@
+// The Backend contract. Every place work can run (local processes, a
+// Kubernetes cluster, the fake cluster, a cloud) implements this interface,
+// and the engine drives all of them the same way. Commands are plain calls;
+// state changes arrive as events on the EventSink.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/task.h"
+
+namespace portflow {
+
+// A TaskSpec field a backend cannot honour, and why.
+struct Unsupported {
+  std::string field;   // "image"
+  std::string reason;  // "local runs the command on the host, without a container"
+};
+
+struct Capabilities {
+  std::vector<Unsupported> unsupported;
+};
+
+// Receives events from a backend. May be called from any backend thread; an
+// implementation must be thread-safe and must not call back into the backend.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnTaskEvent(TaskEvent event) = 0;
+};
+
+// Work found by Recover() for a run whose engine died.
+struct RecoveredTask {
+  TaskHandle handle;
+  // Terminal with a result when the backend knows how it ended; Running when
+  // the backend re-attached and will send events; kUnknown when the outcome is
+  // lost (the engine runs the instance again).
+  TaskState state = TaskState::kUnknown;
+  std::optional<ExitResult> result;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // The registry name, e.g. "local".
+  virtual std::string name() const = 0;
+
+  // What this backend cannot honour. A --strict run refuses a workload that
+  // uses any of these fields; otherwise they are ignored with a warning.
+  virtual Capabilities capabilities() const = 0;
+
+  // The directory (or mount path) under which a run's outputs live, as the
+  // task sees it. TaskSpec output and input paths are built below it.
+  virtual std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const = 0;
+
+  // Total capacity for placement (not what is free now: the engine tracks
+  // what it has admitted).
+  virtual ResourceRequest Capacity() = 0;
+
+  // The exact thing Submit would do for `spec`, as a JSON document (argv, env
+  // and cwd of each replica for processes; manifests for clusters). Pure: no
+  // side effects, same output for the same input.
+  Result<std::string> Render(const TaskSpec& spec) const;
+
+  // Starts one attempt. Idempotent per spec.Key(): submitting the same key
+  // again returns the existing handle and starts nothing. InvalidArgument for
+  // a spec the backend can never run, Unavailable for a transient failure.
+  // After OK, the backend sends at least one terminal event for the key.
+  Result<TaskHandle> Submit(const TaskSpec& spec);
+
+  // Stops an attempt: gracefully (SIGTERM or delete with grace period), or at
+  // once when `force`. Idempotent; OK for work that already ended. The
+  // attempt's terminal event follows (state Cancelled unless it had already
+  // ended otherwise).
+  virtual Status Cancel(const TaskHandle& handle, bool force) = 0;
+
+  // Called by a new engine for a run whose previous engine died, with the
+  // handles of attempts it had not seen end. Must not lose or duplicate work:
+  // a backend either re-attaches (state Running, events follow) or stops
+  // what is left and reports it.
+  virtual Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
+                                                     const std::vector<TaskHandle>& handles) = 0;
+
+  // Copies replica `replica`'s combined stdout and stderr to `sink` until the
+  // end or, with `follow`, until the attempt ends; stops early when `sink`
+  // returns false.
+  virtual Status Logs(const TaskHandle& handle, int replica, bool follow,
+                      const std::function<bool(std::string_view)>& sink) = 0;
+
+  // Where events go. Set once, before the first Submit.
+  void SetEventSink(EventSink* sink) { sink_ = sink; }
+
+  // InvalidArgument naming each unsupported field `spec` uses, when `strict`;
+  // else OK. `warnings` gets one line per ignored field.
+  Status CheckSupported(const TaskSpec& spec, bool strict,
+                        std::vector<std::string>* warnings) const;
+
+ protected:
+  virtual Result<std::string> DoRender(const TaskSpec& spec) const = 0;
+  virtual Result<TaskHandle> DoSubmit(const TaskSpec& spec) = 0;
+  void Emit(TaskEvent event) const;
+
+ private:
+  EventSink* sink_ = nullptr;
+};
+
+// Path of one replica's log in the run directory. Every backend writes (or
+// copies) logs here, so logs outlive the tasks and `portflow logs` reads one
+// place.
+std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
+                    int replica);
+
+// Explicit registration (no static initialisers): the CLI registers the
+// backends it links.
+using BackendFactory = std::function<Result<std::unique_ptr<Backend>>(
+    const std::map<std::string, std::string>& settings)>;
+void RegisterBackend(const std::string& name, BackendFactory factory);
+Result<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
+                                               const std::map<std::string, std::string>& settings);
+std::vector<std::string> RegisteredBackends();
+
+}  // namespace portflow

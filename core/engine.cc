@@ -1,0 +1,438 @@
+#include "core/engine.h"
+
+#include <algorithm>
+
+#include "core/quantity.h"
+
+namespace portflow {
+namespace {
+
+std::atomic<int> g_cancel_requests{0};
+
+std::string Describe(const ExitResult& r) {
+  std::string s = r.reason.empty() ? "" : r.reason;
+  if (r.signal)
+    s += " (signal " + std::to_string(r.signal) + ")";
+  else if (r.exit_code)
+    s += " (exit code " + std::to_string(r.exit_code) + ")";
+  if (!r.message.empty()) s += ": " + r.message;
+  return s;
+}
+
+}  // namespace
+
+void RequestCancel() { g_cancel_requests.fetch_add(1, std::memory_order_relaxed); }
+int CancelRequests() { return g_cancel_requests.load(std::memory_order_relaxed); }
+void ResetCancelRequests() { g_cancel_requests.store(0); }
+
+Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, bool strict,
+                 std::vector<std::string>* warnings) {
+  ResourceRequest capacity = backend.Capacity();
+  std::string problems;
+  std::vector<std::string> ignored;
+  std::vector<std::string> seen_steps;
+  for (size_t i = 0; i < plan.instances().size(); ++i) {
+    const Step& step = plan.StepOf(plan.instances()[i]);
+    if (std::find(seen_steps.begin(), seen_steps.end(), step.name) != seen_steps.end()) continue;
+    seen_steps.push_back(step.name);
+    ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
+    ResourceRequest need = spec.resources * spec.replicas;
+    if (!need.FitsIn(capacity)) {
+      problems += "step \"" + step.name + "\" needs " + need.ToString() +
+                  (spec.replicas > 1 ? " (" + std::to_string(spec.replicas) + " replicas of " +
+                                           spec.resources.ToString() + ")"
+                                     : "") +
+                  " but the " + backend.name() + " backend has " + capacity.ToString() +
+                  " in all; it could never start\n";
+    }
+    Status s = backend.CheckSupported(spec, strict, &ignored);
+    if (!s.ok()) problems += s.message() + "\n";
+  }
+  // One warning per field, naming every step that uses it.
+  std::map<std::string, std::string> by_field;
+  std::vector<std::string> order;
+  for (const std::string& w : ignored) {
+    size_t at = w.find("): step ");
+    std::string field = w.substr(0, at + 1), step = w.substr(at + 8);
+    if (!by_field.count(field)) order.push_back(field);
+    by_field[field] += (by_field[field].empty() ? "" : ", ") + step;
+  }
+  for (const std::string& f : order) {
+    if (warnings) warnings->push_back(f + " is ignored; used by: " + by_field[f]);
+  }
+  if (!problems.empty()) {
+    problems.pop_back();
+    return ResourceExhausted(problems);
+  }
+  return OkStatus();
+}
+
+Engine::Engine(const Plan& plan, Backend& backend, RunStore& store, Clock& clock,
+               EngineOptions options, RunObserver* observer)
+    : plan_(plan),
+      backend_(backend),
+      store_(store),
+      clock_(clock),
+      options_(options),
+      observer_(observer) {}
+
+void Engine::OnTaskEvent(TaskEvent event) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back(std::move(event));
+  }
+  cv_.notify_one();
+}
+
+Result<std::string> Engine::Run(const RunRecord& run) {
+  run_ = run;
+  ctx_ = {run.id, run.run_dir, backend_.ArtifactRoot(run.id, run.run_dir)};
+  slots_.assign(plan_.instances().size(), Slot{});
+  step_succeeded_.assign(plan_.workload().steps.size(), 0);
+  step_broken_.assign(plan_.workload().steps.size(), "");
+  capacity_ = backend_.Capacity();
+  cancels_seen_ = CancelRequests();
+  backend_.SetEventSink(this);
+  RETURN_IF_ERROR(Restore());
+
+  while (true) {
+    if (StopRequested()) {
+      bool force = user_cancel_;  // a second request forces
+      if (!user_cancel_) {
+        user_cancel_ = true;
+        stopping_ = true;
+        RETURN_IF_ERROR(store_.AddEvent({0, run_.id, ToUnixMillis(clock_.Now()), "", 0,
+                                         "CancelRequested", "stopping running tasks"}));
+      }
+      CancelActive(force);
+    }
+    std::deque<TaskEvent> batch;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      batch.swap(events_);
+    }
+    for (const TaskEvent& e : batch) RETURN_IF_ERROR(HandleEvent(e));
+    CheckTimers();
+    RETURN_IF_ERROR(Admit());
+    if (observer_) observer_->OnTick();
+
+    bool active = std::any_of(slots_.begin(), slots_.end(),
+                              [](const Slot& s) { return s.phase == Phase::kActive; });
+    bool pending = std::any_of(slots_.begin(), slots_.end(),
+                               [](const Slot& s) { return s.phase != Phase::kDone; });
+    if (!active && (!pending || stopping_)) break;
+
+    std::unique_lock<std::mutex> l(mu_);
+    clock_.WaitUntil(l, cv_, NextWake(), [this] { return !events_.empty(); });
+  }
+
+  // What never ran: cancelled by the user, or not started after a failure.
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].phase == Phase::kDone) continue;
+    RETURN_IF_ERROR(
+        Finish(i, user_cancel_ ? "Cancelled" : "Skipped",
+               user_cancel_ ? "run cancelled" : "not started: the run stopped after a failure"));
+  }
+  std::string state = "Succeeded";
+  for (const Slot& s : slots_) {
+    if (s.state != "Succeeded") state = user_cancel_ ? "Cancelled" : "Failed";
+  }
+  return state;
+}
+
+bool Engine::StopRequested() {
+  int n = CancelRequests();
+  bool fresh = n > cancels_seen_;
+  cancels_seen_ = n;
+  if (fresh) return true;
+  // `portflow cancel` from another terminal marks the run in the store.
+  TimePoint now = clock_.Now();
+  if (now >= next_store_poll_) {
+    next_store_poll_ = now + std::chrono::milliseconds(500);
+    auto rec = store_.GetRun(run_.id);
+    if (rec.ok() && rec->cancel_requested && !user_cancel_) return true;
+  }
+  return false;
+}
+
+Status Engine::Restore() {
+  ASSIGN_OR_RETURN(auto instances, store_.ListInstances(run_.id));
+  ASSIGN_OR_RETURN(auto attempts, store_.ListAttempts(run_.id));
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < plan_.instances().size(); ++i) index[plan_.instances()[i].name] = i;
+  for (const InstanceRecord& r : instances) {
+    auto it = index.find(r.name);
+    if (it == index.end()) continue;
+    Slot& s = slots_[it->second];
+    s.attempt = r.attempts;
+    if (r.state == "Succeeded") MarkDone(it->second, "Succeeded");
+  }
+  // Attempts the dead engine never saw end: ask the backend.
+  std::vector<TaskHandle> open;
+  std::map<std::string, const AttemptRecord*> by_key;
+  for (const AttemptRecord& a : attempts) {
+    auto it = index.find(a.instance);
+    if (it == index.end()) continue;
+    Slot& s = slots_[it->second];
+    s.attempt = std::max(s.attempt, a.attempt);
+    auto st = ParseTaskState(a.state);
+    if (st && IsTerminal(*st)) continue;
+    TaskHandle h{a.backend.empty() ? backend_.name() : a.backend,
+                 run_.id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle};
+    by_key[h.key] = &a;
+    open.push_back(h);
+  }
+  if (!open.empty() || !attempts.empty()) {
+    ASSIGN_OR_RETURN(auto recovered, backend_.Recover(run_.id, open));
+    for (const RecoveredTask& t : recovered) {
+      auto a = by_key.find(t.handle.key);
+      if (a == by_key.end()) continue;
+      size_t i = index[a->second->instance];
+      Slot& s = slots_[i];
+      s.handle = t.handle;
+      if (t.state == TaskState::kRunning) {
+        s.phase = Phase::kActive;
+        s.held = plan_.RequestOf(plan_.StepOf(plan_.instances()[i])) *
+                 plan_.StepOf(plan_.instances()[i]).replicas;
+        used_ += s.held;
+        active_keys_[t.handle.key] = i;
+        RETURN_IF_ERROR(SetState(i, "Running", "re-attached after restart"));
+      } else if (IsTerminal(t.state) && t.result && t.state == TaskState::kSucceeded) {
+        RETURN_IF_ERROR(SaveAttempt(i, "Succeeded", &*t.result));
+        RETURN_IF_ERROR(Finish(i, "Succeeded", "finished while portflow was down"));
+      } else {
+        ExitResult r = t.result.value_or(ExitResult{});
+        if (r.reason.empty()) r.reason = "Interrupted";
+        if (r.message.empty()) r.message = "portflow stopped while this attempt ran; it runs again";
+        RETURN_IF_ERROR(SaveAttempt(i, "Cancelled", &r));
+        RETURN_IF_ERROR(Record(i, "Interrupted", r.message));
+      }
+    }
+  }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].phase == Phase::kWaiting) RETURN_IF_ERROR(SetState(i, "Waiting", ""));
+  }
+  return OkStatus();
+}
+
+Status Engine::Admit() {
+  const auto& instances = plan_.instances();
+  TimePoint now = clock_.Now();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.phase != Phase::kWaiting && s.phase != Phase::kBackoff) continue;
+    if (user_cancel_) continue;  // what never started ends Cancelled
+    bool deps_ok = true;
+    std::string broken;
+    for (size_t d : instances[i].dep_steps) {
+      if (!step_broken_[d].empty()) broken = step_broken_[d];
+      if (step_succeeded_[d] < plan_.InstancesOf(d).size()) deps_ok = false;
+    }
+    if (!broken.empty()) {
+      RETURN_IF_ERROR(Finish(i, "Skipped", "upstream " + broken));
+      continue;
+    }
+    if (!deps_ok || stopping_) continue;
+    if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
+    const Step& step = plan_.StepOf(instances[i]);
+    ResourceRequest need = plan_.RequestOf(step) * step.replicas;
+    ResourceRequest free = capacity_;
+    free -= used_;
+    if (!need.FitsIn(free)) continue;
+
+    int attempt = s.attempt + 1;
+    ASSIGN_OR_RETURN(TaskSpec spec, plan_.MakeTask(i, attempt, ctx_));
+    s.attempt = attempt;
+    s.started = now;
+    s.timed_out = s.cancel_sent = s.force_sent = false;
+    s.kill_at = TimePoint::max();
+    // Record the intent first: a crash after Submit leaves a trace to recover.
+    RETURN_IF_ERROR(SaveAttempt(i, "Submitting", nullptr));
+    RETURN_IF_ERROR(SetState(i, "Pending", "attempt " + std::to_string(attempt)));
+    Result<TaskHandle> h = backend_.Submit(spec);
+    if (!h.ok() && h.status().code() == StatusCode::kInvalidArgument) {
+      // It can never start (e.g. command not found): retrying would not help.
+      ExitResult r{-1, 0, false, "SubmitFailed", h.status().message()};
+      RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
+      RETURN_IF_ERROR(Finish(i, "Failed", h.status().message()));
+      if (!options_.keep_going && !stopping_) {
+        stopping_ = true;
+        CancelActive(false);
+      }
+      continue;
+    }
+    if (!h.ok()) {
+      ExitResult r{-1, 0, false, "SubmitFailed", h.status().ToString()};
+      RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
+      s.phase = Phase::kActive;  // so that the failure path below applies uniformly
+      TaskEvent e{spec.Key(), TaskState::kFailed, now, r, r.reason, r.message};
+      active_keys_[spec.Key()] = i;
+      RETURN_IF_ERROR(HandleEvent(e));
+      continue;
+    }
+    s.handle = *h;
+    s.phase = Phase::kActive;
+    s.held = need;
+    used_ += need;
+    s.deadline = spec.timeout ? now + *spec.timeout : TimePoint::max();
+    active_keys_[spec.Key()] = i;
+    RETURN_IF_ERROR(SaveAttempt(i, "Pending", nullptr));
+    RETURN_IF_ERROR(Record(i, "Submitted", "attempt " + std::to_string(attempt)));
+    if (observer_) observer_->OnAttemptStarted(spec);
+  }
+  return OkStatus();
+}
+
+Status Engine::HandleEvent(const TaskEvent& e) {
+  auto it = active_keys_.find(e.key);
+  if (it == active_keys_.end()) return OkStatus();  // an attempt we no longer follow
+  size_t i = it->second;
+  Slot& s = slots_[i];
+  if (!IsTerminal(e.state)) {
+    std::string state = e.state == TaskState::kRunning ? "Running" : "Pending";
+    if (state != s.state || e.reason != s.message) {
+      s.message = e.reason;
+      RETURN_IF_ERROR(SaveAttempt(i, std::string(TaskStateName(e.state)), nullptr));
+      RETURN_IF_ERROR(
+          SetState(i, state, e.reason.empty() ? e.message : e.reason + ": " + e.message));
+    }
+    return OkStatus();
+  }
+  active_keys_.erase(it);
+  used_ -= s.held;
+  s.held = {};
+  ExitResult result = e.result.value_or(ExitResult{});
+  TaskState state = e.state;
+  if (s.timed_out) {
+    state = TaskState::kFailed;
+    result.reason = "Timeout";
+    result.message =
+        "exceeded timeout " + FormatDuration(*plan_.StepOf(plan_.instances()[i]).timeout);
+  }
+  RETURN_IF_ERROR(SaveAttempt(i, std::string(TaskStateName(state)), &result));
+  if (observer_) observer_->OnAttemptEnded(plan_.instances()[i].name, s.attempt);
+  const Step& step = plan_.StepOf(plan_.instances()[i]);
+  if (state == TaskState::kSucceeded) return Finish(i, "Succeeded", "");
+  if (state == TaskState::kCancelled && s.cancel_sent) {
+    return Finish(i, "Cancelled", user_cancel_ ? "run cancelled" : "stopped after another failure");
+  }
+  // A failure (or an unexpected cancellation): retry or give up.
+  ++s.failures;
+  std::string why = Describe(result);
+  if (s.failures <= step.retries.limit && !stopping_) {
+    Duration delay = step.retries.backoff;
+    for (int k = 1; k < s.failures && delay < options_.max_backoff; ++k) delay *= 2;
+    delay = std::min(delay, options_.max_backoff);
+    s.phase = Phase::kBackoff;
+    s.ready_at = clock_.Now() + delay;
+    return SetState(i, "Retrying",
+                    "attempt " + std::to_string(s.attempt) + " failed: " + why + "; retry " +
+                        std::to_string(s.failures) + "/" + std::to_string(step.retries.limit) +
+                        " in " + FormatDuration(delay));
+  }
+  RETURN_IF_ERROR(Finish(i, "Failed", why));
+  if (!options_.keep_going && !stopping_) {
+    stopping_ = true;
+    RETURN_IF_ERROR(store_.AddEvent({0, run_.id, ToUnixMillis(clock_.Now()), "", 0, "Stopping",
+                                     plan_.instances()[i].name + " failed; stopping the run "
+                                                                 "(--keep-going runs the rest)"}));
+    CancelActive(false);
+  }
+  return OkStatus();
+}
+
+void Engine::CancelActive(bool force) {
+  TimePoint now = clock_.Now();
+  for (Slot& s : slots_) {
+    if (s.phase != Phase::kActive) continue;
+    if (force ? s.force_sent : s.cancel_sent) continue;
+    s.cancel_sent = true;
+    s.force_sent = s.force_sent || force;
+    if (!force) s.kill_at = std::min(s.kill_at, now + options_.kill_grace);
+    (void)backend_.Cancel(s.handle, force);
+  }
+}
+
+void Engine::CheckTimers() {
+  TimePoint now = clock_.Now();
+  for (Slot& s : slots_) {
+    if (s.phase != Phase::kActive) continue;
+    if (!s.cancel_sent && now >= s.deadline) {
+      s.timed_out = true;
+      s.cancel_sent = true;
+      s.kill_at = now + options_.kill_grace;
+      (void)backend_.Cancel(s.handle, false);
+    }
+    if (!s.force_sent && now >= s.kill_at) {
+      s.force_sent = true;
+      (void)backend_.Cancel(s.handle, true);
+    }
+  }
+}
+
+TimePoint Engine::NextWake() const {
+  TimePoint wake = clock_.Now() + options_.tick;
+  for (const Slot& s : slots_) {
+    if (s.phase == Phase::kBackoff) wake = std::min(wake, s.ready_at);
+    if (s.phase == Phase::kActive) wake = std::min({wake, s.deadline, s.kill_at});
+  }
+  return wake;
+}
+
+Status Engine::Finish(size_t i, const std::string& state, const std::string& message) {
+  MarkDone(i, state);
+  return SetState(i, state, message);
+}
+
+void Engine::MarkDone(size_t i, const std::string& state) {
+  slots_[i].phase = Phase::kDone;
+  slots_[i].state = state;
+  size_t step = plan_.instances()[i].step;
+  if (state == "Succeeded") {
+    ++step_succeeded_[step];
+  } else if (step_broken_[step].empty()) {
+    step_broken_[step] = plan_.instances()[i].name + " " + state;
+  }
+}
+
+Status Engine::SetState(size_t i, const std::string& state, const std::string& message) {
+  Slot& s = slots_[i];
+  s.state = state;
+  const Instance& inst = plan_.instances()[i];
+  RETURN_IF_ERROR(store_.PutInstance({run_.id, inst.name, plan_.StepOf(inst).name, state, s.attempt,
+                                      message, ToUnixMillis(clock_.Now())}));
+  if (state != "Waiting") RETURN_IF_ERROR(Record(i, state, message));
+  if (observer_) observer_->OnInstanceState(inst.name, state, message);
+  return OkStatus();
+}
+
+Status Engine::Record(size_t i, const std::string& type, const std::string& message) {
+  return store_.AddEvent({0, run_.id, ToUnixMillis(clock_.Now()), plan_.instances()[i].name,
+                          slots_[i].attempt, type, message});
+}
+
+Status Engine::SaveAttempt(size_t i, const std::string& state, const ExitResult* result) {
+  const Slot& s = slots_[i];
+  const Instance& inst = plan_.instances()[i];
+  AttemptRecord a;
+  a.run_id = run_.id;
+  a.instance = inst.name;
+  a.attempt = s.attempt;
+  a.state = state;
+  a.backend = backend_.name();
+  a.handle = s.handle.key == run_.id + "/" + inst.name + "/" + std::to_string(s.attempt)
+                 ? s.handle.data
+                 : "";
+  a.replicas = plan_.StepOf(inst).replicas;
+  a.started_ms = ToUnixMillis(s.started);
+  if (result) {
+    a.finished_ms = ToUnixMillis(clock_.Now());
+    a.exit_code = result->exit_code;
+    a.signal = result->signal;
+    a.reason = result->reason;
+    a.message = result->message;
+  }
+  return store_.PutAttempt(a);
+}
+
+}  // namespace portflow

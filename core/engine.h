@@ -1,0 +1,119 @@
+// The engine: one event loop that drives a run's DAG on one backend. It
+// admits ready instances while capacity allows, retries with backoff,
+// enforces timeouts, propagates failure and cancellation, and writes every
+// transition to the run store before acting on it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/clock.h"
+#include "core/plan.h"
+#include "core/run_store.h"
+
+namespace portflow {
+
+struct EngineOptions {
+  bool keep_going = false;                         // run what does not depend on a failure
+  bool strict = false;                             // refuse fields the backend cannot honour
+  Duration kill_grace = std::chrono::seconds(10);  // SIGTERM, then SIGKILL
+  Duration max_backoff = std::chrono::minutes(5);  // cap of the doubling
+  Duration tick = std::chrono::milliseconds(100);  // observer ticks, cancel polling
+};
+
+// Hooks for the live view. Called on the engine's thread.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void OnAttemptStarted(const TaskSpec&) {}
+  virtual void OnAttemptEnded(const std::string& /*instance*/, int /*attempt*/) {}
+  virtual void OnInstanceState(const std::string& /*instance*/, const std::string& /*state*/,
+                               const std::string& /*message*/) {}
+  virtual void OnTick() {}
+};
+
+// Async-signal-safe: the first request cancels running work gracefully, the
+// second forces (SIGKILL). Read by every Engine in the process.
+void RequestCancel();
+int CancelRequests();
+void ResetCancelRequests();
+
+// Checks before anything starts: every instance fits the backend's capacity
+// and (with strict) uses only supported fields. All problems at once.
+Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, bool strict,
+                 std::vector<std::string>* warnings);
+
+class Engine : public EventSink {
+ public:
+  Engine(const Plan& plan, Backend& backend, RunStore& store, Clock& clock, EngineOptions options,
+         RunObserver* observer = nullptr);
+
+  // Drives `run` to its end, picking up what the store already records for
+  // it (a resume). Returns the final run state: Succeeded, Failed, Cancelled.
+  Result<std::string> Run(const RunRecord& run);
+
+  void OnTaskEvent(TaskEvent event) override;
+
+ private:
+  enum class Phase { kWaiting, kBackoff, kActive, kDone };
+  struct Slot {
+    Phase phase = Phase::kWaiting;
+    std::string state = "Waiting";  // the instance state as stored
+    int attempt = 0;
+    int failures = 0;
+    TimePoint ready_at{};
+    TimePoint started{};
+    TimePoint deadline = TimePoint::max();
+    TimePoint kill_at = TimePoint::max();
+    bool timed_out = false;
+    bool cancel_sent = false;
+    bool force_sent = false;
+    TaskHandle handle;
+    ResourceRequest held;
+    std::string message;
+  };
+
+  Status Restore();
+  Status Admit();
+  Status HandleEvent(const TaskEvent& e);
+  Status Finish(size_t i, const std::string& state, const std::string& message);
+  void MarkDone(size_t i, const std::string& state);
+  Status SetState(size_t i, const std::string& state, const std::string& message);
+  Status Record(size_t i, const std::string& type, const std::string& message);
+  Status SaveAttempt(size_t i, const std::string& state, const ExitResult* result);
+  void CancelActive(bool force);
+  void CheckTimers();
+  TimePoint NextWake() const;
+  bool StopRequested();
+
+  const Plan& plan_;
+  Backend& backend_;
+  RunStore& store_;
+  Clock& clock_;
+  EngineOptions options_;
+  RunObserver* observer_;
+  RunRecord run_;
+  TaskContext ctx_;
+  std::vector<Slot> slots_;
+  std::map<std::string, size_t> active_keys_;  // TaskSpec::Key() -> instance
+  std::vector<size_t> step_succeeded_;         // per step: instances that succeeded
+  std::vector<std::string> step_broken_;       // per step: an instance that did not
+  ResourceRequest capacity_;
+  ResourceRequest used_;
+  bool stopping_ = false;     // no new admissions
+  bool user_cancel_ = false;  // stopping because of a cancel request
+  int cancels_seen_ = 0;
+  TimePoint next_store_poll_{};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<TaskEvent> events_;
+};
+
+}  // namespace portflow

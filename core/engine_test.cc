@@ -1,0 +1,234 @@
+#include "core/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/spec_loader.h"
+#include "core/testing/fake_backend.h"
+
+namespace portflow {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FakeBackend;
+using testing::Outcome;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ResetCancelRequests();
+    dir_ = ::testing::TempDir() + "engine_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    store_ = std::move(RunStore::Open(dir_).value());
+  }
+
+  void Load(const std::string& steps) {
+    std::string text =
+        "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n  steps:\n" +
+        steps;
+    LoadResult r = ParseWorkload(text, "e.yaml", "/src");
+    ASSERT_TRUE(r.ok()) << r.diagnostics.ToString();
+    plan_ = std::move(*Plan::Build(std::move(*r.workload)));
+  }
+
+  std::string RunIt(EngineOptions opts = {}, const std::string& id = "run1") {
+    RunRecord run{id, "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/" + id,
+                  1,  0,   1};
+    if (!store_->GetRun(id).ok()) {
+      EXPECT_TRUE(store_->CreateRun(run).ok());
+    }
+    Engine engine(*plan_, backend_, *store_, clock_, opts);
+    auto state = engine.Run(run);
+    EXPECT_TRUE(state.ok()) << state.status().ToString();
+    return state.ok() ? *state : "";
+  }
+
+  std::vector<std::string> Submitted() {
+    std::vector<std::string> out;
+    for (const TaskSpec& t : backend_.submitted())
+      out.push_back(t.instance + "#" + std::to_string(t.attempt));
+    return out;
+  }
+
+  std::string InstanceState(const std::string& name) {
+    auto instances = store_->ListInstances("run1");
+    for (const auto& i : *instances) {
+      if (i.name == name) return i.state;
+    }
+    return "";
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  FakeBackend backend_{clock_};
+  std::unique_ptr<RunStore> store_;
+  std::optional<Plan> plan_;
+};
+
+TEST_F(EngineTest, RunsTheDagInOrder) {
+  Load(
+      "    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n"
+      "    - {name: c, needs: [a], command: [x]}\n    - {name: d, needs: [b, c], command: [x]}\n");
+  EXPECT_EQ(RunIt(), "Succeeded");
+  auto s = Submitted();
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s.front(), "a#1");
+  EXPECT_EQ(s.back(), "d#1");
+  EXPECT_EQ(InstanceState("d"), "Succeeded");
+}
+
+TEST_F(EngineTest, AdmitsOnlyWhatFitsTheCapacity) {
+  // Capacity 2 cpu; each step asks 1 cpu by default and runs 10 virtual seconds.
+  std::string steps;
+  for (int i = 0; i < 6; ++i) {
+    steps += "    - {name: s" + std::to_string(i) + ", command: [x]}\n";
+    backend_.Script("s" + std::to_string(i),
+                    {Outcome{TaskState::kSucceeded, 0, std::chrono::seconds(10)}});
+  }
+  Load(steps);
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(RunIt(), "Succeeded");
+  EXPECT_EQ(backend_.max_parallel(), 2);
+  EXPECT_GE(clock_.Now() - start, std::chrono::seconds(30));
+  EXPECT_LT(clock_.Now() - start, std::chrono::seconds(31));
+}
+
+TEST_F(EngineTest, GangNeedsAllItsReplicasAtOnce) {
+  Load("    - {name: g, replicas: 3, command: [x]}\n");
+  // 3 replicas x 1 cpu never fit in 2 cpus: preflight says so before anything starts.
+  std::vector<std::string> warnings;
+  Status s = Preflight(*plan_, backend_, {"r", "/r", "/r/o"}, false, &warnings);
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("step \"g\" needs cpu=3"));
+}
+
+TEST_F(EngineTest, RetriesWithDoublingBackoffInVirtualTime) {
+  Load("    - {name: a, retries: {limit: 3, backoff: 10s}, command: [x]}\n");
+  Outcome fail{TaskState::kFailed, 1};
+  backend_.Script("a", {fail, fail, fail, Outcome{}});
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(RunIt(), "Succeeded");
+  EXPECT_THAT(Submitted(), ElementsAre("a#1", "a#2", "a#3", "a#4"));
+  // 10s + 20s + 40s of backoff.
+  EXPECT_GE(clock_.Now() - start, std::chrono::seconds(70));
+  EXPECT_LT(clock_.Now() - start, std::chrono::seconds(71));
+  auto attempts = *store_->ListAttempts("run1");
+  ASSERT_EQ(attempts.size(), 4u);
+  EXPECT_EQ(attempts[0].state, "Failed");
+  EXPECT_EQ(attempts[0].exit_code, 1);
+  EXPECT_EQ(attempts[3].state, "Succeeded");
+}
+
+TEST_F(EngineTest, GivesUpAfterTheLimitAndSkipsDependents) {
+  Load(
+      "    - {name: a, retries: {limit: 1, backoff: 1s}, command: [x]}\n"
+      "    - {name: b, needs: [a], command: [x]}\n");
+  backend_.Script("a", {Outcome{TaskState::kFailed, 2}, Outcome{TaskState::kFailed, 2}});
+  EXPECT_EQ(RunIt(), "Failed");
+  EXPECT_THAT(Submitted(), ElementsAre("a#1", "a#2"));
+  EXPECT_EQ(InstanceState("a"), "Failed");
+  EXPECT_EQ(InstanceState("b"), "Skipped");
+}
+
+TEST_F(EngineTest, TimeoutStopsGracefullyThenForces) {
+  Load("    - {name: a, timeout: 5s, command: [x]}\n");
+  backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, {}, /*hang=*/true}});
+  EXPECT_EQ(RunIt(), "Failed");
+  EXPECT_THAT(backend_.cancelled(), ElementsAre("run1/a/1"));
+  auto attempts = *store_->ListAttempts("run1");
+  EXPECT_EQ(attempts[0].reason, "Timeout");
+  EXPECT_EQ(attempts[0].state, "Failed");
+}
+
+TEST_F(EngineTest, StopsOnFirstFailureUnlessKeepGoing) {
+  std::string steps =
+      "    - {name: bad, command: [x]}\n    - {name: slow, command: [x]}\n"
+      "    - {name: after, needs: [slow], command: [x]}\n";
+  Load(steps);
+  backend_.Script("bad", {Outcome{TaskState::kFailed, 1}});
+  backend_.Script("slow", {Outcome{TaskState::kSucceeded, 0, std::chrono::seconds(60)}});
+  EXPECT_EQ(RunIt(), "Failed");
+  EXPECT_EQ(InstanceState("slow"), "Cancelled");
+  EXPECT_EQ(InstanceState("after"), "Skipped");
+}
+
+TEST_F(EngineTest, KeepGoingRunsWhatDoesNotDependOnTheFailure) {
+  Load(
+      "    - {name: bad, command: [x]}\n    - {name: slow, command: [x]}\n"
+      "    - {name: after, needs: [slow], command: [x]}\n    - {name: child, needs: [bad], "
+      "command: [x]}\n");
+  backend_.Script("bad", {Outcome{TaskState::kFailed, 1}});
+  backend_.Script("slow", {Outcome{TaskState::kSucceeded, 0, std::chrono::seconds(60)}});
+  EngineOptions opts;
+  opts.keep_going = true;
+  EXPECT_EQ(RunIt(opts), "Failed");
+  EXPECT_EQ(InstanceState("after"), "Succeeded");
+  EXPECT_EQ(InstanceState("child"), "Skipped");
+}
+
+TEST_F(EngineTest, CancelRequestStopsTheRun) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
+  backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, {}, true}});
+  clock_.OnAdvance([](TimePoint) {
+    if (CancelRequests() == 0) RequestCancel();
+  });
+  EXPECT_EQ(RunIt(), "Cancelled");
+  EXPECT_EQ(InstanceState("a"), "Cancelled");
+  EXPECT_EQ(InstanceState("b"), "Cancelled");
+}
+
+TEST_F(EngineTest, ResumeDoesNotRerunWhatSucceeded) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
+  backend_.Script("b", {Outcome{TaskState::kFailed, 1}});
+  EXPECT_EQ(RunIt(), "Failed");
+  EXPECT_EQ(RunIt(), "Succeeded");  // the same run again: a is done, b runs attempt 2
+  EXPECT_THAT(Submitted(), ElementsAre("a#1", "b#1", "b#2"));
+}
+
+TEST_F(EngineTest, InterruptedAttemptsRunAgainWithANewNumber) {
+  Load("    - {name: a, command: [x]}\n");
+  // A dead engine left attempt 1 without an end.
+  ASSERT_TRUE(store_->CreateRun({"run1", "e", "e.yaml", "/src", "[]", "t", "Running"}).ok());
+  AttemptRecord open;
+  open.run_id = "run1";
+  open.instance = "a";
+  open.attempt = 1;
+  open.state = "Running";
+  ASSERT_TRUE(store_->PutAttempt(open).ok());
+  EXPECT_EQ(RunIt(), "Succeeded");
+  EXPECT_THAT(Submitted(), ElementsAre("a#2"));
+  auto attempts = *store_->ListAttempts("run1");
+  EXPECT_EQ(attempts[0].state, "Cancelled");
+  EXPECT_EQ(attempts[0].reason, "Interrupted");
+}
+
+TEST_F(EngineTest, SubmitErrorsCountAsFailedAttempts) {
+  Load("    - {name: a, retries: {limit: 1, backoff: 1s}, command: [x]}\n");
+  Outcome err;
+  err.submit_error = true;
+  backend_.Script("a", {err, Outcome{}});
+  EXPECT_EQ(RunIt(), "Succeeded");
+  auto attempts = *store_->ListAttempts("run1");
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].reason, "SubmitFailed");
+}
+
+TEST_F(EngineTest, StrictRefusesUnsupportedFields) {
+  std::string text =
+      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n"
+      "  image: python:3\n  steps:\n    - {name: a, command: [x]}\n";
+  LoadResult r = ParseWorkload(text, "e.yaml", "/src");
+  Plan plan = std::move(*Plan::Build(std::move(*r.workload)));
+  std::vector<std::string> warnings;
+  EXPECT_TRUE(Preflight(plan, backend_, {"r", "/r", "/r/o"}, false, &warnings).ok());
+  EXPECT_EQ(warnings.size(), 1u);
+  Status strict = Preflight(plan, backend_, {"r", "/r", "/r/o"}, true, &warnings);
+  EXPECT_FALSE(strict.ok());
+  EXPECT_THAT(strict.message(), ::testing::HasSubstr("image is not supported by the fake backend"));
+}
+
+}  // namespace
+}  // namespace portflow

@@ -1,0 +1,32 @@
+// Exact parsing of Kubernetes resource quantities and Go-style durations.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace portflow {
+
+// Parses a Kubernetes quantity ("500m", "1.5Gi", "2e3", "128974848") and
+// returns its value times 1000, rounded up, as the API server does for
+// milli-values. Negative and out-of-range values are errors.
+Result<int64_t> ParseMilliQuantity(std::string_view text);
+
+// Whole units rounded up: "1.5Gi" -> 1610612736, "100m" -> 1.
+Result<int64_t> ParseQuantity(std::string_view text);
+
+// Go time.ParseDuration grammar without a sign: "90s", "1h30m", "1.5s",
+// "500ms"; "0" alone is allowed. Returns nanoseconds.
+Result<Duration> ParseDuration(std::string_view text);
+
+// Formats for humans and for round-trips: 1500 -> "1500m", 2000 -> "2".
+std::string FormatMilliCpu(int64_t milli);
+// 1073741824 -> "1Gi", 1500 -> "1500".
+std::string FormatBytes(int64_t bytes);
+// 5400s -> "1h30m0s" style, like Go's Duration.String().
+std::string FormatDuration(Duration d);
+
+}  // namespace portflow

@@ -1,0 +1,111 @@
+// The run store: SQLite in WAL mode under .portflow/ of the working directory.
+// Every state transition is written here before the engine acts on it, so a
+// crashed run can be resumed and inspected from another terminal.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+struct sqlite3;
+
+namespace portflow {
+
+struct RunRecord {
+  std::string id;
+  std::string workload;       // metadata.name
+  std::string workload_file;  // as given on the command line
+  std::string workload_dir;   // absolute
+  std::string params;         // JSON object of -p overrides
+  std::string target;
+  std::string state;  // Running, Succeeded, Failed, Cancelled
+  std::string message;
+  std::string run_dir;  // absolute
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;  // 0 while running
+  int engine_pid = 0;       // the portflow process driving it
+  bool keep_going = false;
+  bool strict = false;
+  bool cancel_requested = false;
+};
+
+// Instance states: Waiting, Pending, Running, Retrying, Succeeded, Failed,
+// Cancelled, Skipped.
+struct InstanceRecord {
+  std::string run_id;
+  std::string name;
+  std::string step;
+  std::string state;
+  int attempts = 0;
+  std::string message;
+  int64_t updated_ms = 0;
+};
+
+struct AttemptRecord {
+  std::string run_id;
+  std::string instance;
+  int attempt = 0;
+  std::string state;  // a TaskState name, or Submitting before Submit returns
+  std::string backend;
+  std::string handle;  // TaskHandle::data
+  int replicas = 1;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+  int exit_code = 0;
+  int signal = 0;
+  std::string reason;
+  std::string message;
+};
+
+struct EventRecord {
+  int64_t seq = 0;
+  std::string run_id;
+  int64_t time_ms = 0;
+  std::string instance;  // "" for run-level events
+  int attempt = 0;
+  std::string type;  // e.g. Submitted, Running, Succeeded, Failed, Retrying
+  std::string message;
+};
+
+class RunStore {
+ public:
+  // Opens (creating when missing) `dir`/state.db.
+  static Result<std::unique_ptr<RunStore>> Open(const std::string& dir);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+  Status CreateRun(const RunRecord& run);
+  // Writes the mutable fields (state, message, finished, pid, flags).
+  Status UpdateRun(const RunRecord& run);
+  Result<RunRecord> GetRun(const std::string& id);  // NotFound when absent
+  Result<std::vector<RunRecord>> ListRuns();        // newest first
+  Status RequestCancel(const std::string& id);
+
+  Status PutInstance(const InstanceRecord& rec);
+  Result<std::vector<InstanceRecord>> ListInstances(const std::string& run_id);
+
+  Status PutAttempt(const AttemptRecord& rec);
+  Result<std::vector<AttemptRecord>> ListAttempts(const std::string& run_id);
+
+  Status AddEvent(const EventRecord& ev);
+  Result<std::vector<EventRecord>> ListEvents(const std::string& run_id, int64_t after_seq = 0);
+
+  // Several writes as one transaction (one fsync).
+  Status Begin();
+  Status Commit();
+
+ private:
+  RunStore(sqlite3* db, std::string dir) : db_(db), dir_(std::move(dir)) {}
+  Status Exec(const std::string& sql);
+  sqlite3* db_;
+  std::string dir_;
+};
+
+}  // namespace portflow

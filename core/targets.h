@@ -1,0 +1,32 @@
+// Targets: a named backend plus its settings, read from portflow.yaml beside
+// the workload, then from the user's config directory, like kubectl contexts.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace portflow {
+
+struct Target {
+  std::string name;
+  std::string backend;
+  std::map<std::string, std::string> settings;  // every key, "backend" too
+  std::string source;                           // the file it came from, or "built-in"
+};
+
+inline constexpr const char* kDefaultTarget = "laptop";
+
+// The files searched, in order: DIR/portflow.yaml, then
+// $XDG_CONFIG_HOME/portflow/portflow.yaml (default ~/.config/...).
+std::vector<std::string> TargetFiles(const std::string& workload_dir);
+
+// All targets visible from `workload_dir`; earlier files win. The built-in
+// "laptop" (backend local) is there unless a file defines it.
+Result<std::vector<Target>> LoadTargets(const std::string& workload_dir);
+
+Result<Target> FindTarget(const std::string& workload_dir, const std::string& name);
+
+}  // namespace portflow

@@ -1,0 +1,63 @@
+#include "core/task.h"
+
+#include "core/quantity.h"
+
+namespace portflow {
+
+ResourceRequest& ResourceRequest::operator+=(const ResourceRequest& o) {
+  milli_cpu += o.milli_cpu;
+  memory_bytes += o.memory_bytes;
+  gpus += o.gpus;
+  return *this;
+}
+
+ResourceRequest& ResourceRequest::operator-=(const ResourceRequest& o) {
+  milli_cpu -= o.milli_cpu;
+  memory_bytes -= o.memory_bytes;
+  gpus -= o.gpus;
+  return *this;
+}
+
+bool ResourceRequest::FitsIn(const ResourceRequest& o) const {
+  return milli_cpu <= o.milli_cpu && memory_bytes <= o.memory_bytes && gpus <= o.gpus;
+}
+
+std::string ResourceRequest::ToString() const {
+  return "cpu=" + FormatMilliCpu(milli_cpu) + " memory=" + FormatBytes(memory_bytes) +
+         " gpu=" + std::to_string(gpus);
+}
+
+std::string TaskSpec::Key() const {
+  return run_id + "/" + instance + "/" + std::to_string(attempt);
+}
+
+std::string_view TaskStateName(TaskState s) {
+  switch (s) {
+    case TaskState::kPending:
+      return "Pending";
+    case TaskState::kStarting:
+      return "Starting";
+    case TaskState::kRunning:
+      return "Running";
+    case TaskState::kSucceeded:
+      return "Succeeded";
+    case TaskState::kFailed:
+      return "Failed";
+    case TaskState::kCancelled:
+      return "Cancelled";
+    case TaskState::kUnknown:
+      return "Unknown";
+  }
+  return "Unknown";
+}
+
+std::optional<TaskState> ParseTaskState(std::string_view s) {
+  for (TaskState t :
+       {TaskState::kPending, TaskState::kStarting, TaskState::kRunning, TaskState::kSucceeded,
+        TaskState::kFailed, TaskState::kCancelled, TaskState::kUnknown}) {
+    if (TaskStateName(t) == s) return t;
+  }
+  return std::nullopt;
+}
+
+}  // namespace portflow

@@ -1,0 +1,91 @@
+// The backend-neutral unit of work and its lifecycle, shared by every backend.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace portflow {
+
+// Fully resolved per-replica requests (the defaults already applied).
+struct ResourceRequest {
+  int64_t milli_cpu = 0;
+  int64_t memory_bytes = 0;
+  int64_t gpus = 0;
+
+  ResourceRequest operator*(int64_t n) const { return {milli_cpu * n, memory_bytes * n, gpus * n}; }
+  ResourceRequest& operator+=(const ResourceRequest& o);
+  ResourceRequest& operator-=(const ResourceRequest& o);
+  // True when every field of this fits within `o`.
+  bool FitsIn(const ResourceRequest& o) const;
+  std::string ToString() const;  // "cpu=2 memory=4Gi gpu=1"
+};
+
+// Where an output lives for this task, and the name it has in the workload.
+struct ArtifactBinding {
+  std::string name;  // the output's name
+  std::string path;  // the directory the task writes (for outputs) or reads
+};
+
+// One attempt of one step instance: everything a backend needs, resolved.
+struct TaskSpec {
+  std::string run_id;
+  std::string step;
+  std::string instance;  // "train" or "train[lr=0.1]"
+  int attempt = 1;
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;  // ordered; later wins
+  std::string workdir;
+  std::optional<std::string> image;
+  ResourceRequest resources;  // per replica
+  int replicas = 1;
+  std::optional<Duration> timeout;
+  std::vector<ArtifactBinding> outputs;
+  std::vector<ArtifactBinding> inputs;
+  std::string run_dir;  // absolute; logs and outputs live below it
+  std::map<std::string, std::string> labels;
+
+  // "run/instance/attempt": the idempotency key of Submit.
+  std::string Key() const;
+};
+
+enum class TaskState { kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kUnknown };
+
+std::string_view TaskStateName(TaskState s);
+std::optional<TaskState> ParseTaskState(std::string_view s);
+inline bool IsTerminal(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
+}
+
+// How an attempt ended (for the gang: the first replica that failed, or the
+// last one to finish when all succeeded).
+struct ExitResult {
+  int exit_code = 0;
+  int signal = 0;  // the signal that killed it, 0 if none
+  bool oom = false;
+  std::string reason;   // short CamelCase, e.g. Completed, Error, Timeout, Cancelled
+  std::string message;  // for humans
+};
+
+// Serialisable reference to submitted work; `data` is backend-owned JSON.
+struct TaskHandle {
+  std::string backend;
+  std::string key;  // TaskSpec::Key()
+  std::string data;
+};
+
+// Pushed by backends to the engine.
+struct TaskEvent {
+  std::string key;  // TaskSpec::Key()
+  TaskState state = TaskState::kUnknown;
+  TimePoint time;
+  std::optional<ExitResult> result;  // set when state is terminal
+  std::string reason;                // e.g. pending reason: Unschedulable, ImagePull
+  std::string message;
+};
+
+}  // namespace portflow

@@ -1,0 +1,135 @@
+// A scripted Backend for engine tests, in virtual time: each attempt of an
+// instance follows the next Outcome queued for it (default: succeed at once).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/clock.h"
+
+namespace portflow::testing {
+
+struct Outcome {
+  TaskState state = TaskState::kSucceeded;
+  int exit_code = 0;
+  Duration runtime{0};  // virtual time until it ends
+  bool hang = false;    // never ends unless cancelled
+  bool submit_error = false;
+};
+
+class FakeBackend : public Backend {
+ public:
+  explicit FakeBackend(FakeClock& clock, ResourceRequest capacity = {2000, 1LL << 30, 0})
+      : clock_(clock), capacity_(capacity) {
+    clock_.OnAdvance([this](TimePoint now) { Tick(now); });
+  }
+
+  void Script(const std::string& instance, std::vector<Outcome> outcomes) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& o : outcomes) scripts_[instance].push_back(o);
+  }
+
+  std::vector<TaskSpec> submitted() {
+    std::lock_guard<std::mutex> l(mu_);
+    return submitted_;
+  }
+  std::vector<std::string> cancelled() {
+    std::lock_guard<std::mutex> l(mu_);
+    return cancelled_;
+  }
+  // Most attempts that ran at the same time.
+  int max_parallel() {
+    std::lock_guard<std::mutex> l(mu_);
+    return max_parallel_;
+  }
+
+  std::string name() const override { return "fake"; }
+  Capabilities capabilities() const override { return {{{"image", "the fake runs nothing"}}}; }
+  std::string ArtifactRoot(const std::string&, const std::string& run_dir) const override {
+    return run_dir + "/outputs";
+  }
+  ResourceRequest Capacity() override { return capacity_; }
+
+  Status Cancel(const TaskHandle& h, bool force) override {
+    std::vector<TaskEvent> events;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      cancelled_.push_back(h.key + (force ? " force" : ""));
+      auto it = running_.find(h.key);
+      if (it == running_.end()) return OkStatus();
+      running_.erase(it);
+      events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
+                        ExitResult{143, 15, false, "Cancelled", "stopped"}, "Cancelled", ""});
+    }
+    for (auto& e : events) Emit(e);
+    return OkStatus();
+  }
+
+  Result<std::vector<RecoveredTask>> Recover(const std::string&,
+                                             const std::vector<TaskHandle>& handles) override {
+    std::vector<RecoveredTask> out;
+    for (const auto& h : handles) out.push_back({h, TaskState::kUnknown, std::nullopt});
+    return out;
+  }
+
+  Status Logs(const TaskHandle&, int, bool, const std::function<bool(std::string_view)>&) override {
+    return OkStatus();
+  }
+
+ protected:
+  Result<std::string> DoRender(const TaskSpec& spec) const override { return spec.Key(); }
+
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
+    Outcome o;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto& q = scripts_[spec.instance];
+      if (!q.empty()) {
+        o = q.front();
+        q.pop_front();
+      }
+      if (o.submit_error) return Unavailable("scripted submit failure");
+      submitted_.push_back(spec);
+      running_[spec.Key()] = {o, clock_.Now() + o.runtime};
+      max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
+    }
+    Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
+    Tick(clock_.Now());
+    return TaskHandle{"fake", spec.Key(), "{}"};
+  }
+
+ private:
+  void Tick(TimePoint now) {
+    std::vector<TaskEvent> events;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (auto it = running_.begin(); it != running_.end();) {
+        const auto& [o, end] = it->second;
+        if (o.hang || end > now) {
+          ++it;
+          continue;
+        }
+        ExitResult r{o.exit_code, 0, false,
+                     o.state == TaskState::kSucceeded ? "Completed" : "Error", ""};
+        events.push_back({it->first, o.state, now, r, r.reason, ""});
+        it = running_.erase(it);
+      }
+    }
+    for (auto& e : events) Emit(e);
+  }
+
+  FakeClock& clock_;
+  ResourceRequest capacity_;
+  std::mutex mu_;
+  std::map<std::string, std::deque<Outcome>> scripts_;
+  std::map<std::string, std::pair<Outcome, TimePoint>> running_;
+  std::vector<TaskSpec> submitted_;
+  std::vector<std::string> cancelled_;
+  int max_parallel_ = 0;
+};
+
+}  // namespace portflow::testing

@@ -1,0 +1,595 @@
+#include "local_backend/local_backend.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/quantity.h"
+#include "local_backend/gpu.h"
+#include "local_backend/proc.h"
+#include "local_backend/spawn.h"
+
+extern char** environ;
+
+namespace portflow {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct Replica {
+  pid_t pid = -1;
+  int pidfd = -1;
+  int64_t start_ticks = 0;
+  bool done = false;
+  int status = 0;  // from waitpid
+};
+
+struct Task {
+  std::string key;
+  std::string instance;
+  TaskHandle handle;
+  std::vector<Replica> replicas;
+  std::vector<int> gpus;
+  bool cancelled = false;
+  bool ended = false;
+  int first_failed = -1;  // the replica whose failure ended the gang
+  TimePoint kill_at = TimePoint::max();
+};
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string Join(const std::vector<int>& v) {
+  std::string s;
+  for (int x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+ResourceRequest MachineCapacity() {
+  ResourceRequest r;
+  cpu_set_t set;
+  int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0
+                 ? CPU_COUNT(&set)
+                 : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  r.milli_cpu = int64_t{std::max(cpus, 1)} * 1000;
+  r.memory_bytes = int64_t{::sysconf(_SC_PHYS_PAGES)} * ::sysconf(_SC_PAGE_SIZE);
+  r.gpus = static_cast<int64_t>(DiscoverGpus().size());
+  return r;
+}
+
+class LocalBackend : public Backend {
+ public:
+  LocalBackend(LocalOptions options, Clock& clock) : options_(std::move(options)), clock_(clock) {
+    if (options_.discover_gpus) gpus_ = DiscoverGpus();
+    capacity_ = options_.capacity ? *options_.capacity : MachineCapacity();
+    // An explicit capacity is trusted (discovery can miss devices).
+    for (int i = 0; i < static_cast<int>(capacity_.gpus); ++i) free_gpus_.insert(i);
+    if (const char* v = ::getenv("CUDA_VISIBLE_DEVICES")) parent_visible_ = v;
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    reaper_ = std::thread([this] { ReapLoop(); });
+  }
+
+  ~LocalBackend() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    Wake();
+    reaper_.join();
+    for (auto& [k, t] : tasks_) {
+      for (Replica& r : t->replicas) {
+        if (r.pidfd >= 0) ::close(r.pidfd);
+      }
+    }
+    ::close(wake_fd_);
+  }
+
+  std::string name() const override { return "local"; }
+
+  Capabilities capabilities() const override {
+    return {{{"image", "local runs the command on the host, without a container"}}};
+  }
+
+  std::string ArtifactRoot(const std::string&, const std::string& run_dir) const override {
+    return run_dir + "/outputs";
+  }
+
+  ResourceRequest Capacity() override { return capacity_; }
+
+  Status Cancel(const TaskHandle& handle, bool force) override {
+    int sig = force ? SIGKILL : SIGTERM;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = tasks_.find(handle.key);
+      if (it != tasks_.end()) {
+        Task& t = *it->second;
+        if (t.ended) return OkStatus();
+        t.cancelled = true;
+        for (Replica& r : t.replicas) {
+          if (!r.done) ::kill(-r.pid, sig);
+        }
+        return OkStatus();
+      }
+    }
+    // Work started by an earlier portflow process: stop what is still its own.
+    for (const ProcessRef& p : ParseHandle(handle)) {
+      if (IsSameProcess(p)) ::kill(-p.pid, sig);
+    }
+    return OkStatus();
+  }
+
+  Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
+                                             const std::vector<TaskHandle>& handles) override {
+    // A dead engine's children cannot be waited for (they are not ours), so
+    // their exit codes are lost: stop them and let the engine run them again.
+    std::vector<ProcessRef> orphans;
+    for (const TaskHandle& h : handles) {
+      for (const ProcessRef& p : ParseHandle(h)) {
+        if (IsSameProcess(p)) orphans.push_back(p);
+      }
+    }
+    for (pid_t pid : ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id)) {
+      orphans.push_back({pid, ProcessStartTicks(pid)});
+    }
+    StopProcesses(orphans, options_.kill_grace);
+    std::vector<RecoveredTask> out;
+    for (const TaskHandle& h : handles) {
+      ExitResult r{0, 0, false, "Interrupted",
+                   "portflow stopped while this attempt ran; its processes were stopped"};
+      out.push_back({h, TaskState::kCancelled, r});
+    }
+    return out;
+  }
+
+  Status Logs(const TaskHandle& handle, int replica, bool follow,
+              const std::function<bool(std::string_view)>& sink) override {
+    json data = json::parse(handle.data, nullptr, false);
+    if (!data.is_object() || !data.contains("logs")) return InvalidArgument("not a local handle");
+    const auto& logs = data["logs"];
+    if (replica < 0 || replica >= static_cast<int>(logs.size())) {
+      return InvalidArgument("no replica " + std::to_string(replica));
+    }
+    std::ifstream in(logs[replica].get<std::string>(), std::ios::binary);
+    if (!in) return NotFound("no log yet for replica " + std::to_string(replica));
+    char buf[8192];
+    while (true) {
+      in.read(buf, sizeof buf);
+      std::streamsize n = in.gcount();
+      if (n > 0 && !sink(std::string_view(buf, static_cast<size_t>(n)))) return OkStatus();
+      if (n == static_cast<std::streamsize>(sizeof buf)) continue;
+      if (!follow || Ended(handle)) return OkStatus();
+      in.clear();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+ protected:
+  Result<std::string> DoRender(const TaskSpec& spec) const override {
+    json out;
+    out["backend"] = "local";
+    out["instance"] = spec.instance;
+    out["attempt"] = spec.attempt;
+    out["resources"] = {{"cpu", FormatMilliCpu(spec.resources.milli_cpu)},
+                        {"memory", FormatBytes(spec.resources.memory_bytes)},
+                        {"gpu", spec.resources.gpus}};
+    if (spec.timeout) out["timeout"] = FormatDuration(*spec.timeout);
+    json replicas = json::array();
+    for (int r = 0; r < spec.replicas; ++r) {
+      json env = json::object();
+      std::vector<int> gpus(spec.resources.gpus);
+      for (int g = 0; g < static_cast<int>(gpus.size()); ++g)
+        gpus[g] = r * static_cast<int>(gpus.size()) + g;
+      for (auto& [k, v] : TaskEnv(spec, r, spec.replicas > 1 ? -1 : 0, gpus)) env[k] = v;
+      replicas.push_back({{"rank", r},
+                          {"argv", spec.argv},
+                          {"cwd", spec.workdir},
+                          {"env", env},
+                          {"log", LogPath(spec.run_dir, spec.instance, spec.attempt, r)}});
+    }
+    out["replicas"] = replicas;
+    json outputs = json::object();
+    for (const auto& o : spec.outputs) outputs[o.name] = o.path;
+    out["outputs"] = outputs;
+    return out.dump(2);
+  }
+
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
+    std::unique_lock<std::mutex> l(mu_);
+    if (auto it = tasks_.find(spec.Key()); it != tasks_.end()) return it->second->handle;
+    auto task = std::make_shared<Task>();
+    task->key = spec.Key();
+    task->instance = spec.instance;
+    int per = static_cast<int>(spec.resources.gpus);
+    if (per * spec.replicas > static_cast<int>(free_gpus_.size())) {
+      return ResourceExhausted(spec.instance + ": needs " + std::to_string(per * spec.replicas) +
+                               " GPUs, " + std::to_string(free_gpus_.size()) + " free");
+    }
+    for (int g = 0; g < per * spec.replicas; ++g) {
+      task->gpus.push_back(*free_gpus_.begin());
+      free_gpus_.erase(free_gpus_.begin());
+    }
+    l.unlock();
+    Status prepared = PrepareDirs(spec);
+    Result<std::string> exe =
+        prepared.ok() ? ResolveExecutable(spec) : Result<std::string>(prepared);
+    int port = spec.replicas > 1 ? FreePort() : 0;
+    json logs = json::array();
+    Status failed = exe.ok() ? OkStatus() : exe.status();
+    if (failed.ok() && spec.replicas > 1 && port == 0)
+      failed = Unavailable("no free TCP port for MASTER_PORT");
+    for (int r = 0; r < spec.replicas && failed.ok(); ++r) {
+      std::string log = LogPath(spec.run_dir, spec.instance, spec.attempt, r);
+      logs.push_back(log);
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        failed = Internal("cannot open " + log + ": " + std::strerror(errno));
+        break;
+      }
+      std::vector<int> gpus(task->gpus.begin() + r * per, task->gpus.begin() + (r + 1) * per);
+      SpawnRequest req;
+      req.executable = *exe;
+      req.args.assign(spec.argv.begin() + 1, spec.argv.end());
+      req.env = FullEnv(TaskEnv(spec, r, port, gpus));
+      req.cwd = spec.workdir;
+      req.out_fd = fd;
+      Result<pid_t> pid = SpawnProcess(req);
+      ::close(fd);
+      if (!pid.ok()) {
+        failed = pid.status();
+        break;
+      }
+      Replica rep;
+      rep.pid = *pid;
+      rep.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0));
+      rep.start_ticks = ProcessStartTicks(*pid);
+      task->replicas.push_back(rep);
+    }
+    json data = {{"logs", logs}, {"pids", json::array()}, {"starts", json::array()}};
+    for (const Replica& r : task->replicas) {
+      data["pids"].push_back(r.pid);
+      data["starts"].push_back(r.start_ticks);
+    }
+    task->handle = {name(), spec.Key(), data.dump()};
+    l.lock();
+    if (!failed.ok()) {
+      // Nothing of a half-started gang may survive.
+      for (Replica& r : task->replicas) {
+        ::kill(-r.pid, SIGKILL);
+        ::waitpid(r.pid, nullptr, 0);
+        if (r.pidfd >= 0) ::close(r.pidfd);
+      }
+      for (int g : task->gpus) free_gpus_.insert(g);
+      l.unlock();
+      // The reason goes into the log too, where a user looks first.
+      std::ofstream(LogPath(spec.run_dir, spec.instance, spec.attempt, 0), std::ios::app)
+          << "portflow: " << failed.message() << "\n";
+      return failed;
+    }
+    tasks_[spec.Key()] = task;
+    l.unlock();
+    Wake();
+    Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "",
+          std::to_string(spec.replicas) + " process(es) started"});
+    return task->handle;
+  }
+
+ private:
+  // The task's own variables: the spec's, then the distributed contract.
+  // `port` < 0 renders a placeholder (the port is chosen at start).
+  std::vector<std::pair<std::string, std::string>> TaskEnv(const TaskSpec& spec, int rank, int port,
+                                                           const std::vector<int>& gpus) const {
+    auto env = spec.env;
+    std::string n = std::to_string(spec.replicas), r = std::to_string(rank);
+    std::string p = port < 0 ? "(a free port, chosen at start)" : std::to_string(port);
+    for (const std::string& prefix : {std::string(), std::string("PORTFLOW_")}) {
+      env.emplace_back(prefix + "WORLD_SIZE", n);
+      env.emplace_back(prefix + "RANK", r);
+      env.emplace_back(prefix + "LOCAL_RANK", r);
+      env.emplace_back(prefix + "NODE_RANK", "0");
+      env.emplace_back(prefix + "NNODES", "1");
+      env.emplace_back(prefix + "MASTER_ADDR", "127.0.0.1");
+      if (port != 0) env.emplace_back(prefix + "MASTER_PORT", p);
+    }
+    // Tasks see only the GPUs they were given (none when they asked for none).
+    if (!gpus.empty() || capacity_.gpus > 0)
+      env.emplace_back("CUDA_VISIBLE_DEVICES", VisibleDevices(gpus));
+    return env;
+  }
+
+  // Indices in this process's numbering mapped to the parent's own
+  // CUDA_VISIBLE_DEVICES entries, when it had them.
+  std::string VisibleDevices(const std::vector<int>& gpus) const {
+    if (parent_visible_.empty()) return Join(gpus);
+    std::vector<std::string> entries;
+    std::stringstream ss(parent_visible_);
+    for (std::string e; std::getline(ss, e, ',');) entries.push_back(e);
+    std::string out;
+    for (int g : gpus) {
+      out += (out.empty() ? "" : ",") +
+             (g < static_cast<int>(entries.size()) ? entries[g] : std::to_string(g));
+    }
+    return out;
+  }
+
+  // This process's environment with the task's variables on top.
+  static std::vector<std::string> FullEnv(
+      const std::vector<std::pair<std::string, std::string>>& task) {
+    std::map<std::string, std::string> merged;
+    std::vector<std::string> order;
+    for (char** e = environ; e && *e; ++e) {
+      std::string kv = *e;
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) continue;
+      std::string k = kv.substr(0, eq);
+      if (merged.emplace(k, kv.substr(eq + 1)).second) order.push_back(k);
+    }
+    for (const auto& [k, v] : task) {
+      if (!merged.count(k)) order.push_back(k);
+      merged[k] = v;
+    }
+    std::vector<std::string> out;
+    out.reserve(order.size());
+    for (const std::string& k : order) out.push_back(k + "=" + merged[k]);
+    return out;
+  }
+
+  Result<std::string> ResolveExecutable(const TaskSpec& spec) const {
+    std::string path = ::getenv("PATH") ? ::getenv("PATH") : "/usr/bin:/bin";
+    for (const auto& [k, v] : spec.env) {
+      if (k == "PATH") path = v;
+    }
+    return FindExecutable(spec.argv[0], path, spec.workdir);
+  }
+
+  static Status PrepareDirs(const TaskSpec& spec) {
+    std::error_code ec;
+    std::string logdir =
+        fs::path(LogPath(spec.run_dir, spec.instance, spec.attempt, 0)).parent_path();
+    fs::create_directories(logdir, ec);
+    if (ec) return Internal("cannot create " + logdir + ": " + ec.message());
+    for (const ArtifactBinding& o : spec.outputs) {
+      // Each attempt starts with an empty output directory.
+      fs::remove_all(o.path, ec);
+      fs::create_directories(o.path, ec);
+      if (ec) return Internal("cannot create output " + o.path + ": " + ec.message());
+    }
+    for (const ArtifactBinding& in : spec.inputs) fs::create_directories(in.path, ec);
+    if (!fs::is_directory(spec.workdir)) {
+      return InvalidArgument("working directory " + spec.workdir + " does not exist");
+    }
+    return OkStatus();
+  }
+
+  static std::vector<ProcessRef> ParseHandle(const TaskHandle& h) {
+    std::vector<ProcessRef> out;
+    json data = json::parse(h.data, nullptr, false);
+    if (!data.is_object() || !data.contains("pids") || !data.contains("starts")) return out;
+    const auto& pids = data["pids"];
+    const auto& starts = data["starts"];
+    for (size_t i = 0; i < pids.size() && i < starts.size(); ++i) {
+      if (pids[i].is_number_integer() && starts[i].is_number_integer()) {
+        out.push_back({pids[i].get<pid_t>(), starts[i].get<int64_t>()});
+      }
+    }
+    return out;
+  }
+
+  bool Ended(const TaskHandle& h) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = tasks_.find(h.key);
+      if (it != tasks_.end()) return it->second->ended;
+    }
+    for (const ProcessRef& p : ParseHandle(h)) {
+      if (IsSameProcess(p)) return false;
+    }
+    return true;
+  }
+
+  void Wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+
+  // Waits for children through pidfds (only our own, never other children of
+  // this process), ends gangs, and reports each attempt's end once.
+  void ReapLoop() {
+    while (true) {
+      std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
+      std::vector<std::pair<Task*, size_t>> owners{{nullptr, 0}};
+      int timeout_ms = -1;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stop_) return;
+        TimePoint now = clock_.Now();
+        for (auto& [key, t] : tasks_) {
+          if (t->ended) continue;
+          for (size_t i = 0; i < t->replicas.size(); ++i) {
+            if (t->replicas[i].done) continue;
+            fds.push_back({t->replicas[i].pidfd, POLLIN, 0});
+            owners.emplace_back(t.get(), i);
+          }
+          if (t->kill_at != TimePoint::max()) {
+            auto ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(t->kill_at - now).count();
+            ms = std::max<int64_t>(ms, 0) + 1;
+            timeout_ms = timeout_ms < 0 ? static_cast<int>(ms)
+                                        : std::min<int>(timeout_ms, static_cast<int>(ms));
+          }
+        }
+      }
+      int n = ::poll(fds.data(), fds.size(), timeout_ms);
+      if (n < 0 && errno != EINTR) return;
+      if (fds[0].revents & POLLIN) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+      }
+      std::vector<TaskEvent> events;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        for (size_t k = 1; k < fds.size(); ++k) {
+          if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+          auto [t, i] = owners[k];
+          Reap(*t, i);
+        }
+        TimePoint now = clock_.Now();
+        for (auto& [key, t] : tasks_) {
+          if (t->ended) continue;
+          if (now >= t->kill_at) {
+            for (Replica& r : t->replicas) {
+              if (!r.done) ::kill(-r.pid, SIGKILL);
+            }
+            t->kill_at = TimePoint::max();
+          }
+          if (std::all_of(t->replicas.begin(), t->replicas.end(),
+                          [](const Replica& r) { return r.done; })) {
+            events.push_back(Finish(*t));
+          }
+        }
+      }
+      for (TaskEvent& e : events) Emit(std::move(e));
+    }
+  }
+
+  void Reap(Task& t, size_t i) {
+    Replica& r = t.replicas[i];
+    int status = 0;
+    pid_t got = ::waitpid(r.pid, &status, WNOHANG);
+    if (got == 0) return;
+    r.done = true;
+    r.status = got < 0 ? 0 : status;
+    ::close(r.pidfd);
+    r.pidfd = -1;
+    // The gang's survivors keep nothing alive for long: anything the
+    // replica left behind in its group goes too.
+    ::kill(-r.pid, SIGKILL);
+    bool ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+    if (!ok && t.first_failed < 0 && !t.cancelled) {
+      t.first_failed = static_cast<int>(i);
+      for (Replica& other : t.replicas) {
+        if (!other.done) ::kill(-other.pid, SIGTERM);
+      }
+      t.kill_at = clock_.Now() + options_.kill_grace;
+    }
+  }
+
+  TaskEvent Finish(Task& t) {
+    t.ended = true;
+    for (int g : t.gpus) free_gpus_.insert(g);
+    ExitResult res{0, 0, false, "Completed", ""};
+    TaskState state = TaskState::kSucceeded;
+    if (t.first_failed >= 0) {
+      const Replica& r = t.replicas[t.first_failed];
+      state = TaskState::kFailed;
+      std::string who =
+          t.replicas.size() > 1 ? "replica " + std::to_string(t.first_failed) + " " : "";
+      if (WIFSIGNALED(r.status)) {
+        res = {128 + WTERMSIG(r.status), WTERMSIG(r.status), false, "Signaled",
+               who + "killed by signal " + std::to_string(WTERMSIG(r.status)) + " (" +
+                   strsignal(WTERMSIG(r.status)) + ")"};
+      } else {
+        res = {WEXITSTATUS(r.status), 0, false, "Error",
+               who + "exited with code " + std::to_string(WEXITSTATUS(r.status))};
+      }
+    } else if (t.cancelled) {
+      state = TaskState::kCancelled;
+      res = {0, 0, false, "Cancelled", "stopped on request"};
+      for (const Replica& r : t.replicas) {
+        if (WIFSIGNALED(r.status)) res.signal = WTERMSIG(r.status);
+      }
+      // Even a clean exit after SIGTERM is a stop on request, not a completion.
+    }
+    return {t.key, state, clock_.Now(), res, res.reason, res.message};
+  }
+
+  LocalOptions options_;
+  Clock& clock_;
+  std::vector<GpuInfo> gpus_;
+  ResourceRequest capacity_;
+  std::string parent_visible_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Task>> tasks_;
+  std::set<int> free_gpus_;
+  bool stop_ = false;
+  int wake_fd_ = -1;
+  std::thread reaper_;
+};
+
+}  // namespace
+
+Result<LocalOptions> LocalOptionsFromSettings(const std::map<std::string, std::string>& settings) {
+  LocalOptions o;
+  ResourceRequest cap;
+  bool custom = false;
+  for (const auto& [k, v] : settings) {
+    if (k == "backend") continue;
+    if (k == "cpu") {
+      ASSIGN_OR_RETURN(cap.milli_cpu, ParseMilliQuantity(v));
+      custom = true;
+    } else if (k == "memory") {
+      ASSIGN_OR_RETURN(cap.memory_bytes, ParseQuantity(v));
+      custom = true;
+    } else if (k == "gpu") {
+      ASSIGN_OR_RETURN(cap.gpus, ParseQuantity(v));
+      custom = true;
+    } else if (k == "grace") {
+      ASSIGN_OR_RETURN(o.kill_grace, ParseDuration(v));
+    } else {
+      return InvalidArgument("unknown setting \"" + k +
+                             "\" for the local backend (cpu, memory, gpu, grace)");
+    }
+  }
+  if (custom) {
+    // Unset fields keep the machine's values.
+    ResourceRequest m = MachineCapacity();
+    if (!settings.count("cpu")) cap.milli_cpu = m.milli_cpu;
+    if (!settings.count("memory")) cap.memory_bytes = m.memory_bytes;
+    if (!settings.count("gpu")) cap.gpus = m.gpus;
+    o.capacity = cap;
+  }
+  return o;
+}
+
+std::unique_ptr<Backend> NewLocalBackend(LocalOptions options, Clock& clock) {
+  return std::make_unique<LocalBackend>(std::move(options), clock);
+}
+
+void RegisterLocalBackend() {
+  RegisterBackend(
+      "local",
+      [](const std::map<std::string, std::string>& settings) -> Result<std::unique_ptr<Backend>> {
+        ASSIGN_OR_RETURN(LocalOptions o, LocalOptionsFromSettings(settings));
+        return NewLocalBackend(std::move(o));
+      });
+}
+
+}  // namespace portflow

@@ -1,0 +1,204 @@
+#include "local_backend/local_backend.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/testing/event_recorder.h"
+#include "local_backend/proc.h"
+
+namespace portflow {
+namespace {
+
+using testing::EventRecorder;
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class LocalBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "local_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    LocalOptions o;
+    o.capacity = ResourceRequest{8000, 8LL << 30, 2};
+    o.kill_grace = std::chrono::seconds(2);
+    backend_ = NewLocalBackend(o);
+    backend_->SetEventSink(&events_);
+  }
+
+  TaskSpec Spec(const std::string& instance, std::vector<std::string> argv, int replicas = 1) {
+    TaskSpec t;
+    t.run_id = "r1";
+    t.step = instance;
+    t.instance = instance;
+    t.argv = std::move(argv);
+    t.workdir = dir_;
+    t.run_dir = dir_ + "/run";
+    t.replicas = replicas;
+    t.resources = {1000, 0, 0};
+    return t;
+  }
+
+  std::vector<ProcessRef> Pids(const TaskHandle& h) {
+    auto j = nlohmann::json::parse(h.data);
+    std::vector<ProcessRef> out;
+    for (size_t i = 0; i < j["pids"].size(); ++i) out.push_back({j["pids"][i], j["starts"][i]});
+    return out;
+  }
+
+  std::string dir_;
+  EventRecorder events_;
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_F(LocalBackendTest, GangSharesTheRendezvousEnvironment) {
+  TaskSpec t = Spec("g",
+                    {"/bin/sh", "-c",
+                     "echo $WORLD_SIZE $RANK $LOCAL_RANK $NNODES $MASTER_ADDR $MASTER_PORT "
+                     "$PORTFLOW_RANK $CUDA_VISIBLE_DEVICES"},
+                    3);
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  std::string port;
+  for (int r = 0; r < 3; ++r) {
+    std::istringstream line(ReadFile(LogPath(t.run_dir, "g", 1, r)));
+    std::string world, rank, local, nnodes, addr, p, twin;
+    line >> world >> rank >> local >> nnodes >> addr >> p >> twin;
+    EXPECT_EQ(world, "3");
+    EXPECT_EQ(rank, std::to_string(r));
+    EXPECT_EQ(local, std::to_string(r));
+    EXPECT_EQ(nnodes, "1");
+    EXPECT_EQ(addr, "127.0.0.1");
+    EXPECT_EQ(twin, rank);
+    if (r == 0) port = p;
+    EXPECT_EQ(p, port);  // one MASTER_PORT for the whole gang
+  }
+  EXPECT_GT(std::stoi(port), 0);
+}
+
+TEST_F(LocalBackendTest, OneFailedReplicaStopsTheGang) {
+  TaskSpec t = Spec("g", {"/bin/sh", "-c", "if [ $RANK = 1 ]; then exit 3; fi; exec sleep 60"}, 3);
+  auto start = std::chrono::steady_clock::now();
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok());
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(end->result->exit_code, 3);
+  EXPECT_THAT(end->result->message, HasSubstr("replica 1 exited with code 3"));
+  for (const ProcessRef& p : Pids(*h)) EXPECT_FALSE(IsSameProcess(p));
+}
+
+TEST_F(LocalBackendTest, CancelStopsTheWholeProcessGroup) {
+  std::string pidfile = dir_ + "/child.pid";
+  TaskSpec t = Spec("c", {"/bin/sh", "-c", "sleep 60 & echo $! > " + pidfile + "; wait"});
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok());
+  for (int i = 0; i < 200 && ReadFile(pidfile).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  pid_t child = std::stoi(ReadFile(pidfile));
+  ASSERT_EQ(::kill(child, 0), 0);
+  ASSERT_TRUE(backend_->Cancel(*h, false).ok());
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kCancelled);
+  // The grandchild went with its group (it may linger as a zombie of init for a moment).
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = !IsSameProcess({child, ProcessStartTicks(child)});
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_TRUE(backend_->Cancel(*h, true).ok());  // idempotent after the end
+}
+
+TEST_F(LocalBackendTest, GpusAreHandedOutOnce) {
+  TaskSpec a = Spec("a", {"/bin/sh", "-c", "echo $CUDA_VISIBLE_DEVICES; sleep 0.2"});
+  TaskSpec b = Spec("b", {"/bin/sh", "-c", "echo $CUDA_VISIBLE_DEVICES; sleep 0.2"});
+  TaskSpec c = Spec("c", {"/bin/sh", "-c", "echo none=$CUDA_VISIBLE_DEVICES"});
+  a.resources.gpus = b.resources.gpus = 1;
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(backend_->Submit(b).ok());
+  TaskSpec d = Spec("d", {"/bin/true"});
+  d.resources.gpus = 1;
+  EXPECT_EQ(backend_->Submit(d).status().code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(backend_->Submit(c).ok());
+  for (const TaskSpec* t : {&a, &b, &c}) ASSERT_TRUE(events_.WaitTerminal(t->Key()).has_value());
+  std::set<std::string> seen{ReadFile(LogPath(a.run_dir, "a", 1, 0)),
+                             ReadFile(LogPath(b.run_dir, "b", 1, 0))};
+  EXPECT_EQ(seen, (std::set<std::string>{"0\n", "1\n"}));
+  EXPECT_EQ(ReadFile(LogPath(c.run_dir, "c", 1, 0)), "none=\n");
+  ASSERT_TRUE(backend_->Submit(d).ok());  // freed again
+}
+
+TEST_F(LocalBackendTest, CommandNotFoundIsReportedInTheLog) {
+  TaskSpec t = Spec("n", {"no-such-command-xyz", "arg"});
+  auto h = backend_->Submit(t);
+  ASSERT_FALSE(h.ok());
+  EXPECT_THAT(h.status().message(), HasSubstr("command not found: \"no-such-command-xyz\""));
+  EXPECT_THAT(ReadFile(LogPath(t.run_dir, "n", 1, 0)), HasSubstr("command not found"));
+}
+
+TEST_F(LocalBackendTest, OutputsStartEmptyOnEachAttempt) {
+  TaskSpec t = Spec("o", {"/bin/sh", "-c", "n=$(ls $OUT | wc -l); echo $n > $OUT/count"});
+  t.outputs = {{"out", dir_ + "/run/outputs/o/out"}};
+  t.env = {{"OUT", t.outputs[0].path}};
+  std::filesystem::create_directories(t.outputs[0].path);
+  std::ofstream(t.outputs[0].path + "/stale") << "x";
+  ASSERT_TRUE(backend_->Submit(t).ok());
+  ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
+  EXPECT_EQ(ReadFile(t.outputs[0].path + "/count"), "0\n");
+}
+
+TEST_F(LocalBackendTest, RecoverStopsWhatADeadEngineLeft) {
+  TaskSpec t = Spec("orphan", {"/bin/sh", "-c", "exec sleep 60"});
+  t.env = {{"PORTFLOW_RUN_ID", "r-orphans"}};
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok());
+  ProcessRef p = Pids(*h)[0];
+  ASSERT_TRUE(IsSameProcess(p));
+  // A second backend (a new portflow) recovers the run.
+  LocalOptions o;
+  o.kill_grace = std::chrono::seconds(2);
+  auto other = NewLocalBackend(o);
+  auto recovered = other->Recover("r-orphans", {*h});
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].state, TaskState::kCancelled);
+  EXPECT_EQ((*recovered)[0].result->reason, "Interrupted");
+  ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
+  EXPECT_FALSE(IsSameProcess(p));
+}
+
+TEST(LocalOptions, FromSettings) {
+  auto o = LocalOptionsFromSettings({{"cpu", "3"}, {"gpu", "1"}, {"grace", "2s"}});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->capacity->milli_cpu, 3000);
+  EXPECT_EQ(o->capacity->gpus, 1);
+  EXPECT_GT(o->capacity->memory_bytes, 0);
+  EXPECT_EQ(o->kill_grace, std::chrono::seconds(2));
+  EXPECT_FALSE(LocalOptionsFromSettings({{"cpus", "3"}}).ok());
+  EXPECT_FALSE(LocalOptionsFromSettings({{"cpu", "lots"}}).ok());
+}
+
+}  // namespace
+}  // namespace portflow

@@ -1,0 +1,100 @@
+#include "local_backend/spawn.h"
+
+// Boost.Process v2 is compiled here, in its only translation unit (src.hpp
+// below); the header-only mode of 1.81 leaves some symbols undefined.
+#define BOOST_PROCESS_V2_SEPARATE_COMPILATION 1
+// We wait through our own pidfds; Boost must not open (and assert on) its own.
+#define BOOST_PROCESS_V2_DISABLE_PIDFD_OPEN 1
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/posix/vfork_launcher.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+// The compiled parts of Boost.Process v2 live in this one translation unit.
+#include <sys/stat.h>
+
+#include <boost/process/v2/src.hpp>
+#include <cerrno>
+#include <cstring>
+
+namespace portflow {
+namespace {
+
+namespace bp2 = boost::process::v2;
+
+// Runs in the child between vfork and exec: its own process group, so that a
+// timeout or cancel can stop everything the task started with one kill().
+struct NewProcessGroup {
+  template <typename Launcher>
+  std::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
+    if (::setpgid(0, 0) != 0) return {errno, std::system_category()};
+    return {};
+  }
+  // Boost 1.81's vfork launcher calls exit() in the child when exec fails,
+  // which runs the parent's atexit handlers in its shared memory. Leave first.
+  template <typename Launcher, typename ErrorCode>
+  void on_exec_error(Launcher&, const bp2::filesystem::path&, const char* const*,
+                     const ErrorCode&) {
+    ::_exit(127);
+  }
+  // Never called: Boost 1.81 detects the hook above with this (wrong,
+  // five-argument) signature.
+  template <typename Launcher, typename ErrorCode>
+  void on_exec_error(Launcher&, const ErrorCode&, const bp2::filesystem::path&, const char* const*,
+                     const ErrorCode&);
+};
+
+bool IsExecutableFile(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+Result<std::string> FindExecutable(const std::string& name, const std::string& path,
+                                   const std::string& cwd) {
+  if (name.empty()) return InvalidArgument("empty command");
+  if (name.find('/') != std::string::npos) {
+    std::string full = name[0] == '/' ? name : cwd + "/" + name;
+    if (IsExecutableFile(full)) return full;
+    return InvalidArgument("cannot run \"" + name + "\": not an executable file (looked at " +
+                           full + ")");
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string full = (dir[0] == '/' ? dir : cwd + "/" + dir) + "/" + name;
+    if (IsExecutableFile(full)) return full;
+    start = end + 1;
+  }
+  return InvalidArgument("command not found: \"" + name + "\" (searched PATH=" + path + ")");
+}
+
+Result<pid_t> SpawnProcess(const SpawnRequest& req) {
+  static boost::asio::io_context ctx;  // Boost.Process wants one; it never runs
+  boost::system::error_code ec;
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) return Internal(std::string("open /dev/null: ") + std::strerror(errno));
+  bp2::posix::vfork_launcher launcher;
+  // The executor overload: 1.81's context overload drops `ec` and throws.
+  auto proc = launcher(ctx.get_executor(), ec, bp2::filesystem::path(req.executable), req.args,
+                       bp2::process_environment(req.env), bp2::process_start_dir(req.cwd),
+                       bp2::process_stdio{null_fd, req.out_fd, req.out_fd}, NewProcessGroup{});
+  ::close(null_fd);
+  if (ec) {
+    return Unavailable("cannot start " + req.executable + ": " + ec.message());
+  }
+  pid_t pid = proc.id();
+  proc.detach();  // the backend reaps it; Boost must not kill it on scope exit
+  return pid;
+}
+
+}  // namespace portflow

@@ -1,0 +1,31 @@
+// Starting a process: the one place that includes Boost.Process (and Asio),
+// so the rest of the project builds without them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace portflow {
+
+struct SpawnRequest {
+  std::string executable;         // absolute path
+  std::vector<std::string> args;  // argv[1..]
+  std::vector<std::string> env;   // the whole environment, "KEY=VALUE"
+  std::string cwd;
+  int out_fd = -1;  // stdout and stderr both go here; stdin is /dev/null
+};
+
+// Starts the process in a new process group of its own (pgid == pid) with
+// vfork+exec, so the parent's size does not matter. The caller reaps it.
+Result<pid_t> SpawnProcess(const SpawnRequest& req);
+
+// Resolves argv[0] the way a shell would: a name with a slash is relative to
+// `cwd`; a bare name is searched in `path` (a PATH value).
+Result<std::string> FindExecutable(const std::string& name, const std::string& path,
+                                   const std::string& cwd);
+
+}  // namespace portflow

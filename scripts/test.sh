@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite:
+#   1. the ASan+UBSan build of the tests that touch concurrency, processes
+#      and parsing;
+#   2. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60);
+#   3. every test of the dev build (warnings are errors), last, so that its
+#      summary closes the output.
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=${JOBS:-$(nproc)}
+fuzz_seconds=${FUZZ_SECONDS:-60}
+
+echo "== configure and build: dev (warnings are errors)"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$jobs"
+
+echo "== configure and build: asan"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs" --target core_test local_backend_test conformance_test portflow
+
+echo "== asan: core, local backend and conformance tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
+  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends)' \
+  | tail -n 3
+
+echo "== fuzz: spec loader for ${fuzz_seconds}s"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs" --target spec_loader_fuzz
+mkdir -p build/fuzz/corpus
+build/fuzz/core/spec_loader_fuzz -max_total_time="$fuzz_seconds" -max_len=4096 -timeout=10 \
+  -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus tests/spec_corpus/bad tests/spec_corpus/good \
+  scenarios/laptop-dev 2>&1 | tail -n 4
+
+echo "== dev: all tests"
+ctest --test-dir build/dev -j "$jobs" --timeout 300 --output-on-failure

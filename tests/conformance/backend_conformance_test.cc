@@ -1,0 +1,199 @@
+// The contract of core/backend.h, run against every backend. A new backend
+// joins by adding its factory to kBackends.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/backend.h"
+#include "core/testing/event_recorder.h"
+#include "local_backend/local_backend.h"
+
+namespace portflow {
+namespace {
+
+using testing::EventRecorder;
+using ::testing::HasSubstr;
+
+struct BackendCase {
+  std::string name;
+  std::function<std::unique_ptr<Backend>()> make;
+};
+
+const BackendCase kBackends[] = {
+    {"local",
+     [] {
+       LocalOptions o;
+       o.capacity = ResourceRequest{4000, 4LL << 30, 0};
+       o.kill_grace = std::chrono::seconds(2);
+       return NewLocalBackend(o);
+     }},
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class BackendConformance : public ::testing::TestWithParam<BackendCase> {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "conf_" + GetParam().name + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : dir_) {
+      if (c == '/' && &c > dir_.data() + ::testing::TempDir().size()) c = '_';
+    }
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    backend_ = GetParam().make();
+    backend_->SetEventSink(&events_);
+  }
+
+  TaskSpec Spec(const std::string& instance, const std::string& script, int replicas = 1) {
+    TaskSpec t;
+    t.run_id = "conf";
+    t.step = instance;
+    t.instance = instance;
+    t.argv = {"/bin/sh", "-c", script};
+    t.workdir = dir_;
+    t.run_dir = dir_ + "/run";
+    t.replicas = replicas;
+    t.resources = {500, 0, 0};
+    t.env = {{"GREETING", "hello"}};
+    return t;
+  }
+
+  std::string Log(const TaskSpec& t, int replica = 0) {
+    std::string out;
+    Status s = backend_->Logs(*handles_[t.Key()], replica, false, [&](std::string_view chunk) {
+      out.append(chunk);
+      return true;
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  std::optional<TaskEvent> RunToEnd(const TaskSpec& t) {
+    auto h = backend_->Submit(t);
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    if (!h.ok()) return std::nullopt;
+    handles_[t.Key()] = *h;
+    return events_.WaitTerminal(t.Key());
+  }
+
+  std::string dir_;
+  EventRecorder events_;
+  std::unique_ptr<Backend> backend_;
+  std::map<std::string, std::optional<TaskHandle>> handles_;
+};
+
+TEST_P(BackendConformance, SucceedsWithItsEnvAndLogs) {
+  TaskSpec t = Spec("ok", "echo $GREETING from $PORTFLOW_RANK");
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_EQ(end->result->exit_code, 0);
+  EXPECT_EQ(Log(t), "hello from 0\n");
+  EXPECT_EQ(ReadFile(LogPath(t.run_dir, "ok", 1, 0)),
+            "hello from 0\n");  // logs live in the run dir
+}
+
+TEST_P(BackendConformance, ReportsTheExitCodeOfAFailure) {
+  TaskSpec t = Spec("bad", "echo about to fail; exit 7");
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(end->result->exit_code, 7);
+  EXPECT_THAT(Log(t), HasSubstr("about to fail"));
+}
+
+TEST_P(BackendConformance, SubmitIsIdempotentPerKey) {
+  TaskSpec t = Spec("once", "echo x >> " + dir_ + "/count; sleep 0.3");
+  auto h1 = backend_->Submit(t);
+  auto h2 = backend_->Submit(t);
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  EXPECT_EQ(h1->data, h2->data);
+  ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
+  EXPECT_EQ(ReadFile(dir_ + "/count"), "x\n");
+  t.attempt = 2;  // a new attempt is new work
+  ASSERT_TRUE(RunToEnd(t).has_value());
+  EXPECT_EQ(ReadFile(dir_ + "/count"), "x\nx\n");
+}
+
+TEST_P(BackendConformance, CancelIsIdempotentAndEndsTheAttempt) {
+  TaskSpec t = Spec("long", "sleep 30");
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(backend_->Cancel(*h, false).ok());
+  EXPECT_TRUE(backend_->Cancel(*h, false).ok());
+  auto end = events_.WaitTerminal(t.Key(), std::chrono::seconds(10));
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kCancelled);
+  EXPECT_TRUE(backend_->Cancel(*h, true).ok());
+}
+
+TEST_P(BackendConformance, ExactlyOneTerminalEventPerAttempt) {
+  TaskSpec t = Spec("one", "true", 2);
+  ASSERT_TRUE(RunToEnd(t).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int terminal = 0;
+  for (const TaskEvent& e : events_.events()) terminal += e.key == t.Key() && IsTerminal(e.state);
+  EXPECT_EQ(terminal, 1);
+}
+
+TEST_P(BackendConformance, ReplicasGetTheDistributedContract) {
+  TaskSpec t = Spec("dist",
+                    "echo $WORLD_SIZE $RANK $NODE_RANK $PORTFLOW_WORLD_SIZE; test -n "
+                    "\"$MASTER_ADDR\" && test -n \"$MASTER_PORT\"",
+                    2);
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_EQ(Log(t, 0), "2 0 0 2\n");
+  EXPECT_THAT(Log(t, 1), HasSubstr("2 1 "));
+}
+
+TEST_P(BackendConformance, RenderIsPureAndDeterministic) {
+  TaskSpec t = Spec("render", "echo hi", 2);
+  auto a = backend_->Render(t);
+  auto b = backend_->Render(t);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, *b);
+  EXPECT_TRUE(nlohmann::json::parse(*a, nullptr, false).is_object());
+  EXPECT_THAT(*a, HasSubstr("echo hi"));
+  EXPECT_FALSE(std::filesystem::exists(t.run_dir));  // nothing was created
+  EXPECT_TRUE(events_.events().empty());
+}
+
+TEST_P(BackendConformance, RejectsAnEmptyCommand) {
+  TaskSpec t = Spec("empty", "");
+  t.argv.clear();
+  EXPECT_EQ(backend_->Submit(t).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(BackendConformance, CapacityIsPositive) {
+  ResourceRequest c = backend_->Capacity();
+  EXPECT_GT(c.milli_cpu, 0);
+  EXPECT_GT(c.memory_bytes, 0);
+}
+
+TEST_P(BackendConformance, RecoverOfUnknownWorkReportsEveryHandle) {
+  TaskHandle stale{backend_->name(), "conf/gone/1", "{}"};
+  auto r = backend_->Recover("conf-nothing-here", {stale});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_NE((*r)[0].state, TaskState::kRunning);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendConformance, ::testing::ValuesIn(kBackends),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace portflow

@@ -1,0 +1,277 @@
+// End to end through the real binary: the commands a user types.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/cli_runner.h"
+
+namespace portflow::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "e2e_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+
+  std::string Workload(const std::string& steps, const std::string& name = "w") {
+    std::string path = dir_ + "/" + name + ".yaml";
+    WriteFile(path, "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: " + name +
+                        "}\nspec:\n  steps:\n" + steps);
+    return path;
+  }
+
+  CliResult Cli(const std::vector<std::string>& args) { return RunCli(args, dir_); }
+
+  json Status(const std::string& run) {
+    CliResult r = Cli({"status", run, "-o", "json"});
+    return json::parse(r.out, nullptr, false);
+  }
+
+  std::string InstanceState(const json& status, const std::string& name) {
+    for (const auto& i : status["instances"]) {
+      if (i["name"] == name) return i["state"];
+    }
+    return "";
+  }
+
+  std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+  std::string dir_;
+};
+
+TEST_F(CliTest, LaptopScenarioPicksAModel) {
+  std::string pipeline = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev/pipeline.yaml";
+  CliResult r = Cli({"run", pipeline});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string run = FirstLine(r.out);
+  EXPECT_THAT(run, ::testing::StartsWith("laptop-dev-"));
+  std::string run_dir = dir_ + "/.portflow/runs/" + run;
+  json best = json::parse(ReadFile(run_dir + "/outputs/pick/best/best.json"), nullptr, false);
+  ASSERT_TRUE(best.is_object()) << ReadFile(run_dir + "/outputs/pick/best/best.json");
+  EXPECT_EQ(best["model"], "lr=0.1");
+  EXPECT_GT(best["accuracy"].get<double>(), 0.85);
+  // Both replicas of both matrix instances logged, and really met.
+  for (const char* inst : {"train[lr=0.1]", "train[lr=0.01]"}) {
+    for (int rank = 0; rank < 2; ++rank) {
+      std::string log = ReadFile(run_dir + "/logs/" + inst + "/attempt-1/replica-" +
+                                 std::to_string(rank) + ".log");
+      EXPECT_THAT(log, HasSubstr("rank " + std::to_string(rank) + "/2 done")) << inst;
+    }
+  }
+  EXPECT_THAT(r.out, HasSubstr("train[lr=0.1]/1 | rank 1/2 done"));
+  json st = Status(run);
+  EXPECT_EQ(st["state"], "Succeeded");
+  EXPECT_EQ(st["instances"].size(), 5u);
+  CliResult logs = Cli({"logs", run, "pick"});
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_THAT(logs.out, HasSubstr("best model: lr=0.1"));
+  CliResult runs = Cli({"runs"});
+  EXPECT_THAT(runs.out, HasSubstr(run));
+  EXPECT_THAT(runs.out, HasSubstr("Succeeded"));
+}
+
+TEST_F(CliTest, ValidateAndUsageExitCodes) {
+  std::string good = Workload("    - {name: a, command: [echo, hi]}\n");
+  EXPECT_EQ(Cli({"validate", good}).exit_code, 0);
+  std::string bad = Workload("    - {name: a, comand: [echo, hi]}\n", "bad");
+  CliResult r = Cli({"validate", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(
+      r.err,
+      HasSubstr("bad.yaml:6:17: unknown field \"comand\" in step; did you mean \"command\"?"));
+  EXPECT_EQ(Cli({"run", bad}).exit_code, 2);
+  EXPECT_EQ(Cli({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Cli({"status", "no-such-run"}).exit_code, 2);
+  EXPECT_EQ(Cli({"validate", dir_ + "/missing.yaml"}).exit_code, 1);
+  CliResult help = Cli({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("resume"));
+}
+
+TEST_F(CliTest, RenderShowsExactlyWhatWouldRun) {
+  std::string w = Workload(
+      "    - {name: a, command: [echo, \"{{outputs.o}}\"], outputs: [o], env: {X: \"1\"}}\n"
+      "    - {name: b, needs: [a], matrix: {lr: [\"0.1\"]}, replicas: 2, command: [cat, "
+      "\"{{steps.a.outputs.o}}\"]}\n");
+  CliResult r = Cli({"render", w, "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json doc = json::parse(r.out);
+  ASSERT_EQ(doc["tasks"].size(), 2u);
+  const json& a = doc["tasks"][0];
+  EXPECT_EQ(a["instance"], "a");
+  EXPECT_EQ(a["replicas"][0]["argv"][1], dir_ + "/.portflow/runs/RUN_ID/outputs/a/o");
+  EXPECT_EQ(a["replicas"][0]["env"]["X"], "1");
+  EXPECT_EQ(a["replicas"][0]["cwd"], dir_);
+  const json& b = doc["tasks"][1];
+  EXPECT_EQ(b["instance"], "b[lr=0.1]");
+  EXPECT_EQ(b["needs"][0], "a");
+  EXPECT_EQ(b["replicas"].size(), 2u);
+  EXPECT_EQ(b["replicas"][1]["env"]["RANK"], "1");
+  EXPECT_FALSE(fs::exists(dir_ + "/.portflow"));  // nothing ran, nothing was written
+  CliResult yaml = Cli({"render", w});
+  EXPECT_EQ(yaml.exit_code, 0);
+  EXPECT_THAT(yaml.out, HasSubstr("instance: \"b[lr=0.1]\""));
+}
+
+TEST_F(CliTest, FailureIsReportedWithExitCodeAndLogs) {
+  std::string w = Workload(
+      "    - {name: a, script: \"echo failing now; exit 4\"}\n"
+      "    - {name: b, needs: [a], command: [echo, never]}\n");
+  CliResult r = Cli({"run", w});
+  EXPECT_EQ(r.exit_code, 1);
+  std::string run = FirstLine(r.out);
+  json st = Status(run);
+  EXPECT_EQ(st["state"], "Failed");
+  EXPECT_EQ(InstanceState(st, "a"), "Failed");
+  EXPECT_EQ(InstanceState(st, "b"), "Skipped");
+  EXPECT_EQ(st["instances"][0]["attemptList"][0]["exitCode"], 4);
+  EXPECT_THAT(Cli({"logs", run, "a"}).out, HasSubstr("failing now"));
+}
+
+TEST_F(CliTest, ImpossibleGpuRequestFailsBeforeAnythingStarts) {
+  std::string w = Workload("    - {name: a, command: [touch, started], resources: {gpu: 4}}\n");
+  CliResult r = Cli({"run", w});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("step \"a\" needs cpu=1 memory=0 gpu=4"));
+  EXPECT_THAT(r.err, HasSubstr("it could never start"));
+  EXPECT_FALSE(fs::exists(dir_ + "/started"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
+  std::string path = dir_ + "/img.yaml";
+  WriteFile(path,
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: img}\nspec:\n"
+            "  image: python:3\n  steps:\n    - {name: a, command: [\"true\"]}\n");
+  CliResult loose = Cli({"run", path});
+  EXPECT_EQ(loose.exit_code, 0);
+  EXPECT_THAT(loose.err, HasSubstr("warning: image is not supported by the local backend"));
+  CliResult strict = Cli({"run", "--strict", path});
+  EXPECT_EQ(strict.exit_code, 1);
+  EXPECT_THAT(strict.err, HasSubstr("--strict refuses"));
+}
+
+TEST_F(CliTest, TimeoutStopsTheProcessGroup) {
+  std::string w = Workload(
+      "    - {name: slow, timeout: 1s, script: \"sleep 60 & echo $! > child.pid; wait\"}\n");
+  auto start = std::chrono::steady_clock::now();
+  CliResult r = Cli({"run", w});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  json st = Status(FirstLine(r.out));
+  EXPECT_EQ(st["instances"][0]["attemptList"][0]["reason"], "Timeout");
+  pid_t child = std::stoi(ReadFile(dir_ + "/child.pid"));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return ::kill(child, 0) != 0 ||
+               ReadFile("/proc/" + std::to_string(child) + "/stat").find(" Z ") !=
+                   std::string::npos;
+      },
+      std::chrono::seconds(5)));
+}
+
+TEST_F(CliTest, CancelFromAnotherTerminal) {
+  std::string w = Workload("    - {name: slow, script: \"echo started; sleep 60\"}\n");
+  pid_t pid = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_GT(pid, 0);
+  std::string run;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        run = FirstLine(ReadFile(dir_ + "/run.out"));
+        return !run.empty() && ReadFile(dir_ + "/run.out").find("started") != std::string::npos;
+      },
+      std::chrono::seconds(30)));
+  CliResult c = Cli({"cancel", run});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_THAT(c.out, HasSubstr("Cancelled"));
+  EXPECT_EQ(WaitChild(pid, std::chrono::seconds(30)), 1);
+  EXPECT_EQ(Status(run)["state"], "Cancelled");
+}
+
+TEST_F(CliTest, CtrlCCancelsGracefully) {
+  std::string w = Workload(
+      "    - {name: slow, script: \"trap 'echo got TERM; exit 0' TERM; echo started; sleep 60 & "
+      "wait\"}\n");
+  pid_t pid = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(dir_ + "/run.out").find("started") != std::string::npos; },
+              std::chrono::seconds(30)));
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(WaitChild(pid, std::chrono::seconds(30)), 1);
+  std::string run = FirstLine(ReadFile(dir_ + "/run.out"));
+  EXPECT_EQ(Status(run)["state"], "Cancelled");
+  EXPECT_THAT(ReadFile(dir_ + "/run.out"), HasSubstr("got TERM"));
+}
+
+// kill -9 of portflow in the middle of a run, then resume: what succeeded is
+// not run again, orphans are stopped, and no record or log is lost.
+TEST_F(CliTest, ResumeAfterKill9) {
+  std::string w = Workload(
+      "    - {name: first, script: \"echo ran >> first.count\"}\n"
+      "    - {name: second, needs: [first], script: \"echo attempt $PORTFLOW_ATTEMPT; echo $$ >> "
+      "second.pids; "
+      "if [ $PORTFLOW_ATTEMPT = 1 ]; then sleep 60; fi\"}\n"
+      "    - {name: third, needs: [second], command: [echo, done]}\n");
+  pid_t pid = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(dir_ + "/run.out").find("attempt 1") != std::string::npos; },
+              std::chrono::seconds(30)));
+  std::string run = FirstLine(ReadFile(dir_ + "/run.out"));
+  ::kill(pid, SIGKILL);
+  WaitChild(pid, std::chrono::seconds(10));
+  pid_t orphan = std::stoi(ReadFile(dir_ + "/second.pids"));
+  ASSERT_EQ(::kill(orphan, 0), 0) << "the orphan should still run after kill -9";
+  EXPECT_EQ(Status(run)["state"], "Running");
+
+  CliResult r = Cli({"resume", run});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(FirstLine(r.out), run);
+  EXPECT_EQ(ReadFile(dir_ + "/first.count"), "ran\n");  // not run again
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return ::kill(orphan, 0) != 0 ||
+               ReadFile("/proc/" + std::to_string(orphan) + "/stat").find(" Z ") !=
+                   std::string::npos;
+      },
+      std::chrono::seconds(5)));
+  json st = Status(run);
+  EXPECT_EQ(st["state"], "Succeeded");
+  EXPECT_EQ(InstanceState(st, "third"), "Succeeded");
+  const json& attempts = st["instances"][1]["attemptList"];
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0]["reason"], "Interrupted");
+  EXPECT_EQ(attempts[1]["state"], "Succeeded");
+  std::string runs = dir_ + "/.portflow/runs/" + run + "/logs/second/";
+  EXPECT_THAT(ReadFile(runs + "attempt-1/replica-0.log"), HasSubstr("attempt 1"));
+  EXPECT_THAT(ReadFile(runs + "attempt-2/replica-0.log"), HasSubstr("attempt 2"));
+  EXPECT_EQ(Cli({"resume", run}).exit_code, 0);  // nothing left to do
+}
+
+TEST_F(CliTest, ParamsOverrideAndUnknownParams) {
+  std::string path = dir_ + "/p.yaml";
+  WriteFile(path,
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: p}\nspec:\n"
+            "  params: {who: world}\n  steps:\n    - {name: a, command: [echo, \"hello "
+            "{{params.who}}\"]}\n");
+  CliResult r = Cli({"run", path, "-p", "who=portflow"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("a/0 | hello portflow"));
+  CliResult bad = Cli({"run", path, "-p", "wh0=x"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("did you mean \"who\""));
+}
+
+}  // namespace
+}  // namespace portflow::testing

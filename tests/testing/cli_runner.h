@@ -1,0 +1,40 @@
+// Runs the real portflow binary for end-to-end tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace portflow::testing {
+
+struct CliResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+};
+
+// The binary under test.
+std::string PortflowBinary();
+
+// Runs `portflow ARGS...` in `cwd`, with a time limit; stdin is /dev/null.
+CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd,
+                 std::chrono::seconds limit = std::chrono::seconds(120));
+
+// Starts `portflow ARGS...` in the background; its stdout and stderr go to
+// out_path and err_path.
+pid_t StartCli(const std::vector<std::string>& args, const std::string& cwd,
+               const std::string& out_path, const std::string& err_path);
+
+// Waits for a child started by StartCli; -1 on timeout (the child is then killed).
+int WaitChild(pid_t pid, std::chrono::seconds limit);
+
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& text);
+
+// Polls `pred` every 20ms until it holds or `limit` passes.
+bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds limit);
+
+}  // namespace portflow::testing
