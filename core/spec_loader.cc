@@ -175,11 +175,13 @@ class Loader {
         if (!IsIdentifier(key))
           Error(it->first, ctx + " has an invalid matrix key \"" + key + "\"");
         std::vector<std::string> values;
-        if (it->second.IsSequence() && it->second.size() == 0) {
-          Error(it->second, ctx + " matrix." + key + " must list at least one value");
-        } else if (ExpectSeq(it->second, ctx + " matrix." + key)) {
+        // A copy: yaml-cpp's it->second is a temporary that a range-for would outlive.
+        const YAML::Node list = it->second;
+        if (list.IsSequence() && list.size() == 0) {
+          Error(list, ctx + " matrix." + key + " must list at least one value");
+        } else if (ExpectSeq(list, ctx + " matrix." + key)) {
           std::set<std::string> seen;
-          for (const YAML::Node& v : it->second) {
+          for (const YAML::Node& v : list) {
             auto value = String(v, ctx + " matrix." + key + " value");
             if (!value) continue;
             if (!seen.insert(*value).second) {
@@ -492,10 +494,46 @@ bool CheckText(std::string_view text, Diagnostics& diags) {
   return true;
 }
 
+// Where a second YAML document starts ("---" or content after "..." at the
+// start of a line, once content was seen), or line 0. Scanned by hand:
+// yaml-cpp 0.7's LoadAll can loop forever on malformed input.
+SourcePos SecondDocument(std::string_view text) {
+  bool content = false, ended = false;
+  int line = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view l = text.substr(start, end - start);
+    ++line;
+    start = end + 1;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    auto marker = [&](std::string_view m) {
+      return l.substr(0, 3) == m && (l.size() == 3 || l[3] == ' ' || l[3] == '\t');
+    };
+    if (marker("---")) {
+      if (content) return {line, 1};
+      continue;
+    }
+    if (marker("...")) {
+      ended = content;
+      continue;
+    }
+    size_t first = l.find_first_not_of(" \t");
+    bool blank = first == std::string_view::npos || l[first] == '#';
+    if (blank || l[0] == '%') continue;  // comments and directives
+    if (ended) return {line, 1};
+    content = true;
+  }
+  return {};
+}
+
 void ApplyOverrides(Workload& w, const ParamOverrides& overrides, Diagnostics& diags) {
   std::vector<std::string> names;
   for (auto& [k, v] : w.params) names.push_back(k);
-  for (const auto& [key, value] : overrides) {
+  for (const auto& override : overrides) {
+    const std::string& key = override.first;
+    const std::string& value = override.second;
     auto it = std::find_if(w.params.begin(), w.params.end(),
                            [&](const auto& p) { return p.first == key; });
     if (it == w.params.end()) {
@@ -532,15 +570,13 @@ LoadResult ParseWorkload(std::string_view text, const std::string& file, const s
     return result;
   }
   if (!CheckText(text, diags)) return result;
+  if (SourcePos second = SecondDocument(text); second.line > 0) {
+    diags.Add(second, "a workload file holds one YAML document; a second one starts here");
+    return result;
+  }
   YAML::Node root;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      diags.Add(PosOf(docs[1]),
-                "a workload file holds one YAML document; found " + std::to_string(docs.size()));
-      return result;
-    }
-    if (!docs.empty()) root = docs[0];
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     diags.Add({e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
     return result;

@@ -48,9 +48,10 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
       Target t;
       t.name = it->first.Scalar();
       t.source = file;
-      if (!it->second.IsMap())
-        return InvalidArgument(where(it->second) + ": target " + t.name + " must be a map");
-      for (auto kv = it->second.begin(); kv != it->second.end(); ++kv) {
+      const YAML::Node body = it->second;
+      if (!body.IsMap())
+        return InvalidArgument(where(body) + ": target " + t.name + " must be a map");
+      for (auto kv = body.begin(); kv != body.end(); ++kv) {
         if (!kv->second.IsScalar()) {
           // Lists (members, tolerations) are kept as flow YAML for the backend.
           YAML::Emitter e;
@@ -61,7 +62,7 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
         }
       }
       if (!t.settings.count("backend")) {
-        return InvalidArgument(where(it->second) + ": target " + t.name + " has no backend");
+        return InvalidArgument(where(body) + ": target " + t.name + " has no backend");
       }
       t.backend = t.settings["backend"];
       if (!has(t.name)) out.push_back(std::move(t));

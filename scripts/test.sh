@@ -30,9 +30,16 @@ echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs" --target spec_loader_fuzz
 mkdir -p build/fuzz/corpus
-build/fuzz/core/spec_loader_fuzz -max_total_time="$fuzz_seconds" -max_len=4096 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus tests/spec_corpus/bad tests/spec_corpus/good \
-  scenarios/laptop-dev 2>&1 | tail -n 4
+# Finds are written to build/fuzz/ (crash-*, timeout-*, oom-*); add each to
+# tests/spec_corpus/bad/ once fixed.
+if ! build/fuzz/core/spec_loader_fuzz -max_total_time="$fuzz_seconds" -max_len=4096 -timeout=10 \
+  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/corpus \
+  tests/spec_corpus/bad tests/spec_corpus/good scenarios/laptop-dev > build/fuzz/fuzz.log 2>&1; then
+  tail -n 60 build/fuzz/fuzz.log
+  echo "fuzz: the spec loader fuzzer found a problem (see above)"
+  exit 1
+fi
+tail -n 5 build/fuzz/fuzz.log
 
 echo "== dev: all tests"
 ctest --test-dir build/dev -j "$jobs" --timeout 300 --output-on-failure

@@ -173,7 +173,7 @@ std::string run_json_fields(const Run& r, const Options& o) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "  \"device\": \"%s\",\n  \"epochs\": %d,\n  \"lr\": %g,\n  \"samples\": %d,\n"
-                "  \"features\": %d,\n  \"loss\": %.6f,\n  \"accuracy\": %.4f,\n  \"seconds\": %.3f",
+                "  \"features\": %d,\n  \"loss\": %.9f,\n  \"accuracy\": %.4f,\n  \"seconds\": %.3f",
                 json_escape(r.device).c_str(), o.cfg.epochs, static_cast<double>(o.cfg.lr),
                 gputrain::kDefaultSamples, gputrain::kDefaultFeatures,
                 static_cast<double>(r.result.loss), static_cast<double>(r.result.accuracy),

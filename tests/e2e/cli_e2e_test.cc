@@ -259,6 +259,21 @@ TEST_F(CliTest, ResumeAfterKill9) {
   EXPECT_EQ(Cli({"resume", run}).exit_code, 0);  // nothing left to do
 }
 
+TEST_F(CliTest, TargetCapacityLimitsParallelism) {
+  // Two steps that fail if they ever overlap.
+  std::string w = Workload(
+      "    - {name: a, script: \"mkdir lock || exit 9; sleep 0.5; rmdir lock\"}\n"
+      "    - {name: b, script: \"mkdir lock || exit 9; sleep 0.5; rmdir lock\"}\n");
+  WriteFile(dir_ + "/portflow.yaml", "targets:\n  one-cpu: {backend: local, cpu: 1}\n");
+  CliResult serial = Cli({"run", "--target", "one-cpu", w});
+  EXPECT_EQ(serial.exit_code, 0) << serial.err;
+  CliResult parallel = Cli({"run", w});  // the laptop target has this machine's 2+ cores
+  EXPECT_EQ(parallel.exit_code, 1);
+  CliResult unknown = Cli({"run", "--target", "one-cpus", w});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown target \"one-cpus\"; did you mean \"one-cpu\"?"));
+}
+
 TEST_F(CliTest, ParamsOverrideAndUnknownParams) {
   std::string path = dir_ + "/p.yaml";
   WriteFile(path,
