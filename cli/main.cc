@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-t,--target", run.target, "target from portflow.yaml (default laptop)");
   run_cmd->add_flag("-k,--keep-going", run.keep_going, "run what does not depend on a failed step");
   run_cmd->add_flag("--strict", run.strict, "refuse fields the target's backend cannot honour");
-  run_cmd->add_flag("-q,--quiet", run.quiet, "do not copy task output to the terminal");
+  run_cmd->add_flag("-q,--quiet", run.quiet,
+                    "no task output or progress on the terminal; only failures and the summary");
 
   RunOptions resume;
   auto* resume_cmd = app.add_subcommand("resume",

@@ -22,7 +22,7 @@ void TerminalView::OnAttemptStarted(const TaskSpec& spec) {
 void TerminalView::OnAttemptEnded(const std::string& instance, int attempt) {
   for (auto it = streams_.begin(); it != streams_.end();) {
     const std::string& p = it->second.path;
-    bool mine = p.find("/logs/" + instance + "/attempt-" + std::to_string(attempt) + "/") !=
+    bool mine = p.find("/logs/" + instance + ".attempt-" + std::to_string(attempt) + ".") !=
                 std::string::npos;
     if (mine) {
       Pump(it->second, true);
@@ -36,6 +36,8 @@ void TerminalView::OnAttemptEnded(const std::string& instance, int attempt) {
 void TerminalView::OnInstanceState(const std::string& instance, const std::string& state,
                                    const std::string& message) {
   if (state == "Waiting") return;
+  // Quiet runs show only what went wrong.
+  if (!show_logs_ && state != "Failed" && state != "Retrying") return;
   std::cerr << "portflow: " << instance << " " << state << (message.empty() ? "" : ": " + message)
             << std::endl;
 }

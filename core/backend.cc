@@ -44,7 +44,7 @@ void Backend::Emit(TaskEvent event) const {
 
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica) {
-  return run_dir + "/logs/" + instance + "/attempt-" + std::to_string(attempt) + "/replica-" +
+  return run_dir + "/logs/" + instance + ".attempt-" + std::to_string(attempt) + ".replica-" +
          std::to_string(replica) + ".log";
 }
 

@@ -110,9 +110,11 @@ class Backend {
   EventSink* sink_ = nullptr;
 };
 
-// Path of one replica's log in the run directory. Every backend writes (or
+// Path of one replica's log in the run directory:
+// RUN_DIR/logs/INSTANCE.attempt-N.replica-R.log. Every backend writes (or
 // copies) logs here, so logs outlive the tasks and `portflow logs` reads one
-// place.
+// place. One flat folder: creating directories per task cost more than the
+// task itself on ext4 (see bench/README.md).
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica);
 

@@ -111,7 +111,10 @@ Result<std::string> Engine::Run(const RunRecord& run) {
       std::lock_guard<std::mutex> l(mu_);
       batch.swap(events_);
     }
+    // One transaction per batch: the writes land together, before any action.
+    RETURN_IF_ERROR(store_.Begin());
     for (const TaskEvent& e : batch) RETURN_IF_ERROR(HandleEvent(e));
+    RETURN_IF_ERROR(store_.Commit());
     CheckTimers();
     RETURN_IF_ERROR(Admit());
     if (observer_) observer_->OnTick();
@@ -247,39 +250,51 @@ Status Engine::Admit() {
     s.timed_out = s.cancel_sent = s.force_sent = false;
     s.kill_at = TimePoint::max();
     // Record the intent first: a crash after Submit leaves a trace to recover.
+    RETURN_IF_ERROR(store_.Begin());
     RETURN_IF_ERROR(SaveAttempt(i, "Submitting", nullptr));
     RETURN_IF_ERROR(SetState(i, "Pending", "attempt " + std::to_string(attempt)));
+    RETURN_IF_ERROR(store_.Commit());
     Result<TaskHandle> h = backend_.Submit(spec);
-    if (!h.ok() && h.status().code() == StatusCode::kInvalidArgument) {
-      // It can never start (e.g. command not found): retrying would not help.
-      ExitResult r{-1, 0, false, "SubmitFailed", h.status().message()};
-      RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
-      RETURN_IF_ERROR(Finish(i, "Failed", h.status().message()));
-      if (!options_.keep_going && !stopping_) {
-        stopping_ = true;
-        CancelActive(false);
-      }
-      continue;
-    }
-    if (!h.ok()) {
-      ExitResult r{-1, 0, false, "SubmitFailed", h.status().ToString()};
-      RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
-      s.phase = Phase::kActive;  // so that the failure path below applies uniformly
-      TaskEvent e{spec.Key(), TaskState::kFailed, now, r, r.reason, r.message};
-      active_keys_[spec.Key()] = i;
-      RETURN_IF_ERROR(HandleEvent(e));
-      continue;
-    }
-    s.handle = *h;
-    s.phase = Phase::kActive;
-    s.held = need;
-    used_ += need;
-    s.deadline = spec.timeout ? now + *spec.timeout : TimePoint::max();
-    active_keys_[spec.Key()] = i;
-    RETURN_IF_ERROR(SaveAttempt(i, "Pending", nullptr));
-    RETURN_IF_ERROR(Record(i, "Submitted", "attempt " + std::to_string(attempt)));
-    if (observer_) observer_->OnAttemptStarted(spec);
+    RETURN_IF_ERROR(store_.Begin());
+    Status recorded = AfterSubmit(i, spec, h, need, now);
+    RETURN_IF_ERROR(store_.Commit());
+    RETURN_IF_ERROR(recorded);
   }
+  return OkStatus();
+}
+
+Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h,
+                           const ResourceRequest& need, TimePoint now) {
+  Slot& s = slots_[i];
+  int attempt = spec.attempt;
+  if (!h.ok() && h.status().code() == StatusCode::kInvalidArgument) {
+    // It can never start (e.g. command not found): retrying would not help.
+    ExitResult r{-1, 0, false, "SubmitFailed", h.status().message()};
+    RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
+    RETURN_IF_ERROR(Finish(i, "Failed", h.status().message()));
+    if (!options_.keep_going && !stopping_) {
+      stopping_ = true;
+      CancelActive(false);
+    }
+    return OkStatus();
+  }
+  if (!h.ok()) {
+    ExitResult r{-1, 0, false, "SubmitFailed", h.status().ToString()};
+    RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
+    s.phase = Phase::kActive;  // so that the failure path below applies uniformly
+    TaskEvent e{spec.Key(), TaskState::kFailed, now, r, r.reason, r.message};
+    active_keys_[spec.Key()] = i;
+    return HandleEvent(e);
+  }
+  s.handle = *h;
+  s.phase = Phase::kActive;
+  s.held = need;
+  used_ += need;
+  s.deadline = spec.timeout ? now + *spec.timeout : TimePoint::max();
+  active_keys_[spec.Key()] = i;
+  RETURN_IF_ERROR(SaveAttempt(i, "Pending", nullptr));
+  RETURN_IF_ERROR(Record(i, "Submitted", "attempt " + std::to_string(attempt)));
+  if (observer_) observer_->OnAttemptStarted(spec);
   return OkStatus();
 }
 

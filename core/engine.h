@@ -81,6 +81,8 @@ class Engine : public EventSink {
 
   Status Restore();
   Status Admit();
+  Status AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h,
+                     const ResourceRequest& need, TimePoint now);
   Status HandleEvent(const TaskEvent& e);
   Status Finish(size_t i, const std::string& state, const std::string& message);
   void MarkDone(size_t i, const std::string& state);

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 
 namespace portflow {
 namespace {
@@ -26,13 +27,26 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 )sql";
 
-// A prepared statement that binds in order and finalizes itself.
+// A use of a prepared statement (kept in the store's cache): binds in order,
+// and resets itself for the next use.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  Stmt(sqlite3* db, std::map<std::string, sqlite3_stmt*>& cache, const std::string& sql) : db_(db) {
+    auto it = cache.find(sql);
+    if (it != cache.end()) {
+      stmt_ = it->second;
+      rc_ = SQLITE_OK;
+      return;
+    }
+    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+    if (rc_ == SQLITE_OK) cache[sql] = stmt_;
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  ~Stmt() {
+    if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Stmt& Bind(const std::string& v) {
     sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -117,12 +131,16 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
   }
   sqlite3_busy_timeout(db, 10000);
   std::unique_ptr<RunStore> store(new RunStore(db, dir));
-  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  RETURN_IF_ERROR(
+      store->Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   RETURN_IF_ERROR(store->Exec(kSchema));
   return store;
 }
 
-RunStore::~RunStore() { sqlite3_close(db_); }
+RunStore::~RunStore() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
 
 Status RunStore::Exec(const std::string& sql) {
   char* err = nullptr;
@@ -134,11 +152,15 @@ Status RunStore::Exec(const std::string& sql) {
   return OkStatus();
 }
 
-Status RunStore::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status RunStore::Commit() { return Exec("COMMIT"); }
+Status RunStore::Begin() { return depth_++ == 0 ? Exec("BEGIN IMMEDIATE") : OkStatus(); }
+
+Status RunStore::Commit() {
+  if (depth_ == 0) return FailedPrecondition("run store: Commit without Begin");
+  return --depth_ == 0 ? Exec("COMMIT") : OkStatus();
+}
 
 Status RunStore::CreateRun(const RunRecord& r) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "INSERT INTO runs (id, workload, workload_file, workload_dir, params, target, state, "
          "message, run_dir, created_ms, finished_ms, engine_pid, keep_going, strict) "
          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -153,7 +175,7 @@ Status RunStore::CreateRun(const RunRecord& r) {
 }
 
 Status RunStore::UpdateRun(const RunRecord& r) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "UPDATE runs SET state=?, message=?, finished_ms=?, engine_pid=?, keep_going=?, "
          "strict=?, cancel_requested=? WHERE id=?");
   s.Bind(r.state).Bind(r.message).Bind(r.finished_ms).Bind(r.engine_pid).Bind(r.keep_going);
@@ -162,7 +184,7 @@ Status RunStore::UpdateRun(const RunRecord& r) {
 }
 
 Result<RunRecord> RunStore::GetRun(const std::string& id) {
-  Stmt s(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
+  Stmt s(db_, cache_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
   s.Bind(id);
   std::optional<RunRecord> found;
   RETURN_IF_ERROR(s.Each([&] { found = ReadRun(s); }));
@@ -171,7 +193,7 @@ Result<RunRecord> RunStore::GetRun(const std::string& id) {
 }
 
 Result<std::vector<RunRecord>> RunStore::ListRuns() {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          (std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY created_ms DESC, id DESC")
              .c_str());
   std::vector<RunRecord> out;
@@ -180,13 +202,13 @@ Result<std::vector<RunRecord>> RunStore::ListRuns() {
 }
 
 Status RunStore::RequestCancel(const std::string& id) {
-  Stmt s(db_, "UPDATE runs SET cancel_requested=1 WHERE id=?");
+  Stmt s(db_, cache_, "UPDATE runs SET cancel_requested=1 WHERE id=?");
   s.Bind(id);
   return s.Run();
 }
 
 Status RunStore::PutInstance(const InstanceRecord& r) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "INSERT INTO instances (run_id, name, step, state, attempts, message, updated_ms) "
          "VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, name) DO UPDATE SET state=excluded.state, "
          "attempts=excluded.attempts, message=excluded.message, updated_ms=excluded.updated_ms");
@@ -196,7 +218,7 @@ Status RunStore::PutInstance(const InstanceRecord& r) {
 }
 
 Result<std::vector<InstanceRecord>> RunStore::ListInstances(const std::string& run_id) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "SELECT run_id, name, step, state, attempts, message, updated_ms FROM instances "
          "WHERE run_id=? ORDER BY rowid");
   s.Bind(run_id);
@@ -209,7 +231,7 @@ Result<std::vector<InstanceRecord>> RunStore::ListInstances(const std::string& r
 }
 
 Status RunStore::PutAttempt(const AttemptRecord& r) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "INSERT INTO attempts (run_id, instance, attempt, state, backend, handle, replicas, "
          "started_ms, finished_ms, exit_code, signal, reason, message) "
          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run_id, instance, attempt) DO UPDATE "
@@ -224,7 +246,7 @@ Status RunStore::PutAttempt(const AttemptRecord& r) {
 }
 
 Result<std::vector<AttemptRecord>> RunStore::ListAttempts(const std::string& run_id) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "SELECT run_id, instance, attempt, state, backend, handle, replicas, started_ms, "
          "finished_ms, exit_code, signal, reason, message FROM attempts WHERE run_id=? "
          "ORDER BY rowid");
@@ -251,7 +273,7 @@ Result<std::vector<AttemptRecord>> RunStore::ListAttempts(const std::string& run
 }
 
 Status RunStore::AddEvent(const EventRecord& e) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "INSERT INTO events (run_id, time_ms, instance, attempt, type, message) "
          "VALUES (?,?,?,?,?,?)");
   s.Bind(e.run_id).Bind(e.time_ms).Bind(e.instance).Bind(e.attempt).Bind(e.type).Bind(e.message);
@@ -260,7 +282,7 @@ Status RunStore::AddEvent(const EventRecord& e) {
 
 Result<std::vector<EventRecord>> RunStore::ListEvents(const std::string& run_id,
                                                       int64_t after_seq) {
-  Stmt s(db_,
+  Stmt s(db_, cache_,
          "SELECT seq, run_id, time_ms, instance, attempt, type, message FROM events "
          "WHERE run_id=? AND seq>? ORDER BY seq");
   s.Bind(run_id).Bind(after_seq);

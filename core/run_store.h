@@ -3,6 +3,7 @@
 // crashed run can be resumed and inspected from another terminal.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include "core/status.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace portflow {
 
@@ -97,7 +99,8 @@ class RunStore {
   Status AddEvent(const EventRecord& ev);
   Result<std::vector<EventRecord>> ListEvents(const std::string& run_id, int64_t after_seq = 0);
 
-  // Several writes as one transaction (one fsync).
+  // Several writes as one transaction. Nested calls join the outermost one,
+  // which alone commits.
   Status Begin();
   Status Commit();
 
@@ -106,6 +109,8 @@ class RunStore {
   Status Exec(const std::string& sql);
   sqlite3* db_;
   std::string dir_;
+  int depth_ = 0;
+  std::map<std::string, sqlite3_stmt*> cache_;  // prepared statements by SQL
 };
 
 }  // namespace portflow

@@ -65,7 +65,7 @@ TEST_F(CliTest, LaptopScenarioPicksAModel) {
   // Both replicas of both matrix instances logged, and really met.
   for (const char* inst : {"train[lr=0.1]", "train[lr=0.01]"}) {
     for (int rank = 0; rank < 2; ++rank) {
-      std::string log = ReadFile(run_dir + "/logs/" + inst + "/attempt-1/replica-" +
+      std::string log = ReadFile(run_dir + "/logs/" + inst + ".attempt-1.replica-" +
                                  std::to_string(rank) + ".log");
       EXPECT_THAT(log, HasSubstr("rank " + std::to_string(rank) + "/2 done")) << inst;
     }
@@ -253,9 +253,9 @@ TEST_F(CliTest, ResumeAfterKill9) {
   ASSERT_EQ(attempts.size(), 2u);
   EXPECT_EQ(attempts[0]["reason"], "Interrupted");
   EXPECT_EQ(attempts[1]["state"], "Succeeded");
-  std::string runs = dir_ + "/.portflow/runs/" + run + "/logs/second/";
-  EXPECT_THAT(ReadFile(runs + "attempt-1/replica-0.log"), HasSubstr("attempt 1"));
-  EXPECT_THAT(ReadFile(runs + "attempt-2/replica-0.log"), HasSubstr("attempt 2"));
+  std::string runs = dir_ + "/.portflow/runs/" + run + "/logs/second";
+  EXPECT_THAT(ReadFile(runs + ".attempt-1.replica-0.log"), HasSubstr("attempt 1"));
+  EXPECT_THAT(ReadFile(runs + ".attempt-2.replica-0.log"), HasSubstr("attempt 2"));
   EXPECT_EQ(Cli({"resume", run}).exit_code, 0);  // nothing left to do
 }
 
