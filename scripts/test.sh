@@ -2,8 +2,9 @@
 # Installs what is missing, builds, and runs the whole test suite:
 #   1. the ASan+UBSan build of the tests that touch concurrency, processes
 #      and parsing;
-#   2. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60);
-#   3. every test of the dev build (warnings are errors), last, so that its
+#   2. the ThreadSanitizer build of the engine, run store and local backend;
+#   3. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60);
+#   4. every test of the dev build (warnings are errors), last, so that its
 #      summary closes the output.
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -25,6 +26,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
   -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends)' \
   | tail -n 3
+
+echo "== tsan: engine, run store, local backend and conformance tests"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test conformance_test
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
+  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null

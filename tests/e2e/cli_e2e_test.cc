@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/cli_runner.h"
@@ -213,6 +214,38 @@ TEST_F(CliTest, CtrlCCancelsGracefully) {
   std::string run = FirstLine(ReadFile(dir_ + "/run.out"));
   EXPECT_EQ(Status(run)["state"], "Cancelled");
   EXPECT_THAT(ReadFile(dir_ + "/run.out"), HasSubstr("got TERM"));
+}
+
+TEST_F(CliTest, SecondCtrlCForces) {
+  // The task ignores SIGTERM: only the second Ctrl-C (SIGKILL) stops it.
+  std::string w = Workload(
+      "    - {name: stubborn, script: \"trap '' TERM; echo started; while true; do sleep 0.1; done\"}\n");
+  pid_t pid = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(dir_ + "/run.out").find("started") != std::string::npos; },
+                      std::chrono::seconds(30)));
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto start = std::chrono::steady_clock::now();
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(WaitChild(pid, std::chrono::seconds(30)), 1);
+  // Well inside the 10 s grace period that the first Ctrl-C granted.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(Status(FirstLine(ReadFile(dir_ + "/run.out")))["state"], "Cancelled");
+}
+
+TEST_F(CliTest, LogsFollowEndsWithTheRun) {
+  std::string w = Workload(
+      "    - {name: talk, script: \"for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done\"}\n");
+  pid_t run = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  std::string id;
+  ASSERT_TRUE(WaitFor([&] {
+    id = FirstLine(ReadFile(dir_ + "/run.out"));
+    return !id.empty();
+  }, std::chrono::seconds(30)));
+  pid_t follow = StartCli({"logs", id, "talk", "-f"}, dir_, dir_ + "/logs.out", dir_ + "/logs.err");
+  EXPECT_EQ(WaitChild(follow, std::chrono::seconds(30)), 0);  // returns by itself
+  EXPECT_EQ(WaitChild(run, std::chrono::seconds(30)), 0);
+  EXPECT_EQ(ReadFile(dir_ + "/logs.out"), "line 1\nline 2\nline 3\nline 4\nline 5\n");
 }
 
 // kill -9 of portflow in the middle of a run, then resume: what succeeded is
