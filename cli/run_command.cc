@@ -10,6 +10,7 @@
 #include "cli/common.h"
 #include "cli/terminal_view.h"
 #include "core/engine.h"
+#include "core/quantity.h"
 
 namespace portflow::cli {
 namespace {
@@ -28,8 +29,13 @@ void InstallSignalHandlers() {
 }
 
 // Runs the engine over `run` (already in the store) and records the end.
-int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, bool quiet) {
+int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, const Target& target,
+          bool quiet) {
   EngineOptions opts;
+  // The target's grace period applies to timeouts and cancels too.
+  if (auto g = target.settings.find("grace"); g != target.settings.end()) {
+    if (auto d = ParseDuration(g->second); d.ok()) opts.kill_grace = *d;
+  }
   opts.keep_going = run.keep_going;
   opts.strict = run.strict;
   TerminalView view(!quiet);
@@ -110,7 +116,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     return kExitFailed;
   }
   std::cout << run.id << std::endl;
-  return Drive(**store, run, *plan, **backend, o.quiet);
+  return Drive(**store, run, *plan, **backend, *target, o.quiet);
 }
 
 int Resume(const GlobalOptions& g, const RunOptions& o) {
@@ -161,7 +167,7 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
     return kExitFailed;
   }
   std::cout << run->id << std::endl;
-  return Drive(**store, *run, *plan, **backend, o.quiet);
+  return Drive(**store, *run, *plan, **backend, *target, o.quiet);
 }
 
 }  // namespace portflow::cli

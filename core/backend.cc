@@ -34,7 +34,7 @@ Status Backend::CheckSupported(const TaskSpec& spec, bool strict,
       warnings->push_back(line);
     }
   }
-  if (!refused.empty()) return InvalidArgument(refused + "\n(--strict refuses such fields)");
+  if (!refused.empty()) return InvalidArgument(refused);
   return OkStatus();
 }
 

@@ -1,6 +1,7 @@
 #include "core/diagnostics.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace portflow {
 
@@ -22,6 +23,21 @@ std::string Diagnostics::ToString() const {
   std::string out;
   for (const Diagnostic& d : sorted) out += d.ToString() + "\n";
   return out;
+}
+
+std::string Quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", u);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 
 namespace {

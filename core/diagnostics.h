@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/spec.h"
@@ -30,6 +31,9 @@ class Diagnostics {
   std::string file_;
   std::vector<Diagnostic> list_;
 };
+
+// `text` in double quotes, control characters written as \xNN, for messages.
+std::string Quoted(std::string_view text);
 
 // The closest candidate within a small edit distance, or "" when none is close.
 std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);

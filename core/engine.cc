@@ -30,6 +30,7 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
   ResourceRequest capacity = backend.Capacity();
   std::string problems;
   std::vector<std::string> ignored;
+  bool refused = false;
   std::vector<std::string> seen_steps;
   for (size_t i = 0; i < plan.instances().size(); ++i) {
     const Step& step = plan.StepOf(plan.instances()[i]);
@@ -46,7 +47,10 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
                   " in all; it could never start\n";
     }
     Status s = backend.CheckSupported(spec, strict, &ignored);
-    if (!s.ok()) problems += s.message() + "\n";
+    if (!s.ok()) {
+      problems += s.message() + "\n";
+      refused = true;
+    }
   }
   // One warning per field, naming every step that uses it.
   std::map<std::string, std::string> by_field;
@@ -60,6 +64,7 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
   for (const std::string& f : order) {
     if (warnings) warnings->push_back(f + " is ignored; used by: " + by_field[f]);
   }
+  if (refused) problems += "(--strict refuses fields the backend cannot honour)\n";
   if (!problems.empty()) {
     problems.pop_back();
     return ResourceExhausted(problems);

@@ -45,8 +45,11 @@ Result<Exact> ParseExact(std::string_view text) {
   } else if (suffix.size() == 2 && suffix[1] == 'i') {
     static constexpr std::string_view kBinary = "KMGTPE";
     size_t p = kBinary.find(suffix[0]);
-    if (p == std::string_view::npos)
-      return QuantityError(text, "unknown suffix \"" + std::string(suffix) + "\"");
+    if (p == std::string_view::npos) {
+      return QuantityError(text,
+                           "unknown suffix \"" + std::string(suffix) +
+                               "\" (use n, u, m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei)");
+    }
     e.exp2 = 10 * static_cast<int>(p + 1);
   } else if (suffix == "E") {
     e.exp10 += 18;  // exa; "1E3" below is an exponent
@@ -67,13 +70,14 @@ Result<Exact> ParseExact(std::string_view text) {
     static constexpr std::string_view kDecimal = "num kMGTPE";
     size_t p = kDecimal.find(suffix[0]);
     if (p == std::string_view::npos || suffix[0] == ' ') {
-      return QuantityError(text, "unknown suffix \"" + std::string(suffix) +
-                                     "\" (use m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei)");
+      return QuantityError(text,
+                           "unknown suffix \"" + std::string(suffix) +
+                               "\" (use n, u, m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei)");
     }
     e.exp10 += 3 * (static_cast<int>(p) - 3);
   } else {
     return QuantityError(text, "unknown suffix \"" + std::string(suffix) +
-                                   "\" (use m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei)");
+                                   "\" (use n, u, m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei)");
   }
   if (negative && e.mantissa != 0) return QuantityError(text, "must not be negative");
   return e;

@@ -28,11 +28,14 @@ bool IsIdentifier(std::string_view s) {
   return true;
 }
 
+// A Kubernetes label value: empty, or at most 63 characters of letters,
+// digits, '-', '_' and '.', starting and ending with a letter or digit.
 bool IsLabelValue(std::string_view s) {
-  if (s.size() > 63) return false;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  if (s.empty()) return true;
+  if (s.size() > 63 || !alnum(s.front()) || !alnum(s.back())) return false;
   for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
-      return false;
+    if (!(alnum(c) || c == '-' || c == '_' || c == '.')) return false;
   }
   return true;
 }
@@ -89,9 +92,10 @@ class Loader {
       }
       if (YAML::Node labels = meta["labels"]) {
         for (auto& [k, key_pos, v] : StringMap(labels, "metadata.labels")) {
-          if (!IsLabelValue(k) || !IsLabelValue(v.text)) {
-            Error(key_pos, "invalid label " + k + ": " + v.text +
-                               " (names and values: at most 63 letters, digits, '-', '_' or '.')");
+          if (k.empty() || !IsLabelValue(k) || !IsLabelValue(v.text)) {
+            Error(key_pos, "invalid label \"" + k + ": " + v.text +
+                               "\" (keys and values: at most 63 letters, digits, '-', '_' or '.', "
+                               "starting and ending with a letter or digit)");
           }
           w.labels[k] = v.text;
         }
@@ -189,10 +193,12 @@ class Loader {
             }
             // Values name instances and output directories: train[lr=0.1].
             if (value->empty() || value->size() > 63 ||
-                value->find_first_of("/,=[]{}\\ \t\n") != std::string::npos) {
-              Error(v,
-                    ctx + " matrix." + key + " value \"" + *value +
-                        "\" must be 1 to 63 characters without spaces or any of / , = [ ] { } \\");
+                value->find_first_of("/,=[]{}\\ \t\n") != std::string::npos ||
+                std::any_of(value->begin(), value->end(), [](char c) {
+                  return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                })) {
+              Error(v, ctx + " matrix." + key + " value " + Quoted(*value) +
+                           " must be 1 to 63 characters without spaces or any of / , = [ ] { } \\");
             }
             values.push_back(*value);
           }
@@ -499,6 +505,7 @@ bool CheckText(std::string_view text, Diagnostics& diags) {
 // yaml-cpp 0.7's LoadAll can loop forever on malformed input.
 SourcePos SecondDocument(std::string_view text) {
   bool content = false, ended = false;
+  SourcePos second;  // a "---" after content: a second document if content follows
   int line = 0;
   size_t start = 0;
   while (start < text.size()) {
@@ -512,7 +519,13 @@ SourcePos SecondDocument(std::string_view text) {
       return l.substr(0, 3) == m && (l.size() == 3 || l[3] == ' ' || l[3] == '\t');
     };
     if (marker("---")) {
-      if (content) return {line, 1};
+      if (content && second.line == 0) second = {line, 1};
+      std::string_view rest = l.substr(3);
+      size_t inline_content = rest.find_first_not_of(" \t");
+      if (second.line > 0 && inline_content != std::string_view::npos &&
+          rest[inline_content] != '#') {
+        return second;
+      }
       continue;
     }
     if (marker("...")) {
@@ -523,6 +536,7 @@ SourcePos SecondDocument(std::string_view text) {
     bool blank = first == std::string_view::npos || l[first] == '#';
     if (blank || l[0] == '%') continue;  // comments and directives
     if (ended) return {line, 1};
+    if (second.line > 0) return second;
     content = true;
   }
   return {};

@@ -139,6 +139,7 @@ void ValidateWorkload(const Workload& w, Diagnostics& diags) {
     names.push_back(s.name);
   }
   for (const Step& s : w.steps) {
+    if (s.name.empty()) continue;
     std::set<std::string> seen;
     for (size_t i = 0; i < s.needs.size(); ++i) {
       const std::string& need = s.needs[i];

@@ -559,7 +559,11 @@ Result<LocalOptions> LocalOptionsFromSettings(const std::map<std::string, std::s
       ASSIGN_OR_RETURN(cap.memory_bytes, ParseQuantity(v));
       custom = true;
     } else if (k == "gpu") {
-      ASSIGN_OR_RETURN(cap.gpus, ParseQuantity(v));
+      ASSIGN_OR_RETURN(int64_t milli, ParseMilliQuantity(v));
+      if (milli % 1000 != 0 || milli > 1024 * 1000) {
+        return InvalidArgument("gpu: \"" + v + "\" must be a whole number from 0 to 1024");
+      }
+      cap.gpus = milli / 1000;
       custom = true;
     } else if (k == "grace") {
       ASSIGN_OR_RETURN(o.kill_grace, ParseDuration(v));

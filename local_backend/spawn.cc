@@ -17,6 +17,7 @@
 #include <boost/process/v2/stdio.hpp>
 // The compiled parts of Boost.Process v2 live in this one translation unit.
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <boost/process/v2/src.hpp>
 #include <cerrno>
@@ -29,7 +30,17 @@ namespace bp2 = boost::process::v2;
 
 // Runs in the child between vfork and exec: its own process group, so that a
 // timeout or cancel can stop everything the task started with one kill().
-struct NewProcessGroup {
+// A failed exec is reported through a close-on-exec pipe (errno and pid),
+// which works whether the launcher really vforks or, as under sanitizers,
+// forks.
+struct ChildSetup {
+  int report_fd;
+
+  template <typename Launcher>
+  std::error_code on_setup(Launcher& launcher, const bp2::filesystem::path&, const char* const*) {
+    launcher.fd_whitelist.push_back(report_fd);  // Boost closes every other fd
+    return {};
+  }
   template <typename Launcher>
   std::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
     if (::setpgid(0, 0) != 0) return {errno, std::system_category()};
@@ -39,7 +50,9 @@ struct NewProcessGroup {
   // which runs the parent's atexit handlers in its shared memory. Leave first.
   template <typename Launcher, typename ErrorCode>
   void on_exec_error(Launcher&, const bp2::filesystem::path&, const char* const*,
-                     const ErrorCode&) {
+                     const ErrorCode& ec) {
+    int report[2] = {ec.value() ? ec.value() : errno, static_cast<int>(::getpid())};
+    [[maybe_unused]] ssize_t n = ::write(report_fd, report, sizeof report);
     ::_exit(127);
   }
   // Never called: Boost 1.81 detects the hook above with this (wrong,
@@ -83,15 +96,29 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req) {
   boost::system::error_code ec;
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0) return Internal(std::string("open /dev/null: ") + std::strerror(errno));
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    ::close(null_fd);
+    return Unavailable(std::string("pipe: ") + std::strerror(errno));
+  }
   bp2::posix::vfork_launcher launcher;
   // The executor overload: 1.81's context overload drops `ec` and throws.
   auto proc = launcher(ctx.get_executor(), ec, bp2::filesystem::path(req.executable), req.args,
                        bp2::process_environment(req.env), bp2::process_start_dir(req.cwd),
-                       bp2::process_stdio{null_fd, req.out_fd, req.out_fd}, NewProcessGroup{});
+                       bp2::process_stdio{null_fd, req.out_fd, req.out_fd}, ChildSetup{report[1]});
   ::close(null_fd);
-  if (ec) {
-    return Unavailable("cannot start " + req.executable + ": " + ec.message());
+  ::close(report[1]);
+  int failure[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(report[0], failure, sizeof failure);  // EOF once the child has exec'd
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    ::waitpid(failure[1], nullptr, 0);  // reap the child that could not exec
+    return Unavailable("cannot start " + req.executable + ": " + std::strerror(failure[0]));
   }
+  if (ec) return Unavailable("cannot start " + req.executable + ": " + ec.message());
   pid_t pid = proc.id();
   proc.detach();  // the backend reaps it; Boost must not kill it on scope exit
   return pid;
