@@ -22,6 +22,7 @@ struct RunOptions {
   bool keep_going = false;
   bool strict = false;
   bool quiet = false;  // no task output on the terminal
+  bool plain = false;  // prefixed log lines even on a terminal
   std::string run_id;  // resume: the run to finish
 };
 

@@ -36,7 +36,10 @@ std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::str
   return std::move(*plan);
 }
 
-Result<std::unique_ptr<Backend>> BackendFor(const Target& target) {
+Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
+                                            const std::string& name, Target* found) {
+  ASSIGN_OR_RETURN(Target target, FindTarget(workload_dir, name));
+  if (found) *found = target;
   auto settings = target.settings;
   settings.erase("backend");
   auto backend = CreateBackend(target.backend, settings);

@@ -22,7 +22,10 @@ void PrintError(const std::string& message);
 std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::string>& params,
                              const std::string& dir = "");
 
-Result<std::unique_ptr<Backend>> BackendFor(const Target& target);
+// The backend of target `name` as seen from `workload_dir`; `target` (when
+// given) receives the target itself.
+Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
+                                            const std::string& name, Target* target = nullptr);
 
 Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir);
 

@@ -250,11 +250,8 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
     open.push_back(
         {a.backend, run_id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle});
   }
-  auto target = FindTarget(run->workload_dir, run->target);
-  if (target.ok()) {
-    auto backend = BackendFor(*target);
-    if (backend.ok()) (void)(*backend)->Recover(run_id, open);
-  }
+  auto backend = BackendFor(run->workload_dir, run->target);
+  if (backend.ok()) (void)(*backend)->Recover(run_id, open);
   for (const AttemptRecord& a : *attempts) {
     auto st = ParseTaskState(a.state);
     if (st && IsTerminal(*st)) continue;

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("file", run.file, "workload YAML file")->required();
   run_cmd->add_option("-p,--param", run.params, "override a param: key=value (repeatable)");
   run_cmd->add_option("-t,--target", run.target, "target from portflow.yaml (default laptop)");
+  run_cmd->add_flag("--plain", run.plain,
+                    "print task output as prefixed lines even on a terminal (default there: a "
+                    "compact live view)");
   run_cmd->add_flag("-k,--keep-going", run.keep_going, "run what does not depend on a failed step");
   run_cmd->add_flag("--strict", run.strict, "refuse fields the target's backend cannot honour");
   run_cmd->add_flag("-q,--quiet", run.quiet,
@@ -36,7 +39,10 @@ int main(int argc, char** argv) {
                                         "Finish a run after a crash or a failure, "
                                         "without re-running what succeeded");
   resume_cmd->add_option("run", resume.run_id, "run id")->required();
-  resume_cmd->add_flag("-q,--quiet", resume.quiet, "do not copy task output to the terminal");
+  resume_cmd->add_flag("-q,--quiet", resume.quiet,
+                       "no task output or progress on the terminal; only failures and the summary");
+  resume_cmd->add_flag("--plain", resume.plain,
+                       "print task output as prefixed lines even on a terminal");
 
   std::string file, target = "laptop", format = "yaml";
   std::vector<std::string> params;

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/progress_view.h"
 #include "cli/terminal_view.h"
 #include "core/engine.h"
 #include "core/quantity.h"
@@ -30,7 +31,7 @@ void InstallSignalHandlers() {
 
 // Runs the engine over `run` (already in the store) and records the end.
 int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, const Target& target,
-          bool quiet) {
+          bool quiet, bool plain) {
   EngineOptions opts;
   // The target's grace period applies to timeouts and cancels too.
   if (auto g = target.settings.find("grace"); g != target.settings.end()) {
@@ -38,10 +39,20 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
   }
   opts.keep_going = run.keep_going;
   opts.strict = run.strict;
-  TerminalView view(!quiet);
-  Engine engine(plan, backend, store, RealClock(), opts, &view);
-  InstallSignalHandlers();
-  Result<std::string> state = engine.Run(run);
+  Result<std::string> state = Status(StatusCode::kInternal, "the engine did not run");
+  {
+    // On a terminal, a compact live view; elsewhere (and with --plain),
+    // prefixed log lines that scripts and CI logs can read.
+    std::unique_ptr<RunObserver> view;
+    if (!quiet && !plain && ::isatty(STDOUT_FILENO) && ::isatty(STDERR_FILENO)) {
+      view = std::make_unique<ProgressView>(run.id, plan.instances().size());
+    } else {
+      view = std::make_unique<TerminalView>(!quiet);
+    }
+    Engine engine(plan, backend, store, RealClock(), opts, view.get());
+    InstallSignalHandlers();
+    state = engine.Run(run);
+  }
   run.finished_ms = ToUnixMillis(RealClock().Now());
   run.state = state.ok() ? *state : "Failed";
   run.message = state.ok() ? "" : state.status().ToString();
@@ -66,12 +77,8 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
 int Run(const GlobalOptions& g, const RunOptions& o) {
   std::optional<Plan> plan = LoadPlan(o.file, o.params);
   if (!plan) return kExitUsage;
-  Result<Target> target = FindTarget(plan->workload().dir, o.target);
-  if (!target.ok()) {
-    PrintError(target.status().message());
-    return kExitUsage;
-  }
-  auto backend = BackendFor(*target);
+  Target target;
+  auto backend = BackendFor(plan->workload().dir, o.target, &target);
   if (!backend.ok()) {
     PrintError(backend.status().message());
     return kExitUsage;
@@ -116,7 +123,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     return kExitFailed;
   }
   std::cout << run.id << std::endl;
-  return Drive(**store, run, *plan, **backend, *target, o.quiet);
+  return Drive(**store, run, *plan, **backend, target, o.quiet, o.plain);
 }
 
 int Resume(const GlobalOptions& g, const RunOptions& o) {
@@ -148,12 +155,8 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
   }
   std::optional<Plan> plan = LoadPlan(run->run_dir + "/workload.yaml", params, run->workload_dir);
   if (!plan) return kExitFailed;
-  Result<Target> target = FindTarget(run->workload_dir, run->target);
-  if (!target.ok()) {
-    PrintError(target.status().message());
-    return kExitFailed;
-  }
-  auto backend = BackendFor(*target);
+  Target target;
+  auto backend = BackendFor(run->workload_dir, run->target, &target);
   if (!backend.ok()) {
     PrintError(backend.status().message());
     return kExitFailed;
@@ -167,7 +170,7 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
     return kExitFailed;
   }
   std::cout << run->id << std::endl;
-  return Drive(**store, *run, *plan, **backend, *target, o.quiet);
+  return Drive(**store, *run, *plan, **backend, target, o.quiet, o.plain);
 }
 
 }  // namespace portflow::cli

@@ -46,12 +46,7 @@ int Render(const std::string& file, const std::vector<std::string>& params,
            const std::string& target_name, const std::string& format) {
   std::optional<Plan> plan = LoadPlan(file, params);
   if (!plan) return kExitUsage;
-  Result<Target> target = FindTarget(plan->workload().dir, target_name);
-  if (!target.ok()) {
-    PrintError(target.status().message());
-    return kExitUsage;
-  }
-  auto backend = BackendFor(*target);
+  auto backend = BackendFor(plan->workload().dir, target_name);
   if (!backend.ok()) {
     PrintError(backend.status().message());
     return kExitUsage;

@@ -18,24 +18,16 @@ Result<TaskHandle> Backend::Submit(const TaskSpec& spec) {
   return DoSubmit(spec);
 }
 
-Status Backend::CheckSupported(const TaskSpec& spec, bool strict,
-                               std::vector<std::string>* warnings) const {
-  std::string refused;
+std::vector<Unsupported> Backend::UnsupportedUses(const TaskSpec& spec) const {
+  std::vector<Unsupported> used;
   for (const Unsupported& u : capabilities().unsupported) {
-    bool used = (u.field == "image" && spec.image.has_value()) ||
-                (u.field == "gpu" && spec.resources.gpus > 0) ||
-                (u.field == "replicas" && spec.replicas > 1);
-    if (!used) continue;
-    std::string line = u.field + " is not supported by the " + name() + " backend (" + u.reason +
-                       "): step " + spec.step;
-    if (strict) {
-      refused += (refused.empty() ? "" : "\n") + line;
-    } else if (warnings) {
-      warnings->push_back(line);
+    if ((u.field == "image" && spec.image.has_value()) ||
+        (u.field == "gpu" && spec.resources.gpus > 0) ||
+        (u.field == "replicas" && spec.replicas > 1)) {
+      used.push_back(u);
     }
   }
-  if (!refused.empty()) return InvalidArgument(refused);
-  return OkStatus();
+  return used;
 }
 
 void Backend::Emit(TaskEvent event) const {

@@ -96,10 +96,8 @@ class Backend {
   // Where events go. Set once, before the first Submit.
   void SetEventSink(EventSink* sink) { sink_ = sink; }
 
-  // InvalidArgument naming each unsupported field `spec` uses, when `strict`;
-  // else OK. `warnings` gets one line per ignored field.
-  Status CheckSupported(const TaskSpec& spec, bool strict,
-                        std::vector<std::string>* warnings) const;
+  // The unsupported fields (see capabilities()) that `spec` uses.
+  std::vector<Unsupported> UnsupportedUses(const TaskSpec& spec) const;
 
  protected:
   virtual Result<std::string> DoRender(const TaskSpec& spec) const = 0;

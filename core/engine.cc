@@ -29,8 +29,9 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
                  std::vector<std::string>* warnings) {
   ResourceRequest capacity = backend.Capacity();
   std::string problems;
-  std::vector<std::string> ignored;
-  bool refused = false;
+  // Unsupported fields: field -> (reason, the steps that use it).
+  std::map<std::string, std::pair<std::string, std::string>> unsupported;
+  std::vector<std::string> fields;
   std::vector<std::string> seen_steps;
   for (size_t i = 0; i < plan.instances().size(); ++i) {
     const Step& step = plan.StepOf(plan.instances()[i]);
@@ -46,25 +47,23 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
                   " but the " + backend.name() + " backend has " + capacity.ToString() +
                   " in all; it could never start\n";
     }
-    Status s = backend.CheckSupported(spec, strict, &ignored);
-    if (!s.ok()) {
-      problems += s.message() + "\n";
-      refused = true;
+    for (const Unsupported& u : backend.UnsupportedUses(spec)) {
+      auto [it, fresh] = unsupported.try_emplace(u.field, u.reason, "");
+      if (fresh) fields.push_back(u.field);
+      it->second.second += (it->second.second.empty() ? "" : ", ") + step.name;
     }
   }
-  // One warning per field, naming every step that uses it.
-  std::map<std::string, std::string> by_field;
-  std::vector<std::string> order;
-  for (const std::string& w : ignored) {
-    size_t at = w.find("): step ");
-    std::string field = w.substr(0, at + 1), step = w.substr(at + 8);
-    if (!by_field.count(field)) order.push_back(field);
-    by_field[field] += (by_field[field].empty() ? "" : ", ") + step;
+  // One line per field, naming every step that uses it.
+  for (const std::string& f : fields) {
+    const auto& [reason, steps] = unsupported[f];
+    std::string line =
+        "the " + backend.name() + " backend ignores " + f + " (" + reason + "); used by: " + steps;
+    if (strict) {
+      problems += line + "; --strict refuses it\n";
+    } else if (warnings) {
+      warnings->push_back(line);
+    }
   }
-  for (const std::string& f : order) {
-    if (warnings) warnings->push_back(f + " is ignored; used by: " + by_field[f]);
-  }
-  if (refused) problems += "(--strict refuses fields the backend cannot honour)\n";
   if (!problems.empty()) {
     problems.pop_back();
     return ResourceExhausted(problems);

@@ -227,7 +227,9 @@ TEST_F(EngineTest, StrictRefusesUnsupportedFields) {
   EXPECT_EQ(warnings.size(), 1u);
   Status strict = Preflight(plan, backend_, {"r", "/r", "/r/o"}, true, &warnings);
   EXPECT_FALSE(strict.ok());
-  EXPECT_THAT(strict.message(), ::testing::HasSubstr("image is not supported by the fake backend"));
+  EXPECT_THAT(strict.message(),
+              ::testing::HasSubstr("the fake backend ignores image (the fake runs "
+                                   "nothing); used by: a; --strict refuses it"));
 }
 
 }  // namespace

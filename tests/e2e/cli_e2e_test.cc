@@ -2,11 +2,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/testing/cli_runner.h"
 
@@ -158,10 +159,12 @@ TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
             "  image: python:3\n  steps:\n    - {name: a, command: [\"true\"]}\n");
   CliResult loose = Cli({"run", path});
   EXPECT_EQ(loose.exit_code, 0);
-  EXPECT_THAT(loose.err, HasSubstr("warning: image is not supported by the local backend"));
+  EXPECT_THAT(loose.err,
+              HasSubstr("warning: the local backend ignores image (local runs the command "
+                        "on the host, without a container); used by: a"));
   CliResult strict = Cli({"run", "--strict", path});
   EXPECT_EQ(strict.exit_code, 1);
-  EXPECT_THAT(strict.err, HasSubstr("--strict refuses"));
+  EXPECT_THAT(strict.err, HasSubstr("used by: a; --strict refuses it"));
 }
 
 TEST_F(CliTest, TimeoutStopsTheProcessGroup) {
@@ -219,10 +222,12 @@ TEST_F(CliTest, CtrlCCancelsGracefully) {
 TEST_F(CliTest, SecondCtrlCForces) {
   // The task ignores SIGTERM: only the second Ctrl-C (SIGKILL) stops it.
   std::string w = Workload(
-      "    - {name: stubborn, script: \"trap '' TERM; echo started; while true; do sleep 0.1; done\"}\n");
+      "    - {name: stubborn, script: \"trap '' TERM; echo started; while true; do sleep 0.1; "
+      "done\"}\n");
   pid_t pid = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
-  ASSERT_TRUE(WaitFor([&] { return ReadFile(dir_ + "/run.out").find("started") != std::string::npos; },
-                      std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(dir_ + "/run.out").find("started") != std::string::npos; },
+              std::chrono::seconds(30)));
   ::kill(pid, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   auto start = std::chrono::steady_clock::now();
@@ -238,14 +243,44 @@ TEST_F(CliTest, LogsFollowEndsWithTheRun) {
       "    - {name: talk, script: \"for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done\"}\n");
   pid_t run = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
   std::string id;
-  ASSERT_TRUE(WaitFor([&] {
-    id = FirstLine(ReadFile(dir_ + "/run.out"));
-    return !id.empty();
-  }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        id = FirstLine(ReadFile(dir_ + "/run.out"));
+        return !id.empty();
+      },
+      std::chrono::seconds(30)));
   pid_t follow = StartCli({"logs", id, "talk", "-f"}, dir_, dir_ + "/logs.out", dir_ + "/logs.err");
   EXPECT_EQ(WaitChild(follow, std::chrono::seconds(30)), 0);  // returns by itself
   EXPECT_EQ(WaitChild(run, std::chrono::seconds(30)), 0);
   EXPECT_EQ(ReadFile(dir_ + "/logs.out"), "line 1\nline 2\nline 3\nline 4\nline 5\n");
+}
+
+TEST_F(CliTest, TerminalGetsTheCompactLiveView) {
+  std::string w = Workload(
+      "    - {name: a, script: \"echo first; sleep 0.5; echo the answer is 42\"}\n"
+      "    - {name: b, needs: [a], command: [echo, bye]}\n");
+  // script(1) gives portflow a terminal; its output is what a user would see.
+  std::string cmd = "cd " + dir_ + " && script -qec '" + PortflowBinary() + " run " + w +
+                    "' /dev/null 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string screen;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) screen.append(buf, n);
+  EXPECT_EQ(WEXITSTATUS(::pclose(p)), 0) << screen;
+  EXPECT_THAT(screen, HasSubstr("\x1b["));  // redrawn in place
+  EXPECT_THAT(screen, HasSubstr("2/2 done"));
+  EXPECT_THAT(screen, HasSubstr("| the answer is 42"));  // a task's last line
+  EXPECT_THAT(screen, ::testing::Not(HasSubstr("a/0 | first")));  // no interleaved lines
+  // --plain keeps the prefixed lines on a terminal.
+  cmd = "cd " + dir_ + " && script -qec '" + PortflowBinary() + " run --plain " + w +
+        "' /dev/null 2>&1";
+  p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  screen.clear();
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) screen.append(buf, n);
+  ::pclose(p);
+  EXPECT_THAT(screen, HasSubstr("a/0 | first"));
 }
 
 // kill -9 of portflow in the middle of a run, then resume: what succeeded is
