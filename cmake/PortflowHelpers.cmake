@@ -9,13 +9,15 @@ function(portflow_cc_library)
   portflow_warnings(portflow_${L_NAME})
 endfunction()
 
-# portflow_cc_test(NAME name SRCS ... DEPS ... [LABELS ...]): a GoogleTest
-# binary registered with CTest, each case with a timeout.
+# portflow_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [WHOLE]): a
+# GoogleTest binary registered with CTest, each case with a timeout. WHOLE
+# registers the binary as one CTest test, for suites whose cases come from
+# files at run time (discovery would miss files added after a build).
 function(portflow_cc_test)
   if(NOT PORTFLOW_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "WHOLE" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
@@ -25,9 +27,14 @@ function(portflow_cc_test)
     PORTFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     PORTFLOW_BINARY_DIR="${PROJECT_BINARY_DIR}")
   portflow_warnings(${T_NAME})
-  include(GoogleTest)
-  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60
-    PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+  if(T_WHOLE)
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+    set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+  else()
+    include(GoogleTest)
+    gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60
+      PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+  endif()
 endfunction()
 
 function(portflow_warnings target)
