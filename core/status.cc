@@ -22,6 +22,10 @@ std::string_view StatusCodeName(StatusCode code) {
       return "DeadlineExceeded";
     case StatusCode::kCancelled:
       return "Cancelled";
+    case StatusCode::kAborted:
+      return "Aborted";
+    case StatusCode::kOutOfRange:
+      return "OutOfRange";
     case StatusCode::kUnimplemented:
       return "Unimplemented";
     case StatusCode::kInternal:

@@ -21,6 +21,8 @@ enum class StatusCode {
   kUnavailable,         // transient; retry with backoff
   kDeadlineExceeded,    // took too long
   kCancelled,           // stopped on request
+  kAborted,             // a concurrent change won (stale version): re-read, then retry
+  kOutOfRange,          // asked for history that is gone (e.g. a too-old watch version)
   kUnimplemented,       // the backend cannot do this (see Capabilities)
   kInternal,            // a bug or an unexpected failure underneath
 };
@@ -57,6 +59,8 @@ inline Status ResourceExhausted(std::string m) {
 }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+inline Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
+inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 

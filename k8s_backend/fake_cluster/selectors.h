@@ -1,0 +1,55 @@
+// Kubernetes label and field selectors, as the API server parses them
+// (k8s.io/apimachinery/pkg/labels and pkg/fields).
+#pragma once
+
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace portflow::fake {
+
+// "app=web,tier!=db,env in (a,b),!legacy,release"
+class LabelSelector {
+ public:
+  // InvalidArgument with the API server's kind of message on bad syntax.
+  static Result<LabelSelector> Parse(std::string_view text);
+  bool Matches(const std::map<std::string, std::string>& labels) const;
+  bool empty() const { return reqs_.empty(); }
+
+ private:
+  enum class Op { kEquals, kNotEquals, kIn, kNotIn, kExists, kDoesNotExist };
+  struct Requirement {
+    std::string key;
+    Op op;
+    std::vector<std::string> values;
+  };
+  std::vector<Requirement> reqs_;
+};
+
+// "metadata.name=x,status.phase!=Running"; only the fields in `supported`
+// may be used (others are a 400 on the real server).
+class FieldSelector {
+ public:
+  static Result<FieldSelector> Parse(std::string_view text,
+                                     const std::vector<std::string>& supported);
+  // `fields` maps a field path to its value for one object.
+  bool Matches(const std::map<std::string, std::string>& fields) const;
+  bool empty() const { return reqs_.empty(); }
+
+ private:
+  struct Requirement {
+    std::string field;
+    bool equals;
+    std::string value;
+  };
+  std::vector<Requirement> reqs_;
+};
+
+// metadata.labels of an object as a map (empty when absent).
+std::map<std::string, std::string> LabelsOf(const nlohmann::json& object);
+
+}  // namespace portflow::fake
