@@ -26,6 +26,15 @@ struct RunOptions {
   std::string run_id;  // resume: the run to finish
 };
 
+struct ClusterOptions {
+  int nodes = 1;
+  std::string cpu = "4";
+  std::string memory = "16Gi";
+  int gpus = 0;
+  int port = 0;            // 0: a free port
+  std::string kubeconfig;  // default: STATE_DIR/cluster/kubeconfig
+};
+
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Resume(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::string& file, const std::vector<std::string>& params);
@@ -36,5 +45,6 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
          bool follow);
 int Cancel(const GlobalOptions& g, const std::string& run_id);
+int ClusterServe(const GlobalOptions& g, const ClusterOptions& o);
 
 }  // namespace portflow::cli

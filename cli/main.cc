@@ -80,6 +80,23 @@ int main(int argc, char** argv) {
   auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a run (from any terminal)");
   cancel_cmd->add_option("run", run_id, "run id")->required();
 
+  ClusterOptions cluster;
+  auto* cluster_cmd = app.add_subcommand("cluster", "The fake Kubernetes cluster");
+  cluster_cmd->require_subcommand(1);
+  auto* serve_cmd = cluster_cmd->add_subcommand(
+      "serve",
+      "Serve a fake Kubernetes API on 127.0.0.1 for kubectl and other clients, until Ctrl-C");
+  serve_cmd->add_option("--nodes", cluster.nodes, "number of nodes (default 1)")
+      ->check(CLI::Range(1, 5000));
+  serve_cmd->add_option("--cpu", cluster.cpu, "cpu per node, a quantity (default 4)");
+  serve_cmd->add_option("--memory", cluster.memory, "memory per node, a quantity (default 16Gi)");
+  serve_cmd->add_option("--gpus", cluster.gpus, "nvidia.com/gpu per node (default 0)")
+      ->check(CLI::Range(0, 64));
+  serve_cmd->add_option("--port", cluster.port, "port on 127.0.0.1 (default: a free one)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--kubeconfig", cluster.kubeconfig,
+                        "where to write the kubeconfig (default STATE_DIR/cluster/kubeconfig)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -94,5 +111,6 @@ int main(int argc, char** argv) {
   if (*status_cmd) return StatusCmd(g, run_id, list_format);
   if (*logs_cmd) return Logs(g, run_id, instance, follow);
   if (*cancel_cmd) return Cancel(g, run_id);
+  if (*serve_cmd) return ClusterServe(g, cluster);
   return kExitUsage;
 }

@@ -77,7 +77,8 @@ void ProgressView::OnInstanceState(const std::string& instance, const std::strin
   if (!rows_.count(instance) || rows_[instance].state == "Waiting") order_.push_back(instance);
   Row& r = rows_[instance];
   if (r.state == "Waiting") r.started = steady_clock::now();
-  bool over = state == "Succeeded" || state == "Failed" || state == "Cancelled" || state == "Skipped";
+  bool over =
+      state == "Succeeded" || state == "Failed" || state == "Cancelled" || state == "Skipped";
   r.ended = over ? steady_clock::now() : steady_clock::time_point{};
   r.state = state;
   r.message = message;

@@ -29,7 +29,7 @@ class ProgressView : public RunObserver {
     std::string message;
     std::chrono::steady_clock::time_point started;  // first Pending
     std::chrono::steady_clock::time_point ended;    // Succeeded, Failed...
-    std::string log;  // replica 0's log of the current attempt
+    std::string log;                                // replica 0's log of the current attempt
   };
   void Draw();
 

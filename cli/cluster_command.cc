@@ -1,0 +1,62 @@
+// portflow cluster serve: the fake Kubernetes cluster for real clients.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+
+namespace portflow::cli {
+
+int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
+  // Block the stop signals before any thread starts, then wait for them here.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  fake::ClusterOptions options;
+  options.nodes = o.nodes;
+  options.cpu = o.cpu;
+  options.memory = o.memory;
+  options.gpus = o.gpus;
+  auto cluster = fake::FakeCluster::Create(options);
+  if (!cluster.ok()) {
+    PrintError(cluster.status().message());
+    return kExitUsage;
+  }
+  auto port = (*cluster)->Serve(o.port);
+  if (!port.ok()) {
+    PrintError(port.status().message());
+    return kExitFailed;
+  }
+  std::string path = o.kubeconfig.empty() ? g.state_dir + "/cluster/kubeconfig" : o.kubeconfig;
+  std::error_code ec;
+  if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+  }
+  {
+    std::ofstream out(path);
+    out << (*cluster)->Kubeconfig();
+    if (!out) {
+      PrintError("cannot write the kubeconfig to " + path);
+      return kExitFailed;
+    }
+  }
+  std::cout << "kubeconfig: " << std::filesystem::absolute(path).string() << "\n"
+            << "server: http://127.0.0.1:" << *port << "\n"
+            << std::flush;
+  std::cerr << "portflow: serving a fake Kubernetes v1.32 API with " << o.nodes
+            << " node(s); Ctrl-C stops it\n";
+  int sig = 0;
+  sigwait(&stop, &sig);
+  std::cerr << "portflow: stopping the fake cluster\n";
+  (*cluster)->StopServing();
+  return kExitOk;
+}
+
+}  // namespace portflow::cli

@@ -1,0 +1,453 @@
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+
+#include <sstream>
+
+#include "core/quantity.h"
+#include "k8s_backend/fake_cluster/openapi.h"
+
+namespace portflow::fake {
+namespace {
+
+constexpr const char* kVersion = "v1.32.0";
+
+std::string UrlDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct Target {
+  std::vector<std::string> path;
+  std::map<std::string, std::string> query;
+};
+
+Target ParseTarget(const std::string& target) {
+  Target t;
+  size_t q = target.find('?');
+  std::string_view path = std::string_view(target).substr(0, q);
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) t.path.push_back(UrlDecode(path.substr(start, end - start), false));
+    start = end + 1;
+  }
+  if (q != std::string::npos) {
+    std::string_view query = std::string_view(target).substr(q + 1);
+    size_t s = 0;
+    while (s < query.size()) {
+      size_t e = query.find('&', s);
+      if (e == std::string_view::npos) e = query.size();
+      std::string_view kv = query.substr(s, e - s);
+      size_t eq = kv.find('=');
+      t.query[UrlDecode(kv.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : UrlDecode(kv.substr(eq + 1), true);
+      s = e + 1;
+    }
+  }
+  return t;
+}
+
+HttpResponse Json(int status, const json& body) {
+  return {status, "application/json", body.dump(), nullptr};
+}
+
+// A metav1.Status failure, as the API server sends errors.
+HttpResponse Failure(int code, const std::string& reason, const std::string& message,
+                     const json& details = {}) {
+  json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+            {"status", "Failure"}, {"message", message}, {"reason", reason},
+            {"code", code}};
+  if (!details.is_null()) s["details"] = details;
+  return Json(code, s);
+}
+
+HttpResponse FromStatus(const Status& st, const ResourceKind* kind = nullptr,
+                        const std::string& name = "") {
+  json details;
+  if (kind) {
+    details = {{"kind", kind->resource}};
+    if (!kind->group.empty()) details["group"] = kind->group;
+    if (!name.empty()) details["name"] = name;
+  }
+  switch (st.code()) {
+    case StatusCode::kNotFound:
+      return Failure(404, "NotFound", st.message(), details);
+    case StatusCode::kAlreadyExists:
+      return Failure(409, "AlreadyExists", st.message(), details);
+    case StatusCode::kAborted:
+      return Failure(409, "Conflict", st.message(), details);
+    case StatusCode::kOutOfRange:
+      return Failure(410, "Expired", st.message());
+    case StatusCode::kInvalidArgument:
+      return Failure(400, "BadRequest", st.message());
+    case StatusCode::kUnimplemented:
+      return Failure(405, "MethodNotAllowed", st.message());
+    default:
+      return Failure(500, "InternalError", st.message());
+  }
+}
+
+json ResourceList(const std::string& group_version, const std::string& group) {
+  json resources = json::array();
+  for (const ResourceKind& k : AllKinds()) {
+    if (k.group != group) continue;
+    json verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
+    std::string singular = k.kind;
+    for (char& c : singular) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    json r = {{"name", k.resource},
+              {"singularName", singular},
+              {"namespaced", k.namespaced},
+              {"kind", k.kind},
+              {"verbs", verbs}};
+    static const std::map<std::string, json> kShort = {
+        {"pods", {"po"}},       {"services", {"svc"}},  {"nodes", {"no"}},
+        {"namespaces", {"ns"}}, {"configmaps", {"cm"}}, {"events", {"ev"}}};
+    if (auto s = kShort.find(k.resource); s != kShort.end()) r["shortNames"] = s->second;
+    if (k.resource == "pods" || k.resource == "jobs") r["categories"] = {"all"};
+    resources.push_back(r);
+    for (const char* sub : {"status", "log"}) {
+      if (std::string(sub) == "log" && k.resource != "pods") continue;
+      if (std::string(sub) == "status" &&
+          !(k.resource == "pods" || k.resource == "jobs" || k.resource == "nodes" ||
+            k.resource == "namespaces" || k.resource == "services")) {
+        continue;
+      }
+      resources.push_back(
+          {{"name", k.resource + "/" + sub},
+           {"singularName", ""},
+           {"namespaced", k.namespaced},
+           {"kind", std::string(sub) == "log" ? "Pod" : k.kind},
+           {"verbs", std::string(sub) == "log" ? json{"get"} : json{"get", "patch", "update"}}});
+    }
+  }
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", group_version},
+          {"resources", resources}};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options, Clock& clock) {
+  std::unique_ptr<FakeCluster> c(new FakeCluster(std::move(options), clock));
+  RETURN_IF_ERROR(c->Bootstrap());
+  return c;
+}
+
+FakeCluster::~FakeCluster() { StopServing(); }
+
+Status FakeCluster::Bootstrap() {
+  const ResourceKind& ns = *FindKind("", "namespaces");
+  for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    json n = {{"metadata", {{"name", name}, {"labels", {{"kubernetes.io/metadata.name", name}}}}},
+              {"spec", {{"finalizers", {"kubernetes"}}}},
+              {"status", {{"phase", "Active"}}}};
+    RETURN_IF_ERROR(store_.Create(ns, "", n).status());
+  }
+  ASSIGN_OR_RETURN(int64_t milli_cpu, ParseMilliQuantity(options_.cpu));
+  ASSIGN_OR_RETURN(int64_t memory, ParseQuantity(options_.memory));
+  (void)milli_cpu;
+  (void)memory;
+  const ResourceKind& nodes = *FindKind("", "nodes");
+  for (int i = 1; i <= options_.nodes; ++i) {
+    std::string name = "node-" + std::to_string(i);
+    json capacity = {{"cpu", options_.cpu},
+                     {"memory", options_.memory},
+                     {"pods", "110"},
+                     {"ephemeral-storage", "100Gi"}};
+    if (options_.gpus > 0) capacity["nvidia.com/gpu"] = std::to_string(options_.gpus);
+    std::string now = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+    json node = {{"metadata",
+                  {{"name", name},
+                   {"labels",
+                    {{"kubernetes.io/hostname", name},
+                     {"kubernetes.io/os", "linux"},
+                     {"kubernetes.io/arch", "amd64"},
+                     {"beta.kubernetes.io/os", "linux"},
+                     {"beta.kubernetes.io/arch", "amd64"},
+                     {"node.kubernetes.io/instance-type", "portflow-fake"}}}}},
+                 {"spec", json::object()},
+                 {"status",
+                  {{"capacity", capacity},
+                   {"allocatable", capacity},
+                   {"conditions",
+                    {{{"type", "Ready"},
+                      {"status", "True"},
+                      {"reason", "KubeletReady"},
+                      {"message", "kubelet is posting ready status"},
+                      {"lastHeartbeatTime", now},
+                      {"lastTransitionTime", now}}}},
+                   {"addresses",
+                    {{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
+                     {{"type", "Hostname"}, {"address", name}}}},
+                   {"nodeInfo",
+                    {{"kubeletVersion", kVersion},
+                     {"kubeProxyVersion", kVersion},
+                     {"operatingSystem", "linux"},
+                     {"architecture", "amd64"},
+                     {"containerRuntimeVersion", "portflow://fake"},
+                     {"osImage", "portflow fake node"},
+                     {"kernelVersion", "fake"},
+                     {"machineID", name},
+                     {"systemUUID", name},
+                     {"bootID", name}}}}}};
+    RETURN_IF_ERROR(store_.Create(nodes, "", node).status());
+  }
+  return OkStatus();
+}
+
+HttpResponse FakeCluster::Handle(const HttpRequest& req) {
+  if (auto ct = req.headers.find("content-type"); ct != req.headers.end() && !req.body.empty() &&
+                                                  ct->second.find("json") == std::string::npos &&
+                                                  ct->second.find("yaml") == std::string::npos) {
+    // The fake speaks JSON only; clients that tried protobuf fall back on 415.
+    return Failure(
+        415, "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/merge-patch+json, application/json-patch+json, "
+        "application/strategic-merge-patch+json");
+  }
+  Target t = ParseTarget(req.target);
+  const auto& p = t.path;
+  if (p.size() == 1 && p[0] == "version") {
+    return Json(200, {{"major", "1"},
+                      {"minor", "32"},
+                      {"gitVersion", kVersion},
+                      {"gitCommit", "portflow-fake"},
+                      {"gitTreeState", "clean"},
+                      {"buildDate", "2026-11-30T00:00:00Z"},
+                      {"goVersion", "go1.23"},
+                      {"compiler", "gc"},
+                      {"platform", "linux/amd64"}});
+  }
+  if (p.size() == 1 && p[0] == "api") {
+    return Json(200, {{"kind", "APIVersions"},
+                      {"versions", {"v1"}},
+                      {"serverAddressByClientCIDRs",
+                       {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}}}});
+  }
+  if (p.size() == 1 && p[0] == "apis") {
+    json gv = {{"groupVersion", "batch/v1"}, {"version", "v1"}};
+    return Json(200,
+                {{"kind", "APIGroupList"},
+                 {"apiVersion", "v1"},
+                 {"groups", {{{"name", "batch"}, {"versions", {gv}}, {"preferredVersion", gv}}}}});
+  }
+  if (p.size() == 2 && p[0] == "api" && p[1] == "v1") return Json(200, ResourceList("v1", ""));
+  if (p.size() == 3 && p[0] == "apis" && p[1] == "batch" && p[2] == "v1") {
+    return Json(200, ResourceList("batch/v1", "batch"));
+  }
+  if (p.size() == 2 && p[0] == "openapi" && p[1] == "v3") return Json(200, OpenApiV3Index());
+  if (p.size() >= 3 && p[0] == "openapi" && p[1] == "v3") {
+    std::string gv;
+    for (size_t i = 2; i < p.size(); ++i) gv += (gv.empty() ? "" : "/") + p[i];
+    if (auto doc = OpenApiV3Document(gv)) return Json(200, *doc);
+  }
+  if (p.size() >= 1 && (p[0] == "healthz" || p[0] == "livez" || p[0] == "readyz")) {
+    return {200, "text/plain", "ok", nullptr};
+  }
+
+  // /api/v1/... or /apis/GROUP/VERSION/...
+  std::string group;
+  size_t rest = 0;
+  if (p.size() >= 3 && p[0] == "api" && p[1] == "v1") {
+    rest = 2;
+  } else if (p.size() >= 4 && p[0] == "apis" && p[2] == "v1") {
+    group = p[1];
+    rest = 3;
+  } else {
+    return Failure(404, "NotFound", "the server could not find the requested resource");
+  }
+  std::vector<std::string> r(p.begin() + static_cast<long>(rest), p.end());
+  std::string ns, resource, name, sub;
+  if (r.size() >= 3 && r[0] == "namespaces") {
+    ns = r[1];
+    resource = r[2];
+    if (r.size() >= 4) name = r[3];
+    if (r.size() >= 5) sub = r[4];
+  } else {
+    resource = r[0];
+    if (r.size() >= 2) name = r[1];
+    if (r.size() >= 3) sub = r[2];
+  }
+  const ResourceKind* kind = FindKind(group, resource);
+  if (!kind) return Failure(404, "NotFound", "the server could not find the requested resource");
+  if (!kind->namespaced && !ns.empty()) {
+    return Failure(404, "NotFound", "the server could not find the requested resource");
+  }
+
+  ListOptions opts;
+  opts.label_selector = t.query["labelSelector"];
+  opts.field_selector = t.query["fieldSelector"];
+  opts.continue_token = t.query["continue"];
+  if (!t.query["limit"].empty()) opts.limit = std::strtoll(t.query["limit"].c_str(), nullptr, 10);
+
+  if (name.empty()) {
+    if (req.method == "GET" && (t.query["watch"] == "true" || t.query["watch"] == "1")) {
+      auto w = store_.StartWatch(*kind, ns, opts, t.query["resourceVersion"]);
+      if (!w.ok() && w.status().code() != StatusCode::kOutOfRange)
+        return FromStatus(w.status(), kind);
+      int64_t timeout = t.query["timeoutSeconds"].empty()
+                            ? 1800
+                            : std::strtoll(t.query["timeoutSeconds"].c_str(), nullptr, 10);
+      TimePoint end = clock_.Now() + std::chrono::seconds(timeout);
+      HttpResponse res{200, "application/json", "", nullptr};
+      if (!w.ok()) {
+        // The real server answers 200, then one ERROR event with a 410 Status.
+        json status = json::parse(FromStatus(w.status()).body);
+        bool sent = false;
+        res.stream = [status, sent](std::string* chunk) mutable {
+          if (!sent) *chunk = json{{"type", "ERROR"}, {"object", status}}.dump() + "\n";
+          sent = true;
+          return false;
+        };
+        return res;
+      }
+      std::shared_ptr<Watch> watch = *w;
+      Clock* clock = &clock_;
+      res.stream = [watch, end, clock](std::string* chunk) {
+        TimePoint now = clock->Now();
+        if (now >= end || watch->stopped()) return false;
+        WatchEvent e;
+        if (watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
+          *chunk = json{{"type", e.type}, {"object", e.object}}.dump() + "\n";
+        }
+        return !watch->stopped() || !chunk->empty();
+      };
+      return res;
+    }
+    if (req.method == "GET") {
+      auto list = store_.List(*kind, ns, opts);
+      if (!list.ok()) return FromStatus(list.status(), kind);
+      json meta = {{"resourceVersion", std::to_string(list->resource_version)}};
+      if (!list->continue_token.empty()) {
+        meta["continue"] = list->continue_token;
+        meta["remainingItemCount"] = list->remaining;
+      }
+      return Json(200, {{"kind", kind->kind + "List"},
+                        {"apiVersion", kind->ApiVersion()},
+                        {"metadata", meta},
+                        {"items", list->items}});
+    }
+    if (req.method == "POST") {
+      json body = json::parse(req.body, nullptr, false);
+      if (!body.is_object())
+        return Failure(400, "BadRequest", "the request body is not a JSON object");
+      if (kind->namespaced && !store_.Get(*FindKind("", "namespaces"), "", ns).ok()) {
+        return Failure(404, "NotFound", "namespaces \"" + ns + "\" not found",
+                       {{"name", ns}, {"kind", "namespaces"}});
+      }
+      auto created = store_.Create(*kind, ns, body);
+      if (!created.ok())
+        return FromStatus(created.status(), kind, body["metadata"].value("name", ""));
+      return Json(201, *created);
+    }
+    return Failure(405, "MethodNotAllowed",
+                   "the server does not allow this method on the requested resource");
+  }
+
+  if (req.method == "GET") {
+    auto obj = store_.Get(*kind, ns, name);
+    if (!obj.ok()) return FromStatus(obj.status(), kind, name);
+    if (sub == "log") return {200, "text/plain", "", nullptr};  // the kubelet arrives later
+    return Json(200, *obj);
+  }
+  if (req.method == "PUT" || req.method == "PATCH") {
+    auto current = store_.Get(*kind, ns, name);
+    if (!current.ok()) return FromStatus(current.status(), kind, name);
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded())
+      return Failure(400, "BadRequest", "the request body is not valid JSON");
+    if (req.method == "PUT" && !body.is_object()) {
+      return Failure(400, "BadRequest", "the request body is not a JSON object");
+    }
+    json next;
+    if (req.method == "PUT") {
+      next = body;
+      if (next.value("metadata", json::object()).value("name", "") != name) {
+        return Failure(400, "BadRequest",
+                       "the name of the object (" +
+                           next.value("metadata", json::object()).value("name", "") +
+                           ") does not match the name on the URL (" + name + ")");
+      }
+    } else {
+      std::string type = req.headers.count("content-type") ? req.headers.at("content-type") : "";
+      next = *current;
+      try {
+        if (type.rfind("application/json-patch+json", 0) == 0) {
+          next = current->patch(body);
+        } else {
+          // JSON merge patch; strategic merge is treated the same for now.
+          next.merge_patch(body);
+        }
+      } catch (const json::exception& e) {
+        return Failure(422, "Invalid", std::string("the patch could not be applied: ") + e.what());
+      }
+      // A patch names a resourceVersion only to make it a precondition.
+      bool precondition =
+          body.is_object() && body.value("metadata", json::object()).contains("resourceVersion");
+      if (!next.is_object() || !next["metadata"].is_object()) {
+        return Failure(422, "Invalid", "the patched object has no metadata");
+      }
+      if (!precondition) next["metadata"].erase("resourceVersion");
+    }
+    if (sub == "status") {
+      // Only status changes through the status subresource.
+      json merged = *current;
+      merged["status"] = next.value("status", json::object());
+      merged["metadata"]["resourceVersion"] = next["metadata"].value("resourceVersion", "");
+      if (merged["metadata"]["resourceVersion"] == "") merged["metadata"].erase("resourceVersion");
+      next = merged;
+    } else if (current->contains("status")) {
+      next["status"] = (*current)["status"];  // the main resource ignores status changes
+    } else {
+      next.erase("status");
+    }
+    auto updated = store_.Update(*kind, ns, next);
+    if (!updated.ok()) return FromStatus(updated.status(), kind, name);
+    return Json(200, *updated);
+  }
+  if (req.method == "DELETE") {
+    auto deleted = store_.Delete(*kind, ns, name);
+    if (!deleted.ok()) return FromStatus(deleted.status(), kind, name);
+    return Json(200, *deleted);
+  }
+  return Failure(405, "MethodNotAllowed",
+                 "the server does not allow this method on the requested resource");
+}
+
+Result<int> FakeCluster::Serve(int port) {
+  if (server_) return server_->port();
+  ASSIGN_OR_RETURN(server_,
+                   StartHttpServer(port, [this](const HttpRequest& r) { return Handle(r); }));
+  return server_->port();
+}
+
+void FakeCluster::StopServing() {
+  store_.StopAllWatches();
+  if (server_) server_->Stop();
+  server_.reset();
+}
+
+std::string FakeCluster::Kubeconfig(const std::string& context) const {
+  std::ostringstream out;
+  out << "apiVersion: v1\nkind: Config\nclusters:\n- name: " << context
+      << "\n  cluster:\n    server: http://127.0.0.1:" << (server_ ? server_->port() : 0)
+      << "\nusers:\n- name: " << context << "\n  user: {}\ncontexts:\n- name: " << context
+      << "\n  context:\n    cluster: " << context << "\n    user: " << context
+      << "\n    namespace: default\ncurrent-context: " << context << "\n";
+  return out.str();
+}
+
+}  // namespace portflow::fake

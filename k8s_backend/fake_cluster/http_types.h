@@ -1,0 +1,27 @@
+// Plain request/response values between the HTTP server (the only code that
+// sees Boost.Beast) and the API handler (testable without sockets).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace portflow::fake {
+
+struct HttpRequest {
+  std::string method;                          // GET, POST, PUT, PATCH, DELETE
+  std::string target;                          // path and query, as sent
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // For streams (watch, log follow): called until it returns false; each
+  // call may put one chunk in *chunk (empty means "nothing yet").
+  std::function<bool(std::string* chunk)> stream;
+};
+
+}  // namespace portflow::fake

@@ -1,0 +1,18 @@
+// OpenAPI v3 documents, enough for kubectl: the paths of each kind with the
+// query parameters the server honours (fieldValidation tells kubectl to let
+// the server validate), and a schema entry per kind.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace portflow::fake {
+
+// GET /openapi/v3: the group-version documents and where to fetch them.
+nlohmann::json OpenApiV3Index();
+
+// GET /openapi/v3/api/v1 or /openapi/v3/apis/batch/v1; nullopt when unknown.
+std::optional<nlohmann::json> OpenApiV3Document(const std::string& group_version_path);
+
+}  // namespace portflow::fake

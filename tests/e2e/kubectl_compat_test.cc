@@ -1,0 +1,141 @@
+// The real kubectl against `portflow cluster serve`: what kubectl users do.
+// Grows with issue 3 (Table output, logs, describe, wait, Jobs running).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/cli_runner.h"
+
+namespace portflow::testing {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+struct Shell {
+  int code;
+  std::string out;
+};
+
+class KubectlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(::testing::TempDir() + "kubectl_compat");
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_ + "/home");
+    server_ = StartCli(
+        {"cluster", "serve", "--nodes", "3", "--gpus", "1", "--kubeconfig", *dir_ + "/kubeconfig"},
+        *dir_, *dir_ + "/serve.out", *dir_ + "/serve.err");
+    ASSERT_GT(server_, 0);
+    ASSERT_TRUE(
+        WaitFor([] { return ReadFile(*dir_ + "/serve.out").find("server:") != std::string::npos; },
+                std::chrono::seconds(30)))
+        << ReadFile(*dir_ + "/serve.err");
+  }
+  static void TearDownTestSuite() {
+    ::kill(server_, SIGTERM);
+    EXPECT_EQ(WaitChild(server_, std::chrono::seconds(10)), 0);  // Ctrl-C/SIGTERM stop it cleanly
+    delete dir_;
+  }
+
+  // kubectl with a fresh HOME (its discovery cache lives there).
+  Shell Kubectl(const std::string& args, const std::string& stdin_text = "") {
+    std::string input = *dir_ + "/stdin.yaml";
+    WriteFile(input, stdin_text);
+    std::string cmd = "HOME=" + *dir_ + "/home KUBECONFIG=" + *dir_ +
+                      "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " < " + input + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    Shell s{-1, ""};
+    if (!p) return s;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) s.out.append(buf, n);
+    int status = ::pclose(p);
+    s.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return s;
+  }
+
+  static std::string* dir_;
+  static pid_t server_;
+};
+
+std::string* KubectlTest::dir_ = nullptr;
+pid_t KubectlTest::server_ = -1;
+
+constexpr const char* kJob = R"yaml(apiVersion: batch/v1
+kind: Job
+metadata: {name: train, labels: {portflow.dev/run: r1}}
+spec:
+  completions: 3
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: python:3.12, command: [python3, -c, "print(1)"]}]
+)yaml";
+
+TEST_F(KubectlTest, VersionAndNodes) {
+  Shell v = Kubectl("version -o json");
+  ASSERT_EQ(v.code, 0) << v.out;
+  auto j = nlohmann::json::parse(v.out.substr(v.out.find('{')));
+  EXPECT_EQ(j["serverVersion"]["minor"], "32");
+  Shell nodes = Kubectl("get nodes -o json");
+  ASSERT_EQ(nodes.code, 0) << nodes.out;
+  auto n = nlohmann::json::parse(nodes.out);
+  ASSERT_EQ(n["items"].size(), 3u);
+  EXPECT_EQ(n["items"][2]["metadata"]["labels"]["kubernetes.io/hostname"], "node-3");
+  EXPECT_EQ(n["items"][0]["status"]["allocatable"]["nvidia.com/gpu"], "1");
+  Shell plain = Kubectl("get nodes");
+  EXPECT_THAT(plain.out, HasSubstr("node-1"));
+  Shell yaml = Kubectl("get node node-2 -o yaml");
+  EXPECT_THAT(yaml.out, HasSubstr("kubernetes.io/os: linux"));
+}
+
+TEST_F(KubectlTest, CreateApplyAndErrors) {
+  Shell c = Kubectl("create -f -", kJob);
+  ASSERT_EQ(c.code, 0) << c.out;
+  EXPECT_THAT(c.out, HasSubstr("job.batch/train created"));
+  Shell again = Kubectl("create -f -", kJob);
+  EXPECT_NE(again.code, 0);
+  EXPECT_THAT(again.out, HasSubstr("Error from server (AlreadyExists)"));
+  EXPECT_THAT(again.out, HasSubstr("jobs.batch \"train\" already exists"));
+  Shell applied = Kubectl("apply -f -", kJob);
+  EXPECT_EQ(applied.code, 0) << applied.out;
+  EXPECT_THAT(Kubectl("apply -f -", kJob).out, HasSubstr("job.batch/train unchanged"));
+  std::string changed = kJob;
+  changed.replace(changed.find("completions: 3"), 14, "completions: 4");
+  EXPECT_THAT(Kubectl("apply -f -", changed).out, HasSubstr("job.batch/train configured"));
+  EXPECT_EQ(Kubectl("get job train -o jsonpath={.spec.completions}").out, "4");
+  Shell missing = Kubectl("get pod nope");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_THAT(missing.out, HasSubstr("Error from server (NotFound): pods \"nope\" not found"));
+  EXPECT_THAT(Kubectl("delete job train").out, HasSubstr("job.batch \"train\" deleted"));
+}
+
+TEST_F(KubectlTest, SelectorsAllNamespacesAndChunks) {
+  std::string pods;
+  for (int i = 0; i < 5; ++i) {
+    pods += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p" + std::to_string(i) +
+            ", labels: {app: " + (i % 2 ? "odd" : "even") +
+            "}}\nspec: {containers: [{name: c, image: x}]}\n";
+  }
+  ASSERT_EQ(Kubectl("create -f -", pods).code, 0);
+  EXPECT_EQ(Kubectl("get pods -l app=odd -o name").out, "pod/p1\npod/p3\n");
+  EXPECT_EQ(Kubectl("get pods -l 'app in (even)',app!=odd -o name").out,
+            "pod/p0\npod/p2\npod/p4\n");
+  EXPECT_EQ(Kubectl("get pods --field-selector metadata.name=p3 -o name").out, "pod/p3\n");
+  Shell bad = Kubectl("get pods --field-selector spec.bogus=1");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_THAT(bad.out, HasSubstr("field label not supported: spec.bogus"));
+  EXPECT_EQ(Kubectl("get pods -A --chunk-size=2 -o name").out,
+            "pod/p0\npod/p1\npod/p2\npod/p3\npod/p4\n");
+  EXPECT_THAT(Kubectl("label pod p0 tier=front").out, HasSubstr("pod/p0 labeled"));
+  EXPECT_EQ(Kubectl("get pods -l tier=front -o name").out, "pod/p0\n");
+  EXPECT_EQ(Kubectl("delete pods -l app").code, 0);
+  EXPECT_THAT(Kubectl("get pods").out, HasSubstr("No resources found in default namespace."));
+}
+
+}  // namespace
+}  // namespace portflow::testing
