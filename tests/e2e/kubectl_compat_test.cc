@@ -24,7 +24,8 @@ struct Shell {
 class KubectlTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "kubectl_compat");
+    // CTest runs each case in its own process, in parallel: one server each.
+    dir_ = new std::string(::testing::TempDir() + "kubectl_compat_" + std::to_string(::getpid()));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_ + "/home");
     server_ = StartCli(
@@ -39,6 +40,7 @@ class KubectlTest : public ::testing::Test {
   static void TearDownTestSuite() {
     ::kill(server_, SIGTERM);
     EXPECT_EQ(WaitChild(server_, std::chrono::seconds(10)), 0);  // Ctrl-C/SIGTERM stop it cleanly
+    fs::remove_all(*dir_);
     delete dir_;
   }
 
