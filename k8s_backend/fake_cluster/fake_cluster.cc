@@ -3,7 +3,9 @@
 #include <sstream>
 
 #include "core/quantity.h"
+#include "k8s_backend/fake_cluster/admission.h"
 #include "k8s_backend/fake_cluster/openapi.h"
+#include "k8s_backend/fake_cluster/table.h"
 
 namespace portflow::fake {
 namespace {
@@ -287,6 +289,9 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     return Failure(404, "NotFound", "the server could not find the requested resource");
   }
 
+  auto accept = req.headers.find("accept");
+  bool as_table =
+      accept != req.headers.end() && accept->second.find("as=Table") != std::string::npos;
   ListOptions opts;
   opts.label_selector = t.query["labelSelector"];
   opts.field_selector = t.query["fieldSelector"];
@@ -316,12 +321,16 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
       }
       std::shared_ptr<Watch> watch = *w;
       Clock* clock = &clock_;
-      res.stream = [watch, end, clock](std::string* chunk) {
+      bool first = true;
+      res.stream = [watch, end, clock, as_table, kind, first](std::string* chunk) mutable {
         TimePoint now = clock->Now();
         if (now >= end || watch->stopped()) return false;
         WatchEvent e;
         if (watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
-          *chunk = json{{"type", e.type}, {"object", e.object}}.dump() + "\n";
+          // kubectl get -w asks for Table rows; the columns come with the first.
+          json object = as_table ? ToTable(*kind, {e.object}, clock->Now(), first) : e.object;
+          first = false;
+          *chunk = json{{"type", e.type}, {"object", object}}.dump() + "\n";
         }
         return !watch->stopped() || !chunk->empty();
       };
@@ -334,6 +343,11 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
       if (!list->continue_token.empty()) {
         meta["continue"] = list->continue_token;
         meta["remainingItemCount"] = list->remaining;
+      }
+      if (as_table) {
+        json table = ToTable(*kind, list->items, clock_.Now());
+        table["metadata"] = meta;
+        return Json(200, table);
       }
       return Json(200, {{"kind", kind->kind + "List"},
                         {"apiVersion", kind->ApiVersion()},
@@ -348,9 +362,19 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
         return Failure(404, "NotFound", "namespaces \"" + ns + "\" not found",
                        {{"name", ns}, {"kind", "namespaces"}});
       }
-      auto created = store_.Create(*kind, ns, body);
-      if (!created.ok())
-        return FromStatus(created.status(), kind, body["metadata"].value("name", ""));
+      json invalid;
+      auto created = store_.Create(*kind, ns, body, [&](json& object) {
+        ApplyDefaults(*kind, object, object["metadata"].value("uid", ""));
+        std::vector<Cause> causes = Validate(*kind, object);
+        if (causes.empty()) return OkStatus();
+        invalid = InvalidStatus(*kind, object["metadata"].value("name", ""), causes);
+        return InvalidArgument("invalid");
+      });
+      if (!invalid.is_null()) return Json(422, invalid);
+      if (!created.ok()) {
+        return FromStatus(created.status(), kind,
+                          body.value("metadata", json::object()).value("name", ""));
+      }
       return Json(201, *created);
     }
     return Failure(405, "MethodNotAllowed",
@@ -361,6 +385,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     auto obj = store_.Get(*kind, ns, name);
     if (!obj.ok()) return FromStatus(obj.status(), kind, name);
     if (sub == "log") return {200, "text/plain", "", nullptr};  // the kubelet arrives later
+    if (as_table) return Json(200, ToTable(*kind, {*obj}, clock_.Now()));
     return Json(200, *obj);
   }
   if (req.method == "PUT" || req.method == "PATCH") {

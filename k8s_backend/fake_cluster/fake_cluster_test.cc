@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "k8s_backend/fake_cluster/table.h"
+
 namespace portflow::fake {
 namespace {
 
@@ -96,7 +98,9 @@ TEST_F(FakeClusterTest, CrudWithStatusObjects) {
   json with_status = patched;
   with_status["status"] = {{"phase", "Running"}};
   with_status["metadata"].erase("resourceVersion");
-  EXPECT_EQ(Body(Call("PUT", "/api/v1/namespaces/default/pods/a", with_status))["status"], nullptr);
+  // The main resource keeps the (defaulted) status.
+  EXPECT_EQ(Body(Call("PUT", "/api/v1/namespaces/default/pods/a", with_status))["status"]["phase"],
+            "Pending");
   EXPECT_EQ(
       Body(Call("PUT", "/api/v1/namespaces/default/pods/a/status", with_status))["status"]["phase"],
       "Running");
@@ -111,6 +115,84 @@ TEST_F(FakeClusterTest, CrudWithStatusObjects) {
       Call("POST", "/api/v1/namespaces/default/pods", pod, "application/vnd.kubernetes.protobuf")
           .status,
       415);
+}
+
+TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
+  json job = {{"apiVersion", "batch/v1"},
+              {"kind", "Job"},
+              {"metadata", {{"name", "train"}}},
+              {"spec",
+               {{"template",
+                 {{"spec",
+                   {{"restartPolicy", "Never"},
+                    {"containers", {{{"name", "main"}, {"image", "python"}}}}}}}}}}};
+  HttpResponse ok = Call("POST", "/apis/batch/v1/namespaces/default/jobs", job);
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  json j = Body(ok);
+  std::string uid = j["metadata"]["uid"];
+  EXPECT_EQ(j["spec"]["completions"], 1);
+  EXPECT_EQ(j["spec"]["parallelism"], 1);
+  EXPECT_EQ(j["spec"]["backoffLimit"], 6);
+  EXPECT_EQ(j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid);
+  EXPECT_EQ(j["spec"]["template"]["metadata"]["labels"]["job-name"], "train");
+  EXPECT_EQ(j["metadata"]["labels"]["controller-uid"], uid);
+
+  json bad = job;
+  bad["metadata"]["name"] = "bad";
+  bad["spec"]["template"]["spec"]["restartPolicy"] = "Always";
+  bad["spec"]["template"]["spec"]["containers"] = json::array();
+  HttpResponse invalid = Call("POST", "/apis/batch/v1/namespaces/default/jobs", bad);
+  ASSERT_EQ(invalid.status, 422);
+  json st = Body(invalid);
+  EXPECT_EQ(st["reason"], "Invalid");
+  EXPECT_EQ(st["message"],
+            "Job.batch \"bad\" is invalid: [spec.template.spec.containers: Required value, "
+            "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: "
+            "\"OnFailure\", \"Never\"]");
+  ASSERT_EQ(st["details"]["causes"].size(), 2u);
+  EXPECT_EQ(st["details"]["causes"][1]["field"], "spec.template.spec.restartPolicy");
+  EXPECT_EQ(Call("GET", "/apis/batch/v1/namespaces/default/jobs/bad").status,
+            404);  // nothing stored
+  json badname = job;
+  badname["metadata"]["name"] = "Bad_Name";
+  EXPECT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", badname).status, 422);
+}
+
+TEST_F(FakeClusterTest, TablesHaveKubectlColumns) {
+  HttpRequest r{
+      "GET", "/api/v1/nodes", {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}, ""};
+  json nodes = json::parse(cluster_->Handle(r).body);
+  EXPECT_EQ(nodes["kind"], "Table");
+  EXPECT_EQ(nodes["columnDefinitions"][1]["name"], "Status");
+  EXPECT_EQ(nodes["rows"][0]["cells"][0], "node-1");
+  EXPECT_EQ(nodes["rows"][0]["cells"][1], "Ready");
+  EXPECT_EQ(nodes["rows"][0]["object"]["metadata"]["name"], "node-1");
+  json pod = {{"metadata", {{"name", "p"}}},
+              {"spec", {{"containers", {{{"name", "c"}, {"image", "x"}}}}}}};
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/pods", pod).status, 201);
+  json got = Body(Call("GET", "/api/v1/namespaces/default/pods/p"));
+  got["status"] = {{"phase", "Succeeded"},
+                   {"containerStatuses",
+                    {{{"name", "c"},
+                      {"ready", false},
+                      {"restartCount", 0},
+                      {"state", {{"terminated", {{"exitCode", 0}, {"reason", "Completed"}}}}}}}}};
+  ASSERT_EQ(Call("PUT", "/api/v1/namespaces/default/pods/p/status", got).status, 200);
+  r.target = "/api/v1/namespaces/default/pods";
+  json pods = json::parse(cluster_->Handle(r).body);
+  EXPECT_EQ(pods["rows"][0]["cells"][1], "0/1");
+  EXPECT_EQ(pods["rows"][0]["cells"][2], "Completed");
+  EXPECT_EQ(PodStatus({{"status",
+                        {{"phase", "Pending"},
+                         {"containerStatuses",
+                          {{{"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}}}}}}}),
+            "ContainerCreating");
+  EXPECT_EQ(
+      PodStatus({{"metadata", {{"deletionTimestamp", "x"}}}, {"status", {{"phase", "Running"}}}}),
+      "Terminating");
+  EXPECT_EQ(HumanDuration(std::chrono::seconds(45)), "45s");
+  EXPECT_EQ(HumanDuration(std::chrono::seconds(303)), "5m3s");
+  EXPECT_EQ(HumanDuration(std::chrono::hours(50)), "2d2h");
 }
 
 TEST_F(FakeClusterTest, WatchStreamsEventsAndExpiresOldVersions) {

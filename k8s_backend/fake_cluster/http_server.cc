@@ -121,7 +121,17 @@ class BeastServer : public HttpServer {
         in.headers[name] = std::string(f.value());
       }
       in.body = std::move(req.body());
-      HttpResponse out = handler_(in);
+      HttpResponse out;
+      try {
+        out = handler_(in);
+      } catch (const std::exception& e) {
+        // A bug in a handler answers 500 instead of ending the server.
+        out = {
+            500, "application/json",
+            std::string(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)") +
+                R"("reason":"InternalError","code":500,"message":"internal error in the fake cluster"})",
+            nullptr};
+      }
       if (!out.stream) {
         http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
         res.set(http::field::content_type, out.content_type);

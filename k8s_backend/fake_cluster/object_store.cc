@@ -176,7 +176,8 @@ int64_t ObjectStore::resource_version() const {
   return rv_;
 }
 
-Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns, json object) {
+Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns, json object,
+                                 const Admit& admit) {
   if (!object.is_object()) return InvalidArgument("the body of the request is not an object");
   json& meta = object["metadata"];
   if (!meta.is_object()) meta = json::object();
@@ -214,10 +215,16 @@ Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns
   std::snprintf(uid, sizeof uid, "%08x-0000-4000-8000-%012llx",
                 static_cast<unsigned>(u * 2654435761u), static_cast<unsigned long long>(u));
   meta["uid"] = uid;
-  meta["resourceVersion"] = std::to_string(++rv_);
-  meta["creationTimestamp"] = Timestamp(clock_.Now());
-  meta["generation"] = 1;
   meta.erase("deletionTimestamp");
+  meta.erase("resourceVersion");
+  if (admit) {
+    Status st = admit(object);
+    if (!st.ok()) return st;
+  }
+  json& m = object["metadata"];
+  m["resourceVersion"] = std::to_string(++rv_);
+  m["creationTimestamp"] = Timestamp(clock_.Now());
+  m["generation"] = 1;
   objects_[key] = object;
   Record(kind, std::get<1>(key), "ADDED", object, nullptr);
   return object;

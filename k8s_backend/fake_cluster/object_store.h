@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -105,9 +106,14 @@ class ObjectStore {
 
   Clock& clock() { return clock_; }
 
+  // Runs before an object is stored, with its name, uid and namespace set;
+  // an error stops the create and is returned as it is.
+  using Admit = std::function<Status(json& object)>;
+
   // AlreadyExists when the name is taken; InvalidArgument without a name or
   // generateName. Returns the stored object.
-  Result<json> Create(const ResourceKind& kind, const std::string& ns, json object);
+  Result<json> Create(const ResourceKind& kind, const std::string& ns, json object,
+                      const Admit& admit = nullptr);
   Result<json> Get(const ResourceKind& kind, const std::string& ns, const std::string& name) const;
   // `ns` "" lists every namespace.
   Result<ListResult> List(const ResourceKind& kind, const std::string& ns,

@@ -90,7 +90,10 @@ TEST_F(KubectlTest, VersionAndNodes) {
   EXPECT_EQ(n["items"][2]["metadata"]["labels"]["kubernetes.io/hostname"], "node-3");
   EXPECT_EQ(n["items"][0]["status"]["allocatable"]["nvidia.com/gpu"], "1");
   Shell plain = Kubectl("get nodes");
-  EXPECT_THAT(plain.out, HasSubstr("node-1"));
+  EXPECT_THAT(plain.out,
+              ::testing::MatchesRegex("NAME +STATUS +ROLES +AGE +VERSION\n"
+                                      "node-1 +Ready +<none> +[0-9]+s +v1.32.0\n(.|\n)*"));
+  EXPECT_THAT(Kubectl("get nodes -o wide").out, HasSubstr("INTERNAL-IP"));
   Shell yaml = Kubectl("get node node-2 -o yaml");
   EXPECT_THAT(yaml.out, HasSubstr("kubernetes.io/os: linux"));
 }
@@ -110,6 +113,17 @@ TEST_F(KubectlTest, CreateApplyAndErrors) {
   changed.replace(changed.find("completions: 3"), 14, "completions: 4");
   EXPECT_THAT(Kubectl("apply -f -", changed).out, HasSubstr("job.batch/train configured"));
   EXPECT_EQ(Kubectl("get job train -o jsonpath={.spec.completions}").out, "4");
+  EXPECT_THAT(Kubectl("get jobs").out,
+              ::testing::MatchesRegex("NAME +STATUS +COMPLETIONS +DURATION +AGE\n"
+                                      "train +Running +0/4 +[0-9]+s\n"));
+  std::string invalid = kJob;
+  invalid.replace(invalid.find("restartPolicy: Never"), 20, "restartPolicy: Always");
+  invalid.replace(invalid.find("name: train"), 11, "name: bad");
+  Shell rejected = Kubectl("create -f -", invalid);
+  EXPECT_NE(rejected.code, 0);
+  EXPECT_THAT(rejected.out,
+              HasSubstr("The Job \"bad\" is invalid: spec.template.spec.restartPolicy: "
+                        "Unsupported value: \"Always\""));
   Shell missing = Kubectl("get pod nope");
   EXPECT_NE(missing.code, 0);
   EXPECT_THAT(missing.out, HasSubstr("Error from server (NotFound): pods \"nope\" not found"));
@@ -135,6 +149,10 @@ TEST_F(KubectlTest, SelectorsAllNamespacesAndChunks) {
             "pod/p0\npod/p1\npod/p2\npod/p3\npod/p4\n");
   EXPECT_THAT(Kubectl("label pod p0 tier=front").out, HasSubstr("pod/p0 labeled"));
   EXPECT_EQ(Kubectl("get pods -l tier=front -o name").out, "pod/p0\n");
+  // get -w streams Table rows until it is stopped.
+  Shell watch = Kubectl("get pods -l app=odd -w --request-timeout=2s");
+  EXPECT_THAT(watch.out,
+              ::testing::ContainsRegex("NAME +READY +STATUS +RESTARTS +AGE\np1 +0/1 +Pending"));
   EXPECT_EQ(Kubectl("delete pods -l app").code, 0);
   EXPECT_THAT(Kubectl("get pods").out, HasSubstr("No resources found in default namespace."));
 }
