@@ -147,7 +147,10 @@ Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options,
   return c;
 }
 
-FakeCluster::~FakeCluster() { StopServing(); }
+FakeCluster::~FakeCluster() {
+  StopServing();
+  StopControllers();
+}
 
 Status FakeCluster::Bootstrap() {
   const ResourceKind& ns = *FindKind("", "namespaces");
@@ -452,8 +455,49 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
                  "the server does not allow this method on the requested resource");
 }
 
+void FakeCluster::RunFor(Duration d) {
+  TimePoint end = clock_.Now() + std::chrono::duration_cast<TimePoint::duration>(d);
+  auto* fake = dynamic_cast<FakeClock*>(&clock_);
+  while (true) {
+    std::optional<TimePoint> due;
+    {
+      std::lock_guard<std::mutex> l(controllers_mu_);
+      controllers_.Settle();
+      due = controllers_.NextDue();
+    }
+    TimePoint now = clock_.Now();
+    if (now >= end) return;
+    TimePoint next = due && *due < end ? std::max(*due, now) : end;
+    if (fake) {
+      fake->Advance(next - now);
+    } else {
+      std::this_thread::sleep_for(std::min<Duration>(next - now, std::chrono::milliseconds(20)));
+    }
+  }
+}
+
+void FakeCluster::StartControllers() {
+  if (controller_thread_.joinable()) return;
+  stop_controllers_ = false;
+  controller_thread_ = std::thread([this] {
+    while (!stop_controllers_) {
+      {
+        std::lock_guard<std::mutex> l(controllers_mu_);
+        controllers_.Settle();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+}
+
+void FakeCluster::StopControllers() {
+  stop_controllers_ = true;
+  if (controller_thread_.joinable()) controller_thread_.join();
+}
+
 Result<int> FakeCluster::Serve(int port) {
   if (server_) return server_->port();
+  StartControllers();
   ASSIGN_OR_RETURN(server_,
                    StartHttpServer(port, [this](const HttpRequest& r) { return Handle(r); }));
   return server_->port();

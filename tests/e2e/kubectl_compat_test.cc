@@ -115,7 +115,7 @@ TEST_F(KubectlTest, CreateApplyAndErrors) {
   EXPECT_EQ(Kubectl("get job train -o jsonpath={.spec.completions}").out, "4");
   EXPECT_THAT(Kubectl("get jobs").out,
               ::testing::MatchesRegex("NAME +STATUS +COMPLETIONS +DURATION +AGE\n"
-                                      "train +Running +0/4 +[0-9]+s\n"));
+                                      "train +Running +0/4 +[0-9]+s +[0-9]+s\n"));
   std::string invalid = kJob;
   invalid.replace(invalid.find("restartPolicy: Never"), 20, "restartPolicy: Always");
   invalid.replace(invalid.find("name: train"), 11, "name: bad");
@@ -130,31 +130,65 @@ TEST_F(KubectlTest, CreateApplyAndErrors) {
   EXPECT_THAT(Kubectl("delete job train").out, HasSubstr("job.batch \"train\" deleted"));
 }
 
+// Jobs run in simulate mode: pods last sim.portflow.dev/duration and exit
+// with sim.portflow.dev/exit-code.
+std::string SimJob(const std::string& name, int completions, int exit_code) {
+  return "apiVersion: batch/v1\nkind: Job\nmetadata: {name: " + name +
+         "}\nspec:\n  completions: " + std::to_string(completions) +
+         "\n  parallelism: 2\n  backoffLimit: 1\n  template:\n    metadata:\n"
+         "      annotations: {sim.portflow.dev/duration: 300ms, sim.portflow.dev/exit-code: \"" +
+         std::to_string(exit_code) +
+         "\"}\n    spec:\n      restartPolicy: Never\n"
+         "      containers: [{name: main, image: x}]\n";
+}
+
+TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
+  ASSERT_EQ(Kubectl("create -f -", SimJob("done", 3, 0)).code, 0);
+  Shell wait = Kubectl("wait --for=condition=complete job/done --timeout=60s");
+  EXPECT_EQ(wait.code, 0) << wait.out;
+  EXPECT_THAT(wait.out, HasSubstr("job.batch/done condition met"));
+  EXPECT_THAT(Kubectl("get jobs done").out, ::testing::ContainsRegex("done +Complete +3/3"));
+  Shell pods = Kubectl("get pods -l job-name=done");
+  EXPECT_THAT(pods.out, ::testing::ContainsRegex("done-[a-z0-9]{5} +0/1 +Completed +0"));
+  ASSERT_EQ(Kubectl("create -f -", SimJob("broken", 1, 2)).code, 0);
+  Shell failed = Kubectl("wait --for=condition=failed job/broken --timeout=60s");
+  EXPECT_EQ(failed.code, 0) << failed.out;
+  EXPECT_EQ(
+      Kubectl("get job broken -o 'jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}'")
+          .out,
+      "BackoffLimitExceeded");
+  EXPECT_THAT(Kubectl("get pods -l job-name=broken").out, HasSubstr("Error"));
+}
+
 TEST_F(KubectlTest, SelectorsAllNamespacesAndChunks) {
+  // Its own namespace, so that other tests' pods do not show.
+  ASSERT_EQ(Kubectl("create -f -", "apiVersion: v1\nkind: Namespace\nmetadata: {name: sel}\n").code,
+            0);
   std::string pods;
   for (int i = 0; i < 5; ++i) {
     pods += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p" + std::to_string(i) +
-            ", labels: {app: " + (i % 2 ? "odd" : "even") +
+            ", namespace: sel, labels: {app: " + (i % 2 ? "odd" : "even") +
             "}}\nspec: {containers: [{name: c, image: x}]}\n";
   }
   ASSERT_EQ(Kubectl("create -f -", pods).code, 0);
-  EXPECT_EQ(Kubectl("get pods -l app=odd -o name").out, "pod/p1\npod/p3\n");
-  EXPECT_EQ(Kubectl("get pods -l 'app in (even)',app!=odd -o name").out,
+  EXPECT_EQ(Kubectl("get pods -n sel -l app=odd -o name").out, "pod/p1\npod/p3\n");
+  EXPECT_EQ(Kubectl("get pods -n sel -l 'app in (even)',app!=odd -o name").out,
             "pod/p0\npod/p2\npod/p4\n");
-  EXPECT_EQ(Kubectl("get pods --field-selector metadata.name=p3 -o name").out, "pod/p3\n");
-  Shell bad = Kubectl("get pods --field-selector spec.bogus=1");
+  EXPECT_EQ(Kubectl("get pods -n sel --field-selector metadata.name=p3 -o name").out, "pod/p3\n");
+  Shell bad = Kubectl("get pods -n sel --field-selector spec.bogus=1");
   EXPECT_NE(bad.code, 0);
   EXPECT_THAT(bad.out, HasSubstr("field label not supported: spec.bogus"));
-  EXPECT_EQ(Kubectl("get pods -A --chunk-size=2 -o name").out,
+  EXPECT_EQ(Kubectl("get pods -A -l app --chunk-size=2 -o name").out,
             "pod/p0\npod/p1\npod/p2\npod/p3\npod/p4\n");
-  EXPECT_THAT(Kubectl("label pod p0 tier=front").out, HasSubstr("pod/p0 labeled"));
-  EXPECT_EQ(Kubectl("get pods -l tier=front -o name").out, "pod/p0\n");
+  EXPECT_THAT(Kubectl("get pods -A -l app").out, ::testing::StartsWith("NAMESPACE   NAME   READY"));
+  EXPECT_THAT(Kubectl("label pod p0 -n sel tier=front").out, HasSubstr("pod/p0 labeled"));
+  EXPECT_EQ(Kubectl("get pods -n sel -l tier=front -o name").out, "pod/p0\n");
   // get -w streams Table rows until it is stopped.
-  Shell watch = Kubectl("get pods -l app=odd -w --request-timeout=2s");
+  Shell watch = Kubectl("get pods -n sel -l app=odd -w --request-timeout=2s");
   EXPECT_THAT(watch.out,
-              ::testing::ContainsRegex("NAME +READY +STATUS +RESTARTS +AGE\np1 +0/1 +Pending"));
-  EXPECT_EQ(Kubectl("delete pods -l app").code, 0);
-  EXPECT_THAT(Kubectl("get pods").out, HasSubstr("No resources found in default namespace."));
+              ::testing::ContainsRegex("NAME +READY +STATUS +RESTARTS +AGE\np1 +[01]/1 "));
+  EXPECT_EQ(Kubectl("delete pods -n sel -l app").code, 0);
+  EXPECT_THAT(Kubectl("get pods -n sel").out, HasSubstr("No resources found in sel namespace."));
 }
 
 }  // namespace

@@ -1,0 +1,170 @@
+#include "k8s_backend/fake_cluster/controllers.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+
+namespace portflow::fake {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ControllersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.nodes = 2;
+    o.cpu = "2";
+    o.memory = "4Gi";
+    cluster_ = std::move(FakeCluster::Create(o, clock_).value());
+  }
+
+  // Drives the controllers in virtual time for `d`.
+  void RunFor(Duration d) { cluster_->RunFor(d); }
+
+  json Job(const std::string& name, int completions, int parallelism, const std::string& duration,
+           int exit_code = 0, bool indexed = false) {
+    json container = {
+        {"name", "main"}, {"image", "x"}, {"resources", {{"requests", {{"cpu", "1"}}}}}};
+    json pod_spec = {{"restartPolicy", "Never"}, {"containers", json::array({container})}};
+    json annotations = {{"sim.portflow.dev/duration", duration},
+                        {"sim.portflow.dev/exit-code", std::to_string(exit_code)}};
+    json spec = {{"completions", completions},
+                 {"parallelism", parallelism},
+                 {"backoffLimit", 1},
+                 {"template", {{"metadata", {{"annotations", annotations}}}, {"spec", pod_spec}}}};
+    if (indexed) spec["completionMode"] = "Indexed";
+    return {{"apiVersion", "batch/v1"},
+            {"kind", "Job"},
+            {"metadata", {{"name", name}}},
+            {"spec", spec}};
+  }
+
+  json Create(const std::string& path, const json& body) {
+    HttpResponse r =
+        cluster_->Handle({"POST", path, {{"content-type", "application/json"}}, body.dump()});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body);
+  }
+  json Get(const std::string& path) {
+    return json::parse(cluster_->Handle({"GET", path, {}, ""}).body);
+  }
+  bool HasCondition(const json& obj, const std::string& type, const std::string& reason = "") {
+    for (const json& c : obj["status"].value("conditions", json::array())) {
+      if (c["type"] == type && c["status"] == "True" && (reason.empty() || c["reason"] == reason))
+        return true;
+    }
+    return false;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<FakeCluster> cluster_;
+};
+
+TEST_F(ControllersTest, JobRunsItsCompletionsWithinParallelism) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("train", 3, 2, "10s"));
+  TimePoint start = clock_.Now();
+  RunFor(std::chrono::seconds(5));
+  json job = Get("/apis/batch/v1/namespaces/default/jobs/train");
+  EXPECT_EQ(job["status"]["active"], 2);
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods")["items"].size(), 2u);
+  RunFor(std::chrono::minutes(1));
+  job = Get("/apis/batch/v1/namespaces/default/jobs/train");
+  EXPECT_EQ(job["status"]["succeeded"], 3);
+  EXPECT_EQ(job["status"]["active"], 0);
+  EXPECT_TRUE(HasCondition(job, "SuccessCriteriaMet", "CompletionsReached"));
+  EXPECT_TRUE(HasCondition(job, "Complete", "CompletionsReached"));
+  EXPECT_TRUE(job["status"].contains("completionTime"));
+  json pods = Get("/api/v1/namespaces/default/pods")["items"];
+  ASSERT_EQ(pods.size(), 3u);
+  for (const json& p : pods) {
+    EXPECT_EQ(p["status"]["phase"], "Succeeded");
+    EXPECT_EQ(p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    EXPECT_EQ(p["metadata"]["ownerReferences"][0]["kind"], "Job");
+    EXPECT_THAT(p["metadata"]["name"].get<std::string>(), ::testing::StartsWith("train-"));
+  }
+  EXPECT_LT(clock_.Now() - start, std::chrono::minutes(2));  // virtual time only
+}
+
+TEST_F(ControllersTest, BackoffLimitFailsTheJob) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("bad", 1, 1, "1s", 3));
+  RunFor(std::chrono::minutes(5));
+  json job = Get("/apis/batch/v1/namespaces/default/jobs/bad");
+  EXPECT_EQ(job["status"]["failed"], 2);  // backoffLimit 1: the second failure ends it
+  EXPECT_TRUE(HasCondition(job, "FailureTarget", "BackoffLimitExceeded"));
+  EXPECT_TRUE(HasCondition(job, "Failed", "BackoffLimitExceeded"));
+  json pod = Get("/api/v1/namespaces/default/pods")["items"][0];
+  EXPECT_EQ(pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 3);
+  EXPECT_EQ(pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
+}
+
+TEST_F(ControllersTest, IndexedJobsCarryTheirIndex) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("idx", 3, 3, "2s", 0, true));
+  RunFor(std::chrono::seconds(30));
+  json job = Get("/apis/batch/v1/namespaces/default/jobs/idx");
+  EXPECT_EQ(job["status"]["completedIndexes"], "0-2");
+  EXPECT_TRUE(HasCondition(job, "Complete"));
+  std::set<std::string> hosts;
+  json pods = Get("/api/v1/namespaces/default/pods");
+  for (const json& p : pods["items"]) {
+    hosts.insert(p["spec"]["hostname"]);
+    EXPECT_EQ(p["spec"]["containers"][0]["env"][0]["name"], "JOB_COMPLETION_INDEX");
+    EXPECT_EQ(p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"],
+              p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]);
+  }
+  EXPECT_EQ(hosts, (std::set<std::string>{"idx-0", "idx-1", "idx-2"}));
+}
+
+TEST_F(ControllersTest, UnschedulablePodsWaitAndGetAnEvent) {
+  json pod = {{"metadata", {{"name", "big"}}},
+              {"spec",
+               {{"containers",
+                 {{{"name", "c"},
+                   {"image", "x"},
+                   {"resources", {{"limits", {{"nvidia.com/gpu", "1"}}}}}}}}}}};
+  Create("/api/v1/namespaces/default/pods", pod);
+  RunFor(std::chrono::seconds(5));
+  json got = Get("/api/v1/namespaces/default/pods/big");
+  EXPECT_EQ(got["status"]["phase"], "Pending");
+  bool unschedulable = false;
+  for (const json& c : got["status"]["conditions"]) {
+    if (c["type"] == "PodScheduled" && c["status"] == "False" && c["reason"] == "Unschedulable") {
+      unschedulable = true;
+      EXPECT_THAT(c["message"].get<std::string>(),
+                  HasSubstr("0/2 nodes are available: 2 Insufficient nvidia.com/gpu"));
+    }
+  }
+  EXPECT_TRUE(unschedulable);
+  json events =
+      Get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dbig")["items"];
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["reason"], "FailedScheduling");
+}
+
+TEST_F(ControllersTest, SchedulerRespectsCapacity) {
+  // 2 nodes x 2 cpu: four 1-cpu pods run, the fifth waits until one ends.
+  for (int i = 0; i < 5; ++i) {
+    Create(
+        "/api/v1/namespaces/default/pods",
+        {{"metadata",
+          {{"name", "p" + std::to_string(i)},
+           {"annotations", {{"sim.portflow.dev/duration", "10"}}}}},
+         {"spec",
+          {{"containers",
+            {{{"name", "c"}, {"image", "x"}, {"resources", {{"requests", {{"cpu", "1"}}}}}}}}}}});
+  }
+  RunFor(std::chrono::seconds(1));
+  int running = 0;
+  json pods = Get("/api/v1/namespaces/default/pods");
+  for (const json& p : pods["items"]) running += p["status"]["phase"] == "Running";
+  EXPECT_EQ(running, 4);
+  RunFor(std::chrono::seconds(30));
+  int done = 0;
+  pods = Get("/api/v1/namespaces/default/pods");
+  for (const json& p : pods["items"]) done += p["status"]["phase"] == "Succeeded";
+  EXPECT_EQ(done, 5);
+}
+
+}  // namespace
+}  // namespace portflow::fake
