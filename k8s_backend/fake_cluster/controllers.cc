@@ -115,6 +115,13 @@ std::string Ranges(const std::set<int64_t>& done) {
   return out;
 }
 
+// Who reports an event, as `kubectl describe` shows it.
+std::string Component(const json& object, const std::string& reason) {
+  if (reason == "Scheduled" || reason == "FailedScheduling") return "default-scheduler";
+  if (object.value("kind", "") == "Job") return "job-controller";
+  return "kubelet";
+}
+
 std::optional<TimePoint> ParseStamp(const std::string& s) {
   std::tm tm{};
   if (s.size() < 20 || !strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
@@ -132,7 +139,8 @@ void Controllers::Due(TimePoint t) {
 
 bool Controllers::Reconcile() {
   next_due_.reset();
-  bool changed = SyncJobs();
+  bool changed = CollectGarbage();
+  changed = SyncJobs() || changed;
   changed = Schedule() || changed;
   changed = RunKubelet() || changed;
   return changed;
@@ -165,9 +173,7 @@ Status Controllers::Event(const json& object, const std::string& type, const std
       {"firstTimestamp", now},
       {"lastTimestamp", now},
       {"reportingComponent", "portflow-fake"},
-      {"source",
-       {{"component",
-         object.value("kind", "") == "Job" ? "job-controller" : "default-scheduler"}}}};
+      {"source", {{"component", Component(object, reason)}}}};
   return store_.Create(Events(), ns, e).status();
 }
 
@@ -366,6 +372,45 @@ bool Controllers::RunKubelet() {
   return changed;
 }
 
+// Deletes pods whose owner is gone, and finishes foreground deletions once
+// an owner's dependents are gone.
+bool Controllers::CollectGarbage() {
+  auto jobs = store_.List(Jobs(), "", {});
+  auto pods = store_.List(Pods(), "", {});
+  if (!jobs.ok() || !pods.ok()) return false;
+  std::map<std::string, bool> owners;  // uid -> being deleted (foreground)
+  for (const json& j : jobs->items)
+    owners[j["metadata"].value("uid", "")] = j["metadata"].contains("deletionTimestamp");
+  std::map<std::string, int> remaining;  // dependents a leaving owner still has
+  bool changed = false;
+  for (const json& p : pods->items) {
+    const json refs = p["metadata"].value("ownerReferences", json::array());
+    if (refs.empty()) continue;
+    bool has_owner = false, owner_leaving = false;
+    for (const json& r : refs) {
+      auto it = owners.find(r.value("uid", ""));
+      if (it == owners.end()) continue;
+      has_owner = true;
+      owner_leaving = owner_leaving || it->second;
+    }
+    if (has_owner && !owner_leaving) continue;
+    bool gone =
+        store_.Delete(Pods(), p["metadata"].value("namespace", ""), p["metadata"].value("name", ""))
+            .ok();
+    changed = changed || gone;
+    if (!gone) {
+      for (const json& r : refs) ++remaining[r.value("uid", "")];
+    }
+  }
+  for (const json& j : jobs->items) {
+    const json meta = j["metadata"];
+    if (!meta.contains("deletionTimestamp") || remaining[meta.value("uid", "")] > 0) continue;
+    if (store_.Delete(Jobs(), meta.value("namespace", ""), meta.value("name", "")).ok())
+      changed = true;
+  }
+  return changed;
+}
+
 bool Controllers::SyncJobs() {
   auto jobs = store_.List(Jobs(), "", {});
   if (!jobs.ok()) return false;
@@ -375,6 +420,7 @@ bool Controllers::SyncJobs() {
     json& status = job["status"];
     if (!status.is_object()) status = json::object();
     if (HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed")) continue;
+    if (job["metadata"].contains("deletionTimestamp")) continue;  // being deleted
     const json spec = job.value("spec", json::object());
     std::string ns = job["metadata"].value("namespace", "");
     std::string name = job["metadata"].value("name", "");

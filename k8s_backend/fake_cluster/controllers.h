@@ -38,6 +38,7 @@ class Controllers {
   bool Schedule();
   bool RunKubelet();
   bool SyncJobs();
+  bool CollectGarbage();
   void Due(TimePoint t);
   Status Event(const json& object, const std::string& type, const std::string& reason,
                const std::string& message);

@@ -166,5 +166,48 @@ TEST_F(ControllersTest, SchedulerRespectsCapacity) {
   EXPECT_EQ(done, 5);
 }
 
+TEST_F(ControllersTest, DeletePropagation) {
+  auto pods_of = [&](const std::string& job) {
+    json pods = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3D" + job);
+    return pods["items"].size();
+  };
+  for (const char* name : {"bg", "fg", "orphan", "legacy"}) {
+    Create("/apis/batch/v1/namespaces/default/jobs", Job(name, 2, 2, "1h"));
+  }
+  RunFor(std::chrono::seconds(1));
+  ASSERT_EQ(pods_of("bg"), 2u);
+  auto del = [&](const std::string& name, const std::string& body) {
+    return cluster_->Handle({"DELETE", "/apis/batch/v1/namespaces/default/jobs/" + name, {}, body});
+  };
+  // Background: the Job goes at once, the garbage collector takes its pods.
+  EXPECT_EQ(del("bg", R"({"propagationPolicy":"Background"})").status, 200);
+  // Foreground: the Job stays, marked, until its pods are gone.
+  HttpResponse fg = del("fg", R"({"propagationPolicy":"Foreground"})");
+  EXPECT_EQ(fg.status, 200);
+  EXPECT_TRUE(json::parse(fg.body)["metadata"].contains("deletionTimestamp"));
+  EXPECT_EQ(cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs/fg", {}, ""}).status,
+            200);
+  // Orphan (and the batch/v1 default without a policy): pods stay, unowned.
+  EXPECT_EQ(del("orphan", R"({"propagationPolicy":"Orphan"})").status, 200);
+  EXPECT_EQ(del("legacy", "").status, 200);
+  EXPECT_EQ(del("nope", "").status, 404);
+  EXPECT_EQ(cluster_
+                ->Handle({"DELETE",
+                          "/apis/batch/v1/namespaces/default/jobs/x?propagationPolicy=Bogus",
+                          {},
+                          ""})
+                .status,
+            404);
+  RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(pods_of("bg"), 0u);
+  EXPECT_EQ(pods_of("fg"), 0u);
+  EXPECT_EQ(cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs/fg", {}, ""}).status,
+            404);
+  EXPECT_EQ(pods_of("orphan"), 2u);
+  EXPECT_EQ(pods_of("legacy"), 2u);
+  json orphan = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3Dorphan")["items"][0];
+  EXPECT_FALSE(orphan["metadata"].contains("ownerReferences"));
+}
+
 }  // namespace
 }  // namespace portflow::fake

@@ -447,6 +447,38 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     return Json(200, *updated);
   }
   if (req.method == "DELETE") {
+    auto current = store_.Get(*kind, ns, name);
+    if (!current.ok()) return FromStatus(current.status(), kind, name);
+    // propagationPolicy from the query or the DeleteOptions body. Without
+    // one, Jobs orphan their pods (batch/v1's legacy default); the rest
+    // delete dependents in the background.
+    std::string policy = t.query["propagationPolicy"];
+    json options = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (policy.empty() && options.is_object()) {
+      policy = options.value("propagationPolicy", "");
+      if (policy.empty() && options.contains("orphanDependents") &&
+          options["orphanDependents"].is_boolean()) {
+        policy = options["orphanDependents"].get<bool>() ? "Orphan" : "Background";
+      }
+    }
+    if (policy.empty()) policy = kind->kind == "Job" ? "Orphan" : "Background";
+    if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
+      return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
+    }
+    std::string uid = (*current)["metadata"].value("uid", "");
+    if (policy == "Orphan") ReleaseDependents(uid);
+    if (policy == "Foreground") {
+      // Marked, not removed: the garbage collector deletes the dependents,
+      // then the owner.
+      json marked = *current;
+      marked["metadata"]["deletionTimestamp"] = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+      json& finalizers = marked["metadata"]["finalizers"];
+      if (!finalizers.is_array()) finalizers = json::array();
+      finalizers.push_back("foregroundDeletion");
+      auto updated = store_.Update(*kind, ns, marked);
+      if (!updated.ok()) return FromStatus(updated.status(), kind, name);
+      return Json(200, *updated);
+    }
     auto deleted = store_.Delete(*kind, ns, name);
     if (!deleted.ok()) return FromStatus(deleted.status(), kind, name);
     return Json(200, *deleted);
@@ -493,6 +525,27 @@ void FakeCluster::StartControllers() {
 void FakeCluster::StopControllers() {
   stop_controllers_ = true;
   if (controller_thread_.joinable()) controller_thread_.join();
+}
+
+void FakeCluster::ReleaseDependents(const std::string& owner_uid) {
+  const ResourceKind& pods = *FindKind("", "pods");
+  auto all = store_.List(pods, "", {});
+  if (!all.ok()) return;
+  for (json p : all->items) {
+    json& refs = p["metadata"]["ownerReferences"];
+    if (!refs.is_array()) continue;
+    json kept = json::array();
+    for (const json& r : refs) {
+      if (r.value("uid", "") != owner_uid) kept.push_back(r);
+    }
+    if (kept.size() == refs.size()) continue;
+    if (kept.empty()) {
+      p["metadata"].erase("ownerReferences");
+    } else {
+      refs = kept;
+    }
+    (void)store_.Update(pods, p["metadata"].value("namespace", ""), p);
+  }
 }
 
 Result<int> FakeCluster::Serve(int port) {

@@ -57,6 +57,8 @@ class FakeCluster {
         controllers_(store_, options_.simulate) {}
   Status Bootstrap();
   void StopControllers();
+  // Removes the owner reference to `owner_uid` from every pod (Orphan).
+  void ReleaseDependents(const std::string& owner_uid);
 
   ClusterOptions options_;
   Clock& clock_;

@@ -158,6 +158,20 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
           .out,
       "BackoffLimitExceeded");
   EXPECT_THAT(Kubectl("get pods -l job-name=broken").out, HasSubstr("Error"));
+  // describe shows the owner and the events of a pod.
+  std::string pod = Kubectl("get pods -l job-name=done -o name").out;
+  pod = pod.substr(0, pod.find('\n'));
+  Shell describe = Kubectl("describe " + pod);
+  EXPECT_THAT(describe.out, ::testing::ContainsRegex("Controlled By: +Job/done"));
+  EXPECT_THAT(describe.out, ::testing::ContainsRegex(
+                                "Normal +Scheduled .* default-scheduler +Successfully assigned"));
+  EXPECT_THAT(describe.out, ::testing::ContainsRegex("Normal +Started .* kubelet "));
+  // Deleting a Job: foreground waits for its pods; orphan keeps them.
+  EXPECT_EQ(Kubectl("delete job done --cascade=foreground").code, 0);
+  EXPECT_THAT(Kubectl("get pods -l job-name=done").out, HasSubstr("No resources found"));
+  EXPECT_EQ(Kubectl("delete job broken --cascade=orphan").code, 0);
+  EXPECT_THAT(Kubectl("get pods -l job-name=broken -o name").out, HasSubstr("pod/broken-"));
+  EXPECT_THAT(Kubectl("get jobs").out, ::testing::Not(HasSubstr("broken")));
 }
 
 TEST_F(KubectlTest, SelectorsAllNamespacesAndChunks) {
