@@ -91,6 +91,8 @@ void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& ui
     return;
   }
   if (kind.kind != "Job") return;
+  if (!object.contains("status"))
+    object["status"] = json::object();  // as the API server returns it
   json& spec = object["spec"];
   if (!spec.is_object()) return;
   bool indexed = spec.value("completionMode", "NonIndexed") == "Indexed";

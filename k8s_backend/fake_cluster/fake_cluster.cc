@@ -60,6 +60,12 @@ Target ParseTarget(const std::string& target) {
   return t;
 }
 
+// Go's strconv.ParseBool, as the API server reads query flags: clients send
+// "true", "1" or (the Python client) "True".
+bool ParseBool(const std::string& v) {
+  return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
+}
+
 HttpResponse Json(int status, const json& body) {
   return {status, "application/json", body.dump(), nullptr};
 }
@@ -302,7 +308,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   if (!t.query["limit"].empty()) opts.limit = std::strtoll(t.query["limit"].c_str(), nullptr, 10);
 
   if (name.empty()) {
-    if (req.method == "GET" && (t.query["watch"] == "true" || t.query["watch"] == "1")) {
+    if (req.method == "GET" && ParseBool(t.query["watch"])) {
       auto w = store_.StartWatch(*kind, ns, opts, t.query["resourceVersion"]);
       if (!w.ok() && w.status().code() != StatusCode::kOutOfRange)
         return FromStatus(w.status(), kind);

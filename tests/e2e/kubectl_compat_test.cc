@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -172,6 +173,20 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
   EXPECT_EQ(Kubectl("delete job broken --cascade=orphan").code, 0);
   EXPECT_THAT(Kubectl("get pods -l job-name=broken -o name").out, HasSubstr("pod/broken-"));
   EXPECT_THAT(Kubectl("get jobs").out, ::testing::Not(HasSubstr("broken")));
+}
+
+// A second real client: the official Python client (Debian's python3-kubernetes).
+TEST_F(KubectlTest, OfficialPythonClient) {
+  std::string cmd = "/usr/bin/python3 " + std::string(PORTFLOW_SOURCE_DIR) +
+                    "/tests/e2e/python_client_check.py " + *dir_ + "/kubeconfig 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int status = ::pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_THAT(out, HasSubstr("python client: ok"));
 }
 
 TEST_F(KubectlTest, SelectorsAllNamespacesAndChunks) {
