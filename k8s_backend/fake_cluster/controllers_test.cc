@@ -166,6 +166,71 @@ TEST_F(ControllersTest, SchedulerRespectsCapacity) {
   EXPECT_EQ(done, 5);
 }
 
+TEST_F(ControllersTest, LostNodeFailsItsPodsAndTheJobRetriesElsewhere) {
+  json job = Job("survive", 1, 1, "1m");
+  job["spec"]["backoffLimit"] = 2;
+  Create("/apis/batch/v1/namespaces/default/jobs", job);
+  RunFor(std::chrono::seconds(1));
+  json pods = Get("/api/v1/namespaces/default/pods");
+  ASSERT_EQ(pods["items"].size(), 1u);
+  std::string node = pods["items"][0]["spec"]["nodeName"];
+  ASSERT_TRUE(cluster_->LoseNode(node).ok());
+  json lost = Get("/api/v1/namespaces/default/pods/" +
+                  pods["items"][0]["metadata"]["name"].get<std::string>());
+  EXPECT_EQ(lost["status"]["phase"], "Failed");
+  EXPECT_EQ(lost["status"]["reason"], "NodeLost");
+  json n = Get("/api/v1/nodes/" + node);
+  EXPECT_EQ(n["status"]["conditions"][0]["status"], "Unknown");
+  RunFor(std::chrono::minutes(5));
+  json done = Get("/apis/batch/v1/namespaces/default/jobs/survive");
+  EXPECT_TRUE(HasCondition(done, "Complete"));
+  EXPECT_EQ(done["status"]["failed"], 1);
+  pods = Get("/api/v1/namespaces/default/pods");
+  ASSERT_EQ(pods["items"].size(), 2u);
+  for (const json& p : pods["items"]) {
+    if (p["status"]["phase"] == "Succeeded") {
+      EXPECT_NE(p["spec"]["nodeName"], node);  // not on the lost node
+    }
+  }
+  EXPECT_FALSE(cluster_->LoseNode("node-99").ok());
+}
+
+TEST_F(ControllersTest, FailPodFailsTheAttempt) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("once", 1, 1, "1h"));
+  RunFor(std::chrono::seconds(1));
+  std::string pod = Get("/api/v1/namespaces/default/pods")["items"][0]["metadata"]["name"];
+  ASSERT_TRUE(cluster_->FailPod("default", pod, 42).ok());
+  RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods/" +
+                pod)["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            42);
+  EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/once")["status"]["failed"], 1);
+}
+
+TEST_F(ControllersTest, InjectedApiFailures) {
+  auto call = [&] { return cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""}); };
+  int64_t before = cluster_->api_calls();
+  cluster_->FailNextCalls(2, 429);
+  HttpResponse throttled = call();
+  EXPECT_EQ(throttled.status, 429);
+  EXPECT_EQ(throttled.headers["Retry-After"], "1");
+  EXPECT_EQ(call().status, 429);
+  EXPECT_EQ(call().status, 200);
+  cluster_->FailNextCalls(1, 0);
+  EXPECT_TRUE(call().drop_connection);
+  cluster_->FailNextCalls(1, 500);
+  EXPECT_EQ(call().status, 500);
+  EXPECT_EQ(cluster_->Handle({"GET", "/version", {}, ""}).status, 200);  // not an API call
+  EXPECT_EQ(cluster_->api_calls() - before, 5);
+  cluster_->FailCallsAtRate(0.1, 500);
+  int failed = 0;
+  for (int i = 0; i < 1000; ++i) failed += call().status == 500;
+  EXPECT_GT(failed, 60);
+  EXPECT_LT(failed, 140);
+  cluster_->FailCallsAtRate(0, 500);
+  EXPECT_EQ(call().status, 200);
+}
+
 TEST_F(ControllersTest, DeletePropagation) {
   auto pods_of = [&](const std::string& job) {
     json pods = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3D" + job);

@@ -218,7 +218,102 @@ Status FakeCluster::Bootstrap() {
   return OkStatus();
 }
 
+void FakeCluster::FailNextCalls(int count, int code) {
+  std::lock_guard<std::mutex> l(faults_mu_);
+  fail_next_ = count;
+  fail_code_ = code;
+}
+
+void FakeCluster::FailCallsAtRate(double rate, int code) {
+  std::lock_guard<std::mutex> l(faults_mu_);
+  fail_rate_ = rate;
+  fail_code_ = code;
+}
+
+Status FakeCluster::LoseNode(const std::string& name) {
+  const ResourceKind& nodes = *FindKind("", "nodes");
+  ASSIGN_OR_RETURN(json node, store_.Get(nodes, "", name));
+  for (json& c : node["status"]["conditions"]) {
+    if (c.value("type", "") != "Ready") continue;
+    c["status"] = "Unknown";
+    c["reason"] = "NodeStatusUnknown";
+    c["message"] = "Kubelet stopped posting node status.";
+    c["lastTransitionTime"] = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+  }
+  node["spec"]["taints"] =
+      json::array({{{"key", "node.kubernetes.io/unreachable"}, {"effect", "NoExecute"}}});
+  RETURN_IF_ERROR(store_.Update(nodes, "", node).status());
+  const ResourceKind& pods = *FindKind("", "pods");
+  ASSIGN_OR_RETURN(ListResult all, store_.List(pods, "", {"", "spec.nodeName=" + name, 0, ""}));
+  for (const json& p : all.items) {
+    std::string phase = p.value("status", json::object()).value("phase", "");
+    if (phase == "Succeeded" || phase == "Failed") continue;
+    RETURN_IF_ERROR(
+        FailPod(p["metadata"].value("namespace", ""), p["metadata"].value("name", ""), 137));
+    json failed =
+        store_.Get(pods, p["metadata"].value("namespace", ""), p["metadata"].value("name", ""))
+            .value();
+    failed["status"]["reason"] = "NodeLost";
+    failed["status"]["message"] = "Node " + name + " which was running pod " +
+                                  p["metadata"].value("name", "") + " is unresponsive";
+    RETURN_IF_ERROR(
+        store_.Update(pods, failed["metadata"].value("namespace", ""), failed).status());
+  }
+  return OkStatus();
+}
+
+Status FakeCluster::FailPod(const std::string& ns, const std::string& name, int exit_code) {
+  const ResourceKind& pods = *FindKind("", "pods");
+  ASSIGN_OR_RETURN(json pod, store_.Get(pods, ns, name));
+  std::string now = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+  json& status = pod["status"];
+  status["phase"] = "Failed";
+  json statuses = json::array();
+  for (const json& c : pod["spec"].value("containers", json::array())) {
+    statuses.push_back(
+        {{"name", c.value("name", "")},
+         {"image", c.value("image", "")},
+         {"ready", false},
+         {"started", false},
+         {"restartCount", 0},
+         {"imageID", ""},
+         {"state",
+          {{"terminated", {{"exitCode", exit_code}, {"reason", "Error"}, {"finishedAt", now}}}}}});
+  }
+  status["containerStatuses"] = statuses;
+  return store_.Update(pods, ns, pod).status();
+}
+
 HttpResponse FakeCluster::Handle(const HttpRequest& req) {
+  if (req.target.rfind("/api/", 0) == 0 || req.target.rfind("/apis/", 0) == 0) {
+    ++api_calls_;
+    int code = 0;
+    bool fail = false;
+    {
+      std::lock_guard<std::mutex> l(faults_mu_);
+      if (fail_next_ > 0) {
+        --fail_next_;
+        fail = true;
+      } else if (fail_rate_ > 0) {
+        fault_seed_ ^= fault_seed_ << 13;  // xorshift: reproducible runs
+        fault_seed_ ^= fault_seed_ >> 7;
+        fault_seed_ ^= fault_seed_ << 17;
+        fail = static_cast<double>(fault_seed_ % 1000000) / 1e6 < fail_rate_;
+      }
+      code = fail_code_;
+    }
+    if (fail) {
+      if (code == 0) return {0, "", "", nullptr, {}, true};
+      HttpResponse r = code == 429 ? Failure(429, "TooManyRequests",
+                                             "the server has received too many requests "
+                                             "and has asked us to try again later")
+                                   : Failure(code, "InternalError",
+                                             "an error on the server (injected) has "
+                                             "prevented the request from succeeding");
+      if (code == 429) r.headers["Retry-After"] = "1";
+      return r;
+    }
+  }
   if (auto ct = req.headers.find("content-type"); ct != req.headers.end() && !req.body.empty() &&
                                                   ct->second.find("json") == std::string::npos &&
                                                   ct->second.find("yaml") == std::string::npos) {

@@ -46,6 +46,22 @@ class FakeCluster {
   // Runs the controllers on a thread of their own, in real time (Serve does).
   void StartControllers();
 
+  // Fault injection, for tests of clients. API calls (not discovery or
+  // /version) fail: `code` 429 comes with Retry-After: 1; 500 is an internal
+  // error; 0 drops the connection without an answer.
+  void FailNextCalls(int count, int code);
+  // Each API call fails with probability `rate` (deterministic sequence).
+  void FailCallsAtRate(double rate, int code);
+  // Ends every open watch, as a restarted API server would.
+  void DropWatches() { store_.StopAllWatches(); }
+  // The node stops reporting: it turns NotReady and its running pods fail
+  // with reason NodeLost.
+  Status LoseNode(const std::string& name);
+  // A running pod fails now with `exit_code` (its container is killed).
+  Status FailPod(const std::string& ns, const std::string& name, int exit_code = 137);
+  // API calls answered so far (requests per task in benchmarks).
+  int64_t api_calls() const { return api_calls_.load(); }
+
   // A kubeconfig for the served API (after Serve).
   std::string Kubeconfig(const std::string& context = "portflow-fake") const;
 
@@ -68,6 +84,12 @@ class FakeCluster {
   std::mutex controllers_mu_;  // one pass at a time
   std::thread controller_thread_;
   std::atomic<bool> stop_controllers_{false};
+  std::mutex faults_mu_;
+  int fail_next_ = 0;
+  int fail_code_ = 500;
+  double fail_rate_ = 0;
+  uint64_t fault_seed_ = 88172645463325252ull;
+  std::atomic<int64_t> api_calls_{0};
 };
 
 }  // namespace portflow::fake

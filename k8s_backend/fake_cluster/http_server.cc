@@ -132,9 +132,11 @@ class BeastServer : public HttpServer {
                 R"("reason":"InternalError","code":500,"message":"internal error in the fake cluster"})",
             nullptr};
       }
+      if (out.drop_connection) return;  // as a broken network would
       if (!out.stream) {
         http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
         res.set(http::field::content_type, out.content_type);
+        for (const auto& [name, value] : out.headers) res.set(name, value);
         res.keep_alive(req.keep_alive());
         res.body() = std::move(out.body);
         res.prepare_payload();

@@ -22,6 +22,8 @@ struct HttpResponse {
   // For streams (watch, log follow): called until it returns false; each
   // call may put one chunk in *chunk (empty means "nothing yet").
   std::function<bool(std::string* chunk)> stream;
+  std::map<std::string, std::string> headers;  // extra response headers (Retry-After)
+  bool drop_connection = false;  // close the socket without answering (fault injection)
 };
 
 }  // namespace portflow::fake
