@@ -133,6 +133,12 @@ std::optional<TimePoint> ParseStamp(const std::string& s) {
 Controllers::Controllers(ObjectStore& store, SimulateOptions options)
     : store_(store), options_(options) {}
 
+std::string Controllers::LogOf(const std::string& pod_uid) const {
+  std::lock_guard<std::mutex> l(logs_mu_);
+  auto it = logs_.find(pod_uid);
+  return it == logs_.end() ? "" : it->second;
+}
+
 void Controllers::Due(TimePoint t) {
   if (!next_due_ || t < *next_due_) next_due_ = t;
 }
@@ -333,6 +339,12 @@ bool Controllers::RunKubelet() {
       pod["metadata"]["annotations"]["sim.portflow.dev/started-ms"] =
           std::to_string(ToUnixMillis(now));
       if (store_.Update(Pods(), ns, pod).ok()) {
+        {
+          std::lock_guard<std::mutex> l(logs_mu_);
+          logs_[pod["metadata"].value("uid", "")] =
+              "portflow simulate: " + pod["metadata"].value("name", "") + " started; it runs for " +
+              FormatDuration(duration) + " and exits with code " + std::to_string(exit_code) + "\n";
+        }
         (void)Event(pod, "Normal", "Started",
                     "Started container " + containers[0].value("name", ""));
         changed = true;
@@ -367,7 +379,12 @@ bool Controllers::RunKubelet() {
     status["containerStatuses"] = statuses;
     SetCondition(status, "ContainersReady", "False", "PodCompleted", "", now);
     SetCondition(status, "Ready", "False", "PodCompleted", "", now);
-    if (store_.Update(Pods(), ns, pod).ok()) changed = true;
+    if (store_.Update(Pods(), ns, pod).ok()) {
+      changed = true;
+      std::lock_guard<std::mutex> l(logs_mu_);
+      logs_[pod["metadata"].value("uid", "")] +=
+          "portflow simulate: exited with code " + std::to_string(exit_code) + "\n";
+    }
   }
   return changed;
 }
@@ -419,13 +436,56 @@ bool Controllers::SyncJobs() {
   for (json job : jobs->items) {
     json& status = job["status"];
     if (!status.is_object()) status = json::object();
-    if (HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed")) continue;
+    if (HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed")) {
+      // ttlSecondsAfterFinished: the finished Job goes, its pods with it.
+      const json ttl = job["spec"].value("ttlSecondsAfterFinished", json());
+      std::string finished;
+      for (const json& c : status.value("conditions", json::array())) {
+        if ((c.value("type", "") == "Complete" || c.value("type", "") == "Failed") &&
+            c.value("status", "") == "True") {
+          finished = c.value("lastTransitionTime", "");
+        }
+      }
+      auto at = ParseStamp(finished);
+      if (ttl.is_number_integer() && at) {
+        TimePoint expiry = *at + std::chrono::seconds(ttl.get<int64_t>());
+        if (now >= expiry) {
+          if (store_
+                  .Delete(Jobs(), job["metadata"].value("namespace", ""),
+                          job["metadata"].value("name", ""))
+                  .ok()) {
+            changed = true;
+          }
+        } else {
+          Due(expiry);
+        }
+      }
+      continue;
+    }
     if (job["metadata"].contains("deletionTimestamp")) continue;  // being deleted
     const json spec = job.value("spec", json::object());
     std::string ns = job["metadata"].value("namespace", "");
     std::string name = job["metadata"].value("name", "");
     std::string uid = job["metadata"].value("uid", "");
-    if (spec.value("suspend", false)) continue;
+    if (spec.value("suspend", false)) {
+      // Suspended: no pods run; the condition says so.
+      json before = status;
+      auto owned =
+          store_.List(Pods(), ns, {"batch.kubernetes.io/controller-uid=" + uid, "", 0, ""});
+      if (owned.ok()) {
+        for (const json& p : owned->items) {
+          if (!Terminal(p)) (void)store_.Delete(Pods(), ns, p["metadata"].value("name", ""));
+        }
+      }
+      SetCondition(status, "Suspended", "True", "JobSuspended", "Job suspended", now);
+      status.erase("startTime");
+      status["active"] = 0;
+      if (status != before && store_.Update(Jobs(), ns, job).ok()) changed = true;
+      continue;
+    }
+    if (HasTrueCondition(status, "Suspended")) {
+      SetCondition(status, "Suspended", "False", "JobResumed", "Job resumed", now);
+    }
     bool indexed = spec.value("completionMode", "NonIndexed") == "Indexed";
     int64_t completions =
         spec.value("completions", json(1)).is_number() ? spec.value("completions", 1) : 1;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,9 @@ class Controllers {
   // The next time a controller has something to do (a pod's end, a Job's
   // backoff or deadline); nullopt when nothing is pending.
   std::optional<TimePoint> NextDue() const { return next_due_; }
+  // What a pod's container printed (simulate mode: a line at start and one at
+  // the end). Thread-safe.
+  std::string LogOf(const std::string& pod_uid) const;
 
  private:
   bool Schedule();
@@ -47,6 +51,8 @@ class Controllers {
   SimulateOptions options_;
   std::map<std::string, std::string> last_unschedulable_;  // pod uid -> message reported
   std::optional<TimePoint> next_due_;
+  mutable std::mutex logs_mu_;
+  std::map<std::string, std::string> logs_;  // pod uid -> output
   uint64_t names_ = 0;
 };
 

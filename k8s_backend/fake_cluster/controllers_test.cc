@@ -231,6 +231,60 @@ TEST_F(ControllersTest, InjectedApiFailures) {
   EXPECT_EQ(call().status, 200);
 }
 
+TEST_F(ControllersTest, SuspendResumeAndTtl) {
+  json job = Job("paused", 1, 1, "10s");
+  job["spec"]["suspend"] = true;
+  job["spec"]["ttlSecondsAfterFinished"] = 60;
+  Create("/apis/batch/v1/namespaces/default/jobs", job);
+  RunFor(std::chrono::seconds(30));
+  json got = Get("/apis/batch/v1/namespaces/default/jobs/paused");
+  EXPECT_TRUE(HasCondition(got, "Suspended", "JobSuspended"));
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods")["items"].size(), 0u);
+  HttpResponse resumed = cluster_->Handle({"PATCH",
+                                           "/apis/batch/v1/namespaces/default/jobs/paused",
+                                           {{"content-type", "application/merge-patch+json"}},
+                                           R"({"spec":{"suspend":false}})"});
+  ASSERT_EQ(resumed.status, 200) << resumed.body;
+  RunFor(std::chrono::seconds(20));
+  got = Get("/apis/batch/v1/namespaces/default/jobs/paused");
+  EXPECT_FALSE(HasCondition(got, "Suspended"));
+  EXPECT_TRUE(HasCondition(got, "Complete"));
+  RunFor(std::chrono::seconds(90));  // past the TTL: the Job and its pods are gone
+  EXPECT_EQ(
+      cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs/paused", {}, ""}).status,
+      404);
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods")["items"].size(), 0u);
+}
+
+TEST_F(ControllersTest, SimulatedLogsAndBookmarks) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("talk", 1, 1, "5s", 3));
+  RunFor(std::chrono::seconds(1));
+  std::string pod = Get("/api/v1/namespaces/default/pods")["items"][0]["metadata"]["name"];
+  HttpResponse log =
+      cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/" + pod + "/log", {}, ""});
+  EXPECT_EQ(log.status, 200);
+  EXPECT_THAT(log.body, HasSubstr("runs for 5s and exits with code 3"));
+  RunFor(std::chrono::seconds(10));
+  log = cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/" + pod + "/log", {}, ""});
+  EXPECT_THAT(log.body, HasSubstr("exited with code 3"));
+  EXPECT_EQ(cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/nope/log", {}, ""}).status,
+            404);
+  // A quiet watch that allows bookmarks gets one each minute of cluster time.
+  HttpResponse w = cluster_->Handle(
+      {"GET",
+       "/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=300",
+       {},
+       ""});
+  ASSERT_TRUE(w.stream);
+  std::string chunk;
+  for (int i = 0; i < 200 && chunk.empty(); ++i) w.stream(&chunk);
+  ASSERT_FALSE(chunk.empty());
+  json mark = json::parse(chunk);
+  EXPECT_EQ(mark["type"], "BOOKMARK");
+  EXPECT_EQ(mark["object"]["kind"], "ConfigMap");
+  EXPECT_FALSE(mark["object"]["metadata"]["resourceVersion"].get<std::string>().empty());
+}
+
 TEST_F(ControllersTest, DeletePropagation) {
   auto pods_of = [&](const std::string& job) {
     json pods = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3D" + job);

@@ -426,7 +426,11 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
       std::shared_ptr<Watch> watch = *w;
       Clock* clock = &clock_;
       bool first = true;
-      res.stream = [watch, end, clock, as_table, kind, first](std::string* chunk) mutable {
+      bool bookmarks = ParseBool(t.query["allowWatchBookmarks"]);
+      TimePoint last_sent = clock_.Now();
+      ObjectStore* store = &store_;
+      res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent,
+                    store](std::string* chunk) mutable {
         TimePoint now = clock->Now();
         if (now >= end || watch->stopped()) return false;
         WatchEvent e;
@@ -434,7 +438,17 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
           // kubectl get -w asks for Table rows; the columns come with the first.
           json object = as_table ? ToTable(*kind, {e.object}, clock->Now(), first) : e.object;
           first = false;
+          last_sent = clock->Now();
           *chunk = json{{"type", e.type}, {"object", object}}.dump() + "\n";
+        } else if (bookmarks && clock->Now() - last_sent >= std::chrono::minutes(1)) {
+          // A quiet watch still learns the current version, to resume from it.
+          last_sent = clock->Now();
+          json mark = {{"kind", kind->kind},
+                       {"apiVersion", kind->ApiVersion()},
+                       {"metadata",
+                        {{"resourceVersion", std::to_string(store->resource_version())},
+                         {"annotations", {{"k8s.io/initial-events-end", "false"}}}}}};
+          *chunk = json{{"type", "BOOKMARK"}, {"object", mark}}.dump() + "\n";
         }
         return !watch->stopped() || !chunk->empty();
       };
@@ -488,7 +502,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   if (req.method == "GET") {
     auto obj = store_.Get(*kind, ns, name);
     if (!obj.ok()) return FromStatus(obj.status(), kind, name);
-    if (sub == "log") return {200, "text/plain", "", nullptr};  // the kubelet arrives later
+    if (sub == "log") return Logs(ns, name, ParseBool(t.query["follow"]));
     if (as_table) return Json(200, ToTable(*kind, {*obj}, clock_.Now()));
     return Json(200, *obj);
   }
@@ -647,6 +661,44 @@ void FakeCluster::ReleaseDependents(const std::string& owner_uid) {
     }
     (void)store_.Update(pods, p["metadata"].value("namespace", ""), p);
   }
+}
+
+HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, bool follow) {
+  const ResourceKind& pods = *FindKind("", "pods");
+  auto pod = store_.Get(pods, ns, name);
+  if (!pod.ok()) return FromStatus(pod.status(), &pods, name);
+  std::string phase = (*pod)["status"].value("phase", "Pending");
+  if (phase == "Pending") {
+    std::string container = (*pod)["spec"].value("containers", json::array()).empty()
+                                ? ""
+                                : (*pod)["spec"]["containers"][0].value("name", "");
+    return Failure(400, "BadRequest",
+                   "container \"" + container + "\" in pod \"" + name +
+                       "\" is waiting to start: ContainerCreating");
+  }
+  std::string uid = (*pod)["metadata"].value("uid", "");
+  if (!follow) return {200, "text/plain", controllers_.LogOf(uid), nullptr};
+  // Follow: what is there, then more until the pod ends.
+  HttpResponse res{200, "text/plain", "", nullptr};
+  size_t sent = 0;
+  res.stream = [this, ns, name, uid, sent](std::string* chunk) mutable {
+    std::string log = controllers_.LogOf(uid);
+    if (log.size() > sent) {
+      *chunk = log.substr(sent);
+      sent = log.size();
+      return true;
+    }
+    auto now = store_.Get(*FindKind("", "pods"), ns, name);
+    std::string phase = now.ok() ? (*now)["status"].value("phase", "") : "Gone";
+    if (phase != "Pending" && phase != "Running") {
+      std::string rest = controllers_.LogOf(uid);
+      if (rest.size() > sent) *chunk = rest.substr(sent);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return true;
+  };
+  return res;
 }
 
 Result<int> FakeCluster::Serve(int port) {

@@ -73,6 +73,7 @@ class FakeCluster {
         controllers_(store_, options_.simulate) {}
   Status Bootstrap();
   void StopControllers();
+  HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).
   void ReleaseDependents(const std::string& owner_uid);
 

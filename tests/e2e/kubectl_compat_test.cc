@@ -159,6 +159,14 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
           .out,
       "BackoffLimitExceeded");
   EXPECT_THAT(Kubectl("get pods -l job-name=broken").out, HasSubstr("Error"));
+  // Logs of a pod and of a Job; -f ends when the pod does.
+  EXPECT_THAT(Kubectl("logs job/done").out, HasSubstr("exited with code 0"));
+  ASSERT_EQ(Kubectl("create -f -", SimJob("talk", 1, 0)).code, 0);
+  ASSERT_EQ(Kubectl("wait --for=jsonpath={.status.active}=1 job/talk --timeout=30s").code, 0);
+  Shell follow = Kubectl("logs -f job/talk");
+  EXPECT_EQ(follow.code, 0);
+  EXPECT_THAT(follow.out, HasSubstr("started; it runs for 300ms"));
+  EXPECT_THAT(follow.out, HasSubstr("exited with code 0"));
   // describe shows the owner and the events of a pod.
   std::string pod = Kubectl("get pods -l job-name=done -o name").out;
   pod = pod.substr(0, pod.find('\n'));
