@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/quantity.h"
+#include "k8s_backend/fake_cluster/k8s_time.h"
 #include "k8s_backend/fake_cluster/selectors.h"
 
 namespace portflow::fake {
@@ -14,15 +15,6 @@ const ResourceKind& Pods() { return *FindKind("", "pods"); }
 const ResourceKind& Nodes() { return *FindKind("", "nodes"); }
 const ResourceKind& Jobs() { return *FindKind("batch", "jobs"); }
 const ResourceKind& Events() { return *FindKind("", "events"); }
-
-std::string Stamp(TimePoint t) {
-  std::time_t secs = static_cast<std::time_t>(ToUnixMillis(t) / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 struct Request {
   int64_t milli_cpu = 0, memory = 0, gpus = 0;
@@ -67,7 +59,7 @@ bool SetCondition(json& status, const std::string& type, const std::string& valu
         c.value("message", "") == message) {
       return false;
     }
-    if (c.value("status", "") != value) c["lastTransitionTime"] = Stamp(now);
+    if (c.value("status", "") != value) c["lastTransitionTime"] = K8sTime(now);
     c["status"] = value;
     c["reason"] = reason;
     c["message"] = message;
@@ -79,7 +71,7 @@ bool SetCondition(json& status, const std::string& type, const std::string& valu
                    {"reason", reason},
                    {"message", message},
                    {"lastProbeTime", nullptr},
-                   {"lastTransitionTime", Stamp(now)}});
+                   {"lastTransitionTime", K8sTime(now)}});
   return true;
 }
 
@@ -122,13 +114,27 @@ std::string Component(const json& object, const std::string& reason) {
   return "kubelet";
 }
 
-std::optional<TimePoint> ParseStamp(const std::string& s) {
-  std::tm tm{};
-  if (s.size() < 20 || !strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
-  return FromUnixMillis(int64_t{timegm(&tm)} * 1000);
-}
-
 }  // namespace
+
+void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished) {
+  json& status = pod["status"];
+  status["phase"] = exit_code == 0 ? "Succeeded" : "Failed";
+  json statuses = json::array();
+  for (const json& c : pod["spec"].value("containers", json::array())) {
+    json terminated = {{"exitCode", exit_code},
+                       {"reason", exit_code == 0 ? "Completed" : "Error"},
+                       {"startedAt", K8sTime(started)},
+                       {"finishedAt", K8sTime(finished)}};
+    statuses.push_back({{"name", c.value("name", "")},
+                        {"image", c.value("image", "")},
+                        {"ready", false},
+                        {"started", false},
+                        {"restartCount", 0},
+                        {"imageID", ""},
+                        {"state", {{"terminated", terminated}}}});
+  }
+  status["containerStatuses"] = statuses;
+}
 
 Controllers::Controllers(ObjectStore& store, SimulateOptions options)
     : store_(store), options_(options) {}
@@ -161,7 +167,7 @@ Status Controllers::Event(const json& object, const std::string& type, const std
                           const std::string& message) {
   const json meta = object.value("metadata", json::object());
   std::string ns = meta.value("namespace", "default");
-  std::string now = Stamp(store_.clock().Now());
+  std::string now = K8sTime(store_.clock().Now());
   json e = {
       {"metadata",
        {{"name", meta.value("name", "") + "." + std::to_string(++names_)}, {"namespace", ns}}},
@@ -318,7 +324,7 @@ bool Controllers::RunKubelet() {
     std::string ns = pod["metadata"].value("namespace", "");
     if (Phase(pod) == "Pending") {
       status["phase"] = "Running";
-      status["startTime"] = Stamp(now);
+      status["startTime"] = K8sTime(now);
       status["hostIP"] = "127.0.0.1";
       status["podIP"] = "127.0.0.1";
       json statuses = json::array();
@@ -329,7 +335,7 @@ bool Controllers::RunKubelet() {
                             {"started", true},
                             {"restartCount", 0},
                             {"imageID", ""},
-                            {"state", {{"running", {{"startedAt", Stamp(now)}}}}}});
+                            {"state", {{"running", {{"startedAt", K8sTime(now)}}}}}});
       }
       status["containerStatuses"] = statuses;
       SetCondition(status, "Initialized", "True", "", "", now);
@@ -359,24 +365,7 @@ bool Controllers::RunKubelet() {
       Due(end);
       continue;
     }
-    bool ok = exit_code == 0;
-    status["phase"] = ok ? "Succeeded" : "Failed";
-    json statuses = json::array();
-    for (const json& c : containers) {
-      statuses.push_back({{"name", c.value("name", "")},
-                          {"image", c.value("image", "")},
-                          {"ready", false},
-                          {"started", false},
-                          {"restartCount", 0},
-                          {"imageID", ""},
-                          {"state",
-                           {{"terminated",
-                             {{"exitCode", exit_code},
-                              {"reason", ok ? "Completed" : "Error"},
-                              {"startedAt", Stamp(started)},
-                              {"finishedAt", Stamp(now)}}}}}});
-    }
-    status["containerStatuses"] = statuses;
+    EndPod(pod, exit_code, started, now);
     SetCondition(status, "ContainersReady", "False", "PodCompleted", "", now);
     SetCondition(status, "Ready", "False", "PodCompleted", "", now);
     if (store_.Update(Pods(), ns, pod).ok()) {
@@ -446,7 +435,7 @@ bool Controllers::SyncJobs() {
           finished = c.value("lastTransitionTime", "");
         }
       }
-      auto at = ParseStamp(finished);
+      auto at = ParseK8sTime(finished);
       if (ttl.is_number_integer() && at) {
         TimePoint expiry = *at + std::chrono::seconds(ttl.get<int64_t>());
         if (now >= expiry) {
@@ -492,7 +481,7 @@ bool Controllers::SyncJobs() {
     int64_t parallelism = spec.value("parallelism", 1);
     int64_t backoff_limit = spec.value("backoffLimit", 6);
     json before = status;
-    if (!status.contains("startTime")) status["startTime"] = Stamp(now);
+    if (!status.contains("startTime")) status["startTime"] = K8sTime(now);
 
     auto owned = store_.List(Pods(), ns, {"batch.kubernetes.io/controller-uid=" + uid, "", 0, ""});
     if (!owned.ok()) continue;
@@ -510,9 +499,9 @@ bool Controllers::SyncJobs() {
       } else if (phase == "Failed") {
         ++failed;
         for (const json& cs : p["status"].value("containerStatuses", json::array())) {
-          auto t = ParseStamp(cs.value("state", json::object())
-                                  .value("terminated", json::object())
-                                  .value("finishedAt", ""));
+          auto t = ParseK8sTime(cs.value("state", json::object())
+                                    .value("terminated", json::object())
+                                    .value("finishedAt", ""));
           if (t && *t > last_failure) last_failure = *t;
         }
       } else {
@@ -530,13 +519,13 @@ bool Controllers::SyncJobs() {
       }
       active = 0;
       ready = 0;
-      if (type == "Complete") status["completionTime"] = Stamp(now);
+      if (type == "Complete") status["completionTime"] = K8sTime(now);
       (void)Event(job, type == "Complete" ? "Normal" : "Warning",
                   type == "Complete" ? "Completed" : reason,
                   type == "Complete" ? "Job completed" : message);
     };
     auto deadline = spec.value("activeDeadlineSeconds", json());
-    auto start = ParseStamp(status.value("startTime", ""));
+    auto start = ParseK8sTime(status.value("startTime", ""));
     if (failed > backoff_limit) {
       finish("Failed", "FailureTarget", "BackoffLimitExceeded",
              "Job has reached the specified backoff limit");

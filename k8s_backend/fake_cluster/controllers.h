@@ -22,6 +22,10 @@ struct SimulateOptions {
   int default_exit_code = 0;
 };
 
+// Marks every container of `pod` terminated with `exit_code` (reason
+// Completed or Error) and the pod Succeeded or Failed.
+void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished);
+
 class Controllers {
  public:
   Controllers(ObjectStore& store, SimulateOptions options);

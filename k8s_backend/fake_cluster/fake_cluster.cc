@@ -4,6 +4,7 @@
 
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/admission.h"
+#include "k8s_backend/fake_cluster/k8s_time.h"
 #include "k8s_backend/fake_cluster/openapi.h"
 #include "k8s_backend/fake_cluster/table.h"
 
@@ -178,7 +179,7 @@ Status FakeCluster::Bootstrap() {
                      {"pods", "110"},
                      {"ephemeral-storage", "100Gi"}};
     if (options_.gpus > 0) capacity["nvidia.com/gpu"] = std::to_string(options_.gpus);
-    std::string now = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+    std::string now = K8sTime(clock_.Now());
     json node = {{"metadata",
                   {{"name", name},
                    {"labels",
@@ -238,7 +239,7 @@ Status FakeCluster::LoseNode(const std::string& name) {
     c["status"] = "Unknown";
     c["reason"] = "NodeStatusUnknown";
     c["message"] = "Kubelet stopped posting node status.";
-    c["lastTransitionTime"] = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+    c["lastTransitionTime"] = K8sTime(clock_.Now());
   }
   node["spec"]["taints"] =
       json::array({{{"key", "node.kubernetes.io/unreachable"}, {"effect", "NoExecute"}}});
@@ -265,22 +266,8 @@ Status FakeCluster::LoseNode(const std::string& name) {
 Status FakeCluster::FailPod(const std::string& ns, const std::string& name, int exit_code) {
   const ResourceKind& pods = *FindKind("", "pods");
   ASSIGN_OR_RETURN(json pod, store_.Get(pods, ns, name));
-  std::string now = FormatTime(clock_.Now()).substr(0, 19) + "Z";
-  json& status = pod["status"];
-  status["phase"] = "Failed";
-  json statuses = json::array();
-  for (const json& c : pod["spec"].value("containers", json::array())) {
-    statuses.push_back(
-        {{"name", c.value("name", "")},
-         {"image", c.value("image", "")},
-         {"ready", false},
-         {"started", false},
-         {"restartCount", 0},
-         {"imageID", ""},
-         {"state",
-          {{"terminated", {{"exitCode", exit_code}, {"reason", "Error"}, {"finishedAt", now}}}}}});
-  }
-  status["containerStatuses"] = statuses;
+  auto started = ParseK8sTime(pod["status"].value("startTime", ""));
+  EndPod(pod, exit_code, started.value_or(clock_.Now()), clock_.Now());
   return store_.Update(pods, ns, pod).status();
 }
 
@@ -586,7 +573,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
       // Marked, not removed: the garbage collector deletes the dependents,
       // then the owner.
       json marked = *current;
-      marked["metadata"]["deletionTimestamp"] = FormatTime(clock_.Now()).substr(0, 19) + "Z";
+      marked["metadata"]["deletionTimestamp"] = K8sTime(clock_.Now());
       json& finalizers = marked["metadata"]["finalizers"];
       if (!finalizers.is_array()) finalizers = json::array();
       finalizers.push_back("foregroundDeletion");

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "k8s_backend/fake_cluster/k8s_time.h"
+
 namespace portflow::fake {
 namespace {
 
@@ -35,16 +37,6 @@ std::vector<ResourceKind> MakeKinds() {
       {"", "v1", "secrets", "Secret", true, {"type"}},
       {"batch", "v1", "jobs", "Job", true, {"status.successful"}},
   };
-}
-
-// RFC 3339 in UTC with whole seconds, as the API server writes timestamps.
-std::string Timestamp(TimePoint t) {
-  std::time_t secs = static_cast<std::time_t>(ToUnixMillis(t) / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Value at a dotted path ("spec.nodeName") as the API server's field
@@ -223,7 +215,7 @@ Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns
   }
   json& m = object["metadata"];
   m["resourceVersion"] = std::to_string(++rv_);
-  m["creationTimestamp"] = Timestamp(clock_.Now());
+  m["creationTimestamp"] = K8sTime(clock_.Now());
   m["generation"] = 1;
   objects_[key] = object;
   Record(kind, std::get<1>(key), "ADDED", object, nullptr);

@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "k8s_backend/fake_cluster/k8s_time.h"
+
 namespace portflow::fake {
 namespace {
 
@@ -12,17 +14,11 @@ struct Column {
   int priority;  // 1: shown with -o wide
 };
 
-std::optional<TimePoint> ParseTimestamp(const std::string& s) {
-  std::tm tm{};
-  if (s.size() < 20 || !strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
-  return FromUnixMillis(int64_t{timegm(&tm)} * 1000);
-}
-
 std::string Since(const json& object, const char* path1, const char* path2, TimePoint now) {
   const json outer = object.value(path1, json::object());
   const json v = outer.value(path2, json());
   if (!v.is_string()) return "<unknown>";
-  auto t = ParseTimestamp(v.get<std::string>());
+  auto t = ParseK8sTime(v.get<std::string>());
   return t ? HumanDuration(now - *t) : "<unknown>";
 }
 
@@ -117,8 +113,8 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
             ? std::to_string(succeeded) + "/" + std::to_string(spec["completions"].get<int64_t>())
             : std::to_string(succeeded) + "/1 of " + std::to_string(spec.value("parallelism", 1));
     std::string duration;
-    if (auto start = ParseTimestamp(status.value("startTime", ""))) {
-      auto end = ParseTimestamp(status.value("completionTime", ""));
+    if (auto start = ParseK8sTime(status.value("startTime", ""))) {
+      auto end = ParseK8sTime(status.value("completionTime", ""));
       duration = HumanDuration((end ? *end : now) - *start);
     }
     std::string containers, images;
@@ -182,7 +178,7 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
     for (char& c : object) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string seen = age;
     if (o.contains("lastTimestamp") && o["lastTimestamp"].is_string()) {
-      auto t = ParseTimestamp(o["lastTimestamp"].get<std::string>());
+      auto t = ParseK8sTime(o["lastTimestamp"].get<std::string>());
       seen = t ? HumanDuration(now - *t) : age;
     }
     return {seen, o.value("type", ""), o.value("reason", ""), object + "/" + inv.value("name", ""),
