@@ -417,6 +417,52 @@ bool Controllers::CollectGarbage() {
   return changed;
 }
 
+// The action of the first podFailurePolicy rule that matches a failed pod
+// ("FailJob", "Ignore", "Count"), or "Count" when none does.
+static std::string PolicyAction(const json& job_spec, const json& pod, std::string* message) {
+  const json rules =
+      job_spec.value("podFailurePolicy", json::object()).value("rules", json::array());
+  const json statuses =
+      pod.value("status", json::object()).value("containerStatuses", json::array());
+  const json conditions = pod.value("status", json::object()).value("conditions", json::array());
+  std::string pod_name =
+      pod["metadata"].value("namespace", "") + "/" + pod["metadata"].value("name", "");
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& rule = rules[i];
+    std::string action = rule.value("action", "Count");
+    if (rule.contains("onExitCodes")) {
+      const json on = rule["onExitCodes"];
+      const json values = on.value("values", json::array());
+      bool in = on.value("operator", "In") == "In";
+      for (const json& cs : statuses) {
+        if (on.contains("containerName") && on["containerName"] != cs.value("name", "")) continue;
+        const json t = cs.value("state", json::object()).value("terminated", json::object());
+        if (!t.contains("exitCode")) continue;
+        int code = t.value("exitCode", 0);
+        if (code == 0) continue;
+        bool listed = std::find(values.begin(), values.end(), json(code)) != values.end();
+        if (listed == in) {
+          *message = "Container " + cs.value("name", "") + " for pod " + pod_name +
+                     " failed with exit code " + std::to_string(code) + " matching " + action +
+                     " rule at index " + std::to_string(i);
+          return action;
+        }
+      }
+    }
+    for (const json& pattern : rule.value("onPodConditions", json::array())) {
+      for (const json& c : conditions) {
+        if (c.value("type", "") == pattern.value("type", "") &&
+            c.value("status", "") == pattern.value("status", "True")) {
+          *message = "Pod " + pod_name + " has condition " + c.value("type", "") + " matching " +
+                     action + " rule at index " + std::to_string(i);
+          return action;
+        }
+      }
+    }
+  }
+  return "Count";
+}
+
 bool Controllers::SyncJobs() {
   auto jobs = store_.List(Jobs(), "", {});
   if (!jobs.ok()) return false;
@@ -485,6 +531,8 @@ bool Controllers::SyncJobs() {
 
     auto owned = store_.List(Pods(), ns, {"batch.kubernetes.io/controller-uid=" + uid, "", 0, ""});
     if (!owned.ok()) continue;
+    bool fail_job = false;
+    std::string fail_job_message;
     int64_t succeeded = 0, failed = 0, active = 0, ready = 0;
     std::set<int64_t> done_indexes, active_indexes;
     TimePoint last_failure{};
@@ -497,6 +545,9 @@ bool Controllers::SyncJobs() {
       if (phase == "Succeeded") {
         if (!indexed || done_indexes.insert(index).second) ++succeeded;
       } else if (phase == "Failed") {
+        std::string action = PolicyAction(spec, p, &fail_job_message);
+        if (action == "Ignore") continue;  // neither counted nor backed off
+        if (action == "FailJob") fail_job = true;
         ++failed;
         for (const json& cs : p["status"].value("containerStatuses", json::array())) {
           auto t = ParseK8sTime(cs.value("state", json::object())
@@ -526,7 +577,9 @@ bool Controllers::SyncJobs() {
     };
     auto deadline = spec.value("activeDeadlineSeconds", json());
     auto start = ParseK8sTime(status.value("startTime", ""));
-    if (failed > backoff_limit) {
+    if (fail_job) {
+      finish("Failed", "FailureTarget", "PodFailurePolicy", fail_job_message);
+    } else if (failed > backoff_limit) {
       finish("Failed", "FailureTarget", "BackoffLimitExceeded",
              "Job has reached the specified backoff limit");
     } else if (deadline.is_number() && start &&

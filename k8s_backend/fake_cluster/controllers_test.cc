@@ -285,6 +285,32 @@ TEST_F(ControllersTest, SimulatedLogsAndBookmarks) {
   EXPECT_FALSE(mark["object"]["metadata"]["resourceVersion"].get<std::string>().empty());
 }
 
+TEST_F(ControllersTest, PodFailurePolicy) {
+  json fatal = Job("fatal", 1, 1, "1s", 42);
+  fatal["spec"]["backoffLimit"] = 5;
+  fatal["spec"]["podFailurePolicy"] = {
+      {"rules",
+       {{{"action", "FailJob"}, {"onExitCodes", {{"operator", "In"}, {"values", {42}}}}}}}};
+  Create("/apis/batch/v1/namespaces/default/jobs", fatal);
+  json tolerant = Job("tolerant", 1, 1, "1m");
+  tolerant["spec"]["backoffLimit"] = 0;
+  tolerant["spec"]["podFailurePolicy"] = {
+      {"rules", {{{"action", "Ignore"}, {"onPodConditions", {{{"type", "DisruptionTarget"}}}}}}}};
+  Create("/apis/batch/v1/namespaces/default/jobs", tolerant);
+  RunFor(std::chrono::seconds(5));
+  json got = Get("/apis/batch/v1/namespaces/default/jobs/fatal");
+  EXPECT_TRUE(HasCondition(got, "Failed", "PodFailurePolicy"));  // at once, despite backoffLimit 5
+  EXPECT_EQ(got["status"]["failed"], 1);
+  // A pod lost with its node is ignored: no failure counted, a new pod runs.
+  json pods = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3Dtolerant");
+  ASSERT_EQ(pods["items"].size(), 1u);
+  ASSERT_TRUE(cluster_->LoseNode(pods["items"][0]["spec"]["nodeName"]).ok());
+  RunFor(std::chrono::minutes(3));
+  got = Get("/apis/batch/v1/namespaces/default/jobs/tolerant");
+  EXPECT_TRUE(HasCondition(got, "Complete"));
+  EXPECT_EQ(got["status"]["failed"], 0);
+}
+
 TEST_F(ControllersTest, DeletePropagation) {
   auto pods_of = [&](const std::string& job) {
     json pods = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3D" + job);

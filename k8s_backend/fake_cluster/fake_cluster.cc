@@ -255,6 +255,11 @@ Status FakeCluster::LoseNode(const std::string& name) {
         store_.Get(pods, p["metadata"].value("namespace", ""), p["metadata"].value("name", ""))
             .value();
     failed["status"]["reason"] = "NodeLost";
+    failed["status"]["conditions"].push_back({{"type", "DisruptionTarget"},
+                                              {"status", "True"},
+                                              {"reason", "DeletionByPodGC"},
+                                              {"message", "PodGC: node no longer exists"},
+                                              {"lastTransitionTime", K8sTime(clock_.Now())}});
     failed["status"]["message"] = "Node " + name + " which was running pod " +
                                   p["metadata"].value("name", "") + " is unresponsive";
     RETURN_IF_ERROR(
