@@ -225,6 +225,9 @@ Status Engine::Restore() {
 Status Engine::Admit() {
   const auto& instances = plan_.instances();
   TimePoint now = clock_.Now();
+  // Capacity held back for ready instances that did not fit, in plan order:
+  // later, smaller ones may not take it, so a big gang is not starved.
+  ResourceRequest reserved;
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.phase != Phase::kWaiting && s.phase != Phase::kBackoff) continue;
@@ -245,7 +248,11 @@ Status Engine::Admit() {
     ResourceRequest need = plan_.RequestOf(step) * step.replicas;
     ResourceRequest free = capacity_;
     free -= used_;
-    if (!need.FitsIn(free)) continue;
+    free -= reserved;
+    if (!need.FitsIn(free)) {
+      reserved += need;
+      continue;
+    }
 
     int attempt = s.attempt + 1;
     ASSIGN_OR_RETURN(TaskSpec spec, plan_.MakeTask(i, attempt, ctx_));

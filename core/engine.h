@@ -19,6 +19,9 @@
 
 namespace portflow {
 
+// Admission is first come, first served in plan order: a ready instance
+// that does not fit holds back the capacity it needs from the instances after
+// it, so small tasks cannot starve a large gang.
 struct EngineOptions {
   bool keep_going = false;                         // run what does not depend on a failure
   bool strict = false;                             // refuse fields the backend cannot honour

@@ -105,6 +105,22 @@ TEST_F(EngineTest, GangNeedsAllItsReplicasAtOnce) {
   EXPECT_THAT(s.message(), ::testing::HasSubstr("step \"g\" needs cpu=3"));
 }
 
+TEST_F(EngineTest, SmallTasksDoNotStarveAGang) {
+  // 2 cpus. The gang (2 x 1 cpu) is ready before the small tasks: it runs as
+  // soon as `a` frees a cpu, not after every small task.
+  std::string steps = "    - {name: a, command: [x]}\n    - {name: g, replicas: 2, command: [x]}\n";
+  for (int i = 0; i < 4; ++i) steps += "    - {name: s" + std::to_string(i) + ", command: [x]}\n";
+  Load(steps);
+  for (const char* n : {"a", "g", "s0", "s1", "s2", "s3"}) {
+    backend_.Script(n, {Outcome{TaskState::kSucceeded, 0, std::chrono::seconds(10)}});
+  }
+  EXPECT_EQ(RunIt(), "Succeeded");
+  auto s = Submitted();
+  ASSERT_EQ(s.size(), 6u);
+  EXPECT_EQ(s[0], "a#1");
+  EXPECT_EQ(s[1], "g#1");
+}
+
 TEST_F(EngineTest, RetriesWithDoublingBackoffInVirtualTime) {
   Load("    - {name: a, retries: {limit: 3, backoff: 10s}, command: [x]}\n");
   Outcome fail{TaskState::kFailed, 1};
