@@ -260,27 +260,18 @@ TEST_F(CliTest, TerminalGetsTheCompactLiveView) {
       "    - {name: a, script: \"echo first; sleep 0.5; echo the answer is 42\"}\n"
       "    - {name: b, needs: [a], command: [echo, bye]}\n");
   // script(1) gives portflow a terminal; its output is what a user would see.
-  std::string cmd =
-      "cd " + dir_ + " && script -qec '" + PortflowBinary() + " run " + w + "' /dev/null 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string screen;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) screen.append(buf, n);
-  EXPECT_EQ(WEXITSTATUS(::pclose(p)), 0) << screen;
+  ShellResult tty = RunShell("cd " + dir_ + " && script -qec '" + PortflowBinary() + " run " + w +
+                             "' /dev/null 2>&1");
+  const std::string& screen = tty.out;
+  EXPECT_EQ(tty.code, 0) << screen;
   EXPECT_THAT(screen, HasSubstr("\x1b["));  // redrawn in place
   EXPECT_THAT(screen, HasSubstr("2/2 done"));
   EXPECT_THAT(screen, HasSubstr("| the answer is 42"));           // a task's last line
   EXPECT_THAT(screen, ::testing::Not(HasSubstr("a/0 | first")));  // no interleaved lines
   // --plain keeps the prefixed lines on a terminal.
-  cmd = "cd " + dir_ + " && script -qec '" + PortflowBinary() + " run --plain " + w +
-        "' /dev/null 2>&1";
-  p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  screen.clear();
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) screen.append(buf, n);
-  ::pclose(p);
-  EXPECT_THAT(screen, HasSubstr("a/0 | first"));
+  ShellResult plain = RunShell("cd " + dir_ + " && script -qec '" + PortflowBinary() +
+                               " run --plain " + w + "' /dev/null 2>&1");
+  EXPECT_THAT(plain.out, HasSubstr("a/0 | first"));
 }
 
 // kill -9 of portflow in the middle of a run, then resume: what succeeded is

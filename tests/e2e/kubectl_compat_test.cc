@@ -17,10 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-struct Shell {
-  int code;
-  std::string out;
-};
+using Shell = ShellResult;
 
 class KubectlTest : public ::testing::Test {
  protected:
@@ -49,16 +46,8 @@ class KubectlTest : public ::testing::Test {
   Shell Kubectl(const std::string& args, const std::string& stdin_text = "") {
     std::string input = *dir_ + "/stdin.yaml";
     WriteFile(input, stdin_text);
-    std::string cmd = "HOME=" + *dir_ + "/home KUBECONFIG=" + *dir_ +
-                      "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " < " + input + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    Shell s{-1, ""};
-    if (!p) return s;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) s.out.append(buf, n);
-    int status = ::pclose(p);
-    s.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return s;
+    return RunShell("HOME=" + *dir_ + "/home KUBECONFIG=" + *dir_ +
+                    "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " < " + input + " 2>&1");
   }
 
   static std::string* dir_;
@@ -185,16 +174,10 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
 
 // A second real client: the official Python client (Debian's python3-kubernetes).
 TEST_F(KubectlTest, OfficialPythonClient) {
-  std::string cmd = "/usr/bin/python3 " + std::string(PORTFLOW_SOURCE_DIR) +
-                    "/tests/e2e/python_client_check.py " + *dir_ + "/kubeconfig 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  int status = ::pclose(p);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
-  EXPECT_THAT(out, HasSubstr("python client: ok"));
+  ShellResult r = RunShell("/usr/bin/python3 " + std::string(PORTFLOW_SOURCE_DIR) +
+                           "/tests/e2e/python_client_check.py " + *dir_ + "/kubeconfig 2>&1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("python client: ok"));
 }
 
 TEST_F(KubectlTest, SelectorsAllNamespacesAndChunks) {

@@ -31,6 +31,14 @@ pid_t StartCli(const std::vector<std::string>& args, const std::string& cwd,
 // Waits for a child started by StartCli; -1 on timeout (the child is then killed).
 int WaitChild(pid_t pid, std::chrono::seconds limit);
 
+// Runs `command` through /bin/sh; its stdout (add 2>&1 for stderr) and its
+// exit code (-1 when it did not exit normally).
+struct ShellResult {
+  int code = -1;
+  std::string out;
+};
+ShellResult RunShell(const std::string& command);
+
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& text);
 
