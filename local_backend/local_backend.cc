@@ -74,7 +74,9 @@ std::string Join(const std::vector<int>& v) {
   return s;
 }
 
-ResourceRequest MachineCapacity() {
+// This machine's cores and memory, with `gpus` (discovered by the caller:
+// loading the CUDA driver is done once).
+ResourceRequest MachineCapacity(int64_t gpus) {
   ResourceRequest r;
   cpu_set_t set;
   int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0
@@ -82,7 +84,7 @@ ResourceRequest MachineCapacity() {
                  : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
   r.milli_cpu = int64_t{std::max(cpus, 1)} * 1000;
   r.memory_bytes = int64_t{::sysconf(_SC_PHYS_PAGES)} * ::sysconf(_SC_PAGE_SIZE);
-  r.gpus = static_cast<int64_t>(DiscoverGpus().size());
+  r.gpus = gpus;
   return r;
 }
 
@@ -90,7 +92,12 @@ class LocalBackend : public Backend {
  public:
   LocalBackend(LocalOptions options, Clock& clock) : options_(std::move(options)), clock_(clock) {
     if (options_.discover_gpus) gpus_ = DiscoverGpus();
-    capacity_ = options_.capacity ? *options_.capacity : MachineCapacity();
+    ResourceRequest machine = MachineCapacity(static_cast<int64_t>(gpus_.size()));
+    capacity_ = options_.capacity.value_or(machine);
+    // Fields a target left unset (negative) are the machine's.
+    if (capacity_.milli_cpu < 0) capacity_.milli_cpu = machine.milli_cpu;
+    if (capacity_.memory_bytes < 0) capacity_.memory_bytes = machine.memory_bytes;
+    if (capacity_.gpus < 0) capacity_.gpus = machine.gpus;
     // An explicit capacity is trusted (discovery can miss devices).
     for (int i = 0; i < static_cast<int>(capacity_.gpus); ++i) free_gpus_.insert(i);
     if (const char* v = ::getenv("CUDA_VISIBLE_DEVICES")) parent_visible_ = v;
@@ -573,11 +580,10 @@ Result<LocalOptions> LocalOptionsFromSettings(const std::map<std::string, std::s
     }
   }
   if (custom) {
-    // Unset fields keep the machine's values.
-    ResourceRequest m = MachineCapacity();
-    if (!settings.count("cpu")) cap.milli_cpu = m.milli_cpu;
-    if (!settings.count("memory")) cap.memory_bytes = m.memory_bytes;
-    if (!settings.count("gpu")) cap.gpus = m.gpus;
+    // Unset fields stay negative: the backend fills in the machine's values.
+    if (!settings.count("cpu")) cap.milli_cpu = -1;
+    if (!settings.count("memory")) cap.memory_bytes = -1;
+    if (!settings.count("gpu")) cap.gpus = -1;
     o.capacity = cap;
   }
   return o;

@@ -15,7 +15,8 @@
 namespace portflow {
 
 struct LocalOptions {
-  std::optional<ResourceRequest> capacity;         // default: the machine's
+  // Default: the machine's. A negative field takes the machine's value.
+  std::optional<ResourceRequest> capacity;
   Duration kill_grace = std::chrono::seconds(10);  // a gang's survivors: SIGTERM, then SIGKILL
   bool discover_gpus = true;
 };

@@ -194,7 +194,12 @@ TEST(LocalOptions, FromSettings) {
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->capacity->milli_cpu, 3000);
   EXPECT_EQ(o->capacity->gpus, 1);
-  EXPECT_GT(o->capacity->memory_bytes, 0);
+  EXPECT_LT(o->capacity->memory_bytes, 0);  // unset: the machine's, filled in by the backend
+  // The backend reports the override and the machine's memory.
+  auto backend = NewLocalBackend(*o);
+  EXPECT_EQ(backend->Capacity().milli_cpu, 3000);
+  EXPECT_EQ(backend->Capacity().gpus, 1);
+  EXPECT_GT(backend->Capacity().memory_bytes, 0);
   EXPECT_EQ(o->kill_grace, std::chrono::seconds(2));
   EXPECT_FALSE(LocalOptionsFromSettings({{"cpus", "3"}}).ok());
   EXPECT_FALSE(LocalOptionsFromSettings({{"cpu", "lots"}}).ok());
