@@ -24,6 +24,10 @@ int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
   options.cpu = o.cpu;
   options.memory = o.memory;
   options.gpus = o.gpus;
+  options.kubelet.execute = o.mode == "execute";
+  options.kubelet.exec_root =
+      std::filesystem::absolute(o.work_dir.empty() ? g.state_dir + "/cluster/kubelet" : o.work_dir)
+          .string();
   auto cluster = fake::FakeCluster::Create(options);
   if (!cluster.ok()) {
     PrintError(cluster.status().message());
@@ -50,8 +54,8 @@ int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
   std::cout << "kubeconfig: " << std::filesystem::absolute(path).string() << "\n"
             << "server: http://127.0.0.1:" << *port << "\n"
             << std::flush;
-  std::cerr << "portflow: serving a fake Kubernetes v1.32 API with " << o.nodes
-            << " node(s); Ctrl-C stops it\n";
+  std::cerr << "portflow: serving a fake Kubernetes v1.32 API with " << o.nodes << " node(s) in "
+            << o.mode << " mode; Ctrl-C stops it\n";
   int sig = 0;
   sigwait(&stop, &sig);
   std::cerr << "portflow: stopping the fake cluster\n";

@@ -31,8 +31,10 @@ struct ClusterOptions {
   std::string cpu = "4";
   std::string memory = "16Gi";
   int gpus = 0;
-  int port = 0;            // 0: a free port
-  std::string kubeconfig;  // default: STATE_DIR/cluster/kubeconfig
+  int port = 0;                   // 0: a free port
+  std::string kubeconfig;         // default: STATE_DIR/cluster/kubeconfig
+  std::string mode = "simulate";  // or "execute"
+  std::string work_dir;           // execute mode; default: STATE_DIR/cluster/kubelet
 };
 
 int Run(const GlobalOptions& g, const RunOptions& o);

@@ -96,6 +96,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--kubeconfig", cluster.kubeconfig,
                         "where to write the kubeconfig (default STATE_DIR/cluster/kubeconfig)");
+  serve_cmd
+      ->add_option("--mode", cluster.mode,
+                   "simulate: pods run for their sim.portflow.dev/duration annotation; execute: "
+                   "the first container's command runs as a local process (default simulate)")
+      ->check(CLI::IsMember({"simulate", "execute"}));
+  serve_cmd->add_option("--work-dir", cluster.work_dir,
+                        "execute mode: where pods' directories and volumes go "
+                        "(default STATE_DIR/cluster/kubelet)");
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #define BOOST_PROCESS_V2_DISABLE_PIDFD_OPEN 1
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -44,6 +45,11 @@ struct ChildSetup {
   template <typename Launcher>
   std::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
     if (::setpgid(0, 0) != 0) return {errno, std::system_category()};
+    // A parent that waits for signals with sigwait() blocks them; the task
+    // must not inherit that, or SIGTERM would never reach it.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     return {};
   }
   // Boost 1.81's vfork launcher calls exit() in the child when exec fails,

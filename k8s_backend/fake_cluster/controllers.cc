@@ -1,12 +1,24 @@
 #include "k8s_backend/fake_cluster/controllers.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
+#include "core/base64.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/k8s_time.h"
 #include "k8s_backend/fake_cluster/selectors.h"
+#include "local_backend/spawn.h"
 
 namespace portflow::fake {
 namespace {
@@ -16,9 +28,28 @@ const ResourceKind& Nodes() { return *FindKind("", "nodes"); }
 const ResourceKind& Jobs() { return *FindKind("batch", "jobs"); }
 const ResourceKind& Events() { return *FindKind("", "events"); }
 
-struct Request {
-  int64_t milli_cpu = 0, memory = 0, gpus = 0;
-};
+using Request = ResourceRequest;
+
+// A member without a copy: null when absent (iterating null yields nothing).
+const json& Sub(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+std::string Str(const json& object, const char* key) {
+  const json& v = Sub(object, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+std::string KeyOf(const std::string& ns, const std::string& name) { return ns + "/" + name; }
+std::string KeyOf(const json& object) {
+  const json& meta = object["metadata"];
+  return KeyOf(meta.value("namespace", ""), meta.value("name", ""));
+}
+std::pair<std::string, std::string> SplitKey(const std::string& key) {
+  size_t slash = key.find('/');
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
 
 int64_t Quantity(const json& v, bool milli) {
   std::string s = v.is_string() ? v.get<std::string>() : v.is_number() ? v.dump() : "";
@@ -29,12 +60,12 @@ int64_t Quantity(const json& v, bool milli) {
 
 Request PodRequest(const json& pod) {
   Request r;
-  for (const json& c : pod.value("spec", json::object()).value("containers", json::array())) {
-    json res = c.value("resources", json::object());
-    json req = res.value("requests", json::object()), lim = res.value("limits", json::object());
+  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
+    const json& req = Sub(Sub(c, "resources"), "requests");
+    const json& lim = Sub(Sub(c, "resources"), "limits");
     // As the API server defaults: a limit without a request is the request.
-    auto get = [&](const char* name) {
-      return req.contains(name) ? req[name] : lim.value(name, json());
+    auto get = [&](const char* name) -> const json& {
+      return req.contains(name) ? req[name] : Sub(lim, name);
     };
     r.milli_cpu += Quantity(get("cpu"), true);
     r.memory += Quantity(get("memory"), false);
@@ -44,7 +75,8 @@ Request PodRequest(const json& pod) {
 }
 
 std::string Phase(const json& pod) {
-  return pod.value("status", json::object()).value("phase", "Pending");
+  std::string phase = Str(Sub(pod, "status"), "phase");
+  return phase.empty() ? "Pending" : phase;
 }
 bool Terminal(const json& pod) { return Phase(pod) == "Succeeded" || Phase(pod) == "Failed"; }
 
@@ -53,25 +85,33 @@ bool SetCondition(json& status, const std::string& type, const std::string& valu
                   const std::string& reason, const std::string& message, TimePoint now) {
   json& conds = status["conditions"];
   if (!conds.is_array()) conds = json::array();
+  // Empty reason and message are left out, as the API server's omitempty does.
+  auto set = [](json& c, const char* key, const std::string& v) {
+    if (v.empty()) {
+      c.erase(key);
+    } else {
+      c[key] = v;
+    }
+  };
   for (json& c : conds) {
-    if (c.value("type", "") != type) continue;
-    if (c.value("status", "") == value && c.value("reason", "") == reason &&
-        c.value("message", "") == message) {
+    if (Str(c, "type") != type) continue;
+    if (Str(c, "status") == value && Str(c, "reason") == reason && Str(c, "message") == message) {
       return false;
     }
-    if (c.value("status", "") != value) c["lastTransitionTime"] = K8sTime(now);
+    if (Str(c, "status") != value) c["lastTransitionTime"] = K8sTime(now);
     c["status"] = value;
-    c["reason"] = reason;
-    c["message"] = message;
+    set(c, "reason", reason);
+    set(c, "message", message);
     c["lastProbeTime"] = nullptr;
     return true;
   }
-  conds.push_back({{"type", type},
-                   {"status", value},
-                   {"reason", reason},
-                   {"message", message},
-                   {"lastProbeTime", nullptr},
-                   {"lastTransitionTime", K8sTime(now)}});
+  json c = {{"type", type},
+            {"status", value},
+            {"lastProbeTime", nullptr},
+            {"lastTransitionTime", K8sTime(now)}};
+  set(c, "reason", reason);
+  set(c, "message", message);
+  conds.push_back(std::move(c));
   return true;
 }
 
@@ -136,25 +176,249 @@ void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished) {
   status["containerStatuses"] = statuses;
 }
 
-Controllers::Controllers(ObjectStore& store, SimulateOptions options)
-    : store_(store), options_(options) {}
+Controllers::Controllers(ObjectStore& store, KubeletOptions options)
+    : store_(store), options_(std::move(options)) {
+  store_.AddListener([this](const ObjectStore::Change& c) {
+    if (c.kind != &Pods() && c.kind != &Nodes() && c.kind != &Jobs() && c.kind != &Events()) return;
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_.push_back(c);
+  });
+  // What the store held before: observed as if just added (observing is
+  // idempotent, so an object seen twice does no harm).
+  for (const ResourceKind* kind : {&Nodes(), &Jobs(), &Pods()}) {
+    auto all = store_.List(*kind, "", {});
+    if (!all.ok()) continue;
+    for (json& o : all->items) {
+      std::string ns = o["metadata"].value("namespace", "");
+      Observe({0, kind, ns, "ADDED", std::make_shared<const json>(std::move(o)), nullptr});
+    }
+  }
+}
+
+Controllers::~Controllers() {
+  for (auto& [key, p] : processes_) {
+    ::kill(-p.pid, SIGKILL);
+    ::waitpid(p.pid, nullptr, 0);
+  }
+}
 
 std::string Controllers::LogOf(const std::string& pod_uid) const {
   std::lock_guard<std::mutex> l(logs_mu_);
+  if (auto f = log_files_.find(pod_uid); f != log_files_.end()) {
+    std::ifstream in(f->second, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
   auto it = logs_.find(pod_uid);
   return it == logs_.end() ? "" : it->second;
 }
 
-void Controllers::Due(TimePoint t) {
-  if (!next_due_ || t < *next_due_) next_due_ = t;
+std::optional<TimePoint> Controllers::NextDue() const {
+  std::optional<TimePoint> due;
+  auto earlier = [&](TimePoint t) {
+    if (!due || t < *due) due = t;
+  };
+  if (!pod_ends_.empty()) earlier(pod_ends_.begin()->first);
+  if (!job_timers_.empty()) earlier(job_timers_.begin()->first);
+  // Running processes are polled; their exits are not store changes.
+  if (!processes_.empty()) earlier(store_.clock().Now() + std::chrono::milliseconds(20));
+  return due;
+}
+
+void Controllers::Drain() {
+  std::vector<ObjectStore::Change> changes;
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    changes.swap(inbox_);
+  }
+  for (const ObjectStore::Change& c : changes) Observe(c);
+}
+
+void Controllers::Observe(const ObjectStore::Change& c) {
+  if (c.kind == &Nodes()) return ObserveNode(c);
+  if (c.kind == &Pods()) return ObservePod(c);
+  if (c.kind == &Jobs()) return ObserveJob(c);
+  // Events from clients count towards the cap too; the controllers' own
+  // are counted as they make them.
+  if (c.type == "ADDED" && Str(*c.object, "reportingComponent") != "portflow-fake")
+    events_.emplace_back(c.ns, Str(Sub(*c.object, "metadata"), "name"));
+}
+
+void Controllers::ObserveNode(const ObjectStore::Change& c) {
+  const json& node = *c.object;
+  std::string name = Str(Sub(node, "metadata"), "name");
+  auto it = node_index_.find(name);
+  if (c.type == "DELETED") {
+    if (it == node_index_.end()) return;
+    nodes_.erase(nodes_.begin() + static_cast<std::ptrdiff_t>(it->second));
+    node_index_.clear();
+    for (size_t i = 0; i < nodes_.size(); ++i) node_index_[nodes_[i].name] = i;
+    return;
+  }
+  NodeInfo info;
+  info.name = name;
+  const json& alloc = Sub(Sub(node, "status"), "allocatable");
+  info.free = {Quantity(Sub(alloc, "cpu"), true), Quantity(Sub(alloc, "memory"), false),
+               Quantity(Sub(alloc, "nvidia.com/gpu"), false)};
+  for (const json& cond : Sub(Sub(node, "status"), "conditions")) {
+    if (Str(cond, "type") == "Ready") info.ready = Str(cond, "status") == "True";
+  }
+  info.cordoned = Sub(Sub(node, "spec"), "unschedulable") == json(true);
+  info.taints = json::array();
+  for (const json& taint : Sub(Sub(node, "spec"), "taints")) {
+    std::string effect = Str(taint, "effect");
+    if (effect == "NoSchedule" || effect == "NoExecute") info.taints.push_back(taint);
+  }
+  for (const auto& [k, v] : Sub(Sub(node, "metadata"), "labels").items()) {
+    if (v.is_string()) info.labels[k] = v.get<std::string>();
+  }
+  // What the pods bound to it hold.
+  for (const auto& [key, use] : bound_) {
+    if (use.node != name) continue;
+    info.free.milli_cpu -= use.request.milli_cpu;
+    info.free.memory -= use.request.memory;
+    info.free.gpus -= use.request.gpus;
+  }
+  if (it == node_index_.end()) {
+    node_index_[name] = nodes_.size();
+    nodes_.push_back(std::move(info));
+  } else {
+    nodes_[it->second] = std::move(info);
+  }
+  // Capacity, labels or taints may have changed: waiting pods try again.
+  for (const std::string& key : parked_) {
+    if (queued_.insert(key).second) to_schedule_.push_back(key);
+  }
+  parked_.clear();
+}
+
+void Controllers::ObservePod(const ObjectStore::Change& c) {
+  const json& pod = *c.object;
+  const json& meta = Sub(pod, "metadata");
+  std::string key = KeyOf(c.ns, Str(meta, "name"));
+  bool gone = c.type == "DELETED";
+  bool deleting = meta.contains("deletionTimestamp");
+  std::string node = Str(Sub(pod, "spec"), "nodeName");
+  bool terminal = Terminal(pod);
+
+  // What it holds on its node.
+  bool holds = !gone && !node.empty() && !terminal;
+  if (auto it = bound_.find(key); it != bound_.end() && (!holds || it->second.node != node)) {
+    if (auto n = node_index_.find(it->second.node); n != node_index_.end()) {
+      Request& f = nodes_[n->second].free;
+      f.milli_cpu += it->second.request.milli_cpu;
+      f.memory += it->second.request.memory;
+      f.gpus += it->second.request.gpus;
+    }
+    bound_.erase(it);
+    for (const std::string& k : parked_) {  // capacity freed: waiting pods try again
+      if (queued_.insert(k).second) to_schedule_.push_back(k);
+    }
+    parked_.clear();
+  }
+  if (holds && !bound_.count(key)) {
+    Request r = PodRequest(pod);
+    if (auto n = node_index_.find(node); n != node_index_.end()) {
+      Request& f = nodes_[n->second].free;
+      f.milli_cpu -= r.milli_cpu;
+      f.memory -= r.memory;
+      f.gpus -= r.gpus;
+    }
+    bound_[key] = {node, r};
+  }
+
+  // Scheduler and kubelet queues.
+  if (!gone && !deleting && !terminal) {
+    if (node.empty()) {
+      if (!parked_.count(key) && queued_.insert(key).second) to_schedule_.push_back(key);
+    } else if (Phase(pod) == "Pending") {
+      to_start_.push_back(key);
+    }
+  }
+  if (gone || !node.empty()) {
+    parked_.erase(key);
+    last_unschedulable_.erase(key);
+  }
+  if ((gone || terminal || deleting) && processes_.count(key)) Kill(key);
+  if (gone) {
+    std::lock_guard<std::mutex> l(logs_mu_);
+    logs_.erase(Str(meta, "uid"));
+    log_files_.erase(Str(meta, "uid"));
+  }
+
+  // Job controller and garbage collector: the controlling owner.
+  std::string owner;
+  bool has_refs = false;
+  for (const json& ref : Sub(meta, "ownerReferences")) {
+    has_refs = true;
+    if (Sub(ref, "controller") == json(true)) owner = Str(ref, "uid");
+  }
+  auto was = pod_owner_.find(key);
+  if (was != pod_owner_.end() && (gone || was->second != owner)) {
+    auto set = job_pods_.find(was->second);
+    if (set != job_pods_.end()) {
+      set->second.erase(key);
+      if (set->second.empty() && !job_by_uid_.count(was->second)) job_pods_.erase(set);
+    }
+    if (auto j = job_by_uid_.find(was->second); j != job_by_uid_.end())
+      dirty_jobs_.insert(j->second);
+    pod_owner_.erase(was);
+  }
+  if (gone) return;
+  if (!owner.empty()) {
+    pod_owner_[key] = owner;
+    job_pods_[owner].insert(key);
+    if (auto j = job_by_uid_.find(owner); j != job_by_uid_.end()) dirty_jobs_.insert(j->second);
+  }
+  if (has_refs) {
+    // Owners that are gone, or leaving in the foreground: the GC decides.
+    for (const json& ref : Sub(meta, "ownerReferences")) {
+      std::string uid = Str(ref, "uid");
+      if (!job_by_uid_.count(uid) || leaving_jobs_.count(uid)) gc_pods_.insert(key);
+    }
+  }
+}
+
+void Controllers::ObserveJob(const ObjectStore::Change& c) {
+  const json& meta = Sub(*c.object, "metadata");
+  std::string key = KeyOf(c.ns, Str(meta, "name"));
+  std::string uid = Str(meta, "uid");
+  auto dependents_to_gc = [&] {
+    if (auto it = job_pods_.find(uid); it != job_pods_.end())
+      gc_pods_.insert(it->second.begin(), it->second.end());
+  };
+  if (c.type == "DELETED") {
+    job_by_uid_.erase(uid);
+    leaving_jobs_.erase(uid);
+    JobDue(key, std::nullopt);
+    dirty_jobs_.erase(key);
+    dependents_to_gc();
+    if (auto it = job_pods_.find(uid); it != job_pods_.end() && it->second.empty())
+      job_pods_.erase(it);
+    return;
+  }
+  job_by_uid_[uid] = key;
+  dirty_jobs_.insert(key);
+  if (meta.contains("deletionTimestamp") && leaving_jobs_.insert(uid).second) dependents_to_gc();
 }
 
 bool Controllers::Reconcile() {
-  next_due_.reset();
-  bool changed = CollectGarbage();
+  TimePoint now = store_.clock().Now();
+  while (!job_timers_.empty() && job_timers_.begin()->first <= now) {
+    dirty_jobs_.insert(job_timers_.begin()->second);
+    job_timer_of_.erase(job_timers_.begin()->second);
+    job_timers_.erase(job_timers_.begin());
+  }
+  bool changed = false;
+  Drain();
+  changed = CollectGarbage() || changed;
+  Drain();
   changed = SyncJobs() || changed;
+  Drain();
   changed = Schedule() || changed;
+  Drain();
   changed = RunKubelet() || changed;
+  Drain();
+  changed = TrimEvents() || changed;
   return changed;
 }
 
@@ -163,256 +427,332 @@ void Controllers::Settle() {
   }
 }
 
-Status Controllers::Event(const json& object, const std::string& type, const std::string& reason,
-                          const std::string& message) {
-  const json meta = object.value("metadata", json::object());
-  std::string ns = meta.value("namespace", "default");
-  std::string now = K8sTime(store_.clock().Now());
-  json e = {
-      {"metadata",
-       {{"name", meta.value("name", "") + "." + std::to_string(++names_)}, {"namespace", ns}}},
-      {"involvedObject",
-       {{"apiVersion", object.value("apiVersion", "")},
-        {"kind", object.value("kind", "")},
-        {"name", meta.value("name", "")},
-        {"namespace", ns},
-        {"uid", meta.value("uid", "")},
-        {"resourceVersion", meta.value("resourceVersion", "")}}},
-      {"type", type},
-      {"reason", reason},
-      {"message", message},
-      {"count", 1},
-      {"firstTimestamp", now},
-      {"lastTimestamp", now},
-      {"reportingComponent", "portflow-fake"},
-      {"source", {{"component", Component(object, reason)}}}};
-  return store_.Create(Events(), ns, e).status();
+void Controllers::JobDue(const std::string& key, std::optional<TimePoint> t) {
+  if (auto it = job_timer_of_.find(key); it != job_timer_of_.end()) {
+    if (t && *t >= it->second) return;  // an earlier one is set
+    job_timers_.erase({it->second, key});
+    job_timer_of_.erase(it);
+  }
+  if (!t) return;
+  job_timers_.insert({*t, key});
+  job_timer_of_[key] = *t;
 }
 
-bool Controllers::Schedule() {
-  auto pods = store_.List(Pods(), "", {});
-  auto nodes = store_.List(Nodes(), "", {});
-  if (!pods.ok() || !nodes.ok()) return false;
-  // What is left on each node once the pods bound to it are counted.
-  std::map<std::string, Request> free;
-  for (const json& n : nodes->items) {
-    json alloc = n.value("status", json::object()).value("allocatable", json::object());
-    free[n["metadata"].value("name", "")] = {
-        Quantity(alloc.value("cpu", json()), true), Quantity(alloc.value("memory", json()), false),
-        Quantity(alloc.value("nvidia.com/gpu", json()), false)};
-  }
-  for (const json& p : pods->items) {
-    std::string node = p.value("spec", json::object()).value("nodeName", "");
-    if (node.empty() || Terminal(p) || !free.count(node)) continue;
-    Request r = PodRequest(p);
-    free[node].milli_cpu -= r.milli_cpu;
-    free[node].memory -= r.memory;
-    free[node].gpus -= r.gpus;
-  }
+Status Controllers::Event(const json& object, const std::string& type, const std::string& reason,
+                          const std::string& message) {
+  const json& meta = Sub(object, "metadata");
+  std::string ns = meta.value("namespace", "default");
+  std::string now = K8sTime(store_.clock().Now());
+  json e = {{"metadata", {{"name", Str(meta, "name") + "." + std::to_string(++names_)}}},
+            {"involvedObject",
+             {{"apiVersion", Str(object, "apiVersion")},
+              {"kind", Str(object, "kind")},
+              {"name", Str(meta, "name")},
+              {"namespace", ns},
+              {"uid", Str(meta, "uid")},
+              {"resourceVersion", Str(meta, "resourceVersion")}}},
+            {"type", type},
+            {"reason", reason},
+            {"message", message},
+            {"count", 1},
+            {"firstTimestamp", now},
+            {"lastTimestamp", now},
+            {"reportingComponent", "portflow-fake"},
+            {"source", {{"component", Component(object, reason)}}}};
+  auto created = store_.Create(Events(), ns, std::move(e));
+  if (created.ok()) events_.emplace_back(ns, Str((*created)["metadata"], "name"));
+  TrimEvents();
+  return created.status();
+}
+
+bool Controllers::TrimEvents() {
   bool changed = false;
-  TimePoint now = store_.clock().Now();
-  for (json pod : pods->items) {
-    json& spec = pod["spec"];
-    if (!spec.value("nodeName", "").empty() || Terminal(pod) ||
-        pod["metadata"].contains("deletionTimestamp"))
-      continue;
-    Request need = PodRequest(pod);
-    json selector = spec.value("nodeSelector", json::object());
-    json tolerations = spec.value("tolerations", json::array());
-    std::string best;
-    std::map<std::string, int> why;
-    for (const json& n : nodes->items) {
-      std::string name = n["metadata"].value("name", "");
-      const json status = n.value("status", json::object());
-      bool ready = false;
-      for (const json& c : status.value("conditions", json::array())) {
-        if (c.value("type", "") == "Ready") ready = c.value("status", "") == "True";
-      }
-      if (!ready) {
-        ++why["node(s) were not ready"];
-        continue;
-      }
-      bool untolerated = n.value("spec", json::object()).value("unschedulable", false);
-      for (const json& taint : n.value("spec", json::object()).value("taints", json::array())) {
-        std::string effect = taint.value("effect", "");
-        if ((effect == "NoSchedule" || effect == "NoExecute") && !Tolerates(tolerations, taint))
-          untolerated = true;
-      }
-      if (untolerated) {
-        ++why["node(s) had untolerated taint"];
-        continue;
-      }
-      json labels = n["metadata"].value("labels", json::object());
-      bool match = true;
-      for (auto it = selector.begin(); it != selector.end(); ++it) {
-        match = match && labels.value(it.key(), "") ==
-                             (it->is_string() ? it->get<std::string>() : it->dump());
-      }
-      if (!match) {
-        ++why["node(s) didn't match Pod's node affinity/selector"];
-        continue;
-      }
-      const Request& f = free[name];
-      bool fits = true;
-      if (need.milli_cpu > f.milli_cpu) fits = false, ++why["Insufficient cpu"];
-      if (need.memory > f.memory) fits = false, ++why["Insufficient memory"];
-      if (need.gpus > f.gpus) fits = false, ++why["Insufficient nvidia.com/gpu"];
-      if (!fits) continue;
-      // Least allocated first, then by name: spreads work like the default scheduler.
-      if (best.empty() || f.milli_cpu > free[best].milli_cpu) best = name;
-    }
-    json& status = pod["status"];
-    std::string uid = pod["metadata"].value("uid", "");
-    if (best.empty()) {
-      std::string message = "0/" + std::to_string(nodes->items.size()) + " nodes are available: ";
-      bool first = true;
-      for (const auto& [reason, count] : why) {
-        message += (first ? "" : ", ") + std::to_string(count) + " " + reason;
-        first = false;
-      }
-      message += ". preemption: 0/" + std::to_string(nodes->items.size()) +
-                 " nodes are available: " + std::to_string(nodes->items.size()) +
-                 " Preemption is not helpful for scheduling.";
-      if (last_unschedulable_[uid] == message) continue;
-      last_unschedulable_[uid] = message;
-      SetCondition(status, "PodScheduled", "False", "Unschedulable", message, now);
-      if (store_.Update(Pods(), pod["metadata"].value("namespace", ""), pod).ok()) {
-        (void)Event(pod, "Warning", "FailedScheduling", message);
-        changed = true;
-      }
-      continue;
-    }
-    spec["nodeName"] = best;
-    SetCondition(status, "PodScheduled", "True", "", "", now);
-    if (store_.Update(Pods(), pod["metadata"].value("namespace", ""), pod).ok()) {
-      last_unschedulable_.erase(uid);
-      free[best].milli_cpu -= need.milli_cpu;
-      free[best].memory -= need.memory;
-      free[best].gpus -= need.gpus;
-      (void)Event(pod, "Normal", "Scheduled",
-                  "Successfully assigned " + pod["metadata"].value("namespace", "") + "/" +
-                      pod["metadata"].value("name", "") + " to " + best);
-      changed = true;
-    }
+  while (events_.size() > options_.max_events) {
+    auto [ns, name] = events_.front();
+    events_.pop_front();
+    changed = store_.Delete(Events(), ns, name).ok() || changed;
   }
   return changed;
 }
 
+// --- Scheduler -------------------------------------------------------------
+
+bool Controllers::Schedule() {
+  bool changed = false;
+  std::deque<std::string> work;
+  work.swap(to_schedule_);
+  queued_.clear();
+  for (const std::string& key : work) {
+    auto [ns, name] = SplitKey(key);
+    auto pod = store_.Peek(Pods(), ns, name);
+    if (!pod || !Str(Sub(*pod, "spec"), "nodeName").empty() || Terminal(*pod) ||
+        Sub(*pod, "metadata").contains("deletionTimestamp"))
+      continue;
+    changed = ScheduleOne(*pod) || changed;
+  }
+  return changed;
+}
+
+// Filters nodes as kube-scheduler does: from a rotating start, until enough
+// feasible ones are found (all of a small cluster, a share of a big one),
+// then takes the least allocated of those.
+bool Controllers::ScheduleOne(const json& original) {
+  std::string key = KeyOf(original);
+  const json& spec = Sub(original, "spec");
+  Request need = PodRequest(original);
+  const json& selector = Sub(spec, "nodeSelector");
+  const json& tolerations = Sub(spec, "tolerations");
+  size_t n = nodes_.size();
+  size_t enough = n;
+  if (n > 100) {
+    size_t percent = std::max<size_t>(5, 50 - std::min<size_t>(45, n / 125));
+    enough = std::max<size_t>(100, n * percent / 100);
+  }
+  enum { kNotReady, kTaint, kSelector, kCpu, kMemory, kGpu, kReasons };
+  static const char* const kWhy[] = {"node(s) were not ready",
+                                     "node(s) had untolerated taint",
+                                     "node(s) didn't match Pod's node affinity/selector",
+                                     "Insufficient cpu",
+                                     "Insufficient memory",
+                                     "Insufficient nvidia.com/gpu"};
+  int why[kReasons] = {};
+  NodeInfo* best = nullptr;
+  size_t feasible = 0, visited = 0;
+  for (; visited < n && feasible < enough; ++visited) {
+    NodeInfo& node = nodes_[(next_start_node_ + visited) % n];
+    if (!node.ready) {
+      ++why[kNotReady];
+      continue;
+    }
+    bool untolerated = node.cordoned;
+    for (const json& taint : node.taints)
+      untolerated = untolerated || !Tolerates(tolerations, taint);
+    if (untolerated) {
+      ++why[kTaint];
+      continue;
+    }
+    bool match = true;
+    for (auto it = selector.begin(); selector.is_object() && it != selector.end(); ++it) {
+      auto label = node.labels.find(it.key());
+      match = match && label != node.labels.end() &&
+              label->second == (it->is_string() ? it->get<std::string>() : it->dump());
+    }
+    if (!match) {
+      ++why[kSelector];
+      continue;
+    }
+    bool fits = true;
+    if (need.milli_cpu > node.free.milli_cpu) fits = false, ++why[kCpu];
+    if (need.memory > node.free.memory) fits = false, ++why[kMemory];
+    if (need.gpus > node.free.gpus) fits = false, ++why[kGpu];
+    if (!fits) continue;
+    ++feasible;
+    if (!best || node.free.milli_cpu > best->free.milli_cpu) best = &node;
+  }
+  if (n > 0) next_start_node_ = (next_start_node_ + visited) % n;
+  TimePoint now = store_.clock().Now();
+  json pod = original;
+  json& status = pod["status"];
+  std::string ns = Str(Sub(pod, "metadata"), "namespace");
+  if (!best) {
+    std::string all = std::to_string(n);
+    std::string message = "0/" + all + " nodes are available: ";
+    bool first = true;
+    for (int r = 0; r < kReasons; ++r) {
+      if (why[r] == 0) continue;
+      message += (first ? "" : ", ") + std::to_string(why[r]) + " " + kWhy[r];
+      first = false;
+    }
+    message += ". preemption: 0/" + all + " nodes are available: " + all +
+               " Preemption is not helpful for scheduling.";
+    parked_.insert(key);
+    if (last_unschedulable_[key] == message) return false;
+    last_unschedulable_[key] = message;
+    SetCondition(status, "PodScheduled", "False", "Unschedulable", message, now);
+    if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
+    (void)Event(original, "Warning", "FailedScheduling", message);
+    return true;
+  }
+  pod["spec"]["nodeName"] = best->name;
+  SetCondition(status, "PodScheduled", "True", "", "", now);
+  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
+  // Count it now: the next pod of this pass must see the node's new load.
+  Drain();
+  (void)Event(original, "Normal", "Scheduled",
+              "Successfully assigned " + ns + "/" + Str(Sub(original, "metadata"), "name") +
+                  " to " + best->name);
+  return true;
+}
+
+// --- Kubelet ---------------------------------------------------------------
+
 bool Controllers::RunKubelet() {
-  auto pods = store_.List(Pods(), "", {});
-  if (!pods.ok()) return false;
+  bool changed = false;
+  std::deque<std::string> work;
+  work.swap(to_start_);
+  for (const std::string& key : work) {
+    auto [ns, name] = SplitKey(key);
+    auto pod = store_.Peek(Pods(), ns, name);
+    if (!pod || Str(Sub(*pod, "spec"), "nodeName").empty() || Phase(*pod) != "Pending" ||
+        Sub(*pod, "metadata").contains("deletionTimestamp") || processes_.count(key))
+      continue;
+    changed = StartPod(*pod) || changed;
+    Drain();  // so that the versions just replaced can go
+  }
+  changed = EndDuePods() || changed;
+  changed = ReapProcesses() || changed;
+  return changed;
+}
+
+bool Controllers::StartPod(json pod) {
+  TimePoint now = store_.clock().Now();
+  const json annotations = Sub(Sub(pod, "metadata"), "annotations");
+  std::string key = KeyOf(pod);
+  std::string ns = Str(Sub(pod, "metadata"), "namespace");
+  std::string uid = Str(Sub(pod, "metadata"), "uid");
+  Duration duration = options_.default_duration;
+  if (std::string d = Str(annotations, "sim.portflow.dev/duration"); !d.empty()) {
+    bool plain = d.find_first_not_of("0123456789.") == std::string::npos;
+    auto parsed = ParseDuration(plain ? d + "s" : d);
+    if (parsed.ok()) duration = *parsed;
+  }
+  int exit_code = options_.default_exit_code;
+  if (std::string code = Str(annotations, "sim.portflow.dev/exit-code"); !code.empty())
+    exit_code = std::atoi(code.c_str());
+
+  json& status = pod["status"];
+  const json& containers = Sub(pod["spec"], "containers");
+  std::optional<Process> process;
+  if (options_.execute) {
+    auto started = Exec(pod);
+    if (!started.ok()) {
+      // As a runtime that cannot start the container: StartError, code 128.
+      EndPod(pod, 128, now, now);
+      for (json& cs : status["containerStatuses"]) {
+        cs["state"]["terminated"]["reason"] = "StartError";
+        cs["state"]["terminated"]["message"] = started.status().message();
+      }
+      status["startTime"] = K8sTime(now);
+      SetCondition(status, "Initialized", "True", "", "", now);
+      if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
+      std::lock_guard<std::mutex> l(logs_mu_);
+      logs_[uid] = started.status().message() + "\n";
+      return true;
+    }
+    process = *started;
+  }
+  status["phase"] = "Running";
+  status["startTime"] = K8sTime(now);
+  status["hostIP"] = "127.0.0.1";
+  status["podIP"] = "127.0.0.1";
+  json statuses = json::array();
+  for (const json& c : containers) {
+    statuses.push_back({{"name", Str(c, "name")},
+                        {"image", Str(c, "image")},
+                        {"ready", true},
+                        {"started", true},
+                        {"restartCount", 0},
+                        {"imageID", ""},
+                        {"state", {{"running", {{"startedAt", K8sTime(now)}}}}}});
+  }
+  status["containerStatuses"] = statuses;
+  SetCondition(status, "Initialized", "True", "", "", now);
+  SetCondition(status, "ContainersReady", "True", "", "", now);
+  SetCondition(status, "Ready", "True", "", "", now);
+  std::string container = containers.empty() ? "" : Str(containers[0], "name");
+  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) {
+    if (process) {
+      processes_[key] = *process;
+      Kill(key);
+    }
+    return false;
+  }
+  if (process) {
+    processes_[key] = *process;
+  } else {
+    {
+      std::lock_guard<std::mutex> l(logs_mu_);
+      logs_[uid] = "portflow simulate: " + SplitKey(key).second + " started; it runs for " +
+                   FormatDuration(duration) + " and exits with code " + std::to_string(exit_code) +
+                   "\n";
+    }
+    pod_ends_.insert({now + std::chrono::duration_cast<TimePoint::duration>(duration), key});
+    // The precise start, for sub-second durations in virtual time.
+    sim_started_[key] = {uid, now};
+  }
+  auto current = store_.Peek(Pods(), ns, SplitKey(key).second);
+  if (current) (void)Event(*current, "Normal", "Started", "Started container " + container);
+  return true;
+}
+
+bool Controllers::EndDuePods() {
   bool changed = false;
   TimePoint now = store_.clock().Now();
-  for (json pod : pods->items) {
-    if (pod.value("spec", json::object()).value("nodeName", "").empty() || Terminal(pod)) continue;
-    json annotations = pod["metadata"].value("annotations", json::object());
-    Duration duration = options_.default_duration;
-    if (annotations.contains("sim.portflow.dev/duration") &&
-        annotations["sim.portflow.dev/duration"].is_string()) {
-      std::string d = annotations["sim.portflow.dev/duration"];
-      bool plain = !d.empty() && d.find_first_not_of("0123456789.") == std::string::npos;
-      auto parsed = ParseDuration(plain ? d + "s" : d);
-      if (parsed.ok()) duration = *parsed;
-    }
+  while (!pod_ends_.empty() && pod_ends_.begin()->first <= now) {
+    std::string key = pod_ends_.begin()->second;
+    pod_ends_.erase(pod_ends_.begin());
+    auto [ns, name] = SplitKey(key);
+    auto start = sim_started_.find(key);
+    if (start == sim_started_.end()) continue;
+    auto [started_uid, started] = start->second;
+    sim_started_.erase(start);
+    auto current = store_.Peek(Pods(), ns, name);
+    // Ended, deleted or replaced meanwhile.
+    if (!current || Phase(*current) != "Running" ||
+        Str((*current)["metadata"], "uid") != started_uid)
+      continue;
+    json pod = *current;
+    const json& annotations = Sub(pod["metadata"], "annotations");
     int exit_code = options_.default_exit_code;
-    if (annotations.contains("sim.portflow.dev/exit-code") &&
-        annotations["sim.portflow.dev/exit-code"].is_string()) {
-      exit_code = std::atoi(annotations["sim.portflow.dev/exit-code"].get<std::string>().c_str());
-    }
+    if (std::string code = Str(annotations, "sim.portflow.dev/exit-code"); !code.empty())
+      exit_code = std::atoi(code.c_str());
+    std::string uid = Str(pod["metadata"], "uid");
     json& status = pod["status"];
-    json containers = pod["spec"].value("containers", json::array());
-    std::string ns = pod["metadata"].value("namespace", "");
-    if (Phase(pod) == "Pending") {
-      status["phase"] = "Running";
-      status["startTime"] = K8sTime(now);
-      status["hostIP"] = "127.0.0.1";
-      status["podIP"] = "127.0.0.1";
-      json statuses = json::array();
-      for (const json& c : containers) {
-        statuses.push_back({{"name", c.value("name", "")},
-                            {"image", c.value("image", "")},
-                            {"ready", true},
-                            {"started", true},
-                            {"restartCount", 0},
-                            {"imageID", ""},
-                            {"state", {{"running", {{"startedAt", K8sTime(now)}}}}}});
-      }
-      status["containerStatuses"] = statuses;
-      SetCondition(status, "Initialized", "True", "", "", now);
-      SetCondition(status, "ContainersReady", "True", "", "", now);
-      SetCondition(status, "Ready", "True", "", "", now);
-      // The precise start, for sub-second durations in virtual time.
-      pod["metadata"]["annotations"]["sim.portflow.dev/started-ms"] =
-          std::to_string(ToUnixMillis(now));
-      if (store_.Update(Pods(), ns, pod).ok()) {
-        {
-          std::lock_guard<std::mutex> l(logs_mu_);
-          logs_[pod["metadata"].value("uid", "")] =
-              "portflow simulate: " + pod["metadata"].value("name", "") + " started; it runs for " +
-              FormatDuration(duration) + " and exits with code " + std::to_string(exit_code) + "\n";
-        }
-        (void)Event(pod, "Normal", "Started",
-                    "Started container " + containers[0].value("name", ""));
-        changed = true;
-        Due(now + duration);
-      }
-      continue;
-    }
-    TimePoint started =
-        FromUnixMillis(std::atoll(annotations.value("sim.portflow.dev/started-ms", "0").c_str()));
-    TimePoint end = started + std::chrono::duration_cast<TimePoint::duration>(duration);
-    if (now < end) {
-      Due(end);
-      continue;
-    }
     EndPod(pod, exit_code, started, now);
     SetCondition(status, "ContainersReady", "False", "PodCompleted", "", now);
     SetCondition(status, "Ready", "False", "PodCompleted", "", now);
-    if (store_.Update(Pods(), ns, pod).ok()) {
+    if (store_.Update(Pods(), ns, std::move(pod)).ok()) {
       changed = true;
       std::lock_guard<std::mutex> l(logs_mu_);
-      logs_[pod["metadata"].value("uid", "")] +=
-          "portflow simulate: exited with code " + std::to_string(exit_code) + "\n";
+      logs_[uid] += "portflow simulate: exited with code " + std::to_string(exit_code) + "\n";
     }
+    Drain();
   }
   return changed;
 }
 
-// Deletes pods whose owner is gone, and finishes foreground deletions once
+// --- Garbage collector -----------------------------------------------------
+
+// Deletes pods whose owners are gone, and finishes foreground deletions once
 // an owner's dependents are gone.
 bool Controllers::CollectGarbage() {
-  auto jobs = store_.List(Jobs(), "", {});
-  auto pods = store_.List(Pods(), "", {});
-  if (!jobs.ok() || !pods.ok()) return false;
-  std::map<std::string, bool> owners;  // uid -> being deleted (foreground)
-  for (const json& j : jobs->items)
-    owners[j["metadata"].value("uid", "")] = j["metadata"].contains("deletionTimestamp");
-  std::map<std::string, int> remaining;  // dependents a leaving owner still has
   bool changed = false;
-  for (const json& p : pods->items) {
-    const json refs = p["metadata"].value("ownerReferences", json::array());
-    if (refs.empty()) continue;
+  std::set<std::string> work;
+  work.swap(gc_pods_);
+  for (const std::string& key : work) {
+    auto [ns, name] = SplitKey(key);
+    auto pod = store_.Peek(Pods(), ns, name);
+    if (!pod) continue;
     bool has_owner = false, owner_leaving = false;
-    for (const json& r : refs) {
-      auto it = owners.find(r.value("uid", ""));
-      if (it == owners.end()) continue;
+    const json& refs = Sub(Sub(*pod, "metadata"), "ownerReferences");
+    for (const json& ref : refs) {
+      std::string uid = Str(ref, "uid");
+      if (!job_by_uid_.count(uid)) continue;
       has_owner = true;
-      owner_leaving = owner_leaving || it->second;
+      owner_leaving = owner_leaving || leaving_jobs_.count(uid);
     }
-    if (has_owner && !owner_leaving) continue;
-    bool gone =
-        store_.Delete(Pods(), p["metadata"].value("namespace", ""), p["metadata"].value("name", ""))
-            .ok();
-    changed = changed || gone;
-    if (!gone) {
-      for (const json& r : refs) ++remaining[r.value("uid", "")];
-    }
+    if (refs.empty() || (has_owner && !owner_leaving)) continue;
+    changed = store_.Delete(Pods(), ns, name).ok() || changed;
   }
-  for (const json& j : jobs->items) {
-    const json meta = j["metadata"];
-    if (!meta.contains("deletionTimestamp") || remaining[meta.value("uid", "")] > 0) continue;
-    if (store_.Delete(Jobs(), meta.value("namespace", ""), meta.value("name", "")).ok())
-      changed = true;
+  Drain();
+  for (const std::string& uid :
+       std::vector<std::string>(leaving_jobs_.begin(), leaving_jobs_.end())) {
+    auto pods = job_pods_.find(uid);
+    if (pods != job_pods_.end() && !pods->second.empty()) continue;
+    auto job = job_by_uid_.find(uid);
+    if (job == job_by_uid_.end()) continue;
+    auto [ns, name] = SplitKey(job->second);
+    changed = store_.Delete(Jobs(), ns, name).ok() || changed;
   }
   return changed;
 }
@@ -463,201 +803,548 @@ static std::string PolicyAction(const json& job_spec, const json& pod, std::stri
   return "Count";
 }
 
+// --- Job controller --------------------------------------------------------
+
 bool Controllers::SyncJobs() {
-  auto jobs = store_.List(Jobs(), "", {});
-  if (!jobs.ok()) return false;
+  bool changed = false;
+  std::set<std::string> work;
+  work.swap(dirty_jobs_);
+  for (const std::string& key : work) {
+    changed = SyncJob(key) || changed;
+    Drain();
+  }
+  return changed;
+}
+
+bool Controllers::SyncJob(const std::string& key) {
+  auto [ns, name] = SplitKey(key);
+  auto stored = store_.Peek(Jobs(), ns, name);
+  if (!stored) return false;
+  TimePoint now = store_.clock().Now();
+  json job = *stored;
+  json& status = job["status"];
+  if (!status.is_object()) status = json::object();
+  const json& spec = Sub(*stored, "spec");
+  std::string uid = Str(job["metadata"], "uid");
+  std::vector<std::shared_ptr<const json>> owned;
+  if (auto it = job_pods_.find(uid); it != job_pods_.end()) {
+    for (const std::string& pod_key : it->second) {
+      auto [pns, pname] = SplitKey(pod_key);
+      if (auto p = store_.Peek(Pods(), pns, pname)) owned.push_back(std::move(p));
+    }
+  }
+  auto delete_active = [&] {
+    for (const auto& p : owned) {
+      if (!Terminal(*p)) (void)store_.Delete(Pods(), ns, Str((*p)["metadata"], "name"));
+    }
+  };
+  if (HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed")) {
+    // ttlSecondsAfterFinished: the finished Job goes, its pods with it.
+    const json& ttl = Sub(spec, "ttlSecondsAfterFinished");
+    std::string finished;
+    for (const json& c : Sub(status, "conditions")) {
+      if ((Str(c, "type") == "Complete" || Str(c, "type") == "Failed") &&
+          Str(c, "status") == "True") {
+        finished = Str(c, "lastTransitionTime");
+      }
+    }
+    auto at = ParseK8sTime(finished);
+    if (!ttl.is_number_integer() || !at) return false;
+    TimePoint expiry = *at + std::chrono::seconds(ttl.get<int64_t>());
+    if (now < expiry) {
+      JobDue(key, expiry);
+      return false;
+    }
+    return store_.Delete(Jobs(), ns, name).ok();
+  }
+  if (job["metadata"].contains("deletionTimestamp")) return false;  // being deleted
+  if (Sub(spec, "suspend") == json(true)) {
+    // Suspended: no pods run; the condition says so.
+    json before = status;
+    delete_active();
+    SetCondition(status, "Suspended", "True", "JobSuspended", "Job suspended", now);
+    status.erase("startTime");
+    status["active"] = 0;
+    return status != before && store_.Update(Jobs(), ns, std::move(job)).ok();
+  }
+  if (HasTrueCondition(status, "Suspended")) {
+    SetCondition(status, "Suspended", "False", "JobResumed", "Job resumed", now);
+  }
+  bool indexed = Str(spec, "completionMode") == "Indexed";
+  int64_t completions =
+      Sub(spec, "completions").is_number() ? spec["completions"].get<int64_t>() : 1;
+  int64_t parallelism =
+      Sub(spec, "parallelism").is_number() ? spec["parallelism"].get<int64_t>() : 1;
+  int64_t backoff_limit =
+      Sub(spec, "backoffLimit").is_number() ? spec["backoffLimit"].get<int64_t>() : 6;
+  json before = status;
+  if (!status.contains("startTime")) status["startTime"] = K8sTime(now);
+
+  bool fail_job = false;
+  std::string fail_job_message;
+  int64_t succeeded = 0, failed = 0, active = 0, ready = 0;
+  std::set<int64_t> done_indexes, active_indexes;
+  TimePoint last_failure{};
+  for (const auto& pp : owned) {
+    const json& p = *pp;
+    std::string phase = Phase(p);
+    int64_t index = std::atoll(
+        Str(Sub(p["metadata"], "annotations"), "batch.kubernetes.io/job-completion-index").c_str());
+    if (!Sub(p["metadata"], "annotations").contains("batch.kubernetes.io/job-completion-index"))
+      index = -1;
+    if (phase == "Succeeded") {
+      if (!indexed || done_indexes.insert(index).second) ++succeeded;
+    } else if (phase == "Failed") {
+      std::string action = PolicyAction(spec, p, &fail_job_message);
+      if (action == "Ignore") continue;  // neither counted nor backed off
+      if (action == "FailJob") fail_job = true;
+      ++failed;
+      for (const json& cs : Sub(p["status"], "containerStatuses")) {
+        auto t = ParseK8sTime(Str(Sub(Sub(cs, "state"), "terminated"), "finishedAt"));
+        if (t && *t > last_failure) last_failure = *t;
+      }
+    } else {
+      ++active;
+      if (Phase(p) == "Running") ++ready;
+      active_indexes.insert(index);
+    }
+  }
+  std::optional<TimePoint> due;
+  auto finish = [&](const std::string& type, const std::string& target, const std::string& reason,
+                    const std::string& message) {
+    SetCondition(status, target, "True", reason, message, now);
+    SetCondition(status, type, "True", reason, message, now);
+    delete_active();
+    active = 0;
+    ready = 0;
+    if (type == "Complete") status["completionTime"] = K8sTime(now);
+    (void)Event(job, type == "Complete" ? "Normal" : "Warning",
+                type == "Complete" ? "Completed" : reason,
+                type == "Complete" ? "Job completed" : message);
+    const json& ttl = Sub(spec, "ttlSecondsAfterFinished");
+    if (ttl.is_number_integer()) due = now + std::chrono::seconds(ttl.get<int64_t>());
+  };
+  const json& deadline = Sub(spec, "activeDeadlineSeconds");
+  auto start = ParseK8sTime(Str(status, "startTime"));
+  if (fail_job) {
+    finish("Failed", "FailureTarget", "PodFailurePolicy", fail_job_message);
+  } else if (failed > backoff_limit) {
+    finish("Failed", "FailureTarget", "BackoffLimitExceeded",
+           "Job has reached the specified backoff limit");
+  } else if (deadline.is_number() && start &&
+             now - *start >= std::chrono::seconds(deadline.get<int64_t>())) {
+    finish("Failed", "FailureTarget", "DeadlineExceeded",
+           "Job was active longer than specified deadline");
+  } else if (succeeded >= completions) {
+    finish("Complete", "SuccessCriteriaMet", "CompletionsReached",
+           "Reached expected number of succeeded pods");
+  } else {
+    if (deadline.is_number() && start) due = *start + std::chrono::seconds(deadline.get<int64_t>());
+    // Pods come back after failures with an exponential backoff (10s, 20s... 6m).
+    Duration backoff{0};
+    if (failed > 0) {
+      backoff = std::chrono::seconds(10);
+      for (int64_t k = 1; k < failed && backoff < std::chrono::minutes(6); ++k) backoff *= 2;
+      backoff = std::min<Duration>(backoff, std::chrono::minutes(6));
+    }
+    TimePoint allowed = last_failure + std::chrono::duration_cast<TimePoint::duration>(backoff);
+    int64_t want = std::min(parallelism, completions - succeeded);
+    if (active < want && now < allowed) {
+      if (!due || allowed < *due) due = allowed;
+    } else {
+      const json& tmpl = Sub(spec, "template");
+      int64_t made = 0;
+      for (int64_t i = 0; active + made < want && i < completions; ++i) {
+        if (indexed && (done_indexes.count(i) || active_indexes.count(i))) continue;
+        json pod = {
+            {"apiVersion", "v1"},
+            {"kind", "Pod"},
+            {"metadata", Sub(tmpl, "metadata").is_object() ? tmpl["metadata"] : json::object()},
+            {"spec", Sub(tmpl, "spec").is_object() ? tmpl["spec"] : json::object()}};
+        json& meta = pod["metadata"];
+        meta["namespace"] = ns;
+        meta["generateName"] = indexed ? name + "-" + std::to_string(i) + "-" : name + "-";
+        meta.erase("name");
+        meta["ownerReferences"] = {{{"apiVersion", "batch/v1"},
+                                    {"kind", "Job"},
+                                    {"name", name},
+                                    {"uid", uid},
+                                    {"controller", true},
+                                    {"blockOwnerDeletion", true}}};
+        if (indexed) {
+          meta["annotations"]["batch.kubernetes.io/job-completion-index"] = std::to_string(i);
+          meta["labels"]["batch.kubernetes.io/job-completion-index"] = std::to_string(i);
+          pod["spec"]["hostname"] = name + "-" + std::to_string(i);
+          for (json& c : pod["spec"]["containers"]) {
+            json& env = c["env"];
+            if (!env.is_array()) env = json::array();
+            env.push_back(
+                {{"name", "JOB_COMPLETION_INDEX"},
+                 {"valueFrom",
+                  {{"fieldRef",
+                    {{"fieldPath",
+                      "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}}}});
+          }
+        }
+        pod["status"] = {{"phase", "Pending"}};
+        auto created = store_.Create(Pods(), ns, std::move(pod));
+        if (created.ok()) {
+          ++made;
+          (void)Event(job, "Normal", "SuccessfulCreate",
+                      "Created pod: " + Str((*created)["metadata"], "name"));
+        }
+      }
+      active += made;
+    }
+  }
+  JobDue(key, std::nullopt);
+  if (due) JobDue(key, due);
+  status["active"] = active;
+  status["succeeded"] = succeeded;
+  status["failed"] = failed;
+  status["ready"] = ready;
+  status["terminating"] = 0;
+  status["uncountedTerminatedPods"] = json::object();
+  if (indexed) status["completedIndexes"] = Ranges(done_indexes);
+  return status != before && store_.Update(Jobs(), ns, std::move(job)).ok();
+}
+
+// --- Kubelet, execute mode -------------------------------------------------
+
+namespace {
+
+const ResourceKind& Services() { return *FindKind("", "services"); }
+const ResourceKind& ConfigMaps() { return *FindKind("", "configmaps"); }
+const ResourceKind& Secrets() { return *FindKind("", "secrets"); }
+
+std::string Scalar(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// $(VAR) references expand to earlier variables, $$ is a literal $, and an
+// unknown reference stays as written: the kubelet's rules.
+std::string Expand(const std::string& s, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '$') {
+      out += '$';
+      ++i;
+    } else if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '(') {
+      size_t close = s.find(')', i + 2);
+      auto it = close == std::string::npos ? vars.end() : vars.find(s.substr(i + 2, close - i - 2));
+      if (it == vars.end()) {
+        out += s[i];
+        continue;
+      }
+      out += it->second;
+      i = close;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// The value of a downward-API fieldPath.
+std::optional<std::string> FieldRef(const json& pod, const std::string& path) {
+  const json& meta = pod["metadata"];
+  for (const char* map : {"annotations", "labels"}) {
+    std::string prefix = std::string("metadata.") + map + "['";
+    if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + 2 &&
+        path.substr(path.size() - 2) == "']") {
+      return Str(Sub(meta, map),
+                 path.substr(prefix.size(), path.size() - prefix.size() - 2).c_str());
+    }
+  }
+  if (path == "metadata.name") return Str(meta, "name");
+  if (path == "metadata.namespace") return Str(meta, "namespace");
+  if (path == "metadata.uid") return Str(meta, "uid");
+  if (path == "spec.nodeName") return Str(pod["spec"], "nodeName");
+  if (path == "spec.serviceAccountName") return Str(pod["spec"], "serviceAccountName");
+  if (path == "status.podIP" || path == "status.hostIP") return std::string("127.0.0.1");
+  return std::nullopt;
+}
+
+// Data of a ConfigMap or Secret as bytes per key.
+Result<std::map<std::string, std::string>> DataOf(ObjectStore& store, const std::string& ns,
+                                                  bool secret, const std::string& name) {
+  auto object = store.Peek(secret ? Secrets() : ConfigMaps(), ns, name);
+  if (!object) {
+    return NotFound(std::string(secret ? "secret" : "configmap") + " \"" + name + "\" not found");
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : Sub(*object, "data").items()) {
+    if (!secret) {
+      out[k] = Scalar(v);
+    } else if (auto bytes = Base64Decode(Scalar(v))) {
+      out[k] = *bytes;
+    }
+  }
+  for (const auto& [k, v] : Sub(*object, "binaryData").items()) {
+    if (auto bytes = Base64Decode(Scalar(v))) out[k] = *bytes;
+  }
+  return out;
+}
+
+}  // namespace
+
+// The pod's first container as a local process: its command and args with
+// $(VAR) expanded, its env (values, fieldRefs, ConfigMap and Secret keys),
+// its volumes as host directories linked at their mount paths under the
+// pod's own root, and every mount path in argv, env and workingDir
+// re-rooted there. `<pod>.<service>` host names become 127.0.0.1.
+Result<Controllers::Process> Controllers::Exec(const json& pod) {
+  namespace fs = std::filesystem;
+  const json& meta = pod["metadata"];
+  const json& spec = pod["spec"];
+  std::string ns = Str(meta, "namespace"), uid = Str(meta, "uid");
+  const json& containers = Sub(spec, "containers");
+  if (containers.empty()) return InvalidArgument("the pod has no containers");
+  const json& c = containers[0];
+  fs::path dir = fs::path(options_.exec_root) / "pods" / uid;
+  fs::path root = dir / "root";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Internal("cannot create " + root.string() + ": " + ec.message());
+
+  std::map<std::string, fs::path> volumes;  // volume name -> host directory
+  for (const json& v : Sub(spec, "volumes")) {
+    std::string name = Str(v, "name");
+    fs::path host = dir / "volumes" / name;
+    bool secret = v.contains("secret");
+    if (v.contains("persistentVolumeClaim")) {
+      // One directory per claim, shared by every pod that mounts it.
+      host = fs::path(options_.exec_root) / "volumes" / ns /
+             Str(v["persistentVolumeClaim"], "claimName");
+    } else if (v.contains("hostPath")) {
+      host = Str(v["hostPath"], "path");
+    } else if (secret || v.contains("configMap")) {
+      const json& source = v[secret ? "secret" : "configMap"];
+      std::string object = Str(source, secret ? "secretName" : "name");
+      auto data = DataOf(store_, ns, secret, object);
+      if (!data.ok()) {
+        if (Sub(source, "optional") == json(true))
+          data = std::map<std::string, std::string>{};
+        else
+          return Status(data.status().code(), "MountVolume.SetUp failed for volume \"" + name +
+                                                  "\" : " + data.status().message());
+      }
+      fs::create_directories(host, ec);
+      std::map<std::string, std::string> files;  // path in the volume -> bytes
+      if (Sub(source, "items").empty()) {
+        files = *data;
+      } else {
+        for (const json& item : source["items"]) {
+          auto it = data->find(Str(item, "key"));
+          if (it != data->end()) files[Str(item, "path")] = it->second;
+        }
+      }
+      for (const auto& [path, bytes] : files) {
+        fs::path file = host / path;
+        fs::create_directories(file.parent_path(), ec);
+        std::ofstream(file, std::ios::binary) << bytes;
+      }
+    } else if (!v.contains("emptyDir")) {
+      return InvalidArgument("volume \"" + name +
+                             "\": execute mode supports configMap, secret, "
+                             "emptyDir, persistentVolumeClaim and hostPath volumes");
+    }
+    fs::create_directories(host, ec);
+    volumes[name] = host;
+  }
+  std::vector<std::pair<std::string, std::string>> mounts;  // mount path -> where it is here
+  for (const json& m : Sub(c, "volumeMounts")) {
+    auto it = volumes.find(Str(m, "name"));
+    if (it == volumes.end())
+      return InvalidArgument("volumeMount \"" + Str(m, "name") + "\" names no volume");
+    fs::path source = it->second;
+    if (!Str(m, "subPath").empty()) source /= Str(m, "subPath");
+    fs::create_directories(source, ec);
+    std::string mount = fs::path(Str(m, "mountPath")).lexically_normal().string();
+    while (mount.size() > 1 && mount.back() == '/') mount.pop_back();
+    fs::path link = root / fs::path(mount).relative_path();
+    fs::create_directories(link.parent_path(), ec);
+    fs::remove(link, ec);
+    fs::create_directory_symlink(fs::absolute(source), link, ec);
+    if (ec) return Internal("cannot link " + link.string() + ": " + ec.message());
+    mounts.emplace_back(mount, link.string());
+  }
+  // Longest first, so /data/in wins over /data.
+  std::sort(mounts.begin(), mounts.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto reroot = [&](const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+      bool done = false;
+      bool boundary = i == 0 || std::string(" =:,\"'(").find(s[i - 1]) != std::string::npos;
+      for (const auto& [from, to] : mounts) {
+        size_t end = i + from.size();
+        if (boundary && s.compare(i, from.size(), from) == 0 &&
+            (end == s.size() || s[end] == '/' ||
+             std::string(" :,\"');").find(s[end]) != std::string::npos)) {
+          out += to;
+          i = end;
+          done = true;
+          break;
+        }
+      }
+      if (!done) out += s[i++];
+    }
+    return out;
+  };
+  // <pod>.<service>[.<namespace>[.svc[.cluster.local]]] -> 127.0.0.1
+  auto resolve = [&](const std::string& s) {
+    std::string out, token;
+    auto flush = [&] {
+      std::vector<std::string> parts;
+      for (size_t start = 0;;) {
+        size_t dot = token.find('.', start);
+        parts.push_back(token.substr(start, dot - start));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+      }
+      bool local = false;
+      if (parts.size() >= 2 && !parts[0].empty()) {
+        std::string svc_ns = parts.size() >= 3 ? parts[2] : ns;
+        std::string rest;
+        for (size_t k = 3; k < parts.size(); ++k) rest += (k > 3 ? "." : "") + parts[k];
+        local = (rest.empty() || rest == "svc" || rest == "svc.cluster.local") &&
+                store_.Peek(Services(), svc_ns, parts[1]) != nullptr;
+      }
+      out += local ? "127.0.0.1" : token;
+      token.clear();
+    };
+    for (char ch : s) {
+      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.') {
+        token += ch;
+      } else {
+        flush();
+        out += ch;
+      }
+    }
+    flush();
+    return out;
+  };
+
+  std::map<std::string, std::string> vars;
+  std::vector<std::string> order;
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (!vars.count(k)) order.push_back(k);
+    vars[k] = v;
+  };
+  for (const json& from : Sub(c, "envFrom")) {
+    bool secret = from.contains("secretRef");
+    const json& ref = from[secret ? "secretRef" : "configMapRef"];
+    auto data = DataOf(store_, ns, secret, Str(ref, "name"));
+    if (!data.ok()) {
+      if (Sub(ref, "optional") == json(true)) continue;
+      return data.status();
+    }
+    for (const auto& [k, v] : *data) set(Str(from, "prefix") + k, v);
+  }
+  for (const json& e : Sub(c, "env")) {
+    std::string name = Str(e, "name");
+    if (e.contains("value")) {
+      set(name, Expand(Scalar(e["value"]), vars));
+      continue;
+    }
+    const json& from = Sub(e, "valueFrom");
+    if (from.contains("fieldRef")) {
+      auto v = FieldRef(pod, Str(from["fieldRef"], "fieldPath"));
+      if (!v)
+        return InvalidArgument("env " + name + ": unsupported fieldPath \"" +
+                               Str(from["fieldRef"], "fieldPath") + "\"");
+      set(name, *v);
+    } else if (from.contains("configMapKeyRef") || from.contains("secretKeyRef")) {
+      bool secret = from.contains("secretKeyRef");
+      const json& ref = from[secret ? "secretKeyRef" : "configMapKeyRef"];
+      auto data = DataOf(store_, ns, secret, Str(ref, "name"));
+      auto it = data.ok() ? data->find(Str(ref, "key")) : data->end();
+      if (!data.ok() || it == data->end()) {
+        if (Sub(ref, "optional") == json(true)) continue;
+        return data.ok()
+                   ? NotFound("couldn't find key " + Str(ref, "key") + " in " +
+                              (secret ? "Secret " : "ConfigMap ") + ns + "/" + Str(ref, "name"))
+                   : data.status();
+      }
+      set(name, it->second);
+    }
+  }
+  const char* path = std::getenv("PATH");
+  std::vector<std::string> env = {
+      "PATH=" + std::string(path ? path : "/usr/local/bin:/usr/bin:/bin"), "HOME=" + root.string(),
+      "HOSTNAME=" + (Str(spec, "hostname").empty() ? Str(meta, "name") : Str(spec, "hostname"))};
+  for (const std::string& k : order) env.push_back(k + "=" + reroot(resolve(vars[k])));
+
+  std::vector<std::string> argv;
+  for (const char* field : {"command", "args"}) {
+    for (const json& a : Sub(c, field)) argv.push_back(reroot(Expand(Scalar(a), vars)));
+  }
+  if (argv.empty()) {
+    return FailedPrecondition("container \"" + Str(c, "name") +
+                              "\" has no command: execute mode runs the container's command, "
+                              "as it cannot know the image's entrypoint");
+  }
+  std::string cwd = root.string();
+  if (std::string wd = Str(c, "workingDir"); !wd.empty()) {
+    cwd = reroot(fs::path(wd).lexically_normal().string());
+    if (cwd == fs::path(wd).lexically_normal().string())
+      cwd = (root / fs::path(wd).relative_path()).string();
+    fs::create_directories(cwd, ec);
+  }
+  env.push_back("PWD=" + cwd);  // so that a shell's pwd shows the path as mounted
+  std::string log_path = (dir / "log").string();
+  int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal("cannot open " + log_path + ": " + std::strerror(errno));
+  Process p;
+  p.uid = uid;
+  p.log_path = log_path;
+  p.started = store_.clock().Now();
+  auto exe = FindExecutable(argv[0], path ? path : "/usr/bin:/bin", cwd);
+  Result<pid_t> pid = exe.ok() ? SpawnProcess({*exe, {argv.begin() + 1, argv.end()}, env, cwd, fd})
+                               : Result<pid_t>(exe.status());
+  ::close(fd);
+  if (!pid.ok()) {
+    return FailedPrecondition("failed to start container \"" + Str(c, "name") +
+                              "\": " + pid.status().message());
+  }
+  p.pid = *pid;
+  std::lock_guard<std::mutex> l(logs_mu_);
+  log_files_[uid] = log_path;
+  return p;
+}
+
+// SIGTERM to the process group now, SIGKILL after a grace period.
+void Controllers::Kill(const std::string& pod_key) {
+  auto it = processes_.find(pod_key);
+  if (it == processes_.end() || it->second.kill_at) return;
+  ::kill(-it->second.pid, SIGTERM);
+  it->second.kill_at = store_.clock().Now() + std::chrono::seconds(5);
+}
+
+bool Controllers::ReapProcesses() {
   bool changed = false;
   TimePoint now = store_.clock().Now();
-  for (json job : jobs->items) {
-    json& status = job["status"];
-    if (!status.is_object()) status = json::object();
-    if (HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed")) {
-      // ttlSecondsAfterFinished: the finished Job goes, its pods with it.
-      const json ttl = job["spec"].value("ttlSecondsAfterFinished", json());
-      std::string finished;
-      for (const json& c : status.value("conditions", json::array())) {
-        if ((c.value("type", "") == "Complete" || c.value("type", "") == "Failed") &&
-            c.value("status", "") == "True") {
-          finished = c.value("lastTransitionTime", "");
-        }
-      }
-      auto at = ParseK8sTime(finished);
-      if (ttl.is_number_integer() && at) {
-        TimePoint expiry = *at + std::chrono::seconds(ttl.get<int64_t>());
-        if (now >= expiry) {
-          if (store_
-                  .Delete(Jobs(), job["metadata"].value("namespace", ""),
-                          job["metadata"].value("name", ""))
-                  .ok()) {
-            changed = true;
-          }
-        } else {
-          Due(expiry);
-        }
-      }
+  for (auto it = processes_.begin(); it != processes_.end();) {
+    Process& p = it->second;
+    int wstatus = 0;
+    pid_t r = ::waitpid(p.pid, &wstatus, WNOHANG);
+    if (r == 0) {
+      if (p.kill_at && now >= *p.kill_at) ::kill(-p.pid, SIGKILL);
+      ++it;
       continue;
     }
-    if (job["metadata"].contains("deletionTimestamp")) continue;  // being deleted
-    const json spec = job.value("spec", json::object());
-    std::string ns = job["metadata"].value("namespace", "");
-    std::string name = job["metadata"].value("name", "");
-    std::string uid = job["metadata"].value("uid", "");
-    if (spec.value("suspend", false)) {
-      // Suspended: no pods run; the condition says so.
-      json before = status;
-      auto owned =
-          store_.List(Pods(), ns, {"batch.kubernetes.io/controller-uid=" + uid, "", 0, ""});
-      if (owned.ok()) {
-        for (const json& p : owned->items) {
-          if (!Terminal(p)) (void)store_.Delete(Pods(), ns, p["metadata"].value("name", ""));
-        }
-      }
-      SetCondition(status, "Suspended", "True", "JobSuspended", "Job suspended", now);
-      status.erase("startTime");
-      status["active"] = 0;
-      if (status != before && store_.Update(Jobs(), ns, job).ok()) changed = true;
-      continue;
+    int code = r < 0 ? 137 : WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    ::kill(-p.pid, SIGKILL);  // what the container left running goes with it
+    auto [ns, name] = SplitKey(it->first);
+    auto current = store_.Peek(Pods(), ns, name);
+    if (current && Str((*current)["metadata"], "uid") == p.uid && Phase(*current) == "Running") {
+      json pod = *current;
+      json& status = pod["status"];
+      EndPod(pod, code, p.started, now);
+      SetCondition(status, "ContainersReady", "False", "PodCompleted", "", now);
+      SetCondition(status, "Ready", "False", "PodCompleted", "", now);
+      changed = store_.Update(Pods(), ns, std::move(pod)).ok() || changed;
     }
-    if (HasTrueCondition(status, "Suspended")) {
-      SetCondition(status, "Suspended", "False", "JobResumed", "Job resumed", now);
-    }
-    bool indexed = spec.value("completionMode", "NonIndexed") == "Indexed";
-    int64_t completions =
-        spec.value("completions", json(1)).is_number() ? spec.value("completions", 1) : 1;
-    int64_t parallelism = spec.value("parallelism", 1);
-    int64_t backoff_limit = spec.value("backoffLimit", 6);
-    json before = status;
-    if (!status.contains("startTime")) status["startTime"] = K8sTime(now);
-
-    auto owned = store_.List(Pods(), ns, {"batch.kubernetes.io/controller-uid=" + uid, "", 0, ""});
-    if (!owned.ok()) continue;
-    bool fail_job = false;
-    std::string fail_job_message;
-    int64_t succeeded = 0, failed = 0, active = 0, ready = 0;
-    std::set<int64_t> done_indexes, active_indexes;
-    TimePoint last_failure{};
-    for (const json& p : owned->items) {
-      std::string phase = Phase(p);
-      int64_t index = std::atoll(p["metadata"]
-                                     .value("annotations", json::object())
-                                     .value("batch.kubernetes.io/job-completion-index", "-1")
-                                     .c_str());
-      if (phase == "Succeeded") {
-        if (!indexed || done_indexes.insert(index).second) ++succeeded;
-      } else if (phase == "Failed") {
-        std::string action = PolicyAction(spec, p, &fail_job_message);
-        if (action == "Ignore") continue;  // neither counted nor backed off
-        if (action == "FailJob") fail_job = true;
-        ++failed;
-        for (const json& cs : p["status"].value("containerStatuses", json::array())) {
-          auto t = ParseK8sTime(cs.value("state", json::object())
-                                    .value("terminated", json::object())
-                                    .value("finishedAt", ""));
-          if (t && *t > last_failure) last_failure = *t;
-        }
-      } else {
-        ++active;
-        if (p["status"].value("phase", "") == "Running") ++ready;
-        active_indexes.insert(index);
-      }
-    }
-    auto finish = [&](const std::string& type, const std::string& target, const std::string& reason,
-                      const std::string& message) {
-      SetCondition(status, target, "True", reason, message, now);
-      SetCondition(status, type, "True", reason, message, now);
-      for (const json& p : owned->items) {
-        if (!Terminal(p)) (void)store_.Delete(Pods(), ns, p["metadata"].value("name", ""));
-      }
-      active = 0;
-      ready = 0;
-      if (type == "Complete") status["completionTime"] = K8sTime(now);
-      (void)Event(job, type == "Complete" ? "Normal" : "Warning",
-                  type == "Complete" ? "Completed" : reason,
-                  type == "Complete" ? "Job completed" : message);
-    };
-    auto deadline = spec.value("activeDeadlineSeconds", json());
-    auto start = ParseK8sTime(status.value("startTime", ""));
-    if (fail_job) {
-      finish("Failed", "FailureTarget", "PodFailurePolicy", fail_job_message);
-    } else if (failed > backoff_limit) {
-      finish("Failed", "FailureTarget", "BackoffLimitExceeded",
-             "Job has reached the specified backoff limit");
-    } else if (deadline.is_number() && start &&
-               now - *start >= std::chrono::seconds(deadline.get<int64_t>())) {
-      finish("Failed", "FailureTarget", "DeadlineExceeded",
-             "Job was active longer than specified deadline");
-    } else if (succeeded >= completions) {
-      finish("Complete", "SuccessCriteriaMet", "CompletionsReached",
-             "Reached expected number of succeeded pods");
-    } else {
-      if (deadline.is_number() && start)
-        Due(*start + std::chrono::seconds(deadline.get<int64_t>()));
-      // Pods come back after failures with an exponential backoff (10s, 20s... 6m).
-      Duration backoff{0};
-      if (failed > 0) {
-        backoff = std::chrono::seconds(10);
-        for (int64_t k = 1; k < failed && backoff < std::chrono::minutes(6); ++k) backoff *= 2;
-        backoff = std::min<Duration>(backoff, std::chrono::minutes(6));
-      }
-      TimePoint allowed = last_failure + std::chrono::duration_cast<TimePoint::duration>(backoff);
-      int64_t want = std::min(parallelism, completions - succeeded);
-      if (active < want && now < allowed) {
-        Due(allowed);
-      } else {
-        int64_t made = 0;
-        for (int64_t i = 0; active + made < want && i < completions; ++i) {
-          if (indexed && (done_indexes.count(i) || active_indexes.count(i))) continue;
-          json tmpl = spec.value("template", json::object());
-          json pod = {{"apiVersion", "v1"},
-                      {"kind", "Pod"},
-                      {"metadata", tmpl.value("metadata", json::object())},
-                      {"spec", tmpl.value("spec", json::object())}};
-          json& meta = pod["metadata"];
-          meta["namespace"] = ns;
-          meta["generateName"] = indexed ? name + "-" + std::to_string(i) + "-" : name + "-";
-          meta.erase("name");
-          meta["ownerReferences"] = {{{"apiVersion", "batch/v1"},
-                                      {"kind", "Job"},
-                                      {"name", name},
-                                      {"uid", uid},
-                                      {"controller", true},
-                                      {"blockOwnerDeletion", true}}};
-          if (indexed) {
-            meta["annotations"]["batch.kubernetes.io/job-completion-index"] = std::to_string(i);
-            meta["labels"]["batch.kubernetes.io/job-completion-index"] = std::to_string(i);
-            pod["spec"]["hostname"] = name + "-" + std::to_string(i);
-            for (json& c : pod["spec"]["containers"]) {
-              json& env = c["env"];
-              if (!env.is_array()) env = json::array();
-              env.push_back(
-                  {{"name", "JOB_COMPLETION_INDEX"},
-                   {"valueFrom",
-                    {{"fieldRef",
-                      {{"fieldPath",
-                        "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}}}});
-            }
-          }
-          if (!pod["status"].is_object()) pod["status"] = {{"phase", "Pending"}};
-          auto created = store_.Create(Pods(), ns, pod);
-          if (created.ok()) {
-            ++made;
-            (void)Event(job, "Normal", "SuccessfulCreate",
-                        "Created pod: " + (*created)["metadata"].value("name", ""));
-          }
-        }
-        active += made;
-      }
-    }
-    status["active"] = active;
-    status["succeeded"] = succeeded;
-    status["failed"] = failed;
-    status["ready"] = ready;
-    status["terminating"] = 0;
-    status["uncountedTerminatedPods"] = json::object();
-    if (indexed) status["completedIndexes"] = Ranges(done_indexes);
-    if (status != before) {
-      if (store_.Update(Jobs(), ns, job).ok()) changed = true;
-    }
+    it = processes_.erase(it);
   }
   return changed;
 }

@@ -1,25 +1,49 @@
-// The fake cluster's controllers, each a reconcile pass over the store:
-// the scheduler (cpu, memory, nvidia.com/gpu, nodeSelector, taints), the Job
-// controller (parallelism, completions, Indexed mode, backoffLimit with
-// exponential backoff, activeDeadlineSeconds, the real conditions), and the
-// kubelet in simulate mode (a pod runs for its sim.portflow.dev/duration and
-// exits with its sim.portflow.dev/exit-code). Time comes from the store's
-// clock, so a test drives an hour of cluster time in milliseconds.
+// The fake cluster's controllers: the scheduler (cpu, memory, nvidia.com/gpu,
+// nodeSelector, taints), the Job controller (parallelism, completions,
+// Indexed mode, backoffLimit with exponential backoff, activeDeadlineSeconds,
+// podFailurePolicy, suspend, TTL, the real conditions), the garbage
+// collector and the kubelet (simulate or execute mode).
+//
+// Like the real ones they are driven by changes, not by scans: the store
+// tells them every change (an informer), and each pass works only on what
+// changed or fell due, so a pass costs what happened since the last one, not
+// the size of the cluster. Time comes from the store's clock, so a test
+// drives an hour of cluster time in milliseconds.
 #pragma once
 
+#include <sys/types.h>
+
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "core/clock.h"
 #include "k8s_backend/fake_cluster/object_store.h"
 
 namespace portflow::fake {
 
-struct SimulateOptions {
+struct KubeletOptions {
   Duration default_duration = std::chrono::seconds(1);
   int default_exit_code = 0;
+  // Events kept at most; the oldest go first (the API server keeps them for
+  // an hour, which at 10,000 pods a second would be millions).
+  size_t max_events = 20000;
+  // Execute mode: the first container's command runs as a local process
+  // under `exec_root`/pods/POD-UID, with volumes under `exec_root`/volumes.
+  bool execute = false;
+  std::string exec_root;
+};
+
+// What a pod asks for, or what a node has left.
+struct ResourceRequest {
+  int64_t milli_cpu = 0, memory = 0, gpus = 0;
 };
 
 // Marks every container of `pod` terminated with `exit_code` (reason
@@ -28,35 +52,99 @@ void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished);
 
 class Controllers {
  public:
-  Controllers(ObjectStore& store, SimulateOptions options);
+  Controllers(ObjectStore& store, KubeletOptions options);
+  ~Controllers();
 
-  // One pass of every controller. True when it changed anything (call again
-  // until false to settle).
+  // One pass of every controller over what changed. True when it changed
+  // anything (call again until false to settle).
   bool Reconcile();
   // Passes until nothing changes.
   void Settle();
   // The next time a controller has something to do (a pod's end, a Job's
-  // backoff or deadline); nullopt when nothing is pending.
-  std::optional<TimePoint> NextDue() const { return next_due_; }
-  // What a pod's container printed (simulate mode: a line at start and one at
-  // the end). Thread-safe.
+  // backoff or deadline, a process to reap); nullopt when nothing is pending.
+  std::optional<TimePoint> NextDue() const;
+  // What a pod's container printed. Thread-safe.
   std::string LogOf(const std::string& pod_uid) const;
 
  private:
+  using Request = ResourceRequest;
+  struct NodeInfo {
+    std::string name;
+    Request free;
+    bool ready = false, cordoned = false;
+    json taints;  // NoSchedule / NoExecute ones
+    std::map<std::string, std::string> labels;
+  };
+  struct Usage {
+    std::string node;
+    Request request;
+  };
+  struct Process {
+    pid_t pid = 0;
+    std::string uid, log_path;
+    TimePoint started;
+    std::optional<TimePoint> kill_at;  // SIGKILL then, if still running
+  };
+
+  void Drain();
+  void Observe(const ObjectStore::Change& c);
+  void ObserveNode(const ObjectStore::Change& c);
+  void ObservePod(const ObjectStore::Change& c);
+  void ObserveJob(const ObjectStore::Change& c);
+
   bool Schedule();
+  bool ScheduleOne(const json& pod);
   bool RunKubelet();
+  bool StartPod(json pod);
+  bool EndDuePods();
   bool SyncJobs();
+  bool SyncJob(const std::string& key);
   bool CollectGarbage();
-  void Due(TimePoint t);
+  bool TrimEvents();
+  void JobDue(const std::string& key, std::optional<TimePoint> t);
   Status Event(const json& object, const std::string& type, const std::string& reason,
                const std::string& message);
+  // Execute mode.
+  Result<Process> Exec(const json& pod);
+  void Kill(const std::string& pod_key);
+  bool ReapProcesses();
 
   ObjectStore& store_;
-  SimulateOptions options_;
-  std::map<std::string, std::string> last_unschedulable_;  // pod uid -> message reported
-  std::optional<TimePoint> next_due_;
+  KubeletOptions options_;
+
+  std::mutex inbox_mu_;
+  std::vector<ObjectStore::Change> inbox_;
+
+  // Scheduler.
+  std::vector<NodeInfo> nodes_;
+  std::unordered_map<std::string, size_t> node_index_;
+  size_t next_start_node_ = 0;
+  std::unordered_map<std::string, Usage> bound_;  // pod key -> what it holds
+  std::deque<std::string> to_schedule_;
+  std::unordered_set<std::string> queued_;
+  std::unordered_set<std::string> parked_;                           // unschedulable for now
+  std::unordered_map<std::string, std::string> last_unschedulable_;  // pod key -> message
+
+  // Kubelet.
+  std::deque<std::string> to_start_;
+  std::set<std::pair<TimePoint, std::string>> pod_ends_;                            // simulate mode
+  std::unordered_map<std::string, std::pair<std::string, TimePoint>> sim_started_;  // uid, when
+  std::map<std::string, Process> processes_;  // execute mode, by pod key
+
+  // Job controller and garbage collector.
+  std::unordered_map<std::string, std::string> job_by_uid_;          // uid -> key
+  std::unordered_set<std::string> leaving_jobs_;                     // foreground deletion, by uid
+  std::unordered_map<std::string, std::set<std::string>> job_pods_;  // uid -> pod keys
+  std::unordered_map<std::string, std::string> pod_owner_;           // pod key -> owner uid
+  std::set<std::string> dirty_jobs_;
+  std::set<std::pair<TimePoint, std::string>> job_timers_;
+  std::unordered_map<std::string, TimePoint> job_timer_of_;
+  std::set<std::string> gc_pods_;
+  std::deque<std::pair<std::string, std::string>> events_;  // ns, name; oldest first
+
   mutable std::mutex logs_mu_;
-  std::map<std::string, std::string> logs_;  // pod uid -> output
+  std::unordered_map<std::string, std::string> logs_;       // pod uid -> output (simulate)
+  std::unordered_map<std::string, std::string> log_files_;  // pod uid -> file (execute)
   uint64_t names_ = 0;
 };
 

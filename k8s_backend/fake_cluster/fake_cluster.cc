@@ -4,8 +4,10 @@
 
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/admission.h"
+#include "k8s_backend/fake_cluster/discovery.h"
 #include "k8s_backend/fake_cluster/k8s_time.h"
 #include "k8s_backend/fake_cluster/openapi.h"
+#include "k8s_backend/fake_cluster/strategic_merge.h"
 #include "k8s_backend/fake_cluster/table.h"
 
 namespace portflow::fake {
@@ -107,48 +109,12 @@ HttpResponse FromStatus(const Status& st, const ResourceKind* kind = nullptr,
   }
 }
 
-json ResourceList(const std::string& group_version, const std::string& group) {
-  json resources = json::array();
-  for (const ResourceKind& k : AllKinds()) {
-    if (k.group != group) continue;
-    json verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
-    std::string singular = k.kind;
-    for (char& c : singular) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    json r = {{"name", k.resource},
-              {"singularName", singular},
-              {"namespaced", k.namespaced},
-              {"kind", k.kind},
-              {"verbs", verbs}};
-    static const std::map<std::string, json> kShort = {
-        {"pods", {"po"}},       {"services", {"svc"}},  {"nodes", {"no"}},
-        {"namespaces", {"ns"}}, {"configmaps", {"cm"}}, {"events", {"ev"}}};
-    if (auto s = kShort.find(k.resource); s != kShort.end()) r["shortNames"] = s->second;
-    if (k.resource == "pods" || k.resource == "jobs") r["categories"] = {"all"};
-    resources.push_back(r);
-    for (const char* sub : {"status", "log"}) {
-      if (std::string(sub) == "log" && k.resource != "pods") continue;
-      if (std::string(sub) == "status" &&
-          !(k.resource == "pods" || k.resource == "jobs" || k.resource == "nodes" ||
-            k.resource == "namespaces" || k.resource == "services")) {
-        continue;
-      }
-      resources.push_back(
-          {{"name", k.resource + "/" + sub},
-           {"singularName", ""},
-           {"namespaced", k.namespaced},
-           {"kind", std::string(sub) == "log" ? "Pod" : k.kind},
-           {"verbs", std::string(sub) == "log" ? json{"get"} : json{"get", "patch", "update"}}});
-    }
-  }
-  return {{"kind", "APIResourceList"},
-          {"apiVersion", "v1"},
-          {"groupVersion", group_version},
-          {"resources", resources}};
-}
-
 }  // namespace
 
 Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options, Clock& clock) {
+  if (options.kubelet.execute && options.kubelet.exec_root.empty()) {
+    return InvalidArgument("execute mode needs a directory for the pods' files");
+  }
   std::unique_ptr<FakeCluster> c(new FakeCluster(std::move(options), clock));
   RETURN_IF_ERROR(c->Bootstrap());
   return c;
@@ -329,22 +295,21 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
                       {"compiler", "gc"},
                       {"platform", "linux/amd64"}});
   }
-  if (p.size() == 1 && p[0] == "api") {
-    return Json(200, {{"kind", "APIVersions"},
-                      {"versions", {"v1"}},
-                      {"serverAddressByClientCIDRs",
-                       {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}}}});
+  if (p.size() == 1 && (p[0] == "api" || p[0] == "apis")) {
+    bool core = p[0] == "api";
+    auto accept = req.headers.find("accept");
+    if (accept != req.headers.end() && WantsAggregatedDiscovery(accept->second)) {
+      HttpResponse r{200, kAggregatedDiscoveryType, AggregatedDiscovery(core).dump(), nullptr};
+      r.headers["Vary"] = "Accept";  // one URL, two forms: caches must key on Accept
+      return r;
+    }
+    return Json(200, LegacyDiscovery(core));
   }
-  if (p.size() == 1 && p[0] == "apis") {
-    json gv = {{"groupVersion", "batch/v1"}, {"version", "v1"}};
-    return Json(200,
-                {{"kind", "APIGroupList"},
-                 {"apiVersion", "v1"},
-                 {"groups", {{{"name", "batch"}, {"versions", {gv}}, {"preferredVersion", gv}}}}});
+  if (p.size() == 2 && p[0] == "api") {
+    if (auto list = ResourceList("", p[1])) return Json(200, *list);
   }
-  if (p.size() == 2 && p[0] == "api" && p[1] == "v1") return Json(200, ResourceList("v1", ""));
-  if (p.size() == 3 && p[0] == "apis" && p[1] == "batch" && p[2] == "v1") {
-    return Json(200, ResourceList("batch/v1", "batch"));
+  if (p.size() == 3 && p[0] == "apis") {
+    if (auto list = ResourceList(p[1], p[2])) return Json(200, *list);
   }
   if (p.size() == 2 && p[0] == "openapi" && p[1] == "v3") return Json(200, OpenApiV3Index());
   if (p.size() >= 3 && p[0] == "openapi" && p[1] == "v3") {
@@ -522,9 +487,18 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
       try {
         if (type.rfind("application/json-patch+json", 0) == 0) {
           next = current->patch(body);
+        } else if (type.rfind("application/strategic-merge-patch+json", 0) == 0) {
+          auto merged = StrategicMergePatch(*current, body, kind->kind);
+          if (!merged.ok()) {
+            // The API server answers a malformed patch 400; one that does not
+            // fit the object fails as a plain error: 500 with no reason.
+            bool malformed = merged.status().code() == StatusCode::kInvalidArgument;
+            return Failure(malformed ? 400 : 500, malformed ? "BadRequest" : "",
+                           merged.status().message());
+          }
+          next = *std::move(merged);
         } else {
-          // JSON merge patch; strategic merge is treated the same for now.
-          next.merge_patch(body);
+          next.merge_patch(body);  // JSON merge patch (RFC 7386)
         }
       } catch (const json::exception& e) {
         return Failure(422, "Invalid", std::string("the patch could not be applied: ") + e.what());

@@ -20,11 +20,12 @@
 namespace portflow::fake {
 
 struct ClusterOptions {
-  SimulateOptions simulate;
+  KubeletOptions kubelet;  // simulate mode by default
   int nodes = 1;
-  std::string cpu = "4";        // per node
-  std::string memory = "16Gi";  // per node
-  int gpus = 0;                 // per node
+  std::string cpu = "4";         // per node
+  std::string memory = "16Gi";   // per node
+  int gpus = 0;                  // per node
+  size_t watch_history = 20000;  // changes kept for watches that resume
 };
 
 class FakeCluster {
@@ -69,8 +70,8 @@ class FakeCluster {
   FakeCluster(ClusterOptions options, Clock& clock)
       : options_(std::move(options)),
         clock_(clock),
-        store_(clock),
-        controllers_(store_, options_.simulate) {}
+        store_(clock, options_.watch_history),
+        controllers_(store_, options_.kubelet) {}
   Status Bootstrap();
   void StopControllers();
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);

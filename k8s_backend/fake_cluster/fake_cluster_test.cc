@@ -221,5 +221,54 @@ TEST_F(FakeClusterTest, WatchStreamsEventsAndExpiresOldVersions) {
   EXPECT_EQ(json::parse(chunk)["type"], "ADDED");
 }
 
+TEST_F(FakeClusterTest, AggregatedDiscoveryWhenAccepted) {
+  HttpRequest r{"GET", "/apis", {}, ""};
+  r.headers["accept"] =
+      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+      "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+      "application/json";
+  HttpResponse aggregated = cluster_->Handle(r);
+  EXPECT_EQ(aggregated.content_type,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+  EXPECT_EQ(Body(aggregated)["items"][0]["metadata"]["name"], "batch");
+  r.target = "/api";
+  EXPECT_EQ(Body(cluster_->Handle(r))["kind"], "APIGroupDiscoveryList");
+  r.headers["accept"] = "application/json, */*";
+  HttpResponse legacy = cluster_->Handle(r);
+  EXPECT_EQ(legacy.content_type, "application/json");
+  EXPECT_EQ(Body(legacy)["kind"], "APIVersions");
+}
+
+TEST_F(FakeClusterTest, StrategicMergePatch) {
+  json pod = json::parse(R"({"metadata": {"name": "two"}, "spec": {"containers": [
+      {"name": "a", "image": "x:1", "command": ["sleep", "1"]},
+      {"name": "b", "image": "x:1", "command": ["sleep", "2"]}]}})");
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/pods", pod).status, 201);
+  const std::string smp = "application/strategic-merge-patch+json";
+  json patch =
+      json::parse(R"({"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+                               "containers": [{"name": "b", "image": "x:2"}]}})");
+  HttpResponse patched = Call("PATCH", "/api/v1/namespaces/default/pods/two", patch, smp);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  json containers = Body(patched)["spec"]["containers"];
+  ASSERT_EQ(containers.size(), 2u);
+  EXPECT_EQ(containers[0]["image"], "x:1");
+  EXPECT_EQ(containers[1]["image"], "x:2");
+  EXPECT_EQ(containers[1]["command"], json::parse(R"(["sleep", "2"])"));
+  EXPECT_FALSE(Body(patched)["spec"].contains("$setElementOrder/containers"));
+  // As the API server: a patch that does not fit is a 500 without a reason,
+  // a malformed one a 400.
+  HttpResponse unfit = Call("PATCH", "/api/v1/namespaces/default/pods/two",
+                            json::parse(R"({"spec": {"containers": [{"image": "y"}]}})"), smp);
+  EXPECT_EQ(unfit.status, 500);
+  EXPECT_EQ(Body(unfit)["reason"], "");
+  EXPECT_THAT(Body(unfit)["message"].get<std::string>(),
+              HasSubstr("does not contain declared merge key: name"));
+  HttpResponse malformed = Call("PATCH", "/api/v1/namespaces/default/pods/two",
+                                json::parse(R"({"spec": {"$retainKeys": 1}})"), smp);
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(Body(malformed)["reason"], "BadRequest");
+}
+
 }  // namespace
 }  // namespace portflow::fake

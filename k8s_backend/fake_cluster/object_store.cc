@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 #include "k8s_backend/fake_cluster/k8s_time.h"
 
@@ -217,9 +218,10 @@ Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns
   m["resourceVersion"] = std::to_string(++rv_);
   m["creationTimestamp"] = K8sTime(clock_.Now());
   m["generation"] = 1;
-  objects_[key] = object;
-  Record(kind, std::get<1>(key), "ADDED", object, nullptr);
-  return object;
+  auto stored = std::make_shared<const json>(std::move(object));
+  objects_[key] = stored;
+  Record(kind, std::get<1>(key), "ADDED", stored, nullptr);
+  return *stored;
 }
 
 Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
@@ -227,7 +229,19 @@ Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  return it->second;
+  return *it->second;
+}
+
+std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const std::string& ns,
+                                              const std::string& name) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+void ObjectStore::AddListener(Listener listener) {
+  std::lock_guard<std::mutex> l(mu_);
+  listeners_.push_back(std::move(listener));
 }
 
 Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string& ns,
@@ -253,13 +267,13 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
     const auto& [k, obj_ns, name] = it->first;
     if (kind.namespaced && !ns.empty() && obj_ns != ns) continue;
     if (after && std::make_pair(obj_ns, name) <= *after) continue;
-    if (!labels.Matches(LabelsOf(it->second)) || !fields.Matches(FieldsOf(kind, it->second)))
-      continue;
+    const json& object = *it->second;
+    if (!labels.Matches(LabelsOf(object)) || !fields.Matches(FieldsOf(kind, object))) continue;
     if (options.limit > 0 && static_cast<int64_t>(out.items.size()) == options.limit) {
       ++out.remaining;
       continue;
     }
-    out.items.push_back(it->second);
+    out.items.push_back(object);
   }
   if (out.remaining > 0) {
     const json& last = out.items.back()["metadata"];
@@ -278,7 +292,7 @@ Result<json> ObjectStore::Update(const ResourceKind& kind, const std::string& ns
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  const json& old = it->second;
+  const json& old = *it->second;
   std::string want = meta.value("resourceVersion", "");
   if (!want.empty() && want != old["metadata"].value("resourceVersion", "")) {
     return Aborted("Operation cannot be fulfilled on " + Plural(kind) + " \"" + name +
@@ -291,14 +305,18 @@ Result<json> ObjectStore::Update(const ResourceKind& kind, const std::string& ns
   }
   object["apiVersion"] = kind.ApiVersion();
   object["kind"] = kind.kind;
-  if (object.value("spec", json()) != old.value("spec", json())) {
+  auto spec = std::as_const(object).find("spec");
+  auto old_spec = old.find("spec");
+  bool has = spec != object.end(), had = old_spec != old.end();
+  if (has != had || (has && *spec != *old_spec)) {
     meta["generation"] = old["metadata"].value("generation", 1) + 1;
   }
   meta["resourceVersion"] = std::to_string(++rv_);
-  json previous = old;
-  it->second = object;
-  Record(kind, std::get<1>(it->first), "MODIFIED", object, &previous);
-  return object;
+  auto stored = std::make_shared<const json>(std::move(object));
+  std::shared_ptr<const json> previous = std::move(it->second);
+  it->second = stored;
+  Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous));
+  return *stored;
 }
 
 Result<json> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns,
@@ -306,26 +324,29 @@ Result<json> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  json object = std::move(it->second);
+  json object = *it->second;
   std::string obj_ns = std::get<1>(it->first);
   objects_.erase(it);
   object["metadata"]["resourceVersion"] = std::to_string(++rv_);
-  Record(kind, obj_ns, "DELETED", object, nullptr);
-  return object;
+  auto gone = std::make_shared<const json>(std::move(object));
+  Record(kind, obj_ns, "DELETED", gone, nullptr);
+  return *gone;
 }
 
 void ObjectStore::Record(const ResourceKind& kind, const std::string& ns, const std::string& type,
-                         const json& object, const json* previous) {
-  changes_.push_back({rv_, &kind, ns, type, object, previous ? *previous : json()});
-  while (changes_.size() > history_) changes_.pop_front();
+                         std::shared_ptr<const json> object, std::shared_ptr<const json> previous) {
+  changes_.push_back({rv_, &kind, ns, type, std::move(object), std::move(previous)});
+  const Change& c = changes_.back();
   auto alive = watches_.begin();
   for (auto& w : watches_) {
     if (auto watch = w.lock(); watch && !watch->stopped()) {
-      if (watch->kind_ == &kind) watch->Offer(type, object, previous);
+      if (watch->kind_ == &kind) watch->Offer(type, *c.object, c.previous.get());
       *alive++ = w;
     }
   }
   watches_.erase(alive, watches_.end());
+  for (const Listener& listener : listeners_) listener(c);
+  while (changes_.size() > std::max<size_t>(history_, 1)) changes_.pop_front();
 }
 
 Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
@@ -350,7 +371,7 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
     std::string kk = KindKey(kind);
     for (auto it = objects_.lower_bound({kk, "", ""});
          it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
-      w->Offer("ADDED", it->second, nullptr);
+      w->Offer("ADDED", *it->second, nullptr);
     }
   } else {
     int64_t oldest = changes_.empty() ? rv_ : changes_.front().rv;
@@ -359,8 +380,7 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
                         std::to_string(oldest - 1) + ")");
     }
     for (const Change& c : changes_) {
-      if (c.rv > from && c.kind == &kind)
-        w->Offer(c.type, c.object, c.previous.is_null() ? nullptr : &c.previous);
+      if (c.rv > from && c.kind == &kind) w->Offer(c.type, *c.object, c.previous.get());
     }
   }
   watches_.push_back(w);

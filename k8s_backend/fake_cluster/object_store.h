@@ -101,8 +101,24 @@ class Watch {
 
 class ObjectStore {
  public:
-  // `history` changes are kept for watches that start from a version.
-  explicit ObjectStore(Clock& clock, size_t history = 100000);
+  // `history` changes are kept for watches that start from a version (etcd
+  // compacts too; an older version gets 410 Expired and the client re-lists).
+  explicit ObjectStore(Clock& clock, size_t history = 20000);
+
+  // One change to the store. Objects are immutable once stored and shared,
+  // so a change costs no copy.
+  struct Change {
+    int64_t rv;
+    const ResourceKind* kind;
+    std::string ns;
+    std::string type;  // ADDED, MODIFIED, DELETED
+    std::shared_ptr<const json> object;
+    std::shared_ptr<const json> previous;  // MODIFIED: the version before
+  };
+  // Sees every change in order, with the store's lock held: it must not call
+  // the store. The controllers use it as their informer.
+  using Listener = std::function<void(const Change&)>;
+  void AddListener(Listener listener);
 
   Clock& clock() { return clock_; }
 
@@ -115,6 +131,9 @@ class ObjectStore {
   Result<json> Create(const ResourceKind& kind, const std::string& ns, json object,
                       const Admit& admit = nullptr);
   Result<json> Get(const ResourceKind& kind, const std::string& ns, const std::string& name) const;
+  // The stored object itself, without a copy; nullptr when absent.
+  std::shared_ptr<const json> Peek(const ResourceKind& kind, const std::string& ns,
+                                   const std::string& name) const;
   // `ns` "" lists every namespace.
   Result<ListResult> List(const ResourceKind& kind, const std::string& ns,
                           const ListOptions& options) const;
@@ -138,27 +157,20 @@ class ObjectStore {
  private:
   friend class Watch;
   using Key = std::tuple<std::string, std::string, std::string>;  // resource key, ns, name
-  struct Change {
-    int64_t rv;
-    const ResourceKind* kind;
-    std::string ns;
-    std::string type;
-    json object;
-    json previous;
-  };
   void Record(const ResourceKind& kind, const std::string& ns, const std::string& type,
-              const json& object, const json* previous);
+              std::shared_ptr<const json> object, std::shared_ptr<const json> previous);
   static std::string KindKey(const ResourceKind& kind) { return kind.group + "/" + kind.resource; }
 
   Clock& clock_;
   size_t history_;
   mutable std::mutex mu_;
-  std::map<Key, json> objects_;
+  std::map<Key, std::shared_ptr<const json>> objects_;
   std::deque<Change> changes_;
   int64_t rv_ = 1;
   uint64_t uid_counter_ = 0;
   uint64_t name_counter_ = 0;
   std::vector<std::weak_ptr<Watch>> watches_;
+  std::vector<Listener> listeners_;
 };
 
 }  // namespace portflow::fake

@@ -172,6 +172,63 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
   EXPECT_THAT(Kubectl("get jobs").out, ::testing::Not(HasSubstr("broken")));
 }
 
+// kubectl apply sends a strategic merge patch: the containers merge by name,
+// so a second apply that changes one image keeps everything else.
+TEST_F(KubectlTest, ApplyMergesContainersByName) {
+  std::string pod = R"yaml(apiVersion: v1
+kind: Pod
+metadata: {name: two-containers}
+spec:
+  containers:
+  - name: main
+    image: train:1
+    command: [python3, train.py]
+    env: [{name: A, value: "1"}, {name: B, value: "2"}]
+  - {name: sidecar, image: log:1, command: [tail, -f, /log]}
+)yaml";
+  ASSERT_EQ(Kubectl("apply -f -", pod).code, 0);
+  pod.replace(pod.find("image: log:1"), 12, "image: log:2");
+  Shell applied = Kubectl("apply -f -", pod);
+  ASSERT_EQ(applied.code, 0) << applied.out;
+  EXPECT_THAT(applied.out, HasSubstr("pod/two-containers configured"));
+  Shell got = Kubectl("get pod two-containers -o json");
+  ASSERT_EQ(got.code, 0) << got.out;
+  nlohmann::json spec = nlohmann::json::parse(got.out)["spec"];
+  ASSERT_EQ(spec["containers"].size(), 2u) << spec.dump(2);
+  const nlohmann::json& main = spec["containers"][0];
+  const nlohmann::json& sidecar = spec["containers"][1];
+  EXPECT_EQ(main["name"], "main");
+  EXPECT_EQ(main["image"], "train:1");
+  EXPECT_EQ(main["command"], nlohmann::json::parse(R"(["python3", "train.py"])"));
+  EXPECT_EQ(main["env"].size(), 2u);
+  EXPECT_EQ(sidecar["name"], "sidecar");
+  EXPECT_EQ(sidecar["image"], "log:2");
+  EXPECT_EQ(sidecar["command"], nlohmann::json::parse(R"(["tail", "-f", "/log"])"));
+  EXPECT_EQ(got.out.find("$setElementOrder"), std::string::npos);  // directives are not stored
+  // Taking an env entry out of the file deletes it (kubectl sends $patch: delete).
+  const std::string env_a = "{name: A, value: \"1\"}, ";
+  pod.replace(pod.find(env_a), env_a.size(), "");
+  ASSERT_EQ(Kubectl("apply -f -", pod).code, 0);
+  EXPECT_EQ(Kubectl("get pod two-containers -o jsonpath={.spec.containers[0].env[*].name}").out,
+            "B");
+  EXPECT_EQ(Kubectl("get pod two-containers -o jsonpath={.spec.containers[1].image}").out, "log:2");
+}
+
+// kubectl 1.32 asks /api and /apis for aggregated discovery first; answered
+// so, it needs no request per group version.
+TEST_F(KubectlTest, AggregatedDiscovery) {
+  // A HOME of its own: without a discovery cache kubectl asks the server.
+  Shell r = RunShell("HOME=" + *dir_ + "/discovery-home KUBECONFIG=" + *dir_ +
+                     "/kubeconfig timeout 60 /usr/bin/kubectl api-resources -v=6 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\npods +po +v1 +true +Pod"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\njobs +batch/v1 +true +Job"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\nnodes +no +v1 +false +Node"));
+  EXPECT_THAT(r.out, HasSubstr("/apis?timeout=32s 200 OK"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("/api/v1?timeout")));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("/apis/batch/v1?timeout")));
+}
+
 // A second real client: the official Python client (Debian's python3-kubernetes).
 TEST_F(KubectlTest, OfficialPythonClient) {
   ShellResult r = RunShell("/usr/bin/python3 " + std::string(PORTFLOW_SOURCE_DIR) +

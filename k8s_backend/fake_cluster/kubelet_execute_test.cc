@@ -1,0 +1,187 @@
+// The kubelet in execute mode: pods run as real local processes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+
+namespace portflow::fake {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+class ExecuteModeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/portflow-kubelet-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    ClusterOptions o;
+    o.nodes = 2;
+    o.kubelet.execute = true;
+    o.kubelet.exec_root = root_;
+    cluster_ = std::move(FakeCluster::Create(o).value());
+  }
+  void TearDown() override {
+    cluster_.reset();
+    fs::remove_all(root_);
+  }
+
+  json Call(const std::string& method, const std::string& path, const json& body = nullptr,
+            int want = 0) {
+    HttpResponse r = cluster_->Handle(
+        {method, path, {{"content-type", "application/json"}}, body.is_null() ? "" : body.dump()});
+    if (want) {
+      EXPECT_EQ(r.status, want) << r.body;
+    }
+    return json::parse(r.body, nullptr, false);
+  }
+  // Runs the controllers in real time until `done` or 20 s.
+  bool RunUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 1000; ++i) {
+      cluster_->RunFor(std::chrono::milliseconds(20));
+      if (done()) return true;
+    }
+    return false;
+  }
+  std::string PodLog(const std::string& name) {
+    return cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/" + name + "/log", {}, ""})
+        .body;
+  }
+  json Pods() { return Call("GET", "/api/v1/namespaces/default/pods")["items"]; }
+
+  std::string root_;
+  std::unique_ptr<FakeCluster> cluster_;
+};
+
+TEST_F(ExecuteModeTest, IndexedJobRunsItsCommandWithEnvVolumesAndServiceNames) {
+  Call("POST", "/api/v1/namespaces/default/configmaps",
+       {{"metadata", {{"name", "code"}}}, {"data", {{"greet.sh", "echo hello from $1"}}}}, 201);
+  Call("POST", "/api/v1/namespaces/default/secrets",
+       {{"metadata", {{"name", "token"}}}, {"data", {{"value", "czNjcjN0"}}}}, 201);  // s3cr3t
+  Call("POST", "/api/v1/namespaces/default/services",
+       {{"metadata", {{"name", "train"}}},
+        {"spec", {{"clusterIP", "None"}, {"selector", {{"job-name", "train"}}}}}},
+       201);
+  json container = {
+      {"name", "main"},
+      {"image", "python:3"},
+      {"command", {"sh", "-c"}},
+      {"args",
+       {"sh /code/greet.sh $(POD_NAME) && echo index=$JOB_COMPLETION_INDEX master=$MASTER_ADDR "
+        "token=$TOKEN ns=$NS && echo out-$JOB_COMPLETION_INDEX > /data/out-$JOB_COMPLETION_INDEX "
+        "&& pwd"}},
+      {"workingDir", "/code"},
+      {"env",
+       {{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
+        {{"name", "NS"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.namespace"}}}}}},
+        {{"name", "MASTER_ADDR"}, {"value", "train-0.train"}},
+        {{"name", "TOKEN"},
+         {"valueFrom", {{"secretKeyRef", {{"name", "token"}, {"key", "value"}}}}}}}},
+      {"volumeMounts",
+       {{{"name", "code"}, {"mountPath", "/code"}}, {{"name", "data"}, {"mountPath", "/data"}}}}};
+  json pod_spec = {{"restartPolicy", "Never"},
+                   {"subdomain", "train"},
+                   {"containers", {container}},
+                   {"volumes",
+                    {{{"name", "code"}, {"configMap", {{"name", "code"}}}},
+                     {{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "shared"}}}}}}};
+  Call("POST", "/apis/batch/v1/namespaces/default/jobs",
+       {{"metadata", {{"name", "train"}}},
+        {"spec",
+         {{"completions", 2},
+          {"parallelism", 2},
+          {"completionMode", "Indexed"},
+          {"template", {{"spec", pod_spec}}}}}},
+       201);
+  ASSERT_TRUE(RunUntil([&] {
+    return Call("GET", "/apis/batch/v1/namespaces/default/jobs/train")["status"].value("succeeded",
+                                                                                       0) == 2;
+  })) << Pods().dump(2);
+  json pods = Pods();
+  ASSERT_EQ(pods.size(), 2u);
+  for (const json& p : pods) {
+    std::string name = p["metadata"]["name"];
+    std::string index = p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"];
+    std::string log = PodLog(name);
+    EXPECT_THAT(log, HasSubstr("hello from " + name + "\n"));
+    EXPECT_THAT(log, HasSubstr("index=" + index + " master=127.0.0.1 token=s3cr3t ns=default"));
+    EXPECT_THAT(log, HasSubstr("/root/code\n"));  // workingDir, re-rooted
+    const json& terminated = p["status"]["containerStatuses"][0]["state"]["terminated"];
+    EXPECT_EQ(terminated["exitCode"], 0);
+    EXPECT_EQ(terminated["reason"], "Completed");
+  }
+  // One directory per claim, shared by both pods.
+  for (const char* i : {"0", "1"}) {
+    std::ifstream in(root_ + "/volumes/default/shared/out-" + i);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, std::string("out-") + i);
+  }
+}
+
+TEST_F(ExecuteModeTest, ExitCodesStartErrorsAndDeletionKillsTheProcess) {
+  auto pod = [](const std::string& name, json command) {
+    return json{{"metadata", {{"name", name}}},
+                {"spec",
+                 {{"restartPolicy", "Never"},
+                  {"containers", {{{"name", "c"}, {"image", "x"}, {"command", command}}}}}}};
+  };
+  Call("POST", "/api/v1/namespaces/default/pods", pod("fails", {"sh", "-c", "echo oops; exit 3"}),
+       201);
+  Call("POST", "/api/v1/namespaces/default/pods", pod("missing", {"no-such-binary-here"}), 201);
+  Call("POST", "/api/v1/namespaces/default/pods",
+       // $$ is the kubelet's escape for $, so the shell sees $$.
+       pod("sleeper", {"sh", "-c", "echo $$$$ > pid; exec sleep 1000"}), 201);
+  ASSERT_TRUE(RunUntil([&] {
+    return Call("GET", "/api/v1/namespaces/default/pods/fails")["status"]["phase"] == "Failed" &&
+           Call("GET", "/api/v1/namespaces/default/pods/missing")["status"]["phase"] == "Failed" &&
+           Call("GET", "/api/v1/namespaces/default/pods/sleeper")["status"]["phase"] == "Running";
+  }));
+  json fails = Call("GET", "/api/v1/namespaces/default/pods/fails");
+  EXPECT_EQ(fails["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 3);
+  EXPECT_EQ(fails["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
+  EXPECT_EQ(PodLog("fails"), "oops\n");
+  json missing = Call("GET", "/api/v1/namespaces/default/pods/missing");
+  const json& t = missing["status"]["containerStatuses"][0]["state"]["terminated"];
+  EXPECT_EQ(t["reason"], "StartError");
+  EXPECT_EQ(t["exitCode"], 128);
+  EXPECT_THAT(t["message"].get<std::string>(), HasSubstr("no-such-binary-here"));
+
+  json sleeper = Call("GET", "/api/v1/namespaces/default/pods/sleeper");
+  std::string uid = sleeper["metadata"]["uid"];
+  std::string pid_file = root_ + "/pods/" + uid + "/root/pid";
+  ASSERT_TRUE(RunUntil([&] { return fs::exists(pid_file) && fs::file_size(pid_file) > 0; }));
+  pid_t pid = 0;
+  std::ifstream(pid_file) >> pid;
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(::kill(pid, 0), 0);
+  Call("DELETE", "/api/v1/namespaces/default/pods/sleeper", nullptr, 200);
+  EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its pod";
+}
+
+TEST_F(ExecuteModeTest, MissingConfigMapFailsTheStartWithTheKubeletsMessage) {
+  Call("POST", "/api/v1/namespaces/default/pods",
+       {{"metadata", {{"name", "p"}}},
+        {"spec",
+         {{"restartPolicy", "Never"},
+          {"containers",
+           {{{"name", "c"},
+             {"image", "x"},
+             {"command", {"true"}},
+             {"volumeMounts", {{{"name", "v"}, {"mountPath", "/v"}}}}}}},
+          {"volumes", {{{"name", "v"}, {"configMap", {{"name", "absent"}}}}}}}}},
+       201);
+  ASSERT_TRUE(RunUntil([&] {
+    return Call("GET", "/api/v1/namespaces/default/pods/p")["status"]["phase"] == "Failed";
+  }));
+  EXPECT_THAT(PodLog("p"), HasSubstr("configmap \"absent\" not found"));
+}
+
+}  // namespace
+}  // namespace portflow::fake
