@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark (issue 3, b): keep-alive GETs of one pod from `portflow cluster
+# serve`, against nginx serving a 1 KB static file, with the same wrk load,
+# one after the other on the same machine. Prints both rates and the ratio.
+# Usage: bench/http_bench.sh [PORTFLOW] (default build/bench/cli/portflow)
+# WRK_ARGS overrides the load (default "-t2 -c32 -d10s").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+portflow=${1:-build/bench/cli/portflow}
+wrk_args=${WRK_ARGS:--t2 -c32 -d10s}
+PATH=$PATH:/usr/sbin  # nginx lives there; a non-root PATH may lack it
+
+for tool in wrk nginx curl python3; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "http_bench: $tool is missing: apt-get install wrk nginx-light" >&2
+    exit 2
+  fi
+done
+if [[ ! -x $portflow ]]; then
+  echo "http_bench: no $portflow; build it with cmake --build --preset bench --target portflow" >&2
+  exit 2
+fi
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  # Only what this script started, by pid.
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# CPU seconds (user + system) used so far by a process and its children
+# (nginx's workers). Less noisy than the rate on a shared machine.
+cpu_seconds() {
+  local ticks=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$ticks $(getconf CLK_TCK)" | awk '{print $1 / $2}'
+}
+
+# Runs wrk against URL, the server being PID; prints "REQ_PER_S US_CPU_PER_REQ".
+run_wrk() {
+  local out before after
+  before=$(cpu_seconds "$2")
+  # shellcheck disable=SC2086  # wrk_args is a list of words
+  out=$(wrk $wrk_args "$1")
+  after=$(cpu_seconds "$2")
+  echo "$out" >&2
+  echo "$out" | awk -v a="$before" -v b="$after" \
+    '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2} END {printf "%s %.1f\n", r, (b - a) * 1e6 / n}'
+}
+
+# Waits until a command succeeds, for at most 10 s.
+wait_for() {
+  for _ in $(seq 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "http_bench: gave up waiting for: $*" >&2
+  return 1
+}
+
+echo "== portflow cluster serve" >&2
+"$portflow" cluster serve --nodes 1 --port 0 --kubeconfig "$dir/kubeconfig" \
+  >"$dir/serve.out" 2>"$dir/serve.err" &
+pids+=($!)
+wait_for grep -q '^server: ' "$dir/serve.out"
+url=$(awk '/^server: / {print $2}' "$dir/serve.out")
+pod='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench"},
+      "spec":{"containers":[{"name":"c","image":"busybox","command":["true"]}]}}'
+curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -d "$pod" \
+  "$url/api/v1/namespaces/default/pods"
+sleep 2  # the pod runs for its simulated second; measure the settled object
+pod_url=$url/api/v1/namespaces/default/pods/bench
+pod_bytes=$(curl -sf "$pod_url" | wc -c)
+read -r portflow_rate portflow_cpu < <(run_wrk "$pod_url" "${pids[0]}")
+
+echo "== nginx" >&2
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$dir/www"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$dir/www/file"
+chmod -R a+rX "$dir"  # nginx's workers may run as another user when we are root
+# worker_processes auto: nginx may use both cores, as the server's threads can.
+# keepalive_requests high: every connection stays open, as against portflow.
+cat >"$dir/nginx.conf" <<EOF
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $dir/www;
+  }
+}
+EOF
+nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;' 2>>"$dir/error.log" &
+pids+=($!)
+wait_for curl -sf -o /dev/null "http://127.0.0.1:$port/file"
+read -r nginx_rate nginx_cpu < <(run_wrk "http://127.0.0.1:$port/file" "${pids[1]}")
+
+echo "wrk $wrk_args"
+echo "portflow GET pod (${pod_bytes} B): ${portflow_rate} req/s, ${portflow_cpu} us server CPU per request"
+echo "nginx GET static file (1024 B): ${nginx_rate} req/s, ${nginx_cpu} us server CPU per request"
+awk -v p="$portflow_rate" -v n="$nginx_rate" \
+  'BEGIN { r = p / n; printf "ratio portflow/nginx: %.2fx (target >= 0.3x: %s)\n", r, (r >= 0.3 ? "met" : "missed") }'
