@@ -285,6 +285,10 @@ void Controllers::ObserveNode(const ObjectStore::Change& c) {
     nodes_[it->second] = std::move(info);
   }
   // Capacity, labels or taints may have changed: waiting pods try again.
+  RetryParked();
+}
+
+void Controllers::RetryParked() {
   for (const std::string& key : parked_) {
     if (queued_.insert(key).second) to_schedule_.push_back(key);
   }
@@ -310,10 +314,7 @@ void Controllers::ObservePod(const ObjectStore::Change& c) {
       f.gpus += it->second.request.gpus;
     }
     bound_.erase(it);
-    for (const std::string& k : parked_) {  // capacity freed: waiting pods try again
-      if (queued_.insert(k).second) to_schedule_.push_back(k);
-    }
-    parked_.clear();
+    RetryParked();  // capacity freed
   }
   if (holds && !bound_.count(key)) {
     Request r = PodRequest(pod);
@@ -616,9 +617,7 @@ bool Controllers::StartPod(json pod) {
     auto parsed = ParseDuration(plain ? d + "s" : d);
     if (parsed.ok()) duration = *parsed;
   }
-  int exit_code = options_.default_exit_code;
-  if (std::string code = Str(annotations, "sim.portflow.dev/exit-code"); !code.empty())
-    exit_code = std::atoi(code.c_str());
+  int exit_code = SimulatedExitCode(annotations);
 
   json& status = pod["status"];
   const json& containers = Sub(pod["spec"], "containers");
@@ -685,6 +684,18 @@ bool Controllers::StartPod(json pod) {
   return true;
 }
 
+int Controllers::SimulatedExitCode(const json& annotations) const {
+  std::string code = Str(annotations, "sim.portflow.dev/exit-code");
+  return code.empty() ? options_.default_exit_code : std::atoi(code.c_str());
+}
+
+// The container exited by itself: the pod ends and is no longer ready.
+void Controllers::ExitPod(json& pod, int exit_code, TimePoint started, TimePoint now) {
+  EndPod(pod, exit_code, started, now);
+  SetCondition(pod["status"], "ContainersReady", "False", "PodCompleted", "", now);
+  SetCondition(pod["status"], "Ready", "False", "PodCompleted", "", now);
+}
+
 bool Controllers::EndDuePods() {
   bool changed = false;
   TimePoint now = store_.clock().Now();
@@ -703,14 +714,9 @@ bool Controllers::EndDuePods() {
       continue;
     json pod = *current;
     const json& annotations = Sub(pod["metadata"], "annotations");
-    int exit_code = options_.default_exit_code;
-    if (std::string code = Str(annotations, "sim.portflow.dev/exit-code"); !code.empty())
-      exit_code = std::atoi(code.c_str());
+    int exit_code = SimulatedExitCode(annotations);
     std::string uid = Str(pod["metadata"], "uid");
-    json& status = pod["status"];
-    EndPod(pod, exit_code, started, now);
-    SetCondition(status, "ContainersReady", "False", "PodCompleted", "", now);
-    SetCondition(status, "Ready", "False", "PodCompleted", "", now);
+    ExitPod(pod, exit_code, started, now);
     if (store_.Update(Pods(), ns, std::move(pod)).ok()) {
       changed = true;
       std::lock_guard<std::mutex> l(logs_mu_);
@@ -1338,10 +1344,7 @@ bool Controllers::ReapProcesses() {
     auto current = store_.Peek(Pods(), ns, name);
     if (current && Str((*current)["metadata"], "uid") == p.uid && Phase(*current) == "Running") {
       json pod = *current;
-      json& status = pod["status"];
-      EndPod(pod, code, p.started, now);
-      SetCondition(status, "ContainersReady", "False", "PodCompleted", "", now);
-      SetCondition(status, "Ready", "False", "PodCompleted", "", now);
+      ExitPod(pod, code, p.started, now);
       changed = store_.Update(Pods(), ns, std::move(pod)).ok() || changed;
     }
     it = processes_.erase(it);

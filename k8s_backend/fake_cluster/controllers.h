@@ -97,6 +97,9 @@ class Controllers {
   bool RunKubelet();
   bool StartPod(json pod);
   bool EndDuePods();
+  int SimulatedExitCode(const json& annotations) const;
+  void ExitPod(json& pod, int exit_code, TimePoint started, TimePoint now);
+  void RetryParked();
   bool SyncJobs();
   bool SyncJob(const std::string& key);
   bool CollectGarbage();
