@@ -1,6 +1,9 @@
 #include "k8s_backend/fake_cluster/admission.h"
 
+#include <algorithm>
 #include <cctype>
+
+#include "core/base64.h"
 
 namespace portflow::fake {
 namespace {
@@ -78,9 +81,114 @@ void NonNegative(const json& spec, const char* field, const std::string& path,
   }
 }
 
+void Immutable(const json& current, const json& next, const std::string& field, const char* path,
+               std::vector<Cause>& causes) {
+  json::json_pointer ptr(path);
+  json before = current.contains(ptr) ? current[ptr] : json();
+  json after = next.contains(ptr) ? next[ptr] : json();
+  if (before != after) {
+    causes.push_back(
+        {"FieldValueInvalid", field, "Invalid value: " + after.dump() + ": field is immutable"});
+  }
+}
+
+// The pod spec without what an update may change, to compare the rest.
+json PodSpecFixedPart(json spec) {
+  if (!spec.is_object()) return spec;
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (json& c : spec[list]) {
+      if (c.is_object()) c.erase("image");
+    }
+  }
+  spec.erase("activeDeadlineSeconds");
+  spec.erase("terminationGracePeriodSeconds");
+  spec.erase("tolerations");
+  return spec;
+}
+
 }  // namespace
 
+std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current, const json& next) {
+  std::vector<Cause> causes;
+  if (kind.kind == "Job") {
+    Immutable(current, next, "spec.selector", "/spec/selector", causes);
+    Immutable(current, next, "spec.completionMode", "/spec/completionMode", causes);
+    Immutable(current, next, "spec.podFailurePolicy", "/spec/podFailurePolicy", causes);
+    Immutable(current, next, "spec.backoffLimitPerIndex", "/spec/backoffLimitPerIndex", causes);
+    const json& spec = next.value("spec", json::object());
+    // Elastic Indexed Jobs scale by changing completions with parallelism.
+    bool elastic = spec.value("completionMode", "") == "Indexed" &&
+                   spec.value("completions", json()) == spec.value("parallelism", json());
+    if (!elastic) Immutable(current, next, "spec.completions", "/spec/completions", causes);
+    // A suspended Job that never started may change where its pods go.
+    bool unstarted = current.value("spec", json::object()).value("suspend", false) &&
+                     !current.value("status", json::object()).contains("startTime");
+    json before = current.value("spec", json::object()).value("template", json());
+    json after = spec.value("template", json());
+    if (unstarted) {
+      for (json* t : {&before, &after}) {
+        if (!t->is_object()) continue;
+        if ((*t)["metadata"].is_object()) {
+          (*t)["metadata"].erase("labels");
+          (*t)["metadata"].erase("annotations");
+        }
+        if ((*t)["spec"].is_object()) {
+          for (const char* f : {"nodeSelector", "tolerations", "schedulingGates"})
+            (*t)["spec"].erase(f);
+        }
+      }
+    }
+    if (before != after) {
+      causes.push_back(
+          {"FieldValueInvalid", "spec.template",
+           "Invalid value: " + spec.value("template", json()).dump() + ": field is immutable"});
+    }
+  } else if (kind.kind == "Pod") {
+    json before = current.value("spec", json());
+    json after = next.value("spec", json());
+    // Tolerations may be added, never removed or changed.
+    json old_tolerations = before.is_object() ? before.value("tolerations", json::array()) : json();
+    json new_tolerations = after.is_object() ? after.value("tolerations", json::array()) : json();
+    bool tolerations_kept = true;
+    for (const json& t : old_tolerations) {
+      if (std::find(new_tolerations.begin(), new_tolerations.end(), t) == new_tolerations.end())
+        tolerations_kept = false;
+    }
+    if (PodSpecFixedPart(before) != PodSpecFixedPart(after) || !tolerations_kept) {
+      causes.push_back(
+          {"FieldValueForbidden", "spec",
+           "Forbidden: pod updates may not change fields other than "
+           "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+           "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+           "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+           "previously negative)"});
+    }
+  } else if ((kind.kind == "ConfigMap" || kind.kind == "Secret") &&
+             current.value("immutable", false)) {
+    const char* message = "Forbidden: field is immutable when `immutable` is set";
+    if (!next.value("immutable", false))
+      causes.push_back({"FieldValueForbidden", "immutable", message});
+    for (const char* f : {"data", "binaryData", "type"}) {
+      if (current.value(f, json()) != next.value(f, json()))
+        causes.push_back({"FieldValueForbidden", f, message});
+    }
+  }
+  return causes;
+}
+
 void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& uid) {
+  if (kind.kind == "Secret") {
+    // stringData is write-only: merged into data, base64-encoded, then dropped.
+    if (object.contains("stringData") && object["stringData"].is_object()) {
+      for (const auto& [key, value] : object["stringData"].items()) {
+        if (value.is_string()) object["data"][key] = Base64Encode(value.get<std::string>());
+      }
+    }
+    object.erase("stringData");
+    if (!object.contains("type")) object["type"] = "Opaque";
+    return;
+  }
   if (kind.kind == "Pod") {
     json& spec = object["spec"];
     if (!spec.is_object()) return;

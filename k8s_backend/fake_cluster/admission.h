@@ -22,6 +22,13 @@ void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& ui
 // Every problem, in field order; empty when valid.
 std::vector<Cause> Validate(const ResourceKind& kind, const json& object);
 
+// What an update may not change: a Job's selector, template (beyond the
+// scheduling directives of a suspended Job that never started),
+// completionMode and completions (except elastic Indexed Jobs); a Pod's spec
+// beyond images, activeDeadlineSeconds and added tolerations; the data of a
+// ConfigMap or Secret marked immutable. Empty when the update is allowed.
+std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current, const json& next);
+
 // A metav1.Status body for 422 Invalid, as the API server words it:
 // 'Job.batch "x" is invalid: [cause, cause]'.
 json InvalidStatus(const ResourceKind& kind, const std::string& name,

@@ -523,6 +523,12 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     } else {
       next.erase("status");
     }
+    if (sub.empty()) {
+      ApplyDefaults(*kind, next, (*current)["metadata"].value("uid", ""));
+      std::vector<Cause> causes = Validate(*kind, next);
+      for (Cause& c : ValidateUpdate(*kind, *current, next)) causes.push_back(std::move(c));
+      if (!causes.empty()) return Json(422, InvalidStatus(*kind, name, causes));
+    }
     auto updated = store_.Update(*kind, ns, next);
     if (!updated.ok()) return FromStatus(updated.status(), kind, name);
     return Json(200, *updated);

@@ -158,6 +158,68 @@ TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
   EXPECT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", badname).status, 422);
 }
 
+TEST_F(FakeClusterTest, UpdatesCannotChangeImmutableFields) {
+  json job = {{"apiVersion", "batch/v1"},
+              {"kind", "Job"},
+              {"metadata", {{"name", "train"}}},
+              {"spec",
+               {{"template",
+                 {{"spec",
+                   {{"restartPolicy", "Never"},
+                    {"containers", {{{"name", "main"}, {"image", "python"}}}}}}}}}}};
+  ASSERT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", job).status, 201);
+  const std::string url = "/apis/batch/v1/namespaces/default/jobs/train";
+  // Mutable fields change; the template does not.
+  EXPECT_EQ(
+      Call("PATCH", url, {{"spec", {{"parallelism", 2}}}}, "application/merge-patch+json").status,
+      200);
+  json change_image = {
+      {"spec", {{"template", {{"spec", {{"containers", {{{"name", "main"}, {"image", "x"}}}}}}}}}}};
+  HttpResponse r = Call("PATCH", url, change_image, "application/strategic-merge-patch+json");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(Body(r)["details"]["causes"][0]["field"], "spec.template");
+  EXPECT_THAT(Body(r)["message"].get<std::string>(),
+              HasSubstr("Job.batch \"train\" is invalid: spec.template: Invalid value: "));
+  EXPECT_THAT(Body(r)["message"].get<std::string>(), HasSubstr("field is immutable"));
+  EXPECT_EQ(
+      Call("PATCH", url, {{"spec", {{"completions", 3}}}}, "application/merge-patch+json").status,
+      422);
+  EXPECT_EQ(Call("GET", url).status, 200);
+  EXPECT_EQ(Body(Call("GET", url))["spec"]["template"]["spec"]["containers"][0]["image"], "python");
+  // Validation of the object itself holds on update too.
+  EXPECT_EQ(
+      Call("PATCH", url, {{"spec", {{"parallelism", -1}}}}, "application/merge-patch+json").status,
+      422);
+
+  // Pods: the image may change, the command may not.
+  json pod = {{"metadata", {{"name", "p"}}},
+              {"spec", {{"containers", {{{"name", "c"}, {"image", "a"}, {"command", {"x"}}}}}}}};
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/pods", pod).status, 201);
+  const std::string pod_url = "/api/v1/namespaces/default/pods/p";
+  EXPECT_EQ(Call("PATCH", pod_url, {{"spec", {{"containers", {{{"name", "c"}, {"image", "b"}}}}}}},
+                 "application/strategic-merge-patch+json")
+                .status,
+            200);
+  r = Call("PATCH", pod_url, {{"spec", {{"containers", {{{"name", "c"}, {"command", {"y"}}}}}}}},
+           "application/strategic-merge-patch+json");
+  ASSERT_EQ(r.status, 422);
+  EXPECT_EQ(Body(r)["details"]["causes"][0]["reason"], "FieldValueForbidden");
+
+  // An immutable ConfigMap keeps its data; Secrets turn stringData into data.
+  json cm = {{"metadata", {{"name", "cm"}}}, {"data", {{"k", "v"}}}, {"immutable", true}};
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps", cm).status, 201);
+  r = Call("PATCH", "/api/v1/namespaces/default/configmaps/cm", {{"data", {{"k", "w"}}}},
+           "application/merge-patch+json");
+  ASSERT_EQ(r.status, 422);
+  EXPECT_EQ(Body(r)["details"]["causes"][0]["field"], "data");
+  json secret = {{"metadata", {{"name", "s"}}}, {"stringData", {{"token", "hello"}}}};
+  r = Call("POST", "/api/v1/namespaces/default/secrets", secret);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["data"]["token"], "aGVsbG8=");
+  EXPECT_EQ(Body(r)["type"], "Opaque");
+  EXPECT_FALSE(Body(r).contains("stringData"));
+}
+
 TEST_F(FakeClusterTest, TablesHaveKubectlColumns) {
   HttpRequest r{
       "GET", "/api/v1/nodes", {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}, ""};

@@ -100,12 +100,18 @@ TEST_F(KubectlTest, CreateApplyAndErrors) {
   EXPECT_EQ(applied.code, 0) << applied.out;
   EXPECT_THAT(Kubectl("apply -f -", kJob).out, HasSubstr("job.batch/train unchanged"));
   std::string changed = kJob;
-  changed.replace(changed.find("completions: 3"), 14, "completions: 4");
+  changed.replace(changed.find("completions: 3"), 14, "completions: 3\n  parallelism: 2");
   EXPECT_THAT(Kubectl("apply -f -", changed).out, HasSubstr("job.batch/train configured"));
-  EXPECT_EQ(Kubectl("get job train -o jsonpath={.spec.completions}").out, "4");
+  EXPECT_EQ(Kubectl("get job train -o jsonpath={.spec.parallelism}").out, "2");
   EXPECT_THAT(Kubectl("get jobs").out,
               ::testing::MatchesRegex("NAME +STATUS +COMPLETIONS +DURATION +AGE\n"
-                                      "train +Running +0/4 +[0-9]+s +[0-9]+s\n"));
+                                      "train +Running +0/3 +[0-9]+s +[0-9]+s\n"));
+  // As on a real cluster, a Job's completions and template are fixed.
+  changed.replace(changed.find("completions: 3"), 14, "completions: 4");
+  Shell immutable = Kubectl("apply -f -", changed);
+  EXPECT_NE(immutable.code, 0);
+  EXPECT_THAT(immutable.out, HasSubstr("The Job \"train\" is invalid: spec.completions: Invalid "
+                                       "value: 4: field is immutable"));
   std::string invalid = kJob;
   invalid.replace(invalid.find("restartPolicy: Never"), 20, "restartPolicy: Always");
   invalid.replace(invalid.find("name: train"), 11, "name: bad");
@@ -205,13 +211,16 @@ spec:
   EXPECT_EQ(sidecar["image"], "log:2");
   EXPECT_EQ(sidecar["command"], nlohmann::json::parse(R"(["tail", "-f", "/log"])"));
   EXPECT_EQ(got.out.find("$setElementOrder"), std::string::npos);  // directives are not stored
-  // Taking an env entry out of the file deletes it (kubectl sends $patch: delete).
+  // Taking an env entry out of the file would delete it (kubectl sends
+  // $patch: delete), but a pod's env is fixed once created.
   const std::string env_a = "{name: A, value: \"1\"}, ";
   pod.replace(pod.find(env_a), env_a.size(), "");
-  ASSERT_EQ(Kubectl("apply -f -", pod).code, 0);
+  Shell forbidden = Kubectl("apply -f -", pod);
+  EXPECT_NE(forbidden.code, 0);
+  EXPECT_THAT(forbidden.out, HasSubstr("spec: Forbidden: pod updates may not change fields other "
+                                       "than `spec.containers[*].image`"));
   EXPECT_EQ(Kubectl("get pod two-containers -o jsonpath={.spec.containers[0].env[*].name}").out,
-            "B");
-  EXPECT_EQ(Kubectl("get pod two-containers -o jsonpath={.spec.containers[1].image}").out, "log:2");
+            "A B");
 }
 
 // kubectl 1.32 asks /api and /apis for aggregated discovery first; answered
