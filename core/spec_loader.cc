@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/quantity.h"
+#include "core/utf8.h"
 
 namespace portflow {
 namespace {
@@ -434,17 +435,6 @@ class Loader {
   Diagnostics& diags_;
 };
 
-// Length of the UTF-8 sequence starting at text[i], or 0 when invalid.
-size_t Utf8Length(std::string_view text, size_t i) {
-  unsigned char c = static_cast<unsigned char>(text[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > text.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  return n;
-}
-
 // Catches input that is not YAML text at all, and flow nesting deep enough to
 // exhaust the parser, before yaml-cpp sees it.
 bool CheckText(std::string_view text, Diagnostics& diags) {
@@ -459,7 +449,7 @@ bool CheckText(std::string_view text, Diagnostics& diags) {
       diags.Add({line, col}, std::string("the file is not text (control byte ") + hex + ")");
       return false;
     }
-    size_t n = Utf8Length(text, i);
+    size_t n = Utf8SequenceLength(text, i);
     if (n == 0) {
       diags.Add({line, col}, "the file is not valid UTF-8");
       return false;

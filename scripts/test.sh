@@ -3,7 +3,8 @@
 #   1. the ASan+UBSan build of the tests that touch concurrency, processes
 #      and parsing;
 #   2. the ThreadSanitizer build of the engine, run store and local backend;
-#   3. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60);
+#   3. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60),
+#      then the protobuf request-body decoder for half that;
 #   4. every test of the dev build (warnings are errors), last, so that its
 #      summary closes the output.
 # Usage: scripts/test.sh
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-60}
+protobuf_fuzz_seconds=$(( (fuzz_seconds + 1) / 2 ))
 
 echo "== configure and build: dev (warnings are errors)"
 cmake --preset dev >/dev/null
@@ -25,7 +27,7 @@ cmake --build --preset asan -j "$jobs" --target core_test local_backend_test con
 echo "== asan: core, local backend, conformance and fake cluster tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds)' \
+  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, local backend, conformance and fake cluster tests"
@@ -49,6 +51,20 @@ if ! build/fuzz/core/spec_loader_fuzz -max_total_time="$fuzz_seconds" -max_len=4
   exit 1
 fi
 tail -n 5 build/fuzz/fuzz.log
+
+echo "== fuzz: protobuf request bodies for ${protobuf_fuzz_seconds}s"
+cmake --build --preset fuzz -j "$jobs" --target protobuf_fuzz
+python3 scripts/protobuf_seeds.py build/fuzz/protobuf_seeds
+mkdir -p build/fuzz/protobuf_corpus
+if ! build/fuzz/k8s_backend/fake_cluster/protobuf_fuzz -max_total_time="$protobuf_fuzz_seconds" \
+  -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix=build/fuzz/protobuf- build/fuzz/protobuf_corpus build/fuzz/protobuf_seeds tests/protobuf_corpus \
+  > build/fuzz/protobuf_fuzz.log 2>&1; then
+  tail -n 60 build/fuzz/protobuf_fuzz.log
+  echo "fuzz: the protobuf decoder fuzzer found a problem (see above)"
+  exit 1
+fi
+tail -n 5 build/fuzz/protobuf_fuzz.log
 
 echo "== dev: all tests"
 ctest --test-dir build/dev -j "$jobs" --timeout 300 --output-on-failure

@@ -194,8 +194,13 @@ void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& ui
     if (!spec.is_object()) return;
     if (!spec.contains("restartPolicy")) spec["restartPolicy"] = "Always";
     if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
-    if (!object.contains("status"))
+    if (!object.contains("status") || object["status"].empty())
       object["status"] = {{"phase", "Pending"}, {"qosClass", "BestEffort"}};
+    return;
+  }
+  if (kind.kind == "Namespace") {
+    if (!object.contains("status") || object["status"].empty())
+      object["status"] = {{"phase", "Active"}};
     return;
   }
   if (kind.kind != "Job") return;

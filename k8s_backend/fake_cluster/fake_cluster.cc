@@ -7,6 +7,7 @@
 #include "k8s_backend/fake_cluster/discovery.h"
 #include "k8s_backend/fake_cluster/k8s_time.h"
 #include "k8s_backend/fake_cluster/openapi.h"
+#include "k8s_backend/fake_cluster/protobuf.h"
 #include "k8s_backend/fake_cluster/strategic_merge.h"
 #include "k8s_backend/fake_cluster/table.h"
 
@@ -272,16 +273,34 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
       return r;
     }
   }
-  if (auto ct = req.headers.find("content-type"); ct != req.headers.end() && !req.body.empty() &&
-                                                  ct->second.find("json") == std::string::npos &&
-                                                  ct->second.find("yaml") == std::string::npos) {
-    // The fake speaks JSON only; clients that tried protobuf fall back on 415.
+  auto ct = req.headers.find("content-type");
+  if (ct != req.headers.end() && !req.body.empty() && ct->second.rfind(kProtobufType, 0) == 0) {
+    // client-go's typed clients (kubectl create namespace, secret...) send
+    // protobuf; it is decoded to the JSON the rest of the server speaks.
+    auto decoded = DecodeProtobuf(req.body);
+    if (!decoded.ok()) {
+      bool unsupported = decoded.status().code() == StatusCode::kUnimplemented;
+      return Failure(unsupported ? 415 : 400, unsupported ? "UnsupportedMediaType" : "BadRequest",
+                     decoded.status().message());
+    }
+    HttpRequest as_json = req;
+    as_json.body = decoded->dump();
+    as_json.headers["content-type"] = "application/json";
+    return Route(as_json);
+  }
+  if (ct != req.headers.end() && !req.body.empty() &&
+      ct->second.find("json") == std::string::npos &&
+      ct->second.find("yaml") == std::string::npos) {
     return Failure(
         415, "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "
         "application/json, application/merge-patch+json, application/json-patch+json, "
-        "application/strategic-merge-patch+json");
+        "application/strategic-merge-patch+json, application/vnd.kubernetes.protobuf");
   }
+  return Route(req);
+}
+
+HttpResponse FakeCluster::Route(const HttpRequest& req) {
   Target t = ParseTarget(req.target);
   const auto& p = t.path;
   if (p.size() == 1 && p[0] == "version") {
@@ -392,11 +411,20 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
         if (now >= end || watch->stopped()) return false;
         WatchEvent e;
         if (watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
-          // kubectl get -w asks for Table rows; the columns come with the first.
-          json object = as_table ? ToTable(*kind, {e.object}, clock->Now(), first) : e.object;
-          first = false;
           last_sent = clock->Now();
-          *chunk = json{{"type", e.type}, {"object", object}}.dump() + "\n";
+          // What is queued goes out in one chunk: one write for many events
+          // when this watcher falls behind.
+          do {
+            if (as_table) {
+              // kubectl get -w asks for Table rows; the columns come with the first.
+              json table = ToTable(*kind, {*e.object}, clock->Now(), first);
+              *chunk += json{{"type", e.type}, {"object", table}}.dump() + "\n";
+            } else {
+              // The object's bytes are shared with every other watcher.
+              *chunk += "{\"type\":\"" + e.type + "\",\"object\":" + *e.text + "}\n";
+            }
+            first = false;
+          } while (chunk->size() < 65536 && watch->TryNext(&e));
         } else if (bookmarks && clock->Now() - last_sent >= std::chrono::minutes(1)) {
           // A quiet watch still learns the current version, to resume from it.
           last_sent = clock->Now();
@@ -457,8 +485,8 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   }
 
   if (req.method == "GET") {
-    auto obj = store_.Get(*kind, ns, name);
-    if (!obj.ok()) return FromStatus(obj.status(), kind, name);
+    std::shared_ptr<const json> obj = store_.Peek(*kind, ns, name);  // no copy
+    if (!obj) return FromStatus(store_.Get(*kind, ns, name).status(), kind, name);
     if (sub == "log") return Logs(ns, name, ParseBool(t.query["follow"]));
     if (as_table) return Json(200, ToTable(*kind, {*obj}, clock_.Now()));
     return Json(200, *obj);

@@ -75,6 +75,8 @@ class FakeCluster {
   Status Bootstrap();
   void StopControllers();
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
+  // Handle() past fault injection and body decoding.
+  HttpResponse Route(const HttpRequest& req);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).
   void ReleaseDependents(const std::string& owner_uid);
 

@@ -111,10 +111,12 @@ TEST_F(FakeClusterTest, CrudWithStatusObjects) {
   HttpResponse gone = Call("GET", "/api/v1/namespaces/default/pods/a");
   EXPECT_EQ(gone.status, 404);
   EXPECT_EQ(Body(gone)["message"], "pods \"a\" not found");
+  // JSON sent as protobuf is malformed; a format the server does not know is 415.
   EXPECT_EQ(
       Call("POST", "/api/v1/namespaces/default/pods", pod, "application/vnd.kubernetes.protobuf")
           .status,
-      415);
+      400);
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/pods", pod, "application/cbor").status, 415);
 }
 
 TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
@@ -280,7 +282,14 @@ TEST_F(FakeClusterTest, WatchStreamsEventsAndExpiresOldVersions) {
   ASSERT_TRUE(old.stream);  // history is long enough here: events replay
   chunk.clear();
   ASSERT_TRUE(old.stream(&chunk));
-  EXPECT_EQ(json::parse(chunk)["type"], "ADDED");
+  // Queued events leave together, one per line: c, then x0 to x2.
+  std::vector<std::string> names;
+  for (size_t at = 0, nl; (nl = chunk.find('\n', at)) != std::string::npos; at = nl + 1) {
+    json e = json::parse(chunk.substr(at, nl - at));
+    EXPECT_EQ(e["type"], "ADDED");
+    names.push_back(e["object"]["metadata"]["name"]);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"c", "x0", "x1", "x2"}));
 }
 
 TEST_F(FakeClusterTest, AggregatedDiscoveryWhenAccepted) {

@@ -124,6 +124,14 @@ bool Watch::Next(WatchEvent* event, TimePoint deadline) {
   return true;
 }
 
+bool Watch::TryNext(WatchEvent* event) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (queue_.empty()) return false;
+  *event = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
 void Watch::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -137,7 +145,9 @@ bool Watch::stopped() const {
   return stopped_;
 }
 
-void Watch::Offer(const std::string& type, const json& object, const json* previous) {
+void Watch::Offer(const std::string& type, const std::shared_ptr<const json>& shared,
+                  const json* previous, std::shared_ptr<const std::string>& text) {
+  const json& object = *shared;
   auto matches = [&](const json& o) {
     if (kind_->namespaced && !ns_.empty() && At(o, "metadata.namespace") != ns_) return false;
     return labels_.Matches(LabelsOf(o)) && fields_.Matches(FieldsOf(*kind_, o));
@@ -155,7 +165,8 @@ void Watch::Offer(const std::string& type, const json& object, const json* previ
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopped_) return;
-    queue_.push_back({sent, object});
+    if (!text) text = std::make_shared<const std::string>(object.dump());
+    queue_.push_back({sent, shared, text});
   }
   cv_.notify_all();
 }
@@ -338,9 +349,10 @@ void ObjectStore::Record(const ResourceKind& kind, const std::string& ns, const 
   changes_.push_back({rv_, &kind, ns, type, std::move(object), std::move(previous)});
   const Change& c = changes_.back();
   auto alive = watches_.begin();
+  std::shared_ptr<const std::string> text;
   for (auto& w : watches_) {
     if (auto watch = w.lock(); watch && !watch->stopped()) {
-      if (watch->kind_ == &kind) watch->Offer(type, *c.object, c.previous.get());
+      if (watch->kind_ == &kind) watch->Offer(type, c.object, c.previous.get(), text);
       *alive++ = w;
     }
   }
@@ -371,7 +383,8 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
     std::string kk = KindKey(kind);
     for (auto it = objects_.lower_bound({kk, "", ""});
          it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
-      w->Offer("ADDED", *it->second, nullptr);
+      std::shared_ptr<const std::string> text;
+      w->Offer("ADDED", it->second, nullptr, text);
     }
   } else {
     int64_t oldest = changes_.empty() ? rv_ : changes_.front().rv;
@@ -380,7 +393,8 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
                         std::to_string(oldest - 1) + ")");
     }
     for (const Change& c : changes_) {
-      if (c.rv > from && c.kind == &kind) w->Offer(c.type, *c.object, c.previous.get());
+      std::shared_ptr<const std::string> text;
+      if (c.rv > from && c.kind == &kind) w->Offer(c.type, c.object, c.previous.get(), text);
     }
   }
   watches_.push_back(w);

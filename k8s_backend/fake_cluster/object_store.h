@@ -62,7 +62,9 @@ struct ListResult {
 
 struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
-  json object;
+  std::shared_ptr<const json> object;
+  // object->dump(), made once per change and shared by every watcher.
+  std::shared_ptr<const std::string> text;
 };
 
 class ObjectStore;
@@ -73,6 +75,8 @@ class Watch {
  public:
   // False at the deadline or once stopped with nothing left to read.
   bool Next(WatchEvent* event, TimePoint deadline);
+  // The next event if one is queued; never waits.
+  bool TryNext(WatchEvent* event);
   void Stop();
   bool stopped() const;
 
@@ -85,8 +89,10 @@ class Watch {
         ns_(std::move(ns)),
         labels_(std::move(labels)),
         fields_(std::move(fields)) {}
-  // Called by the store with its lock held.
-  void Offer(const std::string& type, const json& object, const json* previous);
+  // Called by the store with its lock held. `text` caches the object's
+  // serialisation across the watches offered the same change.
+  void Offer(const std::string& type, const std::shared_ptr<const json>& object,
+             const json* previous, std::shared_ptr<const std::string>& text);
 
   ObjectStore* store_;
   const ResourceKind* kind_;

@@ -138,11 +138,27 @@ TEST_F(ObjectStoreTest, WatchFromNowSeesChangesThroughSelectors) {
   TimePoint soon = clock_.Now() + std::chrono::seconds(1);
   ASSERT_TRUE((*w)->Next(&e, soon));
   EXPECT_EQ(e.type, "ADDED");
-  EXPECT_EQ(e.object["metadata"]["name"], "a");
+  EXPECT_EQ((*e.object)["metadata"]["name"], "a");
   ASSERT_TRUE((*w)->Next(&e, soon));
   EXPECT_EQ(e.type, "DELETED");
   EXPECT_FALSE((*w)->Next(&e, soon));  // nothing else; virtual time jumped to the deadline
   EXPECT_EQ(clock_.Now(), soon);
+}
+
+TEST_F(ObjectStoreTest, WatchersShareOneSerialisationPerChange) {
+  std::string now = std::to_string(store_.resource_version());
+  auto w1 = store_.StartWatch(pods_, "", {}, now);
+  auto w2 = store_.StartWatch(pods_, "ml", {}, now);
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  json a = *store_.Create(pods_, "ml", Pod("a"));
+  WatchEvent e1, e2;
+  TimePoint soon = clock_.Now() + std::chrono::seconds(1);
+  ASSERT_TRUE((*w1)->Next(&e1, soon));
+  ASSERT_TRUE((*w2)->Next(&e2, soon));
+  ASSERT_TRUE(e1.text && e2.text);
+  EXPECT_EQ(e1.text.get(), e2.text.get());
+  EXPECT_EQ(json::parse(*e1.text), a);
+  EXPECT_EQ(e1.object.get(), e2.object.get());
 }
 
 TEST_F(ObjectStoreTest, WatchFromZeroListsFirstAndTooOldIsExpired) {
@@ -155,7 +171,7 @@ TEST_F(ObjectStoreTest, WatchFromZeroListsFirstAndTooOldIsExpired) {
   ASSERT_TRUE((*w)->Next(&e, soon));
   EXPECT_EQ(e.type, "ADDED");
   ASSERT_TRUE((*w)->Next(&e, soon));
-  EXPECT_EQ(e.object["metadata"]["name"], "b");
+  EXPECT_EQ((*e.object)["metadata"]["name"], "b");
   // The store keeps 8 changes: a version from before them is gone.
   int64_t start = store_.resource_version();
   for (int i = 0; i < 12; ++i)

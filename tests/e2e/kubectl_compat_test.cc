@@ -223,6 +223,47 @@ spec:
             "A B");
 }
 
+// kubectl's generator commands send protobuf bodies and never fall back to
+// JSON; each must work as on a real cluster.
+TEST_F(KubectlTest, GeneratorCommandsSendProtobuf) {
+  Shell ns = Kubectl("create namespace ml -v=8");
+  ASSERT_EQ(ns.code, 0) << ns.out;
+  EXPECT_THAT(ns.out, HasSubstr("Content-Type: application/vnd.kubernetes.protobuf"));
+  EXPECT_THAT(ns.out, HasSubstr("namespace/ml created"));
+  EXPECT_THAT(Kubectl("get namespace ml").out, ::testing::ContainsRegex("ml +Active"));
+  Shell cm =
+      Kubectl("create configmap settings -n ml --from-literal=lr=0.1 --from-literal=epochs=3");
+  ASSERT_EQ(cm.code, 0) << cm.out;
+  EXPECT_EQ(Kubectl("get configmap settings -n ml -o jsonpath={.data.lr}/{.data.epochs}").out,
+            "0.1/3");
+  Shell secret = Kubectl("create secret generic token -n ml --from-literal=key=s3cret");
+  ASSERT_EQ(secret.code, 0) << secret.out;
+  EXPECT_EQ(Kubectl("get secret token -n ml -o jsonpath={.data.key}").out, "czNjcmV0");
+  EXPECT_EQ(Kubectl("get secret token -n ml -o jsonpath={.type}").out, "Opaque");
+  Shell svc = Kubectl("create service clusterip ddp -n ml --clusterip=None --tcp=29500:29500");
+  ASSERT_EQ(svc.code, 0) << svc.out;
+  EXPECT_EQ(Kubectl("get service ddp -n ml -o jsonpath={.spec.clusterIP}/{.spec.ports[0].port}/"
+                    "{.spec.ports[0].targetPort}/{.spec.selector.app}")
+                .out,
+            "None/29500/29500/ddp");
+  Shell job = Kubectl("create job hello -n ml --image=python:3.12 -- python3 -c 'print(1)'");
+  ASSERT_EQ(job.code, 0) << job.out;
+  EXPECT_THAT(job.out, HasSubstr("job.batch/hello created"));
+  EXPECT_EQ(
+      Kubectl("get job hello -n ml -o jsonpath={.spec.template.spec.containers[0].command}").out,
+      R"js(["python3","-c","print(1)"])js");
+  EXPECT_EQ(Kubectl("wait -n ml --for=condition=complete job/hello --timeout=30s").code, 0);
+  // Errors come back as for JSON bodies.
+  Shell again = Kubectl("create namespace ml");
+  EXPECT_NE(again.code, 0);
+  EXPECT_THAT(again.out, HasSubstr("Error from server (AlreadyExists): namespaces \"ml\" already "
+                                   "exists"));
+  Shell bad = Kubectl("create job Bad_Name -n ml --image=x");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_THAT(bad.out, HasSubstr("error: failed to create job: Job.batch \"Bad_Name\" is invalid: "
+                                 "[metadata.name: Invalid value: \"Bad_Name\""));
+}
+
 // kubectl 1.32 asks /api and /apis for aggregated discovery first; answered
 // so, it needs no request per group version.
 TEST_F(KubectlTest, AggregatedDiscovery) {
