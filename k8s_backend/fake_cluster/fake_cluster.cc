@@ -1,5 +1,6 @@
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
+#include <set>
 #include <sstream>
 
 #include "core/quantity.h"
@@ -243,7 +244,47 @@ Status FakeCluster::FailPod(const std::string& ns, const std::string& name, int 
   return store_.Update(pods, ns, pod).status();
 }
 
+HttpResponse FakeCluster::InjectFaults(const std::string& body) {
+  json f = json::parse(body, nullptr, false);
+  if (!f.is_object()) return Failure(400, "BadRequest", "the faults are not a JSON object");
+  static const std::set<std::string> known = {"failNext", "failRate", "code",
+                                              "loseNode", "failPod",  "dropWatches"};
+  for (const auto& [key, value] : f.items()) {
+    if (!known.count(key)) return Failure(400, "BadRequest", "unknown fault \"" + key + "\"");
+  }
+  try {
+    int code = f.value("code", 500);
+    if (code != 0 && code != 429 && (code < 500 || code > 599)) {
+      return Failure(400, "BadRequest", "code must be 429, 5xx, or 0 (drop the connection)");
+    }
+    if (f.contains("failNext")) FailNextCalls(f["failNext"].get<int>(), code);
+    if (f.contains("failRate")) {
+      double rate = f["failRate"].get<double>();
+      if (rate < 0 || rate > 1) return Failure(400, "BadRequest", "failRate must be in [0, 1]");
+      FailCallsAtRate(rate, code);
+    }
+    if (f.contains("loseNode")) {
+      Status st = LoseNode(f["loseNode"].get<std::string>());
+      if (!st.ok()) return FromStatus(st);
+    }
+    if (f.contains("failPod")) {
+      const json& p = f["failPod"];
+      Status st = FailPod(p.value("namespace", "default"), p.at("name").get<std::string>(),
+                          p.value("exitCode", 137));
+      if (!st.ok()) return FromStatus(st);
+    }
+    if (f.value("dropWatches", false)) DropWatches();
+  } catch (const json::exception& e) {
+    return Failure(400, "BadRequest", std::string("bad fault: ") + e.what());
+  }
+  return Json(200, {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Success"}});
+}
+
 HttpResponse FakeCluster::Handle(const HttpRequest& req) {
+  if (req.target == "/portflow/faults") {
+    if (req.method != "POST") return Failure(405, "MethodNotAllowed", "POST the faults");
+    return InjectFaults(req.body);
+  }
   if (req.target.rfind("/api/", 0) == 0 || req.target.rfind("/apis/", 0) == 0) {
     ++api_calls_;
     int code = 0;

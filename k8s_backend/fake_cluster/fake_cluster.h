@@ -49,7 +49,11 @@ class FakeCluster {
 
   // Fault injection, for tests of clients. API calls (not discovery or
   // /version) fail: `code` 429 comes with Retry-After: 1; 500 is an internal
-  // error; 0 drops the connection without an answer.
+  // error; 0 drops the connection without an answer. A served cluster takes
+  // the same faults from outside as a JSON POST to /portflow/faults:
+  //   {"failNext": N, "failRate": R, "code": C, "loseNode": "node-2",
+  //    "failPod": {"namespace": NS, "name": POD, "exitCode": 137},
+  //    "dropWatches": true}   (every key optional; code defaults to 500)
   void FailNextCalls(int count, int code);
   // Each API call fails with probability `rate` (deterministic sequence).
   void FailCallsAtRate(double rate, int code);
@@ -75,6 +79,8 @@ class FakeCluster {
   Status Bootstrap();
   void StopControllers();
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
+  // POST /portflow/faults: the fault injection above, for a served cluster.
+  HttpResponse InjectFaults(const std::string& body);
   // Handle() past fault injection and body decoding.
   HttpResponse Route(const HttpRequest& req);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).

@@ -222,6 +222,35 @@ TEST_F(FakeClusterTest, UpdatesCannotChangeImmutableFields) {
   EXPECT_FALSE(Body(r).contains("stringData"));
 }
 
+TEST_F(FakeClusterTest, FaultsCanBeInjectedOverHttp) {
+  auto faults = [&](const std::string& body) {
+    return cluster_->Handle({"POST", "/portflow/faults", {}, body});
+  };
+  ASSERT_EQ(faults(R"({"failNext": 2, "code": 429})").status, 200);
+  HttpResponse first = Call("GET", "/api/v1/nodes");
+  EXPECT_EQ(first.status, 429);
+  EXPECT_EQ(first.headers["Retry-After"], "1");
+  EXPECT_EQ(Call("GET", "/api/v1/nodes").status, 429);
+  EXPECT_EQ(Call("GET", "/api/v1/nodes").status, 200);
+  // Dropped connections: no status at all.
+  ASSERT_EQ(faults(R"({"failNext": 1, "code": 0})").status, 200);
+  EXPECT_TRUE(Call("GET", "/api/v1/nodes").drop_connection);
+  // A lost node turns NotReady.
+  ASSERT_EQ(faults(R"({"loseNode": "node-2"})").status, 200);
+  json node = Body(Call("GET", "/api/v1/nodes/node-2"));
+  EXPECT_EQ(node["spec"]["taints"][0]["key"], "node.kubernetes.io/unreachable");
+  // Bad requests say what is wrong; nothing is applied.
+  HttpResponse unknown = faults(R"({"loseNod": "node-1"})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(Body(unknown)["message"].get<std::string>(), HasSubstr("unknown fault \"loseNod\""));
+  EXPECT_EQ(faults(R"({"failRate": 2})").status, 400);
+  EXPECT_EQ(faults(R"({"failNext": 1, "code": 404})").status, 400);
+  EXPECT_EQ(faults("not json").status, 400);
+  EXPECT_EQ(faults(R"({"loseNode": "node-9"})").status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/nodes").status, 200);
+  EXPECT_EQ(cluster_->Handle({"GET", "/portflow/faults", {}, ""}).status, 405);
+}
+
 TEST_F(FakeClusterTest, TablesHaveKubectlColumns) {
   HttpRequest r{
       "GET", "/api/v1/nodes", {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}, ""};
