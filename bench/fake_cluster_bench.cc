@@ -64,8 +64,12 @@ int main(int argc, char** argv) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("nodes=%d jobs=%d pods=%lld succeeded=%lld wall=%.2fs pods/s=%.0f peak_rss=%.0fMiB\n",
-              nodes, jobs, static_cast<long long>(total), static_cast<long long>(done), secs,
-              done / secs, ru.ru_maxrss / 1024.0);
+  // Every write (create, update, delete, events included) takes one resourceVersion.
+  double writes = static_cast<double>((*cluster)->store().resource_version()) / total;
+  std::printf(
+      "nodes=%d jobs=%d pods=%lld succeeded=%lld wall=%.2fs pods/s=%.0f peak_rss=%.0fMiB "
+      "writes/pod=%.1f\n",
+      nodes, jobs, static_cast<long long>(total), static_cast<long long>(done), secs, done / secs,
+      ru.ru_maxrss / 1024.0, writes);
   return done == total ? 0 : 1;
 }

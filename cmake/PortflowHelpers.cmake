@@ -43,3 +43,11 @@ function(portflow_warnings target)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
 endfunction()
+
+# portflow_use_jemalloc(target): links jemalloc where the build uses it
+# (PORTFLOW_JEMALLOC, not in sanitizer builds).
+function(portflow_use_jemalloc target)
+  if(JEMALLOC_LIBRARY)
+    target_link_libraries(${target} PRIVATE ${JEMALLOC_LIBRARY})
+  endif()
+endfunction()

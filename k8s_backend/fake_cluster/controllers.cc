@@ -461,7 +461,7 @@ Status Controllers::Event(const json& object, const std::string& type, const std
             {"reportingComponent", "portflow-fake"},
             {"source", {{"component", Component(object, reason)}}}};
   auto created = store_.Create(Events(), ns, std::move(e));
-  if (created.ok()) events_.emplace_back(ns, Str((*created)["metadata"], "name"));
+  if (created.ok()) events_.emplace_back(ns, Str((**created)["metadata"], "name"));
   TrimEvents();
   return created.status();
 }
@@ -997,7 +997,7 @@ bool Controllers::SyncJob(const std::string& key) {
         if (created.ok()) {
           ++made;
           (void)Event(job, "Normal", "SuccessfulCreate",
-                      "Created pod: " + Str((*created)["metadata"], "name"));
+                      "Created pod: " + Str((**created)["metadata"], "name"));
         }
       }
       active += made;

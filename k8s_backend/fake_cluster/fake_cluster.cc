@@ -519,7 +519,7 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
         return FromStatus(created.status(), kind,
                           body.value("metadata", json::object()).value("name", ""));
       }
-      return Json(201, *created);
+      return Json(201, **created);
     }
     return Failure(405, "MethodNotAllowed",
                    "the server does not allow this method on the requested resource");
@@ -600,7 +600,7 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
     }
     auto updated = store_.Update(*kind, ns, next);
     if (!updated.ok()) return FromStatus(updated.status(), kind, name);
-    return Json(200, *updated);
+    return Json(200, **updated);
   }
   if (req.method == "DELETE") {
     auto current = store_.Get(*kind, ns, name);
@@ -633,11 +633,11 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
       finalizers.push_back("foregroundDeletion");
       auto updated = store_.Update(*kind, ns, marked);
       if (!updated.ok()) return FromStatus(updated.status(), kind, name);
-      return Json(200, *updated);
+      return Json(200, **updated);
     }
     auto deleted = store_.Delete(*kind, ns, name);
     if (!deleted.ok()) return FromStatus(deleted.status(), kind, name);
-    return Json(200, *deleted);
+    return Json(200, **deleted);
   }
   return Failure(405, "MethodNotAllowed",
                  "the server does not allow this method on the requested resource");

@@ -180,8 +180,8 @@ int64_t ObjectStore::resource_version() const {
   return rv_;
 }
 
-Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns, json object,
-                                 const Admit& admit) {
+Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const std::string& ns,
+                                                json object, const Admit& admit) {
   if (!object.is_object()) return InvalidArgument("the body of the request is not an object");
   json& meta = object["metadata"];
   if (!meta.is_object()) meta = json::object();
@@ -232,7 +232,7 @@ Result<json> ObjectStore::Create(const ResourceKind& kind, const std::string& ns
   auto stored = std::make_shared<const json>(std::move(object));
   objects_[key] = stored;
   Record(kind, std::get<1>(key), "ADDED", stored, nullptr);
-  return *stored;
+  return stored;
 }
 
 Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
@@ -294,7 +294,8 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
   return out;
 }
 
-Result<json> ObjectStore::Update(const ResourceKind& kind, const std::string& ns, json object) {
+Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const std::string& ns,
+                                                json object) {
   if (!object.is_object() || !object["metadata"].is_object()) {
     return InvalidArgument("the body of the request is not an object with metadata");
   }
@@ -327,11 +328,11 @@ Result<json> ObjectStore::Update(const ResourceKind& kind, const std::string& ns
   std::shared_ptr<const json> previous = std::move(it->second);
   it->second = stored;
   Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous));
-  return *stored;
+  return stored;
 }
 
-Result<json> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns,
-                                 const std::string& name) {
+Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns,
+                                                const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
@@ -341,7 +342,7 @@ Result<json> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns
   object["metadata"]["resourceVersion"] = std::to_string(++rv_);
   auto gone = std::make_shared<const json>(std::move(object));
   Record(kind, obj_ns, "DELETED", gone, nullptr);
-  return *gone;
+  return gone;
 }
 
 void ObjectStore::Record(const ResourceKind& kind, const std::string& ns, const std::string& type,

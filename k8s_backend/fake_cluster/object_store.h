@@ -132,10 +132,13 @@ class ObjectStore {
   // an error stops the create and is returned as it is.
   using Admit = std::function<Status(json& object)>;
 
+  // An object as stored: shared and never changed, so returning it costs no copy.
+  using Stored = std::shared_ptr<const json>;
+
   // AlreadyExists when the name is taken; InvalidArgument without a name or
   // generateName. Returns the stored object.
-  Result<json> Create(const ResourceKind& kind, const std::string& ns, json object,
-                      const Admit& admit = nullptr);
+  Result<Stored> Create(const ResourceKind& kind, const std::string& ns, json object,
+                        const Admit& admit = nullptr);
   Result<json> Get(const ResourceKind& kind, const std::string& ns, const std::string& name) const;
   // The stored object itself, without a copy; nullptr when absent.
   std::shared_ptr<const json> Peek(const ResourceKind& kind, const std::string& ns,
@@ -145,9 +148,9 @@ class ObjectStore {
                           const ListOptions& options) const;
   // Replaces the object. Aborted (409 Conflict) when metadata.resourceVersion
   // is set and stale; NotFound when absent. generation moves when spec does.
-  Result<json> Update(const ResourceKind& kind, const std::string& ns, json object);
+  Result<Stored> Update(const ResourceKind& kind, const std::string& ns, json object);
   // Removes the object and returns it as it was.
-  Result<json> Delete(const ResourceKind& kind, const std::string& ns, const std::string& name);
+  Result<Stored> Delete(const ResourceKind& kind, const std::string& ns, const std::string& name);
 
   // Starts a watch. `resource_version` "" or "0": ADDED for every current
   // object first; "N": every change after N, OutOfRange (410 Expired) when N

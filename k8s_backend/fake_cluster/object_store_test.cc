@@ -31,19 +31,19 @@ class ObjectStoreTest : public ::testing::Test {
 TEST_F(ObjectStoreTest, CreateFillsWhatTheServerOwns) {
   auto p = store_.Create(pods_, "ml", Pod("a"));
   ASSERT_TRUE(p.ok()) << p.status().ToString();
-  EXPECT_EQ((*p)["apiVersion"], "v1");
-  EXPECT_EQ((*p)["kind"], "Pod");
-  EXPECT_EQ((*p)["metadata"]["namespace"], "ml");
-  EXPECT_FALSE((*p)["metadata"]["uid"].get<std::string>().empty());
-  EXPECT_EQ((*p)["metadata"]["generation"], 1);
-  EXPECT_EQ((*p)["metadata"]["creationTimestamp"], "2027-01-15T08:00:00Z");
+  EXPECT_EQ((**p)["apiVersion"], "v1");
+  EXPECT_EQ((**p)["kind"], "Pod");
+  EXPECT_EQ((**p)["metadata"]["namespace"], "ml");
+  EXPECT_FALSE((**p)["metadata"]["uid"].get<std::string>().empty());
+  EXPECT_EQ((**p)["metadata"]["generation"], 1);
+  EXPECT_EQ((**p)["metadata"]["creationTimestamp"], "2027-01-15T08:00:00Z");
   auto j = store_.Create(jobs_, "ml", {{"metadata", {{"generateName", "train-"}}}});
   ASSERT_TRUE(j.ok());
-  EXPECT_EQ((*j)["apiVersion"], "batch/v1");
-  std::string name = (*j)["metadata"]["name"];
+  EXPECT_EQ((**j)["apiVersion"], "batch/v1");
+  std::string name = (**j)["metadata"]["name"];
   EXPECT_EQ(name.size(), 11u);
   EXPECT_EQ(name.rfind("train-", 0), 0u);
-  EXPECT_NE((*p)["metadata"]["uid"], (*j)["metadata"]["uid"]);
+  EXPECT_NE((**p)["metadata"]["uid"], (**j)["metadata"]["uid"]);
 }
 
 TEST_F(ObjectStoreTest, ErrorsWhereTheApiServerGivesThem) {
@@ -63,10 +63,10 @@ TEST_F(ObjectStoreTest, ErrorsWhereTheApiServerGivesThem) {
 }
 
 TEST_F(ObjectStoreTest, UpdateChecksTheResourceVersionAndBumpsGeneration) {
-  json a = *store_.Create(pods_, "ml", Pod("a"));
+  json a = **store_.Create(pods_, "ml", Pod("a"));
   json stale = a;
   a["status"]["phase"] = "Running";
-  json updated = *store_.Update(pods_, "ml", a);
+  json updated = **store_.Update(pods_, "ml", a);
   EXPECT_EQ(updated["metadata"]["generation"], 1);  // status changes keep the generation
   EXPECT_NE(updated["metadata"]["resourceVersion"], a["metadata"]["resourceVersion"]);
   stale["status"]["phase"] = "Failed";
@@ -74,11 +74,11 @@ TEST_F(ObjectStoreTest, UpdateChecksTheResourceVersionAndBumpsGeneration) {
   EXPECT_EQ(conflict.status().code(), StatusCode::kAborted);
   EXPECT_THAT(conflict.status().message(), HasSubstr("the object has been modified"));
   updated["spec"]["nodeName"] = "n1";
-  json again = *store_.Update(pods_, "ml", updated);
+  json again = **store_.Update(pods_, "ml", updated);
   EXPECT_EQ(again["metadata"]["generation"], 2);
   again["metadata"].erase("resourceVersion");  // no precondition: last write wins
   again["metadata"]["uid"] = "forged";
-  json forced = *store_.Update(pods_, "ml", again);
+  json forced = **store_.Update(pods_, "ml", again);
   EXPECT_EQ(forced["metadata"]["uid"], a["metadata"]["uid"]);
 }
 
@@ -121,7 +121,7 @@ TEST_F(ObjectStoreTest, ListsInStableOrderWithSelectorsAndPages) {
 TEST_F(ObjectStoreTest, ClusterScopedKindsIgnoreNamespaces) {
   auto n = store_.Create(nodes_, "", {{"metadata", {{"name", "node-1"}, {"namespace", "x"}}}});
   ASSERT_TRUE(n.ok());
-  EXPECT_FALSE((*n)["metadata"].contains("namespace"));
+  EXPECT_FALSE((**n)["metadata"].contains("namespace"));
   EXPECT_TRUE(store_.Get(nodes_, "whatever", "node-1").ok());
 }
 
@@ -129,7 +129,7 @@ TEST_F(ObjectStoreTest, WatchFromNowSeesChangesThroughSelectors) {
   auto w = store_.StartWatch(pods_, "ml", {"app=web", "", 0, ""},
                              std::to_string(store_.resource_version()));
   ASSERT_TRUE(w.ok());
-  json a = *store_.Create(pods_, "ml", Pod("a", "Pending", {{"app", "web"}}));
+  json a = **store_.Create(pods_, "ml", Pod("a", "Pending", {{"app", "web"}}));
   ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b", "Pending", {{"app", "db"}})).ok());
   ASSERT_TRUE(store_.Create(pods_, "other", Pod("c", "Pending", {{"app", "web"}})).ok());
   a["metadata"]["labels"]["app"] = "gone";  // leaves the selector: DELETED
@@ -150,7 +150,7 @@ TEST_F(ObjectStoreTest, WatchersShareOneSerialisationPerChange) {
   auto w1 = store_.StartWatch(pods_, "", {}, now);
   auto w2 = store_.StartWatch(pods_, "ml", {}, now);
   ASSERT_TRUE(w1.ok() && w2.ok());
-  json a = *store_.Create(pods_, "ml", Pod("a"));
+  json a = **store_.Create(pods_, "ml", Pod("a"));
   WatchEvent e1, e2;
   TimePoint soon = clock_.Now() + std::chrono::seconds(1);
   ASSERT_TRUE((*w1)->Next(&e1, soon));
