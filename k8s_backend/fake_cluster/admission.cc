@@ -199,6 +199,11 @@ void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& ui
     return;
   }
   if (kind.kind == "Namespace") {
+    // Every namespace carries its name as a label, for namespace selectors.
+    std::string name = object["metadata"].value("name", "");
+    if (!name.empty()) object["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+    if (!object["spec"].is_object() || !object["spec"].contains("finalizers"))
+      object["spec"]["finalizers"] = {"kubernetes"};
     if (!object.contains("status") || object["status"].empty())
       object["status"] = {{"phase", "Active"}};
     return;

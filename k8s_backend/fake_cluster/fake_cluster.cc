@@ -135,6 +135,22 @@ Status FakeCluster::Bootstrap() {
               {"status", {{"phase", "Active"}}}};
     RETURN_IF_ERROR(store_.Create(ns, "", n).status());
   }
+  // Every cluster has the API server's own Service in default.
+  json api_service = {
+      {"metadata",
+       {{"name", "kubernetes"},
+        {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+      {"spec",
+       {{"clusterIP", "10.96.0.1"},
+        {"clusterIPs", {"10.96.0.1"}},
+        {"ports", {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", 6443}}}},
+        {"type", "ClusterIP"},
+        {"sessionAffinity", "None"},
+        {"ipFamilies", {"IPv4"}},
+        {"ipFamilyPolicy", "SingleStack"},
+        {"internalTrafficPolicy", "Cluster"}}},
+      {"status", {{"loadBalancer", json::object()}}}};
+  RETURN_IF_ERROR(store_.Create(*FindKind("", "services"), "default", api_service).status());
   ASSIGN_OR_RETURN(int64_t milli_cpu, ParseMilliQuantity(options_.cpu));
   ASSIGN_OR_RETURN(int64_t memory, ParseQuantity(options_.memory));
   (void)milli_cpu;
@@ -315,23 +331,9 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     }
   }
   auto ct = req.headers.find("content-type");
-  if (ct != req.headers.end() && !req.body.empty() && ct->second.rfind(kProtobufType, 0) == 0) {
-    // client-go's typed clients (kubectl create namespace, secret...) send
-    // protobuf; it is decoded to the JSON the rest of the server speaks.
-    auto decoded = DecodeProtobuf(req.body);
-    if (!decoded.ok()) {
-      bool unsupported = decoded.status().code() == StatusCode::kUnimplemented;
-      return Failure(unsupported ? 415 : 400, unsupported ? "UnsupportedMediaType" : "BadRequest",
-                     decoded.status().message());
-    }
-    HttpRequest as_json = req;
-    as_json.body = decoded->dump();
-    as_json.headers["content-type"] = "application/json";
-    return Route(as_json);
-  }
   if (ct != req.headers.end() && !req.body.empty() &&
       ct->second.find("json") == std::string::npos &&
-      ct->second.find("yaml") == std::string::npos) {
+      ct->second.find("yaml") == std::string::npos && ct->second.rfind(kProtobufType, 0) != 0) {
     return Failure(
         415, "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "
@@ -410,6 +412,22 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
     return Failure(404, "NotFound", "the server could not find the requested resource");
   }
 
+  // client-go's typed clients (kubectl create namespace, secret...) send
+  // protobuf; it is decoded to the JSON the rest of the server speaks.
+  const std::string* body_text = &req.body;
+  std::string decoded_text;
+  if (auto ct = req.headers.find("content-type");
+      ct != req.headers.end() && !req.body.empty() && ct->second.rfind(kProtobufType, 0) == 0) {
+    auto decoded = DecodeProtobuf(req.body);
+    if (!decoded.ok()) {
+      bool unsupported = decoded.status().code() == StatusCode::kUnimplemented;
+      return Failure(unsupported ? 415 : 400, unsupported ? "UnsupportedMediaType" : "BadRequest",
+                     decoded.status().message());
+    }
+    decoded_text = decoded->dump();
+    body_text = &decoded_text;
+  }
+
   auto accept = req.headers.find("accept");
   bool as_table =
       accept != req.headers.end() && accept->second.find("as=Table") != std::string::npos;
@@ -446,8 +464,9 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
       bool bookmarks = ParseBool(t.query["allowWatchBookmarks"]);
       TimePoint last_sent = clock_.Now();
       ObjectStore* store = &store_;
-      res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent,
-                    store](std::string* chunk) mutable {
+      std::string include_object = t.query["includeObject"];
+      res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent, store,
+                    include_object](std::string* chunk) mutable {
         TimePoint now = clock->Now();
         if (now >= end || watch->stopped()) return false;
         WatchEvent e;
@@ -458,7 +477,7 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
           do {
             if (as_table) {
               // kubectl get -w asks for Table rows; the columns come with the first.
-              json table = ToTable(*kind, {*e.object}, clock->Now(), first);
+              json table = ToTable(*kind, {*e.object}, clock->Now(), first, include_object);
               *chunk += json{{"type", e.type}, {"object", table}}.dump() + "\n";
             } else {
               // The object's bytes are shared with every other watcher.
@@ -489,7 +508,7 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
         meta["remainingItemCount"] = list->remaining;
       }
       if (as_table) {
-        json table = ToTable(*kind, list->items, clock_.Now());
+        json table = ToTable(*kind, list->items, clock_.Now(), true, t.query["includeObject"]);
         table["metadata"] = meta;
         return Json(200, table);
       }
@@ -499,7 +518,7 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
                         {"items", list->items}});
     }
     if (req.method == "POST") {
-      json body = json::parse(req.body, nullptr, false);
+      json body = json::parse(*body_text, nullptr, false);
       if (!body.is_object())
         return Failure(400, "BadRequest", "the request body is not a JSON object");
       if (kind->namespaced && !store_.Get(*FindKind("", "namespaces"), "", ns).ok()) {
@@ -529,13 +548,15 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
     std::shared_ptr<const json> obj = store_.Peek(*kind, ns, name);  // no copy
     if (!obj) return FromStatus(store_.Get(*kind, ns, name).status(), kind, name);
     if (sub == "log") return Logs(ns, name, ParseBool(t.query["follow"]));
-    if (as_table) return Json(200, ToTable(*kind, {*obj}, clock_.Now()));
+    if (as_table) {
+      return Json(200, ToTable(*kind, {*obj}, clock_.Now(), true, t.query["includeObject"]));
+    }
     return Json(200, *obj);
   }
   if (req.method == "PUT" || req.method == "PATCH") {
     auto current = store_.Get(*kind, ns, name);
     if (!current.ok()) return FromStatus(current.status(), kind, name);
-    json body = json::parse(req.body, nullptr, false);
+    json body = json::parse(*body_text, nullptr, false);
     if (body.is_discarded())
       return Failure(400, "BadRequest", "the request body is not valid JSON");
     if (req.method == "PUT" && !body.is_object()) {
@@ -609,7 +630,7 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
     // one, Jobs orphan their pods (batch/v1's legacy default); the rest
     // delete dependents in the background.
     std::string policy = t.query["propagationPolicy"];
-    json options = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    json options = json::parse(body_text->empty() ? "{}" : *body_text, nullptr, false);
     if (policy.empty() && options.is_object()) {
       policy = options.value("propagationPolicy", "");
       if (policy.empty() && options.contains("orphanDependents") &&

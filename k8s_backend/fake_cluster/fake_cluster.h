@@ -81,7 +81,7 @@ class FakeCluster {
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
   // POST /portflow/faults: the fault injection above, for a served cluster.
   HttpResponse InjectFaults(const std::string& body);
-  // Handle() past fault injection and body decoding.
+  // Handle() past fault injection and the media type check.
   HttpResponse Route(const HttpRequest& req);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).
   void ReleaseDependents(const std::string& owner_uid);

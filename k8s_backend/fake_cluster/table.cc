@@ -252,7 +252,7 @@ std::string PodStatus(const json& pod) {
 }
 
 json ToTable(const ResourceKind& kind, const std::vector<json>& items, TimePoint now,
-             bool with_columns) {
+             bool with_columns, const std::string& include_object) {
   json table = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", json::object()}};
   if (with_columns) {
     json cols = json::array();
@@ -267,11 +267,15 @@ json ToTable(const ResourceKind& kind, const std::vector<json>& items, TimePoint
   }
   json rows = json::array();
   for (const json& o : items) {
-    rows.push_back({{"cells", Cells(kind, o, now)},
-                    {"object",
-                     {{"kind", "PartialObjectMetadata"},
-                      {"apiVersion", "meta.k8s.io/v1"},
-                      {"metadata", o.value("metadata", json::object())}}}});
+    json row = {{"cells", Cells(kind, o, now)}};
+    if (include_object == "Object") {
+      row["object"] = o;
+    } else if (include_object != "None") {
+      row["object"] = {{"kind", "PartialObjectMetadata"},
+                       {"apiVersion", "meta.k8s.io/v1"},
+                       {"metadata", o.value("metadata", json::object())}};
+    }
+    rows.push_back(std::move(row));
   }
   table["rows"] = rows;
   return table;

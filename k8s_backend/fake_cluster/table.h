@@ -12,9 +12,12 @@
 namespace portflow::fake {
 
 // A Table of `items`; `with_columns` false leaves out columnDefinitions
-// (later events of a watch).
+// (later events of a watch). `include_object` is the request's
+// includeObject: each row carries its object's metadata ("Metadata", the
+// default, also for ""), the whole object ("Object", which kubectl asks for
+// to --sort-by) or nothing ("None").
 json ToTable(const ResourceKind& kind, const std::vector<json>& items, TimePoint now,
-             bool with_columns = true);
+             bool with_columns = true, const std::string& include_object = "");
 
 // kubectl's short durations: 45s, 5m3s, 3h, 2d4h, 400d.
 std::string HumanDuration(Duration d);

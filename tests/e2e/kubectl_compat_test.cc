@@ -170,6 +170,12 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
   EXPECT_THAT(describe.out, ::testing::ContainsRegex(
                                 "Normal +Scheduled .* default-scheduler +Successfully assigned"));
   EXPECT_THAT(describe.out, ::testing::ContainsRegex("Normal +Started .* kubelet "));
+  // --sort-by needs whole objects in the Table rows (includeObject=Object).
+  Shell sorted = Kubectl("get events --sort-by=.metadata.creationTimestamp -o name");
+  EXPECT_THAT(sorted.out, HasSubstr("event/"));
+  Shell by_name = Kubectl("get pods -l job-name=done --sort-by=.metadata.name");
+  EXPECT_THAT(by_name.out, ::testing::ContainsRegex("NAME +READY +STATUS"));
+  EXPECT_THAT(by_name.out, HasSubstr("Completed"));
   // Deleting a Job: foreground waits for its pods; orphan keeps them.
   EXPECT_EQ(Kubectl("delete job done --cascade=foreground").code, 0);
   EXPECT_THAT(Kubectl("get pods -l job-name=done").out, HasSubstr("No resources found"));
