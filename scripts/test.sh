@@ -22,12 +22,12 @@ cmake --build --preset dev -j "$jobs"
 echo "== configure and build: asan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target core_test local_backend_test conformance_test \
-  fake_cluster_test portflow
+  fake_cluster_test k8s_backend_test portflow
 
-echo "== asan: core, local backend, conformance and fake cluster tests"
+echo "== asan: core, local backend, conformance, fake cluster and cluster access tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf)' \
+  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, local backend, conformance and fake cluster tests"

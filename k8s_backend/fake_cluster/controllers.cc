@@ -16,7 +16,7 @@
 
 #include "core/base64.h"
 #include "core/quantity.h"
-#include "k8s_backend/fake_cluster/k8s_time.h"
+#include "core/k8s_time.h"
 #include "k8s_backend/fake_cluster/selectors.h"
 #include "local_backend/spawn.h"
 

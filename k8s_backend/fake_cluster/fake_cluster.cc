@@ -6,7 +6,7 @@
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/admission.h"
 #include "k8s_backend/fake_cluster/discovery.h"
-#include "k8s_backend/fake_cluster/k8s_time.h"
+#include "core/k8s_time.h"
 #include "k8s_backend/fake_cluster/openapi.h"
 #include "k8s_backend/fake_cluster/protobuf.h"
 #include "k8s_backend/fake_cluster/strategic_merge.h"

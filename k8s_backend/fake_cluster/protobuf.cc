@@ -7,7 +7,7 @@
 
 #include "core/base64.h"
 #include "core/utf8.h"
-#include "k8s_backend/fake_cluster/k8s_time.h"
+#include "core/k8s_time.h"
 
 namespace portflow::fake {
 namespace {

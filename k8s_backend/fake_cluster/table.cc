@@ -2,7 +2,7 @@
 
 #include <ctime>
 
-#include "k8s_backend/fake_cluster/k8s_time.h"
+#include "core/k8s_time.h"
 
 namespace portflow::fake {
 namespace {
