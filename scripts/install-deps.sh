@@ -4,11 +4,11 @@
 set -euo pipefail
 
 packages=(
-  cmake ninja-build g++ ccache pkg-config python3 make
+  cmake ninja-build g++ ccache pkg-config python3 make openssl
   clang libclang-rt-14-dev clang-format
   libboost1.81-dev libboost-filesystem1.81-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libcurl4-openssl-dev
   python3-kubernetes
 )
 

@@ -1,0 +1,138 @@
+#include "k8s_backend/api_client.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+namespace portflow::k8s {
+namespace {
+
+bool Idempotent(const std::string& method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+         method == "OPTIONS";
+}
+
+// Retry-After in seconds (the API server sends seconds, never a date).
+std::optional<Duration> RetryAfter(const ApiResponse& r) {
+  auto it = r.headers.find("retry-after");
+  if (it == r.headers.end()) return std::nullopt;
+  char* end = nullptr;
+  long seconds = std::strtol(it->second.c_str(), &end, 10);
+  if (end == it->second.c_str() || seconds < 0) return std::nullopt;
+  return std::chrono::seconds(std::min(seconds, 600L));
+}
+
+void Sleep(Clock& clock, Duration d) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> l(mu);
+  clock.WaitUntil(l, cv, clock.Now() + std::chrono::duration_cast<TimePoint::duration>(d),
+                  [] { return false; });
+}
+
+}  // namespace
+
+ApiClient::ApiClient(std::unique_ptr<Transport> transport, std::shared_ptr<Credentials> credentials,
+                     Clock& clock, RetryPolicy policy)
+    : transport_(std::move(transport)),
+      credentials_(std::move(credentials)),
+      clock_(clock),
+      policy_(policy),
+      rng_(std::random_device{}()) {}
+
+Duration ApiClient::Backoff(int attempt) {
+  // Exponential, capped, with "equal jitter": half fixed, half random, so
+  // that clients failing together do not retry together.
+  Duration d = policy_.first_backoff * (int64_t{1} << std::min(attempt, 20));
+  d = std::min(d, policy_.max_backoff);
+  std::lock_guard<std::mutex> l(rng_mu_);
+  auto half = d.count() / 2;
+  return Duration(half +
+                  (half > 0 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(half)) : 0));
+}
+
+Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
+  bool refreshed = false;
+  ApiResponse last;
+  for (int attempt = 0; attempt < policy_.max_attempts; ++attempt) {
+    ASSIGN_OR_RETURN(Credential credential, credentials_->Current());
+    ASSIGN_OR_RETURN(last, transport_->Send(request, credential));
+    ++requests_;
+    if (last.status == 401 && !refreshed) {
+      // An expired token: a fresh one (exec plugins run again), once.
+      credentials_->Invalidate();
+      refreshed = true;
+      --attempt;
+      continue;
+    }
+    bool safe = Idempotent(request.method);
+    bool retry = false;
+    if (last.status == 0) {
+      retry = safe || !last.maybe_sent;  // a POST that may have landed is not repeated
+    } else if (last.status == 429) {
+      retry = true;  // throttled: not processed
+    } else if (last.status >= 500 && last.status != 501) {
+      retry = safe || RetryAfter(last).has_value();
+    }
+    if (!retry || attempt + 1 == policy_.max_attempts) break;
+    Duration wait = Backoff(attempt);
+    if (auto after = RetryAfter(last)) wait = std::max(wait, *after);
+    Sleep(clock_, wait);
+  }
+  if (last.status == 0) {
+    return Unavailable("no answer from the API server: " + last.network_error);
+  }
+  return last;
+}
+
+Result<ApiResponse> ApiClient::Stream(const ApiRequest& request,
+                                      const std::function<bool(std::string_view)>& on_data) {
+  for (int tries = 0;; ++tries) {
+    ASSIGN_OR_RETURN(Credential credential, credentials_->Current());
+    ASSIGN_OR_RETURN(ApiResponse r, transport_->Stream(request, credential, on_data));
+    ++requests_;
+    if (r.status == 401 && tries == 0) {
+      credentials_->Invalidate();
+      continue;
+    }
+    if (r.status == 0) return Unavailable("no answer from the API server: " + r.network_error);
+    return r;
+  }
+}
+
+Status ApiError(const ApiResponse& r) {
+  if (r.status >= 200 && r.status < 300) return OkStatus();
+  nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+  std::string message, reason;
+  if (body.is_object()) {
+    if (body.contains("message") && body["message"].is_string()) message = body["message"];
+    if (body.contains("reason") && body["reason"].is_string()) reason = body["reason"];
+  }
+  if (message.empty()) {
+    message = "the API server answered " + std::to_string(r.status);
+    if (!r.body.empty() && r.body.size() < 200 && !body.is_object()) message += ": " + r.body;
+  }
+  switch (r.status) {
+    case 404:
+      return NotFound(message);
+    case 409:
+      if (reason == "AlreadyExists") return {StatusCode::kAlreadyExists, message};
+      return Aborted(message);
+    case 400:
+    case 422:
+      return InvalidArgument(message);
+    case 410:
+      return OutOfRange(message);
+    case 401:
+    case 403:
+      return FailedPrecondition(message);
+    case 429:
+      return Unavailable(message);
+    default:
+      if (r.status >= 500) return Unavailable(message);
+      return Internal(message);
+  }
+}
+
+}  // namespace portflow::k8s

@@ -1,0 +1,198 @@
+#include "k8s_backend/api_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+
+namespace portflow::k8s {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+// The real libcurl transport against the fake cluster over loopback HTTP.
+// The client's backoff runs on a FakeClock: retries take no real time.
+class ApiClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake::ClusterOptions o;
+    o.nodes = 1;
+    cluster_ = std::move(fake::FakeCluster::Create(o, RealClock()).value());
+    int port = cluster_->Serve(0).value();
+    ClusterAccess access;
+    access.server = "http://127.0.0.1:" + std::to_string(port);
+    client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
+                                          std::make_shared<Credentials>(access, clock_), clock_);
+  }
+  void TearDown() override { cluster_->StopServing(); }
+
+  Result<ApiResponse> Get(const std::string& path) { return client_->Call({"GET", path, ""}); }
+  Result<ApiResponse> Post(const std::string& path, const json& body) {
+    return client_->Call({"POST", path, body.dump()});
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<fake::FakeCluster> cluster_;
+  std::unique_ptr<ApiClient> client_;
+};
+
+json ConfigMap(const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}}},
+          {"data", {{"k", "v"}}}};
+}
+
+TEST_F(ApiClientTest, CallsAndErrorsAsStatuses) {
+  auto version = Get("/version");
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(version->status, 200);
+  EXPECT_EQ(json::parse(version->body)["minor"], "32");
+  EXPECT_EQ(version->headers["content-type"], "application/json");
+
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  auto created = Post(cms, ConfigMap("a"));
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->status, 201);
+  EXPECT_TRUE(ApiError(*created).ok());
+  Status exists = ApiError(*Post(cms, ConfigMap("a")));
+  EXPECT_EQ(exists.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(exists.message(), "configmaps \"a\" already exists");
+  Status missing = ApiError(*Get(cms + "/nope"));
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.message(), "configmaps \"nope\" not found");
+  json stale = json::parse(Get(cms + "/a")->body);
+  stale["metadata"]["resourceVersion"] = "1";
+  Status conflict = ApiError(*client_->Call({"PUT", cms + "/a", stale.dump()}));
+  EXPECT_EQ(conflict.code(), StatusCode::kAborted);
+  auto patched = client_->Call(
+      {"PATCH", cms + "/a", R"({"data": {"k": "w"}})", "application/merge-patch+json"});
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(json::parse(patched->body)["data"]["k"], "w");
+  EXPECT_EQ(client_->Call({"DELETE", cms + "/a", ""})->status, 200);
+}
+
+TEST_F(ApiClientTest, RetriesWhatIsSafeToRepeat) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  // Throttled twice: the third try answers, after Retry-After (1 s) each time.
+  cluster_->FailNextCalls(2, 429);
+  TimePoint before = clock_.Now();
+  int64_t sent = client_->requests();
+  auto list = Get(cms);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->status, 200);
+  EXPECT_EQ(client_->requests() - sent, 3);
+  EXPECT_GE(clock_.Now() - before, std::chrono::seconds(2));
+  // A 429 is never processed, so a create is retried too.
+  cluster_->FailNextCalls(1, 429);
+  EXPECT_EQ(Post(cms, ConfigMap("b"))->status, 201);
+  // Dropped connections: a GET is repeated...
+  cluster_->FailNextCalls(2, 0);
+  EXPECT_EQ(Get(cms)->status, 200);
+  // ...a create that may have landed is not. (libcurl itself sends a request
+  // again, once, when a reused keep-alive connection turns out to be closed
+  // before any answer; the second drop comes on a fresh connection.)
+  cluster_->FailNextCalls(2, 0);
+  sent = client_->requests();
+  int64_t served = cluster_->api_calls();
+  auto dropped = Post(cms, ConfigMap("c"));
+  EXPECT_EQ(dropped.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(dropped.status().message(), HasSubstr("no answer from the API server"));
+  EXPECT_EQ(client_->requests() - sent, 1);
+  EXPECT_EQ(cluster_->api_calls() - served, 2);
+  // A 500 on a create is returned as it is; on a GET it is retried.
+  cluster_->FailNextCalls(1, 500);
+  EXPECT_EQ(Post(cms, ConfigMap("d"))->status, 500);
+  cluster_->FailNextCalls(1, 500);
+  EXPECT_EQ(Get(cms)->status, 200);
+  // A server that keeps failing: five tries, then its last answer.
+  cluster_->FailCallsAtRate(1.0, 503);
+  sent = client_->requests();
+  auto down = Get(cms);
+  ASSERT_TRUE(down.ok());
+  EXPECT_EQ(down->status, 503);
+  EXPECT_EQ(ApiError(*down).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(client_->requests() - sent, 5);
+  cluster_->FailCallsAtRate(0, 503);
+}
+
+TEST_F(ApiClientTest, StreamsAWatch) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  std::string rv = json::parse(Get(cms)->body)["metadata"]["resourceVersion"];
+  ASSERT_EQ(Post(cms, ConfigMap("w"))->status, 201);
+  std::string seen;
+  auto r = client_->Stream({"GET", cms + "?watch=true&resourceVersion=" + rv, ""},
+                           [&](std::string_view data) {
+                             seen.append(data);
+                             return seen.find('\n') == std::string::npos;  // stop after one
+                           });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  json event = json::parse(seen.substr(0, seen.find('\n')));
+  EXPECT_EQ(event["type"], "ADDED");
+  EXPECT_EQ(event["object"]["metadata"]["name"], "w");
+}
+
+TEST(ApiClient, NoServerIsUnavailableAfterRetries) {
+  FakeClock clock;
+  ClusterAccess access;
+  access.server = "http://127.0.0.1:1";  // nothing listens on port 1
+  ApiClient client(MakeCurlTransport(access).value(), std::make_shared<Credentials>(access, clock),
+                   clock);
+  auto r = client.Call({"POST", "/api/v1/namespaces", "{}"});
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("http://127.0.0.1:1"));
+  EXPECT_EQ(client.requests(), 5);  // never connected, so even a POST is retried
+  EXPECT_FALSE(MakeCurlTransport({.server = "127.0.0.1:6443"}).ok());
+}
+
+// A transport that answers from a script, to see what the client sends.
+class ScriptedTransport : public Transport {
+ public:
+  std::deque<ApiResponse> answers;
+  std::vector<std::string> tokens;
+  Result<ApiResponse> Send(const ApiRequest&, const Credential& c) override {
+    tokens.push_back(c.token);
+    ApiResponse r = answers.front();
+    answers.pop_front();
+    return r;
+  }
+  Result<ApiResponse> Stream(const ApiRequest& r, const Credential& c,
+                             const std::function<bool(std::string_view)>&) override {
+    return Send(r, c);
+  }
+};
+
+TEST(ApiClient, A401RunsTheExecPluginAgainOnce) {
+  FakeClock clock;
+  ClusterAccess access;
+  access.server = "https://lab";
+  access.exec = ExecConfig{"client.authentication.k8s.io/v1", "get-token"};
+  int runs = 0;
+  auto plugin = [&](const ExecConfig&, const std::string&) -> Result<std::string> {
+    ++runs;
+    return json{{"apiVersion", "client.authentication.k8s.io/v1"},
+                {"kind", "ExecCredential"},
+                {"status", {{"token", "t" + std::to_string(runs)}}}}
+        .dump();
+  };
+  auto transport = std::make_unique<ScriptedTransport>();
+  ScriptedTransport* t = transport.get();
+  t->answers = {{401}, {200}, {401}, {401}};
+  ApiClient client(std::move(transport), std::make_shared<Credentials>(access, clock, plugin),
+                   clock);
+  EXPECT_EQ(client.Call({"GET", "/api/v1/pods", ""})->status, 200);
+  EXPECT_EQ(t->tokens, (std::vector<std::string>{"t1", "t2"}));
+  // Still 401 with a fresh token: the answer stands (no loop).
+  auto denied = client.Call({"GET", "/api/v1/pods", ""});
+  EXPECT_EQ(denied->status, 401);
+  EXPECT_EQ(ApiError(*denied).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runs, 3);
+}
+
+}  // namespace
+}  // namespace portflow::k8s

@@ -1,0 +1,246 @@
+// The only file that includes libcurl.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <vector>
+
+#include "k8s_backend/api_client.h"
+
+namespace portflow::k8s {
+namespace {
+
+constexpr long kConnectTimeoutSeconds = 10;
+constexpr long kCallTimeoutSeconds = 60;
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct HeaderList {
+  curl_slist* list = nullptr;
+  ~HeaderList() { curl_slist_free_all(list); }
+  void Add(const std::string& h) { list = curl_slist_append(list, h.c_str()); }
+};
+
+struct Exchange {
+  ApiResponse* response;
+  const std::function<bool(std::string_view)>* on_data;  // streams only
+  bool stopped = false;                                  // on_data asked to stop
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  size_t n = size * count;
+  if (x->on_data) {
+    if (!(*x->on_data)(std::string_view(data, n))) {
+      x->stopped = true;
+      return 0;  // aborts the transfer
+    }
+  } else {
+    x->response->body.append(data, n);
+  }
+  return n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  std::string line(data, size * count);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front())))
+      value.erase(0, 1);
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
+      value.pop_back();
+    x->response->headers[name] = value;
+  } else if (line.rfind("HTTP/", 0) == 0) {
+    x->response->headers.clear();  // a new response (after a 100 Continue)
+  }
+  return size * count;
+}
+
+void SetBlob(CURL* h, CURLoption option, const std::string& pem) {
+  curl_blob blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+  curl_easy_setopt(h, option, &blob);
+}
+
+class CurlTransport : public Transport {
+ public:
+  explicit CurlTransport(ClusterAccess access) : access_(std::move(access)) {
+    // tls-server-name: the URL names it (SNI and certificate checks use
+    // it) and CONNECT_TO sends the connection to the real host.
+    url_base_ = access_.server;
+    while (!url_base_.empty() && url_base_.back() == '/') url_base_.pop_back();
+    if (!access_.tls_server_name.empty()) {
+      CURLU* u = curl_url();
+      if (curl_url_set(u, CURLUPART_URL, url_base_.c_str(), 0) == CURLUE_OK) {
+        char* host = nullptr;
+        char* port = nullptr;
+        curl_url_get(u, CURLUPART_HOST, &host, 0);
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+        if (host && port) {
+          connect_to_ = access_.tls_server_name + ":" + port + ":" + host + ":" + port;
+          curl_url_set(u, CURLUPART_HOST, access_.tls_server_name.c_str(), 0);
+          char* url = nullptr;
+          curl_url_get(u, CURLUPART_URL, &url, 0);
+          if (url) url_base_ = url;
+          curl_free(url);
+        }
+        curl_free(host);
+        curl_free(port);
+      }
+      curl_url_cleanup(u);
+    }
+  }
+  ~CurlTransport() override {
+    for (CURL* h : idle_) curl_easy_cleanup(h);
+  }
+
+  Result<ApiResponse> Send(const ApiRequest& request, const Credential& credential) override {
+    return Perform(request, credential, nullptr);
+  }
+  Result<ApiResponse> Stream(const ApiRequest& request, const Credential& credential,
+                             const std::function<bool(std::string_view)>& on_data) override {
+    return Perform(request, credential, &on_data);
+  }
+
+ private:
+  // Handles are pooled: each keeps its connections alive for the next call.
+  CURL* Take() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (idle_.empty()) return curl_easy_init();
+    CURL* h = idle_.back();
+    idle_.pop_back();
+    return h;
+  }
+  void Give(CURL* h) {
+    std::lock_guard<std::mutex> l(mu_);
+    idle_.push_back(h);
+  }
+
+  Result<ApiResponse> Perform(const ApiRequest& request, const Credential& credential,
+                              const std::function<bool(std::string_view)>* on_data) {
+    CURL* h = Take();
+    if (!h) return Internal("libcurl could not make a handle");
+    curl_easy_reset(h);  // options only: live connections stay
+    ApiResponse response;
+    Exchange x{&response, on_data};
+    char error[CURL_ERROR_SIZE] = {0};
+    std::string url = url_base_ + request.path;
+    HeaderList headers;
+    headers.Add("Accept: application/json");
+    headers.Add("User-Agent: portflow/0.1");
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+        request.method == "PATCH") {
+      headers.Add("Content-Type: " + request.content_type);
+    }
+    if (!credential.token.empty()) headers.Add("Authorization: Bearer " + credential.token);
+    headers.Add("Expect:");  // no 100-continue round trip
+    curl_slist* connect_to = nullptr;
+    if (!connect_to_.empty()) connect_to = curl_slist_append(nullptr, connect_to_.c_str());
+
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (request.method == "HEAD") curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (!request.body.empty() || request.method == "POST") {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, on_data ? 0L : kCallTimeoutSeconds);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (connect_to) curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+    if (!access_.proxy_url.empty()) curl_easy_setopt(h, CURLOPT_PROXY, access_.proxy_url.c_str());
+    // TLS: verification stays on unless the kubeconfig turns it off.
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, access_.insecure_skip_tls_verify ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, access_.insecure_skip_tls_verify ? 0L : 2L);
+    if (!access_.ca_pem.empty()) SetBlob(h, CURLOPT_CAINFO_BLOB, access_.ca_pem);
+    if (!access_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, access_.ca_file.c_str());
+    const std::string& cert_pem =
+        credential.client_cert_pem.empty() ? access_.client_cert_pem : credential.client_cert_pem;
+    const std::string& key_pem =
+        credential.client_key_pem.empty() ? access_.client_key_pem : credential.client_key_pem;
+    if (!cert_pem.empty()) {
+      SetBlob(h, CURLOPT_SSLCERT_BLOB, cert_pem);
+      curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+    } else if (!access_.client_cert_file.empty()) {
+      curl_easy_setopt(h, CURLOPT_SSLCERT, access_.client_cert_file.c_str());
+    }
+    if (!key_pem.empty()) {
+      SetBlob(h, CURLOPT_SSLKEY_BLOB, key_pem);
+      curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    } else if (!access_.client_key_file.empty()) {
+      curl_easy_setopt(h, CURLOPT_SSLKEY, access_.client_key_file.c_str());
+    }
+    if (!credential.username.empty()) {
+      curl_easy_setopt(h, CURLOPT_USERNAME, credential.username.c_str());
+      curl_easy_setopt(h, CURLOPT_PASSWORD, credential.password.c_str());
+    }
+
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(connect_to);
+    Give(h);
+    response.status = static_cast<int>(status);
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.stopped)) return response;
+    std::string why = error[0] ? error : curl_easy_strerror(rc);
+    switch (rc) {
+      case CURLE_PEER_FAILED_VERIFICATION:
+        return FailedPrecondition("TLS: the certificate of " + access_.server +
+                                  " is not trusted by the certificate authority in the "
+                                  "kubeconfig (" +
+                                  why + ")");
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_ENGINE_NOTFOUND:
+        return FailedPrecondition("TLS settings of the kubeconfig cannot be used: " + why);
+      case CURLE_SSL_CONNECT_ERROR:
+        return FailedPrecondition("TLS handshake with " + access_.server + " failed: " + why);
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_COULDNT_CONNECT:
+        response.maybe_sent = false;
+        break;
+      default:
+        break;
+    }
+    response.status = 0;
+    response.network_error = access_.server + ": " + why;
+    return response;
+  }
+
+  ClusterAccess access_;
+  std::string url_base_;
+  std::string connect_to_;
+  std::mutex mu_;
+  std::vector<CURL*> idle_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Transport>> MakeCurlTransport(const ClusterAccess& access) {
+  if (access.server.rfind("https://", 0) != 0 && access.server.rfind("http://", 0) != 0) {
+    return InvalidArgument("the server \"" + access.server +
+                           "\" is not an http:// or https:// URL");
+  }
+  GlobalInit();
+  return std::unique_ptr<Transport>(new CurlTransport(access));
+}
+
+}  // namespace portflow::k8s
