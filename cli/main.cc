@@ -4,11 +4,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/local_backend.h"
 
 int main(int argc, char** argv) {
   using namespace portflow::cli;
   portflow::RegisterLocalBackend();
+  portflow::RegisterKubernetesBackend();
 
   CLI::App app{
       "portflow: run one ML workload YAML unchanged on a laptop or a cluster.\n"

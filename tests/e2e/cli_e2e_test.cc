@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -125,6 +126,47 @@ TEST_F(CliTest, RenderShowsExactlyWhatWouldRun) {
   CliResult yaml = Cli({"render", w});
   EXPECT_EQ(yaml.exit_code, 0);
   EXPECT_THAT(yaml.out, HasSubstr("instance: \"b[lr=0.1]\""));
+}
+
+// The laptop scenario rendered for a cluster target: compared with a golden
+// file (PORTFLOW_UPDATE_GOLDEN=1 rewrites it), then the shipped-code form.
+TEST_F(CliTest, RenderForAClusterTarget) {
+  const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
+  fs::create_directories(dir_ + "/laptop");
+  for (const auto& f : fs::directory_iterator(scenario)) {
+    if (f.is_regular_file())
+      fs::copy_file(f.path(), dir_ + "/laptop/" + f.path().filename().string());
+  }
+  WriteFile(
+      dir_ + "/laptop/portflow.yaml",
+      "targets:\n"
+      "  onprem: {backend: kubernetes, namespace: ml, queue: team-a, code: image,\n"
+      "           tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]}\n"
+      "  shipped: {backend: kubernetes, namespace: ml}\n"
+      "  typo: {backend: kubernetes, namespce: ml}\n");
+  const std::string pipeline = dir_ + "/laptop/pipeline.yaml";
+  CliResult r = Cli({"render", pipeline, "--target", "onprem"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string golden =
+      std::string(PORTFLOW_SOURCE_DIR) + "/tests/golden/render-laptop-dev-onprem.yaml";
+  if (std::getenv("PORTFLOW_UPDATE_GOLDEN")) WriteFile(golden, r.out);
+  EXPECT_EQ(r.out, ReadFile(golden)) << "the rendered Jobs changed; if that is meant, run the test "
+                                        "with PORTFLOW_UPDATE_GOLDEN=1 and review the diff";
+
+  CliResult shipped = Cli({"render", pipeline, "--target", "shipped", "-o", "json"});
+  ASSERT_EQ(shipped.exit_code, 0) << shipped.err;
+  json doc = json::parse(shipped.out);
+  const json& objects = doc["tasks"][0]["objects"];
+  ASSERT_EQ(objects[0]["kind"], "ConfigMap");
+  EXPECT_EQ(objects[0]["data"]["train.py"], ReadFile(scenario + "/train.py"));
+  const json& pod = objects[1]["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["containers"][0]["workingDir"], "/portflow/code");
+  EXPECT_EQ(pod["volumes"][1]["configMap"]["name"], objects[0]["metadata"]["name"]);
+  EXPECT_FALSE(fs::exists(dir_ + "/laptop/.portflow"));  // nothing ran, nothing was written
+
+  CliResult typo = Cli({"render", pipeline, "--target", "typo"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_THAT(typo.err, HasSubstr("unknown setting \"namespce\" for the kubernetes backend"));
 }
 
 TEST_F(CliTest, FailureIsReportedWithExitCodeAndLogs) {

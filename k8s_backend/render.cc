@@ -1,0 +1,406 @@
+#include "k8s_backend/render.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/base64.h"
+#include "core/quantity.h"
+#include "core/utf8.h"
+
+namespace portflow::k8s {
+namespace {
+
+namespace fs = std::filesystem;
+
+uint64_t Fnv1a(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string Hex(uint64_t v, int digits) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return std::string(buf + 16 - digits);
+}
+
+// Cuts `s` to `max` characters, ending with a hash of the whole when cut.
+std::string Fit(std::string s, const std::string& whole, size_t max,
+                const std::function<bool(char)>& can_end) {
+  if (s.size() <= max) return s;
+  s.resize(max - 9);
+  while (!s.empty() && !can_end(s.back())) s.pop_back();
+  return s + "-" + Hex(Fnv1a(whole), 8);
+}
+
+bool Alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// A label value: [A-Za-z0-9-_.], at most 63, alphanumeric at both ends.
+std::string LabelValue(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    bool ok = Alnum(c) || c == '-' || c == '_' || c == '.';
+    char v = ok ? c : '-';
+    if (v == '-' && !out.empty() && out.back() == '-') continue;
+    out += v;
+  }
+  while (!out.empty() && !Alnum(out.front())) out.erase(0, 1);
+  while (!out.empty() && !Alnum(out.back())) out.pop_back();
+  return Fit(out, text, 63, Alnum);
+}
+
+// Flow YAML of a setting ("{a: b}", "[x, y]") as JSON.
+Result<json> FlowValue(const std::string& key, const std::string& text) {
+  YAML::Node node;
+  try {
+    node = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("setting " + key + ": " + e.what());
+  }
+  std::function<json(const YAML::Node&)> convert = [&](const YAML::Node& n) -> json {
+    if (n.IsMap()) {
+      json o = json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = convert(it->second);
+      return o;
+    }
+    if (n.IsSequence()) {
+      json a = json::array();
+      for (const YAML::Node& v : n) a.push_back(convert(v));
+      return a;
+    }
+    if (n.IsScalar()) {
+      // Numbers stay numbers (tolerationSeconds); everything else is a string.
+      const std::string& s = n.Scalar();
+      bool digits = !s.empty() && s.size() < 18 && std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      });
+      if (digits && n.Tag() != "!") return std::stoll(s);
+      return s;
+    }
+    return nullptr;
+  };
+  return convert(node);
+}
+
+Result<std::map<std::string, std::string>> StringMap(const std::string& key,
+                                                     const std::string& text) {
+  ASSIGN_OR_RETURN(json v, FlowValue(key, text));
+  if (!v.is_object()) return InvalidArgument("setting " + key + " must be a map");
+  std::map<std::string, std::string> out;
+  for (auto& [k, val] : v.items()) {
+    out[k] = val.is_string() ? val.get<std::string>() : val.dump();
+  }
+  return out;
+}
+
+json EnvValue(const std::string& name, const std::string& value) {
+  return {{"name", name}, {"value", value}};
+}
+
+json EnvIndex(const std::string& name) {
+  return {
+      {"name", name},
+      {"valueFrom",
+       {{"fieldRef",
+         {{"fieldPath", "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}}}};
+}
+
+}  // namespace
+
+Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::string>& settings) {
+  static const std::vector<std::string> kKnown = {
+      "kubeconfig",     "context",          "namespace",    "image",
+      "serviceAccount", "imagePullSecrets", "nodeSelector", "tolerations",
+      "labels",         "annotations",      "queue",        "artifactsClaim",
+      "code",           "ttlAfterFinished", "cleanup"};
+  KubernetesTarget t;
+  for (const auto& [key, value] : settings) {
+    if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
+      std::string known;
+      for (const std::string& k : kKnown) known += (known.empty() ? "" : ", ") + k;
+      return InvalidArgument("unknown setting \"" + key +
+                             "\" for the kubernetes backend (known: " + known + ")");
+    }
+    if (key == "kubeconfig") t.kubeconfig = value;
+    if (key == "context") t.context = value;
+    if (key == "namespace") t.namespace_name = value;
+    if (key == "image") t.image = value;
+    if (key == "serviceAccount") t.service_account = value;
+    if (key == "queue") t.queue = value;
+    if (key == "artifactsClaim") t.artifacts_claim = value;
+    if (key == "imagePullSecrets") {
+      ASSIGN_OR_RETURN(json v, FlowValue(key, value));
+      if (v.is_string()) v = json::array({v});
+      if (!v.is_array()) return InvalidArgument("setting imagePullSecrets must be a list of names");
+      for (const json& s : v) {
+        if (!s.is_string())
+          return InvalidArgument("setting imagePullSecrets must be a list of names");
+        t.image_pull_secrets.push_back(s.get<std::string>());
+      }
+    }
+    if (key == "nodeSelector") {
+      ASSIGN_OR_RETURN(t.node_selector, StringMap(key, value));
+    }
+    if (key == "labels") {
+      ASSIGN_OR_RETURN(t.labels, StringMap(key, value));
+    }
+    if (key == "annotations") {
+      ASSIGN_OR_RETURN(t.annotations, StringMap(key, value));
+    }
+    if (key == "tolerations") {
+      ASSIGN_OR_RETURN(t.tolerations, FlowValue(key, value));
+      if (!t.tolerations.is_array() || !std::all_of(t.tolerations.begin(), t.tolerations.end(),
+                                                    [](const json& e) { return e.is_object(); })) {
+        return InvalidArgument(
+            "setting tolerations must be a list of maps such as {key: gpu, operator: Exists, "
+            "effect: NoSchedule}");
+      }
+    }
+    if (key == "code") {
+      if (value != "ship" && value != "image")
+        return InvalidArgument("setting code must be ship or image, not \"" + value + "\"");
+      t.ship_code = value == "ship";
+    }
+    if (key == "cleanup") {
+      if (value != "delete" && value != "keep")
+        return InvalidArgument("setting cleanup must be delete or keep, not \"" + value + "\"");
+      t.cleanup = value;
+    }
+    if (key == "ttlAfterFinished") {
+      auto d = ParseDuration(value);
+      if (!d.ok()) return InvalidArgument("setting ttlAfterFinished: " + d.status().message());
+      t.ttl_seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+    }
+  }
+  return t;
+}
+
+std::string KubernetesName(const std::string& text, size_t max) {
+  std::string out;
+  for (char c : text) {
+    char v = Alnum(c) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '-';
+    if (v == '-' && (out.empty() || out.back() == '-')) continue;
+    out += v;
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  if (out.empty() || !std::isalpha(static_cast<unsigned char>(out.front()))) out = "pf-" + out;
+  if (out.back() == '-') out.pop_back();
+  return Fit(out, text, max, Alnum);
+}
+
+std::string JobName(const TaskSpec& spec) {
+  size_t max = 63;
+  if (spec.replicas > 1) max -= 1 + std::to_string(spec.replicas - 1).size();  // "-<index>"
+  return KubernetesName(spec.run_id + "-" + spec.instance + "-a" + std::to_string(spec.attempt),
+                        max);
+}
+
+std::map<std::string, std::string> TaskLabels(const TaskSpec& spec) {
+  return {{"portflow.dev/run", LabelValue(spec.run_id)},
+          {"portflow.dev/step", LabelValue(spec.step)},
+          {"portflow.dev/instance", LabelValue(spec.instance)},
+          {"portflow.dev/attempt", std::to_string(spec.attempt)}};
+}
+
+Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  std::error_code ec;
+  size_t total = 0;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  if (ec) return NotFound("the working directory " + dir + " cannot be read: " + ec.message());
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return Internal("reading " + dir + ": " + ec.message());
+    std::string name = it->path().filename().string();
+    if (name.front() == '.' || name == "__pycache__") {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file()) continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    total += s.str().size();
+    if (total > kMaxShippedCode) {
+      return ResourceExhausted("the code in " + dir +
+                               " is over 1 MiB, more than a ConfigMap holds: "
+                               "build it into the image and set `code: image` on the target, or "
+                               "make the directory smaller");
+    }
+    files[fs::relative(it->path(), dir).string()] = s.str();
+  }
+  return files;
+}
+
+Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarget& target,
+                                     const std::string& namespace_name,
+                                     const std::map<std::string, std::string>& code_files) {
+  std::string image = spec.image.value_or(target.image);
+  if (image.empty()) {
+    return InvalidArgument("step " + spec.step +
+                           " has no image: set spec.image in the workload or image on the target");
+  }
+  const std::string job = JobName(spec);
+  const bool gang = spec.replicas > 1;
+  std::map<std::string, std::string> labels = target.labels;
+  for (auto& [k, v] : TaskLabels(spec)) labels[k] = v;
+  std::map<std::string, std::string> job_labels = labels;  // only Jobs are queued
+  if (!target.queue.empty()) job_labels["kueue.x-k8s.io/queue-name"] = target.queue;
+  std::map<std::string, std::string> annotations = target.annotations;
+  annotations["portflow.dev/instance-name"] = spec.instance;
+  std::vector<json> objects;
+
+  // The code, shipped as a ConfigMap named after its content.
+  std::string code_map;
+  json code_items = json::array();
+  if (target.ship_code) {
+    std::string digest;
+    for (const auto& [path, bytes] : code_files) digest += path + '\0' + bytes + '\0';
+    code_map = KubernetesName(spec.run_id + "-code", 63 - 9) + "-" + Hex(Fnv1a(digest), 8);
+    json data = json::object(), binary = json::object();
+    std::set<std::string> keys;
+    for (const auto& [path, bytes] : code_files) {
+      // Keys hold [-._a-zA-Z0-9] only; the item puts the file at its path.
+      std::string key;
+      for (char c : path) key += (Alnum(c) || c == '-' || c == '.' || c == '_') ? c : '_';
+      for (int n = 2; keys.count(key); ++n) key += "-" + std::to_string(n);
+      keys.insert(key);
+      bool text = ToValidUtf8(bytes) == bytes;
+      (text ? data : binary)[key] = text ? bytes : Base64Encode(bytes);
+      code_items.push_back({{"key", key}, {"path", path}});
+    }
+    json cm = {{"apiVersion", "v1"},
+               {"kind", "ConfigMap"},
+               {"metadata",
+                {{"name", code_map},
+                 {"namespace", namespace_name},
+                 {"labels", {{"portflow.dev/run", labels["portflow.dev/run"]}}}}},
+               {"data", data}};
+    if (!binary.empty()) cm["binaryData"] = binary;
+    objects.push_back(cm);
+  }
+
+  // The distributed contract: every replica a pod, replica 0 reachable at
+  // <job>-0.<service>. MASTER_PORT comes from the Job's name so that gangs
+  // sharing a network (hostNetwork, the fake cluster) do not collide.
+  int port = 20000 + static_cast<int>(Fnv1a(job) % 20000);
+  json env = json::array();
+  std::set<std::string> seen;
+  for (auto it = spec.env.rbegin(); it != spec.env.rend(); ++it) {  // later wins
+    if (seen.insert(it->first).second) env.insert(env.begin(), EnvValue(it->first, it->second));
+  }
+  for (const std::string prefix : {"", "PORTFLOW_"}) {
+    env.push_back(EnvValue(prefix + "WORLD_SIZE", std::to_string(spec.replicas)));
+    env.push_back(EnvValue(prefix + "NNODES", std::to_string(spec.replicas)));
+    env.push_back(EnvValue(prefix + "LOCAL_RANK", "0"));
+    env.push_back(gang ? EnvIndex(prefix + "RANK") : EnvValue(prefix + "RANK", "0"));
+    env.push_back(gang ? EnvIndex(prefix + "NODE_RANK") : EnvValue(prefix + "NODE_RANK", "0"));
+    env.push_back(EnvValue(prefix + "MASTER_ADDR", gang ? job + "-0." + job : "127.0.0.1"));
+    if (gang) env.push_back(EnvValue(prefix + "MASTER_PORT", std::to_string(port)));
+  }
+
+  json requests = json::object(), limits = json::object();
+  if (spec.resources.milli_cpu > 0) requests["cpu"] = FormatMilliCpu(spec.resources.milli_cpu);
+  if (spec.resources.memory_bytes > 0) {
+    requests["memory"] = FormatBytes(spec.resources.memory_bytes);
+    limits["memory"] = requests["memory"];
+  }
+  if (spec.resources.gpus > 0) {
+    // Extended resources: limits, equal to requests.
+    requests["nvidia.com/gpu"] = std::to_string(spec.resources.gpus);
+    limits["nvidia.com/gpu"] = requests["nvidia.com/gpu"];
+  }
+  json resources = json::object();
+  if (!requests.empty()) resources["requests"] = requests;
+  if (!limits.empty()) resources["limits"] = limits;
+
+  json container = {{"name", "main"},
+                    {"image", image},
+                    {"command", spec.argv},
+                    {"env", env},
+                    {"resources", resources}};
+  json volumes = json::array(), mounts = json::array();
+  const std::string root = std::string(kArtifactMount) + "/";
+  auto mount_artifact = [&](const ArtifactBinding& b, bool read_only) -> Status {
+    if (b.path.rfind(root, 0) != 0) {
+      return InvalidArgument(b.name + ": " + b.path + " is not below " + kArtifactMount);
+    }
+    json m = {
+        {"name", "artifacts"}, {"mountPath", b.path}, {"subPath", b.path.substr(root.size())}};
+    if (read_only) m["readOnly"] = true;
+    mounts.push_back(m);
+    return OkStatus();
+  };
+  for (const ArtifactBinding& b : spec.outputs) RETURN_IF_ERROR(mount_artifact(b, false));
+  for (const ArtifactBinding& b : spec.inputs) RETURN_IF_ERROR(mount_artifact(b, true));
+  if (!mounts.empty()) {
+    volumes.push_back({{"name", "artifacts"},
+                       {"persistentVolumeClaim", {{"claimName", target.artifacts_claim}}}});
+  }
+  if (target.ship_code) {
+    volumes.push_back(
+        {{"name", "code"}, {"configMap", {{"name", code_map}, {"items", code_items}}}});
+    mounts.push_back({{"name", "code"}, {"mountPath", kCodeMount}, {"readOnly", true}});
+    container["workingDir"] = kCodeMount;
+  }
+  if (!mounts.empty()) container["volumeMounts"] = mounts;
+
+  json pod_spec = {{"restartPolicy", "Never"}, {"containers", json::array({container})}};
+  if (gang) pod_spec["subdomain"] = job;
+  if (!target.service_account.empty()) pod_spec["serviceAccountName"] = target.service_account;
+  if (!target.image_pull_secrets.empty()) {
+    json secrets = json::array();
+    for (const std::string& s : target.image_pull_secrets) secrets.push_back({{"name", s}});
+    pod_spec["imagePullSecrets"] = secrets;
+  }
+  if (!target.node_selector.empty()) pod_spec["nodeSelector"] = target.node_selector;
+  if (!target.tolerations.empty()) pod_spec["tolerations"] = target.tolerations;
+  if (!volumes.empty()) pod_spec["volumes"] = volumes;
+
+  json job_spec = {
+      {"parallelism", spec.replicas},
+      {"completions", spec.replicas},
+      {"backoffLimit", 0},  // the engine retries; one failed replica fails the gang
+      {"template",
+       {{"metadata", {{"labels", job_labels}, {"annotations", annotations}}}, {"spec", pod_spec}}}};
+  if (gang) job_spec["completionMode"] = "Indexed";
+  if (spec.timeout) {
+    double seconds = std::chrono::duration<double>(*spec.timeout).count();
+    job_spec["activeDeadlineSeconds"] =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(seconds)));
+  }
+  if (target.ttl_seconds) job_spec["ttlSecondsAfterFinished"] = *target.ttl_seconds;
+
+  if (gang) {
+    objects.push_back(
+        {{"apiVersion", "v1"},
+         {"kind", "Service"},
+         {"metadata", {{"name", job}, {"namespace", namespace_name}, {"labels", labels}}},
+         {"spec",
+          {{"clusterIP", "None"},
+           {"publishNotReadyAddresses", true},
+           {"selector", {{"batch.kubernetes.io/job-name", job}}},
+           {"ports", {{{"name", "rendezvous"}, {"port", port}, {"protocol", "TCP"}}}}}}});
+  }
+  objects.push_back({{"apiVersion", "batch/v1"},
+                     {"kind", "Job"},
+                     {"metadata",
+                      {{"name", job},
+                       {"namespace", namespace_name},
+                       {"labels", job_labels},
+                       {"annotations", annotations}}},
+                     {"spec", job_spec}});
+  return objects;
+}
+
+}  // namespace portflow::k8s
