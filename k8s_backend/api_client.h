@@ -46,8 +46,10 @@ class Transport {
   virtual ~Transport() = default;
   virtual Result<ApiResponse> Send(const ApiRequest& request, const Credential& credential) = 0;
   // A streaming GET (watch, log follow): the body goes to `on_data` as it
-  // arrives, until the server ends it or `on_data` returns false. The
-  // response carries the status and headers, with an empty body.
+  // arrives, until the server ends it or `on_data` returns false. `on_data`
+  // is also called with no data about once a second, so that a caller can
+  // stop a quiet stream. The response carries the status and headers, with
+  // an empty body.
   virtual Result<ApiResponse> Stream(const ApiRequest& request, const Credential& credential,
                                      const std::function<bool(std::string_view)>& on_data) = 0;
 };

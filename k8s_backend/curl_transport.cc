@@ -45,6 +45,17 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+// Called about once a second even when nothing arrives: a stream's reader
+// gets an empty chunk, so that it can stop a quiet watch.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* x = static_cast<Exchange*>(user);
+  if (x->on_data && !(*x->on_data)(std::string_view())) {
+    x->stopped = true;
+    return 1;  // aborts the transfer
+  }
+  return 0;
+}
+
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* x = static_cast<Exchange*>(user);
   std::string line(data, size * count);
@@ -163,6 +174,11 @@ class CurlTransport : public Transport {
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, on_data ? 0L : kCallTimeoutSeconds);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (on_data) {
+      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (connect_to) curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
     if (!access_.proxy_url.empty()) curl_easy_setopt(h, CURLOPT_PROXY, access_.proxy_url.c_str());
     // TLS: verification stays on unless the kubeconfig turns it off.
@@ -197,7 +213,8 @@ class CurlTransport : public Transport {
     curl_slist_free_all(connect_to);
     Give(h);
     response.status = static_cast<int>(status);
-    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.stopped)) return response;
+    bool stopped = x.stopped && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK);
+    if (rc == CURLE_OK || stopped) return response;
     std::string why = error[0] ? error : curl_easy_strerror(rc);
     switch (rc) {
       case CURLE_PEER_FAILED_VERIFICATION:

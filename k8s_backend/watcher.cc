@@ -1,0 +1,191 @@
+#include "k8s_backend/watcher.h"
+
+#include <cctype>
+#include <cstdio>
+
+namespace portflow::k8s {
+namespace {
+
+using json = nlohmann::json;
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string Name(const json& o) {
+  const json& meta = o.value("metadata", json::object());
+  return meta.value("name", "");
+}
+
+std::string Version(const json& o) {
+  const json& meta = o.value("metadata", json::object());
+  return meta.value("resourceVersion", "");
+}
+
+}  // namespace
+
+Watcher::Watcher(ApiClient& client, WatchOptions options, Handler handler, Clock& clock)
+    : client_(client), options_(std::move(options)), handler_(std::move(handler)), clock_(clock) {}
+
+Watcher::~Watcher() { Stop(); }
+
+void Watcher::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Watcher::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Watcher::Stopping() {
+  std::lock_guard<std::mutex> l(mu_);
+  return stop_;
+}
+
+bool Watcher::WaitSynced(TimePoint deadline) {
+  std::unique_lock<std::mutex> l(mu_);
+  return clock_.WaitUntil(l, cv_, deadline, [this] { return synced_ || stop_; }) && synced_;
+}
+
+int Watcher::lists() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return lists_;
+}
+
+int Watcher::watches() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return watches_;
+}
+
+void Watcher::Pause(Duration d) {
+  std::unique_lock<std::mutex> l(mu_);
+  clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::duration_cast<TimePoint::duration>(d),
+                   [this] { return stop_; });
+}
+
+std::string Watcher::Query(bool watch) const {
+  std::string q = options_.path + "?labelSelector=" + UrlEncode(options_.label_selector);
+  if (watch) {
+    q += "&watch=true&allowWatchBookmarks=true&resourceVersion=" + UrlEncode(version_) +
+         "&timeoutSeconds=" + std::to_string(options_.timeout_seconds);
+  }
+  return q;
+}
+
+void Watcher::Loop() {
+  while (!Stopping()) {
+    if (relist_) {
+      if (!List()) {
+        Pause(options_.retry_backoff);
+        continue;
+      }
+      relist_ = false;
+    }
+    WatchOnce();
+  }
+}
+
+bool Watcher::List() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++lists_;
+  }
+  std::map<std::string, json> now;
+  std::string version, next;
+  do {  // pages of 500
+    std::string q =
+        Query(false) + "&limit=500" + (next.empty() ? "" : "&continue=" + UrlEncode(next));
+    auto r = client_.Call({"GET", q, ""});
+    if (!r.ok() || r->status != 200) return false;
+    json list = json::parse(r->body, nullptr, false);
+    if (!list.is_object() || !list.contains("items")) return false;
+    const json meta = list.value("metadata", json::object());
+    if (version.empty()) version = meta.value("resourceVersion", "");
+    next = meta.value("continue", "");
+    for (const json& item : list["items"]) now[Name(item)] = item;
+  } while (!next.empty() && !Stopping());
+  if (Stopping()) return false;
+  // What changed since the last view: new, changed, and gone.
+  std::vector<std::string> gone;
+  for (const auto& [name, object] : known_) {
+    if (!now.count(name)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) Deliver("DELETED", known_[name]);
+  for (const auto& [name, object] : now) {
+    auto it = known_.find(name);
+    if (it == known_.end()) {
+      Deliver("ADDED", object);
+    } else if (Version(it->second) != Version(object)) {
+      Deliver("MODIFIED", object);
+    }
+  }
+  version_ = version;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    synced_ = true;
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void Watcher::Deliver(const std::string& type, const json& object) {
+  handler_(type, object);  // first: `object` may be the entry erased below
+  if (type == "DELETED") {
+    known_.erase(Name(object));
+  } else {
+    known_[Name(object)] = object;
+  }
+}
+
+void Watcher::WatchOnce() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++watches_;
+  }
+  std::string buffer;
+  bool gone = false;
+  auto on_data = [&](std::string_view data) {
+    if (Stopping()) return false;
+    buffer.append(data);
+    for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
+      json event = json::parse(buffer.substr(0, nl), nullptr, false);
+      buffer.erase(0, nl + 1);
+      if (!event.is_object()) continue;
+      std::string type = event.value("type", "");
+      const json object = event.value("object", json::object());
+      if (type == "ERROR") {
+        // 410 Gone: the version is too old; anything else: start over too.
+        gone = true;
+        return false;
+      }
+      std::string rv = Version(object);
+      if (!rv.empty()) version_ = rv;
+      if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") Deliver(type, object);
+    }
+    return true;
+  };
+  auto r = client_.Stream({"GET", Query(true), ""}, on_data);
+  if (Stopping()) return;
+  if (gone || (r.ok() && r->status == 410)) {
+    relist_ = true;
+    return;
+  }
+  if (!r.ok() || r->status != 200) Pause(options_.retry_backoff);
+}
+
+}  // namespace portflow::k8s

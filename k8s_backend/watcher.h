@@ -1,0 +1,73 @@
+// A live view of one kind's objects in one namespace that match a label
+// selector, kept as client-go's informers keep theirs: LIST, then WATCH from
+// the list's resourceVersion with bookmarks; when a watch ends (timeout,
+// dropped connection, server restart) it resumes from the last version it
+// saw; after 410 Gone it lists again and reports what changed meanwhile
+// (objects that vanished come as DELETED). One watcher serves every task of
+// a run: there is no polling loop per task.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "core/clock.h"
+#include "k8s_backend/api_client.h"
+
+namespace portflow::k8s {
+
+struct WatchOptions {
+  std::string path;                                  // "/apis/batch/v1/namespaces/ml/jobs"
+  std::string label_selector;                        // "portflow.dev/run=r1"
+  int timeout_seconds = 300;                         // each watch request's timeoutSeconds
+  Duration retry_backoff = std::chrono::seconds(1);  // after a failed list or watch
+};
+
+class Watcher {
+ public:
+  // ADDED, MODIFIED or DELETED with the object; called on the watcher's
+  // thread, in resourceVersion order, never concurrently.
+  using Handler = std::function<void(const std::string& type, const nlohmann::json& object)>;
+
+  Watcher(ApiClient& client, WatchOptions options, Handler handler, Clock& clock);
+  ~Watcher();  // stops
+
+  void Start();
+  // Ends the current request and the thread; no handler call follows.
+  void Stop();
+  // Blocks until the first list has been delivered (or `deadline`); false
+  // when it has not.
+  bool WaitSynced(TimePoint deadline);
+
+  int lists() const;    // LIST requests made
+  int watches() const;  // WATCH requests made
+
+ private:
+  void Loop();
+  bool List();       // false when it failed
+  void WatchOnce();  // until the stream ends
+  void Deliver(const std::string& type, const nlohmann::json& object);
+  std::string Query(bool watch) const;
+  bool Stopping();
+  void Pause(Duration d);
+
+  ApiClient& client_;
+  WatchOptions options_;
+  Handler handler_;
+  Clock& clock_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool synced_ = false;
+  bool relist_ = true;
+  std::string version_;                          // the last resourceVersion seen
+  std::map<std::string, nlohmann::json> known_;  // name -> the object as last seen
+  int lists_ = 0, watches_ = 0;
+};
+
+}  // namespace portflow::k8s

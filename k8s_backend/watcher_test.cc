@@ -1,0 +1,135 @@
+#include "k8s_backend/watcher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+
+namespace portflow::k8s {
+namespace {
+
+using json = nlohmann::json;
+
+// The watcher against the fake cluster over loopback HTTP, in real time
+// with short backoffs.
+class WatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake::ClusterOptions o;
+    o.nodes = 1;
+    o.watch_history = 5;  // small, so that a watcher can fall behind it
+    cluster_ = std::move(fake::FakeCluster::Create(o, RealClock()).value());
+    int port = cluster_->Serve(0).value();
+    ClusterAccess access;
+    access.server = "http://127.0.0.1:" + std::to_string(port);
+    RetryPolicy fast{5, std::chrono::milliseconds(1), std::chrono::milliseconds(10)};
+    client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
+                                          std::make_shared<Credentials>(access, RealClock()),
+                                          RealClock(), fast);
+    WatchOptions w{"/api/v1/namespaces/default/configmaps", "run=r1", 30,
+                   std::chrono::milliseconds(20)};
+    watcher_ = std::make_unique<Watcher>(
+        *client_, w,
+        [this](const std::string& type, const json& object) {
+          std::lock_guard<std::mutex> l(mu_);
+          seen_.push_back(type + " " + object["metadata"].value("name", ""));
+          cv_.notify_all();
+        },
+        RealClock());
+  }
+  void TearDown() override {
+    watcher_->Stop();
+    cluster_->StopServing();
+  }
+
+  void Create(const std::string& name, const std::string& run = "r1") {
+    json cm = {{"metadata", {{"name", name}, {"labels", {{"run", run}}}}}, {"data", {{"k", "1"}}}};
+    ASSERT_TRUE(cluster_->store().Create(*fake::FindKind("", "configmaps"), "default", cm).ok());
+  }
+  // Waits until `event` has been seen (5 s at most).
+  bool Saw(const std::string& event) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(5), [&] {
+      return std::find(seen_.begin(), seen_.end(), event) != seen_.end();
+    });
+  }
+
+  std::unique_ptr<fake::FakeCluster> cluster_;
+  std::unique_ptr<ApiClient> client_;
+  std::unique_ptr<Watcher> watcher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> seen_;
+};
+
+TEST_F(WatcherTest, ListsThenFollowsChangesThroughTheSelector) {
+  Create("a");
+  Create("b");
+  Create("other", "r2");
+  watcher_->Start();
+  ASSERT_TRUE(watcher_->WaitSynced(RealClock().Now() + std::chrono::seconds(5)));
+  EXPECT_TRUE(Saw("ADDED a"));
+  EXPECT_TRUE(Saw("ADDED b"));
+  Create("c");
+  EXPECT_TRUE(Saw("ADDED c"));
+  auto& kind = *fake::FindKind("", "configmaps");
+  json a = *cluster_->store().Peek(kind, "default", "a");
+  a["data"]["k"] = "2";
+  ASSERT_TRUE(cluster_->store().Update(kind, "default", a).ok());
+  EXPECT_TRUE(Saw("MODIFIED a"));
+  ASSERT_TRUE(cluster_->store().Delete(kind, "default", "b").ok());
+  EXPECT_TRUE(Saw("DELETED b"));
+  std::lock_guard<std::mutex> l(mu_);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "ADDED other"), 0);
+  EXPECT_EQ(watcher_->lists(), 1);
+}
+
+TEST_F(WatcherTest, ResumesADroppedWatchWithoutListingAgain) {
+  watcher_->Start();
+  ASSERT_TRUE(watcher_->WaitSynced(RealClock().Now() + std::chrono::seconds(5)));
+  Create("before");
+  ASSERT_TRUE(Saw("ADDED before"));
+  cluster_->DropWatches();
+  Create("after");
+  EXPECT_TRUE(Saw("ADDED after"));
+  EXPECT_EQ(watcher_->lists(), 1);
+  EXPECT_GE(watcher_->watches(), 2);
+  std::lock_guard<std::mutex> l(mu_);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "ADDED before"), 1);  // not twice
+}
+
+TEST_F(WatcherTest, ListsAgainAfterGoneAndReportsWhatVanished) {
+  Create("kept");
+  Create("removed");
+  watcher_->Start();
+  ASSERT_TRUE(watcher_->WaitSynced(RealClock().Now() + std::chrono::seconds(5)));
+  ASSERT_TRUE(Saw("ADDED removed"));
+  // The watcher cannot reach the server while more changes happen than the
+  // server keeps: its version expires (410), so it lists again.
+  cluster_->FailNextCalls(1000000, 503);
+  cluster_->DropWatches();
+  auto& kind = *fake::FindKind("", "configmaps");
+  ASSERT_TRUE(cluster_->store().Delete(kind, "default", "removed").ok());
+  for (int i = 0; i < 8; ++i) Create("new-" + std::to_string(i));
+  cluster_->FailNextCalls(0, 503);
+  EXPECT_TRUE(Saw("DELETED removed"));
+  EXPECT_TRUE(Saw("ADDED new-7"));
+  EXPECT_EQ(watcher_->lists(), 2);
+  std::lock_guard<std::mutex> l(mu_);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "ADDED kept"), 1);  // unchanged: not again
+}
+
+TEST_F(WatcherTest, StopsPromptlyOnAQuietWatch) {
+  watcher_->Start();
+  ASSERT_TRUE(watcher_->WaitSynced(RealClock().Now() + std::chrono::seconds(5)));
+  auto start = std::chrono::steady_clock::now();
+  watcher_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+}  // namespace
+}  // namespace portflow::k8s
