@@ -1,30 +1,90 @@
 #include "k8s_backend/kubernetes_backend.h"
 
-#include "core/backend.h"
-#include "k8s_backend/kubeconfig.h"
-#include "k8s_backend/render.h"
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/quantity.h"
+#include "k8s_backend/watcher.h"
 
 namespace portflow {
 namespace {
 
 using k8s::json;
 
-Status NotYet() {
-  return Unimplemented(
-      "the kubernetes backend renders its Jobs (portflow render) but cannot run them yet");
+const json& Sub(const json& o, const char* key) {
+  static const json kEmpty = json::object();
+  auto it = o.find(key);
+  return it != o.end() && it->is_object() ? *it : kEmpty;
 }
+
+std::string Str(const json& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string Label(const json& o, const char* key) {
+  return Str(Sub(Sub(o, "metadata"), "labels"), key);
+}
+
+// One attempt as the backend follows it.
+struct Attempt {
+  std::string key, run_id, instance, run_dir, job;
+  int attempt = 1, replicas = 1;
+  TaskState sent = TaskState::kUnknown;  // the last state reported
+  std::string sent_reason;
+  bool finishing = false;  // the Job ended; logs are being saved
+  bool terminal = false;   // the terminal event went out
+  bool cancelled = false;
+  TaskState end = TaskState::kUnknown;
+  ExitResult result;
+  std::map<int, std::string> pods;             // replica -> pod name (the latest)
+  std::set<int> copying, copied;               // replicas whose log is being / has been saved
+  bool refreshing = false, refreshed = false;  // the Job's pods listed once at its end
+};
 
 class KubernetesBackend : public Backend {
  public:
-  explicit KubernetesBackend(k8s::KubernetesTarget target) : target_(std::move(target)) {
-    namespace_ = target_.namespace_name;
-    if (namespace_.empty()) {
-      // The context's namespace, as kubectl would use it; "default" when
-      // there is no kubeconfig here (rendering needs no cluster).
-      auto access = k8s::ResolveClusterAccess({target_.kubeconfig, target_.context, ""},
-                                              k8s::KubeconfigEnv::FromProcess());
-      namespace_ = access.ok() ? access->namespace_name : "default";
+  explicit KubernetesBackend(KubernetesBackendOptions o)
+      : options_(std::move(o)), clock_(*options_.clock) {
+    namespace_ = options_.target.namespace_name;
+    if (options_.access) {
+      if (namespace_.empty()) namespace_ = options_.access->namespace_name;
+    } else {
+      auto access = k8s::ResolveClusterAccess(
+          {options_.target.kubeconfig, options_.target.context, options_.target.namespace_name},
+          k8s::KubeconfigEnv::FromProcess());
+      if (access.ok()) {
+        options_.access = *access;
+        if (namespace_.empty()) namespace_ = access->namespace_name;
+      } else {
+        access_error_ = access.status();  // rendering needs no cluster; running does
+      }
     }
+    if (namespace_.empty()) namespace_ = "default";
+  }
+
+  ~KubernetesBackend() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+    }
+    std::map<std::string, std::unique_ptr<RunWatch>> runs;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      runs.swap(runs_);
+    }
+    for (auto& [id, w] : runs) {
+      w->jobs->Stop();
+      w->pods->Stop();
+    }
+    // Log copies see stopping_ within a second and end.
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return copies_ == 0; });
   }
 
   std::string name() const override { return "kubernetes"; }
@@ -32,44 +92,602 @@ class KubernetesBackend : public Backend {
   std::string ArtifactRoot(const std::string& run_id, const std::string&) const override {
     return std::string(k8s::kArtifactMount) + "/" + run_id;
   }
-  ResourceRequest Capacity() override { return {}; }
-  Status Cancel(const TaskHandle&, bool) override { return NotYet(); }
-  Result<std::vector<RecoveredTask>> Recover(const std::string&,
-                                             const std::vector<TaskHandle>&) override {
-    return NotYet();
+
+  ResourceRequest Capacity() override {
+    // The allocatable of the Ready nodes; unbounded when nodes cannot be
+    // listed (the cluster's own queueing then decides).
+    ResourceRequest unbounded{int64_t{1} << 40, int64_t{1} << 60, 1 << 20};
+    auto client = Client();
+    if (!client.ok()) return unbounded;
+    auto r = (*client)->Call({"GET", "/api/v1/nodes", ""});
+    if (!r.ok() || r->status != 200) return unbounded;
+    json nodes = json::parse(r->body, nullptr, false);
+    if (!nodes.is_object()) return unbounded;
+    ResourceRequest total;
+    for (const json& n : nodes.value("items", json::array())) {
+      bool ready = false;
+      for (const json& c : Sub(n, "status").value("conditions", json::array()))
+        ready = ready || (Str(c, "type") == "Ready" && Str(c, "status") == "True");
+      if (!ready) continue;
+      const json& a = Sub(Sub(n, "status"), "allocatable");
+      if (auto cpu = ParseMilliQuantity(Str(a, "cpu")); cpu.ok()) total.milli_cpu += *cpu;
+      if (auto mem = ParseQuantity(Str(a, "memory")); mem.ok()) total.memory_bytes += *mem;
+      if (auto gpu = ParseQuantity(Str(a, "nvidia.com/gpu")); gpu.ok()) total.gpus += *gpu;
+    }
+    return total;
   }
-  Status Logs(const TaskHandle&, int, bool, const std::function<bool(std::string_view)>&) override {
-    return NotYet();
+
+  Status Cancel(const TaskHandle& handle, bool force) override {
+    std::shared_ptr<Attempt> a;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = attempts_.find(handle.key);
+      if (it == attempts_.end()) return OkStatus();  // not ours, or long gone
+      a = it->second;
+      if (a->terminal) return OkStatus();
+      a->cancelled = true;
+    }
+    ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
+    std::string query = "?propagationPolicy=Background";
+    if (force) query += "&gracePeriodSeconds=0";
+    auto r = client->Call({"DELETE", JobsPath() + "/" + a->job + query, ""});
+    if (!r.ok()) return r.status();
+    if (r->status != 404) RETURN_IF_ERROR(k8s::ApiError(*r));
+    if (a->replicas > 1) (void)client->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
+    std::optional<TaskEvent> event;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!a->terminal) {
+        a->terminal = true;
+        event =
+            TaskEvent{a->key,       TaskState::kCancelled,
+                      clock_.Now(), ExitResult{0, 0, false, "Cancelled", "cancelled on request"},
+                      "Cancelled",  "the Job was deleted"};
+      }
+    }
+    if (event) Emit(*event);
+    return OkStatus();
+  }
+
+  Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
+                                             const std::vector<TaskHandle>& handles) override {
+    std::vector<RecoveredTask> out;
+    std::vector<std::shared_ptr<Attempt>> attached;
+    for (const TaskHandle& h : handles) {
+      json data = json::parse(h.data, nullptr, false);
+      std::string job = data.is_object() ? Str(data, "job") : "";
+      if (job.empty()) {
+        out.push_back({h, TaskState::kUnknown, std::nullopt});
+        continue;
+      }
+      auto a = std::make_shared<Attempt>();
+      a->key = h.key;
+      a->run_id = run_id;
+      a->job = job;
+      a->instance = Str(data, "instance");
+      a->run_dir = Str(data, "run_dir");
+      a->attempt = data.value("attempt", 1);
+      a->replicas = data.value("replicas", 1);
+      a->sent = TaskState::kRunning;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        attempts_[a->key] = a;
+        by_job_[a->job] = a;
+      }
+      attached.push_back(a);
+    }
+    if (!attached.empty()) RETURN_IF_ERROR(WatchRun(run_id));
+    for (const std::shared_ptr<Attempt>& a : attached) {
+      bool exists;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        exists = jobs_.count(a->job) > 0;
+      }
+      TaskHandle h{name(), a->key, HandleData(*a)};
+      if (!exists) {
+        // Gone without a trace: the engine runs the instance again.
+        std::lock_guard<std::mutex> l(mu_);
+        a->terminal = true;
+        out.push_back({h, TaskState::kUnknown, std::nullopt});
+        continue;
+      }
+      out.push_back({h, TaskState::kRunning, std::nullopt});  // events follow
+      Reconcile(a);
+    }
+    return out;
+  }
+
+  Status Logs(const TaskHandle& handle, int replica, bool follow,
+              const std::function<bool(std::string_view)>& sink) override {
+    json data = json::parse(handle.data, nullptr, false);
+    if (!data.is_object() || Str(data, "run_dir").empty())
+      return InvalidArgument("not a kubernetes task handle");
+    std::string path =
+        LogPath(Str(data, "run_dir"), Str(data, "instance"), data.value("attempt", 1), replica);
+    std::ifstream in;
+    size_t offset = 0;
+    while (true) {
+      bool ended = !follow;
+      if (follow) {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = attempts_.find(handle.key);
+        ended = it == attempts_.end() || it->second->terminal || stopping_;
+      }
+      std::ifstream file(path, std::ios::binary);
+      if (file) {
+        file.seekg(static_cast<std::streamoff>(offset));
+        std::string chunk((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+        offset += chunk.size();
+        if (!chunk.empty() && !sink(chunk)) return OkStatus();
+      }
+      if (ended) return OkStatus();
+      std::unique_lock<std::mutex> l(mu_);
+      clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::milliseconds(100),
+                       [this] { return stopping_; });
+    }
   }
 
  protected:
   Result<std::string> DoRender(const TaskSpec& spec) const override {
-    std::map<std::string, std::string> code;
-    if (target_.ship_code) {
-      ASSIGN_OR_RETURN(code, k8s::CollectCode(spec.workdir));
-    }
-    ASSIGN_OR_RETURN(std::vector<json> objects, k8s::RenderTask(spec, target_, namespace_, code));
+    ASSIGN_OR_RETURN(std::vector<json> objects, RenderObjects(spec));
     json out = {{"backend", "kubernetes"},
                 {"instance", spec.instance},
                 {"attempt", spec.attempt},
                 {"objects", objects}};
     return out.dump(2);
   }
-  Result<TaskHandle> DoSubmit(const TaskSpec&) override { return NotYet(); }
+
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
+    if (spec.argv.empty()) return InvalidArgument(spec.instance + ": the command is empty");
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = attempts_.find(spec.Key()); it != attempts_.end()) {
+        return TaskHandle{name(), spec.Key(), HandleData(*it->second)};
+      }
+    }
+    ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
+    ASSIGN_OR_RETURN(std::vector<json> objects, RenderObjects(spec));
+    auto a = std::make_shared<Attempt>();
+    a->key = spec.Key();
+    a->run_id = spec.run_id;
+    a->instance = spec.instance;
+    a->run_dir = spec.run_dir;
+    a->attempt = spec.attempt;
+    a->replicas = spec.replicas;
+    a->job = k8s::JobName(spec);
+    std::error_code ec;
+    std::filesystem::create_directories(
+        std::filesystem::path(LogPath(spec.run_dir, spec.instance, spec.attempt, 0)).parent_path(),
+        ec);
+    // Watch first, so that nothing the Job does is missed.
+    RETURN_IF_ERROR(WatchRun(spec.run_id));
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      attempts_[a->key] = a;
+      by_job_[a->job] = a;
+    }
+    for (const json& o : objects) {
+      std::string kind = o["kind"];
+      std::string path = kind == "Job"       ? JobsPath()
+                         : kind == "Service" ? ServicesPath()
+                                             : ConfigMapsPath();
+      Status created = Create(*client, path, o, kind == "Job" ? &spec : nullptr);
+      if (!created.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        attempts_.erase(a->key);
+        by_job_.erase(a->job);
+        return created;
+      }
+    }
+    Emit({a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
+          "Job " + namespace_ + "/" + a->job + " created"});
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      a->sent = TaskState::kPending;
+    }
+    Reconcile(a);
+    return TaskHandle{name(), a->key, HandleData(*a)};
+  }
 
  private:
-  k8s::KubernetesTarget target_;
+  struct RunWatch {
+    std::unique_ptr<k8s::Watcher> jobs, pods;
+  };
+
+  std::string JobsPath() const { return "/apis/batch/v1/namespaces/" + namespace_ + "/jobs"; }
+  std::string PodsPath() const { return "/api/v1/namespaces/" + namespace_ + "/pods"; }
+  std::string ServicesPath() const { return "/api/v1/namespaces/" + namespace_ + "/services"; }
+  std::string ConfigMapsPath() const { return "/api/v1/namespaces/" + namespace_ + "/configmaps"; }
+
+  std::string HandleData(const Attempt& a) const {
+    return json{{"namespace", namespace_}, {"job", a.job},         {"run_dir", a.run_dir},
+                {"instance", a.instance},  {"attempt", a.attempt}, {"replicas", a.replicas}}
+        .dump();
+  }
+
+  Result<std::vector<json>> RenderObjects(const TaskSpec& spec) const {
+    std::map<std::string, std::string> code;
+    if (options_.target.ship_code) {
+      ASSIGN_OR_RETURN(code, k8s::CollectCode(spec.workdir));
+    }
+    return k8s::RenderTask(spec, options_.target, namespace_, code);
+  }
+
+  Result<k8s::ApiClient*> Client() {
+    std::lock_guard<std::mutex> l(client_mu_);
+    if (client_) return client_.get();
+    if (!options_.access) return access_error_;
+    ASSIGN_OR_RETURN(std::unique_ptr<k8s::Transport> transport,
+                     options_.transport(*options_.access));
+    auto credentials = std::make_shared<k8s::Credentials>(*options_.access, clock_);
+    client_ =
+        std::make_unique<k8s::ApiClient>(std::move(transport), credentials, clock_, options_.retry);
+    return client_.get();
+  }
+
+  // Creates one object; one that exists already is kept when it is ours (a
+  // Job must carry this attempt's labels: a repeated Submit adopts it).
+  Status Create(k8s::ApiClient& client, const std::string& path, const json& object,
+                const TaskSpec* job_of) {
+    auto r = client.Call({"POST", path, object.dump()});
+    if (!r.ok()) return r.status();
+    Status st = k8s::ApiError(*r);
+    if (st.code() != StatusCode::kAlreadyExists) return st;
+    if (!job_of) return OkStatus();
+    std::string name = object["metadata"]["name"];
+    auto existing = client.Call({"GET", path + "/" + name, ""});
+    if (!existing.ok()) return existing.status();
+    RETURN_IF_ERROR(k8s::ApiError(*existing));
+    json found = json::parse(existing->body, nullptr, false);
+    for (const auto& [k, v] : k8s::TaskLabels(*job_of)) {
+      if (Label(found, k.c_str()) != v) {
+        return FailedPrecondition("a Job named " + name + " exists in " + namespace_ +
+                                  " that portflow did not create for this attempt");
+      }
+    }
+    return OkStatus();  // adopted
+  }
+
+  Status WatchRun(const std::string& run_id) {
+    std::string selector =
+        "portflow.dev/run=" + k8s::TaskLabels({.run_id = run_id})["portflow.dev/run"];
+    RunWatch* w = nullptr;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (runs_.count(run_id)) return OkStatus();
+      ASSIGN_OR_RETURN(k8s::ApiClient * client, ClientLocked());
+      auto rw = std::make_unique<RunWatch>();
+      rw->jobs = std::make_unique<k8s::Watcher>(
+          *client, k8s::WatchOptions{JobsPath(), selector},
+          [this](const std::string& type, const json& o) { OnJob(type, o); }, clock_);
+      rw->pods = std::make_unique<k8s::Watcher>(
+          *client, k8s::WatchOptions{PodsPath(), selector},
+          [this](const std::string& type, const json& o) { OnPod(type, o); }, clock_);
+      w = rw.get();
+      runs_[run_id] = std::move(rw);
+    }
+    w->jobs->Start();
+    w->pods->Start();
+    TimePoint deadline = clock_.Now() + std::chrono::seconds(60);
+    if (!w->jobs->WaitSynced(deadline) || !w->pods->WaitSynced(deadline)) {
+      return Unavailable("could not list the run's Jobs and Pods in " + namespace_);
+    }
+    return OkStatus();
+  }
+
+  // Client() for callers that hold mu_ (the client has its own lock).
+  Result<k8s::ApiClient*> ClientLocked() { return Client(); }
+
+  void OnJob(const std::string& type, const json& job) {
+    std::string name = Str(Sub(job, "metadata"), "name");
+    std::shared_ptr<Attempt> a;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (type == "DELETED") {
+        jobs_.erase(name);
+      } else {
+        jobs_[name] = job;
+      }
+      auto it = by_job_.find(name);
+      if (it == by_job_.end()) return;
+      a = it->second;
+    }
+    if (type == "DELETED") {
+      std::optional<TaskEvent> event;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (!a->terminal && !a->finishing) {
+          a->terminal = true;
+          event = TaskEvent{a->key,
+                            a->cancelled ? TaskState::kCancelled : TaskState::kFailed,
+                            clock_.Now(),
+                            ExitResult{0, 0, false, a->cancelled ? "Cancelled" : "Deleted",
+                                       "the Job was deleted"},
+                            "",
+                            ""};
+        }
+      }
+      if (event) Emit(*event);
+      return;
+    }
+    Reconcile(a);
+  }
+
+  void OnPod(const std::string& type, const json& pod) {
+    std::string name = Str(Sub(pod, "metadata"), "name");
+    std::string job = Label(pod, "batch.kubernetes.io/job-name");
+    std::shared_ptr<Attempt> a;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (type == "DELETED") {
+        pods_[job].erase(name);
+        if (pods_[job].empty()) pods_.erase(job);
+      } else {
+        pods_[job][name] = pod;
+      }
+      auto it = by_job_.find(job);
+      if (it == by_job_.end()) return;
+      a = it->second;
+    }
+    Reconcile(a);
+  }
+
+  static int ReplicaOf(const json& pod) {
+    std::string index =
+        Str(Sub(Sub(pod, "metadata"), "annotations"), "batch.kubernetes.io/job-completion-index");
+    return index.empty() ? 0 : std::atoi(index.c_str());
+  }
+
+  // Brings an attempt up to date with what the watchers have seen: events
+  // to send, logs to save, the end once they are saved.
+  void Reconcile(const std::shared_ptr<Attempt>& a) {
+    std::vector<TaskEvent> events;
+    std::vector<std::pair<int, std::string>> copies;  // replica, pod
+    bool finish = false, refresh = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (a->terminal || stopping_) return;
+      // The pods, by replica.
+      bool running = false;
+      std::string pending_reason, pending_message;
+      for (const auto& [name, pod] : pods_[a->job]) {
+        int replica = ReplicaOf(pod);
+        a->pods[replica] = name;
+        std::string phase = Str(Sub(pod, "status"), "phase");
+        if (phase == "Running") running = true;
+        if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
+        bool started = phase == "Running" || phase == "Succeeded" || phase == "Failed";
+        if (started && !a->copying.count(replica) && !a->copied.count(replica)) {
+          a->copying.insert(replica);
+          copies.emplace_back(replica, name);
+        }
+      }
+      if (!a->finishing) {
+        if (running && a->sent != TaskState::kRunning) {
+          a->sent = TaskState::kRunning;
+          a->sent_reason.clear();
+          events.push_back({a->key, TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
+        } else if (!running && !pending_reason.empty() && a->sent == TaskState::kPending &&
+                   a->sent_reason != pending_reason) {
+          a->sent_reason = pending_reason;
+          events.push_back({a->key, TaskState::kPending, clock_.Now(), std::nullopt, pending_reason,
+                            pending_message});
+        }
+        auto job = jobs_.find(a->job);
+        if (job != jobs_.end()) Finished(*a, job->second);
+      }
+      if (a->finishing) {
+        // The Job's watch can run ahead of the pods' watch: the pods that
+        // tell how it ended must be known (listed once if they are not),
+        // and every replica that ran must have its log saved.
+        bool settled = Settled(*a);
+        if (!settled && !a->refreshing && !a->refreshed) {
+          a->refreshing = true;
+          refresh = true;
+        }
+        finish = (settled || a->refreshed) && a->copying.empty() && copies.empty();
+        for (const auto& [replica, pod] : a->pods) {
+          if (!a->copied.count(replica)) finish = false;
+        }
+        if (finish) {
+          a->terminal = true;
+          Outcome(*a);
+        }
+      }
+    }
+    for (const TaskEvent& e : events) Emit(e);
+    for (const auto& [replica, pod] : copies) StartCopy(a, replica, pod);
+    if (refresh) RefreshPods(a);
+    if (finish) End(a);
+  }
+
+  // The pods of an ended Job say how it ended: all of them succeeded, or
+  // one failed with its exit code (a timeout needs none).
+  bool Settled(const Attempt& a) {
+    if (a.end == TaskState::kFailed && a.result.reason == "Timeout") return true;
+    int succeeded = 0;
+    for (const auto& [name, pod] : pods_[a.job]) {
+      std::string phase = Str(Sub(pod, "status"), "phase");
+      if (phase == "Failed") return true;
+      succeeded += phase == "Succeeded";
+    }
+    return a.end == TaskState::kSucceeded && succeeded >= a.replicas;
+  }
+
+  // Lists the Job's pods once, when their watch has not caught up.
+  void RefreshPods(const std::shared_ptr<Attempt>& a) {
+    auto client = Client();
+    if (client.ok()) {
+      auto r = (*client)->Call(
+          {"GET", PodsPath() + "?labelSelector=batch.kubernetes.io%2Fjob-name%3D" + a->job, ""});
+      json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+      std::lock_guard<std::mutex> l(mu_);
+      if (list.is_object()) {
+        for (const json& pod : list.value("items", json::array()))
+          pods_[a->job][Str(Sub(pod, "metadata"), "name")] = pod;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      a->refreshing = false;
+      a->refreshed = true;
+    }
+    Reconcile(a);
+  }
+
+  // Unschedulable, ImagePull or CreateContainerConfigError, with the message.
+  static void PendingReason(const json& pod, std::string* reason, std::string* message) {
+    for (const json& c : Sub(pod, "status").value("conditions", json::array())) {
+      if (Str(c, "type") == "PodScheduled" && Str(c, "status") == "False" &&
+          Str(c, "reason") == "Unschedulable") {
+        *reason = "Unschedulable";
+        *message = Str(c, "message");
+      }
+    }
+    for (const json& s : Sub(pod, "status").value("containerStatuses", json::array())) {
+      std::string why = Str(Sub(Sub(s, "state"), "waiting"), "reason");
+      if (why == "ErrImagePull" || why == "ImagePullBackOff" || why == "InvalidImageName") {
+        *reason = "ImagePull";
+        *message = Str(Sub(Sub(s, "state"), "waiting"), "message");
+      } else if (why == "CreateContainerConfigError") {
+        *reason = why;
+        *message = Str(Sub(Sub(s, "state"), "waiting"), "message");
+      }
+    }
+  }
+
+  // Sets `a.finishing` once the Job has a final condition.
+  static void Finished(Attempt& a, const json& job) {
+    for (const json& c : Sub(job, "status").value("conditions", json::array())) {
+      if (Str(c, "status") != "True") continue;
+      std::string type = Str(c, "type"), reason = Str(c, "reason");
+      if (type == "Complete") {
+        a.finishing = true;
+        a.end = TaskState::kSucceeded;
+        a.result = {0, 0, false, "Completed", ""};
+        return;
+      }
+      if (type != "Failed") continue;
+      a.finishing = true;
+      a.end = TaskState::kFailed;
+      a.result = reason == "DeadlineExceeded"
+                     ? ExitResult{0, 0, false, "Timeout", "the attempt ran past its timeout"}
+                     : ExitResult{1, 0, false, "Error", Str(c, "message")};
+      return;
+    }
+  }
+
+  // A failure's exit code: from the first replica whose container failed.
+  void Outcome(Attempt& a) {
+    if (a.end != TaskState::kFailed || a.result.reason == "Timeout") return;
+    const auto& pods = pods_[a.job];
+    std::map<int, const json*> by_replica;
+    for (const auto& [name, pod] : pods) by_replica[ReplicaOf(pod)] = &pod;
+    for (const auto& [replica, pod] : by_replica) {
+      for (const json& s : Sub(*pod, "status").value("containerStatuses", json::array())) {
+        const json& t = Sub(Sub(s, "state"), "terminated");
+        int code = t.value("exitCode", 0);
+        if (t.empty() || code == 0) continue;
+        std::string why = Str(t, "reason");
+        a.result = {
+            code, code > 128 ? code - 128 : 0, why == "OOMKilled", why.empty() ? "Error" : why,
+            "replica " + std::to_string(replica) + " exited with code " + std::to_string(code)};
+        return;
+      }
+    }
+  }
+
+  void StartCopy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return;
+      ++copies_;
+    }
+    std::thread([this, a, replica, pod] {
+      Copy(a, replica, pod);
+      std::lock_guard<std::mutex> l(mu_);
+      --copies_;
+      cv_.notify_all();  // the destructor waits for the last one
+    }).detach();
+  }
+
+  // Saves one pod's log in the run directory: followed while it runs, read
+  // again whole if the stream broke.
+  void Copy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
+    std::string path = LogPath(a->run_dir, a->instance, a->attempt, replica);
+    auto client = Client();
+    bool complete = false;
+    if (client.ok()) {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      auto r = (*client)->Stream(
+          {"GET", PodsPath() + "/" + pod + "/log?follow=true", ""}, [&](std::string_view data) {
+            out.write(data.data(), static_cast<std::streamsize>(data.size()));
+            out.flush();
+            std::lock_guard<std::mutex> l(mu_);
+            return !stopping_;
+          });
+      complete = r.ok() && r->status == 200;
+      if (!complete) {
+        auto whole = (*client)->Call({"GET", PodsPath() + "/" + pod + "/log", ""});
+        if (whole.ok() && whole->status == 200) {
+          out.close();
+          std::ofstream(path, std::ios::binary | std::ios::trunc) << whole->body;
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      a->copying.erase(replica);
+      a->copied.insert(replica);
+    }
+    cv_.notify_all();
+    Reconcile(a);
+  }
+
+  // The terminal event, then the Job's removal when the target says so.
+  void End(const std::shared_ptr<Attempt>& a) {
+    Emit({a->key, a->end, clock_.Now(), a->result, a->result.reason, a->result.message});
+    cv_.notify_all();
+    if (options_.target.cleanup != "delete") return;
+    auto client = Client();
+    if (!client.ok()) return;
+    (void)(*client)->Call(
+        {"DELETE", JobsPath() + "/" + a->job + "?propagationPolicy=Background", ""});
+    if (a->replicas > 1) (void)(*client)->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
+  }
+
+  KubernetesBackendOptions options_;
+  Clock& clock_;
   std::string namespace_;
+  Status access_error_;
+  std::mutex client_mu_;
+  std::unique_ptr<k8s::ApiClient> client_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // by TaskSpec::Key()
+  std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
+  std::map<std::string, json> jobs_;                          // as the watchers saw them
+  std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
+  std::map<std::string, std::unique_ptr<RunWatch>> runs_;
+  int copies_ = 0;  // log copies running, each on a thread of its own
 };
 
 }  // namespace
+
+std::unique_ptr<Backend> NewKubernetesBackend(KubernetesBackendOptions options) {
+  return std::make_unique<KubernetesBackend>(std::move(options));
+}
 
 void RegisterKubernetesBackend() {
   RegisterBackend(
       "kubernetes",
       [](const std::map<std::string, std::string>& settings) -> Result<std::unique_ptr<Backend>> {
         ASSIGN_OR_RETURN(k8s::KubernetesTarget target, k8s::ParseKubernetesTarget(settings));
-        return std::unique_ptr<Backend>(new KubernetesBackend(std::move(target)));
+        KubernetesBackendOptions o;
+        o.target = std::move(target);
+        return NewKubernetesBackend(std::move(o));
       });
 }
 

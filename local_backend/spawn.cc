@@ -98,7 +98,15 @@ Result<std::string> FindExecutable(const std::string& name, const std::string& p
 }
 
 Result<pid_t> SpawnProcess(const SpawnRequest& req) {
-  static boost::asio::io_context ctx;  // Boost.Process wants one; it never runs
+  // Boost.Process wants a context; it never runs. One per call, never a
+  // shared one: the vfork child calls notify_fork(fork_child) on it, which
+  // in a context that has an epoll reactor (one does after its first
+  // process handle) closes and re-creates the reactor's descriptors in the
+  // child, where those numbers may be the task's log file, and records the
+  // new numbers in memory the child shares with the parent. A fresh
+  // context has no reactor at fork time, so the child touches no
+  // descriptor but the ones it is given.
+  boost::asio::io_context ctx;
   boost::system::error_code ec;
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0) return Internal(std::string("open /dev/null: ") + std::strerror(errno));

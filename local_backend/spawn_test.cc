@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace portflow {
 namespace {
@@ -40,6 +42,40 @@ TEST(SpawnProcess, RunsInItsOwnProcessGroupWithEnvCwdAndOutput) {
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), "bar\n/tmp\nerr\n" + std::to_string(*pid) + "\n");
+}
+
+// Every output reaches its file, spawn after spawn. (Boost.Process's vfork
+// child used to re-create a shared io_context's reactor descriptors, which
+// could take the number of the log file: output then went to an eventfd.)
+TEST(SpawnProcess, OutputReachesTheLogEveryTime) {
+  std::string dir = ::testing::TempDir() + "spawn_logs_" + std::to_string(::getpid());
+  ::mkdir(dir.c_str(), 0755);
+  int lost = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::string path = dir + "/" + std::to_string(i) + ".log";
+    // Other threads open and close descriptors meanwhile: the log's number moves.
+    std::vector<int> others;
+    for (int k = 0; k < i % 7; ++k) others.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (i % 2) {
+      ::close(others.empty() ? -1 : others.front());
+      if (!others.empty()) others.erase(others.begin());
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    auto pid = SpawnProcess({"/bin/echo", {"hi"}, {}, "/", fd});
+    ::close(fd);
+    for (int o : others) ::close(o);
+    ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+    int status = 0;
+    ::waitpid(*pid, &status, 0);
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    lost += s.str() != "hi\n";
+    ::unlink(path.c_str());
+  }
+  ::rmdir(dir.c_str());
+  EXPECT_EQ(lost, 0);
 }
 
 TEST(SpawnProcess, BadWorkingDirectoryIsAnError) {

@@ -30,12 +30,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render)' \
   | tail -n 3
 
-echo "== tsan: engine, run store, local backend, conformance and fake cluster tests"
+echo "== tsan: engine, run store, local backend, conformance, fake cluster, watcher and API client tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test conformance_test \
-  fake_cluster_test
+  fake_cluster_test k8s_backend_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest)' | tail -n 3
+  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null

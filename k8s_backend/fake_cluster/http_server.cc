@@ -47,17 +47,16 @@ class BeastServer : public HttpServer {
       std::lock_guard<std::mutex> l(mu_);
       if (stopped_) return;
       stopped_ = true;
-      boost::system::error_code ec;
-      // shutdown() wakes a thread blocked in accept(); close() alone does not.
+      // shutdown() wakes the threads blocked in accept(), recv() or send().
+      // Only the kernel's socket is touched here: asio's socket objects are
+      // closed by the threads that use them, once they have returned.
       ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-      acceptor_.close(ec);
-      for (Connection& c : conns_) {
-        c.socket->shutdown(tcp::socket::shutdown_both, ec);
-        c.socket->close(ec);
-      }
+      for (Connection& c : conns_) ::shutdown(c.socket->native_handle(), SHUT_RDWR);
       conns.splice(conns.end(), conns_);
     }
     if (accept_thread_.joinable()) accept_thread_.join();
+    boost::system::error_code ec;
+    acceptor_.close(ec);
     for (Connection& c : conns) {
       if (c.thread.joinable()) c.thread.join();
     }

@@ -2,6 +2,7 @@
 // joins by adding its factory to kBackends.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,8 @@
 
 #include "core/backend.h"
 #include "core/testing/event_recorder.h"
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/local_backend.h"
 
 namespace portflow {
@@ -25,6 +28,51 @@ struct BackendCase {
   std::function<std::unique_ptr<Backend>()> make;
 };
 
+// The kubernetes backend runs against a fake cluster served on loopback in
+// execute mode (pods are local processes), over real HTTP: one per test
+// process, since CTest runs every case in a process of its own.
+// The cluster lives until the tests end, then stops before the process
+// exits (its threads must not outlive the statics they use).
+class FakeClusterEnvironment : public ::testing::Environment {
+ public:
+  static fake::FakeCluster& Get() {
+    if (!cluster_) {
+      fake::ClusterOptions o;
+      o.nodes = 2;
+      o.kubelet.execute = true;
+      o.kubelet.exec_root = ::testing::TempDir() + "conf_k8s_" + std::to_string(::getpid());
+      std::filesystem::remove_all(o.kubelet.exec_root);
+      cluster_ = fake::FakeCluster::Create(o).value();
+      port_ = cluster_->Serve(0).value();
+    }
+    return *cluster_;
+  }
+  static int port() { return port_; }
+  void TearDown() override {
+    if (cluster_) std::filesystem::remove_all(::testing::TempDir() + "conf_k8s_" +
+                                              std::to_string(::getpid()));
+    cluster_.reset();
+  }
+
+ private:
+  static inline std::unique_ptr<fake::FakeCluster> cluster_;
+  static inline int port_ = 0;
+};
+const auto* const kFakeClusterEnvironment =
+    ::testing::AddGlobalTestEnvironment(new FakeClusterEnvironment);
+
+std::unique_ptr<Backend> KubernetesOnFakeCluster() {
+  FakeClusterEnvironment::Get();
+  KubernetesBackendOptions o;
+  o.target.image = "busybox";
+  o.target.ship_code = false;  // the commands use the host's /bin/sh
+  o.target.namespace_name = "default";
+  k8s::ClusterAccess access;
+  access.server = "http://127.0.0.1:" + std::to_string(FakeClusterEnvironment::port());
+  o.access = access;
+  return NewKubernetesBackend(o);
+}
+
 const BackendCase kBackends[] = {
     {"local",
      [] {
@@ -33,6 +81,7 @@ const BackendCase kBackends[] = {
        o.kill_grace = std::chrono::seconds(2);
        return NewLocalBackend(o);
      }},
+    {"kubernetes", KubernetesOnFakeCluster},
 };
 
 std::string ReadFile(const std::string& path) {

@@ -108,6 +108,26 @@ TEST_F(KubectlExecuteTest, IndexedReplicasRendezvousAndLogsComeFromTheProcesses)
   }
 }
 
+// Quick commands print at once: every pod's output must reach its log,
+// pod after pod, while clients come and go. (A process could be handed an
+// eventfd for stdout: Boost.Process's vfork child re-created a shared
+// io_context's descriptors under numbers the parent had reused.)
+TEST_F(KubectlExecuteTest, EveryQuickCommandHasItsLog) {
+  for (int i = 0; i < 8; ++i) {
+    std::string n = std::to_string(i);
+    ShellResult run = Kubectl("run quick-" + n +
+                              " --image=busybox --restart=Never --command -- /bin/echo out-" + n);
+    ASSERT_EQ(run.code, 0) << run.out;
+  }
+  for (int i = 0; i < 8; ++i) {
+    std::string pod = "pod/quick-" + std::to_string(i);
+    ShellResult waited =
+        Kubectl("wait --for=jsonpath={.status.phase}=Succeeded " + pod + " --timeout=50s");
+    ASSERT_EQ(waited.code, 0) << waited.out;
+    EXPECT_EQ(Kubectl("logs " + pod).out, "out-" + std::to_string(i) + "\n") << pod;
+  }
+}
+
 TEST_F(KubectlExecuteTest, FailingCommandFailsTheJobWithItsExitCode) {
   ShellResult applied = Kubectl("apply -f -", R"yaml(apiVersion: batch/v1
 kind: Job
