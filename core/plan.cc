@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "core/template.h"
 
@@ -170,9 +171,21 @@ Result<TaskSpec> Plan::MakeTask(size_t index, int attempt, const TaskContext& ct
   for (const std::string& o : s.outputs) {
     t.outputs.push_back({o, OutputPath(ctx.artifact_root, s.name, o, inst.matrix_dir)});
   }
-  for (const std::string& n : s.needs) {
-    for (const std::string& o : workload_.FindStep(n)->outputs) {
-      t.inputs.push_back({n + "." + o, OutputPath(ctx.artifact_root, n, o, "")});
+  // Inputs: the outputs of every step this one comes after, not only the
+  // steps it names in needs, since {{steps.S.outputs.x}} may name any of
+  // them (a cluster mounts exactly these). In workload order.
+  std::set<std::string> before;
+  std::vector<std::string> todo(s.needs.begin(), s.needs.end());
+  while (!todo.empty()) {
+    std::string n = todo.back();
+    todo.pop_back();
+    if (!before.insert(n).second) continue;
+    for (const std::string& m : workload_.FindStep(n)->needs) todo.push_back(m);
+  }
+  for (const Step& step : workload_.steps) {
+    if (!before.count(step.name)) continue;
+    for (const std::string& o : step.outputs) {
+      t.inputs.push_back({step.name + "." + o, OutputPath(ctx.artifact_root, step.name, o, "")});
     }
   }
   t.labels = {{"portflow.dev/run", ctx.run_id},

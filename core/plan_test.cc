@@ -65,6 +65,20 @@ TEST(Plan, TaskSpecResolvesEverything) {
   EXPECT_EQ(t->inputs[0].path, "/runs/r1/outputs/a/data");
 }
 
+TEST(Plan, InputsAreTheOutputsOfEveryEarlierStep) {
+  // c needs b only, yet may read a's output: a cluster must mount it.
+  Plan p = MakePlan(
+      "    - {name: a, command: [x], outputs: [data]}\n"
+      "    - {name: b, needs: [a], command: [x], outputs: [model, report]}\n"
+      "    - {name: side, command: [x], outputs: [other]}\n"
+      "    - {name: c, needs: [b], command: [x, \"{{steps.a.outputs.data}}\"]}\n");
+  auto t = p.MakeTask(3, 1, {"r", "/r", "/r/o"});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  std::vector<std::string> names;
+  for (const ArtifactBinding& b : t->inputs) names.push_back(b.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a.data", "b.model", "b.report"}));
+}
+
 TEST(Plan, ScriptRunsThroughShell) {
   Plan p = MakePlan("    - {name: s, script: \"echo {{params.n}} | wc\"}\n");
   auto t = p.MakeTask(0, 1, {"r", "/r", "/r/o"});
