@@ -66,7 +66,7 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
       --attempt;
       continue;
     }
-    bool safe = Idempotent(request.method);
+    bool safe = request.idempotent || Idempotent(request.method);
     bool retry = false;
     if (last.status == 0) {
       retry = safe || !last.maybe_sent;  // a POST that may have landed is not repeated

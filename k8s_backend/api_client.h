@@ -28,6 +28,9 @@ struct ApiRequest {
   std::string path;  // "/api/v1/namespaces/ml/pods?labelSelector=a%3Db", already encoded
   std::string body;
   std::string content_type = "application/json";
+  // Safe to send again whatever happened to the first try: set for creates
+  // of deterministic names, whose repeat answers AlreadyExists.
+  bool idempotent = false;
 };
 
 struct ApiResponse {

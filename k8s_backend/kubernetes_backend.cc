@@ -329,7 +329,9 @@ class KubernetesBackend : public Backend {
   // Job must carry this attempt's labels: a repeated Submit adopts it).
   Status Create(k8s::ApiClient& client, const std::string& path, const json& object,
                 const TaskSpec* job_of) {
-    auto r = client.Call({"POST", path, object.dump()});
+    // Names are deterministic: a create repeated after a lost answer finds
+    // AlreadyExists and adopts what the first one made.
+    auto r = client.Call({"POST", path, object.dump(), "application/json", true});
     if (!r.ok()) return r.status();
     Status st = k8s::ApiError(*r);
     if (st.code() != StatusCode::kAlreadyExists) return st;
@@ -584,14 +586,19 @@ class KubernetesBackend : public Backend {
     std::map<int, const json*> by_replica;
     for (const auto& [name, pod] : pods) by_replica[ReplicaOf(pod)] = &pod;
     for (const auto& [replica, pod] : by_replica) {
+      // The pod's own reason when the container is not to blame (a lost node).
+      std::string pod_reason = Str(Sub(*pod, "status"), "reason");
+      std::string pod_message = Str(Sub(*pod, "status"), "message");
       for (const json& s : Sub(*pod, "status").value("containerStatuses", json::array())) {
         const json& t = Sub(Sub(s, "state"), "terminated");
         int code = t.value("exitCode", 0);
         if (t.empty() || code == 0) continue;
-        std::string why = Str(t, "reason");
-        a.result = {
-            code, code > 128 ? code - 128 : 0, why == "OOMKilled", why.empty() ? "Error" : why,
-            "replica " + std::to_string(replica) + " exited with code " + std::to_string(code)};
+        std::string why = pod_reason.empty() ? Str(t, "reason") : pod_reason;
+        std::string message =
+            "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
+        if (!pod_message.empty()) message += ": " + pod_message;
+        a.result = {code, code > 128 ? code - 128 : 0, why == "OOMKilled",
+                    why.empty() ? "Error" : why, message};
         return;
       }
     }
