@@ -136,5 +136,51 @@ spec:
   EXPECT_NE(second.out, node);  // not on the lost node
 }
 
+// kill -9 of portflow while a Job runs, then `portflow resume RUN`: the
+// attempt is re-attached (its Job finished meanwhile), not run again, and
+// its whole log is saved.
+TEST_F(K8sFaultsTest, KillNineThenResumeLeavesNoDuplicateAndLosesNoLog) {
+  WriteFile(dir_ + "/work/slow.yaml", R"yaml(apiVersion: portflow.dev/v1
+kind: Workload
+metadata: {name: slow}
+spec:
+  image: busybox
+  steps:
+    - {name: first, script: "echo first"}
+    - {name: work, needs: [first], script: "echo begin; sleep 2; echo finished"}
+    - {name: after, needs: [work], script: "echo after"}
+)yaml");
+  pid_t engine = StartCli({"run", "slow.yaml", "--target", "onprem"}, dir_ + "/work",
+                          dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_GT(engine, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Kubectl("get pods -l portflow.dev/step=work -o jsonpath={.items[0].status.phase}")
+                   .out == "Running";
+      },
+      std::chrono::seconds(30)));
+  ::kill(engine, SIGKILL);
+  WaitChild(engine, std::chrono::seconds(10));
+  std::string run = ReadFile(dir_ + "/run.out");
+  run = run.substr(0, run.find('\n'));
+  // The Job ends while nobody watches.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Kubectl(
+                   "get jobs -l portflow.dev/step=work -o "
+                   "jsonpath={.items[0].status.succeeded}")
+                   .out == "1";
+      },
+      std::chrono::seconds(30)));
+  CliResult resumed = RunCli({"resume", run}, dir_ + "/work");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("work Running: re-attached after restart"));
+  ShellResult jobs = Kubectl("get jobs --no-headers -l portflow.dev/run=" + run);
+  EXPECT_EQ(std::count(jobs.out.begin(), jobs.out.end(), '\n'), 3) << jobs.out;
+  EXPECT_THAT(Kubectl("get jobs --no-headers -l portflow.dev/step=work").out,
+              ::testing::Not(HasSubstr("-a2")));
+  EXPECT_EQ(RunCli({"logs", run, "work"}, dir_ + "/work").out, "begin\nfinished\n");
+}
+
 }  // namespace
 }  // namespace portflow::testing
