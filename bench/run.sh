@@ -26,3 +26,5 @@ echo "== fake cluster (b): keep-alive GETs against nginx"
 bench/http_bench.sh build/bench/cli/portflow
 echo "== fake cluster (c): watch fan-out, 100 watchers, 10,000 updates"
 timeout 900 build/bench/bench/watch_fanout_bench 100 10000
+echo "== kubernetes backend: API requests per attempt, 200 no-op steps against local"
+python3 bench/k8s_bench.py build/bench/cli/portflow --rounds 5

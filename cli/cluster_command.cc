@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/quantity.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::cli {
@@ -25,6 +26,12 @@ int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
   options.memory = o.memory;
   options.gpus = o.gpus;
   options.kubelet.execute = o.mode == "execute";
+  auto duration = ParseDuration(o.pod_duration);
+  if (!duration.ok()) {
+    PrintError("--pod-duration: " + duration.status().message());
+    return kExitUsage;
+  }
+  options.kubelet.default_duration = *duration;
   options.kubelet.exec_root =
       std::filesystem::absolute(o.work_dir.empty() ? g.state_dir + "/cluster/kubelet" : o.work_dir)
           .string();

@@ -35,6 +35,7 @@ struct ClusterOptions {
   std::string kubeconfig;         // default: STATE_DIR/cluster/kubeconfig
   std::string mode = "simulate";  // or "execute"
   std::string work_dir;           // execute mode; default: STATE_DIR/cluster/kubelet
+  std::string pod_duration = "1s";  // simulate mode: pods without the annotation
 };
 
 int Run(const GlobalOptions& g, const RunOptions& o);

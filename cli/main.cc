@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
                    "simulate: pods run for their sim.portflow.dev/duration annotation; execute: "
                    "the first container's command runs as a local process (default simulate)")
       ->check(CLI::IsMember({"simulate", "execute"}));
+  serve_cmd->add_option("--pod-duration", cluster.pod_duration,
+                        "simulate mode: how long a pod without the sim.portflow.dev/duration "
+                        "annotation runs, a duration such as 0, 500ms, 2m (default 1s)");
   serve_cmd->add_option("--work-dir", cluster.work_dir,
                         "execute mode: where pods' directories and volumes go "
                         "(default STATE_DIR/cluster/kubelet)");

@@ -1,5 +1,7 @@
 #include "k8s_backend/api_client.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
@@ -86,11 +88,29 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
   return last;
 }
 
+void StreamStop::Stop() {
+  std::lock_guard<std::mutex> l(mu_);
+  stopped_ = true;
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // the transfer ends at once
+}
+
+bool StreamStop::stopped() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stopped_;
+}
+
+void StreamStop::SetSocket(int fd) {
+  std::lock_guard<std::mutex> l(mu_);
+  fd_ = fd;
+  if (stopped_ && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
 Result<ApiResponse> ApiClient::Stream(const ApiRequest& request,
-                                      const std::function<bool(std::string_view)>& on_data) {
+                                      const std::function<bool(std::string_view)>& on_data,
+                                      StreamStop* stop) {
   for (int tries = 0;; ++tries) {
     ASSIGN_OR_RETURN(Credential credential, credentials_->Current());
-    ASSIGN_OR_RETURN(ApiResponse r, transport_->Stream(request, credential, on_data));
+    ASSIGN_OR_RETURN(ApiResponse r, transport_->Stream(request, credential, on_data, stop));
     ++requests_;
     if (r.status == 401 && tries == 0) {
       credentials_->Invalidate();

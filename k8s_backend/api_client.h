@@ -41,6 +41,21 @@ struct ApiResponse {
   bool maybe_sent = true;     // false when the request surely never reached the server
 };
 
+// Ends a stream from another thread at once: the transport shuts the
+// stream's socket, so a quiet watch does not wait for its next tick.
+class StreamStop {
+ public:
+  void Stop();
+  bool stopped() const;
+  // For transports: the socket of the stream in flight (-1 when none).
+  void SetSocket(int fd);
+
+ private:
+  mutable std::mutex mu_;
+  int fd_ = -1;
+  bool stopped_ = false;
+};
+
 // One exchange, no retries. Network failures come back as a response with
 // status 0; an error Status means the request could not be made at all (a
 // TLS setting that cannot be loaded, a certificate the server refused...).
@@ -54,7 +69,8 @@ class Transport {
   // stop a quiet stream. The response carries the status and headers, with
   // an empty body.
   virtual Result<ApiResponse> Stream(const ApiRequest& request, const Credential& credential,
-                                     const std::function<bool(std::string_view)>& on_data) = 0;
+                                     const std::function<bool(std::string_view)>& on_data,
+                                     StreamStop* stop = nullptr) = 0;
 };
 
 // libcurl: keep-alive connections reused across calls, TLS verification on
@@ -79,7 +95,8 @@ class ApiClient {
   // One streaming GET (a 401 is retried once with a fresh credential;
   // watchers resume on their own).
   Result<ApiResponse> Stream(const ApiRequest& request,
-                             const std::function<bool(std::string_view)>& on_data);
+                             const std::function<bool(std::string_view)>& on_data,
+                             StreamStop* stop = nullptr);
 
   // Requests sent, retries included.
   int64_t requests() const { return requests_.load(); }

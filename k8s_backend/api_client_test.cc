@@ -162,7 +162,7 @@ class ScriptedTransport : public Transport {
     return r;
   }
   Result<ApiResponse> Stream(const ApiRequest& r, const Credential& c,
-                             const std::function<bool(std::string_view)>&) override {
+                             const std::function<bool(std::string_view)>&, StreamStop*) override {
     return Send(r, c);
   }
 };

@@ -1,5 +1,6 @@
 // The only file that includes libcurl.
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -29,7 +30,22 @@ struct Exchange {
   ApiResponse* response;
   const std::function<bool(std::string_view)>* on_data;  // streams only
   bool stopped = false;                                  // on_data asked to stop
+  StreamStop* stop = nullptr;
 };
+
+// A stream gets a connection of its own (watches hold theirs for minutes
+// anyway), so its socket is known from creation to close and StreamStop can
+// shut it; curl tells both ends through these.
+int OnSocketOpen(void* user, curl_socket_t fd, curlsocktype) {
+  auto* x = static_cast<Exchange*>(user);
+  if (x->stop) x->stop->SetSocket(static_cast<int>(fd));
+  return CURL_SOCKOPT_OK;
+}
+int OnSocketClose(void* user, curl_socket_t fd) {
+  auto* x = static_cast<Exchange*>(user);
+  if (x->stop) x->stop->SetSocket(-1);  // first: Stop() must not shut a reused number
+  return ::close(fd);
+}
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* x = static_cast<Exchange*>(user);
@@ -49,6 +65,10 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 // gets an empty chunk, so that it can stop a quiet watch.
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* x = static_cast<Exchange*>(user);
+  if (x->stop && x->stop->stopped()) {
+    x->stopped = true;
+    return 1;
+  }
   if (x->on_data && !(*x->on_data)(std::string_view())) {
     x->stopped = true;
     return 1;  // aborts the transfer
@@ -117,8 +137,9 @@ class CurlTransport : public Transport {
     return Perform(request, credential, nullptr);
   }
   Result<ApiResponse> Stream(const ApiRequest& request, const Credential& credential,
-                             const std::function<bool(std::string_view)>& on_data) override {
-    return Perform(request, credential, &on_data);
+                             const std::function<bool(std::string_view)>& on_data,
+                             StreamStop* stop) override {
+    return Perform(request, credential, &on_data, stop);
   }
 
  private:
@@ -136,12 +157,14 @@ class CurlTransport : public Transport {
   }
 
   Result<ApiResponse> Perform(const ApiRequest& request, const Credential& credential,
-                              const std::function<bool(std::string_view)>* on_data) {
+                              const std::function<bool(std::string_view)>* on_data,
+                              StreamStop* stop = nullptr) {
+    if (stop && stop->stopped()) return ApiResponse{200};
     CURL* h = Take();
     if (!h) return Internal("libcurl could not make a handle");
     curl_easy_reset(h);  // options only: live connections stay
     ApiResponse response;
-    Exchange x{&response, on_data};
+    Exchange x{&response, on_data, false, stop};
     char error[CURL_ERROR_SIZE] = {0};
     std::string url = url_base_ + request.path;
     HeaderList headers;
@@ -174,6 +197,14 @@ class CurlTransport : public Transport {
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, on_data ? 0L : kCallTimeoutSeconds);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (stop) {
+      curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+      curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, OnSocketOpen);
+      curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, &x);
+      curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, OnSocketClose);
+      curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, &x);
+    }
     if (on_data) {
       curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
       curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
@@ -213,7 +244,8 @@ class CurlTransport : public Transport {
     curl_slist_free_all(connect_to);
     Give(h);
     response.status = static_cast<int>(status);
-    bool stopped = x.stopped && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK);
+    bool stopped = (x.stopped && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK)) ||
+                   (stop && stop->stopped());
     if (rc == CURLE_OK || stopped) return response;
     std::string why = error[0] ? error : curl_easy_strerror(rc);
     switch (rc) {

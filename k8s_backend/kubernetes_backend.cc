@@ -82,8 +82,9 @@ class KubernetesBackend : public Backend {
       w->jobs->Stop();
       w->pods->Stop();
     }
-    // Log copies see stopping_ within a second and end.
+    // Log copies in flight are stopped, and waited for.
     std::unique_lock<std::mutex> l(mu_);
+    for (k8s::StreamStop* s : copy_streams_) s->Stop();
     cv_.wait(l, [this] { return copies_ == 0; });
   }
 
@@ -620,35 +621,61 @@ class KubernetesBackend : public Backend {
 
   // Saves one pod's log in the run directory: followed while it runs, read
   // again whole if the stream broke.
+  // Saves one pod's log in the run directory: followed while it runs (the
+  // follow starts again from the top if its stream breaks), then read whole
+  // once the pod has ended if no follow got to the end.
   void Copy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
     std::string path = LogPath(a->run_dir, a->instance, a->attempt, replica);
     auto client = Client();
+    k8s::StreamStop stop;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      copy_streams_.insert(&stop);
+      if (stopping_) stop.Stop();
+    }
     bool complete = false;
-    if (client.ok()) {
+    for (int tries = 0; client.ok() && !complete && !stop.stopped() && tries < 20; ++tries) {
+      if (tries > 0 && PodEnded(a->job, pod)) break;  // the whole log, below
+      if (tries > 0) {
+        std::unique_lock<std::mutex> l(mu_);
+        clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::milliseconds(100 * tries),
+                         [this] { return stopping_; });
+      }
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
       auto r = (*client)->Stream(
-          {"GET", PodsPath() + "/" + pod + "/log?follow=true", ""}, [&](std::string_view data) {
+          {"GET", PodsPath() + "/" + pod + "/log?follow=true", ""},
+          [&](std::string_view data) {
             out.write(data.data(), static_cast<std::streamsize>(data.size()));
             out.flush();
-            std::lock_guard<std::mutex> l(mu_);
-            return !stopping_;
-          });
-      complete = r.ok() && r->status == 200;
-      if (!complete) {
-        auto whole = (*client)->Call({"GET", PodsPath() + "/" + pod + "/log", ""});
-        if (whole.ok() && whole->status == 200) {
-          out.close();
-          std::ofstream(path, std::ios::binary | std::ios::trunc) << whole->body;
-        }
+            return true;
+          },
+          &stop);
+      complete = r.ok() && r->status == 200 && !stop.stopped();
+    }
+    if (client.ok() && !complete && !stop.stopped()) {
+      auto whole = (*client)->Call({"GET", PodsPath() + "/" + pod + "/log", ""});
+      if (whole.ok() && whole->status == 200) {
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << whole->body;
       }
     }
     {
       std::lock_guard<std::mutex> l(mu_);
+      copy_streams_.erase(&stop);
       a->copying.erase(replica);
       a->copied.insert(replica);
     }
     cv_.notify_all();
     Reconcile(a);
+  }
+
+  bool PodEnded(const std::string& job, const std::string& pod) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto pods = pods_.find(job);
+    if (pods == pods_.end()) return true;  // gone: read what is left
+    auto p = pods->second.find(pod);
+    if (p == pods->second.end()) return true;
+    std::string phase = Str(Sub(p->second, "status"), "phase");
+    return phase == "Succeeded" || phase == "Failed";
   }
 
   // The terminal event, then the Job's removal when the target says so.
@@ -678,7 +705,8 @@ class KubernetesBackend : public Backend {
   std::map<std::string, json> jobs_;                          // as the watchers saw them
   std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
   std::map<std::string, std::unique_ptr<RunWatch>> runs_;
-  int copies_ = 0;  // log copies running, each on a thread of its own
+  int copies_ = 0;                           // log copies running, each on a thread of its own
+  std::set<k8s::StreamStop*> copy_streams_;  // their streams, to stop them at exit
 };
 
 }  // namespace

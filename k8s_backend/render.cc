@@ -293,7 +293,9 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   // The distributed contract: every replica a pod, replica 0 reachable at
   // <job>-0.<service>. MASTER_PORT comes from the Job's name so that gangs
   // sharing a network (hostNetwork, the fake cluster) do not collide.
-  int port = 20000 + static_cast<int>(Fnv1a(job) % 20000);
+  // 20000 to 31999: below Linux's ephemeral range (32768 and up), where a
+  // client connection's local port could already hold it.
+  int port = 20000 + static_cast<int>(Fnv1a(job) % 12000);
   json env = json::array();
   std::set<std::string> seen;
   for (auto it = spec.env.rbegin(); it != spec.env.rend(); ++it) {  // later wins

@@ -47,6 +47,7 @@ void Watcher::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
+    if (current_) current_->Stop();  // a quiet watch ends now, not at its next tick
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -179,7 +180,17 @@ void Watcher::WatchOnce() {
     }
     return true;
   };
-  auto r = client_.Stream({"GET", Query(true), ""}, on_data);
+  StreamStop stop;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return;
+    current_ = &stop;
+  }
+  auto r = client_.Stream({"GET", Query(true), ""}, on_data, &stop);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    current_ = nullptr;
+  }
   if (Stopping()) return;
   if (gone || (r.ok() && r->status == 410)) {
     relist_ = true;

@@ -67,6 +67,7 @@ class Watcher {
   bool relist_ = true;
   std::string version_;                          // the last resourceVersion seen
   std::map<std::string, nlohmann::json> known_;  // name -> the object as last seen
+  StreamStop* current_ = nullptr;                // the watch request in flight
   int lists_ = 0, watches_ = 0;
 };
 

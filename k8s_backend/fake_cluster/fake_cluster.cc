@@ -3,10 +3,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/k8s_time.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/admission.h"
 #include "k8s_backend/fake_cluster/discovery.h"
-#include "core/k8s_time.h"
 #include "k8s_backend/fake_cluster/openapi.h"
 #include "k8s_backend/fake_cluster/protobuf.h"
 #include "k8s_backend/fake_cluster/strategic_merge.h"
@@ -233,30 +233,33 @@ Status FakeCluster::LoseNode(const std::string& name) {
   for (const json& p : all.items) {
     std::string phase = p.value("status", json::object()).value("phase", "");
     if (phase == "Succeeded" || phase == "Failed") continue;
+    std::string pod_name = p["metadata"].value("name", "");
     RETURN_IF_ERROR(
-        FailPod(p["metadata"].value("namespace", ""), p["metadata"].value("name", ""), 137));
-    json failed =
-        store_.Get(pods, p["metadata"].value("namespace", ""), p["metadata"].value("name", ""))
-            .value();
-    failed["status"]["reason"] = "NodeLost";
-    failed["status"]["conditions"].push_back({{"type", "DisruptionTarget"},
-                                              {"status", "True"},
-                                              {"reason", "DeletionByPodGC"},
-                                              {"message", "PodGC: node no longer exists"},
-                                              {"lastTransitionTime", K8sTime(clock_.Now())}});
-    failed["status"]["message"] = "Node " + name + " which was running pod " +
-                                  p["metadata"].value("name", "") + " is unresponsive";
-    RETURN_IF_ERROR(
-        store_.Update(pods, failed["metadata"].value("namespace", ""), failed).status());
+        FailPodWith(p["metadata"].value("namespace", ""), pod_name, 137, [&](json& failed) {
+          failed["status"]["reason"] = "NodeLost";
+          failed["status"]["message"] =
+              "Node " + name + " which was running pod " + pod_name + " is unresponsive";
+          failed["status"]["conditions"].push_back({{"type", "DisruptionTarget"},
+                                                    {"status", "True"},
+                                                    {"reason", "DeletionByPodGC"},
+                                                    {"message", "PodGC: node no longer exists"},
+                                                    {"lastTransitionTime", K8sTime(clock_.Now())}});
+        }));
   }
   return OkStatus();
 }
 
 Status FakeCluster::FailPod(const std::string& ns, const std::string& name, int exit_code) {
+  return FailPodWith(ns, name, exit_code, nullptr);
+}
+
+Status FakeCluster::FailPodWith(const std::string& ns, const std::string& name, int exit_code,
+                                const std::function<void(json&)>& more) {
   const ResourceKind& pods = *FindKind("", "pods");
   ASSIGN_OR_RETURN(json pod, store_.Get(pods, ns, name));
   auto started = ParseK8sTime(pod["status"].value("startTime", ""));
   EndPod(pod, exit_code, started.value_or(clock_.Now()), clock_.Now());
+  if (more) more(pod);
   return store_.Update(pods, ns, pod).status();
 }
 
@@ -297,6 +300,10 @@ HttpResponse FakeCluster::InjectFaults(const std::string& body) {
 }
 
 HttpResponse FakeCluster::Handle(const HttpRequest& req) {
+  if (req.target == "/portflow/stats") {
+    // For benchmarks: API requests answered so far (not these).
+    return Json(200, {{"apiCalls", api_calls_.load()}});
+  }
   if (req.target == "/portflow/faults") {
     if (req.method != "POST") return Failure(405, "MethodNotAllowed", "POST the faults");
     return InjectFaults(req.body);

@@ -81,6 +81,10 @@ class FakeCluster {
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
   // POST /portflow/faults: the fault injection above, for a served cluster.
   HttpResponse InjectFaults(const std::string& body);
+  // FailPod, with `more` changing the failed pod in the same update (a
+  // client must never see the failure without its reason).
+  Status FailPodWith(const std::string& ns, const std::string& name, int exit_code,
+                     const std::function<void(json&)>& more);
   // Handle() past fault injection and the media type check.
   HttpResponse Route(const HttpRequest& req);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).

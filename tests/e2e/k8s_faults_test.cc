@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/testing/cli_runner.h"
@@ -88,8 +89,21 @@ TEST_F(K8sFaultsTest, FailingCallsAndDroppedWatchesDoNotDuplicateOrLoseWork) {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("best model: lr=0.1"));
     std::string run = r.out.substr(0, r.out.find('\n'));
+    // No duplicate: one Job per attempt (names are per attempt), and an
+    // attempt after the first only where the one before really failed.
     ShellResult jobs = Kubectl("get jobs --no-headers -l portflow.dev/run=" + run);
-    EXPECT_EQ(std::count(jobs.out.begin(), jobs.out.end(), '\n'), 5) << jobs.out;  // no duplicate
+    int complete = 0, other = 0;
+    std::stringstream lines(jobs.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find(" Complete ") != std::string::npos) {
+        ++complete;
+      } else {
+        ++other;
+        EXPECT_THAT(line, HasSubstr(" Failed ")) << jobs.out;
+      }
+    }
+    EXPECT_EQ(complete, 5) << jobs.out;
+    EXPECT_EQ(other, 0) << "attempts failed under the faults:\n" << jobs.out << r.err;
     CliResult logs = RunCli({"logs", run, "train[lr=0.01]"}, dir_ + "/work");
     EXPECT_THAT(logs.out, HasSubstr("rank 0/2 done"));  // no log lost
     EXPECT_THAT(logs.out, HasSubstr("rank 1/2 done"));
