@@ -31,10 +31,10 @@ struct ClusterOptions {
   std::string cpu = "4";
   std::string memory = "16Gi";
   int gpus = 0;
-  int port = 0;                   // 0: a free port
-  std::string kubeconfig;         // default: STATE_DIR/cluster/kubeconfig
-  std::string mode = "simulate";  // or "execute"
-  std::string work_dir;           // execute mode; default: STATE_DIR/cluster/kubelet
+  int port = 0;                     // 0: a free port
+  std::string kubeconfig;           // default: STATE_DIR/cluster/kubeconfig
+  std::string mode = "simulate";    // or "execute"
+  std::string work_dir;             // execute mode; default: STATE_DIR/cluster/kubelet
   std::string pod_duration = "1s";  // simulate mode: pods without the annotation
 };
 
@@ -44,6 +44,7 @@ int Validate(const std::string& file, const std::vector<std::string>& params);
 int Render(const std::string& file, const std::vector<std::string>& params,
            const std::string& target, const std::string& format);
 int Runs(const GlobalOptions& g, const std::string& format);
+int Targets(const std::string& dir, const std::string& format);
 int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format);
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
          bool follow);

@@ -12,6 +12,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/quantity.h"
+#include "core/targets.h"
 
 namespace portflow::cli {
 namespace {
@@ -266,6 +268,67 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
   run->finished_ms = ToUnixMillis(RealClock().Now());
   if (Status s = (*store)->UpdateRun(*run); !s.ok()) return Fail(s);
   std::cout << run_id << " Cancelled\n";
+  return kExitOk;
+}
+
+int Targets(const std::string& dir, const std::string& format) {
+  auto targets = LoadTargets(dir);
+  if (!targets.ok()) {
+    PrintError(targets.status().message());
+    return kExitUsage;
+  }
+  json out = json::array();
+  std::vector<std::vector<std::string>> rows = {{"NAME", "BACKEND", "STATUS", "CPU FREE/TOTAL",
+                                                 "MEMORY FREE/TOTAL", "GPU FREE/TOTAL", "SOURCE"}};
+  auto pair = [](std::optional<int64_t> free, int64_t total, auto fmt) {
+    return (free ? fmt(*free) : std::string("-")) + "/" + fmt(total);
+  };
+  for (const Target& t : *targets) {
+    auto settings = t.settings;
+    settings.erase("backend");
+    auto backend = CreateBackend(t.backend, settings);
+    Backend::Availability a{OkStatus(), {}, std::nullopt};
+    if (backend.ok()) {
+      a = (*backend)->Probe();
+    } else {
+      a.reachable = backend.status();
+    }
+    std::string status = a.reachable.ok() ? "ready" : "unreachable: " + a.reachable.message();
+    json j = {{"name", t.name},
+              {"backend", t.backend},
+              {"source", t.source},
+              {"reachable", a.reachable.ok()},
+              {"message", a.reachable.message()}};
+    if (a.reachable.ok()) {
+      j["capacity"] = {{"cpu", FormatMilliCpu(a.capacity.milli_cpu)},
+                       {"memory", FormatBytes(a.capacity.memory_bytes)},
+                       {"gpu", a.capacity.gpus}};
+      if (a.free) {
+        j["free"] = {{"cpu", FormatMilliCpu(a.free->milli_cpu)},
+                     {"memory", FormatBytes(a.free->memory_bytes)},
+                     {"gpu", a.free->gpus}};
+      }
+    }
+    out.push_back(j);
+    auto opt = [&](int64_t ResourceRequest::*f) -> std::optional<int64_t> {
+      return a.free ? std::optional<int64_t>((*a.free).*f) : std::nullopt;
+    };
+    auto num = [](int64_t v) { return std::to_string(v); };
+    rows.push_back({t.name, t.backend, status,
+                    a.reachable.ok() ? pair(opt(&ResourceRequest::milli_cpu), a.capacity.milli_cpu,
+                                            FormatMilliCpu)
+                                     : "",
+                    a.reachable.ok() ? pair(opt(&ResourceRequest::memory_bytes),
+                                            a.capacity.memory_bytes, FormatBytes)
+                                     : "",
+                    a.reachable.ok() ? pair(opt(&ResourceRequest::gpus), a.capacity.gpus, num) : "",
+                    t.source});
+  }
+  if (format == "json") {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    PrintTable(rows);
+  }
   return kExitOk;
 }
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/rehearsal.h"
 #include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/local_backend.h"
 
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   using namespace portflow::cli;
   portflow::RegisterLocalBackend();
   portflow::RegisterKubernetesBackend();
+  RegisterRehearsalBackend();
 
   CLI::App app{
       "portflow: run one ML workload YAML unchanged on a laptop or a cluster.\n"
@@ -67,6 +69,14 @@ int main(int argc, char** argv) {
   runs_cmd->add_option("-o,--output", list_format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
 
+  std::string targets_dir = ".";
+  auto* targets_cmd = app.add_subcommand(
+      "targets",
+      "List the targets seen from a directory, whether each is reachable, and its capacity");
+  targets_cmd->add_option("dir", targets_dir, "the workload's directory (default .)");
+  targets_cmd->add_option("-o,--output", list_format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
   std::string run_id, instance;
   auto* status_cmd = app.add_subcommand("status", "Show a run's instances and attempts");
   status_cmd->add_option("run", run_id, "run id")->required();
@@ -121,6 +131,7 @@ int main(int argc, char** argv) {
   if (*validate_cmd) return Validate(file, params);
   if (*render_cmd) return Render(file, params, target, format);
   if (*runs_cmd) return Runs(g, list_format);
+  if (*targets_cmd) return Targets(targets_dir, list_format);
   if (*status_cmd) return StatusCmd(g, run_id, list_format);
   if (*logs_cmd) return Logs(g, run_id, instance, follow);
   if (*cancel_cmd) return Cancel(g, run_id);

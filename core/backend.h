@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,16 @@ class Backend {
   // Total capacity for placement (not what is free now: the engine tracks
   // what it has admitted).
   virtual ResourceRequest Capacity() = 0;
+
+  // For `portflow targets`: whether the backend can be reached now, what it
+  // has in all, and what is free when it knows (a cluster: allocatable less
+  // what its running and pending pods request).
+  struct Availability {
+    Status reachable;
+    ResourceRequest capacity;
+    std::optional<ResourceRequest> free;
+  };
+  virtual Availability Probe() { return {OkStatus(), Capacity(), std::nullopt}; }
 
   // The exact thing Submit would do for `spec`, as a JSON document (argv, env
   // and cwd of each replica for processes; manifests for clusters). Pure: no

@@ -18,6 +18,9 @@ struct Target {
 };
 
 inline constexpr const char* kDefaultTarget = "laptop";
+// Built in too: the embedded fake cluster in execute mode (backend
+// fake-cluster), to rehearse a promotion to Kubernetes with no setup.
+inline constexpr const char* kRehearsalTarget = "rehearsal";
 
 // The files searched, in order: DIR/portflow.yaml, then
 // $XDG_CONFIG_HOME/portflow/portflow.yaml (default ~/.config/...).

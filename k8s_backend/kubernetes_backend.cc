@@ -118,6 +118,35 @@ class KubernetesBackend : public Backend {
     return total;
   }
 
+  Availability Probe() override {
+    auto client = Client();
+    if (!client.ok()) return {client.status(), {}, std::nullopt};
+    auto version = (*client)->Call({"GET", "/version", ""});
+    if (!version.ok()) return {version.status(), {}, std::nullopt};
+    if (Status st = k8s::ApiError(*version); !st.ok()) return {st, {}, std::nullopt};
+    Availability a{OkStatus(), Capacity(), std::nullopt};
+    // Free: allocatable less the requests of the pods that hold their node.
+    auto pods = (*client)->Call(
+        {"GET", "/api/v1/pods?fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed",
+         ""});
+    json list = pods.ok() && pods->status == 200 ? json::parse(pods->body, nullptr, false) : json();
+    if (!list.is_object()) return a;
+    ResourceRequest used;
+    for (const json& p : list.value("items", json::array())) {
+      if (Str(Sub(p, "spec"), "nodeName").empty()) continue;
+      for (const json& c : Sub(p, "spec").value("containers", json::array())) {
+        const json& r = Sub(Sub(c, "resources"), "requests");
+        if (auto cpu = ParseMilliQuantity(Str(r, "cpu")); cpu.ok()) used.milli_cpu += *cpu;
+        if (auto mem = ParseQuantity(Str(r, "memory")); mem.ok()) used.memory_bytes += *mem;
+        if (auto gpu = ParseQuantity(Str(r, "nvidia.com/gpu")); gpu.ok()) used.gpus += *gpu;
+      }
+    }
+    ResourceRequest free = a.capacity;
+    free -= used;
+    a.free = free;
+    return a;
+  }
+
   Status Cancel(const TaskHandle& handle, bool force) override {
     std::shared_ptr<Attempt> a;
     {

@@ -169,6 +169,27 @@ TEST_F(CliTest, RenderForAClusterTarget) {
   EXPECT_THAT(typo.err, HasSubstr("unknown setting \"namespce\" for the kubernetes backend"));
 }
 
+// The built-in rehearsal target: the laptop scenario as Kubernetes Jobs on
+// the embedded fake cluster, with no kubeconfig and no portflow.yaml.
+TEST_F(CliTest, RehearsalTargetNeedsNoSetup) {
+  const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
+  fs::create_directories(dir_ + "/laptop");
+  for (const auto& f : fs::directory_iterator(scenario)) {
+    if (f.is_regular_file()) {
+      fs::copy_file(f.path(), dir_ + "/laptop/" + f.path().filename().string());
+    }
+  }
+  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "rehearsal"}, dir_ + "/laptop");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("best model: lr=0.1"));
+  EXPECT_THAT(r.err, HasSubstr("Submitted: Job default/"));  // Jobs, not processes
+  std::string run = FirstLine(r.out);
+  EXPECT_TRUE(fs::exists(dir_ + "/laptop/.portflow/rehearsal/volumes/default/portflow-artifacts/" +
+                         run + "/pick/best/best.json"));
+  CliResult logs = RunCli({"logs", run, "train[lr=0.1]"}, dir_ + "/laptop");
+  EXPECT_THAT(logs.out, HasSubstr("rank 1/2 done"));
+}
+
 TEST_F(CliTest, FailureIsReportedWithExitCodeAndLogs) {
   std::string w = Workload(
       "    - {name: a, script: \"echo failing now; exit 4\"}\n"

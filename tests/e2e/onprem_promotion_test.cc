@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "tests/testing/cli_runner.h"
@@ -69,6 +71,35 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   EXPECT_THAT(logs.out, HasSubstr("rank 1/2 done"));
   EXPECT_TRUE(
       fs::exists(dir + "/cluster/volumes/default/portflow-artifacts/" + run + "/pick/best"));
+
+  // portflow targets: the cluster is reachable; what a running pod asks
+  // for is not free; a target whose kubeconfig is missing is unreachable.
+  WriteFile(
+      dir + "/hold.yaml",
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: hold}\nspec:\n  containers:\n  - {name: c, "
+      "image: busybox, command: [sleep, '30'], resources: {requests: {cpu: '1'}}}\n");
+  ASSERT_EQ(RunShell("HOME=" + dir + "/home KUBECONFIG=" + dir +
+                     "/kubeconfig timeout 60 /usr/bin/kubectl create -f " + dir + "/hold.yaml && " +
+                     "HOME=" + dir + "/home KUBECONFIG=" + dir +
+                     "/kubeconfig timeout 60 /usr/bin/kubectl wait --for=jsonpath="
+                     "{.status.phase}=Running pod/hold --timeout=30s 2>&1")
+                .code,
+            0);
+  WriteFile(dir + "/laptop/portflow.yaml",
+            ReadFile(dir + "/laptop/portflow.yaml") +
+                "  offline: {backend: kubernetes, kubeconfig: " + dir + "/missing}\n");
+  CliResult targets = RunCli({"targets", "-o", "json"}, dir + "/laptop");
+  ASSERT_EQ(targets.exit_code, 0) << targets.err;
+  nlohmann::json list = nlohmann::json::parse(targets.out);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& t : list) by_name[t["name"]] = t;
+  EXPECT_EQ(by_name["onprem"]["reachable"], true);
+  EXPECT_EQ(by_name["onprem"]["capacity"]["cpu"], "12");  // 3 nodes of 4
+  EXPECT_EQ(by_name["onprem"]["free"]["cpu"], "11");
+  EXPECT_EQ(by_name["offline"]["reachable"], false);
+  EXPECT_THAT(by_name["offline"]["message"].get<std::string>(), HasSubstr("no such file"));
+  EXPECT_EQ(by_name["laptop"]["reachable"], true);
+  EXPECT_EQ(by_name["rehearsal"]["backend"], "fake-cluster");
 
   ::kill(server, SIGTERM);
   EXPECT_EQ(WaitChild(server, std::chrono::seconds(10)), 0);

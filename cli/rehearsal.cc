@@ -1,0 +1,94 @@
+#include "cli/rehearsal.h"
+
+#include <filesystem>
+
+#include "core/backend.h"
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/kubernetes_backend.h"
+
+namespace portflow::cli {
+namespace {
+
+class RehearsalBackend : public Backend, public EventSink {
+ public:
+  RehearsalBackend(std::unique_ptr<fake::FakeCluster> cluster, std::unique_ptr<Backend> inner)
+      : cluster_(std::move(cluster)), inner_(std::move(inner)) {
+    inner_->SetEventSink(this);
+  }
+  ~RehearsalBackend() override {
+    inner_.reset();  // its watches and log copies end before the cluster goes
+    cluster_.reset();
+  }
+
+  std::string name() const override { return "fake-cluster"; }
+  Capabilities capabilities() const override {
+    return {{{"image", "the rehearsal runs the command on this machine, without a container"}}};
+  }
+  std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const override {
+    return inner_->ArtifactRoot(run_id, run_dir);
+  }
+  ResourceRequest Capacity() override { return inner_->Capacity(); }
+  Availability Probe() override { return inner_->Probe(); }
+  Status Cancel(const TaskHandle& h, bool force) override { return inner_->Cancel(h, force); }
+  Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
+                                             const std::vector<TaskHandle>& handles) override {
+    return inner_->Recover(run_id, handles);
+  }
+  Status Logs(const TaskHandle& h, int replica, bool follow,
+              const std::function<bool(std::string_view)>& sink) override {
+    return inner_->Logs(h, replica, follow, sink);
+  }
+  void OnTaskEvent(TaskEvent event) override { Emit(std::move(event)); }
+
+ protected:
+  Result<std::string> DoRender(const TaskSpec& spec) const override { return inner_->Render(spec); }
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override { return inner_->Submit(spec); }
+
+ private:
+  std::unique_ptr<fake::FakeCluster> cluster_;
+  std::unique_ptr<Backend> inner_;
+};
+
+Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::string>& settings) {
+  fake::ClusterOptions o;
+  o.nodes = 3;
+  std::string work_dir = ".portflow/rehearsal";
+  for (const auto& [key, value] : settings) {
+    if (key == "nodes") {
+      o.nodes = std::atoi(value.c_str());
+      if (o.nodes < 1 || o.nodes > 5000)
+        return InvalidArgument("setting nodes must be 1 to 5000, not \"" + value + "\"");
+    } else if (key == "cpu") {
+      o.cpu = value;
+    } else if (key == "memory") {
+      o.memory = value;
+    } else if (key == "gpus") {
+      o.gpus = std::atoi(value.c_str());
+    } else if (key == "workDir") {
+      work_dir = value;
+    } else {
+      return InvalidArgument("unknown setting \"" + key +
+                             "\" for the fake-cluster backend (known: nodes, cpu, memory, gpus, "
+                             "workDir)");
+    }
+  }
+  o.kubelet.execute = true;
+  o.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
+  ASSIGN_OR_RETURN(std::unique_ptr<fake::FakeCluster> cluster, fake::FakeCluster::Create(o));
+  ASSIGN_OR_RETURN(int port, cluster->Serve(0));
+  KubernetesBackendOptions k;
+  k.target.namespace_name = "default";
+  k.target.image = "rehearsal";  // not pulled: pods run on this machine
+  k8s::ClusterAccess access;
+  access.server = "http://127.0.0.1:" + std::to_string(port);
+  access.context = "rehearsal";
+  k.access = access;
+  return std::unique_ptr<Backend>(
+      new RehearsalBackend(std::move(cluster), NewKubernetesBackend(std::move(k))));
+}
+
+}  // namespace
+
+void RegisterRehearsalBackend() { RegisterBackend("fake-cluster", MakeRehearsal); }
+
+}  // namespace portflow::cli
