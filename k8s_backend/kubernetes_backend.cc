@@ -400,8 +400,8 @@ class KubernetesBackend : public Backend {
     }
     w->jobs->Start();
     w->pods->Start();
-    TimePoint deadline = clock_.Now() + std::chrono::seconds(60);
-    if (!w->jobs->WaitSynced(deadline) || !w->pods->WaitSynced(deadline)) {
+    auto limit = std::chrono::seconds(60);
+    if (!w->jobs->WaitSynced(limit) || !w->pods->WaitSynced(limit)) {
       return Unavailable("could not list the run's Jobs and Pods in " + namespace_);
     }
     return OkStatus();

@@ -9,6 +9,7 @@
 
 #include "core/testing/event_recorder.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/fake_transport.h"
 
 namespace portflow {
 namespace {
@@ -81,6 +82,61 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   auto done = events_.WaitTerminal(small.Key());
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
+}
+
+// The same backend, in process and in virtual time: requests go straight
+// to the fake cluster's handler, and pods that run for an hour end after
+// about two seconds of real time, as the watches move the clock on.
+TEST(KubernetesBackendVirtualTime, AnHourOfPodsTakesSeconds) {
+  FakeClock clock;
+  fake::ClusterOptions o;
+  o.nodes = 2;
+  o.kubelet.default_duration = std::chrono::hours(1);
+  auto cluster = fake::FakeCluster::Create(o, clock).value();
+  cluster->StartControllers();
+  KubernetesBackendOptions k;
+  k.target.image = "busybox";
+  k.target.ship_code = false;
+  k.target.namespace_name = "default";
+  k.access = k8s::ClusterAccess{};
+  k.access->server = "in-process";
+  k.clock = &clock;
+  k.transport = [&](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
+    return fake::MakeFakeClusterTransport(*cluster);
+  };
+  auto backend = NewKubernetesBackend(k);
+  testing::EventRecorder events;
+  backend->SetEventSink(&events);
+  TimePoint start = clock.Now();
+  auto real_start = std::chrono::steady_clock::now();
+  std::vector<TaskSpec> specs;
+  for (int i = 0; i < 3; ++i) {
+    TaskSpec t;
+    t.run_id = "virtual";
+    t.step = t.instance = "s" + std::to_string(i);
+    t.argv = {"true"};
+    t.run_dir = ::testing::TempDir() + "k8s_virtual_" + std::to_string(::getpid());
+    t.resources = {500, 0, 0};
+    t.replicas = i == 2 ? 2 : 1;
+    ASSERT_TRUE(backend->Submit(t).ok());
+    specs.push_back(t);
+  }
+  for (const TaskSpec& t : specs) {
+    auto end = events.WaitTerminal(t.Key(), std::chrono::seconds(10));
+    if (!end) {
+      for (const TaskEvent& e : events.events())
+        ADD_FAILURE() << e.key << " " << TaskStateName(e.state) << " " << e.reason << " "
+                      << e.message;
+      ADD_FAILURE()
+          << "virtual time passed: "
+          << std::chrono::duration_cast<std::chrono::seconds>(clock.Now() - start).count();
+    }
+    ASSERT_TRUE(end.has_value()) << t.instance;
+    EXPECT_EQ(end->state, TaskState::kSucceeded) << t.instance;
+  }
+  EXPECT_GE(clock.Now() - start, std::chrono::hours(1));
+  EXPECT_LT(std::chrono::steady_clock::now() - real_start, std::chrono::seconds(30));
+  backend.reset();
 }
 
 }  // namespace

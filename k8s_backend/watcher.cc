@@ -58,9 +58,9 @@ bool Watcher::Stopping() {
   return stop_;
 }
 
-bool Watcher::WaitSynced(TimePoint deadline) {
+bool Watcher::WaitSynced(std::chrono::milliseconds limit) {
   std::unique_lock<std::mutex> l(mu_);
-  return clock_.WaitUntil(l, cv_, deadline, [this] { return synced_ || stop_; }) && synced_;
+  return cv_.wait_for(l, limit, [this] { return synced_ || stop_; }) && synced_;
 }
 
 int Watcher::lists() const {

@@ -39,9 +39,10 @@ class Watcher {
   void Start();
   // Ends the current request and the thread; no handler call follows.
   void Stop();
-  // Blocks until the first list has been delivered (or `deadline`); false
-  // when it has not.
-  bool WaitSynced(TimePoint deadline);
+  // Blocks until the first list has been delivered, at most `limit` of real
+  // time (a list is I/O on another thread, not a timer: a virtual clock
+  // must not skip it); false when it has not.
+  bool WaitSynced(std::chrono::milliseconds limit);
 
   int lists() const;    // LIST requests made
   int watches() const;  // WATCH requests made

@@ -27,7 +27,7 @@ cmake --build --preset asan -j "$jobs" --target core_test local_backend_test con
 echo "== asan: core, local backend, conformance, fake cluster and cluster access tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackendTest)' \
+  -R '^(Quantity|Duration|Format|Template|Status|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, local backend, conformance, fake cluster, watcher and API client tests"
@@ -35,7 +35,7 @@ cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test conformance_test \
   fake_cluster_test k8s_backend_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackendTest)' | tail -n 3
+  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null
