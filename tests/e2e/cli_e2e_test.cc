@@ -183,6 +183,8 @@ TEST_F(CliTest, RehearsalTargetNeedsNoSetup) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("best model: lr=0.1"));
   EXPECT_THAT(r.err, HasSubstr("Submitted: Job default/"));  // Jobs, not processes
+  EXPECT_THAT(r.err, HasSubstr(", outputs at /portflow/artifacts/" + FirstLine(r.out) +
+                               " on the cluster's artifacts volume"));
   std::string run = FirstLine(r.out);
   EXPECT_TRUE(fs::exists(dir_ + "/laptop/.portflow/rehearsal/volumes/default/portflow-artifacts/" +
                          run + "/pick/best/best.json"));
