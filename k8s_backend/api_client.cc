@@ -94,6 +94,11 @@ void StreamStop::Stop() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // the transfer ends at once
 }
 
+void StreamStop::ClearSocket(int fd) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (fd_ == fd) fd_ = -1;
+}
+
 bool StreamStop::stopped() const {
   std::lock_guard<std::mutex> l(mu_);
   return stopped_;

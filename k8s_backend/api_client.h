@@ -47,8 +47,10 @@ class StreamStop {
  public:
   void Stop();
   bool stopped() const;
-  // For transports: the socket of the stream in flight (-1 when none).
+  // For transports: the socket of the stream in flight, and its close
+  // (only the socket set is forgotten, not another one curl tried).
   void SetSocket(int fd);
+  void ClearSocket(int fd);
 
  private:
   mutable std::mutex mu_;

@@ -210,10 +210,14 @@ Result<Credential> Credentials::FromExec() {
   std::string bad = "exec plugin " + exec.command + " printed no valid ExecCredential: ";
   json cred = json::parse(out, nullptr, false);
   if (!cred.is_object()) return FailedPrecondition(bad + "its output is not a JSON object");
-  if (cred.value("kind", "") != "ExecCredential")
+  auto field = [&](const char* key) {  // any type may come back: never throw
+    return cred.contains(key) && cred[key].is_string() ? cred[key].get<std::string>()
+                                                       : std::string();
+  };
+  if (field("kind") != "ExecCredential")
     return FailedPrecondition(bad + "kind is not ExecCredential");
-  if (cred.value("apiVersion", "") != exec.api_version) {
-    return FailedPrecondition(bad + "apiVersion \"" + cred.value("apiVersion", "") +
+  if (field("apiVersion") != exec.api_version) {
+    return FailedPrecondition(bad + "apiVersion \"" + field("apiVersion") +
                               "\" is not the kubeconfig's \"" + exec.api_version + "\"");
   }
   const json status = cred.value("status", json::object());

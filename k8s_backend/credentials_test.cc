@@ -171,6 +171,9 @@ TEST_F(CredentialsTest, PluginFailuresAreClearAndKeepTheTokenOut) {
                                   "\", \"kind\": \"ExecCredential\", \"status\": {}}'\n",
                               v1)),
               HasSubstr("neither a token nor a client certificate and key"));
+  // Fields of the wrong type are refused, not a crash.
+  EXPECT_THAT(error_of(Plugin("echo '{\"apiVersion\": null, \"kind\": \"ExecCredential\"}'\n", v1)),
+              HasSubstr("apiVersion \"\" is not the kubeconfig's"));
   EXPECT_THAT(error_of(Plugin("echo '{\"apiVersion\": \"" + v1 +
                                   "\", \"kind\": \"ExecCredential\", \"status\": {\"token\": "
                                   "\"leaked-token\", \"expirationTimestamp\": \"soon\"}}'\n",

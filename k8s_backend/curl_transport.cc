@@ -31,6 +31,7 @@ struct Exchange {
   const std::function<bool(std::string_view)>* on_data;  // streams only
   bool stopped = false;                                  // on_data asked to stop
   StreamStop* stop = nullptr;
+  CURL* handle = nullptr;
 };
 
 // A stream gets a connection of its own (watches hold theirs for minutes
@@ -43,14 +44,16 @@ int OnSocketOpen(void* user, curl_socket_t fd, curlsocktype) {
 }
 int OnSocketClose(void* user, curl_socket_t fd) {
   auto* x = static_cast<Exchange*>(user);
-  if (x->stop) x->stop->SetSocket(-1);  // first: Stop() must not shut a reused number
+  if (x->stop) x->stop->ClearSocket(static_cast<int>(fd));  // first: not a reused number
   return ::close(fd);
 }
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* x = static_cast<Exchange*>(user);
   size_t n = size * count;
-  if (x->on_data) {
+  long status = 0;
+  curl_easy_getinfo(x->handle, CURLINFO_RESPONSE_CODE, &status);
+  if (x->on_data && status >= 200 && status < 300) {  // an error's Status is not stream data
     if (!(*x->on_data)(std::string_view(data, n))) {
       x->stopped = true;
       return 0;  // aborts the transfer
@@ -164,7 +167,7 @@ class CurlTransport : public Transport {
     if (!h) return Internal("libcurl could not make a handle");
     curl_easy_reset(h);  // options only: live connections stay
     ApiResponse response;
-    Exchange x{&response, on_data, false, stop};
+    Exchange x{&response, on_data, false, stop, h};
     char error[CURL_ERROR_SIZE] = {0};
     std::string url = url_base_ + request.path;
     HeaderList headers;

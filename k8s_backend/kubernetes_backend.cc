@@ -73,7 +73,7 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
     }
-    std::map<std::string, std::unique_ptr<RunWatch>> runs;
+    std::map<std::string, std::shared_ptr<RunWatch>> runs;
     {
       std::lock_guard<std::mutex> l(mu_);
       runs.swap(runs_);
@@ -154,7 +154,8 @@ class KubernetesBackend : public Backend {
       auto it = attempts_.find(handle.key);
       if (it == attempts_.end()) return OkStatus();  // not ours, or long gone
       a = it->second;
-      if (a->terminal) return OkStatus();
+      // Ended, or ending with its logs being saved: that end is reported.
+      if (a->terminal || a->finishing) return OkStatus();
       a->cancelled = true;
     }
     ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
@@ -206,12 +207,23 @@ class KubernetesBackend : public Backend {
       }
       attached.push_back(a);
     }
-    if (!attached.empty()) RETURN_IF_ERROR(WatchRun(run_id));
+    if (!attached.empty()) {
+      if (Status watched = WatchRun(run_id); !watched.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        for (const auto& a : attached) {
+          attempts_.erase(a->key);
+          by_job_.erase(a->job);
+        }
+        return watched;
+      }
+    }
     for (const std::shared_ptr<Attempt>& a : attached) {
       bool exists;
       {
         std::lock_guard<std::mutex> l(mu_);
-        exists = jobs_.count(a->job) > 0;
+        // Ended (or ending) already while the watch was starting: its
+        // events have gone or will go.
+        exists = jobs_.count(a->job) > 0 || a->terminal || a->finishing;
       }
       TaskHandle h{name(), a->key, HandleData(*a)};
       if (!exists) {
@@ -309,11 +321,21 @@ class KubernetesBackend : public Backend {
         return created;
       }
     }
-    Emit({a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
-          "Job " + namespace_ + "/" + a->job + " created"});
+    bool cancelled = false, report = false;
     {
       std::lock_guard<std::mutex> l(mu_);
-      a->sent = TaskState::kPending;
+      cancelled = a->cancelled;
+      if (!a->terminal && a->sent == TaskState::kUnknown) {
+        a->sent = TaskState::kPending;
+        report = true;
+      }
+    }
+    if (cancelled) {  // Cancel came while the objects were being made
+      (void)client->Call(
+          {"DELETE", JobsPath() + "/" + a->job + "?propagationPolicy=Background", ""});
+    } else if (report) {
+      Emit({a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
+            "Job " + namespace_ + "/" + a->job + " created"});
     }
     Reconcile(a);
     return TaskHandle{name(), a->key, HandleData(*a)};
@@ -380,31 +402,46 @@ class KubernetesBackend : public Backend {
     return OkStatus();  // adopted
   }
 
+  // Starts the run's two watches once, and waits (every caller) until their
+  // first lists are in, so that Recover sees the run's Jobs.
   Status WatchRun(const std::string& run_id) {
     std::string selector =
         "portflow.dev/run=" + k8s::TaskLabels({.run_id = run_id})["portflow.dev/run"];
-    RunWatch* w = nullptr;
+    std::shared_ptr<RunWatch> w;
+    bool created = false;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (runs_.count(run_id)) return OkStatus();
-      ASSIGN_OR_RETURN(k8s::ApiClient * client, ClientLocked());
-      auto rw = std::make_unique<RunWatch>();
-      rw->jobs = std::make_unique<k8s::Watcher>(
-          *client, k8s::WatchOptions{JobsPath(), selector},
-          [this](const std::string& type, const json& o) { OnJob(type, o); }, clock_);
-      rw->pods = std::make_unique<k8s::Watcher>(
-          *client, k8s::WatchOptions{PodsPath(), selector},
-          [this](const std::string& type, const json& o) { OnPod(type, o); }, clock_);
-      w = rw.get();
-      runs_[run_id] = std::move(rw);
+      if (auto known = runs_.find(run_id); known != runs_.end()) {
+        w = known->second;
+      } else {
+        ASSIGN_OR_RETURN(k8s::ApiClient * client, ClientLocked());
+        w = std::make_shared<RunWatch>();
+        w->jobs = std::make_unique<k8s::Watcher>(
+            *client, k8s::WatchOptions{JobsPath(), selector},
+            [this](const std::string& type, const json& o) { OnJob(type, o); }, clock_);
+        w->pods = std::make_unique<k8s::Watcher>(
+            *client, k8s::WatchOptions{PodsPath(), selector},
+            [this](const std::string& type, const json& o) { OnPod(type, o); }, clock_);
+        runs_[run_id] = w;
+        created = true;
+      }
     }
-    w->jobs->Start();
-    w->pods->Start();
+    if (created) {
+      w->jobs->Start();
+      w->pods->Start();
+    }
     auto limit = std::chrono::seconds(60);
-    if (!w->jobs->WaitSynced(limit) || !w->pods->WaitSynced(limit)) {
-      return Unavailable("could not list the run's Jobs and Pods in " + namespace_);
+    if (w->jobs->WaitSynced(limit) && w->pods->WaitSynced(limit)) return OkStatus();
+    if (created) {
+      // Not half-watched: the next call starts over.
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (auto it = runs_.find(run_id); it != runs_.end() && it->second == w) runs_.erase(it);
+      }
+      w->jobs->Stop();
+      w->pods->Stop();
     }
-    return OkStatus();
+    return Unavailable("could not list the run's Jobs and Pods in " + namespace_);
   }
 
   // Client() for callers that hold mu_ (the client has its own lock).
@@ -517,10 +554,8 @@ class KubernetesBackend : public Backend {
           a->refreshing = true;
           refresh = true;
         }
+        // (A replica whose pod never ran has no log to wait for.)
         finish = (settled || a->refreshed) && a->copying.empty() && copies.empty();
-        for (const auto& [replica, pod] : a->pods) {
-          if (!a->copied.count(replica)) finish = false;
-        }
         if (finish) {
           a->terminal = true;
           Outcome(*a);
@@ -615,6 +650,9 @@ class KubernetesBackend : public Backend {
     const auto& pods = pods_[a.job];
     std::map<int, const json*> by_replica;
     for (const auto& [name, pod] : pods) by_replica[ReplicaOf(pod)] = &pod;
+    // The replica that failed first is the cause; the others were stopped
+    // because of it.
+    std::string first_at;
     for (const auto& [replica, pod] : by_replica) {
       // The pod's own reason when the container is not to blame (a lost node).
       std::string pod_reason = Str(Sub(*pod, "status"), "reason");
@@ -623,13 +661,15 @@ class KubernetesBackend : public Backend {
         const json& t = Sub(Sub(s, "state"), "terminated");
         int code = t.value("exitCode", 0);
         if (t.empty() || code == 0) continue;
+        std::string at = Str(t, "finishedAt");  // RFC 3339: text order is time order
+        if (!first_at.empty() && !(at < first_at)) continue;
+        first_at = at.empty() ? "~" : at;
         std::string why = pod_reason.empty() ? Str(t, "reason") : pod_reason;
         std::string message =
             "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
         if (!pod_message.empty()) message += ": " + pod_message;
         a.result = {code, code > 128 ? code - 128 : 0, why == "OOMKilled",
                     why.empty() ? "Error" : why, message};
-        return;
       }
     }
   }
@@ -733,7 +773,7 @@ class KubernetesBackend : public Backend {
   std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
   std::map<std::string, json> jobs_;                          // as the watchers saw them
   std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
-  std::map<std::string, std::unique_ptr<RunWatch>> runs_;
+  std::map<std::string, std::shared_ptr<RunWatch>> runs_;
   int copies_ = 0;                           // log copies running, each on a thread of its own
   std::set<k8s::StreamStop*> copy_streams_;  // their streams, to stop them at exit
 };
