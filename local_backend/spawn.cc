@@ -7,6 +7,7 @@
 #define BOOST_PROCESS_V2_DISABLE_PIDFD_OPEN 1
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -123,11 +124,29 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req) {
   ::close(null_fd);
   ::close(report[1]);
   int failure[2] = {0, 0};
-  ssize_t n;
+  ssize_t n = -1;
+  // EOF once the child has exec'd. Bounded: a child that never gets there
+  // (under ThreadSanitizer the launcher forks, and a forked child of a
+  // busy multi-threaded parent can block on a lock another thread held)
+  // is killed and reported instead of hanging the caller.
+  pollfd pfd{report[0], POLLIN, 0};
+  int ready;
   do {
-    n = ::read(report[0], failure, sizeof failure);  // EOF once the child has exec'd
-  } while (n < 0 && errno == EINTR);
+    ready = ::poll(&pfd, 1, 30000);
+  } while (ready < 0 && errno == EINTR);
+  if (ready > 0) {
+    do {
+      n = ::read(report[0], failure, sizeof failure);
+    } while (n < 0 && errno == EINTR);
+  }
   ::close(report[0]);
+  if (ready == 0) {
+    pid_t stuck = proc.id();
+    proc.detach();
+    ::kill(stuck, SIGKILL);
+    ::waitpid(stuck, nullptr, 0);
+    return Unavailable("cannot start " + req.executable + ": it did not reach exec within 30s");
+  }
   if (n == static_cast<ssize_t>(sizeof failure)) {
     ::waitpid(failure[1], nullptr, 0);  // reap the child that could not exec
     return Unavailable("cannot start " + req.executable + ": " + std::strerror(failure[0]));

@@ -34,7 +34,14 @@ echo "== tsan: engine, run store, local backend, conformance, fake cluster, watc
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test conformance_test \
   fake_cluster_test k8s_backend_test
+# Not the kubernetes conformance cases: they run pods as processes inside a
+# process full of threads, and under TSan the vfork launcher forks. Under
+# load one such spawn never reached exec (the parent waited on the exec
+# pipe for good): a forked child of a busy multi-threaded parent can block
+# on a lock another thread held. SpawnProcess now gives up after 30s; these
+# cases run under ASan and in the dev build.
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
+  -E 'Backends/.*kubernetes' \
   -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
