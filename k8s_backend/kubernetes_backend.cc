@@ -176,7 +176,7 @@ class KubernetesBackend : public Backend {
                       "Cancelled",  "the Job was deleted"};
       }
     }
-    if (event) Emit(*event);
+    if (event) EmitEnd(*event);
     return OkStatus();
   }
 
@@ -334,8 +334,8 @@ class KubernetesBackend : public Backend {
       (void)client->Call(
           {"DELETE", JobsPath() + "/" + a->job + "?propagationPolicy=Background", ""});
     } else if (report) {
-      Emit({a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
-            "Job " + namespace_ + "/" + a->job + " created"});
+      EmitIfLive(a, {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
+                     "Job " + namespace_ + "/" + a->job + " created"});
     }
     Reconcile(a);
     return TaskHandle{name(), a->key, HandleData(*a)};
@@ -476,7 +476,7 @@ class KubernetesBackend : public Backend {
                             ""};
         }
       }
-      if (event) Emit(*event);
+      if (event) EmitEnd(*event);
       return;
     }
     Reconcile(a);
@@ -562,7 +562,7 @@ class KubernetesBackend : public Backend {
         }
       }
     }
-    for (const TaskEvent& e : events) Emit(e);
+    for (const TaskEvent& e : events) EmitIfLive(a, e);
     for (const auto& [replica, pod] : copies) StartCopy(a, replica, pod);
     if (refresh) RefreshPods(a);
     if (finish) End(a);
@@ -600,6 +600,21 @@ class KubernetesBackend : public Backend {
       a->refreshed = true;
     }
     Reconcile(a);
+  }
+
+  // Events leave in order: a state computed before the attempt ended is not
+  // sent after its end. (The terminal flag is set under mu_ before EmitEnd.)
+  void EmitIfLive(const std::shared_ptr<Attempt>& a, const TaskEvent& e) {
+    std::lock_guard<std::mutex> order(emit_mu_);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (a->terminal) return;
+    }
+    Emit(e);
+  }
+  void EmitEnd(const TaskEvent& e) {
+    std::lock_guard<std::mutex> order(emit_mu_);
+    Emit(e);
   }
 
   // Unschedulable, ImagePull or CreateContainerConfigError, with the message.
@@ -749,7 +764,7 @@ class KubernetesBackend : public Backend {
 
   // The terminal event, then the Job's removal when the target says so.
   void End(const std::shared_ptr<Attempt>& a) {
-    Emit({a->key, a->end, clock_.Now(), a->result, a->result.reason, a->result.message});
+    EmitEnd({a->key, a->end, clock_.Now(), a->result, a->result.reason, a->result.message});
     cv_.notify_all();
     if (options_.target.cleanup != "delete") return;
     auto client = Client();
@@ -767,6 +782,7 @@ class KubernetesBackend : public Backend {
   std::unique_ptr<k8s::ApiClient> client_;
 
   std::mutex mu_;
+  std::mutex emit_mu_;  // taken before mu_, never while holding it
   std::condition_variable cv_;
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // by TaskSpec::Key()
