@@ -115,6 +115,9 @@ class ApiClient {
   std::mt19937_64 rng_;
 };
 
+// `s` made safe as a query parameter value ("a=b,c!=d" -> "a%3Db%2Cc%21%3Dd").
+std::string QueryEscape(const std::string& s);
+
 // The Status for an error response, from its metav1.Status body: 404
 // NotFound, 409 AlreadyExists or Aborted (a Conflict), 422 InvalidArgument,
 // 410 OutOfRange, 429 and 5xx Unavailable, 401/403 FailedPrecondition. OK

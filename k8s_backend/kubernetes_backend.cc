@@ -42,7 +42,6 @@ struct Attempt {
   bool cancelled = false;
   TaskState end = TaskState::kUnknown;
   ExitResult result;
-  std::map<int, std::string> pods;             // replica -> pod name (the latest)
   std::set<int> copying, copied;               // replicas whose log is being / has been saved
   bool refreshing = false, refreshed = false;  // the Job's pods listed once at its end
 };
@@ -126,9 +125,11 @@ class KubernetesBackend : public Backend {
     if (Status st = k8s::ApiError(*version); !st.ok()) return {st, {}, std::nullopt};
     Availability a{OkStatus(), Capacity(), std::nullopt};
     // Free: allocatable less the requests of the pods that hold their node.
-    auto pods = (*client)->Call(
-        {"GET", "/api/v1/pods?fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed",
-         ""});
+    auto pods =
+        (*client)->Call({"GET",
+                         "/api/v1/pods?fieldSelector=" +
+                             k8s::QueryEscape("status.phase!=Succeeded,status.phase!=Failed"),
+                         ""});
     json list = pods.ok() && pods->status == 200 ? json::parse(pods->body, nullptr, false) : json();
     if (!list.is_object()) return a;
     ResourceRequest used;
@@ -414,7 +415,7 @@ class KubernetesBackend : public Backend {
       if (auto known = runs_.find(run_id); known != runs_.end()) {
         w = known->second;
       } else {
-        ASSIGN_OR_RETURN(k8s::ApiClient * client, ClientLocked());
+        ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());  // its own lock, taken after mu_
         w = std::make_shared<RunWatch>();
         w->jobs = std::make_unique<k8s::Watcher>(
             *client, k8s::WatchOptions{JobsPath(), selector},
@@ -443,9 +444,6 @@ class KubernetesBackend : public Backend {
     }
     return Unavailable("could not list the run's Jobs and Pods in " + namespace_);
   }
-
-  // Client() for callers that hold mu_ (the client has its own lock).
-  Result<k8s::ApiClient*> ClientLocked() { return Client(); }
 
   void OnJob(const std::string& type, const json& job) {
     std::string name = Str(Sub(job, "metadata"), "name");
@@ -521,7 +519,6 @@ class KubernetesBackend : public Backend {
       std::string pending_reason, pending_message;
       for (const auto& [name, pod] : pods_[a->job]) {
         int replica = ReplicaOf(pod);
-        a->pods[replica] = name;
         std::string phase = Str(Sub(pod, "status"), "phase");
         if (phase == "Running") running = true;
         if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
@@ -585,8 +582,10 @@ class KubernetesBackend : public Backend {
   void RefreshPods(const std::shared_ptr<Attempt>& a) {
     auto client = Client();
     if (client.ok()) {
-      auto r = (*client)->Call(
-          {"GET", PodsPath() + "?labelSelector=batch.kubernetes.io%2Fjob-name%3D" + a->job, ""});
+      auto r = (*client)->Call({"GET",
+                                PodsPath() + "?labelSelector=" +
+                                    k8s::QueryEscape("batch.kubernetes.io/job-name=" + a->job),
+                                ""});
       json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
       std::lock_guard<std::mutex> l(mu_);
       if (list.is_object()) {

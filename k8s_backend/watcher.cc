@@ -1,26 +1,10 @@
 #include "k8s_backend/watcher.h"
 
-#include <cctype>
-#include <cstdio>
 
 namespace portflow::k8s {
 namespace {
 
 using json = nlohmann::json;
-
-std::string UrlEncode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 std::string Name(const json& o) {
   const json& meta = o.value("metadata", json::object());
@@ -80,9 +64,9 @@ void Watcher::Pause(Duration d) {
 }
 
 std::string Watcher::Query(bool watch) const {
-  std::string q = options_.path + "?labelSelector=" + UrlEncode(options_.label_selector);
+  std::string q = options_.path + "?labelSelector=" + QueryEscape(options_.label_selector);
   if (watch) {
-    q += "&watch=true&allowWatchBookmarks=true&resourceVersion=" + UrlEncode(version_) +
+    q += "&watch=true&allowWatchBookmarks=true&resourceVersion=" + QueryEscape(version_) +
          "&timeoutSeconds=" + std::to_string(options_.timeout_seconds);
   }
   return q;
@@ -110,7 +94,7 @@ bool Watcher::List() {
   std::string version, next;
   do {  // pages of 500
     std::string q =
-        Query(false) + "&limit=500" + (next.empty() ? "" : "&continue=" + UrlEncode(next));
+        Query(false) + "&limit=500" + (next.empty() ? "" : "&continue=" + QueryEscape(next));
     auto r = client_.Call({"GET", q, ""});
     if (!r.ok() || r->status != 200) return false;
     json list = json::parse(r->body, nullptr, false);

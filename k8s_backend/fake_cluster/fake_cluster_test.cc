@@ -119,15 +119,20 @@ TEST_F(FakeClusterTest, CrudWithStatusObjects) {
   EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/pods", pod, "application/cbor").status, 415);
 }
 
+// A plain one-pod Job named train.
+json TrainJob() {
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata", {{"name", "train"}}},
+          {"spec",
+           {{"template",
+             {{"spec",
+               {{"restartPolicy", "Never"},
+                {"containers", {{{"name", "main"}, {"image", "python"}}}}}}}}}}};
+}
+
 TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
-  json job = {{"apiVersion", "batch/v1"},
-              {"kind", "Job"},
-              {"metadata", {{"name", "train"}}},
-              {"spec",
-               {{"template",
-                 {{"spec",
-                   {{"restartPolicy", "Never"},
-                    {"containers", {{{"name", "main"}, {"image", "python"}}}}}}}}}}};
+  json job = TrainJob();
   HttpResponse ok = Call("POST", "/apis/batch/v1/namespaces/default/jobs", job);
   ASSERT_EQ(ok.status, 201) << ok.body;
   json j = Body(ok);
@@ -161,14 +166,7 @@ TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
 }
 
 TEST_F(FakeClusterTest, UpdatesCannotChangeImmutableFields) {
-  json job = {{"apiVersion", "batch/v1"},
-              {"kind", "Job"},
-              {"metadata", {{"name", "train"}}},
-              {"spec",
-               {{"template",
-                 {{"spec",
-                   {{"restartPolicy", "Never"},
-                    {"containers", {{{"name", "main"}, {"image", "python"}}}}}}}}}}};
+  json job = TrainJob();
   ASSERT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", job).status, 201);
   const std::string url = "/apis/batch/v1/namespaces/default/jobs/train";
   // Mutable fields change; the template does not.
