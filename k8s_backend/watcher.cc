@@ -1,6 +1,5 @@
 #include "k8s_backend/watcher.h"
 
-
 namespace portflow::k8s {
 namespace {
 
