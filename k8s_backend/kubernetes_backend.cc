@@ -37,8 +37,9 @@ struct Attempt {
   int attempt = 1, replicas = 1;
   TaskState sent = TaskState::kUnknown;  // the last state reported
   std::string sent_reason;
-  bool finishing = false;  // the Job ended; logs are being saved
-  bool terminal = false;   // the terminal event went out
+  std::string create_error;  // the Job's last FailedCreate event (a quota)
+  bool finishing = false;    // the Job ended; logs are being saved
+  bool terminal = false;     // the terminal event went out
   bool cancelled = false;
   TaskState end = TaskState::kUnknown;
   ExitResult result;
@@ -81,6 +82,7 @@ class KubernetesBackend : public Backend {
       w->jobs->Stop();
       w->pods->Stop();
     }
+    if (events_) events_->Stop();
     // Log copies in flight are stopped, and waited for.
     std::unique_lock<std::mutex> l(mu_);
     for (k8s::StreamStop* s : copy_streams_) s->Stop();
@@ -351,6 +353,7 @@ class KubernetesBackend : public Backend {
   std::string PodsPath() const { return "/api/v1/namespaces/" + namespace_ + "/pods"; }
   std::string ServicesPath() const { return "/api/v1/namespaces/" + namespace_ + "/services"; }
   std::string ConfigMapsPath() const { return "/api/v1/namespaces/" + namespace_ + "/configmaps"; }
+  std::string EventsPath() const { return "/api/v1/namespaces/" + namespace_ + "/events"; }
 
   std::string HandleData(const Attempt& a) const {
     return json{{"namespace", namespace_}, {"job", a.job},         {"run_dir", a.run_dir},
@@ -425,6 +428,16 @@ class KubernetesBackend : public Backend {
             [this](const std::string& type, const json& o) { OnPod(type, o); }, clock_);
         runs_[run_id] = w;
         created = true;
+        if (!events_) {
+          // The Job controller's FailedCreate events (a quota refused the
+          // pod): one watch for the namespace, not waited for; without
+          // permission to list events, runs go on without the reason.
+          events_ = std::make_unique<k8s::Watcher>(
+              *client,
+              k8s::WatchOptions{EventsPath(), "", "involvedObject.kind=Job,reason=FailedCreate"},
+              [this](const std::string& type, const json& e) { OnEvent(type, e); }, clock_);
+          events_->Start();
+        }
       }
     }
     if (created) {
@@ -480,6 +493,19 @@ class KubernetesBackend : public Backend {
     Reconcile(a);
   }
 
+  void OnEvent(const std::string& type, const json& event) {
+    if (type == "DELETED") return;  // an event's expiry changes nothing
+    std::shared_ptr<Attempt> a;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = by_job_.find(Str(Sub(event, "involvedObject"), "name"));
+      if (it == by_job_.end()) return;
+      a = it->second;
+      a->create_error = Str(event, "message");
+    }
+    Reconcile(a);
+  }
+
   void OnPod(const std::string& type, const json& pod) {
     std::string name = Str(Sub(pod, "metadata"), "name");
     std::string job = Label(pod, "batch.kubernetes.io/job-name");
@@ -527,6 +553,13 @@ class KubernetesBackend : public Backend {
           a->copying.insert(replica);
           copies.emplace_back(replica, name);
         }
+      }
+      if (pods_[a->job].empty() && !a->create_error.empty()) {
+        // No pod yet, because the API refused it.
+        bool quota = a->create_error.find("exceeded quota") != std::string::npos ||
+                     a->create_error.find("failed quota") != std::string::npos;
+        pending_reason = quota ? "Quota" : "FailedCreate";
+        pending_message = a->create_error;
       }
       if (!a->finishing) {
         if (running && a->sent != TaskState::kRunning) {
@@ -617,6 +650,7 @@ class KubernetesBackend : public Backend {
   }
 
   // Unschedulable, ImagePull or CreateContainerConfigError, with the message.
+  // (Quota, when the API refused the pod, comes from the Job's events.)
   static void PendingReason(const json& pod, std::string* reason, std::string* message) {
     for (const json& c : Sub(pod, "status").value("conditions", json::array())) {
       if (Str(c, "type") == "PodScheduled" && Str(c, "status") == "False" &&
@@ -789,6 +823,7 @@ class KubernetesBackend : public Backend {
   std::map<std::string, json> jobs_;                          // as the watchers saw them
   std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
   std::map<std::string, std::shared_ptr<RunWatch>> runs_;
+  std::unique_ptr<k8s::Watcher> events_;     // FailedCreate events, for the whole namespace
   int copies_ = 0;                           // log copies running, each on a thread of its own
   std::set<k8s::StreamStop*> copy_streams_;  // their streams, to stop them at exit
 };

@@ -84,6 +84,39 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
+TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
+  const std::string quota = "/api/v1/namespaces/default/resourcequotas";
+  auto post = cluster_->Handle(
+      {"POST",
+       quota,
+       {{"content-type", "application/json"}},
+       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "2"}}})"});
+  ASSERT_EQ(post.status, 201) << post.body;
+  TaskSpec wide = Spec("wide", 3000);
+  ASSERT_TRUE(backend_->Submit(wide).ok());
+  std::optional<TaskEvent> waiting;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!waiting && std::chrono::steady_clock::now() < until) {
+    for (const TaskEvent& e : events_.events()) {
+      if (e.key == wide.Key() && e.reason == "Quota") waiting = e;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->state, TaskState::kPending);
+  EXPECT_THAT(waiting->message, HasSubstr("exceeded quota: team, requested: requests.cpu=3, used: "
+                                          "requests.cpu=0, limited: requests.cpu=2"));
+  // The quota grows: the Job controller's next try makes the pod, and it runs.
+  auto patch = cluster_->Handle({"PATCH",
+                                 quota + "/team",
+                                 {{"content-type", "application/merge-patch+json"}},
+                                 R"({"spec": {"hard": {"requests.cpu": "4"}}})"});
+  ASSERT_EQ(patch.status, 200) << patch.body;
+  auto done = events_.WaitTerminal(wide.Key());
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+}
+
 // The same backend, in process and in virtual time: requests go straight
 // to the fake cluster's handler, and pods that run for an hour end after
 // about two seconds of real time, as the watches move the clock on.

@@ -60,6 +60,43 @@ std::string LabelValue(const std::string& text) {
   return Fit(out, text, 63, Alnum);
 }
 
+// A toleration as the API defines it: key, operator (Exists or Equal),
+// value, effect (NoSchedule, PreferNoSchedule or NoExecute) and, with
+// NoExecute, tolerationSeconds. A value YAML read as a number ("value: 1")
+// is a string again.
+Status CheckToleration(json& t) {
+  const std::string what = "setting tolerations: " + t.dump() + ": ";
+  for (auto it = t.begin(); it != t.end(); ++it) {
+    if (it.key() == "tolerationSeconds") {
+      if (!it->is_number_integer())
+        return InvalidArgument(what + "tolerationSeconds must be a whole number of seconds");
+      continue;
+    }
+    if (it.key() != "key" && it.key() != "operator" && it.key() != "value" &&
+        it.key() != "effect") {
+      return InvalidArgument(what + "unknown field \"" + it.key() +
+                             "\" (a toleration has key, operator, value, effect and "
+                             "tolerationSeconds)");
+    }
+    if (it->is_number()) *it = it->dump();
+    if (!it->is_string()) return InvalidArgument(what + it.key() + " must be a string");
+  }
+  std::string op = t.value("operator", "Equal"), effect = t.value("effect", "");
+  if (op != "Equal" && op != "Exists")
+    return InvalidArgument(what + "operator must be Exists or Equal");
+  if (op == "Exists" && !t.value("value", "").empty())
+    return InvalidArgument(what + "value must be empty when operator is Exists");
+  if (t.value("key", "").empty() && op != "Exists")
+    return InvalidArgument(what + "operator must be Exists when key is empty");
+  if (!effect.empty() && effect != "NoSchedule" && effect != "PreferNoSchedule" &&
+      effect != "NoExecute") {
+    return InvalidArgument(what + "effect must be NoSchedule, PreferNoSchedule or NoExecute");
+  }
+  if (t.contains("tolerationSeconds") && effect != "NoExecute")
+    return InvalidArgument(what + "tolerationSeconds needs effect NoExecute");
+  return OkStatus();
+}
+
 // Flow YAML of a setting ("{a: b}", "[x, y]") as JSON.
 Result<json> FlowValue(const std::string& key, const std::string& text) {
   YAML::Node node;
@@ -166,6 +203,7 @@ Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::
             "setting tolerations must be a list of maps such as {key: gpu, operator: Exists, "
             "effect: NoSchedule}");
       }
+      for (json& toleration : t.tolerations) RETURN_IF_ERROR(CheckToleration(toleration));
     }
     if (key == "code") {
       if (value != "ship" && value != "image")

@@ -195,14 +195,31 @@ TEST(Render, ErrorsSayWhatToDo) {
   EXPECT_FALSE(ParseKubernetesTarget({{"code", "git"}}).ok());
   EXPECT_FALSE(ParseKubernetesTarget({{"tolerations", "[a, b]"}}).ok());
   EXPECT_FALSE(ParseKubernetesTarget({{"ttlAfterFinished", "soon"}}).ok());
+  // Tolerations as the API server validates them.
+  for (auto [toleration, why] : std::vector<std::pair<std::string, std::string>>{
+           {"{key: gpu, operator: Exists, tolerationSeconds: 30}",
+            "tolerationSeconds needs effect NoExecute"},
+           {"{key: gpu, operator: Exists, effect: NoExecute, tolerationSeconds: soon}",
+            "tolerationSeconds must be a whole number of seconds"},
+           {"{key: gpu, operator: In}", "operator must be Exists or Equal"},
+           {"{key: gpu, operator: Exists, value: x}", "value must be empty"},
+           {"{value: x}", "operator must be Exists when key is empty"},
+           {"{key: gpu, effect: NoRun}", "effect must be NoSchedule, PreferNoSchedule or"},
+           {"{key: gpu, efect: NoSchedule}", "unknown field \"efect\""}}) {
+    auto bad = ParseKubernetesTarget({{"tolerations", "[" + toleration + "]"}});
+    EXPECT_THAT(bad.status().message(), HasSubstr(why)) << toleration;
+  }
   auto parsed = ParseKubernetesTarget(
-      {{"tolerations", "[{key: gpu, operator: Exists, tolerationSeconds: 30}]"},
+      {{"tolerations",
+        "[{key: gpu, operator: Exists, effect: NoExecute, tolerationSeconds: 30}, "
+        "{key: pool, value: 1}]"},
        {"nodeSelector", "{pool: gpu}"},
        {"imagePullSecrets", "regcred"},
        {"ttlAfterFinished", "1h"},
        {"code", "image"}});
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->tolerations[0]["tolerationSeconds"], 30);
+  EXPECT_EQ(parsed->tolerations[1]["value"], "1");  // a string, as the API wants it
   EXPECT_EQ(parsed->node_selector["pool"], "gpu");
   EXPECT_EQ(parsed->image_pull_secrets, std::vector<std::string>{"regcred"});
   EXPECT_EQ(parsed->ttl_seconds, 3600);

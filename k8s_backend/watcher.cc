@@ -1,5 +1,7 @@
 #include "k8s_backend/watcher.h"
 
+#include <algorithm>
+
 namespace portflow::k8s {
 namespace {
 
@@ -64,6 +66,8 @@ void Watcher::Pause(Duration d) {
 
 std::string Watcher::Query(bool watch) const {
   std::string q = options_.path + "?labelSelector=" + QueryEscape(options_.label_selector);
+  if (!options_.field_selector.empty())
+    q += "&fieldSelector=" + QueryEscape(options_.field_selector);
   if (watch) {
     q += "&watch=true&allowWatchBookmarks=true&resourceVersion=" + QueryEscape(version_) +
          "&timeoutSeconds=" + std::to_string(options_.timeout_seconds);
@@ -72,12 +76,15 @@ std::string Watcher::Query(bool watch) const {
 }
 
 void Watcher::Loop() {
+  Duration pause = options_.retry_backoff;
   while (!Stopping()) {
     if (relist_) {
       if (!List()) {
-        Pause(options_.retry_backoff);
+        Pause(pause);
+        pause = std::min<Duration>(pause * 2, std::chrono::seconds(30));
         continue;
       }
+      pause = options_.retry_backoff;
       relist_ = false;
     }
     WatchOnce();

@@ -21,10 +21,13 @@
 namespace portflow::k8s {
 
 struct WatchOptions {
-  std::string path;                                  // "/apis/batch/v1/namespaces/ml/jobs"
-  std::string label_selector;                        // "portflow.dev/run=r1"
-  int timeout_seconds = 300;                         // each watch request's timeoutSeconds
-  Duration retry_backoff = std::chrono::seconds(1);  // after a failed list or watch
+  std::string path;            // "/apis/batch/v1/namespaces/ml/jobs"
+  std::string label_selector;  // "portflow.dev/run=r1"
+  std::string field_selector;  // "reason=FailedCreate"
+  int timeout_seconds = 300;   // each watch request's timeoutSeconds
+  // After a failed list or watch; doubled while lists keep failing (a 403
+  // for want of permission does not change soon), up to 30 s.
+  Duration retry_backoff = std::chrono::seconds(1);
 };
 
 class Watcher {

@@ -30,7 +30,7 @@ class WatcherTest : public ::testing::Test {
     client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
                                           std::make_shared<Credentials>(access, RealClock()),
                                           RealClock(), fast);
-    WatchOptions w{"/api/v1/namespaces/default/configmaps", "run=r1", 30,
+    WatchOptions w{"/api/v1/namespaces/default/configmaps", "run=r1", "", 30,
                    std::chrono::milliseconds(20)};
     watcher_ = std::make_unique<Watcher>(
         *client_, w,

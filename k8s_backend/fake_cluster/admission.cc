@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "core/base64.h"
+#include "core/quantity.h"
 
 namespace portflow::fake {
 namespace {
@@ -263,6 +265,28 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
     }
     ValidatePodSpec(spec.value("template", json::object()).value("spec", json()),
                     "spec.template.spec", true, causes);
+  } else if (kind.kind == "ResourceQuota" && spec.is_object()) {
+    json hard = spec.value("hard", json::object());
+    for (auto it = hard.begin(); hard.is_object() && it != hard.end(); ++it) {
+      std::string text = it->is_string() ? it->get<std::string>() : it->dump();
+      if (!ParseMilliQuantity(text).ok()) {
+        causes.push_back({"FieldValueInvalid", "spec.hard[" + it.key() + "]",
+                          "Invalid value: \"" + text +
+                              "\": quantities must match the regular expression "
+                              "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"});
+      }
+    }
+    for (const json& scope : spec.value("scopes", json::array())) {
+      static const std::set<std::string> kScopes = {"Terminating", "NotTerminating", "BestEffort",
+                                                    "NotBestEffort"};
+      std::string v = scope.is_string() ? scope.get<std::string>() : scope.dump();
+      if (!kScopes.count(v)) {
+        causes.push_back({"FieldValueNotSupported", "spec.scopes",
+                          "Unsupported value: \"" + v +
+                              "\": supported values: \"BestEffort\", \"NotBestEffort\", "
+                              "\"NotTerminating\", \"Terminating\""});
+      }
+    }
   }
   return causes;
 }

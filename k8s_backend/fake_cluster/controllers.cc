@@ -13,10 +13,12 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
 
 #include "core/base64.h"
-#include "core/quantity.h"
 #include "core/k8s_time.h"
+#include "core/quantity.h"
+#include "k8s_backend/fake_cluster/json_fields.h"
 #include "k8s_backend/fake_cluster/selectors.h"
 #include "local_backend/spawn.h"
 
@@ -30,17 +32,6 @@ const ResourceKind& Events() { return *FindKind("", "events"); }
 
 using Request = ResourceRequest;
 
-// A member without a copy: null when absent (iterating null yields nothing).
-const json& Sub(const json& object, const char* key) {
-  static const json kNull;
-  if (!object.is_object()) return kNull;
-  auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-std::string Str(const json& object, const char* key) {
-  const json& v = Sub(object, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 std::string KeyOf(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 std::string KeyOf(const json& object) {
   const json& meta = object["metadata"];
@@ -49,13 +40,6 @@ std::string KeyOf(const json& object) {
 std::pair<std::string, std::string> SplitKey(const std::string& key) {
   size_t slash = key.find('/');
   return {key.substr(0, slash), key.substr(slash + 1)};
-}
-
-int64_t Quantity(const json& v, bool milli) {
-  std::string s = v.is_string() ? v.get<std::string>() : v.is_number() ? v.dump() : "";
-  if (s.empty()) return 0;
-  auto r = milli ? ParseMilliQuantity(s) : ParseQuantity(s);
-  return r.ok() ? *r : 0;
 }
 
 Request PodRequest(const json& pod) {
@@ -179,13 +163,15 @@ void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished) {
 Controllers::Controllers(ObjectStore& store, KubeletOptions options)
     : store_(store), options_(std::move(options)) {
   store_.AddListener([this](const ObjectStore::Change& c) {
-    if (c.kind != &Pods() && c.kind != &Nodes() && c.kind != &Jobs() && c.kind != &Events()) return;
+    if (c.kind != &Pods() && c.kind != &Nodes() && c.kind != &Jobs() && c.kind != &Events() &&
+        c.kind != &ResourceQuotas())
+      return;
     std::lock_guard<std::mutex> l(inbox_mu_);
     inbox_.push_back(c);
   });
   // What the store held before: observed as if just added (observing is
   // idempotent, so an object seen twice does no harm).
-  for (const ResourceKind* kind : {&Nodes(), &Jobs(), &Pods()}) {
+  for (const ResourceKind* kind : {&Nodes(), &Jobs(), &Pods(), &ResourceQuotas()}) {
     auto all = store_.List(*kind, "", {});
     if (!all.ok()) continue;
     for (json& o : all->items) {
@@ -235,7 +221,15 @@ void Controllers::Drain() {
 
 void Controllers::Observe(const ObjectStore::Change& c) {
   if (c.kind == &Nodes()) return ObserveNode(c);
-  if (c.kind == &Pods()) return ObservePod(c);
+  if (c.kind == &Pods()) {
+    if (quota_namespaces_.count(c.ns)) dirty_quotas_.insert(c.ns);
+    return ObservePod(c);
+  }
+  if (c.kind == &ResourceQuotas()) {
+    quota_namespaces_.insert(c.ns);
+    dirty_quotas_.insert(c.ns);
+    return;
+  }
   if (c.kind == &Jobs()) return ObserveJob(c);
   // Events from clients count towards the cap too; the controllers' own
   // are counted as they make them.
@@ -419,6 +413,8 @@ bool Controllers::Reconcile() {
   Drain();
   changed = RunKubelet() || changed;
   Drain();
+  changed = SyncQuotas() || changed;
+  Drain();
   changed = TrimEvents() || changed;
   return changed;
 }
@@ -426,6 +422,21 @@ bool Controllers::Reconcile() {
 void Controllers::Settle() {
   for (int i = 0; i < 100 && Reconcile(); ++i) {
   }
+}
+
+// The quota controller: status.used of the quotas whose namespace's pods
+// changed. A namespace without quotas leaves the set.
+bool Controllers::SyncQuotas() {
+  bool changed = false;
+  for (const std::string& ns : std::exchange(dirty_quotas_, {})) {
+    auto quotas = store_.List(ResourceQuotas(), ns, {});
+    if (!quotas.ok() || quotas->items.empty()) {
+      quota_namespaces_.erase(ns);
+      continue;
+    }
+    changed = SyncQuotaStatus(store_, ns) || changed;
+  }
+  return changed;
 }
 
 void Controllers::JobDue(const std::string& key, std::optional<TimePoint> t) {
@@ -825,7 +836,10 @@ bool Controllers::SyncJobs() {
 bool Controllers::SyncJob(const std::string& key) {
   auto [ns, name] = SplitKey(key);
   auto stored = store_.Peek(Jobs(), ns, name);
-  if (!stored) return false;
+  if (!stored) {
+    failed_create_.erase(key);
+    return false;
+  }
   TimePoint now = store_.clock().Now();
   json job = *stored;
   json& status = job["status"];
@@ -993,12 +1007,22 @@ bool Controllers::SyncJob(const std::string& key) {
           }
         }
         pod["status"] = {{"phase", "Pending"}};
-        auto created = store_.Create(Pods(), ns, std::move(pod));
-        if (created.ok()) {
-          ++made;
-          (void)Event(job, "Normal", "SuccessfulCreate",
-                      "Created pod: " + Str((**created)["metadata"], "name"));
+        auto created = pod_admission_.Create(ns, std::move(pod));
+        if (!created.ok()) {
+          // Refused (a ResourceQuota): said on the Job as the Job
+          // controller's FailedCreate event, once per cause (the pod's
+          // generated name aside), and tried again later.
+          const std::string& why = created.status().message();
+          std::string cause = why.substr(std::min(why.find(" is forbidden: "), why.size()));
+          if (std::exchange(failed_create_[key], cause) != cause)
+            (void)Event(job, "Warning", "FailedCreate", "Error creating: " + why);
+          if (!due || now + kCreateRetry < *due) due = now + kCreateRetry;
+          break;
         }
+        failed_create_.erase(key);
+        ++made;
+        (void)Event(job, "Normal", "SuccessfulCreate",
+                    "Created pod: " + Str((**created)["metadata"], "name"));
       }
       active += made;
     }

@@ -26,6 +26,7 @@
 
 #include "core/clock.h"
 #include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/quota.h"
 
 namespace portflow::fake {
 
@@ -65,6 +66,9 @@ class Controllers {
   std::optional<TimePoint> NextDue() const;
   // What a pod's container printed. Thread-safe.
   std::string LogOf(const std::string& pod_uid) const;
+  // Every pod is created through this, the Job controller's and the API's
+  // (ResourceQuota). Thread-safe: the API uses it outside a pass.
+  PodAdmission& pod_admission() { return pod_admission_; }
 
  private:
   using Request = ResourceRequest;
@@ -103,6 +107,7 @@ class Controllers {
   bool SyncJobs();
   bool SyncJob(const std::string& key);
   bool CollectGarbage();
+  bool SyncQuotas();
   bool TrimEvents();
   void JobDue(const std::string& key, std::optional<TimePoint> t);
   Status Event(const json& object, const std::string& type, const std::string& reason,
@@ -114,6 +119,7 @@ class Controllers {
 
   ObjectStore& store_;
   KubeletOptions options_;
+  PodAdmission pod_admission_{store_};
 
   std::mutex inbox_mu_;
   std::vector<ObjectStore::Change> inbox_;
@@ -144,6 +150,13 @@ class Controllers {
   std::unordered_map<std::string, TimePoint> job_timer_of_;
   std::set<std::string> gc_pods_;
   std::deque<std::pair<std::string, std::string>> events_;  // ns, name; oldest first
+  // A Job whose pod was refused: the last FailedCreate message, by Job key.
+  std::unordered_map<std::string, std::string> failed_create_;
+  static constexpr Duration kCreateRetry = std::chrono::seconds(1);
+
+  // Quota controller.
+  std::unordered_set<std::string> quota_namespaces_;  // that have a ResourceQuota
+  std::set<std::string> dirty_quotas_;                // whose pods or quotas changed
 
   mutable std::mutex logs_mu_;
   std::unordered_map<std::string, std::string> logs_;       // pod uid -> output (simulate)

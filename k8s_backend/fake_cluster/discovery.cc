@@ -28,6 +28,7 @@ const Extras& ExtrasOf(const ResourceKind& k) {
       {"namespaces", {{"ns"}, false, {"status"}}},
       {"configmaps", {{"cm"}}},
       {"events", {{"ev"}}},
+      {"resourcequotas", {{"quota"}, false, {"status"}}},
       {"jobs", {{}, true, {"status"}}},
   };
   static const Extras none;

@@ -104,6 +104,8 @@ HttpResponse FromStatus(const Status& st, const ResourceKind* kind = nullptr,
       return Failure(410, "Expired", st.message());
     case StatusCode::kInvalidArgument:
       return Failure(400, "BadRequest", st.message());
+    case StatusCode::kResourceExhausted:  // a ResourceQuota refused it
+      return Failure(403, "Forbidden", st.message(), details);
     case StatusCode::kUnimplemented:
       return Failure(405, "MethodNotAllowed", st.message());
     default:
@@ -533,13 +535,15 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
                        {{"name", ns}, {"kind", "namespaces"}});
       }
       json invalid;
-      auto created = store_.Create(*kind, ns, body, [&](json& object) {
+      auto admit = [&](json& object) {
         ApplyDefaults(*kind, object, object["metadata"].value("uid", ""));
         std::vector<Cause> causes = Validate(*kind, object);
         if (causes.empty()) return OkStatus();
         invalid = InvalidStatus(*kind, object["metadata"].value("name", ""), causes);
         return InvalidArgument("invalid");
-      });
+      };
+      auto created = kind->kind == "Pod" ? controllers_.pod_admission().Create(ns, body, admit)
+                                         : store_.Create(*kind, ns, body, admit);
       if (!invalid.is_null()) return Json(422, invalid);
       if (!created.ok()) {
         return FromStatus(created.status(), kind,

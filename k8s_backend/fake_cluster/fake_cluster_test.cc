@@ -249,6 +249,71 @@ TEST_F(FakeClusterTest, FaultsCanBeInjectedOverHttp) {
   EXPECT_EQ(cluster_->Handle({"GET", "/portflow/faults", {}, ""}).status, 405);
 }
 
+// A pod of `cpu` that runs for `seconds` in simulate mode.
+json CpuPod(const std::string& name, const std::string& cpu, int seconds) {
+  json c = {{"name", "c"}, {"image", "x"}};
+  if (!cpu.empty()) c["resources"]["requests"]["cpu"] = cpu;
+  return {
+      {"metadata",
+       {{"name", name}, {"annotations", {{"sim.portflow.dev/duration", std::to_string(seconds)}}}}},
+      {"spec", {{"containers", {c}}}}};
+}
+
+TEST_F(FakeClusterTest, ResourceQuotaRefusesPodsAndHoldsJobsBack) {
+  const std::string quotas = "/api/v1/namespaces/default/resourcequotas";
+  const std::string pods = "/api/v1/namespaces/default/pods";
+  json bad = {{"metadata", {{"name", "bad"}}}, {"spec", {{"hard", {{"cpu", "lots"}}}}}};
+  EXPECT_EQ(Call("POST", quotas, bad).status, 422);
+  json quota = {{"metadata", {{"name", "compute"}}},
+                {"spec", {{"hard", {{"requests.cpu", "1"}, {"pods", "5"}}}}}};
+  ASSERT_EQ(Call("POST", quotas, quota).status, 201);
+
+  // A quota on cpu needs every container to ask for cpu.
+  HttpResponse unset = Call("POST", pods, CpuPod("unset", "", 60));
+  ASSERT_EQ(unset.status, 403);
+  EXPECT_EQ(Body(unset)["reason"], "Forbidden");
+  EXPECT_EQ(Body(unset)["message"],
+            "pods \"unset\" is forbidden: failed quota: compute: must specify requests.cpu for: c");
+  ASSERT_EQ(Call("POST", pods, CpuPod("a", "600m", 60)).status, 201);
+  HttpResponse over = Call("POST", pods, CpuPod("b", "600m", 60));
+  ASSERT_EQ(over.status, 403);
+  EXPECT_EQ(Body(over)["message"],
+            "pods \"b\" is forbidden: exceeded quota: compute, requested: requests.cpu=600m, "
+            "used: requests.cpu=600m, limited: requests.cpu=1");
+  EXPECT_EQ(Call("GET", pods + "/b").status, 404);
+
+  // The quota controller keeps status.used.
+  cluster_->RunFor(std::chrono::seconds(1));
+  json q = Body(Call("GET", quotas + "/compute"));
+  EXPECT_EQ(q["status"]["used"]["requests.cpu"], "600m");
+  EXPECT_EQ(q["status"]["used"]["pods"], "1");
+  EXPECT_EQ(q["status"]["hard"]["requests.cpu"], "1");
+  HttpRequest table{
+      "GET", quotas, {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}, ""};
+  json rows = Body(cluster_->Handle(table))["rows"];
+  EXPECT_EQ(rows[0]["cells"][2], "pods: 1/5, requests.cpu: 600m/1");
+
+  // A Job's pod that does not fit: one FailedCreate event on the Job, no
+  // pod, and the pod is made once the quota has room.
+  json job = TrainJob();
+  job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "600m";
+  ASSERT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", job).status, 201);
+  cluster_->RunFor(std::chrono::seconds(10));
+  json events = Body(Call("GET",
+                          "/api/v1/namespaces/default/events?fieldSelector=reason%3DFailedCreate"
+                          "%2CinvolvedObject.name%3Dtrain"));
+  ASSERT_EQ(events["items"].size(), 1u) << events.dump();
+  EXPECT_EQ(events["items"][0]["type"], "Warning");
+  EXPECT_THAT(events["items"][0]["message"].get<std::string>(),
+              ::testing::MatchesRegex("Error creating: pods \"train-[a-z0-9]{5}\" is forbidden: "
+                                      "exceeded quota: compute, .*"));
+  json job_pods = Body(Call("GET", pods + "?labelSelector=job-name%3Dtrain"));
+  EXPECT_TRUE(job_pods["items"].empty());
+  cluster_->RunFor(std::chrono::seconds(60));  // pod a ends: its cpu is free
+  job_pods = Body(Call("GET", pods + "?labelSelector=job-name%3Dtrain"));
+  EXPECT_EQ(job_pods["items"].size(), 1u);
+}
+
 TEST_F(FakeClusterTest, TablesHaveKubectlColumns) {
   HttpRequest r{
       "GET", "/api/v1/nodes", {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}, ""};

@@ -36,6 +36,7 @@ std::vector<ResourceKind> MakeKinds() {
       {"", "v1", "events", "Event", true, involved},
       {"", "v1", "configmaps", "ConfigMap", true, {}},
       {"", "v1", "secrets", "Secret", true, {"type"}},
+      {"", "v1", "resourcequotas", "ResourceQuota", true, {}},
       {"batch", "v1", "jobs", "Job", true, {"status.successful"}},
   };
 }

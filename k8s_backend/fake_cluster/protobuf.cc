@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "core/base64.h"
-#include "core/utf8.h"
 #include "core/k8s_time.h"
+#include "core/utf8.h"
 
 namespace portflow::fake {
 namespace {
@@ -248,6 +248,15 @@ const Message kJob{
     "Job",
     {Msg(1, "metadata", kObjectMeta), Msg(2, "spec", kJobSpec), Msg(3, "status", kJobStatus)}};
 
+// kubectl create quota: hard and scopes (scopeSelector is not in the table).
+const Message kResourceQuotaSpec{"ResourceQuotaSpec",
+                                 {Of(1, "hard", Type::kQuantityMap), Strs(2, "scopes")}};
+const Message kResourceQuotaStatus{
+    "ResourceQuotaStatus", {Of(1, "hard", Type::kQuantityMap), Of(2, "used", Type::kQuantityMap)}};
+const Message kResourceQuota{"ResourceQuota",
+                             {Msg(1, "metadata", kObjectMeta), Msg(2, "spec", kResourceQuotaSpec),
+                              Msg(3, "status", kResourceQuotaStatus)}};
+
 struct TopLevel {
   std::string_view api_version;
   std::string_view kind;
@@ -259,6 +268,7 @@ const TopLevel kTopLevel[] = {
     {"v1", "Secret", &kSecret},
     {"v1", "Service", &kService},
     {"v1", "Pod", &kPod},
+    {"v1", "ResourceQuota", &kResourceQuota},
     {"batch/v1", "Job", &kJob},
 };
 

@@ -66,6 +66,12 @@ std::vector<Column> ColumnsOf(const ResourceKind& kind) {
             {"Cluster-IP", "string", "", 0}, {"External-IP", "string", "", 0},
             {"Port(s)", "string", "", 0},    {"Age", "string", "", 0}};
   }
+  if (kind.kind == "ResourceQuota") {
+    return {{"Name", "string", "name", 0},
+            {"Age", "string", "", 0},
+            {"Request", "string", "", 0},
+            {"Limit", "string", "", 0}};
+  }
   if (kind.kind == "Event") {
     return {{"Last Seen", "string", "", 0},
             {"Type", "string", "", 0},
@@ -171,6 +177,19 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
     }
     return {name,     spec.value("type", "ClusterIP"),  spec.value("clusterIP", "None"),
             "<none>", ports.empty() ? "<none>" : ports, age};
+  }
+  if (kind.kind == "ResourceQuota") {
+    // "pods: 1/10, requests.cpu: 500m/4" and "limits.cpu: 1/8", by key.
+    std::string request, limit;
+    const json hard = status.value("hard", json::object());
+    const json used = status.value("used", json::object());
+    for (auto it = hard.begin(); it != hard.end(); ++it) {
+      std::string item = it.key() + ": " + Str(used.value(it.key(), json()), "0") + "/" +
+                         (it->is_string() ? it->get<std::string>() : it->dump());
+      std::string& list = it.key().rfind("limits.", 0) == 0 ? limit : request;
+      list += (list.empty() ? "" : ", ") + item;
+    }
+    return {name, age, request, limit};
   }
   if (kind.kind == "Event") {
     const json inv = o.value("involvedObject", json::object());

@@ -143,6 +143,11 @@ TEST_F(CliTest, RenderForAClusterTarget) {
       "  onprem: {backend: kubernetes, namespace: ml, queue: team-a, code: image,\n"
       "           tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]}\n"
       "  shipped: {backend: kubernetes, namespace: ml}\n"
+      "  full: {backend: kubernetes, namespace: ml, serviceAccount: trainer, queue: team-a,\n"
+      "         imagePullSecrets: [regcred], nodeSelector: {pool: gpu}, labels: {team: a},\n"
+      "         annotations: {owner: me}, artifactsClaim: ml-artifacts, ttlAfterFinished: 10m,\n"
+      "         cleanup: keep, tolerations: [{key: g, operator: Exists, effect: NoExecute,\n"
+      "                                       tolerationSeconds: 30}, {key: pool, value: 1}]}\n"
       "  typo: {backend: kubernetes, namespce: ml}\n");
   const std::string pipeline = dir_ + "/laptop/pipeline.yaml";
   CliResult r = Cli({"render", pipeline, "--target", "onprem"});
@@ -163,6 +168,19 @@ TEST_F(CliTest, RenderForAClusterTarget) {
   EXPECT_EQ(pod["containers"][0]["workingDir"], "/portflow/code");
   EXPECT_EQ(pod["volumes"][1]["configMap"]["name"], objects[0]["metadata"]["name"]);
   EXPECT_FALSE(fs::exists(dir_ + "/laptop/.portflow"));  // nothing ran, nothing was written
+
+  // Every rendered object, with every target setting, against the
+  // Kubernetes API's schema as the official Python client carries it.
+  CliResult full = Cli({"render", pipeline, "--target", "full"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  WriteFile(dir_ + "/full.yaml", full.out);
+  WriteFile(dir_ + "/shipped.json", shipped.out);
+  for (const std::string& rendered : {golden, dir_ + "/full.yaml", dir_ + "/shipped.json"}) {
+    ShellResult schema = RunShell("/usr/bin/python3 " + std::string(PORTFLOW_SOURCE_DIR) +
+                                  "/tests/e2e/rendered_objects_check.py " + rendered + " 2>&1");
+    EXPECT_EQ(schema.code, 0) << rendered << "\n" << schema.out;
+    EXPECT_THAT(schema.out, HasSubstr("rendered objects: ok")) << rendered;
+  }
 
   CliResult typo = Cli({"render", pipeline, "--target", "typo"});
   EXPECT_EQ(typo.exit_code, 2);

@@ -270,6 +270,51 @@ TEST_F(KubectlTest, GeneratorCommandsSendProtobuf) {
                                  "[metadata.name: Invalid value: \"Bad_Name\""));
 }
 
+TEST_F(KubectlTest, QuotaRefusalsShowAsOnARealCluster) {
+  ASSERT_EQ(Kubectl("create namespace team").code, 0);
+  Shell q = Kubectl("create quota compute -n team --hard=requests.cpu=1,pods=4 -v=8");
+  ASSERT_EQ(q.code, 0) << q.out;
+  EXPECT_THAT(q.out, HasSubstr("Content-Type: application/vnd.kubernetes.protobuf"));
+  EXPECT_THAT(q.out, HasSubstr("resourcequota/compute created"));
+  ASSERT_TRUE(
+      WaitFor([&] { return Kubectl("get quota -n team").out.find("0/4") != std::string::npos; },
+              std::chrono::seconds(10)));
+  EXPECT_THAT(Kubectl("get quota -n team").out,
+              ::testing::MatchesRegex("NAME +AGE +REQUEST +LIMIT\n"
+                                      "compute +[0-9]+s +pods: 0/4, requests.cpu: 0/1 +\n"));
+  Shell naked = Kubectl("run naked -n team --image=busybox");
+  EXPECT_NE(naked.code, 0);
+  EXPECT_THAT(naked.out, HasSubstr("Error from server (Forbidden): pods \"naked\" is forbidden: "
+                                   "failed quota: compute: must specify requests.cpu for: naked"));
+  // A Job whose pod does not fit: the Job controller says why in an event.
+  Shell job = Kubectl("apply -n team -f -", R"yaml(apiVersion: batch/v1
+kind: Job
+metadata: {name: wide}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: main, image: busybox, resources: {requests: {cpu: "2"}}}
+)yaml");
+  ASSERT_EQ(job.code, 0) << job.out;
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        why = Kubectl("get events -n team --field-selector reason=FailedCreate").out;
+        return why.find("exceeded quota") != std::string::npos;
+      },
+      std::chrono::seconds(20)));
+  EXPECT_THAT(why, ::testing::ContainsRegex(
+                       "Warning +FailedCreate +job/wide +Error creating: pods \"wide-[a-z0-9]{5}\" "
+                       "is forbidden: exceeded quota: compute, requested: requests.cpu=2, used: "
+                       "requests.cpu=0, limited: requests.cpu=1"));
+  Shell describe = Kubectl("describe quota compute -n team");
+  ASSERT_EQ(describe.code, 0) << describe.out;
+  EXPECT_THAT(describe.out, ::testing::ContainsRegex("requests.cpu +0 +1"));
+  EXPECT_TRUE(Kubectl("get pods -n team -o name").out.empty());
+}
+
 // kubectl 1.32 asks /api and /apis for aggregated discovery first; answered
 // so, it needs no request per group version.
 TEST_F(KubectlTest, AggregatedDiscovery) {
