@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -194,6 +195,45 @@ spec:
   EXPECT_THAT(Kubectl("get jobs --no-headers -l portflow.dev/step=work").out,
               ::testing::Not(HasSubstr("-a2")));
   EXPECT_EQ(RunCli({"logs", run, "work"}, dir_ + "/work").out, "begin\nfinished\n");
+}
+
+// Not a fault, but the cluster saying no: a ResourceQuota too small for a
+// step holds it Pending with reason Quota, in `portflow status` as in the
+// live view, and the step runs once the quota grows.
+TEST_F(K8sFaultsTest, AStepOverQuotaWaitsWithReasonQuotaThenRuns) {
+  ASSERT_EQ(Kubectl("create quota team --hard=requests.cpu=500m").code, 0);
+  WriteFile(dir_ + "/work/wide.yaml", R"yaml(apiVersion: portflow.dev/v1
+kind: Workload
+metadata: {name: wide}
+spec:
+  image: busybox
+  steps:
+    - {name: wide, script: "echo ran", resources: {cpu: 1}}
+)yaml");
+  pid_t engine = StartCli({"run", "wide.yaml", "--target", "onprem"}, dir_ + "/work",
+                          dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_GT(engine, 0);
+  std::string run, status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        run = ReadFile(dir_ + "/run.out");
+        run = run.substr(0, run.find('\n'));
+        if (run.empty()) return false;
+        status = RunCli({"status", run, "-o", "json"}, dir_ + "/work").out;
+        return status.find("Quota: ") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << status << ReadFile(dir_ + "/run.err");
+  auto instance = nlohmann::json::parse(status)["instances"][0];
+  EXPECT_EQ(instance["state"], "Pending");
+  EXPECT_THAT(instance["message"].get<std::string>(),
+              HasSubstr("exceeded quota: team, requested: requests.cpu=1, used: requests.cpu=0, "
+                        "limited: requests.cpu=500m"));
+  EXPECT_THAT(ReadFile(dir_ + "/run.err"), HasSubstr("Quota"));  // the live view says it too
+  ASSERT_EQ(Kubectl("patch quota team -p '{\"spec\": {\"hard\": {\"requests.cpu\": \"2\"}}}'").code,
+            0);
+  EXPECT_EQ(WaitChild(engine, std::chrono::seconds(60)), 0) << ReadFile(dir_ + "/run.err");
+  EXPECT_EQ(RunCli({"logs", run, "wide"}, dir_ + "/work").out, "ran\n");
 }
 
 }  // namespace
