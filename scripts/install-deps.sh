@@ -23,3 +23,18 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The schema check of rendered Kubernetes objects (tests/schema) runs on
+# Node.js with one npm package, pinned by tests/schema/package-lock.json.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "installing: nodejs npm"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+schema_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/schema"
+if [[ ! -d "$schema_dir/node_modules/kubernetes-models" ]]; then
+  echo "installing: npm packages of tests/schema"
+  npm ci --prefix "$schema_dir" --no-audit --no-fund --loglevel=error
+fi

@@ -181,6 +181,16 @@ TEST_F(CliTest, RenderForAClusterTarget) {
     EXPECT_EQ(schema.code, 0) << rendered << "\n" << schema.out;
     EXPECT_THAT(schema.out, HasSubstr("rendered objects: ok")) << rendered;
   }
+  // And against the 1.33 OpenAPI schema (types, formats, enums, required
+  // fields) with kubernetes-models (scripts/install-deps.sh installs it).
+  CliResult full_json = Cli({"render", pipeline, "--target", "full", "-o", "json"});
+  ASSERT_EQ(full_json.exit_code, 0) << full_json.err;
+  WriteFile(dir_ + "/full.json", full_json.out);
+  ShellResult openapi =
+      RunShell("node " + std::string(PORTFLOW_SOURCE_DIR) + "/tests/schema/check.mjs " + dir_ +
+               "/full.json " + dir_ + "/shipped.json 2>&1");
+  EXPECT_EQ(openapi.code, 0) << openapi.out;
+  EXPECT_THAT(openapi.out, HasSubstr("schema: ok"));
 
   CliResult typo = Cli({"render", pipeline, "--target", "typo"});
   EXPECT_EQ(typo.exit_code, 2);
