@@ -29,25 +29,19 @@ class K8sFaultsTest : public ::testing::Test {
     dir_ = ::testing::TempDir() + "k8s_faults_" + std::to_string(::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_ + "/work");
-    fs::create_directories(dir_ + "/home");
-    server_ = StartCli({"cluster", "serve", "--mode", "execute", "--nodes", "2", "--work-dir",
-                        dir_ + "/cluster", "--kubeconfig", dir_ + "/kubeconfig"},
-                       dir_, dir_ + "/serve.out", dir_ + "/serve.err");
-    ASSERT_GT(server_, 0);
-    ASSERT_TRUE(
-        WaitFor([&] { return ReadFile(dir_ + "/serve.out").find("server:") != std::string::npos; },
-                std::chrono::seconds(30)));
-    std::smatch m;
-    std::string out = ReadFile(dir_ + "/serve.out");
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("server: (\\S+)")));
-    url_ = m[1];
+    ServedCluster c =
+        ServeCluster(dir_, {"--mode", "execute", "--nodes", "2", "--work-dir", dir_ + "/cluster"});
+    ASSERT_GT(c.pid, 0) << c.error;
+    server_ = c.pid;
+    url_ = c.url;
     WriteFile(dir_ + "/work/portflow.yaml",
               "targets:\n  onprem: {backend: kubernetes, kubeconfig: " + dir_ +
                   "/kubeconfig, namespace: default, cleanup: keep}\n");
   }
   void TearDown() override {
-    ::kill(server_, SIGTERM);
-    EXPECT_EQ(WaitChild(server_, std::chrono::seconds(10)), 0);
+    if (server_ > 0) {
+      EXPECT_EQ(StopCluster(server_), 0);
+    }
     fs::remove_all(dir_);
   }
   // POST /portflow/faults (python3: no curl needed).
@@ -58,10 +52,7 @@ class K8sFaultsTest : public ::testing::Test {
         url_ + "/portflow/faults '" + json + "' 2>&1");
     ASSERT_EQ(r.code, 0) << r.out;
   }
-  ShellResult Kubectl(const std::string& args) {
-    return RunShell("HOME=" + dir_ + "/home KUBECONFIG=" + dir_ +
-                    "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " 2>&1");
-  }
+  ShellResult Kubectl(const std::string& args) { return testing::Kubectl(dir_, args); }
 
   std::string dir_, url_;
   pid_t server_ = -1;

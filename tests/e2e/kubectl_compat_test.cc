@@ -25,29 +25,21 @@ class KubectlTest : public ::testing::Test {
     // CTest runs each case in its own process, in parallel: one server each.
     dir_ = new std::string(::testing::TempDir() + "kubectl_compat_" + std::to_string(::getpid()));
     fs::remove_all(*dir_);
-    fs::create_directories(*dir_ + "/home");
-    server_ = StartCli(
-        {"cluster", "serve", "--nodes", "3", "--gpus", "1", "--kubeconfig", *dir_ + "/kubeconfig"},
-        *dir_, *dir_ + "/serve.out", *dir_ + "/serve.err");
-    ASSERT_GT(server_, 0);
-    ASSERT_TRUE(
-        WaitFor([] { return ReadFile(*dir_ + "/serve.out").find("server:") != std::string::npos; },
-                std::chrono::seconds(30)))
-        << ReadFile(*dir_ + "/serve.err");
+    ServedCluster c = ServeCluster(*dir_, {"--nodes", "3", "--gpus", "1"});
+    ASSERT_GT(c.pid, 0) << c.error;
+    server_ = c.pid;
   }
   static void TearDownTestSuite() {
-    ::kill(server_, SIGTERM);
-    EXPECT_EQ(WaitChild(server_, std::chrono::seconds(10)), 0);  // Ctrl-C/SIGTERM stop it cleanly
+    if (server_ > 0) {
+      EXPECT_EQ(StopCluster(server_), 0);  // Ctrl-C/SIGTERM stop it cleanly
+    }
     fs::remove_all(*dir_);
     delete dir_;
   }
 
   // kubectl with a fresh HOME (its discovery cache lives there).
   Shell Kubectl(const std::string& args, const std::string& stdin_text = "") {
-    std::string input = *dir_ + "/stdin.yaml";
-    WriteFile(input, stdin_text);
-    return RunShell("HOME=" + *dir_ + "/home KUBECONFIG=" + *dir_ +
-                    "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " < " + input + " 2>&1");
+    return testing::Kubectl(*dir_, args, stdin_text);
   }
 
   static std::string* dir_;

@@ -20,26 +20,19 @@ class KubectlExecuteTest : public ::testing::Test {
   void SetUp() override {
     dir_ = ::testing::TempDir() + "kubectl_execute_" + std::to_string(::getpid());
     fs::remove_all(dir_);
-    fs::create_directories(dir_ + "/home");
-    server_ = StartCli({"cluster", "serve", "--mode", "execute", "--nodes", "2", "--work-dir",
-                        dir_ + "/kubelet", "--kubeconfig", dir_ + "/kubeconfig"},
-                       dir_, dir_ + "/serve.out", dir_ + "/serve.err");
-    ASSERT_GT(server_, 0);
-    ASSERT_TRUE(
-        WaitFor([&] { return ReadFile(dir_ + "/serve.out").find("server:") != std::string::npos; },
-                std::chrono::seconds(30)))
-        << ReadFile(dir_ + "/serve.err");
+    ServedCluster c =
+        ServeCluster(dir_, {"--mode", "execute", "--nodes", "2", "--work-dir", dir_ + "/kubelet"});
+    ASSERT_GT(c.pid, 0) << c.error;
+    server_ = c.pid;
   }
   void TearDown() override {
-    ::kill(server_, SIGTERM);
-    EXPECT_EQ(WaitChild(server_, std::chrono::seconds(10)), 0);
+    if (server_ > 0) {
+      EXPECT_EQ(StopCluster(server_), 0);
+    }
     fs::remove_all(dir_);
   }
   ShellResult Kubectl(const std::string& args, const std::string& stdin_text = "") {
-    std::string input = dir_ + "/stdin.yaml";
-    WriteFile(input, stdin_text);
-    return RunShell("HOME=" + dir_ + "/home KUBECONFIG=" + dir_ +
-                    "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " < " + input + " 2>&1");
+    return testing::Kubectl(dir_, args, stdin_text);
   }
 
   std::string dir_;

@@ -29,20 +29,14 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   const std::string dir = ::testing::TempDir() + "onprem_" + std::to_string(::getpid());
   fs::remove_all(dir);
   fs::create_directories(dir + "/laptop");
-  fs::create_directories(dir + "/home");
   const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
   for (const auto& f : fs::directory_iterator(scenario)) {
     if (f.is_regular_file())
       fs::copy_file(f.path(), dir + "/laptop/" + f.path().filename().string());
   }
-  pid_t server = StartCli({"cluster", "serve", "--mode", "execute", "--nodes", "3", "--work-dir",
-                           dir + "/cluster", "--kubeconfig", dir + "/kubeconfig"},
-                          dir, dir + "/serve.out", dir + "/serve.err");
-  ASSERT_GT(server, 0);
-  ASSERT_TRUE(
-      WaitFor([&] { return ReadFile(dir + "/serve.out").find("server:") != std::string::npos; },
-              std::chrono::seconds(30)))
-      << ReadFile(dir + "/serve.err");
+  ServedCluster cluster =
+      ServeCluster(dir, {"--mode", "execute", "--nodes", "3", "--work-dir", dir + "/cluster"});
+  ASSERT_GT(cluster.pid, 0) << cluster.error;
   // The one thing the team adds: a target. cleanup: keep leaves the Jobs for kubectl.
   WriteFile(dir + "/laptop/portflow.yaml",
             "targets:\n  onprem: {backend: kubernetes, kubeconfig: " + dir +
@@ -56,10 +50,7 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   EXPECT_EQ(BestModel(onprem.out), BestModel(local.out));
 
   std::string run = onprem.out.substr(0, onprem.out.find('\n'));
-  ShellResult jobs = RunShell("HOME=" + dir + "/home KUBECONFIG=" + dir +
-                              "/kubeconfig timeout 60 /usr/bin/kubectl get jobs -l "
-                              "portflow.dev/run=" +
-                              run + " 2>&1");
+  ShellResult jobs = Kubectl(dir, "get jobs -l portflow.dev/run=" + run);
   ASSERT_EQ(jobs.code, 0) << jobs.out;
   for (const char* job :
        {"-prepare-a1 ", "-train-lr-0-1-a1 ", "-train-lr-0-01-a1 ", "-evaluate-a1 ", "-pick-a1 "}) {
@@ -74,16 +65,13 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
 
   // portflow targets: the cluster is reachable; what a running pod asks
   // for is not free; a target whose kubeconfig is missing is unreachable.
-  WriteFile(
-      dir + "/hold.yaml",
-      "apiVersion: v1\nkind: Pod\nmetadata: {name: hold}\nspec:\n  containers:\n  - {name: c, "
-      "image: busybox, command: [sleep, '30'], resources: {requests: {cpu: '1'}}}\n");
-  ASSERT_EQ(RunShell("HOME=" + dir + "/home KUBECONFIG=" + dir +
-                     "/kubeconfig timeout 60 /usr/bin/kubectl create -f " + dir + "/hold.yaml && " +
-                     "HOME=" + dir + "/home KUBECONFIG=" + dir +
-                     "/kubeconfig timeout 60 /usr/bin/kubectl wait --for=jsonpath="
-                     "{.status.phase}=Running pod/hold --timeout=30s 2>&1")
+  ASSERT_EQ(Kubectl(dir, "create -f -",
+                    "apiVersion: v1\nkind: Pod\nmetadata: {name: hold}\nspec:\n  containers:\n"
+                    "  - {name: c, image: busybox, command: [sleep, '30'], resources: {requests: "
+                    "{cpu: '1'}}}\n")
                 .code,
+            0);
+  ASSERT_EQ(Kubectl(dir, "wait --for=jsonpath={.status.phase}=Running pod/hold --timeout=30s").code,
             0);
   WriteFile(dir + "/laptop/portflow.yaml",
             ReadFile(dir + "/laptop/portflow.yaml") +
@@ -101,8 +89,7 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   EXPECT_EQ(by_name["laptop"]["reachable"], true);
   EXPECT_EQ(by_name["rehearsal"]["backend"], "fake-cluster");
 
-  ::kill(server, SIGTERM);
-  EXPECT_EQ(WaitChild(server, std::chrono::seconds(10)), 0);
+  EXPECT_EQ(StopCluster(cluster.pid), 0);
   fs::remove_all(dir);
 }
 

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -96,6 +98,47 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds limit) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return pred();
+}
+
+ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {"cluster", "serve"});
+  args.insert(args.end(), {"--kubeconfig", dir + "/kubeconfig"});
+  std::filesystem::create_directories(dir + "/home");  // kubectl's, see Kubectl()
+  ServedCluster c;
+  c.pid = StartCli(args, dir, dir + "/serve.out", dir + "/serve.err");
+  if (c.pid <= 0) {
+    c.error = "portflow cluster serve did not start";
+    return c;
+  }
+  bool serving = WaitFor(
+      [&] {
+        std::string out = ReadFile(dir + "/serve.out");
+        std::smatch m;
+        if (!std::regex_search(out, m, std::regex("server: (\\S+)"))) return false;
+        c.url = m[1];
+        return true;
+      },
+      std::chrono::seconds(30));
+  if (!serving) {
+    c.error = "portflow cluster serve did not serve within 30 s: " + ReadFile(dir + "/serve.err");
+    ::kill(c.pid, SIGKILL);
+    WaitChild(c.pid, std::chrono::seconds(10));
+    c.pid = -1;
+  }
+  return c;
+}
+
+int StopCluster(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  return WaitChild(pid, std::chrono::seconds(10));
+}
+
+ShellResult Kubectl(const std::string& dir, const std::string& args,
+                    const std::string& stdin_text) {
+  std::string input = dir + "/kubectl.stdin";
+  WriteFile(input, stdin_text);
+  return RunShell("HOME=" + dir + "/home KUBECONFIG=" + dir +
+                  "/kubeconfig timeout 60 /usr/bin/kubectl " + args + " < " + input + " 2>&1");
 }
 
 }  // namespace portflow::testing

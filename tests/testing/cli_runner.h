@@ -45,4 +45,21 @@ void WriteFile(const std::string& path, const std::string& text);
 // Polls `pred` every 20ms until it holds or `limit` passes.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds limit);
 
+// `portflow cluster serve ARGS... --kubeconfig DIR/kubeconfig`, started in
+// DIR (its output in DIR/serve.out and DIR/serve.err) and waited for until
+// it serves. When it does not within 30 s, pid is -1 and `error` says why.
+struct ServedCluster {
+  pid_t pid = -1;
+  std::string url;    // http://127.0.0.1:PORT
+  std::string error;  // "" once it serves
+};
+ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args);
+// Stops a served cluster as Ctrl-C would; its exit code (0: a clean stop).
+int StopCluster(pid_t pid);
+
+// kubectl against DIR/kubeconfig with HOME=DIR/home (its discovery cache),
+// `stdin_text` on its stdin; stdout and stderr together.
+ShellResult Kubectl(const std::string& dir, const std::string& args,
+                    const std::string& stdin_text = "");
+
 }  // namespace portflow::testing
