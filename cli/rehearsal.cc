@@ -11,8 +11,9 @@ namespace {
 
 class RehearsalBackend : public Backend, public EventSink {
  public:
-  RehearsalBackend(std::unique_ptr<fake::FakeCluster> cluster, std::unique_ptr<Backend> inner)
-      : cluster_(std::move(cluster)), inner_(std::move(inner)) {
+  RehearsalBackend(std::unique_ptr<fake::FakeCluster> cluster, std::unique_ptr<Backend> inner,
+                   std::string volumes)
+      : cluster_(std::move(cluster)), inner_(std::move(inner)), volumes_(std::move(volumes)) {
     inner_->SetEventSink(this);
   }
   ~RehearsalBackend() override {
@@ -26,6 +27,10 @@ class RehearsalBackend : public Backend, public EventSink {
   }
   std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const override {
     return inner_->ArtifactRoot(run_id, run_dir);
+  }
+  // The embedded cluster's volumes are directories on this machine.
+  std::string OutputsLocation(const std::string& run_id, const std::string&) const override {
+    return volumes_ + "/default/" + k8s::KubernetesTarget{}.artifacts_claim + "/" + run_id;
   }
   ResourceRequest Capacity() override { return inner_->Capacity(); }
   Availability Probe() override { return inner_->Probe(); }
@@ -47,6 +52,7 @@ class RehearsalBackend : public Backend, public EventSink {
  private:
   std::unique_ptr<fake::FakeCluster> cluster_;
   std::unique_ptr<Backend> inner_;
+  std::string volumes_;  // the fake cluster's volumes, on this machine
 };
 
 Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::string>& settings) {
@@ -83,8 +89,8 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
   access.server = "http://127.0.0.1:" + std::to_string(port);
   access.context = "rehearsal";
   k.access = access;
-  return std::unique_ptr<Backend>(
-      new RehearsalBackend(std::move(cluster), NewKubernetesBackend(std::move(k))));
+  return std::unique_ptr<Backend>(new RehearsalBackend(
+      std::move(cluster), NewKubernetesBackend(std::move(k)), o.kubelet.exec_root + "/volumes"));
 }
 
 }  // namespace

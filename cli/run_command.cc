@@ -63,14 +63,13 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
   }
   if (!saved.ok()) PrintError(saved.ToString());
   // Outputs live in the run directory locally; on a cluster, on its
-  // artifacts volume, at the path the tasks saw.
-  std::string outputs = backend.ArtifactRoot(run.id, run.run_dir);
+  // artifacts volume.
+  std::string outputs = backend.OutputsLocation(run.id, run.run_dir);
   bool local_outputs = outputs.rfind(run.run_dir, 0) == 0;
   std::cerr << "portflow: run " << run.id << " " << run.state << " in "
             << FormatElapsed(run.finished_ms - run.created_ms)
             << (local_outputs ? "; logs and outputs in " + run.run_dir
-                              : "; logs in " + run.run_dir + ", outputs at " + outputs +
-                                    " on the cluster's artifacts volume")
+                              : "; logs in " + run.run_dir + ", outputs in " + outputs)
             << "\n";
   if (run.state != "Succeeded") {
     std::cerr << "portflow: see `portflow status " << run.id << "` and `portflow logs " << run.id

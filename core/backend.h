@@ -59,6 +59,11 @@ class Backend {
   // The directory (or mount path) under which a run's outputs live, as the
   // task sees it. TaskSpec output and input paths are built below it.
   virtual std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const = 0;
+  // Where a person finds those outputs, for the run's summary: the artifact
+  // root itself by default; a cluster names its volume.
+  virtual std::string OutputsLocation(const std::string& run_id, const std::string& run_dir) const {
+    return ArtifactRoot(run_id, run_dir);
+  }
 
   // Total capacity for placement (not what is free now: the engine tracks
   // what it has admitted).

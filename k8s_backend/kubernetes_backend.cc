@@ -94,6 +94,11 @@ class KubernetesBackend : public Backend {
   std::string ArtifactRoot(const std::string& run_id, const std::string&) const override {
     return std::string(k8s::kArtifactMount) + "/" + run_id;
   }
+  std::string OutputsLocation(const std::string& run_id,
+                              const std::string& run_dir) const override {
+    return ArtifactRoot(run_id, run_dir) + " on the cluster's volume " +
+           options_.target.artifacts_claim;
+  }
 
   ResourceRequest Capacity() override {
     // The allocatable of the Ready nodes; unbounded when nodes cannot be

@@ -50,6 +50,8 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   EXPECT_EQ(BestModel(onprem.out), BestModel(local.out));
 
   std::string run = onprem.out.substr(0, onprem.out.find('\n'));
+  EXPECT_THAT(onprem.err, HasSubstr(", outputs in /portflow/artifacts/" + run +
+                                    " on the cluster's volume portflow-artifacts\n"));
   ShellResult jobs = Kubectl(dir, "get jobs -l portflow.dev/run=" + run);
   ASSERT_EQ(jobs.code, 0) << jobs.out;
   for (const char* job :
