@@ -188,14 +188,15 @@ Controllers::~Controllers() {
   }
 }
 
-std::string Controllers::LogOf(const std::string& pod_uid) const {
+std::string Controllers::LogOf(const std::string& pod_uid, size_t from) const {
   std::lock_guard<std::mutex> l(logs_mu_);
   if (auto f = log_files_.find(pod_uid); f != log_files_.end()) {
     std::ifstream in(f->second, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    in.seekg(static_cast<std::streamoff>(from));
+    return in ? std::string(std::istreambuf_iterator<char>(in), {}) : "";
   }
   auto it = logs_.find(pod_uid);
-  return it == logs_.end() ? "" : it->second;
+  return it == logs_.end() || from >= it->second.size() ? "" : it->second.substr(from);
 }
 
 std::optional<TimePoint> Controllers::NextDue() const {

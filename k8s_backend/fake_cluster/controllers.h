@@ -64,8 +64,8 @@ class Controllers {
   // The next time a controller has something to do (a pod's end, a Job's
   // backoff or deadline, a process to reap); nullopt when nothing is pending.
   std::optional<TimePoint> NextDue() const;
-  // What a pod's container printed. Thread-safe.
-  std::string LogOf(const std::string& pod_uid) const;
+  // What a pod's container printed, from byte `from` on. Thread-safe.
+  std::string LogOf(const std::string& pod_uid, size_t from = 0) const;
   // Every pod is created through this, the Job controller's and the API's
   // (ResourceQuota). Thread-safe: the API uses it outside a pass.
   PodAdmission& pod_admission() { return pod_admission_; }

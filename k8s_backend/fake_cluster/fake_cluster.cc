@@ -7,6 +7,7 @@
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/admission.h"
 #include "k8s_backend/fake_cluster/discovery.h"
+#include "k8s_backend/fake_cluster/json_fields.h"
 #include "k8s_backend/fake_cluster/openapi.h"
 #include "k8s_backend/fake_cluster/protobuf.h"
 #include "k8s_backend/fake_cluster/strategic_merge.h"
@@ -699,9 +700,18 @@ void FakeCluster::RunFor(Duration d) {
 void FakeCluster::StartControllers() {
   if (controller_thread_.joinable()) return;
   stop_controllers_ = false;
+  if (!listening_) {
+    listening_ = true;
+    store_.AddListener([this](const ObjectStore::Change&) {
+      std::lock_guard<std::mutex> l(wake_mu_);  // taken under the store's lock, never around it
+      wake_ = true;
+      wake_cv_.notify_one();
+    });
+  }
   controller_thread_ = std::thread([this] {
-    // A pass runs when the store changed or something fell due; an idle
-    // cluster costs nothing but the 20 ms wake-ups.
+    // A pass runs when the store changed (at once) or something fell due;
+    // an idle cluster costs nothing but the 20 ms wake-ups, which also find
+    // processes that ended in execute mode.
     int64_t seen = -1;
     std::optional<TimePoint> due;
     while (!stop_controllers_) {
@@ -711,13 +721,20 @@ void FakeCluster::StartControllers() {
         due = controllers_.NextDue();
         seen = store_.resource_version();
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::unique_lock<std::mutex> l(wake_mu_);
+      wake_cv_.wait_for(l, std::chrono::milliseconds(20),
+                        [this] { return wake_ || stop_controllers_; });
+      wake_ = false;
     }
   });
 }
 
 void FakeCluster::StopControllers() {
-  stop_controllers_ = true;
+  {
+    std::lock_guard<std::mutex> l(wake_mu_);
+    stop_controllers_ = true;
+  }
+  wake_cv_.notify_all();
   if (controller_thread_.joinable()) controller_thread_.join();
 }
 
@@ -757,24 +774,27 @@ HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, b
   }
   std::string uid = (*pod)["metadata"].value("uid", "");
   if (!follow) return {200, "text/plain", controllers_.LogOf(uid), nullptr};
-  // Follow: what is there, then more until the pod ends.
+  // Follow: what is there, then more until the pod ends. The output is
+  // looked at again after 2 ms, then less often while it is quiet (at most
+  // every 50 ms).
   HttpResponse res{200, "text/plain", "", nullptr};
   size_t sent = 0;
-  res.stream = [this, ns, name, uid, sent](std::string* chunk) mutable {
-    std::string log = controllers_.LogOf(uid);
-    if (log.size() > sent) {
-      *chunk = log.substr(sent);
-      sent = log.size();
+  auto pause = std::chrono::milliseconds(2);
+  res.stream = [this, ns, name, uid, sent, pause](std::string* chunk) mutable {
+    *chunk = controllers_.LogOf(uid, sent);
+    sent += chunk->size();
+    if (!chunk->empty()) {
+      pause = std::chrono::milliseconds(2);
       return true;
     }
-    auto now = store_.Get(*FindKind("", "pods"), ns, name);
-    std::string phase = now.ok() ? (*now)["status"].value("phase", "") : "Gone";
+    std::shared_ptr<const json> now = store_.Peek(*FindKind("", "pods"), ns, name);
+    std::string phase = now ? Str(Sub(*now, "status"), "phase") : "Gone";
     if (phase != "Pending" && phase != "Running") {
-      std::string rest = controllers_.LogOf(uid);
-      if (rest.size() > sent) *chunk = rest.substr(sent);
+      *chunk = controllers_.LogOf(uid, sent);
       return false;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
     return true;
   };
   return res;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,6 +99,12 @@ class FakeCluster {
   std::mutex controllers_mu_;  // one pass at a time
   std::thread controller_thread_;
   std::atomic<bool> stop_controllers_{false};
+  // The store changed: the controllers' thread runs a pass now rather than
+  // at its next 20 ms tick.
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool wake_ = false;
+  bool listening_ = false;
   std::mutex faults_mu_;
   int fail_next_ = 0;
   int fail_code_ = 500;
