@@ -24,15 +24,25 @@ class KubernetesBackendTest : public ::testing::Test {
     o.kubelet.default_duration = std::chrono::seconds(0);
     cluster_ = std::move(fake::FakeCluster::Create(o).value());
     int port = cluster_->Serve(0).value();
-    KubernetesBackendOptions k;
-    k.target.image = "busybox";
-    k.target.ship_code = false;
-    k.target.namespace_name = "default";
+    options_.target.image = "busybox";
+    options_.target.ship_code = false;
+    options_.target.namespace_name = "default";
     k8s::ClusterAccess access;
     access.server = "http://127.0.0.1:" + std::to_string(port);
-    k.access = access;
-    backend_ = NewKubernetesBackend(k);
+    options_.access = access;
+    backend_ = NewKubernetesBackend(options_);
     backend_->SetEventSink(&events_);
+  }
+  // The first Pending event of `key` with `reason`, within 10 s.
+  std::optional<TaskEvent> WaitPending(const std::string& key, const std::string& reason) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+      for (const TaskEvent& e : events_.events()) {
+        if (e.key == key && e.reason == reason) return e;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
   }
   void TearDown() override {
     backend_.reset();
@@ -50,6 +60,7 @@ class KubernetesBackendTest : public ::testing::Test {
   }
 
   std::unique_ptr<fake::FakeCluster> cluster_;
+  KubernetesBackendOptions options_;
   std::unique_ptr<Backend> backend_;
   testing::EventRecorder events_;
 };
@@ -60,14 +71,7 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   TaskSpec big = Spec("big", 6000);
   auto h = backend_->Submit(big);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
-  std::optional<TaskEvent> waiting;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!waiting && std::chrono::steady_clock::now() < until) {
-    for (const TaskEvent& e : events_.events()) {
-      if (e.key == big.Key() && e.reason == "Unschedulable") waiting = e;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::optional<TaskEvent> waiting = WaitPending(big.Key(), "Unschedulable");
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->state, TaskState::kPending);
   EXPECT_THAT(waiting->message, HasSubstr("0/3 nodes are available: 3 Insufficient cpu"));
@@ -94,14 +98,7 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
   ASSERT_EQ(post.status, 201) << post.body;
   TaskSpec wide = Spec("wide", 3000);
   ASSERT_TRUE(backend_->Submit(wide).ok());
-  std::optional<TaskEvent> waiting;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!waiting && std::chrono::steady_clock::now() < until) {
-    for (const TaskEvent& e : events_.events()) {
-      if (e.key == wide.Key() && e.reason == "Quota") waiting = e;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::optional<TaskEvent> waiting = WaitPending(wide.Key(), "Quota");
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->state, TaskState::kPending);
   EXPECT_THAT(waiting->message, HasSubstr("exceeded quota: team, requested: requests.cpu=3, used: "
@@ -113,6 +110,41 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
                                  R"({"spec": {"hard": {"requests.cpu": "4"}}})"});
   ASSERT_EQ(patch.status, 200) << patch.body;
   auto done = events_.WaitTerminal(wide.Key());
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+}
+
+TEST_F(KubernetesBackendTest, AnImageThatCannotBePulledWaitsWithReasonImagePull) {
+  cluster_->SetMissingImages({"registry.local/trainer:2"});
+  TaskSpec t = Spec("pull", 500);
+  t.image = "registry.local/trainer:2";
+  ASSERT_TRUE(backend_->Submit(t).ok());
+  std::optional<TaskEvent> waiting = WaitPending(t.Key(), "ImagePull");
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_THAT(waiting->message,
+              HasSubstr("failed to pull and unpack image \"registry.local/trainer:2\""));
+  cluster_->SetMissingImages({});  // pushed at last
+  auto done = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+}
+
+TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfigError) {
+  options_.target.env_from_secrets = {"hf-token"};
+  backend_ = NewKubernetesBackend(options_);
+  backend_->SetEventSink(&events_);
+  TaskSpec t = Spec("secret", 500);
+  ASSERT_TRUE(backend_->Submit(t).ok());
+  std::optional<TaskEvent> waiting = WaitPending(t.Key(), "CreateContainerConfigError");
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->message, "secret \"hf-token\" not found");
+  auto created = cluster_->Handle({"POST",
+                                   "/api/v1/namespaces/default/secrets",
+                                   {{"content-type", "application/json"}},
+                                   R"({"metadata": {"name": "hf-token"},
+                                       "stringData": {"HF_TOKEN": "x"}})"});
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto done = events_.WaitTerminal(t.Key());
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }

@@ -130,6 +130,19 @@ Result<json> FlowValue(const std::string& key, const std::string& text) {
   return convert(node);
 }
 
+// A setting that names objects: "[a, b]" or a single "a".
+Result<std::vector<std::string>> NameList(const std::string& key, const std::string& text) {
+  ASSIGN_OR_RETURN(json v, FlowValue(key, text));
+  if (v.is_string()) v = json::array({v});
+  if (!v.is_array()) return InvalidArgument("setting " + key + " must be a list of names");
+  std::vector<std::string> out;
+  for (const json& s : v) {
+    if (!s.is_string()) return InvalidArgument("setting " + key + " must be a list of names");
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
 Result<std::map<std::string, std::string>> StringMap(const std::string& key,
                                                      const std::string& text) {
   ASSIGN_OR_RETURN(json v, FlowValue(key, text));
@@ -157,10 +170,10 @@ json EnvIndex(const std::string& name) {
 
 Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::string>& settings) {
   static const std::vector<std::string> kKnown = {
-      "kubeconfig",     "context",          "namespace",    "image",
-      "serviceAccount", "imagePullSecrets", "nodeSelector", "tolerations",
-      "labels",         "annotations",      "queue",        "artifactsClaim",
-      "code",           "ttlAfterFinished", "cleanup"};
+      "kubeconfig",       "context",        "namespace",      "image",       "serviceAccount",
+      "imagePullSecrets", "envFromSecrets", "nodeSelector",   "tolerations", "labels",
+      "annotations",      "queue",          "artifactsClaim", "code",        "ttlAfterFinished",
+      "cleanup"};
   KubernetesTarget t;
   for (const auto& [key, value] : settings) {
     if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
@@ -177,14 +190,10 @@ Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::
     if (key == "queue") t.queue = value;
     if (key == "artifactsClaim") t.artifacts_claim = value;
     if (key == "imagePullSecrets") {
-      ASSIGN_OR_RETURN(json v, FlowValue(key, value));
-      if (v.is_string()) v = json::array({v});
-      if (!v.is_array()) return InvalidArgument("setting imagePullSecrets must be a list of names");
-      for (const json& s : v) {
-        if (!s.is_string())
-          return InvalidArgument("setting imagePullSecrets must be a list of names");
-        t.image_pull_secrets.push_back(s.get<std::string>());
-      }
+      ASSIGN_OR_RETURN(t.image_pull_secrets, NameList(key, value));
+    }
+    if (key == "envFromSecrets") {
+      ASSIGN_OR_RETURN(t.env_from_secrets, NameList(key, value));
     }
     if (key == "nodeSelector") {
       ASSIGN_OR_RETURN(t.node_selector, StringMap(key, value));
@@ -394,6 +403,8 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
     container["workingDir"] = kCodeMount;
   }
   if (!mounts.empty()) container["volumeMounts"] = mounts;
+  for (const std::string& secret : target.env_from_secrets)
+    container["envFrom"].push_back({{"secretRef", {{"name", secret}}}});
 
   json pod_spec = {{"restartPolicy", "Never"}, {"containers", json::array({container})}};
   if (gang) pod_spec["subdomain"] = job;

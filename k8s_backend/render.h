@@ -40,6 +40,7 @@ struct KubernetesTarget {
   std::string image;           // for workloads that name none
   std::string service_account;
   std::vector<std::string> image_pull_secrets;
+  std::vector<std::string> env_from_secrets;  // Secrets whose keys become env variables
   std::map<std::string, std::string> node_selector;
   json tolerations = json::array();
   std::map<std::string, std::string> labels, annotations;  // added to Jobs and pods

@@ -79,6 +79,7 @@ TEST(Render, AGangIsAnIndexedJobWithAHeadlessService) {
       json::parse(R"([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])");
   target.service_account = "trainer";
   target.image_pull_secrets = {"registry"};
+  target.env_from_secrets = {"hf-token", "s3"};
   target.labels = {{"team", "ml"}};
   target.ttl_seconds = 3600;
   auto objects =
@@ -116,6 +117,8 @@ TEST(Render, AGangIsAnIndexedJobWithAHeadlessService) {
   const json& c = pod["containers"][0];
   EXPECT_EQ(c["image"], "python:3.12-slim");
   EXPECT_EQ(c["workingDir"], "/portflow/code");
+  EXPECT_EQ(c["envFrom"],
+            json::parse(R"([{"secretRef": {"name": "hf-token"}}, {"secretRef": {"name": "s3"}}])"));
   EXPECT_EQ(c["resources"]["requests"],
             json::parse(R"({"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"})"));
   EXPECT_EQ(c["resources"]["limits"], json::parse(R"({"memory": "4Gi", "nvidia.com/gpu": "1"})"));
@@ -215,6 +218,7 @@ TEST(Render, ErrorsSayWhatToDo) {
         "{key: pool, value: 1}]"},
        {"nodeSelector", "{pool: gpu}"},
        {"imagePullSecrets", "regcred"},
+       {"envFromSecrets", "[hf-token, s3]"},
        {"ttlAfterFinished", "1h"},
        {"code", "image"}});
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
@@ -222,6 +226,9 @@ TEST(Render, ErrorsSayWhatToDo) {
   EXPECT_EQ(parsed->tolerations[1]["value"], "1");  // a string, as the API wants it
   EXPECT_EQ(parsed->node_selector["pool"], "gpu");
   EXPECT_EQ(parsed->image_pull_secrets, std::vector<std::string>{"regcred"});
+  EXPECT_EQ(parsed->env_from_secrets, (std::vector<std::string>{"hf-token", "s3"}));
+  EXPECT_THAT(ParseKubernetesTarget({{"envFromSecrets", "{a: b}"}}).status().message(),
+              HasSubstr("setting envFromSecrets must be a list of names"));
   EXPECT_EQ(parsed->ttl_seconds, 3600);
   EXPECT_FALSE(parsed->ship_code);
 }

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <utility>
 
@@ -205,6 +206,7 @@ std::optional<TimePoint> Controllers::NextDue() const {
     if (!due || t < *due) due = t;
   };
   if (!pod_ends_.empty()) earlier(pod_ends_.begin()->first);
+  for (const auto& [key, retry] : blocked_) earlier(retry.at);
   if (!job_timers_.empty()) earlier(job_timers_.begin()->first);
   // Running processes are polled; their exits are not store changes.
   if (!processes_.empty()) earlier(store_.clock().Now() + std::chrono::milliseconds(20));
@@ -298,6 +300,7 @@ void Controllers::ObservePod(const ObjectStore::Change& c) {
   bool deleting = meta.contains("deletionTimestamp");
   std::string node = Str(Sub(pod, "spec"), "nodeName");
   bool terminal = Terminal(pod);
+  if (gone || deleting || terminal) blocked_.erase(key);
 
   // What it holds on its node.
   bool holds = !gone && !node.empty() && !terminal;
@@ -603,6 +606,10 @@ bool Controllers::RunKubelet() {
   bool changed = false;
   std::deque<std::string> work;
   work.swap(to_start_);
+  TimePoint now = store_.clock().Now();
+  for (const auto& [key, retry] : blocked_) {
+    if (retry.at <= now) work.push_back(key);
+  }
   for (const std::string& key : work) {
     auto [ns, name] = SplitKey(key);
     auto pod = store_.Peek(Pods(), ns, name);
@@ -617,10 +624,125 @@ bool Controllers::RunKubelet() {
   return changed;
 }
 
+void Controllers::SetMissingImages(std::set<std::string> images) {
+  options_.missing_images = std::move(images);
+  for (auto& [key, retry] : blocked_) retry.at = store_.clock().Now();  // look again now
+}
+
+namespace {
+
+// A container image reference as the runtime parses it: [host[:port]/]path
+// [:tag][@digest], with a lowercase path.
+bool ValidImage(const std::string& image) {
+  static const std::regex kReference(
+      "((([a-zA-Z0-9-]+\\.)*[a-zA-Z0-9-]+(:[0-9]+)?|\\[[0-9a-fA-F:]+\\](:[0-9]+)?)/)?"
+      "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
+      "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?");
+  return std::regex_match(image, kReference);
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, std::string>> Controllers::Blocked(const json& pod,
+                                                                        int tries) const {
+  std::string ns = Str(Sub(pod, "metadata"), "namespace");
+  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
+    std::string image = Str(c, "image");
+    if (!ValidImage(image)) {
+      return std::pair{"InvalidImageName", "Failed to apply default image tag \"" + image +
+                                               "\": couldn't parse image name \"" + image +
+                                               "\": invalid reference format"};
+    }
+    if (options_.missing_images.count(image)) {
+      if (tries == 0) {
+        return std::pair{"ErrImagePull",
+                         "rpc error: code = NotFound desc = failed to pull and unpack image \"" +
+                             image + "\": failed to resolve reference \"" + image + "\": " + image +
+                             ": not found"};
+      }
+      return std::pair{"ImagePullBackOff", "Back-off pulling image \"" + image + "\""};
+    }
+    // The container's config: what its env takes from ConfigMaps and Secrets.
+    for (const json& from : Sub(c, "envFrom")) {
+      bool secret = from.contains("secretRef");
+      const json& ref = Sub(from, secret ? "secretRef" : "configMapRef");
+      if (Sub(ref, "optional") == json(true)) continue;
+      if (!store_.Peek(*FindKind("", secret ? "secrets" : "configmaps"), ns, Str(ref, "name"))) {
+        return std::pair{"CreateContainerConfigError",
+                         std::string(secret ? "secret" : "configmap") + " \"" + Str(ref, "name") +
+                             "\" not found"};
+      }
+    }
+    for (const json& e : Sub(c, "env")) {
+      const json& from = Sub(e, "valueFrom");
+      bool secret = from.contains("secretKeyRef");
+      if (!secret && !from.contains("configMapKeyRef")) continue;
+      const json& ref = Sub(from, secret ? "secretKeyRef" : "configMapKeyRef");
+      if (Sub(ref, "optional") == json(true)) continue;
+      auto object =
+          store_.Peek(*FindKind("", secret ? "secrets" : "configmaps"), ns, Str(ref, "name"));
+      if (!object) {
+        return std::pair{"CreateContainerConfigError",
+                         std::string(secret ? "secret" : "configmap") + " \"" + Str(ref, "name") +
+                             "\" not found"};
+      }
+      if (!Sub(*object, "data").contains(Str(ref, "key")) &&
+          !Sub(*object, "binaryData").contains(Str(ref, "key"))) {
+        return std::pair{"CreateContainerConfigError",
+                         "couldn't find key " + Str(ref, "key") + " in " +
+                             (secret ? "Secret " : "ConfigMap ") + ns + "/" + Str(ref, "name")};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// The pod stays Pending with its containers waiting for `reason`, as the
+// kubelet reports it, with a Failed (or BackOff) event when that is news;
+// the kubelet tries again later.
+bool Controllers::Wait(json pod, const std::string& reason, const std::string& message) {
+  TimePoint now = store_.clock().Now();
+  std::string key = KeyOf(pod);
+  Retry& retry = blocked_[key];
+  // Again after 1 s, 2 s, 4 s... at most 20 s (the kubelet backs off too).
+  retry.at = now + std::chrono::seconds(std::min(20, 1 << std::min(retry.tries, 5)));
+  ++retry.tries;
+  json& status = pod["status"];
+  json before = status;
+  json statuses = json::array();
+  std::string names;
+  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
+    statuses.push_back({{"name", Str(c, "name")},
+                        {"image", Str(c, "image")},
+                        {"ready", false},
+                        {"started", false},
+                        {"restartCount", 0},
+                        {"imageID", ""},
+                        {"state", {{"waiting", {{"reason", reason}, {"message", message}}}}}});
+    names += (names.empty() ? "" : " ") + Str(c, "name");
+  }
+  status["containerStatuses"] = statuses;
+  SetCondition(status, "Initialized", "True", "", "", now);
+  SetCondition(status, "ContainersReady", "False", "ContainersNotReady",
+               "containers with unready status: [" + names + "]", now);
+  SetCondition(status, "Ready", "False", "ContainersNotReady",
+               "containers with unready status: [" + names + "]", now);
+  if (status == before) return false;
+  bool backoff = reason == "ImagePullBackOff";
+  (void)Event(pod, backoff ? "Normal" : "Warning", backoff ? "BackOff" : "Failed",
+              backoff ? message : "Error: " + message);
+  std::string ns = Str(Sub(pod, "metadata"), "namespace");
+  return store_.Update(Pods(), ns, std::move(pod)).ok();
+}
+
 bool Controllers::StartPod(json pod) {
   TimePoint now = store_.clock().Now();
   const json annotations = Sub(Sub(pod, "metadata"), "annotations");
   std::string key = KeyOf(pod);
+  if (auto b = blocked_.find(key); b != blocked_.end() && now < b->second.at) return false;
+  if (auto why = Blocked(pod, blocked_.count(key) ? blocked_[key].tries : 0))
+    return Wait(std::move(pod), why->first, why->second);
+  blocked_.erase(key);
   std::string ns = Str(Sub(pod, "metadata"), "namespace");
   std::string uid = Str(Sub(pod, "metadata"), "uid");
   Duration duration = options_.default_duration;

@@ -40,6 +40,9 @@ struct KubeletOptions {
   // under `exec_root`/pods/POD-UID, with volumes under `exec_root`/volumes.
   bool execute = false;
   std::string exec_root;
+  // Images the registry does not have: a pod that uses one waits in
+  // ErrImagePull, then ImagePullBackOff, until the image is no longer here.
+  std::set<std::string> missing_images;
 };
 
 // What a pod asks for, or what a node has left.
@@ -64,6 +67,9 @@ class Controllers {
   // The next time a controller has something to do (a pod's end, a Job's
   // backoff or deadline, a process to reap); nullopt when nothing is pending.
   std::optional<TimePoint> NextDue() const;
+  // Replaces KubeletOptions::missing_images (a registry that gains or loses
+  // images); not thread-safe, like a pass.
+  void SetMissingImages(std::set<std::string> images);
   // What a pod's container printed, from byte `from` on. Thread-safe.
   std::string LogOf(const std::string& pod_uid, size_t from = 0) const;
   // Every pod is created through this, the Job controller's and the API's
@@ -100,6 +106,11 @@ class Controllers {
   bool ScheduleOne(const json& pod);
   bool RunKubelet();
   bool StartPod(json pod);
+  // Why a bound pod cannot start its containers yet (InvalidImageName,
+  // ErrImagePull, ImagePullBackOff, CreateContainerConfigError), and the
+  // kubelet's message; nullopt when it can.
+  std::optional<std::pair<std::string, std::string>> Blocked(const json& pod, int tries) const;
+  bool Wait(json pod, const std::string& reason, const std::string& message);
   bool EndDuePods();
   int SimulatedExitCode(const json& annotations) const;
   void ExitPod(json& pod, int exit_code, TimePoint started, TimePoint now);
@@ -139,6 +150,11 @@ class Controllers {
   std::set<std::pair<TimePoint, std::string>> pod_ends_;                            // simulate mode
   std::unordered_map<std::string, std::pair<std::string, TimePoint>> sim_started_;  // uid, when
   std::map<std::string, Process> processes_;  // execute mode, by pod key
+  struct Retry {
+    TimePoint at;
+    int tries = 0;
+  };
+  std::unordered_map<std::string, Retry> blocked_;  // pods that cannot start yet, by key
 
   // Job controller and garbage collector.
   std::unordered_map<std::string, std::string> job_by_uid_;          // uid -> key

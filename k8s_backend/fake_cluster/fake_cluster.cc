@@ -269,8 +269,8 @@ Status FakeCluster::FailPodWith(const std::string& ns, const std::string& name, 
 HttpResponse FakeCluster::InjectFaults(const std::string& body) {
   json f = json::parse(body, nullptr, false);
   if (!f.is_object()) return Failure(400, "BadRequest", "the faults are not a JSON object");
-  static const std::set<std::string> known = {"failNext", "failRate", "code",
-                                              "loseNode", "failPod",  "dropWatches"};
+  static const std::set<std::string> known = {"failNext", "failRate",    "code",         "loseNode",
+                                              "failPod",  "dropWatches", "missingImages"};
   for (const auto& [key, value] : f.items()) {
     if (!known.count(key)) return Failure(400, "BadRequest", "unknown fault \"" + key + "\"");
   }
@@ -296,6 +296,8 @@ HttpResponse FakeCluster::InjectFaults(const std::string& body) {
       if (!st.ok()) return FromStatus(st);
     }
     if (f.value("dropWatches", false)) DropWatches();
+    if (f.contains("missingImages"))
+      SetMissingImages(f["missingImages"].get<std::set<std::string>>());
   } catch (const json::exception& e) {
     return Failure(400, "BadRequest", std::string("bad fault: ") + e.what());
   }
@@ -727,6 +729,12 @@ void FakeCluster::StartControllers() {
       wake_ = false;
     }
   });
+}
+
+void FakeCluster::SetMissingImages(std::set<std::string> images) {
+  std::lock_guard<std::mutex> l(controllers_mu_);
+  controllers_.SetMissingImages(std::move(images));
+  controllers_.Settle();  // waiting pods look again now
 }
 
 void FakeCluster::StopControllers() {

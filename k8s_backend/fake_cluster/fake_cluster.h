@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -54,7 +55,8 @@ class FakeCluster {
   // the same faults from outside as a JSON POST to /portflow/faults:
   //   {"failNext": N, "failRate": R, "code": C, "loseNode": "node-2",
   //    "failPod": {"namespace": NS, "name": POD, "exitCode": 137},
-  //    "dropWatches": true}   (every key optional; code defaults to 500)
+  //    "dropWatches": true, "missingImages": ["registry/app:1"]}
+  //   (every key optional; code defaults to 500)
   void FailNextCalls(int count, int code);
   // Each API call fails with probability `rate` (deterministic sequence).
   void FailCallsAtRate(double rate, int code);
@@ -63,6 +65,9 @@ class FakeCluster {
   // The node stops reporting: it turns NotReady and its running pods fail
   // with reason NodeLost.
   Status LoseNode(const std::string& name);
+  // The registry has none of `images` (and every other): pods that use one
+  // wait in ErrImagePull, then ImagePullBackOff.
+  void SetMissingImages(std::set<std::string> images);
   // A running pod fails now with `exit_code` (its container is killed).
   Status FailPod(const std::string& ns, const std::string& name, int exit_code = 137);
   // API calls answered so far (requests per task in benchmarks).

@@ -314,6 +314,79 @@ TEST_F(FakeClusterTest, ResourceQuotaRefusesPodsAndHoldsJobsBack) {
   EXPECT_EQ(job_pods["items"].size(), 1u);
 }
 
+// What a pod's first container waits for, as the kubelet reports it.
+std::string Waiting(const json& pod) {
+  const json::json_pointer at("/status/containerStatuses/0/state/waiting");
+  if (!pod.contains(at)) return "not waiting: " + pod.value("status", json()).dump();
+  return pod[at].value("reason", "") + ": " + pod[at].value("message", "");
+}
+
+TEST_F(FakeClusterTest, PodsWaitForTheirImagesAndConfigAsTheKubeletSays) {
+  const std::string pods = "/api/v1/namespaces/default/pods";
+  json bad_name = CpuPod("bad-name", "", 1);
+  bad_name["spec"]["containers"][0]["image"] = "Python:3.12";
+  ASSERT_EQ(Call("POST", pods, bad_name).status, 201);
+  cluster_->SetMissingImages({"registry.local/nosuch:1"});
+  json missing = CpuPod("missing", "", 1);
+  missing["spec"]["containers"][0]["image"] = "registry.local/nosuch:1";
+  ASSERT_EQ(Call("POST", pods, missing).status, 201);
+  json config = CpuPod("config", "", 1);
+  config["spec"]["containers"][0]["env"] = {
+      {{"name", "TOKEN"},
+       {"valueFrom", {{"secretKeyRef", {{"name", "creds"}, {"key", "token"}}}}}}};
+  ASSERT_EQ(Call("POST", pods, config).status, 201);
+  cluster_->RunFor(std::chrono::milliseconds(500));
+
+  json got = Body(Call("GET", pods + "/bad-name"));
+  EXPECT_EQ(got["status"]["phase"], "Pending");
+  EXPECT_EQ(Waiting(got),
+            "InvalidImageName: Failed to apply default image tag \"Python:3.12\": couldn't "
+            "parse image name \"Python:3.12\": invalid reference format");
+  EXPECT_EQ(Waiting(Body(Call("GET", pods + "/missing"))),
+            "ErrImagePull: rpc error: code = NotFound desc = failed to pull and unpack image "
+            "\"registry.local/nosuch:1\": failed to resolve reference "
+            "\"registry.local/nosuch:1\": registry.local/nosuch:1: not found");
+  EXPECT_EQ(Waiting(Body(Call("GET", pods + "/config"))),
+            "CreateContainerConfigError: secret \"creds\" not found");
+  json failed = Body(Call("GET",
+                          "/api/v1/namespaces/default/events?fieldSelector=reason%3DFailed%2C"
+                          "involvedObject.name%3Dconfig"));
+  ASSERT_EQ(failed["items"].size(), 1u);
+  EXPECT_EQ(failed["items"][0]["message"], "Error: secret \"creds\" not found");
+
+  // The kubelet tries again: the pull backs off; the Secret comes, first
+  // without the key, then with it.
+  cluster_->RunFor(std::chrono::seconds(2));
+  EXPECT_EQ(Waiting(Body(Call("GET", pods + "/missing"))),
+            "ImagePullBackOff: Back-off pulling image \"registry.local/nosuch:1\"");
+  json secret = {{"metadata", {{"name", "creds"}}}, {"stringData", {{"other", "x"}}}};
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/secrets", secret).status, 201);
+  cluster_->RunFor(std::chrono::seconds(3));
+  EXPECT_EQ(Waiting(Body(Call("GET", pods + "/config"))),
+            "CreateContainerConfigError: couldn't find key token in Secret default/creds");
+  secret["stringData"]["token"] = "s3cret";
+  ASSERT_EQ(Call("PUT", "/api/v1/namespaces/default/secrets/creds", secret).status, 200);
+  cluster_->SetMissingImages({});
+  cluster_->RunFor(std::chrono::seconds(30));
+  EXPECT_EQ(Body(Call("GET", pods + "/config"))["status"]["phase"], "Succeeded");
+  EXPECT_EQ(Body(Call("GET", pods + "/missing"))["status"]["phase"], "Succeeded");
+  EXPECT_EQ(Body(Call("GET", pods + "/bad-name"))["status"]["phase"], "Pending");
+  for (const char* image :
+       {"python:3.12", "busybox", "ghcr.io/org/app:v1.2", "localhost:5000/a/b",
+        "nvcr.io/nvidia/pytorch:24.01-py3",
+        "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}) {
+    json ok =
+        CpuPod(std::string("ok-") + std::to_string(std::hash<std::string>{}(image) % 1000), "", 1);
+    ok["spec"]["containers"][0]["image"] = image;
+    ASSERT_EQ(Call("POST", pods, ok).status, 201);
+    cluster_->RunFor(std::chrono::milliseconds(100));
+    EXPECT_NE(Body(Call("GET",
+                        pods + "/" + ok["metadata"]["name"].get<std::string>()))["status"]["phase"],
+              "Pending")
+        << image;
+  }
+}
+
 TEST_F(FakeClusterTest, TablesHaveKubectlColumns) {
   HttpRequest r{
       "GET", "/api/v1/nodes", {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}, ""};
