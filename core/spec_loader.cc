@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/image_ref.h"
 #include "core/quantity.h"
 #include "core/utf8.h"
 
@@ -111,7 +112,14 @@ class Loader {
         w.params.emplace_back(k, v.text);
       }
     }
-    if (YAML::Node image = spec["image"]) w.image = String(image, "spec.image");
+    if (YAML::Node image = spec["image"]) {
+      w.image = String(image, "spec.image");
+      if (w.image && !IsImageReference(*w.image)) {
+        Error(image, "spec.image \"" + *w.image +
+                         "\" is not an image reference: [registry[:port]/]path[:tag][@digest], "
+                         "the path in lowercase, as in python:3.12 or ghcr.io/org/app:v1");
+      }
+    }
     if (YAML::Node env = spec["env"]) w.env = Env(env, "spec.env");
     if (YAML::Node res = spec["resources"]) w.resources = LoadResources(res, "spec.resources");
     YAML::Node steps = Required(spec, "steps", "spec");

@@ -78,6 +78,7 @@ TEST(SpecLoader, ReportsEveryErrorWithPosition) {
 kind: Workload
 metadata: {name: demo}
 spec:
+  image: Python:3.12
   steps:
     - name: a
       comand: [x]
@@ -89,15 +90,16 @@ spec:
   LoadResult r = Parse(text);
   ASSERT_FALSE(r.ok());
   std::string e = Errors(r);
+  EXPECT_THAT(e, HasSubstr("w.yaml:5:10: spec.image \"Python:3.12\" is not an image reference"));
   EXPECT_THAT(e,
-              HasSubstr("w.yaml:7:7: unknown field \"comand\" in step; did you mean \"command\"?"));
+              HasSubstr("w.yaml:8:7: unknown field \"comand\" in step; did you mean \"command\"?"));
   // No second "has no command" error: the hint above already says it.
   EXPECT_THAT(e, ::testing::Not(HasSubstr("has no command")));
-  EXPECT_THAT(e, HasSubstr("w.yaml:8:13: step name \"Bad_Name\" is not a DNS-1123 label"));
+  EXPECT_THAT(e, HasSubstr("w.yaml:9:13: step name \"Bad_Name\" is not a DNS-1123 label"));
   EXPECT_THAT(
-      e, HasSubstr("w.yaml:10:24: step \"Bad_Name\" resources.cpu: invalid quantity \"lots\""));
-  EXPECT_THAT(e, HasSubstr("w.yaml:11:16: step \"Bad_Name\" timeout: invalid duration \"10\""));
-  EXPECT_EQ(r.diagnostics.list().size(), 4u) << e;
+      e, HasSubstr("w.yaml:11:24: step \"Bad_Name\" resources.cpu: invalid quantity \"lots\""));
+  EXPECT_THAT(e, HasSubstr("w.yaml:12:16: step \"Bad_Name\" timeout: invalid duration \"10\""));
+  EXPECT_EQ(r.diagnostics.list().size(), 5u) << e;
 }
 
 TEST(SpecLoader, CyclesShowThePath) {

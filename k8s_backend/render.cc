@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/base64.h"
+#include "core/image_ref.h"
 #include "core/quantity.h"
 #include "core/utf8.h"
 
@@ -185,7 +186,14 @@ Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::
     if (key == "kubeconfig") t.kubeconfig = value;
     if (key == "context") t.context = value;
     if (key == "namespace") t.namespace_name = value;
-    if (key == "image") t.image = value;
+    if (key == "image") {
+      if (!IsImageReference(value)) {
+        return InvalidArgument("setting image: \"" + value +
+                               "\" is not an image reference ([registry[:port]/]path[:tag]"
+                               "[@digest], the path in lowercase)");
+      }
+      t.image = value;
+    }
     if (key == "serviceAccount") t.service_account = value;
     if (key == "queue") t.queue = value;
     if (key == "artifactsClaim") t.artifacts_claim = value;

@@ -196,6 +196,8 @@ TEST(Render, ErrorsSayWhatToDo) {
   auto unknown = ParseKubernetesTarget({{"namespce", "ml"}});
   EXPECT_THAT(unknown.status().message(), HasSubstr("unknown setting \"namespce\""));
   EXPECT_FALSE(ParseKubernetesTarget({{"code", "git"}}).ok());
+  EXPECT_THAT(ParseKubernetesTarget({{"image", "Python:3.12"}}).status().message(),
+              HasSubstr("setting image: \"Python:3.12\" is not an image reference"));
   EXPECT_FALSE(ParseKubernetesTarget({{"tolerations", "[a, b]"}}).ok());
   EXPECT_FALSE(ParseKubernetesTarget({{"ttlAfterFinished", "soon"}}).ok());
   // Tolerations as the API server validates them.

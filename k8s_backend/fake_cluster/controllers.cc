@@ -12,11 +12,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <utility>
 
 #include "core/base64.h"
+#include "core/image_ref.h"
 #include "core/k8s_time.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/json_fields.h"
@@ -629,26 +629,12 @@ void Controllers::SetMissingImages(std::set<std::string> images) {
   for (auto& [key, retry] : blocked_) retry.at = store_.clock().Now();  // look again now
 }
 
-namespace {
-
-// A container image reference as the runtime parses it: [host[:port]/]path
-// [:tag][@digest], with a lowercase path.
-bool ValidImage(const std::string& image) {
-  static const std::regex kReference(
-      "((([a-zA-Z0-9-]+\\.)*[a-zA-Z0-9-]+(:[0-9]+)?|\\[[0-9a-fA-F:]+\\](:[0-9]+)?)/)?"
-      "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
-      "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?");
-  return std::regex_match(image, kReference);
-}
-
-}  // namespace
-
 std::optional<std::pair<std::string, std::string>> Controllers::Blocked(const json& pod,
                                                                         int tries) const {
   std::string ns = Str(Sub(pod, "metadata"), "namespace");
   for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
     std::string image = Str(c, "image");
-    if (!ValidImage(image)) {
+    if (!IsImageReference(image)) {
       return std::pair{"InvalidImageName", "Failed to apply default image tag \"" + image +
                                                "\": couldn't parse image name \"" + image +
                                                "\": invalid reference format"};
