@@ -67,21 +67,19 @@ bool Tag(std::string_view s) {
   return true;
 }
 
-// algorithm:hex, the algorithm lowercase components joined by [+._-], at
-// least 32 hex digits.
+// algorithm:hex for the algorithms runtimes know, with exactly as many
+// lowercase hex digits as the algorithm gives.
 bool Digest(std::string_view s) {
   size_t colon = s.find(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
+  if (colon == std::string_view::npos) return false;
   std::string_view algorithm = s.substr(0, colon), hex = s.substr(colon + 1);
-  if (!LowerAlnum(algorithm.front()) || !LowerAlnum(algorithm.back())) return false;
-  for (size_t i = 0; i < algorithm.size(); ++i) {
-    char c = algorithm[i];
-    bool sep = c == '+' || c == '.' || c == '_' || c == '-';
-    if (!LowerAlnum(c) && !(sep && LowerAlnum(algorithm[i + 1]))) return false;
-  }
-  if (hex.size() < 32) return false;
+  size_t want = algorithm == "sha256"   ? 64
+                : algorithm == "sha384" ? 96
+                : algorithm == "sha512" ? 128
+                                        : 0;
+  if (want == 0 || hex.size() != want) return false;
   for (char c : hex) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    if (!std::isdigit(static_cast<unsigned char>(c)) && !(c >= 'a' && c <= 'f')) return false;
   }
   return true;
 }
@@ -100,6 +98,7 @@ bool IsImageReference(std::string_view ref) {
     if (!Tag(ref.substr(colon + 1))) return false;
     ref = ref.substr(0, colon);
   }
+  if (ref.size() > 255) return false;  // the name, registry included
   // The first component is a registry when more follow and it looks like a
   // host: it has a '.' or a ':', or is localhost, or has capitals.
   size_t first = ref.find('/');

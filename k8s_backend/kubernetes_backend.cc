@@ -503,8 +503,14 @@ class KubernetesBackend : public Backend {
     std::shared_ptr<Attempt> a;
     {
       std::lock_guard<std::mutex> l(mu_);
-      auto it = by_job_.find(Str(Sub(event, "involvedObject"), "name"));
+      const json& involved = Sub(event, "involvedObject");
+      auto it = by_job_.find(Str(involved, "name"));
       if (it == by_job_.end()) return;
+      // About an earlier Job of the same name: not this attempt's.
+      auto job = jobs_.find(Str(involved, "name"));
+      if (job != jobs_.end() && !Str(involved, "uid").empty() &&
+          Str(Sub(job->second, "metadata"), "uid") != Str(involved, "uid"))
+        return;
       a = it->second;
       a->create_error = Str(event, "message");
     }
@@ -559,12 +565,24 @@ class KubernetesBackend : public Backend {
           copies.emplace_back(replica, name);
         }
       }
-      if (pods_[a->job].empty() && !a->create_error.empty()) {
-        // No pod yet, because the API refused it.
+      const auto& pods = pods_[a->job];
+      if (pods.size() >= static_cast<size_t>(a->replicas)) a->create_error.clear();  // all made
+      if (!a->create_error.empty()) {
+        // A pod is missing because the API refused it.
         bool quota = a->create_error.find("exceeded quota") != std::string::npos ||
                      a->create_error.find("failed quota") != std::string::npos;
         pending_reason = quota ? "Quota" : "FailedCreate";
         pending_message = a->create_error;
+      } else if (pending_reason.empty() && !a->sent_reason.empty() && !pods.empty()) {
+        // The reason last shown no longer holds: say what the pods do now.
+        std::string node;
+        bool unscheduled = false;
+        for (const auto& [name, pod] : pods) {
+          node = Str(Sub(pod, "spec"), "nodeName");
+          unscheduled = unscheduled || node.empty();
+        }
+        pending_reason = unscheduled ? "Scheduling" : "ContainerCreating";
+        pending_message = unscheduled ? "waiting for the scheduler" : "starting on " + node;
       }
       if (!a->finishing) {
         if (running && a->sent != TaskState::kRunning) {

@@ -15,6 +15,7 @@ namespace portflow {
 namespace {
 
 using ::testing::HasSubstr;
+using json = nlohmann::json;
 
 class KubernetesBackendTest : public ::testing::Test {
  protected:
@@ -75,6 +76,20 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->state, TaskState::kPending);
   EXPECT_THAT(waiting->message, HasSubstr("0/3 nodes are available: 3 Insufficient cpu"));
+  // The scheduler takes its word back (as when it tries again): the reason
+  // shown is no longer Unschedulable.
+  auto pods = cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""});
+  json pod = json::parse(pods.body)["items"][0];
+  pod["status"]["conditions"] = json::array();
+  auto put = cluster_->Handle(
+      {"PUT",
+       "/api/v1/namespaces/default/pods/" + pod["metadata"]["name"].get<std::string>() + "/status",
+       {{"content-type", "application/json"}},
+       pod.dump()});
+  ASSERT_EQ(put.status, 200) << put.body;
+  std::optional<TaskEvent> scheduling = WaitPending(big.Key(), "Scheduling");
+  ASSERT_TRUE(scheduling.has_value());
+  EXPECT_EQ(scheduling->message, "waiting for the scheduler");
   // Cancelled while it waits: the Job goes, the attempt ends Cancelled.
   ASSERT_TRUE(backend_->Cancel(*h, false).ok());
   auto end = events_.WaitTerminal(big.Key());

@@ -82,7 +82,8 @@ Status CheckToleration(json& t) {
     if (it->is_number()) *it = it->dump();
     if (!it->is_string()) return InvalidArgument(what + it.key() + " must be a string");
   }
-  std::string op = t.value("operator", "Equal"), effect = t.value("effect", "");
+  std::string op = t.value("operator", ""), effect = t.value("effect", "");
+  if (op.empty()) op = "Equal";  // as the API reads it
   if (op != "Equal" && op != "Exists")
     return InvalidArgument(what + "operator must be Exists or Equal");
   if (op == "Exists" && !t.value("value", "").empty())

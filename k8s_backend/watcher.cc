@@ -75,16 +75,20 @@ std::string Watcher::Query(bool watch) const {
   return q;
 }
 
+void Watcher::Backoff() {
+  Pause(pause_);
+  pause_ = std::min<Duration>(pause_ * 2, std::chrono::seconds(30));
+}
+
 void Watcher::Loop() {
-  Duration pause = options_.retry_backoff;
+  pause_ = options_.retry_backoff;
   while (!Stopping()) {
     if (relist_) {
       if (!List()) {
-        Pause(pause);
-        pause = std::min<Duration>(pause * 2, std::chrono::seconds(30));
+        Backoff();
         continue;
       }
-      pause = options_.retry_backoff;
+      pause_ = options_.retry_backoff;
       relist_ = false;
     }
     WatchOnce();
@@ -149,9 +153,10 @@ void Watcher::WatchOnce() {
     ++watches_;
   }
   std::string buffer;
-  bool gone = false;
+  bool gone = false, answered = false;
   auto on_data = [&](std::string_view data) {
     if (Stopping()) return false;
+    answered = true;
     buffer.append(data);
     for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
       json event = json::parse(buffer.substr(0, nl), nullptr, false);
@@ -186,7 +191,14 @@ void Watcher::WatchOnce() {
     relist_ = true;
     return;
   }
-  if (!r.ok() || r->status != 200) Pause(options_.retry_backoff);
+  if (r.ok() && r->status == 200) {
+    pause_ = options_.retry_backoff;  // it ended as watches do: again at once
+  } else if (answered) {
+    pause_ = options_.retry_backoff;  // it worked until its connection broke
+    Pause(pause_);
+  } else {
+    Backoff();
+  }
 }
 
 }  // namespace portflow::k8s

@@ -25,7 +25,7 @@ struct WatchOptions {
   std::string label_selector;  // "portflow.dev/run=r1"
   std::string field_selector;  // "reason=FailedCreate"
   int timeout_seconds = 300;   // each watch request's timeoutSeconds
-  // After a failed list or watch; doubled while lists keep failing (a 403
+  // After a failed list or watch; doubled while they keep failing (a 403
   // for want of permission does not change soon), up to 30 s.
   Duration retry_backoff = std::chrono::seconds(1);
 };
@@ -58,6 +58,7 @@ class Watcher {
   std::string Query(bool watch) const;
   bool Stopping();
   void Pause(Duration d);
+  void Backoff();  // pauses, and doubles the next pause
 
   ApiClient& client_;
   WatchOptions options_;
@@ -73,6 +74,7 @@ class Watcher {
   std::map<std::string, nlohmann::json> known_;  // name -> the object as last seen
   StreamStop* current_ = nullptr;                // the watch request in flight
   int lists_ = 0, watches_ = 0;
+  Duration pause_{0};  // the next pause after a failure
 };
 
 }  // namespace portflow::k8s

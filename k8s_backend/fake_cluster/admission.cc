@@ -267,7 +267,16 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
                     "spec.template.spec", true, causes);
   } else if (kind.kind == "ResourceQuota" && spec.is_object()) {
     json hard = spec.value("hard", json::object());
-    for (auto it = hard.begin(); hard.is_object() && it != hard.end(); ++it) {
+    if (!hard.is_object()) {
+      causes.push_back({"FieldValueInvalid", "spec.hard", "Invalid value: must be a map"});
+      hard = json::object();
+    }
+    json scopes = spec.value("scopes", json::array());
+    if (!scopes.is_array()) {
+      causes.push_back({"FieldValueInvalid", "spec.scopes", "Invalid value: must be a list"});
+      scopes = json::array();
+    }
+    for (auto it = hard.begin(); it != hard.end(); ++it) {
       std::string text = it->is_string() ? it->get<std::string>() : it->dump();
       if (!ParseMilliQuantity(text).ok()) {
         causes.push_back({"FieldValueInvalid", "spec.hard[" + it.key() + "]",
@@ -276,7 +285,7 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
                               "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"});
       }
     }
-    for (const json& scope : spec.value("scopes", json::array())) {
+    for (const json& scope : scopes) {
       static const std::set<std::string> kScopes = {"Terminating", "NotTerminating", "BestEffort",
                                                     "NotBestEffort"};
       std::string v = scope.is_string() ? scope.get<std::string>() : scope.dump();

@@ -300,7 +300,7 @@ void Controllers::ObservePod(const ObjectStore::Change& c) {
   bool deleting = meta.contains("deletionTimestamp");
   std::string node = Str(Sub(pod, "spec"), "nodeName");
   bool terminal = Terminal(pod);
-  if (gone || deleting || terminal) blocked_.erase(key);
+  if (gone || deleting || Phase(pod) != "Pending") blocked_.erase(key);
 
   // What it holds on its node.
   bool holds = !gone && !node.empty() && !terminal;
@@ -390,6 +390,7 @@ void Controllers::ObserveJob(const ObjectStore::Change& c) {
     leaving_jobs_.erase(uid);
     JobDue(key, std::nullopt);
     dirty_jobs_.erase(key);
+    failed_create_.erase(key);
     dependents_to_gc();
     if (auto it = job_pods_.find(uid); it != job_pods_.end() && it->second.empty())
       job_pods_.erase(it);
@@ -614,8 +615,11 @@ bool Controllers::RunKubelet() {
     auto [ns, name] = SplitKey(key);
     auto pod = store_.Peek(Pods(), ns, name);
     if (!pod || Str(Sub(*pod, "spec"), "nodeName").empty() || Phase(*pod) != "Pending" ||
-        Sub(*pod, "metadata").contains("deletionTimestamp") || processes_.count(key))
+        Sub(*pod, "metadata").contains("deletionTimestamp") || processes_.count(key)) {
+      if (auto b = blocked_.find(key); b != blocked_.end() && b->second.at <= now)
+        blocked_.erase(b);  // nothing left to start
       continue;
+    }
     changed = StartPod(*pod) || changed;
     Drain();  // so that the versions just replaced can go
   }

@@ -717,11 +717,11 @@ void FakeCluster::StartControllers() {
     int64_t seen = -1;
     std::optional<TimePoint> due;
     while (!stop_controllers_) {
-      if (store_.resource_version() != seen || (due && clock_.Now() >= *due)) {
+      if (int64_t rv = store_.resource_version(); rv != seen || (due && clock_.Now() >= *due)) {
         std::lock_guard<std::mutex> l(controllers_mu_);
         controllers_.Settle();
         due = controllers_.NextDue();
-        seen = store_.resource_version();
+        seen = rv;  // read before the pass: a change during it gets a pass of its own
       }
       std::unique_lock<std::mutex> l(wake_mu_);
       wake_cv_.wait_for(l, std::chrono::milliseconds(20),

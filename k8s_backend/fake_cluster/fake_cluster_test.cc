@@ -264,6 +264,8 @@ TEST_F(FakeClusterTest, ResourceQuotaRefusesPodsAndHoldsJobsBack) {
   const std::string pods = "/api/v1/namespaces/default/pods";
   json bad = {{"metadata", {{"name", "bad"}}}, {"spec", {{"hard", {{"cpu", "lots"}}}}}};
   EXPECT_EQ(Call("POST", quotas, bad).status, 422);
+  bad["spec"] = {{"hard", {"cpu"}}, {"scopes", "BestEffort"}};
+  EXPECT_EQ(Body(Call("POST", quotas, bad))["details"]["causes"].size(), 2u);
   json quota = {{"metadata", {{"name", "compute"}}},
                 {"spec", {{"hard", {{"requests.cpu", "1"}, {"pods", "5"}}}}}};
   ASSERT_EQ(Call("POST", quotas, quota).status, 201);
@@ -309,6 +311,15 @@ TEST_F(FakeClusterTest, ResourceQuotaRefusesPodsAndHoldsJobsBack) {
                                       "exceeded quota: compute, .*"));
   json job_pods = Body(Call("GET", pods + "?labelSelector=job-name%3Dtrain"));
   EXPECT_TRUE(job_pods["items"].empty());
+  // The same Job again, after a delete: its refusal is said again.
+  ASSERT_EQ(Call("DELETE", "/apis/batch/v1/namespaces/default/jobs/train").status, 200);
+  cluster_->RunFor(std::chrono::seconds(1));
+  ASSERT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", job).status, 201);
+  cluster_->RunFor(std::chrono::seconds(2));
+  events = Body(Call("GET",
+                     "/api/v1/namespaces/default/events?fieldSelector=reason%3DFailedCreate"
+                     "%2CinvolvedObject.name%3Dtrain"));
+  EXPECT_EQ(events["items"].size(), 2u);
   cluster_->RunFor(std::chrono::seconds(60));  // pod a ends: its cpu is free
   job_pods = Body(Call("GET", pods + "?labelSelector=job-name%3Dtrain"));
   EXPECT_EQ(job_pods["items"].size(), 1u);
@@ -371,6 +382,12 @@ TEST_F(FakeClusterTest, PodsWaitForTheirImagesAndConfigAsTheKubeletSays) {
   EXPECT_EQ(Body(Call("GET", pods + "/config"))["status"]["phase"], "Succeeded");
   EXPECT_EQ(Body(Call("GET", pods + "/missing"))["status"]["phase"], "Succeeded");
   EXPECT_EQ(Body(Call("GET", pods + "/bad-name"))["status"]["phase"], "Pending");
+  // A waiting pod that something else ends leaves nothing for the kubelet
+  // to retry (else RunFor would never reach its end).
+  json ended = Body(Call("GET", pods + "/bad-name"));
+  ended["status"]["phase"] = "Failed";
+  ASSERT_EQ(Call("PUT", pods + "/bad-name/status", ended).status, 200);
+  cluster_->RunFor(std::chrono::seconds(60));
   for (const char* image :
        {"python:3.12", "busybox", "ghcr.io/org/app:v1.2", "localhost:5000/a/b",
         "nvcr.io/nvidia/pytorch:24.01-py3",

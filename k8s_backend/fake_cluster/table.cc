@@ -82,10 +82,16 @@ std::vector<Column> ColumnsOf(const ResourceKind& kind) {
   return {{"Name", "string", "name", 0}, {"Age", "string", "", 0}};
 }
 
+// A member that must be a map; an empty one when it is absent or is not.
+json Map(const json& o, const char* key) {
+  json v = o.value(key, json::object());
+  return v.is_object() ? v : json::object();
+}
+
 json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
-  const json meta = o.value("metadata", json::object());
-  const json spec = o.value("spec", json::object());
-  const json status = o.value("status", json::object());
+  const json meta = Map(o, "metadata");
+  const json spec = Map(o, "spec");
+  const json status = Map(o, "status");
   std::string name = meta.value("name", "");
   std::string age = Since(o, "metadata", "creationTimestamp", now);
   if (kind.kind == "Pod") {
@@ -181,8 +187,7 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
   if (kind.kind == "ResourceQuota") {
     // "pods: 1/10, requests.cpu: 500m/4" and "limits.cpu: 1/8", by key.
     std::string request, limit;
-    const json hard = status.value("hard", json::object());
-    const json used = status.value("used", json::object());
+    const json hard = Map(status, "hard"), used = Map(status, "used");
     for (auto it = hard.begin(); it != hard.end(); ++it) {
       std::string item = it.key() + ": " + Str(used.value(it.key(), json()), "0") + "/" +
                          (it->is_string() ? it->get<std::string>() : it->dump());

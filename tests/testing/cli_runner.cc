@@ -129,6 +129,7 @@ ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args
 }
 
 int StopCluster(pid_t pid) {
+  if (pid <= 0) return -1;  // never kill(-1)
   ::kill(pid, SIGTERM);
   return WaitChild(pid, std::chrono::seconds(10));
 }
