@@ -551,8 +551,11 @@ class KubernetesBackend : public Backend {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (a->terminal || stopping_) return;
-      // The pods, by replica.
+      // The pods, by replica. The attempt runs once a pod runs and every
+      // replica has started: a gang with a replica still waiting (for a
+      // quota, say) is Pending, with that replica's reason.
       bool running = false;
+      std::set<int> started_replicas;
       std::string pending_reason, pending_message;
       for (const auto& [name, pod] : pods_[a->job]) {
         int replica = ReplicaOf(pod);
@@ -560,11 +563,13 @@ class KubernetesBackend : public Backend {
         if (phase == "Running") running = true;
         if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
         bool started = phase == "Running" || phase == "Succeeded" || phase == "Failed";
+        if (started) started_replicas.insert(replica);
         if (started && !a->copying.count(replica) && !a->copied.count(replica)) {
           a->copying.insert(replica);
           copies.emplace_back(replica, name);
         }
       }
+      running = running && started_replicas.size() >= static_cast<size_t>(a->replicas);
       const auto& pods = pods_[a->job];
       if (pods.size() >= static_cast<size_t>(a->replicas)) a->create_error.clear();  // all made
       if (!a->create_error.empty()) {

@@ -129,6 +129,44 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
+// A gang runs only with every replica: one replica the quota refuses keeps
+// the attempt Pending (Quota), though the other runs.
+TEST_F(KubernetesBackendTest, AGangWithARefusedReplicaIsPendingNotRunning) {
+  options_.target.annotations = {{"sim.portflow.dev/duration", "60"}};
+  backend_ = NewKubernetesBackend(options_);
+  backend_->SetEventSink(&events_);
+  const std::string quota = "/api/v1/namespaces/default/resourcequotas";
+  auto post = cluster_->Handle(
+      {"POST",
+       quota,
+       {{"content-type", "application/json"}},
+       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "1"}}})"});
+  ASSERT_EQ(post.status, 201) << post.body;
+  TaskSpec gang = Spec("gang", 600);
+  gang.replicas = 2;
+  auto h = backend_->Submit(gang);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_TRUE(WaitPending(gang.Key(), "Quota").has_value());
+  auto running = [&] {
+    for (const TaskEvent& e : events_.events())
+      if (e.key == gang.Key() && e.state == TaskState::kRunning) return true;
+    return false;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // replica 0 runs meanwhile
+  EXPECT_FALSE(running());
+  auto patch = cluster_->Handle({"PATCH",
+                                 quota + "/team",
+                                 {{"content-type", "application/merge-patch+json"}},
+                                 R"({"spec": {"hard": {"requests.cpu": "2"}}})"});
+  ASSERT_EQ(patch.status, 200) << patch.body;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!running() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(running());
+  ASSERT_TRUE(backend_->Cancel(*h, true).ok());
+  ASSERT_TRUE(events_.WaitTerminal(gang.Key()).has_value());
+}
+
 TEST_F(KubernetesBackendTest, AnImageThatCannotBePulledWaitsWithReasonImagePull) {
   cluster_->SetMissingImages({"registry.local/trainer:2"});
   TaskSpec t = Spec("pull", 500);
