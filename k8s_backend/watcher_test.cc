@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "k8s_backend/fake_cluster/fake_cluster.h"
@@ -111,7 +112,14 @@ TEST_F(WatcherTest, ListsAgainAfterGoneAndReportsWhatVanished) {
   // The watcher cannot reach the server while more changes happen than the
   // server keeps: its version expires (410), so it lists again.
   cluster_->FailNextCalls(1000000, 503);
-  cluster_->DropWatches();
+  // Dropped until the watcher has tried again: its first watch may still
+  // have been on its way to the server at the first drop.
+  int watches = watcher_->watches();
+  for (int i = 0; i < 500 && watcher_->watches() == watches; ++i) {
+    cluster_->DropWatches();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(watcher_->watches(), watches);
   auto& kind = *fake::FindKind("", "configmaps");
   ASSERT_TRUE(cluster_->store().Delete(kind, "default", "removed").ok());
   for (int i = 0; i < 8; ++i) Create("new-" + std::to_string(i));
