@@ -576,7 +576,7 @@ class KubernetesBackend : public Backend {
         // A pod is missing because the API refused it.
         bool quota = a->create_error.find("exceeded quota") != std::string::npos ||
                      a->create_error.find("failed quota") != std::string::npos;
-        pending_reason = quota ? "Quota" : "FailedCreate";
+        pending_reason = quota ? "QuotaWait" : "FailedCreate";
         pending_message = a->create_error;
       } else if (pending_reason.empty() && !a->sent_reason.empty() && !pods.empty()) {
         // The reason last shown no longer holds: say what the pods do now.
@@ -678,7 +678,7 @@ class KubernetesBackend : public Backend {
   }
 
   // Unschedulable, ImagePull or CreateContainerConfigError, with the message.
-  // (Quota, when the API refused the pod, comes from the Job's events.)
+  // (QuotaWait, when the API refused the pod, comes from the Job's events.)
   static void PendingReason(const json& pod, std::string* reason, std::string* message) {
     for (const json& c : Sub(pod, "status").value("conditions", json::array())) {
       if (Str(c, "type") == "PodScheduled" && Str(c, "status") == "False" &&

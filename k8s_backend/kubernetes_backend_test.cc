@@ -103,7 +103,7 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
-TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
+TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
   const std::string quota = "/api/v1/namespaces/default/resourcequotas";
   auto post = cluster_->Handle(
       {"POST",
@@ -113,7 +113,7 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
   ASSERT_EQ(post.status, 201) << post.body;
   TaskSpec wide = Spec("wide", 3000);
   ASSERT_TRUE(backend_->Submit(wide).ok());
-  std::optional<TaskEvent> waiting = WaitPending(wide.Key(), "Quota");
+  std::optional<TaskEvent> waiting = WaitPending(wide.Key(), "QuotaWait");
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->state, TaskState::kPending);
   EXPECT_THAT(waiting->message, HasSubstr("exceeded quota: team, requested: requests.cpu=3, used: "
@@ -130,7 +130,7 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuota) {
 }
 
 // A gang runs only with every replica: one replica the quota refuses keeps
-// the attempt Pending (Quota), though the other runs.
+// the attempt Pending (QuotaWait), though the other runs.
 TEST_F(KubernetesBackendTest, AGangWithARefusedReplicaIsPendingNotRunning) {
   options_.target.annotations = {{"sim.portflow.dev/duration", "60"}};
   backend_ = NewKubernetesBackend(options_);
@@ -146,7 +146,7 @@ TEST_F(KubernetesBackendTest, AGangWithARefusedReplicaIsPendingNotRunning) {
   gang.replicas = 2;
   auto h = backend_->Submit(gang);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
-  ASSERT_TRUE(WaitPending(gang.Key(), "Quota").has_value());
+  ASSERT_TRUE(WaitPending(gang.Key(), "QuotaWait").has_value());
   auto running = [&] {
     for (const TaskEvent& e : events_.events())
       if (e.key == gang.Key() && e.state == TaskState::kRunning) return true;

@@ -189,9 +189,9 @@ spec:
 }
 
 // Not a fault, but the cluster saying no: a ResourceQuota too small for a
-// step holds it Pending with reason Quota, in `portflow status` as in the
+// step holds it Pending with reason QuotaWait, in `portflow status` as in the
 // live view, and the step runs once the quota grows.
-TEST_F(K8sFaultsTest, AStepOverQuotaWaitsWithReasonQuotaThenRuns) {
+TEST_F(K8sFaultsTest, AStepOverQuotaWaitsWithReasonQuotaWaitThenRuns) {
   ASSERT_EQ(Kubectl("create quota team --hard=requests.cpu=500m").code, 0);
   WriteFile(dir_ + "/work/wide.yaml", R"yaml(apiVersion: portflow.dev/v1
 kind: Workload
@@ -211,7 +211,7 @@ spec:
         run = run.substr(0, run.find('\n'));
         if (run.empty()) return false;
         status = RunCli({"status", run, "-o", "json"}, dir_ + "/work").out;
-        return status.find("Quota: ") != std::string::npos;
+        return status.find("QuotaWait: ") != std::string::npos;
       },
       std::chrono::seconds(30)))
       << status << ReadFile(dir_ + "/run.err");
@@ -220,7 +220,8 @@ spec:
   EXPECT_THAT(instance["message"].get<std::string>(),
               HasSubstr("exceeded quota: team, requested: requests.cpu=1, used: requests.cpu=0, "
                         "limited: requests.cpu=500m"));
-  EXPECT_THAT(ReadFile(dir_ + "/run.err"), HasSubstr("Quota"));  // the live view says it too
+  EXPECT_THAT(ReadFile(dir_ + "/run.err"),
+              HasSubstr("Pending: QuotaWait: "));  // the live view says it too
   ASSERT_EQ(Kubectl("patch quota team -p '{\"spec\": {\"hard\": {\"requests.cpu\": \"2\"}}}'").code,
             0);
   EXPECT_EQ(WaitChild(engine, std::chrono::seconds(60)), 0) << ReadFile(dir_ + "/run.err");
