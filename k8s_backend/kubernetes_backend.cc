@@ -578,6 +578,16 @@ class KubernetesBackend : public Backend {
                      a->create_error.find("failed quota") != std::string::npos;
         pending_reason = quota ? "QuotaWait" : "FailedCreate";
         pending_message = a->create_error;
+      } else if (auto job = jobs_.find(a->job);
+                 started_replicas.empty() && job != jobs_.end() &&
+                 Sub(job->second, "spec").value("suspend", json()) == json(true)) {
+        // Held suspended before it started: what Kueue does until it admits
+        // the Job to its queue.
+        std::string queue = Label(job->second, "kueue.x-k8s.io/queue-name");
+        pending_reason = "Queued";
+        pending_message = queue.empty()
+                              ? "the Job is suspended"
+                              : "the Job is suspended until Kueue admits it to queue " + queue;
       } else if (pending_reason.empty() && !a->sent_reason.empty() && !pods.empty()) {
         // The reason last shown no longer holds: say what the pods do now.
         std::string node;

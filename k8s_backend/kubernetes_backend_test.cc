@@ -202,6 +202,52 @@ TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfig
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
+// A Job that Kueue holds suspended (the fake plays Kueue's webhook; the test
+// plays its admission) waits as Pending, reason Queued, naming the queue.
+TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedUntilAdmitted) {
+  fake::ClusterOptions o;
+  o.kueue_suspends = true;
+  o.kubelet.default_duration = std::chrono::seconds(0);
+  auto cluster = fake::FakeCluster::Create(o).value();
+  int port = cluster->Serve(0).value();
+  KubernetesBackendOptions k;
+  k.target.image = "busybox";
+  k.target.ship_code = false;
+  k.target.namespace_name = "default";
+  k.target.queue = "team-a";
+  k.access = k8s::ClusterAccess{};
+  k.access->server = "http://127.0.0.1:" + std::to_string(port);
+  auto backend = NewKubernetesBackend(k);
+  testing::EventRecorder events;
+  backend->SetEventSink(&events);
+  TaskSpec t;
+  t.run_id = "queued";
+  t.step = t.instance = "q";
+  t.argv = {"true"};
+  t.run_dir = ::testing::TempDir() + "k8s_queued_" + std::to_string(::getpid());
+  t.resources = {500, 0, 0};
+  ASSERT_TRUE(backend->Submit(t).ok());
+  std::optional<TaskEvent> queued;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!queued && std::chrono::steady_clock::now() < until) {
+    for (const TaskEvent& e : events.events())
+      if (e.key == t.Key() && e.reason == "Queued") queued = e;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->message, "the Job is suspended until Kueue admits it to queue team-a");
+  auto admitted = cluster->Handle({"PATCH",
+                                   "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
+                                   {{"content-type", "application/merge-patch+json"}},
+                                   R"({"spec": {"suspend": false}})"});
+  ASSERT_EQ(admitted.status, 200) << admitted.body;
+  auto done = events.WaitTerminal(t.Key());
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+  backend.reset();
+  cluster->StopServing();
+}
+
 // The same backend, in process and in virtual time: requests go straight
 // to the fake cluster's handler, and pods that run for an hour end after
 // about two seconds of real time, as the watches move the clock on.

@@ -539,6 +539,11 @@ HttpResponse FakeCluster::Route(const HttpRequest& req) {
       }
       json invalid;
       auto admit = [&](json& object) {
+        if (options_.kueue_suspends && kind->kind == "Job" && object["spec"].is_object() &&
+            object["metadata"]["labels"].is_object() &&
+            object["metadata"]["labels"].contains("kueue.x-k8s.io/queue-name")) {
+          object["spec"]["suspend"] = true;
+        }
         ApplyDefaults(*kind, object, object["metadata"].value("uid", ""));
         std::vector<Cause> causes = Validate(*kind, object);
         if (causes.empty()) return OkStatus();

@@ -28,6 +28,10 @@ struct ClusterOptions {
   std::string memory = "16Gi";   // per node
   int gpus = 0;                  // per node
   size_t watch_history = 20000;  // changes kept for watches that resume
+  // As Kueue's webhook does: a Job created with the label
+  // kueue.x-k8s.io/queue-name is stored suspended, until something (a test
+  // playing Kueue's admission) sets spec.suspend to false.
+  bool kueue_suspends = false;
 };
 
 class FakeCluster {
