@@ -43,7 +43,13 @@ struct Attempt {
   bool cancelled = false;
   TaskState end = TaskState::kUnknown;
   ExitResult result;
-  std::set<int> copying, copied;               // replicas whose log is being / has been saved
+  // Logs: the pod each replica's copy is following, and the pods done. A
+  // replica's pod replaced after a suspension (Kueue's preemption) adds its
+  // log after the first one's, at `log_base`.
+  std::map<int, std::string> copying;          // replica -> pod
+  std::set<std::string> copied;                // pods
+  std::map<int, std::string> log_pod;          // replica -> the pod whose log ends its file
+  std::map<int, uint64_t> log_base;            // replica -> where that pod's log starts
   bool refreshing = false, refreshed = false;  // the Job's pods listed once at its end
 };
 
@@ -564,8 +570,8 @@ class KubernetesBackend : public Backend {
         if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
         bool started = phase == "Running" || phase == "Succeeded" || phase == "Failed";
         if (started) started_replicas.insert(replica);
-        if (started && !a->copying.count(replica) && !a->copied.count(replica)) {
-          a->copying.insert(replica);
+        if (started && !a->copying.count(replica) && !a->copied.count(name)) {
+          a->copying[replica] = name;
           copies.emplace_back(replica, name);
         }
       }
@@ -604,8 +610,10 @@ class KubernetesBackend : public Backend {
           a->sent = TaskState::kRunning;
           a->sent_reason.clear();
           events.push_back({a->key, TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
-        } else if (!running && !pending_reason.empty() && a->sent == TaskState::kPending &&
+        } else if (!running && !pending_reason.empty() &&
+                   (a->sent == TaskState::kPending || pending_reason == "Queued") &&
                    a->sent_reason != pending_reason) {
+          a->sent = TaskState::kPending;  // back from Running when its Job was suspended
           a->sent_reason = pending_reason;
           events.push_back({a->key, TaskState::kPending, clock_.Now(), std::nullopt, pending_reason,
                             pending_message});
@@ -788,6 +796,23 @@ class KubernetesBackend : public Backend {
       copy_streams_.insert(&stop);
       if (stopping_) stop.Stop();
     }
+    uint64_t base = 0;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto held = a->log_pod.find(replica); held != a->log_pod.end() && held->second != pod) {
+        std::error_code ec;
+        uint64_t size = std::filesystem::file_size(path, ec);
+        a->log_base[replica] = ec ? 0 : size;  // after the replaced pod's log
+      }
+      a->log_pod[replica] = pod;
+      base = a->log_base[replica];
+    }
+    // This pod's part of the file, from the top of it.
+    auto open = [&] {
+      std::error_code ec;
+      if (std::filesystem::exists(path, ec)) std::filesystem::resize_file(path, base, ec);
+      return std::ofstream(path, std::ios::binary | std::ios::app);
+    };
     bool complete = false;
     for (int tries = 0; client.ok() && !complete && !stop.stopped() && tries < 20; ++tries) {
       if (tries > 0 && PodEnded(a->job, pod)) break;  // the whole log, below
@@ -796,7 +821,7 @@ class KubernetesBackend : public Backend {
         clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::milliseconds(100 * tries),
                          [this] { return stopping_; });
       }
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      std::ofstream out = open();
       auto r = (*client)->Stream(
           {"GET", PodsPath() + "/" + pod + "/log?follow=true", ""},
           [&](std::string_view data) {
@@ -810,14 +835,14 @@ class KubernetesBackend : public Backend {
     if (client.ok() && !complete && !stop.stopped()) {
       auto whole = (*client)->Call({"GET", PodsPath() + "/" + pod + "/log", ""});
       if (whole.ok() && whole->status == 200) {
-        std::ofstream(path, std::ios::binary | std::ios::trunc) << whole->body;
+        open() << whole->body;
       }
     }
     {
       std::lock_guard<std::mutex> l(mu_);
       copy_streams_.erase(&stop);
       a->copying.erase(replica);
-      a->copied.insert(replica);
+      a->copied.insert(pod);
     }
     cv_.notify_all();
     Reconcile(a);

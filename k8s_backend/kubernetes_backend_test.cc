@@ -248,6 +248,86 @@ TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedUntilAdmitted) {
   cluster->StopServing();
 }
 
+// Kueue's preemption: a running Job is suspended (its pods go), then
+// admitted again (new pods). The attempt goes back to Pending/Queued and runs
+// again, and its log holds both runs.
+TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
+  fake::ClusterOptions o;
+  o.kueue_suspends = true;
+  auto cluster = fake::FakeCluster::Create(o).value();
+  int port = cluster->Serve(0).value();
+  KubernetesBackendOptions k;
+  k.target.image = "busybox";
+  k.target.ship_code = false;
+  k.target.namespace_name = "default";
+  k.target.queue = "team-a";
+  k.target.annotations = {{"sim.portflow.dev/duration", "3"}};
+  k.access = k8s::ClusterAccess{};
+  k.access->server = "http://127.0.0.1:" + std::to_string(port);
+  auto backend = NewKubernetesBackend(k);
+  testing::EventRecorder events;
+  backend->SetEventSink(&events);
+  TaskSpec t;
+  t.run_id = "preempted";
+  t.step = t.instance = "p";
+  t.argv = {"true"};
+  t.run_dir = ::testing::TempDir() + "k8s_preempted_" + std::to_string(::getpid());
+  t.resources = {500, 0, 0};
+  auto h = backend->Submit(t);
+  ASSERT_TRUE(h.ok());
+  auto suspend = [&](bool on) {
+    auto r =
+        cluster->Handle({"PATCH",
+                         "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
+                         {{"content-type", "application/merge-patch+json"}},
+                         std::string(R"({"spec": {"suspend": )") + (on ? "true" : "false") + "}}"});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  // The states sent so far, as "Pending:Queued Running ...".
+  auto states = [&] {
+    std::string out;
+    for (const TaskEvent& e : events.events()) {
+      if (e.key != t.Key()) continue;
+      out += (out.empty() ? "" : " ") + std::string(TaskStateName(e.state));
+      if (e.state == TaskState::kPending) out += ":" + e.reason;
+    }
+    return out;
+  };
+  auto wait_for = [&](const std::string& tail) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+      std::string s = states();
+      if (s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("Pending:Queued")) << states();
+  suspend(false);
+  ASSERT_TRUE(wait_for("Running")) << states();
+  suspend(true);  // preempted, within the pod's 3 s
+  ASSERT_TRUE(wait_for("Running Pending:Queued")) << states();
+  suspend(false);
+  auto done = events.WaitTerminal(t.Key(), std::chrono::seconds(20));
+  ASSERT_TRUE(done.has_value()) << states();
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+  std::string log;
+  ASSERT_TRUE(backend
+                  ->Logs(*h, 0, false,
+                         [&](std::string_view d) {
+                           log += d;
+                           return true;
+                         })
+                  .ok());
+  size_t starts = 0;
+  for (size_t at = 0; (at = log.find(" started;", at)) != std::string::npos; ++at) ++starts;
+  EXPECT_EQ(starts, 2u) << log;  // both runs
+  EXPECT_THAT(log, HasSubstr("exited with code 0")) << log;
+  backend.reset();
+  cluster->StopServing();
+}
+
 // The same backend, in process and in virtual time: requests go straight
 // to the fake cluster's handler, and pods that run for an hour end after
 // about two seconds of real time, as the watches move the clock on.
