@@ -306,20 +306,27 @@ TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
   ASSERT_TRUE(wait_for("Pending:Queued")) << states();
   suspend(false);
   ASSERT_TRUE(wait_for("Running")) << states();
-  suspend(true);  // preempted, within the pod's 3 s
+  auto saved = [&] {
+    std::string log;
+    (void)backend->Logs(*h, 0, false, [&](std::string_view d) {
+      log += d;
+      return true;
+    });
+    return log;
+  };
+  // Preempted once its first log line is saved (a deleted pod's log is gone,
+  // on a real cluster too), within the pod's 3 s.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (saved().find(" started;") == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_NE(saved().find(" started;"), std::string::npos);
+  suspend(true);
   ASSERT_TRUE(wait_for("Running Pending:Queued")) << states();
   suspend(false);
   auto done = events.WaitTerminal(t.Key(), std::chrono::seconds(20));
   ASSERT_TRUE(done.has_value()) << states();
   EXPECT_EQ(done->state, TaskState::kSucceeded);
-  std::string log;
-  ASSERT_TRUE(backend
-                  ->Logs(*h, 0, false,
-                         [&](std::string_view d) {
-                           log += d;
-                           return true;
-                         })
-                  .ok());
+  std::string log = saved();
   size_t starts = 0;
   for (size_t at = 0; (at = log.find(" started;", at)) != std::string::npos; ++at) ++starts;
   EXPECT_EQ(starts, 2u) << log;  // both runs
