@@ -1,5 +1,6 @@
 #include "k8s_backend/kubernetes_backend.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -38,8 +39,11 @@ struct Attempt {
   TaskState sent = TaskState::kUnknown;  // the last state reported
   std::string sent_reason;
   std::string create_error;  // the Job's last FailedCreate event (a quota)
-  bool finishing = false;    // the Job ended; logs are being saved
-  bool terminal = false;     // the terminal event went out
+  // Non-terminal events are numbered as they are computed (under mu_); one
+  // computed before the last sent is stale and dropped.
+  uint64_t computed = 0, emitted = 0;
+  bool finishing = false;  // the Job ended; logs are being saved
+  bool terminal = false;   // the terminal event went out
   bool cancelled = false;
   TaskState end = TaskState::kUnknown;
   ExitResult result;
@@ -336,20 +340,24 @@ class KubernetesBackend : public Backend {
       }
     }
     bool cancelled = false, report = false;
+    uint64_t seq = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
       cancelled = a->cancelled;
       if (!a->terminal && a->sent == TaskState::kUnknown) {
         a->sent = TaskState::kPending;
         report = true;
+        seq = ++a->computed;
       }
     }
     if (cancelled) {  // Cancel came while the objects were being made
       (void)client->Call(
           {"DELETE", JobsPath() + "/" + a->job + "?propagationPolicy=Background", ""});
     } else if (report) {
-      EmitIfLive(a, {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
-                     "Job " + namespace_ + "/" + a->job + " created"});
+      EmitIfLive(a,
+                 {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
+                  "Job " + namespace_ + "/" + a->job + " created"},
+                 seq);
     }
     Reconcile(a);
     return TaskHandle{name(), a->key, HandleData(*a)};
@@ -551,49 +559,65 @@ class KubernetesBackend : public Backend {
   // Brings an attempt up to date with what the watchers have seen: events
   // to send, logs to save, the end once they are saved.
   void Reconcile(const std::shared_ptr<Attempt>& a) {
-    std::vector<TaskEvent> events;
-    std::vector<std::pair<int, std::string>> copies;  // replica, pod
+    std::vector<std::pair<TaskEvent, uint64_t>> events;  // with their numbers
+    std::vector<std::pair<int, std::string>> copies;     // replica, pod
     bool finish = false, refresh = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (a->terminal || stopping_) return;
-      // The pods, by replica. The attempt runs once a pod runs and every
-      // replica has started: a gang with a replica still waiting (for a
-      // quota, say) is Pending, with that replica's reason.
+      // The pods, by replica, oldest first (a replica's pod replaced after
+      // a suspension comes after the one it replaces). The attempt runs
+      // once a pod runs and every replica has started: a gang with a
+      // replica still waiting (for a quota, say) is Pending, with that
+      // replica's reason. Pods on their way out (deletionTimestamp) count
+      // for logs only.
+      std::vector<std::pair<std::string, const std::pair<const std::string, json>*>> by_age;
+      for (const auto& entry : pods_[a->job])
+        by_age.emplace_back(Str(Sub(entry.second, "metadata"), "creationTimestamp"), &entry);
+      std::sort(by_age.begin(), by_age.end());
       bool running = false;
-      std::set<int> started_replicas;
+      std::set<int> started_replicas, live_replicas;
       std::string pending_reason, pending_message;
-      for (const auto& [name, pod] : pods_[a->job]) {
+      for (const auto& [created, entry] : by_age) {
+        const auto& [name, pod] = *entry;
         int replica = ReplicaOf(pod);
         std::string phase = Str(Sub(pod, "status"), "phase");
-        if (phase == "Running") running = true;
-        if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
+        bool leaving = Sub(pod, "metadata").contains("deletionTimestamp");
         bool started = phase == "Running" || phase == "Succeeded" || phase == "Failed";
-        if (started) started_replicas.insert(replica);
+        if (!leaving) {
+          if (phase == "Running") running = true;
+          if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
+          if (started) started_replicas.insert(replica);
+          if (phase != "Failed") live_replicas.insert(replica);
+        }
         if (started && !a->copying.count(replica) && !a->copied.count(name)) {
           a->copying[replica] = name;
           copies.emplace_back(replica, name);
         }
       }
+      bool live_running = running;
       running = running && started_replicas.size() >= static_cast<size_t>(a->replicas);
       const auto& pods = pods_[a->job];
-      if (pods.size() >= static_cast<size_t>(a->replicas)) a->create_error.clear();  // all made
-      if (!a->create_error.empty()) {
-        // A pod is missing because the API refused it.
-        bool quota = a->create_error.find("exceeded quota") != std::string::npos ||
-                     a->create_error.find("failed quota") != std::string::npos;
-        pending_reason = quota ? "QuotaWait" : "FailedCreate";
-        pending_message = a->create_error;
-      } else if (auto job = jobs_.find(a->job);
-                 started_replicas.empty() && job != jobs_.end() &&
-                 Sub(job->second, "spec").value("suspend", json()) == json(true)) {
-        // Held suspended before it started: what Kueue does until it admits
-        // the Job to its queue.
+      auto job = jobs_.find(a->job);
+      bool suspended =
+          job != jobs_.end() && Sub(job->second, "spec").value("suspend", json()) == json(true);
+      // A refusal holds while a replica has no pod; a suspended Job makes none.
+      if (suspended || live_replicas.size() >= static_cast<size_t>(a->replicas))
+        a->create_error.clear();
+      if (suspended && !live_running) {
+        // Held suspended: what Kueue does until it admits the Job to its
+        // queue, and again when it preempts it.
         std::string queue = Label(job->second, "kueue.x-k8s.io/queue-name");
         pending_reason = "Queued";
         pending_message = queue.empty()
                               ? "the Job is suspended"
                               : "the Job is suspended until Kueue admits it to queue " + queue;
+      } else if (!a->create_error.empty()) {
+        // A pod is missing because the API refused it.
+        bool quota = a->create_error.find("exceeded quota") != std::string::npos ||
+                     a->create_error.find("failed quota") != std::string::npos;
+        pending_reason = quota ? "QuotaWait" : "FailedCreate";
+        pending_message = a->create_error;
       } else if (pending_reason.empty() && !a->sent_reason.empty() && !pods.empty()) {
         // The reason last shown no longer holds: say what the pods do now.
         std::string node;
@@ -609,16 +633,17 @@ class KubernetesBackend : public Backend {
         if (running && a->sent != TaskState::kRunning) {
           a->sent = TaskState::kRunning;
           a->sent_reason.clear();
-          events.push_back({a->key, TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
+          events.push_back(
+              {{a->key, TaskState::kRunning, clock_.Now(), std::nullopt, "", ""}, ++a->computed});
         } else if (!running && !pending_reason.empty() &&
                    (a->sent == TaskState::kPending || pending_reason == "Queued") &&
                    a->sent_reason != pending_reason) {
           a->sent = TaskState::kPending;  // back from Running when its Job was suspended
           a->sent_reason = pending_reason;
-          events.push_back({a->key, TaskState::kPending, clock_.Now(), std::nullopt, pending_reason,
-                            pending_message});
+          events.push_back({{a->key, TaskState::kPending, clock_.Now(), std::nullopt,
+                             pending_reason, pending_message},
+                            ++a->computed});
         }
-        auto job = jobs_.find(a->job);
         if (job != jobs_.end()) Finished(*a, job->second);
       }
       if (a->finishing) {
@@ -638,7 +663,7 @@ class KubernetesBackend : public Backend {
         }
       }
     }
-    for (const TaskEvent& e : events) EmitIfLive(a, e);
+    for (const auto& [e, seq] : events) EmitIfLive(a, e, seq);
     for (const auto& [replica, pod] : copies) StartCopy(a, replica, pod);
     if (refresh) RefreshPods(a);
     if (finish) End(a);
@@ -680,13 +705,15 @@ class KubernetesBackend : public Backend {
     Reconcile(a);
   }
 
-  // Events leave in order: a state computed before the attempt ended is not
-  // sent after its end. (The terminal flag is set under mu_ before EmitEnd.)
-  void EmitIfLive(const std::shared_ptr<Attempt>& a, const TaskEvent& e) {
+  // Events leave in the order they were computed: one computed before the
+  // attempt ended, or before the last one sent, is dropped. (The terminal
+  // flag is set under mu_ before EmitEnd.)
+  void EmitIfLive(const std::shared_ptr<Attempt>& a, const TaskEvent& e, uint64_t seq) {
     std::lock_guard<std::mutex> order(emit_mu_);
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (a->terminal) return;
+      if (a->terminal || seq <= a->emitted) return;
+      a->emitted = seq;
     }
     Emit(e);
   }
@@ -796,9 +823,21 @@ class KubernetesBackend : public Backend {
       copy_streams_.insert(&stop);
       if (stopping_) stop.Stop();
     }
+    // Beside the log, "POD OFFSET" of the pod whose log ends it, so that a
+    // portflow restarted meanwhile also appends a replacement pod's log.
+    const std::string mark = path + ".pod";
     uint64_t base = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
+      if (!a->log_pod.count(replica)) {
+        std::ifstream in(mark);
+        std::string held;
+        uint64_t offset = 0;
+        if (in >> held >> offset) {
+          a->log_pod[replica] = held;
+          a->log_base[replica] = offset;
+        }
+      }
       if (auto held = a->log_pod.find(replica); held != a->log_pod.end() && held->second != pod) {
         std::error_code ec;
         uint64_t size = std::filesystem::file_size(path, ec);
@@ -807,6 +846,7 @@ class KubernetesBackend : public Backend {
       a->log_pod[replica] = pod;
       base = a->log_base[replica];
     }
+    std::ofstream(mark, std::ios::trunc) << pod << " " << base << "\n";
     // This pod's part of the file, from the top of it.
     auto open = [&] {
       std::error_code ec;

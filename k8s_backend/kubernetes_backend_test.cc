@@ -202,6 +202,70 @@ TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfig
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
+// A gang a quota holds back, then suspended: Queued, not the refusal of a
+// pod its suspended Job no longer asks for.
+TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedNotQuotaWait) {
+  fake::ClusterOptions o;
+  o.kueue_suspends = true;
+  auto cluster = fake::FakeCluster::Create(o).value();
+  int port = cluster->Serve(0).value();
+  auto post = cluster->Handle(
+      {"POST",
+       "/api/v1/namespaces/default/resourcequotas",
+       {{"content-type", "application/json"}},
+       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "1"}}})"});
+  ASSERT_EQ(post.status, 201) << post.body;
+  KubernetesBackendOptions k;
+  k.target.image = "busybox";
+  k.target.ship_code = false;
+  k.target.namespace_name = "default";
+  k.target.queue = "team-a";
+  k.target.annotations = {{"sim.portflow.dev/duration", "60"}};
+  k.access = k8s::ClusterAccess{};
+  k.access->server = "http://127.0.0.1:" + std::to_string(port);
+  auto backend = NewKubernetesBackend(k);
+  testing::EventRecorder events;
+  backend->SetEventSink(&events);
+  TaskSpec t;
+  t.run_id = "held";
+  t.step = t.instance = "g";
+  t.argv = {"true"};
+  t.run_dir = ::testing::TempDir() + "k8s_held_" + std::to_string(::getpid());
+  t.resources = {600, 0, 0};
+  t.replicas = 2;
+  auto h = backend->Submit(t);
+  ASSERT_TRUE(h.ok());
+  auto last_reason = [&] {
+    std::string reason;
+    for (const TaskEvent& e : events.events())
+      if (e.key == t.Key() && e.state == TaskState::kPending) reason = e.reason;
+    return reason;
+  };
+  auto wait_reason = [&](const std::string& want) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (last_reason() != want && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return last_reason() == want;
+  };
+  auto suspend = [&](bool on) {
+    auto r =
+        cluster->Handle({"PATCH",
+                         "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
+                         {{"content-type", "application/merge-patch+json"}},
+                         std::string(R"({"spec": {"suspend": )") + (on ? "true" : "false") + "}}"});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  ASSERT_TRUE(wait_reason("Queued"));
+  suspend(false);
+  ASSERT_TRUE(wait_reason("QuotaWait")) << last_reason();  // replica 1 does not fit
+  suspend(true);
+  EXPECT_TRUE(wait_reason("Queued")) << last_reason();
+  ASSERT_TRUE(backend->Cancel(*h, true).ok());
+  ASSERT_TRUE(events.WaitTerminal(t.Key()).has_value());
+  backend.reset();
+  cluster->StopServing();
+}
+
 // A Job that Kueue holds suspended (the fake plays Kueue's webhook; the test
 // plays its admission) waits as Pending, reason Queued, naming the queue.
 TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedUntilAdmitted) {
@@ -250,7 +314,7 @@ TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedUntilAdmitted) {
 
 // Kueue's preemption: a running Job is suspended (its pods go), then
 // admitted again (new pods). The attempt goes back to Pending/Queued and runs
-// again, and its log holds both runs.
+// again, and its log holds both runs, though portflow restarted between them.
 TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
   fake::ClusterOptions o;
   o.kueue_suspends = true;
@@ -322,9 +386,16 @@ TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
   ASSERT_NE(saved().find(" started;"), std::string::npos);
   suspend(true);
   ASSERT_TRUE(wait_for("Running Pending:Queued")) << states();
+  // portflow restarts while the Job waits, and re-attaches to it.
+  backend.reset();
+  backend = NewKubernetesBackend(k);
+  testing::EventRecorder after;
+  backend->SetEventSink(&after);
+  auto recovered = backend->Recover(t.run_id, {*h});
+  ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
   suspend(false);
-  auto done = events.WaitTerminal(t.Key(), std::chrono::seconds(20));
-  ASSERT_TRUE(done.has_value()) << states();
+  auto done = after.WaitTerminal(t.Key(), std::chrono::seconds(20));
+  ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
   std::string log = saved();
   size_t starts = 0;

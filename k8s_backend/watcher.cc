@@ -156,7 +156,7 @@ void Watcher::WatchOnce() {
   bool gone = false, answered = false;
   auto on_data = [&](std::string_view data) {
     if (Stopping()) return false;
-    answered = true;
+    answered = answered || !data.empty();  // (empty calls are the transport's progress ticks)
     buffer.append(data);
     for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
       json event = json::parse(buffer.substr(0, nl), nullptr, false);

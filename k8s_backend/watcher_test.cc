@@ -139,5 +139,68 @@ TEST_F(WatcherTest, StopsPromptlyOnAQuietWatch) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
+// Lists answered, watches refused (403: a role that may list but not
+// watch), each watch's time noted. The transport's progress ticks reach the
+// stream before the refusal, as libcurl's do.
+class WatchRefusingTransport : public Transport {
+ public:
+  explicit WatchRefusingTransport(Clock& clock, std::vector<TimePoint>* watches)
+      : clock_(clock), watches_(watches) {}
+  Result<ApiResponse> Send(const ApiRequest&, const Credential&) override {
+    ApiResponse r;
+    r.status = 200;
+    r.body = R"({"kind": "ConfigMapList", "metadata": {"resourceVersion": "5"}, "items": []})";
+    return r;
+  }
+  Result<ApiResponse> Stream(const ApiRequest&, const Credential&,
+                             const std::function<bool(std::string_view)>& on_data,
+                             StreamStop*) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      watches_->push_back(clock_.Now());
+    }
+    on_data(std::string_view());
+    ApiResponse r;
+    r.status = 403;
+    return r;
+  }
+  std::mutex mu_;
+
+ private:
+  Clock& clock_;
+  std::vector<TimePoint>* watches_;
+};
+
+TEST(WatcherBackoff, RefusedWatchesAreTriedLessAndLessOften) {
+  FakeClock clock;  // pauses pass in virtual time
+  ClusterAccess access;
+  access.server = "in-process";
+  std::vector<TimePoint> watches;
+  auto transport = std::make_unique<WatchRefusingTransport>(clock, &watches);
+  std::mutex& mu = transport->mu_;
+  ApiClient client(std::move(transport), std::make_shared<Credentials>(access, clock), clock,
+                   RetryPolicy{});
+  Watcher watcher(
+      client, WatchOptions{"/api/v1/namespaces/default/configmaps", "", "", 30},
+      [](const std::string&, const json&) {}, clock);
+  watcher.Start();
+  auto count = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return watches.size();
+  };
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (count() < 9 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  watcher.Stop();
+  ASSERT_GE(count(), 9u);
+  // 1, 2, 4, 8, 16 s between tries, then 30 s.
+  std::vector<int64_t> gaps;
+  for (size_t i = 1; i < 9; ++i)
+    gaps.push_back(
+        std::chrono::duration_cast<std::chrono::seconds>(watches[i] - watches[i - 1]).count());
+  EXPECT_EQ(gaps, (std::vector<int64_t>{1, 2, 4, 8, 16, 30, 30, 30}));
+  EXPECT_EQ(watcher.lists(), 1);
+}
+
 }  // namespace
 }  // namespace portflow::k8s
