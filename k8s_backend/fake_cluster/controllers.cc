@@ -141,24 +141,34 @@ std::string Component(const json& object, const std::string& reason) {
 
 }  // namespace
 
+namespace {
+
+// A status for each container of `pod`, every one in `state` (such as
+// {"running": {...}}); `ready` for running containers.
+json ContainerStatuses(const json& pod, const json& state, bool ready) {
+  json statuses = json::array();
+  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
+    statuses.push_back({{"name", Str(c, "name")},
+                        {"image", Str(c, "image")},
+                        {"ready", ready},
+                        {"started", ready},
+                        {"restartCount", 0},
+                        {"imageID", ""},
+                        {"state", state}});
+  }
+  return statuses;
+}
+
+}  // namespace
+
 void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished) {
   json& status = pod["status"];
   status["phase"] = exit_code == 0 ? "Succeeded" : "Failed";
-  json statuses = json::array();
-  for (const json& c : pod["spec"].value("containers", json::array())) {
-    json terminated = {{"exitCode", exit_code},
-                       {"reason", exit_code == 0 ? "Completed" : "Error"},
-                       {"startedAt", K8sTime(started)},
-                       {"finishedAt", K8sTime(finished)}};
-    statuses.push_back({{"name", c.value("name", "")},
-                        {"image", c.value("image", "")},
-                        {"ready", false},
-                        {"started", false},
-                        {"restartCount", 0},
-                        {"imageID", ""},
-                        {"state", {{"terminated", terminated}}}});
-  }
-  status["containerStatuses"] = statuses;
+  json terminated = {{"exitCode", exit_code},
+                     {"reason", exit_code == 0 ? "Completed" : "Error"},
+                     {"startedAt", K8sTime(started)},
+                     {"finishedAt", K8sTime(finished)}};
+  status["containerStatuses"] = ContainerStatuses(pod, {{"terminated", terminated}}, false);
 }
 
 Controllers::Controllers(ObjectStore& store, KubeletOptions options)
@@ -439,7 +449,7 @@ bool Controllers::SyncQuotas() {
       quota_namespaces_.erase(ns);
       continue;
     }
-    changed = SyncQuotaStatus(store_, ns) || changed;
+    changed = SyncQuotaStatus(store_, ns, std::move(quotas->items)) || changed;
   }
   return changed;
 }
@@ -699,19 +709,11 @@ bool Controllers::Wait(json pod, const std::string& reason, const std::string& m
   ++retry.tries;
   json& status = pod["status"];
   json before = status;
-  json statuses = json::array();
   std::string names;
-  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
-    statuses.push_back({{"name", Str(c, "name")},
-                        {"image", Str(c, "image")},
-                        {"ready", false},
-                        {"started", false},
-                        {"restartCount", 0},
-                        {"imageID", ""},
-                        {"state", {{"waiting", {{"reason", reason}, {"message", message}}}}}});
+  for (const json& c : Sub(Sub(pod, "spec"), "containers"))
     names += (names.empty() ? "" : " ") + Str(c, "name");
-  }
-  status["containerStatuses"] = statuses;
+  status["containerStatuses"] =
+      ContainerStatuses(pod, {{"waiting", {{"reason", reason}, {"message", message}}}}, false);
   SetCondition(status, "Initialized", "True", "", "", now);
   SetCondition(status, "ContainersReady", "False", "ContainersNotReady",
                "containers with unready status: [" + names + "]", now);
@@ -768,17 +770,8 @@ bool Controllers::StartPod(json pod) {
   status["startTime"] = K8sTime(now);
   status["hostIP"] = "127.0.0.1";
   status["podIP"] = "127.0.0.1";
-  json statuses = json::array();
-  for (const json& c : containers) {
-    statuses.push_back({{"name", Str(c, "name")},
-                        {"image", Str(c, "image")},
-                        {"ready", true},
-                        {"started", true},
-                        {"restartCount", 0},
-                        {"imageID", ""},
-                        {"state", {{"running", {{"startedAt", K8sTime(now)}}}}}});
-  }
-  status["containerStatuses"] = statuses;
+  status["containerStatuses"] =
+      ContainerStatuses(pod, {{"running", {{"startedAt", K8sTime(now)}}}}, true);
   SetCondition(status, "Initialized", "True", "", "", now);
   SetCondition(status, "ContainersReady", "True", "", "", now);
   SetCondition(status, "Ready", "True", "", "", now);

@@ -164,9 +164,7 @@ Result<ObjectStore::Stored> PodAdmission::Create(const std::string& ns, json pod
   });
 }
 
-bool SyncQuotaStatus(ObjectStore& store, const std::string& ns) {
-  std::vector<json> quotas = Quotas(store, ns);
-  if (quotas.empty()) return false;
+bool SyncQuotaStatus(ObjectStore& store, const std::string& ns, std::vector<json> quotas) {
   std::vector<json> pods = Pods(store, ns);
   bool changed = false;
   for (json& q : quotas) {

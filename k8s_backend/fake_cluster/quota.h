@@ -45,9 +45,8 @@ class PodAdmission {
   std::mutex mu_;
 };
 
-// Sets status.hard and status.used of the quotas in `ns` from its pods, as
-// the quota controller does; true when one changed. False at once (no pod
-// list) when the namespace has no quota.
-bool SyncQuotaStatus(ObjectStore& store, const std::string& ns);
+// Sets status.hard and status.used of `quotas`, the quotas of `ns`, from
+// its pods, as the quota controller does; true when one changed.
+bool SyncQuotaStatus(ObjectStore& store, const std::string& ns, std::vector<json> quotas);
 
 }  // namespace portflow::fake
