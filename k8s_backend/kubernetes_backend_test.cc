@@ -19,10 +19,14 @@ using json = nlohmann::json;
 
 class KubernetesBackendTest : public ::testing::Test {
  protected:
+  // Whether the cluster plays Kueue's webhook (KubernetesBackendKueueTest).
+  virtual bool Kueue() const { return false; }
+
   void SetUp() override {
     fake::ClusterOptions o;
     o.nodes = 3;  // 4 cpu each: 12 in all, but no node has 6
     o.kubelet.default_duration = std::chrono::seconds(0);
+    o.kueue_suspends = Kueue();
     cluster_ = std::move(fake::FakeCluster::Create(o).value());
     int port = cluster_->Serve(0).value();
     options_.target.image = "busybox";
@@ -31,8 +35,60 @@ class KubernetesBackendTest : public ::testing::Test {
     k8s::ClusterAccess access;
     access.server = "http://127.0.0.1:" + std::to_string(port);
     options_.access = access;
+    if (Kueue()) options_.target.queue = "team-a";
+    NewBackend();
+  }
+  // A backend made anew from options_ (as after a change to them, or after
+  // a restart of portflow), sending its events to events_.
+  void NewBackend() {
     backend_ = NewKubernetesBackend(options_);
     backend_->SetEventSink(&events_);
+  }
+  // The ResourceQuota "team" of the default namespace: made, then changed.
+  void Quota(const std::string& cpu) {
+    const std::string quotas = "/api/v1/namespaces/default/resourcequotas";
+    const std::string hard = R"({"hard": {"requests.cpu": ")" + cpu + R"("}})";
+    auto r = cluster_->Handle({"PATCH",
+                               quotas + "/team",
+                               {{"content-type", "application/merge-patch+json"}},
+                               R"({"spec": )" + hard + "}"});
+    if (r.status == 404) {
+      r = cluster_->Handle({"POST",
+                            quotas,
+                            {{"content-type", "application/json"}},
+                            R"({"metadata": {"name": "team"}, "spec": )" + hard + "}"});
+    }
+    ASSERT_TRUE(r.status == 200 || r.status == 201) << r.body;
+  }
+  // What Kueue does to the attempt's Job: suspend it, or admit it.
+  void Suspend(const TaskSpec& t, bool on) {
+    auto r = cluster_->Handle(
+        {"PATCH",
+         "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
+         {{"content-type", "application/merge-patch+json"}},
+         std::string(R"({"spec": {"suspend": )") + (on ? "true" : "false") + "}}"});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  // The states sent for `key`, as "Pending:Submitted Pending:Queued Running".
+  std::string States(const std::string& key) {
+    std::string out;
+    for (const TaskEvent& e : events_.events()) {
+      if (e.key != key) continue;
+      out += (out.empty() ? "" : " ") + std::string(TaskStateName(e.state));
+      if (e.state == TaskState::kPending) out += ":" + e.reason;
+    }
+    return out;
+  }
+  // Until the states sent for `key` end with `tail` (10 s at most).
+  bool WaitStates(const std::string& key, const std::string& tail) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+      std::string s = States(key);
+      if (s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
   }
   // The first Pending event of `key` with `reason`, within 10 s.
   std::optional<TaskEvent> WaitPending(const std::string& key, const std::string& reason) {
@@ -104,13 +160,7 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
 }
 
 TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
-  const std::string quota = "/api/v1/namespaces/default/resourcequotas";
-  auto post = cluster_->Handle(
-      {"POST",
-       quota,
-       {{"content-type", "application/json"}},
-       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "2"}}})"});
-  ASSERT_EQ(post.status, 201) << post.body;
+  Quota("2");
   TaskSpec wide = Spec("wide", 3000);
   ASSERT_TRUE(backend_->Submit(wide).ok());
   std::optional<TaskEvent> waiting = WaitPending(wide.Key(), "QuotaWait");
@@ -119,11 +169,7 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
   EXPECT_THAT(waiting->message, HasSubstr("exceeded quota: team, requested: requests.cpu=3, used: "
                                           "requests.cpu=0, limited: requests.cpu=2"));
   // The quota grows: the Job controller's next try makes the pod, and it runs.
-  auto patch = cluster_->Handle({"PATCH",
-                                 quota + "/team",
-                                 {{"content-type", "application/merge-patch+json"}},
-                                 R"({"spec": {"hard": {"requests.cpu": "4"}}})"});
-  ASSERT_EQ(patch.status, 200) << patch.body;
+  Quota("4");
   auto done = events_.WaitTerminal(wide.Key());
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
@@ -133,36 +179,17 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
 // the attempt Pending (QuotaWait), though the other runs.
 TEST_F(KubernetesBackendTest, AGangWithARefusedReplicaIsPendingNotRunning) {
   options_.target.annotations = {{"sim.portflow.dev/duration", "60"}};
-  backend_ = NewKubernetesBackend(options_);
-  backend_->SetEventSink(&events_);
-  const std::string quota = "/api/v1/namespaces/default/resourcequotas";
-  auto post = cluster_->Handle(
-      {"POST",
-       quota,
-       {{"content-type", "application/json"}},
-       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "1"}}})"});
-  ASSERT_EQ(post.status, 201) << post.body;
+  NewBackend();
+  Quota("1");
   TaskSpec gang = Spec("gang", 600);
   gang.replicas = 2;
   auto h = backend_->Submit(gang);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   ASSERT_TRUE(WaitPending(gang.Key(), "QuotaWait").has_value());
-  auto running = [&] {
-    for (const TaskEvent& e : events_.events())
-      if (e.key == gang.Key() && e.state == TaskState::kRunning) return true;
-    return false;
-  };
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // replica 0 runs meanwhile
-  EXPECT_FALSE(running());
-  auto patch = cluster_->Handle({"PATCH",
-                                 quota + "/team",
-                                 {{"content-type", "application/merge-patch+json"}},
-                                 R"({"spec": {"hard": {"requests.cpu": "2"}}})"});
-  ASSERT_EQ(patch.status, 200) << patch.body;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!running() && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_TRUE(running());
+  EXPECT_THAT(States(gang.Key()), ::testing::Not(HasSubstr("Running")));
+  Quota("2");
+  EXPECT_TRUE(WaitStates(gang.Key(), "Running")) << States(gang.Key());
   ASSERT_TRUE(backend_->Cancel(*h, true).ok());
   ASSERT_TRUE(events_.WaitTerminal(gang.Key()).has_value());
 }
@@ -184,8 +211,7 @@ TEST_F(KubernetesBackendTest, AnImageThatCannotBePulledWaitsWithReasonImagePull)
 
 TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfigError) {
   options_.target.env_from_secrets = {"hf-token"};
-  backend_ = NewKubernetesBackend(options_);
-  backend_->SetEventSink(&events_);
+  NewBackend();
   TaskSpec t = Spec("secret", 500);
   ASSERT_TRUE(backend_->Submit(t).ok());
   std::optional<TaskEvent> waiting = WaitPending(t.Key(), "CreateContainerConfigError");
@@ -202,177 +228,62 @@ TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfig
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
+// The same, on a cluster that plays Kueue's webhook (a Job with the queue
+// label is made suspended); the tests play Kueue's admission (Suspend).
+class KubernetesBackendKueueTest : public KubernetesBackendTest {
+ protected:
+  bool Kueue() const override { return true; }
+};
+
 // A gang a quota holds back, then suspended: Queued, not the refusal of a
 // pod its suspended Job no longer asks for.
-TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedNotQuotaWait) {
-  fake::ClusterOptions o;
-  o.kueue_suspends = true;
-  auto cluster = fake::FakeCluster::Create(o).value();
-  int port = cluster->Serve(0).value();
-  auto post = cluster->Handle(
-      {"POST",
-       "/api/v1/namespaces/default/resourcequotas",
-       {{"content-type", "application/json"}},
-       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "1"}}})"});
-  ASSERT_EQ(post.status, 201) << post.body;
-  KubernetesBackendOptions k;
-  k.target.image = "busybox";
-  k.target.ship_code = false;
-  k.target.namespace_name = "default";
-  k.target.queue = "team-a";
-  k.target.annotations = {{"sim.portflow.dev/duration", "60"}};
-  k.access = k8s::ClusterAccess{};
-  k.access->server = "http://127.0.0.1:" + std::to_string(port);
-  auto backend = NewKubernetesBackend(k);
-  testing::EventRecorder events;
-  backend->SetEventSink(&events);
-  TaskSpec t;
-  t.run_id = "held";
-  t.step = t.instance = "g";
-  t.argv = {"true"};
-  t.run_dir = ::testing::TempDir() + "k8s_held_" + std::to_string(::getpid());
-  t.resources = {600, 0, 0};
+TEST_F(KubernetesBackendKueueTest, ASuspendedJobIsQueuedNotQuotaWait) {
+  Quota("1");
+  options_.target.annotations = {{"sim.portflow.dev/duration", "60"}};
+  NewBackend();
+  TaskSpec t = Spec("g", 600);
   t.replicas = 2;
-  auto h = backend->Submit(t);
+  auto h = backend_->Submit(t);
   ASSERT_TRUE(h.ok());
-  auto last_reason = [&] {
-    std::string reason;
-    for (const TaskEvent& e : events.events())
-      if (e.key == t.Key() && e.state == TaskState::kPending) reason = e.reason;
-    return reason;
-  };
-  auto wait_reason = [&](const std::string& want) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (last_reason() != want && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return last_reason() == want;
-  };
-  auto suspend = [&](bool on) {
-    auto r =
-        cluster->Handle({"PATCH",
-                         "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
-                         {{"content-type", "application/merge-patch+json"}},
-                         std::string(R"({"spec": {"suspend": )") + (on ? "true" : "false") + "}}"});
-    ASSERT_EQ(r.status, 200) << r.body;
-  };
-  ASSERT_TRUE(wait_reason("Queued"));
-  suspend(false);
-  ASSERT_TRUE(wait_reason("QuotaWait")) << last_reason();  // replica 1 does not fit
-  suspend(true);
-  EXPECT_TRUE(wait_reason("Queued")) << last_reason();
-  ASSERT_TRUE(backend->Cancel(*h, true).ok());
-  ASSERT_TRUE(events.WaitTerminal(t.Key()).has_value());
-  backend.reset();
-  cluster->StopServing();
+  ASSERT_TRUE(WaitStates(t.Key(), "Pending:Queued")) << States(t.Key());
+  Suspend(t, false);
+  ASSERT_TRUE(WaitStates(t.Key(), "Pending:QuotaWait"))  // replica 1 does not fit
+      << States(t.Key());
+  Suspend(t, true);
+  EXPECT_TRUE(WaitStates(t.Key(), "Pending:Queued")) << States(t.Key());
+  ASSERT_TRUE(backend_->Cancel(*h, true).ok());
+  ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
 }
 
-// A Job that Kueue holds suspended (the fake plays Kueue's webhook; the test
-// plays its admission) waits as Pending, reason Queued, naming the queue.
-TEST(KubernetesBackendKueue, ASuspendedJobIsQueuedUntilAdmitted) {
-  fake::ClusterOptions o;
-  o.kueue_suspends = true;
-  o.kubelet.default_duration = std::chrono::seconds(0);
-  auto cluster = fake::FakeCluster::Create(o).value();
-  int port = cluster->Serve(0).value();
-  KubernetesBackendOptions k;
-  k.target.image = "busybox";
-  k.target.ship_code = false;
-  k.target.namespace_name = "default";
-  k.target.queue = "team-a";
-  k.access = k8s::ClusterAccess{};
-  k.access->server = "http://127.0.0.1:" + std::to_string(port);
-  auto backend = NewKubernetesBackend(k);
-  testing::EventRecorder events;
-  backend->SetEventSink(&events);
-  TaskSpec t;
-  t.run_id = "queued";
-  t.step = t.instance = "q";
-  t.argv = {"true"};
-  t.run_dir = ::testing::TempDir() + "k8s_queued_" + std::to_string(::getpid());
-  t.resources = {500, 0, 0};
-  ASSERT_TRUE(backend->Submit(t).ok());
-  std::optional<TaskEvent> queued;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!queued && std::chrono::steady_clock::now() < until) {
-    for (const TaskEvent& e : events.events())
-      if (e.key == t.Key() && e.reason == "Queued") queued = e;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+// A Job that Kueue holds suspended waits as Pending, reason Queued, naming
+// the queue.
+TEST_F(KubernetesBackendKueueTest, ASuspendedJobIsQueuedUntilAdmitted) {
+  TaskSpec t = Spec("q", 500);
+  ASSERT_TRUE(backend_->Submit(t).ok());
+  std::optional<TaskEvent> queued = WaitPending(t.Key(), "Queued");
   ASSERT_TRUE(queued.has_value());
   EXPECT_EQ(queued->message, "the Job is suspended until Kueue admits it to queue team-a");
-  auto admitted = cluster->Handle({"PATCH",
-                                   "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
-                                   {{"content-type", "application/merge-patch+json"}},
-                                   R"({"spec": {"suspend": false}})"});
-  ASSERT_EQ(admitted.status, 200) << admitted.body;
-  auto done = events.WaitTerminal(t.Key());
+  Suspend(t, false);
+  auto done = events_.WaitTerminal(t.Key());
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
-  backend.reset();
-  cluster->StopServing();
 }
 
 // Kueue's preemption: a running Job is suspended (its pods go), then
 // admitted again (new pods). The attempt goes back to Pending/Queued and runs
 // again, and its log holds both runs, though portflow restarted between them.
-TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
-  fake::ClusterOptions o;
-  o.kueue_suspends = true;
-  auto cluster = fake::FakeCluster::Create(o).value();
-  int port = cluster->Serve(0).value();
-  KubernetesBackendOptions k;
-  k.target.image = "busybox";
-  k.target.ship_code = false;
-  k.target.namespace_name = "default";
-  k.target.queue = "team-a";
-  k.target.annotations = {{"sim.portflow.dev/duration", "3"}};
-  k.access = k8s::ClusterAccess{};
-  k.access->server = "http://127.0.0.1:" + std::to_string(port);
-  auto backend = NewKubernetesBackend(k);
-  testing::EventRecorder events;
-  backend->SetEventSink(&events);
-  TaskSpec t;
-  t.run_id = "preempted";
-  t.step = t.instance = "p";
-  t.argv = {"true"};
-  t.run_dir = ::testing::TempDir() + "k8s_preempted_" + std::to_string(::getpid());
-  t.resources = {500, 0, 0};
-  auto h = backend->Submit(t);
+TEST_F(KubernetesBackendKueueTest, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
+  options_.target.annotations = {{"sim.portflow.dev/duration", "3"}};
+  NewBackend();
+  TaskSpec t = Spec("p", 500);
+  auto h = backend_->Submit(t);
   ASSERT_TRUE(h.ok());
-  auto suspend = [&](bool on) {
-    auto r =
-        cluster->Handle({"PATCH",
-                         "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t),
-                         {{"content-type", "application/merge-patch+json"}},
-                         std::string(R"({"spec": {"suspend": )") + (on ? "true" : "false") + "}}"});
-    ASSERT_EQ(r.status, 200) << r.body;
-  };
-  // The states sent so far, as "Pending:Queued Running ...".
-  auto states = [&] {
-    std::string out;
-    for (const TaskEvent& e : events.events()) {
-      if (e.key != t.Key()) continue;
-      out += (out.empty() ? "" : " ") + std::string(TaskStateName(e.state));
-      if (e.state == TaskState::kPending) out += ":" + e.reason;
-    }
-    return out;
-  };
-  auto wait_for = [&](const std::string& tail) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < until) {
-      std::string s = states();
-      if (s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0)
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  };
-  ASSERT_TRUE(wait_for("Pending:Queued")) << states();
-  suspend(false);
-  ASSERT_TRUE(wait_for("Running")) << states();
+  ASSERT_TRUE(WaitStates(t.Key(), "Pending:Queued")) << States(t.Key());
+  Suspend(t, false);
+  ASSERT_TRUE(WaitStates(t.Key(), "Running")) << States(t.Key());
   auto saved = [&] {
     std::string log;
-    (void)backend->Logs(*h, 0, false, [&](std::string_view d) {
+    (void)backend_->Logs(*h, 0, false, [&](std::string_view d) {
       log += d;
       return true;
     });
@@ -384,17 +295,15 @@ TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
   while (saved().find(" started;") == std::string::npos && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_NE(saved().find(" started;"), std::string::npos);
-  suspend(true);
-  ASSERT_TRUE(wait_for("Running Pending:Queued")) << states();
+  Suspend(t, true);
+  ASSERT_TRUE(WaitStates(t.Key(), "Running Pending:Queued")) << States(t.Key());
   // portflow restarts while the Job waits, and re-attaches to it.
-  backend.reset();
-  backend = NewKubernetesBackend(k);
-  testing::EventRecorder after;
-  backend->SetEventSink(&after);
-  auto recovered = backend->Recover(t.run_id, {*h});
+  backend_.reset();
+  NewBackend();
+  auto recovered = backend_->Recover(t.run_id, {*h});
   ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
-  suspend(false);
-  auto done = after.WaitTerminal(t.Key(), std::chrono::seconds(20));
+  Suspend(t, false);
+  auto done = events_.WaitTerminal(t.Key(), std::chrono::seconds(20));
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
   std::string log = saved();
@@ -402,8 +311,6 @@ TEST(KubernetesBackendKueue, APreemptedJobIsQueuedAgainAndKeepsBothLogs) {
   for (size_t at = 0; (at = log.find(" started;", at)) != std::string::npos; ++at) ++starts;
   EXPECT_EQ(starts, 2u) << log;  // both runs
   EXPECT_THAT(log, HasSubstr("exited with code 0")) << log;
-  backend.reset();
-  cluster->StopServing();
 }
 
 // The same backend, in process and in virtual time: requests go straight

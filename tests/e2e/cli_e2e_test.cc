@@ -132,11 +132,7 @@ TEST_F(CliTest, RenderShowsExactlyWhatWouldRun) {
 // file (PORTFLOW_UPDATE_GOLDEN=1 rewrites it), then the shipped-code form.
 TEST_F(CliTest, RenderForAClusterTarget) {
   const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
-  fs::create_directories(dir_ + "/laptop");
-  for (const auto& f : fs::directory_iterator(scenario)) {
-    if (f.is_regular_file())
-      fs::copy_file(f.path(), dir_ + "/laptop/" + f.path().filename().string());
-  }
+  CopyScenario("laptop-dev", dir_ + "/laptop");
   WriteFile(
       dir_ + "/laptop/portflow.yaml",
       "targets:\n"
@@ -202,13 +198,7 @@ TEST_F(CliTest, RenderForAClusterTarget) {
 // The built-in rehearsal target: the laptop scenario as Kubernetes Jobs on
 // the embedded fake cluster, with no kubeconfig and no portflow.yaml.
 TEST_F(CliTest, RehearsalTargetNeedsNoSetup) {
-  const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
-  fs::create_directories(dir_ + "/laptop");
-  for (const auto& f : fs::directory_iterator(scenario)) {
-    if (f.is_regular_file()) {
-      fs::copy_file(f.path(), dir_ + "/laptop/" + f.path().filename().string());
-    }
-  }
+  CopyScenario("laptop-dev", dir_ + "/laptop");
   CliResult r = RunCli({"run", "pipeline.yaml", "--target", "rehearsal"}, dir_ + "/laptop");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("best model: lr=0.1"));

@@ -59,11 +59,7 @@ class K8sFaultsTest : public ::testing::Test {
 };
 
 TEST_F(K8sFaultsTest, FailingCallsAndDroppedWatchesDoNotDuplicateOrLoseWork) {
-  const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
-  for (const auto& f : fs::directory_iterator(scenario)) {
-    if (f.is_regular_file())
-      fs::copy_file(f.path(), dir_ + "/work/" + f.path().filename().string());
-  }
+  CopyScenario("laptop-dev", dir_ + "/work");
   for (int code : {429, 500, 0}) {
     SCOPED_TRACE("code " + std::to_string(code));
     Fault("{\"failRate\": 0.1, \"code\": " + std::to_string(code) + "}");

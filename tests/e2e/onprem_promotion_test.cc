@@ -28,12 +28,7 @@ std::string BestModel(const std::string& out) {
 TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   const std::string dir = ::testing::TempDir() + "onprem_" + std::to_string(::getpid());
   fs::remove_all(dir);
-  fs::create_directories(dir + "/laptop");
-  const std::string scenario = std::string(PORTFLOW_SOURCE_DIR) + "/scenarios/laptop-dev";
-  for (const auto& f : fs::directory_iterator(scenario)) {
-    if (f.is_regular_file())
-      fs::copy_file(f.path(), dir + "/laptop/" + f.path().filename().string());
-  }
+  CopyScenario("laptop-dev", dir + "/laptop");
   ServedCluster cluster =
       ServeCluster(dir, {"--mode", "execute", "--nodes", "3", "--work-dir", dir + "/cluster"});
   ASSERT_GT(cluster.pid, 0) << cluster.error;

@@ -100,6 +100,15 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds limit) {
   return pred();
 }
 
+void CopyScenario(const std::string& name, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  for (const auto& f : std::filesystem::directory_iterator(std::string(PORTFLOW_SOURCE_DIR) +
+                                                           "/scenarios/" + name)) {
+    if (f.is_regular_file())
+      std::filesystem::copy_file(f.path(), dir + "/" + f.path().filename().string());
+  }
+}
+
 ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args) {
   args.insert(args.begin(), {"cluster", "serve"});
   args.insert(args.end(), {"--kubeconfig", dir + "/kubeconfig"});

@@ -40,6 +40,9 @@ struct ShellResult {
 ShellResult RunShell(const std::string& command);
 
 std::string ReadFile(const std::string& path);
+// Copies the files of scenarios/NAME (not its folders) into `dir`, which it
+// creates.
+void CopyScenario(const std::string& name, const std::string& dir);
 void WriteFile(const std::string& path, const std::string& text);
 
 // Polls `pred` every 20ms until it holds or `limit` passes.
