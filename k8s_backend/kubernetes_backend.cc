@@ -531,6 +531,17 @@ class KubernetesBackend : public Backend {
     Reconcile(a);
   }
 
+  // Records what a watch or a list says of a pod (mu_ held). The pods'
+  // watch can run behind a list made since: an ended pod never goes back,
+  // so a late word of it still running is older news, and is dropped.
+  void KeepPod(const std::string& job, const json& pod) {
+    json& kept = pods_[job][Str(Sub(pod, "metadata"), "name")];
+    if (kept.is_object() && Ended(kept) && !Ended(pod) &&
+        Str(Sub(kept, "metadata"), "uid") == Str(Sub(pod, "metadata"), "uid"))
+      return;
+    kept = pod;
+  }
+
   void OnPod(const std::string& type, const json& pod) {
     std::string name = Str(Sub(pod, "metadata"), "name");
     std::string job = Label(pod, "batch.kubernetes.io/job-name");
@@ -541,7 +552,7 @@ class KubernetesBackend : public Backend {
         pods_[job].erase(name);
         if (pods_[job].empty()) pods_.erase(job);
       } else {
-        pods_[job][name] = pod;
+        KeepPod(job, pod);
       }
       auto it = by_job_.find(job);
       if (it == by_job_.end()) return;
@@ -693,8 +704,7 @@ class KubernetesBackend : public Backend {
       json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
       std::lock_guard<std::mutex> l(mu_);
       if (list.is_object()) {
-        for (const json& pod : list.value("items", json::array()))
-          pods_[a->job][Str(Sub(pod, "metadata"), "name")] = pod;
+        for (const json& pod : list.value("items", json::array())) KeepPod(a->job, pod);
       }
     }
     {
@@ -893,8 +903,10 @@ class KubernetesBackend : public Backend {
     auto pods = pods_.find(job);
     if (pods == pods_.end()) return true;  // gone: read what is left
     auto p = pods->second.find(pod);
-    if (p == pods->second.end()) return true;
-    std::string phase = Str(Sub(p->second, "status"), "phase");
+    return p == pods->second.end() || Ended(p->second);
+  }
+  static bool Ended(const json& pod) {
+    std::string phase = Str(Sub(pod, "status"), "phase");
     return phase == "Succeeded" || phase == "Failed";
   }
 

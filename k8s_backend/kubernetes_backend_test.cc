@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "core/testing/event_recorder.h"
@@ -365,6 +367,118 @@ TEST(KubernetesBackendVirtualTime, AnHourOfPodsTakesSeconds) {
   }
   EXPECT_GE(clock.Now() - start, std::chrono::hours(1));
   EXPECT_LT(std::chrono::steady_clock::now() - real_start, std::chrono::seconds(30));
+  backend.reset();
+}
+
+// A pods' watch that runs behind the rest: the word of the pod running is
+// held until the backend has listed the Job's pods (which it does when the
+// Job's watch says the Job failed first), and the word of it failing never
+// comes. The pod's log is served only once the late word has been read.
+class LatePodWatch : public k8s::Transport {
+ public:
+  explicit LatePodWatch(fake::FakeCluster& cluster)
+      : inner_(fake::MakeFakeClusterTransport(cluster)) {}
+  Result<k8s::ApiResponse> Send(const k8s::ApiRequest& request,
+                                const k8s::Credential& credential) override {
+    if (IsLog(request)) Await([this] { return late_read_; });
+    auto r = inner_->Send(request, credential);
+    if (request.path.find("/pods?labelSelector=batch.kubernetes.io") != std::string::npos)
+      Set(&listed_);
+    return r;
+  }
+  Result<k8s::ApiResponse> Stream(const k8s::ApiRequest& request, const k8s::Credential& credential,
+                                  const std::function<bool(std::string_view)>& on_data,
+                                  k8s::StreamStop* stop) override {
+    if (IsLog(request)) Await([this] { return late_read_; });
+    bool pods_watch = request.path.find("/pods?") != std::string::npos &&
+                      request.path.find("watch=true") != std::string::npos;
+    if (!pods_watch) return inner_->Stream(request, credential, on_data, stop);
+    return inner_->Stream(
+        request, credential,
+        [&](std::string_view data) {
+          // One event a line; a line may come in parts.
+          for (size_t end; (end = data.find('\n')) != std::string_view::npos;) {
+            line_.append(data.substr(0, end + 1));
+            data.remove_prefix(end + 1);
+            if (line_.find(R"("phase":"Failed")") != std::string::npos) {
+              line_.clear();  // never told
+              continue;
+            }
+            bool running = line_.find(R"("phase":"Running")") != std::string::npos;
+            if (running) Await([this] { return listed_; });
+            bool more = on_data(line_);
+            line_.clear();
+            if (running) Set(&late_read_);
+            if (!more) return false;
+          }
+          line_.append(data);
+          return on_data("");
+        },
+        stop);
+  }
+  bool late_read() {
+    std::lock_guard<std::mutex> l(mu_);
+    return late_read_;
+  }
+
+ private:
+  static bool IsLog(const k8s::ApiRequest& r) { return r.path.find("/log") != std::string::npos; }
+  void Await(const std::function<bool()>& done) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, std::chrono::seconds(10), done);
+  }
+  void Set(bool* flag) {
+    std::lock_guard<std::mutex> l(mu_);
+    *flag = true;
+    cv_.notify_all();
+  }
+
+  std::unique_ptr<k8s::Transport> inner_;
+  std::string line_;  // the pods' watch's line so far
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool listed_ = false, late_read_ = false;
+};
+
+// The Job's watch says the Job failed before the pods' watch says its pod
+// did; the backend lists the pods, and the pods' watch then tells of the
+// pod running, which is older news than the list. The exit code is still
+// the pod's.
+TEST(KubernetesBackendLateWatch, APodsWatchBehindAListDoesNotLoseTheExitCode) {
+  fake::ClusterOptions o;
+  o.kubelet.default_duration = std::chrono::milliseconds(50);
+  o.kubelet.default_exit_code = 7;
+  auto cluster = fake::FakeCluster::Create(o).value();
+  cluster->StartControllers();
+  LatePodWatch* late = nullptr;
+  KubernetesBackendOptions k;
+  k.target.image = "busybox";
+  k.target.ship_code = false;
+  k.target.namespace_name = "default";
+  k.access = k8s::ClusterAccess{};
+  k.access->server = "in-process";
+  k.transport = [&](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
+    auto t = std::make_unique<LatePodWatch>(*cluster);
+    late = t.get();
+    return std::unique_ptr<k8s::Transport>(std::move(t));
+  };
+  auto backend = NewKubernetesBackend(k);
+  testing::EventRecorder events;
+  backend->SetEventSink(&events);
+  TaskSpec t;
+  t.run_id = "late";
+  t.step = t.instance = "fails";
+  t.argv = {"false"};
+  t.run_dir = ::testing::TempDir() + "k8s_late_" + std::to_string(::getpid());
+  t.resources = {100, 0, 0};
+  ASSERT_TRUE(backend->Submit(t).ok());
+  auto end = events.WaitTerminal(t.Key(), std::chrono::seconds(20));
+  ASSERT_TRUE(end.has_value());
+  ASSERT_NE(late, nullptr);
+  EXPECT_TRUE(late->late_read());  // the stale word came, after the list
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  ASSERT_TRUE(end->result.has_value());
+  EXPECT_EQ(end->result->exit_code, 7);
   backend.reset();
 }
 
