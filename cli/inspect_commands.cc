@@ -252,8 +252,25 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
     open.push_back(
         {a.backend, run_id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle});
   }
+  // A backend that re-attaches (a cluster's Jobs outlive portflow) is then
+  // asked to stop each attempt; one that cannot re-attach stops them itself.
+  // What could not be stopped is said, and the run is still marked ended.
+  bool stopped_all = true;
   auto backend = BackendFor(run->workload_dir, run->target);
-  if (backend.ok()) (void)(*backend)->Recover(run_id, open);
+  Result<std::vector<RecoveredTask>> recovered =
+      backend.ok() ? (*backend)->Recover(run_id, open) : backend.status();
+  if (!recovered.ok() && !open.empty()) {
+    PrintError("could not reach target " + run->target + " to stop what " + run_id +
+               " left running: " + recovered.status().message());
+    stopped_all = false;
+  }
+  for (const RecoveredTask& t : recovered.ok() ? *recovered : std::vector<RecoveredTask>{}) {
+    if (t.state != TaskState::kRunning) continue;
+    if (Status s = (*backend)->Cancel(t.handle, /*force=*/true); !s.ok()) {
+      PrintError("could not stop " + t.handle.key + ": " + s.message());
+      stopped_all = false;
+    }
+  }
   for (const AttemptRecord& a : *attempts) {
     auto st = ParseTaskState(a.state);
     if (st && IsTerminal(*st)) continue;
@@ -264,11 +281,13 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
     (void)(*store)->PutAttempt(done);
   }
   run->state = "Cancelled";
-  run->message = "cancelled while no portflow process was driving it";
+  run->message = stopped_all ? "cancelled while no portflow process was driving it"
+                             : "cancelled while no portflow process was driving it; some of its "
+                               "work could not be stopped and may still be running";
   run->finished_ms = ToUnixMillis(RealClock().Now());
   if (Status s = (*store)->UpdateRun(*run); !s.ok()) return Fail(s);
   std::cout << run_id << " Cancelled\n";
-  return kExitOk;
+  return stopped_all ? kExitOk : kExitFailed;
 }
 
 int Targets(const std::string& dir, const std::string& format) {

@@ -184,6 +184,47 @@ spec:
   EXPECT_EQ(RunCli({"logs", run, "work"}, dir_ + "/work").out, "begin\nfinished\n");
 }
 
+// kill -9 of portflow while a Job runs, then `portflow cancel RUN`: the Job
+// is deleted on the cluster, not only marked Cancelled in the run store.
+TEST_F(K8sFaultsTest, KillNineThenCancelDeletesTheJob) {
+  WriteFile(dir_ + "/work/long.yaml", R"yaml(apiVersion: portflow.dev/v1
+kind: Workload
+metadata: {name: long}
+spec:
+  image: busybox
+  steps:
+    - {name: long, script: "echo begin; sleep 120"}
+)yaml");
+  pid_t engine = StartCli({"run", "long.yaml", "--target", "onprem"}, dir_ + "/work",
+                          dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_GT(engine, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Kubectl("get pods -l portflow.dev/step=long -o jsonpath={.items[0].status.phase}")
+                   .out == "Running";
+      },
+      std::chrono::seconds(30)));
+  ::kill(engine, SIGKILL);
+  WaitChild(engine, std::chrono::seconds(10));
+  std::string run = ReadFile(dir_ + "/run.out");
+  run = run.substr(0, run.find('\n'));
+  CliResult cancelled = RunCli({"cancel", run}, dir_ + "/work");
+  EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_EQ(cancelled.out, run + " Cancelled\n");
+  EXPECT_EQ(Kubectl("get jobs -l portflow.dev/run=" + run).out,
+            "No resources found in default namespace.\n");
+  std::string pods;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        pods = Kubectl("get pods -l portflow.dev/run=" + run).out;
+        return pods == "No resources found in default namespace.\n";
+      },
+      std::chrono::seconds(30)))
+      << pods;
+  auto status = nlohmann::json::parse(RunCli({"status", run, "-o", "json"}, dir_ + "/work").out);
+  EXPECT_EQ(status["state"], "Cancelled");
+}
+
 // Not a fault, but the cluster saying no: a ResourceQuota too small for a
 // step holds it Pending with reason QuotaWait, in `portflow status` as in the
 // live view, and the step runs once the quota grows.
