@@ -217,7 +217,9 @@ class KubernetesBackend : public Backend {
       a->run_dir = Str(data, "run_dir");
       a->attempt = data.value("attempt", 1);
       a->replicas = data.value("replicas", 1);
-      a->sent = TaskState::kRunning;
+      // Reported Running (re-attached); what the pods do is then sent as
+      // for a new attempt: Running, or Pending with why it waits.
+      a->sent = TaskState::kPending;
       {
         std::lock_guard<std::mutex> l(mu_);
         attempts_[a->key] = a;

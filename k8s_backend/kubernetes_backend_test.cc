@@ -161,6 +161,35 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   EXPECT_EQ(done->state, TaskState::kSucceeded);
 }
 
+// portflow restarts while a pod waits: the re-attached attempt says again
+// why it waits (Recover reports it Running, but the backend then tells).
+TEST_F(KubernetesBackendTest, ARecoveredAttemptThatWaitsSaysWhy) {
+  TaskSpec big = Spec("big", 6000);
+  auto h = backend_->Submit(big);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_TRUE(WaitPending(big.Key(), "Unschedulable").has_value());
+  backend_.reset();
+  size_t before = events_.events().size();
+  NewBackend();
+  auto recovered = backend_->Recover(big.run_id, {*h});
+  ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].state, TaskState::kRunning);  // re-attached
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::optional<TaskEvent> again;
+  while (!again && std::chrono::steady_clock::now() < until) {
+    auto events = events_.events();
+    for (size_t i = before; i < events.size(); ++i) {
+      if (events[i].key == big.Key() && events[i].reason == "Unschedulable") again = events[i];
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(again.has_value()) << States(big.Key());
+  EXPECT_EQ(again->state, TaskState::kPending);
+  EXPECT_THAT(again->message, HasSubstr("Insufficient cpu"));
+  ASSERT_TRUE(backend_->Cancel((*recovered)[0].handle, true).ok());
+}
+
 TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
   Quota("2");
   TaskSpec wide = Spec("wide", 3000);
