@@ -260,8 +260,8 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
   Result<std::vector<RecoveredTask>> recovered =
       backend.ok() ? (*backend)->Recover(run_id, open) : backend.status();
   if (!recovered.ok() && !open.empty()) {
-    PrintError("could not reach target " + run->target + " to stop what " + run_id +
-               " left running: " + recovered.status().message());
+    PrintError("could not stop what " + run_id + " left running on target " + run->target + ": " +
+               recovered.status().message());
     stopped_all = false;
   }
   for (const RecoveredTask& t : recovered.ok() ? *recovered : std::vector<RecoveredTask>{}) {

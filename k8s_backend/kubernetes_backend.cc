@@ -209,6 +209,14 @@ class KubernetesBackend : public Backend {
         out.push_back({h, TaskState::kUnknown, std::nullopt});
         continue;
       }
+      // This backend follows one namespace. Not finding a Job that lives in
+      // another would run its work a second time.
+      if (std::string ns = Str(data, "namespace"); !ns.empty() && ns != namespace_) {
+        return FailedPrecondition("the Jobs of run " + run_id + " are in namespace " + ns +
+                                  ", but the target now uses namespace " + namespace_ +
+                                  "; set the target's namespace back to " + ns +
+                                  " to resume or cancel it");
+      }
       auto a = std::make_shared<Attempt>();
       a->key = h.key;
       a->run_id = run_id;

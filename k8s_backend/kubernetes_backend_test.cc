@@ -190,6 +190,21 @@ TEST_F(KubernetesBackendTest, ARecoveredAttemptThatWaitsSaysWhy) {
   ASSERT_TRUE(backend_->Cancel((*recovered)[0].handle, true).ok());
 }
 
+// The target's namespace changed between the run and its resume: Recover
+// says so rather than miss the Job and run its work again.
+TEST_F(KubernetesBackendTest, RecoverRefusesHandlesOfAnotherNamespace) {
+  TaskSpec t = Spec("moved", 100);
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  backend_.reset();
+  options_.target.namespace_name = "elsewhere";
+  NewBackend();
+  auto recovered = backend_->Recover(t.run_id, {*h});
+  ASSERT_FALSE(recovered.ok());
+  EXPECT_THAT(recovered.status().message(),
+              HasSubstr("are in namespace default, but the target now uses namespace elsewhere"));
+}
+
 TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
   Quota("2");
   TaskSpec wide = Spec("wide", 3000);
