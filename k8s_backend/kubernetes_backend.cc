@@ -50,11 +50,13 @@ struct Attempt {
   // Logs: the pod each replica's copy is following, and the pods done. A
   // replica's pod replaced after a suspension (Kueue's preemption) adds its
   // log after the first one's, at `log_base`.
-  std::map<int, std::string> copying;          // replica -> pod
-  std::set<std::string> copied;                // pods
-  std::map<int, std::string> log_pod;          // replica -> the pod whose log ends its file
-  std::map<int, uint64_t> log_base;            // replica -> where that pod's log starts
-  bool refreshing = false, refreshed = false;  // the Job's pods listed once at its end
+  std::map<int, std::string> copying;  // replica -> pod
+  std::set<std::string> copied;        // pods
+  std::map<int, std::string> log_pod;  // replica -> the pod whose log ends its file
+  std::map<int, uint64_t> log_base;    // replica -> where that pod's log starts
+  // The Job's pods listed once at its end (three tries if the list fails).
+  bool refreshing = false, refreshed = false;
+  int refresh_tries = 0;
 };
 
 class KubernetesBackend : public Backend {
@@ -558,15 +560,18 @@ class KubernetesBackend : public Backend {
     std::shared_ptr<Attempt> a;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (type == "DELETED") {
+      auto attempt = by_job_.find(job);
+      if (type == "DELETED" && Ended(pod) && attempt != by_job_.end() &&
+          !attempt->second->terminal) {
+        KeepPod(job, pod);  // it says how the attempt ended (deleted by a TTL, say)
+      } else if (type == "DELETED") {
         pods_[job].erase(name);
         if (pods_[job].empty()) pods_.erase(job);
       } else {
         KeepPod(job, pod);
       }
-      auto it = by_job_.find(job);
-      if (it == by_job_.end()) return;
-      a = it->second;
+      if (attempt == by_job_.end()) return;
+      a = attempt->second;
     }
     Reconcile(a);
   }
@@ -705,6 +710,7 @@ class KubernetesBackend : public Backend {
 
   // Lists the Job's pods once, when their watch has not caught up.
   void RefreshPods(const std::shared_ptr<Attempt>& a) {
+    bool listed = false;
     auto client = Client();
     if (client.ok()) {
       auto r = (*client)->Call({"GET",
@@ -715,12 +721,15 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       if (list.is_object()) {
         for (const json& pod : list.value("items", json::array())) KeepPod(a->job, pod);
+        listed = true;
       }
     }
     {
+      // A failed list is tried again (by the Reconcile below); the pods'
+      // watch, catching up meanwhile, may make it needless.
       std::lock_guard<std::mutex> l(mu_);
       a->refreshing = false;
-      a->refreshed = true;
+      a->refreshed = listed || ++a->refresh_tries >= 3;
     }
     Reconcile(a);
   }

@@ -414,116 +414,204 @@ TEST(KubernetesBackendVirtualTime, AnHourOfPodsTakesSeconds) {
   backend.reset();
 }
 
-// A pods' watch that runs behind the rest: the word of the pod running is
-// held until the backend has listed the Job's pods (which it does when the
-// Job's watch says the Job failed first), and the word of it failing never
-// comes. The pod's log is served only once the late word has been read.
-class LatePodWatch : public k8s::Transport {
+// The in-process fake behind hooks that set the order in which the backend
+// hears things, to force the interleavings of its watches that a loaded
+// machine makes by chance. Each call passes Before() and After(); each line
+// of a watch (one event a line) passes Deliver(), which may wait or drop it,
+// then Delivered(). Flags are set and awaited (10 s at most) under one lock.
+class GatedTransport : public k8s::Transport {
  public:
-  explicit LatePodWatch(fake::FakeCluster& cluster)
+  explicit GatedTransport(fake::FakeCluster& cluster)
       : inner_(fake::MakeFakeClusterTransport(cluster)) {}
   Result<k8s::ApiResponse> Send(const k8s::ApiRequest& request,
                                 const k8s::Credential& credential) override {
-    if (IsLog(request)) Await([this] { return late_read_; });
+    Before(request.path);
     auto r = inner_->Send(request, credential);
-    if (request.path.find("/pods?labelSelector=batch.kubernetes.io") != std::string::npos)
-      Set(&listed_);
+    After(request.path);
     return r;
   }
   Result<k8s::ApiResponse> Stream(const k8s::ApiRequest& request, const k8s::Credential& credential,
                                   const std::function<bool(std::string_view)>& on_data,
                                   k8s::StreamStop* stop) override {
-    if (IsLog(request)) Await([this] { return late_read_; });
-    bool pods_watch = request.path.find("/pods?") != std::string::npos &&
-                      request.path.find("watch=true") != std::string::npos;
-    if (!pods_watch) return inner_->Stream(request, credential, on_data, stop);
+    Before(request.path);
+    if (request.path.find("watch=true") == std::string::npos)
+      return inner_->Stream(request, credential, on_data, stop);
+    std::string line;  // so far
     return inner_->Stream(
         request, credential,
         [&](std::string_view data) {
-          // One event a line; a line may come in parts.
           for (size_t end; (end = data.find('\n')) != std::string_view::npos;) {
-            line_.append(data.substr(0, end + 1));
+            line.append(data.substr(0, end + 1));
             data.remove_prefix(end + 1);
-            if (line_.find(R"("phase":"Failed")") != std::string::npos) {
-              line_.clear();  // never told
-              continue;
-            }
-            bool running = line_.find(R"("phase":"Running")") != std::string::npos;
-            if (running) Await([this] { return listed_; });
-            bool more = on_data(line_);
-            line_.clear();
-            if (running) Set(&late_read_);
+            bool more = !Deliver(request.path, line) || on_data(line);
+            Delivered(request.path, line);
+            line.clear();
             if (!more) return false;
           }
-          line_.append(data);
+          line.append(data);
           return on_data("");
         },
         stop);
   }
-  bool late_read() {
+  bool Get(const bool& flag) {
     std::lock_guard<std::mutex> l(mu_);
-    return late_read_;
+    return flag;
   }
 
- private:
-  static bool IsLog(const k8s::ApiRequest& r) { return r.path.find("/log") != std::string::npos; }
-  void Await(const std::function<bool()>& done) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, std::chrono::seconds(10), done);
+ protected:
+  virtual void Before(const std::string& /*path*/) {}
+  virtual void After(const std::string& /*path*/) {}
+  virtual bool Deliver(const std::string& /*path*/, const std::string& /*line*/) { return true; }
+  virtual void Delivered(const std::string& /*path*/, const std::string& /*line*/) {}
+  static bool Has(const std::string& text, const char* part) {
+    return text.find(part) != std::string::npos;
   }
-  void Set(bool* flag) {
+  void Await(const bool& flag) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, std::chrono::seconds(10), [&] { return flag; });
+  }
+  void Set(bool& flag) {
     std::lock_guard<std::mutex> l(mu_);
-    *flag = true;
+    flag = true;
     cv_.notify_all();
   }
 
+ private:
   std::unique_ptr<k8s::Transport> inner_;
-  std::string line_;  // the pods' watch's line so far
   std::mutex mu_;
   std::condition_variable cv_;
-  bool listed_ = false, late_read_ = false;
 };
 
-// The Job's watch says the Job failed before the pods' watch says its pod
-// did; the backend lists the pods, and the pods' watch then tells of the
-// pod running, which is older news than the list. The exit code is still
-// the pod's.
-TEST(KubernetesBackendLateWatch, APodsWatchBehindAListDoesNotLoseTheExitCode) {
-  fake::ClusterOptions o;
-  o.kubelet.default_duration = std::chrono::milliseconds(50);
-  o.kubelet.default_exit_code = 7;
-  auto cluster = fake::FakeCluster::Create(o).value();
-  cluster->StartControllers();
-  LatePodWatch* late = nullptr;
-  KubernetesBackendOptions k;
-  k.target.image = "busybox";
-  k.target.ship_code = false;
-  k.target.namespace_name = "default";
-  k.access = k8s::ClusterAccess{};
-  k.access->server = "in-process";
-  k.transport = [&](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
-    auto t = std::make_unique<LatePodWatch>(*cluster);
-    late = t.get();
-    return std::unique_ptr<k8s::Transport>(std::move(t));
-  };
-  auto backend = NewKubernetesBackend(k);
-  testing::EventRecorder events;
-  backend->SetEventSink(&events);
-  TaskSpec t;
-  t.run_id = "late";
-  t.step = t.instance = "fails";
-  t.argv = {"false"};
-  t.run_dir = ::testing::TempDir() + "k8s_late_" + std::to_string(::getpid());
-  t.resources = {100, 0, 0};
-  ASSERT_TRUE(backend->Submit(t).ok());
-  auto end = events.WaitTerminal(t.Key(), std::chrono::seconds(20));
+// A backend on a GatedTransport against a fake cluster whose pods fail with
+// exit code 7 after 50 ms; one such attempt, run to its end.
+class KubernetesBackendOrderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake::ClusterOptions o;
+    o.kubelet.default_duration = std::chrono::milliseconds(50);
+    o.kubelet.default_exit_code = 7;
+    cluster_ = std::move(fake::FakeCluster::Create(o).value());
+    cluster_->StartControllers();
+  }
+  template <typename T>
+  std::optional<TaskEvent> RunOn(T** transport) {
+    KubernetesBackendOptions k;
+    k.target.image = "busybox";
+    k.target.ship_code = false;
+    k.target.namespace_name = "default";
+    k.target.cleanup = "keep";
+    k.access = k8s::ClusterAccess{};
+    k.access->server = "in-process";
+    k.transport = [&](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
+      auto t = std::make_unique<T>(*cluster_);
+      *transport = t.get();
+      return std::unique_ptr<k8s::Transport>(std::move(t));
+    };
+    backend_ = NewKubernetesBackend(k);
+    backend_->SetEventSink(&events_);
+    task_.run_id = "order";
+    task_.step = task_.instance = "fails";
+    task_.argv = {"false"};
+    task_.run_dir = ::testing::TempDir() + "k8s_order_" + std::to_string(::getpid());
+    task_.resources = {100, 0, 0};
+    if (!backend_->Submit(task_).ok()) return std::nullopt;
+    return events_.WaitTerminal(task_.Key(), std::chrono::seconds(20));
+  }
+  void TearDown() override { backend_.reset(); }
+
+  std::unique_ptr<fake::FakeCluster> cluster_;
+  testing::EventRecorder events_;
+  std::unique_ptr<Backend> backend_;
+  TaskSpec task_;
+};
+
+// The Jobs watch says the Job failed before the Pods watch says its pod did;
+// the backend lists the pods, then the Pods watch tells of the pod running,
+// which is older news than the list. Here the Pods watch's "Running" waits
+// for that list, its "Failed" never comes, and the log is served only once
+// the late "Running" has been read.
+class LatePodWatch : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  bool listed = false, late_read = false;
+
+ protected:
+  void Before(const std::string& path) override {
+    if (Has(path, "/log")) Await(late_read);
+  }
+  void After(const std::string& path) override {
+    if (Has(path, "/pods?labelSelector=batch.kubernetes.io")) Set(listed);
+  }
+  bool Deliver(const std::string& path, const std::string& line) override {
+    if (!Has(path, "/pods?")) return true;
+    if (Has(line, R"("phase":"Failed")")) return false;
+    if (Has(line, R"("phase":"Running")")) Await(listed);
+    return true;
+  }
+  void Delivered(const std::string& path, const std::string& line) override {
+    if (Has(path, "/pods?") && Has(line, R"("phase":"Running")")) Set(late_read);
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, APodsWatchBehindAListDoesNotLoseTheExitCode) {
+  LatePodWatch* gate = nullptr;
+  auto end = RunOn(&gate);
   ASSERT_TRUE(end.has_value());
-  ASSERT_NE(late, nullptr);
-  EXPECT_TRUE(late->late_read());  // the stale word came, after the list
+  EXPECT_TRUE(gate->Get(gate->late_read));  // the stale word came, after the list
   EXPECT_EQ(end->state, TaskState::kFailed);
   ASSERT_TRUE(end->result.has_value());
   EXPECT_EQ(end->result->exit_code, 7);
-  backend.reset();
+}
+
+// The pod fails and is deleted (a TTL, a person) before the Jobs watch says
+// the Job failed: the list made then finds no pod, but the exit code is
+// still the pod's. Here the Jobs watch's "Failed" waits until the Pods
+// watch has told of the deletion.
+class JobFailsAfterItsPodIsGone : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  bool deleted = false;
+
+ protected:
+  bool Deliver(const std::string& path, const std::string& line) override {
+    if (Has(path, "/jobs?") && Has(line, R"("type":"Failed")")) Await(deleted);
+    return true;
+  }
+  void Delivered(const std::string& path, const std::string& line) override {
+    if (Has(path, "/pods?") && Has(line, R"("type":"DELETED")")) Set(deleted);
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, APodDeletedBeforeItsJobFailsKeepsTheExitCode) {
+  // Deletes the pod once its Job has failed (in the store; the backend does
+  // not know yet).
+  std::thread deleter([this] {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+      auto job = cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs", {}, ""});
+      if (job.body.find(R"("type":"Failed")") != std::string::npos) {
+        auto pods =
+            json::parse(cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""}).body);
+        for (const json& pod : pods["items"]) {
+          cluster_->Handle(
+              {"DELETE",
+               "/api/v1/namespaces/default/pods/" + pod["metadata"]["name"].get<std::string>(),
+               {},
+               ""});
+        }
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  JobFailsAfterItsPodIsGone* gate = nullptr;
+  auto end = RunOn(&gate);
+  deleter.join();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(gate->Get(gate->deleted));  // the deletion came first
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  ASSERT_TRUE(end->result.has_value());
+  EXPECT_EQ(end->result->exit_code, 7);
 }
 
 }  // namespace
