@@ -801,19 +801,23 @@ class KubernetesBackend : public Backend {
     std::map<int, const json*> by_replica;
     for (const auto& [name, pod] : pods) by_replica[ReplicaOf(pod)] = &pod;
     // The replica that failed first is the cause; the others were stopped
-    // because of it.
-    std::string first_at;
+    // because of it. A pod being deleted was stopped (the Job controller
+    // stops the rest of a gang so): it comes after every other, as its
+    // finishedAt (whole seconds) often ties with the cause's.
+    std::optional<std::pair<bool, std::string>> first;  // (stopped, finishedAt)
     for (const auto& [replica, pod] : by_replica) {
       // The pod's own reason when the container is not to blame (a lost node).
       std::string pod_reason = Str(Sub(*pod, "status"), "reason");
       std::string pod_message = Str(Sub(*pod, "status"), "message");
+      bool stopped = Sub(*pod, "metadata").contains("deletionTimestamp");
       for (const json& s : Sub(*pod, "status").value("containerStatuses", json::array())) {
         const json& t = Sub(Sub(s, "state"), "terminated");
         int code = t.value("exitCode", 0);
         if (t.empty() || code == 0) continue;
         std::string at = Str(t, "finishedAt");  // RFC 3339: text order is time order
-        if (!first_at.empty() && !(at < first_at)) continue;
-        first_at = at.empty() ? "~" : at;
+        std::pair<bool, std::string> key{stopped, at.empty() ? "~" : at};
+        if (first && !(key < *first)) continue;
+        first = key;
         std::string why = pod_reason.empty() ? Str(t, "reason") : pod_reason;
         std::string message =
             "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);

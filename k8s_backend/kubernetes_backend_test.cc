@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/k8s_time.h"
 #include "core/testing/event_recorder.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/fake_cluster/fake_transport.h"
@@ -482,19 +483,21 @@ class GatedTransport : public k8s::Transport {
   std::condition_variable cv_;
 };
 
-// A backend on a GatedTransport against a fake cluster whose pods fail with
-// exit code 7 after 50 ms; one such attempt, run to its end.
+// A backend on a GatedTransport, against a fake cluster whose pods fail
+// with exit code 7 (after 50 ms unless the test says otherwise), and one
+// failing attempt submitted to it.
 class KubernetesBackendOrderTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // `drive`: the test runs the controllers (RunFor), so that it can change
+  // pods between their passes; else they run on their own thread.
+  template <typename T>
+  void Start(T** transport, int replicas = 1, Duration pod_duration = std::chrono::milliseconds(50),
+             bool drive = false) {
     fake::ClusterOptions o;
-    o.kubelet.default_duration = std::chrono::milliseconds(50);
+    o.kubelet.default_duration = pod_duration;
     o.kubelet.default_exit_code = 7;
     cluster_ = std::move(fake::FakeCluster::Create(o).value());
-    cluster_->StartControllers();
-  }
-  template <typename T>
-  std::optional<TaskEvent> RunOn(T** transport) {
+    if (!drive) cluster_->StartControllers();
     KubernetesBackendOptions k;
     k.target.image = "busybox";
     k.target.ship_code = false;
@@ -502,7 +505,8 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     k.target.cleanup = "keep";
     k.access = k8s::ClusterAccess{};
     k.access->server = "in-process";
-    k.transport = [&](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
+    k.transport =
+        [this, transport](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
       auto t = std::make_unique<T>(*cluster_);
       *transport = t.get();
       return std::unique_ptr<k8s::Transport>(std::move(t));
@@ -514,8 +518,16 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     task_.argv = {"false"};
     task_.run_dir = ::testing::TempDir() + "k8s_order_" + std::to_string(::getpid());
     task_.resources = {100, 0, 0};
-    if (!backend_->Submit(task_).ok()) return std::nullopt;
+    task_.replicas = replicas;
+    ASSERT_TRUE(backend_->Submit(task_).ok());
+  }
+  std::optional<TaskEvent> End() {
     return events_.WaitTerminal(task_.Key(), std::chrono::seconds(20));
+  }
+  // The pods as stored, with the store's own lock (no API call).
+  std::vector<json> Pods() {
+    auto list = cluster_->store().List(*fake::FindKind("", "pods"), "default", {});
+    return list.ok() ? list->items : std::vector<json>{};
   }
   void TearDown() override { backend_.reset(); }
 
@@ -555,7 +567,8 @@ class LatePodWatch : public GatedTransport {
 
 TEST_F(KubernetesBackendOrderTest, APodsWatchBehindAListDoesNotLoseTheExitCode) {
   LatePodWatch* gate = nullptr;
-  auto end = RunOn(&gate);
+  Start(&gate);
+  auto end = End();
   ASSERT_TRUE(end.has_value());
   EXPECT_TRUE(gate->Get(gate->late_read));  // the stale word came, after the list
   EXPECT_EQ(end->state, TaskState::kFailed);
@@ -583,35 +596,86 @@ class JobFailsAfterItsPodIsGone : public GatedTransport {
 };
 
 TEST_F(KubernetesBackendOrderTest, APodDeletedBeforeItsJobFailsKeepsTheExitCode) {
-  // Deletes the pod once its Job has failed (in the store; the backend does
-  // not know yet).
-  std::thread deleter([this] {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < until) {
-      auto job = cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs", {}, ""});
-      if (job.body.find(R"("type":"Failed")") != std::string::npos) {
-        auto pods =
-            json::parse(cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""}).body);
-        for (const json& pod : pods["items"]) {
-          cluster_->Handle(
-              {"DELETE",
-               "/api/v1/namespaces/default/pods/" + pod["metadata"]["name"].get<std::string>(),
-               {},
-               ""});
-        }
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  });
   JobFailsAfterItsPodIsGone* gate = nullptr;
-  auto end = RunOn(&gate);
-  deleter.join();
+  Start(&gate);
+  // The pod is deleted once its Job has failed (in the store: the backend
+  // does not know yet).
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool deleted = false;
+  while (!deleted && std::chrono::steady_clock::now() < until) {
+    auto job = cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs", {}, ""});
+    if (job.body.find(R"("type":"Failed")") != std::string::npos) {
+      for (const json& pod : Pods()) {
+        std::string path =
+            "/api/v1/namespaces/default/pods/" + pod["metadata"]["name"].get<std::string>();
+        ASSERT_EQ(cluster_->Handle({"DELETE", path, {}, ""}).status, 200);
+        deleted = true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(deleted);
+  auto end = End();
   ASSERT_TRUE(end.has_value());
   EXPECT_TRUE(gate->Get(gate->deleted));  // the deletion came first
   EXPECT_EQ(end->state, TaskState::kFailed);
   ASSERT_TRUE(end->result.has_value());
   EXPECT_EQ(end->result->exit_code, 7);
+}
+
+// A gang's replica 1 fails with 7; the Job controller stops replica 0, which
+// ends with 143 (SIGTERM) in the same second while being deleted. The cause
+// is replica 1. (The fake's controller deletes such pods outright; here the
+// test writes what a real cluster shows, between two passes of the
+// controllers, and the Jobs watch's "Failed" waits for both pods' ends.)
+class JobFailsAfterBothPodsEnd : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  bool both = false;
+
+ protected:
+  bool Deliver(const std::string& path, const std::string& line) override {
+    if (Has(path, "/jobs?") && Has(line, R"("type":"Failed")")) Await(both);
+    return true;
+  }
+  void Delivered(const std::string& path, const std::string& line) override {
+    if (Has(path, "/pods?") && Has(line, R"("phase":"Failed")") && ++failed_ == 2) Set(both);
+  }
+
+ private:
+  int failed_ = 0;  // the pods' watch's thread only
+};
+
+TEST_F(KubernetesBackendOrderTest, AGangFailsWithTheCauseNotTheReplicaStoppedForIt) {
+  JobFailsAfterBothPodsEnd* gate = nullptr;
+  Start(&gate, /*replicas=*/2, std::chrono::hours(1), /*drive=*/true);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::vector<json> pods;
+  auto running = [&] {
+    pods = Pods();
+    return pods.size() == 2 && pods[0]["status"]["phase"] == "Running" &&
+           pods[1]["status"]["phase"] == "Running";
+  };
+  while (!running() && std::chrono::steady_clock::now() < until)
+    cluster_->RunFor(std::chrono::milliseconds(20));
+  ASSERT_TRUE(running());
+  TimePoint now = RealClock().Now();
+  for (json& pod : pods) {
+    bool cause = pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "1";
+    if (!cause) pod["metadata"]["deletionTimestamp"] = K8sTime(now);
+    fake::EndPod(pod, cause ? 7 : 143, now, now);
+    ASSERT_TRUE(cluster_->store().Update(*fake::FindKind("", "pods"), "default", pod).ok());
+  }
+  std::optional<TaskEvent> end;
+  while (!end && std::chrono::steady_clock::now() < until + std::chrono::seconds(10)) {
+    cluster_->RunFor(std::chrono::milliseconds(20));
+    end = events_.WaitTerminal(task_.Key(), std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(gate->Get(gate->both));
+  ASSERT_TRUE(end->result.has_value());
+  EXPECT_EQ(end->result->exit_code, 7);
+  EXPECT_EQ(end->result->message, "replica 1 exited with code 7");
 }
 
 }  // namespace
