@@ -36,6 +36,11 @@ std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::str
   return std::move(*plan);
 }
 
+std::string CancellingNote(bool force) {
+  return force ? "cancelling: killing running tasks"
+               : "cancelling: stopping running tasks gracefully; Ctrl-C again kills them";
+}
+
 Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
                                             const std::string& name, Target* found) {
   ASSIGN_OR_RETURN(Target target, FindTarget(workload_dir, name));

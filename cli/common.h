@@ -16,6 +16,8 @@ namespace portflow::cli {
 
 // Prints "portflow: MESSAGE" to stderr.
 void PrintError(const std::string& message);
+// What the live views say once a cancel is asked for.
+std::string CancellingNote(bool force);
 
 // Loads and validates; on failure prints every diagnostic to stderr. With
 // `dir`, the file is a snapshot and `dir` is the workload's own directory.

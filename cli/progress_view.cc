@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "cli/common.h"
 #include "core/backend.h"
 
 namespace portflow::cli {
@@ -84,6 +85,11 @@ void ProgressView::OnInstanceState(const std::string& instance, const std::strin
   r.message = message;
 }
 
+void ProgressView::OnCancelling(bool force) {
+  note_ = CancellingNote(force);
+  Draw();
+}
+
 void ProgressView::OnTick() {
   if (steady_clock::now() - last_draw_ >= std::chrono::milliseconds(200)) Draw();
 }
@@ -122,6 +128,7 @@ void ProgressView::Draw() {
                 run_id_.c_str(), done, total_, running, failed,
                 Seconds(steady_clock::now() - start_).c_str());
   line(head);
+  if (!note_.empty()) line("  " + note_);
   for (const std::string& name : shown) {
     Row& r = rows_[name];
     char buf[512];

@@ -22,6 +22,7 @@ class ProgressView : public RunObserver {
   void OnInstanceState(const std::string& instance, const std::string& state,
                        const std::string& message) override;
   void OnTick() override;
+  void OnCancelling(bool force) override;
 
  private:
   struct Row {
@@ -40,6 +41,7 @@ class ProgressView : public RunObserver {
   std::vector<std::string> order_;
   std::map<std::string, Row> rows_;
   int drawn_lines_ = 0;
+  std::string note_;  // under the heading: cancelling...
 };
 
 }  // namespace portflow::cli

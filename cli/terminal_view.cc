@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/common.h"
 #include "core/backend.h"
 
 namespace portflow::cli {
@@ -40,6 +41,10 @@ void TerminalView::OnInstanceState(const std::string& instance, const std::strin
   if (!show_logs_ && state != "Failed" && state != "Retrying") return;
   std::cerr << "portflow: " << instance << " " << state << (message.empty() ? "" : ": " + message)
             << std::endl;
+}
+
+void TerminalView::OnCancelling(bool force) {
+  std::cerr << "portflow: " << CancellingNote(force) << std::endl;  // quiet runs too
 }
 
 void TerminalView::OnTick() {

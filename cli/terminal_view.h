@@ -20,6 +20,7 @@ class TerminalView : public RunObserver {
   void OnInstanceState(const std::string& instance, const std::string& state,
                        const std::string& message) override;
   void OnTick() override;
+  void OnCancelling(bool force) override;
 
  private:
   struct Stream {

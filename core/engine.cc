@@ -109,6 +109,7 @@ Result<std::string> Engine::Run(const RunRecord& run) {
                                          "CancelRequested", "stopping running tasks"}));
       }
       CancelActive(force);
+      if (observer_) observer_->OnCancelling(force);
     }
     std::deque<TaskEvent> batch;
     {

@@ -39,6 +39,9 @@ class RunObserver {
   virtual void OnInstanceState(const std::string& /*instance*/, const std::string& /*state*/,
                                const std::string& /*message*/) {}
   virtual void OnTick() {}
+  // A cancel was asked for (Ctrl-C, `portflow cancel`): running work is
+  // being stopped gracefully, or with `force` killed.
+  virtual void OnCancelling(bool /*force*/) {}
 };
 
 // Async-signal-safe: the first request cancels running work gracefully, the
