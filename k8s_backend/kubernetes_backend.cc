@@ -842,11 +842,11 @@ class KubernetesBackend : public Backend {
     }).detach();
   }
 
-  // Saves one pod's log in the run directory: followed while it runs, read
-  // again whole if the stream broke.
   // Saves one pod's log in the run directory: followed while it runs (the
   // follow starts again from the top if its stream breaks), then read whole
-  // once the pod has ended if no follow got to the end.
+  // once the pod has ended if no follow got to the end. A follow still open
+  // and quiet 3 s after its pod ended is stuck (a lost node's kubelet never
+  // closes it): it is cut, and the log read whole.
   void Copy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
     std::string path = LogPath(a->run_dir, a->instance, a->attempt, replica);
     auto client = Client();
@@ -895,15 +895,23 @@ class KubernetesBackend : public Backend {
                          [this] { return stopping_; });
       }
       std::ofstream out = open();
+      std::optional<TimePoint> ended_at;  // of the pod, seen in a quiet moment
+      bool stuck = false;
       auto r = (*client)->Stream(
           {"GET", PodsPath() + "/" + pod + "/log?follow=true", ""},
           [&](std::string_view data) {
+            if (data.empty()) {  // about once a second while the stream is quiet
+              if (!PodEnded(a->job, pod)) return true;
+              if (!ended_at) ended_at = clock_.Now();
+              stuck = clock_.Now() - *ended_at >= std::chrono::seconds(3);
+              return !stuck;
+            }
             out.write(data.data(), static_cast<std::streamsize>(data.size()));
             out.flush();
             return true;
           },
           &stop);
-      complete = r.ok() && r->status == 200 && !stop.stopped();
+      complete = r.ok() && r->status == 200 && !stop.stopped() && !stuck;
     }
     if (client.ok() && !complete && !stop.stopped()) {
       auto whole = (*client)->Call({"GET", PodsPath() + "/" + pod + "/log", ""});

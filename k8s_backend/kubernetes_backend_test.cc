@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -622,6 +623,50 @@ TEST_F(KubernetesBackendOrderTest, APodDeletedBeforeItsJobFailsKeepsTheExitCode)
   EXPECT_EQ(end->state, TaskState::kFailed);
   ASSERT_TRUE(end->result.has_value());
   EXPECT_EQ(end->result->exit_code, 7);
+}
+
+// The pod ends, but its log's follow stream stays open and quiet, as one
+// from a lost node's kubelet does: the backend cuts it, reads the log whole,
+// and the attempt ends.
+class StuckLogFollow : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  bool cut = false;
+  Result<k8s::ApiResponse> Stream(const k8s::ApiRequest& request, const k8s::Credential& credential,
+                                  const std::function<bool(std::string_view)>& on_data,
+                                  k8s::StreamStop* stop) override {
+    if (!Has(request.path, "/log?follow=true"))
+      return GatedTransport::Stream(request, credential, on_data, stop);
+    bool stopped = false;
+    auto r = GatedTransport::Stream(
+        request, credential, [&](std::string_view data) { return !(stopped = !on_data(data)); },
+        stop);
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!stopped && !(stop && stop->stopped()) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (!on_data("")) {
+        Set(cut);
+        break;
+      }
+    }
+    return r;
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, AStuckLogFollowIsCutOnceThePodHasEnded) {
+  StuckLogFollow* gate = nullptr;
+  Start(&gate);
+  auto end = End();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(gate->Get(gate->cut));
+  EXPECT_EQ(end->result->exit_code, 7);
+  std::string pod = Pods().at(0)["metadata"]["name"];
+  auto log = cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/" + pod + "/log", {}, ""});
+  ASSERT_EQ(log.status, 200);
+  EXPECT_FALSE(log.body.empty());
+  std::ifstream file(LogPath(task_.run_dir, task_.instance, 1, 0), std::ios::binary);
+  std::string saved((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(saved, log.body);
 }
 
 // A gang's replica 1 fails with 7; the Job controller stops replica 0, which
