@@ -338,18 +338,32 @@ class KubernetesBackend : public Backend {
       attempts_[a->key] = a;
       by_job_[a->job] = a;
     }
-    for (const json& o : objects) {
+    auto path_of = [this](const json& o) {
       std::string kind = o["kind"];
-      std::string path = kind == "Job"       ? JobsPath()
-                         : kind == "Service" ? ServicesPath()
-                                             : ConfigMapsPath();
-      Status created = Create(*client, path, o, kind == "Job" ? &spec : nullptr);
-      if (!created.ok()) {
+      return kind == "Job" ? JobsPath() : kind == "Service" ? ServicesPath() : ConfigMapsPath();
+    };
+    for (size_t i = 0; i < objects.size(); ++i) {
+      bool job = objects[i]["kind"] == "Job";
+      Status created = Create(*client, path_of(objects[i]), objects[i], job ? &spec : nullptr);
+      if (created.ok()) continue;
+      {
         std::lock_guard<std::mutex> l(mu_);
         attempts_.erase(a->key);
         by_job_.erase(a->job);
-        return created;
       }
+      // The attempt failed: what it made goes, and so does the object that
+      // failed when it may exist (its answer was lost, or the server erred),
+      // so that nothing of it runs beside the engine's next attempt.
+      size_t made = created.code() == StatusCode::kUnavailable ? i + 1 : i;
+      for (size_t j = made; j-- > 0;) {
+        std::string name = objects[j]["metadata"]["name"];
+        (void)client->Call(
+            {"DELETE",
+             path_of(objects[j]) + "/" + name +
+                 (objects[j]["kind"] == "Job" ? "?propagationPolicy=Background" : ""),
+             ""});
+      }
+      return created;
     }
     bool cancelled = false, report = false;
     uint64_t seq = 0;

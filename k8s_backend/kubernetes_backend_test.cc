@@ -507,6 +507,7 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     k.target.cleanup = "keep";
     k.access = k8s::ClusterAccess{};
     k.access->server = "in-process";
+    k.retry = retry_;
     k.transport =
         [this, transport](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
       auto t = std::make_unique<T>(*cluster_);
@@ -521,7 +522,10 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     task_.run_dir = ::testing::TempDir() + "k8s_order_" + std::to_string(::getpid());
     task_.resources = {100, 0, 0};
     task_.replicas = replicas;
-    ASSERT_TRUE(backend_->Submit(task_).ok());
+    submitted_ = backend_->Submit(task_);
+    if (expect_submitted_) {
+      ASSERT_TRUE(submitted_.ok()) << submitted_.status().ToString();
+    }
   }
   std::optional<TaskEvent> End() {
     return events_.WaitTerminal(task_.Key(), std::chrono::seconds(20));
@@ -537,6 +541,9 @@ class KubernetesBackendOrderTest : public ::testing::Test {
   testing::EventRecorder events_;
   std::unique_ptr<Backend> backend_;
   TaskSpec task_;
+  k8s::RetryPolicy retry_;
+  bool expect_submitted_ = true;
+  Result<TaskHandle> submitted_ = FailedPrecondition("not submitted");
 };
 
 // The Jobs watch says the Job failed before the Pods watch says its pod did;
@@ -667,6 +674,35 @@ TEST_F(KubernetesBackendOrderTest, AStuckLogFollowIsCutOnceThePodHasEnded) {
   std::ifstream file(LogPath(task_.run_dir, task_.instance, 1, 0), std::ios::binary);
   std::string saved((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   EXPECT_EQ(saved, log.body);
+}
+
+// Every answer to the Job's create is lost, though the cluster made it (the
+// retries then find it made, and lose that answer too): Submit fails, and
+// takes the Job back, so that it does not run beside the engine's next
+// attempt.
+class LostCreateAnswers : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  Result<k8s::ApiResponse> Send(const k8s::ApiRequest& request,
+                                const k8s::Credential& credential) override {
+    auto r = GatedTransport::Send(request, credential);
+    if (request.method != "POST" || !request.path.ends_with("/jobs")) return r;
+    k8s::ApiResponse lost;
+    lost.network_error = "connection reset (test)";
+    return lost;
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, ASubmitThatFailsTakesBackTheJobItMayHaveMade) {
+  LostCreateAnswers* gate = nullptr;
+  retry_ = {3, std::chrono::milliseconds(1), std::chrono::milliseconds(5)};
+  expect_submitted_ = false;
+  Start(&gate);
+  ASSERT_FALSE(submitted_.ok());
+  EXPECT_EQ(submitted_.status().code(), StatusCode::kUnavailable);
+  auto job = cluster_->Handle(
+      {"GET", "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(task_), {}, ""});
+  EXPECT_EQ(job.status, 404) << job.body;
 }
 
 // A gang's replica 1 fails with 7; the Job controller stops replica 0, which
