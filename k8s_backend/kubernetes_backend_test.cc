@@ -234,7 +234,16 @@ TEST_F(KubernetesBackendTest, AGangWithARefusedReplicaIsPendingNotRunning) {
   auto h = backend_->Submit(gang);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   ASSERT_TRUE(WaitPending(gang.Key(), "QuotaWait").has_value());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // replica 0 runs meanwhile
+  // Replica 0 runs (the case under test), and the backend has time to hear it.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto running = [&] {
+    auto pods = cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""});
+    return pods.body.find(R"("phase":"Running")") != std::string::npos;
+  };
+  while (!running() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(running());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_THAT(States(gang.Key()), ::testing::Not(HasSubstr("Running")));
   Quota("2");
   EXPECT_TRUE(WaitStates(gang.Key(), "Running")) << States(gang.Key());
