@@ -539,6 +539,13 @@ class KubernetesBackendOrderTest : public ::testing::Test {
   std::optional<TaskEvent> End() {
     return events_.WaitTerminal(task_.Key(), std::chrono::seconds(20));
   }
+  // `end` is the attempt's failure, with its pod's exit code.
+  static void ExpectThePodsExitCode(const std::optional<TaskEvent>& end) {
+    ASSERT_TRUE(end.has_value());
+    EXPECT_EQ(end->state, TaskState::kFailed);
+    ASSERT_TRUE(end->result.has_value());
+    EXPECT_EQ(end->result->exit_code, 7);
+  }
   // The pods as stored, with the store's own lock (no API call).
   std::vector<json> Pods() {
     auto list = cluster_->store().List(*fake::FindKind("", "pods"), "default", {});
@@ -586,12 +593,8 @@ class LatePodWatch : public GatedTransport {
 TEST_F(KubernetesBackendOrderTest, APodsWatchBehindAListDoesNotLoseTheExitCode) {
   LatePodWatch* gate = nullptr;
   Start(&gate);
-  auto end = End();
-  ASSERT_TRUE(end.has_value());
+  ExpectThePodsExitCode(End());
   EXPECT_TRUE(gate->Get(gate->late_read));  // the stale word came, after the list
-  EXPECT_EQ(end->state, TaskState::kFailed);
-  ASSERT_TRUE(end->result.has_value());
-  EXPECT_EQ(end->result->exit_code, 7);
 }
 
 // The pod fails and is deleted (a TTL, a person) before the Jobs watch says
@@ -633,12 +636,8 @@ TEST_F(KubernetesBackendOrderTest, APodDeletedBeforeItsJobFailsKeepsTheExitCode)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_TRUE(deleted);
-  auto end = End();
-  ASSERT_TRUE(end.has_value());
+  ExpectThePodsExitCode(End());
   EXPECT_TRUE(gate->Get(gate->deleted));  // the deletion came first
-  EXPECT_EQ(end->state, TaskState::kFailed);
-  ASSERT_TRUE(end->result.has_value());
-  EXPECT_EQ(end->result->exit_code, 7);
 }
 
 // The pod ends, but its log's follow stream stays open and quiet, as one
@@ -672,10 +671,8 @@ class StuckLogFollow : public GatedTransport {
 TEST_F(KubernetesBackendOrderTest, AStuckLogFollowIsCutOnceThePodHasEnded) {
   StuckLogFollow* gate = nullptr;
   Start(&gate);
-  auto end = End();
-  ASSERT_TRUE(end.has_value());
+  ExpectThePodsExitCode(End());
   EXPECT_TRUE(gate->Get(gate->cut));
-  EXPECT_EQ(end->result->exit_code, 7);
   std::string pod = Pods().at(0)["metadata"]["name"];
   auto log = cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/" + pod + "/log", {}, ""});
   ASSERT_EQ(log.status, 200);

@@ -53,6 +53,24 @@ class K8sFaultsTest : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.out;
   }
   ShellResult Kubectl(const std::string& args) { return testing::Kubectl(dir_, args); }
+  // Runs `file` on the cluster and kill -9s portflow once `step`'s pod runs;
+  // returns the run's id ("" if the pod never ran).
+  std::string KillNineWhileRunning(const std::string& file, const std::string& step) {
+    pid_t engine = StartCli({"run", file, "--target", "onprem"}, dir_ + "/work", dir_ + "/run.out",
+                            dir_ + "/run.err");
+    if (engine <= 0) return "";
+    bool running = WaitFor(
+        [&] {
+          return Kubectl("get pods -l portflow.dev/step=" + step +
+                         " -o jsonpath={.items[0].status.phase}")
+                     .out == "Running";
+        },
+        std::chrono::seconds(30));
+    ::kill(engine, SIGKILL);
+    WaitChild(engine, std::chrono::seconds(10));
+    std::string run = ReadFile(dir_ + "/run.out");
+    return running ? run.substr(0, run.find('\n')) : "";
+  }
 
   std::string dir_, url_;
   pid_t server_ = -1;
@@ -152,19 +170,8 @@ spec:
     - {name: work, needs: [first], script: "echo begin; sleep 2; echo finished"}
     - {name: after, needs: [work], script: "echo after"}
 )yaml");
-  pid_t engine = StartCli({"run", "slow.yaml", "--target", "onprem"}, dir_ + "/work",
-                          dir_ + "/run.out", dir_ + "/run.err");
-  ASSERT_GT(engine, 0);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return Kubectl("get pods -l portflow.dev/step=work -o jsonpath={.items[0].status.phase}")
-                   .out == "Running";
-      },
-      std::chrono::seconds(30)));
-  ::kill(engine, SIGKILL);
-  WaitChild(engine, std::chrono::seconds(10));
-  std::string run = ReadFile(dir_ + "/run.out");
-  run = run.substr(0, run.find('\n'));
+  std::string run = KillNineWhileRunning("slow.yaml", "work");
+  ASSERT_FALSE(run.empty());
   // The Job ends while nobody watches.
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -195,19 +202,8 @@ spec:
   steps:
     - {name: long, script: "echo begin; sleep 120"}
 )yaml");
-  pid_t engine = StartCli({"run", "long.yaml", "--target", "onprem"}, dir_ + "/work",
-                          dir_ + "/run.out", dir_ + "/run.err");
-  ASSERT_GT(engine, 0);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return Kubectl("get pods -l portflow.dev/step=long -o jsonpath={.items[0].status.phase}")
-                   .out == "Running";
-      },
-      std::chrono::seconds(30)));
-  ::kill(engine, SIGKILL);
-  WaitChild(engine, std::chrono::seconds(10));
-  std::string run = ReadFile(dir_ + "/run.out");
-  run = run.substr(0, run.find('\n'));
+  std::string run = KillNineWhileRunning("long.yaml", "long");
+  ASSERT_FALSE(run.empty());
   CliResult cancelled = RunCli({"cancel", run}, dir_ + "/work");
   EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_EQ(cancelled.out, run + " Cancelled\n");
