@@ -156,8 +156,18 @@ Result<std::map<std::string, std::string>> StringMap(const std::string& key,
   return out;
 }
 
+// Kubernetes expands $(VAR) and turns $$ into $ in a container's command,
+// args and env values; portflow gives `$` no meaning there (the local
+// backend passes it on as written), so each is sent as $$ and arrives as
+// written: a script's `echo $$` or `$(date)` is the shell's, as on a laptop.
+std::string Literal(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '$' ? std::string("$$") : std::string(1, c);
+  return out;
+}
+
 json EnvValue(const std::string& name, const std::string& value) {
-  return {{"name", name}, {"value", value}};
+  return {{"name", name}, {"value", Literal(value)}};
 }
 
 json EnvIndex(const std::string& name) {
@@ -382,9 +392,11 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   if (!requests.empty()) resources["requests"] = requests;
   if (!limits.empty()) resources["limits"] = limits;
 
+  json command = json::array();
+  for (const std::string& arg : spec.argv) command.push_back(Literal(arg));
   json container = {{"name", "main"},
                     {"image", image},
-                    {"command", spec.argv},
+                    {"command", command},
                     {"env", env},
                     {"resources", resources}};
   json volumes = json::array(), mounts = json::array();

@@ -154,6 +154,19 @@ TEST_P(BackendConformance, SucceedsWithItsEnvAndLogs) {
             "hello from 0\n");  // logs live in the run dir
 }
 
+// `$` means what the shell makes of it, on every backend: Kubernetes'
+// own $(VAR) and $$ expansion in commands and env values must not apply.
+TEST_P(BackendConformance, DollarSignsReachTheShellAsWritten) {
+  TaskSpec t = Spec("dollar",
+                    "case $$ in ''|*[!0-9]*) echo not-a-pid;; *) echo pid;; esac; "
+                    "echo \"$PRICE\" $(echo sub)");
+  t.env.push_back({"PRICE", "$5 $(GREETING) $$"});
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_EQ(Log(t), "pid\n$5 $(GREETING) $$ sub\n");
+}
+
 TEST_P(BackendConformance, ReportsTheExitCodeOfAFailure) {
   TaskSpec t = Spec("bad", "echo about to fail; exit 7");
   auto end = RunToEnd(t);
