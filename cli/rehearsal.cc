@@ -5,6 +5,7 @@
 #include "core/backend.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/kubernetes_backend.h"
+#include "local_backend/proc.h"
 
 namespace portflow::cli {
 namespace {
@@ -35,8 +36,17 @@ class RehearsalBackend : public Backend, public EventSink {
   ResourceRequest Capacity() override { return inner_->Capacity(); }
   Availability Probe() override { return inner_->Probe(); }
   Status Cancel(const TaskHandle& h, bool force) override { return inner_->Cancel(h, force); }
+  // The embedded cluster died with the portflow that ran it, but the pods
+  // it ran as processes of this machine did not: they are stopped (found by
+  // the run's id in their environment, as the local backend finds its own),
+  // and the new cluster, which has none of the Jobs, reports every attempt
+  // lost, so that the engine runs it again.
   Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
                                              const std::vector<TaskHandle>& handles) override {
+    std::vector<ProcessRef> orphans;
+    for (pid_t pid : ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id))
+      orphans.push_back({pid, ProcessStartTicks(pid)});
+    StopProcesses(orphans, std::chrono::seconds(5));
     return inner_->Recover(run_id, handles);
   }
   Status Logs(const TaskHandle& h, int replica, bool follow,

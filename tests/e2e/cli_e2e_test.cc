@@ -36,6 +36,11 @@ class CliTest : public ::testing::Test {
   }
 
   CliResult Cli(const std::vector<std::string>& args) { return RunCli(args, dir_); }
+  // The process has exited (a zombie whose parent died counts).
+  static bool Gone(pid_t pid) {
+    return ::kill(pid, 0) != 0 ||
+           ReadFile("/proc/" + std::to_string(pid) + "/stat").find(" Z ") != std::string::npos;
+  }
 
   json Status(const std::string& run) {
     CliResult r = Cli({"status", run, "-o", "json"});
@@ -405,13 +410,7 @@ TEST_F(CliTest, ResumeAfterKill9) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(FirstLine(r.out), run);
   EXPECT_EQ(ReadFile(dir_ + "/first.count"), "ran\n");  // not run again
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return ::kill(orphan, 0) != 0 ||
-               ReadFile("/proc/" + std::to_string(orphan) + "/stat").find(" Z ") !=
-                   std::string::npos;
-      },
-      std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return Gone(orphan); }, std::chrono::seconds(5)));
   json st = Status(run);
   EXPECT_EQ(st["state"], "Succeeded");
   EXPECT_EQ(InstanceState(st, "third"), "Succeeded");
@@ -423,6 +422,27 @@ TEST_F(CliTest, ResumeAfterKill9) {
   EXPECT_THAT(ReadFile(runs + ".attempt-1.replica-0.log"), HasSubstr("attempt 1"));
   EXPECT_THAT(ReadFile(runs + ".attempt-2.replica-0.log"), HasSubstr("attempt 2"));
   EXPECT_EQ(Cli({"resume", run}).exit_code, 0);  // nothing left to do
+}
+
+// kill -9 of portflow on the rehearsal target: its embedded cluster dies
+// with it, but the pods it ran as processes here do not. `portflow cancel`
+// stops them (as `resume` does before running the work again).
+TEST_F(CliTest, RehearsalPodsOutlivingPortflowAreStoppedByCancel) {
+  std::string w = Workload(
+      "    - {name: long, script: \"echo $$ > " + dir_ + "/pod.pid; sleep 60\"}\n", "orphan");
+  pid_t pid =
+      StartCli({"run", w, "--target", "rehearsal"}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_TRUE(
+      WaitFor([&] { return !ReadFile(dir_ + "/pod.pid").empty(); }, std::chrono::seconds(30)))
+      << ReadFile(dir_ + "/run.err");
+  ::kill(pid, SIGKILL);
+  WaitChild(pid, std::chrono::seconds(10));
+  pid_t pod = std::stoi(ReadFile(dir_ + "/pod.pid"));
+  ASSERT_FALSE(Gone(pod)) << "the pod's process should outlive portflow";
+  CliResult r = Cli({"cancel", FirstLine(ReadFile(dir_ + "/run.out"))});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(WaitFor([&] { return Gone(pod); }, std::chrono::seconds(10)));
+  if (!Gone(pod)) ::kill(pod, SIGKILL);  // ours: not left behind by a failure
 }
 
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
