@@ -836,8 +836,10 @@ class KubernetesBackend : public Backend {
         std::string message =
             "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
         if (!pod_message.empty()) message += ": " + pod_message;
-        a.result = {code, code > 128 ? code - 128 : 0, why == "OOMKilled",
-                    why.empty() ? "Error" : why, message};
+        // A container killed by signal N exits 128 + N (N is 64 at most);
+        // a higher code is the program's own.
+        int signal = code > 128 && code <= 128 + 64 ? code - 128 : 0;
+        a.result = {code, signal, why == "OOMKilled", why.empty() ? "Error" : why, message};
       }
     }
   }

@@ -49,8 +49,8 @@ class FakeClusterEnvironment : public ::testing::Environment {
   }
   static int port() { return port_; }
   void TearDown() override {
-    if (cluster_) std::filesystem::remove_all(::testing::TempDir() + "conf_k8s_" +
-                                              std::to_string(::getpid()));
+    if (cluster_)
+      std::filesystem::remove_all(::testing::TempDir() + "conf_k8s_" + std::to_string(::getpid()));
     cluster_.reset();
   }
 
@@ -174,6 +174,16 @@ TEST_P(BackendConformance, ReportsTheExitCodeOfAFailure) {
   EXPECT_EQ(end->state, TaskState::kFailed);
   EXPECT_EQ(end->result->exit_code, 7);
   EXPECT_THAT(Log(t), HasSubstr("about to fail"));
+}
+
+// A code above 128 + 64 is the program's own, not a signal's.
+TEST_P(BackendConformance, AHighExitCodeIsNotASignal) {
+  TaskSpec t = Spec("high", "exit 200");
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(end->result->exit_code, 200);
+  EXPECT_EQ(end->result->signal, 0);
 }
 
 TEST_P(BackendConformance, SubmitIsIdempotentPerKey) {
