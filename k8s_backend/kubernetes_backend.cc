@@ -835,7 +835,10 @@ class KubernetesBackend : public Backend {
         std::string why = pod_reason.empty() ? Str(t, "reason") : pod_reason;
         std::string message =
             "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
-        if (!pod_message.empty()) message += ": " + pod_message;
+        // The pod's word (a lost node), then the container's (why it could
+        // not start, or what it wrote to its termination log).
+        for (const std::string& m : {pod_message, Str(t, "message")})
+          if (!m.empty()) message += ": " + m;
         // A container killed by signal N exits 128 + N (N is 64 at most);
         // a higher code is the program's own.
         int signal = code > 128 && code <= 128 + 64 ? code - 128 : 0;

@@ -759,10 +759,8 @@ bool Controllers::StartPod(json pod) {
       }
       status["startTime"] = K8sTime(now);
       SetCondition(status, "Initialized", "True", "", "", now);
-      if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
-      std::lock_guard<std::mutex> l(logs_mu_);
-      logs_[uid] = started.status().message() + "\n";
-      return true;
+      // Nothing ran, so the log is empty: the reason is in the status only.
+      return store_.Update(Pods(), ns, std::move(pod)).ok();
     }
     process = *started;
   }

@@ -180,7 +180,13 @@ TEST_F(ExecuteModeTest, MissingConfigMapFailsTheStartWithTheKubeletsMessage) {
   ASSERT_TRUE(RunUntil([&] {
     return Call("GET", "/api/v1/namespaces/default/pods/p")["status"]["phase"] == "Failed";
   }));
-  EXPECT_THAT(PodLog("p"), HasSubstr("configmap \"absent\" not found"));
+  json terminated = Call(
+      "GET",
+      "/api/v1/namespaces/default/pods/p")["status"]["containerStatuses"][0]["state"]["terminated"];
+  EXPECT_EQ(terminated["reason"], "StartError");
+  EXPECT_THAT(terminated["message"].get<std::string>(),
+              HasSubstr("configmap \"absent\" not found"));
+  EXPECT_EQ(PodLog("p"), "");  // nothing ran, as with a real runtime
 }
 
 }  // namespace

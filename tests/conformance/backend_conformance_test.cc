@@ -186,6 +186,23 @@ TEST_P(BackendConformance, AHighExitCodeIsNotASignal) {
   EXPECT_EQ(end->result->signal, 0);
 }
 
+// A command that cannot start fails with a message that says why, whether
+// the backend finds out at Submit (local) or from the cluster (kubernetes).
+TEST_P(BackendConformance, ACommandThatCannotStartSaysWhy) {
+  TaskSpec t = Spec("missing", "");
+  t.argv = {"no-such-command-4711"};
+  auto h = backend_->Submit(t);
+  if (!h.ok()) {
+    EXPECT_THAT(h.status().message(), HasSubstr("no-such-command-4711"));
+    return;
+  }
+  handles_[t.Key()] = *h;
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_THAT(end->result->message, HasSubstr("no-such-command-4711"));
+}
+
 TEST_P(BackendConformance, SubmitIsIdempotentPerKey) {
   TaskSpec t = Spec("once", "echo x >> " + dir_ + "/count; sleep 0.3");
   auto h1 = backend_->Submit(t);
