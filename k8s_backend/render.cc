@@ -185,7 +185,7 @@ Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::
       "kubeconfig",       "context",        "namespace",      "image",       "serviceAccount",
       "imagePullSecrets", "envFromSecrets", "nodeSelector",   "tolerations", "labels",
       "annotations",      "queue",          "artifactsClaim", "code",        "ttlAfterFinished",
-      "cleanup"};
+      "cleanup",          "grace"};
   KubernetesTarget t;
   for (const auto& [key, value] : settings) {
     if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
@@ -247,6 +247,12 @@ Result<KubernetesTarget> ParseKubernetesTarget(const std::map<std::string, std::
       auto d = ParseDuration(value);
       if (!d.ok()) return InvalidArgument("setting ttlAfterFinished: " + d.status().message());
       t.ttl_seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+    }
+    if (key == "grace") {
+      auto d = ParseDuration(value);
+      if (!d.ok()) return InvalidArgument("setting grace: " + d.status().message());
+      // Whole seconds, rounded up: a grace is never cut short.
+      t.grace_seconds = std::chrono::ceil<std::chrono::seconds>(*d).count();
     }
   }
   return t;
@@ -427,7 +433,9 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   for (const std::string& secret : target.env_from_secrets)
     container["envFrom"].push_back({{"secretRef", {{"name", secret}}}});
 
-  json pod_spec = {{"restartPolicy", "Never"}, {"containers", json::array({container})}};
+  json pod_spec = {{"restartPolicy", "Never"},
+                   {"terminationGracePeriodSeconds", target.grace_seconds},
+                   {"containers", json::array({container})}};
   if (gang) pod_spec["subdomain"] = job;
   if (!target.service_account.empty()) pod_spec["serviceAccountName"] = target.service_account;
   if (!target.image_pull_secrets.empty()) {

@@ -49,6 +49,9 @@ struct KubernetesTarget {
   bool ship_code = true;               // code: ship (default) or image
   std::optional<int64_t> ttl_seconds;  // ttlAfterFinished: Jobs removed by the cluster
   std::string cleanup = "delete";      // delete (after logs are saved) or keep
+  // grace: from SIGTERM to SIGKILL when a pod is stopped, as locally
+  // (terminationGracePeriodSeconds; Kubernetes' own default is 30 s).
+  int64_t grace_seconds = 10;
 };
 
 // Parses a target's settings; unknown keys and bad values are errors that

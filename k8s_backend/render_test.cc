@@ -200,6 +200,8 @@ TEST(Render, ErrorsSayWhatToDo) {
               HasSubstr("setting image: \"Python:3.12\" is not an image reference"));
   EXPECT_FALSE(ParseKubernetesTarget({{"tolerations", "[a, b]"}}).ok());
   EXPECT_FALSE(ParseKubernetesTarget({{"ttlAfterFinished", "soon"}}).ok());
+  EXPECT_THAT(ParseKubernetesTarget({{"grace", "10"}}).status().message(),
+              HasSubstr("setting grace: "));
   // Tolerations as the API server validates them.
   for (auto [toleration, why] : std::vector<std::pair<std::string, std::string>>{
            {"{key: gpu, operator: Exists, tolerationSeconds: 30}",
@@ -222,6 +224,7 @@ TEST(Render, ErrorsSayWhatToDo) {
        {"imagePullSecrets", "regcred"},
        {"envFromSecrets", "[hf-token, s3]"},
        {"ttlAfterFinished", "1h"},
+       {"grace", "2500ms"},
        {"code", "image"}});
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->tolerations[0]["tolerationSeconds"], 30);
@@ -233,6 +236,11 @@ TEST(Render, ErrorsSayWhatToDo) {
               HasSubstr("setting envFromSecrets must be a list of names"));
   EXPECT_EQ(parsed->ttl_seconds, 3600);
   EXPECT_FALSE(parsed->ship_code);
+  EXPECT_EQ(parsed->grace_seconds, 3);              // rounded up: never cut short
+  EXPECT_EQ(KubernetesTarget{}.grace_seconds, 10);  // as the local backend's
+  parsed->image = "python:3.12";
+  auto job = RenderTask(Gang(), *parsed, "ml", {})->back();
+  EXPECT_EQ(job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 3);
 }
 
 TEST(Render, CodeIsCollectedWithinTheLimit) {

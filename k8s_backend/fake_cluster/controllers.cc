@@ -1432,6 +1432,8 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
   p.uid = uid;
   p.log_path = log_path;
   p.started = store_.clock().Now();
+  if (const json& g = Sub(Sub(pod, "spec"), "terminationGracePeriodSeconds"); g.is_number_integer())
+    p.grace = std::chrono::seconds(std::max<int64_t>(0, g.get<int64_t>()));
   auto exe = FindExecutable(argv[0], path ? path : "/usr/bin:/bin", cwd);
   Result<pid_t> pid = exe.ok() ? SpawnProcess({*exe, {argv.begin() + 1, argv.end()}, env, cwd, fd})
                                : Result<pid_t>(exe.status());
@@ -1451,7 +1453,7 @@ void Controllers::Kill(const std::string& pod_key) {
   auto it = processes_.find(pod_key);
   if (it == processes_.end() || it->second.kill_at) return;
   ::kill(-it->second.pid, SIGTERM);
-  it->second.kill_at = store_.clock().Now() + std::chrono::seconds(5);
+  it->second.kill_at = store_.clock().Now() + it->second.grace;
 }
 
 bool Controllers::ReapProcesses() {

@@ -94,6 +94,9 @@ class Controllers {
     std::string uid, log_path;
     TimePoint started;
     std::optional<TimePoint> kill_at;  // SIGKILL then, if still running
+    // From SIGTERM to SIGKILL: the pod's terminationGracePeriodSeconds, or
+    // 5 s (Kubernetes says 30; shorter, for tests of pods that omit it).
+    Duration grace = std::chrono::seconds(5);
   };
 
   void Drain();

@@ -165,6 +165,32 @@ TEST_F(ExecuteModeTest, ExitCodesStartErrorsAndDeletionKillsTheProcess) {
   EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its pod";
 }
 
+// A deleted pod's process that ignores SIGTERM gets the pod's own
+// terminationGracePeriodSeconds before SIGKILL (30 here; 5 s without it).
+TEST_F(ExecuteModeTest, ADeletedPodKeepsItsGracePeriod) {
+  Call("POST", "/api/v1/namespaces/default/pods",
+       {{"metadata", {{"name", "patient"}}},
+        {"spec",
+         {{"restartPolicy", "Never"},
+          {"terminationGracePeriodSeconds", 30},
+          {"containers",
+           {{{"name", "c"},
+             {"image", "x"},
+             {"command",
+              {"sh", "-c", "trap '' TERM; echo $$$$ > pid; while true; do sleep 0.1; done"}}}}}}}},
+       201);
+  std::string uid = Call("GET", "/api/v1/namespaces/default/pods/patient")["metadata"]["uid"];
+  std::string pid_file = root_ + "/pods/" + uid + "/root/pid";
+  ASSERT_TRUE(RunUntil([&] { return fs::exists(pid_file) && fs::file_size(pid_file) > 0; }));
+  pid_t pid = 0;
+  std::ifstream(pid_file) >> pid;
+  ASSERT_GT(pid, 0);
+  Call("DELETE", "/api/v1/namespaces/default/pods/patient", nullptr, 200);
+  cluster_->RunFor(std::chrono::seconds(6));  // past the 5 s it got before
+  EXPECT_EQ(::kill(pid, 0), 0) << "killed before its grace period ended";
+  ::kill(pid, SIGKILL);  // ours; its sleeps end within 0.1 s
+}
+
 TEST_F(ExecuteModeTest, MissingConfigMapFailsTheStartWithTheKubeletsMessage) {
   Call("POST", "/api/v1/namespaces/default/pods",
        {{"metadata", {{"name", "p"}}},

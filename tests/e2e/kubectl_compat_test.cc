@@ -55,6 +55,7 @@ metadata: {name: train, labels: {portflow.dev/run: r1}}
 spec:
   completions: 3
   template:
+    metadata: {annotations: {sim.portflow.dev/duration: 1h}}  # Running (0/3) while the test looks
     spec:
       restartPolicy: Never
       containers: [{name: main, image: python:3.12, command: [python3, -c, "print(1)"]}]
