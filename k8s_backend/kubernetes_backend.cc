@@ -641,9 +641,11 @@ class KubernetesBackend : public Backend {
       auto job = jobs_.find(a->job);
       bool suspended =
           job != jobs_.end() && Sub(job->second, "spec").value("suspend", json()) == json(true);
-      // A refusal holds while a replica has no pod; a suspended Job makes none.
-      if (suspended || live_replicas.size() >= static_cast<size_t>(a->replicas))
-        a->create_error.clear();
+      // A refusal holds while a replica has no pod. (Not cleared because the
+      // Job looks suspended: the events' watch can run ahead of the Jobs',
+      // and tell of a refusal made after the Job was let go; while the Job
+      // is suspended, Queued comes first below.)
+      if (live_replicas.size() >= static_cast<size_t>(a->replicas)) a->create_error.clear();
       if (suspended && !live_running) {
         // Held suspended: what Kueue does until it admits the Job to its
         // queue, and again when it preempts it.

@@ -507,6 +507,7 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     fake::ClusterOptions o;
     o.kubelet.default_duration = pod_duration;
     o.kubelet.default_exit_code = 7;
+    o.kueue_suspends = kueue_;
     cluster_ = std::move(fake::FakeCluster::Create(o).value());
     if (!drive) cluster_->StartControllers();
     KubernetesBackendOptions k;
@@ -517,6 +518,7 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     k.access = k8s::ClusterAccess{};
     k.access->server = "in-process";
     k.retry = retry_;
+    if (kueue_) k.target.queue = "team-a";
     k.transport =
         [this, transport](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
       auto t = std::make_unique<T>(*cluster_);
@@ -558,6 +560,7 @@ class KubernetesBackendOrderTest : public ::testing::Test {
   std::unique_ptr<Backend> backend_;
   TaskSpec task_;
   k8s::RetryPolicy retry_;
+  bool kueue_ = false;  // the cluster plays Kueue's webhook: Jobs start suspended
   bool expect_submitted_ = true;
   Result<TaskHandle> submitted_ = FailedPrecondition("not submitted");
 };
@@ -709,6 +712,52 @@ TEST_F(KubernetesBackendOrderTest, ASubmitThatFailsTakesBackTheJobItMayHaveMade)
   auto job = cluster_->Handle(
       {"GET", "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(task_), {}, ""});
   EXPECT_EQ(job.status, 404) << job.body;
+}
+
+// Kueue lets a gang go, and a ResourceQuota refuses its second replica:
+// the events' watch tells of the refusal before the Jobs' watch tells that
+// the Job was let go. The refusal still shows, once the Job is seen running.
+class UnsuspendSeenAfterTheRefusal : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  bool refused = false;
+
+ protected:
+  bool Deliver(const std::string& path, const std::string& line) override {
+    if (Has(path, "/jobs?") && Has(line, R"("suspend":false)")) Await(refused);
+    return true;
+  }
+  void Delivered(const std::string& path, const std::string& line) override {
+    if (Has(path, "/events?") && Has(line, "FailedCreate")) Set(refused);
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, ARefusalSeenBeforeTheJobIsLetGoStillShows) {
+  UnsuspendSeenAfterTheRefusal* gate = nullptr;
+  kueue_ = true;
+  Start(&gate, /*replicas=*/2, std::chrono::hours(1));
+  auto made = cluster_->Handle(
+      {"POST",
+       "/api/v1/namespaces/default/resourcequotas",
+       {{"content-type", "application/json"}},
+       R"({"metadata": {"name": "team"}, "spec": {"hard": {"requests.cpu": "150m"}}})"});
+  ASSERT_EQ(made.status, 201) << made.body;
+  auto admitted = cluster_->Handle({"PATCH",
+                                    "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(task_),
+                                    {{"content-type", "application/merge-patch+json"}},
+                                    R"({"spec": {"suspend": false}})"});
+  ASSERT_EQ(admitted.status, 200) << admitted.body;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::optional<TaskEvent> quota;
+  while (!quota && std::chrono::steady_clock::now() < until) {
+    for (const TaskEvent& e : events_.events())
+      if (e.reason == "QuotaWait") quota = e;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gate->Get(gate->refused));  // the refusal was heard first
+  ASSERT_TRUE(quota.has_value());
+  EXPECT_THAT(quota->message, HasSubstr("exceeded quota: team"));
+  ASSERT_TRUE(backend_->Cancel(*submitted_, true).ok());
 }
 
 // A gang's replica 1 fails with 7; the Job controller stops replica 0, which
