@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -21,12 +22,22 @@ namespace {
 using ::testing::HasSubstr;
 using json = nlohmann::json;
 
+// A run directory of this test process, emptied: a process of an earlier
+// run with the same pid may have left logs there (a replica's log is
+// appended to, so they would count).
+std::string FreshRunDir(const std::string& name) {
+  std::string dir = ::testing::TempDir() + name + "_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
 class KubernetesBackendTest : public ::testing::Test {
  protected:
   // Whether the cluster plays Kueue's webhook (KubernetesBackendKueueTest).
   virtual bool Kueue() const { return false; }
 
   void SetUp() override {
+    run_dir_ = FreshRunDir("k8s_pending");
     fake::ClusterOptions o;
     o.nodes = 3;  // 4 cpu each: 12 in all, but no node has 6
     o.kubelet.default_duration = std::chrono::seconds(0);
@@ -108,6 +119,7 @@ class KubernetesBackendTest : public ::testing::Test {
   void TearDown() override {
     backend_.reset();
     cluster_->StopServing();
+    std::filesystem::remove_all(run_dir_);
   }
   TaskSpec Spec(const std::string& instance, int64_t milli_cpu) {
     TaskSpec t;
@@ -115,7 +127,7 @@ class KubernetesBackendTest : public ::testing::Test {
     t.step = instance;
     t.instance = instance;
     t.argv = {"true"};
-    t.run_dir = ::testing::TempDir() + "k8s_pending_" + std::to_string(::getpid());
+    t.run_dir = run_dir_;
     t.resources = {milli_cpu, 0, 0};
     return t;
   }
@@ -124,6 +136,7 @@ class KubernetesBackendTest : public ::testing::Test {
   KubernetesBackendOptions options_;
   std::unique_ptr<Backend> backend_;
   testing::EventRecorder events_;
+  std::string run_dir_;
 };
 
 TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
@@ -396,12 +409,13 @@ TEST(KubernetesBackendVirtualTime, AnHourOfPodsTakesSeconds) {
   TimePoint start = clock.Now();
   auto real_start = std::chrono::steady_clock::now();
   std::vector<TaskSpec> specs;
+  const std::string run_dir = FreshRunDir("k8s_virtual");
   for (int i = 0; i < 3; ++i) {
     TaskSpec t;
     t.run_id = "virtual";
     t.step = t.instance = "s" + std::to_string(i);
     t.argv = {"true"};
-    t.run_dir = ::testing::TempDir() + "k8s_virtual_" + std::to_string(::getpid());
+    t.run_dir = run_dir;
     t.resources = {500, 0, 0};
     t.replicas = i == 2 ? 2 : 1;
     ASSERT_TRUE(backend->Submit(t).ok());
@@ -424,6 +438,7 @@ TEST(KubernetesBackendVirtualTime, AnHourOfPodsTakesSeconds) {
   // Seconds, not an hour (a minute at most on a loaded machine under TSan).
   EXPECT_LT(std::chrono::steady_clock::now() - real_start, std::chrono::seconds(60));
   backend.reset();
+  std::filesystem::remove_all(run_dir);
 }
 
 // The in-process fake behind hooks that set the order in which the backend
@@ -530,7 +545,7 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     task_.run_id = "order";
     task_.step = task_.instance = "fails";
     task_.argv = {"false"};
-    task_.run_dir = ::testing::TempDir() + "k8s_order_" + std::to_string(::getpid());
+    task_.run_dir = FreshRunDir("k8s_order");
     task_.resources = {100, 0, 0};
     task_.replicas = replicas;
     submitted_ = backend_->Submit(task_);
@@ -553,7 +568,10 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     auto list = cluster_->store().List(*fake::FindKind("", "pods"), "default", {});
     return list.ok() ? list->items : std::vector<json>{};
   }
-  void TearDown() override { backend_.reset(); }
+  void TearDown() override {
+    backend_.reset();
+    if (!task_.run_dir.empty()) std::filesystem::remove_all(task_.run_dir);
+  }
 
   std::unique_ptr<fake::FakeCluster> cluster_;
   testing::EventRecorder events_;
