@@ -319,10 +319,12 @@ class LocalBackend : public Backend {
     std::string p = port < 0 ? "(a free port, chosen at start)" : std::to_string(port);
     for (const std::string& prefix : {std::string(), std::string("PORTFLOW_")}) {
       env.emplace_back(prefix + "WORLD_SIZE", n);
+      // As on a cluster, each replica is a node of one process: it sees
+      // only its own GPUs, so its local rank (the device it picks) is 0.
       env.emplace_back(prefix + "RANK", r);
-      env.emplace_back(prefix + "LOCAL_RANK", r);
-      env.emplace_back(prefix + "NODE_RANK", "0");
-      env.emplace_back(prefix + "NNODES", "1");
+      env.emplace_back(prefix + "LOCAL_RANK", "0");
+      env.emplace_back(prefix + "NODE_RANK", r);
+      env.emplace_back(prefix + "NNODES", n);
       env.emplace_back(prefix + "MASTER_ADDR", "127.0.0.1");
       if (port != 0) env.emplace_back(prefix + "MASTER_PORT", p);
     }

@@ -84,8 +84,8 @@ TEST_F(LocalBackendTest, GangSharesTheRendezvousEnvironment) {
     line >> world >> rank >> local >> nnodes >> addr >> p >> twin;
     EXPECT_EQ(world, "3");
     EXPECT_EQ(rank, std::to_string(r));
-    EXPECT_EQ(local, std::to_string(r));
-    EXPECT_EQ(nnodes, "1");
+    EXPECT_EQ(local, "0");  // each replica has its own GPUs: its device 0
+    EXPECT_EQ(nnodes, "3");
     EXPECT_EQ(addr, "127.0.0.1");
     EXPECT_EQ(twin, rank);
     if (r == 0) port = p;

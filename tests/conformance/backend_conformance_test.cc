@@ -239,14 +239,15 @@ TEST_P(BackendConformance, ExactlyOneTerminalEventPerAttempt) {
 
 TEST_P(BackendConformance, ReplicasGetTheDistributedContract) {
   TaskSpec t = Spec("dist",
-                    "echo $WORLD_SIZE $RANK $NODE_RANK $PORTFLOW_WORLD_SIZE; test -n "
-                    "\"$MASTER_ADDR\" && test -n \"$MASTER_PORT\"",
+                    "echo $WORLD_SIZE $RANK $LOCAL_RANK $NODE_RANK $NNODES $PORTFLOW_WORLD_SIZE "
+                    "$PORTFLOW_LOCAL_RANK; test -n \"$MASTER_ADDR\" && test -n \"$MASTER_PORT\"",
                     2);
   auto end = RunToEnd(t);
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kSucceeded);
-  EXPECT_EQ(Log(t, 0), "2 0 0 2\n");
-  EXPECT_THAT(Log(t, 1), HasSubstr("2 1 "));
+  // The same values on every backend: each replica a node of one process.
+  EXPECT_EQ(Log(t, 0), "2 0 0 0 2 2 0\n");
+  EXPECT_EQ(Log(t, 1), "2 1 0 1 2 2 0\n");
 }
 
 TEST_P(BackendConformance, RenderIsPureAndDeterministic) {
