@@ -179,9 +179,7 @@ class KubernetesBackend : public Backend {
       a->cancelled = true;
     }
     ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
-    std::string query = "?propagationPolicy=Background";
-    if (force) query += "&gracePeriodSeconds=0";
-    auto r = client->Call({"DELETE", JobsPath() + "/" + a->job + query, ""});
+    auto r = client->Call({"DELETE", JobDeletion(a->job, force), ""});
     if (!r.ok()) return r.status();
     if (r->status != 404) RETURN_IF_ERROR(k8s::ApiError(*r));
     if (a->replicas > 1) (void)client->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
@@ -359,8 +357,7 @@ class KubernetesBackend : public Backend {
         std::string name = objects[j]["metadata"]["name"];
         (void)client->Call(
             {"DELETE",
-             path_of(objects[j]) + "/" + name +
-                 (objects[j]["kind"] == "Job" ? "?propagationPolicy=Background" : ""),
+             objects[j]["kind"] == "Job" ? JobDeletion(name) : path_of(objects[j]) + "/" + name,
              ""});
       }
       return created;
@@ -377,8 +374,7 @@ class KubernetesBackend : public Backend {
       }
     }
     if (cancelled) {  // Cancel came while the objects were being made
-      (void)client->Call(
-          {"DELETE", JobsPath() + "/" + a->job + "?propagationPolicy=Background", ""});
+      (void)client->Call({"DELETE", JobDeletion(a->job), ""});
     } else if (report) {
       EmitIfLive(a,
                  {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
@@ -399,6 +395,11 @@ class KubernetesBackend : public Backend {
   std::string ServicesPath() const { return "/api/v1/namespaces/" + namespace_ + "/services"; }
   std::string ConfigMapsPath() const { return "/api/v1/namespaces/" + namespace_ + "/configmaps"; }
   std::string EventsPath() const { return "/api/v1/namespaces/" + namespace_ + "/events"; }
+  // A Job's deletion with its pods (gracePeriodSeconds 0 when forced).
+  std::string JobDeletion(const std::string& job, bool force = false) const {
+    return JobsPath() + "/" + job + "?propagationPolicy=Background" +
+           (force ? "&gracePeriodSeconds=0" : "");
+  }
 
   std::string HandleData(const Attempt& a) const {
     return json{{"namespace", namespace_}, {"job", a.job},         {"run_dir", a.run_dir},
@@ -575,14 +576,15 @@ class KubernetesBackend : public Backend {
     {
       std::lock_guard<std::mutex> l(mu_);
       auto attempt = by_job_.find(job);
-      if (type == "DELETED" && Ended(pod) && attempt != by_job_.end() &&
-          !attempt->second->terminal) {
-        KeepPod(job, pod);  // it says how the attempt ended (deleted by a TTL, say)
-      } else if (type == "DELETED") {
+      // An ended pod deleted before its attempt ended (by a TTL, say) still
+      // says how it ended: it is kept until then.
+      bool keep = type != "DELETED" ||
+                  (Ended(pod) && attempt != by_job_.end() && !attempt->second->terminal);
+      if (keep) {
+        KeepPod(job, pod);
+      } else {
         pods_[job].erase(name);
         if (pods_[job].empty()) pods_.erase(job);
-      } else {
-        KeepPod(job, pod);
       }
       if (attempt == by_job_.end()) return;
       a = attempt->second;
@@ -623,7 +625,7 @@ class KubernetesBackend : public Backend {
         int replica = ReplicaOf(pod);
         std::string phase = Str(Sub(pod, "status"), "phase");
         bool leaving = Sub(pod, "metadata").contains("deletionTimestamp");
-        bool started = phase == "Running" || phase == "Succeeded" || phase == "Failed";
+        bool started = phase == "Running" || Ended(pod);
         if (!leaving) {
           if (phase == "Running") running = true;
           if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
@@ -969,8 +971,7 @@ class KubernetesBackend : public Backend {
     if (options_.target.cleanup != "delete") return;
     auto client = Client();
     if (!client.ok()) return;
-    (void)(*client)->Call(
-        {"DELETE", JobsPath() + "/" + a->job + "?propagationPolicy=Background", ""});
+    (void)(*client)->Call({"DELETE", JobDeletion(a->job), ""});
     if (a->replicas > 1) (void)(*client)->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
   }
 
