@@ -31,6 +31,22 @@ std::string FreshRunDir(const std::string& name) {
   return dir;
 }
 
+// The first event of `key` with `reason` among those `events` got from the
+// `from`th on, within `timeout`.
+std::optional<TaskEvent> WaitReason(testing::EventRecorder& events, const std::string& key,
+                                    const std::string& reason, size_t from = 0,
+                                    std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    auto seen = events.events();
+    for (size_t i = from; i < seen.size(); ++i) {
+      if (seen[i].key == key && seen[i].reason == reason) return seen[i];
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
+}
+
 class KubernetesBackendTest : public ::testing::Test {
  protected:
   // Whether the cluster plays Kueue's webhook (KubernetesBackendKueueTest).
@@ -105,16 +121,11 @@ class KubernetesBackendTest : public ::testing::Test {
     }
     return false;
   }
-  // The first Pending event of `key` with `reason`, within 30 s.
-  std::optional<TaskEvent> WaitPending(const std::string& key, const std::string& reason) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < until) {
-      for (const TaskEvent& e : events_.events()) {
-        if (e.key == key && e.reason == reason) return e;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return std::nullopt;
+  // The first Pending event of `key` with `reason` (from the `from`th
+  // event on), within 30 s.
+  std::optional<TaskEvent> WaitPending(const std::string& key, const std::string& reason,
+                                       size_t from = 0) {
+    return WaitReason(events_, key, reason, from);
   }
   void TearDown() override {
     backend_.reset();
@@ -190,15 +201,7 @@ TEST_F(KubernetesBackendTest, ARecoveredAttemptThatWaitsSaysWhy) {
   ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
   ASSERT_EQ(recovered->size(), 1u);
   EXPECT_EQ((*recovered)[0].state, TaskState::kRunning);  // re-attached
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::optional<TaskEvent> again;
-  while (!again && std::chrono::steady_clock::now() < until) {
-    auto events = events_.events();
-    for (size_t i = before; i < events.size(); ++i) {
-      if (events[i].key == big.Key() && events[i].reason == "Unschedulable") again = events[i];
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::optional<TaskEvent> again = WaitPending(big.Key(), "Unschedulable", before);
   ASSERT_TRUE(again.has_value()) << States(big.Key());
   EXPECT_EQ(again->state, TaskState::kPending);
   EXPECT_THAT(again->message, HasSubstr("Insufficient cpu"));
@@ -765,13 +768,8 @@ TEST_F(KubernetesBackendOrderTest, ARefusalSeenBeforeTheJobIsLetGoStillShows) {
                                     {{"content-type", "application/merge-patch+json"}},
                                     R"({"spec": {"suspend": false}})"});
   ASSERT_EQ(admitted.status, 200) << admitted.body;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::optional<TaskEvent> quota;
-  while (!quota && std::chrono::steady_clock::now() < until) {
-    for (const TaskEvent& e : events_.events())
-      if (e.reason == "QuotaWait") quota = e;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::optional<TaskEvent> quota =
+      WaitReason(events_, task_.Key(), "QuotaWait", 0, std::chrono::seconds(20));
   EXPECT_TRUE(gate->Get(gate->refused));  // the refusal was heard first
   ASSERT_TRUE(quota.has_value());
   EXPECT_THAT(quota->message, HasSubstr("exceeded quota: team"));
