@@ -43,10 +43,7 @@ class RehearsalBackend : public Backend, public EventSink {
   // lost, so that the engine runs it again.
   Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
                                              const std::vector<TaskHandle>& handles) override {
-    std::vector<ProcessRef> orphans;
-    for (pid_t pid : ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id))
-      orphans.push_back({pid, ProcessStartTicks(pid)});
-    StopProcesses(orphans, std::chrono::seconds(5));
+    StopProcesses(ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id), std::chrono::seconds(5));
     return inner_->Recover(run_id, handles);
   }
   Status Logs(const TaskHandle& h, int replica, bool follow,

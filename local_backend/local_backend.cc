@@ -164,9 +164,7 @@ class LocalBackend : public Backend {
         if (IsSameProcess(p)) orphans.push_back(p);
       }
     }
-    for (pid_t pid : ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id)) {
-      orphans.push_back({pid, ProcessStartTicks(pid)});
-    }
+    for (const ProcessRef& p : ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id)) orphans.push_back(p);
     StopProcesses(orphans, options_.kill_grace);
     std::vector<RecoveredTask> out;
     for (const TaskHandle& h : handles) {

@@ -39,8 +39,8 @@ bool IsSameProcess(const ProcessRef& p) {
   return std::stoll(f[19]) == p.start_ticks;
 }
 
-std::vector<pid_t> ProcessesWithEnv(const std::string& entry) {
-  std::vector<pid_t> out;
+std::vector<ProcessRef> ProcessesWithEnv(const std::string& entry) {
+  std::vector<ProcessRef> out;
   DIR* d = ::opendir("/proc");
   if (!d) return out;
   pid_t self = ::getpid();
@@ -52,7 +52,7 @@ std::vector<pid_t> ProcessesWithEnv(const std::string& entry) {
     std::string var;
     while (std::getline(in, var, '\0')) {
       if (var == entry) {
-        out.push_back(static_cast<pid_t>(pid));
+        out.push_back({static_cast<pid_t>(pid), ProcessStartTicks(static_cast<pid_t>(pid))});
         break;
       }
     }

@@ -26,8 +26,8 @@ int64_t ProcessStartTicks(pid_t pid);
 bool IsSameProcess(const ProcessRef& p);
 
 // Processes of this user whose environment holds exactly `entry`
-// ("KEY=VALUE"), this process excluded.
-std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
+// ("KEY=VALUE"), this process excluded, each with its start time.
+std::vector<ProcessRef> ProcessesWithEnv(const std::string& entry);
 
 // SIGTERM to each process group, then SIGKILL to what is left after `grace`.
 void StopProcesses(const std::vector<ProcessRef>& procs, Duration grace);
