@@ -401,7 +401,11 @@ TimePoint Engine::NextWake() const {
   TimePoint wake = clock_.Now() + options_.tick;
   for (const Slot& s : slots_) {
     if (s.phase == Phase::kBackoff) wake = std::min(wake, s.ready_at);
-    if (s.phase == Phase::kActive) wake = std::min({wake, s.deadline, s.kill_at});
+    if (s.phase != Phase::kActive) continue;
+    // Only deadlines still to act on: one already acted on is in the past
+    // and would turn the wait into a busy loop.
+    if (!s.cancel_sent) wake = std::min(wake, s.deadline);
+    if (!s.force_sent) wake = std::min(wake, s.kill_at);
   }
   return wake;
 }

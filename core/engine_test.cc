@@ -136,6 +136,10 @@ TEST_F(EngineTest, RetriesWithDoublingBackoffInVirtualTime) {
   EXPECT_EQ(attempts[0].state, "Failed");
   EXPECT_EQ(attempts[0].exit_code, 1);
   EXPECT_EQ(attempts[3].state, "Succeeded");
+  // What `portflow status` shows: the instance ran four attempts.
+  auto instances = *store_->ListInstances("run1");
+  ASSERT_EQ(instances.size(), 1u);
+  EXPECT_EQ(instances[0].attempts, 4);
 }
 
 TEST_F(EngineTest, GivesUpAfterTheLimitAndSkipsDependents) {
@@ -157,6 +161,35 @@ TEST_F(EngineTest, TimeoutStopsGracefullyThenForces) {
   auto attempts = *store_->ListAttempts("run1");
   EXPECT_EQ(attempts[0].reason, "Timeout");
   EXPECT_EQ(attempts[0].state, "Failed");
+}
+
+TEST_F(EngineTest, ATimedOutTaskThatIgnoresSigtermIsKilledAfterTheGrace) {
+  Load("    - {name: a, timeout: 5s, command: [x]}\n");
+  Outcome stubborn{TaskState::kSucceeded, 0, {}, /*hang=*/true};
+  stubborn.ignores_sigterm = true;
+  backend_.Script("a", {stubborn});
+  EngineOptions opts;
+  opts.kill_grace = std::chrono::seconds(7);
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(RunIt(opts), "Failed");
+  EXPECT_THAT(backend_.cancelled(), ElementsAre("run1/a/1", "run1/a/1 force"));
+  // The timeout (5 s), then the grace (7 s), in virtual time.
+  EXPECT_GE(clock_.Now() - start, std::chrono::seconds(12));
+  EXPECT_LT(clock_.Now() - start, std::chrono::seconds(13));
+  auto attempts = *store_->ListAttempts("run1");
+  EXPECT_EQ(attempts[0].reason, "Timeout");
+}
+
+TEST_F(EngineTest, ACancelledRunKillsWhatIgnoresSigtermAfterTheGrace) {
+  Load("    - {name: a, command: [x]}\n");
+  Outcome stubborn{TaskState::kSucceeded, 0, {}, /*hang=*/true};
+  stubborn.ignores_sigterm = true;
+  backend_.Script("a", {stubborn});
+  clock_.OnAdvance([](TimePoint) {
+    if (CancelRequests() == 0) RequestCancel();
+  });
+  EXPECT_EQ(RunIt(), "Cancelled");
+  EXPECT_THAT(backend_.cancelled(), ElementsAre("run1/a/1", "run1/a/1 force"));
 }
 
 TEST_F(EngineTest, StopsOnFirstFailureUnlessKeepGoing) {

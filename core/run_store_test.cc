@@ -33,11 +33,15 @@ TEST(RunStore, RoundTripsRunsInstancesAttemptsEvents) {
   EXPECT_EQ(s.GetRun("nope").status().code(), StatusCode::kNotFound);
 
   ASSERT_TRUE(s.PutInstance({"r1", "a", "a", "Running", 1, "", 1}).ok());
-  ASSERT_TRUE(s.PutInstance({"r1", "a", "a", "Succeeded", 1, "done", 2}).ok());
+  ASSERT_TRUE(s.PutInstance({"r1", "a", "a", "Succeeded", 2, "done", 7}).ok());
   auto inst = s.ListInstances("r1");
   ASSERT_TRUE(inst.ok());
   ASSERT_EQ(inst->size(), 1u);
+  // The upsert keeps every field of the newer record.
   EXPECT_EQ((*inst)[0].state, "Succeeded");
+  EXPECT_EQ((*inst)[0].attempts, 2);
+  EXPECT_EQ((*inst)[0].message, "done");
+  EXPECT_EQ((*inst)[0].updated_ms, 7);
 
   AttemptRecord a;
   a.run_id = "r1";

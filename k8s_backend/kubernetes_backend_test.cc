@@ -15,6 +15,7 @@
 #include "core/testing/event_recorder.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/fake_cluster/fake_transport.h"
+#include "k8s_backend/render.h"
 
 namespace portflow {
 namespace {
@@ -733,6 +734,58 @@ TEST_F(KubernetesBackendOrderTest, ASubmitThatFailsTakesBackTheJobItMayHaveMade)
   auto job = cluster_->Handle(
       {"GET", "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(task_), {}, ""});
   EXPECT_EQ(job.status, 404) << job.body;
+}
+
+// The first answer to the Job's create is lost, though the cluster made the
+// Job: the retry finds it made, sees this attempt's labels on it and adopts
+// it, and the attempt is followed to its end.
+class FirstJobCreateAnswerLost : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  int job_creates = 0;
+  Result<k8s::ApiResponse> Send(const k8s::ApiRequest& request,
+                                const k8s::Credential& credential) override {
+    auto r = GatedTransport::Send(request, credential);
+    if (request.method != "POST" || !request.path.ends_with("/jobs") || job_creates++ > 0) return r;
+    k8s::ApiResponse lost;
+    lost.network_error = "connection reset (test)";
+    return lost;
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, ASubmitWhoseCreateAnswerIsLostAdoptsTheJobItMade) {
+  FirstJobCreateAnswerLost* gate = nullptr;
+  retry_ = {3, std::chrono::milliseconds(1), std::chrono::milliseconds(5)};
+  Start(&gate);
+  EXPECT_EQ(gate->job_creates, 2);  // the lost one, then AlreadyExists
+  ExpectThePodsExitCode(End());
+}
+
+// A Job of the attempt's name that portflow did not make for this attempt
+// (another run's labels) is neither adopted nor touched: Submit fails.
+TEST_F(KubernetesBackendTest, ASameNamedJobOfAnotherRunIsNotAdopted) {
+  TaskSpec t = Spec("taken", 100);
+  auto objects = k8s::RenderTask(t, options_.target, "default", {});
+  ASSERT_TRUE(objects.ok()) << objects.status().ToString();
+  json job;
+  for (const json& o : *objects) {
+    if (o["kind"] == "Job") job = o;
+  }
+  ASSERT_TRUE(job.is_object());
+  job["metadata"]["labels"]["portflow.dev/run"] = "someone-else";
+  auto made = cluster_->Handle({"POST",
+                                "/apis/batch/v1/namespaces/default/jobs",
+                                {{"content-type", "application/json"}},
+                                job.dump()});
+  ASSERT_EQ(made.status, 201) << made.body;
+  auto h = backend_->Submit(t);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(h.status().message(), HasSubstr("that portflow did not create for this attempt"));
+  auto kept = cluster_->Handle(
+      {"GET", "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t), {}, ""});
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  EXPECT_EQ(json::parse(kept.body)["metadata"]["labels"]["portflow.dev/run"], "someone-else");
 }
 
 // Kueue lets a gang go, and a ResourceQuota refuses its second replica:

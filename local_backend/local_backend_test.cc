@@ -108,6 +108,24 @@ TEST_F(LocalBackendTest, OneFailedReplicaStopsTheGang) {
   for (const ProcessRef& p : Pids(*h)) EXPECT_FALSE(IsSameProcess(p));
 }
 
+// The peers of a failed replica are asked to stop (SIGTERM) before they are
+// killed: a peer that traps SIGTERM says so in its log.
+TEST_F(LocalBackendTest, AFailedReplicaSigtermsItsPeers) {
+  TaskSpec t = Spec("g",
+                    {"/bin/sh", "-c",
+                     "if [ $RANK = 1 ]; then sleep 0.3; exit 3; fi; "
+                     "trap 'echo got-TERM; exit 143' TERM; echo ready; sleep 60 & wait $!"},
+                    3);
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok());
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->result->exit_code, 3);
+  for (int r : {0, 2}) {
+    EXPECT_THAT(ReadFile(LogPath(t.run_dir, "g", 1, r)), HasSubstr("got-TERM")) << "replica " << r;
+  }
+}
+
 TEST_F(LocalBackendTest, CancelStopsTheWholeProcessGroup) {
   std::string pidfile = dir_ + "/child.pid";
   TaskSpec t = Spec("c", {"/bin/sh", "-c", "sleep 60 & echo $! > " + pidfile + "; wait"});

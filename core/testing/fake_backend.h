@@ -16,8 +16,9 @@ namespace portflow::testing {
 struct Outcome {
   TaskState state = TaskState::kSucceeded;
   int exit_code = 0;
-  Duration runtime{0};  // virtual time until it ends
-  bool hang = false;    // never ends unless cancelled
+  Duration runtime{0};           // virtual time until it ends
+  bool hang = false;             // never ends unless cancelled
+  bool ignores_sigterm = false;  // a graceful cancel does not end it; a forced one does
   bool submit_error = false;
 };
 
@@ -61,6 +62,7 @@ class FakeBackend : public Backend {
       cancelled_.push_back(h.key + (force ? " force" : ""));
       auto it = running_.find(h.key);
       if (it == running_.end()) return OkStatus();
+      if (!force && it->second.first.ignores_sigterm) return OkStatus();
       running_.erase(it);
       events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
                         ExitResult{143, 15, false, "Cancelled", "stopped"}, "Cancelled", ""});

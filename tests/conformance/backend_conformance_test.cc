@@ -186,6 +186,18 @@ TEST_P(BackendConformance, AHighExitCodeIsNotASignal) {
   EXPECT_EQ(end->result->signal, 0);
 }
 
+// A process killed by a signal reports the signal, not only the shell's
+// 128 + N (a cluster says exit code 137 for a SIGKILL).
+TEST_P(BackendConformance, AKilledProcessReportsItsSignal) {
+  TaskSpec t = Spec("killed", "echo going; kill -9 $$");
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(end->result->signal, 9);
+  EXPECT_EQ(end->result->exit_code, 137);
+  EXPECT_EQ(Log(t), "going\n");
+}
+
 // A command that cannot start fails with a message that says why, whether
 // the backend finds out at Submit (local) or from the cluster (kubernetes).
 TEST_P(BackendConformance, ACommandThatCannotStartSaysWhy) {

@@ -33,6 +33,8 @@ constexpr const char* kCorpus = "tests/spec_corpus";  // relative to the source 
 constexpr size_t kMinBadFiles = 40;
 constexpr size_t kMinGoodFiles = 5;
 constexpr size_t kMaxWorkloadBytes = size_t{1} << 20;  // core/spec_loader.h
+constexpr size_t kMaxSteps = 5000;                     // core/spec_loader.h
+constexpr size_t kMaxInstances = 10000;                // core/spec_loader.h
 
 bool UpdateGoldens() {
   const char* v = std::getenv("PORTFLOW_UPDATE_GOLDENS");
@@ -270,6 +272,69 @@ TEST(SpecCorpus, FileOfExactlyOneMebibyteIsAccepted) {
   CliResult r = RunValidate(big.string());
   EXPECT_EQ(r.exit_code, 0) << DescribeExit(r.exit_code) << "; output:\n" << r.output;
   EXPECT_THAT(r.output, testing::HasSubstr(": valid (1 step, 1 instance)"));
+}
+
+// A workload of `steps` independent steps.
+std::string WorkloadOfSteps(size_t steps) {
+  std::string text =
+      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: many}\nspec:\n"
+      "  steps:\n";
+  for (size_t i = 0; i < steps; ++i)
+    text += "    - {name: s" + std::to_string(i) + ", command: [x]}\n";
+  return text;
+}
+
+// Steps whose matrices fan out to `instances` instances in all: a step's
+// matrix holds at most 1000 combinations, so 1000 a step, then the rest.
+std::string WorkloadOfInstances(size_t instances) {
+  std::string text =
+      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: wide}\nspec:\n"
+      "  steps:\n";
+  for (size_t step = 0; instances > 0; ++step) {
+    size_t n = std::min<size_t>(instances, 1000);
+    instances -= n;
+    text += "    - name: s" + std::to_string(step) + "\n      command: [x]\n      matrix: {i: [";
+    for (size_t i = 0; i < n; ++i) text += (i ? "," : "") + std::to_string(i);
+    text += "]}\n";
+  }
+  return text;
+}
+
+// Validates `text` written to a temporary file.
+CliResult ValidateText(const std::string& text) {
+  TempDir tmp;
+  if (tmp.path().empty()) return {"mkdtemp failed", -1};
+  fs::path file = tmp.path() / "w.yaml";
+  std::ofstream(file, std::ios::binary) << text;
+  return RunValidate(file.string());
+}
+
+// The step and instance limits are inclusive; one more is refused. Generated
+// here: each file is hundreds of kilobytes.
+TEST(SpecCorpus, StepsUpToTheLimitAreAccepted) {
+  CliResult r = ValidateText(WorkloadOfSteps(kMaxSteps));
+  EXPECT_EQ(r.exit_code, 0) << DescribeExit(r.exit_code) << "; output:\n" << r.output;
+  EXPECT_THAT(r.output, testing::HasSubstr(": valid (5000 steps, 5000 instances)"));
+}
+
+TEST(SpecCorpus, OneStepOverTheLimitIsRefused) {
+  CliResult r = ValidateText(WorkloadOfSteps(kMaxSteps + 1));
+  EXPECT_EQ(r.exit_code, 1) << DescribeExit(r.exit_code) << "; output:\n" << r.output;
+  EXPECT_THAT(r.output,
+              testing::HasSubstr("the workload has 5001 steps; at most 5000 are allowed"));
+}
+
+TEST(SpecCorpus, InstancesUpToTheLimitAreAccepted) {
+  CliResult r = ValidateText(WorkloadOfInstances(kMaxInstances));
+  EXPECT_EQ(r.exit_code, 0) << DescribeExit(r.exit_code) << "; output:\n" << r.output;
+  EXPECT_THAT(r.output, testing::HasSubstr(": valid (10 steps, 10000 instances)"));
+}
+
+TEST(SpecCorpus, OneInstanceOverTheLimitIsRefused) {
+  CliResult r = ValidateText(WorkloadOfInstances(kMaxInstances + 1));
+  EXPECT_EQ(r.exit_code, 1) << DescribeExit(r.exit_code) << "; output:\n" << r.output;
+  EXPECT_THAT(r.output, testing::HasSubstr(
+                            "the workload fans out to 10001 instances; at most 10000 are allowed"));
 }
 
 }  // namespace
