@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "core/backend.h"
+#include "core/backend_wrapper.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/proc.h"
@@ -10,32 +10,29 @@
 namespace portflow::cli {
 namespace {
 
-class RehearsalBackend : public Backend, public EventSink {
+// The kubernetes backend over the embedded cluster: forwards everything
+// but its name, what it cannot honour, where outputs are, and Recover.
+class RehearsalBackend : public BackendWrapper {
  public:
   RehearsalBackend(std::unique_ptr<fake::FakeCluster> cluster, std::unique_ptr<Backend> inner,
                    std::string volumes)
-      : cluster_(std::move(cluster)), inner_(std::move(inner)), volumes_(std::move(volumes)) {
-    inner_->SetEventSink(this);
-  }
+      : BackendWrapper(std::move(inner)),
+        cluster_(std::move(cluster)),
+        volumes_(std::move(volumes)) {}
   ~RehearsalBackend() override {
-    inner_.reset();  // its watches and log copies end before the cluster goes
+    ResetInner();  // its watches and log copies end before the cluster goes
     cluster_.reset();
   }
 
   std::string name() const override { return "fake-cluster"; }
   Capabilities capabilities() const override {
-    return {{{"image", "the rehearsal runs the command on this machine, without a container"}}};
-  }
-  std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const override {
-    return inner_->ArtifactRoot(run_id, run_dir);
+    return {
+        {{Feature::kImage, "the rehearsal runs the command on this machine, without a container"}}};
   }
   // The embedded cluster's volumes are directories on this machine.
   std::string OutputsLocation(const std::string& run_id, const std::string&) const override {
     return volumes_ + "/default/" + k8s::KubernetesTarget{}.artifacts_claim + "/" + run_id;
   }
-  ResourceRequest Capacity() override { return inner_->Capacity(); }
-  Availability Probe() override { return inner_->Probe(); }
-  Status Cancel(const TaskHandle& h, bool force) override { return inner_->Cancel(h, force); }
   // The embedded cluster died with the portflow that ran it, but the pods
   // it ran as processes of this machine did not: they are stopped (found by
   // the run's id in their environment, as the local backend finds its own),
@@ -44,21 +41,11 @@ class RehearsalBackend : public Backend, public EventSink {
   Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
                                              const std::vector<TaskHandle>& handles) override {
     StopProcesses(ProcessesWithEnv("PORTFLOW_RUN_ID=" + run_id), std::chrono::seconds(5));
-    return inner_->Recover(run_id, handles);
+    return BackendWrapper::Recover(run_id, handles);
   }
-  Status Logs(const TaskHandle& h, int replica, bool follow,
-              const std::function<bool(std::string_view)>& sink) override {
-    return inner_->Logs(h, replica, follow, sink);
-  }
-  void OnTaskEvent(TaskEvent event) override { Emit(std::move(event)); }
-
- protected:
-  Result<std::string> DoRender(const TaskSpec& spec) const override { return inner_->Render(spec); }
-  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override { return inner_->Submit(spec); }
 
  private:
   std::unique_ptr<fake::FakeCluster> cluster_;
-  std::unique_ptr<Backend> inner_;
   std::string volumes_;  // the fake cluster's volumes, on this machine
 };
 

@@ -1,5 +1,7 @@
 #include "core/backend.h"
 
+#include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 
@@ -18,16 +20,49 @@ Result<TaskHandle> Backend::Submit(const TaskSpec& spec) {
   return DoSubmit(spec);
 }
 
+std::string_view FeatureName(Feature f) {
+  switch (f) {
+    case Feature::kImage:
+      return "image";
+    case Feature::kGpu:
+      return "gpu";
+    case Feature::kReplicas:
+      return "replicas";
+  }
+  return "";
+}
+
 std::vector<Unsupported> Backend::UnsupportedUses(const TaskSpec& spec) const {
   std::vector<Unsupported> used;
   for (const Unsupported& u : capabilities().unsupported) {
-    if ((u.field == "image" && spec.image.has_value()) ||
-        (u.field == "gpu" && spec.resources.gpus > 0) ||
-        (u.field == "replicas" && spec.replicas > 1)) {
-      used.push_back(u);
+    bool uses = false;
+    switch (u.feature) {
+      case Feature::kImage:
+        uses = spec.image.has_value();
+        break;
+      case Feature::kGpu:
+        uses = spec.resources.gpus > 0;
+        break;
+      case Feature::kReplicas:
+        uses = spec.replicas > 1;
+        break;
     }
+    if (uses) used.push_back(u);
   }
   return used;
+}
+
+Placement Backend::Place(const PlacementRequest& request) { return DoPlace(request); }
+
+Status Backend::Logs(const TaskHandle& handle, int replica, bool follow,
+                     const std::function<bool(std::string_view)>& sink) {
+  ASSIGN_OR_RETURN(std::string path, LogFile(handle, replica));
+  return TailLog(
+      path, follow, [&] { return HasEnded(handle); }, RealClock(), sink);
+}
+
+Result<std::string> Backend::LogFile(const TaskHandle& handle, int) const {
+  return InvalidArgument("the " + name() + " backend keeps no logs for " + handle.key);
 }
 
 void Backend::Emit(TaskEvent event) const {
@@ -38,6 +73,52 @@ std::string LogPath(const std::string& run_dir, const std::string& instance, int
                     int replica) {
   return run_dir + "/logs/" + instance + ".attempt-" + std::to_string(attempt) + ".replica-" +
          std::to_string(replica) + ".log";
+}
+
+Status TailLog(const std::string& path, bool follow, const std::function<bool()>& ended,
+               Clock& clock, const std::function<bool(std::string_view)>& sink) {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t offset = 0;
+  bool found = false;
+  while (true) {
+    // Whether it had ended is read before the file, so that what was
+    // written up to the end is read after it.
+    bool last = !follow || ended();
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      found = true;
+      in.seekg(static_cast<std::streamoff>(offset));
+      char buf[8192];
+      while (in.read(buf, sizeof buf), in.gcount() > 0) {
+        offset += static_cast<uint64_t>(in.gcount());
+        if (!sink(std::string_view(buf, static_cast<size_t>(in.gcount())))) return OkStatus();
+      }
+    }
+    if (last) {
+      return found ? OkStatus() : NotFound("no log at " + path);
+    }
+    std::unique_lock<std::mutex> l(mu);
+    clock.WaitUntil(l, cv, clock.Now() + std::chrono::milliseconds(100), [] { return false; });
+  }
+}
+
+Placement PlaceInSlots(const PlacementRequest& request, const ResourceRequest& capacity,
+                       const ResourceRequest& in_use) {
+  Placement p;
+  ResourceRequest need = request.Total();
+  ResourceRequest free = capacity;
+  free -= in_use;
+  free -= request.held;
+  p.can_ever_fit = need.FitsIn(capacity);
+  p.can_start_now = p.can_ever_fit && need.FitsIn(free);
+  if (p.can_start_now) {
+    p.estimated_wait = Duration::zero();
+  } else {
+    p.why = "needs " + need.ToString() + (p.can_ever_fit ? "; free now: " : "; has in all: ") +
+            (p.can_ever_fit ? free.ToString() : capacity.ToString());
+  }
+  return p;
 }
 
 namespace {

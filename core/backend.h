@@ -12,19 +12,60 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "core/task.h"
 
 namespace portflow {
 
-// A TaskSpec field a backend cannot honour, and why.
+// The TaskSpec features a backend may be unable to honour.
+enum class Feature {
+  kImage,     // a container image (spec.image)
+  kGpu,       // GPUs (resources.gpu)
+  kReplicas,  // a gang of replicas > 1
+};
+
+// "image", "gpu", "replicas": the workload field, as messages name it.
+std::string_view FeatureName(Feature f);
+
+// A feature a backend cannot honour, and why.
 struct Unsupported {
-  std::string field;   // "image"
+  Feature feature;
   std::string reason;  // "local runs the command on the host, without a container"
 };
 
 struct Capabilities {
   std::vector<Unsupported> unsupported;
+};
+
+// A question to a backend before an attempt is submitted: could it start
+// this now, could it ever, and at what price. `held` is capacity the caller
+// keeps free for attempts ahead of this one (a gang waiting for room), so
+// that small attempts do not starve it.
+struct PlacementRequest {
+  ResourceRequest per_replica;
+  int replicas = 1;
+  ResourceRequest held;
+  ResourceRequest Total() const { return per_replica * replicas; }
+};
+
+// A backend's answer. Probing: no side effects, nothing is reserved or
+// scaled; the answer may be stale by the time the attempt is submitted.
+struct Placement {
+  // It would start without waiting for capacity.
+  bool can_start_now = false;
+  // It fits the backend's capacity when nothing else runs (a gang: all its
+  // replicas at once). False means it can never start here.
+  bool can_ever_fit = false;
+  // When it should start, where the backend can tell (now when it can
+  // start now).
+  std::optional<Duration> estimated_wait;
+  // What it costs an hour, in US dollars, where the backend is priced.
+  std::optional<double> hourly_price;
+  // Capacity grows on demand (a cloud's node groups).
+  bool elastic = false;
+  // Why it cannot start now or ever, for people.
+  std::string why;
 };
 
 // Receives events from a backend. May be called from any backend thread; an
@@ -65,9 +106,16 @@ class Backend {
     return ArtifactRoot(run_id, run_dir);
   }
 
-  // Total capacity for placement (not what is free now: the engine tracks
-  // what it has admitted).
+  // Total capacity: what Place() measures can_ever_fit against, and what
+  // `portflow targets` shows.
   virtual ResourceRequest Capacity() = 0;
+
+  // Whether an attempt of `request` could start now, and could ever. The
+  // engine submits an attempt only when this says it can start now. An
+  // implementation answers from what it knows without waiting on work: its
+  // own slots less what it runs, or a cluster's allocatable less what it has
+  // placed there.
+  Placement Place(const PlacementRequest& request);
 
   // For `portflow targets`: whether the backend can be reached now, what it
   // has in all, and what is free when it knows (a cluster: allocatable less
@@ -105,19 +153,29 @@ class Backend {
 
   // Copies replica `replica`'s combined stdout and stderr to `sink` until the
   // end or, with `follow`, until the attempt ends; stops early when `sink`
-  // returns false.
+  // returns false. Every backend keeps (or copies) the log at LogPath, so
+  // the default reads that file (TailLog); a backend overrides this only to
+  // read another place.
   virtual Status Logs(const TaskHandle& handle, int replica, bool follow,
-                      const std::function<bool(std::string_view)>& sink) = 0;
+                      const std::function<bool(std::string_view)>& sink);
 
   // Where events go. Set once, before the first Submit.
   void SetEventSink(EventSink* sink) { sink_ = sink; }
 
-  // The unsupported fields (see capabilities()) that `spec` uses.
+  // The unsupported features (see capabilities()) that `spec` uses.
   std::vector<Unsupported> UnsupportedUses(const TaskSpec& spec) const;
 
  protected:
   virtual Result<std::string> DoRender(const TaskSpec& spec) const = 0;
   virtual Result<TaskHandle> DoSubmit(const TaskSpec& spec) = 0;
+  virtual Placement DoPlace(const PlacementRequest& request) = 0;
+  // For the default Logs(): replica `replica`'s log file of `handle`, or
+  // InvalidArgument for a handle or replica this backend does not know.
+  virtual Result<std::string> LogFile(const TaskHandle& handle, int replica) const;
+  // For the default Logs() with follow: whether `handle`'s attempt has
+  // ended (no more output will come). A backend that does not know it
+  // says true.
+  virtual bool HasEnded(const TaskHandle& /*handle*/) { return true; }
   void Emit(TaskEvent event) const;
 
  private:
@@ -131,6 +189,19 @@ class Backend {
 // task itself on ext4 (see bench/README.md).
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica);
+
+// Copies the file at `path` to `sink` from its start; with `follow`, goes on
+// reading what is appended (every 100 ms of `clock`) until `ended()` says
+// true, then reads what is left. Stops early when `sink` returns false.
+// NotFound when the file is not there and, following, the attempt ended
+// without it.
+Status TailLog(const std::string& path, bool follow, const std::function<bool()>& ended,
+               Clock& clock, const std::function<bool(std::string_view)>& sink);
+
+// The Placement of `request` on a backend of fixed `capacity` of which
+// `in_use` is taken: what a backend that owns its slots answers.
+Placement PlaceInSlots(const PlacementRequest& request, const ResourceRequest& capacity,
+                       const ResourceRequest& in_use);
 
 // Explicit registration (no static initialisers): the CLI registers the
 // backends it links.

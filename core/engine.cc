@@ -27,7 +27,6 @@ void ResetCancelRequests() { g_cancel_requests.store(0); }
 
 Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, bool strict,
                  std::vector<std::string>* warnings) {
-  ResourceRequest capacity = backend.Capacity();
   std::string problems;
   // Unsupported fields: field -> (reason, the steps that use it).
   std::map<std::string, std::pair<std::string, std::string>> unsupported;
@@ -39,17 +38,17 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
     seen_steps.push_back(step.name);
     ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
     ResourceRequest need = spec.resources * spec.replicas;
-    if (!need.FitsIn(capacity)) {
+    if (!backend.Place({spec.resources, spec.replicas, {}}).can_ever_fit) {
       problems += "step \"" + step.name + "\" needs " + need.ToString() +
                   (spec.replicas > 1 ? " (" + std::to_string(spec.replicas) + " replicas of " +
                                            spec.resources.ToString() + ")"
                                      : "") +
-                  " but the " + backend.name() + " backend has " + capacity.ToString() +
+                  " but the " + backend.name() + " backend has " + backend.Capacity().ToString() +
                   " in all; it could never start\n";
     }
     for (const Unsupported& u : backend.UnsupportedUses(spec)) {
-      auto [it, fresh] = unsupported.try_emplace(u.field, u.reason, "");
-      if (fresh) fields.push_back(u.field);
+      auto [it, fresh] = unsupported.try_emplace(std::string(FeatureName(u.feature)), u.reason, "");
+      if (fresh) fields.push_back(std::string(FeatureName(u.feature)));
       it->second.second += (it->second.second.empty() ? "" : ", ") + step.name;
     }
   }
@@ -90,11 +89,9 @@ void Engine::OnTaskEvent(TaskEvent event) {
 
 Result<std::string> Engine::Run(const RunRecord& run) {
   run_ = run;
-  ctx_ = {run.id, run.run_dir, backend_.ArtifactRoot(run.id, run.run_dir)};
   slots_.assign(plan_.instances().size(), Slot{});
   step_succeeded_.assign(plan_.workload().steps.size(), 0);
   step_broken_.assign(plan_.workload().steps.size(), "");
-  capacity_ = backend_.Capacity();
   cancels_seen_ = CancelRequests();
   backend_.SetEventSink(this);
   RETURN_IF_ERROR(Restore());
@@ -200,9 +197,6 @@ Status Engine::Restore() {
       s.handle = t.handle;
       if (t.state == TaskState::kRunning) {
         s.phase = Phase::kActive;
-        s.held = plan_.RequestOf(plan_.StepOf(plan_.instances()[i])) *
-                 plan_.StepOf(plan_.instances()[i]).replicas;
-        used_ += s.held;
         active_keys_[t.handle.key] = i;
         RETURN_IF_ERROR(SetState(i, "Running", "re-attached after restart"));
       } else if (IsTerminal(t.state) && t.result && t.state == TaskState::kSucceeded) {
@@ -226,8 +220,8 @@ Status Engine::Restore() {
 Status Engine::Admit() {
   const auto& instances = plan_.instances();
   TimePoint now = clock_.Now();
-  // Capacity held back for ready instances that did not fit, in plan order:
-  // later, smaller ones may not take it, so a big gang is not starved.
+  // Capacity held back for ready instances that cannot start now, in plan
+  // order: later, smaller ones may not take it, so a big gang is not starved.
   ResourceRequest reserved;
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
@@ -246,17 +240,16 @@ Status Engine::Admit() {
     if (!deps_ok || stopping_) continue;
     if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
     const Step& step = plan_.StepOf(instances[i]);
-    ResourceRequest need = plan_.RequestOf(step) * step.replicas;
-    ResourceRequest free = capacity_;
-    free -= used_;
-    free -= reserved;
-    if (!need.FitsIn(free)) {
-      reserved += need;
+    PlacementRequest request{plan_.RequestOf(step), step.replicas, reserved};
+    if (!backend_.Place(request).can_start_now) {
+      reserved += request.Total();
       continue;
     }
 
+    // The backend is chosen first, then the paths on it.
     int attempt = s.attempt + 1;
-    ASSIGN_OR_RETURN(TaskSpec spec, plan_.MakeTask(i, attempt, ctx_));
+    TaskContext ctx{run_.id, run_.run_dir, backend_.ArtifactRoot(run_.id, run_.run_dir)};
+    ASSIGN_OR_RETURN(TaskSpec spec, plan_.MakeTask(i, attempt, ctx));
     s.attempt = attempt;
     s.started = now;
     s.timed_out = s.cancel_sent = s.force_sent = false;
@@ -268,7 +261,7 @@ Status Engine::Admit() {
     RETURN_IF_ERROR(store_.Commit());
     Result<TaskHandle> h = backend_.Submit(spec);
     RETURN_IF_ERROR(store_.Begin());
-    Status recorded = AfterSubmit(i, spec, h, need, now);
+    Status recorded = AfterSubmit(i, spec, h, now);
     RETURN_IF_ERROR(store_.Commit());
     RETURN_IF_ERROR(recorded);
   }
@@ -276,7 +269,7 @@ Status Engine::Admit() {
 }
 
 Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h,
-                           const ResourceRequest& need, TimePoint now) {
+                           TimePoint now) {
   Slot& s = slots_[i];
   int attempt = spec.attempt;
   if (!h.ok() && h.status().code() == StatusCode::kInvalidArgument) {
@@ -300,8 +293,6 @@ Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHand
   }
   s.handle = *h;
   s.phase = Phase::kActive;
-  s.held = need;
-  used_ += need;
   s.deadline = spec.timeout ? now + *spec.timeout : TimePoint::max();
   active_keys_[spec.Key()] = i;
   RETURN_IF_ERROR(SaveAttempt(i, "Pending", nullptr));
@@ -326,8 +317,6 @@ Status Engine::HandleEvent(const TaskEvent& e) {
     return OkStatus();
   }
   active_keys_.erase(it);
-  used_ -= s.held;
-  s.held = {};
   ExitResult result = e.result.value_or(ExitResult{});
   TaskState state = e.state;
   if (s.timed_out) {

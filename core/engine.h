@@ -19,9 +19,10 @@
 
 namespace portflow {
 
-// Admission is first come, first served in plan order: a ready instance
-// that does not fit holds back the capacity it needs from the instances after
-// it, so small tasks cannot starve a large gang.
+// Admission is first come, first served in plan order: a ready instance is
+// submitted when the backend's Place() says it can start now; one that
+// cannot holds back the capacity it needs from the instances after it, so
+// small tasks cannot starve a large gang.
 struct EngineOptions {
   bool keep_going = false;                         // run what does not depend on a failure
   bool strict = false;                             // refuse fields the backend cannot honour
@@ -50,7 +51,7 @@ void RequestCancel();
 int CancelRequests();
 void ResetCancelRequests();
 
-// Checks before anything starts: every instance fits the backend's capacity
+// Checks before anything starts: every instance can ever fit the backend
 // and (with strict) uses only supported fields. All problems at once.
 Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, bool strict,
                  std::vector<std::string>* warnings);
@@ -81,14 +82,12 @@ class Engine : public EventSink {
     bool cancel_sent = false;
     bool force_sent = false;
     TaskHandle handle;
-    ResourceRequest held;
     std::string message;
   };
 
   Status Restore();
   Status Admit();
-  Status AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h,
-                     const ResourceRequest& need, TimePoint now);
+  Status AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h, TimePoint now);
   Status HandleEvent(const TaskEvent& e);
   Status Finish(size_t i, const std::string& state, const std::string& message);
   void MarkDone(size_t i, const std::string& state);
@@ -107,15 +106,12 @@ class Engine : public EventSink {
   EngineOptions options_;
   RunObserver* observer_;
   RunRecord run_;
-  TaskContext ctx_;
   std::vector<Slot> slots_;
   std::map<std::string, size_t> active_keys_;  // TaskSpec::Key() -> instance
   std::vector<size_t> step_succeeded_;         // per step: instances that succeeded
   std::vector<std::string> step_broken_;       // per step: an instance that did not
-  ResourceRequest capacity_;
-  ResourceRequest used_;
-  bool stopping_ = false;     // no new admissions
-  bool user_cancel_ = false;  // stopping because of a cancel request
+  bool stopping_ = false;                      // no new admissions
+  bool user_cancel_ = false;                   // stopping because of a cancel request
   int cancels_seen_ = 0;
   TimePoint next_store_poll_{};
 

@@ -60,4 +60,35 @@ std::optional<TaskState> ParseTaskState(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view PendingReasonName(PendingReason r) {
+  switch (r) {
+    case PendingReason::kNone:
+      return "";
+    case PendingReason::kScheduling:
+      return "Scheduling";
+    case PendingReason::kUnschedulable:
+      return "Unschedulable";
+    case PendingReason::kQuotaWait:
+      return "QuotaWait";
+    case PendingReason::kQueued:
+      return "Queued";
+    case PendingReason::kProvisioning:
+      return "Provisioning";
+    case PendingReason::kStarting:
+      return "Starting";
+    case PendingReason::kImagePull:
+      return "ImagePull";
+    case PendingReason::kConfigError:
+      return "ConfigError";
+    case PendingReason::kBudget:
+      return "Budget";
+  }
+  return "";
+}
+
+bool WaitsForCapacity(PendingReason r) {
+  return r == PendingReason::kUnschedulable || r == PendingReason::kQuotaWait ||
+         r == PendingReason::kQueued || r == PendingReason::kProvisioning;
+}
+
 }  // namespace portflow

@@ -78,14 +78,41 @@ struct TaskHandle {
   std::string data;
 };
 
+// Why a Pending attempt waits, as a placement decision needs it: the same
+// kinds on every backend, whatever the cluster calls them.
+enum class PendingReason {
+  kNone,           // not pending, or no reason known
+  kScheduling,     // submitted; the scheduler has not decided yet
+  kUnschedulable,  // no node has room for it now
+  kQuotaWait,      // a ResourceQuota refuses it until others end
+  kQueued,         // held by a queue (Kueue) until admitted
+  kProvisioning,   // capacity is being added for it (a cloud node group)
+  kStarting,       // placed; its containers are being created
+  kImagePull,      // its image cannot be pulled
+  kConfigError,    // its pod cannot be made or started as specified
+  kBudget,         // placing it would exceed the budget
+};
+
+// "Unschedulable"; "" for kNone.
+std::string_view PendingReasonName(PendingReason r);
+// Whether the attempt waits for capacity to free up or be added
+// (Unschedulable, QuotaWait, Queued, Provisioning): what bursting acts on.
+bool WaitsForCapacity(PendingReason r);
+
 // Pushed by backends to the engine.
 struct TaskEvent {
   std::string key;  // TaskSpec::Key()
   TaskState state = TaskState::kUnknown;
   TimePoint time;
   std::optional<ExitResult> result;  // set when state is terminal
-  std::string reason;                // e.g. pending reason: Unschedulable, ImagePull
+  // The backend's own word for why (stored and shown): the cluster's
+  // reason, e.g. Unschedulable, ImagePull, CreateContainerConfigError.
+  std::string reason;
   std::string message;
+  // For a Pending event: the kind of wait, and when it should start where
+  // the backend can tell.
+  PendingReason pending = PendingReason::kNone;
+  std::optional<TimePoint> estimated_start;
 };
 
 }  // namespace portflow

@@ -32,10 +32,35 @@ std::string Label(const json& o, const char* key) {
   return Str(Sub(Sub(o, "metadata"), "labels"), key);
 }
 
+// What the containers of a pod spec request, summed.
+ResourceRequest PodRequests(const json& pod_spec) {
+  ResourceRequest sum;
+  for (const json& c : pod_spec.value("containers", json::array())) {
+    const json& r = Sub(Sub(c, "resources"), "requests");
+    if (auto cpu = ParseMilliQuantity(Str(r, "cpu")); cpu.ok()) sum.milli_cpu += *cpu;
+    if (auto mem = ParseQuantity(Str(r, "memory")); mem.ok()) sum.memory_bytes += *mem;
+    if (auto gpu = ParseQuantity(Str(r, "nvidia.com/gpu")); gpu.ok()) sum.gpus += *gpu;
+  }
+  return sum;
+}
+
+// The kind of wait behind a pending reason the backend reports.
+PendingReason KindOf(const std::string& reason) {
+  if (reason == "Unschedulable") return PendingReason::kUnschedulable;
+  if (reason == "QuotaWait") return PendingReason::kQuotaWait;
+  if (reason == "Queued") return PendingReason::kQueued;
+  if (reason == "ImagePull") return PendingReason::kImagePull;
+  if (reason == "ContainerCreating") return PendingReason::kStarting;
+  if (reason == "CreateContainerConfigError" || reason == "FailedCreate")
+    return PendingReason::kConfigError;
+  return PendingReason::kScheduling;  // Submitted, Scheduling
+}
+
 // One attempt as the backend follows it.
 struct Attempt {
   std::string key, run_id, instance, run_dir, job;
   int attempt = 1, replicas = 1;
+  ResourceRequest need;  // all replicas'; what it holds of the cluster until it ends
   TaskState sent = TaskState::kUnknown;  // the last state reported
   std::string sent_reason;
   std::string create_error;  // the Job's last FailedCreate event (a quota)
@@ -153,13 +178,7 @@ class KubernetesBackend : public Backend {
     if (!list.is_object()) return a;
     ResourceRequest used;
     for (const json& p : list.value("items", json::array())) {
-      if (Str(Sub(p, "spec"), "nodeName").empty()) continue;
-      for (const json& c : Sub(p, "spec").value("containers", json::array())) {
-        const json& r = Sub(Sub(c, "resources"), "requests");
-        if (auto cpu = ParseMilliQuantity(Str(r, "cpu")); cpu.ok()) used.milli_cpu += *cpu;
-        if (auto mem = ParseQuantity(Str(r, "memory")); mem.ok()) used.memory_bytes += *mem;
-        if (auto gpu = ParseQuantity(Str(r, "nvidia.com/gpu")); gpu.ok()) used.gpus += *gpu;
-      }
+      if (!Str(Sub(p, "spec"), "nodeName").empty()) used += PodRequests(Sub(p, "spec"));
     }
     ResourceRequest free = a.capacity;
     free -= used;
@@ -252,6 +271,10 @@ class KubernetesBackend : public Backend {
         // Ended (or ending) already while the watch was starting: its
         // events have gone or will go.
         exists = jobs_.count(a->job) > 0 || a->terminal || a->finishing;
+        if (auto job = jobs_.find(a->job); job != jobs_.end()) {
+          a->need =
+              PodRequests(Sub(Sub(Sub(job->second, "spec"), "template"), "spec")) * a->replicas;
+        }
       }
       TaskHandle h{name(), a->key, HandleData(*a)};
       if (!exists) {
@@ -267,37 +290,34 @@ class KubernetesBackend : public Backend {
     return out;
   }
 
-  Status Logs(const TaskHandle& handle, int replica, bool follow,
-              const std::function<bool(std::string_view)>& sink) override {
+ protected:
+  // The Ready nodes' allocatable less what this backend's live attempts
+  // request. Other tenants' pods are not counted: an attempt submitted while
+  // they hold the nodes waits on the cluster, Pending with its reason, as
+  // the cluster's own queue decides.
+  Placement DoPlace(const PlacementRequest& request) override {
+    ResourceRequest capacity = CachedCapacity();
+    std::lock_guard<std::mutex> l(mu_);
+    ResourceRequest in_use;
+    for (const auto& [key, a] : attempts_) {
+      if (!a->terminal) in_use += a->need;
+    }
+    return PlaceInSlots(request, capacity, in_use);
+  }
+
+  Result<std::string> LogFile(const TaskHandle& handle, int replica) const override {
     json data = json::parse(handle.data, nullptr, false);
     if (!data.is_object() || Str(data, "run_dir").empty())
       return InvalidArgument("not a kubernetes task handle");
-    std::string path =
-        LogPath(Str(data, "run_dir"), Str(data, "instance"), data.value("attempt", 1), replica);
-    std::ifstream in;
-    size_t offset = 0;
-    while (true) {
-      bool ended = !follow;
-      if (follow) {
-        std::lock_guard<std::mutex> l(mu_);
-        auto it = attempts_.find(handle.key);
-        ended = it == attempts_.end() || it->second->terminal || stopping_;
-      }
-      std::ifstream file(path, std::ios::binary);
-      if (file) {
-        file.seekg(static_cast<std::streamoff>(offset));
-        std::string chunk((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-        offset += chunk.size();
-        if (!chunk.empty() && !sink(chunk)) return OkStatus();
-      }
-      if (ended) return OkStatus();
-      std::unique_lock<std::mutex> l(mu_);
-      clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::milliseconds(100),
-                       [this] { return stopping_; });
-    }
+    return LogPath(Str(data, "run_dir"), Str(data, "instance"), data.value("attempt", 1), replica);
   }
 
- protected:
+  bool HasEnded(const TaskHandle& handle) override {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = attempts_.find(handle.key);
+    return it == attempts_.end() || it->second->terminal || stopping_;
+  }
+
   Result<std::string> DoRender(const TaskSpec& spec) const override {
     ASSIGN_OR_RETURN(std::vector<json> objects, RenderObjects(spec));
     json out = {{"backend", "kubernetes"},
@@ -324,6 +344,7 @@ class KubernetesBackend : public Backend {
     a->run_dir = spec.run_dir;
     a->attempt = spec.attempt;
     a->replicas = spec.replicas;
+    a->need = spec.resources * spec.replicas;
     a->job = k8s::JobName(spec);
     std::error_code ec;
     std::filesystem::create_directories(
@@ -378,7 +399,7 @@ class KubernetesBackend : public Backend {
     } else if (report) {
       EmitIfLive(a,
                  {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
-                  "Job " + namespace_ + "/" + a->job + " created"},
+                  "Job " + namespace_ + "/" + a->job + " created", KindOf("Submitted")},
                  seq);
     }
     Reconcile(a);
@@ -389,6 +410,17 @@ class KubernetesBackend : public Backend {
   struct RunWatch {
     std::unique_ptr<k8s::Watcher> jobs, pods;
   };
+
+  // Capacity(), asked again at most once a minute: nodes come and go, but
+  // placement asks for every attempt.
+  ResourceRequest CachedCapacity() {
+    std::lock_guard<std::mutex> l(capacity_mu_);
+    if (!capacity_at_ || clock_.Now() - *capacity_at_ >= std::chrono::minutes(1)) {
+      capacity_ = Capacity();
+      capacity_at_ = clock_.Now();
+    }
+    return capacity_;
+  }
 
   std::string JobsPath() const { return "/apis/batch/v1/namespaces/" + namespace_ + "/jobs"; }
   std::string PodsPath() const { return "/api/v1/namespaces/" + namespace_ + "/pods"; }
@@ -685,7 +717,7 @@ class KubernetesBackend : public Backend {
           a->sent = TaskState::kPending;  // back from Running when its Job was suspended
           a->sent_reason = pending_reason;
           events.push_back({{a->key, TaskState::kPending, clock_.Now(), std::nullopt,
-                             pending_reason, pending_message},
+                             pending_reason, pending_message, KindOf(pending_reason)},
                             ++a->computed});
         }
         if (job != jobs_.end()) Finished(*a, job->second);
@@ -981,6 +1013,10 @@ class KubernetesBackend : public Backend {
   Status access_error_;
   std::mutex client_mu_;
   std::unique_ptr<k8s::ApiClient> client_;
+
+  std::mutex capacity_mu_;  // taken before mu_, never while holding it
+  ResourceRequest capacity_;
+  std::optional<TimePoint> capacity_at_;
 
   std::mutex mu_;
   std::mutex emit_mu_;  // taken before mu_, never while holding it

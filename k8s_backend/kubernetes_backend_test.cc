@@ -160,6 +160,8 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   std::optional<TaskEvent> waiting = WaitPending(big.Key(), "Unschedulable");
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->state, TaskState::kPending);
+  EXPECT_EQ(waiting->pending, PendingReason::kUnschedulable);
+  EXPECT_TRUE(WaitsForCapacity(waiting->pending));
   EXPECT_THAT(waiting->message, HasSubstr("0/3 nodes are available: 3 Insufficient cpu"));
   // The scheduler takes its word back (as when it tries again): the reason
   // shown is no longer Unschedulable.
@@ -175,6 +177,8 @@ TEST_F(KubernetesBackendTest, AnUnschedulablePodSaysWhyItWaits) {
   std::optional<TaskEvent> scheduling = WaitPending(big.Key(), "Scheduling");
   ASSERT_TRUE(scheduling.has_value());
   EXPECT_EQ(scheduling->message, "waiting for the scheduler");
+  EXPECT_EQ(scheduling->pending, PendingReason::kScheduling);
+  EXPECT_FALSE(WaitsForCapacity(scheduling->pending));
   // Cancelled while it waits: the Job goes, the attempt ends Cancelled.
   ASSERT_TRUE(backend_->Cancel(*h, false).ok());
   auto end = events_.WaitTerminal(big.Key());
@@ -231,6 +235,7 @@ TEST_F(KubernetesBackendTest, APodTheQuotaRefusesWaitsWithReasonQuotaWait) {
   std::optional<TaskEvent> waiting = WaitPending(wide.Key(), "QuotaWait");
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->state, TaskState::kPending);
+  EXPECT_EQ(waiting->pending, PendingReason::kQuotaWait);
   EXPECT_THAT(waiting->message, HasSubstr("exceeded quota: team, requested: requests.cpu=3, used: "
                                           "requests.cpu=0, limited: requests.cpu=2"));
   // The quota grows: the Job controller's next try makes the pod, and it runs.
@@ -275,6 +280,8 @@ TEST_F(KubernetesBackendTest, AnImageThatCannotBePulledWaitsWithReasonImagePull)
   ASSERT_TRUE(backend_->Submit(t).ok());
   std::optional<TaskEvent> waiting = WaitPending(t.Key(), "ImagePull");
   ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->pending, PendingReason::kImagePull);
+  EXPECT_FALSE(WaitsForCapacity(waiting->pending));
   EXPECT_THAT(waiting->message,
               HasSubstr("failed to pull and unpack image \"registry.local/trainer:2\""));
   cluster_->SetMissingImages({});  // pushed at last
@@ -290,6 +297,7 @@ TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfig
   ASSERT_TRUE(backend_->Submit(t).ok());
   std::optional<TaskEvent> waiting = WaitPending(t.Key(), "CreateContainerConfigError");
   ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->pending, PendingReason::kConfigError);
   EXPECT_EQ(waiting->message, "secret \"hf-token\" not found");
   auto created = cluster_->Handle({"POST",
                                    "/api/v1/namespaces/default/secrets",
@@ -336,6 +344,8 @@ TEST_F(KubernetesBackendKueueTest, ASuspendedJobIsQueuedUntilAdmitted) {
   ASSERT_TRUE(backend_->Submit(t).ok());
   std::optional<TaskEvent> queued = WaitPending(t.Key(), "Queued");
   ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->pending, PendingReason::kQueued);
+  EXPECT_TRUE(WaitsForCapacity(queued->pending));
   EXPECT_EQ(queued->message, "the Job is suspended until Kueue admits it to queue team-a");
   Suspend(t, false);
   auto done = events_.WaitTerminal(t.Key());

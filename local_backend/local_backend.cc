@@ -46,6 +46,7 @@ struct Task {
   TaskHandle handle;
   std::vector<Replica> replicas;
   std::vector<int> gpus;
+  ResourceRequest need;  // all replicas'
   bool cancelled = false;
   bool ended = false;
   int first_failed = -1;  // the replica whose failure ended the gang
@@ -123,7 +124,7 @@ class LocalBackend : public Backend {
   std::string name() const override { return "local"; }
 
   Capabilities capabilities() const override {
-    return {{{"image", "local runs the command on the host, without a container"}}};
+    return {{{Feature::kImage, "local runs the command on the host, without a container"}}};
   }
 
   std::string ArtifactRoot(const std::string&, const std::string& run_dir) const override {
@@ -175,29 +176,29 @@ class LocalBackend : public Backend {
     return out;
   }
 
-  Status Logs(const TaskHandle& handle, int replica, bool follow,
-              const std::function<bool(std::string_view)>& sink) override {
+ protected:
+  // From its slots: the capacity less what its live tasks hold.
+  Placement DoPlace(const PlacementRequest& request) override {
+    std::lock_guard<std::mutex> l(mu_);
+    ResourceRequest in_use;
+    for (const auto& [key, t] : tasks_) {
+      if (!t->ended) in_use += t->need;
+    }
+    return PlaceInSlots(request, capacity_, in_use);
+  }
+
+  Result<std::string> LogFile(const TaskHandle& handle, int replica) const override {
     json data = json::parse(handle.data, nullptr, false);
     if (!data.is_object() || !data.contains("logs")) return InvalidArgument("not a local handle");
     const auto& logs = data["logs"];
     if (replica < 0 || replica >= static_cast<int>(logs.size())) {
       return InvalidArgument("no replica " + std::to_string(replica));
     }
-    std::ifstream in(logs[replica].get<std::string>(), std::ios::binary);
-    if (!in) return NotFound("no log yet for replica " + std::to_string(replica));
-    char buf[8192];
-    while (true) {
-      in.read(buf, sizeof buf);
-      std::streamsize n = in.gcount();
-      if (n > 0 && !sink(std::string_view(buf, static_cast<size_t>(n)))) return OkStatus();
-      if (n == static_cast<std::streamsize>(sizeof buf)) continue;
-      if (!follow || Ended(handle)) return OkStatus();
-      in.clear();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    return logs[replica].get<std::string>();
   }
 
- protected:
+  bool HasEnded(const TaskHandle& handle) override { return Ended(handle); }
+
   Result<std::string> DoRender(const TaskSpec& spec) const override {
     json out;
     out["backend"] = "local";
@@ -233,6 +234,7 @@ class LocalBackend : public Backend {
     auto task = std::make_shared<Task>();
     task->key = spec.Key();
     task->instance = spec.instance;
+    task->need = spec.resources * spec.replicas;
     int per = static_cast<int>(spec.resources.gpus);
     if (per * spec.replicas > static_cast<int>(free_gpus_.size())) {
       return ResourceExhausted(spec.instance + ": needs " + std::to_string(per * spec.replicas) +

@@ -49,7 +49,9 @@ class FakeBackend : public Backend {
   }
 
   std::string name() const override { return "fake"; }
-  Capabilities capabilities() const override { return {{{"image", "the fake runs nothing"}}}; }
+  Capabilities capabilities() const override {
+    return {{{Feature::kImage, "the fake runs nothing"}}};
+  }
   std::string ArtifactRoot(const std::string&, const std::string& run_dir) const override {
     return run_dir + "/outputs";
   }
@@ -62,7 +64,7 @@ class FakeBackend : public Backend {
       cancelled_.push_back(h.key + (force ? " force" : ""));
       auto it = running_.find(h.key);
       if (it == running_.end()) return OkStatus();
-      if (!force && it->second.first.ignores_sigterm) return OkStatus();
+      if (!force && it->second.outcome.ignores_sigterm) return OkStatus();
       running_.erase(it);
       events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
                         ExitResult{143, 15, false, "Cancelled", "stopped"}, "Cancelled", ""});
@@ -85,6 +87,13 @@ class FakeBackend : public Backend {
  protected:
   Result<std::string> DoRender(const TaskSpec& spec) const override { return spec.Key(); }
 
+  Placement DoPlace(const PlacementRequest& request) override {
+    std::lock_guard<std::mutex> l(mu_);
+    ResourceRequest in_use;
+    for (const auto& [key, r] : running_) in_use += r.need;
+    return PlaceInSlots(request, capacity_, in_use);
+  }
+
   Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
     Outcome o;
     {
@@ -96,7 +105,7 @@ class FakeBackend : public Backend {
       }
       if (o.submit_error) return Unavailable("scripted submit failure");
       submitted_.push_back(spec);
-      running_[spec.Key()] = {o, clock_.Now() + o.runtime};
+      running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas};
       max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
     }
     Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
@@ -110,7 +119,7 @@ class FakeBackend : public Backend {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto it = running_.begin(); it != running_.end();) {
-        const auto& [o, end] = it->second;
+        const auto& [o, end, need] = it->second;
         if (o.hang || end > now) {
           ++it;
           continue;
@@ -128,7 +137,12 @@ class FakeBackend : public Backend {
   ResourceRequest capacity_;
   std::mutex mu_;
   std::map<std::string, std::deque<Outcome>> scripts_;
-  std::map<std::string, std::pair<Outcome, TimePoint>> running_;
+  struct Running {
+    Outcome outcome;
+    TimePoint end;
+    ResourceRequest need;
+  };
+  std::map<std::string, Running> running_;
   std::vector<TaskSpec> submitted_;
   std::vector<std::string> cancelled_;
   int max_parallel_ = 0;

@@ -286,6 +286,35 @@ TEST_P(BackendConformance, CapacityIsPositive) {
   EXPECT_GT(c.memory_bytes, 0);
 }
 
+// Placement answers from what the backend has running: an attempt that
+// holds more than half of the capacity leaves no room for another half
+// until it ends. Nothing larger than the capacity ever fits.
+TEST_P(BackendConformance, PlacementCountsWhatRunsUntilItEnds) {
+  ResourceRequest capacity = backend_->Capacity();
+  ResourceRequest half{capacity.milli_cpu / 2, 0, 0};
+  ResourceRequest more_than_half{capacity.milli_cpu / 2 + 1, 0, 0};
+  EXPECT_TRUE(backend_->Place({half, 2, {}}).can_start_now);
+  Placement never = backend_->Place({half, 3, {}});
+  EXPECT_FALSE(never.can_ever_fit);
+  EXPECT_FALSE(never.can_start_now);
+
+  TaskSpec big = Spec("big", "sleep 60");
+  big.resources = more_than_half;
+  auto h = backend_->Submit(big);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  Placement full = backend_->Place({half, 1, {}});
+  EXPECT_FALSE(full.can_start_now) << full.why;
+  EXPECT_TRUE(full.can_ever_fit);
+  // What the caller holds back for others counts too.
+  EXPECT_FALSE(backend_->Place({{1, 0, 0}, 1, half}).can_start_now);
+
+  ASSERT_TRUE(backend_->Cancel(*h, true).ok());
+  ASSERT_TRUE(events_.WaitTerminal(big.Key()).has_value());
+  Placement free = backend_->Place({half, 1, {}});
+  EXPECT_TRUE(free.can_start_now) << free.why;
+  EXPECT_EQ(free.estimated_wait, Duration::zero());
+}
+
 TEST_P(BackendConformance, RecoverOfUnknownWorkReportsEveryHandle) {
   TaskHandle stale{backend_->name(), "conf/gone/1", "{}"};
   auto r = backend_->Recover("conf-nothing-here", {stale});

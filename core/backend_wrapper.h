@@ -1,0 +1,59 @@
+// A Backend that forwards every call to another (LevelDB's EnvWrapper): a
+// decorator overrides only what it changes. The inner backend's events come
+// back through the wrapper (OnInnerEvent), so a decorator can also see or
+// change what the engine hears.
+#pragma once
+
+#include <memory>
+
+#include "core/backend.h"
+
+namespace portflow {
+
+class BackendWrapper : public Backend, private EventSink {
+ public:
+  explicit BackendWrapper(std::unique_ptr<Backend> inner);
+
+  Backend& inner() { return *inner_; }
+  const Backend& inner() const { return *inner_; }
+
+  std::string name() const override { return inner_->name(); }
+  Capabilities capabilities() const override { return inner_->capabilities(); }
+  std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const override {
+    return inner_->ArtifactRoot(run_id, run_dir);
+  }
+  std::string OutputsLocation(const std::string& run_id,
+                              const std::string& run_dir) const override {
+    return inner_->OutputsLocation(run_id, run_dir);
+  }
+  ResourceRequest Capacity() override { return inner_->Capacity(); }
+  Availability Probe() override { return inner_->Probe(); }
+  Status Cancel(const TaskHandle& handle, bool force) override {
+    return inner_->Cancel(handle, force);
+  }
+  Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
+                                             const std::vector<TaskHandle>& handles) override {
+    return inner_->Recover(run_id, handles);
+  }
+  Status Logs(const TaskHandle& handle, int replica, bool follow,
+              const std::function<bool(std::string_view)>& sink) override {
+    return inner_->Logs(handle, replica, follow, sink);
+  }
+
+ protected:
+  Result<std::string> DoRender(const TaskSpec& spec) const override { return inner_->Render(spec); }
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override { return inner_->Submit(spec); }
+  Placement DoPlace(const PlacementRequest& request) override { return inner_->Place(request); }
+  // Each event of the inner backend; the default passes it on unchanged.
+  virtual void OnInnerEvent(TaskEvent event) { Emit(std::move(event)); }
+
+  // Drops the inner backend first (its threads may still send events).
+  void ResetInner() { inner_.reset(); }
+
+ private:
+  void OnTaskEvent(TaskEvent event) override { OnInnerEvent(std::move(event)); }
+
+  std::unique_ptr<Backend> inner_;
+};
+
+}  // namespace portflow
