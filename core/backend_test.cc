@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -79,7 +80,8 @@ class TailLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = ::testing::TempDir() + "tail_log_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".log";
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+            std::to_string(::getpid()) + ".log";
     std::filesystem::remove(path_);
   }
   void TearDown() override { std::filesystem::remove(path_); }

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -20,9 +21,14 @@ class EngineTest : public ::testing::Test {
   void SetUp() override {
     ResetCancelRequests();
     dir_ = ::testing::TempDir() + "engine_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+           std::to_string(::getpid());
     std::filesystem::remove_all(dir_);
     store_ = std::move(RunStore::Open(dir_).value());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
   }
 
   void Load(const std::string& steps) {

@@ -1,6 +1,7 @@
 #include "core/run_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -10,7 +11,8 @@ namespace {
 
 std::string TempDir() {
   std::string dir = ::testing::TempDir() + "run_store_" +
-                    ::testing::UnitTest::GetInstance()->current_test_info()->name();
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+                    std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   return dir;
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/quantity.h"
+#include "k8s_backend/attempt_state.h"
 #include "k8s_backend/watcher.h"
 
 namespace portflow {
@@ -44,18 +45,6 @@ ResourceRequest PodRequests(const json& pod_spec) {
   return sum;
 }
 
-// The kind of wait behind a pending reason the backend reports.
-PendingReason KindOf(const std::string& reason) {
-  if (reason == "Unschedulable") return PendingReason::kUnschedulable;
-  if (reason == "QuotaWait") return PendingReason::kQuotaWait;
-  if (reason == "Queued") return PendingReason::kQueued;
-  if (reason == "ImagePull") return PendingReason::kImagePull;
-  if (reason == "ContainerCreating") return PendingReason::kStarting;
-  if (reason == "CreateContainerConfigError" || reason == "FailedCreate")
-    return PendingReason::kConfigError;
-  return PendingReason::kScheduling;  // Submitted, Scheduling
-}
-
 // One attempt as the backend follows it.
 struct Attempt {
   std::string key, run_id, instance, run_dir, job;
@@ -67,11 +56,10 @@ struct Attempt {
   // Non-terminal events are numbered as they are computed (under mu_); one
   // computed before the last sent is stale and dropped.
   uint64_t computed = 0, emitted = 0;
-  bool finishing = false;  // the Job ended; logs are being saved
-  bool terminal = false;   // the terminal event went out
+  k8s::AttemptPhase phase = k8s::AttemptPhase::kActive;
   bool cancelled = false;
-  TaskState end = TaskState::kUnknown;
-  ExitResult result;
+  std::optional<k8s::JobEnd> job_end;  // from the Job's final condition
+  ExitResult result;                   // the end, once settled
   // Logs: the pod each replica's copy is following, and the pods done. A
   // replica's pod replaced after a suspension (Kueue's preemption) adds its
   // log after the first one's, at `log_base`.
@@ -79,9 +67,7 @@ struct Attempt {
   std::set<std::string> copied;        // pods
   std::map<int, std::string> log_pod;  // replica -> the pod whose log ends its file
   std::map<int, uint64_t> log_base;    // replica -> where that pod's log starts
-  // The Job's pods listed once at its end (three tries if the list fails).
-  bool refreshing = false, refreshed = false;
-  int refresh_tries = 0;
+  int list_tries = 0;                  // of the Job's pods at its end (three at most)
 };
 
 class KubernetesBackend : public Backend {
@@ -194,7 +180,7 @@ class KubernetesBackend : public Backend {
       if (it == attempts_.end()) return OkStatus();  // not ours, or long gone
       a = it->second;
       // Ended, or ending with its logs being saved: that end is reported.
-      if (a->terminal || a->finishing) return OkStatus();
+      if (a->phase != k8s::AttemptPhase::kActive) return OkStatus();
       a->cancelled = true;
     }
     ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
@@ -205,8 +191,8 @@ class KubernetesBackend : public Backend {
     std::optional<TaskEvent> event;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (!a->terminal) {
-        a->terminal = true;
+      if (a->phase != k8s::AttemptPhase::kEnded) {
+        a->phase = k8s::AttemptPhase::kEnded;
         event =
             TaskEvent{a->key,       TaskState::kCancelled,
                       clock_.Now(), ExitResult{0, 0, false, "Cancelled", "cancelled on request"},
@@ -270,7 +256,7 @@ class KubernetesBackend : public Backend {
         std::lock_guard<std::mutex> l(mu_);
         // Ended (or ending) already while the watch was starting: its
         // events have gone or will go.
-        exists = jobs_.count(a->job) > 0 || a->terminal || a->finishing;
+        exists = jobs_.count(a->job) > 0 || a->phase != k8s::AttemptPhase::kActive;
         if (auto job = jobs_.find(a->job); job != jobs_.end()) {
           a->need =
               PodRequests(Sub(Sub(Sub(job->second, "spec"), "template"), "spec")) * a->replicas;
@@ -280,7 +266,7 @@ class KubernetesBackend : public Backend {
       if (!exists) {
         // Gone without a trace: the engine runs the instance again.
         std::lock_guard<std::mutex> l(mu_);
-        a->terminal = true;
+        a->phase = k8s::AttemptPhase::kEnded;
         out.push_back({h, TaskState::kUnknown, std::nullopt});
         continue;
       }
@@ -300,7 +286,7 @@ class KubernetesBackend : public Backend {
     std::lock_guard<std::mutex> l(mu_);
     ResourceRequest in_use;
     for (const auto& [key, a] : attempts_) {
-      if (!a->terminal) in_use += a->need;
+      if (a->phase != k8s::AttemptPhase::kEnded) in_use += a->need;
     }
     return PlaceInSlots(request, capacity, in_use);
   }
@@ -315,7 +301,7 @@ class KubernetesBackend : public Backend {
   bool HasEnded(const TaskHandle& handle) override {
     std::lock_guard<std::mutex> l(mu_);
     auto it = attempts_.find(handle.key);
-    return it == attempts_.end() || it->second->terminal || stopping_;
+    return it == attempts_.end() || it->second->phase == k8s::AttemptPhase::kEnded || stopping_;
   }
 
   Result<std::string> DoRender(const TaskSpec& spec) const override {
@@ -388,7 +374,7 @@ class KubernetesBackend : public Backend {
     {
       std::lock_guard<std::mutex> l(mu_);
       cancelled = a->cancelled;
-      if (!a->terminal && a->sent == TaskState::kUnknown) {
+      if (a->phase != k8s::AttemptPhase::kEnded && a->sent == TaskState::kUnknown) {
         a->sent = TaskState::kPending;
         report = true;
         seq = ++a->computed;
@@ -399,7 +385,7 @@ class KubernetesBackend : public Backend {
     } else if (report) {
       EmitIfLive(a,
                  {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
-                  "Job " + namespace_ + "/" + a->job + " created", KindOf("Submitted")},
+                  "Job " + namespace_ + "/" + a->job + " created", PendingReason::kScheduling},
                  seq);
     }
     Reconcile(a);
@@ -554,8 +540,8 @@ class KubernetesBackend : public Backend {
       std::optional<TaskEvent> event;
       {
         std::lock_guard<std::mutex> l(mu_);
-        if (!a->terminal && !a->finishing) {
-          a->terminal = true;
+        if (a->phase == k8s::AttemptPhase::kActive) {
+          a->phase = k8s::AttemptPhase::kEnded;
           event = TaskEvent{a->key,
                             a->cancelled ? TaskState::kCancelled : TaskState::kFailed,
                             clock_.Now(),
@@ -595,10 +581,7 @@ class KubernetesBackend : public Backend {
   // so a late word of it still running is older news, and is dropped.
   void KeepPod(const std::string& job, const json& pod) {
     json& kept = pods_[job][Str(Sub(pod, "metadata"), "name")];
-    if (kept.is_object() && Ended(kept) && !Ended(pod) &&
-        Str(Sub(kept, "metadata"), "uid") == Str(Sub(pod, "metadata"), "uid"))
-      return;
-    kept = pod;
+    if (k8s::Supersedes(kept, pod)) kept = pod;
   }
 
   void OnPod(const std::string& type, const json& pod) {
@@ -611,7 +594,8 @@ class KubernetesBackend : public Backend {
       // An ended pod deleted before its attempt ended (by a TTL, say) still
       // says how it ended: it is kept until then.
       bool keep = type != "DELETED" ||
-                  (Ended(pod) && attempt != by_job_.end() && !attempt->second->terminal);
+                  (attempt != by_job_.end() &&
+                   k8s::KeepDeletedPod(pod, attempt->second->phase == k8s::AttemptPhase::kEnded));
       if (keep) {
         KeepPod(job, pod);
       } else {
@@ -624,142 +608,76 @@ class KubernetesBackend : public Backend {
     Reconcile(a);
   }
 
-  static int ReplicaOf(const json& pod) {
-    std::string index =
-        Str(Sub(Sub(pod, "metadata"), "annotations"), "batch.kubernetes.io/job-completion-index");
-    return index.empty() ? 0 : std::atoi(index.c_str());
-  }
-
   // Brings an attempt up to date with what the watchers have seen: events
   // to send, logs to save, the end once they are saved.
   void Reconcile(const std::shared_ptr<Attempt>& a) {
+    using k8s::AttemptPhase;
     std::vector<std::pair<TaskEvent, uint64_t>> events;  // with their numbers
     std::vector<std::pair<int, std::string>> copies;     // replica, pod
-    bool finish = false, refresh = false;
+    bool finish = false, list = false;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (a->terminal || stopping_) return;
-      // The pods, by replica, oldest first (a replica's pod replaced after
-      // a suspension comes after the one it replaces). The attempt runs
-      // once a pod runs and every replica has started: a gang with a
-      // replica still waiting (for a quota, say) is Pending, with that
-      // replica's reason. Pods on their way out (deletionTimestamp) count
-      // for logs only.
-      std::vector<std::pair<std::string, const std::pair<const std::string, json>*>> by_age;
-      for (const auto& entry : pods_[a->job])
-        by_age.emplace_back(Str(Sub(entry.second, "metadata"), "creationTimestamp"), &entry);
-      std::sort(by_age.begin(), by_age.end());
-      bool running = false;
-      std::set<int> started_replicas, live_replicas;
-      std::string pending_reason, pending_message;
-      for (const auto& [created, entry] : by_age) {
-        const auto& [name, pod] = *entry;
-        int replica = ReplicaOf(pod);
-        std::string phase = Str(Sub(pod, "status"), "phase");
-        bool leaving = Sub(pod, "metadata").contains("deletionTimestamp");
-        bool started = phase == "Running" || Ended(pod);
-        if (!leaving) {
-          if (phase == "Running") running = true;
-          if (phase == "Pending") PendingReason(pod, &pending_reason, &pending_message);
-          if (started) started_replicas.insert(replica);
-          if (phase != "Failed") live_replicas.insert(replica);
-        }
-        if (started && !a->copying.count(replica) && !a->copied.count(name)) {
-          a->copying[replica] = name;
-          copies.emplace_back(replica, name);
-        }
-      }
-      bool live_running = running;
-      running = running && started_replicas.size() >= static_cast<size_t>(a->replicas);
-      const auto& pods = pods_[a->job];
+      if (a->phase == AttemptPhase::kEnded || stopping_) return;
       auto job = jobs_.find(a->job);
-      bool suspended =
-          job != jobs_.end() && Sub(job->second, "spec").value("suspend", json()) == json(true);
-      // A refusal holds while a replica has no pod. (Not cleared because the
-      // Job looks suspended: the events' watch can run ahead of the Jobs',
-      // and tell of a refusal made after the Job was let go; while the Job
-      // is suspended, Queued comes first below.)
-      if (live_replicas.size() >= static_cast<size_t>(a->replicas)) a->create_error.clear();
-      if (suspended && !live_running) {
-        // Held suspended: what Kueue does until it admits the Job to its
-        // queue, and again when it preempts it.
-        std::string queue = Label(job->second, "kueue.x-k8s.io/queue-name");
-        pending_reason = "Queued";
-        pending_message = queue.empty()
-                              ? "the Job is suspended"
-                              : "the Job is suspended until Kueue admits it to queue " + queue;
-      } else if (!a->create_error.empty()) {
-        // A pod is missing because the API refused it.
-        bool quota = a->create_error.find("exceeded quota") != std::string::npos ||
-                     a->create_error.find("failed quota") != std::string::npos;
-        pending_reason = quota ? "QuotaWait" : "FailedCreate";
-        pending_message = a->create_error;
-      } else if (pending_reason.empty() && !a->sent_reason.empty() && !pods.empty()) {
-        // The reason last shown no longer holds: say what the pods do now.
-        std::string node;
-        bool unscheduled = false;
-        for (const auto& [name, pod] : pods) {
-          node = Str(Sub(pod, "spec"), "nodeName");
-          unscheduled = unscheduled || node.empty();
-        }
-        pending_reason = unscheduled ? "Scheduling" : "ContainerCreating";
-        pending_message = unscheduled ? "waiting for the scheduler" : "starting on " + node;
+      if (a->phase == AttemptPhase::kActive && job != jobs_.end()) {
+        a->job_end = k8s::EndOfJob(job->second);
       }
-      if (!a->finishing) {
-        if (running && a->sent != TaskState::kRunning) {
+      k8s::Observation seen{a->replicas,
+                            job != jobs_.end() ? &job->second : nullptr,
+                            {},
+                            a->create_error,
+                            a->sent_reason,
+                            a->job_end};
+      for (const auto& [name, pod] : pods_[a->job]) seen.pods.push_back(&pod);
+      k8s::AttemptState st = k8s::Assess(seen);
+      if (!st.refusal_holds) a->create_error.clear();
+      for (const auto& [replica, pod] : st.started) {
+        if (a->copying.count(replica) || a->copied.count(pod)) continue;
+        a->copying[replica] = pod;
+        copies.emplace_back(replica, pod);
+      }
+      if (a->phase == AttemptPhase::kActive) {
+        if (st.running && a->sent != TaskState::kRunning) {
           a->sent = TaskState::kRunning;
           a->sent_reason.clear();
           events.push_back(
               {{a->key, TaskState::kRunning, clock_.Now(), std::nullopt, "", ""}, ++a->computed});
-        } else if (!running && !pending_reason.empty() &&
-                   (a->sent == TaskState::kPending || pending_reason == "Queued") &&
-                   a->sent_reason != pending_reason) {
+        } else if (!st.pending_reason.empty() &&
+                   (a->sent == TaskState::kPending || st.pending_reason == "Queued") &&
+                   a->sent_reason != st.pending_reason) {
           a->sent = TaskState::kPending;  // back from Running when its Job was suspended
-          a->sent_reason = pending_reason;
+          a->sent_reason = st.pending_reason;
           events.push_back({{a->key, TaskState::kPending, clock_.Now(), std::nullopt,
-                             pending_reason, pending_message, KindOf(pending_reason)},
+                             st.pending_reason, st.pending_message, st.pending_kind},
                             ++a->computed});
         }
-        if (job != jobs_.end()) Finished(*a, job->second);
+        if (a->job_end) a->phase = AttemptPhase::kEnding;
       }
-      if (a->finishing) {
+      if (a->phase != AttemptPhase::kActive) {
         // The Job's watch can run ahead of the pods' watch: the pods that
         // tell how it ended must be known (listed once if they are not),
         // and every replica that ran must have its log saved.
-        bool settled = Settled(*a);
-        if (!settled && !a->refreshing && !a->refreshed) {
-          a->refreshing = true;
-          refresh = true;
+        if (!st.settled && a->phase == AttemptPhase::kEnding) {
+          a->phase = AttemptPhase::kListingPods;
+          list = true;
         }
         // (A replica whose pod never ran has no log to wait for.)
-        finish = (settled || a->refreshed) && a->copying.empty() && copies.empty();
+        finish = (st.settled || a->phase == AttemptPhase::kListed) && a->copying.empty() &&
+                 copies.empty();
         if (finish) {
-          a->terminal = true;
-          Outcome(*a);
+          a->phase = AttemptPhase::kEnded;
+          a->result = st.result;
         }
       }
     }
     for (const auto& [e, seq] : events) EmitIfLive(a, e, seq);
     for (const auto& [replica, pod] : copies) StartCopy(a, replica, pod);
-    if (refresh) RefreshPods(a);
+    if (list) ListPods(a);
     if (finish) End(a);
   }
 
-  // The pods of an ended Job say how it ended: all of them succeeded, or
-  // one failed with its exit code (a timeout needs none).
-  bool Settled(const Attempt& a) {
-    if (a.end == TaskState::kFailed && a.result.reason == "Timeout") return true;
-    int succeeded = 0;
-    for (const auto& [name, pod] : pods_[a.job]) {
-      std::string phase = Str(Sub(pod, "status"), "phase");
-      if (phase == "Failed") return true;
-      succeeded += phase == "Succeeded";
-    }
-    return a.end == TaskState::kSucceeded && succeeded >= a.replicas;
-  }
-
   // Lists the Job's pods once, when their watch has not caught up.
-  void RefreshPods(const std::shared_ptr<Attempt>& a) {
+  void ListPods(const std::shared_ptr<Attempt>& a) {
     bool listed = false;
     auto client = Client();
     if (client.ok()) {
@@ -778,8 +696,10 @@ class KubernetesBackend : public Backend {
       // A failed list is tried again (by the Reconcile below); the pods'
       // watch, catching up meanwhile, may make it needless.
       std::lock_guard<std::mutex> l(mu_);
-      a->refreshing = false;
-      a->refreshed = listed || ++a->refresh_tries >= 3;
+      if (a->phase == k8s::AttemptPhase::kListingPods) {
+        a->phase = listed || ++a->list_tries >= 3 ? k8s::AttemptPhase::kListed
+                                                  : k8s::AttemptPhase::kEnding;
+      }
     }
     Reconcile(a);
   }
@@ -791,7 +711,7 @@ class KubernetesBackend : public Backend {
     std::lock_guard<std::mutex> order(emit_mu_);
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (a->terminal || seq <= a->emitted) return;
+      if (a->phase == k8s::AttemptPhase::kEnded || seq <= a->emitted) return;
       a->emitted = seq;
     }
     Emit(e);
@@ -799,88 +719,6 @@ class KubernetesBackend : public Backend {
   void EmitEnd(const TaskEvent& e) {
     std::lock_guard<std::mutex> order(emit_mu_);
     Emit(e);
-  }
-
-  // Unschedulable, ImagePull or CreateContainerConfigError, with the message.
-  // (QuotaWait, when the API refused the pod, comes from the Job's events.)
-  static void PendingReason(const json& pod, std::string* reason, std::string* message) {
-    for (const json& c : Sub(pod, "status").value("conditions", json::array())) {
-      if (Str(c, "type") == "PodScheduled" && Str(c, "status") == "False" &&
-          Str(c, "reason") == "Unschedulable") {
-        *reason = "Unschedulable";
-        *message = Str(c, "message");
-      }
-    }
-    for (const json& s : Sub(pod, "status").value("containerStatuses", json::array())) {
-      std::string why = Str(Sub(Sub(s, "state"), "waiting"), "reason");
-      if (why == "ErrImagePull" || why == "ImagePullBackOff" || why == "InvalidImageName") {
-        *reason = "ImagePull";
-        *message = Str(Sub(Sub(s, "state"), "waiting"), "message");
-      } else if (why == "CreateContainerConfigError") {
-        *reason = why;
-        *message = Str(Sub(Sub(s, "state"), "waiting"), "message");
-      }
-    }
-  }
-
-  // Sets `a.finishing` once the Job has a final condition.
-  static void Finished(Attempt& a, const json& job) {
-    for (const json& c : Sub(job, "status").value("conditions", json::array())) {
-      if (Str(c, "status") != "True") continue;
-      std::string type = Str(c, "type"), reason = Str(c, "reason");
-      if (type == "Complete") {
-        a.finishing = true;
-        a.end = TaskState::kSucceeded;
-        a.result = {0, 0, false, "Completed", ""};
-        return;
-      }
-      if (type != "Failed") continue;
-      a.finishing = true;
-      a.end = TaskState::kFailed;
-      a.result = reason == "DeadlineExceeded"
-                     ? ExitResult{0, 0, false, "Timeout", "the attempt ran past its timeout"}
-                     : ExitResult{1, 0, false, "Error", Str(c, "message")};
-      return;
-    }
-  }
-
-  // A failure's exit code: from the first replica whose container failed.
-  void Outcome(Attempt& a) {
-    if (a.end != TaskState::kFailed || a.result.reason == "Timeout") return;
-    const auto& pods = pods_[a.job];
-    std::map<int, const json*> by_replica;
-    for (const auto& [name, pod] : pods) by_replica[ReplicaOf(pod)] = &pod;
-    // The replica that failed first is the cause; the others were stopped
-    // because of it. A pod being deleted was stopped (the Job controller
-    // stops the rest of a gang so): it comes after every other, as its
-    // finishedAt (whole seconds) often ties with the cause's.
-    std::optional<std::pair<bool, std::string>> first;  // (stopped, finishedAt)
-    for (const auto& [replica, pod] : by_replica) {
-      // The pod's own reason when the container is not to blame (a lost node).
-      std::string pod_reason = Str(Sub(*pod, "status"), "reason");
-      std::string pod_message = Str(Sub(*pod, "status"), "message");
-      bool stopped = Sub(*pod, "metadata").contains("deletionTimestamp");
-      for (const json& s : Sub(*pod, "status").value("containerStatuses", json::array())) {
-        const json& t = Sub(Sub(s, "state"), "terminated");
-        int code = t.value("exitCode", 0);
-        if (t.empty() || code == 0) continue;
-        std::string at = Str(t, "finishedAt");  // RFC 3339: text order is time order
-        std::pair<bool, std::string> key{stopped, at.empty() ? "~" : at};
-        if (first && !(key < *first)) continue;
-        first = key;
-        std::string why = pod_reason.empty() ? Str(t, "reason") : pod_reason;
-        std::string message =
-            "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
-        // The pod's word (a lost node), then the container's (why it could
-        // not start, or what it wrote to its termination log).
-        for (const std::string& m : {pod_message, Str(t, "message")})
-          if (!m.empty()) message += ": " + m;
-        // A container killed by signal N exits 128 + N (N is 64 at most);
-        // a higher code is the program's own.
-        int signal = code > 128 && code <= 128 + 64 ? code - 128 : 0;
-        a.result = {code, signal, why == "OOMKilled", why.empty() ? "Error" : why, message};
-      }
-    }
   }
 
   void StartCopy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
@@ -989,16 +827,13 @@ class KubernetesBackend : public Backend {
     auto pods = pods_.find(job);
     if (pods == pods_.end()) return true;  // gone: read what is left
     auto p = pods->second.find(pod);
-    return p == pods->second.end() || Ended(p->second);
-  }
-  static bool Ended(const json& pod) {
-    std::string phase = Str(Sub(pod, "status"), "phase");
-    return phase == "Succeeded" || phase == "Failed";
+    return p == pods->second.end() || k8s::PodEnded(p->second);
   }
 
   // The terminal event, then the Job's removal when the target says so.
   void End(const std::shared_ptr<Attempt>& a) {
-    EmitEnd({a->key, a->end, clock_.Now(), a->result, a->result.reason, a->result.message});
+    EmitEnd(
+        {a->key, a->job_end->state, clock_.Now(), a->result, a->result.reason, a->result.message});
     cv_.notify_all();
     if (options_.target.cleanup != "delete") return;
     auto client = Client();

@@ -94,8 +94,10 @@ std::string ReadFile(const std::string& path) {
 class BackendConformance : public ::testing::TestWithParam<BackendCase> {
  protected:
   void SetUp() override {
+    // With the pid: another build's run of the same test may be under way.
     dir_ = ::testing::TempDir() + "conf_" + GetParam().name + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+           std::to_string(::getpid());
     for (char& c : dir_) {
       if (c == '/' && &c > dir_.data() + ::testing::TempDir().size()) c = '_';
     }
@@ -103,6 +105,11 @@ class BackendConformance : public ::testing::TestWithParam<BackendCase> {
     std::filesystem::create_directories(dir_);
     backend_ = GetParam().make();
     backend_->SetEventSink(&events_);
+  }
+  void TearDown() override {
+    backend_.reset();  // its threads write below dir_
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
 
   TaskSpec Spec(const std::string& instance, const std::string& script, int replicas = 1) {
