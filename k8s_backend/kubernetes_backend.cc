@@ -1,16 +1,14 @@
 #include "k8s_backend/kubernetes_backend.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "core/quantity.h"
 #include "k8s_backend/attempt_state.h"
+#include "k8s_backend/log_copier.h"
 #include "k8s_backend/watcher.h"
 
 namespace portflow {
@@ -65,8 +63,6 @@ struct Attempt {
   // log after the first one's, at `log_base`.
   std::map<int, std::string> copying;  // replica -> pod
   std::set<std::string> copied;        // pods
-  std::map<int, std::string> log_pod;  // replica -> the pod whose log ends its file
-  std::map<int, uint64_t> log_base;    // replica -> where that pod's log starts
   int list_tries = 0;                  // of the Job's pods at its end (three at most)
 };
 
@@ -106,10 +102,7 @@ class KubernetesBackend : public Backend {
       w->pods->Stop();
     }
     if (events_) events_->Stop();
-    // Log copies in flight are stopped, and waited for.
-    std::unique_lock<std::mutex> l(mu_);
-    for (k8s::StreamStop* s : copy_streams_) s->Stop();
-    cv_.wait(l, [this] { return copies_ == 0; });
+    copier_.Stop();  // copies in flight are cut, and waited for
   }
 
   std::string name() const override { return "kubernetes"; }
@@ -722,104 +715,19 @@ class KubernetesBackend : public Backend {
   }
 
   void StartCopy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (stopping_) return;
-      ++copies_;
-    }
-    std::thread([this, a, replica, pod] {
-      Copy(a, replica, pod);
-      std::lock_guard<std::mutex> l(mu_);
-      --copies_;
-      cv_.notify_all();  // the destructor waits for the last one
-    }).detach();
-  }
-
-  // Saves one pod's log in the run directory: followed while it runs (the
-  // follow starts again from the top if its stream breaks), then read whole
-  // once the pod has ended if no follow got to the end. A follow still open
-  // and quiet 3 s after its pod ended is stuck (a lost node's kubelet never
-  // closes it): it is cut, and the log read whole.
-  void Copy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
-    std::string path = LogPath(a->run_dir, a->instance, a->attempt, replica);
     auto client = Client();
-    k8s::StreamStop stop;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      copy_streams_.insert(&stop);
-      if (stopping_) stop.Stop();
-    }
-    // Beside the log, "POD OFFSET" of the pod whose log ends it, so that a
-    // portflow restarted meanwhile also appends a replacement pod's log.
-    const std::string mark = path + ".pod";
-    uint64_t base = 0;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (!a->log_pod.count(replica)) {
-        std::ifstream in(mark);
-        std::string held;
-        uint64_t offset = 0;
-        if (in >> held >> offset) {
-          a->log_pod[replica] = held;
-          a->log_base[replica] = offset;
-        }
-      }
-      if (auto held = a->log_pod.find(replica); held != a->log_pod.end() && held->second != pod) {
-        std::error_code ec;
-        uint64_t size = std::filesystem::file_size(path, ec);
-        a->log_base[replica] = ec ? 0 : size;  // after the replaced pod's log
-      }
-      a->log_pod[replica] = pod;
-      base = a->log_base[replica];
-    }
-    std::ofstream(mark, std::ios::trunc) << pod << " " << base << "\n";
-    // This pod's part of the file, from the top of it.
-    auto open = [&] {
-      std::error_code ec;
-      if (std::filesystem::exists(path, ec)) std::filesystem::resize_file(path, base, ec);
-      return std::ofstream(path, std::ios::binary | std::ios::app);
-    };
-    bool complete = false;
-    for (int tries = 0; client.ok() && !complete && !stop.stopped() && tries < 20; ++tries) {
-      if (tries > 0 && PodEnded(a->job, pod)) break;  // the whole log, below
-      if (tries > 0) {
-        std::unique_lock<std::mutex> l(mu_);
-        clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::milliseconds(100 * tries),
-                         [this] { return stopping_; });
-      }
-      std::ofstream out = open();
-      std::optional<TimePoint> ended_at;  // of the pod, seen in a quiet moment
-      bool stuck = false;
-      auto r = (*client)->Stream(
-          {"GET", PodsPath() + "/" + pod + "/log?follow=true", ""},
-          [&](std::string_view data) {
-            if (data.empty()) {  // about once a second while the stream is quiet
-              if (!PodEnded(a->job, pod)) return true;
-              if (!ended_at) ended_at = clock_.Now();
-              stuck = clock_.Now() - *ended_at >= std::chrono::seconds(3);
-              return !stuck;
-            }
-            out.write(data.data(), static_cast<std::streamsize>(data.size()));
-            out.flush();
-            return true;
-          },
-          &stop);
-      complete = r.ok() && r->status == 200 && !stop.stopped() && !stuck;
-    }
-    if (client.ok() && !complete && !stop.stopped()) {
-      auto whole = (*client)->Call({"GET", PodsPath() + "/" + pod + "/log", ""});
-      if (whole.ok() && whole->status == 200) {
-        open() << whole->body;
-      }
-    }
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      copy_streams_.erase(&stop);
-      a->copying.erase(replica);
-      a->copied.insert(pod);
-    }
-    cv_.notify_all();
-    Reconcile(a);
+    copier_.Start(
+        client.ok() ? *client : nullptr, PodsPath() + "/" + pod, pod,
+        LogPath(a->run_dir, a->instance, a->attempt, replica),
+        [this, job = a->job, pod] { return PodEnded(job, pod); },
+        [this, a, replica, pod] {
+          {
+            std::lock_guard<std::mutex> l(mu_);
+            a->copying.erase(replica);
+            a->copied.insert(pod);
+          }
+          Reconcile(a);
+        });
   }
 
   bool PodEnded(const std::string& job, const std::string& pod) {
@@ -834,7 +742,6 @@ class KubernetesBackend : public Backend {
   void End(const std::shared_ptr<Attempt>& a) {
     EmitEnd(
         {a->key, a->job_end->state, clock_.Now(), a->result, a->result.reason, a->result.message});
-    cv_.notify_all();
     if (options_.target.cleanup != "delete") return;
     auto client = Client();
     if (!client.ok()) return;
@@ -855,16 +762,14 @@ class KubernetesBackend : public Backend {
 
   std::mutex mu_;
   std::mutex emit_mu_;  // taken before mu_, never while holding it
-  std::condition_variable cv_;
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // by TaskSpec::Key()
   std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
   std::map<std::string, json> jobs_;                          // as the watchers saw them
   std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
   std::map<std::string, std::shared_ptr<RunWatch>> runs_;
-  std::unique_ptr<k8s::Watcher> events_;     // FailedCreate events, for the whole namespace
-  int copies_ = 0;                           // log copies running, each on a thread of its own
-  std::set<k8s::StreamStop*> copy_streams_;  // their streams, to stop them at exit
+  std::unique_ptr<k8s::Watcher> events_;  // FailedCreate events, for the whole namespace
+  k8s::LogCopier copier_{clock_};
 };
 
 }  // namespace

@@ -1,0 +1,112 @@
+#include "k8s_backend/log_copier.h"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+namespace portflow::k8s {
+
+bool LogCopier::Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
+                      const std::string& file, std::function<bool()> ended,
+                      std::function<void()> done) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return false;
+    ++running_;
+  }
+  std::thread([this, client, pod_path, pod, file, ended = std::move(ended),
+               done = std::move(done)] {
+    Copy(client, pod_path, pod, file, ended);
+    done();
+    std::lock_guard<std::mutex> l(mu_);
+    --running_;
+    cv_.notify_all();  // Stop() waits for the last one
+  }).detach();
+  return true;
+}
+
+void LogCopier::Stop() {
+  std::unique_lock<std::mutex> l(mu_);
+  stopping_ = true;
+  for (StreamStop* s : streams_) s->Stop();
+  cv_.notify_all();
+  cv_.wait(l, [this] { return running_ == 0; });
+}
+
+uint64_t LogCopier::PartOf(const std::string& file, const std::string& pod) {
+  const std::string mark = file + ".pod";
+  uint64_t base = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto known = parts_.find(file);
+    if (known == parts_.end()) {
+      std::ifstream in(mark);
+      std::string held;
+      uint64_t offset = 0;
+      if (in >> held >> offset) known = parts_.emplace(file, std::pair{held, offset}).first;
+    }
+    if (known != parts_.end() && known->second.first != pod) {
+      std::error_code ec;
+      uint64_t size = std::filesystem::file_size(file, ec);
+      known->second.second = ec ? 0 : size;  // after the replaced pod's log
+    }
+    auto& part = parts_[file];
+    part.first = pod;
+    base = part.second;
+  }
+  std::ofstream(mark, std::ios::trunc) << pod << " " << base << "\n";
+  return base;
+}
+
+void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::string& pod,
+                     const std::string& file, const std::function<bool()>& ended) {
+  StreamStop stop;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    streams_.insert(&stop);
+    if (stopping_) stop.Stop();
+  }
+  uint64_t base = PartOf(file, pod);
+  // This pod's part of the file, from the top of it.
+  auto open = [&] {
+    std::error_code ec;
+    if (std::filesystem::exists(file, ec)) std::filesystem::resize_file(file, base, ec);
+    return std::ofstream(file, std::ios::binary | std::ios::app);
+  };
+  bool complete = false;
+  for (int tries = 0; client && !complete && !stop.stopped() && tries < 20; ++tries) {
+    if (tries > 0 && ended()) break;  // the whole log, below
+    if (tries > 0) {
+      std::unique_lock<std::mutex> l(mu_);
+      clock_.WaitUntil(l, cv_, clock_.Now() + std::chrono::milliseconds(100 * tries),
+                       [this] { return stopping_; });
+    }
+    std::ofstream out = open();
+    std::optional<TimePoint> ended_at;  // of the pod, seen in a quiet moment
+    bool stuck = false;
+    auto r = client->Stream(
+        {"GET", pod_path + "/log?follow=true", ""},
+        [&](std::string_view data) {
+          if (data.empty()) {  // about once a second while the stream is quiet
+            if (!ended()) return true;
+            if (!ended_at) ended_at = clock_.Now();
+            stuck = clock_.Now() - *ended_at >= std::chrono::seconds(3);
+            return !stuck;
+          }
+          out.write(data.data(), static_cast<std::streamsize>(data.size()));
+          out.flush();
+          return true;
+        },
+        &stop);
+    complete = r.ok() && r->status == 200 && !stop.stopped() && !stuck;
+  }
+  if (client && !complete && !stop.stopped()) {
+    auto whole = client->Call({"GET", pod_path + "/log", ""});
+    if (whole.ok() && whole->status == 200) open() << whole->body;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  streams_.erase(&stop);
+}
+
+}  // namespace portflow::k8s

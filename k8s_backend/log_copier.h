@@ -1,0 +1,57 @@
+// Saving pods' logs in the run directory, each copy on a thread of its own,
+// so that logs outlive the pods and `portflow logs` reads one place.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "core/clock.h"
+#include "k8s_backend/api_client.h"
+
+namespace portflow::k8s {
+
+class LogCopier {
+ public:
+  explicit LogCopier(Clock& clock) : clock_(clock) {}
+  ~LogCopier() { Stop(); }
+
+  // Copies the log of pod `pod` (API path `pod_path`, ".../pods/NAME") to
+  // `file`: followed while the pod runs (from the top again if the stream
+  // breaks), then read whole once it has ended if no follow got to the end.
+  // A follow still open and quiet 3 s after its pod ended is cut (a lost
+  // node's kubelet never closes it), and the log read whole. `ended` says
+  // whether the pod has ended or is gone; `done` runs on the copy's thread
+  // when it is over. A file holds its pods' logs one after another: a pod
+  // that replaces another (after a preemption) appends, and FILE.pod says
+  // which pod's log ends the file and where it starts, so that a portflow
+  // restarted meanwhile appends too. `client` may be null (nothing can be
+  // read: done still runs). False, with nothing started, after Stop().
+  bool Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
+             const std::string& file, std::function<bool()> ended, std::function<void()> done);
+
+  // Cuts every copy in flight and waits until they are over. Later Starts
+  // start nothing.
+  void Stop();
+
+ private:
+  void Copy(ApiClient* client, const std::string& pod_path, const std::string& pod,
+            const std::string& file, const std::function<bool()>& ended);
+  // Where `pod`'s part of `file` starts, recorded in FILE.pod.
+  uint64_t PartOf(const std::string& file, const std::string& pod);
+
+  Clock& clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  int running_ = 0;
+  std::set<StreamStop*> streams_;
+  // file -> (the pod whose log ends it, where that log starts)
+  std::map<std::string, std::pair<std::string, uint64_t>> parts_;
+};
+
+}  // namespace portflow::k8s
