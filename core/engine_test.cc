@@ -198,6 +198,20 @@ TEST_F(EngineTest, ACancelledRunKillsWhatIgnoresSigtermAfterTheGrace) {
   EXPECT_THAT(backend_.cancelled(), ElementsAre("run1/a/1", "run1/a/1 force"));
 }
 
+// A step that needs a matrix step waits for every instance of it: here the
+// second one fails, so the step never starts.
+TEST_F(EngineTest, AStepWaitsForEveryInstanceOfAMatrixStepItNeeds) {
+  Load(
+      "    - {name: m, matrix: {x: [\"1\", \"2\"]}, command: [x]}\n"
+      "    - {name: b, needs: [m], command: [x]}\n");
+  backend_.Script("m[x=2]", {Outcome{TaskState::kFailed, 1, std::chrono::seconds(10)}});
+  EngineOptions opts;
+  opts.keep_going = true;
+  EXPECT_EQ(RunIt(opts), "Failed");
+  EXPECT_THAT(Submitted(), ::testing::UnorderedElementsAre("m[x=1]#1", "m[x=2]#1"));
+  EXPECT_EQ(InstanceState("b"), "Skipped");
+}
+
 TEST_F(EngineTest, StopsOnFirstFailureUnlessKeepGoing) {
   std::string steps =
       "    - {name: bad, command: [x]}\n    - {name: slow, command: [x]}\n"
