@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/log.h"
 #include "core/quantity.h"
 
 namespace portflow {
@@ -173,7 +174,10 @@ Status Engine::Restore() {
     if (it == index.end()) continue;
     Slot& s = slots_[it->second];
     s.attempt = r.attempts;
-    if (r.state == "Succeeded") MarkDone(it->second, "Succeeded");
+    if (r.state == "Succeeded") {
+      MarkDone(it->second, "Succeeded");
+      s.state = "Succeeded";
+    }
   }
   // Attempts the dead engine never saw end: ask the backend.
   std::vector<TaskHandle> open;
@@ -251,9 +255,21 @@ Status Engine::Admit() {
     free -= used_;
     free -= reserved;
     if (!need.FitsIn(free)) {
+      if (!s.held_back) {
+        PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                     "holding back " + instances[i].name + ": needs " + need.ToString() +
+                         ", free " + free.ToString() + " (capacity " + capacity_.ToString() +
+                         ", in use " + used_.ToString() + ", held for earlier instances " +
+                         reserved.ToString() + ")");
+      }
+      s.held_back = true;
       reserved += need;
       continue;
     }
+    PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                 "admitting " + instances[i].name + " attempt " + std::to_string(s.attempt + 1) +
+                     ": needs " + need.ToString() + ", free " + free.ToString());
+    s.held_back = false;
 
     int attempt = s.attempt + 1;
     ASSIGN_OR_RETURN(TaskSpec spec, plan_.MakeTask(i, attempt, ctx_));
@@ -373,6 +389,8 @@ void Engine::CancelActive(bool force) {
   for (Slot& s : slots_) {
     if (s.phase != Phase::kActive) continue;
     if (force ? s.force_sent : s.cancel_sent) continue;
+    PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                 std::string(force ? "killing " : "stopping ") + s.handle.key);
     s.cancel_sent = true;
     s.force_sent = s.force_sent || force;
     if (!force) s.kill_at = std::min(s.kill_at, now + options_.kill_grace);
@@ -385,12 +403,15 @@ void Engine::CheckTimers() {
   for (Slot& s : slots_) {
     if (s.phase != Phase::kActive) continue;
     if (!s.cancel_sent && now >= s.deadline) {
+      PORTFLOW_LOG(LogLevel::kDebug, "engine", s.handle.key + " exceeded its timeout; stopping it");
       s.timed_out = true;
       s.cancel_sent = true;
       s.kill_at = now + options_.kill_grace;
       (void)backend_.Cancel(s.handle, false);
     }
     if (!s.force_sent && now >= s.kill_at) {
+      PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                   s.handle.key + " still runs after the grace period; killing it");
       s.force_sent = true;
       (void)backend_.Cancel(s.handle, true);
     }
@@ -417,7 +438,6 @@ Status Engine::Finish(size_t i, const std::string& state, const std::string& mes
 
 void Engine::MarkDone(size_t i, const std::string& state) {
   slots_[i].phase = Phase::kDone;
-  slots_[i].state = state;
   size_t step = plan_.instances()[i].step;
   if (state == "Succeeded") {
     ++step_succeeded_[step];
@@ -428,8 +448,13 @@ void Engine::MarkDone(size_t i, const std::string& state) {
 
 Status Engine::SetState(size_t i, const std::string& state, const std::string& message) {
   Slot& s = slots_[i];
-  s.state = state;
   const Instance& inst = plan_.instances()[i];
+  if (state != s.state || !message.empty()) {
+    PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                 inst.name + " attempt " + std::to_string(s.attempt) + ": " + s.state + " -> " +
+                     state + (message.empty() ? "" : " (" + message + ")"));
+  }
+  s.state = state;
   RETURN_IF_ERROR(store_.PutInstance({run_.id, inst.name, plan_.StepOf(inst).name, state, s.attempt,
                                       message, ToUnixMillis(clock_.Now())}));
   if (state != "Waiting") RETURN_IF_ERROR(Record(i, state, message));

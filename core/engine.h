@@ -83,6 +83,7 @@ class Engine : public EventSink {
     TaskHandle handle;
     ResourceRequest held;
     std::string message;
+    bool held_back = false;  // did not fit when last ready (logged once)
   };
 
   Status Restore();
