@@ -7,10 +7,26 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/log.h"
 #include "core/quantity.h"
+#include "k8s_backend/api_client.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::cli {
+namespace {
+
+// The access log, at info: `portflow -v cluster serve` shows it. Through
+// the server's hook rather than logging in the fake cluster itself, which
+// also runs embedded (the rehearsal target, tests, benchmarks) where the
+// client's own log already has every request.
+void LogServed(const fake::HttpRequest& r, int status, std::chrono::microseconds latency) {
+  PORTFLOW_LOG(LogLevel::kInfo, "serve",
+               r.method + " " + r.target + " " +
+                   (status ? k8s::HttpStatusText(status) : "connection dropped") + " in " +
+                   std::to_string(latency.count() / 1000) + " ms");
+}
+
+}  // namespace
 
 int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
   // Block the stop signals before any thread starts, then wait for them here.
@@ -40,7 +56,7 @@ int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
     PrintError(cluster.status().message());
     return kExitUsage;
   }
-  auto port = (*cluster)->Serve(o.port);
+  auto port = (*cluster)->Serve(o.port, LogServed);
   if (!port.ok()) {
     PrintError(port.status().message());
     return kExitFailed;

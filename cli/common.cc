@@ -75,6 +75,15 @@ std::string RunDir(const std::string& state_dir, const std::string& run_id) {
   return (std::filesystem::absolute(state_dir) / "runs" / run_id).lexically_normal().string();
 }
 
+std::unique_ptr<RunLog> OpenRunLog(const std::string& run_dir) {
+  auto log = RunLog::Open(run_dir);
+  if (!log.ok()) {
+    std::cerr << "portflow: warning: " << log.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(*log);
+}
+
 bool EngineAlive(int pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
   // A recycled pid is not our engine: it must run the same program.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/log.h"
 #include "core/plan.h"
 #include "core/run_store.h"
 #include "core/spec_loader.h"
@@ -36,6 +37,10 @@ std::string NewRunId(const std::string& workload);
 
 // Absolute run directory of `run_id` under `state_dir`.
 std::string RunDir(const std::string& state_dir, const std::string& run_id);
+
+// RUN_DIR/portflow.log while the result lives; null, after a warning (the
+// diagnostics then reach the console only), when it cannot be written.
+std::unique_ptr<RunLog> OpenRunLog(const std::string& run_dir);
 
 // The portflow process driving a run is still alive.
 bool EngineAlive(int pid);

@@ -243,6 +243,10 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
     return kExitFailed;
   }
   // Nobody drives the run (portflow died): stop what it left running here.
+  std::unique_ptr<RunLog> run_log = OpenRunLog(run->run_dir);
+  PORTFLOW_LOG(
+      LogLevel::kInfo, "run",
+      "cancelling run " + run_id + " on target " + run->target + ": no portflow process drives it");
   auto attempts = (*store)->ListAttempts(run_id);
   if (!attempts.ok()) return Fail(attempts.status());
   std::vector<TaskHandle> open;

@@ -1,12 +1,47 @@
 // portflow: run one ML workload description on a laptop or a cluster.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/rehearsal.h"
+#include "core/log.h"
 #include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/local_backend.h"
+
+namespace {
+
+// The console's log level: the flags, else $PORTFLOW_LOG, else warn. False
+// (after saying why) when a level name is wrong.
+bool SetUpLogging(int verbosity, const std::string& flag_level) {
+  using namespace portflow;
+  LogLevel level = LogLevel::kWarn;
+  if (const char* env = std::getenv("PORTFLOW_LOG"); env && *env) {
+    auto parsed = ParseLogLevel(env);
+    if (!parsed.ok()) {
+      cli::PrintError("PORTFLOW_LOG: " + parsed.status().message());
+      return false;
+    }
+    level = *parsed;
+  }
+  if (!flag_level.empty() || verbosity > 0) {
+    level = verbosity > 1 ? LogLevel::kTrace : verbosity == 1 ? LogLevel::kDebug : LogLevel::kOff;
+    if (!flag_level.empty()) {
+      auto parsed = ParseLogLevel(flag_level);
+      if (!parsed.ok()) {
+        cli::PrintError("--log-level: " + parsed.status().message());
+        return false;
+      }
+      level = std::min(level, *parsed);  // with -v too, the more verbose
+    }
+  }
+  SetConsoleLogLevel(level);
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace portflow::cli;
@@ -19,11 +54,22 @@ int main(int argc, char** argv) {
       "Exit codes: 0 success, 1 the run or check failed, 2 usage or input errors."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "portflow 0.1.0");
+  // Global options work after the subcommand too: `portflow run -v f.yaml`.
+  app.fallthrough();
   GlobalOptions g;
   if (const char* d = std::getenv("PORTFLOW_STATE_DIR"); d && *d) g.state_dir = d;
   app.add_option("--state-dir", g.state_dir,
                  "where runs are kept (default .portflow in the working directory, or "
                  "$PORTFLOW_STATE_DIR)");
+  int verbosity = 0;
+  std::string log_level;
+  app.add_flag("-v,--verbose", verbosity,
+               "diagnostics on stderr: -v debug (API requests, engine decisions), -vv trace");
+  app.add_option("--log-level", log_level,
+                 "diagnostics on stderr at LEVEL and above: trace, debug, info, warn (default), "
+                 "error, off; default $PORTFLOW_LOG. A run also writes debug and above to "
+                 "RUN_DIR/portflow.log")
+      ->type_name("LEVEL");
 
   RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "Run a workload; prints the run id first");
@@ -126,6 +172,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+  if (!SetUpLogging(verbosity, log_level)) return kExitUsage;
   if (*run_cmd) return Run(g, run);
   if (*resume_cmd) return Resume(g, resume);
   if (*validate_cmd) return Validate(file, params);

@@ -11,6 +11,7 @@
 #include "cli/progress_view.h"
 #include "cli/terminal_view.h"
 #include "core/engine.h"
+#include "core/log.h"
 #include "core/quantity.h"
 
 namespace portflow::cli {
@@ -32,6 +33,9 @@ void InstallSignalHandlers() {
 // Runs the engine over `run` (already in the store) and records the end.
 int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, const Target& target,
           bool quiet, bool plain) {
+  PORTFLOW_LOG(LogLevel::kInfo, "run",
+               "run " + run.id + " of " + run.workload + " on target " + run.target + " (" +
+                   backend.name() + " backend), portflow pid " + std::to_string(::getpid()));
   EngineOptions opts;
   // The target's grace period applies to timeouts and cancels too.
   if (auto g = target.settings.find("grace"); g != target.settings.end()) {
@@ -56,6 +60,8 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
   run.finished_ms = ToUnixMillis(RealClock().Now());
   run.state = state.ok() ? *state : "Failed";
   run.message = state.ok() ? "" : state.status().ToString();
+  PORTFLOW_LOG(LogLevel::kInfo, "run",
+               "run " + run.id + " " + run.state + (state.ok() ? "" : ": " + run.message));
   Status saved = store.UpdateRun(run);
   if (!state.ok()) {
     PrintError("the engine stopped: " + state.status().ToString());
@@ -81,6 +87,7 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
 }  // namespace
 
 int Run(const GlobalOptions& g, const RunOptions& o) {
+  std::unique_ptr<RunLog> run_log;  // outlives the backend: its clean-up is logged too
   std::optional<Plan> plan = LoadPlan(o.file, o.params);
   if (!plan) return kExitUsage;
   Target target;
@@ -114,6 +121,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     PrintError("cannot prepare " + run.run_dir + ": " + ec.message());
     return kExitFailed;
   }
+  run_log = OpenRunLog(run.run_dir);
   run.workload = plan->workload().name;
   run.workload_file = o.file;
   run.workload_dir = plan->workload().dir;
@@ -133,6 +141,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
 }
 
 int Resume(const GlobalOptions& g, const RunOptions& o) {
+  std::unique_ptr<RunLog> run_log;  // outlives the backend: its clean-up is logged too
   auto store = OpenStore(g.state_dir);
   if (!store.ok()) {
     PrintError(store.status().message());
@@ -152,6 +161,7 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
                std::to_string(run->engine_pid) + "; cancel it or wait");
     return kExitFailed;
   }
+  run_log = OpenRunLog(run->run_dir);
   std::vector<std::string> params;
   auto j = nlohmann::json::parse(run->params, nullptr, false);
   if (j.is_array()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/log.h"
 #include "core/quantity.h"
 
 namespace portflow {
@@ -170,7 +171,10 @@ Status Engine::Restore() {
     if (it == index.end()) continue;
     Slot& s = slots_[it->second];
     s.attempt = r.attempts;
-    if (r.state == "Succeeded") MarkDone(it->second, "Succeeded");
+    if (r.state == "Succeeded") {
+      MarkDone(it->second, "Succeeded");
+      s.state = "Succeeded";
+    }
   }
   // Attempts the dead engine never saw end: ask the backend.
   std::vector<TaskHandle> open;
@@ -241,10 +245,22 @@ Status Engine::Admit() {
     if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
     const Step& step = plan_.StepOf(instances[i]);
     PlacementRequest request{plan_.RequestOf(step), step.replicas, reserved};
-    if (!backend_.Place(request).can_start_now) {
+    Placement placement = backend_.Place(request);
+    if (!placement.can_start_now) {
+      if (!s.held_back) {
+        PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                     "holding back " + instances[i].name + ": " + placement.why +
+                         " (held for earlier instances: " + reserved.ToString() + ")");
+      }
+      s.held_back = true;
       reserved += request.Total();
       continue;
     }
+    PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                 "admitting " + instances[i].name + " attempt " + std::to_string(s.attempt + 1) +
+                     ": needs " + request.Total().ToString() + " (" + backend_.name() +
+                     " can start it now)");
+    s.held_back = false;
 
     // The backend is chosen first, then the paths on it.
     int attempt = s.attempt + 1;
@@ -362,6 +378,8 @@ void Engine::CancelActive(bool force) {
   for (Slot& s : slots_) {
     if (s.phase != Phase::kActive) continue;
     if (force ? s.force_sent : s.cancel_sent) continue;
+    PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                 std::string(force ? "killing " : "stopping ") + s.handle.key);
     s.cancel_sent = true;
     s.force_sent = s.force_sent || force;
     if (!force) s.kill_at = std::min(s.kill_at, now + options_.kill_grace);
@@ -374,12 +392,15 @@ void Engine::CheckTimers() {
   for (Slot& s : slots_) {
     if (s.phase != Phase::kActive) continue;
     if (!s.cancel_sent && now >= s.deadline) {
+      PORTFLOW_LOG(LogLevel::kDebug, "engine", s.handle.key + " exceeded its timeout; stopping it");
       s.timed_out = true;
       s.cancel_sent = true;
       s.kill_at = now + options_.kill_grace;
       (void)backend_.Cancel(s.handle, false);
     }
     if (!s.force_sent && now >= s.kill_at) {
+      PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                   s.handle.key + " still runs after the grace period; killing it");
       s.force_sent = true;
       (void)backend_.Cancel(s.handle, true);
     }
@@ -406,7 +427,6 @@ Status Engine::Finish(size_t i, const std::string& state, const std::string& mes
 
 void Engine::MarkDone(size_t i, const std::string& state) {
   slots_[i].phase = Phase::kDone;
-  slots_[i].state = state;
   size_t step = plan_.instances()[i].step;
   if (state == "Succeeded") {
     ++step_succeeded_[step];
@@ -417,8 +437,13 @@ void Engine::MarkDone(size_t i, const std::string& state) {
 
 Status Engine::SetState(size_t i, const std::string& state, const std::string& message) {
   Slot& s = slots_[i];
-  s.state = state;
   const Instance& inst = plan_.instances()[i];
+  if (state != s.state || !message.empty()) {
+    PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                 inst.name + " attempt " + std::to_string(s.attempt) + ": " + s.state + " -> " +
+                     state + (message.empty() ? "" : " (" + message + ")"));
+  }
+  s.state = state;
   RETURN_IF_ERROR(store_.PutInstance({run_.id, inst.name, plan_.StepOf(inst).name, state, s.attempt,
                                       message, ToUnixMillis(clock_.Now())}));
   if (state != "Waiting") RETURN_IF_ERROR(Record(i, state, message));

@@ -83,6 +83,7 @@ class Engine : public EventSink {
     bool force_sent = false;
     TaskHandle handle;
     std::string message;
+    bool held_back = false;  // did not fit when last ready (logged once)
   };
 
   Status Restore();

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+
+#include "core/log.h"
 
 namespace portflow::k8s {
 namespace {
@@ -27,6 +30,27 @@ std::optional<Duration> RetryAfter(const ApiResponse& r) {
   return std::chrono::seconds(std::min(seconds, 600L));
 }
 
+// A URL's user:password@, if it has one, is left out of the logs.
+std::string WithoutUserInfo(std::string url) {
+  size_t scheme = url.find("://");
+  size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  size_t at = url.find('@', start);
+  if (at != std::string::npos && at < url.find('/', start)) url.erase(start, at + 1 - start);
+  return url;
+}
+
+std::string Outcome(const ApiResponse& r) {
+  return r.status == 0 ? "no answer: " + r.network_error : HttpStatusText(r.status);
+}
+
+std::string Outcome(const Result<ApiResponse>& r) {
+  return r.ok() ? Outcome(*r) : "failed: " + r.status().message();
+}
+
+std::string Millis(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+
 void Sleep(Clock& clock, Duration d) {
   std::mutex mu;
   std::condition_variable cv;
@@ -40,6 +64,7 @@ void Sleep(Clock& clock, Duration d) {
 ApiClient::ApiClient(std::unique_ptr<Transport> transport, std::shared_ptr<Credentials> credentials,
                      Clock& clock, RetryPolicy policy)
     : transport_(std::move(transport)),
+      server_(WithoutUserInfo(transport_->server())),
       credentials_(std::move(credentials)),
       clock_(clock),
       policy_(policy),
@@ -61,10 +86,19 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
   ApiResponse last;
   for (int attempt = 0; attempt < policy_.max_attempts; ++attempt) {
     ASSIGN_OR_RETURN(Credential credential, credentials_->Current());
-    ASSIGN_OR_RETURN(last, transport_->Send(request, credential));
+    auto started = std::chrono::steady_clock::now();  // real time: the network's latency
+    Result<ApiResponse> sent = transport_->Send(request, credential);
+    PORTFLOW_LOG(LogLevel::kDebug, "api",
+                 request.method + " " + Url(request) + " " + Outcome(sent) + " in " +
+                     Millis(std::chrono::steady_clock::now() - started));
+    if (!sent.ok()) return sent.status();
+    last = std::move(*sent);
     ++requests_;
     if (last.status == 401 && !refreshed) {
       // An expired token: a fresh one (exec plugins run again), once.
+      PORTFLOW_LOG(LogLevel::kDebug, "api",
+                   "retrying " + request.method + " " + Url(request) +
+                       " with a fresh credential: the server answered 401 Unauthorized");
       credentials_->Invalidate();
       refreshed = true;
       --attempt;
@@ -79,9 +113,21 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
     } else if (last.status >= 500 && last.status != 501) {
       retry = safe || RetryAfter(last).has_value();
     }
-    if (!retry || attempt + 1 == policy_.max_attempts) break;
+    if (!retry) break;
+    if (attempt + 1 == policy_.max_attempts) {
+      PORTFLOW_LOG(LogLevel::kDebug, "api",
+                   "giving up on " + request.method + " " + Url(request) + " after " +
+                       std::to_string(policy_.max_attempts) + " attempts");
+      break;
+    }
     Duration wait = Backoff(attempt);
-    if (auto after = RetryAfter(last)) wait = std::max(wait, *after);
+    auto after = RetryAfter(last);
+    if (after) wait = std::max(wait, *after);
+    PORTFLOW_LOG(LogLevel::kDebug, "api",
+                 "retrying " + request.method + " " + Url(request) + " (attempt " +
+                     std::to_string(attempt + 2) + " of " + std::to_string(policy_.max_attempts) +
+                     ") in " + Millis(wait) + ": " + Outcome(last) +
+                     (after ? ", Retry-After " + Millis(*after) : ""));
     Sleep(clock_, wait);
   }
   if (last.status == 0) {
@@ -117,14 +163,23 @@ Result<ApiResponse> ApiClient::Stream(const ApiRequest& request,
                                       StreamStop* stop) {
   for (int tries = 0;; ++tries) {
     ASSIGN_OR_RETURN(Credential credential, credentials_->Current());
-    ASSIGN_OR_RETURN(ApiResponse r, transport_->Stream(request, credential, on_data, stop));
+    PORTFLOW_LOG(LogLevel::kTrace, "api", request.method + " " + Url(request) + ": streaming");
+    auto started = std::chrono::steady_clock::now();
+    Result<ApiResponse> r = transport_->Stream(request, credential, on_data, stop);
+    PORTFLOW_LOG(LogLevel::kDebug, "api",
+                 request.method + " " + Url(request) + " " + Outcome(r) + ", stream ended after " +
+                     Millis(std::chrono::steady_clock::now() - started));
+    if (!r.ok()) return r.status();
     ++requests_;
-    if (r.status == 401 && tries == 0) {
+    if (r->status == 401 && tries == 0) {
+      PORTFLOW_LOG(LogLevel::kDebug, "api",
+                   "retrying " + request.method + " " + Url(request) +
+                       " with a fresh credential: the server answered 401 Unauthorized");
       credentials_->Invalidate();
       continue;
     }
-    if (r.status == 0) return Unavailable("no answer from the API server: " + r.network_error);
-    return r;
+    if (r->status == 0) return Unavailable("no answer from the API server: " + r->network_error);
+    return *r;
   }
 }
 
@@ -140,6 +195,33 @@ std::string QueryEscape(const std::string& s) {
     }
   }
   return out;
+}
+
+std::string HttpStatusText(int status) {
+  static const std::map<int, std::string_view> kReasons = {
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {204, "No Content"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {406, "Not Acceptable"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {415, "Unsupported Media Type"},
+      {422, "Unprocessable Entity"},
+      {429, "Too Many Requests"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+  };
+  auto it = kReasons.find(status);
+  return std::to_string(status) + (it == kReasons.end() ? "" : " " + std::string(it->second));
 }
 
 Status ApiError(const ApiResponse& r) {

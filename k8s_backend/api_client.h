@@ -73,6 +73,9 @@ class Transport {
   virtual Result<ApiResponse> Stream(const ApiRequest& request, const Credential& credential,
                                      const std::function<bool(std::string_view)>& on_data,
                                      StreamStop* stop = nullptr) = 0;
+  // Where requests go ("https://10.0.0.1:6443"), for diagnostics; "" when
+  // not over a network.
+  virtual std::string server() const { return ""; }
 };
 
 // libcurl: keep-alive connections reused across calls, TLS verification on
@@ -86,6 +89,9 @@ struct RetryPolicy {
   Duration max_backoff = std::chrono::seconds(10);
 };
 
+// Every request is logged at debug (core/log.h) as kubectl -v=6 shows it:
+// method, URL, status and latency, then each retry with its attempt, wait
+// and cause. Never a header or a body: they carry tokens and Secrets.
 class ApiClient {
  public:
   ApiClient(std::unique_ptr<Transport> transport, std::shared_ptr<Credentials> credentials,
@@ -105,8 +111,10 @@ class ApiClient {
 
  private:
   Duration Backoff(int attempt);
+  std::string Url(const ApiRequest& request) const { return server_ + request.path; }
 
   std::unique_ptr<Transport> transport_;
+  std::string server_;  // the transport's, without any user:password@
   std::shared_ptr<Credentials> credentials_;
   Clock& clock_;
   RetryPolicy policy_;
@@ -114,6 +122,9 @@ class ApiClient {
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
 };
+
+// "200 OK", "429 Too Many Requests": the status with its reason phrase.
+std::string HttpStatusText(int status);
 
 // `s` made safe as a query parameter value ("a=b,c!=d" -> "a%3Db%2Cc%21%3Dd").
 std::string QueryEscape(const std::string& s);

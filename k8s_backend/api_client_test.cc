@@ -2,16 +2,22 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "core/log.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::k8s {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using json = nlohmann::json;
 
 // The real libcurl transport against the fake cluster over loopback HTTP.
@@ -74,6 +80,50 @@ TEST_F(ApiClientTest, CallsAndErrorsAsStatuses) {
   ASSERT_TRUE(patched.ok());
   EXPECT_EQ(json::parse(patched->body)["data"]["k"], "w");
   EXPECT_EQ(client_->Call({"DELETE", cms + "/a", ""})->status, 200);
+}
+
+// What -v shows: each request with its status and latency, each retry with
+// its attempt, wait and cause; never the token or a body.
+TEST_F(ApiClientTest, LogsRequestsAndRetriesButNoCredentialOrBody) {
+  std::string dir = ::testing::TempDir() + "api_log_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ClusterAccess access;
+  access.server = "http://127.0.0.1:" + std::to_string(cluster_->Serve(0).value());
+  access.token = "planted-token-3b7d";
+  ApiClient client(MakeCurlTransport(access).value(), std::make_shared<Credentials>(access, clock_),
+                   clock_);
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  {
+    auto log = RunLog::Open(dir);
+    ASSERT_TRUE(log.ok());
+    cluster_->FailNextCalls(2, 500);
+    ASSERT_EQ(client.Call({"GET", cms + "?limit=5", ""})->status, 200);
+    json secret = {{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata", {{"name", "s"}}},
+                   {"stringData", {{"password", "planted-data-9e1f"}}}};
+    ASSERT_EQ(client.Call({"POST", "/api/v1/namespaces/default/secrets", secret.dump()})->status,
+              201);
+    ASSERT_EQ(client.Call({"GET", "/api/v1/namespaces/default/secrets/s", ""})->status, 200);
+  }
+  std::ifstream in(dir + "/portflow.log");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string url = access.server + cms + "\\?limit=5";  // a regular expression
+  for (const std::string& line :
+       {"api: GET " + url + " 500 Internal Server Error in [0-9]+ ms\n",
+        "api: retrying GET " + url +
+            " \\(attempt 2 of 5\\) in [0-9]+ ms: 500 Internal Server Error\n",
+        "api: retrying GET " + url +
+            " \\(attempt 3 of 5\\) in [0-9]+ ms: 500 Internal Server Error\n",
+        "api: GET " + url + " 200 OK in [0-9]+ ms\n",
+        "api: POST " + access.server + "/api/v1/namespaces/default/secrets 201 Created in",
+        "api: GET " + access.server + "/api/v1/namespaces/default/secrets/s 200 OK in"}) {
+    EXPECT_THAT(text.str(), ::testing::ContainsRegex(line));
+  }
+  EXPECT_THAT(text.str(), Not(HasSubstr("planted")));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ApiClientTest, RetriesWhatIsSafeToRepeat) {

@@ -144,6 +144,11 @@ class CurlTransport : public Transport {
                              StreamStop* stop) override {
     return Perform(request, credential, &on_data, stop);
   }
+  std::string server() const override {
+    std::string s = access_.server;
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    return s;
+  }
 
  private:
   // Handles are pooled: each keeps its connections alive for the next call.

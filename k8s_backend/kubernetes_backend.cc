@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/log.h"
 #include "core/quantity.h"
 #include "k8s_backend/attempt_state.h"
 #include "k8s_backend/log_copier.h"
@@ -25,6 +26,15 @@ const json& Sub(const json& o, const char* key) {
 std::string Str(const json& o, const char* key) {
   auto it = o.find(key);
   return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// "ConfigMap a, Job b": for the log.
+std::string KindsAndNames(const std::vector<json>& objects) {
+  std::string out;
+  for (const json& o : objects) {
+    out += (out.empty() ? "" : ", ") + Str(o, "kind") + " " + Str(Sub(o, "metadata"), "name");
+  }
+  return out;
 }
 
 std::string Label(const json& o, const char* key) {
@@ -177,6 +187,9 @@ class KubernetesBackend : public Backend {
       a->cancelled = true;
     }
     ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
+    PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                 "deleting Job " + namespace_ + "/" + a->job + ": " + a->instance + " attempt " +
+                     std::to_string(a->attempt) + " cancelled" + (force ? ", forced" : ""));
     auto r = client->Call({"DELETE", JobDeletion(a->job, force), ""});
     if (!r.ok()) return r.status();
     if (r->status != 404) RETURN_IF_ERROR(k8s::ApiError(*r));
@@ -256,6 +269,10 @@ class KubernetesBackend : public Backend {
         }
       }
       TaskHandle h{name(), a->key, HandleData(*a)};
+      PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                   "recovering " + a->instance + " attempt " + std::to_string(a->attempt) +
+                       ": Job " + namespace_ + "/" + a->job +
+                       (exists ? " found, re-attached" : " is gone"));
       if (!exists) {
         // Gone without a trace: the engine runs the instance again.
         std::lock_guard<std::mutex> l(mu_);
@@ -353,6 +370,10 @@ class KubernetesBackend : public Backend {
       // failed when it may exist (its answer was lost, or the server erred),
       // so that nothing of it runs beside the engine's next attempt.
       size_t made = created.code() == StatusCode::kUnavailable ? i + 1 : i;
+      PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                   "creating the objects of " + spec.instance + " attempt " +
+                       std::to_string(spec.attempt) + " failed (" + created.ToString() +
+                       "); deleting the " + std::to_string(made) + " it may have made");
       for (size_t j = made; j-- > 0;) {
         std::string name = objects[j]["metadata"]["name"];
         (void)client->Call(
@@ -373,7 +394,12 @@ class KubernetesBackend : public Backend {
         seq = ++a->computed;
       }
     }
+    PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                 "created in " + namespace_ + " for " + spec.instance + " attempt " +
+                     std::to_string(spec.attempt) + ": " + KindsAndNames(objects));
     if (cancelled) {  // Cancel came while the objects were being made
+      PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                   "deleting Job " + namespace_ + "/" + a->job + ": cancelled while it was made");
       (void)client->Call({"DELETE", JobDeletion(a->job), ""});
     } else if (report) {
       EmitIfLive(a,
@@ -745,6 +771,9 @@ class KubernetesBackend : public Backend {
     if (options_.target.cleanup != "delete") return;
     auto client = Client();
     if (!client.ok()) return;
+    PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                 "deleting Job " + namespace_ + "/" + a->job + ": " + a->instance + " attempt " +
+                     std::to_string(a->attempt) + " ended (cleanup: delete)");
     (void)(*client)->Call({"DELETE", JobDeletion(a->job), ""});
     if (a->replicas > 1) (void)(*client)->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
   }

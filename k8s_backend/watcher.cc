@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/log.h"
+
 namespace portflow::k8s {
 namespace {
 
@@ -15,6 +17,10 @@ std::string Name(const json& o) {
 std::string Version(const json& o) {
   const json& meta = o.value("metadata", json::object());
   return meta.value("resourceVersion", "");
+}
+
+std::string Millis(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
 }  // namespace
@@ -75,7 +81,15 @@ std::string Watcher::Query(bool watch) const {
   return q;
 }
 
+std::string Watcher::Describe() const {
+  std::string selectors = options_.label_selector;
+  if (!options_.field_selector.empty())
+    selectors += (selectors.empty() ? "" : ",") + options_.field_selector;
+  return options_.path + (selectors.empty() ? "" : " (" + selectors + ")");
+}
+
 void Watcher::Backoff() {
+  PORTFLOW_LOG(LogLevel::kDebug, "watch", Describe() + ": trying again in " + Millis(pause_));
   Pause(pause_);
   pause_ = std::min<Duration>(pause_ * 2, std::chrono::seconds(30));
 }
@@ -106,9 +120,17 @@ bool Watcher::List() {
     std::string q =
         Query(false) + "&limit=500" + (next.empty() ? "" : "&continue=" + QueryEscape(next));
     auto r = client_.Call({"GET", q, ""});
-    if (!r.ok() || r->status != 200) return false;
+    if (!r.ok() || r->status != 200) {
+      PORTFLOW_LOG(LogLevel::kDebug, "watch",
+                   Describe() + ": the list failed: " +
+                       (r.ok() ? HttpStatusText(r->status) : r.status().message()));
+      return false;
+    }
     json list = json::parse(r->body, nullptr, false);
-    if (!list.is_object() || !list.contains("items")) return false;
+    if (!list.is_object() || !list.contains("items")) {
+      PORTFLOW_LOG(LogLevel::kDebug, "watch", Describe() + ": the list's answer is not a list");
+      return false;
+    }
     const json meta = list.value("metadata", json::object());
     if (version.empty()) version = meta.value("resourceVersion", "");
     next = meta.value("continue", "");
@@ -130,6 +152,9 @@ bool Watcher::List() {
     }
   }
   version_ = version;
+  PORTFLOW_LOG(LogLevel::kDebug, "watch",
+               Describe() + ": listed " + std::to_string(now.size()) + " at resourceVersion " +
+                   version + " (" + std::to_string(gone.size()) + " gone since the last list)");
   {
     std::lock_guard<std::mutex> l(mu_);
     synced_ = true;
@@ -139,6 +164,9 @@ bool Watcher::List() {
 }
 
 void Watcher::Deliver(const std::string& type, const json& object) {
+  PORTFLOW_LOG(LogLevel::kTrace, "watch",
+               type + " " + options_.path.substr(options_.path.rfind('/') + 1) + "/" +
+                   Name(object) + " at resourceVersion " + Version(object));
   handler_(type, object);  // first: `object` may be the entry erased below
   if (type == "DELETED") {
     known_.erase(Name(object));
@@ -188,15 +216,27 @@ void Watcher::WatchOnce() {
   }
   if (Stopping()) return;
   if (gone || (r.ok() && r->status == 410)) {
+    PORTFLOW_LOG(LogLevel::kDebug, "watch",
+                 Describe() + ": resourceVersion " + version_ + " is too old; listing again");
     relist_ = true;
     return;
   }
   if (r.ok() && r->status == 200) {
+    PORTFLOW_LOG(LogLevel::kTrace, "watch",
+                 Describe() + ": the watch ended; resuming from resourceVersion " + version_);
     pause_ = options_.retry_backoff;  // it ended as watches do: again at once
   } else if (answered) {
+    PORTFLOW_LOG(LogLevel::kDebug, "watch",
+                 Describe() + ": the watch broke (" +
+                     (r.ok() ? HttpStatusText(r->status) : r.status().message()) +
+                     "); resuming from resourceVersion " + version_ + " in " +
+                     Millis(options_.retry_backoff));
     pause_ = options_.retry_backoff;  // it worked until its connection broke
     Pause(pause_);
   } else {
+    PORTFLOW_LOG(LogLevel::kDebug, "watch",
+                 Describe() + ": the watch failed: " +
+                     (r.ok() ? HttpStatusText(r->status) : r.status().message()));
     Backoff();
   }
 }

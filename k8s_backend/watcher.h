@@ -58,7 +58,8 @@ class Watcher {
   std::string Query(bool watch) const;
   bool Stopping();
   void Pause(Duration d);
-  void Backoff();  // pauses, and doubles the next pause
+  void Backoff();                // pauses, and doubles the next pause
+  std::string Describe() const;  // for the log: the path and selectors
 
   ApiClient& client_;
   WatchOptions options_;

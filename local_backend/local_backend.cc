@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/log.h"
 #include "core/quantity.h"
 #include "local_backend/gpu.h"
 #include "local_backend/proc.h"
@@ -274,6 +275,11 @@ class LocalBackend : public Backend {
         failed = pid.status();
         break;
       }
+      // The executable only: arguments and environment may hold secrets.
+      PORTFLOW_LOG(LogLevel::kDebug, "local",
+                   "started " + spec.instance + " attempt " + std::to_string(spec.attempt) +
+                       " replica " + std::to_string(r) + " as pid " + std::to_string(*pid) + ": " +
+                       *exe + ", output to " + log);
       Replica rep;
       rep.pid = *pid;
       rep.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0));
@@ -496,6 +502,11 @@ class LocalBackend : public Backend {
     if (got == 0) return;
     r.done = true;
     r.status = got < 0 ? 0 : status;
+    PORTFLOW_LOG(
+        LogLevel::kDebug, "local",
+        t.key + " replica " + std::to_string(i) + " (pid " + std::to_string(r.pid) + ") " +
+            (WIFSIGNALED(r.status) ? "killed by signal " + std::to_string(WTERMSIG(r.status))
+                                   : "exited with code " + std::to_string(WEXITSTATUS(r.status))));
     ::close(r.pidfd);
     r.pidfd = -1;
     // The gang's survivors keep nothing alive for long: anything the

@@ -813,11 +813,12 @@ HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, b
   return res;
 }
 
-Result<int> FakeCluster::Serve(int port) {
+Result<int> FakeCluster::Serve(int port, ServedHook served) {
   if (server_) return server_->port();
   StartControllers();
-  ASSIGN_OR_RETURN(server_,
-                   StartHttpServer(port, [this](const HttpRequest& r) { return Handle(r); }));
+  ASSIGN_OR_RETURN(
+      server_, StartHttpServer(
+                   port, [this](const HttpRequest& r) { return Handle(r); }, std::move(served)));
   return server_->port();
 }
 

@@ -45,7 +45,8 @@ class FakeCluster {
   HttpResponse Handle(const HttpRequest& request);
 
   // Serves the API on 127.0.0.1:`port` (0: any free port); returns the port.
-  Result<int> Serve(int port = 0);
+  // `served` hears of each request answered (see ServedHook).
+  Result<int> Serve(int port = 0, ServedHook served = nullptr);
   void StopServing();
   // Drives the controllers for `d` of cluster time: in virtual time when the
   // clock is a FakeClock (an hour takes milliseconds), else in real time.

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -21,7 +22,8 @@ using tcp = asio::ip::tcp;
 
 class BeastServer : public HttpServer {
  public:
-  BeastServer(HttpHandler handler) : handler_(std::move(handler)), acceptor_(io_) {}
+  BeastServer(HttpHandler handler, ServedHook served)
+      : handler_(std::move(handler)), served_(std::move(served)), acceptor_(io_) {}
   ~BeastServer() override { Stop(); }
 
   Status Listen(int port) {
@@ -120,6 +122,13 @@ class BeastServer : public HttpServer {
         in.headers[name] = std::string(f.value());
       }
       in.body = std::move(req.body());
+      auto received = std::chrono::steady_clock::now();
+      auto served = [&](int status) {
+        if (!served_) return;
+        served_(in, status,
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - received));
+      };
       HttpResponse out;
       try {
         out = handler_(in);
@@ -131,7 +140,10 @@ class BeastServer : public HttpServer {
                 R"("reason":"InternalError","code":500,"message":"internal error in the fake cluster"})",
             nullptr};
       }
-      if (out.drop_connection) return;  // as a broken network would
+      if (out.drop_connection) {  // as a broken network would
+        served(0);
+        return;
+      }
       if (!out.stream) {
         http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
         res.set(http::field::content_type, out.content_type);
@@ -140,6 +152,7 @@ class BeastServer : public HttpServer {
         res.body() = std::move(out.body);
         res.prepare_payload();
         http::write(socket, res, ec);
+        served(out.status);
         if (ec || !req.keep_alive()) return;
         continue;
       }
@@ -150,6 +163,7 @@ class BeastServer : public HttpServer {
       res.keep_alive(req.keep_alive());
       http::response_serializer<http::empty_body> sr{res};
       http::write_header(socket, sr, ec);
+      served(out.status);
       if (ec) return;
       std::string chunk;
       while (!Stopping()) {
@@ -172,6 +186,7 @@ class BeastServer : public HttpServer {
   }
 
   HttpHandler handler_;
+  ServedHook served_;
   asio::io_context io_;
   tcp::acceptor acceptor_;
   int port_ = 0;
@@ -183,8 +198,9 @@ class BeastServer : public HttpServer {
 
 }  // namespace
 
-Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler) {
-  auto server = std::make_unique<BeastServer>(std::move(handler));
+Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler,
+                                                    ServedHook served) {
+  auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
   RETURN_IF_ERROR(server->Listen(port));
   return std::unique_ptr<HttpServer>(std::move(server));
 }

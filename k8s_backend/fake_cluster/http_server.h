@@ -3,6 +3,7 @@
 // handful of clients, not a fleet.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -12,6 +13,12 @@
 namespace portflow::fake {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Told of each request once its answer is sent (a stream: once its headers
+// are), with the time since the request was read; status 0 when the
+// connection was dropped instead. Called on the connection's thread, so
+// concurrently: an access log, for instance.
+using ServedHook =
+    std::function<void(const HttpRequest& request, int status, std::chrono::microseconds latency)>;
 
 class HttpServer {
  public:
@@ -22,6 +29,7 @@ class HttpServer {
 };
 
 // Listens on 127.0.0.1:`port` (0 picks a free port).
-Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler);
+Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler,
+                                                    ServedHook served = nullptr);
 
 }  // namespace portflow::fake
