@@ -10,7 +10,7 @@
 #include "core/quantity.h"
 #include "k8s_backend/attempt_state.h"
 #include "k8s_backend/log_copier.h"
-#include "k8s_backend/watcher.h"
+#include "k8s_backend/client/watcher.h"
 
 namespace portflow {
 namespace {

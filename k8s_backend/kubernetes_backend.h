@@ -18,8 +18,8 @@
 
 #include "core/backend.h"
 #include "core/clock.h"
-#include "k8s_backend/api_client.h"
-#include "k8s_backend/kubeconfig.h"
+#include "k8s_backend/client/api_client.h"
+#include "k8s_backend/client/kubeconfig.h"
 #include "k8s_backend/render.h"
 
 namespace portflow {

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "core/clock.h"
-#include "k8s_backend/api_client.h"
+#include "k8s_backend/client/api_client.h"
 
 namespace portflow::k8s {
 

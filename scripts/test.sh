@@ -25,18 +25,18 @@ cmake --build --preset dev -j "$jobs"
 echo "== configure and build: asan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target core_test local_backend_test conformance_test \
-  fake_cluster_test k8s_backend_test portflow
+  fake_cluster_test k8s_client_test k8s_backend_test portflow
 
 echo "== asan: core, local backend, conformance, fake cluster and cluster access tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, local backend, conformance, fake cluster, watcher and API client tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test conformance_test \
-  fake_cluster_test k8s_backend_test
+  fake_cluster_test k8s_client_test k8s_backend_test
 # Not the kubernetes conformance cases: they run pods as processes inside a
 # process full of threads, and under TSan the vfork launcher forks. Under
 # load one such spawn never reached exec (the parent waited on the exec

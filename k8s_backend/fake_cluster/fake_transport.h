@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "k8s_backend/api_client.h"
+#include "k8s_backend/client/api_client.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::fake {

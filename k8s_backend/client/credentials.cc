@@ -1,4 +1,4 @@
-#include "k8s_backend/credentials.h"
+#include "k8s_backend/client/credentials.h"
 
 #include <fcntl.h>
 #include <poll.h>

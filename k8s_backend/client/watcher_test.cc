@@ -1,4 +1,4 @@
-#include "k8s_backend/watcher.h"
+#include "k8s_backend/client/watcher.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

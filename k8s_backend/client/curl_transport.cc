@@ -7,7 +7,7 @@
 #include <mutex>
 #include <vector>
 
-#include "k8s_backend/api_client.h"
+#include "k8s_backend/client/api_client.h"
 
 namespace portflow::k8s {
 namespace {

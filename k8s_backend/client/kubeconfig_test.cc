@@ -1,4 +1,4 @@
-#include "k8s_backend/kubeconfig.h"
+#include "k8s_backend/client/kubeconfig.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "k8s_backend/api_client.h"
+#include "k8s_backend/client/api_client.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

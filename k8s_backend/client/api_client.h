@@ -18,8 +18,8 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "k8s_backend/credentials.h"
-#include "k8s_backend/kubeconfig.h"
+#include "k8s_backend/client/credentials.h"
+#include "k8s_backend/client/kubeconfig.h"
 
 namespace portflow::k8s {
 

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "k8s_backend/api_client.h"
+#include "k8s_backend/client/api_client.h"
 
 extern char** environ;
 
