@@ -19,10 +19,10 @@
 #include <sstream>
 #include <thread>
 
+#include "core/process/proc.h"
+#include "core/process/spawn.h"
 #include "core/quantity.h"
 #include "local_backend/gpu.h"
-#include "local_backend/proc.h"
-#include "local_backend/spawn.h"
 
 extern char** environ;
 

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/process/proc.h"
 #include "core/testing/event_recorder.h"
-#include "local_backend/proc.h"
 
 namespace portflow {
 namespace {

@@ -18,10 +18,10 @@
 #include "core/base64.h"
 #include "core/image_ref.h"
 #include "core/k8s_time.h"
+#include "core/process/spawn.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/json_fields.h"
 #include "k8s_backend/fake_cluster/selectors.h"
-#include "local_backend/spawn.h"
 
 namespace portflow::fake {
 namespace {
