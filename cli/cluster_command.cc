@@ -9,7 +9,7 @@
 #include "cli/common.h"
 #include "core/log.h"
 #include "core/quantity.h"
-#include "k8s_backend/api_client.h"
+#include "k8s_backend/client/api_client.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::cli {

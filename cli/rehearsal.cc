@@ -3,9 +3,9 @@
 #include <filesystem>
 
 #include "core/backend_wrapper.h"
+#include "core/process/proc.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/kubernetes_backend.h"
-#include "local_backend/proc.h"
 
 namespace portflow::cli {
 namespace {

@@ -2,11 +2,8 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,10 +17,11 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/process/proc.h"
+#include "core/process/spawn.h"
+#include "core/process/supervisor.h"
 #include "core/quantity.h"
 #include "local_backend/gpu.h"
-#include "local_backend/proc.h"
-#include "local_backend/spawn.h"
 
 extern char** environ;
 
@@ -35,7 +33,6 @@ using json = nlohmann::json;
 
 struct Replica {
   pid_t pid = -1;
-  int pidfd = -1;
   int64_t start_ticks = 0;
   bool done = false;
   int status = 0;  // from waitpid
@@ -51,7 +48,6 @@ struct Task {
   bool cancelled = false;
   bool ended = false;
   int first_failed = -1;  // the replica whose failure ended the gang
-  TimePoint kill_at = TimePoint::max();
 };
 
 int FreePort() {
@@ -103,23 +99,6 @@ class LocalBackend : public Backend {
     // An explicit capacity is trusted (discovery can miss devices).
     for (int i = 0; i < static_cast<int>(capacity_.gpus); ++i) free_gpus_.insert(i);
     if (const char* v = ::getenv("CUDA_VISIBLE_DEVICES")) parent_visible_ = v;
-    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    reaper_ = std::thread([this] { ReapLoop(); });
-  }
-
-  ~LocalBackend() override {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    Wake();
-    reaper_.join();
-    for (auto& [k, t] : tasks_) {
-      for (Replica& r : t->replicas) {
-        if (r.pidfd >= 0) ::close(r.pidfd);
-      }
-    }
-    ::close(wake_fd_);
   }
 
   std::string name() const override { return "local"; }
@@ -144,7 +123,7 @@ class LocalBackend : public Backend {
         if (t.ended) return OkStatus();
         t.cancelled = true;
         for (Replica& r : t.replicas) {
-          if (!r.done) ::kill(-r.pid, sig);
+          if (!r.done) supervisor_.Signal(r.pid, sig);
         }
         return OkStatus();
       }
@@ -282,7 +261,6 @@ class LocalBackend : public Backend {
                        *exe + ", output to " + log);
       Replica rep;
       rep.pid = *pid;
-      rep.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0));
       rep.start_ticks = ProcessStartTicks(*pid);
       task->replicas.push_back(rep);
     }
@@ -293,12 +271,22 @@ class LocalBackend : public Backend {
     }
     task->handle = {name(), spec.Key(), data.dump()};
     l.lock();
+    size_t watched = 0;
+    for (size_t i = 0; i < task->replicas.size() && failed.ok(); ++i) {
+      failed = supervisor_.Watch(
+          task->replicas[i].pid,
+          [this, task, i](pid_t, std::optional<int> status) { OnExit(*task, i, status); });
+      if (failed.ok()) ++watched;
+    }
     if (!failed.ok()) {
-      // Nothing of a half-started gang may survive.
-      for (Replica& r : task->replicas) {
-        ::kill(-r.pid, SIGKILL);
-        ::waitpid(r.pid, nullptr, 0);
-        if (r.pidfd >= 0) ::close(r.pidfd);
+      // Nothing of a half-started gang may survive. An exit the supervisor
+      // took already finds the task ended; that replica is its to reap.
+      task->ended = true;
+      for (size_t i = 0; i < task->replicas.size(); ++i) {
+        pid_t pid = task->replicas[i].pid;
+        if (i < watched && !supervisor_.Forget(pid)) continue;
+        ::kill(-pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
       }
       for (int g : task->gpus) free_gpus_.insert(g);
       l.unlock();
@@ -309,7 +297,6 @@ class LocalBackend : public Backend {
     }
     tasks_[spec.Key()] = task;
     l.unlock();
-    Wake();
     Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "",
           std::to_string(spec.replicas) + " process(es) started"});
     return task->handle;
@@ -430,96 +417,36 @@ class LocalBackend : public Backend {
     return true;
   }
 
-  void Wake() {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
-  }
-
-  // Waits for children through pidfds (only our own, never other children of
-  // this process), ends gangs, and reports each attempt's end once.
-  void ReapLoop() {
-    while (true) {
-      std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-      std::vector<std::pair<Task*, size_t>> owners{{nullptr, 0}};
-      int timeout_ms = -1;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (stop_) return;
-        TimePoint now = clock_.Now();
-        for (auto& [key, t] : tasks_) {
-          if (t->ended) continue;
-          for (size_t i = 0; i < t->replicas.size(); ++i) {
-            if (t->replicas[i].done) continue;
-            fds.push_back({t->replicas[i].pidfd, POLLIN, 0});
-            owners.emplace_back(t.get(), i);
-          }
-          if (t->kill_at != TimePoint::max()) {
-            auto ms =
-                std::chrono::duration_cast<std::chrono::milliseconds>(t->kill_at - now).count();
-            ms = std::max<int64_t>(ms, 0) + 1;
-            timeout_ms = timeout_ms < 0 ? static_cast<int>(ms)
-                                        : std::min<int>(timeout_ms, static_cast<int>(ms));
-          }
+  // A replica ended (the supervisor has reaped it and killed what it left
+  // in its group). The first failure stops the gang's survivors: SIGTERM,
+  // then SIGKILL after the grace. The attempt ends once, when all have.
+  void OnExit(Task& t, size_t i, std::optional<int> status) {
+    std::optional<TaskEvent> event;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (t.ended) return;
+      Replica& r = t.replicas[i];
+      r.done = true;
+      r.status = status.value_or(0);
+      PORTFLOW_LOG(LogLevel::kDebug, "local",
+                   t.key + " replica " + std::to_string(i) + " (pid " + std::to_string(r.pid) +
+                       ") " +
+                       (WIFSIGNALED(r.status)
+                            ? "killed by signal " + std::to_string(WTERMSIG(r.status))
+                            : "exited with code " + std::to_string(WEXITSTATUS(r.status))));
+      bool ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+      if (!ok && t.first_failed < 0 && !t.cancelled) {
+        t.first_failed = static_cast<int>(i);
+        for (Replica& other : t.replicas) {
+          if (!other.done) supervisor_.StopWithGrace(other.pid, options_.kill_grace);
         }
       }
-      int n = ::poll(fds.data(), fds.size(), timeout_ms);
-      if (n < 0 && errno != EINTR) return;
-      if (fds[0].revents & POLLIN) {
-        uint64_t v;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+      if (std::all_of(t.replicas.begin(), t.replicas.end(),
+                      [](const Replica& x) { return x.done; })) {
+        event = Finish(t);
       }
-      std::vector<TaskEvent> events;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        for (size_t k = 1; k < fds.size(); ++k) {
-          if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-          auto [t, i] = owners[k];
-          Reap(*t, i);
-        }
-        TimePoint now = clock_.Now();
-        for (auto& [key, t] : tasks_) {
-          if (t->ended) continue;
-          if (now >= t->kill_at) {
-            for (Replica& r : t->replicas) {
-              if (!r.done) ::kill(-r.pid, SIGKILL);
-            }
-            t->kill_at = TimePoint::max();
-          }
-          if (std::all_of(t->replicas.begin(), t->replicas.end(),
-                          [](const Replica& r) { return r.done; })) {
-            events.push_back(Finish(*t));
-          }
-        }
-      }
-      for (TaskEvent& e : events) Emit(std::move(e));
     }
-  }
-
-  void Reap(Task& t, size_t i) {
-    Replica& r = t.replicas[i];
-    int status = 0;
-    pid_t got = ::waitpid(r.pid, &status, WNOHANG);
-    if (got == 0) return;
-    r.done = true;
-    r.status = got < 0 ? 0 : status;
-    PORTFLOW_LOG(
-        LogLevel::kDebug, "local",
-        t.key + " replica " + std::to_string(i) + " (pid " + std::to_string(r.pid) + ") " +
-            (WIFSIGNALED(r.status) ? "killed by signal " + std::to_string(WTERMSIG(r.status))
-                                   : "exited with code " + std::to_string(WEXITSTATUS(r.status))));
-    ::close(r.pidfd);
-    r.pidfd = -1;
-    // The gang's survivors keep nothing alive for long: anything the
-    // replica left behind in its group goes too.
-    ::kill(-r.pid, SIGKILL);
-    bool ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
-    if (!ok && t.first_failed < 0 && !t.cancelled) {
-      t.first_failed = static_cast<int>(i);
-      for (Replica& other : t.replicas) {
-        if (!other.done) ::kill(-other.pid, SIGTERM);
-      }
-      t.kill_at = clock_.Now() + options_.kill_grace;
-    }
+    if (event) Emit(std::move(*event));
   }
 
   TaskEvent Finish(Task& t) {
@@ -559,9 +486,9 @@ class LocalBackend : public Backend {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;
   std::set<int> free_gpus_;
-  bool stop_ = false;
-  int wake_fd_ = -1;
-  std::thread reaper_;
+  // Last: destroyed first, so that no exit is reported to a half-destroyed
+  // backend. Children still running are left running, as before a crash.
+  ProcessSupervisor supervisor_{clock_};
 };
 
 }  // namespace

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/process/proc.h"
 #include "core/testing/event_recorder.h"
-#include "local_backend/proc.h"
 
 namespace portflow {
 namespace {
@@ -124,6 +124,27 @@ TEST_F(LocalBackendTest, AFailedReplicaSigtermsItsPeers) {
   for (int r : {0, 2}) {
     EXPECT_THAT(ReadFile(LogPath(t.run_dir, "g", 1, r)), HasSubstr("got-TERM")) << "replica " << r;
   }
+}
+
+// A peer that ignores SIGTERM is killed once the grace (2 s here) has
+// passed, and not before. Replica 1 fails once replica 0 has its trap set.
+TEST_F(LocalBackendTest, APeerThatIgnoresSigtermIsKilledAfterTheGrace) {
+  TaskSpec t = Spec("g",
+                    {"/bin/sh", "-c",
+                     "if [ $RANK = 1 ]; then i=0; while [ ! -e ready ] && [ $i -lt 1000 ]; do "
+                     "sleep 0.01; i=$((i+1)); done; exit 3; fi; "
+                     "trap '' TERM; touch ready; while :; do sleep 0.05; done"},
+                    2);
+  auto start = std::chrono::steady_clock::now();
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok());
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(end->result->exit_code, 3);
+  EXPECT_THAT(end->result->message, HasSubstr("replica 1 exited with code 3"));
+  for (const ProcessRef& p : Pids(*h)) EXPECT_FALSE(IsSameProcess(p));
 }
 
 TEST_F(LocalBackendTest, CancelStopsTheWholeProcessGroup) {

@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs the whole test suite:
 #   1. the ASan+UBSan build of the tests that touch concurrency, processes
 #      and parsing;
-#   2. the ThreadSanitizer build of the engine, run store and local backend;
+#   2. the ThreadSanitizer build of the engine, run store, process supervisor
+#      and local backend;
 #   3. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60),
 #      then the protobuf request-body decoder for half that;
 #   4. every test of the dev build (warnings are errors), last, so that its
@@ -24,19 +25,19 @@ cmake --build --preset dev -j "$jobs"
 
 echo "== configure and build: asan"
 cmake --preset asan >/dev/null
-cmake --build --preset asan -j "$jobs" --target core_test local_backend_test conformance_test \
-  fake_cluster_test k8s_client_test k8s_backend_test portflow
+cmake --build --preset asan -j "$jobs" --target core_test process_test local_backend_test \
+  conformance_test fake_cluster_test k8s_client_test k8s_backend_test portflow
 
-echo "== asan: core, local backend, conformance, fake cluster and cluster access tests"
+echo "== asan: core, process library, local backend, conformance, fake cluster and cluster access tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf)' \
   | tail -n 3
 
-echo "== tsan: engine, run store, local backend, conformance, fake cluster, watcher and API client tests"
+echo "== tsan: engine, run store, process supervisor, local backend, conformance, fake cluster, watcher and API client tests"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test conformance_test \
-  fake_cluster_test k8s_client_test k8s_backend_test
+cmake --build --preset tsan -j "$jobs" --target core_test process_test local_backend_test \
+  conformance_test fake_cluster_test k8s_client_test k8s_backend_test
 # Not the kubernetes conformance cases: they run pods as processes inside a
 # process full of threads, and under TSan the vfork launcher forks. Under
 # load one such spawn never reached exec (the parent waited on the exec
@@ -45,7 +46,7 @@ cmake --build --preset tsan -j "$jobs" --target core_test local_backend_test con
 # cases run under ASan and in the dev build.
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
   -E 'Backends/.*kubernetes' \
-  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend)' | tail -n 3
+  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null

@@ -18,10 +18,10 @@
 #include "core/base64.h"
 #include "core/image_ref.h"
 #include "core/k8s_time.h"
+#include "core/process/spawn.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/json_fields.h"
 #include "k8s_backend/fake_cluster/selectors.h"
-#include "local_backend/spawn.h"
 
 namespace portflow::fake {
 namespace {
@@ -171,8 +171,9 @@ void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished) {
   status["containerStatuses"] = ContainerStatuses(pod, {{"terminated", terminated}}, false);
 }
 
-Controllers::Controllers(ObjectStore& store, KubeletOptions options)
-    : store_(store), options_(std::move(options)) {
+Controllers::Controllers(ObjectStore& store, KubeletOptions options,
+                         std::function<void()> process_ended)
+    : store_(store), options_(std::move(options)), process_ended_(std::move(process_ended)) {
   store_.AddListener([this](const ObjectStore::Change& c) {
     if (c.kind != &Pods() && c.kind != &Nodes() && c.kind != &Jobs() && c.kind != &Events() &&
         c.kind != &ResourceQuotas())
@@ -194,6 +195,7 @@ Controllers::Controllers(ObjectStore& store, KubeletOptions options)
 
 Controllers::~Controllers() {
   for (auto& [key, p] : processes_) {
+    if (!supervisor_.Forget(p.pid)) continue;  // ended: the supervisor reaps it
     ::kill(-p.pid, SIGKILL);
     ::waitpid(p.pid, nullptr, 0);
   }
@@ -218,8 +220,8 @@ std::optional<TimePoint> Controllers::NextDue() const {
   if (!pod_ends_.empty()) earlier(pod_ends_.begin()->first);
   for (const auto& [key, retry] : blocked_) earlier(retry.at);
   if (!job_timers_.empty()) earlier(job_timers_.begin()->first);
-  // Running processes are polled; their exits are not store changes.
-  if (!processes_.empty()) earlier(store_.clock().Now() + std::chrono::milliseconds(20));
+  std::lock_guard<std::mutex> l(exits_mu_);
+  if (!exits_.empty()) earlier(store_.clock().Now());
   return due;
 }
 
@@ -1442,42 +1444,55 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
     return FailedPrecondition("failed to start container \"" + Str(c, "name") +
                               "\": " + pid.status().message());
   }
+  Status watched =
+      supervisor_.Watch(*pid, [this, pod_key = KeyOf(pod)](pid_t pid, std::optional<int> status) {
+        {
+          std::lock_guard<std::mutex> l(exits_mu_);
+          exits_.push_back({pod_key, pid, status});
+        }
+        if (process_ended_) process_ended_();
+      });
+  if (!watched.ok()) {
+    ::kill(-*pid, SIGKILL);
+    ::waitpid(*pid, nullptr, 0);
+    return FailedPrecondition("failed to start container \"" + Str(c, "name") +
+                              "\": " + watched.message());
+  }
   p.pid = *pid;
   std::lock_guard<std::mutex> l(logs_mu_);
   log_files_[uid] = log_path;
   return p;
 }
 
-// SIGTERM to the process group now, SIGKILL after a grace period.
+// SIGTERM to the process group now, SIGKILL after the pod's grace period
+// (once: a second Kill changes nothing).
 void Controllers::Kill(const std::string& pod_key) {
   auto it = processes_.find(pod_key);
-  if (it == processes_.end() || it->second.kill_at) return;
-  ::kill(-it->second.pid, SIGTERM);
-  it->second.kill_at = store_.clock().Now() + it->second.grace;
+  if (it != processes_.end()) supervisor_.StopWithGrace(it->second.pid, it->second.grace);
 }
 
 bool Controllers::ReapProcesses() {
+  std::vector<Exit> exits;
+  {
+    std::lock_guard<std::mutex> l(exits_mu_);
+    exits.swap(exits_);
+  }
   bool changed = false;
   TimePoint now = store_.clock().Now();
-  for (auto it = processes_.begin(); it != processes_.end();) {
-    Process& p = it->second;
-    int wstatus = 0;
-    pid_t r = ::waitpid(p.pid, &wstatus, WNOHANG);
-    if (r == 0) {
-      if (p.kill_at && now >= *p.kill_at) ::kill(-p.pid, SIGKILL);
-      ++it;
-      continue;
-    }
-    int code = r < 0 ? 137 : WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    ::kill(-p.pid, SIGKILL);  // what the container left running goes with it
-    auto [ns, name] = SplitKey(it->first);
+  for (const Exit& e : exits) {
+    auto it = processes_.find(e.pod_key);
+    if (it == processes_.end() || it->second.pid != e.pid) continue;
+    const Process& p = it->second;
+    int s = e.wait_status.value_or(0);
+    int code = !e.wait_status ? 137 : WIFEXITED(s) ? WEXITSTATUS(s) : 128 + WTERMSIG(s);
+    auto [ns, name] = SplitKey(e.pod_key);
     auto current = store_.Peek(Pods(), ns, name);
     if (current && Str((*current)["metadata"], "uid") == p.uid && Phase(*current) == "Running") {
       json pod = *current;
       ExitPod(pod, code, p.started, now);
       changed = store_.Update(Pods(), ns, std::move(pod)).ok() || changed;
     }
-    it = processes_.erase(it);
+    processes_.erase(it);
   }
   return changed;
 }

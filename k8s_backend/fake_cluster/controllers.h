@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/process/supervisor.h"
 #include "k8s_backend/fake_cluster/object_store.h"
 #include "k8s_backend/fake_cluster/quota.h"
 
@@ -56,7 +58,13 @@ void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished);
 
 class Controllers {
  public:
-  Controllers(ObjectStore& store, KubeletOptions options);
+  // `process_ended` is called (on another thread, with no lock of the
+  // controllers held) when a process of execute mode has ended: the next
+  // pass reports it, so the caller should run one soon. It must stay
+  // callable while the controllers exist.
+  Controllers(ObjectStore& store, KubeletOptions options,
+              std::function<void()> process_ended = nullptr);
+  // Kills and reaps the processes still running.
   ~Controllers();
 
   // One pass of every controller over what changed. True when it changed
@@ -65,7 +73,8 @@ class Controllers {
   // Passes until nothing changes.
   void Settle();
   // The next time a controller has something to do (a pod's end, a Job's
-  // backoff or deadline, a process to reap); nullopt when nothing is pending.
+  // backoff or deadline, a process that ended); nullopt when nothing is
+  // pending.
   std::optional<TimePoint> NextDue() const;
   // Replaces KubeletOptions::missing_images (a registry that gains or loses
   // images); not thread-safe, like a pass.
@@ -85,6 +94,11 @@ class Controllers {
     json taints;  // NoSchedule / NoExecute ones
     std::map<std::string, std::string> labels;
   };
+  struct Exit {  // of a process, reported by the supervisor
+    std::string pod_key;
+    pid_t pid = 0;
+    std::optional<int> wait_status;
+  };
   struct Usage {
     std::string node;
     Request request;
@@ -93,7 +107,6 @@ class Controllers {
     pid_t pid = 0;
     std::string uid, log_path;
     TimePoint started;
-    std::optional<TimePoint> kill_at;  // SIGKILL then, if still running
     // From SIGTERM to SIGKILL: the pod's terminationGracePeriodSeconds, or
     // 5 s (Kubernetes says 30; shorter, for tests of pods that omit it).
     Duration grace = std::chrono::seconds(5);
@@ -181,6 +194,13 @@ class Controllers {
   std::unordered_map<std::string, std::string> logs_;       // pod uid -> output (simulate)
   std::unordered_map<std::string, std::string> log_files_;  // pod uid -> file (execute)
   uint64_t names_ = 0;
+
+  // Execute mode: ended processes, from the supervisor's thread to a pass.
+  std::function<void()> process_ended_;
+  mutable std::mutex exits_mu_;
+  std::vector<Exit> exits_;
+  // Last: destroyed first, so that no exit is reported to what is gone.
+  ProcessSupervisor supervisor_{store_.clock()};
 };
 
 }  // namespace portflow::fake

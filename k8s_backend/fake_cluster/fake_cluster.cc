@@ -709,31 +709,36 @@ void FakeCluster::StartControllers() {
   stop_controllers_ = false;
   if (!listening_) {
     listening_ = true;
-    store_.AddListener([this](const ObjectStore::Change&) {
-      std::lock_guard<std::mutex> l(wake_mu_);  // taken under the store's lock, never around it
-      wake_ = true;
-      wake_cv_.notify_one();
-    });
+    // wake_mu_ is taken under the store's lock, never around it.
+    store_.AddListener([this](const ObjectStore::Change&) { WakeControllers(); });
   }
   controller_thread_ = std::thread([this] {
-    // A pass runs when the store changed (at once) or something fell due;
-    // an idle cluster costs nothing but the 20 ms wake-ups, which also find
-    // processes that ended in execute mode.
+    // A pass runs when the store changed or a process ended (at once) or
+    // something fell due; an idle cluster costs nothing but the 20 ms
+    // wake-ups.
     int64_t seen = -1;
+    bool woken = false;
     std::optional<TimePoint> due;
     while (!stop_controllers_) {
-      if (int64_t rv = store_.resource_version(); rv != seen || (due && clock_.Now() >= *due)) {
+      if (int64_t rv = store_.resource_version();
+          woken || rv != seen || (due && clock_.Now() >= *due)) {
         std::lock_guard<std::mutex> l(controllers_mu_);
         controllers_.Settle();
         due = controllers_.NextDue();
         seen = rv;  // read before the pass: a change during it gets a pass of its own
       }
       std::unique_lock<std::mutex> l(wake_mu_);
-      wake_cv_.wait_for(l, std::chrono::milliseconds(20),
-                        [this] { return wake_ || stop_controllers_; });
+      woken = wake_cv_.wait_for(l, std::chrono::milliseconds(20),
+                                [this] { return wake_ || stop_controllers_; });
       wake_ = false;
     }
   });
+}
+
+void FakeCluster::WakeControllers() {
+  std::lock_guard<std::mutex> l(wake_mu_);
+  wake_ = true;
+  wake_cv_.notify_one();
 }
 
 void FakeCluster::SetMissingImages(std::set<std::string> images) {

@@ -86,9 +86,11 @@ class FakeCluster {
       : options_(std::move(options)),
         clock_(clock),
         store_(clock, options_.watch_history),
-        controllers_(store_, options_.kubelet) {}
+        controllers_(store_, options_.kubelet, [this] { WakeControllers(); }) {}
   Status Bootstrap();
   void StopControllers();
+  // The controllers' thread runs a pass now rather than at its next tick.
+  void WakeControllers();
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
   // POST /portflow/faults: the fault injection above, for a served cluster.
   HttpResponse InjectFaults(const std::string& body);
@@ -105,15 +107,16 @@ class FakeCluster {
   Clock& clock_;
   ObjectStore store_;
   std::unique_ptr<HttpServer> server_;
+  // The store changed or a process ended: the controllers' thread runs a
+  // pass now rather than at its next 20 ms tick. Before the controllers,
+  // which wake it until they are destroyed.
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool wake_ = false;
   Controllers controllers_;
   std::mutex controllers_mu_;  // one pass at a time
   std::thread controller_thread_;
   std::atomic<bool> stop_controllers_{false};
-  // The store changed: the controllers' thread runs a pass now rather than
-  // at its next 20 ms tick.
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
-  bool wake_ = false;
   bool listening_ = false;
   std::mutex faults_mu_;
   int fail_next_ = 0;

@@ -191,6 +191,31 @@ TEST_F(ExecuteModeTest, ADeletedPodKeepsItsGracePeriod) {
   ::kill(pid, SIGKILL);  // ours; its sleeps end within 0.1 s
 }
 
+// ... and gets SIGKILL once that period has passed.
+TEST_F(ExecuteModeTest, ADeletedPodsProcessIsKilledAfterItsGracePeriod) {
+  Call("POST", "/api/v1/namespaces/default/pods",
+       {{"metadata", {{"name", "stubborn"}}},
+        {"spec",
+         {{"restartPolicy", "Never"},
+          {"terminationGracePeriodSeconds", 1},
+          {"containers",
+           {{{"name", "c"},
+             {"image", "x"},
+             {"command",
+              {"sh", "-c", "trap '' TERM; echo $$$$ > pid; while true; do sleep 0.1; done"}}}}}}}},
+       201);
+  std::string uid = Call("GET", "/api/v1/namespaces/default/pods/stubborn")["metadata"]["uid"];
+  std::string pid_file = root_ + "/pods/" + uid + "/root/pid";
+  ASSERT_TRUE(RunUntil([&] { return fs::exists(pid_file) && fs::file_size(pid_file) > 0; }));
+  pid_t pid = 0;
+  std::ifstream(pid_file) >> pid;
+  ASSERT_GT(pid, 0);
+  auto deleted = std::chrono::steady_clock::now();
+  Call("DELETE", "/api/v1/namespaces/default/pods/stubborn", nullptr, 200);
+  EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its grace";
+  EXPECT_GE(std::chrono::steady_clock::now() - deleted, std::chrono::seconds(1));
+}
+
 TEST_F(ExecuteModeTest, MissingConfigMapFailsTheStartWithTheKubeletsMessage) {
   Call("POST", "/api/v1/namespaces/default/pods",
        {{"metadata", {{"name", "p"}}},

@@ -1,4 +1,4 @@
-#include "local_backend/spawn.h"
+#include "core/process/spawn.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

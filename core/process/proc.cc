@@ -1,4 +1,4 @@
-#include "local_backend/proc.h"
+#include "core/process/proc.h"
 
 #include <dirent.h>
 #include <signal.h>

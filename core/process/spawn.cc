@@ -1,4 +1,4 @@
-#include "local_backend/spawn.h"
+#include "core/process/spawn.h"
 
 // Boost.Process v2 is compiled here, in its only translation unit (src.hpp
 // below); the header-only mode of 1.81 leaves some symbols undefined.

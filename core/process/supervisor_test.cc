@@ -1,0 +1,260 @@
+#include "core/process/supervisor.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/process/spawn.h"
+
+namespace portflow {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What a child printed, read through a pipe with bounded waits.
+class Pipe {
+ public:
+  Pipe() { EXPECT_EQ(::pipe2(fds_, O_CLOEXEC), 0); }
+  ~Pipe() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  int write_end() const { return fds_[1]; }
+  // The next line, without its newline; "" when none comes within 10 s.
+  std::string ReadLine() {
+    std::string line;
+    char c;
+    while (true) {
+      pollfd p{fds_[0], POLLIN, 0};
+      if (::poll(&p, 1, 10000) != 1 || ::read(fds_[0], &c, 1) != 1) return "";
+      if (c == '\n') return line;
+      line += c;
+    }
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+// `script` under /bin/sh in a process group of its own, its output to `out`.
+pid_t Spawn(const std::string& script, int out = -1) {
+  int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  Result<pid_t> pid = SpawnProcess(
+      {"/bin/sh", {"-c", script}, {"PATH=/bin:/usr/bin"}, "/", out < 0 ? null_fd : out});
+  ::close(null_fd);
+  EXPECT_TRUE(pid.ok()) << pid.status().ToString();
+  return pid.ok() ? *pid : -1;
+}
+
+// True once process `pid` (any process, not only a child) is gone, within 10 s.
+bool Gone(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  bool gone = ::poll(&p, 1, 10000) == 1;
+  ::close(fd);
+  return gone;
+}
+
+// The exits a supervisor reported.
+class Exits {
+ public:
+  ProcessSupervisor::ExitFn Recorder() {
+    return [this](pid_t pid, std::optional<int> status) {
+      std::lock_guard<std::mutex> l(mu_);
+      reports_.emplace(pid, status);
+      cv_.notify_all();
+    };
+  }
+  // Waits (10 s at most) for the report of `pid`'s exit.
+  bool Wait(pid_t pid) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, 10s, [&] { return reports_.count(pid) > 0; });
+  }
+  std::optional<int> StatusOf(pid_t pid) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = reports_.find(pid);
+    return it == reports_.end() ? std::nullopt : it->second;
+  }
+  size_t Reports(pid_t pid) {
+    std::lock_guard<std::mutex> l(mu_);
+    return reports_.count(pid);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<pid_t, std::optional<int>> reports_;
+};
+
+TEST(ProcessSupervisor, ReportsAnExitCodeAndASignalOnce) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  pid_t code = Spawn("exit 7");
+  pid_t signaled = Spawn("kill -KILL $$");
+  ASSERT_TRUE(supervisor.Watch(code, exits.Recorder()).ok());
+  ASSERT_TRUE(supervisor.Watch(signaled, exits.Recorder()).ok());
+  ASSERT_TRUE(exits.Wait(code));
+  ASSERT_TRUE(exits.Wait(signaled));
+  std::optional<int> s = exits.StatusOf(code);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(WIFEXITED(*s) && WEXITSTATUS(*s) == 7) << *s;
+  s = exits.StatusOf(signaled);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*s) && WTERMSIG(*s) == SIGKILL) << *s;
+  // Reaped by the supervisor, reported once, and no longer watched.
+  EXPECT_EQ(::waitpid(code, nullptr, WNOHANG), -1);
+  EXPECT_EQ(exits.Reports(code), 1u);
+  EXPECT_FALSE(supervisor.Forget(code));
+  EXPECT_FALSE(supervisor.Signal(code, SIGTERM));
+}
+
+TEST(ProcessSupervisor, WatchingTwiceOrAReapedProcessIsAnError) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  pid_t reaped = Spawn("exit 0");
+  ASSERT_EQ(::waitpid(reaped, nullptr, 0), reaped);
+  EXPECT_FALSE(supervisor.Watch(reaped, exits.Recorder()).ok());
+  pid_t sleeper = Spawn("exec sleep 60");
+  ASSERT_TRUE(supervisor.Watch(sleeper, exits.Recorder()).ok());
+  EXPECT_EQ(supervisor.Watch(sleeper, exits.Recorder()).code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(supervisor.Signal(sleeper, SIGKILL));
+  ASSERT_TRUE(exits.Wait(sleeper));
+}
+
+// A child that handles SIGTERM ends on its own, long before the grace.
+TEST(ProcessSupervisor, StopWithGraceSendsSigtermFirst) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  Pipe out;
+  pid_t pid = Spawn("trap 'exit 143' TERM; echo ready; sleep 60 & wait $!", out.write_end());
+  ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  ASSERT_EQ(out.ReadLine(), "ready");
+  supervisor.StopWithGrace(pid, 60s);
+  ASSERT_TRUE(exits.Wait(pid));
+  std::optional<int> s = exits.StatusOf(pid);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(WIFEXITED(*s) && WEXITSTATUS(*s) == 143) << *s;
+}
+
+// A child that ignores SIGTERM is killed once the grace has passed, not
+// before; a second stop does not move the deadline.
+TEST(ProcessSupervisor, StopWithGraceKillsAfterTheGraceNotBefore) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  Pipe out;
+  pid_t pid = Spawn("trap '' TERM; echo ready; while :; do sleep 0.05; done", out.write_end());
+  ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  ASSERT_EQ(out.ReadLine(), "ready");
+  auto start = std::chrono::steady_clock::now();
+  supervisor.StopWithGrace(pid, 500ms);
+  supervisor.StopWithGrace(pid, 0s);
+  ASSERT_TRUE(exits.Wait(pid));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 500ms);
+  std::optional<int> s = exits.StatusOf(pid);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*s) && WTERMSIG(*s) == SIGKILL) << *s;
+}
+
+TEST(ProcessSupervisor, StopWithGraceStopsTheWholeGroup) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  Pipe out;
+  pid_t pid = Spawn("sleep 60 & echo $!; wait", out.write_end());
+  ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  pid_t grandchild = std::stoi(out.ReadLine());
+  supervisor.StopWithGrace(pid, 60s);
+  ASSERT_TRUE(exits.Wait(pid));
+  EXPECT_TRUE(Gone(grandchild));
+}
+
+// What an ended child leaves in its group goes with it, even what ignores
+// SIGTERM.
+TEST(ProcessSupervisor, AnEndedChildsGroupIsKilled) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  Pipe out;
+  pid_t pid = Spawn("trap '' TERM; sleep 60 & echo $!; exit 3", out.write_end());
+  ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  pid_t grandchild = std::stoi(out.ReadLine());
+  ASSERT_TRUE(exits.Wait(pid));
+  std::optional<int> s = exits.StatusOf(pid);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(WIFEXITED(*s) && WEXITSTATUS(*s) == 3) << *s;
+  EXPECT_TRUE(Gone(grandchild));
+}
+
+TEST(ProcessSupervisor, AForgottenChildIsNotReportedAndStaysTheCallers) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  pid_t pid = Spawn("exec sleep 60");
+  ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  EXPECT_TRUE(supervisor.Forget(pid));
+  EXPECT_FALSE(supervisor.Forget(pid));
+  EXPECT_FALSE(supervisor.Signal(pid, SIGKILL));
+  supervisor.StopWithGrace(pid, 0s);  // not watched: nothing
+  ASSERT_EQ(::kill(pid, 0), 0);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);  // not reaped by the supervisor
+  // A child watched afterwards is reported; the forgotten one never was.
+  pid_t later = Spawn("exit 0");
+  ASSERT_TRUE(supervisor.Watch(later, exits.Recorder()).ok());
+  ASSERT_TRUE(exits.Wait(later));
+  EXPECT_EQ(exits.Reports(pid), 0u);
+}
+
+TEST(ProcessSupervisor, DestructionLeavesWatchedChildrenAlone) {
+  Exits exits;
+  pid_t pid = Spawn("exec sleep 60");
+  {
+    ProcessSupervisor supervisor;
+    ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  }
+  EXPECT_EQ(::kill(pid, 0), 0);
+  ::kill(pid, SIGKILL);
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
+  EXPECT_EQ(exits.Reports(pid), 0u);
+}
+
+// Watch and Signal from several threads at once, each exit reported once.
+// The children start on this thread, before any of them can end: Boost's
+// SIGCHLD handling in SpawnProcess is process-wide state that ThreadSanitizer
+// reports when spawns on several threads overlap with an exit.
+TEST(ProcessSupervisor, WatchesFromManyThreads) {
+  Exits exits;
+  ProcessSupervisor supervisor;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 20; ++i) pids.push_back(Spawn("exec sleep 60"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < pids.size(); i += 4) {
+        EXPECT_TRUE(supervisor.Watch(pids[i], exits.Recorder()).ok());
+        EXPECT_TRUE(supervisor.Signal(pids[i], SIGKILL));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (pid_t pid : pids) {
+    ASSERT_TRUE(exits.Wait(pid)) << pid;
+    std::optional<int> s = exits.StatusOf(pid);
+    ASSERT_TRUE(s.has_value());
+    EXPECT_TRUE(WIFSIGNALED(*s) && WTERMSIG(*s) == SIGKILL) << *s;
+    EXPECT_EQ(exits.Reports(pid), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace portflow
