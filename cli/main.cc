@@ -6,9 +6,9 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/rehearsal.h"
 #include "core/log.h"
 #include "k8s_backend/kubernetes_backend.h"
+#include "k8s_backend/rehearsal/rehearsal.h"
 #include "local_backend/local_backend.h"
 
 namespace {
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   using namespace portflow::cli;
   portflow::RegisterLocalBackend();
   portflow::RegisterKubernetesBackend();
-  RegisterRehearsalBackend();
+  portflow::RegisterRehearsalBackend();
 
   CLI::App app{
       "portflow: run one ML workload YAML unchanged on a laptop or a cluster.\n"

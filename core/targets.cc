@@ -71,7 +71,7 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
   if (!has(kDefaultTarget))
     out.push_back({kDefaultTarget, "local", {{"backend", "local"}}, "built-in"});
   if (!has(kRehearsalTarget)) {
-    out.push_back({kRehearsalTarget, "fake-cluster", {{"backend", "fake-cluster"}}, "built-in"});
+    out.push_back({kRehearsalTarget, "rehearsal", {{"backend", "rehearsal"}}, "built-in"});
   }
   return out;
 }

@@ -19,7 +19,7 @@ struct Target {
 
 inline constexpr const char* kDefaultTarget = "laptop";
 // Built in too: the embedded fake cluster in execute mode (backend
-// fake-cluster), to rehearse a promotion to Kubernetes with no setup.
+// rehearsal), to rehearse a promotion to Kubernetes with no setup.
 inline constexpr const char* kRehearsalTarget = "rehearsal";
 
 // The files searched, in order: DIR/portflow.yaml, then

@@ -84,7 +84,7 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   EXPECT_EQ(by_name["offline"]["reachable"], false);
   EXPECT_THAT(by_name["offline"]["message"].get<std::string>(), HasSubstr("no such file"));
   EXPECT_EQ(by_name["laptop"]["reachable"], true);
-  EXPECT_EQ(by_name["rehearsal"]["backend"], "fake-cluster");
+  EXPECT_EQ(by_name["rehearsal"]["backend"], "rehearsal");
 
   EXPECT_EQ(StopCluster(cluster.pid), 0);
   fs::remove_all(dir);

@@ -1,4 +1,4 @@
-#include "cli/rehearsal.h"
+#include "k8s_backend/rehearsal/rehearsal.h"
 
 #include <filesystem>
 
@@ -7,7 +7,7 @@
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/kubernetes_backend.h"
 
-namespace portflow::cli {
+namespace portflow {
 namespace {
 
 // The kubernetes backend over the embedded cluster: forwards everything
@@ -24,7 +24,7 @@ class RehearsalBackend : public BackendWrapper {
     cluster_.reset();
   }
 
-  std::string name() const override { return "fake-cluster"; }
+  std::string name() const override { return "rehearsal"; }
   Capabilities capabilities() const override {
     return {
         {{Feature::kImage, "the rehearsal runs the command on this machine, without a container"}}};
@@ -68,7 +68,7 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
       work_dir = value;
     } else {
       return InvalidArgument("unknown setting \"" + key +
-                             "\" for the fake-cluster backend (known: nodes, cpu, memory, gpus, "
+                             "\" for the rehearsal backend (known: nodes, cpu, memory, gpus, "
                              "workDir)");
     }
   }
@@ -89,6 +89,6 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
 
 }  // namespace
 
-void RegisterRehearsalBackend() { RegisterBackend("fake-cluster", MakeRehearsal); }
+void RegisterRehearsalBackend() { RegisterBackend("rehearsal", MakeRehearsal); }
 
-}  // namespace portflow::cli
+}  // namespace portflow
