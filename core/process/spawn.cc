@@ -24,6 +24,7 @@
 #include <boost/process/v2/src.hpp>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace portflow {
 namespace {
@@ -99,6 +100,13 @@ Result<std::string> FindExecutable(const std::string& name, const std::string& p
 }
 
 Result<pid_t> SpawnProcess(const SpawnRequest& req) {
+  // One spawn at a time in this process: Boost's process handles register
+  // process-wide SIGCHLD state (a signal handler and its pipe), and
+  // ThreadSanitizer saw two threads spawning at once race on it (the local
+  // backend and the fake kubelet spawn in one process under rehearsal).
+  // A spawn takes about a millisecond, so the lock costs little.
+  static std::mutex spawn_mu;
+  std::lock_guard<std::mutex> one_at_a_time(spawn_mu);
   // Boost.Process wants a context; it never runs. One per call, never a
   // shared one: the vfork child calls notify_fork(fork_child) on it, which
   // in a context that has an epoll reactor (one does after its first
