@@ -1,4 +1,4 @@
-// Benchmark (issue 3, a): scheduling at scale in simulate mode and virtual
+// Benchmark: scheduling at scale in simulate mode and virtual
 // time, in-process. Creates NODES nodes and JOBS Jobs of PODS pods each
 // (zero-duration pods), runs the controllers until every pod has
 // succeeded, and prints pods per second (creation to Succeeded, wall time)

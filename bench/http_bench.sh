@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (issue 3, b): keep-alive GETs of one pod from `portflow cluster
+# Benchmark: keep-alive GETs of one pod from `portflow cluster
 # serve`, against nginx serving a 1 KB static file, with the same wrk load,
 # one after the other on the same machine. Prints both rates and the ratio.
 # Usage: bench/http_bench.sh [PORTFLOW] (default build/bench/cli/portflow)

@@ -1,4 +1,4 @@
-// Benchmark (issue 3, c): watch fan-out over real HTTP. Serves a fake
+// Benchmark: watch fan-out over real HTTP. Serves a fake
 // cluster (real clock) on 127.0.0.1, creates one pod, opens WATCHERS watches
 // of the namespace's pods from the current resourceVersion on plain sockets,
 // then applies UPDATES merge patches to the pod in-process. Prints the time

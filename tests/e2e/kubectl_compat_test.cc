@@ -1,5 +1,5 @@
 // The real kubectl against `portflow cluster serve`: what kubectl users do.
-// Grows with issue 3 (Table output, logs, describe, wait, Jobs running).
+// Table output, logs, describe, wait and Jobs running, as kubectl shows them.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
