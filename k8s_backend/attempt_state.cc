@@ -5,19 +5,10 @@
 #include <map>
 #include <set>
 
+#include "core/json_fields.h"
+
 namespace portflow::k8s {
 namespace {
-
-const json& Sub(const json& o, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = o.find(key);
-  return it != o.end() && it->is_object() ? *it : kEmpty;
-}
-
-std::string Str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 // The kind of wait behind a pending reason.
 PendingReason KindOf(const std::string& reason) {

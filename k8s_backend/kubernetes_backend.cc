@@ -6,27 +6,17 @@
 #include <mutex>
 #include <set>
 
+#include "core/json_fields.h"
 #include "core/log.h"
-#include "core/quantity.h"
 #include "k8s_backend/attempt_state.h"
-#include "k8s_backend/log_copier.h"
 #include "k8s_backend/client/watcher.h"
+#include "k8s_backend/cluster_capacity.h"
+#include "k8s_backend/log_copier.h"
 
 namespace portflow {
 namespace {
 
 using k8s::json;
-
-const json& Sub(const json& o, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = o.find(key);
-  return it != o.end() && it->is_object() ? *it : kEmpty;
-}
-
-std::string Str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 // "ConfigMap a, Job b": for the log.
 std::string KindsAndNames(const std::vector<json>& objects) {
@@ -39,18 +29,6 @@ std::string KindsAndNames(const std::vector<json>& objects) {
 
 std::string Label(const json& o, const char* key) {
   return Str(Sub(Sub(o, "metadata"), "labels"), key);
-}
-
-// What the containers of a pod spec request, summed.
-ResourceRequest PodRequests(const json& pod_spec) {
-  ResourceRequest sum;
-  for (const json& c : pod_spec.value("containers", json::array())) {
-    const json& r = Sub(Sub(c, "resources"), "requests");
-    if (auto cpu = ParseMilliQuantity(Str(r, "cpu")); cpu.ok()) sum.milli_cpu += *cpu;
-    if (auto mem = ParseQuantity(Str(r, "memory")); mem.ok()) sum.memory_bytes += *mem;
-    if (auto gpu = ParseQuantity(Str(r, "nvidia.com/gpu")); gpu.ok()) sum.gpus += *gpu;
-  }
-  return sum;
 }
 
 // One attempt as the backend follows it.
@@ -126,30 +104,17 @@ class KubernetesBackend : public Backend {
            options_.target.artifacts_claim;
   }
 
+  // The allocatable of the Ready nodes; unbounded when nodes cannot be
+  // listed (the cluster's own queueing then decides).
   ResourceRequest Capacity() override {
-    // The allocatable of the Ready nodes; unbounded when nodes cannot be
-    // listed (the cluster's own queueing then decides).
     ResourceRequest unbounded{int64_t{1} << 40, int64_t{1} << 60, 1 << 20};
     auto client = Client();
     if (!client.ok()) return unbounded;
-    auto r = (*client)->Call({"GET", "/api/v1/nodes", ""});
-    if (!r.ok() || r->status != 200) return unbounded;
-    json nodes = json::parse(r->body, nullptr, false);
-    if (!nodes.is_object()) return unbounded;
-    ResourceRequest total;
-    for (const json& n : nodes.value("items", json::array())) {
-      bool ready = false;
-      for (const json& c : Sub(n, "status").value("conditions", json::array()))
-        ready = ready || (Str(c, "type") == "Ready" && Str(c, "status") == "True");
-      if (!ready) continue;
-      const json& a = Sub(Sub(n, "status"), "allocatable");
-      if (auto cpu = ParseMilliQuantity(Str(a, "cpu")); cpu.ok()) total.milli_cpu += *cpu;
-      if (auto mem = ParseQuantity(Str(a, "memory")); mem.ok()) total.memory_bytes += *mem;
-      if (auto gpu = ParseQuantity(Str(a, "nvidia.com/gpu")); gpu.ok()) total.gpus += *gpu;
-    }
-    return total;
+    auto total = k8s::ReadyAllocatable(**client);
+    return total.ok() ? *total : unbounded;
   }
 
+  // Free: allocatable less the requests of the pods that hold their node.
   Availability Probe() override {
     auto client = Client();
     if (!client.ok()) return {client.status(), {}, std::nullopt};
@@ -157,21 +122,11 @@ class KubernetesBackend : public Backend {
     if (!version.ok()) return {version.status(), {}, std::nullopt};
     if (Status st = k8s::ApiError(*version); !st.ok()) return {st, {}, std::nullopt};
     Availability a{OkStatus(), Capacity(), std::nullopt};
-    // Free: allocatable less the requests of the pods that hold their node.
-    auto pods =
-        (*client)->Call({"GET",
-                         "/api/v1/pods?fieldSelector=" +
-                             k8s::QueryEscape("status.phase!=Succeeded,status.phase!=Failed"),
-                         ""});
-    json list = pods.ok() && pods->status == 200 ? json::parse(pods->body, nullptr, false) : json();
-    if (!list.is_object()) return a;
-    ResourceRequest used;
-    for (const json& p : list.value("items", json::array())) {
-      if (!Str(Sub(p, "spec"), "nodeName").empty()) used += PodRequests(Sub(p, "spec"));
+    if (auto used = k8s::RequestedOnNodes(**client); used.ok()) {
+      ResourceRequest free = a.capacity;
+      free -= *used;
+      a.free = free;
     }
-    ResourceRequest free = a.capacity;
-    free -= used;
-    a.free = free;
     return a;
   }
 
@@ -264,8 +219,8 @@ class KubernetesBackend : public Backend {
         // events have gone or will go.
         exists = jobs_.count(a->job) > 0 || a->phase != k8s::AttemptPhase::kActive;
         if (auto job = jobs_.find(a->job); job != jobs_.end()) {
-          a->need =
-              PodRequests(Sub(Sub(Sub(job->second, "spec"), "template"), "spec")) * a->replicas;
+          a->need = k8s::PodRequests(Sub(Sub(Sub(job->second, "spec"), "template"), "spec")) *
+                    a->replicas;
         }
       }
       TaskHandle h{name(), a->key, HandleData(*a)};
