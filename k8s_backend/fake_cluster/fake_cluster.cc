@@ -5,13 +5,13 @@
 
 #include "core/k8s_time.h"
 #include "core/quantity.h"
-#include "k8s_backend/fake_cluster/admission.h"
-#include "k8s_backend/fake_cluster/discovery.h"
-#include "k8s_backend/fake_cluster/json_fields.h"
-#include "k8s_backend/fake_cluster/openapi.h"
-#include "k8s_backend/fake_cluster/protobuf.h"
-#include "k8s_backend/fake_cluster/strategic_merge.h"
-#include "k8s_backend/fake_cluster/table.h"
+#include "k8s_backend/fake_cluster/apiserver/admission.h"
+#include "k8s_backend/fake_cluster/apiserver/discovery.h"
+#include "k8s_backend/fake_cluster/apiserver/openapi.h"
+#include "k8s_backend/fake_cluster/apiserver/protobuf.h"
+#include "k8s_backend/fake_cluster/apiserver/table.h"
+#include "k8s_backend/fake_cluster/store/json_fields.h"
+#include "k8s_backend/fake_cluster/store/strategic_merge.h"
 
 namespace portflow::fake {
 namespace {

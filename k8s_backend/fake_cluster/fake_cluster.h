@@ -14,10 +14,10 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "k8s_backend/fake_cluster/controllers.h"
-#include "k8s_backend/fake_cluster/http_server.h"
-#include "k8s_backend/fake_cluster/http_types.h"
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/apiserver/http_server.h"
+#include "k8s_backend/fake_cluster/apiserver/http_types.h"
+#include "k8s_backend/fake_cluster/controllers/controllers.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "k8s_backend/fake_cluster/table.h"
+#include "k8s_backend/fake_cluster/apiserver/table.h"
 
 namespace portflow::fake {
 namespace {

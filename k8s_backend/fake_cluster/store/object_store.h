@@ -22,7 +22,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "k8s_backend/fake_cluster/selectors.h"
+#include "k8s_backend/fake_cluster/store/selectors.h"
 
 namespace portflow::fake {
 

@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/table.h"
+#include "k8s_backend/fake_cluster/apiserver/table.h"
 
 #include <ctime>
 

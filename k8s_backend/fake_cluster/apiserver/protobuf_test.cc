@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/protobuf.h"
+#include "k8s_backend/fake_cluster/apiserver/protobuf.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 

@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/http_server.h"
+#include "k8s_backend/fake_cluster/apiserver/http_server.h"
 
 #include <sys/socket.h>
 

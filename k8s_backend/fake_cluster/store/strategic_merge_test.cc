@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/strategic_merge.h"
+#include "k8s_backend/fake_cluster/store/strategic_merge.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

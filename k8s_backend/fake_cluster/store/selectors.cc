@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/selectors.h"
+#include "k8s_backend/fake_cluster/store/selectors.h"
 
 #include <algorithm>
 #include <cctype>

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "k8s_backend/fake_cluster/protobuf.h"
+#include "k8s_backend/fake_cluster/apiserver/protobuf.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/quantity.h"
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 

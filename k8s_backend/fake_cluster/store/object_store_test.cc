@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/controllers.h"
+#include "k8s_backend/fake_cluster/controllers/controllers.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -27,8 +27,8 @@
 
 #include "core/clock.h"
 #include "core/process/supervisor.h"
-#include "k8s_backend/fake_cluster/object_store.h"
-#include "k8s_backend/fake_cluster/quota.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
+#include "k8s_backend/fake_cluster/store/quota.h"
 
 namespace portflow::fake {
 

@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/controllers.h"
+#include "k8s_backend/fake_cluster/controllers/controllers.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,8 +20,8 @@
 #include "core/k8s_time.h"
 #include "core/process/spawn.h"
 #include "core/quantity.h"
-#include "k8s_backend/fake_cluster/json_fields.h"
-#include "k8s_backend/fake_cluster/selectors.h"
+#include "k8s_backend/fake_cluster/store/json_fields.h"
+#include "k8s_backend/fake_cluster/store/selectors.h"
 
 namespace portflow::fake {
 namespace {

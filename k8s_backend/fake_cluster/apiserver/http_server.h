@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "core/status.h"
-#include "k8s_backend/fake_cluster/http_types.h"
+#include "k8s_backend/fake_cluster/apiserver/http_types.h"
 
 namespace portflow::fake {
 

@@ -1,6 +1,6 @@
-#include "k8s_backend/fake_cluster/openapi.h"
+#include "k8s_backend/fake_cluster/apiserver/openapi.h"
 
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 namespace {

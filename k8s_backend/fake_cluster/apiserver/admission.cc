@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/admission.h"
+#include "k8s_backend/fake_cluster/apiserver/admission.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,9 +1,9 @@
-#include "k8s_backend/fake_cluster/discovery.h"
+#include "k8s_backend/fake_cluster/apiserver/discovery.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 namespace {

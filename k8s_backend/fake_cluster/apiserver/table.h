@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 

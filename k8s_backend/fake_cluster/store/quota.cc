@@ -1,9 +1,9 @@
-#include "k8s_backend/fake_cluster/quota.h"
+#include "k8s_backend/fake_cluster/store/quota.h"
 
 #include <algorithm>
 
 #include "core/quantity.h"
-#include "k8s_backend/fake_cluster/json_fields.h"
+#include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {
 namespace {

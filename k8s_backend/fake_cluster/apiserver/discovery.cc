@@ -1,4 +1,4 @@
-#include "k8s_backend/fake_cluster/discovery.h"
+#include "k8s_backend/fake_cluster/apiserver/discovery.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <sstream>
 #include <vector>
 
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 namespace {

@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "core/status.h"
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 
