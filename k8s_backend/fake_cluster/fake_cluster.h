@@ -16,6 +16,7 @@
 #include "core/status.h"
 #include "k8s_backend/fake_cluster/apiserver/http_server.h"
 #include "k8s_backend/fake_cluster/apiserver/http_types.h"
+#include "k8s_backend/fake_cluster/apiserver/router.h"
 #include "k8s_backend/fake_cluster/controllers/controllers.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
 
@@ -98,14 +99,23 @@ class FakeCluster {
   // client must never see the failure without its reason).
   Status FailPodWith(const std::string& ns, const std::string& name, int exit_code,
                      const std::function<void(json&)>& more);
-  // Handle() past fault injection and the media type check.
-  HttpResponse Route(const HttpRequest& req);
+  // The route table (apiserver/routes.cc): discovery, OpenAPI and health
+  // paths, and a handler per verb on resources.
+  void InstallRoutes();
+  HttpResponse WatchResource(const ApiRequest& r);
+  HttpResponse ListResource(const ApiRequest& r);
+  HttpResponse CreateResource(const ApiRequest& r);
+  HttpResponse GetResource(const ApiRequest& r);
+  HttpResponse GetLog(const ApiRequest& r);
+  HttpResponse WriteResource(const ApiRequest& r);  // update and patch
+  HttpResponse DeleteResource(const ApiRequest& r);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).
   void ReleaseDependents(const std::string& owner_uid);
 
   ClusterOptions options_;
   Clock& clock_;
   ObjectStore store_;
+  Router router_;
   std::unique_ptr<HttpServer> server_;
   // The store changed or a process ended: the controllers' thread runs a
   // pass now rather than at its next 20 ms tick. Before the controllers,

@@ -13,6 +13,9 @@
 
 namespace portflow::fake {
 
+// The Kubernetes version served (GET /version) and reported by the nodes.
+inline constexpr char kServerVersion[] = "v1.32.0";
+
 // The Content-Type of an aggregated answer. Clients (client-go) tell the two
 // forms apart by it alone, so an aggregated body must go out with it.
 inline constexpr char kAggregatedDiscoveryType[] =
