@@ -103,17 +103,21 @@ Status FakeCluster::Bootstrap() {
   return OkStatus();
 }
 
-void FakeCluster::FailNextCalls(int count, int code) {
+FaultReactor& FakeCluster::Faults() {
   std::lock_guard<std::mutex> l(faults_mu_);
-  fail_next_ = count;
-  fail_code_ = code;
+  if (!faults_) {
+    faults_ = std::make_shared<FaultReactor>();
+    reactors_.Prepend("*", "*",
+                      [faults = faults_](const RequestInfo& info, const HttpRequest& req) {
+                        return faults->React(info, req);
+                      });
+  }
+  return *faults_;
 }
 
-void FakeCluster::FailCallsAtRate(double rate, int code) {
-  std::lock_guard<std::mutex> l(faults_mu_);
-  fail_rate_ = rate;
-  fail_code_ = code;
-}
+void FakeCluster::FailNextCalls(int count, int code) { Faults().FailNext(count, code); }
+
+void FakeCluster::FailCallsAtRate(double rate, int code) { Faults().FailAtRate(rate, code); }
 
 Status FakeCluster::LoseNode(const std::string& name) {
   const ResourceKind& nodes = *FindKind("", "nodes");
@@ -212,32 +216,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   }
   if (req.target.rfind("/api/", 0) == 0 || req.target.rfind("/apis/", 0) == 0) {
     ++api_calls_;
-    int code = 0;
-    bool fail = false;
-    {
-      std::lock_guard<std::mutex> l(faults_mu_);
-      if (fail_next_ > 0) {
-        --fail_next_;
-        fail = true;
-      } else if (fail_rate_ > 0) {
-        fault_seed_ ^= fault_seed_ << 13;  // xorshift: reproducible runs
-        fault_seed_ ^= fault_seed_ >> 7;
-        fault_seed_ ^= fault_seed_ << 17;
-        fail = static_cast<double>(fault_seed_ % 1000000) / 1e6 < fail_rate_;
-      }
-      code = fail_code_;
-    }
-    if (fail) {
-      if (code == 0) return {0, "", "", nullptr, {}, true};
-      HttpResponse r = code == 429 ? Failure(429, "TooManyRequests",
-                                             "the server has received too many requests "
-                                             "and has asked us to try again later")
-                                   : Failure(code, "InternalError",
-                                             "an error on the server (injected) has "
-                                             "prevented the request from succeeding");
-      if (code == 429) r.headers["Retry-After"] = "1";
-      return r;
-    }
+    if (auto answer = reactors_.Answer(req)) return *std::move(answer);
   }
   auto ct = req.headers.find("content-type");
   if (ct != req.headers.end() && !req.body.empty() &&

@@ -220,6 +220,29 @@ TEST_F(FakeClusterTest, UpdatesCannotChangeImmutableFields) {
   EXPECT_FALSE(Body(r).contains("stringData"));
 }
 
+TEST_F(FakeClusterTest, ReactorsAnswerMatchingCallsBeforeTheRouter) {
+  cluster_->reactors().Prepend(
+      "create", "configmaps", [](const RequestInfo& info, const HttpRequest&) {
+        EXPECT_EQ(info.ns, "default");
+        return std::optional<HttpResponse>(HttpResponse{503, "application/json", "{}", nullptr});
+      });
+  json cm = {{"metadata", {{"name", "c"}}}};
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps", cm).status, 503);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/configmaps").status, 200);
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/secrets", cm).status, 201);
+  // The newest reactor goes first; one that passes leaves the call to the next.
+  int seen = 0;
+  cluster_->reactors().Prepend("*", "*", [&](const RequestInfo&, const HttpRequest&) {
+    ++seen;
+    return std::optional<HttpResponse>();
+  });
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps", cm).status, 503);
+  EXPECT_EQ(seen, 1);
+  // Discovery roots and /version never reach the chain.
+  EXPECT_EQ(Call("GET", "/version").status, 200);
+  EXPECT_EQ(seen, 1);
+}
+
 TEST_F(FakeClusterTest, FaultsCanBeInjectedOverHttp) {
   auto faults = [&](const std::string& body) {
     return cluster_->Handle({"POST", "/portflow/faults", {}, body});

@@ -78,38 +78,49 @@ bool ParseBool(const std::string& v) {
   return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
 }
 
+RequestInfo InfoOf(const HttpRequest& req, const Target& t) {
+  // /api/v1/... or /apis/GROUP/VERSION/...
+  RequestInfo info;
+  const auto& p = t.path;
+  size_t rest = 0;
+  if (p.size() >= 3 && p[0] == "api" && p[1] == "v1") {
+    rest = 2;
+  } else if (p.size() >= 4 && p[0] == "apis" && p[2] == "v1") {
+    info.group = p[1];
+    rest = 3;
+  } else {
+    return info;
+  }
+  info.resource_request = true;
+  std::vector<std::string> r(p.begin() + static_cast<long>(rest), p.end());
+  if (r.size() >= 3 && r[0] == "namespaces") {
+    info.ns = r[1];
+    info.resource = r[2];
+    if (r.size() >= 4) info.name = r[3];
+    if (r.size() >= 5) info.subresource = r[4];
+  } else {
+    info.resource = r[0];
+    if (r.size() >= 2) info.name = r[1];
+    if (r.size() >= 3) info.subresource = r[2];
+  }
+  info.verb = VerbOf(req.method, info.name.empty(), t);
+  return info;
+}
+
 HttpResponse Router::Route(const HttpRequest& req) const {
   Target t = ParseTarget(req.target);
   for (const PathHandler& handler : paths_) {
     if (auto answer = handler(req, t)) return *std::move(answer);
   }
 
-  // /api/v1/... or /apis/GROUP/VERSION/...
-  const auto& p = t.path;
-  std::string group;
-  size_t rest = 0;
-  if (p.size() >= 3 && p[0] == "api" && p[1] == "v1") {
-    rest = 2;
-  } else if (p.size() >= 4 && p[0] == "apis" && p[2] == "v1") {
-    group = p[1];
-    rest = 3;
-  } else {
-    return NotFoundPath();
-  }
-  std::vector<std::string> r(p.begin() + static_cast<long>(rest), p.end());
+  RequestInfo info = InfoOf(req, t);
+  if (!info.resource_request) return NotFoundPath();
   ApiRequest rr{req, t};
-  std::string resource;
-  if (r.size() >= 3 && r[0] == "namespaces") {
-    rr.ns = r[1];
-    resource = r[2];
-    if (r.size() >= 4) rr.name = r[3];
-    if (r.size() >= 5) rr.subresource = r[4];
-  } else {
-    resource = r[0];
-    if (r.size() >= 2) rr.name = r[1];
-    if (r.size() >= 3) rr.subresource = r[2];
-  }
-  rr.kind = FindKind(group, resource);
+  rr.ns = info.ns;
+  rr.name = info.name;
+  rr.subresource = info.subresource;
+  rr.verb = info.verb;
+  rr.kind = FindKind(info.group, info.resource);
   if (!rr.kind || (!rr.kind->namespaced && !rr.ns.empty())) return NotFoundPath();
 
   // client-go's typed clients (kubectl create namespace, secret...) send
@@ -136,7 +147,6 @@ HttpResponse Router::Route(const HttpRequest& req) const {
   const std::string& limit = rr.target.query["limit"];
   if (!limit.empty()) rr.list.limit = std::strtoll(limit.c_str(), nullptr, 10);
 
-  rr.verb = VerbOf(req.method, rr.name.empty(), rr.target);
   auto handler = resources_.find({rr.verb, rr.subresource});
   if (handler == resources_.end()) handler = resources_.find({rr.verb, ""});
   if (handler == resources_.end()) {

@@ -28,6 +28,16 @@ Target ParseTarget(const std::string& target);
 // "true", "1" or (the Python client) "True".
 bool ParseBool(const std::string& v);
 
+// What the path says of a request, as the API server's request info
+// resolver cuts it. Only /api/v1/... and /apis/GROUP/v1/... are resource
+// requests; the rest (/version, discovery, OpenAPI) have no verb here.
+struct RequestInfo {
+  bool resource_request = false;
+  std::string verb;  // list, watch, create, get, update, patch, delete; "" if none applies
+  std::string group, resource, ns, name, subresource;
+};
+RequestInfo InfoOf(const HttpRequest& request, const Target& target);
+
 // One request to a resource, as the router cut it from the path.
 struct ApiRequest {
   const HttpRequest& http;
