@@ -236,15 +236,9 @@ void Controllers::Drain() {
 
 void Controllers::Observe(const ObjectStore::Change& c) {
   if (c.kind == &Nodes()) return ObserveNode(c);
-  if (c.kind == &Pods()) {
-    if (quota_namespaces_.count(c.ns)) dirty_quotas_.insert(c.ns);
-    return ObservePod(c);
-  }
-  if (c.kind == &ResourceQuotas()) {
-    quota_namespaces_.insert(c.ns);
-    dirty_quotas_.insert(c.ns);
-    return;
-  }
+  quotas_.Observe(c);
+  if (c.kind == &Pods()) return ObservePod(c);
+  if (c.kind == &ResourceQuotas()) return;
   if (c.kind == &Jobs()) return ObserveJob(c);
   // Events from clients count towards the cap too; the controllers' own
   // are counted as they make them.
@@ -430,7 +424,7 @@ bool Controllers::Reconcile() {
   Drain();
   changed = RunKubelet() || changed;
   Drain();
-  changed = SyncQuotas() || changed;
+  changed = quotas_.Sync() || changed;
   Drain();
   changed = TrimEvents() || changed;
   return changed;
@@ -439,21 +433,6 @@ bool Controllers::Reconcile() {
 void Controllers::Settle() {
   for (int i = 0; i < 100 && Reconcile(); ++i) {
   }
-}
-
-// The quota controller: status.used of the quotas whose namespace's pods
-// changed. A namespace without quotas leaves the set.
-bool Controllers::SyncQuotas() {
-  bool changed = false;
-  for (const std::string& ns : std::exchange(dirty_quotas_, {})) {
-    auto quotas = store_.List(ResourceQuotas(), ns, {});
-    if (!quotas.ok() || quotas->items.empty()) {
-      quota_namespaces_.erase(ns);
-      continue;
-    }
-    changed = SyncQuotaStatus(store_, ns, std::move(quotas->items)) || changed;
-  }
-  return changed;
 }
 
 void Controllers::JobDue(const std::string& key, std::optional<TimePoint> t) {

@@ -27,6 +27,7 @@
 
 #include "core/clock.h"
 #include "core/process/supervisor.h"
+#include "k8s_backend/fake_cluster/controllers/quota_controller.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
 #include "k8s_backend/fake_cluster/store/quota.h"
 
@@ -134,7 +135,6 @@ class Controllers {
   bool SyncJobs();
   bool SyncJob(const std::string& key);
   bool CollectGarbage();
-  bool SyncQuotas();
   bool TrimEvents();
   void JobDue(const std::string& key, std::optional<TimePoint> t);
   Status Event(const json& object, const std::string& type, const std::string& reason,
@@ -186,9 +186,7 @@ class Controllers {
   std::unordered_map<std::string, std::string> failed_create_;
   static constexpr Duration kCreateRetry = std::chrono::seconds(1);
 
-  // Quota controller.
-  std::unordered_set<std::string> quota_namespaces_;  // that have a ResourceQuota
-  std::set<std::string> dirty_quotas_;                // whose pods or quotas changed
+  QuotaController quotas_{store_};
 
   mutable std::mutex logs_mu_;
   std::unordered_map<std::string, std::string> logs_;       // pod uid -> output (simulate)
