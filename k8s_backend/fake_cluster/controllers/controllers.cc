@@ -132,13 +132,6 @@ std::string Ranges(const std::set<int64_t>& done) {
   return out;
 }
 
-// Who reports an event, as `kubectl describe` shows it.
-std::string Component(const json& object, const std::string& reason) {
-  if (reason == "Scheduled" || reason == "FailedScheduling") return "default-scheduler";
-  if (object.value("kind", "") == "Job") return "job-controller";
-  return "kubelet";
-}
-
 }  // namespace
 
 namespace {
@@ -240,10 +233,7 @@ void Controllers::Observe(const ObjectStore::Change& c) {
   if (c.kind == &Pods()) return ObservePod(c);
   if (c.kind == &ResourceQuotas()) return;
   if (c.kind == &Jobs()) return ObserveJob(c);
-  // Events from clients count towards the cap too; the controllers' own
-  // are counted as they make them.
-  if (c.type == "ADDED" && Str(*c.object, "reportingComponent") != "portflow-fake")
-    events_.emplace_back(c.ns, Str(Sub(*c.object, "metadata"), "name"));
+  recorder_.Observe(c);
 }
 
 void Controllers::ObserveNode(const ObjectStore::Change& c) {
@@ -426,7 +416,7 @@ bool Controllers::Reconcile() {
   Drain();
   changed = quotas_.Sync() || changed;
   Drain();
-  changed = TrimEvents() || changed;
+  changed = recorder_.Trim() || changed;
   return changed;
 }
 
@@ -444,43 +434,6 @@ void Controllers::JobDue(const std::string& key, std::optional<TimePoint> t) {
   if (!t) return;
   job_timers_.insert({*t, key});
   job_timer_of_[key] = *t;
-}
-
-Status Controllers::Event(const json& object, const std::string& type, const std::string& reason,
-                          const std::string& message) {
-  const json& meta = Sub(object, "metadata");
-  std::string ns = meta.value("namespace", "default");
-  std::string now = K8sTime(store_.clock().Now());
-  json e = {{"metadata", {{"name", Str(meta, "name") + "." + std::to_string(++names_)}}},
-            {"involvedObject",
-             {{"apiVersion", Str(object, "apiVersion")},
-              {"kind", Str(object, "kind")},
-              {"name", Str(meta, "name")},
-              {"namespace", ns},
-              {"uid", Str(meta, "uid")},
-              {"resourceVersion", Str(meta, "resourceVersion")}}},
-            {"type", type},
-            {"reason", reason},
-            {"message", message},
-            {"count", 1},
-            {"firstTimestamp", now},
-            {"lastTimestamp", now},
-            {"reportingComponent", "portflow-fake"},
-            {"source", {{"component", Component(object, reason)}}}};
-  auto created = store_.Create(Events(), ns, std::move(e));
-  if (created.ok()) events_.emplace_back(ns, Str((**created)["metadata"], "name"));
-  TrimEvents();
-  return created.status();
-}
-
-bool Controllers::TrimEvents() {
-  bool changed = false;
-  while (events_.size() > options_.max_events) {
-    auto [ns, name] = events_.front();
-    events_.pop_front();
-    changed = store_.Delete(Events(), ns, name).ok() || changed;
-  }
-  return changed;
 }
 
 // --- Scheduler -------------------------------------------------------------
@@ -578,7 +531,7 @@ bool Controllers::ScheduleOne(const json& original) {
     last_unschedulable_[key] = message;
     SetCondition(status, "PodScheduled", "False", "Unschedulable", message, now);
     if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
-    (void)Event(original, "Warning", "FailedScheduling", message);
+    (void)recorder_.Record(original, "Warning", "FailedScheduling", message);
     return true;
   }
   pod["spec"]["nodeName"] = best->name;
@@ -586,9 +539,9 @@ bool Controllers::ScheduleOne(const json& original) {
   if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
   // Count it now: the next pod of this pass must see the node's new load.
   Drain();
-  (void)Event(original, "Normal", "Scheduled",
-              "Successfully assigned " + ns + "/" + Str(Sub(original, "metadata"), "name") +
-                  " to " + best->name);
+  (void)recorder_.Record(original, "Normal", "Scheduled",
+                         "Successfully assigned " + ns + "/" +
+                             Str(Sub(original, "metadata"), "name") + " to " + best->name);
   return true;
 }
 
@@ -702,8 +655,8 @@ bool Controllers::Wait(json pod, const std::string& reason, const std::string& m
                "containers with unready status: [" + names + "]", now);
   if (status == before) return false;
   bool backoff = reason == "ImagePullBackOff";
-  (void)Event(pod, backoff ? "Normal" : "Warning", backoff ? "BackOff" : "Failed",
-              backoff ? message : "Error: " + message);
+  (void)recorder_.Record(pod, backoff ? "Normal" : "Warning", backoff ? "BackOff" : "Failed",
+                         backoff ? message : "Error: " + message);
   std::string ns = Str(Sub(pod, "metadata"), "namespace");
   return store_.Update(Pods(), ns, std::move(pod)).ok();
 }
@@ -776,7 +729,8 @@ bool Controllers::StartPod(json pod) {
     sim_started_[key] = {uid, now};
   }
   auto current = store_.Peek(Pods(), ns, SplitKey(key).second);
-  if (current) (void)Event(*current, "Normal", "Started", "Started container " + container);
+  if (current)
+    (void)recorder_.Record(*current, "Normal", "Started", "Started container " + container);
   return true;
 }
 
@@ -1023,9 +977,9 @@ bool Controllers::SyncJob(const std::string& key) {
     active = 0;
     ready = 0;
     if (type == "Complete") status["completionTime"] = K8sTime(now);
-    (void)Event(job, type == "Complete" ? "Normal" : "Warning",
-                type == "Complete" ? "Completed" : reason,
-                type == "Complete" ? "Job completed" : message);
+    (void)recorder_.Record(job, type == "Complete" ? "Normal" : "Warning",
+                           type == "Complete" ? "Completed" : reason,
+                           type == "Complete" ? "Job completed" : message);
     const json& ttl = Sub(spec, "ttlSecondsAfterFinished");
     if (ttl.is_number_integer()) due = now + std::chrono::seconds(ttl.get<int64_t>());
   };
@@ -1100,14 +1054,14 @@ bool Controllers::SyncJob(const std::string& key) {
           const std::string& why = created.status().message();
           std::string cause = why.substr(std::min(why.find(" is forbidden: "), why.size()));
           if (std::exchange(failed_create_[key], cause) != cause)
-            (void)Event(job, "Warning", "FailedCreate", "Error creating: " + why);
+            (void)recorder_.Record(job, "Warning", "FailedCreate", "Error creating: " + why);
           if (!due || now + kCreateRetry < *due) due = now + kCreateRetry;
           break;
         }
         failed_create_.erase(key);
         ++made;
-        (void)Event(job, "Normal", "SuccessfulCreate",
-                    "Created pod: " + Str((**created)["metadata"], "name"));
+        (void)recorder_.Record(job, "Normal", "SuccessfulCreate",
+                               "Created pod: " + Str((**created)["metadata"], "name"));
       }
       active += made;
     }

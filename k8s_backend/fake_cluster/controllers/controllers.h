@@ -27,6 +27,7 @@
 
 #include "core/clock.h"
 #include "core/process/supervisor.h"
+#include "k8s_backend/fake_cluster/controllers/event_recorder.h"
 #include "k8s_backend/fake_cluster/controllers/quota_controller.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
 #include "k8s_backend/fake_cluster/store/quota.h"
@@ -135,10 +136,7 @@ class Controllers {
   bool SyncJobs();
   bool SyncJob(const std::string& key);
   bool CollectGarbage();
-  bool TrimEvents();
   void JobDue(const std::string& key, std::optional<TimePoint> t);
-  Status Event(const json& object, const std::string& type, const std::string& reason,
-               const std::string& message);
   // Execute mode.
   Result<Process> Exec(const json& pod);
   void Kill(const std::string& pod_key);
@@ -147,6 +145,7 @@ class Controllers {
   ObjectStore& store_;
   KubeletOptions options_;
   PodAdmission pod_admission_{store_};
+  EventRecorder recorder_{store_, options_.max_events};
 
   std::mutex inbox_mu_;
   std::vector<ObjectStore::Change> inbox_;
@@ -181,7 +180,6 @@ class Controllers {
   std::set<std::pair<TimePoint, std::string>> job_timers_;
   std::unordered_map<std::string, TimePoint> job_timer_of_;
   std::set<std::string> gc_pods_;
-  std::deque<std::pair<std::string, std::string>> events_;  // ns, name; oldest first
   // A Job whose pod was refused: the last FailedCreate message, by Job key.
   std::unordered_map<std::string, std::string> failed_create_;
   static constexpr Duration kCreateRetry = std::chrono::seconds(1);
@@ -191,7 +189,6 @@ class Controllers {
   mutable std::mutex logs_mu_;
   std::unordered_map<std::string, std::string> logs_;       // pod uid -> output (simulate)
   std::unordered_map<std::string, std::string> log_files_;  // pod uid -> file (execute)
-  uint64_t names_ = 0;
 
   // Execute mode: ended processes, from the supervisor's thread to a pass.
   std::function<void()> process_ended_;
