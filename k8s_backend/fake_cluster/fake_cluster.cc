@@ -5,122 +5,19 @@
 
 #include "core/k8s_time.h"
 #include "core/quantity.h"
-#include "k8s_backend/fake_cluster/admission.h"
-#include "k8s_backend/fake_cluster/discovery.h"
-#include "k8s_backend/fake_cluster/json_fields.h"
-#include "k8s_backend/fake_cluster/openapi.h"
-#include "k8s_backend/fake_cluster/protobuf.h"
-#include "k8s_backend/fake_cluster/strategic_merge.h"
-#include "k8s_backend/fake_cluster/table.h"
+#include "k8s_backend/fake_cluster/apiserver/discovery.h"
+#include "k8s_backend/fake_cluster/apiserver/protobuf.h"
+#include "k8s_backend/fake_cluster/apiserver/responses.h"
+#include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {
-namespace {
-
-constexpr const char* kVersion = "v1.32.0";
-
-std::string UrlDecode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+' && plus_is_space) {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-struct Target {
-  std::vector<std::string> path;
-  std::map<std::string, std::string> query;
-};
-
-Target ParseTarget(const std::string& target) {
-  Target t;
-  size_t q = target.find('?');
-  std::string_view path = std::string_view(target).substr(0, q);
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) t.path.push_back(UrlDecode(path.substr(start, end - start), false));
-    start = end + 1;
-  }
-  if (q != std::string::npos) {
-    std::string_view query = std::string_view(target).substr(q + 1);
-    size_t s = 0;
-    while (s < query.size()) {
-      size_t e = query.find('&', s);
-      if (e == std::string_view::npos) e = query.size();
-      std::string_view kv = query.substr(s, e - s);
-      size_t eq = kv.find('=');
-      t.query[UrlDecode(kv.substr(0, eq), true)] =
-          eq == std::string_view::npos ? "" : UrlDecode(kv.substr(eq + 1), true);
-      s = e + 1;
-    }
-  }
-  return t;
-}
-
-// Go's strconv.ParseBool, as the API server reads query flags: clients send
-// "true", "1" or (the Python client) "True".
-bool ParseBool(const std::string& v) {
-  return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
-}
-
-HttpResponse Json(int status, const json& body) {
-  return {status, "application/json", body.dump(), nullptr};
-}
-
-// A metav1.Status failure, as the API server sends errors.
-HttpResponse Failure(int code, const std::string& reason, const std::string& message,
-                     const json& details = {}) {
-  json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
-            {"status", "Failure"}, {"message", message}, {"reason", reason},
-            {"code", code}};
-  if (!details.is_null()) s["details"] = details;
-  return Json(code, s);
-}
-
-HttpResponse FromStatus(const Status& st, const ResourceKind* kind = nullptr,
-                        const std::string& name = "") {
-  json details;
-  if (kind) {
-    details = {{"kind", kind->resource}};
-    if (!kind->group.empty()) details["group"] = kind->group;
-    if (!name.empty()) details["name"] = name;
-  }
-  switch (st.code()) {
-    case StatusCode::kNotFound:
-      return Failure(404, "NotFound", st.message(), details);
-    case StatusCode::kAlreadyExists:
-      return Failure(409, "AlreadyExists", st.message(), details);
-    case StatusCode::kAborted:
-      return Failure(409, "Conflict", st.message(), details);
-    case StatusCode::kOutOfRange:
-      return Failure(410, "Expired", st.message());
-    case StatusCode::kInvalidArgument:
-      return Failure(400, "BadRequest", st.message());
-    case StatusCode::kResourceExhausted:  // a ResourceQuota refused it
-      return Failure(403, "Forbidden", st.message(), details);
-    case StatusCode::kUnimplemented:
-      return Failure(405, "MethodNotAllowed", st.message());
-    default:
-      return Failure(500, "InternalError", st.message());
-  }
-}
-
-}  // namespace
 
 Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options, Clock& clock) {
   if (options.kubelet.execute && options.kubelet.exec_root.empty()) {
     return InvalidArgument("execute mode needs a directory for the pods' files");
   }
   std::unique_ptr<FakeCluster> c(new FakeCluster(std::move(options), clock));
+  c->InstallRoutes();
   RETURN_IF_ERROR(c->Bootstrap());
   return c;
 }
@@ -191,8 +88,8 @@ Status FakeCluster::Bootstrap() {
                     {{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
                      {{"type", "Hostname"}, {"address", name}}}},
                    {"nodeInfo",
-                    {{"kubeletVersion", kVersion},
-                     {"kubeProxyVersion", kVersion},
+                    {{"kubeletVersion", kServerVersion},
+                     {"kubeProxyVersion", kServerVersion},
                      {"operatingSystem", "linux"},
                      {"architecture", "amd64"},
                      {"containerRuntimeVersion", "portflow://fake"},
@@ -206,17 +103,21 @@ Status FakeCluster::Bootstrap() {
   return OkStatus();
 }
 
-void FakeCluster::FailNextCalls(int count, int code) {
+FaultReactor& FakeCluster::Faults() {
   std::lock_guard<std::mutex> l(faults_mu_);
-  fail_next_ = count;
-  fail_code_ = code;
+  if (!faults_) {
+    faults_ = std::make_shared<FaultReactor>();
+    reactors_.Prepend("*", "*",
+                      [faults = faults_](const RequestInfo& info, const HttpRequest& req) {
+                        return faults->React(info, req);
+                      });
+  }
+  return *faults_;
 }
 
-void FakeCluster::FailCallsAtRate(double rate, int code) {
-  std::lock_guard<std::mutex> l(faults_mu_);
-  fail_rate_ = rate;
-  fail_code_ = code;
-}
+void FakeCluster::FailNextCalls(int count, int code) { Faults().FailNext(count, code); }
+
+void FakeCluster::FailCallsAtRate(double rate, int code) { Faults().FailAtRate(rate, code); }
 
 Status FakeCluster::LoseNode(const std::string& name) {
   const ResourceKind& nodes = *FindKind("", "nodes");
@@ -315,32 +216,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   }
   if (req.target.rfind("/api/", 0) == 0 || req.target.rfind("/apis/", 0) == 0) {
     ++api_calls_;
-    int code = 0;
-    bool fail = false;
-    {
-      std::lock_guard<std::mutex> l(faults_mu_);
-      if (fail_next_ > 0) {
-        --fail_next_;
-        fail = true;
-      } else if (fail_rate_ > 0) {
-        fault_seed_ ^= fault_seed_ << 13;  // xorshift: reproducible runs
-        fault_seed_ ^= fault_seed_ >> 7;
-        fault_seed_ ^= fault_seed_ << 17;
-        fail = static_cast<double>(fault_seed_ % 1000000) / 1e6 < fail_rate_;
-      }
-      code = fail_code_;
-    }
-    if (fail) {
-      if (code == 0) return {0, "", "", nullptr, {}, true};
-      HttpResponse r = code == 429 ? Failure(429, "TooManyRequests",
-                                             "the server has received too many requests "
-                                             "and has asked us to try again later")
-                                   : Failure(code, "InternalError",
-                                             "an error on the server (injected) has "
-                                             "prevented the request from succeeding");
-      if (code == 429) r.headers["Retry-After"] = "1";
-      return r;
-    }
+    if (auto answer = reactors_.Answer(req)) return *std::move(answer);
   }
   auto ct = req.headers.find("content-type");
   if (ct != req.headers.end() && !req.body.empty() &&
@@ -352,335 +228,7 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
         "application/json, application/merge-patch+json, application/json-patch+json, "
         "application/strategic-merge-patch+json, application/vnd.kubernetes.protobuf");
   }
-  return Route(req);
-}
-
-HttpResponse FakeCluster::Route(const HttpRequest& req) {
-  Target t = ParseTarget(req.target);
-  const auto& p = t.path;
-  if (p.size() == 1 && p[0] == "version") {
-    return Json(200, {{"major", "1"},
-                      {"minor", "32"},
-                      {"gitVersion", kVersion},
-                      {"gitCommit", "portflow-fake"},
-                      {"gitTreeState", "clean"},
-                      {"buildDate", "2026-11-30T00:00:00Z"},
-                      {"goVersion", "go1.23"},
-                      {"compiler", "gc"},
-                      {"platform", "linux/amd64"}});
-  }
-  if (p.size() == 1 && (p[0] == "api" || p[0] == "apis")) {
-    bool core = p[0] == "api";
-    auto accept = req.headers.find("accept");
-    if (accept != req.headers.end() && WantsAggregatedDiscovery(accept->second)) {
-      HttpResponse r{200, kAggregatedDiscoveryType, AggregatedDiscovery(core).dump(), nullptr};
-      r.headers["Vary"] = "Accept";  // one URL, two forms: caches must key on Accept
-      return r;
-    }
-    return Json(200, LegacyDiscovery(core));
-  }
-  if (p.size() == 2 && p[0] == "api") {
-    if (auto list = ResourceList("", p[1])) return Json(200, *list);
-  }
-  if (p.size() == 3 && p[0] == "apis") {
-    if (auto list = ResourceList(p[1], p[2])) return Json(200, *list);
-  }
-  if (p.size() == 2 && p[0] == "openapi" && p[1] == "v3") return Json(200, OpenApiV3Index());
-  if (p.size() >= 3 && p[0] == "openapi" && p[1] == "v3") {
-    std::string gv;
-    for (size_t i = 2; i < p.size(); ++i) gv += (gv.empty() ? "" : "/") + p[i];
-    if (auto doc = OpenApiV3Document(gv)) return Json(200, *doc);
-  }
-  if (p.size() >= 1 && (p[0] == "healthz" || p[0] == "livez" || p[0] == "readyz")) {
-    return {200, "text/plain", "ok", nullptr};
-  }
-
-  // /api/v1/... or /apis/GROUP/VERSION/...
-  std::string group;
-  size_t rest = 0;
-  if (p.size() >= 3 && p[0] == "api" && p[1] == "v1") {
-    rest = 2;
-  } else if (p.size() >= 4 && p[0] == "apis" && p[2] == "v1") {
-    group = p[1];
-    rest = 3;
-  } else {
-    return Failure(404, "NotFound", "the server could not find the requested resource");
-  }
-  std::vector<std::string> r(p.begin() + static_cast<long>(rest), p.end());
-  std::string ns, resource, name, sub;
-  if (r.size() >= 3 && r[0] == "namespaces") {
-    ns = r[1];
-    resource = r[2];
-    if (r.size() >= 4) name = r[3];
-    if (r.size() >= 5) sub = r[4];
-  } else {
-    resource = r[0];
-    if (r.size() >= 2) name = r[1];
-    if (r.size() >= 3) sub = r[2];
-  }
-  const ResourceKind* kind = FindKind(group, resource);
-  if (!kind) return Failure(404, "NotFound", "the server could not find the requested resource");
-  if (!kind->namespaced && !ns.empty()) {
-    return Failure(404, "NotFound", "the server could not find the requested resource");
-  }
-
-  // client-go's typed clients (kubectl create namespace, secret...) send
-  // protobuf; it is decoded to the JSON the rest of the server speaks.
-  const std::string* body_text = &req.body;
-  std::string decoded_text;
-  if (auto ct = req.headers.find("content-type");
-      ct != req.headers.end() && !req.body.empty() && ct->second.rfind(kProtobufType, 0) == 0) {
-    auto decoded = DecodeProtobuf(req.body);
-    if (!decoded.ok()) {
-      bool unsupported = decoded.status().code() == StatusCode::kUnimplemented;
-      return Failure(unsupported ? 415 : 400, unsupported ? "UnsupportedMediaType" : "BadRequest",
-                     decoded.status().message());
-    }
-    decoded_text = decoded->dump();
-    body_text = &decoded_text;
-  }
-
-  auto accept = req.headers.find("accept");
-  bool as_table =
-      accept != req.headers.end() && accept->second.find("as=Table") != std::string::npos;
-  ListOptions opts;
-  opts.label_selector = t.query["labelSelector"];
-  opts.field_selector = t.query["fieldSelector"];
-  opts.continue_token = t.query["continue"];
-  if (!t.query["limit"].empty()) opts.limit = std::strtoll(t.query["limit"].c_str(), nullptr, 10);
-
-  if (name.empty()) {
-    if (req.method == "GET" && ParseBool(t.query["watch"])) {
-      auto w = store_.StartWatch(*kind, ns, opts, t.query["resourceVersion"]);
-      if (!w.ok() && w.status().code() != StatusCode::kOutOfRange)
-        return FromStatus(w.status(), kind);
-      int64_t timeout = t.query["timeoutSeconds"].empty()
-                            ? 1800
-                            : std::strtoll(t.query["timeoutSeconds"].c_str(), nullptr, 10);
-      TimePoint end = clock_.Now() + std::chrono::seconds(timeout);
-      HttpResponse res{200, "application/json", "", nullptr};
-      if (!w.ok()) {
-        // The real server answers 200, then one ERROR event with a 410 Status.
-        json status = json::parse(FromStatus(w.status()).body);
-        bool sent = false;
-        res.stream = [status, sent](std::string* chunk) mutable {
-          if (!sent) *chunk = json{{"type", "ERROR"}, {"object", status}}.dump() + "\n";
-          sent = true;
-          return false;
-        };
-        return res;
-      }
-      std::shared_ptr<Watch> watch = *w;
-      Clock* clock = &clock_;
-      bool first = true;
-      bool bookmarks = ParseBool(t.query["allowWatchBookmarks"]);
-      TimePoint last_sent = clock_.Now();
-      ObjectStore* store = &store_;
-      std::string include_object = t.query["includeObject"];
-      res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent, store,
-                    include_object](std::string* chunk) mutable {
-        TimePoint now = clock->Now();
-        if (now >= end || watch->stopped()) return false;
-        WatchEvent e;
-        if (watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
-          last_sent = clock->Now();
-          // What is queued goes out in one chunk: one write for many events
-          // when this watcher falls behind.
-          do {
-            if (as_table) {
-              // kubectl get -w asks for Table rows; the columns come with the first.
-              json table = ToTable(*kind, {*e.object}, clock->Now(), first, include_object);
-              *chunk += json{{"type", e.type}, {"object", table}}.dump() + "\n";
-            } else {
-              // The object's bytes are shared with every other watcher.
-              *chunk += "{\"type\":\"" + e.type + "\",\"object\":" + *e.text + "}\n";
-            }
-            first = false;
-          } while (chunk->size() < 65536 && watch->TryNext(&e));
-        } else if (bookmarks && clock->Now() - last_sent >= std::chrono::minutes(1)) {
-          // A quiet watch still learns the current version, to resume from it.
-          last_sent = clock->Now();
-          json mark = {{"kind", kind->kind},
-                       {"apiVersion", kind->ApiVersion()},
-                       {"metadata",
-                        {{"resourceVersion", std::to_string(store->resource_version())},
-                         {"annotations", {{"k8s.io/initial-events-end", "false"}}}}}};
-          *chunk = json{{"type", "BOOKMARK"}, {"object", mark}}.dump() + "\n";
-        }
-        return !watch->stopped() || !chunk->empty();
-      };
-      return res;
-    }
-    if (req.method == "GET") {
-      auto list = store_.List(*kind, ns, opts);
-      if (!list.ok()) return FromStatus(list.status(), kind);
-      json meta = {{"resourceVersion", std::to_string(list->resource_version)}};
-      if (!list->continue_token.empty()) {
-        meta["continue"] = list->continue_token;
-        meta["remainingItemCount"] = list->remaining;
-      }
-      if (as_table) {
-        json table = ToTable(*kind, list->items, clock_.Now(), true, t.query["includeObject"]);
-        table["metadata"] = meta;
-        return Json(200, table);
-      }
-      return Json(200, {{"kind", kind->kind + "List"},
-                        {"apiVersion", kind->ApiVersion()},
-                        {"metadata", meta},
-                        {"items", list->items}});
-    }
-    if (req.method == "POST") {
-      json body = json::parse(*body_text, nullptr, false);
-      if (!body.is_object())
-        return Failure(400, "BadRequest", "the request body is not a JSON object");
-      if (kind->namespaced && !store_.Get(*FindKind("", "namespaces"), "", ns).ok()) {
-        return Failure(404, "NotFound", "namespaces \"" + ns + "\" not found",
-                       {{"name", ns}, {"kind", "namespaces"}});
-      }
-      json invalid;
-      auto admit = [&](json& object) {
-        if (options_.kueue_suspends && kind->kind == "Job" && object["spec"].is_object() &&
-            object["metadata"]["labels"].is_object() &&
-            object["metadata"]["labels"].contains("kueue.x-k8s.io/queue-name")) {
-          object["spec"]["suspend"] = true;
-        }
-        ApplyDefaults(*kind, object, object["metadata"].value("uid", ""));
-        std::vector<Cause> causes = Validate(*kind, object);
-        if (causes.empty()) return OkStatus();
-        invalid = InvalidStatus(*kind, object["metadata"].value("name", ""), causes);
-        return InvalidArgument("invalid");
-      };
-      auto created = kind->kind == "Pod" ? controllers_.pod_admission().Create(ns, body, admit)
-                                         : store_.Create(*kind, ns, body, admit);
-      if (!invalid.is_null()) return Json(422, invalid);
-      if (!created.ok()) {
-        return FromStatus(created.status(), kind,
-                          body.value("metadata", json::object()).value("name", ""));
-      }
-      return Json(201, **created);
-    }
-    return Failure(405, "MethodNotAllowed",
-                   "the server does not allow this method on the requested resource");
-  }
-
-  if (req.method == "GET") {
-    std::shared_ptr<const json> obj = store_.Peek(*kind, ns, name);  // no copy
-    if (!obj) return FromStatus(store_.Get(*kind, ns, name).status(), kind, name);
-    if (sub == "log") return Logs(ns, name, ParseBool(t.query["follow"]));
-    if (as_table) {
-      return Json(200, ToTable(*kind, {*obj}, clock_.Now(), true, t.query["includeObject"]));
-    }
-    return Json(200, *obj);
-  }
-  if (req.method == "PUT" || req.method == "PATCH") {
-    auto current = store_.Get(*kind, ns, name);
-    if (!current.ok()) return FromStatus(current.status(), kind, name);
-    json body = json::parse(*body_text, nullptr, false);
-    if (body.is_discarded())
-      return Failure(400, "BadRequest", "the request body is not valid JSON");
-    if (req.method == "PUT" && !body.is_object()) {
-      return Failure(400, "BadRequest", "the request body is not a JSON object");
-    }
-    json next;
-    if (req.method == "PUT") {
-      next = body;
-      if (next.value("metadata", json::object()).value("name", "") != name) {
-        return Failure(400, "BadRequest",
-                       "the name of the object (" +
-                           next.value("metadata", json::object()).value("name", "") +
-                           ") does not match the name on the URL (" + name + ")");
-      }
-    } else {
-      std::string type = req.headers.count("content-type") ? req.headers.at("content-type") : "";
-      next = *current;
-      try {
-        if (type.rfind("application/json-patch+json", 0) == 0) {
-          next = current->patch(body);
-        } else if (type.rfind("application/strategic-merge-patch+json", 0) == 0) {
-          auto merged = StrategicMergePatch(*current, body, kind->kind);
-          if (!merged.ok()) {
-            // The API server answers a malformed patch 400; one that does not
-            // fit the object fails as a plain error: 500 with no reason.
-            bool malformed = merged.status().code() == StatusCode::kInvalidArgument;
-            return Failure(malformed ? 400 : 500, malformed ? "BadRequest" : "",
-                           merged.status().message());
-          }
-          next = *std::move(merged);
-        } else {
-          next.merge_patch(body);  // JSON merge patch (RFC 7386)
-        }
-      } catch (const json::exception& e) {
-        return Failure(422, "Invalid", std::string("the patch could not be applied: ") + e.what());
-      }
-      // A patch names a resourceVersion only to make it a precondition.
-      bool precondition =
-          body.is_object() && body.value("metadata", json::object()).contains("resourceVersion");
-      if (!next.is_object() || !next["metadata"].is_object()) {
-        return Failure(422, "Invalid", "the patched object has no metadata");
-      }
-      if (!precondition) next["metadata"].erase("resourceVersion");
-    }
-    if (sub == "status") {
-      // Only status changes through the status subresource.
-      json merged = *current;
-      merged["status"] = next.value("status", json::object());
-      merged["metadata"]["resourceVersion"] = next["metadata"].value("resourceVersion", "");
-      if (merged["metadata"]["resourceVersion"] == "") merged["metadata"].erase("resourceVersion");
-      next = merged;
-    } else if (current->contains("status")) {
-      next["status"] = (*current)["status"];  // the main resource ignores status changes
-    } else {
-      next.erase("status");
-    }
-    if (sub.empty()) {
-      ApplyDefaults(*kind, next, (*current)["metadata"].value("uid", ""));
-      std::vector<Cause> causes = Validate(*kind, next);
-      for (Cause& c : ValidateUpdate(*kind, *current, next)) causes.push_back(std::move(c));
-      if (!causes.empty()) return Json(422, InvalidStatus(*kind, name, causes));
-    }
-    auto updated = store_.Update(*kind, ns, next);
-    if (!updated.ok()) return FromStatus(updated.status(), kind, name);
-    return Json(200, **updated);
-  }
-  if (req.method == "DELETE") {
-    auto current = store_.Get(*kind, ns, name);
-    if (!current.ok()) return FromStatus(current.status(), kind, name);
-    // propagationPolicy from the query or the DeleteOptions body. Without
-    // one, Jobs orphan their pods (batch/v1's legacy default); the rest
-    // delete dependents in the background.
-    std::string policy = t.query["propagationPolicy"];
-    json options = json::parse(body_text->empty() ? "{}" : *body_text, nullptr, false);
-    if (policy.empty() && options.is_object()) {
-      policy = options.value("propagationPolicy", "");
-      if (policy.empty() && options.contains("orphanDependents") &&
-          options["orphanDependents"].is_boolean()) {
-        policy = options["orphanDependents"].get<bool>() ? "Orphan" : "Background";
-      }
-    }
-    if (policy.empty()) policy = kind->kind == "Job" ? "Orphan" : "Background";
-    if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
-      return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
-    }
-    std::string uid = (*current)["metadata"].value("uid", "");
-    if (policy == "Orphan") ReleaseDependents(uid);
-    if (policy == "Foreground") {
-      // Marked, not removed: the garbage collector deletes the dependents,
-      // then the owner.
-      json marked = *current;
-      marked["metadata"]["deletionTimestamp"] = K8sTime(clock_.Now());
-      json& finalizers = marked["metadata"]["finalizers"];
-      if (!finalizers.is_array()) finalizers = json::array();
-      finalizers.push_back("foregroundDeletion");
-      auto updated = store_.Update(*kind, ns, marked);
-      if (!updated.ok()) return FromStatus(updated.status(), kind, name);
-      return Json(200, **updated);
-    }
-    auto deleted = store_.Delete(*kind, ns, name);
-    if (!deleted.ok()) return FromStatus(deleted.status(), kind, name);
-    return Json(200, **deleted);
-  }
-  return Failure(405, "MethodNotAllowed",
-                 "the server does not allow this method on the requested resource");
+  return router_.Route(req);
 }
 
 void FakeCluster::RunFor(Duration d) {

@@ -14,10 +14,12 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "k8s_backend/fake_cluster/controllers.h"
-#include "k8s_backend/fake_cluster/http_server.h"
-#include "k8s_backend/fake_cluster/http_types.h"
-#include "k8s_backend/fake_cluster/object_store.h"
+#include "k8s_backend/fake_cluster/apiserver/http_server.h"
+#include "k8s_backend/fake_cluster/apiserver/http_types.h"
+#include "k8s_backend/fake_cluster/apiserver/reactors.h"
+#include "k8s_backend/fake_cluster/apiserver/router.h"
+#include "k8s_backend/fake_cluster/controllers/controllers.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
 
@@ -75,6 +77,11 @@ class FakeCluster {
   void SetMissingImages(std::set<std::string> images);
   // A running pod fails now with `exit_code` (its container is killed).
   Status FailPod(const std::string& ns, const std::string& name, int exit_code = 137);
+  // Reactors answer API calls (paths under /api/ and /apis/) before the
+  // router, as client-go's fake PrependReactor: a test may add its own.
+  // /version, the discovery roots /api and /apis, OpenAPI and health never
+  // reach them.
+  ReactorChain& reactors() { return reactors_; }
   // API calls answered so far (requests per task in benchmarks).
   int64_t api_calls() const { return api_calls_.load(); }
 
@@ -92,20 +99,31 @@ class FakeCluster {
   // The controllers' thread runs a pass now rather than at its next tick.
   void WakeControllers();
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
+  // The fault reactor, put in the chain on first use.
+  FaultReactor& Faults();
   // POST /portflow/faults: the fault injection above, for a served cluster.
   HttpResponse InjectFaults(const std::string& body);
   // FailPod, with `more` changing the failed pod in the same update (a
   // client must never see the failure without its reason).
   Status FailPodWith(const std::string& ns, const std::string& name, int exit_code,
                      const std::function<void(json&)>& more);
-  // Handle() past fault injection and the media type check.
-  HttpResponse Route(const HttpRequest& req);
+  // The route table (apiserver/routes.cc): discovery, OpenAPI and health
+  // paths, and a handler per verb on resources.
+  void InstallRoutes();
+  HttpResponse WatchResource(const ApiRequest& r);
+  HttpResponse ListResource(const ApiRequest& r);
+  HttpResponse CreateResource(const ApiRequest& r);
+  HttpResponse GetResource(const ApiRequest& r);
+  HttpResponse GetLog(const ApiRequest& r);
+  HttpResponse WriteResource(const ApiRequest& r);  // update and patch
+  HttpResponse DeleteResource(const ApiRequest& r);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).
   void ReleaseDependents(const std::string& owner_uid);
 
   ClusterOptions options_;
   Clock& clock_;
   ObjectStore store_;
+  Router router_;
   std::unique_ptr<HttpServer> server_;
   // The store changed or a process ended: the controllers' thread runs a
   // pass now rather than at its next 20 ms tick. Before the controllers,
@@ -118,11 +136,9 @@ class FakeCluster {
   std::thread controller_thread_;
   std::atomic<bool> stop_controllers_{false};
   bool listening_ = false;
+  ReactorChain reactors_;
   std::mutex faults_mu_;
-  int fail_next_ = 0;
-  int fail_code_ = 500;
-  double fail_rate_ = 0;
-  uint64_t fault_seed_ = 88172645463325252ull;
+  std::shared_ptr<FaultReactor> faults_;  // in reactors_ once a fault is asked for
   std::atomic<int64_t> api_calls_{0};
 };
 

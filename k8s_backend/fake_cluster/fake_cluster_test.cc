@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "k8s_backend/fake_cluster/table.h"
+#include "k8s_backend/fake_cluster/apiserver/table.h"
 
 namespace portflow::fake {
 namespace {
@@ -218,6 +218,29 @@ TEST_F(FakeClusterTest, UpdatesCannotChangeImmutableFields) {
   EXPECT_EQ(Body(r)["data"]["token"], "aGVsbG8=");
   EXPECT_EQ(Body(r)["type"], "Opaque");
   EXPECT_FALSE(Body(r).contains("stringData"));
+}
+
+TEST_F(FakeClusterTest, ReactorsAnswerMatchingCallsBeforeTheRouter) {
+  cluster_->reactors().Prepend(
+      "create", "configmaps", [](const RequestInfo& info, const HttpRequest&) {
+        EXPECT_EQ(info.ns, "default");
+        return std::optional<HttpResponse>(HttpResponse{503, "application/json", "{}", nullptr});
+      });
+  json cm = {{"metadata", {{"name", "c"}}}};
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps", cm).status, 503);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/configmaps").status, 200);
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/secrets", cm).status, 201);
+  // The newest reactor goes first; one that passes leaves the call to the next.
+  int seen = 0;
+  cluster_->reactors().Prepend("*", "*", [&](const RequestInfo&, const HttpRequest&) {
+    ++seen;
+    return std::optional<HttpResponse>();
+  });
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps", cm).status, 503);
+  EXPECT_EQ(seen, 1);
+  // Discovery roots and /version never reach the chain.
+  EXPECT_EQ(Call("GET", "/version").status, 200);
+  EXPECT_EQ(seen, 1);
 }
 
 TEST_F(FakeClusterTest, FaultsCanBeInjectedOverHttp) {

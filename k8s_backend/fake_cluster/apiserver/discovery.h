@@ -1,0 +1,41 @@
+// API discovery: what GET /api, /apis, /api/v1 and /apis/GROUP/VERSION
+// answer, built from AllKinds() and a table of each kind's short names,
+// categories and subresources. Two forms, one content: the legacy one
+// (APIVersions or APIGroupList, then an APIResourceList per group version)
+// and the aggregated one (an apidiscovery.k8s.io/v2 APIGroupDiscoveryList:
+// every resource of /api or /apis in one answer), which kubectl 1.32 asks
+// for first and which spares it a request per group version.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace portflow::fake {
+
+// The Kubernetes version served (GET /version) and reported by the nodes.
+inline constexpr char kServerVersion[] = "v1.32.0";
+
+// The Content-Type of an aggregated answer. Clients (client-go) tell the two
+// forms apart by it alone, so an aggregated body must go out with it.
+inline constexpr char kAggregatedDiscoveryType[] =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+// Whether an Accept header asks for the aggregated v2 form: an entry for it
+// comes before any the legacy form would answer (application/json, */*), as
+// the API server negotiates. v2beta1 and protobuf entries are passed over.
+bool WantsAggregatedDiscovery(const std::string& accept);
+
+// GET /api (`core`: an APIVersions) or /apis (an APIGroupList), legacy form.
+nlohmann::json LegacyDiscovery(bool core);
+
+// GET /api or /apis in the aggregated form: an APIGroupDiscoveryList with the
+// core group (its name empty) or with every named group.
+nlohmann::json AggregatedDiscovery(bool core);
+
+// GET /api/v1 (`group` "") or /apis/GROUP/VERSION: an APIResourceList, with
+// "pods/status"-style entries for subresources; nullopt when the group
+// version is not served.
+std::optional<nlohmann::json> ResourceList(const std::string& group, const std::string& version);
+
+}  // namespace portflow::fake

@@ -1,0 +1,35 @@
+// An HTTP/1.1 server on 127.0.0.1 with keep-alive and chunked streams, for
+// the fake cluster. One thread per connection: the fake serves tests and a
+// handful of clients, not a fleet.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "core/status.h"
+#include "k8s_backend/fake_cluster/apiserver/http_types.h"
+
+namespace portflow::fake {
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Told of each request once its answer is sent (a stream: once its headers
+// are), with the time since the request was read; status 0 when the
+// connection was dropped instead. Called on the connection's thread, so
+// concurrently: an access log, for instance.
+using ServedHook =
+    std::function<void(const HttpRequest& request, int status, std::chrono::microseconds latency)>;
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  virtual int port() const = 0;
+  // Closes the listener and every connection, and joins their threads.
+  virtual void Stop() = 0;
+};
+
+// Listens on 127.0.0.1:`port` (0 picks a free port).
+Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler,
+                                                    ServedHook served = nullptr);
+
+}  // namespace portflow::fake

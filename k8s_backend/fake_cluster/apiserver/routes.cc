@@ -1,0 +1,352 @@
+// The fake cluster's route table and its resource handlers: what each verb
+// does to the store, with the API server's answers.
+#include <algorithm>
+#include <cstdlib>
+#include <variant>
+
+#include "core/k8s_time.h"
+#include "k8s_backend/fake_cluster/apiserver/admission.h"
+#include "k8s_backend/fake_cluster/apiserver/discovery.h"
+#include "k8s_backend/fake_cluster/apiserver/openapi.h"
+#include "k8s_backend/fake_cluster/apiserver/responses.h"
+#include "k8s_backend/fake_cluster/apiserver/table.h"
+#include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/store/strategic_merge.h"
+
+namespace portflow::fake {
+namespace {
+
+std::optional<HttpResponse> Version(const HttpRequest&, const Target& t) {
+  if (t.path.size() != 1 || t.path[0] != "version") return std::nullopt;
+  return Json(200, {{"major", "1"},
+                    {"minor", "32"},
+                    {"gitVersion", kServerVersion},
+                    {"gitCommit", "portflow-fake"},
+                    {"gitTreeState", "clean"},
+                    {"buildDate", "2026-11-30T00:00:00Z"},
+                    {"goVersion", "go1.23"},
+                    {"compiler", "gc"},
+                    {"platform", "linux/amd64"}});
+}
+
+// GET /api, /apis, /api/v1 and /apis/GROUP/VERSION.
+std::optional<HttpResponse> Discovery(const HttpRequest& req, const Target& t) {
+  const auto& p = t.path;
+  if (p.size() == 1 && (p[0] == "api" || p[0] == "apis")) {
+    bool core = p[0] == "api";
+    auto accept = req.headers.find("accept");
+    if (accept != req.headers.end() && WantsAggregatedDiscovery(accept->second)) {
+      HttpResponse r{200, kAggregatedDiscoveryType, AggregatedDiscovery(core).dump(), nullptr};
+      r.headers["Vary"] = "Accept";  // one URL, two forms: caches must key on Accept
+      return r;
+    }
+    return Json(200, LegacyDiscovery(core));
+  }
+  if (p.size() == 2 && p[0] == "api") {
+    if (auto list = ResourceList("", p[1])) return Json(200, *list);
+  }
+  if (p.size() == 3 && p[0] == "apis") {
+    if (auto list = ResourceList(p[1], p[2])) return Json(200, *list);
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> OpenApi(const HttpRequest&, const Target& t) {
+  const auto& p = t.path;
+  if (p.size() < 2 || p[0] != "openapi" || p[1] != "v3") return std::nullopt;
+  if (p.size() == 2) return Json(200, OpenApiV3Index());
+  std::string gv;
+  for (size_t i = 2; i < p.size(); ++i) gv += (gv.empty() ? "" : "/") + p[i];
+  if (auto doc = OpenApiV3Document(gv)) return Json(200, *doc);
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> Health(const HttpRequest&, const Target& t) {
+  const auto& p = t.path;
+  if (p.empty() || (p[0] != "healthz" && p[0] != "livez" && p[0] != "readyz")) return std::nullopt;
+  return HttpResponse{200, "text/plain", "ok", nullptr};
+}
+
+std::string Query(const ApiRequest& r, const std::string& key) {
+  auto it = r.target.query.find(key);
+  return it == r.target.query.end() ? "" : it->second;
+}
+
+// PATCH: the object after `body`, by the patch type the Content-Type names;
+// a response when the patch is refused.
+std::variant<json, HttpResponse> Patched(const ApiRequest& r, const json& current,
+                                         const json& body) {
+  const auto& headers = r.http.headers;
+  std::string type = headers.count("content-type") ? headers.at("content-type") : "";
+  json next = current;
+  try {
+    if (type.rfind("application/json-patch+json", 0) == 0) {
+      next = current.patch(body);
+    } else if (type.rfind("application/strategic-merge-patch+json", 0) == 0) {
+      auto merged = StrategicMergePatch(current, body, r.kind->kind);
+      if (!merged.ok()) {
+        // The API server answers a malformed patch 400; one that does not
+        // fit the object fails as a plain error: 500 with no reason.
+        bool malformed = merged.status().code() == StatusCode::kInvalidArgument;
+        return Failure(malformed ? 400 : 500, malformed ? "BadRequest" : "",
+                       merged.status().message());
+      }
+      next = *std::move(merged);
+    } else {
+      next.merge_patch(body);  // JSON merge patch (RFC 7386)
+    }
+  } catch (const json::exception& e) {
+    return Failure(422, "Invalid", std::string("the patch could not be applied: ") + e.what());
+  }
+  // A patch names a resourceVersion only to make it a precondition.
+  bool precondition =
+      body.is_object() && body.value("metadata", json::object()).contains("resourceVersion");
+  if (!next.is_object() || !next["metadata"].is_object()) {
+    return Failure(422, "Invalid", "the patched object has no metadata");
+  }
+  if (!precondition) next["metadata"].erase("resourceVersion");
+  return next;
+}
+
+// Only status changes through the status subresource; the main resource
+// (and any other subresource) keeps the stored status.
+void KeepStatus(const std::string& subresource, const json& current, json& next) {
+  if (subresource == "status") {
+    json merged = current;
+    merged["status"] = next.value("status", json::object());
+    merged["metadata"]["resourceVersion"] = next["metadata"].value("resourceVersion", "");
+    if (merged["metadata"]["resourceVersion"] == "") merged["metadata"].erase("resourceVersion");
+    next = merged;
+  } else if (current.contains("status")) {
+    next["status"] = current["status"];
+  } else {
+    next.erase("status");
+  }
+}
+
+// propagationPolicy from the query or the DeleteOptions body. Without one,
+// Jobs orphan their pods (batch/v1's legacy default); the rest delete
+// dependents in the background.
+std::string PropagationPolicy(const ApiRequest& r) {
+  std::string policy = Query(r, "propagationPolicy");
+  json options = json::parse(r.body->empty() ? "{}" : *r.body, nullptr, false);
+  if (policy.empty() && options.is_object()) {
+    policy = options.value("propagationPolicy", "");
+    if (policy.empty() && options.contains("orphanDependents") &&
+        options["orphanDependents"].is_boolean()) {
+      policy = options["orphanDependents"].get<bool>() ? "Orphan" : "Background";
+    }
+  }
+  if (policy.empty()) policy = r.kind->kind == "Job" ? "Orphan" : "Background";
+  return policy;
+}
+
+}  // namespace
+
+void FakeCluster::InstallRoutes() {
+  router_.AddPath(Version);
+  router_.AddPath(Discovery);
+  router_.AddPath(OpenApi);
+  router_.AddPath(Health);
+  auto to = [this](HttpResponse (FakeCluster::*handler)(const ApiRequest&)) {
+    return [this, handler](const ApiRequest& r) { return (this->*handler)(r); };
+  };
+  router_.AddResource("watch", "", to(&FakeCluster::WatchResource));
+  router_.AddResource("list", "", to(&FakeCluster::ListResource));
+  router_.AddResource("create", "", to(&FakeCluster::CreateResource));
+  router_.AddResource("get", "", to(&FakeCluster::GetResource));
+  router_.AddResource("get", "log", to(&FakeCluster::GetLog));
+  router_.AddResource("update", "", to(&FakeCluster::WriteResource));
+  router_.AddResource("patch", "", to(&FakeCluster::WriteResource));
+  router_.AddResource("delete", "", to(&FakeCluster::DeleteResource));
+}
+
+HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
+  const ResourceKind* kind = r.kind;
+  auto w = store_.StartWatch(*kind, r.ns, r.list, Query(r, "resourceVersion"));
+  if (!w.ok() && w.status().code() != StatusCode::kOutOfRange) return FromStatus(w.status(), kind);
+  std::string timeout_text = Query(r, "timeoutSeconds");
+  int64_t timeout = timeout_text.empty() ? 1800 : std::strtoll(timeout_text.c_str(), nullptr, 10);
+  TimePoint end = clock_.Now() + std::chrono::seconds(timeout);
+  HttpResponse res{200, "application/json", "", nullptr};
+  if (!w.ok()) {
+    // The real server answers 200, then one ERROR event with a 410 Status.
+    json status = json::parse(FromStatus(w.status()).body);
+    bool sent = false;
+    res.stream = [status, sent](std::string* chunk) mutable {
+      if (!sent) *chunk = json{{"type", "ERROR"}, {"object", status}}.dump() + "\n";
+      sent = true;
+      return false;
+    };
+    return res;
+  }
+  std::shared_ptr<Watch> watch = *w;
+  Clock* clock = &clock_;
+  bool first = true;
+  bool bookmarks = ParseBool(Query(r, "allowWatchBookmarks"));
+  TimePoint last_sent = clock_.Now();
+  ObjectStore* store = &store_;
+  std::string include_object = Query(r, "includeObject");
+  bool as_table = r.as_table;
+  res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent, store,
+                include_object](std::string* chunk) mutable {
+    TimePoint now = clock->Now();
+    if (now >= end || watch->stopped()) return false;
+    WatchEvent e;
+    if (watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
+      last_sent = clock->Now();
+      // What is queued goes out in one chunk: one write for many events
+      // when this watcher falls behind.
+      do {
+        if (as_table) {
+          // kubectl get -w asks for Table rows; the columns come with the first.
+          json table = ToTable(*kind, {*e.object}, clock->Now(), first, include_object);
+          *chunk += json{{"type", e.type}, {"object", table}}.dump() + "\n";
+        } else {
+          // The object's bytes are shared with every other watcher.
+          *chunk += "{\"type\":\"" + e.type + "\",\"object\":" + *e.text + "}\n";
+        }
+        first = false;
+      } while (chunk->size() < 65536 && watch->TryNext(&e));
+    } else if (bookmarks && clock->Now() - last_sent >= std::chrono::minutes(1)) {
+      // A quiet watch still learns the current version, to resume from it.
+      last_sent = clock->Now();
+      json mark = {{"kind", kind->kind},
+                   {"apiVersion", kind->ApiVersion()},
+                   {"metadata",
+                    {{"resourceVersion", std::to_string(store->resource_version())},
+                     {"annotations", {{"k8s.io/initial-events-end", "false"}}}}}};
+      *chunk = json{{"type", "BOOKMARK"}, {"object", mark}}.dump() + "\n";
+    }
+    return !watch->stopped() || !chunk->empty();
+  };
+  return res;
+}
+
+HttpResponse FakeCluster::ListResource(const ApiRequest& r) {
+  auto list = store_.List(*r.kind, r.ns, r.list);
+  if (!list.ok()) return FromStatus(list.status(), r.kind);
+  json meta = {{"resourceVersion", std::to_string(list->resource_version)}};
+  if (!list->continue_token.empty()) {
+    meta["continue"] = list->continue_token;
+    meta["remainingItemCount"] = list->remaining;
+  }
+  if (r.as_table) {
+    json table = ToTable(*r.kind, list->items, clock_.Now(), true, Query(r, "includeObject"));
+    table["metadata"] = meta;
+    return Json(200, table);
+  }
+  return Json(200, {{"kind", r.kind->kind + "List"},
+                    {"apiVersion", r.kind->ApiVersion()},
+                    {"metadata", meta},
+                    {"items", list->items}});
+}
+
+HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
+  const ResourceKind* kind = r.kind;
+  json body = json::parse(*r.body, nullptr, false);
+  if (!body.is_object()) return Failure(400, "BadRequest", "the request body is not a JSON object");
+  if (kind->namespaced && !store_.Get(*FindKind("", "namespaces"), "", r.ns).ok()) {
+    return Failure(404, "NotFound", "namespaces \"" + r.ns + "\" not found",
+                   {{"name", r.ns}, {"kind", "namespaces"}});
+  }
+  json invalid;
+  auto admit = [&](json& object) {
+    if (options_.kueue_suspends && kind->kind == "Job" && object["spec"].is_object() &&
+        object["metadata"]["labels"].is_object() &&
+        object["metadata"]["labels"].contains("kueue.x-k8s.io/queue-name")) {
+      object["spec"]["suspend"] = true;
+    }
+    ApplyDefaults(*kind, object, object["metadata"].value("uid", ""));
+    std::vector<Cause> causes = Validate(*kind, object);
+    if (causes.empty()) return OkStatus();
+    invalid = InvalidStatus(*kind, object["metadata"].value("name", ""), causes);
+    return InvalidArgument("invalid");
+  };
+  auto created = kind->kind == "Pod" ? controllers_.pod_admission().Create(r.ns, body, admit)
+                                     : store_.Create(*kind, r.ns, body, admit);
+  if (!invalid.is_null()) return Json(422, invalid);
+  if (!created.ok()) {
+    return FromStatus(created.status(), kind,
+                      body.value("metadata", json::object()).value("name", ""));
+  }
+  return Json(201, **created);
+}
+
+HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
+  std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
+  if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+  if (r.as_table) {
+    return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, Query(r, "includeObject")));
+  }
+  return Json(200, *obj);
+}
+
+HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
+  if (!store_.Peek(*r.kind, r.ns, r.name)) {
+    return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+  }
+  return Logs(r.ns, r.name, ParseBool(Query(r, "follow")));
+}
+
+HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
+  const std::string& name = r.name;
+  auto current = store_.Get(*r.kind, r.ns, name);
+  if (!current.ok()) return FromStatus(current.status(), r.kind, name);
+  json body = json::parse(*r.body, nullptr, false);
+  if (body.is_discarded()) return Failure(400, "BadRequest", "the request body is not valid JSON");
+  json next;
+  if (r.verb == "update") {
+    if (!body.is_object())
+      return Failure(400, "BadRequest", "the request body is not a JSON object");
+    next = body;
+    std::string named = next.value("metadata", json::object()).value("name", "");
+    if (named != name) {
+      return Failure(400, "BadRequest",
+                     "the name of the object (" + named + ") does not match the name on the URL (" +
+                         name + ")");
+    }
+  } else {
+    auto patched = Patched(r, *current, body);
+    if (auto* refused = std::get_if<HttpResponse>(&patched)) return std::move(*refused);
+    next = std::get<json>(std::move(patched));
+  }
+  KeepStatus(r.subresource, *current, next);
+  if (r.subresource.empty()) {
+    ApplyDefaults(*r.kind, next, (*current)["metadata"].value("uid", ""));
+    std::vector<Cause> causes = Validate(*r.kind, next);
+    for (Cause& c : ValidateUpdate(*r.kind, *current, next)) causes.push_back(std::move(c));
+    if (!causes.empty()) return Json(422, InvalidStatus(*r.kind, name, causes));
+  }
+  auto updated = store_.Update(*r.kind, r.ns, next);
+  if (!updated.ok()) return FromStatus(updated.status(), r.kind, name);
+  return Json(200, **updated);
+}
+
+HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
+  auto current = store_.Get(*r.kind, r.ns, r.name);
+  if (!current.ok()) return FromStatus(current.status(), r.kind, r.name);
+  std::string policy = PropagationPolicy(r);
+  if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
+    return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
+  }
+  std::string uid = (*current)["metadata"].value("uid", "");
+  if (policy == "Orphan") ReleaseDependents(uid);
+  if (policy == "Foreground") {
+    // Marked, not removed: the garbage collector deletes the dependents,
+    // then the owner.
+    json marked = *current;
+    marked["metadata"]["deletionTimestamp"] = K8sTime(clock_.Now());
+    json& finalizers = marked["metadata"]["finalizers"];
+    if (!finalizers.is_array()) finalizers = json::array();
+    finalizers.push_back("foregroundDeletion");
+    auto updated = store_.Update(*r.kind, r.ns, marked);
+    if (!updated.ok()) return FromStatus(updated.status(), r.kind, r.name);
+    return Json(200, **updated);
+  }
+  auto deleted = store_.Delete(*r.kind, r.ns, r.name);
+  if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
+  return Json(200, **deleted);
+}
+
+}  // namespace portflow::fake

@@ -1,0 +1,418 @@
+#include "k8s_backend/fake_cluster/store/object_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <utility>
+
+#include "core/k8s_time.h"
+
+namespace portflow::fake {
+namespace {
+
+std::vector<ResourceKind> MakeKinds() {
+  std::vector<std::string> involved = {"involvedObject.kind",
+                                       "involvedObject.namespace",
+                                       "involvedObject.name",
+                                       "involvedObject.uid",
+                                       "involvedObject.apiVersion",
+                                       "involvedObject.resourceVersion",
+                                       "involvedObject.fieldPath",
+                                       "reason",
+                                       "reportingComponent",
+                                       "source",
+                                       "type"};
+  return {
+      {"", "v1", "namespaces", "Namespace", false, {"status.phase"}},
+      {"", "v1", "nodes", "Node", false, {"spec.unschedulable"}},
+      {"",
+       "v1",
+       "pods",
+       "Pod",
+       true,
+       {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+        "status.phase", "status.podIP", "status.nominatedNodeName"}},
+      {"", "v1", "services", "Service", true, {}},
+      {"", "v1", "events", "Event", true, involved},
+      {"", "v1", "configmaps", "ConfigMap", true, {}},
+      {"", "v1", "secrets", "Secret", true, {"type"}},
+      {"", "v1", "resourcequotas", "ResourceQuota", true, {}},
+      {"batch", "v1", "jobs", "Job", true, {"status.successful"}},
+  };
+}
+
+// Value at a dotted path ("spec.nodeName") as the API server's field
+// selectors see it: strings as they are, other scalars printed, else "".
+std::string At(const json& object, const std::string& path) {
+  const json* cur = &object;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur->is_object()) return "";
+    auto it = cur->find(part);
+    if (it == cur->end()) return "";
+    cur = &*it;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (cur->is_string()) return cur->get<std::string>();
+  if (cur->is_boolean()) return cur->get<bool>() ? "true" : "false";
+  if (cur->is_number()) return cur->dump();
+  return "";
+}
+
+std::string Hex(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> Unhex(const std::string& s) {
+  if (s.size() % 2) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 2) {
+    auto v = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = v(s[i]), lo = v(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+std::string Plural(const ResourceKind& kind) {
+  return kind.group.empty() ? kind.resource : kind.resource + "." + kind.group;
+}
+
+}  // namespace
+
+const std::vector<ResourceKind>& AllKinds() {
+  static const std::vector<ResourceKind> kinds = MakeKinds();
+  return kinds;
+}
+
+const ResourceKind* FindKind(const std::string& group, const std::string& resource) {
+  for (const ResourceKind& k : AllKinds()) {
+    if (k.group == group && k.resource == resource) return &k;
+  }
+  return nullptr;
+}
+
+std::map<std::string, std::string> FieldsOf(const ResourceKind& kind, const json& object) {
+  std::map<std::string, std::string> out{{"metadata.name", At(object, "metadata.name")}};
+  if (kind.namespaced) out["metadata.namespace"] = At(object, "metadata.namespace");
+  for (const std::string& f : kind.field_selectors) out[f] = At(object, f);
+  return out;
+}
+
+// --- Watch ---------------------------------------------------------------
+
+bool Watch::Next(WatchEvent* event, TimePoint deadline) {
+  std::unique_lock<std::mutex> l(mu_);
+  store_->clock().WaitUntil(l, cv_, deadline, [this] { return !queue_.empty() || stopped_; });
+  if (queue_.empty()) return false;
+  *event = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
+bool Watch::TryNext(WatchEvent* event) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (queue_.empty()) return false;
+  *event = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
+void Watch::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool Watch::stopped() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stopped_;
+}
+
+void Watch::Offer(const std::string& type, const std::shared_ptr<const json>& shared,
+                  const json* previous, std::shared_ptr<const std::string>& text) {
+  const json& object = *shared;
+  auto matches = [&](const json& o) {
+    if (kind_->namespaced && !ns_.empty() && At(o, "metadata.namespace") != ns_) return false;
+    return labels_.Matches(LabelsOf(o)) && fields_.Matches(FieldsOf(*kind_, o));
+  };
+  std::string sent = type;
+  if (type == "MODIFIED" && previous) {
+    // Selectors see objects enter and leave, as on the API server.
+    bool now = matches(object), before = matches(*previous);
+    if (!now && !before) return;
+    if (now && !before) sent = "ADDED";
+    if (!now && before) sent = "DELETED";
+  } else if (!matches(object)) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopped_) return;
+    if (!text) text = std::make_shared<const std::string>(object.dump());
+    queue_.push_back({sent, shared, text});
+  }
+  cv_.notify_all();
+}
+
+// --- ObjectStore ---------------------------------------------------------
+
+ObjectStore::ObjectStore(Clock& clock, size_t history) : clock_(clock), history_(history) {}
+
+int64_t ObjectStore::resource_version() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return rv_;
+}
+
+Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const std::string& ns,
+                                                json object, const Admit& admit) {
+  if (!object.is_object()) return InvalidArgument("the body of the request is not an object");
+  json& meta = object["metadata"];
+  if (!meta.is_object()) meta = json::object();
+  std::string obj_ns = meta.value("namespace", "");
+  if (kind.namespaced) {
+    if (ns.empty()) return InvalidArgument("a namespace is required for " + kind.resource);
+    if (!obj_ns.empty() && obj_ns != ns) {
+      return InvalidArgument(
+          "the namespace of the provided object does not match the namespace sent on the request");
+    }
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  std::string name = meta.value("name", "");
+  if (name.empty()) {
+    std::string prefix = meta.value("generateName", "");
+    if (prefix.empty()) return InvalidArgument("name or generateName is required");
+    // Five characters from the API server's alphabet, derived from a counter.
+    static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    do {
+      uint64_t n = ++name_counter_ * 2654435761u;
+      name = prefix;
+      for (int i = 0; i < 5; ++i, n /= 27) name += kAlphabet[n % 27];
+    } while (objects_.count({KindKey(kind), kind.namespaced ? ns : "", name}));
+    meta["name"] = name;
+  }
+  Key key{KindKey(kind), kind.namespaced ? ns : "", name};
+  if (objects_.count(key)) return AlreadyExists(Plural(kind) + " \"" + name + "\" already exists");
+  object["apiVersion"] = kind.ApiVersion();
+  object["kind"] = kind.kind;
+  char uid[40];
+  uint64_t u = ++uid_counter_;
+  std::snprintf(uid, sizeof uid, "%08x-0000-4000-8000-%012llx",
+                static_cast<unsigned>(u * 2654435761u), static_cast<unsigned long long>(u));
+  meta["uid"] = uid;
+  meta.erase("deletionTimestamp");
+  meta.erase("resourceVersion");
+  if (admit) {
+    Status st = admit(object);
+    if (!st.ok()) return st;
+  }
+  json& m = object["metadata"];
+  m["resourceVersion"] = std::to_string(++rv_);
+  m["creationTimestamp"] = K8sTime(clock_.Now());
+  m["generation"] = 1;
+  auto stored = std::make_shared<const json>(std::move(object));
+  objects_[key] = stored;
+  Record(kind, std::get<1>(key), "ADDED", stored, nullptr);
+  return stored;
+}
+
+Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
+                              const std::string& name) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  return *it->second;
+}
+
+std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const std::string& ns,
+                                              const std::string& name) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+void ObjectStore::AddListener(Listener listener) {
+  std::lock_guard<std::mutex> l(mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string& ns,
+                                     const ListOptions& options) const {
+  ASSIGN_OR_RETURN(LabelSelector labels, LabelSelector::Parse(options.label_selector));
+  std::vector<std::string> supported{"metadata.name"};
+  if (kind.namespaced) supported.push_back("metadata.namespace");
+  supported.insert(supported.end(), kind.field_selectors.begin(), kind.field_selectors.end());
+  ASSIGN_OR_RETURN(FieldSelector fields, FieldSelector::Parse(options.field_selector, supported));
+  std::optional<std::pair<std::string, std::string>> after;
+  if (!options.continue_token.empty()) {
+    auto raw = Unhex(options.continue_token);
+    size_t sep = raw ? raw->find('\0') : std::string::npos;
+    if (sep == std::string::npos) return InvalidArgument("invalid continue token");
+    after = std::make_pair(raw->substr(0, sep), raw->substr(sep + 1));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  ListResult out;
+  out.resource_version = rv_;
+  std::string kk = KindKey(kind);
+  for (auto it = objects_.lower_bound({kk, "", ""});
+       it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
+    const auto& [k, obj_ns, name] = it->first;
+    if (kind.namespaced && !ns.empty() && obj_ns != ns) continue;
+    if (after && std::make_pair(obj_ns, name) <= *after) continue;
+    const json& object = *it->second;
+    if (!labels.Matches(LabelsOf(object)) || !fields.Matches(FieldsOf(kind, object))) continue;
+    if (options.limit > 0 && static_cast<int64_t>(out.items.size()) == options.limit) {
+      ++out.remaining;
+      continue;
+    }
+    out.items.push_back(object);
+  }
+  if (out.remaining > 0) {
+    const json& last = out.items.back()["metadata"];
+    out.continue_token =
+        Hex(last.value("namespace", "") + std::string(1, '\0') + last.value("name", ""));
+  }
+  return out;
+}
+
+Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const std::string& ns,
+                                                json object) {
+  if (!object.is_object() || !object["metadata"].is_object()) {
+    return InvalidArgument("the body of the request is not an object with metadata");
+  }
+  json& meta = object["metadata"];
+  std::string name = meta.value("name", "");
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  const json& old = *it->second;
+  std::string want = meta.value("resourceVersion", "");
+  if (!want.empty() && want != old["metadata"].value("resourceVersion", "")) {
+    return Aborted("Operation cannot be fulfilled on " + Plural(kind) + " \"" + name +
+                   "\": the object has been modified; please apply your changes to the latest "
+                   "version and try again");
+  }
+  // Fields the server owns are kept as they were.
+  for (const char* f : {"uid", "creationTimestamp", "generation", "namespace"}) {
+    if (old["metadata"].contains(f)) meta[f] = old["metadata"][f];
+  }
+  object["apiVersion"] = kind.ApiVersion();
+  object["kind"] = kind.kind;
+  auto spec = std::as_const(object).find("spec");
+  auto old_spec = old.find("spec");
+  bool has = spec != object.end(), had = old_spec != old.end();
+  if (has != had || (has && *spec != *old_spec)) {
+    meta["generation"] = old["metadata"].value("generation", 1) + 1;
+  }
+  meta["resourceVersion"] = std::to_string(++rv_);
+  auto stored = std::make_shared<const json>(std::move(object));
+  std::shared_ptr<const json> previous = std::move(it->second);
+  it->second = stored;
+  Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous));
+  return stored;
+}
+
+Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns,
+                                                const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  json object = *it->second;
+  std::string obj_ns = std::get<1>(it->first);
+  objects_.erase(it);
+  object["metadata"]["resourceVersion"] = std::to_string(++rv_);
+  auto gone = std::make_shared<const json>(std::move(object));
+  Record(kind, obj_ns, "DELETED", gone, nullptr);
+  return gone;
+}
+
+void ObjectStore::Record(const ResourceKind& kind, const std::string& ns, const std::string& type,
+                         std::shared_ptr<const json> object, std::shared_ptr<const json> previous) {
+  changes_.push_back({rv_, &kind, ns, type, std::move(object), std::move(previous)});
+  const Change& c = changes_.back();
+  auto alive = watches_.begin();
+  std::shared_ptr<const std::string> text;
+  for (auto& w : watches_) {
+    if (auto watch = w.lock(); watch && !watch->stopped()) {
+      if (watch->kind_ == &kind) watch->Offer(type, c.object, c.previous.get(), text);
+      *alive++ = w;
+    }
+  }
+  watches_.erase(alive, watches_.end());
+  for (const Listener& listener : listeners_) listener(c);
+  while (changes_.size() > std::max<size_t>(history_, 1)) changes_.pop_front();
+}
+
+Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
+                                                       const std::string& ns,
+                                                       const ListOptions& selectors,
+                                                       const std::string& resource_version) {
+  ASSIGN_OR_RETURN(LabelSelector labels, LabelSelector::Parse(selectors.label_selector));
+  std::vector<std::string> supported{"metadata.name"};
+  if (kind.namespaced) supported.push_back("metadata.namespace");
+  supported.insert(supported.end(), kind.field_selectors.begin(), kind.field_selectors.end());
+  ASSIGN_OR_RETURN(FieldSelector fields, FieldSelector::Parse(selectors.field_selector, supported));
+  int64_t from = -1;
+  if (!resource_version.empty() && resource_version != "0") {
+    char* end = nullptr;
+    from = std::strtoll(resource_version.c_str(), &end, 10);
+    if (*end != '\0' || from < 0)
+      return InvalidArgument("invalid resourceVersion \"" + resource_version + "\"");
+  }
+  std::shared_ptr<Watch> w(new Watch(this, &kind, ns, std::move(labels), std::move(fields)));
+  std::lock_guard<std::mutex> l(mu_);
+  if (from < 0) {
+    std::string kk = KindKey(kind);
+    for (auto it = objects_.lower_bound({kk, "", ""});
+         it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
+      std::shared_ptr<const std::string> text;
+      w->Offer("ADDED", it->second, nullptr, text);
+    }
+  } else {
+    int64_t oldest = changes_.empty() ? rv_ : changes_.front().rv;
+    if (from + 1 < oldest && from < rv_) {
+      return OutOfRange("too old resource version: " + resource_version + " (" +
+                        std::to_string(oldest - 1) + ")");
+    }
+    for (const Change& c : changes_) {
+      std::shared_ptr<const std::string> text;
+      if (c.rv > from && c.kind == &kind) w->Offer(c.type, c.object, c.previous.get(), text);
+    }
+  }
+  watches_.push_back(w);
+  return w;
+}
+
+void ObjectStore::StopAllWatches() {
+  std::vector<std::shared_ptr<Watch>> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& w : watches_) {
+      if (auto s = w.lock()) all.push_back(s);
+    }
+    watches_.clear();
+  }
+  for (auto& w : all) w->Stop();
+}
+
+}  // namespace portflow::fake

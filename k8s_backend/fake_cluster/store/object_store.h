@@ -1,0 +1,185 @@
+// The fake cluster's object store: what etcd plus the API server's generic
+// registry do for every resource. Objects are JSON, deep-copied in and out.
+// The store assigns uid, resourceVersion (one counter for the whole store),
+// generation, creationTimestamp and names from generateName; answers
+// NotFound / AlreadyExists / Conflict where the API server would; lists in a
+// stable order (namespace, then name); and keeps a window of recent changes
+// so that watches can start from a resourceVersion, as on a real server.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "k8s_backend/fake_cluster/store/selectors.h"
+
+namespace portflow::fake {
+
+using json = nlohmann::json;
+
+struct ResourceKind {
+  std::string group;  // "" for core
+  std::string version;
+  std::string resource;  // plural, e.g. "pods"
+  std::string kind;      // "Pod"
+  bool namespaced = true;
+  std::vector<std::string> field_selectors;  // supported beyond metadata.name/namespace
+
+  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
+};
+
+// The kinds this fake serves, by plural resource name; nullptr when unknown.
+const ResourceKind* FindKind(const std::string& group, const std::string& resource);
+const std::vector<ResourceKind>& AllKinds();
+
+// The values of a kind's selectable fields for one object.
+std::map<std::string, std::string> FieldsOf(const ResourceKind& kind, const json& object);
+
+struct ListOptions {
+  std::string label_selector;
+  std::string field_selector;
+  int64_t limit = 0;           // 0: no limit
+  std::string continue_token;  // from a previous page
+};
+
+struct ListResult {
+  std::vector<json> items;
+  int64_t resource_version = 0;
+  std::string continue_token;  // "" on the last page
+  int64_t remaining = 0;       // items after this page
+};
+
+struct WatchEvent {
+  std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
+  std::shared_ptr<const json> object;
+  // object->dump(), made once per change and shared by every watcher.
+  std::shared_ptr<const std::string> text;
+};
+
+class ObjectStore;
+
+// A watch's stream of events. Next() blocks (through the store's clock) until
+// an event, the deadline, or Stop().
+class Watch {
+ public:
+  // False at the deadline or once stopped with nothing left to read.
+  bool Next(WatchEvent* event, TimePoint deadline);
+  // The next event if one is queued; never waits.
+  bool TryNext(WatchEvent* event);
+  void Stop();
+  bool stopped() const;
+
+ private:
+  friend class ObjectStore;
+  Watch(ObjectStore* store, const ResourceKind* kind, std::string ns, LabelSelector labels,
+        FieldSelector fields)
+      : store_(store),
+        kind_(kind),
+        ns_(std::move(ns)),
+        labels_(std::move(labels)),
+        fields_(std::move(fields)) {}
+  // Called by the store with its lock held. `text` caches the object's
+  // serialisation across the watches offered the same change.
+  void Offer(const std::string& type, const std::shared_ptr<const json>& object,
+             const json* previous, std::shared_ptr<const std::string>& text);
+
+  ObjectStore* store_;
+  const ResourceKind* kind_;
+  std::string ns_;
+  LabelSelector labels_;
+  FieldSelector fields_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WatchEvent> queue_;
+  bool stopped_ = false;
+};
+
+class ObjectStore {
+ public:
+  // `history` changes are kept for watches that start from a version (etcd
+  // compacts too; an older version gets 410 Expired and the client re-lists).
+  explicit ObjectStore(Clock& clock, size_t history = 20000);
+
+  // One change to the store. Objects are immutable once stored and shared,
+  // so a change costs no copy.
+  struct Change {
+    int64_t rv;
+    const ResourceKind* kind;
+    std::string ns;
+    std::string type;  // ADDED, MODIFIED, DELETED
+    std::shared_ptr<const json> object;
+    std::shared_ptr<const json> previous;  // MODIFIED: the version before
+  };
+  // Sees every change in order, with the store's lock held: it must not call
+  // the store. The controllers use it as their informer.
+  using Listener = std::function<void(const Change&)>;
+  void AddListener(Listener listener);
+
+  Clock& clock() { return clock_; }
+
+  // Runs before an object is stored, with its name, uid and namespace set;
+  // an error stops the create and is returned as it is.
+  using Admit = std::function<Status(json& object)>;
+
+  // An object as stored: shared and never changed, so returning it costs no copy.
+  using Stored = std::shared_ptr<const json>;
+
+  // AlreadyExists when the name is taken; InvalidArgument without a name or
+  // generateName. Returns the stored object.
+  Result<Stored> Create(const ResourceKind& kind, const std::string& ns, json object,
+                        const Admit& admit = nullptr);
+  Result<json> Get(const ResourceKind& kind, const std::string& ns, const std::string& name) const;
+  // The stored object itself, without a copy; nullptr when absent.
+  std::shared_ptr<const json> Peek(const ResourceKind& kind, const std::string& ns,
+                                   const std::string& name) const;
+  // `ns` "" lists every namespace.
+  Result<ListResult> List(const ResourceKind& kind, const std::string& ns,
+                          const ListOptions& options) const;
+  // Replaces the object. Aborted (409 Conflict) when metadata.resourceVersion
+  // is set and stale; NotFound when absent. generation moves when spec does.
+  Result<Stored> Update(const ResourceKind& kind, const std::string& ns, json object);
+  // Removes the object and returns it as it was.
+  Result<Stored> Delete(const ResourceKind& kind, const std::string& ns, const std::string& name);
+
+  // Starts a watch. `resource_version` "" or "0": ADDED for every current
+  // object first; "N": every change after N, OutOfRange (410 Expired) when N
+  // is older than the kept history.
+  Result<std::shared_ptr<Watch>> StartWatch(const ResourceKind& kind, const std::string& ns,
+                                            const ListOptions& selectors,
+                                            const std::string& resource_version);
+  // Ends every watch (e.g. fault injection: dropped watches).
+  void StopAllWatches();
+
+  int64_t resource_version() const;
+
+ private:
+  friend class Watch;
+  using Key = std::tuple<std::string, std::string, std::string>;  // resource key, ns, name
+  void Record(const ResourceKind& kind, const std::string& ns, const std::string& type,
+              std::shared_ptr<const json> object, std::shared_ptr<const json> previous);
+  static std::string KindKey(const ResourceKind& kind) { return kind.group + "/" + kind.resource; }
+
+  Clock& clock_;
+  size_t history_;
+  mutable std::mutex mu_;
+  std::map<Key, std::shared_ptr<const json>> objects_;
+  std::deque<Change> changes_;
+  int64_t rv_ = 1;
+  uint64_t uid_counter_ = 0;
+  uint64_t name_counter_ = 0;
+  std::vector<std::weak_ptr<Watch>> watches_;
+  std::vector<Listener> listeners_;
+};
+
+}  // namespace portflow::fake

@@ -1,0 +1,221 @@
+#include "k8s_backend/fake_cluster/store/object_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace portflow::fake {
+namespace {
+
+using ::testing::HasSubstr;
+
+json Pod(const std::string& name, const std::string& phase = "Pending",
+         const std::map<std::string, std::string>& labels = {}) {
+  json p = {{"metadata", {{"name", name}}},
+            {"spec", {{"containers", json::array()}}},
+            {"status", {{"phase", phase}}}};
+  for (const auto& [k, v] : labels) p["metadata"]["labels"][k] = v;
+  return p;
+}
+
+class ObjectStoreTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  ObjectStore store_{clock_, 8};
+  const ResourceKind& pods_ = *FindKind("", "pods");
+  const ResourceKind& nodes_ = *FindKind("", "nodes");
+  const ResourceKind& jobs_ = *FindKind("batch", "jobs");
+};
+
+TEST_F(ObjectStoreTest, CreateFillsWhatTheServerOwns) {
+  auto p = store_.Create(pods_, "ml", Pod("a"));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((**p)["apiVersion"], "v1");
+  EXPECT_EQ((**p)["kind"], "Pod");
+  EXPECT_EQ((**p)["metadata"]["namespace"], "ml");
+  EXPECT_FALSE((**p)["metadata"]["uid"].get<std::string>().empty());
+  EXPECT_EQ((**p)["metadata"]["generation"], 1);
+  EXPECT_EQ((**p)["metadata"]["creationTimestamp"], "2027-01-15T08:00:00Z");
+  auto j = store_.Create(jobs_, "ml", {{"metadata", {{"generateName", "train-"}}}});
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ((**j)["apiVersion"], "batch/v1");
+  std::string name = (**j)["metadata"]["name"];
+  EXPECT_EQ(name.size(), 11u);
+  EXPECT_EQ(name.rfind("train-", 0), 0u);
+  EXPECT_NE((**p)["metadata"]["uid"], (**j)["metadata"]["uid"]);
+}
+
+TEST_F(ObjectStoreTest, ErrorsWhereTheApiServerGivesThem) {
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
+  auto dup = store_.Create(pods_, "ml", Pod("a"));
+  EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(dup.status().message(), "pods \"a\" already exists");
+  EXPECT_TRUE(store_.Create(pods_, "other", Pod("a")).ok());  // names are per namespace
+  EXPECT_EQ(store_.Get(pods_, "ml", "b").status().message(), "pods \"b\" not found");
+  EXPECT_EQ(store_.Get(jobs_, "ml", "b").status().message(), "jobs.batch \"b\" not found");
+  EXPECT_EQ(store_.Create(pods_, "ml", json::object()).status().code(),
+            StatusCode::kInvalidArgument);
+  json wrong_ns = Pod("c");
+  wrong_ns["metadata"]["namespace"] = "elsewhere";
+  EXPECT_EQ(store_.Create(pods_, "ml", wrong_ns).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.Delete(pods_, "ml", "zz").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ObjectStoreTest, UpdateChecksTheResourceVersionAndBumpsGeneration) {
+  json a = **store_.Create(pods_, "ml", Pod("a"));
+  json stale = a;
+  a["status"]["phase"] = "Running";
+  json updated = **store_.Update(pods_, "ml", a);
+  EXPECT_EQ(updated["metadata"]["generation"], 1);  // status changes keep the generation
+  EXPECT_NE(updated["metadata"]["resourceVersion"], a["metadata"]["resourceVersion"]);
+  stale["status"]["phase"] = "Failed";
+  auto conflict = store_.Update(pods_, "ml", stale);
+  EXPECT_EQ(conflict.status().code(), StatusCode::kAborted);
+  EXPECT_THAT(conflict.status().message(), HasSubstr("the object has been modified"));
+  updated["spec"]["nodeName"] = "n1";
+  json again = **store_.Update(pods_, "ml", updated);
+  EXPECT_EQ(again["metadata"]["generation"], 2);
+  again["metadata"].erase("resourceVersion");  // no precondition: last write wins
+  again["metadata"]["uid"] = "forged";
+  json forced = **store_.Update(pods_, "ml", again);
+  EXPECT_EQ(forced["metadata"]["uid"], a["metadata"]["uid"]);
+}
+
+TEST_F(ObjectStoreTest, ListsInStableOrderWithSelectorsAndPages) {
+  for (const char* ns : {"b", "a"}) {
+    for (const char* name : {"z", "y", "x"}) {
+      ASSERT_TRUE(
+          store_
+              .Create(pods_, ns,
+                      Pod(name, name == std::string("y") ? "Running" : "Pending", {{"app", ns}}))
+              .ok());
+    }
+  }
+  auto all = store_.List(pods_, "", {});
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> got;
+  for (const json& p : all->items)
+    got.push_back(p["metadata"]["namespace"].get<std::string>() + "/" +
+                  p["metadata"]["name"].get<std::string>());
+  EXPECT_EQ(got, (std::vector<std::string>{"a/x", "a/y", "a/z", "b/x", "b/y", "b/z"}));
+  EXPECT_EQ(store_.List(pods_, "b", {})->items.size(), 3u);
+  EXPECT_EQ(store_.List(pods_, "", {"app=a", "", 0, ""})->items.size(), 3u);
+  EXPECT_EQ(store_.List(pods_, "", {"", "status.phase=Running", 0, ""})->items.size(), 2u);
+  EXPECT_FALSE(store_.List(pods_, "", {"", "spec.bogus=1", 0, ""}).ok());
+  // Pages of two, following continue tokens.
+  ListOptions page{"", "", 2, ""};
+  std::vector<std::string> paged;
+  for (int i = 0; i < 10; ++i) {
+    auto r = store_.List(pods_, "", page);
+    ASSERT_TRUE(r.ok());
+    for (const json& p : r->items) paged.push_back(p["metadata"]["name"]);
+    if (r->continue_token.empty()) break;
+    EXPECT_EQ(r->remaining, 6 - static_cast<int64_t>(paged.size()));
+    page.continue_token = r->continue_token;
+  }
+  EXPECT_EQ(paged.size(), 6u);
+  EXPECT_FALSE(store_.List(pods_, "", {"", "", 2, "zz-not-a-token"}).ok());
+}
+
+TEST_F(ObjectStoreTest, ClusterScopedKindsIgnoreNamespaces) {
+  auto n = store_.Create(nodes_, "", {{"metadata", {{"name", "node-1"}, {"namespace", "x"}}}});
+  ASSERT_TRUE(n.ok());
+  EXPECT_FALSE((**n)["metadata"].contains("namespace"));
+  EXPECT_TRUE(store_.Get(nodes_, "whatever", "node-1").ok());
+}
+
+TEST_F(ObjectStoreTest, WatchFromNowSeesChangesThroughSelectors) {
+  auto w = store_.StartWatch(pods_, "ml", {"app=web", "", 0, ""},
+                             std::to_string(store_.resource_version()));
+  ASSERT_TRUE(w.ok());
+  json a = **store_.Create(pods_, "ml", Pod("a", "Pending", {{"app", "web"}}));
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b", "Pending", {{"app", "db"}})).ok());
+  ASSERT_TRUE(store_.Create(pods_, "other", Pod("c", "Pending", {{"app", "web"}})).ok());
+  a["metadata"]["labels"]["app"] = "gone";  // leaves the selector: DELETED
+  ASSERT_TRUE(store_.Update(pods_, "ml", a).ok());
+  WatchEvent e;
+  TimePoint soon = clock_.Now() + std::chrono::seconds(1);
+  ASSERT_TRUE((*w)->Next(&e, soon));
+  EXPECT_EQ(e.type, "ADDED");
+  EXPECT_EQ((*e.object)["metadata"]["name"], "a");
+  ASSERT_TRUE((*w)->Next(&e, soon));
+  EXPECT_EQ(e.type, "DELETED");
+  EXPECT_FALSE((*w)->Next(&e, soon));  // nothing else; virtual time jumped to the deadline
+  EXPECT_EQ(clock_.Now(), soon);
+}
+
+TEST_F(ObjectStoreTest, WatchersShareOneSerialisationPerChange) {
+  std::string now = std::to_string(store_.resource_version());
+  auto w1 = store_.StartWatch(pods_, "", {}, now);
+  auto w2 = store_.StartWatch(pods_, "ml", {}, now);
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  json a = **store_.Create(pods_, "ml", Pod("a"));
+  WatchEvent e1, e2;
+  TimePoint soon = clock_.Now() + std::chrono::seconds(1);
+  ASSERT_TRUE((*w1)->Next(&e1, soon));
+  ASSERT_TRUE((*w2)->Next(&e2, soon));
+  ASSERT_TRUE(e1.text && e2.text);
+  EXPECT_EQ(e1.text.get(), e2.text.get());
+  EXPECT_EQ(json::parse(*e1.text), a);
+  EXPECT_EQ(e1.object.get(), e2.object.get());
+}
+
+TEST_F(ObjectStoreTest, WatchFromZeroListsFirstAndTooOldIsExpired) {
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b")).ok());
+  auto w = store_.StartWatch(pods_, "ml", {}, "0");
+  ASSERT_TRUE(w.ok());
+  WatchEvent e;
+  TimePoint soon = clock_.Now() + std::chrono::seconds(1);
+  ASSERT_TRUE((*w)->Next(&e, soon));
+  EXPECT_EQ(e.type, "ADDED");
+  ASSERT_TRUE((*w)->Next(&e, soon));
+  EXPECT_EQ((*e.object)["metadata"]["name"], "b");
+  // The store keeps 8 changes: a version from before them is gone.
+  int64_t start = store_.resource_version();
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(store_.Create(pods_, "ml", Pod("p" + std::to_string(i))).ok());
+  auto old = store_.StartWatch(pods_, "ml", {}, std::to_string(start));
+  EXPECT_EQ(old.status().code(), StatusCode::kOutOfRange);
+  EXPECT_THAT(old.status().message(), HasSubstr("too old resource version"));
+  auto recent = store_.StartWatch(pods_, "ml", {}, std::to_string(store_.resource_version() - 3));
+  ASSERT_TRUE(recent.ok());
+  int n = 0;
+  while ((*recent)->Next(&e, clock_.Now() + std::chrono::seconds(1))) ++n;
+  EXPECT_EQ(n, 3);
+  EXPECT_FALSE(store_.StartWatch(pods_, "ml", {}, "abc").ok());
+}
+
+TEST_F(ObjectStoreTest, StoppedWatchesEndAndDeliveryIsThreadSafe) {
+  auto w = store_.StartWatch(pods_, "", {}, "");
+  ASSERT_TRUE(w.ok());
+  std::thread writer([&] {
+    for (int i = 0; i < 100; ++i)
+      ASSERT_TRUE(store_.Create(pods_, "ml", Pod("t" + std::to_string(i))).ok());
+  });
+  writer.join();
+  int n = 0;
+  WatchEvent e;
+  while ((*w)->Next(&e, clock_.Now() + std::chrono::seconds(1))) ++n;
+  EXPECT_EQ(n, 100);
+  store_.StopAllWatches();
+  EXPECT_TRUE((*w)->stopped());
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("late")).ok());
+  EXPECT_FALSE((*w)->Next(&e, clock_.Now() + std::chrono::seconds(1)));
+}
+
+TEST(Kinds, ServedKinds) {
+  EXPECT_NE(FindKind("", "configmaps"), nullptr);
+  EXPECT_NE(FindKind("batch", "jobs"), nullptr);
+  EXPECT_EQ(FindKind("", "jobs"), nullptr);
+  EXPECT_FALSE(FindKind("", "nodes")->namespaced);
+  auto fields =
+      FieldsOf(*FindKind("", "events"), json::parse(R"({"metadata":{"name":"e","namespace":"n"},
+      "involvedObject":{"kind":"Pod","name":"p"}})"));
+  EXPECT_EQ(fields["involvedObject.kind"], "Pod");
+  EXPECT_EQ(fields["involvedObject.uid"], "");
+}
+
+}  // namespace
+}  // namespace portflow::fake
