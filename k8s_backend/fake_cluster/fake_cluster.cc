@@ -354,7 +354,7 @@ HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, b
       return true;
     }
     std::shared_ptr<const json> now = store_.Peek(*FindKind("", "pods"), ns, name);
-    std::string phase = now ? Str(Sub(*now, "status"), "phase") : "Gone";
+    std::string phase = now ? Str(Field(*now, "status"), "phase") : "Gone";
     if (phase != "Pending" && phase != "Running") {
       *chunk = controllers_.LogOf(uid, sent);
       return false;

@@ -45,12 +45,12 @@ std::pair<std::string, std::string> SplitKey(const std::string& key) {
 
 Request PodRequest(const json& pod) {
   Request r;
-  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
-    const json& req = Sub(Sub(c, "resources"), "requests");
-    const json& lim = Sub(Sub(c, "resources"), "limits");
+  for (const json& c : Field(Field(pod, "spec"), "containers")) {
+    const json& req = Field(Field(c, "resources"), "requests");
+    const json& lim = Field(Field(c, "resources"), "limits");
     // As the API server defaults: a limit without a request is the request.
     auto get = [&](const char* name) -> const json& {
-      return req.contains(name) ? req[name] : Sub(lim, name);
+      return req.contains(name) ? req[name] : Field(lim, name);
     };
     r.milli_cpu += Quantity(get("cpu"), true);
     r.memory += Quantity(get("memory"), false);
@@ -60,7 +60,7 @@ Request PodRequest(const json& pod) {
 }
 
 std::string Phase(const json& pod) {
-  std::string phase = Str(Sub(pod, "status"), "phase");
+  std::string phase = Str(Field(pod, "status"), "phase");
   return phase.empty() ? "Pending" : phase;
 }
 bool Terminal(const json& pod) { return Phase(pod) == "Succeeded" || Phase(pod) == "Failed"; }
@@ -140,7 +140,7 @@ namespace {
 // {"running": {...}}); `ready` for running containers.
 json ContainerStatuses(const json& pod, const json& state, bool ready) {
   json statuses = json::array();
-  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
+  for (const json& c : Field(Field(pod, "spec"), "containers")) {
     statuses.push_back({{"name", Str(c, "name")},
                         {"image", Str(c, "image")},
                         {"ready", ready},
@@ -238,7 +238,7 @@ void Controllers::Observe(const ObjectStore::Change& c) {
 
 void Controllers::ObserveNode(const ObjectStore::Change& c) {
   const json& node = *c.object;
-  std::string name = Str(Sub(node, "metadata"), "name");
+  std::string name = Str(Field(node, "metadata"), "name");
   auto it = node_index_.find(name);
   if (c.type == "DELETED") {
     if (it == node_index_.end()) return;
@@ -249,19 +249,19 @@ void Controllers::ObserveNode(const ObjectStore::Change& c) {
   }
   NodeInfo info;
   info.name = name;
-  const json& alloc = Sub(Sub(node, "status"), "allocatable");
-  info.free = {Quantity(Sub(alloc, "cpu"), true), Quantity(Sub(alloc, "memory"), false),
-               Quantity(Sub(alloc, "nvidia.com/gpu"), false)};
-  for (const json& cond : Sub(Sub(node, "status"), "conditions")) {
+  const json& alloc = Field(Field(node, "status"), "allocatable");
+  info.free = {Quantity(Field(alloc, "cpu"), true), Quantity(Field(alloc, "memory"), false),
+               Quantity(Field(alloc, "nvidia.com/gpu"), false)};
+  for (const json& cond : Field(Field(node, "status"), "conditions")) {
     if (Str(cond, "type") == "Ready") info.ready = Str(cond, "status") == "True";
   }
-  info.cordoned = Sub(Sub(node, "spec"), "unschedulable") == json(true);
+  info.cordoned = Field(Field(node, "spec"), "unschedulable") == json(true);
   info.taints = json::array();
-  for (const json& taint : Sub(Sub(node, "spec"), "taints")) {
+  for (const json& taint : Field(Field(node, "spec"), "taints")) {
     std::string effect = Str(taint, "effect");
     if (effect == "NoSchedule" || effect == "NoExecute") info.taints.push_back(taint);
   }
-  for (const auto& [k, v] : Sub(Sub(node, "metadata"), "labels").items()) {
+  for (const auto& [k, v] : Field(Field(node, "metadata"), "labels").items()) {
     if (v.is_string()) info.labels[k] = v.get<std::string>();
   }
   // What the pods bound to it hold.
@@ -290,11 +290,11 @@ void Controllers::RetryParked() {
 
 void Controllers::ObservePod(const ObjectStore::Change& c) {
   const json& pod = *c.object;
-  const json& meta = Sub(pod, "metadata");
+  const json& meta = Field(pod, "metadata");
   std::string key = KeyOf(c.ns, Str(meta, "name"));
   bool gone = c.type == "DELETED";
   bool deleting = meta.contains("deletionTimestamp");
-  std::string node = Str(Sub(pod, "spec"), "nodeName");
+  std::string node = Str(Field(pod, "spec"), "nodeName");
   bool terminal = Terminal(pod);
   if (gone || deleting || Phase(pod) != "Pending") blocked_.erase(key);
 
@@ -343,9 +343,9 @@ void Controllers::ObservePod(const ObjectStore::Change& c) {
   // Job controller and garbage collector: the controlling owner.
   std::string owner;
   bool has_refs = false;
-  for (const json& ref : Sub(meta, "ownerReferences")) {
+  for (const json& ref : Field(meta, "ownerReferences")) {
     has_refs = true;
-    if (Sub(ref, "controller") == json(true)) owner = Str(ref, "uid");
+    if (Field(ref, "controller") == json(true)) owner = Str(ref, "uid");
   }
   auto was = pod_owner_.find(key);
   if (was != pod_owner_.end() && (gone || was->second != owner)) {
@@ -366,7 +366,7 @@ void Controllers::ObservePod(const ObjectStore::Change& c) {
   }
   if (has_refs) {
     // Owners that are gone, or leaving in the foreground: the GC decides.
-    for (const json& ref : Sub(meta, "ownerReferences")) {
+    for (const json& ref : Field(meta, "ownerReferences")) {
       std::string uid = Str(ref, "uid");
       if (!job_by_uid_.count(uid) || leaving_jobs_.count(uid)) gc_pods_.insert(key);
     }
@@ -374,7 +374,7 @@ void Controllers::ObservePod(const ObjectStore::Change& c) {
 }
 
 void Controllers::ObserveJob(const ObjectStore::Change& c) {
-  const json& meta = Sub(*c.object, "metadata");
+  const json& meta = Field(*c.object, "metadata");
   std::string key = KeyOf(c.ns, Str(meta, "name"));
   std::string uid = Str(meta, "uid");
   auto dependents_to_gc = [&] {
@@ -446,8 +446,8 @@ bool Controllers::Schedule() {
   for (const std::string& key : work) {
     auto [ns, name] = SplitKey(key);
     auto pod = store_.Peek(Pods(), ns, name);
-    if (!pod || !Str(Sub(*pod, "spec"), "nodeName").empty() || Terminal(*pod) ||
-        Sub(*pod, "metadata").contains("deletionTimestamp"))
+    if (!pod || !Str(Field(*pod, "spec"), "nodeName").empty() || Terminal(*pod) ||
+        Field(*pod, "metadata").contains("deletionTimestamp"))
       continue;
     changed = ScheduleOne(*pod) || changed;
   }
@@ -459,10 +459,10 @@ bool Controllers::Schedule() {
 // then takes the least allocated of those.
 bool Controllers::ScheduleOne(const json& original) {
   std::string key = KeyOf(original);
-  const json& spec = Sub(original, "spec");
+  const json& spec = Field(original, "spec");
   Request need = PodRequest(original);
-  const json& selector = Sub(spec, "nodeSelector");
-  const json& tolerations = Sub(spec, "tolerations");
+  const json& selector = Field(spec, "nodeSelector");
+  const json& tolerations = Field(spec, "tolerations");
   size_t n = nodes_.size();
   size_t enough = n;
   if (n > 100) {
@@ -514,7 +514,7 @@ bool Controllers::ScheduleOne(const json& original) {
   TimePoint now = store_.clock().Now();
   json pod = original;
   json& status = pod["status"];
-  std::string ns = Str(Sub(pod, "metadata"), "namespace");
+  std::string ns = Str(Field(pod, "metadata"), "namespace");
   if (!best) {
     std::string all = std::to_string(n);
     std::string message = "0/" + all + " nodes are available: ";
@@ -541,7 +541,7 @@ bool Controllers::ScheduleOne(const json& original) {
   Drain();
   (void)recorder_.Record(original, "Normal", "Scheduled",
                          "Successfully assigned " + ns + "/" +
-                             Str(Sub(original, "metadata"), "name") + " to " + best->name);
+                             Str(Field(original, "metadata"), "name") + " to " + best->name);
   return true;
 }
 
@@ -558,8 +558,8 @@ bool Controllers::RunKubelet() {
   for (const std::string& key : work) {
     auto [ns, name] = SplitKey(key);
     auto pod = store_.Peek(Pods(), ns, name);
-    if (!pod || Str(Sub(*pod, "spec"), "nodeName").empty() || Phase(*pod) != "Pending" ||
-        Sub(*pod, "metadata").contains("deletionTimestamp") || processes_.count(key)) {
+    if (!pod || Str(Field(*pod, "spec"), "nodeName").empty() || Phase(*pod) != "Pending" ||
+        Field(*pod, "metadata").contains("deletionTimestamp") || processes_.count(key)) {
       if (auto b = blocked_.find(key); b != blocked_.end() && b->second.at <= now)
         blocked_.erase(b);  // nothing left to start
       continue;
@@ -579,8 +579,8 @@ void Controllers::SetMissingImages(std::set<std::string> images) {
 
 std::optional<std::pair<std::string, std::string>> Controllers::Blocked(const json& pod,
                                                                         int tries) const {
-  std::string ns = Str(Sub(pod, "metadata"), "namespace");
-  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
+  std::string ns = Str(Field(pod, "metadata"), "namespace");
+  for (const json& c : Field(Field(pod, "spec"), "containers")) {
     std::string image = Str(c, "image");
     if (!IsImageReference(image)) {
       return std::pair{"InvalidImageName", "Failed to apply default image tag \"" + image +
@@ -597,22 +597,22 @@ std::optional<std::pair<std::string, std::string>> Controllers::Blocked(const js
       return std::pair{"ImagePullBackOff", "Back-off pulling image \"" + image + "\""};
     }
     // The container's config: what its env takes from ConfigMaps and Secrets.
-    for (const json& from : Sub(c, "envFrom")) {
+    for (const json& from : Field(c, "envFrom")) {
       bool secret = from.contains("secretRef");
-      const json& ref = Sub(from, secret ? "secretRef" : "configMapRef");
-      if (Sub(ref, "optional") == json(true)) continue;
+      const json& ref = Field(from, secret ? "secretRef" : "configMapRef");
+      if (Field(ref, "optional") == json(true)) continue;
       if (!store_.Peek(*FindKind("", secret ? "secrets" : "configmaps"), ns, Str(ref, "name"))) {
         return std::pair{"CreateContainerConfigError",
                          std::string(secret ? "secret" : "configmap") + " \"" + Str(ref, "name") +
                              "\" not found"};
       }
     }
-    for (const json& e : Sub(c, "env")) {
-      const json& from = Sub(e, "valueFrom");
+    for (const json& e : Field(c, "env")) {
+      const json& from = Field(e, "valueFrom");
       bool secret = from.contains("secretKeyRef");
       if (!secret && !from.contains("configMapKeyRef")) continue;
-      const json& ref = Sub(from, secret ? "secretKeyRef" : "configMapKeyRef");
-      if (Sub(ref, "optional") == json(true)) continue;
+      const json& ref = Field(from, secret ? "secretKeyRef" : "configMapKeyRef");
+      if (Field(ref, "optional") == json(true)) continue;
       auto object =
           store_.Peek(*FindKind("", secret ? "secrets" : "configmaps"), ns, Str(ref, "name"));
       if (!object) {
@@ -620,8 +620,8 @@ std::optional<std::pair<std::string, std::string>> Controllers::Blocked(const js
                          std::string(secret ? "secret" : "configmap") + " \"" + Str(ref, "name") +
                              "\" not found"};
       }
-      if (!Sub(*object, "data").contains(Str(ref, "key")) &&
-          !Sub(*object, "binaryData").contains(Str(ref, "key"))) {
+      if (!Field(*object, "data").contains(Str(ref, "key")) &&
+          !Field(*object, "binaryData").contains(Str(ref, "key"))) {
         return std::pair{"CreateContainerConfigError",
                          "couldn't find key " + Str(ref, "key") + " in " +
                              (secret ? "Secret " : "ConfigMap ") + ns + "/" + Str(ref, "name")};
@@ -644,7 +644,7 @@ bool Controllers::Wait(json pod, const std::string& reason, const std::string& m
   json& status = pod["status"];
   json before = status;
   std::string names;
-  for (const json& c : Sub(Sub(pod, "spec"), "containers"))
+  for (const json& c : Field(Field(pod, "spec"), "containers"))
     names += (names.empty() ? "" : " ") + Str(c, "name");
   status["containerStatuses"] =
       ContainerStatuses(pod, {{"waiting", {{"reason", reason}, {"message", message}}}}, false);
@@ -657,20 +657,20 @@ bool Controllers::Wait(json pod, const std::string& reason, const std::string& m
   bool backoff = reason == "ImagePullBackOff";
   (void)recorder_.Record(pod, backoff ? "Normal" : "Warning", backoff ? "BackOff" : "Failed",
                          backoff ? message : "Error: " + message);
-  std::string ns = Str(Sub(pod, "metadata"), "namespace");
+  std::string ns = Str(Field(pod, "metadata"), "namespace");
   return store_.Update(Pods(), ns, std::move(pod)).ok();
 }
 
 bool Controllers::StartPod(json pod) {
   TimePoint now = store_.clock().Now();
-  const json annotations = Sub(Sub(pod, "metadata"), "annotations");
+  const json annotations = Field(Field(pod, "metadata"), "annotations");
   std::string key = KeyOf(pod);
   if (auto b = blocked_.find(key); b != blocked_.end() && now < b->second.at) return false;
   if (auto why = Blocked(pod, blocked_.count(key) ? blocked_[key].tries : 0))
     return Wait(std::move(pod), why->first, why->second);
   blocked_.erase(key);
-  std::string ns = Str(Sub(pod, "metadata"), "namespace");
-  std::string uid = Str(Sub(pod, "metadata"), "uid");
+  std::string ns = Str(Field(pod, "metadata"), "namespace");
+  std::string uid = Str(Field(pod, "metadata"), "uid");
   Duration duration = options_.default_duration;
   if (std::string d = Str(annotations, "sim.portflow.dev/duration"); !d.empty()) {
     bool plain = d.find_first_not_of("0123456789.") == std::string::npos;
@@ -680,7 +680,7 @@ bool Controllers::StartPod(json pod) {
   int exit_code = SimulatedExitCode(annotations);
 
   json& status = pod["status"];
-  const json& containers = Sub(pod["spec"], "containers");
+  const json& containers = Field(pod["spec"], "containers");
   std::optional<Process> process;
   if (options_.execute) {
     auto started = Exec(pod);
@@ -763,7 +763,7 @@ bool Controllers::EndDuePods() {
         Str((*current)["metadata"], "uid") != started_uid)
       continue;
     json pod = *current;
-    const json& annotations = Sub(pod["metadata"], "annotations");
+    const json& annotations = Field(pod["metadata"], "annotations");
     int exit_code = SimulatedExitCode(annotations);
     std::string uid = Str(pod["metadata"], "uid");
     ExitPod(pod, exit_code, started, now);
@@ -790,7 +790,7 @@ bool Controllers::CollectGarbage() {
     auto pod = store_.Peek(Pods(), ns, name);
     if (!pod) continue;
     bool has_owner = false, owner_leaving = false;
-    const json& refs = Sub(Sub(*pod, "metadata"), "ownerReferences");
+    const json& refs = Field(Field(*pod, "metadata"), "ownerReferences");
     for (const json& ref : refs) {
       std::string uid = Str(ref, "uid");
       if (!job_by_uid_.count(uid)) continue;
@@ -883,7 +883,7 @@ bool Controllers::SyncJob(const std::string& key) {
   json job = *stored;
   json& status = job["status"];
   if (!status.is_object()) status = json::object();
-  const json& spec = Sub(*stored, "spec");
+  const json& spec = Field(*stored, "spec");
   std::string uid = Str(job["metadata"], "uid");
   std::vector<std::shared_ptr<const json>> owned;
   if (auto it = job_pods_.find(uid); it != job_pods_.end()) {
@@ -899,9 +899,9 @@ bool Controllers::SyncJob(const std::string& key) {
   };
   if (HasTrueCondition(status, "Complete") || HasTrueCondition(status, "Failed")) {
     // ttlSecondsAfterFinished: the finished Job goes, its pods with it.
-    const json& ttl = Sub(spec, "ttlSecondsAfterFinished");
+    const json& ttl = Field(spec, "ttlSecondsAfterFinished");
     std::string finished;
-    for (const json& c : Sub(status, "conditions")) {
+    for (const json& c : Field(status, "conditions")) {
       if ((Str(c, "type") == "Complete" || Str(c, "type") == "Failed") &&
           Str(c, "status") == "True") {
         finished = Str(c, "lastTransitionTime");
@@ -917,7 +917,7 @@ bool Controllers::SyncJob(const std::string& key) {
     return store_.Delete(Jobs(), ns, name).ok();
   }
   if (job["metadata"].contains("deletionTimestamp")) return false;  // being deleted
-  if (Sub(spec, "suspend") == json(true)) {
+  if (Field(spec, "suspend") == json(true)) {
     // Suspended: no pods run; the condition says so.
     json before = status;
     delete_active();
@@ -931,11 +931,11 @@ bool Controllers::SyncJob(const std::string& key) {
   }
   bool indexed = Str(spec, "completionMode") == "Indexed";
   int64_t completions =
-      Sub(spec, "completions").is_number() ? spec["completions"].get<int64_t>() : 1;
+      Field(spec, "completions").is_number() ? spec["completions"].get<int64_t>() : 1;
   int64_t parallelism =
-      Sub(spec, "parallelism").is_number() ? spec["parallelism"].get<int64_t>() : 1;
+      Field(spec, "parallelism").is_number() ? spec["parallelism"].get<int64_t>() : 1;
   int64_t backoff_limit =
-      Sub(spec, "backoffLimit").is_number() ? spec["backoffLimit"].get<int64_t>() : 6;
+      Field(spec, "backoffLimit").is_number() ? spec["backoffLimit"].get<int64_t>() : 6;
   json before = status;
   if (!status.contains("startTime")) status["startTime"] = K8sTime(now);
 
@@ -948,8 +948,8 @@ bool Controllers::SyncJob(const std::string& key) {
     const json& p = *pp;
     std::string phase = Phase(p);
     int64_t index = std::atoll(
-        Str(Sub(p["metadata"], "annotations"), "batch.kubernetes.io/job-completion-index").c_str());
-    if (!Sub(p["metadata"], "annotations").contains("batch.kubernetes.io/job-completion-index"))
+        Str(Field(p["metadata"], "annotations"), "batch.kubernetes.io/job-completion-index").c_str());
+    if (!Field(p["metadata"], "annotations").contains("batch.kubernetes.io/job-completion-index"))
       index = -1;
     if (phase == "Succeeded") {
       if (!indexed || done_indexes.insert(index).second) ++succeeded;
@@ -958,8 +958,8 @@ bool Controllers::SyncJob(const std::string& key) {
       if (action == "Ignore") continue;  // neither counted nor backed off
       if (action == "FailJob") fail_job = true;
       ++failed;
-      for (const json& cs : Sub(p["status"], "containerStatuses")) {
-        auto t = ParseK8sTime(Str(Sub(Sub(cs, "state"), "terminated"), "finishedAt"));
+      for (const json& cs : Field(p["status"], "containerStatuses")) {
+        auto t = ParseK8sTime(Str(Field(Field(cs, "state"), "terminated"), "finishedAt"));
         if (t && *t > last_failure) last_failure = *t;
       }
     } else {
@@ -980,10 +980,10 @@ bool Controllers::SyncJob(const std::string& key) {
     (void)recorder_.Record(job, type == "Complete" ? "Normal" : "Warning",
                            type == "Complete" ? "Completed" : reason,
                            type == "Complete" ? "Job completed" : message);
-    const json& ttl = Sub(spec, "ttlSecondsAfterFinished");
+    const json& ttl = Field(spec, "ttlSecondsAfterFinished");
     if (ttl.is_number_integer()) due = now + std::chrono::seconds(ttl.get<int64_t>());
   };
-  const json& deadline = Sub(spec, "activeDeadlineSeconds");
+  const json& deadline = Field(spec, "activeDeadlineSeconds");
   auto start = ParseK8sTime(Str(status, "startTime"));
   if (fail_job) {
     finish("Failed", "FailureTarget", "PodFailurePolicy", fail_job_message);
@@ -1011,15 +1011,15 @@ bool Controllers::SyncJob(const std::string& key) {
     if (active < want && now < allowed) {
       if (!due || allowed < *due) due = allowed;
     } else {
-      const json& tmpl = Sub(spec, "template");
+      const json& tmpl = Field(spec, "template");
       int64_t made = 0;
       for (int64_t i = 0; active + made < want && i < completions; ++i) {
         if (indexed && (done_indexes.count(i) || active_indexes.count(i))) continue;
         json pod = {
             {"apiVersion", "v1"},
             {"kind", "Pod"},
-            {"metadata", Sub(tmpl, "metadata").is_object() ? tmpl["metadata"] : json::object()},
-            {"spec", Sub(tmpl, "spec").is_object() ? tmpl["spec"] : json::object()}};
+            {"metadata", Field(tmpl, "metadata").is_object() ? tmpl["metadata"] : json::object()},
+            {"spec", Field(tmpl, "spec").is_object() ? tmpl["spec"] : json::object()}};
         json& meta = pod["metadata"];
         meta["namespace"] = ns;
         meta["generateName"] = indexed ? name + "-" + std::to_string(i) + "-" : name + "-";
@@ -1119,7 +1119,7 @@ std::optional<std::string> FieldRef(const json& pod, const std::string& path) {
     std::string prefix = std::string("metadata.") + map + "['";
     if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + 2 &&
         path.substr(path.size() - 2) == "']") {
-      return Str(Sub(meta, map),
+      return Str(Field(meta, map),
                  path.substr(prefix.size(), path.size() - prefix.size() - 2).c_str());
     }
   }
@@ -1140,14 +1140,14 @@ Result<std::map<std::string, std::string>> DataOf(ObjectStore& store, const std:
     return NotFound(std::string(secret ? "secret" : "configmap") + " \"" + name + "\" not found");
   }
   std::map<std::string, std::string> out;
-  for (const auto& [k, v] : Sub(*object, "data").items()) {
+  for (const auto& [k, v] : Field(*object, "data").items()) {
     if (!secret) {
       out[k] = Scalar(v);
     } else if (auto bytes = Base64Decode(Scalar(v))) {
       out[k] = *bytes;
     }
   }
-  for (const auto& [k, v] : Sub(*object, "binaryData").items()) {
+  for (const auto& [k, v] : Field(*object, "binaryData").items()) {
     if (auto bytes = Base64Decode(Scalar(v))) out[k] = *bytes;
   }
   return out;
@@ -1165,7 +1165,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
   const json& meta = pod["metadata"];
   const json& spec = pod["spec"];
   std::string ns = Str(meta, "namespace"), uid = Str(meta, "uid");
-  const json& containers = Sub(spec, "containers");
+  const json& containers = Field(spec, "containers");
   if (containers.empty()) return InvalidArgument("the pod has no containers");
   const json& c = containers[0];
   fs::path dir = fs::path(options_.exec_root) / "pods" / uid;
@@ -1175,7 +1175,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
   if (ec) return Internal("cannot create " + root.string() + ": " + ec.message());
 
   std::map<std::string, fs::path> volumes;  // volume name -> host directory
-  for (const json& v : Sub(spec, "volumes")) {
+  for (const json& v : Field(spec, "volumes")) {
     std::string name = Str(v, "name");
     fs::path host = dir / "volumes" / name;
     bool secret = v.contains("secret");
@@ -1190,7 +1190,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
       std::string object = Str(source, secret ? "secretName" : "name");
       auto data = DataOf(store_, ns, secret, object);
       if (!data.ok()) {
-        if (Sub(source, "optional") == json(true))
+        if (Field(source, "optional") == json(true))
           data = std::map<std::string, std::string>{};
         else
           return Status(data.status().code(), "MountVolume.SetUp failed for volume \"" + name +
@@ -1198,7 +1198,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
       }
       fs::create_directories(host, ec);
       std::map<std::string, std::string> files;  // path in the volume -> bytes
-      if (Sub(source, "items").empty()) {
+      if (Field(source, "items").empty()) {
         files = *data;
       } else {
         for (const json& item : source["items"]) {
@@ -1220,7 +1220,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
     volumes[name] = host;
   }
   std::vector<std::pair<std::string, std::string>> mounts;  // mount path -> where it is here
-  for (const json& m : Sub(c, "volumeMounts")) {
+  for (const json& m : Field(c, "volumeMounts")) {
     auto it = volumes.find(Str(m, "name"));
     if (it == volumes.end())
       return InvalidArgument("volumeMount \"" + Str(m, "name") + "\" names no volume");
@@ -1299,23 +1299,23 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
     if (!vars.count(k)) order.push_back(k);
     vars[k] = v;
   };
-  for (const json& from : Sub(c, "envFrom")) {
+  for (const json& from : Field(c, "envFrom")) {
     bool secret = from.contains("secretRef");
     const json& ref = from[secret ? "secretRef" : "configMapRef"];
     auto data = DataOf(store_, ns, secret, Str(ref, "name"));
     if (!data.ok()) {
-      if (Sub(ref, "optional") == json(true)) continue;
+      if (Field(ref, "optional") == json(true)) continue;
       return data.status();
     }
     for (const auto& [k, v] : *data) set(Str(from, "prefix") + k, v);
   }
-  for (const json& e : Sub(c, "env")) {
+  for (const json& e : Field(c, "env")) {
     std::string name = Str(e, "name");
     if (e.contains("value")) {
       set(name, Expand(Scalar(e["value"]), vars));
       continue;
     }
-    const json& from = Sub(e, "valueFrom");
+    const json& from = Field(e, "valueFrom");
     if (from.contains("fieldRef")) {
       auto v = FieldRef(pod, Str(from["fieldRef"], "fieldPath"));
       if (!v)
@@ -1328,7 +1328,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
       auto data = DataOf(store_, ns, secret, Str(ref, "name"));
       auto it = data.ok() ? data->find(Str(ref, "key")) : data->end();
       if (!data.ok() || it == data->end()) {
-        if (Sub(ref, "optional") == json(true)) continue;
+        if (Field(ref, "optional") == json(true)) continue;
         return data.ok()
                    ? NotFound("couldn't find key " + Str(ref, "key") + " in " +
                               (secret ? "Secret " : "ConfigMap ") + ns + "/" + Str(ref, "name"))
@@ -1345,7 +1345,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
 
   std::vector<std::string> argv;
   for (const char* field : {"command", "args"}) {
-    for (const json& a : Sub(c, field)) argv.push_back(reroot(Expand(Scalar(a), vars)));
+    for (const json& a : Field(c, field)) argv.push_back(reroot(Expand(Scalar(a), vars)));
   }
   if (argv.empty()) {
     return FailedPrecondition("container \"" + Str(c, "name") +
@@ -1367,7 +1367,7 @@ Result<Controllers::Process> Controllers::Exec(const json& pod) {
   p.uid = uid;
   p.log_path = log_path;
   p.started = store_.clock().Now();
-  if (const json& g = Sub(Sub(pod, "spec"), "terminationGracePeriodSeconds"); g.is_number_integer())
+  if (const json& g = Field(Field(pod, "spec"), "terminationGracePeriodSeconds"); g.is_number_integer())
     p.grace = std::chrono::seconds(std::max<int64_t>(0, g.get<int64_t>()));
   auto exe = FindExecutable(argv[0], path ? path : "/usr/bin:/bin", cwd);
   Result<pid_t> pid = exe.ok() ? SpawnProcess({*exe, {argv.begin() + 1, argv.end()}, env, cwd, fd})

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "core/k8s_time.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::fake {
@@ -193,6 +196,53 @@ TEST_F(ControllersTest, LostNodeFailsItsPodsAndTheJobRetriesElsewhere) {
     }
   }
   EXPECT_FALSE(cluster_->LoseNode("node-99").ok());
+}
+
+// A failed pod comes back after 10 s, then 20 s, ...: the Job controller's
+// backoff doubles with each failure (as the real one's does).
+TEST_F(ControllersTest, FailedPodsComeBackAfterADoublingBackoff) {
+  json job = Job("flaky", 1, 1, "1s", /*exit_code=*/1);
+  job["spec"]["backoffLimit"] = 3;
+  Create("/apis/batch/v1/namespaces/default/jobs", job);
+  RunFor(std::chrono::minutes(2));
+  json pods = Get("/api/v1/namespaces/default/pods");
+  std::vector<TimePoint> created;
+  for (const json& p : pods["items"]) {
+    created.push_back(*ParseK8sTime(p["metadata"]["creationTimestamp"].get<std::string>()));
+  }
+  std::sort(created.begin(), created.end());
+  ASSERT_GE(created.size(), 3u);
+  // Each pod runs 1 s; then the wait before the next one doubles.
+  EXPECT_GE(created[1] - created[0], std::chrono::seconds(11));
+  EXPECT_LT(created[1] - created[0], std::chrono::seconds(13));
+  EXPECT_GE(created[2] - created[1], std::chrono::seconds(21));
+  EXPECT_LT(created[2] - created[1], std::chrono::seconds(23));
+}
+
+// A node whose Ready condition is not True gets no new pods, though it has
+// room and no taint keeps them off (a lost node also gets taints).
+TEST_F(ControllersTest, ANodeThatIsNotReadyGetsNoPods) {
+  json first = Get("/api/v1/nodes")["items"][0];
+  std::string down = first["metadata"]["name"];
+  json conditions = first["status"]["conditions"];
+  for (json& c : conditions) {
+    if (c["type"] == "Ready") c["status"] = "False";
+  }
+  HttpResponse patched = cluster_->Handle({"PATCH",
+                                           "/api/v1/nodes/" + down + "/status",
+                                           {{"content-type", "application/merge-patch+json"}},
+                                           json{{"status", {{"conditions", conditions}}}}.dump()});
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  json job = Job("spread", 4, 4, "1h");
+  job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "100m";
+  Create("/apis/batch/v1/namespaces/default/jobs", job);
+  RunFor(std::chrono::seconds(5));
+  json pods = Get("/api/v1/namespaces/default/pods");
+  ASSERT_EQ(pods["items"].size(), 4u);
+  for (const json& p : pods["items"]) {
+    EXPECT_NE(p["spec"].value("nodeName", ""), down) << p["metadata"]["name"];
+    EXPECT_FALSE(p["spec"].value("nodeName", "").empty()) << p["metadata"]["name"];
+  }
 }
 
 TEST_F(ControllersTest, FailPodFailsTheAttempt) {

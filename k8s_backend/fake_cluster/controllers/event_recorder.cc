@@ -19,7 +19,7 @@ std::string Component(const json& object, const std::string& reason) {
 
 Status EventRecorder::Record(const json& object, const std::string& type, const std::string& reason,
                              const std::string& message) {
-  const json& meta = Sub(object, "metadata");
+  const json& meta = Field(object, "metadata");
   std::string ns = meta.value("namespace", "default");
   std::string now = K8sTime(store_.clock().Now());
   json e = {{"metadata", {{"name", Str(meta, "name") + "." + std::to_string(++names_)}}},
@@ -47,7 +47,7 @@ Status EventRecorder::Record(const json& object, const std::string& type, const 
 void EventRecorder::Observe(const ObjectStore::Change& c) {
   if (c.kind == &Events() && c.type == "ADDED" &&
       Str(*c.object, "reportingComponent") != "portflow-fake") {
-    events_.emplace_back(c.ns, Str(Sub(*c.object, "metadata"), "name"));
+    events_.emplace_back(c.ns, Str(Field(*c.object, "metadata"), "name"));
   }
 }
 

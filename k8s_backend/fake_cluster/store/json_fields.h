@@ -1,27 +1,15 @@
-// Reading the fields of API objects without copies and without exceptions:
-// a field that is absent, or of another type, reads as null, "" or 0.
+// Reading the quantities of API objects (Field, Sub and Str come from
+// core/json_fields.h): absent or malformed reads as 0.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "core/json_fields.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
-
-// A member without a copy: null when absent (iterating null yields nothing).
-inline const json& Sub(const json& object, const char* key) {
-  static const json kNull;
-  if (!object.is_object()) return kNull;
-  auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-inline std::string Str(const json& object, const char* key) {
-  const json& v = Sub(object, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 
 // A resource quantity ("500m", "2Gi", 3) in thousandths or whole units; 0
 // when absent or malformed.

@@ -31,10 +31,10 @@ std::pair<std::string, bool> ResourceOf(const std::string& key) {
 }
 
 bool BestEffort(const json& pod) {
-  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
-    const json& r = Sub(c, "resources");
+  for (const json& c : Field(Field(pod, "spec"), "containers")) {
+    const json& r = Field(c, "resources");
     for (const char* kind : {"requests", "limits"}) {
-      const json& m = Sub(r, kind);
+      const json& m = Field(r, kind);
       if (m.is_object() && (m.contains("cpu") || m.contains("memory"))) return false;
     }
   }
@@ -43,9 +43,9 @@ bool BestEffort(const json& pod) {
 
 // Whether the quota's scopes select the pod.
 bool Selects(const json& quota, const json& pod) {
-  for (const json& s : Sub(Sub(quota, "spec"), "scopes")) {
+  for (const json& s : Field(Field(quota, "spec"), "scopes")) {
     std::string scope = s.is_string() ? s.get<std::string>() : "";
-    bool terminating = Sub(Sub(pod, "spec"), "activeDeadlineSeconds").is_number();
+    bool terminating = Field(Field(pod, "spec"), "activeDeadlineSeconds").is_number();
     if (scope == "Terminating" && !terminating) return false;
     if (scope == "NotTerminating" && terminating) return false;
     if (scope == "BestEffort" && !BestEffort(pod)) return false;
@@ -60,19 +60,19 @@ int64_t Amount(const json& pod, const std::string& key) {
   auto [resource, limits] = ResourceOf(key);
   if (resource.empty()) return 0;
   int64_t sum = 0;
-  for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
-    const json& req = Sub(Sub(c, "resources"), "requests");
-    const json& lim = Sub(Sub(c, "resources"), "limits");
+  for (const json& c : Field(Field(pod, "spec"), "containers")) {
+    const json& req = Field(Field(c, "resources"), "requests");
+    const json& lim = Field(Field(c, "resources"), "limits");
     // As the API server defaults: a limit without a request is the request.
     const json& v =
-        limits || !req.contains(resource) ? Sub(lim, resource.c_str()) : Sub(req, resource.c_str());
+        limits || !req.contains(resource) ? Field(lim, resource.c_str()) : Field(req, resource.c_str());
     sum += Quantity(v, IsCpu(key));
   }
   return sum;
 }
 
 bool Live(const json& pod) {
-  std::string phase = Str(Sub(pod, "status"), "phase");
+  std::string phase = Str(Field(pod, "status"), "phase");
   return phase != "Succeeded" && phase != "Failed";
 }
 
@@ -80,12 +80,12 @@ bool Live(const json& pod) {
 // and memory keys a container leaves unset; "" when none.
 std::string Missing(const json& quota, const json& pod) {
   std::map<std::string, std::vector<std::string>> missing;
-  for (const auto& [key, hard] : Sub(Sub(quota, "spec"), "hard").items()) {
+  for (const auto& [key, hard] : Field(Field(quota, "spec"), "hard").items()) {
     auto [resource, limits] = ResourceOf(key);
     if (resource != "cpu" && resource != "memory") continue;
-    for (const json& c : Sub(Sub(pod, "spec"), "containers")) {
-      const json& req = Sub(Sub(c, "resources"), "requests");
-      const json& lim = Sub(Sub(c, "resources"), "limits");
+    for (const json& c : Field(Field(pod, "spec"), "containers")) {
+      const json& req = Field(Field(c, "resources"), "requests");
+      const json& lim = Field(Field(c, "resources"), "limits");
       bool set = lim.is_object() && lim.contains(resource);
       if (!limits) set = set || (req.is_object() && req.contains(resource));
       if (!set)
@@ -117,7 +117,7 @@ const ResourceKind& ResourceQuotas() { return *FindKind("", "resourcequotas"); }
 
 std::map<std::string, int64_t> QuotaUsage(const json& quota, const std::vector<json>& pods) {
   std::map<std::string, int64_t> used;
-  for (const auto& [key, hard] : Sub(Sub(quota, "spec"), "hard").items()) {
+  for (const auto& [key, hard] : Field(Field(quota, "spec"), "hard").items()) {
     int64_t& u = used[key];
     for (const json& pod : pods) {
       if (Live(pod) && Selects(quota, pod)) u += Amount(pod, key);
@@ -137,15 +137,15 @@ Result<ObjectStore::Stored> PodAdmission::Create(const std::string& ns, json pod
   for (const json& q : quotas) used.push_back(QuotaUsage(q, pods));
   return store_.Create(*FindKind("", "pods"), ns, std::move(pod), [&](json& object) -> Status {
     if (admit) RETURN_IF_ERROR(admit(object));
-    std::string forbidden = "pods \"" + Str(Sub(object, "metadata"), "name") + "\" is forbidden: ";
+    std::string forbidden = "pods \"" + Str(Field(object, "metadata"), "name") + "\" is forbidden: ";
     for (size_t i = 0; i < quotas.size(); ++i) {
       const json& q = quotas[i];
       if (!Selects(q, object)) continue;
-      std::string name = Str(Sub(q, "metadata"), "name");
+      std::string name = Str(Field(q, "metadata"), "name");
       if (std::string missing = Missing(q, object); !missing.empty())
         return ResourceExhausted(forbidden + "failed quota: " + name + ": " + missing);
       std::string requested, in_use, limited;
-      for (const auto& [key, hard] : Sub(Sub(q, "spec"), "hard").items()) {
+      for (const auto& [key, hard] : Field(Field(q, "spec"), "hard").items()) {
         int64_t amount = Amount(object, key), limit = Quantity(hard, IsCpu(key));
         if (amount == 0 || used[i][key] + amount <= limit) continue;
         auto add = [&](std::string& s, int64_t v) {
@@ -168,9 +168,9 @@ bool SyncQuotaStatus(ObjectStore& store, const std::string& ns, std::vector<json
   std::vector<json> pods = Pods(store, ns);
   bool changed = false;
   for (json& q : quotas) {
-    json status = {{"hard", Sub(Sub(q, "spec"), "hard")}, {"used", json::object()}};
+    json status = {{"hard", Field(Field(q, "spec"), "hard")}, {"used", json::object()}};
     for (const auto& [key, v] : QuotaUsage(q, pods)) status["used"][key] = Format(key, v);
-    if (Sub(q, "status") == status) continue;
+    if (Field(q, "status") == status) continue;
     q["status"] = std::move(status);
     changed = store.Update(ResourceQuotas(), ns, std::move(q)).ok() || changed;
   }
