@@ -157,14 +157,11 @@ class LocalBackend : public Backend {
   }
 
  protected:
-  // From its slots: the capacity less what its live tasks hold.
+  // From its slots: the capacity less what its live tasks hold (kept as
+  // they start and end: the engine asks for every ready instance each turn).
   Placement DoPlace(const PlacementRequest& request) override {
     std::lock_guard<std::mutex> l(mu_);
-    ResourceRequest in_use;
-    for (const auto& [key, t] : tasks_) {
-      if (!t->ended) in_use += t->need;
-    }
-    return PlaceInSlots(request, capacity_, in_use);
+    return PlaceInSlots(request, capacity_, in_use_);
   }
 
   Result<std::string> LogFile(const TaskHandle& handle, int replica) const override {
@@ -296,6 +293,7 @@ class LocalBackend : public Backend {
       return failed;
     }
     tasks_[spec.Key()] = task;
+    in_use_ += task->need;
     l.unlock();
     Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "",
           std::to_string(spec.replicas) + " process(es) started"});
@@ -451,6 +449,7 @@ class LocalBackend : public Backend {
 
   TaskEvent Finish(Task& t) {
     t.ended = true;
+    in_use_ -= t.need;
     for (int g : t.gpus) free_gpus_.insert(g);
     ExitResult res{0, 0, false, "Completed", ""};
     TaskState state = TaskState::kSucceeded;
@@ -482,6 +481,7 @@ class LocalBackend : public Backend {
   Clock& clock_;
   std::vector<GpuInfo> gpus_;
   ResourceRequest capacity_;
+  ResourceRequest in_use_;  // what the live tasks hold (under mu_)
   std::string parent_visible_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;
