@@ -13,6 +13,7 @@
 
 #include "core/k8s_time.h"
 #include "core/testing/event_recorder.h"
+#include "k8s_backend/fake_cluster/controllers/pod_status.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/fake_cluster/fake_transport.h"
 #include "k8s_backend/render.h"

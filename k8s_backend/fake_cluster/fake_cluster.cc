@@ -8,6 +8,7 @@
 #include "k8s_backend/fake_cluster/apiserver/discovery.h"
 #include "k8s_backend/fake_cluster/apiserver/protobuf.h"
 #include "k8s_backend/fake_cluster/apiserver/responses.h"
+#include "k8s_backend/fake_cluster/controllers/pod_status.h"
 #include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {

@@ -1,7 +1,7 @@
 // The fake Kubernetes cluster: an object store plus the API handler that
 // serves it, usable in-process by tests and over HTTP by real clients.
-// Controllers (scheduler, Job controller, kubelet) arrive with issue 3's next
-// pieces; this first one serves objects as the API server does.
+// The controllers (controllers/) run in passes on a thread of their own,
+// or when a test drives them.
 #pragma once
 
 #include <atomic>
@@ -18,7 +18,7 @@
 #include "k8s_backend/fake_cluster/apiserver/http_types.h"
 #include "k8s_backend/fake_cluster/apiserver/reactors.h"
 #include "k8s_backend/fake_cluster/apiserver/router.h"
-#include "k8s_backend/fake_cluster/controllers/controllers.h"
+#include "k8s_backend/fake_cluster/controllers/controller_manager.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
@@ -131,7 +131,7 @@ class FakeCluster {
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
   bool wake_ = false;
-  Controllers controllers_;
+  ControllerManager controllers_;
   std::mutex controllers_mu_;  // one pass at a time
   std::thread controller_thread_;
   std::atomic<bool> stop_controllers_{false};

@@ -1,11 +1,10 @@
-#include "k8s_backend/fake_cluster/controllers/controllers.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "core/k8s_time.h"
+#include "k8s_backend/fake_cluster/controllers/controller_manager.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::fake {

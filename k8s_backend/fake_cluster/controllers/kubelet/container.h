@@ -1,0 +1,40 @@
+// What the kubelet needs to know about a pod's containers before it starts
+// them: whether they can start (image, config), and, in execute mode, the
+// local process that stands for the first container.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "k8s_backend/fake_cluster/store/object_store.h"
+
+namespace portflow::fake {
+
+// Why a bound pod cannot start its containers yet (InvalidImageName,
+// ErrImagePull, ImagePullBackOff, CreateContainerConfigError) and the
+// kubelet's message; nullopt when it can. `tries`: how often it was tried.
+std::optional<std::pair<std::string, std::string>> ContainerBlocked(
+    const ObjectStore& store, const std::set<std::string>& missing_images, const json& pod,
+    int tries);
+
+// The pod's first container as a local process: its command and args with
+// $(VAR) expanded, its env (values, fieldRefs, ConfigMap and Secret keys),
+// its volumes as host directories linked at their mount paths under the
+// pod's own root (`exec_root`/pods/UID/root), and every mount path in argv,
+// env and workingDir re-rooted there. `<pod>.<service>` host names become
+// 127.0.0.1.
+struct ContainerLaunch {
+  std::string container;  // its name
+  std::vector<std::string> argv, env;
+  std::string cwd;
+  std::string search_path;  // PATH, to find argv[0]
+  std::string pod_dir;      // `exec_root`/pods/UID
+};
+Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::string& exec_root,
+                                         const json& pod);
+
+}  // namespace portflow::fake

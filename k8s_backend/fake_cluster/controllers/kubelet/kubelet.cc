@@ -1,0 +1,313 @@
+#include "k8s_backend/fake_cluster/controllers/kubelet/kubelet.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include "core/k8s_time.h"
+#include "core/process/spawn.h"
+#include "k8s_backend/fake_cluster/controllers/kubelet/container.h"
+#include "k8s_backend/fake_cluster/controllers/pod_status.h"
+#include "k8s_backend/fake_cluster/store/json_fields.h"
+
+namespace portflow::fake {
+namespace {
+
+const ResourceKind& Pods() { return *FindKind("", "pods"); }
+
+}  // namespace
+
+Kubelet::Kubelet(ObjectStore& store, ChangeFeed& feed, EventRecorder& recorder,
+                 KubeletOptions options, std::function<void()> process_ended)
+    : store_(store),
+      feed_(feed),
+      recorder_(recorder),
+      options_(std::move(options)),
+      process_ended_(std::move(process_ended)) {}
+
+Kubelet::~Kubelet() {
+  for (auto& [key, p] : processes_) {
+    if (!supervisor_.Forget(p.pid)) continue;  // ended: the supervisor reaps it
+    ::kill(-p.pid, SIGKILL);
+    ::waitpid(p.pid, nullptr, 0);
+  }
+}
+
+void Kubelet::ObservePod(const PodChange& c) {
+  bool pending = Phase(c.pod) == "Pending";
+  if (c.gone || c.deleting || !pending) blocked_.erase(c.key);
+  if (!c.gone && !c.deleting && !c.terminal && !c.node.empty() && pending)
+    to_start_.push_back(c.key);
+  if ((c.gone || c.terminal || c.deleting) && processes_.count(c.key)) Kill(c.key);
+  if (c.gone) {
+    std::string uid = Str(Field(c.pod, "metadata"), "uid");
+    std::lock_guard<std::mutex> l(logs_mu_);
+    logs_.erase(uid);
+    log_files_.erase(uid);
+  }
+}
+
+std::optional<TimePoint> Kubelet::NextDue() const {
+  std::optional<TimePoint> due;
+  auto earlier = [&](TimePoint t) {
+    if (!due || t < *due) due = t;
+  };
+  if (!stage_due_.empty()) earlier(stage_due_.begin()->first);
+  for (const auto& [key, retry] : blocked_) earlier(retry.at);
+  std::lock_guard<std::mutex> l(exits_mu_);
+  if (!exits_.empty()) earlier(store_.clock().Now());
+  return due;
+}
+
+std::string Kubelet::LogOf(const std::string& pod_uid, size_t from) const {
+  std::lock_guard<std::mutex> l(logs_mu_);
+  if (auto f = log_files_.find(pod_uid); f != log_files_.end()) {
+    std::ifstream in(f->second, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(from));
+    return in ? std::string(std::istreambuf_iterator<char>(in), {}) : "";
+  }
+  auto it = logs_.find(pod_uid);
+  return it == logs_.end() || from >= it->second.size() ? "" : it->second.substr(from);
+}
+
+void Kubelet::SetMissingImages(std::set<std::string> images) {
+  options_.missing_images = std::move(images);
+  for (auto& [key, retry] : blocked_) retry.at = store_.clock().Now();  // look again now
+}
+
+bool Kubelet::Sync() {
+  bool changed = false;
+  std::deque<std::string> work;
+  work.swap(to_start_);
+  TimePoint now = store_.clock().Now();
+  for (const auto& [key, retry] : blocked_) {
+    if (retry.at <= now) work.push_back(key);
+  }
+  for (const std::string& key : work) {
+    auto [ns, name] = SplitKey(key);
+    auto pod = store_.Peek(Pods(), ns, name);
+    if (!pod || Str(Field(*pod, "spec"), "nodeName").empty() || Phase(*pod) != "Pending" ||
+        Deleting(*pod) || processes_.count(key)) {
+      if (auto b = blocked_.find(key); b != blocked_.end() && b->second.at <= now)
+        blocked_.erase(b);  // nothing left to start
+      continue;
+    }
+    changed = StartPod(*pod) || changed;
+    feed_.Drain();  // so that the versions just replaced can go
+  }
+  changed = FireDueStages() || changed;
+  changed = ReapProcesses() || changed;
+  return changed;
+}
+
+bool Kubelet::StartPod(json pod) {
+  TimePoint now = store_.clock().Now();
+  std::string key = KeyOf(pod);
+  auto retry = blocked_.find(key);
+  if (retry != blocked_.end() && now < retry->second.at) return false;
+  int tries = retry == blocked_.end() ? 0 : retry->second.tries;
+  if (auto why = ContainerBlocked(store_, options_.missing_images, pod, tries))
+    return Wait(std::move(pod), why->first, why->second);
+  blocked_.erase(key);
+  if (options_.execute) return Execute(std::move(pod));
+  Arm(key, pod, now);  // the run stage: due now, it fires in this pass
+  return false;
+}
+
+// The pod stays Pending with its containers waiting for `reason`, as the
+// kubelet reports it, with a Failed (or BackOff) event when that is news.
+bool Kubelet::Wait(json pod, const std::string& reason, const std::string& message) {
+  TimePoint now = store_.clock().Now();
+  Retry& retry = blocked_[KeyOf(pod)];
+  // Again after 1 s, 2 s, 4 s... at most 20 s (the kubelet backs off too).
+  retry.at = now + std::chrono::seconds(std::min(20, 1 << std::min(retry.tries, 5)));
+  ++retry.tries;
+  json& status = pod["status"];
+  json before = status;
+  std::string names;
+  for (const json& c : Field(Field(pod, "spec"), "containers"))
+    names += (names.empty() ? "" : " ") + Str(c, "name");
+  status["containerStatuses"] =
+      ContainerStatuses(pod, {{"waiting", {{"reason", reason}, {"message", message}}}}, false);
+  std::string unready = "containers with unready status: [" + names + "]";
+  SetCondition(status, "Initialized", "True", "", "", now);
+  SetCondition(status, "ContainersReady", "False", "ContainersNotReady", unready, now);
+  SetCondition(status, "Ready", "False", "ContainersNotReady", unready, now);
+  if (status == before) return false;
+  bool backoff = reason == "ImagePullBackOff";
+  (void)recorder_.Record(pod, backoff ? "Normal" : "Warning", backoff ? "BackOff" : "Failed",
+                         backoff ? message : "Error: " + message);
+  std::string ns = Str(Field(pod, "metadata"), "namespace");
+  return store_.Update(Pods(), ns, std::move(pod)).ok();
+}
+
+void Kubelet::RecordStarted(const std::string& key) {
+  auto [ns, name] = SplitKey(key);
+  auto current = store_.Peek(Pods(), ns, name);
+  if (!current) return;
+  const json& containers = Field(Field(*current, "spec"), "containers");
+  std::string container = containers.empty() ? "" : Str(containers[0], "name");
+  (void)recorder_.Record(*current, "Normal", "Started", "Started container " + container);
+}
+
+// --- Simulate mode: the stage table ----------------------------------------
+
+void Kubelet::Arm(const std::string& key, const json& pod, TimePoint entered) {
+  const Stage* stage = StageFor(pod);
+  if (!stage) return;
+  TimePoint due =
+      entered + std::chrono::duration_cast<TimePoint::duration>(stage->delay(pod, options_));
+  stage_due_.insert({due, key});
+  // The precise time it entered, for sub-second delays in virtual time.
+  armed_[key] = {Str(Field(pod, "metadata"), "uid"), stage, entered};
+}
+
+bool Kubelet::FireDueStages() {
+  bool changed = false;
+  TimePoint now = store_.clock().Now();
+  while (!stage_due_.empty() && stage_due_.begin()->first <= now) {
+    std::string key = stage_due_.begin()->second;
+    stage_due_.erase(stage_due_.begin());
+    auto armed = armed_.find(key);
+    if (armed == armed_.end()) continue;
+    Armed stage = armed->second;
+    armed_.erase(armed);
+    changed = Fire(key, stage) || changed;
+    feed_.Drain();
+  }
+  return changed;
+}
+
+bool Kubelet::Fire(const std::string& key, const Armed& armed) {
+  auto [ns, name] = SplitKey(key);
+  auto current = store_.Peek(Pods(), ns, name);
+  // Ended, deleted or replaced meanwhile: the stage no longer selects it.
+  if (!current || Str(Field(*current, "metadata"), "uid") != armed.uid ||
+      StageFor(*current) != armed.stage)
+    return false;
+  TimePoint now = store_.clock().Now();
+  json pod = *current;
+  armed.stage->next(pod, armed.entered, now, options_);
+  std::string log = armed.stage->log(*current, options_);
+  bool running = Phase(pod) == "Running";
+  json next = pod;
+  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
+  {
+    std::lock_guard<std::mutex> l(logs_mu_);
+    logs_[armed.uid] += log;
+  }
+  if (running) RecordStarted(key);
+  Arm(key, next, now);
+  return true;
+}
+
+// --- Execute mode: local processes -------------------------------------------
+
+bool Kubelet::Execute(json pod) {
+  TimePoint now = store_.clock().Now();
+  std::string key = KeyOf(pod);
+  std::string ns = Str(Field(pod, "metadata"), "namespace");
+  auto process = Spawn(pod);
+  if (!process.ok()) {
+    // As a runtime that cannot start the container: StartError, code 128.
+    json& status = pod["status"];
+    EndPod(pod, 128, now, now);
+    for (json& cs : status["containerStatuses"]) {
+      cs["state"]["terminated"]["reason"] = "StartError";
+      cs["state"]["terminated"]["message"] = process.status().message();
+    }
+    status["startTime"] = K8sTime(now);
+    SetCondition(status, "Initialized", "True", "", "", now);
+    // Nothing ran, so the log is empty: the reason is in the status only.
+    return store_.Update(Pods(), ns, std::move(pod)).ok();
+  }
+  SetRunning(pod, now);
+  processes_[key] = *process;
+  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) {
+    Kill(key);
+    return false;
+  }
+  RecordStarted(key);
+  return true;
+}
+
+Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
+  auto launch = PrepareContainer(store_, options_.exec_root, pod);
+  if (!launch.ok()) return launch.status();
+  std::string log_path = launch->pod_dir + "/log";
+  int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal("cannot open " + log_path + ": " + std::strerror(errno));
+  auto exe = FindExecutable(launch->argv[0], launch->search_path, launch->cwd);
+  const std::vector<std::string>& argv = launch->argv;
+  Result<pid_t> pid =
+      exe.ok() ? SpawnProcess({*exe, {argv.begin() + 1, argv.end()}, launch->env, launch->cwd, fd})
+               : Result<pid_t>(exe.status());
+  ::close(fd);
+  std::string failed = "failed to start container \"" + launch->container + "\": ";
+  if (!pid.ok()) return FailedPrecondition(failed + pid.status().message());
+  Status watched =
+      supervisor_.Watch(*pid, [this, pod_key = KeyOf(pod)](pid_t pid, std::optional<int> status) {
+        {
+          std::lock_guard<std::mutex> l(exits_mu_);
+          exits_.push_back({pod_key, pid, status});
+        }
+        if (process_ended_) process_ended_();
+      });
+  if (!watched.ok()) {
+    ::kill(-*pid, SIGKILL);
+    ::waitpid(*pid, nullptr, 0);
+    return FailedPrecondition(failed + watched.message());
+  }
+  Process p;
+  p.pid = *pid;
+  p.uid = Str(Field(pod, "metadata"), "uid");
+  p.started = store_.clock().Now();
+  const json& grace = Field(Field(pod, "spec"), "terminationGracePeriodSeconds");
+  if (grace.is_number_integer())
+    p.grace = std::chrono::seconds(std::max<int64_t>(0, grace.get<int64_t>()));
+  std::lock_guard<std::mutex> l(logs_mu_);
+  log_files_[p.uid] = log_path;
+  return p;
+}
+
+// SIGTERM to the process group now, SIGKILL after the pod's grace period
+// (once: a second Kill changes nothing).
+void Kubelet::Kill(const std::string& pod_key) {
+  auto it = processes_.find(pod_key);
+  if (it != processes_.end()) supervisor_.StopWithGrace(it->second.pid, it->second.grace);
+}
+
+bool Kubelet::ReapProcesses() {
+  std::vector<Exit> exits;
+  {
+    std::lock_guard<std::mutex> l(exits_mu_);
+    exits.swap(exits_);
+  }
+  bool changed = false;
+  TimePoint now = store_.clock().Now();
+  for (const Exit& e : exits) {
+    auto it = processes_.find(e.pod_key);
+    if (it == processes_.end() || it->second.pid != e.pid) continue;
+    const Process& p = it->second;
+    int s = e.wait_status.value_or(0);
+    int code = !e.wait_status ? 137 : WIFEXITED(s) ? WEXITSTATUS(s) : 128 + WTERMSIG(s);
+    auto [ns, name] = SplitKey(e.pod_key);
+    auto current = store_.Peek(Pods(), ns, name);
+    if (current && Str((*current)["metadata"], "uid") == p.uid && Phase(*current) == "Running") {
+      json pod = *current;
+      ExitPod(pod, code, p.started, now);
+      changed = store_.Update(Pods(), ns, std::move(pod)).ok() || changed;
+    }
+    processes_.erase(it);
+  }
+  return changed;
+}
+
+}  // namespace portflow::fake

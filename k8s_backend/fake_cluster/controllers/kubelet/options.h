@@ -1,0 +1,27 @@
+// How the fake kubelet runs pods: simulated (a duration and an exit code
+// from annotations, in the store's time) or executed as local processes.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "core/clock.h"
+
+namespace portflow::fake {
+
+struct KubeletOptions {
+  Duration default_duration = std::chrono::seconds(1);
+  int default_exit_code = 0;
+  // Events kept at most; the oldest go first (the API server keeps them for
+  // an hour, which at 10,000 pods a second would be millions).
+  size_t max_events = 20000;
+  // Execute mode: the first container's command runs as a local process
+  // under `exec_root`/pods/POD-UID, with volumes under `exec_root`/volumes.
+  bool execute = false;
+  std::string exec_root;
+  // Images the registry does not have: a pod that uses one waits in
+  // ErrImagePull, then ImagePullBackOff, until the image is no longer here.
+  std::set<std::string> missing_images;
+};
+
+}  // namespace portflow::fake
