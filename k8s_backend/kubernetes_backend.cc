@@ -12,6 +12,8 @@
 #include "k8s_backend/client/watcher.h"
 #include "k8s_backend/cluster_capacity.h"
 #include "k8s_backend/log_copier.h"
+#include "k8s_backend/namespace_objects.h"
+#include "k8s_backend/run_watches.h"
 
 namespace portflow {
 namespace {
@@ -58,21 +60,21 @@ class KubernetesBackend : public Backend {
  public:
   explicit KubernetesBackend(KubernetesBackendOptions o)
       : options_(std::move(o)), clock_(*options_.clock) {
-    namespace_ = options_.target.namespace_name;
+    paths_.ns = options_.target.namespace_name;
     if (options_.access) {
-      if (namespace_.empty()) namespace_ = options_.access->namespace_name;
+      if (paths_.ns.empty()) paths_.ns = options_.access->namespace_name;
     } else {
       auto access = k8s::ResolveClusterAccess(
           {options_.target.kubeconfig, options_.target.context, options_.target.namespace_name},
           k8s::KubeconfigEnv::FromProcess());
       if (access.ok()) {
         options_.access = *access;
-        if (namespace_.empty()) namespace_ = access->namespace_name;
+        if (paths_.ns.empty()) paths_.ns = access->namespace_name;
       } else {
         access_error_ = access.status();  // rendering needs no cluster; running does
       }
     }
-    if (namespace_.empty()) namespace_ = "default";
+    if (paths_.ns.empty()) paths_.ns = "default";
   }
 
   ~KubernetesBackend() override {
@@ -80,16 +82,7 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
     }
-    std::map<std::string, std::shared_ptr<RunWatch>> runs;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      runs.swap(runs_);
-    }
-    for (auto& [id, w] : runs) {
-      w->jobs->Stop();
-      w->pods->Stop();
-    }
-    if (events_) events_->Stop();
+    watches_.StopAll();
     copier_.Stop();  // copies in flight are cut, and waited for
   }
 
@@ -143,17 +136,17 @@ class KubernetesBackend : public Backend {
     }
     ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
     PORTFLOW_LOG(LogLevel::kDebug, "k8s",
-                 "deleting Job " + namespace_ + "/" + a->job + ": " + a->instance + " attempt " +
+                 "deleting Job " + paths_.ns + "/" + a->job + ": " + a->instance + " attempt " +
                      std::to_string(a->attempt) + " cancelled" + (force ? ", forced" : ""));
-    auto r = client->Call({"DELETE", JobDeletion(a->job, force), ""});
+    auto r = client->Call({"DELETE", paths_.JobDeletion(a->job, force), ""});
     if (!r.ok()) return r.status();
     if (r->status != 404) RETURN_IF_ERROR(k8s::ApiError(*r));
-    if (a->replicas > 1) (void)client->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
+    if (a->replicas > 1) (void)client->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
     std::optional<TaskEvent> event;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (a->phase != k8s::AttemptPhase::kEnded) {
-        a->phase = k8s::AttemptPhase::kEnded;
+        MarkEnded(*a);
         event =
             TaskEvent{a->key,       TaskState::kCancelled,
                       clock_.Now(), ExitResult{0, 0, false, "Cancelled", "cancelled on request"},
@@ -177,9 +170,9 @@ class KubernetesBackend : public Backend {
       }
       // This backend follows one namespace. Not finding a Job that lives in
       // another would run its work a second time.
-      if (std::string ns = Str(data, "namespace"); !ns.empty() && ns != namespace_) {
+      if (std::string ns = Str(data, "namespace"); !ns.empty() && ns != paths_.ns) {
         return FailedPrecondition("the Jobs of run " + run_id + " are in namespace " + ns +
-                                  ", but the target now uses namespace " + namespace_ +
+                                  ", but the target now uses namespace " + paths_.ns +
                                   "; set the target's namespace back to " + ns +
                                   " to resume or cancel it");
       }
@@ -196,18 +189,14 @@ class KubernetesBackend : public Backend {
       a->sent = TaskState::kPending;
       {
         std::lock_guard<std::mutex> l(mu_);
-        attempts_[a->key] = a;
-        by_job_[a->job] = a;
+        Track(a);
       }
       attached.push_back(a);
     }
     if (!attached.empty()) {
       if (Status watched = WatchRun(run_id); !watched.ok()) {
         std::lock_guard<std::mutex> l(mu_);
-        for (const auto& a : attached) {
-          attempts_.erase(a->key);
-          by_job_.erase(a->job);
-        }
+        for (const auto& a : attached) Untrack(*a);
         return watched;
       }
     }
@@ -218,20 +207,23 @@ class KubernetesBackend : public Backend {
         // Ended (or ending) already while the watch was starting: its
         // events have gone or will go.
         exists = jobs_.count(a->job) > 0 || a->phase != k8s::AttemptPhase::kActive;
-        if (auto job = jobs_.find(a->job); job != jobs_.end()) {
+        if (auto job = jobs_.find(a->job);
+            job != jobs_.end() && a->phase != k8s::AttemptPhase::kEnded) {
+          in_use_ -= a->need;
           a->need = k8s::PodRequests(Sub(Sub(Sub(job->second, "spec"), "template"), "spec")) *
                     a->replicas;
+          in_use_ += a->need;
         }
       }
       TaskHandle h{name(), a->key, HandleData(*a)};
       PORTFLOW_LOG(LogLevel::kDebug, "k8s",
                    "recovering " + a->instance + " attempt " + std::to_string(a->attempt) +
-                       ": Job " + namespace_ + "/" + a->job +
+                       ": Job " + paths_.ns + "/" + a->job +
                        (exists ? " found, re-attached" : " is gone"));
       if (!exists) {
         // Gone without a trace: the engine runs the instance again.
         std::lock_guard<std::mutex> l(mu_);
-        a->phase = k8s::AttemptPhase::kEnded;
+        MarkEnded(*a);
         out.push_back({h, TaskState::kUnknown, std::nullopt});
         continue;
       }
@@ -249,11 +241,7 @@ class KubernetesBackend : public Backend {
   Placement DoPlace(const PlacementRequest& request) override {
     ResourceRequest capacity = CachedCapacity();
     std::lock_guard<std::mutex> l(mu_);
-    ResourceRequest in_use;
-    for (const auto& [key, a] : attempts_) {
-      if (a->phase != k8s::AttemptPhase::kEnded) in_use += a->need;
-    }
-    return PlaceInSlots(request, capacity, in_use);
+    return PlaceInSlots(request, capacity, in_use_);
   }
 
   Result<std::string> LogFile(const TaskHandle& handle, int replica) const override {
@@ -305,21 +293,16 @@ class KubernetesBackend : public Backend {
     RETURN_IF_ERROR(WatchRun(spec.run_id));
     {
       std::lock_guard<std::mutex> l(mu_);
-      attempts_[a->key] = a;
-      by_job_[a->job] = a;
+      Track(a);
     }
-    auto path_of = [this](const json& o) {
-      std::string kind = o["kind"];
-      return kind == "Job" ? JobsPath() : kind == "Service" ? ServicesPath() : ConfigMapsPath();
-    };
+    std::map<std::string, std::string> labels = k8s::TaskLabels(spec);
     for (size_t i = 0; i < objects.size(); ++i) {
       bool job = objects[i]["kind"] == "Job";
-      Status created = Create(*client, path_of(objects[i]), objects[i], job ? &spec : nullptr);
+      Status created = k8s::CreateOrAdopt(*client, paths_, objects[i], job ? &labels : nullptr);
       if (created.ok()) continue;
       {
         std::lock_guard<std::mutex> l(mu_);
-        attempts_.erase(a->key);
-        by_job_.erase(a->job);
+        Untrack(*a);
       }
       // The attempt failed: what it made goes, and so does the object that
       // failed when it may exist (its answer was lost, or the server erred),
@@ -329,13 +312,8 @@ class KubernetesBackend : public Backend {
                    "creating the objects of " + spec.instance + " attempt " +
                        std::to_string(spec.attempt) + " failed (" + created.ToString() +
                        "); deleting the " + std::to_string(made) + " it may have made");
-      for (size_t j = made; j-- > 0;) {
-        std::string name = objects[j]["metadata"]["name"];
-        (void)client->Call(
-            {"DELETE",
-             objects[j]["kind"] == "Job" ? JobDeletion(name) : path_of(objects[j]) + "/" + name,
-             ""});
-      }
+      for (size_t j = made; j-- > 0;)
+        (void)client->Call({"DELETE", paths_.Deletion(objects[j]), ""});
       return created;
     }
     bool cancelled = false, report = false;
@@ -350,16 +328,16 @@ class KubernetesBackend : public Backend {
       }
     }
     PORTFLOW_LOG(LogLevel::kDebug, "k8s",
-                 "created in " + namespace_ + " for " + spec.instance + " attempt " +
+                 "created in " + paths_.ns + " for " + spec.instance + " attempt " +
                      std::to_string(spec.attempt) + ": " + KindsAndNames(objects));
     if (cancelled) {  // Cancel came while the objects were being made
       PORTFLOW_LOG(LogLevel::kDebug, "k8s",
-                   "deleting Job " + namespace_ + "/" + a->job + ": cancelled while it was made");
-      (void)client->Call({"DELETE", JobDeletion(a->job), ""});
+                   "deleting Job " + paths_.ns + "/" + a->job + ": cancelled while it was made");
+      (void)client->Call({"DELETE", paths_.JobDeletion(a->job), ""});
     } else if (report) {
       EmitIfLive(a,
                  {a->key, TaskState::kPending, clock_.Now(), std::nullopt, "Submitted",
-                  "Job " + namespace_ + "/" + a->job + " created", PendingReason::kScheduling},
+                  "Job " + paths_.ns + "/" + a->job + " created", PendingReason::kScheduling},
                  seq);
     }
     Reconcile(a);
@@ -367,10 +345,6 @@ class KubernetesBackend : public Backend {
   }
 
  private:
-  struct RunWatch {
-    std::unique_ptr<k8s::Watcher> jobs, pods;
-  };
-
   // Capacity(), asked again at most once a minute: nodes come and go, but
   // placement asks for every attempt.
   ResourceRequest CachedCapacity() {
@@ -382,20 +356,9 @@ class KubernetesBackend : public Backend {
     return capacity_;
   }
 
-  std::string JobsPath() const { return "/apis/batch/v1/namespaces/" + namespace_ + "/jobs"; }
-  std::string PodsPath() const { return "/api/v1/namespaces/" + namespace_ + "/pods"; }
-  std::string ServicesPath() const { return "/api/v1/namespaces/" + namespace_ + "/services"; }
-  std::string ConfigMapsPath() const { return "/api/v1/namespaces/" + namespace_ + "/configmaps"; }
-  std::string EventsPath() const { return "/api/v1/namespaces/" + namespace_ + "/events"; }
-  // A Job's deletion with its pods (gracePeriodSeconds 0 when forced).
-  std::string JobDeletion(const std::string& job, bool force = false) const {
-    return JobsPath() + "/" + job + "?propagationPolicy=Background" +
-           (force ? "&gracePeriodSeconds=0" : "");
-  }
-
   std::string HandleData(const Attempt& a) const {
-    return json{{"namespace", namespace_}, {"job", a.job},         {"run_dir", a.run_dir},
-                {"instance", a.instance},  {"attempt", a.attempt}, {"replicas", a.replicas}}
+    return json{{"namespace", paths_.ns}, {"job", a.job},         {"run_dir", a.run_dir},
+                {"instance", a.instance}, {"attempt", a.attempt}, {"replicas", a.replicas}}
         .dump();
   }
 
@@ -404,7 +367,7 @@ class KubernetesBackend : public Backend {
     if (options_.target.ship_code) {
       ASSIGN_OR_RETURN(code, k8s::CollectCode(spec.workdir));
     }
-    return k8s::RenderTask(spec, options_.target, namespace_, code);
+    return k8s::RenderTask(spec, options_.target, paths_.ns, code);
   }
 
   Result<k8s::ApiClient*> Client() {
@@ -419,81 +382,30 @@ class KubernetesBackend : public Backend {
     return client_.get();
   }
 
-  // Creates one object; one that exists already is kept when it is ours (a
-  // Job must carry this attempt's labels: a repeated Submit adopts it).
-  Status Create(k8s::ApiClient& client, const std::string& path, const json& object,
-                const TaskSpec* job_of) {
-    // Names are deterministic: a create repeated after a lost answer finds
-    // AlreadyExists and adopts what the first one made.
-    auto r = client.Call({"POST", path, object.dump(), "application/json", true});
-    if (!r.ok()) return r.status();
-    Status st = k8s::ApiError(*r);
-    if (st.code() != StatusCode::kAlreadyExists) return st;
-    if (!job_of) return OkStatus();
-    std::string name = object["metadata"]["name"];
-    auto existing = client.Call({"GET", path + "/" + name, ""});
-    if (!existing.ok()) return existing.status();
-    RETURN_IF_ERROR(k8s::ApiError(*existing));
-    json found = json::parse(existing->body, nullptr, false);
-    for (const auto& [k, v] : k8s::TaskLabels(*job_of)) {
-      if (Label(found, k.c_str()) != v) {
-        return FailedPrecondition("a Job named " + name + " exists in " + namespace_ +
-                                  " that portflow did not create for this attempt");
-      }
-    }
-    return OkStatus();  // adopted
+  // (mu_ held) An attempt is followed from its Submit or Recover on; what it
+  // requests counts for placement until it ends.
+  void Track(const std::shared_ptr<Attempt>& a) {
+    if (auto old = attempts_.find(a->key); old != attempts_.end()) Untrack(*old->second);
+    attempts_[a->key] = a;
+    by_job_[a->job] = a;
+    in_use_ += a->need;
+  }
+  void Untrack(Attempt& a) {
+    if (a.phase != k8s::AttemptPhase::kEnded) in_use_ -= a.need;
+    a.need = {};  // so that a watch's late word of it takes nothing back
+    attempts_.erase(a.key);
+    by_job_.erase(a.job);
+  }
+  void MarkEnded(Attempt& a) {
+    if (a.phase == k8s::AttemptPhase::kEnded) return;
+    in_use_ -= a.need;
+    a.phase = k8s::AttemptPhase::kEnded;
   }
 
-  // Starts the run's two watches once, and waits (every caller) until their
-  // first lists are in, so that Recover sees the run's Jobs.
+  // The run's watches, started once; Recover then sees the run's Jobs.
   Status WatchRun(const std::string& run_id) {
-    std::string selector =
-        "portflow.dev/run=" + k8s::TaskLabels({.run_id = run_id})["portflow.dev/run"];
-    std::shared_ptr<RunWatch> w;
-    bool created = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (auto known = runs_.find(run_id); known != runs_.end()) {
-        w = known->second;
-      } else {
-        ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());  // its own lock, taken after mu_
-        w = std::make_shared<RunWatch>();
-        w->jobs = std::make_unique<k8s::Watcher>(
-            *client, k8s::WatchOptions{JobsPath(), selector},
-            [this](const std::string& type, const json& o) { OnJob(type, o); }, clock_);
-        w->pods = std::make_unique<k8s::Watcher>(
-            *client, k8s::WatchOptions{PodsPath(), selector},
-            [this](const std::string& type, const json& o) { OnPod(type, o); }, clock_);
-        runs_[run_id] = w;
-        created = true;
-        if (!events_) {
-          // The Job controller's FailedCreate events (a quota refused the
-          // pod): one watch for the namespace, not waited for; without
-          // permission to list events, runs go on without the reason.
-          events_ = std::make_unique<k8s::Watcher>(
-              *client,
-              k8s::WatchOptions{EventsPath(), "", "involvedObject.kind=Job,reason=FailedCreate"},
-              [this](const std::string& type, const json& e) { OnEvent(type, e); }, clock_);
-          events_->Start();
-        }
-      }
-    }
-    if (created) {
-      w->jobs->Start();
-      w->pods->Start();
-    }
-    auto limit = std::chrono::seconds(60);
-    if (w->jobs->WaitSynced(limit) && w->pods->WaitSynced(limit)) return OkStatus();
-    if (created) {
-      // Not half-watched: the next call starts over.
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (auto it = runs_.find(run_id); it != runs_.end() && it->second == w) runs_.erase(it);
-      }
-      w->jobs->Stop();
-      w->pods->Stop();
-    }
-    return Unavailable("could not list the run's Jobs and Pods in " + namespace_);
+    ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
+    return watches_.Watch(*client, run_id);
   }
 
   void OnJob(const std::string& type, const json& job) {
@@ -515,7 +427,7 @@ class KubernetesBackend : public Backend {
       {
         std::lock_guard<std::mutex> l(mu_);
         if (a->phase == k8s::AttemptPhase::kActive) {
-          a->phase = k8s::AttemptPhase::kEnded;
+          MarkEnded(*a);
           event = TaskEvent{a->key,
                             a->cancelled ? TaskState::kCancelled : TaskState::kFailed,
                             clock_.Now(),
@@ -639,7 +551,7 @@ class KubernetesBackend : public Backend {
         finish = (st.settled || a->phase == AttemptPhase::kListed) && a->copying.empty() &&
                  copies.empty();
         if (finish) {
-          a->phase = AttemptPhase::kEnded;
+          MarkEnded(*a);
           a->result = st.result;
         }
       }
@@ -656,7 +568,7 @@ class KubernetesBackend : public Backend {
     auto client = Client();
     if (client.ok()) {
       auto r = (*client)->Call({"GET",
-                                PodsPath() + "?labelSelector=" +
+                                paths_.Pods() + "?labelSelector=" +
                                     k8s::QueryEscape("batch.kubernetes.io/job-name=" + a->job),
                                 ""});
       json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
@@ -698,7 +610,7 @@ class KubernetesBackend : public Backend {
   void StartCopy(const std::shared_ptr<Attempt>& a, int replica, const std::string& pod) {
     auto client = Client();
     copier_.Start(
-        client.ok() ? *client : nullptr, PodsPath() + "/" + pod, pod,
+        client.ok() ? *client : nullptr, paths_.Pods() + "/" + pod, pod,
         LogPath(a->run_dir, a->instance, a->attempt, replica),
         [this, job = a->job, pod] { return PodEnded(job, pod); },
         [this, a, replica, pod] {
@@ -727,15 +639,15 @@ class KubernetesBackend : public Backend {
     auto client = Client();
     if (!client.ok()) return;
     PORTFLOW_LOG(LogLevel::kDebug, "k8s",
-                 "deleting Job " + namespace_ + "/" + a->job + ": " + a->instance + " attempt " +
+                 "deleting Job " + paths_.ns + "/" + a->job + ": " + a->instance + " attempt " +
                      std::to_string(a->attempt) + " ended (cleanup: delete)");
-    (void)(*client)->Call({"DELETE", JobDeletion(a->job), ""});
-    if (a->replicas > 1) (void)(*client)->Call({"DELETE", ServicesPath() + "/" + a->job, ""});
+    (void)(*client)->Call({"DELETE", paths_.JobDeletion(a->job), ""});
+    if (a->replicas > 1) (void)(*client)->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
   }
 
   KubernetesBackendOptions options_;
   Clock& clock_;
-  std::string namespace_;
+  k8s::NamespacePaths paths_;  // paths_.ns: the namespace
   Status access_error_;
   std::mutex client_mu_;
   std::unique_ptr<k8s::ApiClient> client_;
@@ -748,11 +660,15 @@ class KubernetesBackend : public Backend {
   std::mutex emit_mu_;  // taken before mu_, never while holding it
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // by TaskSpec::Key()
+  ResourceRequest in_use_;                                    // what the attempts not ended request
   std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
   std::map<std::string, json> jobs_;                          // as the watchers saw them
   std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
-  std::map<std::string, std::shared_ptr<RunWatch>> runs_;
-  std::unique_ptr<k8s::Watcher> events_;  // FailedCreate events, for the whole namespace
+  k8s::RunWatches watches_{paths_,
+                           {[this](const std::string& type, const json& o) { OnJob(type, o); },
+                            [this](const std::string& type, const json& o) { OnPod(type, o); },
+                            [this](const std::string& type, const json& e) { OnEvent(type, e); }},
+                           clock_};
   k8s::LogCopier copier_{clock_};
 };
 
