@@ -22,6 +22,9 @@ function(portflow_cc_test)
     set(T_TIMEOUT 120)
   endif()
   add_executable(${T_NAME} ${T_SRCS})
+  # Per file even where the libraries build in batches (CMAKE_UNITY_BUILD):
+  # test files share helper names.
+  set_target_properties(${T_NAME} PROPERTIES UNITY_BUILD OFF)
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${T_NAME} PRIVATE
     PORTFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}"

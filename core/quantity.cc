@@ -191,6 +191,10 @@ std::string FormatBytes(int64_t bytes) {
   return std::to_string(bytes) + (unit >= 0 ? kUnits[unit] : "");
 }
 
+std::string FormatMillis(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+
 std::string FormatDuration(Duration d) {
   int64_t ns = d.count();
   if (ns == 0) return "0s";

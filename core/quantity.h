@@ -28,5 +28,7 @@ std::string FormatMilliCpu(int64_t milli);
 std::string FormatBytes(int64_t bytes);
 // 5400s -> "1h30m0s" style, like Go's Duration.String().
 std::string FormatDuration(Duration d);
+// Whole milliseconds, as diagnostics print latencies: "120 ms".
+std::string FormatMillis(Duration d);
 
 }  // namespace portflow

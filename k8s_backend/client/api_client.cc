@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "core/quantity.h"
 
 namespace portflow::k8s {
 namespace {
@@ -45,10 +46,6 @@ std::string Outcome(const ApiResponse& r) {
 
 std::string Outcome(const Result<ApiResponse>& r) {
   return r.ok() ? Outcome(*r) : "failed: " + r.status().message();
-}
-
-std::string Millis(Duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
 void Sleep(Clock& clock, Duration d) {
@@ -90,7 +87,7 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
     Result<ApiResponse> sent = transport_->Send(request, credential);
     PORTFLOW_LOG(LogLevel::kDebug, "api",
                  request.method + " " + Url(request) + " " + Outcome(sent) + " in " +
-                     Millis(std::chrono::steady_clock::now() - started));
+                     FormatMillis(std::chrono::steady_clock::now() - started));
     if (!sent.ok()) return sent.status();
     last = std::move(*sent);
     ++requests_;
@@ -126,8 +123,8 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
     PORTFLOW_LOG(LogLevel::kDebug, "api",
                  "retrying " + request.method + " " + Url(request) + " (attempt " +
                      std::to_string(attempt + 2) + " of " + std::to_string(policy_.max_attempts) +
-                     ") in " + Millis(wait) + ": " + Outcome(last) +
-                     (after ? ", Retry-After " + Millis(*after) : ""));
+                     ") in " + FormatMillis(wait) + ": " + Outcome(last) +
+                     (after ? ", Retry-After " + FormatMillis(*after) : ""));
     Sleep(clock_, wait);
   }
   if (last.status == 0) {
@@ -168,7 +165,7 @@ Result<ApiResponse> ApiClient::Stream(const ApiRequest& request,
     Result<ApiResponse> r = transport_->Stream(request, credential, on_data, stop);
     PORTFLOW_LOG(LogLevel::kDebug, "api",
                  request.method + " " + Url(request) + " " + Outcome(r) + ", stream ended after " +
-                     Millis(std::chrono::steady_clock::now() - started));
+                     FormatMillis(std::chrono::steady_clock::now() - started));
     if (!r.ok()) return r.status();
     ++requests_;
     if (r->status == 401 && tries == 0) {

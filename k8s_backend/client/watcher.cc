@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/quantity.h"
 
 namespace portflow::k8s {
 namespace {
@@ -17,10 +18,6 @@ std::string Name(const json& o) {
 std::string Version(const json& o) {
   const json& meta = o.value("metadata", json::object());
   return meta.value("resourceVersion", "");
-}
-
-std::string Millis(Duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
 }  // namespace
@@ -89,7 +86,7 @@ std::string Watcher::Describe() const {
 }
 
 void Watcher::Backoff() {
-  PORTFLOW_LOG(LogLevel::kDebug, "watch", Describe() + ": trying again in " + Millis(pause_));
+  PORTFLOW_LOG(LogLevel::kDebug, "watch", Describe() + ": trying again in " + FormatMillis(pause_));
   Pause(pause_);
   pause_ = std::min<Duration>(pause_ * 2, std::chrono::seconds(30));
 }
@@ -230,7 +227,7 @@ void Watcher::WatchOnce() {
                  Describe() + ": the watch broke (" +
                      (r.ok() ? HttpStatusText(r->status) : r.status().message()) +
                      "); resuming from resourceVersion " + version_ + " in " +
-                     Millis(options_.retry_backoff));
+                     FormatMillis(options_.retry_backoff));
     pause_ = options_.retry_backoff;  // it worked until its connection broke
     Pause(pause_);
   } else {

@@ -5,15 +5,6 @@
 #include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {
-namespace {
-
-const ResourceKind& Pods() { return *FindKind("", "pods"); }
-const ResourceKind& Nodes() { return *FindKind("", "nodes"); }
-const ResourceKind& Jobs() { return *FindKind("batch", "jobs"); }
-const ResourceKind& Events() { return *FindKind("", "events"); }
-
-}  // namespace
-
 ControllerManager::ControllerManager(ObjectStore& store, KubeletOptions options,
                                      std::function<void()> process_ended)
     : store_(store),

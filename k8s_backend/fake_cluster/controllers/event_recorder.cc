@@ -6,8 +6,6 @@
 namespace portflow::fake {
 namespace {
 
-const ResourceKind& Events() { return *FindKind("", "events"); }
-
 // Who reports an event, as `kubectl describe` shows it.
 std::string Component(const json& object, const std::string& reason) {
   if (reason == "Scheduled" || reason == "FailedScheduling") return "default-scheduler";

@@ -12,9 +12,6 @@ namespace {
 
 using Owned = std::vector<std::shared_ptr<const json>>;
 
-const ResourceKind& Pods() { return *FindKind("", "pods"); }
-const ResourceKind& Jobs() { return *FindKind("batch", "jobs"); }
-
 constexpr const char* kIndexKey = "batch.kubernetes.io/job-completion-index";
 
 int64_t SpecInt(const json& spec, const char* key, int64_t fallback) {

@@ -9,8 +9,6 @@
 namespace portflow::fake {
 namespace {
 
-const ResourceKind& Pods() { return *FindKind("", "pods"); }
-
 bool Tolerates(const json& tolerations, const json& taint) {
   for (const json& t : tolerations) {
     std::string op = t.value("operator", "Equal");

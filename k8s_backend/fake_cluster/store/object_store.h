@@ -43,6 +43,15 @@ struct ResourceKind {
 const ResourceKind* FindKind(const std::string& group, const std::string& resource);
 const std::vector<ResourceKind>& AllKinds();
 
+// The kinds the controllers name.
+inline const ResourceKind& Pods() { return *FindKind("", "pods"); }
+inline const ResourceKind& Nodes() { return *FindKind("", "nodes"); }
+inline const ResourceKind& Jobs() { return *FindKind("batch", "jobs"); }
+inline const ResourceKind& Events() { return *FindKind("", "events"); }
+inline const ResourceKind& Services() { return *FindKind("", "services"); }
+inline const ResourceKind& ConfigMaps() { return *FindKind("", "configmaps"); }
+inline const ResourceKind& Secrets() { return *FindKind("", "secrets"); }
+
 // The values of a kind's selectable fields for one object.
 std::map<std::string, std::string> FieldsOf(const ResourceKind& kind, const json& object);
 

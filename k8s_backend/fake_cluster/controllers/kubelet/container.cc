@@ -16,10 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const ResourceKind& Services() { return *FindKind("", "services"); }
-const ResourceKind& ConfigMaps() { return *FindKind("", "configmaps"); }
-const ResourceKind& Secrets() { return *FindKind("", "secrets"); }
-
 std::string Scalar(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 std::string NotFoundMessage(bool secret, const std::string& name) {

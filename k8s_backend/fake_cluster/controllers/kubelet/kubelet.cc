@@ -18,12 +18,6 @@
 #include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {
-namespace {
-
-const ResourceKind& Pods() { return *FindKind("", "pods"); }
-
-}  // namespace
-
 Kubelet::Kubelet(ObjectStore& store, ChangeFeed& feed, EventRecorder& recorder,
                  KubeletOptions options, std::function<void()> process_ended)
     : store_(store),
