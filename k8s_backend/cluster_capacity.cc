@@ -9,7 +9,7 @@ namespace {
 using json = nlohmann::json;
 
 // The items of a list answer to GET `path`.
-Result<json> List(ApiClient& client, const std::string& path) {
+Result<json> ListItems(ApiClient& client, const std::string& path) {
   ASSIGN_OR_RETURN(ApiResponse r, client.Call({"GET", path, ""}));
   RETURN_IF_ERROR(ApiError(r));
   json list = json::parse(r.body, nullptr, false);
@@ -36,7 +36,7 @@ ResourceRequest PodRequests(const json& pod_spec) {
 }
 
 Result<ResourceRequest> ReadyAllocatable(ApiClient& client) {
-  ASSIGN_OR_RETURN(json nodes, List(client, "/api/v1/nodes"));
+  ASSIGN_OR_RETURN(json nodes, ListItems(client, "/api/v1/nodes"));
   ResourceRequest total;
   for (const json& n : nodes) {
     bool ready = false;
@@ -48,9 +48,10 @@ Result<ResourceRequest> ReadyAllocatable(ApiClient& client) {
 }
 
 Result<ResourceRequest> RequestedOnNodes(ApiClient& client) {
-  ASSIGN_OR_RETURN(json pods,
-                   List(client, "/api/v1/pods?fieldSelector=" +
-                                    QueryEscape("status.phase!=Succeeded,status.phase!=Failed")));
+  ASSIGN_OR_RETURN(
+      json pods,
+      ListItems(client, "/api/v1/pods?fieldSelector=" +
+                            QueryEscape("status.phase!=Succeeded,status.phase!=Failed")));
   ResourceRequest used;
   for (const json& p : pods) {
     if (!Str(Sub(p, "spec"), "nodeName").empty()) used += PodRequests(Sub(p, "spec"));

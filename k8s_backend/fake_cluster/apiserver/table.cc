@@ -22,7 +22,7 @@ std::string Since(const json& object, const char* path1, const char* path2, Time
   return t ? HumanDuration(now - *t) : "<unknown>";
 }
 
-std::string Str(const json& v, const std::string& fallback = "<none>") {
+std::string Cell(const json& v, const std::string& fallback = "<none>") {
   return v.is_string() && !v.get<std::string>().empty() ? v.get<std::string>() : fallback;
 }
 
@@ -106,8 +106,8 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
             PodStatus(o),
             std::to_string(restarts),
             age,
-            Str(status.value("podIP", json())),
-            Str(spec.value("nodeName", json())),
+            Cell(status.value("podIP", json())),
+            Cell(spec.value("nodeName", json())),
             "<none>",
             "<none>"};
   }
@@ -161,7 +161,7 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
             "<none>",
             age,
             info.value("kubeletVersion", ""),
-            Str(json(ip)),
+            Cell(json(ip)),
             "<none>",
             info.value("osImage", ""),
             info.value("kernelVersion", ""),
@@ -189,7 +189,7 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
     std::string request, limit;
     const json hard = Map(status, "hard"), used = Map(status, "used");
     for (auto it = hard.begin(); it != hard.end(); ++it) {
-      std::string item = it.key() + ": " + Str(used.value(it.key(), json()), "0") + "/" +
+      std::string item = it.key() + ": " + Cell(used.value(it.key(), json()), "0") + "/" +
                          (it->is_string() ? it->get<std::string>() : it->dump());
       std::string& list = it.key().rfind("limits.", 0) == 0 ? limit : request;
       list += (list.empty() ? "" : ", ") + item;

@@ -64,8 +64,8 @@ int64_t Amount(const json& pod, const std::string& key) {
     const json& req = Field(Field(c, "resources"), "requests");
     const json& lim = Field(Field(c, "resources"), "limits");
     // As the API server defaults: a limit without a request is the request.
-    const json& v =
-        limits || !req.contains(resource) ? Field(lim, resource.c_str()) : Field(req, resource.c_str());
+    const json& v = limits || !req.contains(resource) ? Field(lim, resource.c_str())
+                                                      : Field(req, resource.c_str());
     sum += Quantity(v, IsCpu(key));
   }
   return sum;
@@ -106,7 +106,7 @@ std::vector<json> Quotas(ObjectStore& store, const std::string& ns) {
   return list.ok() ? std::move(list->items) : std::vector<json>{};
 }
 
-std::vector<json> Pods(ObjectStore& store, const std::string& ns) {
+std::vector<json> PodsIn(ObjectStore& store, const std::string& ns) {
   auto list = store.List(*FindKind("", "pods"), ns, {});
   return list.ok() ? std::move(list->items) : std::vector<json>{};
 }
@@ -132,12 +132,13 @@ Result<ObjectStore::Stored> PodAdmission::Create(const std::string& ns, json pod
   std::vector<json> quotas = Quotas(store_, ns);
   if (quotas.empty()) return store_.Create(*FindKind("", "pods"), ns, std::move(pod), admit);
   // What the namespace's pods hold now: no other pod is created meanwhile.
-  std::vector<json> pods = Pods(store_, ns);
+  std::vector<json> pods = PodsIn(store_, ns);
   std::vector<std::map<std::string, int64_t>> used;
   for (const json& q : quotas) used.push_back(QuotaUsage(q, pods));
   return store_.Create(*FindKind("", "pods"), ns, std::move(pod), [&](json& object) -> Status {
     if (admit) RETURN_IF_ERROR(admit(object));
-    std::string forbidden = "pods \"" + Str(Field(object, "metadata"), "name") + "\" is forbidden: ";
+    std::string forbidden =
+        "pods \"" + Str(Field(object, "metadata"), "name") + "\" is forbidden: ";
     for (size_t i = 0; i < quotas.size(); ++i) {
       const json& q = quotas[i];
       if (!Selects(q, object)) continue;
@@ -165,7 +166,7 @@ Result<ObjectStore::Stored> PodAdmission::Create(const std::string& ns, json pod
 }
 
 bool SyncQuotaStatus(ObjectStore& store, const std::string& ns, std::vector<json> quotas) {
-  std::vector<json> pods = Pods(store, ns);
+  std::vector<json> pods = PodsIn(store, ns);
   bool changed = false;
   for (json& q : quotas) {
     json status = {{"hard", Field(Field(q, "spec"), "hard")}, {"used", json::object()}};

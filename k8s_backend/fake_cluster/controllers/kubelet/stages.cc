@@ -26,19 +26,21 @@ int ExitCode(const json& pod, const KubeletOptions& options) {
 
 Duration AtOnce(const json&, const KubeletOptions&) { return Duration{0}; }
 
-void Run(json& pod, TimePoint, TimePoint now, const KubeletOptions&) { SetRunning(pod, now); }
+void StartRunning(json& pod, TimePoint, TimePoint now, const KubeletOptions&) {
+  SetRunning(pod, now);
+}
 
-std::string RunLog(const json& pod, const KubeletOptions& options) {
+std::string StartLog(const json& pod, const KubeletOptions& options) {
   return "portflow simulate: " + Str(Field(pod, "metadata"), "name") + " started; it runs for " +
          FormatDuration(RunsFor(pod, options)) + " and exits with code " +
          std::to_string(ExitCode(pod, options)) + "\n";
 }
 
-void Exit(json& pod, TimePoint entered, TimePoint now, const KubeletOptions& options) {
+void ExitNow(json& pod, TimePoint entered, TimePoint now, const KubeletOptions& options) {
   ExitPod(pod, ExitCode(pod, options), entered, now);
 }
 
-std::string ExitLog(const json& pod, const KubeletOptions& options) {
+std::string ExitedLog(const json& pod, const KubeletOptions& options) {
   return "portflow simulate: exited with code " + std::to_string(ExitCode(pod, options)) + "\n";
 }
 
@@ -46,8 +48,8 @@ std::string ExitLog(const json& pod, const KubeletOptions& options) {
 
 const std::vector<Stage>& SimulateStages() {
   static const std::vector<Stage> kStages = {
-      {"run", "Pending", AtOnce, Run, RunLog},
-      {"exit", "Running", RunsFor, Exit, ExitLog},
+      {"run", "Pending", AtOnce, StartRunning, StartLog},
+      {"exit", "Running", RunsFor, ExitNow, ExitedLog},
   };
   return kStages;
 }
