@@ -189,14 +189,15 @@ bool Kubelet::Fire(const std::string& key, const Armed& armed) {
   TimePoint now = store_.clock().Now();
   json pod = *current;
   armed.stage->next(pod, armed.entered, now, options_);
-  std::string log = armed.stage->log(*current, options_);
   bool running = Phase(pod) == "Running";
   json next = pod;
-  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
   {
+    // Printed before the status changes, as a container's output comes
+    // before its exit: a client that sees the pod end reads the whole log.
     std::lock_guard<std::mutex> l(logs_mu_);
-    logs_[armed.uid] += log;
+    logs_[armed.uid] += armed.stage->log(*current, options_);
   }
+  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
   if (running) RecordStarted(key);
   Arm(key, next, now);
   return true;
