@@ -12,6 +12,7 @@ std::string Diagnostic::ToString() const {
 }
 
 void Diagnostics::Add(SourcePos pos, std::string message) {
+  if (!seen_.insert({pos.line, pos.column, message}).second) return;
   list_.push_back({file_, pos, std::move(message)});
 }
 

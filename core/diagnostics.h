@@ -1,8 +1,10 @@
 // Errors about a file, each with FILE:LINE:COL, reported all at once.
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "core/spec.h"
@@ -21,6 +23,8 @@ struct Diagnostic {
 class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+  // One that is already here (same place, same message: two equal
+  // references in one multi-line script) is not added again.
   void Add(SourcePos pos, std::string message);
   bool empty() const { return list_.empty(); }
   const std::vector<Diagnostic>& list() const { return list_; }
@@ -30,6 +34,7 @@ class Diagnostics {
  private:
   std::string file_;
   std::vector<Diagnostic> list_;
+  std::set<std::tuple<int, int, std::string>> seen_;
 };
 
 // `text` in double quotes, control characters written as \xNN, for messages.
