@@ -305,6 +305,21 @@ TEST_F(ControllersTest, SuspendResumeAndTtl) {
   EXPECT_EQ(Get("/api/v1/namespaces/default/pods")["items"].size(), 0u);
 }
 
+// The kubelet says when a pod's container started, as `kubectl describe`
+// shows it: once, from the kubelet, naming the container.
+TEST_F(ControllersTest, AStartedPodGetsAStartedEvent) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("go", 1, 1, "5s"));
+  RunFor(std::chrono::seconds(1));
+  std::string pod = Get("/api/v1/namespaces/default/pods")["items"][0]["metadata"]["name"];
+  json events =
+      Get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D" + pod)["items"];
+  std::vector<std::string> started;
+  for (const json& e : events) {
+    if (e["reason"] == "Started") started.push_back(e["message"]);
+  }
+  EXPECT_THAT(started, ::testing::ElementsAre("Started container main"));
+}
+
 TEST_F(ControllersTest, SimulatedLogsAndBookmarks) {
   Create("/apis/batch/v1/namespaces/default/jobs", Job("talk", 1, 1, "5s", 3));
   RunFor(std::chrono::seconds(1));

@@ -142,13 +142,10 @@ bool Kubelet::Wait(json pod, const std::string& reason, const std::string& messa
   return store_.Update(Pods(), ns, std::move(pod)).ok();
 }
 
-void Kubelet::RecordStarted(const std::string& key) {
-  auto [ns, name] = SplitKey(key);
-  auto current = store_.Peek(Pods(), ns, name);
-  if (!current) return;
-  const json& containers = Field(Field(*current, "spec"), "containers");
+void Kubelet::RecordStarted(const json& pod) {
+  const json& containers = Field(Field(pod, "spec"), "containers");
   std::string container = containers.empty() ? "" : Str(containers[0], "name");
-  (void)recorder_.Record(*current, "Normal", "Started", "Started container " + container);
+  (void)recorder_.Record(pod, "Normal", "Started", "Started container " + container);
 }
 
 // --- Simulate mode: the stage table ----------------------------------------
@@ -189,17 +186,16 @@ bool Kubelet::Fire(const std::string& key, const Armed& armed) {
   TimePoint now = store_.clock().Now();
   json pod = *current;
   armed.stage->next(pod, armed.entered, now, options_);
-  bool running = Phase(pod) == "Running";
-  json next = pod;
   {
     // Printed before the status changes, as a container's output comes
     // before its exit: a client that sees the pod end reads the whole log.
     std::lock_guard<std::mutex> l(logs_mu_);
     logs_[armed.uid] += armed.stage->log(*current, options_);
   }
-  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
-  if (running) RecordStarted(key);
-  Arm(key, next, now);
+  auto stored = store_.Update(Pods(), ns, std::move(pod));
+  if (!stored.ok()) return false;
+  if (Phase(**stored) == "Running") RecordStarted(**stored);
+  Arm(key, **stored, now);
   return true;
 }
 
@@ -225,11 +221,12 @@ bool Kubelet::Execute(json pod) {
   }
   SetRunning(pod, now);
   processes_[key] = *process;
-  if (!store_.Update(Pods(), ns, std::move(pod)).ok()) {
+  auto stored = store_.Update(Pods(), ns, std::move(pod));
+  if (!stored.ok()) {
     Kill(key);
     return false;
   }
-  RecordStarted(key);
+  RecordStarted(**stored);
   return true;
 }
 

@@ -83,7 +83,7 @@ class Kubelet {
   Result<Process> Spawn(const json& pod);
   void Kill(const std::string& pod_key);
   bool ReapProcesses();
-  void RecordStarted(const std::string& key);
+  void RecordStarted(const json& pod);  // its Started event
 
   ObjectStore& store_;
   ChangeFeed& feed_;
