@@ -54,6 +54,28 @@ class ExecuteModeTest : public ::testing::Test {
         .body;
   }
   json Pods() { return Call("GET", "/api/v1/namespaces/default/pods")["items"]; }
+  // A pod whose process ignores SIGTERM, with a grace period of `grace`
+  // seconds: the process's pid once it runs, 0 when it does not.
+  pid_t StartPodIgnoringSigterm(const std::string& name, int grace) {
+    Call(
+        "POST", "/api/v1/namespaces/default/pods",
+        {{"metadata", {{"name", name}}},
+         {"spec",
+          {{"restartPolicy", "Never"},
+           {"terminationGracePeriodSeconds", grace},
+           {"containers",
+            {{{"name", "c"},
+              {"image", "x"},
+              {"command",
+               {"sh", "-c", "trap '' TERM; echo $$$$ > pid; while true; do sleep 0.1; done"}}}}}}}},
+        201);
+    std::string uid = Call("GET", "/api/v1/namespaces/default/pods/" + name)["metadata"]["uid"];
+    std::string pid_file = root_ + "/pods/" + uid + "/root/pid";
+    if (!RunUntil([&] { return fs::exists(pid_file) && fs::file_size(pid_file) > 0; })) return 0;
+    pid_t pid = 0;
+    std::ifstream(pid_file) >> pid;
+    return pid;
+  }
 
   std::string root_;
   std::unique_ptr<FakeCluster> cluster_;
@@ -168,22 +190,7 @@ TEST_F(ExecuteModeTest, ExitCodesStartErrorsAndDeletionKillsTheProcess) {
 // A deleted pod's process that ignores SIGTERM gets the pod's own
 // terminationGracePeriodSeconds before SIGKILL (30 here; 5 s without it).
 TEST_F(ExecuteModeTest, ADeletedPodKeepsItsGracePeriod) {
-  Call("POST", "/api/v1/namespaces/default/pods",
-       {{"metadata", {{"name", "patient"}}},
-        {"spec",
-         {{"restartPolicy", "Never"},
-          {"terminationGracePeriodSeconds", 30},
-          {"containers",
-           {{{"name", "c"},
-             {"image", "x"},
-             {"command",
-              {"sh", "-c", "trap '' TERM; echo $$$$ > pid; while true; do sleep 0.1; done"}}}}}}}},
-       201);
-  std::string uid = Call("GET", "/api/v1/namespaces/default/pods/patient")["metadata"]["uid"];
-  std::string pid_file = root_ + "/pods/" + uid + "/root/pid";
-  ASSERT_TRUE(RunUntil([&] { return fs::exists(pid_file) && fs::file_size(pid_file) > 0; }));
-  pid_t pid = 0;
-  std::ifstream(pid_file) >> pid;
+  pid_t pid = StartPodIgnoringSigterm("patient", 30);
   ASSERT_GT(pid, 0);
   Call("DELETE", "/api/v1/namespaces/default/pods/patient", nullptr, 200);
   cluster_->RunFor(std::chrono::seconds(6));  // past the 5 s it got before
@@ -193,22 +200,7 @@ TEST_F(ExecuteModeTest, ADeletedPodKeepsItsGracePeriod) {
 
 // ... and gets SIGKILL once that period has passed.
 TEST_F(ExecuteModeTest, ADeletedPodsProcessIsKilledAfterItsGracePeriod) {
-  Call("POST", "/api/v1/namespaces/default/pods",
-       {{"metadata", {{"name", "stubborn"}}},
-        {"spec",
-         {{"restartPolicy", "Never"},
-          {"terminationGracePeriodSeconds", 1},
-          {"containers",
-           {{{"name", "c"},
-             {"image", "x"},
-             {"command",
-              {"sh", "-c", "trap '' TERM; echo $$$$ > pid; while true; do sleep 0.1; done"}}}}}}}},
-       201);
-  std::string uid = Call("GET", "/api/v1/namespaces/default/pods/stubborn")["metadata"]["uid"];
-  std::string pid_file = root_ + "/pods/" + uid + "/root/pid";
-  ASSERT_TRUE(RunUntil([&] { return fs::exists(pid_file) && fs::file_size(pid_file) > 0; }));
-  pid_t pid = 0;
-  std::ifstream(pid_file) >> pid;
+  pid_t pid = StartPodIgnoringSigterm("stubborn", 1);
   ASSERT_GT(pid, 0);
   auto deleted = std::chrono::steady_clock::now();
   Call("DELETE", "/api/v1/namespaces/default/pods/stubborn", nullptr, 200);
