@@ -284,6 +284,17 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
     done.finished_ms = ToUnixMillis(RealClock().Now());
     (void)(*store)->PutAttempt(done);
   }
+  // Each instance that had not ended ends with the run, as the engine's own
+  // cancel would end it.
+  auto instances = (*store)->ListInstances(run_id);
+  if (!instances.ok()) return Fail(instances.status());
+  for (InstanceRecord i : *instances) {
+    if (IsTerminalInstanceState(i.state)) continue;
+    i.state = "Cancelled";
+    i.message = "run cancelled";
+    i.updated_ms = ToUnixMillis(RealClock().Now());
+    (void)(*store)->PutInstance(i);
+  }
   run->state = "Cancelled";
   run->message = stopped_all ? "cancelled while no portflow process was driving it"
                              : "cancelled while no portflow process was driving it; some of its "

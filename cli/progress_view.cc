@@ -9,6 +9,7 @@
 
 #include "cli/common.h"
 #include "core/backend.h"
+#include "core/run_store.h"
 
 namespace portflow::cli {
 namespace {
@@ -78,9 +79,7 @@ void ProgressView::OnInstanceState(const std::string& instance, const std::strin
   if (!rows_.count(instance) || rows_[instance].state == "Waiting") order_.push_back(instance);
   Row& r = rows_[instance];
   if (r.state == "Waiting") r.started = steady_clock::now();
-  bool over =
-      state == "Succeeded" || state == "Failed" || state == "Cancelled" || state == "Skipped";
-  r.ended = over ? steady_clock::now() : steady_clock::time_point{};
+  r.ended = IsTerminalInstanceState(state) ? steady_clock::now() : steady_clock::time_point{};
   r.state = state;
   r.message = message;
 }

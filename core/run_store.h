@@ -37,6 +37,10 @@ struct RunRecord {
 
 // Instance states: Waiting, Pending, Running, Retrying, Succeeded, Failed,
 // Cancelled, Skipped.
+inline bool IsTerminalInstanceState(const std::string& state) {
+  return state == "Succeeded" || state == "Failed" || state == "Cancelled" || state == "Skipped";
+}
+
 struct InstanceRecord {
   std::string run_id;
   std::string name;

@@ -444,10 +444,36 @@ TEST_F(CliTest, RehearsalPodsOutlivingPortflowAreStoppedByCancel) {
   WaitChild(pid, std::chrono::seconds(10));
   pid_t pod = std::stoi(ReadFile(dir_ + "/pod.pid"));
   ASSERT_FALSE(Gone(pod)) << "the pod's process should outlive portflow";
-  CliResult r = Cli({"cancel", FirstLine(ReadFile(dir_ + "/run.out"))});
+  std::string run = FirstLine(ReadFile(dir_ + "/run.out"));
+  CliResult r = Cli({"cancel", run});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(WaitFor([&] { return Gone(pod); }, std::chrono::seconds(10)));
   if (!Gone(pod)) ::kill(pod, SIGKILL);  // ours: not left behind by a failure
+  EXPECT_EQ(InstanceState(Status(run), "long"), "Cancelled");
+}
+
+// kill -9 of portflow, then `cancel`: the run, its attempts and every
+// instance (running or still waiting) end Cancelled; none stays Running.
+TEST_F(CliTest, CancelAfterKill9EndsEveryInstance) {
+  std::string w = Workload("    - {name: long, script: \"echo $$ > " + dir_ +
+                           "/task.pid; sleep 60\"}\n"
+                           "    - {name: after, needs: [long], command: [echo, later]}\n");
+  pid_t pid = StartCli({"run", w}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_TRUE(
+      WaitFor([&] { return !ReadFile(dir_ + "/task.pid").empty(); }, std::chrono::seconds(30)));
+  ::kill(pid, SIGKILL);
+  WaitChild(pid, std::chrono::seconds(10));
+  pid_t task = std::stoi(ReadFile(dir_ + "/task.pid"));
+  std::string run = FirstLine(ReadFile(dir_ + "/run.out"));
+  CliResult r = Cli({"cancel", run});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(WaitFor([&] { return Gone(task); }, std::chrono::seconds(10)));
+  if (!Gone(task)) ::kill(task, SIGKILL);
+  json st = Status(run);
+  EXPECT_EQ(st["state"], "Cancelled");
+  EXPECT_EQ(InstanceState(st, "long"), "Cancelled");
+  EXPECT_EQ(InstanceState(st, "after"), "Cancelled");
+  EXPECT_EQ(st["instances"][0]["attemptList"][0]["state"], "Cancelled");
 }
 
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
