@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/json_fields.h"
+#include "core/k8s_time.h"
 
 namespace portflow::k8s {
 namespace {
@@ -192,6 +193,11 @@ int ReplicaOf(const json& pod) {
 bool PodEnded(const json& pod) {
   std::string phase = Str(Sub(pod, "status"), "phase");
   return phase == "Succeeded" || phase == "Failed";
+}
+
+bool PastDeletion(const json& pod, TimePoint now) {
+  auto deadline = ParseK8sTime(Str(Sub(pod, "metadata"), "deletionTimestamp"));
+  return deadline && now >= *deadline + std::chrono::seconds(5);
 }
 
 bool Supersedes(const json& kept, const json& incoming) {

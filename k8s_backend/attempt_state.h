@@ -74,6 +74,9 @@ AttemptState Assess(const Observation& o);
 int ReplicaOf(const json& pod);
 // Succeeded or Failed.
 bool PodEnded(const json& pod);
+// Being deleted, and 5 s past its deadline (deletionTimestamp, the end of
+// its grace period): a pod on a lost node never says it ended.
+bool PastDeletion(const json& pod, TimePoint now);
 // Whether `incoming`, a watch event or a list item, replaces `kept`, the pod
 // as known: a pod that ended never runs again, so later news of it running
 // is older news (the pods' watch runs behind a list made since).

@@ -47,7 +47,11 @@ struct Attempt {
   k8s::AttemptPhase phase = k8s::AttemptPhase::kActive;
   bool cancelled = false;
   std::optional<k8s::JobEnd> job_end;  // from the Job's final condition
-  ExitResult result;                   // the end, once settled
+  // Its Job was deleted (cancelled, or by someone else): the end, sent once
+  // the pods that ran have stopped and their logs are saved, so that what
+  // a task prints after SIGTERM is kept.
+  std::optional<TaskEvent> deleted_end;
+  ExitResult result;  // the end, once settled
   // Logs: the pod each replica's copy is following, and the pods done. A
   // replica's pod replaced after a suspension (Kueue's preemption) adds its
   // log after the first one's, at `log_base`.
@@ -142,18 +146,9 @@ class KubernetesBackend : public Backend {
     if (!r.ok()) return r.status();
     if (r->status != 404) RETURN_IF_ERROR(k8s::ApiError(*r));
     if (a->replicas > 1) (void)client->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
-    std::optional<TaskEvent> event;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (a->phase != k8s::AttemptPhase::kEnded) {
-        MarkEnded(*a);
-        event =
-            TaskEvent{a->key,       TaskState::kCancelled,
-                      clock_.Now(), ExitResult{0, 0, false, "Cancelled", "cancelled on request"},
-                      "Cancelled",  "the Job was deleted"};
-      }
-    }
-    if (event) EmitEnd(*event);
+    EndWhenStopped(a, TaskEvent{a->key, TaskState::kCancelled, clock_.Now(),
+                                ExitResult{0, 0, false, "Cancelled", "cancelled on request"},
+                                "Cancelled", "the Job was deleted"});
     return OkStatus();
   }
 
@@ -423,24 +418,46 @@ class KubernetesBackend : public Backend {
       a = it->second;
     }
     if (type == "DELETED") {
-      std::optional<TaskEvent> event;
+      bool cancelled;
       {
         std::lock_guard<std::mutex> l(mu_);
-        if (a->phase == k8s::AttemptPhase::kActive) {
-          MarkEnded(*a);
-          event = TaskEvent{a->key,
-                            a->cancelled ? TaskState::kCancelled : TaskState::kFailed,
-                            clock_.Now(),
-                            ExitResult{0, 0, false, a->cancelled ? "Cancelled" : "Deleted",
-                                       "the Job was deleted"},
-                            "",
-                            ""};
-        }
+        cancelled = a->cancelled;
       }
-      if (event) EmitEnd(*event);
+      EndWhenStopped(
+          a, TaskEvent{a->key, cancelled ? TaskState::kCancelled : TaskState::kFailed, clock_.Now(),
+                       ExitResult{0, 0, false, cancelled ? "Cancelled" : "Deleted",
+                                  "the Job was deleted"},
+                       "", ""});
       return;
     }
     Reconcile(a);
+  }
+
+  // The Job of an active attempt is gone or going: it ends with `end` once
+  // the logs being saved are (their pods stop within their grace period).
+  void EndWhenStopped(const std::shared_ptr<Attempt>& a, TaskEvent end) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (a->phase != k8s::AttemptPhase::kActive || a->deleted_end) return;
+      a->deleted_end = std::move(end);
+    }
+    Reconcile(a);
+  }
+
+  // Sends the end of an attempt whose Job was deleted once no log copy is
+  // in flight; true when its Job was deleted (nothing else to reconcile).
+  bool EndIfDeleted(const std::shared_ptr<Attempt>& a) {
+    std::optional<TaskEvent> end;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!a->deleted_end) return false;
+      if (a->phase == k8s::AttemptPhase::kEnded || stopping_ || !a->copying.empty()) return true;
+      MarkEnded(*a);
+      end = a->deleted_end;
+      end->time = clock_.Now();
+    }
+    EmitEnd(*end);
+    return true;
   }
 
   void OnEvent(const std::string& type, const json& event) {
@@ -498,6 +515,7 @@ class KubernetesBackend : public Backend {
   // to send, logs to save, the end once they are saved.
   void Reconcile(const std::shared_ptr<Attempt>& a) {
     using k8s::AttemptPhase;
+    if (EndIfDeleted(a)) return;
     std::vector<std::pair<TaskEvent, uint64_t>> events;  // with their numbers
     std::vector<std::pair<int, std::string>> copies;     // replica, pod
     bool finish = false, list = false;
@@ -628,7 +646,8 @@ class KubernetesBackend : public Backend {
     auto pods = pods_.find(job);
     if (pods == pods_.end()) return true;  // gone: read what is left
     auto p = pods->second.find(pod);
-    return p == pods->second.end() || k8s::PodEnded(p->second);
+    return p == pods->second.end() || k8s::PodEnded(p->second) ||
+           k8s::PastDeletion(p->second, clock_.Now());
   }
 
   // The terminal event, then the Job's removal when the target says so.

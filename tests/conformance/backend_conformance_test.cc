@@ -16,12 +16,14 @@
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/local_backend.h"
+#include "tests/testing/cli_runner.h"
 
 namespace portflow {
 namespace {
 
 using testing::EventRecorder;
 using ::testing::HasSubstr;
+using testing::ReadFile;
 
 struct BackendCase {
   std::string name;
@@ -83,13 +85,6 @@ const BackendCase kBackends[] = {
      }},
     {"kubernetes", KubernetesOnFakeCluster},
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class BackendConformance : public ::testing::TestWithParam<BackendCase> {
  protected:
@@ -245,6 +240,38 @@ TEST_P(BackendConformance, CancelIsIdempotentAndEndsTheAttempt) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kCancelled);
   EXPECT_TRUE(backend_->Cancel(*h, true).ok());
+}
+
+// What a task prints while it stops (after SIGTERM) is in its log, whether
+// its attempt was cancelled or a peer of its gang failed.
+TEST_P(BackendConformance, WhatATaskPrintsAfterSigtermIsKept) {
+  TaskSpec t = Spec("stopping",
+                    "trap 'echo got TERM; sleep 0.3; echo bye; exit 3' TERM; echo up; "
+                    "sleep 30 & wait");
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  handles_[t.Key()] = *h;
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return ReadFile(LogPath(t.run_dir, "stopping", 1, 0)) == "up\n"; },
+                       std::chrono::seconds(20)));
+  ASSERT_TRUE(backend_->Cancel(*h, false).ok());
+  auto end = events_.WaitTerminal(t.Key(), std::chrono::seconds(20));
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kCancelled);
+  EXPECT_EQ(Log(t), "up\ngot TERM\nbye\n");
+}
+
+TEST_P(BackendConformance, AGangPeerStoppedByAFailureKeepsItsLastLines) {
+  TaskSpec t = Spec("gang",
+                    "trap 'echo rank $RANK stopping; sleep 0.3; echo rank $RANK bye; exit 3' "
+                    "TERM; echo rank $RANK up; if [ $RANK = 1 ]; then sleep 1; exit 1; fi; "
+                    "sleep 30 & wait",
+                    2);
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(Log(t, 0), "rank 0 up\nrank 0 stopping\nrank 0 bye\n");
+  EXPECT_EQ(Log(t, 1), "rank 1 up\n");
 }
 
 TEST_P(BackendConformance, ExactlyOneTerminalEventPerAttempt) {

@@ -476,6 +476,27 @@ TEST_F(CliTest, CancelAfterKill9EndsEveryInstance) {
   EXPECT_EQ(st["instances"][0]["attemptList"][0]["state"], "Cancelled");
 }
 
+// Two rehearsal runs at once from one directory: their embedded clusters
+// give their pods different uids, so neither touches the other's pod
+// folders, and no folder is left once they have ended.
+TEST_F(CliTest, TwoRehearsalRunsAtOnceFromOneDirectory) {
+  std::string w = Workload(
+      "    - {name: a, script: \"echo a-$PORTFLOW_RUN_ID > out; sleep 0.5; cat out\"}\n"
+      "    - {name: b, needs: [a], script: \"echo b\"}\n");
+  pid_t one = StartCli({"run", w, "--target", "rehearsal", "--plain"}, dir_, dir_ + "/one.out",
+                       dir_ + "/one.err");
+  pid_t two = StartCli({"run", w, "--target", "rehearsal", "--plain"}, dir_, dir_ + "/two.out",
+                       dir_ + "/two.err");
+  EXPECT_EQ(WaitChild(one, std::chrono::seconds(60)), 0) << ReadFile(dir_ + "/one.err");
+  EXPECT_EQ(WaitChild(two, std::chrono::seconds(60)), 0) << ReadFile(dir_ + "/two.err");
+  for (const char* name : {"one", "two"}) {
+    std::string out = ReadFile(dir_ + "/" + name + ".out");
+    EXPECT_THAT(out, HasSubstr("a/0 | a-" + FirstLine(out))) << "a run read another's file";
+  }
+  std::error_code ec;
+  EXPECT_TRUE(fs::is_empty(dir_ + "/.portflow/rehearsal/pods", ec)) << "pod folders left behind";
+}
+
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
   // Two steps that fail if they ever overlap.
   std::string w = Workload(

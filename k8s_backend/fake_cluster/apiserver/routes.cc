@@ -10,6 +10,7 @@
 #include "k8s_backend/fake_cluster/apiserver/openapi.h"
 #include "k8s_backend/fake_cluster/apiserver/responses.h"
 #include "k8s_backend/fake_cluster/apiserver/table.h"
+#include "k8s_backend/fake_cluster/controllers/pod_status.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 #include "k8s_backend/fake_cluster/store/strategic_merge.h"
 
@@ -139,6 +140,22 @@ std::string PropagationPolicy(const ApiRequest& r) {
   }
   if (policy.empty()) policy = r.kind->kind == "Job" ? "Orphan" : "Background";
   return policy;
+}
+
+// DeleteOptions' gracePeriodSeconds, from the query or the body; unset
+// when neither gives a number.
+std::optional<int64_t> GracePeriod(const ApiRequest& r) {
+  std::string query = Query(r, "gracePeriodSeconds");
+  if (!query.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(query.c_str(), &end, 10);
+    if (*end == '\0') return v;
+  }
+  json options = json::parse(r.body->empty() ? "{}" : *r.body, nullptr, false);
+  if (options.is_object() && options.contains("gracePeriodSeconds") &&
+      options["gracePeriodSeconds"].is_number_integer())
+    return options["gracePeriodSeconds"].get<int64_t>();
+  return std::nullopt;
 }
 
 }  // namespace
@@ -344,7 +361,8 @@ HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
     if (!updated.ok()) return FromStatus(updated.status(), r.kind, r.name);
     return Json(200, **updated);
   }
-  auto deleted = store_.Delete(*r.kind, r.ns, r.name);
+  auto deleted = r.kind == &Pods() ? DeletePod(store_, r.ns, r.name, GracePeriod(r))
+                                   : store_.Delete(*r.kind, r.ns, r.name);
   if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
   return Json(200, **deleted);
 }

@@ -125,7 +125,7 @@ json NewPod(const json& job, int64_t i, bool indexed) {
 void DeleteActive(ObjectStore& store, const Owned& owned) {
   for (const auto& p : owned) {
     if (!Terminal(*p))
-      (void)store.Delete(Pods(), Str((*p)["metadata"], "namespace"), Str((*p)["metadata"], "name"));
+      (void)DeletePod(store, Str((*p)["metadata"], "namespace"), Str((*p)["metadata"], "name"));
   }
 }
 
@@ -414,7 +414,7 @@ bool GarbageCollector::Sync() {
   for (const std::string& key : work) {
     auto [ns, name] = SplitKey(key);
     auto pod = store_.Peek(Pods(), ns, name);
-    if (!pod) continue;
+    if (!pod || Deleting(*pod)) continue;  // on its way
     bool has_owner = false, owner_leaving = false;
     const json& refs = Field(Field(*pod, "metadata"), "ownerReferences");
     for (const json& ref : refs) {
@@ -424,7 +424,7 @@ bool GarbageCollector::Sync() {
       owner_leaving = owner_leaving || owners_.leaving.count(uid);
     }
     if (refs.empty() || (has_owner && !owner_leaving)) continue;
-    changed = store_.Delete(Pods(), ns, name).ok() || changed;
+    changed = DeletePod(store_, ns, name).ok() || changed;
   }
   feed_.Drain();
   for (const std::string& uid :

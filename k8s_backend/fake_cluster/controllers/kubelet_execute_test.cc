@@ -25,6 +25,7 @@ class ExecuteModeTest : public ::testing::Test {
     o.nodes = 2;
     o.kubelet.execute = true;
     o.kubelet.exec_root = root_;
+    o.kubelet.logs_kept = std::chrono::seconds(1);
     cluster_ = std::move(FakeCluster::Create(o).value());
   }
   void TearDown() override {
@@ -206,6 +207,68 @@ TEST_F(ExecuteModeTest, ADeletedPodsProcessIsKilledAfterItsGracePeriod) {
   Call("DELETE", "/api/v1/namespaces/default/pods/stubborn", nullptr, 200);
   EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its grace";
   EXPECT_GE(std::chrono::steady_clock::now() - deleted, std::chrono::seconds(1));
+}
+
+// A running pod that is deleted stays, Terminating (deletionTimestamp and
+// deletionGracePeriodSeconds set) until its process has stopped; then it is
+// gone, and a while later (logs_kept) so is its folder.
+TEST_F(ExecuteModeTest, ADeletedPodStaysTerminatingUntilItsProcessHasStopped) {
+  Call("POST", "/api/v1/namespaces/default/pods",
+       {{"metadata", {{"name", "polite"}}},
+        {"spec",
+         {{"restartPolicy", "Never"},
+          {"terminationGracePeriodSeconds", 10},
+          {"containers",
+           {{{"name", "c"},
+             {"image", "x"},
+             {"command",
+              {"sh", "-c",
+               "trap 'sleep 0.5; echo stopping; touch stopped; exit 3' TERM; echo up; "
+               "sleep 30 & wait"}}}}}}}},
+       201);
+  const std::string path = "/api/v1/namespaces/default/pods/polite";
+  ASSERT_TRUE(RunUntil([&] { return PodLog("polite") == "up\n"; }));
+  std::string dir = root_ + "/pods/" + Call("GET", path)["metadata"]["uid"].get<std::string>();
+  ASSERT_TRUE(fs::exists(dir));
+  json marked = Call("DELETE", path, nullptr, 200);
+  EXPECT_EQ(marked["metadata"]["deletionGracePeriodSeconds"], 10);
+  EXPECT_TRUE(marked["metadata"].contains("deletionTimestamp"));
+  cluster_->RunFor(std::chrono::milliseconds(100));
+  EXPECT_EQ(Call("GET", path)["status"]["phase"], "Running") << "gone before its process stopped";
+  ASSERT_TRUE(RunUntil([&] { return cluster_->Handle({"GET", path, {}, ""}).status == 404; }));
+  EXPECT_TRUE(fs::exists(dir + "/root/stopped")) << "gone before its process stopped";
+  EXPECT_TRUE(RunUntil([&] { return !fs::exists(dir); }))
+      << "the kubelet keeps the folder of a pod gone long ago";
+}
+
+// A deletion with gracePeriodSeconds=0 removes the pod at once and kills
+// its process without waiting.
+TEST_F(ExecuteModeTest, AForcedDeletionRemovesThePodAtOnce) {
+  pid_t pid = StartPodIgnoringSigterm("forced", 30);
+  ASSERT_GT(pid, 0);
+  Call("DELETE", "/api/v1/namespaces/default/pods/forced?gracePeriodSeconds=0", nullptr, 200);
+  Call("GET", "/api/v1/namespaces/default/pods/forced", nullptr, 404);
+  EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its pod";
+}
+
+// Uids are unique across clusters, as a real API server's are: two
+// clusters' first pods never share a folder.
+TEST_F(ExecuteModeTest, UidsDifferBetweenClusters) {
+  auto one = FakeCluster::Create(ClusterOptions{}).value();
+  auto other = FakeCluster::Create(ClusterOptions{}).value();
+  HttpRequest create{"POST",
+                     "/api/v1/namespaces/default/pods",
+                     {{"content-type", "application/json"}},
+                     json{{"metadata", {{"name", "p"}}},
+                          {"spec", {{"containers", {{{"name", "c"}, {"image", "x"}}}}}}}
+                         .dump()};
+  HttpResponse a = one->Handle(create);
+  HttpResponse b = other->Handle(create);
+  std::string uid_a = json::parse(a.body)["metadata"]["uid"];
+  std::string uid_b = json::parse(b.body)["metadata"]["uid"];
+  EXPECT_NE(uid_a, uid_b);
+  EXPECT_EQ(uid_a.size(), 36u);
+  EXPECT_EQ(uid_a[14], '4');  // a version 4 (random) UUID
 }
 
 TEST_F(ExecuteModeTest, MissingConfigMapFailsTheStartWithTheKubeletsMessage) {

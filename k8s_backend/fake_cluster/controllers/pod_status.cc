@@ -43,6 +43,34 @@ bool Deleting(const json& object) {
   return Field(object, "metadata").contains("deletionTimestamp");
 }
 
+std::optional<int64_t> DeletionGrace(const json& pod) {
+  const json& grace = Field(Field(pod, "metadata"), "deletionGracePeriodSeconds");
+  if (!grace.is_number_integer()) return std::nullopt;
+  return grace.get<int64_t>();
+}
+
+Result<ObjectStore::Stored> DeletePod(ObjectStore& store, const std::string& ns,
+                                      const std::string& name,
+                                      std::optional<int64_t> grace_seconds) {
+  auto pod = store.Peek(Pods(), ns, name);
+  if (!pod) return store.Delete(Pods(), ns, name);  // its NotFound
+  const json& spec = Field(*pod, "spec");
+  int64_t grace = 30;
+  if (grace_seconds) {
+    grace = *grace_seconds;
+  } else if (const json& g = Field(spec, "terminationGracePeriodSeconds"); g.is_number_integer()) {
+    grace = g.get<int64_t>();
+  }
+  if (Str(spec, "nodeName").empty() || Terminal(*pod) || grace <= 0)
+    return store.Delete(Pods(), ns, name);
+  if (auto marked = DeletionGrace(*pod); marked && *marked <= grace) return pod;
+  json marked = *pod;
+  marked["metadata"]["deletionTimestamp"] =
+      K8sTime(store.clock().Now() + std::chrono::seconds(grace));
+  marked["metadata"]["deletionGracePeriodSeconds"] = grace;
+  return store.Update(Pods(), ns, std::move(marked));
+}
+
 bool SetCondition(json& status, const std::string& type, const std::string& value,
                   const std::string& reason, const std::string& message, TimePoint now) {
   json& conds = status["conditions"];

@@ -3,6 +3,7 @@
 // and the container statuses of a pod that runs or ended.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -25,6 +26,19 @@ ResourceRequest PodRequest(const json& pod);
 std::string Phase(const json& pod);
 bool Terminal(const json& pod);  // Succeeded or Failed
 bool Deleting(const json& object);
+
+// Deletes a pod as the API server does. One bound to a node that has not
+// ended is only marked (deletionTimestamp, deletionGracePeriodSeconds): its
+// kubelet stops the containers, with SIGKILL after that grace period, and
+// then removes it. Any other pod, or a grace period of 0, goes at once.
+// `grace_seconds`: the request's, else the pod's
+// terminationGracePeriodSeconds (30 when unset). A pod already marked keeps
+// the shorter of its grace period and the new one.
+Result<ObjectStore::Stored> DeletePod(ObjectStore& store, const std::string& ns,
+                                      const std::string& name,
+                                      std::optional<int64_t> grace_seconds = std::nullopt);
+// The grace period a pod being deleted was given, in seconds.
+std::optional<int64_t> DeletionGrace(const json& pod);
 
 // Sets (or replaces) the condition `type` in `status`; true when it changed.
 bool SetCondition(json& status, const std::string& type, const std::string& value,

@@ -215,10 +215,14 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   if (objects_.count(key)) return AlreadyExists(Plural(kind) + " \"" + name + "\" already exists");
   object["apiVersion"] = kind.ApiVersion();
   object["kind"] = kind.kind;
+  uint64_t hi = uid_random_(), lo = uid_random_();
   char uid[40];
-  uint64_t u = ++uid_counter_;
-  std::snprintf(uid, sizeof uid, "%08x-0000-4000-8000-%012llx",
-                static_cast<unsigned>(u * 2654435761u), static_cast<unsigned long long>(u));
+  std::snprintf(uid, sizeof uid, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+                static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>((hi >> 16) & 0xffff),
+                static_cast<unsigned long long>(hi & 0xfff),
+                static_cast<unsigned long long>(0x8000 | ((lo >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   meta["uid"] = uid;
   meta.erase("deletionTimestamp");
   meta.erase("resourceVersion");

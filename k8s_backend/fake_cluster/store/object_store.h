@@ -16,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -185,7 +186,9 @@ class ObjectStore {
   std::map<Key, std::shared_ptr<const json>> objects_;
   std::deque<Change> changes_;
   int64_t rv_ = 1;
-  uint64_t uid_counter_ = 0;
+  // Version 4 (random) uids, unique across clusters as a real API
+  // server's are: seeded once per store.
+  std::mt19937_64 uid_random_{std::random_device{}()};
   uint64_t name_counter_ = 0;
   std::vector<std::weak_ptr<Watch>> watches_;
   std::vector<Listener> listeners_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <utility>
 
@@ -32,6 +33,8 @@ Kubelet::~Kubelet() {
     ::kill(-p.pid, SIGKILL);
     ::waitpid(p.pid, nullptr, 0);
   }
+  // The pods' folders go with the cluster that ran them.
+  for (const auto& [uid, file] : log_files_) RemovePodDir(uid);
 }
 
 void Kubelet::ObservePod(const PodChange& c) {
@@ -39,13 +42,50 @@ void Kubelet::ObservePod(const PodChange& c) {
   if (c.gone || c.deleting || !pending) blocked_.erase(c.key);
   if (!c.gone && !c.deleting && !c.terminal && !c.node.empty() && pending)
     to_start_.push_back(c.key);
-  if ((c.gone || c.terminal || c.deleting) && processes_.count(c.key)) Kill(c.key);
-  if (c.gone) {
-    std::string uid = Str(Field(c.pod, "metadata"), "uid");
-    std::lock_guard<std::mutex> l(logs_mu_);
-    logs_.erase(uid);
-    log_files_.erase(uid);
+  if (auto p = processes_.find(c.key); p != processes_.end()) {
+    if (c.gone) {
+      supervisor_.Signal(p->second.pid, SIGKILL);  // removed without waiting: forced
+    } else if (c.deleting || c.terminal) {
+      Kill(c.key, c.deleting ? DeletionGrace(c.pod) : std::nullopt);
+    }
+  } else if (c.deleting && !c.gone) {
+    to_remove_.push_back(c.key);  // nothing runs it: it goes now
   }
+  if (c.gone) {
+    // Its log stays readable a while: a follow that saw it end reads the rest.
+    gone_logs_.push_back(
+        {store_.clock().Now() + options_.logs_kept, Str(Field(c.pod, "metadata"), "uid")});
+  }
+}
+
+void Kubelet::RemovePodDir(const std::string& uid) {
+  if (!options_.execute || uid.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(options_.exec_root) / "pods" / uid, ec);
+}
+
+bool Kubelet::RemoveDeleted() {
+  bool changed = false;
+  std::deque<std::string> work;
+  work.swap(to_remove_);
+  for (const std::string& key : work) {
+    auto [ns, name] = SplitKey(key);
+    auto pod = store_.Peek(Pods(), ns, name);
+    if (!pod || !Deleting(*pod) || processes_.count(key)) continue;
+    changed = store_.Delete(Pods(), ns, name).ok() || changed;
+  }
+  TimePoint now = store_.clock().Now();
+  while (!gone_logs_.empty() && gone_logs_.front().first <= now) {
+    std::string uid = gone_logs_.front().second;
+    gone_logs_.pop_front();
+    {
+      std::lock_guard<std::mutex> l(logs_mu_);
+      logs_.erase(uid);
+      log_files_.erase(uid);
+    }
+    RemovePodDir(uid);
+  }
+  return changed;
 }
 
 std::optional<TimePoint> Kubelet::NextDue() const {
@@ -55,6 +95,8 @@ std::optional<TimePoint> Kubelet::NextDue() const {
   };
   if (!stage_due_.empty()) earlier(stage_due_.begin()->first);
   for (const auto& [key, retry] : blocked_) earlier(retry.at);
+  if (!to_remove_.empty()) earlier(store_.clock().Now());
+  if (!gone_logs_.empty()) earlier(gone_logs_.front().first);
   std::lock_guard<std::mutex> l(exits_mu_);
   if (!exits_.empty()) earlier(store_.clock().Now());
   return due;
@@ -98,6 +140,7 @@ bool Kubelet::Sync() {
   }
   changed = FireDueStages() || changed;
   changed = ReapProcesses() || changed;
+  changed = RemoveDeleted() || changed;
   return changed;
 }
 
@@ -269,11 +312,13 @@ Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
   return p;
 }
 
-// SIGTERM to the process group now, SIGKILL after the pod's grace period
-// (once: a second Kill changes nothing).
-void Kubelet::Kill(const std::string& pod_key) {
+// SIGTERM to the process group now, SIGKILL after `grace` seconds, else
+// the pod's grace period (once: a second Kill changes nothing).
+void Kubelet::Kill(const std::string& pod_key, std::optional<int64_t> grace) {
   auto it = processes_.find(pod_key);
-  if (it != processes_.end()) supervisor_.StopWithGrace(it->second.pid, it->second.grace);
+  if (it == processes_.end()) return;
+  supervisor_.StopWithGrace(it->second.pid,
+                            grace ? std::chrono::seconds(*grace) : it->second.grace);
 }
 
 bool Kubelet::ReapProcesses() {
@@ -297,7 +342,7 @@ bool Kubelet::ReapProcesses() {
       ExitPod(pod, code, p.started, now);
       changed = store_.Update(Pods(), ns, std::move(pod)).ok() || changed;
     }
-    processes_.erase(it);
+    processes_.erase(it);  // a pod being deleted goes once its change is seen
   }
   return changed;
 }

@@ -5,7 +5,8 @@
 // from the stage table (stages.h) in the store's time; execute mode runs
 // the first container as a local process (container.h), supervised by the
 // process library, stopped with SIGTERM then SIGKILL after the pod's grace
-// period when the pod is deleted.
+// period when the pod is deleted (DeletePod marks it), and removed from the
+// API once its process has ended.
 #pragma once
 
 #include <sys/types.h>
@@ -81,9 +82,13 @@ class Kubelet {
   // Execute mode.
   bool Execute(json pod);
   Result<Process> Spawn(const json& pod);
-  void Kill(const std::string& pod_key);
+  void Kill(const std::string& pod_key, std::optional<int64_t> grace = std::nullopt);
   bool ReapProcesses();
-  void RecordStarted(const json& pod);  // its Started event
+  // Removes the pods being deleted that no process runs, and forgets the
+  // logs (and folders) of pods gone long enough.
+  bool RemoveDeleted();
+  void RemovePodDir(const std::string& uid);  // execute mode
+  void RecordStarted(const json& pod);        // its Started event
 
   ObjectStore& store_;
   ChangeFeed& feed_;
@@ -95,6 +100,8 @@ class Kubelet {
   std::set<std::pair<TimePoint, std::string>> stage_due_;  // simulate mode
   std::unordered_map<std::string, Armed> armed_;           // by pod key
   std::map<std::string, Process> processes_;               // execute mode, by pod key
+  std::deque<std::string> to_remove_;  // pods being deleted that may go now, by key
+  std::deque<std::pair<TimePoint, std::string>> gone_logs_;  // when to forget, pod uid
 
   mutable std::mutex logs_mu_;
   std::unordered_map<std::string, std::string> logs_;       // pod uid -> output (simulate)

@@ -19,6 +19,9 @@ struct KubeletOptions {
   // under `exec_root`/pods/POD-UID, with volumes under `exec_root`/volumes.
   bool execute = false;
   std::string exec_root;
+  // How long a gone pod's log stays readable (a follow that saw the pod end
+  // reads the rest) before it, and in execute mode the pod's folder, go.
+  Duration logs_kept = std::chrono::seconds(30);
   // Images the registry does not have: a pod that uses one waits in
   // ErrImagePull, then ImagePullBackOff, until the image is no longer here.
   std::set<std::string> missing_images;
