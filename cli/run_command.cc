@@ -84,6 +84,15 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
   return run.state == "Succeeded" ? kExitOk : kExitFailed;
 }
 
+// A target that cannot be reached (no kubeconfig, a server that does not
+// answer) is said at once, naming what failed, before a run is made.
+Status Reachable(Backend& backend, const std::string& target) {
+  Backend::Availability a = backend.Probe();
+  if (a.reachable.ok()) return OkStatus();
+  return Status(a.reachable.code(),
+                "target " + target + " is unreachable: " + a.reachable.message());
+}
+
 }  // namespace
 
 int Run(const GlobalOptions& g, const RunOptions& o) {
@@ -101,6 +110,10 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     PrintError(store.status().message());
     return kExitFailed;
   }
+  if (Status reachable = Reachable(**backend, o.target); !reachable.ok()) {
+    PrintError("nothing was started: " + reachable.message());
+    return kExitUsage;
+  }
   RunRecord run;
   run.id = NewRunId(plan->workload().name);
   run.run_dir = RunDir(g.state_dir, run.id);
@@ -110,7 +123,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   for (const std::string& w : warnings) std::cerr << "portflow: warning: " << w << "\n";
   if (!pre.ok()) {
     PrintError("nothing was started:\n" + pre.message());
-    return kExitFailed;
+    return kExitUsage;
   }
   std::error_code ec;
   fs::create_directories(run.run_dir, ec);
@@ -175,6 +188,10 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
   auto backend = BackendFor(run->workload_dir, run->target, &target);
   if (!backend.ok()) {
     PrintError(backend.status().message());
+    return kExitFailed;
+  }
+  if (Status reachable = Reachable(**backend, run->target); !reachable.ok()) {
+    PrintError("nothing was resumed: " + reachable.message());
     return kExitFailed;
   }
   run->state = "Running";

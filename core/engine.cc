@@ -1,6 +1,8 @@
 #include "core/engine.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "core/log.h"
 #include "core/quantity.h"
@@ -14,10 +16,20 @@ std::string Describe(const ExitResult& r) {
   std::string s = r.reason.empty() ? "" : r.reason;
   if (r.signal)
     s += " (signal " + std::to_string(r.signal) + ")";
-  else if (r.exit_code)
+  else if (r.exit_code > 0)  // -1: it never ran
     s += " (exit code " + std::to_string(r.exit_code) + ")";
   if (!r.message.empty()) s += ": " + r.message;
   return s;
+}
+
+// Why an attempt could not start goes where a user looks first: its
+// replica-0 log (`portflow logs RUN INSTANCE`), on every backend.
+void NoteInLog(const std::string& run_dir, const std::string& instance, int attempt,
+               const std::string& why) {
+  std::string path = LogPath(run_dir, instance, attempt, 0);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::ofstream(path, std::ios::app) << "portflow: " << why << "\n";
 }
 
 }  // namespace
@@ -39,6 +51,13 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
     seen_steps.push_back(step.name);
     ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
     ResourceRequest need = spec.resources * spec.replicas;
+    // What the target itself refuses (no image, code too large to ship...).
+    if (auto rendered = backend.Render(spec); !rendered.ok()) {
+      std::string why = rendered.status().message();
+      bool named = why.rfind("step " + step.name + " ", 0) == 0;
+      problems += (named ? "" : "step \"" + step.name + "\": ") + why + "\n";
+      continue;
+    }
     if (!backend.Place({spec.resources, spec.replicas, {}}).can_ever_fit) {
       problems += "step \"" + step.name + "\" needs " + need.ToString() +
                   (spec.replicas > 1 ? " (" + std::to_string(spec.replicas) + " replicas of " +
@@ -288,9 +307,11 @@ Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHand
                            TimePoint now) {
   Slot& s = slots_[i];
   int attempt = spec.attempt;
+  if (!h.ok()) NoteInLog(run_.run_dir, spec.instance, attempt, h.status().message());
   if (!h.ok() && h.status().code() == StatusCode::kInvalidArgument) {
     // It can never start (e.g. command not found): retrying would not help.
-    ExitResult r{-1, 0, false, "SubmitFailed", h.status().message()};
+    // A runtime that cannot start a container says StartError, code 128.
+    ExitResult r{128, 0, false, "StartError", h.status().message()};
     RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
     RETURN_IF_ERROR(Finish(i, "Failed", h.status().message()));
     if (!options_.keep_going && !stopping_) {
@@ -348,10 +369,14 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   if (state == TaskState::kCancelled && s.cancel_sent) {
     return Finish(i, "Cancelled", user_cancel_ ? "run cancelled" : "stopped after another failure");
   }
-  // A failure (or an unexpected cancellation): retry or give up.
+  // A failure (or an unexpected cancellation): retry or give up. A command
+  // that could not start (StartError, from a cluster) would not start the
+  // next time either: no retry, as for one refused at Submit.
   ++s.failures;
   std::string why = Describe(result);
-  if (s.failures <= step.retries.limit && !stopping_) {
+  bool start_error = result.reason == "StartError";
+  if (start_error) NoteInLog(run_.run_dir, plan_.instances()[i].name, s.attempt, result.message);
+  if (s.failures <= step.retries.limit && !stopping_ && !start_error) {
     Duration delay = step.retries.backoff;
     for (int k = 1; k < s.failures && delay < options_.max_backoff; ++k) delay *= 2;
     delay = std::min(delay, options_.max_backoff);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/spec_loader.h"
 #include "core/testing/fake_backend.h"
@@ -50,6 +51,11 @@ class EngineTest : public ::testing::Test {
     auto state = engine.Run(run);
     EXPECT_TRUE(state.ok()) << state.status().ToString();
     return state.ok() ? *state : "";
+  }
+
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
   std::vector<std::string> Submitted() {
@@ -283,6 +289,31 @@ TEST_F(EngineTest, SubmitErrorsCountAsFailedAttempts) {
   auto attempts = *store_->ListAttempts("run1");
   ASSERT_EQ(attempts.size(), 2u);
   EXPECT_EQ(attempts[0].reason, "SubmitFailed");
+}
+
+// Why a submit failed is in the attempt's replica-0 log too.
+TEST_F(EngineTest, ASubmitFailureIsWrittenToTheLog) {
+  Load("    - {name: a, command: [x]}\n");
+  Outcome err;
+  err.submit_error = true;
+  backend_.Script("a", {err});
+  EXPECT_EQ(RunIt(), "Failed");
+  EXPECT_EQ(ReadAll(LogPath(dir_ + "/runs/run1", "a", 1, 0)),
+            "portflow: scripted submit failure\n");
+}
+
+// A command a cluster could not start (StartError) is not retried, as one
+// the local backend refuses at Submit is not, and the reason is logged.
+TEST_F(EngineTest, AStartErrorIsNotRetried) {
+  Load("    - {name: a, retries: {limit: 3, backoff: 1s}, command: [x]}\n");
+  Outcome start_error;
+  start_error.state = TaskState::kFailed;
+  start_error.exit_code = 128;
+  start_error.reason = "StartError";
+  backend_.Script("a", {start_error, Outcome{}});
+  EXPECT_EQ(RunIt(), "Failed");
+  EXPECT_THAT(Submitted(), ElementsAre("a#1"));
+  EXPECT_EQ(ReadAll(LogPath(dir_ + "/runs/run1", "a", 1, 0)), "portflow: scripted end\n");
 }
 
 TEST_F(EngineTest, StrictRefusesUnsupportedFields) {

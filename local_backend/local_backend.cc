@@ -9,7 +9,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -287,9 +286,6 @@ class LocalBackend : public Backend {
       }
       for (int g : task->gpus) free_gpus_.insert(g);
       l.unlock();
-      // The reason goes into the log too, where a user looks first.
-      std::ofstream(LogPath(spec.run_dir, spec.instance, spec.attempt, 0), std::ios::app)
-          << "portflow: " << failed.message() << "\n";
       return failed;
     }
     tasks_[spec.Key()] = task;

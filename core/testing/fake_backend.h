@@ -20,6 +20,7 @@ struct Outcome {
   bool hang = false;             // never ends unless cancelled
   bool ignores_sigterm = false;  // a graceful cancel does not end it; a forced one does
   bool submit_error = false;
+  std::string reason;  // of the end; default Completed or Error
 };
 
 class FakeBackend : public Backend {
@@ -124,8 +125,8 @@ class FakeBackend : public Backend {
           ++it;
           continue;
         }
-        ExitResult r{o.exit_code, 0, false,
-                     o.state == TaskState::kSucceeded ? "Completed" : "Error", ""};
+        std::string reason = o.state == TaskState::kSucceeded ? "Completed" : "Error";
+        ExitResult r{o.exit_code, 0, false, o.reason.empty() ? reason : o.reason, "scripted end"};
         events.push_back({it->first, o.state, now, r, r.reason, ""});
         it = running_.erase(it);
       }

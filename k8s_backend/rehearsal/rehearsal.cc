@@ -77,8 +77,9 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
   ASSIGN_OR_RETURN(std::unique_ptr<fake::FakeCluster> cluster, fake::FakeCluster::Create(o));
   ASSIGN_OR_RETURN(int port, cluster->Serve(0));
   KubernetesBackendOptions k;
+  // No default image: a real cluster refuses a pod without one, so the
+  // rehearsal does too (the image is not pulled; pods run on this machine).
   k.target.namespace_name = "default";
-  k.target.image = "rehearsal";  // not pulled: pods run on this machine
   k8s::ClusterAccess access;
   access.server = "http://127.0.0.1:" + std::to_string(port);
   access.context = "rehearsal";

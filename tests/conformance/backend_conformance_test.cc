@@ -200,13 +200,16 @@ TEST_P(BackendConformance, AKilledProcessReportsItsSignal) {
   EXPECT_EQ(Log(t), "going\n");
 }
 
-// A command that cannot start fails with a message that says why, whether
-// the backend finds out at Submit (local) or from the cluster (kubernetes).
+// A command that cannot start fails with a message that says why, and as
+// something that can never start, which the engine does not retry: an
+// InvalidArgument from Submit (local), or a StartError with code 128 from
+// the cluster (kubernetes).
 TEST_P(BackendConformance, ACommandThatCannotStartSaysWhy) {
   TaskSpec t = Spec("missing", "");
   t.argv = {"no-such-command-4711"};
   auto h = backend_->Submit(t);
   if (!h.ok()) {
+    EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);
     EXPECT_THAT(h.status().message(), HasSubstr("no-such-command-4711"));
     return;
   }
@@ -214,6 +217,8 @@ TEST_P(BackendConformance, ACommandThatCannotStartSaysWhy) {
   auto end = events_.WaitTerminal(t.Key());
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kFailed);
+  EXPECT_EQ(end->result->reason, "StartError");
+  EXPECT_EQ(end->result->exit_code, 128);
   EXPECT_THAT(end->result->message, HasSubstr("no-such-command-4711"));
 }
 

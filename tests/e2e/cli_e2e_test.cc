@@ -33,10 +33,12 @@ class CliTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  std::string Workload(const std::string& steps, const std::string& name = "w") {
+  // `spec` goes before the steps (such as "  image: busybox\n").
+  std::string Workload(const std::string& steps, const std::string& name = "w",
+                       const std::string& spec = "") {
     std::string path = dir_ + "/" + name + ".yaml";
     WriteFile(path, "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: " + name +
-                        "}\nspec:\n  steps:\n" + steps);
+                        "}\nspec:\n" + spec + "  steps:\n" + steps);
     return path;
   }
 
@@ -242,11 +244,48 @@ TEST_F(CliTest, FailureIsReportedWithExitCodeAndLogs) {
 TEST_F(CliTest, ImpossibleGpuRequestFailsBeforeAnythingStarts) {
   std::string w = Workload("    - {name: a, command: [touch, started], resources: {gpu: 4}}\n");
   CliResult r = Cli({"run", w});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("step \"a\" needs cpu=1 memory=0 gpu=4"));
   EXPECT_THAT(r.err, HasSubstr("it could never start"));
   EXPECT_FALSE(fs::exists(dir_ + "/started"));
   EXPECT_TRUE(r.out.empty());
+}
+
+// What the target refuses or cannot do is said before a run exists (exit
+// 2, "nothing was started"): no image, code too large to ship, a missing
+// kubeconfig, an API server that does not answer (at once, naming its URL).
+TEST_F(CliTest, TargetProblemsStopTheRunBeforeItStarts) {
+  WriteFile(dir_ + "/kc",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "
+            "\"http://127.0.0.1:1\"}\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n"
+            "  context: {cluster: c, user: u}\ncurrent-context: c\n");
+  WriteFile(dir_ + "/portflow.yaml", "targets:\n  down: {backend: kubernetes, kubeconfig: " + dir_ +
+                                         "/kc}\n  nokc: {backend: kubernetes, kubeconfig: " + dir_ +
+                                         "/missing}\n");
+  std::string no_image = Workload("    - {name: a, command: [touch, started]}\n", "noimage");
+  CliResult r = Cli({"run", no_image, "--target", "rehearsal"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("nothing was started"));
+  EXPECT_THAT(r.err, HasSubstr("\nstep a has no image: set spec.image"));
+
+  std::string w = Workload("    - {name: a, command: [touch, started]}\n", "w", "  image: x\n");
+  auto start = std::chrono::steady_clock::now();
+  r = Cli({"run", w, "--target", "down"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("nothing was started: target down is unreachable"));
+  EXPECT_THAT(r.err, HasSubstr("http://127.0.0.1:1"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  r = Cli({"run", w, "--target", "nokc"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("target nokc is unreachable: kubeconfig " + dir_ + "/missing"));
+
+  WriteFile(dir_ + "/big.bin", std::string(1200 * 1024, 'x'));
+  r = Cli({"run", w, "--target", "rehearsal"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is over 1 MiB"));
+
+  EXPECT_FALSE(fs::exists(dir_ + "/started"));
+  EXPECT_EQ(Cli({"runs", "-o", "json"}).out, "[]\n") << "a run was made";
 }
 
 TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
@@ -260,7 +299,7 @@ TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
               HasSubstr("warning: the local backend ignores image (local runs the command "
                         "on the host, without a container); used by: a"));
   CliResult strict = Cli({"run", "--strict", path});
-  EXPECT_EQ(strict.exit_code, 1);
+  EXPECT_EQ(strict.exit_code, 2);
   EXPECT_THAT(strict.err, HasSubstr("used by: a; --strict refuses it"));
 }
 
@@ -433,8 +472,9 @@ TEST_F(CliTest, ResumeAfterKill9) {
 // with it, but the pods it ran as processes here do not. `portflow cancel`
 // stops them (as `resume` does before running the work again).
 TEST_F(CliTest, RehearsalPodsOutlivingPortflowAreStoppedByCancel) {
-  std::string w = Workload(
-      "    - {name: long, script: \"echo $$ > " + dir_ + "/pod.pid; sleep 60\"}\n", "orphan");
+  std::string w =
+      Workload("    - {name: long, script: \"echo $$ > " + dir_ + "/pod.pid; sleep 60\"}\n",
+               "orphan", "  image: busybox\n");
   pid_t pid =
       StartCli({"run", w, "--target", "rehearsal"}, dir_, dir_ + "/run.out", dir_ + "/run.err");
   ASSERT_TRUE(
@@ -482,7 +522,8 @@ TEST_F(CliTest, CancelAfterKill9EndsEveryInstance) {
 TEST_F(CliTest, TwoRehearsalRunsAtOnceFromOneDirectory) {
   std::string w = Workload(
       "    - {name: a, script: \"echo a-$PORTFLOW_RUN_ID > out; sleep 0.5; cat out\"}\n"
-      "    - {name: b, needs: [a], script: \"echo b\"}\n");
+      "    - {name: b, needs: [a], script: \"echo b\"}\n",
+      "w", "  image: busybox\n");
   pid_t one = StartCli({"run", w, "--target", "rehearsal", "--plain"}, dir_, dir_ + "/one.out",
                        dir_ + "/one.err");
   pid_t two = StartCli({"run", w, "--target", "rehearsal", "--plain"}, dir_, dir_ + "/two.out",
