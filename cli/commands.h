@@ -46,8 +46,9 @@ int Render(const std::string& file, const std::vector<std::string>& params,
 int Runs(const GlobalOptions& g, const std::string& format);
 int Targets(const std::string& dir, const std::string& format);
 int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format);
+// `attempt` 0: the latest attempt of each instance.
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
-         bool follow);
+         bool follow, int attempt);
 int Cancel(const GlobalOptions& g, const std::string& run_id);
 int ClusterServe(const GlobalOptions& g, const ClusterOptions& o);
 

@@ -20,12 +20,19 @@ namespace {
 
 using json = nlohmann::json;
 
+// A run the store says is Running but whose portflow is gone (kill -9, a
+// crash, a reboot) is shown as Interrupted: nothing drives it until
+// `portflow resume`.
+std::string ShownState(const RunRecord& r) {
+  return r.state == "Running" && !EngineAlive(r.engine_pid) ? "Interrupted" : r.state;
+}
+
 json RunJson(const RunRecord& r) {
   return {{"id", r.id},
           {"workload", r.workload},
           {"file", r.workload_file},
           {"target", r.target},
-          {"state", r.state},
+          {"state", ShownState(r)},
           {"message", r.message},
           {"runDir", r.run_dir},
           {"created", FormatTime(FromUnixMillis(r.created_ms))},
@@ -60,15 +67,16 @@ int64_t Elapsed(const RunRecord& r) {
   return end - r.created_ms;
 }
 
-// The latest attempt of each instance matching `filter` (exact name, or a
-// step name that matches all of its matrix instances).
+// The latest attempt (or attempt number `attempt`, when not 0) of each
+// instance matching `filter` (exact name, or a step name that matches all
+// of its matrix instances).
 std::vector<AttemptRecord> LatestAttempts(const std::vector<AttemptRecord>& all,
-                                          const std::string& filter) {
+                                          const std::string& filter, int attempt = 0) {
   std::map<std::string, AttemptRecord> latest;
   std::vector<std::string> order;
   for (const AttemptRecord& a : all) {
     bool match = filter.empty() || a.instance == filter || a.instance.rfind(filter + "[", 0) == 0;
-    if (!match) continue;
+    if (!match || (attempt && a.attempt != attempt)) continue;
     if (!latest.count(a.instance)) order.push_back(a.instance);
     if (!latest.count(a.instance) || latest[a.instance].attempt < a.attempt) latest[a.instance] = a;
   }
@@ -92,12 +100,34 @@ int Runs(const GlobalOptions& g, const std::string& format) {
   }
   std::vector<std::vector<std::string>> rows{
       {"RUN", "WORKLOAD", "TARGET", "STATE", "STARTED", "DURATION"}};
+  bool interrupted = false;
   for (const RunRecord& r : *runs) {
-    rows.push_back({r.id, r.workload, r.target, r.state, FormatTime(FromUnixMillis(r.created_ms)),
-                    FormatElapsed(Elapsed(r))});
+    interrupted = interrupted || ShownState(r) == "Interrupted";
+    rows.push_back({r.id, r.workload, r.target, ShownState(r),
+                    FormatTime(FromUnixMillis(r.created_ms)), FormatElapsed(Elapsed(r))});
   }
   PrintTable(rows);
+  if (interrupted) {
+    std::cerr << "portflow: an Interrupted run's portflow is gone: `portflow resume RUN` goes on, "
+                 "`portflow cancel RUN` stops what it left running\n";
+  }
   return kExitOk;
+}
+
+// From an instance's first attempt's start to its last one's end (or now
+// while it runs); 0 when it never started.
+int64_t InstanceMillis(const std::vector<AttemptRecord>& attempts, const std::string& instance) {
+  int64_t start = 0, end = 0;
+  bool open = false;
+  for (const AttemptRecord& a : attempts) {
+    if (a.instance != instance || !a.started_ms) continue;
+    if (!start || a.started_ms < start) start = a.started_ms;
+    end = std::max(end, a.finished_ms);
+    open = open || !a.finished_ms;
+  }
+  if (!start) return 0;
+  if (open) end = ToUnixMillis(RealClock().Now());
+  return std::max<int64_t>(0, end - start);
 }
 
 int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format) {
@@ -117,6 +147,7 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
                    {"step", i.step},
                    {"state", i.state},
                    {"attempts", i.attempts},
+                   {"durationMs", InstanceMillis(*attempts, i.name)},
                    {"message", i.message}};
       item["attemptList"] = json::array();
       for (const AttemptRecord& a : *attempts) {
@@ -136,22 +167,30 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
+  std::string state = ShownState(*run);
+  if (state == "Interrupted") {
+    state += " (portflow pid " + std::to_string(run->engine_pid) + " is gone: `portflow resume " +
+             run->id + "` goes on, `portflow cancel " + run->id + "` stops what it left)";
+  }
   std::cout << "run:      " << run->id << "\nworkload: " << run->workload << " ("
-            << run->workload_file << ")\ntarget:   " << run->target << "\nstate:    " << run->state
+            << run->workload_file << ")\ntarget:   " << run->target << "\nstate:    " << state
             << (run->message.empty() ? "" : " (" + run->message + ")")
             << "\nstarted:  " << FormatTime(FromUnixMillis(run->created_ms))
             << "\nduration: " << FormatElapsed(Elapsed(*run)) << "\nrun dir:  " << run->run_dir
             << "\n\n";
-  std::vector<std::vector<std::string>> rows{{"INSTANCE", "STATE", "ATTEMPTS", "MESSAGE"}};
+  std::vector<std::vector<std::string>> rows{
+      {"INSTANCE", "STATE", "ATTEMPTS", "DURATION", "MESSAGE"}};
   for (const InstanceRecord& i : *instances) {
-    rows.push_back({i.name, i.state, std::to_string(i.attempts), i.message});
+    int64_t ms = InstanceMillis(*attempts, i.name);
+    rows.push_back(
+        {i.name, i.state, std::to_string(i.attempts), ms ? FormatElapsed(ms) : "-", i.message});
   }
   PrintTable(rows);
   return kExitOk;
 }
 
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
-         bool follow) {
+         bool follow, int attempt) {
   auto store = OpenStore(g.state_dir);
   if (!store.ok()) return Fail(store.status());
   auto run = (*store)->GetRun(run_id);
@@ -161,7 +200,12 @@ int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& i
   while (true) {
     auto attempts = (*store)->ListAttempts(run_id);
     if (!attempts.ok()) return Fail(attempts.status());
-    auto latest = LatestAttempts(*attempts, instance);
+    auto latest = LatestAttempts(*attempts, instance, attempt);
+    if (attempt && latest.empty() && !follow) {
+      return Fail(NotFound("run " + run_id + " has no attempt " + std::to_string(attempt) +
+                           (instance.empty() ? "" : " of \"" + instance + "\"")),
+                  kExitUsage);
+    }
     if (!instance.empty() && latest.empty() && !follow) {
       auto instances = (*store)->ListInstances(run_id);
       std::string known;
@@ -327,7 +371,12 @@ int Targets(const std::string& dir, const std::string& format) {
     } else {
       a.reachable = backend.status();
     }
+    // One line per target in the table; the whole message in -o json.
     std::string status = a.reachable.ok() ? "ready" : "unreachable: " + a.reachable.message();
+    for (char& c : status) {
+      if (c == '\n' || c == '\t') c = ' ';
+    }
+    if (status.size() > 72) status = status.substr(0, 69) + "...";
     json j = {{"name", t.name},
               {"backend", t.backend},
               {"source", t.source},
@@ -353,7 +402,7 @@ int Targets(const std::string& dir, const std::string& format) {
                                             FormatMilliCpu)
                                      : "",
                     a.reachable.ok() ? pair(opt(&ResourceRequest::memory_bytes),
-                                            a.capacity.memory_bytes, FormatBytes)
+                                            a.capacity.memory_bytes, FormatBytesShort)
                                      : "",
                     a.reachable.ok() ? pair(opt(&ResourceRequest::gpus), a.capacity.gpus, num) : "",
                     t.source});

@@ -134,6 +134,9 @@ int main(int argc, char** argv) {
   logs_cmd->add_option("run", run_id, "run id")->required();
   logs_cmd->add_option("instance", instance, "instance or step name (default: all)");
   logs_cmd->add_flag("-f,--follow", follow, "keep printing until the run ends");
+  int attempt = 0;
+  logs_cmd->add_option("--attempt", attempt, "that attempt's log (default: the latest)")
+      ->check(CLI::PositiveNumber);
 
   auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a run (from any terminal)");
   cancel_cmd->add_option("run", run_id, "run id")->required();
@@ -180,7 +183,7 @@ int main(int argc, char** argv) {
   if (*runs_cmd) return Runs(g, list_format);
   if (*targets_cmd) return Targets(targets_dir, list_format);
   if (*status_cmd) return StatusCmd(g, run_id, list_format);
-  if (*logs_cmd) return Logs(g, run_id, instance, follow);
+  if (*logs_cmd) return Logs(g, run_id, instance, follow, attempt);
   if (*cancel_cmd) return Cancel(g, run_id);
   if (*serve_cmd) return ClusterServe(g, cluster);
   return kExitUsage;

@@ -1,6 +1,7 @@
 #include "core/quantity.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 namespace portflow {
@@ -189,6 +190,21 @@ std::string FormatBytes(int64_t bytes) {
     ++unit;
   }
   return std::to_string(bytes) + (unit >= 0 ? kUnits[unit] : "");
+}
+
+std::string FormatBytesShort(int64_t bytes) {
+  static constexpr const char* kUnits[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (unit < 6 && std::abs(v) >= 1024) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  std::string s = buf;
+  if (s.size() > 2 && s.compare(s.size() - 2, 2, ".0") == 0) s.resize(s.size() - 2);
+  return s + kUnits[unit];
 }
 
 std::string FormatMillis(Duration d) {

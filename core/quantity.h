@@ -26,6 +26,9 @@ Result<Duration> ParseDuration(std::string_view text);
 std::string FormatMilliCpu(int64_t milli);
 // 1073741824 -> "1Gi", 1500 -> "1500".
 std::string FormatBytes(int64_t bytes);
+// For people: the largest binary unit with one decimal at most ("23.5Gi",
+// "512Mi", "100"); not exact, so not for objects a cluster reads.
+std::string FormatBytesShort(int64_t bytes);
 // 5400s -> "1h30m0s" style, like Go's Duration.String().
 std::string FormatDuration(Duration d);
 // Whole milliseconds, as diagnostics print latencies: "120 ms".

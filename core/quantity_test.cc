@@ -71,5 +71,12 @@ TEST(Format, RoundTrips) {
   EXPECT_EQ(FormatDuration(std::chrono::seconds(2)), "2s");
 }
 
+TEST(Format, BytesForPeople) {
+  EXPECT_EQ(FormatBytesShort(24683792LL * 1024), "23.5Gi");
+  EXPECT_EQ(FormatBytesShort(512LL << 20), "512Mi");
+  EXPECT_EQ(FormatBytesShort(100), "100");
+  EXPECT_EQ(FormatBytesShort(0), "0");
+}
+
 }  // namespace
 }  // namespace portflow

@@ -286,6 +286,11 @@ TEST_F(CliTest, TargetProblemsStopTheRunBeforeItStarts) {
 
   EXPECT_FALSE(fs::exists(dir_ + "/started"));
   EXPECT_EQ(Cli({"runs", "-o", "json"}).out, "[]\n") << "a run was made";
+
+  // `targets`: a broken target keeps to its line; memory in binary units.
+  std::string table = Cli({"targets"}).out;
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 5) << table;  // a header, 4 targets
+  EXPECT_THAT(table, ::testing::ContainsRegex("\nlaptop +local +ready +[^ ]+ +-/[0-9.]+[KMGT]i "));
 }
 
 TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
@@ -448,7 +453,10 @@ TEST_F(CliTest, ResumeAfterKill9) {
   WaitChild(pid, std::chrono::seconds(10));
   pid_t orphan = std::stoi(ReadFile(dir_ + "/second.pids"));
   ASSERT_EQ(::kill(orphan, 0), 0) << "the orphan should still run after kill -9";
-  EXPECT_EQ(Status(run)["state"], "Running");
+  // Its portflow is gone: shown as Interrupted, with what to do.
+  EXPECT_EQ(Status(run)["state"], "Interrupted");
+  EXPECT_THAT(Cli({"runs"}).out, HasSubstr(" Interrupted "));
+  EXPECT_THAT(Cli({"status", run}).out, HasSubstr("`portflow resume " + run + "` goes on"));
 
   CliResult r = Cli({"resume", run});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -465,6 +473,14 @@ TEST_F(CliTest, ResumeAfterKill9) {
   std::string runs = dir_ + "/.portflow/runs/" + run + "/logs/second";
   EXPECT_THAT(ReadFile(runs + ".attempt-1.replica-0.log"), HasSubstr("attempt 1"));
   EXPECT_THAT(ReadFile(runs + ".attempt-2.replica-0.log"), HasSubstr("attempt 2"));
+  // Each attempt's log by number; the latest by default.
+  EXPECT_EQ(Cli({"logs", run, "second", "--attempt", "1"}).out, "attempt 1\n");
+  EXPECT_EQ(Cli({"logs", run, "second"}).out, "attempt 2\n");
+  CliResult none = Cli({"logs", run, "second", "--attempt", "3"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("has no attempt 3 of \"second\""));
+  EXPECT_GT(st["instances"][1]["durationMs"].get<int64_t>(), 0);
+  EXPECT_THAT(Cli({"status", run}).out, HasSubstr("ATTEMPTS   DURATION"));
   EXPECT_EQ(Cli({"resume", run}).exit_code, 0);  // nothing left to do
 }
 
