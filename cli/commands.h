@@ -43,7 +43,8 @@ int Resume(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::string& file, const std::vector<std::string>& params);
 int Render(const std::string& file, const std::vector<std::string>& params,
            const std::string& target, const std::string& format);
-int Runs(const GlobalOptions& g, const std::string& format);
+// `all`: the runs of every state directory the per-user index names too.
+int Runs(const GlobalOptions& g, const std::string& format, bool all);
 int Targets(const std::string& dir, const std::string& format);
 int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format);
 // `attempt` 0: the latest attempt of each instance.

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <random>
 
+#include "cli/run_index.h"
 #include "core/clock.h"
 
 namespace portflow::cli {
@@ -57,6 +58,21 @@ Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
 
 Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir) {
   return RunStore::Open(state_dir);
+}
+
+Result<std::unique_ptr<RunStore>> OpenStoreOf(const std::string& state_dir,
+                                              const std::string& run_id) {
+  std::error_code ec;
+  bool here = std::filesystem::exists(state_dir + "/state.db", ec);
+  if (here) {
+    ASSIGN_OR_RETURN(std::unique_ptr<RunStore> store, OpenStore(state_dir));
+    if (store->GetRun(run_id).ok()) return store;
+  }
+  std::optional<std::string> dir = IndexedStateDir(run_id);
+  if (dir && std::filesystem::exists(*dir + "/state.db", ec)) return OpenStore(*dir);
+  if (here) return OpenStore(state_dir);  // its GetRun says what is missing
+  return NotFound("no run \"" + run_id + "\" in " + state_dir + " or in the per-user index " +
+                  RunIndexPath() + " (see `portflow runs --all`)");
 }
 
 std::string NewRunId(const std::string& workload) {

@@ -31,6 +31,10 @@ Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
                                             const std::string& name, Target* target = nullptr);
 
 Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir);
+// The store that holds run `run_id`: the one in `state_dir`, else the one
+// the per-user index names (run_index.h); NotFound when neither has it.
+Result<std::unique_ptr<RunStore>> OpenStoreOf(const std::string& state_dir,
+                                              const std::string& run_id);
 
 // "laptop-dev-20261130-014501-3fa2"
 std::string NewRunId(const std::string& workload);

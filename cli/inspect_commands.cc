@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -12,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/run_index.h"
 #include "core/quantity.h"
 #include "core/targets.h"
 
@@ -19,6 +21,7 @@ namespace portflow::cli {
 namespace {
 
 using json = nlohmann::json;
+namespace fs = std::filesystem;
 
 // A run the store says is Running but whose portflow is gone (kill -9, a
 // crash, a reboot) is shown as Interrupted: nothing drives it until
@@ -87,24 +90,46 @@ std::vector<AttemptRecord> LatestAttempts(const std::vector<AttemptRecord>& all,
 
 }  // namespace
 
-int Runs(const GlobalOptions& g, const std::string& format) {
-  auto store = OpenStore(g.state_dir);
-  if (!store.ok()) return Fail(store.status());
-  auto runs = (*store)->ListRuns();
-  if (!runs.ok()) return Fail(runs.status());
+int Runs(const GlobalOptions& g, const std::string& format, bool all) {
+  // This directory's store; with --all, every store the per-user index names.
+  std::vector<std::string> dirs{fs::absolute(g.state_dir).lexically_normal().string()};
+  if (all) {
+    for (const std::string& d : IndexedStateDirs()) {
+      if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+    }
+  }
+  std::vector<std::pair<RunRecord, std::string>> runs;  // with its state dir
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    if (all && !fs::exists(dir + "/state.db", ec)) continue;
+    auto store = OpenStore(dir);
+    if (!store.ok()) return Fail(store.status());
+    auto listed = (*store)->ListRuns();
+    if (!listed.ok()) return Fail(listed.status());
+    for (RunRecord& r : *listed) runs.emplace_back(std::move(r), dir);
+  }
+  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
+    return a.first.created_ms > b.first.created_ms;
+  });
   if (format == "json") {
     json out = json::array();
-    for (const RunRecord& r : *runs) out.push_back(RunJson(r));
+    for (const auto& [r, dir] : runs) {
+      json j = RunJson(r);
+      j["stateDir"] = dir;
+      out.push_back(j);
+    }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows{
       {"RUN", "WORKLOAD", "TARGET", "STATE", "STARTED", "DURATION"}};
+  if (all) rows[0].push_back("STATE DIR");
   bool interrupted = false;
-  for (const RunRecord& r : *runs) {
+  for (const auto& [r, dir] : runs) {
     interrupted = interrupted || ShownState(r) == "Interrupted";
     rows.push_back({r.id, r.workload, r.target, ShownState(r),
                     FormatTime(FromUnixMillis(r.created_ms)), FormatElapsed(Elapsed(r))});
+    if (all) rows.back().push_back(dir);
   }
   PrintTable(rows);
   if (interrupted) {
@@ -131,8 +156,8 @@ int64_t InstanceMillis(const std::vector<AttemptRecord>& attempts, const std::st
 }
 
 int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format) {
-  auto store = OpenStore(g.state_dir);
-  if (!store.ok()) return Fail(store.status());
+  auto store = OpenStoreOf(g.state_dir, run_id);
+  if (!store.ok()) return Fail(store.status(), kExitUsage);
   auto run = (*store)->GetRun(run_id);
   if (!run.ok()) return Fail(run.status(), kExitUsage);
   auto instances = (*store)->ListInstances(run_id);
@@ -191,8 +216,8 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
 
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
          bool follow, int attempt) {
-  auto store = OpenStore(g.state_dir);
-  if (!store.ok()) return Fail(store.status());
+  auto store = OpenStoreOf(g.state_dir, run_id);
+  if (!store.ok()) return Fail(store.status(), kExitUsage);
   auto run = (*store)->GetRun(run_id);
   if (!run.ok()) return Fail(run.status(), kExitUsage);
   std::map<std::string, long> offsets;  // by log path
@@ -262,8 +287,8 @@ int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& i
 }
 
 int Cancel(const GlobalOptions& g, const std::string& run_id) {
-  auto store = OpenStore(g.state_dir);
-  if (!store.ok()) return Fail(store.status());
+  auto store = OpenStoreOf(g.state_dir, run_id);
+  if (!store.ok()) return Fail(store.status(), kExitUsage);
   auto run = (*store)->GetRun(run_id);
   if (!run.ok()) return Fail(run.status(), kExitUsage);
   if (run->state != "Running") {

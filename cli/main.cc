@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
   auto* runs_cmd = app.add_subcommand("runs", "List runs, newest first");
   runs_cmd->add_option("-o,--output", list_format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  bool all_runs = false;
+  runs_cmd->add_flag("-a,--all", all_runs,
+                     "the runs of every directory portflow ran in (the per-user index)");
 
   std::string targets_dir = ".";
   auto* targets_cmd = app.add_subcommand(
@@ -180,7 +183,7 @@ int main(int argc, char** argv) {
   if (*resume_cmd) return Resume(g, resume);
   if (*validate_cmd) return Validate(file, params);
   if (*render_cmd) return Render(file, params, target, format);
-  if (*runs_cmd) return Runs(g, list_format);
+  if (*runs_cmd) return Runs(g, list_format, all_runs);
   if (*targets_cmd) return Targets(targets_dir, list_format);
   if (*status_cmd) return StatusCmd(g, run_id, list_format);
   if (*logs_cmd) return Logs(g, run_id, instance, follow, attempt);

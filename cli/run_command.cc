@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_view.h"
+#include "cli/run_index.h"
 #include "cli/terminal_view.h"
 #include "core/engine.h"
 #include "core/log.h"
@@ -149,16 +150,20 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     PrintError(s.ToString());
     return kExitFailed;
   }
+  // Found from any directory later; a run goes on without it.
+  if (Status s = IndexRun(run.id, g.state_dir); !s.ok()) {
+    std::cerr << "portflow: warning: the run is not in the per-user index: " << s.message() << "\n";
+  }
   std::cout << run.id << std::endl;
   return Drive(**store, run, *plan, **backend, target, o.quiet, o.plain);
 }
 
 int Resume(const GlobalOptions& g, const RunOptions& o) {
   std::unique_ptr<RunLog> run_log;  // outlives the backend: its clean-up is logged too
-  auto store = OpenStore(g.state_dir);
+  auto store = OpenStoreOf(g.state_dir, o.run_id);
   if (!store.ok()) {
     PrintError(store.status().message());
-    return kExitFailed;
+    return kExitUsage;
   }
   Result<RunRecord> run = (*store)->GetRun(o.run_id);
   if (!run.ok()) {

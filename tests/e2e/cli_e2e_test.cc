@@ -554,6 +554,36 @@ TEST_F(CliTest, TwoRehearsalRunsAtOnceFromOneDirectory) {
   EXPECT_TRUE(fs::is_empty(dir_ + "/.portflow/rehearsal/pods", ec)) << "pod folders left behind";
 }
 
+// A run is found by its id from any directory (the per-user index), and
+// `runs --all` lists the runs of every directory portflow ran in.
+TEST_F(CliTest, RunsAreFoundFromAnyDirectory) {
+  const std::string before = std::getenv("XDG_STATE_HOME") ? std::getenv("XDG_STATE_HOME") : "";
+  ::setenv("XDG_STATE_HOME", (dir_ + "/xdg").c_str(), 1);
+  fs::create_directories(dir_ + "/project");
+  fs::create_directories(dir_ + "/elsewhere");
+  WriteFile(dir_ + "/project/w.yaml",
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n  steps:\n"
+            "    - {name: a, command: [echo, found]}\n");
+  CliResult r = RunCli({"run", "w.yaml"}, dir_ + "/project");
+  std::string run = FirstLine(r.out);
+  CliResult status = RunCli({"status", run, "-o", "json"}, dir_ + "/elsewhere");
+  CliResult logs = RunCli({"logs", run, "a"}, dir_ + "/elsewhere");
+  CliResult all = RunCli({"runs", "--all", "-o", "json"}, dir_ + "/elsewhere");
+  CliResult unknown = RunCli({"status", "no-such-run"}, dir_ + "/elsewhere");
+  ::setenv("XDG_STATE_HOME", before.c_str(), 1);  // the other tests' own again
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(json::parse(status.out, nullptr, false)["state"], "Succeeded");
+  EXPECT_EQ(logs.out, "found\n");
+  json listed = json::parse(all.out, nullptr, false);
+  ASSERT_EQ(listed.size(), 1u) << all.out;
+  EXPECT_EQ(listed[0]["id"], run);
+  EXPECT_EQ(listed[0]["stateDir"], fs::absolute(dir_ + "/project/.portflow").string());
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("no run \"no-such-run\""));
+  EXPECT_FALSE(fs::exists(dir_ + "/elsewhere/.portflow")) << "looking made a store";
+}
+
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
   // Two steps that fail if they ever overlap.
   std::string w = Workload(

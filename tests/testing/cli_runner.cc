@@ -14,6 +14,14 @@
 
 extern char** environ;
 
+namespace {
+// The runs the tests make go into a per-user index of the tests' own, not
+// the user's (unless the environment names one already).
+const bool kTestStateHome =
+    ::setenv("XDG_STATE_HOME",
+             (std::filesystem::temp_directory_path() / "portflow-test-state").c_str(), 0) == 0;
+}  // namespace
+
 namespace portflow::testing {
 
 std::string PortflowBinary() { return std::string(PORTFLOW_BINARY_DIR) + "/cli/portflow"; }
