@@ -51,6 +51,10 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
          bool follow, int attempt);
 int Cancel(const GlobalOptions& g, const std::string& run_id);
+// Without `to`, where each output is; with it, a copy of them (of `step`
+// only, when given) in the folder `to`.
+int Outputs(const GlobalOptions& g, const std::string& run_id, const std::string& step,
+            const std::string& to);
 int ClusterServe(const GlobalOptions& g, const ClusterOptions& o);
 
 }  // namespace portflow::cli

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "cli/run_index.h"
@@ -13,6 +14,11 @@
 namespace portflow::cli {
 
 void PrintError(const std::string& message) { std::cerr << "portflow: " << message << "\n"; }
+
+int Fail(const Status& s, int code) {
+  PrintError(s.message());
+  return code;
+}
 
 std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::string>& params,
                              const std::string& dir) {
@@ -35,6 +41,17 @@ std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::str
     return std::nullopt;
   }
   return std::move(*plan);
+}
+
+std::optional<Plan> LoadRunPlan(const RunRecord& run) {
+  std::vector<std::string> params;
+  auto j = nlohmann::json::parse(run.params, nullptr, false);
+  if (j.is_array()) {
+    for (const auto& p : j) {
+      if (p.is_string()) params.push_back(p.get<std::string>());
+    }
+  }
+  return LoadPlan(run.run_dir + "/workload.yaml", params, run.workload_dir);
 }
 
 std::string CancellingNote(bool force) {

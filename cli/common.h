@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/commands.h"
 #include "core/backend.h"
 #include "core/log.h"
 #include "core/plan.h"
@@ -17,6 +18,21 @@ namespace portflow::cli {
 
 // Prints "portflow: MESSAGE" to stderr.
 void PrintError(const std::string& message);
+// PrintError, then `code`: what a command returns when it cannot go on.
+int Fail(const Status& s, int code = kExitFailed);
+// The plan of a run as it was started: its own copy of the workload, with
+// its -p overrides, in its workload's directory.
+std::optional<Plan> LoadRunPlan(const RunRecord& run);
+
+// An output of a run's instance: where its task wrote it (`path`, under the
+// artifact root; `rel` below that root) and where a person finds it
+// (`location`: a folder on this machine, or a path on a cluster's volume).
+struct OutputPlace {
+  std::string instance, step, name, path, rel, location;
+};
+// The outputs of run `run`'s instances (of step `step` only, when given).
+Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const std::string& step);
+
 // What the live views say once a cancel is asked for.
 std::string CancellingNote(bool force);
 

@@ -59,12 +59,6 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-// Shown to the user when the store or the run is missing.
-int Fail(const Status& s, int code = kExitFailed) {
-  PrintError(s.message());
-  return code;
-}
-
 int64_t Elapsed(const RunRecord& r) {
   int64_t end = r.finished_ms ? r.finished_ms : ToUnixMillis(RealClock().Now());
   return end - r.created_ms;
@@ -166,6 +160,9 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
   if (!attempts.ok()) return Fail(attempts.status());
   if (format == "json") {
     json out = RunJson(*run);
+    // Where each output is (none for a run whose workload cannot be read).
+    auto places = OutputsOf(*run, "");
+    const std::vector<OutputPlace> outputs = places.ok() ? *places : std::vector<OutputPlace>{};
     out["instances"] = json::array();
     for (const InstanceRecord& i : *instances) {
       json item = {{"name", i.name},
@@ -174,6 +171,11 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
                    {"attempts", i.attempts},
                    {"durationMs", InstanceMillis(*attempts, i.name)},
                    {"message", i.message}};
+      item["outputs"] = json::array();
+      for (const OutputPlace& o : outputs) {
+        if (o.instance == i.name)
+          item["outputs"].push_back({{"name", o.name}, {"path", o.path}, {"location", o.location}});
+      }
       item["attemptList"] = json::array();
       for (const AttemptRecord& a : *attempts) {
         if (a.instance != i.name) continue;

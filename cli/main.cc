@@ -141,6 +141,14 @@ int main(int argc, char** argv) {
   logs_cmd->add_option("--attempt", attempt, "that attempt's log (default: the latest)")
       ->check(CLI::PositiveNumber);
 
+  std::string outputs_step, outputs_to;
+  auto* outputs_cmd = app.add_subcommand(
+      "outputs", "Where a run's outputs are; with --to, a copy of them in a local folder");
+  outputs_cmd->add_option("run", run_id, "run id")->required();
+  outputs_cmd->add_option("step", outputs_step, "only this step's outputs");
+  outputs_cmd->add_option("--to", outputs_to,
+                          "copy them into this folder (from a cluster's volume too)");
+
   auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a run (from any terminal)");
   cancel_cmd->add_option("run", run_id, "run id")->required();
 
@@ -188,6 +196,7 @@ int main(int argc, char** argv) {
   if (*status_cmd) return StatusCmd(g, run_id, list_format);
   if (*logs_cmd) return Logs(g, run_id, instance, follow, attempt);
   if (*cancel_cmd) return Cancel(g, run_id);
+  if (*outputs_cmd) return Outputs(g, run_id, outputs_step, outputs_to);
   if (*serve_cmd) return ClusterServe(g, cluster);
   return kExitUsage;
 }

@@ -146,6 +146,10 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   run.engine_pid = static_cast<int>(::getpid());
   run.keep_going = o.keep_going;
   run.strict = o.strict;
+  run.outputs = nlohmann::json{{"root", ctx.artifact_root},
+                               {"dir", (*backend)->OutputsDir(run.id, run.run_dir)},
+                               {"where", (*backend)->OutputsLocation(run.id, run.run_dir)}}
+                    .dump();
   if (Status s = (*store)->CreateRun(run); !s.ok()) {
     PrintError(s.ToString());
     return kExitFailed;
@@ -180,14 +184,7 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
     return kExitFailed;
   }
   run_log = OpenRunLog(run->run_dir);
-  std::vector<std::string> params;
-  auto j = nlohmann::json::parse(run->params, nullptr, false);
-  if (j.is_array()) {
-    for (const auto& p : j) {
-      if (p.is_string()) params.push_back(p.get<std::string>());
-    }
-  }
-  std::optional<Plan> plan = LoadPlan(run->run_dir + "/workload.yaml", params, run->workload_dir);
+  std::optional<Plan> plan = LoadRunPlan(*run);
   if (!plan) return kExitFailed;
   Target target;
   auto backend = BackendFor(run->workload_dir, run->target, &target);

@@ -105,6 +105,19 @@ class Backend {
   virtual std::string OutputsLocation(const std::string& run_id, const std::string& run_dir) const {
     return ArtifactRoot(run_id, run_dir);
   }
+  // The folder on this machine that holds those outputs (the artifact root
+  // itself by default); empty when only a cluster's volume has them.
+  virtual std::string OutputsDir(const std::string& run_id, const std::string& run_dir) const {
+    return ArtifactRoot(run_id, run_dir);
+  }
+  // A tar archive of what is at `rel` under run `run_id`'s artifact root
+  // (all of it when empty), read from where only the backend reaches it (a
+  // cluster's volume, by a short-lived pod that runs `image`).
+  virtual Result<std::string> OutputsArchive(const std::string& run_id, const std::string& rel,
+                                             const std::string& image) {
+    (void)run_id, (void)rel, (void)image;
+    return Unimplemented("the " + name() + " backend keeps outputs on this machine");
+  }
 
   // Total capacity: what Place() measures can_ever_fit against, and what
   // `portflow targets` shows.

@@ -26,6 +26,13 @@ class BackendWrapper : public Backend, private EventSink {
                               const std::string& run_dir) const override {
     return inner_->OutputsLocation(run_id, run_dir);
   }
+  std::string OutputsDir(const std::string& run_id, const std::string& run_dir) const override {
+    return inner_->OutputsDir(run_id, run_dir);
+  }
+  Result<std::string> OutputsArchive(const std::string& run_id, const std::string& rel,
+                                     const std::string& image) override {
+    return inner_->OutputsArchive(run_id, rel, image);
+  }
   ResourceRequest Capacity() override { return inner_->Capacity(); }
   Availability Probe() override { return inner_->Probe(); }
   Status Cancel(const TaskHandle& handle, bool force) override {

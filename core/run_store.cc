@@ -13,7 +13,8 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, workload TEXT, workload_file TEXT, workload_dir TEXT, params TEXT,
   target TEXT, state TEXT, message TEXT, run_dir TEXT, created_ms INTEGER, finished_ms INTEGER,
-  engine_pid INTEGER, keep_going INTEGER, strict INTEGER, cancel_requested INTEGER DEFAULT 0);
+  engine_pid INTEGER, keep_going INTEGER, strict INTEGER, cancel_requested INTEGER DEFAULT 0,
+  outputs TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS instances (
   run_id TEXT, name TEXT, step TEXT, state TEXT, attempts INTEGER, message TEXT, updated_ms INTEGER,
   PRIMARY KEY (run_id, name));
@@ -92,7 +93,7 @@ class Stmt {
 
 constexpr const char* kRunColumns =
     "id, workload, workload_file, workload_dir, params, target, state, message, run_dir, "
-    "created_ms, finished_ms, engine_pid, keep_going, strict, cancel_requested";
+    "created_ms, finished_ms, engine_pid, keep_going, strict, cancel_requested, outputs";
 
 RunRecord ReadRun(Stmt& s) {
   RunRecord r;
@@ -111,6 +112,7 @@ RunRecord ReadRun(Stmt& s) {
   r.keep_going = s.Int(12) != 0;
   r.strict = s.Int(13) != 0;
   r.cancel_requested = s.Int(14) != 0;
+  r.outputs = s.Text(15);
   return r;
 }
 
@@ -134,6 +136,9 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
   RETURN_IF_ERROR(
       store->Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   RETURN_IF_ERROR(store->Exec(kSchema));
+  // Stores made before a column existed get it (the error of one that has
+  // it already is the expected answer).
+  (void)store->Exec("ALTER TABLE runs ADD COLUMN outputs TEXT DEFAULT ''");
   return store;
 }
 
@@ -162,11 +167,11 @@ Status RunStore::Commit() {
 Status RunStore::CreateRun(const RunRecord& r) {
   Stmt s(db_, cache_,
          "INSERT INTO runs (id, workload, workload_file, workload_dir, params, target, state, "
-         "message, run_dir, created_ms, finished_ms, engine_pid, keep_going, strict) "
-         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+         "message, run_dir, created_ms, finished_ms, engine_pid, keep_going, strict, outputs) "
+         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.Bind(r.id).Bind(r.workload).Bind(r.workload_file).Bind(r.workload_dir).Bind(r.params);
   s.Bind(r.target).Bind(r.state).Bind(r.message).Bind(r.run_dir).Bind(r.created_ms);
-  s.Bind(r.finished_ms).Bind(r.engine_pid).Bind(r.keep_going).Bind(r.strict);
+  s.Bind(r.finished_ms).Bind(r.engine_pid).Bind(r.keep_going).Bind(r.strict).Bind(r.outputs);
   Status st = s.Run();
   if (!st.ok() && sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
     return AlreadyExists("run " + r.id + " already exists");

@@ -33,6 +33,10 @@ struct RunRecord {
   bool keep_going = false;
   bool strict = false;
   bool cancel_requested = false;
+  // Where the outputs are, as JSON: {"root": the artifact root as tasks see
+  // it, "dir": the folder on this machine that holds them ("" when only a
+  // cluster's volume does), "where": what the run's summary says}.
+  std::string outputs;
 };
 
 // Instance states: Waiting, Pending, Running, Retrying, Succeeded, Failed,

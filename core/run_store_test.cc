@@ -1,6 +1,7 @@
 #include "core/run_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -67,6 +68,34 @@ TEST(RunStore, RoundTripsRunsInstancesAttemptsEvents) {
   auto later = s.ListEvents("r1", (*events)[0].seq);
   ASSERT_EQ(later->size(), 1u);
   EXPECT_EQ((*later)[0].type, "Succeeded");
+}
+
+// A store written before runs had an outputs column gets one, and its runs
+// read back with none.
+TEST(RunStore, AnOlderStoreGetsTheNewColumns) {
+  std::string dir = TempDir();
+  std::filesystem::create_directories(dir);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE runs (id TEXT PRIMARY KEY, workload TEXT, workload_file "
+                         "TEXT, workload_dir TEXT, params TEXT, target TEXT, state TEXT, message "
+                         "TEXT, run_dir TEXT, created_ms INTEGER, finished_ms INTEGER, engine_pid "
+                         "INTEGER, keep_going INTEGER, strict INTEGER, cancel_requested INTEGER "
+                         "DEFAULT 0); INSERT INTO runs (id, state) VALUES ('old', 'Succeeded');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = RunStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto old = (*store)->GetRun("old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->outputs, "");
+  RunRecord run{"new", "w", "w.yaml", "/d", "[]", "laptop", "Running", "", "/d/new", 1, 0, 1};
+  run.outputs = R"({"root":"/d/new/outputs"})";
+  ASSERT_TRUE((*store)->CreateRun(run).ok());
+  EXPECT_EQ((*store)->GetRun("new")->outputs, run.outputs);
+  EXPECT_TRUE(RunStore::Open(dir).ok());  // and opens again once it has them
 }
 
 TEST(RunStore, TwoConnectionsSeeEachOther) {

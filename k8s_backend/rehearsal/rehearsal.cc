@@ -33,6 +33,9 @@ class RehearsalBackend : public BackendWrapper {
   std::string OutputsLocation(const std::string& run_id, const std::string&) const override {
     return volumes_ + "/default/" + k8s::KubernetesTarget{}.artifacts_claim + "/" + run_id;
   }
+  std::string OutputsDir(const std::string& run_id, const std::string& run_dir) const override {
+    return OutputsLocation(run_id, run_dir);
+  }
   // The embedded cluster died with the portflow that ran it, but the pods
   // it ran as processes of this machine did not: they are stopped (found by
   // the run's id in their environment, as the local backend finds its own),

@@ -222,6 +222,10 @@ TEST_F(CliTest, RehearsalTargetNeedsNoSetup) {
                               run;
   EXPECT_THAT(r.err, HasSubstr(", outputs in " + outputs + "\n"));
   EXPECT_TRUE(fs::exists(outputs + "/pick/best/best.json"));
+  CliResult copied = RunCli({"outputs", run, "pick", "--to", dir_ + "/got"}, dir_ + "/laptop");
+  EXPECT_EQ(copied.exit_code, 0) << copied.err;
+  EXPECT_EQ(ReadFile(dir_ + "/got/pick/best/best.json"),
+            ReadFile(outputs + "/pick/best/best.json"));
   CliResult logs = RunCli({"logs", run, "train[lr=0.1]"}, dir_ + "/laptop");
   EXPECT_THAT(logs.out, HasSubstr("rank 1/2 done"));
 }

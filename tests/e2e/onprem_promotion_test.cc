@@ -59,6 +59,26 @@ TEST(OnpremPromotion, TheLaptopScenarioRunsUnchangedOnTheCluster) {
   EXPECT_THAT(logs.out, HasSubstr("rank 1/2 done"));
   EXPECT_TRUE(
       fs::exists(dir + "/cluster/volumes/default/portflow-artifacts/" + run + "/pick/best"));
+  // `portflow outputs --to` copies them here through a reader pod, which
+  // goes once read; the laptop run's outputs come from its run directory.
+  CliResult copied = RunCli({"outputs", run, "pick", "--to", dir + "/got"}, dir + "/laptop");
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+  EXPECT_EQ(ReadFile(dir + "/got/pick/best/best.json"),
+            ReadFile(dir + "/cluster/volumes/default/portflow-artifacts/" + run +
+                     "/pick/best/best.json"));
+  EXPECT_THAT(Kubectl(dir, "get pods -o name").out, ::testing::Not(HasSubstr("portflow-outputs")));
+  std::string local_run = local.out.substr(0, local.out.find('\n'));
+  CliResult listed = RunCli({"outputs", local_run, "pick"}, dir + "/laptop");
+  EXPECT_EQ(listed.out, "pick\tbest\t" + fs::absolute(dir).lexically_normal().string() +
+                            "/laptop/.portflow/runs/" + local_run + "/outputs/pick/best\n");
+  ASSERT_EQ(RunCli({"outputs", local_run, "--to", dir + "/got-local"}, dir + "/laptop").exit_code,
+            0);
+  EXPECT_EQ(ReadFile(dir + "/got-local/pick/best/best.json"),
+            ReadFile(dir + "/got/pick/best/best.json"));
+  nlohmann::json status =
+      nlohmann::json::parse(RunCli({"status", run, "-o", "json"}, dir + "/laptop").out);
+  EXPECT_EQ(status["instances"][4]["outputs"][0]["location"],
+            "/portflow/artifacts/" + run + "/pick/best on the cluster's volume portflow-artifacts");
 
   // portflow targets: the cluster is reachable; what a running pod asks
   // for is not free; a target whose kubeconfig is missing is unreachable.

@@ -1,0 +1,116 @@
+// portflow outputs: where a run's outputs are, and copies of them in a
+// local folder from wherever they live (the run directory, the rehearsal's
+// volume folder, or a cluster's volume through a short-lived reader pod).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/process/spawn.h"
+
+namespace portflow::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Unpacks the tar archive `tar` into `to` with the system's tar.
+Status Untar(const std::string& tar, const std::string& to) {
+  std::string file = to + "/.portflow-outputs.tar";
+  std::ofstream(file, std::ios::binary) << tar;
+  const char* path = std::getenv("PATH");
+  auto exe = FindExecutable("tar", path ? path : "/usr/bin:/bin", to);
+  if (!exe.ok()) return exe.status();
+  auto pid = SpawnProcess({*exe, {"-xf", file, "-C", to}, {"PATH=/usr/bin:/bin"}, to, 2});
+  if (!pid.ok()) return pid.status();
+  int status = 0;
+  ::waitpid(*pid, &status, 0);
+  fs::remove(file);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Internal("tar could not unpack the outputs into " + to);
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const std::string& step) {
+  json where = json::parse(run.outputs.empty() ? "{}" : run.outputs, nullptr, false);
+  if (!where.is_object() || !where.contains("root")) {
+    return FailedPrecondition("run " + run.id +
+                              " was made by a portflow that did not note where outputs go");
+  }
+  std::string root = where.value("root", ""), dir = where.value("dir", "");
+  std::string volume = where.value("where", "");
+  volume = volume.size() > root.size() ? volume.substr(root.size()) : "";  // " on the ... volume"
+  std::optional<Plan> plan = LoadRunPlan(run);
+  if (!plan) return FailedPrecondition("the workload of run " + run.id + " cannot be loaded");
+  if (!step.empty() && !plan->workload().FindStep(step)) {
+    std::string steps;
+    for (const Step& s : plan->workload().steps) steps += (steps.empty() ? "" : ", ") + s.name;
+    return NotFound("run " + run.id + " has no step \"" + step + "\" (steps: " + steps + ")");
+  }
+  std::vector<OutputPlace> out;
+  TaskContext ctx{run.id, run.run_dir, root};
+  for (size_t i = 0; i < plan->instances().size(); ++i) {
+    if (!step.empty() && plan->StepOf(plan->instances()[i]).name != step) continue;
+    ASSIGN_OR_RETURN(TaskSpec spec, plan->MakeTask(i, 1, ctx));
+    for (const auto& o : spec.outputs) {
+      std::string rel = o.path.substr(std::min(o.path.size(), root.size() + 1));
+      out.push_back({spec.instance, spec.step, o.name, o.path, rel,
+                     dir.empty() ? o.path + volume : dir + "/" + rel});
+    }
+  }
+  return out;
+}
+
+int Outputs(const GlobalOptions& g, const std::string& run_id, const std::string& step,
+            const std::string& to) {
+  auto store = OpenStoreOf(g.state_dir, run_id);
+  if (!store.ok()) return Fail(store.status(), kExitUsage);
+  auto run = (*store)->GetRun(run_id);
+  if (!run.ok()) return Fail(run.status(), kExitUsage);
+  auto outputs = OutputsOf(*run, step);
+  if (!outputs.ok()) return Fail(outputs.status(), kExitUsage);
+  if (to.empty()) {
+    for (const OutputPlace& o : *outputs)
+      std::cout << o.instance << "\t" << o.name << "\t" << o.location << "\n";
+    return kExitOk;
+  }
+  json where = json::parse(run->outputs, nullptr, false);
+  std::string dir = where.value("dir", "");
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return Fail(Internal("cannot create " + to + ": " + ec.message()));
+  std::string rel = step;  // the artifact root's folder of that step, or all of it
+  fs::path target = (fs::absolute(to) / rel).lexically_normal();
+  if (!dir.empty()) {
+    fs::path from = fs::path(dir) / rel;
+    if (!fs::exists(from, ec)) {
+      return Fail(NotFound("no outputs of run " + run_id + " at " + from.string() +
+                           " (the run made none yet, or they were removed)"));
+    }
+    fs::create_directories(target, ec);
+    fs::copy(from, target, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+    if (ec) return Fail(Internal("cannot copy " + from.string() + ": " + ec.message()));
+  } else {
+    auto backend = BackendFor(run->workload_dir, run->target);
+    if (!backend.ok()) return Fail(backend.status());
+    std::optional<Plan> plan = LoadRunPlan(*run);
+    std::string image = plan ? plan->workload().image.value_or("") : "";
+    std::cerr << "portflow: reading the outputs from the cluster's volume...\n";
+    auto tar = (*backend)->OutputsArchive(run_id, rel, image);
+    if (!tar.ok()) return Fail(tar.status());
+    fs::create_directories(target, ec);
+    if (Status s = Untar(*tar, target.string()); !s.ok()) return Fail(s);
+  }
+  std::cerr << "portflow: copied the outputs of " << run_id << (step.empty() ? "" : " " + step)
+            << " into " << target.string() << "\n";
+  return kExitOk;
+}
+
+}  // namespace portflow::cli
