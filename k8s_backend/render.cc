@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/base64.h"
+#include "core/ignore_rules.h"
 #include "core/image_ref.h"
 #include "core/quantity.h"
 #include "core/utf8.h"
@@ -286,30 +287,53 @@ std::map<std::string, std::string> TaskLabels(const TaskSpec& spec) {
 }
 
 Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
-  std::map<std::string, std::string> files;
   std::error_code ec;
-  size_t total = 0;
+  IgnoreRules ignore;
+  if (std::ifstream in(fs::path(dir) / ".portflowignore"); in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    ignore = IgnoreRules(text.str());
+  }
+  // What would ship, with sizes; read only once it is known to fit.
+  std::vector<std::pair<std::string, uintmax_t>> found;  // relative path, bytes
+  uintmax_t total = 0;
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
   if (ec) return NotFound("the working directory " + dir + " cannot be read: " + ec.message());
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) return Internal("reading " + dir + ": " + ec.message());
     std::string name = it->path().filename().string();
-    if (name.front() == '.' || name == "__pycache__") {
-      if (it->is_directory()) it.disable_recursion_pending();
+    std::string rel = fs::relative(it->path(), dir).string();
+    bool folder = it->is_directory(ec);
+    if (name.front() == '.' || name == "__pycache__" || ignore.Ignored(rel, folder)) {
+      if (folder) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file()) continue;
-    std::ifstream in(it->path(), std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    total += s.str().size();
-    if (total > kMaxShippedCode) {
-      return ResourceExhausted("the code in " + dir +
-                               " is over 1 MiB, more than a ConfigMap holds: "
-                               "build it into the image and set `code: image` on the target, or "
-                               "make the directory smaller");
-    }
-    files[fs::relative(it->path(), dir).string()] = s.str();
+    if (!it->is_regular_file(ec)) continue;
+    uintmax_t size = it->file_size(ec);
+    if (ec) continue;
+    found.emplace_back(rel, size);
+    total += size;
+  }
+  if (total > kMaxShippedCode) {
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::string largest;
+    for (size_t k = 0; k < found.size() && k < 5; ++k)
+      largest +=
+          "\n  " + FormatBytesShort(static_cast<int64_t>(found[k].second)) + "  " + found[k].first;
+    return ResourceExhausted(
+        "the code in " + dir + " is " + std::to_string(total) +
+        " bytes, over the 1 MiB a ConfigMap holds. The largest files:" + largest +
+        "\nleave out what the steps do not need in " + dir +
+        "/.portflowignore (gitignore syntax), or build the code into the image and set "
+        "`code: image` on the target");
+  }
+  std::map<std::string, std::string> files;
+  for (const auto& [rel, size] : found) {
+    std::ifstream in(fs::path(dir) / rel, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    files[rel] = bytes.str();
   }
   return files;
 }

@@ -261,7 +261,16 @@ TEST(Render, CodeIsCollectedWithinTheLimit) {
   std::ofstream(dir + "/big.bin") << std::string(kMaxShippedCode, 'x');
   auto big = CollectCode(dir);
   EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(big.status().message(),
+              HasSubstr("The largest files:\n  1Mi  big.bin\n  9  train.py\n  6  pkg/m.py\n"));
+  EXPECT_THAT(big.status().message(), HasSubstr("/.portflowignore (gitignore syntax)"));
   EXPECT_THAT(big.status().message(), HasSubstr("set `code: image` on the target"));
+  // .portflowignore leaves out what the steps do not need.
+  std::ofstream(dir + "/.portflowignore") << "*.bin\npkg/\n";
+  auto kept = CollectCode(dir);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->size(), 1u);
+  EXPECT_TRUE(kept->count("train.py"));
   fs::remove_all(dir);
 }
 

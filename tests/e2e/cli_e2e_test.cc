@@ -286,7 +286,9 @@ TEST_F(CliTest, TargetProblemsStopTheRunBeforeItStarts) {
   WriteFile(dir_ + "/big.bin", std::string(1200 * 1024, 'x'));
   r = Cli({"run", w, "--target", "rehearsal"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("is over 1 MiB"));
+  EXPECT_THAT(
+      r.err,
+      HasSubstr("bytes, over the 1 MiB a ConfigMap holds. The largest files:\n  1.2Mi  big.bin\n"));
 
   EXPECT_FALSE(fs::exists(dir_ + "/started"));
   EXPECT_EQ(Cli({"runs", "-o", "json"}).out, "[]\n") << "a run was made";
