@@ -33,6 +33,27 @@ TEST(Plan, MatrixFansOutInOrder) {
   EXPECT_EQ(p.instances()[1].dep_steps, (std::vector<size_t>{0}));
 }
 
+// A matrix key may take a list param's values, as overridden with -p.
+TEST(Plan, MatrixValuesFromAListParam) {
+  std::string text =
+      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: p}\nspec:\n"
+      "  params: {lrs: [0.1, 0.01]}\n  steps:\n"
+      "    - {name: t, matrix: {lr: \"{{params.lrs}}\"}, command: [x, \"{{params.lrs}}\"]}\n";
+  auto names = [&](const ParamOverrides& overrides) {
+    LoadResult r = ParseWorkload(text, "p.yaml", "/src", overrides);
+    EXPECT_TRUE(r.ok()) << r.diagnostics.ToString();
+    std::vector<std::string> out;
+    if (!r.ok()) return out;
+    Plan plan = std::move(*Plan::Build(std::move(*r.workload)));
+    for (const Instance& i : plan.instances()) out.push_back(i.name);
+    return out;
+  };
+  EXPECT_EQ(names({}), (std::vector<std::string>{"t[lr=0.1]", "t[lr=0.01]"}));
+  EXPECT_EQ(names({{"lrs", "[1, 2, 3]"}}),
+            (std::vector<std::string>{"t[lr=1]", "t[lr=2]", "t[lr=3]"}));
+  EXPECT_EQ(names({{"lrs", "5"}}), (std::vector<std::string>{"t[lr=5]"}));
+}
+
 TEST(Plan, TopologicalOrderIgnoresFileOrder) {
   Plan p = MakePlan("    - {name: b, needs: [a], command: [x]}\n    - {name: a, command: [x]}\n");
   EXPECT_EQ(p.instances()[0].name, "a");

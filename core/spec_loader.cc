@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -65,11 +66,79 @@ std::string KindOf(const YAML::Node& n) {
   }
 }
 
+// "{{params.NAME}}" (spaces allowed inside the braces), and NAME.
+bool ParamReference(const std::string& text, std::string* name) {
+  static const std::regex kRef(R"(^\{\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, kRef)) return false;
+  *name = m[1];
+  return true;
+}
+
+// Matrix values name instances and output directories: train[lr=0.1].
+bool GoodMatrixValue(const std::string& v) {
+  return !v.empty() && v.size() <= 63 && v.find_first_of("/,=[]{}\\ \t\n") == std::string::npos &&
+         std::none_of(v.begin(), v.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+std::string BadMatrixValue(const std::string& v) {
+  std::string why = " value " + Quoted(v) +
+                    " must be 1 to 63 characters without spaces or any of / , = [ ] { } \\";
+  if (v.find("{{") != std::string::npos)
+    why += "; to take a list param's values, write the key as `KEY: \"{{params.NAME}}\"`";
+  return why;
+}
+
 class Loader {
  public:
   Loader(std::string_view text, Diagnostics& diags) : text_(text), diags_(diags) {
     std::istringstream in{std::string(text)};
     for (std::string line; std::getline(in, line);) lines_.push_back(line);
+  }
+
+  // Fills each matrix whose values are a param's ("{{params.lrs}}"), from
+  // the param's value after the -p overrides: a list ([0.1, 0.01]) or one
+  // value.
+  void ResolveMatrixParams(Workload& w) {
+    for (const MatrixParam& m : matrix_params_) {
+      auto step = std::find_if(w.steps.begin(), w.steps.end(),
+                               [&](const Step& s) { return s.name == m.step; });
+      if (step == w.steps.end()) continue;
+      std::string where = "step \"" + m.step + "\" matrix." + m.key + ": ";
+      auto param = std::find_if(w.params.begin(), w.params.end(),
+                                [&](const auto& p) { return p.first == m.param; });
+      if (param == w.params.end()) {
+        diags_.Add(m.pos, where + "the workload declares no param \"" + m.param + "\"");
+        continue;
+      }
+      YAML::Node list;
+      try {
+        list = YAML::Load(param->second);
+      } catch (const YAML::Exception&) {
+        list = YAML::Node(param->second);
+      }
+      std::vector<std::string> values;
+      if (list.IsSequence()) {
+        for (const YAML::Node& v : list) values.push_back(v.IsScalar() ? v.Scalar() : "");
+      } else {
+        values.push_back(param->second);
+      }
+      std::set<std::string> seen;
+      for (const std::string& v : values) {
+        if (!GoodMatrixValue(v)) {
+          diags_.Add(m.pos, where + "param " + m.param + "'s" + BadMatrixValue(v));
+        } else if (!seen.insert(v).second) {
+          diags_.Add(m.pos, where + "param " + m.param + " lists \"" + v + "\" twice");
+        }
+      }
+      if (values.empty()) diags_.Add(m.pos, where + "param " + m.param + " lists no value");
+      for (auto& [key, vals] : step->matrix) {
+        if (key == m.key) vals = values;
+      }
+      size_t combos = 1;
+      for (const auto& [key, vals] : step->matrix) combos *= std::max<size_t>(vals.size(), 1);
+      if (combos > 1000) diags_.Add(m.pos, where + "the matrix has more than 1000 combinations");
+    }
   }
 
   void Load(const YAML::Node& root, Workload& w) {
@@ -106,10 +175,28 @@ class Loader {
     YAML::Node spec = Required(root, "spec", "workload");
     if (!spec || !ExpectMap(spec, "spec")) return;
     CheckKeys(spec, {"params", "image", "env", "resources", "steps"}, "spec");
-    if (YAML::Node params = spec["params"]) {
-      for (auto& [k, key_pos, v] : StringMap(params, "spec.params")) {
-        if (!IsIdentifier(k)) Error(key_pos, "invalid param name \"" + k + "\"");
-        w.params.emplace_back(k, v.text);
+    if (YAML::Node params = spec["params"]; params && ExpectMap(params, "spec.params")) {
+      CheckDuplicateKeys(params);
+      for (auto it = params.begin(); it != params.end(); ++it) {
+        if (!it->first.IsScalar()) {
+          Error(it->first, "spec.params keys must be strings");
+          continue;
+        }
+        std::string k = it->first.Scalar();
+        if (!IsIdentifier(k)) Error(it->first, "invalid param name \"" + k + "\"");
+        const YAML::Node v = it->second;
+        if (!v.IsSequence()) {
+          std::optional<Templated> t = Tmpl(v, "spec.params." + k);
+          w.params.emplace_back(k, t ? t->text : "");
+          continue;
+        }
+        // A list param (for a matrix) is kept as its flow text, "[a, b]".
+        std::string text;
+        for (const YAML::Node& item : v) {
+          if (!item.IsScalar()) Error(item, "spec.params." + k + " lists only scalars");
+          text += (text.empty() ? "" : ", ") + (item.IsScalar() ? item.Scalar() : "");
+        }
+        w.params.emplace_back(k, "[" + text + "]");
       }
     }
     if (YAML::Node image = spec["image"]) {
@@ -129,6 +216,12 @@ class Loader {
   }
 
  private:
+  struct MatrixParam {
+    std::string step, key, param;
+    SourcePos pos;
+  };
+  std::vector<MatrixParam> matrix_params_;
+
   Step LoadStep(const YAML::Node& n) {
     Step s;
     s.pos = PosOf(n);
@@ -190,6 +283,12 @@ class Loader {
         std::vector<std::string> values;
         // A copy: yaml-cpp's it->second is a temporary that a range-for would outlive.
         const YAML::Node list = it->second;
+        if (std::string param; list.IsScalar() && ParamReference(list.Scalar(), &param)) {
+          // Its values once the -p overrides are known (ResolveMatrixParams).
+          matrix_params_.push_back({s.name, key, param, PosOf(list)});
+          s.matrix.emplace_back(key, std::move(values));
+          continue;
+        }
         if (list.IsSequence() && list.size() == 0) {
           Error(list, ctx + " matrix." + key + " must list at least one value");
         } else if (ExpectSeq(list, ctx + " matrix." + key)) {
@@ -200,15 +299,7 @@ class Loader {
             if (!seen.insert(*value).second) {
               Error(v, ctx + " matrix." + key + " lists \"" + *value + "\" twice");
             }
-            // Values name instances and output directories: train[lr=0.1].
-            if (value->empty() || value->size() > 63 ||
-                value->find_first_of("/,=[]{}\\ \t\n") != std::string::npos ||
-                std::any_of(value->begin(), value->end(), [](char c) {
-                  return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-                })) {
-              Error(v, ctx + " matrix." + key + " value " + Quoted(*value) +
-                           " must be 1 to 63 characters without spaces or any of / , = [ ] { } \\");
-            }
+            if (!GoodMatrixValue(*value)) Error(v, ctx + " matrix." + key + BadMatrixValue(*value));
             values.push_back(*value);
           }
         }
@@ -597,11 +688,14 @@ LoadResult ParseWorkload(std::string_view text, const std::string& file, const s
   w.file = file;
   w.dir = dir;
   try {
-    Loader(text, diags).Load(root, w);
+    Loader loader(text, diags);
+    loader.Load(root, w);
+    ApplyOverrides(w, overrides, diags);
+    loader.ResolveMatrixParams(w);
   } catch (const YAML::Exception& e) {
     diags.Add({e.mark.line + 1, e.mark.column + 1}, std::string("invalid workload: ") + e.msg);
+    ApplyOverrides(w, overrides, diags);
   }
-  ApplyOverrides(w, overrides, diags);
   ValidateWorkload(w, diags);
   if (diags.empty()) result.workload = std::move(w);
   return result;
