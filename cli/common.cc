@@ -60,16 +60,17 @@ std::string CancellingNote(bool force) {
 }
 
 Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
-                                            const std::string& name, Target* found) {
+                                            const std::string& name, Target* found, bool strict) {
   ASSIGN_OR_RETURN(Target target, FindTarget(workload_dir, name));
   if (found) *found = target;
   auto settings = target.settings;
   settings.erase("backend");
+  // --strict runs laptop tasks with what a cluster's container has of the
+  // host's environment: nothing but what finds the tools.
+  if (strict && target.backend == "local" && !settings.count("env")) settings["env"] = "clean";
   auto backend = CreateBackend(target.backend, settings);
-  if (!backend.ok()) {
-    return Status(backend.status().code(), "target " + target.name + " (" + target.source +
-                                               "): " + backend.status().message());
-  }
+  if (!backend.ok())
+    return Status(backend.status().code(), TargetProblem(target, backend.status().message()));
   return backend;
 }
 

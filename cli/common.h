@@ -42,9 +42,11 @@ std::optional<Plan> LoadPlan(const std::string& file, const std::vector<std::str
                              const std::string& dir = "");
 
 // The backend of target `name` as seen from `workload_dir`; `target` (when
-// given) receives the target itself.
+// given) receives the target itself. `strict`: a local target's tasks do
+// not inherit the host's environment (unless its env setting says so).
 Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
-                                            const std::string& name, Target* target = nullptr);
+                                            const std::string& name, Target* target = nullptr,
+                                            bool strict = false);
 
 Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir);
 // The store that holds run `run_id`: the one in `state_dir`, else the one

@@ -101,7 +101,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   std::optional<Plan> plan = LoadPlan(o.file, o.params);
   if (!plan) return kExitUsage;
   Target target;
-  auto backend = BackendFor(plan->workload().dir, o.target, &target);
+  auto backend = BackendFor(plan->workload().dir, o.target, &target, o.strict);
   if (!backend.ok()) {
     PrintError(backend.status().message());
     return kExitUsage;
@@ -187,7 +187,7 @@ int Resume(const GlobalOptions& g, const RunOptions& o) {
   std::optional<Plan> plan = LoadRunPlan(*run);
   if (!plan) return kExitFailed;
   Target target;
-  auto backend = BackendFor(run->workload_dir, run->target, &target);
+  auto backend = BackendFor(run->workload_dir, run->target, &target, run->strict);
   if (!backend.ok()) {
     PrintError(backend.status().message());
     return kExitFailed;

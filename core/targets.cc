@@ -41,17 +41,28 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
       return file + ":" + std::to_string(n.Mark().line + 1) + ":" +
              std::to_string(n.Mark().column + 1);
     };
-    if (!root.IsMap() || !root["targets"]) continue;
+    if (root.IsNull()) continue;  // empty
+    if (!root.IsMap()) return InvalidArgument(where(root) + ": portflow.yaml must be a map");
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (key == "targets") continue;
+      std::string msg = where(it->first) + ": unknown key \"" + key + "\" (known: targets)";
+      if (ClosestMatch(key, {"targets"}) == "targets") msg += "; did you mean \"targets\"?";
+      return InvalidArgument(msg);
+    }
+    if (!root["targets"]) continue;
     YAML::Node targets = root["targets"];
     if (!targets.IsMap()) return InvalidArgument(where(targets) + ": targets must be a map");
     for (auto it = targets.begin(); it != targets.end(); ++it) {
       Target t;
       t.name = it->first.Scalar();
       t.source = file;
+      t.where = where(it->first);
       const YAML::Node body = it->second;
       if (!body.IsMap())
         return InvalidArgument(where(body) + ": target " + t.name + " must be a map");
       for (auto kv = body.begin(); kv != body.end(); ++kv) {
+        t.setting_where[kv->first.Scalar()] = where(kv->second);
         if (!kv->second.IsScalar()) {
           // Lists (members, tolerations) are kept as flow YAML for the backend.
           YAML::Emitter e;
@@ -74,6 +85,22 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
     out.push_back({kRehearsalTarget, "rehearsal", {{"backend", "rehearsal"}}, "built-in"});
   }
   return out;
+}
+
+std::string TargetProblem(const Target& t, const std::string& message) {
+  if (t.where.empty()) return "target " + t.name + " (" + t.source + "): " + message;
+  std::string at = t.where;
+  size_t best = 0;  // the longest setting name the message names wins
+  for (const auto& [key, where] : t.setting_where) {
+    for (const std::string& named : {"setting \"" + key + "\"", "setting " + key + ":",
+                                     "setting " + key + " ", "\"" + key + "\""}) {
+      if (key.size() > best && message.find(named) != std::string::npos) {
+        at = where;
+        best = key.size();
+      }
+    }
+  }
+  return at + ": target " + t.name + ": " + message;
 }
 
 Result<Target> FindTarget(const std::string& workload_dir, const std::string& name) {

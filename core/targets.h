@@ -15,7 +15,16 @@ struct Target {
   std::string backend;
   std::map<std::string, std::string> settings;  // every key, "backend" too
   std::string source;                           // the file it came from, or "built-in"
+  // FILE:LINE:COL of its name and of each setting's value ("" when built in).
+  std::string where;
+  std::map<std::string, std::string> setting_where;
 };
+
+// "FILE:LINE:COL: target NAME: MESSAGE" for a problem with target `t`, at
+// the setting the message names (`setting "KEY"`, `setting KEY` or `KEY:`),
+// else at the target's name; "target NAME (built-in): MESSAGE" for one
+// not from a file.
+std::string TargetProblem(const Target& t, const std::string& message);
 
 inline constexpr const char* kDefaultTarget = "laptop";
 // Built in too: the embedded fake cluster in execute mode (backend

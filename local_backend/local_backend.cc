@@ -198,6 +198,17 @@ class LocalBackend : public Backend {
                           {"log", LogPath(spec.run_dir, spec.instance, spec.attempt, r)}});
     }
     out["replicas"] = replicas;
+    // What comes from the shell that runs portflow, by name only (values can
+    // be secrets): a cluster's container has none of it.
+    std::set<std::string> own;
+    for (const auto& [k, v] : TaskEnv(spec, 0, 0, {})) own.insert(k);
+    json inherited = json::array();
+    std::set<std::string> names;
+    for (const auto& [k, v] : HostEnv()) {
+      if (!own.count(k) && names.insert(k).second) inherited.push_back(k);
+    }
+    out["inheritedEnv"] = {{"mode", options_.inherit_env ? "inherit" : "clean"},
+                           {"names", inherited}};
     json outputs = json::object();
     for (const auto& o : spec.outputs) outputs[o.name] = o.path;
     out["outputs"] = outputs;
@@ -336,17 +347,30 @@ class LocalBackend : public Backend {
     return out;
   }
 
-  // This process's environment with the task's variables on top.
-  static std::vector<std::string> FullEnv(
-      const std::vector<std::pair<std::string, std::string>>& task) {
-    std::map<std::string, std::string> merged;
-    std::vector<std::string> order;
+  // What a task gets of this process's environment (all of it, or the
+  // kept variables only), in its order.
+  std::vector<std::pair<std::string, std::string>> HostEnv() const {
+    std::vector<std::pair<std::string, std::string>> out;
     for (char** e = environ; e && *e; ++e) {
       std::string kv = *e;
       size_t eq = kv.find('=');
       if (eq == std::string::npos) continue;
       std::string k = kv.substr(0, eq);
-      if (merged.emplace(k, kv.substr(eq + 1)).second) order.push_back(k);
+      if (!options_.inherit_env &&
+          std::find(std::begin(kHostEnvKept), std::end(kHostEnvKept), k) == std::end(kHostEnvKept))
+        continue;
+      out.emplace_back(k, kv.substr(eq + 1));
+    }
+    return out;
+  }
+
+  // The host's environment (HostEnv) with the task's variables on top.
+  std::vector<std::string> FullEnv(
+      const std::vector<std::pair<std::string, std::string>>& task) const {
+    std::map<std::string, std::string> merged;
+    std::vector<std::string> order;
+    for (const auto& [k, v] : HostEnv()) {
+      if (merged.emplace(k, v).second) order.push_back(k);
     }
     for (const auto& [k, v] : task) {
       if (!merged.count(k)) order.push_back(k);
@@ -495,24 +519,38 @@ Result<LocalOptions> LocalOptionsFromSettings(const std::map<std::string, std::s
   bool custom = false;
   for (const auto& [k, v] : settings) {
     if (k == "backend") continue;
+    // Each problem names its setting (the message then points at its line).
+    auto bad = [&k = k](const Status& s) {
+      return InvalidArgument("setting " + k + ": " + s.message());
+    };
     if (k == "cpu") {
-      ASSIGN_OR_RETURN(cap.milli_cpu, ParseMilliQuantity(v));
+      auto milli = ParseMilliQuantity(v);
+      if (!milli.ok()) return bad(milli.status());
+      cap.milli_cpu = *milli;
       custom = true;
     } else if (k == "memory") {
-      ASSIGN_OR_RETURN(cap.memory_bytes, ParseQuantity(v));
+      auto bytes = ParseQuantity(v);
+      if (!bytes.ok()) return bad(bytes.status());
+      cap.memory_bytes = *bytes;
       custom = true;
     } else if (k == "gpu") {
-      ASSIGN_OR_RETURN(int64_t milli, ParseMilliQuantity(v));
-      if (milli % 1000 != 0 || milli > 1024 * 1000) {
-        return InvalidArgument("gpu: \"" + v + "\" must be a whole number from 0 to 1024");
+      auto milli = ParseMilliQuantity(v);
+      if (!milli.ok() || *milli % 1000 != 0 || *milli > 1024 * 1000) {
+        return InvalidArgument("setting gpu: \"" + v + "\" must be a whole number from 0 to 1024");
       }
-      cap.gpus = milli / 1000;
+      cap.gpus = *milli / 1000;
       custom = true;
     } else if (k == "grace") {
-      ASSIGN_OR_RETURN(o.kill_grace, ParseDuration(v));
+      auto grace = ParseDuration(v);
+      if (!grace.ok()) return bad(grace.status());
+      o.kill_grace = *grace;
+    } else if (k == "env") {
+      if (v != "inherit" && v != "clean")
+        return InvalidArgument("setting env must be inherit or clean, not \"" + v + "\"");
+      o.inherit_env = v == "inherit";
     } else {
       return InvalidArgument("unknown setting \"" + k +
-                             "\" for the local backend (cpu, memory, gpu, grace)");
+                             "\" for the local backend (cpu, memory, gpu, grace, env)");
     }
   }
   if (custom) {

@@ -314,6 +314,30 @@ TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
   EXPECT_THAT(strict.err, HasSubstr("used by: a; --strict refuses it"));
 }
 
+// Laptop tasks inherit the shell's environment, which a cluster's
+// container does not; render names what is inherited, and --strict (or
+// env: clean on a local target) keeps only what finds the tools.
+TEST_F(CliTest, StrictRunsWithoutTheShellsEnvironment) {
+  std::string w =
+      Workload("    - {name: a, script: \"echo got=${PORTFLOW_TEST_EXPORTED:-none}\"}\n");
+  ::setenv("PORTFLOW_TEST_EXPORTED", "yes", 1);
+  CliResult loose = Cli({"run", w, "--plain"});
+  CliResult strict = Cli({"run", w, "--plain", "--strict"});
+  CliResult render = Cli({"render", w, "-o", "json"});
+  WriteFile(dir_ + "/portflow.yaml", "targets:\n  clean: {backend: local, env: clean}\n");
+  CliResult clean = Cli({"run", w, "--plain", "--target", "clean"});
+  ::unsetenv("PORTFLOW_TEST_EXPORTED");
+  EXPECT_THAT(loose.out, HasSubstr("a/0 | got=yes"));
+  EXPECT_EQ(strict.exit_code, 0) << strict.err;
+  EXPECT_THAT(strict.out, HasSubstr("a/0 | got=none"));
+  EXPECT_THAT(clean.out, HasSubstr("a/0 | got=none"));
+  json rendered = json::parse(render.out, nullptr, false);
+  ASSERT_TRUE(rendered.contains("tasks")) << render.out;
+  const json& inherited = rendered["tasks"][0]["inheritedEnv"];
+  EXPECT_EQ(inherited["mode"], "inherit");
+  EXPECT_THAT(inherited["names"].dump(), HasSubstr("\"PORTFLOW_TEST_EXPORTED\""));
+}
+
 TEST_F(CliTest, TimeoutStopsTheProcessGroup) {
   std::string w = Workload(
       "    - {name: slow, timeout: 1s, script: \"sleep 60 & echo $! > child.pid; wait\"}\n");
@@ -543,7 +567,7 @@ TEST_F(CliTest, CancelAfterKill9EndsEveryInstance) {
 // folders, and no folder is left once they have ended.
 TEST_F(CliTest, TwoRehearsalRunsAtOnceFromOneDirectory) {
   std::string w = Workload(
-      "    - {name: a, script: \"echo a-$PORTFLOW_RUN_ID > out; sleep 0.5; cat out\"}\n"
+      "    - {name: a, script: \"echo a-$PORTFLOW_RUN_ID > $HOME/out; sleep 0.5; cat $HOME/out\"}\n"
       "    - {name: b, needs: [a], script: \"echo b\"}\n",
       "w", "  image: busybox\n");
   pid_t one = StartCli({"run", w, "--target", "rehearsal", "--plain"}, dir_, dir_ + "/one.out",
@@ -588,6 +612,43 @@ TEST_F(CliTest, RunsAreFoundFromAnyDirectory) {
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_THAT(unknown.err, HasSubstr("no run \"no-such-run\""));
   EXPECT_FALSE(fs::exists(dir_ + "/elsewhere/.portflow")) << "looking made a store";
+}
+
+// Problems in portflow.yaml carry FILE:LINE:COL, as workload errors do: at
+// the setting a backend refuses, at an unknown top-level key.
+TEST_F(CliTest, TargetFileErrorsPointAtTheLine) {
+  std::string w = Workload("    - {name: a, command: [\"true\"]}\n");
+  WriteFile(dir_ + "/portflow.yaml",
+            "targets:\n  small:\n    backend: local\n    cpu: lots\n"
+            "  k8s: {backend: kubernetes, namespce: ml}\n");
+  CliResult cpu = Cli({"run", w, "--target", "small"});
+  EXPECT_EQ(cpu.exit_code, 2);
+  EXPECT_THAT(cpu.err, HasSubstr(dir_ + "/portflow.yaml:4:10: target small: setting cpu: "));
+  CliResult typo = Cli({"render", w, "--target", "k8s"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_THAT(typo.err, HasSubstr(dir_ + "/portflow.yaml:5:40: target k8s: unknown setting "
+                                         "\"namespce\" for the kubernetes backend"));
+  WriteFile(dir_ + "/portflow.yaml", "# mine\ntarget:\n  small: {backend: local}\n");
+  CliResult key = Cli({"run", w, "--target", "small"});
+  EXPECT_EQ(key.exit_code, 2);
+  EXPECT_THAT(key.err, HasSubstr(dir_ + "/portflow.yaml:2:1: unknown key \"target\" (known: "
+                                        "targets); did you mean \"targets\"?"));
+}
+
+// The rehearsal fails what a real cluster fails: a step that writes into
+// its shipped working directory (a read-only ConfigMap volume there). The
+// laptop allows it.
+TEST_F(CliTest, RehearsalRefusesWritesIntoTheShippedCode) {
+  std::string w = Workload("    - {name: a, script: \"echo x > out.txt\"}\n", "w",
+                           "  image: busybox\n");
+  CliResult laptop = Cli({"run", w});
+  EXPECT_EQ(laptop.exit_code, 0) << laptop.err;
+  CliResult rehearsal = Cli({"run", w, "--target", "rehearsal"});
+  EXPECT_EQ(rehearsal.exit_code, 1);
+  json st = Status(FirstLine(rehearsal.out));
+  EXPECT_THAT(st["instances"][0]["message"].get<std::string>(),
+              HasSubstr("the container wrote /portflow/code/out.txt, where a real cluster mounts "
+                        "its volume read-only (Read-only file system)"));
 }
 
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {

@@ -271,6 +271,39 @@ TEST_F(ExecuteModeTest, UidsDifferBetweenClusters) {
   EXPECT_EQ(uid_a[14], '4');  // a version 4 (random) UUID
 }
 
+// A real cluster mounts configMap and secret volumes, and readOnly mounts,
+// read-only: a pod that writes there fails, saying where it wrote.
+TEST_F(ExecuteModeTest, WritingIntoAReadOnlyVolumeFailsThePod) {
+  Call("POST", "/api/v1/namespaces/default/configmaps",
+       {{"metadata", {{"name", "code"}}}, {"data", {{"run.sh", "echo hi"}}}}, 201);
+  auto pod = [](const std::string& name, const std::string& script) {
+    return json{{"metadata", {{"name", name}}},
+                {"spec",
+                 {{"restartPolicy", "Never"},
+                  {"volumes", {{{"name", "code"}, {"configMap", {{"name", "code"}}}}}},
+                  {"containers",
+                   {{{"name", "c"},
+                     {"image", "x"},
+                     {"workingDir", "/code"},
+                     {"command", {"sh", "-c", script}},
+                     {"volumeMounts", {{{"name", "code"}, {"mountPath", "/code"}}}}}}}}}};
+  };
+  Call("POST", "/api/v1/namespaces/default/pods", pod("writer", "sh run.sh > out.txt"), 201);
+  Call("POST", "/api/v1/namespaces/default/pods", pod("reader", "sh run.sh"), 201);
+  auto phase = [&](const std::string& name) {
+    return Call("GET", "/api/v1/namespaces/default/pods/" + name)["status"].value("phase", "");
+  };
+  ASSERT_TRUE(
+      RunUntil([&] { return phase("writer") == "Failed" && phase("reader") != "Running"; }));
+  EXPECT_EQ(phase("reader"), "Succeeded");
+  json t = Call("GET", "/api/v1/namespaces/default/pods/writer")["status"]["containerStatuses"][0]
+                                                                ["state"]["terminated"];
+  EXPECT_EQ(t["exitCode"], 1);
+  EXPECT_EQ(t["message"],
+            "the container wrote /code/out.txt, where a real cluster mounts its "
+            "volume read-only (Read-only file system)");
+}
+
 TEST_F(ExecuteModeTest, MissingConfigMapFailsTheStartWithTheKubeletsMessage) {
   Call("POST", "/api/v1/namespaces/default/pods",
        {{"metadata", {{"name", "p"}}},

@@ -337,6 +337,36 @@ std::optional<std::pair<std::string, std::string>> ContainerBlocked(
   return std::nullopt;
 }
 
+FolderState Snapshot(const std::string& dir) {
+  FolderState state;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code e;
+    // Python's bytecode caches: where it cannot write them, it goes on
+    // without them, so they are not writes that fail a pod.
+    if (it->path().filename() == "__pycache__") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    auto size = it->is_regular_file(e) ? it->file_size(e) : 0;
+    auto time = it->last_write_time(e).time_since_epoch().count();
+    state[fs::relative(it->path(), dir, e).string()] = {size, static_cast<int64_t>(time)};
+  }
+  return state;
+}
+
+std::string FirstChange(const FolderState& before, const FolderState& after) {
+  for (const auto& [path, v] : after) {
+    auto it = before.find(path);
+    if (it == before.end() || it->second != v) return path;
+  }
+  for (const auto& [path, v] : before) {
+    if (!after.count(path)) return path;
+  }
+  return "";
+}
+
 Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::string& exec_root,
                                          const json& pod) {
   const json& meta = Field(pod, "metadata");
@@ -357,6 +387,18 @@ Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::st
   if (!volumes.ok()) return volumes.status();
   auto mounts = LinkMounts(c, *volumes, root);
   if (!mounts.ok()) return mounts.status();
+  std::set<std::string> read_only_volumes;  // configMap and secret volumes are
+  for (const json& v : Field(spec, "volumes")) {
+    if (v.contains("configMap") || v.contains("secret")) read_only_volumes.insert(Str(v, "name"));
+  }
+  for (const json& m : Field(c, "volumeMounts")) {
+    if (!read_only_volumes.count(Str(m, "name")) && Field(m, "readOnly") != json(true)) continue;
+    auto volume = volumes->find(Str(m, "name"));
+    if (volume == volumes->end()) continue;
+    fs::path dir = volume->second;
+    if (!Str(m, "subPath").empty()) dir /= Str(m, "subPath");
+    launch.read_only.push_back({Str(m, "mountPath"), dir.string(), Snapshot(dir.string())});
+  }
   auto vars = ContainerVars(store, pod, c);
   if (!vars.ok()) return vars.status();
 

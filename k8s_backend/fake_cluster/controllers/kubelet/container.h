@@ -3,6 +3,8 @@
 // local process that stands for the first container.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,12 +29,28 @@ std::optional<std::pair<std::string, std::string>> ContainerBlocked(
 // pod's own root (`exec_root`/pods/UID/root), and every mount path in argv,
 // env and workingDir re-rooted there. `<pod>.<service>` host names become
 // 127.0.0.1.
+// What is in a folder: each file's size and modification time, by path
+// (Python's __pycache__ folders left out).
+using FolderState = std::map<std::string, std::pair<uintmax_t, int64_t>>;
+FolderState Snapshot(const std::string& dir);
+// The first path added, removed or changed between two states; "" if none.
+std::string FirstChange(const FolderState& before, const FolderState& after);
+
+// A folder that a real cluster mounts read-only (a configMap or secret
+// volume, a volumeMount with readOnly), as it was when the process started.
+struct ReadOnlyMount {
+  std::string mount_path, dir;
+  FolderState at_start;
+};
+
 struct ContainerLaunch {
   std::string container;  // its name
   std::vector<std::string> argv, env;
   std::string cwd;
   std::string search_path;  // PATH, to find argv[0]
   std::string pod_dir;      // `exec_root`/pods/UID
+  // The process's writes there fail its pod, as a cluster fails the writes.
+  std::vector<ReadOnlyMount> read_only;
 };
 Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::string& exec_root,
                                          const json& pod);

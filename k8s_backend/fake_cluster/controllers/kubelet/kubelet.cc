@@ -304,6 +304,7 @@ Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
   p.pid = *pid;
   p.uid = Str(Field(pod, "metadata"), "uid");
   p.started = store_.clock().Now();
+  p.read_only = std::move(launch->read_only);
   const json& grace = Field(Field(pod, "spec"), "terminationGracePeriodSeconds");
   if (grace.is_number_integer())
     p.grace = std::chrono::seconds(std::max<int64_t>(0, grace.get<int64_t>()));
@@ -339,7 +340,24 @@ bool Kubelet::ReapProcesses() {
     auto current = store_.Peek(Pods(), ns, name);
     if (current && Str((*current)["metadata"], "uid") == p.uid && Phase(*current) == "Running") {
       json pod = *current;
+      // A write where a real cluster mounts read-only would have failed
+      // there (EROFS): the pod fails here too, saying why.
+      std::string wrote;
+      for (const ReadOnlyMount& m : p.read_only) {
+        if (std::string path = FirstChange(m.at_start, Snapshot(m.dir)); !path.empty()) {
+          wrote = m.mount_path + "/" + path;
+          break;
+        }
+      }
+      if (!wrote.empty() && code == 0) code = 1;
       ExitPod(pod, code, p.started, now);
+      if (!wrote.empty()) {
+        for (json& cs : pod["status"]["containerStatuses"]) {
+          cs["state"]["terminated"]["message"] =
+              "the container wrote " + wrote +
+              ", where a real cluster mounts its volume read-only (Read-only file system)";
+        }
+      }
       changed = store_.Update(Pods(), ns, std::move(pod)).ok() || changed;
     }
     processes_.erase(it);  // a pod being deleted goes once its change is seen

@@ -26,6 +26,7 @@
 #include "core/process/supervisor.h"
 #include "k8s_backend/fake_cluster/controllers/change_feed.h"
 #include "k8s_backend/fake_cluster/controllers/event_recorder.h"
+#include "k8s_backend/fake_cluster/controllers/kubelet/container.h"
 #include "k8s_backend/fake_cluster/controllers/kubelet/options.h"
 #include "k8s_backend/fake_cluster/controllers/kubelet/stages.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
@@ -56,6 +57,7 @@ class Kubelet {
     // From SIGTERM to SIGKILL: the pod's terminationGracePeriodSeconds, or
     // 5 s (Kubernetes says 30; shorter, for tests of pods that omit it).
     Duration grace = std::chrono::seconds(5);
+    std::vector<ReadOnlyMount> read_only;  // ContainerLaunch's
   };
   struct Exit {  // of a process, reported by the supervisor
     std::string pod_key;
