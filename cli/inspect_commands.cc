@@ -391,15 +391,19 @@ int Targets(const std::string& dir, const std::string& format) {
   for (const Target& t : *targets) {
     auto settings = t.settings;
     settings.erase("backend");
-    auto backend = CreateBackend(t.backend, settings);
     Backend::Availability a{OkStatus(), {}, std::nullopt};
-    if (backend.ok()) {
+    if (!t.problem.empty()) {
+      a.reachable = InvalidArgument(t.problem);
+    } else if (auto backend = CreateBackend(t.backend, settings); backend.ok()) {
       a = (*backend)->Probe();
     } else {
-      a.reachable = backend.status();
+      a.reachable = Status(backend.status().code(), TargetProblem(t, backend.status().message()));
     }
     // One line per target in the table; the whole message in -o json.
-    std::string status = a.reachable.ok() ? "ready" : "unreachable: " + a.reachable.message();
+    std::string status = a.reachable.ok() ? "ready"
+                         : !t.problem.empty() || a.reachable.code() == StatusCode::kInvalidArgument
+                             ? "broken: " + a.reachable.message()
+                             : "unreachable: " + a.reachable.message();
     for (char& c : status) {
       if (c == '\n' || c == '\t') c = ' ';
     }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <thread>
 
 namespace portflow {
 namespace {
@@ -133,12 +134,22 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
   }
   sqlite3_busy_timeout(db, 10000);
   std::unique_ptr<RunStore> store(new RunStore(db, dir));
-  RETURN_IF_ERROR(
-      store->Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
-  RETURN_IF_ERROR(store->Exec(kSchema));
-  // Stores made before a column existed get it (the error of one that has
-  // it already is the expected answer).
-  (void)store->Exec("ALTER TABLE runs ADD COLUMN outputs TEXT DEFAULT ''");
+  // Two portflows that create the store at once can find it locked even
+  // with the busy timeout (switching to WAL, or both upgrading a read lock
+  // to a write): the setup is tried again a while.
+  Status setup;
+  for (int tries = 0; tries < 50; ++tries) {
+    setup =
+        store->Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (setup.ok()) setup = store->Exec(kSchema);
+    // Stores made before a column existed get it.
+    if (setup.ok() && !store->HasColumn("runs", "outputs"))
+      setup = store->Exec("ALTER TABLE runs ADD COLUMN outputs TEXT DEFAULT ''");
+    int code = sqlite3_errcode(db) & 0xff;
+    if (setup.ok() || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * tries));
+  }
+  RETURN_IF_ERROR(setup);
   return store;
 }
 
@@ -155,6 +166,14 @@ Status RunStore::Exec(const std::string& sql) {
     return Internal("run store: " + msg);
   }
   return OkStatus();
+}
+
+bool RunStore::HasColumn(const std::string& table, const std::string& column) {
+  Stmt s(db_, cache_, "SELECT 1 FROM pragma_table_info(?) WHERE name=?");
+  s.Bind(table).Bind(column);
+  bool found = false;
+  (void)s.Each([&] { found = true; });
+  return found;
 }
 
 Status RunStore::Begin() { return depth_++ == 0 ? Exec("BEGIN IMMEDIATE") : OkStatus(); }

@@ -115,6 +115,7 @@ class RunStore {
  private:
   RunStore(sqlite3* db, std::string dir) : db_(db), dir_(std::move(dir)) {}
   Status Exec(const std::string& sql);
+  bool HasColumn(const std::string& table, const std::string& column);
   sqlite3* db_;
   std::string dir_;
   int depth_ = 0;

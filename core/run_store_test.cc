@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -96,6 +97,28 @@ TEST(RunStore, AnOlderStoreGetsTheNewColumns) {
   ASSERT_TRUE((*store)->CreateRun(run).ok());
   EXPECT_EQ((*store)->GetRun("new")->outputs, run.outputs);
   EXPECT_TRUE(RunStore::Open(dir).ok());  // and opens again once it has them
+}
+
+// Several portflows creating one store at once all open it (the first
+// setup of a store can find it locked, past the busy timeout).
+TEST(RunStore, ManyOpenANewStoreAtOnce) {
+  for (int round = 0; round < 10; ++round) {
+    std::string dir = TempDir() + "_" + std::to_string(round);
+    std::vector<pid_t> children;
+    for (int i = 0; i < 8; ++i) {
+      pid_t pid = ::fork();
+      if (pid == 0) _exit(RunStore::Open(dir).ok() ? 0 : 1);  // a portflow of its own
+      children.push_back(pid);
+    }
+    int failed = 0;
+    for (pid_t pid : children) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    EXPECT_EQ(failed, 0) << "round " << round;
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST(RunStore, TwoConnectionsSeeEachOther) {

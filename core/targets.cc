@@ -59,8 +59,11 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
       t.source = file;
       t.where = where(it->first);
       const YAML::Node body = it->second;
-      if (!body.IsMap())
-        return InvalidArgument(where(body) + ": target " + t.name + " must be a map");
+      if (!body.IsMap()) {
+        t.problem = where(body) + ": target " + t.name + " must be a map";
+        if (!has(t.name)) out.push_back(std::move(t));
+        continue;
+      }
       for (auto kv = body.begin(); kv != body.end(); ++kv) {
         t.setting_where[kv->first.Scalar()] = where(kv->second);
         if (!kv->second.IsScalar()) {
@@ -72,9 +75,8 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
           t.settings[kv->first.Scalar()] = kv->second.Scalar();
         }
       }
-      if (!t.settings.count("backend")) {
-        return InvalidArgument(where(body) + ": target " + t.name + " has no backend");
-      }
+      if (!t.settings.count("backend"))
+        t.problem = where(body) + ": target " + t.name + " has no backend";
       t.backend = t.settings["backend"];
       if (!has(t.name)) out.push_back(std::move(t));
     }
@@ -107,6 +109,7 @@ Result<Target> FindTarget(const std::string& workload_dir, const std::string& na
   ASSIGN_OR_RETURN(auto targets, LoadTargets(workload_dir));
   std::vector<std::string> names;
   for (const Target& t : targets) {
+    if (t.name == name && !t.problem.empty()) return InvalidArgument(t.problem);
     if (t.name == name) return t;
     names.push_back(t.name);
   }

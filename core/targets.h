@@ -18,6 +18,9 @@ struct Target {
   // FILE:LINE:COL of its name and of each setting's value ("" when built in).
   std::string where;
   std::map<std::string, std::string> setting_where;
+  // "FILE:LINE:COL: ..." when the file's entry cannot be a target (not a
+  // map, no backend): listed as broken, refused when chosen.
+  std::string problem;
 };
 
 // "FILE:LINE:COL: target NAME: MESSAGE" for a problem with target `t`, at

@@ -81,6 +81,7 @@ const BackendCase kBackends[] = {
        LocalOptions o;
        o.capacity = ResourceRequest{4000, 4LL << 30, 0};
        o.kill_grace = std::chrono::seconds(2);
+       o.inherit_env = false;  // as `run --strict`: the environment a cluster gives
        return NewLocalBackend(o);
      }},
     {"kubernetes", KubernetesOnFakeCluster},
@@ -154,6 +155,19 @@ TEST_P(BackendConformance, SucceedsWithItsEnvAndLogs) {
   EXPECT_EQ(Log(t), "hello from 0\n");
   EXPECT_EQ(ReadFile(LogPath(t.run_dir, "ok", 1, 0)),
             "hello from 0\n");  // logs live in the run dir
+}
+
+// A task gets its own variables, not those of the shell that started
+// portflow (locally as with --strict or env: clean), and finds its tools.
+TEST_P(BackendConformance, TheShellsEnvironmentIsNotInherited) {
+  ::setenv("PORTFLOW_CONFORMANCE_SHELL_ONLY", "leaked", 1);
+  TaskSpec t =
+      Spec("env", "echo ${PORTFLOW_CONFORMANCE_SHELL_ONLY:-none} $GREETING; command -v sh");
+  auto end = RunToEnd(t);
+  ::unsetenv("PORTFLOW_CONFORMANCE_SHELL_ONLY");
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_THAT(Log(t), ::testing::StartsWith("none hello\n/"));
 }
 
 // `$` means what the shell makes of it, on every backend: Kubernetes'

@@ -628,6 +628,18 @@ TEST_F(CliTest, TargetFileErrorsPointAtTheLine) {
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_THAT(typo.err, HasSubstr(dir_ + "/portflow.yaml:5:40: target k8s: unknown setting "
                                          "\"namespce\" for the kubernetes backend"));
+  // `targets` lists a broken target on its line, and the others.
+  WriteFile(dir_ + "/portflow.yaml",
+            "targets:\n  nobackend: {cpu: 2}\n  small:\n    backend: local\n    cpu: lots\n");
+  CliResult listed = Cli({"targets"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, ::testing::ContainsRegex("\nnobackend +broken: [^\n]*portflow.yaml:2:14: "
+                                                   "target nobackend has no"));
+  EXPECT_THAT(listed.out, ::testing::ContainsRegex("\nsmall +local +broken: "));
+  EXPECT_THAT(listed.out, ::testing::ContainsRegex("\nlaptop +local +ready "));
+  CliResult chosen = Cli({"run", w, "--target", "nobackend"});
+  EXPECT_EQ(chosen.exit_code, 2);
+  EXPECT_THAT(chosen.err, HasSubstr("portflow.yaml:2:14: target nobackend has no backend"));
   WriteFile(dir_ + "/portflow.yaml", "# mine\ntarget:\n  small: {backend: local}\n");
   CliResult key = Cli({"run", w, "--target", "small"});
   EXPECT_EQ(key.exit_code, 2);
@@ -639,8 +651,8 @@ TEST_F(CliTest, TargetFileErrorsPointAtTheLine) {
 // its shipped working directory (a read-only ConfigMap volume there). The
 // laptop allows it.
 TEST_F(CliTest, RehearsalRefusesWritesIntoTheShippedCode) {
-  std::string w = Workload("    - {name: a, script: \"echo x > out.txt\"}\n", "w",
-                           "  image: busybox\n");
+  std::string w =
+      Workload("    - {name: a, script: \"echo x > out.txt\"}\n", "w", "  image: busybox\n");
   CliResult laptop = Cli({"run", w});
   EXPECT_EQ(laptop.exit_code, 0) << laptop.err;
   CliResult rehearsal = Cli({"run", w, "--target", "rehearsal"});
