@@ -23,6 +23,9 @@ struct SourcePos {
 struct Templated {
   std::string text;
   SourcePos pos;
+  // A literal block (`|`): `pos` is where its first line's text starts, and
+  // line k of the text is on the file's line pos.line + k at that column.
+  bool literal_block = false;
 };
 
 // Per-replica resource requests; unset fields inherit from spec.resources.

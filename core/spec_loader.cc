@@ -416,6 +416,15 @@ class Loader {
       const std::string& line = lines_[pos.line - 1];
       size_t col = static_cast<size_t>(pos.column - 1);
       if (col < line.size() && (line[col] == '"' || line[col] == '\'')) ++pos.column;
+      // A literal block: its text starts on the next line, at the block's
+      // indentation (that of its first line that is not blank).
+      if (col < line.size() && line[col] == '|') {
+        for (size_t l = static_cast<size_t>(pos.line); l < lines_.size(); ++l) {
+          size_t indent = lines_[l].find_first_not_of(' ');
+          if (indent == std::string::npos || lines_[l][indent] == '\r') continue;
+          return Templated{*v, {pos.line + 1, static_cast<int>(indent) + 1}, true};
+        }
+      }
     }
     return Templated{*v, pos};
   }

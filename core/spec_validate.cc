@@ -1,4 +1,5 @@
 // Semantic checks of a parsed workload: names, needs, cycles, references.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -10,9 +11,20 @@
 namespace portflow {
 namespace {
 
+// Where the character at `offset` of `t` is in the file: exact on one line
+// and in literal blocks; the value's start in other multi-line scalars
+// (folded, their lines do not map to the file's).
 SourcePos At(const Templated& t, size_t offset) {
   SourcePos p = t.pos;
-  if (p.line > 0 && t.text.find('\n') == std::string::npos) p.column += static_cast<int>(offset);
+  if (p.line == 0) return p;
+  if (t.literal_block) {
+    size_t start = t.text.rfind('\n', offset == 0 ? 0 : offset - 1);
+    if (offset == 0 || start == std::string::npos) start = std::string::npos;
+    p.line += static_cast<int>(std::count(t.text.begin(), t.text.begin() + offset, '\n'));
+    p.column += static_cast<int>(start == std::string::npos ? offset : offset - start - 1);
+  } else if (t.text.find('\n') == std::string::npos) {
+    p.column += static_cast<int>(offset);
+  }
   return p;
 }
 
@@ -40,7 +52,12 @@ class RefChecker {
       diags_.Add(t.pos, refs.status().message());
       return;
     }
-    for (const TemplateRef& ref : *refs) CheckRef(t, ref, step);
+    // A reference used twice in one value is checked (and reported) at its
+    // first use, as a compiler reports an undeclared name once.
+    std::set<std::string> seen;
+    for (const TemplateRef& ref : *refs) {
+      if (seen.insert(JoinRef(ref)).second) CheckRef(t, ref, step);
+    }
   }
 
  private:
