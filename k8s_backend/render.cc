@@ -302,7 +302,8 @@ Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) return Internal("reading " + dir + ": " + ec.message());
     std::string name = it->path().filename().string();
-    std::string rel = fs::relative(it->path(), dir).string();
+    // Lexical: a path through a symlink loop cannot be resolved, and need not be.
+    std::string rel = it->path().lexically_relative(dir).string();
     bool folder = it->is_directory(ec);
     if (name.front() == '.' || name == "__pycache__" || ignore.Ignored(rel, folder)) {
       if (folder) it.disable_recursion_pending();
@@ -315,8 +316,9 @@ Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
     total += size;
   }
   if (total > kMaxShippedCode) {
-    std::sort(found.begin(), found.end(),
-              [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
     std::string largest;
     for (size_t k = 0; k < found.size() && k < 5; ++k)
       largest +=

@@ -254,22 +254,32 @@ TEST(Render, CodeIsCollectedWithinTheLimit) {
   std::ofstream(dir + "/pkg/__pycache__/m.pyc") << "junk";
   std::ofstream(dir + "/.git/HEAD") << "ref";
   std::ofstream(dir + "/.portflow/state.db") << "db";
+  // Symlinks: one to a file ships that file; a loop and a dangling link are
+  // left out (they lead to nothing), not a crash.
+  fs::create_symlink("train.py", dir + "/link.py");
+  fs::create_symlink("loop-b", dir + "/loop-a");
+  fs::create_symlink("loop-a", dir + "/loop-b");
+  fs::create_symlink("../pkg", dir + "/pkg/self");
+  fs::create_symlink("nowhere", dir + "/dangling");
   auto files = CollectCode(dir);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
-  EXPECT_EQ(files->size(), 2u);
+  EXPECT_EQ(files->size(), 3u);
   EXPECT_EQ((*files)["pkg/m.py"], "x = 1\n");
+  EXPECT_EQ((*files)["link.py"], "print(1)\n");
   std::ofstream(dir + "/big.bin") << std::string(kMaxShippedCode, 'x');
   auto big = CollectCode(dir);
   EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_THAT(big.status().message(),
-              HasSubstr("The largest files:\n  1Mi  big.bin\n  9  train.py\n  6  pkg/m.py\n"));
+  EXPECT_THAT(
+      big.status().message(),
+      HasSubstr(
+          "The largest files:\n  1Mi  big.bin\n  9  link.py\n  9  train.py\n  6  pkg/m.py\n"));
   EXPECT_THAT(big.status().message(), HasSubstr("/.portflowignore (gitignore syntax)"));
   EXPECT_THAT(big.status().message(), HasSubstr("set `code: image` on the target"));
   // .portflowignore leaves out what the steps do not need.
   std::ofstream(dir + "/.portflowignore") << "*.bin\npkg/\n";
   auto kept = CollectCode(dir);
   ASSERT_TRUE(kept.ok()) << kept.status().ToString();
-  EXPECT_EQ(kept->size(), 1u);
+  EXPECT_EQ(kept->size(), 2u);
   EXPECT_TRUE(kept->count("train.py"));
   fs::remove_all(dir);
 }

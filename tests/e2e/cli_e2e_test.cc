@@ -663,6 +663,20 @@ TEST_F(CliTest, RehearsalRefusesWritesIntoTheShippedCode) {
                         "its volume read-only (Read-only file system)"));
 }
 
+// A symlink loop in the workload's folder is not shipped, and aborts
+// nothing (render and run used to die on an uncaught filesystem_error).
+TEST_F(CliTest, ASymlinkLoopInTheWorkloadFolderIsLeftOut) {
+  std::string w = Workload("    - {name: a, script: \"ls\"}\n", "w", "  image: busybox\n");
+  fs::create_symlink("loop-b", dir_ + "/loop-a");
+  fs::create_symlink("loop-a", dir_ + "/loop-b");
+  CliResult render = Cli({"render", w, "--target", "rehearsal"});
+  EXPECT_EQ(render.exit_code, 0) << render.err;
+  CliResult run = Cli({"run", w, "--target", "rehearsal", "--plain"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("a/0 | w.yaml"));
+  EXPECT_THAT(run.out, ::testing::Not(HasSubstr("loop-a")));
+}
+
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
   // Two steps that fail if they ever overlap.
   std::string w = Workload(

@@ -351,7 +351,7 @@ FolderState Snapshot(const std::string& dir) {
     }
     auto size = it->is_regular_file(e) ? it->file_size(e) : 0;
     auto time = it->last_write_time(e).time_since_epoch().count();
-    state[fs::relative(it->path(), dir, e).string()] = {size, static_cast<int64_t>(time)};
+    state[it->path().lexically_relative(dir).string()] = {size, static_cast<int64_t>(time)};
   }
   return state;
 }
