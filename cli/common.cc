@@ -15,6 +15,10 @@ namespace portflow::cli {
 
 void PrintError(const std::string& message) { std::cerr << "portflow: " << message << "\n"; }
 
+std::string DumpJson(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int Fail(const Status& s, int code) {
   PrintError(s.message());
   return code;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,11 @@
 #include "core/targets.h"
 
 namespace portflow::cli {
+
+// JSON text for output; a string that is not valid UTF-8 (a file or folder
+// name with such bytes) is written with U+FFFD for the bad bytes instead of
+// aborting the command.
+std::string DumpJson(const nlohmann::json& j, int indent = -1);
 
 // Prints "portflow: MESSAGE" to stderr.
 void PrintError(const std::string& message);

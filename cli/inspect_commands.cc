@@ -112,7 +112,7 @@ int Runs(const GlobalOptions& g, const std::string& format, bool all) {
       j["stateDir"] = dir;
       out.push_back(j);
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows{
@@ -191,7 +191,7 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
       }
       out["instances"].push_back(item);
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
     return kExitOk;
   }
   std::string state = ShownState(*run);
@@ -439,7 +439,7 @@ int Targets(const std::string& dir, const std::string& format) {
                     t.source});
   }
   if (format == "json") {
-    std::cout << out.dump(2) << "\n";
+    std::cout << DumpJson(out, 2) << "\n";
   } else {
     PrintTable(rows);
   }

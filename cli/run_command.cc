@@ -139,17 +139,17 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   run.workload = plan->workload().name;
   run.workload_file = o.file;
   run.workload_dir = plan->workload().dir;
-  run.params = nlohmann::json(o.params).dump();
+  run.params = DumpJson(nlohmann::json(o.params));
   run.target = o.target;
   run.state = "Running";
   run.created_ms = ToUnixMillis(RealClock().Now());
   run.engine_pid = static_cast<int>(::getpid());
   run.keep_going = o.keep_going;
   run.strict = o.strict;
-  run.outputs = nlohmann::json{{"root", ctx.artifact_root},
-                               {"dir", (*backend)->OutputsDir(run.id, run.run_dir)},
-                               {"where", (*backend)->OutputsLocation(run.id, run.run_dir)}}
-                    .dump();
+  run.outputs =
+      DumpJson(nlohmann::json{{"root", ctx.artifact_root},
+                              {"dir", (*backend)->OutputsDir(run.id, run.run_dir)},
+                              {"where", (*backend)->OutputsLocation(run.id, run.run_dir)}});
   if (Status s = (*store)->CreateRun(run); !s.ok()) {
     PrintError(s.ToString());
     return kExitFailed;

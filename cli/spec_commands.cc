@@ -27,7 +27,7 @@ void EmitYaml(YAML::Emitter& out, const json& j) {
   } else if (j.is_string()) {
     out << YAML::DoubleQuoted << j.get<std::string>();
   } else {
-    out << j.dump();
+    out << DumpJson(j);
   }
 }
 
@@ -75,7 +75,7 @@ int Render(const std::string& file, const std::vector<std::string>& params,
   }
   json doc = {{"workload", plan->workload().name}, {"target", target_name}, {"tasks", tasks}};
   if (format == "json") {
-    std::cout << doc.dump(2) << "\n";
+    std::cout << DumpJson(doc, 2) << "\n";
   } else {
     YAML::Emitter out;
     EmitYaml(out, doc);

@@ -739,6 +739,11 @@ Result<ParamOverrides> ParseParamArgs(const std::vector<std::string>& args) {
     if (eq == std::string::npos || eq == 0) {
       return InvalidArgument("-p " + a + ": expected key=value");
     }
+    // Params reach commands, logs and JSON output: text only, as the file's.
+    if (ToValidUtf8(a) != a) {
+      return InvalidArgument("-p " + ToValidUtf8(a.substr(0, eq)) +
+                             ": not valid UTF-8 (a param is text, as the workload file is)");
+    }
     out.emplace_back(a.substr(0, eq), a.substr(eq + 1));
   }
   return out;

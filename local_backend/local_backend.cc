@@ -212,7 +212,7 @@ class LocalBackend : public Backend {
     json outputs = json::object();
     for (const auto& o : spec.outputs) outputs[o.name] = o.path;
     out["outputs"] = outputs;
-    return out.dump(2);
+    return out.dump(2, ' ', false, json::error_handler_t::replace);
   }
 
   Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
@@ -276,7 +276,7 @@ class LocalBackend : public Backend {
       data["pids"].push_back(r.pid);
       data["starts"].push_back(r.start_ticks);
     }
-    task->handle = {name(), spec.Key(), data.dump()};
+    task->handle = {name(), spec.Key(), data.dump(-1, ' ', false, json::error_handler_t::replace)};
     l.lock();
     size_t watched = 0;
     for (size_t i = 0; i < task->replicas.size() && failed.ok(); ++i) {

@@ -677,6 +677,29 @@ TEST_F(CliTest, ASymlinkLoopInTheWorkloadFolderIsLeftOut) {
   EXPECT_THAT(run.out, ::testing::Not(HasSubstr("loop-a")));
 }
 
+// Bytes that are not UTF-8: a -p value is refused (it would reach commands
+// and JSON), and a workload file whose name holds one runs and stays
+// readable through -o json (the bad byte shown as U+FFFD).
+TEST_F(CliTest, BytesThatAreNotUtf8AbortNothing) {
+  std::string w =
+      Workload("    - {name: a, command: [echo, \"{{params.p}}\"]}\n", "w", "  params: {p: x}\n");
+  for (const char* command : {"validate", "render", "run"}) {
+    CliResult r = Cli({command, w, "-p", "p=\xff"});
+    EXPECT_EQ(r.exit_code, std::string(command) == "validate" ? 1 : 2) << command << r.err;
+    EXPECT_THAT(r.err, HasSubstr("-p p: not valid UTF-8")) << command;
+  }
+  std::string odd = dir_ + "/w\xff.yaml";
+  fs::copy_file(w, odd);
+  CliResult run = Cli({"run", odd});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  CliResult runs = Cli({"runs", "-o", "json"});
+  EXPECT_EQ(runs.exit_code, 0) << runs.err;
+  json listed = json::parse(runs.out, nullptr, false);
+  ASSERT_TRUE(listed.is_array()) << runs.out;
+  EXPECT_EQ(listed[0]["file"], odd.substr(0, odd.size() - 6) + "\xef\xbf\xbd.yaml");
+  EXPECT_EQ(Cli({"status", FirstLine(run.out), "-o", "json"}).exit_code, 0);
+}
+
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
   // Two steps that fail if they ever overlap.
   std::string w = Workload(
