@@ -36,8 +36,10 @@ std::optional<Plan> LoadRunPlan(const RunRecord& run);
 struct OutputPlace {
   std::string instance, step, name, path, rel, location;
 };
-// The outputs of run `run`'s instances (of step `step` only, when given).
-Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const std::string& step);
+// The outputs of run `run`'s instances (of step `step` only, when given),
+// `plan` being the run's (LoadRunPlan).
+Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const Plan& plan,
+                                           const std::string& step);
 
 // What the live views say once a cancel is asked for.
 std::string CancellingNote(bool force);

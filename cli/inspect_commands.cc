@@ -161,7 +161,8 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
   if (format == "json") {
     json out = RunJson(*run);
     // Where each output is (none for a run whose workload cannot be read).
-    auto places = OutputsOf(*run, "");
+    std::optional<Plan> plan = LoadRunPlan(*run);
+    auto places = plan ? OutputsOf(*run, *plan, "") : std::vector<OutputPlace>{};
     const std::vector<OutputPlace> outputs = places.ok() ? *places : std::vector<OutputPlace>{};
     out["instances"] = json::array();
     for (const InstanceRecord& i : *instances) {

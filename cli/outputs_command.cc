@@ -38,7 +38,8 @@ Status Untar(const std::string& tar, const std::string& to) {
 
 }  // namespace
 
-Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const std::string& step) {
+Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const Plan& plan,
+                                           const std::string& step) {
   json where = json::parse(run.outputs.empty() ? "{}" : run.outputs, nullptr, false);
   if (!where.is_object() || !where.contains("root")) {
     return FailedPrecondition("run " + run.id +
@@ -47,18 +48,16 @@ Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const std::stri
   std::string root = where.value("root", ""), dir = where.value("dir", "");
   std::string volume = where.value("where", "");
   volume = volume.size() > root.size() ? volume.substr(root.size()) : "";  // " on the ... volume"
-  std::optional<Plan> plan = LoadRunPlan(run);
-  if (!plan) return FailedPrecondition("the workload of run " + run.id + " cannot be loaded");
-  if (!step.empty() && !plan->workload().FindStep(step)) {
+  if (!step.empty() && !plan.workload().FindStep(step)) {
     std::string steps;
-    for (const Step& s : plan->workload().steps) steps += (steps.empty() ? "" : ", ") + s.name;
+    for (const Step& s : plan.workload().steps) steps += (steps.empty() ? "" : ", ") + s.name;
     return NotFound("run " + run.id + " has no step \"" + step + "\" (steps: " + steps + ")");
   }
   std::vector<OutputPlace> out;
   TaskContext ctx{run.id, run.run_dir, root};
-  for (size_t i = 0; i < plan->instances().size(); ++i) {
-    if (!step.empty() && plan->StepOf(plan->instances()[i]).name != step) continue;
-    ASSIGN_OR_RETURN(TaskSpec spec, plan->MakeTask(i, 1, ctx));
+  for (size_t i = 0; i < plan.instances().size(); ++i) {
+    if (!step.empty() && plan.StepOf(plan.instances()[i]).name != step) continue;
+    ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
     for (const auto& o : spec.outputs) {
       std::string rel = o.path.substr(std::min(o.path.size(), root.size() + 1));
       out.push_back({spec.instance, spec.step, o.name, o.path, rel,
@@ -74,7 +73,9 @@ int Outputs(const GlobalOptions& g, const std::string& run_id, const std::string
   if (!store.ok()) return Fail(store.status(), kExitUsage);
   auto run = (*store)->GetRun(run_id);
   if (!run.ok()) return Fail(run.status(), kExitUsage);
-  auto outputs = OutputsOf(*run, step);
+  std::optional<Plan> plan = LoadRunPlan(*run);
+  if (!plan) return Fail(FailedPrecondition("the workload of run " + run_id + " cannot be loaded"));
+  auto outputs = OutputsOf(*run, *plan, step);
   if (!outputs.ok()) return Fail(outputs.status(), kExitUsage);
   if (to.empty()) {
     for (const OutputPlace& o : *outputs)
@@ -100,10 +101,8 @@ int Outputs(const GlobalOptions& g, const std::string& run_id, const std::string
   } else {
     auto backend = BackendFor(run->workload_dir, run->target);
     if (!backend.ok()) return Fail(backend.status());
-    std::optional<Plan> plan = LoadRunPlan(*run);
-    std::string image = plan ? plan->workload().image.value_or("") : "";
     std::cerr << "portflow: reading the outputs from the cluster's volume...\n";
-    auto tar = (*backend)->OutputsArchive(run_id, rel, image);
+    auto tar = (*backend)->OutputsArchive(run_id, rel, plan->workload().image.value_or(""));
     if (!tar.ok()) return Fail(tar.status());
     fs::create_directories(target, ec);
     if (Status s = Untar(*tar, target.string()); !s.ok()) return Fail(s);

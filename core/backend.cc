@@ -1,6 +1,5 @@
 #include "core/backend.h"
 
-#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -77,8 +76,6 @@ std::string LogPath(const std::string& run_dir, const std::string& instance, int
 
 Status TailLog(const std::string& path, bool follow, const std::function<bool()>& ended,
                Clock& clock, const std::function<bool(std::string_view)>& sink) {
-  std::mutex mu;
-  std::condition_variable cv;
   uint64_t offset = 0;
   bool found = false;
   while (true) {
@@ -98,8 +95,7 @@ Status TailLog(const std::string& path, bool follow, const std::function<bool()>
     if (last) {
       return found ? OkStatus() : NotFound("no log at " + path);
     }
-    std::unique_lock<std::mutex> l(mu);
-    clock.WaitUntil(l, cv, clock.Now() + std::chrono::milliseconds(100), [] { return false; });
+    SleepFor(clock, std::chrono::milliseconds(100));
   }
 }
 

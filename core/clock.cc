@@ -16,6 +16,14 @@ class SystemClockImpl : public Clock {
 
 }  // namespace
 
+void SleepFor(Clock& clock, Duration d) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> l(mu);
+  clock.WaitUntil(l, cv, clock.Now() + std::chrono::duration_cast<TimePoint::duration>(d),
+                  [] { return false; });
+}
+
 Clock& RealClock() {
   static SystemClockImpl clock;
   return clock;

@@ -28,6 +28,9 @@ class Clock {
 // The process-wide real clock.
 Clock& RealClock();
 
+// Waits `d` on `clock` (a virtual clock jumps ahead instead of blocking).
+void SleepFor(Clock& clock, Duration d);
+
 // Virtual time for tests and simulations. Starts at a fixed instant.
 class FakeClock : public Clock {
  public:

@@ -696,15 +696,14 @@ LoadResult ParseWorkload(std::string_view text, const std::string& file, const s
   Workload w;
   w.file = file;
   w.dir = dir;
+  Loader loader(text, diags);
   try {
-    Loader loader(text, diags);
     loader.Load(root, w);
-    ApplyOverrides(w, overrides, diags);
-    loader.ResolveMatrixParams(w);
   } catch (const YAML::Exception& e) {
     diags.Add({e.mark.line + 1, e.mark.column + 1}, std::string("invalid workload: ") + e.msg);
-    ApplyOverrides(w, overrides, diags);
   }
+  ApplyOverrides(w, overrides, diags);
+  loader.ResolveMatrixParams(w);  // its own YAML errors are caught where they happen
   ValidateWorkload(w, diags);
   if (diags.empty()) result.workload = std::move(w);
   return result;

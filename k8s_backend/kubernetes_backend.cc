@@ -1,15 +1,11 @@
 #include "k8s_backend/kubernetes_backend.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
 
-#include "core/base64.h"
 #include "core/json_fields.h"
 #include "core/log.h"
 #include "k8s_backend/attempt_state.h"
@@ -17,6 +13,7 @@
 #include "k8s_backend/cluster_capacity.h"
 #include "k8s_backend/log_copier.h"
 #include "k8s_backend/namespace_objects.h"
+#include "k8s_backend/outputs_reader.h"
 #include "k8s_backend/run_watches.h"
 
 namespace portflow {
@@ -106,64 +103,15 @@ class KubernetesBackend : public Backend {
   }
   std::string OutputsDir(const std::string&, const std::string&) const override { return ""; }
 
-  // A pod that mounts the artifacts claim read-only prints the folder as a
-  // base64 tar (busybox has both), and is deleted once read.
   Result<std::string> OutputsArchive(const std::string& run_id, const std::string& rel,
                                      const std::string& image) override {
     ASSIGN_OR_RETURN(k8s::ApiClient * client, Client());
-    std::string dir = ArtifactRoot(run_id, "") + (rel.empty() ? "" : "/" + rel);
-    std::string name = "portflow-outputs-" + std::to_string(::getpid()) + "-" +
-                       std::to_string(ToUnixMillis(clock_.Now()) % 1000000);
-    json pod = {
-        {"apiVersion", "v1"},
-        {"kind", "Pod"},
-        {"metadata", {{"name", name}, {"labels", {{"app.kubernetes.io/managed-by", "portflow"}}}}},
-        {"spec",
-         {{"restartPolicy", "Never"},
-          {"containers",
-           {{{"name", "reader"},
-             {"image", !image.empty()                   ? image
-                       : !options_.target.image.empty() ? options_.target.image
-                                                        : "busybox"},
-             {"command", {"sh", "-c", "cd \"$0\" && tar cf - . | base64", dir}},
-             {"volumeMounts",
-              {{{"name", "artifacts"}, {"mountPath", k8s::kArtifactMount}, {"readOnly", true}}}}}}},
-          {"volumes",
-           {{{"name", "artifacts"},
-             {"persistentVolumeClaim", {{"claimName", options_.target.artifacts_claim}}}}}}}}};
-    auto created = client->Call({"POST", paths_.Pods(), pod.dump()});
-    if (!created.ok()) return created.status();
-    RETURN_IF_ERROR(k8s::ApiError(*created));
-    std::string path = paths_.Pods() + "/" + name;
-    std::string phase;
-    for (TimePoint until = clock_.Now() + std::chrono::minutes(5);
-         phase != "Succeeded" && phase != "Failed";) {
-      if (clock_.Now() > until) {
-        phase = "a timeout";
-        break;
-      }
-      {
-        std::mutex m;
-        std::condition_variable never;
-        std::unique_lock<std::mutex> l(m);
-        clock_.WaitUntil(l, never, clock_.Now() + std::chrono::milliseconds(200),
-                         [] { return false; });
-      }
-      auto got = client->Call({"GET", path, ""});
-      if (got.ok() && got->status == 200)
-        phase = Str(Sub(json::parse(got->body, nullptr, false), "status"), "phase");
-    }
-    auto log = client->Call({"GET", path + "/log", ""});
-    (void)client->Call({"DELETE", path + "?gracePeriodSeconds=0", ""});
-    if (!log.ok()) return log.status();
-    if (phase != "Succeeded") {
-      return Unavailable("the pod that reads " + dir + " from volume " +
-                         options_.target.artifacts_claim + " ended with " + phase + ": " +
-                         log->body.substr(0, 500));
-    }
-    std::optional<std::string> tar = Base64Decode(log->body);
-    if (!tar) return Internal("the pod that read " + dir + " printed no base64 archive");
-    return *tar;
+    return k8s::ReadOutputsArchive(*client, paths_, options_.target.artifacts_claim,
+                                   !image.empty()                   ? image
+                                   : !options_.target.image.empty() ? options_.target.image
+                                                                    : "busybox",
+                                   ArtifactRoot(run_id, "") + (rel.empty() ? "" : "/" + rel),
+                                   clock_);
   }
 
   // The allocatable of the Ready nodes; unbounded when nodes cannot be

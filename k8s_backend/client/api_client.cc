@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -46,14 +45,6 @@ std::string Outcome(const ApiResponse& r) {
 
 std::string Outcome(const Result<ApiResponse>& r) {
   return r.ok() ? Outcome(*r) : "failed: " + r.status().message();
-}
-
-void Sleep(Clock& clock, Duration d) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unique_lock<std::mutex> l(mu);
-  clock.WaitUntil(l, cv, clock.Now() + std::chrono::duration_cast<TimePoint::duration>(d),
-                  [] { return false; });
 }
 
 }  // namespace
@@ -125,7 +116,7 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
                      std::to_string(attempt + 2) + " of " + std::to_string(policy_.max_attempts) +
                      ") in " + FormatMillis(wait) + ": " + Outcome(last) +
                      (after ? ", Retry-After " + FormatMillis(*after) : ""));
-    Sleep(clock_, wait);
+    SleepFor(clock_, wait);
   }
   if (last.status == 0) {
     return Unavailable("no answer from the API server: " + last.network_error);
