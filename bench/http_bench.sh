@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: keep-alive GETs of one pod from `portflow cluster
 # serve`, against nginx serving a 1 KB static file, with the same wrk load,
-# one after the other on the same machine. Prints both rates and the ratio.
+# one after the other on the same machine, both over TLS (the fake cluster
+# serves only HTTPS; nginx gets a certificate of the same kind, ECDSA P-256,
+# and the same Authorization header). Prints both rates and the ratio.
 # Usage: bench/http_bench.sh [PORTFLOW] (default build/bench/cli/portflow)
 # WRK_ARGS overrides the load (default "-t2 -c32 -d10s").
 set -euo pipefail
@@ -10,7 +12,7 @@ portflow=${1:-build/bench/cli/portflow}
 wrk_args=${WRK_ARGS:--t2 -c32 -d10s}
 PATH=$PATH:/usr/sbin  # nginx lives there; a non-root PATH may lack it
 
-for tool in wrk nginx curl python3; do
+for tool in wrk nginx curl python3 openssl; do
   if ! command -v "$tool" >/dev/null; then
     echo "http_bench: $tool is missing: apt-get install wrk nginx-light" >&2
     exit 2
@@ -46,7 +48,7 @@ run_wrk() {
   local out before after
   before=$(cpu_seconds "$2")
   # shellcheck disable=SC2086  # wrk_args is a list of words
-  out=$(wrk $wrk_args "$1")
+  out=$(wrk $wrk_args -H "$auth" "$1")
   after=$(cpu_seconds "$2")
   echo "$out" >&2
   echo "$out" | awk -v a="$before" -v b="$after" \
@@ -69,19 +71,24 @@ echo "== portflow cluster serve" >&2
 pids+=($!)
 wait_for grep -q '^server: ' "$dir/serve.out"
 url=$(awk '/^server: / {print $2}' "$dir/serve.out")
+# Every request carries the cluster's token; nginx gets the same header.
+auth="Authorization: Bearer $(sed -n 's/^ *token: "\(.*\)"$/\1/p' "$dir/kubeconfig")"
+sed -n 's/^ *certificate-authority-data: //p' "$dir/kubeconfig" | base64 -d >"$dir/ca.crt"
 pod='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench"},
       "spec":{"containers":[{"name":"c","image":"busybox","command":["true"]}]}}'
-curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -d "$pod" \
+curl -sf --cacert "$dir/ca.crt" -o /dev/null -X POST -H "$auth" -H 'Content-Type: application/json' -d "$pod" \
   "$url/api/v1/namespaces/default/pods"
 sleep 2  # the pod runs for its simulated second; measure the settled object
 pod_url=$url/api/v1/namespaces/default/pods/bench
-pod_bytes=$(curl -sf "$pod_url" | wc -c)
+pod_bytes=$(curl -sf --cacert "$dir/ca.crt" -H "$auth" "$pod_url" | wc -c)
 read -r portflow_rate portflow_cpu < <(run_wrk "$pod_url" "${pids[0]}")
 
 echo "== nginx" >&2
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$dir/www"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$dir/www/file"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/nginx.key" -out "$dir/nginx.crt" 2>/dev/null
 chmod -R a+rX "$dir"  # nginx's workers may run as another user when we are root
 # worker_processes auto: nginx may use both cores, as the server's threads can.
 # keepalive_requests high: every connection stays open, as against portflow.
@@ -99,15 +106,17 @@ http {
   uwsgi_temp_path $dir/uwsgi;
   scgi_temp_path $dir/scgi;
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$port ssl;
+    ssl_certificate $dir/nginx.crt;
+    ssl_certificate_key $dir/nginx.key;
     root $dir/www;
   }
 }
 EOF
 nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;' 2>>"$dir/error.log" &
 pids+=($!)
-wait_for curl -sf -o /dev/null "http://127.0.0.1:$port/file"
-read -r nginx_rate nginx_cpu < <(run_wrk "http://127.0.0.1:$port/file" "${pids[1]}")
+wait_for curl -sf --cacert "$dir/nginx.crt" -o /dev/null "https://127.0.0.1:$port/file"
+read -r nginx_rate nginx_cpu < <(run_wrk "https://127.0.0.1:$port/file" "${pids[1]}")
 
 echo "wrk $wrk_args"
 echo "portflow GET pod (${pod_bytes} B): ${portflow_rate} req/s, ${portflow_cpu} us server CPU per request"

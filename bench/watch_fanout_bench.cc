@@ -1,6 +1,7 @@
-// Benchmark: watch fan-out over real HTTP. Serves a fake
+// Benchmark: watch fan-out over real HTTPS. Serves a fake
 // cluster (real clock) on 127.0.0.1, creates one pod, opens WATCHERS watches
-// of the namespace's pods from the current resourceVersion on plain sockets,
+// of the namespace's pods from the current resourceVersion on TLS sockets
+// (OpenSSL, trusting the cluster's CA, with its token),
 // then applies UPDATES merge patches to the pod in-process. Prints the time
 // until every watcher has received every MODIFIED event, the events
 // delivered per second in all, and the peak RSS (server and clients: one
@@ -8,6 +9,8 @@
 // resourceVersion order. Usage: watch_fanout_bench [WATCHERS] [UPDATES]
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,7 +39,7 @@ constexpr const char* kSeqKey = "bench.portflow.dev/seq";
 // The body of one HTTP/1.1 response with chunked framing, line by line.
 class ChunkedLineReader {
  public:
-  explicit ChunkedLineReader(int fd) : fd_(fd) {}
+  explicit ChunkedLineReader(SSL* ssl) : ssl_(ssl) {}
 
   // Reads the response head; false unless it is a 200 with chunked framing.
   bool ReadHead(std::string* error) {
@@ -82,7 +85,7 @@ class ChunkedLineReader {
 
   bool Receive() {
     char buf[64 * 1024];
-    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    int n = SSL_read(ssl_, buf, sizeof buf);
     if (n <= 0) return false;
     raw_.append(buf, static_cast<size_t>(n));
     return true;
@@ -122,7 +125,7 @@ class ChunkedLineReader {
     return pos > 0;
   }
 
-  int fd_;
+  SSL* ssl_;
   std::string raw_;     // received, not yet decoded
   std::string body_;    // decoded, not yet returned as lines
   size_t scanned_ = 0;  // body_ holds no '\n' before this
@@ -153,6 +156,7 @@ std::string_view EventType(std::string_view line) {
 
 struct Watcher {
   int fd = -1;
+  SSL* ssl = nullptr;
   std::thread thread;
   bool ready = false;  // the response head arrived
   bool finished = false;
@@ -166,7 +170,7 @@ struct Watcher {
 // would cost the client, in this same process on the same cores, more CPU
 // than the server spends producing the events.
 void ReadWatch(Watcher& w, int64_t updates, std::mutex& mu, std::condition_variable& cv) {
-  ChunkedLineReader reader(w.fd);
+  ChunkedLineReader reader(w.ssl);
   std::string error;
   bool ok = reader.ReadHead(&error);
   {
@@ -203,27 +207,39 @@ void ReadWatch(Watcher& w, int64_t updates, std::mutex& mu, std::condition_varia
   cv.notify_all();
 }
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// A client TLS context that trusts `ca_pem` alone.
+SSL_CTX* TrustingOnly(const std::string& ca_pem) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
+  X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (ctx == nullptr || ca == nullptr ||
+      X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca) != 1) {
+    X509_free(ca);
+    SSL_CTX_free(ctx);
+    return nullptr;
+  }
+  X509_free(ca);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+// Connects w to 127.0.0.1:`port` over TLS; false on failure.
+bool Connect(Watcher& w, int port, SSL_CTX* ctx) {
+  w.fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  return fd;
+  if (w.fd < 0 || connect(w.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
+  w.ssl = SSL_new(ctx);
+  return w.ssl != nullptr && SSL_set_fd(w.ssl, w.fd) == 1 &&
+         SSL_set1_host(w.ssl, "127.0.0.1") == 1 && SSL_connect(w.ssl) == 1;
 }
 
-bool SendAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
+bool SendAll(SSL* ssl, const std::string& data) {
+  return SSL_write(ssl, data.data(), static_cast<int>(data.size())) ==
+         static_cast<int>(data.size());
 }
 
 double Seconds(SteadyTime from, SteadyTime to) {
@@ -282,10 +298,15 @@ int main(int argc, char** argv) {
   std::condition_variable cv;
   std::vector<Watcher> ws(static_cast<size_t>(watchers));
   std::string request = "GET " + pods + "?watch=true&resourceVersion=" + rv +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n";
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + c.token() +
+                        "\r\nConnection: keep-alive\r\n\r\n";
+  SSL_CTX* tls = TrustingOnly(c.ca_pem());
+  if (tls == nullptr) {
+    std::fprintf(stderr, "cannot set up TLS for the clients\n");
+    return 1;
+  }
   for (Watcher& w : ws) {
-    w.fd = Connect(*port);
-    if (w.fd < 0 || !SendAll(w.fd, request)) {
+    if (!Connect(w, *port, tls) || !SendAll(w.ssl, request)) {
       std::fprintf(stderr, "cannot open a watch\n");
       return 1;
     }
@@ -340,8 +361,10 @@ int main(int argc, char** argv) {
                      w.error.empty() ? "timed out" : w.error.c_str());
       }
     }
+    SSL_free(w.ssl);
     close(w.fd);
   }
+  SSL_CTX_free(tls);
   c.DropWatches();
   c.StopServing();
 

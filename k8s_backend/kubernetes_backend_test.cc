@@ -61,13 +61,11 @@ class KubernetesBackendTest : public ::testing::Test {
     o.kubelet.default_duration = std::chrono::seconds(0);
     o.kueue_suspends = Kueue();
     cluster_ = std::move(fake::FakeCluster::Create(o).value());
-    int port = cluster_->Serve(0).value();
+    ASSERT_TRUE(cluster_->Serve(0).ok());
     options_.target.image = "busybox";
     options_.target.ship_code = false;
     options_.target.namespace_name = "default";
-    k8s::ClusterAccess access;
-    access.server = "http://127.0.0.1:" + std::to_string(port);
-    options_.access = access;
+    options_.access = fake::ServedAccess(*cluster_);
     if (Kueue()) options_.target.queue = "team-a";
     NewBackend();
   }

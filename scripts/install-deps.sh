@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   libboost1.81-dev libboost-filesystem1.81-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libsqlite3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libcurl4-openssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libcurl4-openssl-dev libssl-dev
   libspdlog-dev
   python3-kubernetes
 )

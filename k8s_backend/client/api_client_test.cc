@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/fake_transport.h"
 
 namespace portflow::k8s {
 namespace {
@@ -28,9 +29,8 @@ class ApiClientTest : public ::testing::Test {
     fake::ClusterOptions o;
     o.nodes = 1;
     cluster_ = std::move(fake::FakeCluster::Create(o, RealClock()).value());
-    int port = cluster_->Serve(0).value();
-    ClusterAccess access;
-    access.server = "http://127.0.0.1:" + std::to_string(port);
+    ASSERT_TRUE(cluster_->Serve(0).ok());
+    ClusterAccess access = fake::ServedAccess(*cluster_);
     client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
                                           std::make_shared<Credentials>(access, clock_), clock_);
   }
@@ -88,9 +88,8 @@ TEST_F(ApiClientTest, LogsRequestsAndRetriesButNoCredentialOrBody) {
   std::string dir = ::testing::TempDir() + "api_log_" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  ClusterAccess access;
-  access.server = "http://127.0.0.1:" + std::to_string(cluster_->Serve(0).value());
-  access.token = "planted-token-3b7d";
+  ASSERT_TRUE(cluster_->Serve(0).ok());
+  ClusterAccess access = fake::ServedAccess(*cluster_);
   ApiClient client(MakeCurlTransport(access).value(), std::make_shared<Credentials>(access, clock_),
                    clock_);
   const std::string cms = "/api/v1/namespaces/default/configmaps";
@@ -123,6 +122,7 @@ TEST_F(ApiClientTest, LogsRequestsAndRetriesButNoCredentialOrBody) {
     EXPECT_THAT(text.str(), ::testing::ContainsRegex(line));
   }
   EXPECT_THAT(text.str(), Not(HasSubstr("planted")));
+  EXPECT_THAT(text.str(), Not(HasSubstr(access.token)));
   std::filesystem::remove_all(dir);
 }
 

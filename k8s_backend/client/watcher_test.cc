@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/fake_transport.h"
 
 namespace portflow::k8s {
 namespace {
@@ -24,9 +25,8 @@ class WatcherTest : public ::testing::Test {
     o.nodes = 1;
     o.watch_history = 5;  // small, so that a watcher can fall behind it
     cluster_ = std::move(fake::FakeCluster::Create(o, RealClock()).value());
-    int port = cluster_->Serve(0).value();
-    ClusterAccess access;
-    access.server = "http://127.0.0.1:" + std::to_string(port);
+    ASSERT_TRUE(cluster_->Serve(0).ok());
+    ClusterAccess access = fake::ServedAccess(*cluster_);
     RetryPolicy fast{5, std::chrono::milliseconds(1), std::chrono::milliseconds(10)};
     client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
                                           std::make_shared<Credentials>(access, RealClock()),

@@ -1,8 +1,11 @@
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
+#include <iomanip>
+#include <random>
 #include <set>
 #include <sstream>
 
+#include "core/base64.h"
 #include "core/k8s_time.h"
 #include "core/quantity.h"
 #include "k8s_backend/fake_cluster/apiserver/discovery.h"
@@ -20,6 +23,7 @@ Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options,
   std::unique_ptr<FakeCluster> c(new FakeCluster(std::move(options), clock));
   c->InstallRoutes();
   RETURN_IF_ERROR(c->Bootstrap());
+  ASSIGN_OR_RETURN(c->certificate_, NewServingCertificate());
   return c;
 }
 
@@ -367,12 +371,32 @@ HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, b
   return res;
 }
 
+std::string FakeCluster::NewToken() {
+  std::random_device random;  // the system's source (getrandom)
+  std::ostringstream token;
+  token << std::hex << std::setfill('0');
+  for (int i = 0; i < 8; ++i) token << std::setw(8) << random();
+  return token.str();
+}
+
+HttpResponse FakeCluster::Authenticated(const HttpRequest& req) {
+  auto given = req.headers.find("authorization");
+  const std::string expected = "Bearer " + token_;
+  // Compared in time that does not depend on where they differ.
+  bool ok = given != req.headers.end() && given->second.size() == expected.size();
+  unsigned char differ = 0;
+  for (size_t i = 0; ok && i < expected.size(); ++i) differ |= given->second[i] ^ expected[i];
+  if (!ok || differ != 0) return Failure(401, "Unauthorized", "Unauthorized");
+  return Handle(req);
+}
+
 Result<int> FakeCluster::Serve(int port, ServedHook served) {
   if (server_) return server_->port();
   StartControllers();
   ASSIGN_OR_RETURN(
       server_, StartHttpServer(
-                   port, [this](const HttpRequest& r) { return Handle(r); }, std::move(served)));
+                   port, certificate_, [this](const HttpRequest& r) { return Authenticated(r); },
+                   std::move(served)));
   return server_->port();
 }
 
@@ -382,13 +406,19 @@ void FakeCluster::StopServing() {
   server_.reset();
 }
 
+std::string FakeCluster::url() const {
+  return "https://127.0.0.1:" + std::to_string(server_ ? server_->port() : 0);
+}
+
 std::string FakeCluster::Kubeconfig(const std::string& context) const {
   std::ostringstream out;
   out << "apiVersion: v1\nkind: Config\nclusters:\n- name: " << context
-      << "\n  cluster:\n    server: http://127.0.0.1:" << (server_ ? server_->port() : 0)
-      << "\nusers:\n- name: " << context << "\n  user: {}\ncontexts:\n- name: " << context
-      << "\n  context:\n    cluster: " << context << "\n    user: " << context
-      << "\n    namespace: default\ncurrent-context: " << context << "\n";
+      << "\n  cluster:\n    server: " << url()
+      << "\n    certificate-authority-data: " << Base64Encode(certificate_.ca_pem)
+      << "\nusers:\n- name: " << context << "\n  user:\n    token: \"" << token_ << "\""
+      << "\ncontexts:\n- name: " << context << "\n  context:\n    cluster: " << context
+      << "\n    user: " << context << "\n    namespace: default\ncurrent-context: " << context
+      << "\n";
   return out.str();
 }
 

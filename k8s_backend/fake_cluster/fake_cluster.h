@@ -46,8 +46,13 @@ class FakeCluster {
   // Answers one API request, as the API server would.
   HttpResponse Handle(const HttpRequest& request);
 
-  // Serves the API on 127.0.0.1:`port` (0: any free port); returns the port.
-  // `served` hears of each request answered (see ServedHook).
+  // Serves the API over HTTPS on 127.0.0.1:`port` (0: any free port), with a
+  // certificate signed by the cluster's own CA; returns the port. `served`
+  // hears of each request answered (see ServedHook). As a real API server
+  // with anonymous access off, every request over the network (health,
+  // discovery, /portflow/faults and /portflow/stats too) must carry
+  // "Authorization: Bearer <token()>"; any other is answered 401. Handle(),
+  // in-process, is not checked.
   Result<int> Serve(int port = 0, ServedHook served = nullptr);
   void StopServing();
   // Drives the controllers for `d` of cluster time: in virtual time when the
@@ -85,19 +90,32 @@ class FakeCluster {
   // API calls answered so far (requests per task in benchmarks).
   int64_t api_calls() const { return api_calls_.load(); }
 
-  // A kubeconfig for the served API (after Serve).
+  // A kubeconfig for the served API (after Serve): its URL, the CA and the
+  // token, a secret to be written only where its owner alone can read it
+  // (mode 0600).
   std::string Kubeconfig(const std::string& context = "portflow-fake") const;
+  // https://127.0.0.1:PORT once served.
+  std::string url() const;
+  // The CA that signed the serving certificate (PEM), new for each cluster.
+  const std::string& ca_pem() const { return certificate_.ca_pem; }
+  // This cluster's bearer token: 64 hex digits from the system's random
+  // source, new for each cluster.
+  const std::string& token() const { return token_; }
 
  private:
   FakeCluster(ClusterOptions options, Clock& clock)
       : options_(std::move(options)),
         clock_(clock),
         store_(clock, options_.watch_history),
+        token_(NewToken()),
         controllers_(store_, options_.kubelet, [this] { WakeControllers(); }) {}
+  static std::string NewToken();
   Status Bootstrap();
   void StopControllers();
   // The controllers' thread runs a pass now rather than at its next tick.
   void WakeControllers();
+  // The token check in front of Handle for requests over HTTP.
+  HttpResponse Authenticated(const HttpRequest& request);
   HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
   // The fault reactor, put in the chain on first use.
   FaultReactor& Faults();
@@ -124,6 +142,8 @@ class FakeCluster {
   Clock& clock_;
   ObjectStore store_;
   Router router_;
+  const std::string token_;
+  ServingCertificate certificate_;
   std::unique_ptr<HttpServer> server_;
   // The store changed or a process ended: the controllers' thread runs a
   // pass now rather than at its next 20 ms tick. Before the controllers,

@@ -85,4 +85,13 @@ std::unique_ptr<k8s::Transport> MakeFakeClusterTransport(FakeCluster& cluster) {
   return std::make_unique<FakeClusterTransport>(cluster);
 }
 
+k8s::ClusterAccess ServedAccess(const FakeCluster& cluster) {
+  k8s::ClusterAccess access;
+  access.context = "portflow-fake";
+  access.server = cluster.url();
+  access.ca_pem = cluster.ca_pem();
+  access.token = cluster.token();
+  return access;
+}
+
 }  // namespace portflow::fake

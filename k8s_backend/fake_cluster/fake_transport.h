@@ -13,4 +13,8 @@ namespace portflow::fake {
 
 std::unique_ptr<k8s::Transport> MakeFakeClusterTransport(FakeCluster& cluster);
 
+// Access to the served `cluster` as its kubeconfig gives it: its URL, its CA
+// and its token.
+k8s::ClusterAccess ServedAccess(const FakeCluster& cluster);
+
 }  // namespace portflow::fake

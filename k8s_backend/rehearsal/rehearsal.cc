@@ -5,6 +5,7 @@
 #include "core/backend_wrapper.h"
 #include "core/process/proc.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/fake_transport.h"
 #include "k8s_backend/kubernetes_backend.h"
 
 namespace portflow {
@@ -78,15 +79,14 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
   o.kubelet.execute = true;
   o.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<fake::FakeCluster> cluster, fake::FakeCluster::Create(o));
-  ASSIGN_OR_RETURN(int port, cluster->Serve(0));
+  RETURN_IF_ERROR(cluster->Serve(0).status());
   KubernetesBackendOptions k;
   // No default image: a real cluster refuses a pod without one, so the
   // rehearsal does too (the image is not pulled; pods run on this machine).
   k.target.namespace_name = "default";
-  k8s::ClusterAccess access;
-  access.server = "http://127.0.0.1:" + std::to_string(port);
-  access.context = "rehearsal";
-  k.access = access;
+  // Its URL, CA and token are held in memory only, for this run.
+  k.access = fake::ServedAccess(*cluster);
+  k.access->context = "rehearsal";
   return std::unique_ptr<Backend>(new RehearsalBackend(
       std::move(cluster), NewKubernetesBackend(std::move(k)), o.kubelet.exec_root + "/volumes"));
 }

@@ -14,6 +14,7 @@
 #include "core/backend.h"
 #include "core/testing/event_recorder.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/fake_transport.h"
 #include "k8s_backend/kubernetes_backend.h"
 #include "local_backend/local_backend.h"
 #include "tests/testing/cli_runner.h"
@@ -45,11 +46,10 @@ class FakeClusterEnvironment : public ::testing::Environment {
       o.kubelet.exec_root = ::testing::TempDir() + "conf_k8s_" + std::to_string(::getpid());
       std::filesystem::remove_all(o.kubelet.exec_root);
       cluster_ = fake::FakeCluster::Create(o).value();
-      port_ = cluster_->Serve(0).value();
+      cluster_->Serve(0).value();
     }
     return *cluster_;
   }
-  static int port() { return port_; }
   void TearDown() override {
     if (cluster_)
       std::filesystem::remove_all(::testing::TempDir() + "conf_k8s_" + std::to_string(::getpid()));
@@ -58,7 +58,6 @@ class FakeClusterEnvironment : public ::testing::Environment {
 
  private:
   static inline std::unique_ptr<fake::FakeCluster> cluster_;
-  static inline int port_ = 0;
 };
 const auto* const kFakeClusterEnvironment =
     ::testing::AddGlobalTestEnvironment(new FakeClusterEnvironment);
@@ -69,9 +68,7 @@ std::unique_ptr<Backend> KubernetesOnFakeCluster() {
   o.target.image = "busybox";
   o.target.ship_code = false;  // the commands use the host's /bin/sh
   o.target.namespace_name = "default";
-  k8s::ClusterAccess access;
-  access.server = "http://127.0.0.1:" + std::to_string(FakeClusterEnvironment::port());
-  o.access = access;
+  o.access = fake::ServedAccess(FakeClusterEnvironment::Get());
   return NewKubernetesBackend(o);
 }
 

@@ -58,13 +58,14 @@ class DiagnosticsTest : public ::testing::Test {
     ServedCluster c = ServeCluster(dir_, std::move(args));
     ASSERT_GT(c.pid, 0) << c.error;
     server_ = c.pid;
-    url_ = c.url;
+    cluster_ = c;
   }
   std::string RunLogOf(const std::string& run) {
     return ReadFile(dir_ + "/work/.portflow/runs/" + run + "/portflow.log");
   }
 
-  std::string dir_, url_;
+  std::string dir_;
+  ServedCluster cluster_;
   pid_t server_ = -1;
 };
 
@@ -75,9 +76,9 @@ TEST_F(DiagnosticsTest, VerboseShowsApiRequestsAndTheDefaultOutputIsUnchanged) {
   CliResult verbose = RunCli({"-v", "run", "w.yaml", "--target", "onprem"}, dir_ + "/work");
   ASSERT_EQ(verbose.exit_code, 0) << verbose.out << verbose.err;
   EXPECT_THAT(verbose.err,
-              ContainsRegex("\nportflow\\[debug\\] api: POST http://127\\.0\\.0\\.1:[0-9]+/apis/"
+              ContainsRegex("\nportflow\\[debug\\] api: POST https://127\\.0\\.0\\.1:[0-9]+/apis/"
                             "batch/v1/namespaces/default/jobs 201 Created in [0-9]+ ms\n"));
-  EXPECT_THAT(verbose.err, ContainsRegex("\nportflow\\[debug\\] api: GET http://127\\.0\\.0\\.1:"
+  EXPECT_THAT(verbose.err, ContainsRegex("\nportflow\\[debug\\] api: GET https://127\\.0\\.0\\.1:"
                                          "[0-9]+/api/v1/namespaces/default/pods\\?labelSelector="
                                          "portflow\\.dev/run%3D[^ ]+ 200 OK in [0-9]+ ms\n"));
   EXPECT_THAT(verbose.err,
@@ -154,33 +155,40 @@ TEST_F(DiagnosticsTest, TheLevelComesFromTheFlagsThenPortflowLog) {
 // where portflow meets them, reach none of its output at -vv.
 TEST_F(DiagnosticsTest, NoCredentialOrSecretReachesAnyLog) {
   Serve({"-v", "--mode", "execute", "--work-dir", dir_ + "/cluster"});
-  const std::vector<std::string> planted = {
-      "planted-exec-token-91c2",   "planted-plugin-stderr-07b1",
-      "planted-static-token-5d1e", "planted-password-c3aa",
-      "planted-client-key-e8f0",   "planted-client-cert-2a64",
-      "planted-secret-data-44aa",  Base64Encode("planted-secret-data-44aa")};
+  // The exec plugin hands out the cluster's own token (which it checks);
+  // the other credentials are refused with 401, after being sent.
+  const std::vector<std::string> planted = {cluster_.token,
+                                            "planted-plugin-stderr-07b1",
+                                            "planted-static-token-5d1e",
+                                            "planted-password-c3aa",
+                                            "planted-client-key-e8f0",
+                                            "planted-client-cert-2a64",
+                                            "planted-secret-data-44aa",
+                                            Base64Encode("planted-secret-data-44aa")};
 
   // A Secret with planted data, created through the API; the step's pod
   // takes it as environment variables.
-  ShellResult secret = RunShell(
-      "python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request("
-      "sys.argv[1], data=sys.argv[2].encode(), method=\"POST\", headers={\"Content-Type\": "
-      "\"application/json\"}))' " +
-      url_ +
-      "/api/v1/namespaces/default/secrets '{\"apiVersion\": \"v1\", \"kind\": \"Secret\", "
-      "\"metadata\": {\"name\": \"planted\"}, \"data\": {\"PLANTED\": \"" +
-      planted.back() + "\"}}' 2>&1");
+  ShellResult secret =
+      ClusterRequest(cluster_, "POST", "/api/v1/namespaces/default/secrets",
+                     "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", "
+                     "\"metadata\": {\"name\": \"planted\"}, \"data\": {\"PLANTED\": \"" +
+                         planted.back() + "\"}}");
   ASSERT_EQ(secret.code, 0) << secret.out;
 
   WriteFile(dir_ + "/plugin.sh",
             "#!/bin/sh\necho planted-plugin-stderr-07b1 >&2\n"
             "echo '{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": "
-            "\"ExecCredential\", \"status\": {\"token\": \"planted-exec-token-91c2\"}}'\n");
+            "\"ExecCredential\", \"status\": {\"token\": \"" +
+                cluster_.token + "\"}}'\n");
   fs::permissions(dir_ + "/plugin.sh", fs::perms::owner_all);
+  std::smatch ca;
+  std::string served = ReadFile(cluster_.kubeconfig);
+  ASSERT_TRUE(std::regex_search(served, ca, std::regex("certificate-authority-data: (\\S+)")));
   auto kubeconfig = [&](const std::string& name, const std::string& user) {
     WriteFile(dir_ + "/" + name,
-              "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: '" + url_ +
-                  "'}\nusers:\n- name: u\n  user:\n" + user +
+              "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: '" +
+                  cluster_.url + "', certificate-authority-data: " + ca[1].str() +
+                  "}\nusers:\n- name: u\n  user:\n" + user +
                   "contexts:\n- name: c\n  context: {cluster: c, user: u, namespace: default}\n"
                   "current-context: c\n");
   };
@@ -207,7 +215,7 @@ TEST_F(DiagnosticsTest, NoCredentialOrSecretReachesAnyLog) {
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::string run_log = RunLogOf(RunIdOf(run));
   ASSERT_FALSE(run_log.empty()) << "no portflow.log in the run directory";
-  EXPECT_THAT(run_log, ContainsRegex(" debug \\[[0-9]+\\] api: POST http://127\\.0\\.0\\.1:[0-9]+/"
+  EXPECT_THAT(run_log, ContainsRegex(" debug \\[[0-9]+\\] api: POST https://127\\.0\\.0\\.1:[0-9]+/"
                                      "apis/batch/v1/namespaces/default/jobs 201 Created in "));
   EXPECT_THAT(run_log, HasSubstr(" engine: hello attempt 1: Waiting -> Pending (attempt 1)\n"));
   // (A quick task may end before it is seen running.)
@@ -216,17 +224,21 @@ TEST_F(DiagnosticsTest, NoCredentialOrSecretReachesAnyLog) {
   EXPECT_THAT(run_log, Not(HasSubstr(" trace ")));  // the run log stops at debug
   EXPECT_THAT(run_log, Not(HasSubstr("task-output-marker")));
   EXPECT_THAT(run.out, HasSubstr("task-output-marker"));
-  EXPECT_THAT(run.err, HasSubstr("portflow[debug] api: GET http://127.0.0.1:"));
+  EXPECT_THAT(run.err, HasSubstr("portflow[debug] api: GET https://127.0.0.1:"));
   EXPECT_THAT(run.err, HasSubstr("portflow[trace] watch: "));
 
   // Every target probed: the other credentials are sent too.
   CliResult probed = RunCli({"targets", "-vv", "-o", "json"}, dir_ + "/work");
   ASSERT_EQ(probed.exit_code, 0) << probed.err;
-  for (const char* name : {"exec", "token", "basic", "cert"}) {
-    EXPECT_THAT(probed.out,
-                ContainsRegex(std::string("\"name\": \"") + name + "\",[^}]*\"reachable\": true"));
+  EXPECT_THAT(probed.out, ContainsRegex("\"name\": \"exec\",[^}]*\"reachable\": true"));
+  for (const char* name : {"token", "basic"}) {
+    EXPECT_THAT(
+        probed.out,
+        ContainsRegex(std::string("\"message\": \"[^\"]*Unauthorized[^\"]*\",\\s*\"name\": \"") +
+                      name + "\",\\s*\"reachable\": false"));
   }
-  EXPECT_THAT(probed.err, HasSubstr("portflow[debug] api: GET http://127.0.0.1:"));
+  EXPECT_THAT(probed.out, ContainsRegex("\"name\": \"cert\",\\s*\"reachable\": false"));
+  EXPECT_THAT(probed.err, HasSubstr("portflow[debug] api: GET https://127.0.0.1:"));
 
   std::string serve_log = ReadFile(dir_ + "/serve.err");
   EXPECT_THAT(serve_log, HasSubstr("portflow[info] serve: POST /api/v1/namespaces/default/secrets "

@@ -33,7 +33,7 @@ class K8sFaultsTest : public ::testing::Test {
         ServeCluster(dir_, {"--mode", "execute", "--nodes", "2", "--work-dir", dir_ + "/cluster"});
     ASSERT_GT(c.pid, 0) << c.error;
     server_ = c.pid;
-    url_ = c.url;
+    cluster_ = c;
     WriteFile(dir_ + "/work/portflow.yaml",
               "targets:\n  onprem: {backend: kubernetes, kubeconfig: " + dir_ +
                   "/kubeconfig, namespace: default, cleanup: keep}\n");
@@ -44,12 +44,9 @@ class K8sFaultsTest : public ::testing::Test {
     }
     fs::remove_all(dir_);
   }
-  // POST /portflow/faults (python3: no curl needed).
+  // POST /portflow/faults.
   void Fault(const std::string& json) {
-    ShellResult r = RunShell(
-        "python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request("
-        "sys.argv[1], data=sys.argv[2].encode(), method=\"POST\"))' " +
-        url_ + "/portflow/faults '" + json + "' 2>&1");
+    ShellResult r = ClusterRequest(cluster_, "POST", "/portflow/faults", json);
     ASSERT_EQ(r.code, 0) << r.out;
   }
   ShellResult Kubectl(const std::string& args) { return testing::Kubectl(dir_, args); }
@@ -72,7 +69,8 @@ class K8sFaultsTest : public ::testing::Test {
     return running ? run.substr(0, run.find('\n')) : "";
   }
 
-  std::string dir_, url_;
+  std::string dir_;
+  ServedCluster cluster_;
   pid_t server_ = -1;
 };
 

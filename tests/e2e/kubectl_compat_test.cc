@@ -3,9 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -28,6 +30,7 @@ class KubectlTest : public ::testing::Test {
     ServedCluster c = ServeCluster(*dir_, {"--nodes", "3", "--gpus", "1"});
     ASSERT_GT(c.pid, 0) << c.error;
     server_ = c.pid;
+    cluster_ = new ServedCluster(c);
   }
   static void TearDownTestSuite() {
     if (server_ > 0) {
@@ -35,6 +38,7 @@ class KubectlTest : public ::testing::Test {
     }
     fs::remove_all(*dir_);
     delete dir_;
+    delete cluster_;
   }
 
   // kubectl with a fresh HOME (its discovery cache lives there).
@@ -43,10 +47,12 @@ class KubectlTest : public ::testing::Test {
   }
 
   static std::string* dir_;
+  static ServedCluster* cluster_;
   static pid_t server_;
 };
 
 std::string* KubectlTest::dir_ = nullptr;
+ServedCluster* KubectlTest::cluster_ = nullptr;
 pid_t KubectlTest::server_ = -1;
 
 constexpr const char* kJob = R"yaml(apiVersion: batch/v1
@@ -321,6 +327,63 @@ TEST_F(KubectlTest, AggregatedDiscovery) {
   EXPECT_THAT(r.out, HasSubstr("/apis?timeout=32s 200 OK"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("/api/v1?timeout")));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("/apis/batch/v1?timeout")));
+}
+
+// Only a request with the token of the kubeconfig that cluster serve wrote
+// gets in: no token, a wrong one or another scheme is 401, on the API, on
+// health and discovery, and on the fault and stats endpoints; and no user
+// but its owner can read that kubeconfig.
+TEST_F(KubectlTest, OnlyTheKubeconfigsTokenIsLetIn) {
+  const std::string pod =
+      R"({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "intruder"}, "spec": )"
+      R"({"containers": [{"name": "c", "image": "x", "command": ["true"]}]}})";
+  const std::string& token = cluster_->token;
+  const std::vector<std::string> wrong = {"",
+                                          "Bearer",
+                                          "Bearer " + token.substr(1),
+                                          "Bearer " + token + "0",
+                                          "Bearer  " + token,
+                                          "bearer " + token,
+                                          "Basic " + token};
+  std::string refused;  // each wrong credential is answered 401
+  for (size_t i = 0; i < wrong.size(); ++i) refused += "401\n";
+  for (const auto& [method, path, body] : std::vector<std::array<std::string, 3>>{
+           {"POST", "/api/v1/namespaces/default/pods", pod},
+           {"GET", "/api/v1/namespaces/default/pods", ""},
+           {"GET", "/healthz", ""},
+           {"GET", "/version", ""},
+           {"GET", "/apis", ""},
+           {"GET", "/portflow/stats", ""},
+           {"POST", "/portflow/faults", R"({"failNext": 100})"}}) {
+    Shell r = ClusterRequest(*cluster_, method, path, body, wrong);
+    EXPECT_EQ(r.out, refused) << method << " " << path;
+  }
+  Shell let_in = ClusterRequest(*cluster_, "GET", "/api/v1/namespaces/default/pods");
+  EXPECT_EQ(let_in.out, "200\n");
+  Shell get = Kubectl("get pod intruder");  // the faults were refused too
+  EXPECT_THAT(get.out, HasSubstr("\"intruder\" not found"));
+
+  // kubectl with another token is refused as by a real cluster.
+  std::string without = ReadFile(*dir_ + "/kubeconfig");
+  without.replace(without.find(token), token.size(), std::string(token.size(), 'f'));
+  WriteFile(*dir_ + "/kubeconfig-without", without);
+  Shell without_token =
+      RunShell("HOME=" + *dir_ + "/home timeout 60 /usr/bin/kubectl --kubeconfig " + *dir_ +
+               "/kubeconfig-without get pods 2>&1");
+  EXPECT_NE(without_token.code, 0);
+  EXPECT_THAT(without_token.out, HasSubstr("Unauthorized"));
+
+  // The kubeconfig is its owner's alone: mode 0600, which another user
+  // (nobody) cannot open when the test runs as root.
+  struct stat st {};
+  ASSERT_EQ(::stat((*dir_ + "/kubeconfig").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  if (::geteuid() == 0) {
+    Shell other = RunShell("setpriv --reuid=65534 --regid=65534 --clear-groups cat " + *dir_ +
+                           "/kubeconfig 2>&1");
+    EXPECT_NE(other.code, 0);
+    EXPECT_THAT(other.out, HasSubstr("Permission denied"));
+  }
 }
 
 // A second real client: the official Python client (Debian's python3-kubernetes).

@@ -133,6 +133,10 @@ ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args
         std::smatch m;
         if (!std::regex_search(out, m, std::regex("server: (\\S+)"))) return false;
         c.url = m[1];
+        c.kubeconfig = dir + "/kubeconfig";
+        std::string kubeconfig = ReadFile(c.kubeconfig);
+        if (!std::regex_search(kubeconfig, m, std::regex("token: \"(\\w+)\""))) return false;
+        c.token = m[1];
         return true;
       },
       std::chrono::seconds(30));
@@ -143,6 +147,16 @@ ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args
     c.pid = -1;
   }
   return c;
+}
+
+ShellResult ClusterRequest(const ServedCluster& cluster, const std::string& method,
+                           const std::string& path, const std::string& body,
+                           const std::vector<std::string>& authorizations) {
+  std::string command = "python3 " + std::string(PORTFLOW_SOURCE_DIR) +
+                        "/tests/testing/cluster_request.py " + cluster.kubeconfig + " " + method +
+                        " '" + path + "' '" + body + "'";
+  for (const std::string& a : authorizations) command += " --authorization '" + a + "'";
+  return RunShell(command + " 2>&1");
 }
 
 int StopCluster(pid_t pid) {

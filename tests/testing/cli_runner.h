@@ -53,10 +53,19 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds limit);
 // it serves. When it does not within 30 s, pid is -1 and `error` says why.
 struct ServedCluster {
   pid_t pid = -1;
-  std::string url;    // http://127.0.0.1:PORT
-  std::string error;  // "" once it serves
+  std::string url;         // https://127.0.0.1:PORT
+  std::string kubeconfig;  // DIR/kubeconfig
+  std::string token;       // its bearer token, from the kubeconfig
+  std::string error;       // "" once it serves
 };
 ServedCluster ServeCluster(const std::string& dir, std::vector<std::string> args);
+// `method` `path` on the served cluster with the JSON `body` (no single
+// quotes), from python3, through tests/testing/cluster_request.py: with
+// the kubeconfig's token, or once per `authorizations` value ("": none)
+// instead. Its stdout (a status a line) and stderr together.
+ShellResult ClusterRequest(const ServedCluster& cluster, const std::string& method,
+                           const std::string& path, const std::string& body = "",
+                           const std::vector<std::string>& authorizations = {});
 // Stops a served cluster as Ctrl-C would; its exit code (0: a clean stop).
 int StopCluster(pid_t pid);
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -18,16 +19,28 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using TlsStream = ssl::stream<tcp::socket&>;
 
 class BeastServer : public HttpServer {
  public:
   BeastServer(HttpHandler handler, ServedHook served)
-      : handler_(std::move(handler)), served_(std::move(served)), acceptor_(io_) {}
+      : handler_(std::move(handler)),
+        served_(std::move(served)),
+        tls_(ssl::context::tls_server),
+        acceptor_(io_) {}
   ~BeastServer() override { Stop(); }
 
-  Status Listen(int port) {
+  Status Listen(int port, const ServingCertificate& certificate) {
     boost::system::error_code ec;
+    // TLS 1.2 and 1.3 only, as the API server's defaults.
+    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                     ec);
+    if (!ec) tls_.use_certificate_chain(asio::buffer(certificate.cert_pem), ec);
+    if (!ec) tls_.use_private_key(asio::buffer(certificate.key_pem), ssl::context::pem, ec);
+    if (ec) return Internal("cannot set up TLS for the fake cluster: " + ec.message());
     tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -92,7 +105,12 @@ class BeastServer : public HttpServer {
       }
       auto done = std::make_shared<std::atomic<bool>>(false);
       conns_.push_back({socket, std::thread([this, socket, done] {
-                          Serve(*socket);
+                          TlsStream stream(*socket, tls_);
+                          boost::system::error_code ec;
+                          stream.handshake(ssl::stream_base::server, ec);
+                          // No close_notify at the end: the connection's
+                          // framing says where each answer ends.
+                          if (!ec) Serve(stream);
                           {
                             std::lock_guard<std::mutex> l(mu_);  // Stop() shuts sockets under it
                             boost::system::error_code ignored;
@@ -104,7 +122,7 @@ class BeastServer : public HttpServer {
     }
   }
 
-  void Serve(tcp::socket& socket) {
+  void Serve(TlsStream& socket) {
     beast::flat_buffer buffer;
     while (true) {
       http::request_parser<http::string_body> parser;
@@ -188,6 +206,7 @@ class BeastServer : public HttpServer {
   HttpHandler handler_;
   ServedHook served_;
   asio::io_context io_;
+  ssl::context tls_;
   tcp::acceptor acceptor_;
   int port_ = 0;
   std::thread accept_thread_;
@@ -198,10 +217,10 @@ class BeastServer : public HttpServer {
 
 }  // namespace
 
-Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler,
-                                                    ServedHook served) {
+Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCertificate& certificate,
+                                                    HttpHandler handler, ServedHook served) {
   auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
-  RETURN_IF_ERROR(server->Listen(port));
+  RETURN_IF_ERROR(server->Listen(port, certificate));
   return std::unique_ptr<HttpServer>(std::move(server));
 }
 

@@ -1,6 +1,6 @@
-// An HTTP/1.1 server on 127.0.0.1 with keep-alive and chunked streams, for
-// the fake cluster. One thread per connection: the fake serves tests and a
-// handful of clients, not a fleet.
+// An HTTPS (HTTP/1.1 over TLS 1.2 or 1.3) server on 127.0.0.1 with
+// keep-alive and chunked streams, for the fake cluster. One thread per
+// connection: the fake serves tests and a handful of clients, not a fleet.
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/status.h"
+#include "k8s_backend/fake_cluster/apiserver/certificates.h"
 #include "k8s_backend/fake_cluster/apiserver/http_types.h"
 
 namespace portflow::fake {
@@ -28,8 +29,9 @@ class HttpServer {
   virtual void Stop() = 0;
 };
 
-// Listens on 127.0.0.1:`port` (0 picks a free port).
-Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, HttpHandler handler,
+// Listens on 127.0.0.1:`port` (0 picks a free port), with `certificate`.
+Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCertificate& certificate,
+                                                    HttpHandler handler,
                                                     ServedHook served = nullptr);
 
 }  // namespace portflow::fake
