@@ -1,4 +1,6 @@
 // portflow: run one ML workload description on a laptop or a cluster.
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
@@ -7,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/log.h"
+#include "core/process/spawn.h"
 #include "k8s_backend/kubernetes_backend.h"
 #include "k8s_backend/rehearsal/rehearsal.h"
 #include "local_backend/local_backend.h"
@@ -39,6 +42,18 @@ bool SetUpLogging(int verbosity, const std::string& flag_level) {
   }
   SetConsoleLogLevel(level);
   return true;
+}
+
+// Many steps at once hold many files (a task's pidfd, its log while it
+// starts): the soft limit on open files goes up to the hard one, and tasks
+// get the soft limit back (SpawnProcess), as programs written for
+// select() expect.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  portflow::SetChildOpenFileLimit(limit.rlim_cur);
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 }  // namespace
@@ -187,16 +202,25 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   if (!SetUpLogging(verbosity, log_level)) return kExitUsage;
-  if (*run_cmd) return Run(g, run);
-  if (*resume_cmd) return Resume(g, resume);
-  if (*validate_cmd) return Validate(file, params);
-  if (*render_cmd) return Render(file, params, target, format);
-  if (*runs_cmd) return Runs(g, list_format, all_runs);
-  if (*targets_cmd) return Targets(targets_dir, list_format);
-  if (*status_cmd) return StatusCmd(g, run_id, list_format);
-  if (*logs_cmd) return Logs(g, run_id, instance, follow, attempt);
-  if (*cancel_cmd) return Cancel(g, run_id);
-  if (*outputs_cmd) return Outputs(g, run_id, outputs_step, outputs_to);
-  if (*serve_cmd) return ClusterServe(g, cluster);
-  return kExitUsage;
+  RaiseOpenFileLimit();
+  auto dispatch = [&] {
+    if (*run_cmd) return Run(g, run);
+    if (*resume_cmd) return Resume(g, resume);
+    if (*validate_cmd) return Validate(file, params);
+    if (*render_cmd) return Render(file, params, target, format);
+    if (*runs_cmd) return Runs(g, list_format, all_runs);
+    if (*targets_cmd) return Targets(targets_dir, list_format);
+    if (*status_cmd) return StatusCmd(g, run_id, list_format);
+    if (*logs_cmd) return Logs(g, run_id, instance, follow, attempt);
+    if (*cancel_cmd) return Cancel(g, run_id);
+    if (*outputs_cmd) return Outputs(g, run_id, outputs_step, outputs_to);
+    if (*serve_cmd) return ClusterServe(g, cluster);
+    return kExitUsage;
+  };
+  try {
+    return dispatch();
+  } catch (const std::exception& e) {  // a clear error and an exit code, never an abort
+    PrintError(std::string("internal error: ") + e.what());
+    return kExitFailed;
+  }
 }

@@ -56,7 +56,11 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
     }
     Engine engine(plan, backend, store, RealClock(), opts, view.get());
     InstallSignalHandlers();
-    state = engine.Run(run);
+    try {
+      state = engine.Run(run);
+    } catch (const std::exception& e) {  // recorded as the run's failure, not left Running
+      state = Internal(std::string("portflow failed: ") + e.what());
+    }
   }
   run.finished_ms = ToUnixMillis(RealClock().Now());
   run.state = state.ok() ? *state : "Failed";

@@ -238,13 +238,37 @@ void ValidateWorkload(const Workload& w, Diagnostics& diags) {
   };
 
   RefChecker refs(w, diags, needs_transitively);
-  for (const auto& [k, v] : w.env) refs.Check(v, nullptr);
+  // A command line, an environment and a path end at a NUL: "a\0b" would
+  // run as "a".
+  auto no_nul = [&](const Templated& t, const std::string& what) {
+    if (t.text.find('\0') != std::string::npos) {
+      diags.Add(t.pos, what +
+                           " holds a NUL byte (\\0), which a command line, environment or "
+                           "path cannot carry");
+    }
+  };
+  for (const auto& [k, v] : w.env) {
+    refs.Check(v, nullptr);
+    no_nul(v, "env " + k);
+  }
   for (const Step& s : w.steps) {
     if (s.name.empty()) continue;
-    for (const Templated& arg : s.command) refs.Check(arg, &s);
-    if (s.script) refs.Check(*s.script, &s);
-    for (const auto& [k, v] : s.env) refs.Check(v, &s);
-    if (s.workdir) refs.Check(*s.workdir, &s);
+    for (const Templated& arg : s.command) {
+      refs.Check(arg, &s);
+      no_nul(arg, "a command argument");
+    }
+    if (s.script) {
+      refs.Check(*s.script, &s);
+      no_nul(*s.script, "the script");
+    }
+    for (const auto& [k, v] : s.env) {
+      refs.Check(v, &s);
+      no_nul(v, "env " + k);
+    }
+    if (s.workdir) {
+      refs.Check(*s.workdir, &s);
+      no_nul(*s.workdir, "workdir");
+    }
   }
 }
 

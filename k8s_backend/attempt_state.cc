@@ -84,7 +84,10 @@ ExitResult Outcome(const Observation& o) {
       first = key;
       std::string why = pod_reason.empty() ? Str(t, "reason") : pod_reason;
       std::string message =
-          "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
+          pod_reason == "NodeLost"
+              ? "the node of replica " + std::to_string(replica) +
+                    " was lost, and its pod killed (exit code " + std::to_string(code) + ")"
+              : "replica " + std::to_string(replica) + " exited with code " + std::to_string(code);
       // The pod's word (a lost node), then the container's (why it could
       // not start, or what it wrote to its termination log).
       for (const std::string& m : {pod_message, Str(t, "message")})

@@ -304,25 +304,36 @@ class KubernetesBackend : public Backend {
       Track(a);
     }
     std::map<std::string, std::string> labels = k8s::TaskLabels(spec);
+    const json* code = nullptr;  // the code's ConfigMap, shared by the run's attempts
     for (size_t i = 0; i < objects.size(); ++i) {
       bool job = objects[i]["kind"] == "Job";
-      Status created = k8s::CreateOrAdopt(*client, paths_, objects[i], job ? &labels : nullptr);
+      auto created = k8s::CreateOrAdopt(*client, paths_, objects[i], job ? &labels : nullptr);
+      // The object that failed may exist when its answer was lost or the
+      // server erred; a Job whose code could not be owned does.
+      size_t made = created.status().code() == StatusCode::kUnavailable ? i + 1 : i;
+      if (created.ok() && objects[i]["kind"] == "ConfigMap") code = &objects[i];
+      if (created.ok() && job && code) {  // the code goes with the last Job that mounts it
+        Status owned = k8s::AddJobOwner(*client, paths_, *code, a->job, *created);
+        if (!owned.ok()) created = owned;
+        made = i + 1;
+      }
       if (created.ok()) continue;
       {
         std::lock_guard<std::mutex> l(mu_);
         Untrack(*a);
       }
-      // The attempt failed: what it made goes, and so does the object that
-      // failed when it may exist (its answer was lost, or the server erred),
-      // so that nothing of it runs beside the engine's next attempt.
-      size_t made = created.code() == StatusCode::kUnavailable ? i + 1 : i;
+      // The attempt failed: what it made goes, so that nothing of it runs
+      // beside the engine's next attempt. Not the code's ConfigMap: other
+      // attempts of the run mount it; it goes with their Jobs.
       PORTFLOW_LOG(LogLevel::kDebug, "k8s",
                    "creating the objects of " + spec.instance + " attempt " +
-                       std::to_string(spec.attempt) + " failed (" + created.ToString() +
-                       "); deleting the " + std::to_string(made) + " it may have made");
-      for (size_t j = made; j-- > 0;)
-        (void)client->Call({"DELETE", paths_.Deletion(objects[j]), ""});
-      return created;
+                       std::to_string(spec.attempt) + " failed (" + created.status().ToString() +
+                       "); deleting what it may have made");
+      for (size_t j = made; j-- > 0;) {
+        if (objects[j]["kind"] != "ConfigMap")
+          (void)client->Call({"DELETE", paths_.Deletion(objects[j]), ""});
+      }
+      return created.status();
     }
     bool cancelled = false, report = false;
     uint64_t seq = 0;
@@ -371,11 +382,25 @@ class KubernetesBackend : public Backend {
   }
 
   Result<std::vector<json>> RenderObjects(const TaskSpec& spec) const {
-    std::map<std::string, std::string> code;
+    k8s::ShippedCode code;
     if (options_.target.ship_code) {
       ASSIGN_OR_RETURN(code, k8s::CollectCode(spec.workdir));
+      if (!code.left_out.empty()) WarnLeftOut(spec.workdir, code.left_out);
     }
-    return k8s::RenderTask(spec, options_.target, paths_.ns, code);
+    return k8s::RenderTask(spec, options_.target, paths_.ns, code.files, code.left_out);
+  }
+
+  // Says once per folder which files were not shipped as credentials.
+  void WarnLeftOut(const std::string& dir, const std::vector<std::string>& left_out) const {
+    {
+      std::lock_guard<std::mutex> l(warned_mu_);
+      if (!warned_left_out_.insert(dir).second) return;
+    }
+    std::string list;
+    for (const std::string& path : left_out) list += (list.empty() ? "" : ", ") + path;
+    PORTFLOW_LOG(LogLevel::kWarn, "k8s",
+                 "not shipped, as they look like credentials: " + list + " (in " + dir +
+                     "; to ship one, add !NAME to its .portflowignore)");
   }
 
   Result<k8s::ApiClient*> Client() {
@@ -683,6 +708,9 @@ class KubernetesBackend : public Backend {
   Status access_error_;
   std::mutex client_mu_;
   std::unique_ptr<k8s::ApiClient> client_;
+
+  mutable std::mutex warned_mu_;
+  mutable std::set<std::string> warned_left_out_;  // folders
 
   std::mutex capacity_mu_;  // taken before mu_, never while holding it
   ResourceRequest capacity_;

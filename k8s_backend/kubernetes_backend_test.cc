@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/k8s_time.h"
@@ -307,6 +308,62 @@ TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfig
   auto done = events_.WaitTerminal(t.Key());
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
+}
+
+// The shipped code's ConfigMap, shared by the run's attempts, belongs to
+// every Job that mounts it: an attempt whose Job cannot be made leaves it
+// for the others, and with cleanup: delete it goes with the last Job.
+TEST_F(KubernetesBackendTest, TheShippedCodeGoesWithTheLastJobThatMountsIt) {
+  options_.target.ship_code = true;
+  options_.target.cleanup = "delete";
+  options_.target.annotations["sim.portflow.dev/duration"] = "1s";  // both run at once
+  NewBackend();
+  std::filesystem::create_directories(run_dir_ + "/code");
+  std::ofstream(run_dir_ + "/code/train.py") << "print(1)\n";
+  int refused = 0;
+  cluster_->reactors().Prepend(
+      "create", "jobs", [&refused](const fake::RequestInfo&, const fake::HttpRequest& r) {
+        if (r.body.find("\"refused\"") == std::string::npos)
+          return std::optional<fake::HttpResponse>();
+        ++refused;
+        return std::optional<fake::HttpResponse>(fake::HttpResponse{
+            403, "application/json",
+            R"({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+                "code": 403, "message": "jobs is forbidden, for this test"})",
+            nullptr});
+      });
+  auto code_maps = [&] {
+    auto r = cluster_->Handle(
+        {"GET",
+         "/api/v1/namespaces/default/configmaps?labelSelector=portflow.dev%2Frun%3Dpending",
+         {},
+         ""});
+    return json::parse(r.body)["items"];
+  };
+  TaskSpec refused_task = Spec("refused", 100);
+  refused_task.workdir = run_dir_ + "/code";
+  EXPECT_FALSE(backend_->Submit(refused_task).ok());
+  EXPECT_EQ(refused, 1);
+  ASSERT_EQ(code_maps().size(), 1u) << "the code went with an attempt that made no Job";
+
+  TaskSpec a = Spec("a", 100), b = Spec("b", 100);
+  a.workdir = b.workdir = run_dir_ + "/code";
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(backend_->Submit(b).ok());
+  json owners = code_maps()[0]["metadata"]["ownerReferences"];
+  ASSERT_EQ(owners.size(), 2u) << owners.dump();
+  std::set<std::string> names;
+  for (const json& o : owners) {
+    EXPECT_EQ(o["kind"], "Job");
+    names.insert(o["name"].get<std::string>());
+  }
+  EXPECT_EQ(names, (std::set<std::string>{k8s::JobName(a), k8s::JobName(b)}));
+  ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
+  ASSERT_TRUE(events_.WaitTerminal(b.Key()).has_value());
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!code_maps().empty() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(code_maps().empty()) << code_maps().dump();
 }
 
 // The same, on a cluster that plays Kueue's webhook (a Job with the queue

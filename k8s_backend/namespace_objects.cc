@@ -21,14 +21,16 @@ std::string NamespacePaths::Deletion(const json& object) const {
   return Str(object, "kind") == "Job" ? JobDeletion(name) : Of(object) + "/" + name;
 }
 
-Status CreateOrAdopt(ApiClient& client, const NamespacePaths& paths, const json& object,
-                     const std::map<std::string, std::string>* owner_labels) {
+Result<std::string> CreateOrAdopt(ApiClient& client, const NamespacePaths& paths,
+                                  const json& object,
+                                  const std::map<std::string, std::string>* owner_labels) {
   std::string path = paths.Of(object);
   auto r = client.Call({"POST", path, object.dump(), "application/json", true});
   if (!r.ok()) return r.status();
   Status st = ApiError(*r);
+  if (st.ok()) return Str(Sub(json::parse(r->body, nullptr, false), "metadata"), "uid");
   if (st.code() != StatusCode::kAlreadyExists) return st;
-  if (!owner_labels) return OkStatus();
+  if (!owner_labels) return std::string();
   std::string name = Str(Sub(object, "metadata"), "name");
   auto existing = client.Call({"GET", path + "/" + name, ""});
   if (!existing.ok()) return existing.status();
@@ -40,7 +42,22 @@ Status CreateOrAdopt(ApiClient& client, const NamespacePaths& paths, const json&
                                 " that portflow did not create for this attempt");
     }
   }
-  return OkStatus();  // adopted
+  return Str(Sub(found, "metadata"), "uid");  // adopted
+}
+
+Status AddJobOwner(ApiClient& client, const NamespacePaths& paths, json config_map,
+                   const std::string& job, const std::string& uid) {
+  json ref = {{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"name", job}, {"uid", uid}};
+  std::string name = Str(Sub(config_map, "metadata"), "name");
+  // ownerReferences merge by uid in a strategic merge patch: this adds
+  // one, and the same patch again changes nothing (safe to retry).
+  json patch = {{"metadata", {{"ownerReferences", json::array({ref})}}}};
+  auto r = client.Call({"PATCH", paths.ConfigMaps() + "/" + name, patch.dump(),
+                        "application/strategic-merge-patch+json", true});
+  if (!r.ok()) return r.status();
+  if (r->status != 404) return ApiError(*r);
+  config_map["metadata"]["ownerReferences"] = json::array({ref});
+  return CreateOrAdopt(client, paths, config_map, nullptr).status();
 }
 
 }  // namespace portflow::k8s

@@ -32,7 +32,15 @@ struct NamespacePaths {
 // kept when it is ours: a Job must carry every label of `owner_labels` (a
 // repeated Submit adopts it; a same-named Job of another run is refused
 // with FailedPrecondition). Other kinds pass `owner_labels` nullptr.
-Status CreateOrAdopt(ApiClient& client, const NamespacePaths& paths, const nlohmann::json& object,
-                     const std::map<std::string, std::string>* owner_labels);
+// Returns the object's uid ("" for one of another kind that existed).
+Result<std::string> CreateOrAdopt(ApiClient& client, const NamespacePaths& paths,
+                                  const nlohmann::json& object,
+                                  const std::map<std::string, std::string>* owner_labels);
+
+// Adds the Job `job` (`uid`) to the owners of the ConfigMap `config_map`,
+// so that the ConfigMap goes with the last Job that uses it; one deleted
+// meanwhile (its owners went) is made again with this owner.
+Status AddJobOwner(ApiClient& client, const NamespacePaths& paths, nlohmann::json config_map,
+                   const std::string& job, const std::string& uid);
 
 }  // namespace portflow::k8s

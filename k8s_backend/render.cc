@@ -286,14 +286,19 @@ std::map<std::string, std::string> TaskLabels(const TaskSpec& spec) {
           {"portflow.dev/attempt", std::to_string(spec.attempt)}};
 }
 
-Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
+Result<ShippedCode> CollectCode(const std::string& dir) {
   std::error_code ec;
-  IgnoreRules ignore;
+  std::string user_rules;
   if (std::ifstream in(fs::path(dir) / ".portflowignore"); in) {
     std::stringstream text;
     text << in.rdbuf();
-    ignore = IgnoreRules(text.str());
+    user_rules = text.str();
   }
+  // The user's rules come after the credential patterns: the last match decides.
+  const IgnoreRules credentials(kCredentialPatterns), user(user_rules),
+      ignore(std::string(kCredentialPatterns) + user_rules);
+  const fs::path root = fs::weakly_canonical(dir, ec);
+  ShippedCode code;
   // What would ship, with sizes; read only once it is known to fit.
   std::vector<std::pair<std::string, uintmax_t>> found;  // relative path, bytes
   uintmax_t total = 0;
@@ -307,14 +312,29 @@ Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
     bool folder = it->is_directory(ec);
     if (name.front() == '.' || name == "__pycache__" || ignore.Ignored(rel, folder)) {
       if (folder) it.disable_recursion_pending();
+      if (!folder && credentials.Ignored(rel, false) && !user.Ignored(rel, false)) {
+        code.left_out.push_back(rel);
+      }
       continue;
     }
     if (!it->is_regular_file(ec)) continue;
+    if (it->is_symlink(ec)) {
+      fs::path target = fs::weakly_canonical(it->path(), ec);
+      std::string inside = target.lexically_relative(root).string();
+      if (!ec && (inside == ".." || inside.rfind("../", 0) == 0)) {
+        return InvalidArgument(
+            "the code in " + dir + " holds a link to a file outside it: " + rel + " -> " +
+            fs::read_symlink(it->path(), ec).string() + " (" + target.string() +
+            "); shipping it would copy that file to the cluster. Copy the file into " + dir +
+            ", or leave the link out in " + dir + "/.portflowignore");
+      }
+    }
     uintmax_t size = it->file_size(ec);
     if (ec) continue;
     found.emplace_back(rel, size);
     total += size;
   }
+  std::sort(code.left_out.begin(), code.left_out.end());
   if (total > kMaxShippedCode) {
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
       return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -330,19 +350,19 @@ Result<std::map<std::string, std::string>> CollectCode(const std::string& dir) {
         "/.portflowignore (gitignore syntax), or build the code into the image and set "
         "`code: image` on the target");
   }
-  std::map<std::string, std::string> files;
   for (const auto& [rel, size] : found) {
     std::ifstream in(fs::path(dir) / rel, std::ios::binary);
     std::stringstream bytes;
     bytes << in.rdbuf();
-    files[rel] = bytes.str();
+    code.files[rel] = bytes.str();
   }
-  return files;
+  return code;
 }
 
 Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarget& target,
                                      const std::string& namespace_name,
-                                     const std::map<std::string, std::string>& code_files) {
+                                     const std::map<std::string, std::string>& code_files,
+                                     const std::vector<std::string>& left_out) {
   std::string image = spec.image.value_or(target.image);
   if (image.empty()) {
     return InvalidArgument("step " + spec.step +
@@ -385,6 +405,11 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
                  {"labels", {{"portflow.dev/run", labels["portflow.dev/run"]}}}}},
                {"data", data}};
     if (!binary.empty()) cm["binaryData"] = binary;
+    if (!left_out.empty()) {
+      std::string list;
+      for (const std::string& path : left_out) list += (list.empty() ? "" : ", ") + path;
+      cm["metadata"]["annotations"] = {{"portflow.dev/credentials-left-out", list}};
+    }
     objects.push_back(cm);
   }
 

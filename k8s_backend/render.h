@@ -73,14 +73,32 @@ std::map<std::string, std::string> TaskLabels(const TaskSpec& spec);
 
 // The objects for one attempt, in the order they are created. `code_files`
 // maps paths relative to the working directory to their bytes (empty unless
-// the code is shipped); `namespace_name` is resolved by the caller.
+// the code is shipped); `left_out` (credentials not shipped) is noted on the
+// code's ConfigMap; `namespace_name` is resolved by the caller.
 Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarget& target,
                                      const std::string& namespace_name,
-                                     const std::map<std::string, std::string>& code_files);
+                                     const std::map<std::string, std::string>& code_files,
+                                     const std::vector<std::string>& left_out = {});
 
-// The files of `dir` to ship: regular files below it, hidden files and
-// directories, __pycache__ and .portflow left out. ResourceExhausted past
-// kMaxShippedCode, naming the size and what to do instead.
-Result<std::map<std::string, std::string>> CollectCode(const std::string& dir);
+// What looks like credentials, in .portflowignore syntax: never shipped
+// unless the folder's .portflowignore takes it back (`!server.key`).
+inline constexpr const char* kCredentialPatterns =
+    "*kubeconfig*\n*.pem\n*.key\n*.p12\n*.pfx\n*.jks\n*.keystore\nid_*\n*.env\n"
+    "credentials\ncredentials.*\n*.tfstate\n";
+
+struct ShippedCode {
+  std::map<std::string, std::string> files;  // path relative to the folder -> bytes
+  std::vector<std::string> left_out;         // credentials not shipped, sorted
+};
+
+// The files of `dir` to ship: regular files below it, and files that links
+// below it point to, under the link's own name. Left out: hidden files and
+// folders, __pycache__ and .portflow, what looks like credentials
+// (kCredentialPatterns, listed in `left_out`), what .portflowignore says,
+// and links that lead nowhere or to a folder. InvalidArgument for a link to
+// a file outside `dir` (shipping it would leak it), naming the link;
+// ResourceExhausted past kMaxShippedCode, naming the size and what to do
+// instead.
+Result<ShippedCode> CollectCode(const std::string& dir);
 
 }  // namespace portflow::k8s

@@ -263,9 +263,9 @@ TEST(Render, CodeIsCollectedWithinTheLimit) {
   fs::create_symlink("nowhere", dir + "/dangling");
   auto files = CollectCode(dir);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
-  EXPECT_EQ(files->size(), 3u);
-  EXPECT_EQ((*files)["pkg/m.py"], "x = 1\n");
-  EXPECT_EQ((*files)["link.py"], "print(1)\n");
+  EXPECT_EQ(files->files.size(), 3u);
+  EXPECT_EQ(files->files["pkg/m.py"], "x = 1\n");
+  EXPECT_EQ(files->files["link.py"], "print(1)\n");
   std::ofstream(dir + "/big.bin") << std::string(kMaxShippedCode, 'x');
   auto big = CollectCode(dir);
   EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
@@ -279,9 +279,64 @@ TEST(Render, CodeIsCollectedWithinTheLimit) {
   std::ofstream(dir + "/.portflowignore") << "*.bin\npkg/\n";
   auto kept = CollectCode(dir);
   ASSERT_TRUE(kept.ok()) << kept.status().ToString();
-  EXPECT_EQ(kept->size(), 2u);
-  EXPECT_TRUE(kept->count("train.py"));
+  EXPECT_EQ(kept->files.size(), 2u);
+  EXPECT_TRUE(kept->files.count("train.py"));
   fs::remove_all(dir);
+}
+
+// What looks like credentials stays home unless .portflowignore takes it
+// back; a link to a file outside the folder is refused, naming the link; a
+// link inside ships under its own name (and its target under its own).
+TEST(Render, CredentialsStayAndLinksMayNotLeaveTheFolder) {
+  std::string base = ::testing::TempDir() + "render_secrets_" + std::to_string(::getpid());
+  std::string dir = base + "/work";
+  fs::remove_all(base);
+  fs::create_directories(dir + "/v2");
+  fs::create_directories(base + "/outside");
+  std::ofstream(base + "/outside/secret.txt") << "secret";
+  std::ofstream(dir + "/v2/train.py") << "print(2)\n";
+  fs::create_symlink("v2/train.py", dir + "/latest.py");
+  for (const char* name : {"kubeconfig", "prod.kubeconfig", "tls.key", "ca.pem", "id_ed25519",
+                           "credentials", "prod.env", "v2/server.key"}) {
+    std::ofstream(dir + "/" + name) << "token: planted\n";
+  }
+  auto code = CollectCode(dir);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  std::vector<std::string> shipped;
+  for (const auto& [path, bytes] : code->files) shipped.push_back(path);
+  EXPECT_EQ(shipped, (std::vector<std::string>{"latest.py", "v2/train.py"}));
+  EXPECT_EQ(code->files["latest.py"], "print(2)\n");
+  EXPECT_EQ(code->left_out,
+            (std::vector<std::string>{"ca.pem", "credentials", "id_ed25519", "kubeconfig",
+                                      "prod.env", "prod.kubeconfig", "tls.key", "v2/server.key"}));
+  // The rendered ConfigMap says what stayed.
+  KubernetesTarget target;
+  target.image = "busybox";
+  auto objects = RenderTask(Gang(), target, "ml", code->files, code->left_out);
+  ASSERT_TRUE(objects.ok()) << objects.status().ToString();
+  EXPECT_EQ((*objects)[0]["metadata"]["annotations"]["portflow.dev/credentials-left-out"],
+            "ca.pem, credentials, id_ed25519, kubeconfig, prod.env, prod.kubeconfig, tls.key, "
+            "v2/server.key");
+
+  // .portflowignore decides beyond the defaults: `!` ships one, and what
+  // the user leaves out is not listed as a credential.
+  std::ofstream(dir + "/.portflowignore") << "!ca.pem\nkubeconfig\n";
+  code = CollectCode(dir);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_TRUE(code->files.count("ca.pem"));
+  EXPECT_EQ(code->left_out,
+            (std::vector<std::string>{"credentials", "id_ed25519", "prod.env", "prod.kubeconfig",
+                                      "tls.key", "v2/server.key"}));
+
+  fs::create_symlink("../outside/secret.txt", dir + "/leak.txt");
+  auto leak = CollectCode(dir);
+  EXPECT_EQ(leak.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(leak.status().message(),
+              HasSubstr("holds a link to a file outside it: leak.txt -> ../outside/secret.txt"));
+  // Left out by the user, the link is no longer a problem.
+  std::ofstream(dir + "/.portflowignore", std::ios::app) << "leak.txt\n";
+  EXPECT_TRUE(CollectCode(dir).ok());
+  fs::remove_all(base);
 }
 
 }  // namespace

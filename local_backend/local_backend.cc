@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -160,7 +161,27 @@ class LocalBackend : public Backend {
   // they start and end: the engine asks for every ready instance each turn).
   Placement DoPlace(const PlacementRequest& request) override {
     std::lock_guard<std::mutex> l(mu_);
-    return PlaceInSlots(request, capacity_, in_use_);
+    Placement p = PlaceInSlots(request, capacity_, in_use_);
+    // Each live replica holds a descriptor (its pidfd); starting one takes
+    // a few more for a moment. Past the limit on open files a start would
+    // fail, so the step waits for others to end instead.
+    int64_t room = OpenFileLimit() - kFdsHeldBack - live_replicas_;
+    if (p.can_start_now && request.replicas > room) {
+      p.can_start_now = false;
+      p.why = std::to_string(live_replicas_) + " processes run and the limit on open files is " +
+              std::to_string(OpenFileLimit()) + " (ulimit -n): waiting for some to end";
+    }
+    return p;
+  }
+
+  // Descriptors kept for what is not a live replica: the run store, logs,
+  // a spawn's pipes, the terminal.
+  static constexpr int64_t kFdsHeldBack = 64;
+  static int64_t OpenFileLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+      return INT64_MAX / 2;
+    return static_cast<int64_t>(limit.rlim_cur);
   }
 
   Result<std::string> LogFile(const TaskHandle& handle, int replica) const override {
@@ -301,6 +322,7 @@ class LocalBackend : public Backend {
     }
     tasks_[spec.Key()] = task;
     in_use_ += task->need;
+    live_replicas_ += static_cast<int64_t>(task->replicas.size());
     l.unlock();
     Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "",
           std::to_string(spec.replicas) + " process(es) started"});
@@ -470,6 +492,7 @@ class LocalBackend : public Backend {
   TaskEvent Finish(Task& t) {
     t.ended = true;
     in_use_ -= t.need;
+    live_replicas_ -= static_cast<int64_t>(t.replicas.size());
     for (int g : t.gpus) free_gpus_.insert(g);
     ExitResult res{0, 0, false, "Completed", ""};
     TaskState state = TaskState::kSucceeded;
@@ -501,7 +524,8 @@ class LocalBackend : public Backend {
   Clock& clock_;
   std::vector<GpuInfo> gpus_;
   ResourceRequest capacity_;
-  ResourceRequest in_use_;  // what the live tasks hold (under mu_)
+  ResourceRequest in_use_;     // what the live tasks hold (under mu_)
+  int64_t live_replicas_ = 0;  // their processes (under mu_)
   std::string parent_visible_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;

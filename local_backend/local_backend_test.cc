@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -187,6 +188,29 @@ TEST_F(LocalBackendTest, GpusAreHandedOutOnce) {
   EXPECT_EQ(seen, (std::set<std::string>{"0\n", "1\n"}));
   EXPECT_EQ(ReadFile(LogPath(c.run_dir, "c", 1, 0)), "none=\n");
   ASSERT_TRUE(backend_->Submit(d).ok());  // freed again
+}
+
+// Each live process holds a descriptor: past the limit on open files
+// (ulimit -n) a step waits for others to end rather than fail to start.
+TEST_F(LocalBackendTest, PlacementKeepsWithinTheLimitOnOpenFiles) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64 + 2;  // room for two processes beside the 64 held back
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  TaskSpec a = Spec("a", {"/bin/sh", "-c", "sleep 0.3"});
+  TaskSpec b = Spec("b", {"/bin/sh", "-c", "sleep 0.3"});
+  PlacementRequest one{{1000, 0, 0}, 1, {}};
+  EXPECT_TRUE(backend_->Place(one).can_start_now);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(backend_->Submit(b).ok());
+  Placement full = backend_->Place(one);
+  EXPECT_FALSE(full.can_start_now);
+  EXPECT_TRUE(full.can_ever_fit);
+  EXPECT_THAT(full.why, HasSubstr("2 processes run and the limit on open files is 66"));
+  for (const TaskSpec* t : {&a, &b}) ASSERT_TRUE(events_.WaitTerminal(t->Key()).has_value());
+  EXPECT_TRUE(backend_->Place(one).can_start_now);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 // A command that is not found can never start: InvalidArgument, which the

@@ -18,10 +18,14 @@
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
 // The compiled parts of Boost.Process v2 live in this one translation unit.
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <boost/process/v2/src.hpp>
+#include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -36,12 +40,31 @@ namespace bp2 = boost::process::v2;
 // A failed exec is reported through a close-on-exec pipe (errno and pid),
 // which works whether the launcher really vforks or, as under sanitizers,
 // forks.
+std::atomic<uint64_t> child_nofile{0};  // 0: as this process has it
+
+// Closes every descriptor from `low` up but `keep` (in the child: only
+// system calls).
+void CloseFrom(unsigned low, int keep) {
+  auto close_range = [](unsigned from, unsigned to) {
+    if (from > to) return;
+    if (::syscall(SYS_close_range, from, to, 0) == 0) return;
+    rlimit limit{};  // a kernel before 5.9: one at a time
+    unsigned last = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < (1u << 20)
+                        ? static_cast<unsigned>(limit.rlim_cur)
+                        : 1u << 20;
+    for (unsigned fd = from; fd <= to && fd < last; ++fd) ::close(static_cast<int>(fd));
+  };
+  if (keep < static_cast<int>(low)) return close_range(low, ~0u);
+  close_range(low, static_cast<unsigned>(keep) - 1);
+  close_range(static_cast<unsigned>(keep) + 1, ~0u);
+}
+
 struct ChildSetup {
   int report_fd;
 
   template <typename Launcher>
   std::error_code on_setup(Launcher& launcher, const bp2::filesystem::path&, const char* const*) {
-    launcher.fd_whitelist.push_back(report_fd);  // Boost closes every other fd
+    launcher.fd_whitelist.push_back(report_fd);
     return {};
   }
   template <typename Launcher>
@@ -52,6 +75,18 @@ struct ChildSetup {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // The task gets stdin, stdout and stderr (set up before this) and no
+    // other descriptor of portflow's (sockets, the store, other logs), also
+    // not one opened without O_CLOEXEC by a library; Boost 1.81's vfork
+    // launcher does not close them. report_fd closes at exec.
+    CloseFrom(3, report_fd);
+    if (uint64_t soft = child_nofile.load(); soft != 0) {
+      rlimit limit{};
+      if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        limit.rlim_cur = soft;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+      }
+    }
     return {};
   }
   // Boost 1.81's vfork launcher calls exit() in the child when exec fails,
@@ -99,7 +134,34 @@ Result<std::string> FindExecutable(const std::string& name, const std::string& p
   return InvalidArgument("command not found: \"" + name + "\" (searched PATH=" + path + ")");
 }
 
+void SetChildOpenFileLimit(uint64_t soft) { child_nofile.store(soft); }
+
+namespace {
+
+// Out of file descriptors is a wait, not the task's failure.
+Status CannotStart(const std::string& what, int error) {
+  std::string message = what + ": " + std::strerror(error);
+  if (error == EMFILE || error == ENFILE) return ResourceExhausted(message);
+  return Unavailable(message);
+}
+
+Result<pid_t> Spawn(const SpawnRequest& req);
+
+}  // namespace
+
 Result<pid_t> SpawnProcess(const SpawnRequest& req) {
+  try {
+    return Spawn(req);
+  } catch (const boost::system::system_error& e) {  // Asio's set-up, e.g. out of descriptors
+    return CannotStart("cannot start " + req.executable, e.code().value());
+  } catch (const std::exception& e) {
+    return Unavailable("cannot start " + req.executable + ": " + e.what());
+  }
+}
+
+namespace {
+
+Result<pid_t> Spawn(const SpawnRequest& req) {
   // One spawn at a time in this process: Boost's process handles register
   // process-wide SIGCHLD state (a signal handler and its pipe), and
   // ThreadSanitizer saw two threads spawning at once race on it (the local
@@ -118,11 +180,12 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req) {
   boost::asio::io_context ctx;
   boost::system::error_code ec;
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) return Internal(std::string("open /dev/null: ") + std::strerror(errno));
+  if (null_fd < 0) return CannotStart("cannot start " + req.executable + ": open /dev/null", errno);
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) {
+    int error = errno;
     ::close(null_fd);
-    return Unavailable(std::string("pipe: ") + std::strerror(errno));
+    return CannotStart("cannot start " + req.executable + ": pipe", error);
   }
   bp2::posix::vfork_launcher launcher;
   // The executor overload: 1.81's context overload drops `ec` and throws.
@@ -157,12 +220,14 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req) {
   }
   if (n == static_cast<ssize_t>(sizeof failure)) {
     ::waitpid(failure[1], nullptr, 0);  // reap the child that could not exec
-    return Unavailable("cannot start " + req.executable + ": " + std::strerror(failure[0]));
+    return CannotStart("cannot start " + req.executable, failure[0]);
   }
-  if (ec) return Unavailable("cannot start " + req.executable + ": " + ec.message());
+  if (ec) return CannotStart("cannot start " + req.executable, ec.value());
   pid_t pid = proc.id();
   proc.detach();  // the backend reaps it; Boost must not kill it on scope exit
   return pid;
 }
+
+}  // namespace
 
 }  // namespace portflow

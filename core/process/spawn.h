@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,14 @@ struct SpawnRequest {
 
 // Starts the process in a new process group of its own (pgid == pid) with
 // vfork+exec, so the parent's size does not matter. The caller reaps it.
+// It inherits only stdin, stdout and stderr. ResourceExhausted when this
+// process has too many files open to start one (EMFILE, ENFILE): a wait,
+// not a failure of the task; Unavailable for other failures to start.
 Result<pid_t> SpawnProcess(const SpawnRequest& req);
+
+// The soft limit on open files that processes started from now on get
+// (this process may have raised its own).
+void SetChildOpenFileLimit(uint64_t soft);
 
 // Resolves argv[0] the way a shell would: a name with a slash is relative to
 // `cwd`; a bare name is searched in `path` (a PATH value).

@@ -165,6 +165,71 @@ TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
   EXPECT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", badname).status, 422);
 }
 
+// As the API server: a volume item's path stays below its mount.
+TEST_F(FakeClusterTest, VolumeItemPathsMayNotLeaveTheMount) {
+  json job = TrainJob();
+  json& spec = job["spec"]["template"]["spec"];
+  spec["volumes"] = {{{"name", "code"},
+                      {"configMap",
+                       {{"name", "c"},
+                        {"items",
+                         {{{"key", "a"}, {"path", "ok/a.py"}},
+                          {{"key", "b"}, {"path", "../outside/secret.txt"}},
+                          {{"key", "c"}, {"path", "/etc/passwd"}},
+                          {{"key", "d"}, {"path", "x/../../y"}},
+                          {{"key", "e"}, {"path", "..a/b"}}}}}}}};
+  HttpResponse r = Call("POST", "/apis/batch/v1/namespaces/default/jobs", job);
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(
+      Body(r)["message"],
+      "Job.batch \"train\" is invalid: [spec.template.spec.volumes[0].configMap.items[1].path: "
+      "Invalid value: \"../outside/secret.txt\": must not contain '..', "
+      "spec.template.spec.volumes[0].configMap.items[2].path: Invalid value: \"/etc/passwd\": "
+      "must be a relative path, spec.template.spec.volumes[0].configMap.items[3].path: "
+      "Invalid value: \"x/../../y\": must not contain '..']");
+}
+
+// ConfigMaps and Services owned by Jobs go once every owning Job has gone;
+// one owned by nothing, or by another kind too, stays.
+TEST_F(FakeClusterTest, DependentsGoWithTheLastOwningJob) {
+  std::vector<json> jobs;
+  for (const char* name : {"a", "b"}) {
+    json job = TrainJob();
+    job["metadata"]["name"] = name;
+    HttpResponse r = Call("POST", "/apis/batch/v1/namespaces/default/jobs", job);
+    ASSERT_EQ(r.status, 201) << r.body;
+    jobs.push_back(Body(r));
+  }
+  auto ref = [](const json& owner) {
+    return json{{"apiVersion", owner.value("apiVersion", "batch/v1")},
+                {"kind", owner.value("kind", "Job")},
+                {"name", owner["metadata"]["name"]},
+                {"uid", owner["metadata"]["uid"]}};
+  };
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  json both = {{"metadata", {{"name", "both"}, {"ownerReferences", {ref(jobs[0]), ref(jobs[1])}}}}};
+  json none = {{"metadata", {{"name", "none"}}}};
+  json mixed = {
+      {"metadata",
+       {{"name", "mixed"},
+        {"ownerReferences",
+         {ref(jobs[0]), {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", "p"}, {"uid", "u"}}}}}}};
+  for (const json& cm : {both, none, mixed}) ASSERT_EQ(Call("POST", cms, cm).status, 201);
+  json svc = {{"metadata", {{"name", "gang"}, {"ownerReferences", {ref(jobs[1])}}}},
+              {"spec", {{"clusterIP", "None"}, {"ports", {{{"port", 1}}}}}}};
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/services", svc).status, 201);
+
+  ASSERT_EQ(Call("DELETE", "/apis/batch/v1/namespaces/default/jobs/a").status, 200);
+  cluster_->RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(Call("GET", cms + "/both").status, 200);  // b still owns it
+  ASSERT_EQ(Call("DELETE", "/apis/batch/v1/namespaces/default/jobs/b").status, 200);
+  cluster_->RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(Call("GET", cms + "/both").status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/services/gang").status, 404);
+  EXPECT_EQ(Call("GET", cms + "/none").status, 200);
+  EXPECT_EQ(Call("GET", cms + "/mixed").status, 200);
+}
+
 TEST_F(FakeClusterTest, UpdatesCannotChangeImmutableFields) {
   json job = TrainJob();
   ASSERT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", job).status, 201);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -152,6 +153,30 @@ TEST_P(BackendConformance, SucceedsWithItsEnvAndLogs) {
   EXPECT_EQ(Log(t), "hello from 0\n");
   EXPECT_EQ(ReadFile(LogPath(t.run_dir, "ok", 1, 0)),
             "hello from 0\n");  // logs live in the run dir
+}
+
+// A task holds only stdin, stdout and stderr: none of portflow's sockets
+// (the API server's listener under rehearsal), logs or store. `ls` lists
+// the fds of its own process: 0, 1 and 2 it inherited, and what it opened
+// itself to read that folder.
+TEST_P(BackendConformance, ATaskSeesOnlyStdinStdoutAndStderr) {
+  TaskSpec t = Spec("fds", "exec ls -l /proc/self/fd");
+  auto end = RunToEnd(t);
+  ASSERT_TRUE(end.has_value());
+  ASSERT_EQ(end->state, TaskState::kSucceeded) << Log(t);
+  std::string listed = Log(t);
+  std::regex entry(" ([0-9]+) -> ([^\n]*)");
+  int seen = 0;
+  for (auto it = std::sregex_iterator(listed.begin(), listed.end(), entry);
+       it != std::sregex_iterator(); ++it) {
+    ++seen;
+    if (std::stoi((*it)[1]) > 2) {
+      EXPECT_THAT((*it)[2].str(), ::testing::MatchesRegex("/proc/[0-9]+/fd"))
+          << "fd " << (*it)[1] << " leaked into the task:\n"
+          << listed;
+    }
+  }
+  EXPECT_GE(seen, 3) << listed;
 }
 
 // A task gets its own variables, not those of the shell that started

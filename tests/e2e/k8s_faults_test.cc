@@ -145,8 +145,10 @@ spec:
       << ReadFile(dir_ + "/run.out") << ReadFile(dir_ + "/run.err");
   std::string out = ReadFile(dir_ + "/run.out") + ReadFile(dir_ + "/run.err");
   // Attempt 1 failed with its node, and says so.
-  EXPECT_THAT(out, ::testing::ContainsRegex("attempt 1 failed: NodeLost .*: Node " + node +
-                                            " which was running pod"));
+  EXPECT_THAT(out, ::testing::ContainsRegex(
+                       "attempt 1 failed: NodeLost .*: the node of replica 0 was lost, and its pod "
+                       "killed \\(exit code 137\\): Node " +
+                       node + " which was running pod"));
   EXPECT_THAT(out, HasSubstr("attempt 2"));
   EXPECT_THAT(out, HasSubstr("finished"));
   ShellResult second =

@@ -56,6 +56,29 @@ void ValidatePodSpec(const json& spec, const std::string& path, bool job,
       }
     }
   }
+  // Volume items put files under the mount: a path must stay below it.
+  const json volumes = spec.value("volumes", json::array());
+  for (size_t i = 0; volumes.is_array() && i < volumes.size(); ++i) {
+    for (const char* source : {"configMap", "secret"}) {
+      const json items =
+          volumes[i].is_object()
+              ? volumes[i].value(source, json::object()).value("items", json::array())
+              : json::array();
+      for (size_t j = 0; items.is_array() && j < items.size(); ++j) {
+        std::string item = items[j].is_object() ? items[j].value("path", "") : "";
+        std::string at = path + ".volumes[" + std::to_string(i) + "]." + source + ".items[" +
+                         std::to_string(j) + "].path";
+        std::string segments = "/" + item + "/";
+        if (!item.empty() && item.front() == '/') {
+          causes.push_back({"FieldValueInvalid", at,
+                            "Invalid value: " + Quote(item) + ": must be a relative path"});
+        } else if (segments.find("/../") != std::string::npos) {
+          causes.push_back({"FieldValueInvalid", at,
+                            "Invalid value: " + Quote(item) + ": must not contain '..'"});
+        }
+      }
+    }
+  }
   json policy = spec.value("restartPolicy", json(job ? "" : "Always"));
   if (job) {
     if (policy == "" || policy.is_null()) {

@@ -35,6 +35,7 @@ void ControllerManager::Observe(const ObjectStore::Change& c) {
     gc_.ObservePod(pod);  // after the Job controller: it reads the owners
   } else if (c.kind == &Jobs()) {
     if (jobs_.ObserveJob(c)) gc_.CollectPodsOf(Str(Field(*c.object, "metadata"), "uid"));
+    if (c.type == "DELETED") gc_.JobGone();
   } else if (c.kind == &Events()) {
     recorder_.Observe(c);
   }

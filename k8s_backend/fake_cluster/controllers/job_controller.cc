@@ -407,8 +407,31 @@ void GarbageCollector::CollectPodsOf(const std::string& uid) {
     pods_.insert(it->second.begin(), it->second.end());
 }
 
+bool GarbageCollector::CollectOrphans() {
+  bool changed = false;
+  for (const ResourceKind* kind : {&ConfigMaps(), &Services()}) {
+    auto all = store_.List(*kind, "", {});
+    if (!all.ok()) continue;
+    for (const json& o : all->items) {
+      const json& meta = Field(o, "metadata");
+      const json& refs = Field(meta, "ownerReferences");
+      bool orphan = refs.is_array() && !refs.empty();
+      for (const json& ref : refs) {
+        orphan = orphan && Str(ref, "kind") == "Job" && !owners_.job_by_uid.count(Str(ref, "uid"));
+      }
+      if (orphan)
+        changed = store_.Delete(*kind, Str(meta, "namespace"), Str(meta, "name")).ok() || changed;
+    }
+  }
+  return changed;
+}
+
 bool GarbageCollector::Sync() {
   bool changed = false;
+  if (job_gone_) {
+    job_gone_ = false;
+    changed = CollectOrphans();
+  }
   std::set<std::string> work;
   work.swap(pods_);
   for (const std::string& key : work) {

@@ -74,8 +74,10 @@ class JobController {
   static constexpr Duration kCreateRetry = std::chrono::seconds(1);
 };
 
-// The garbage collector: deletes pods whose owners are gone, and finishes a
-// foreground deletion once the owner's dependents are gone.
+// The garbage collector: deletes pods whose owners are gone, and ConfigMaps
+// and Services once every Job that owns them is gone (an object with
+// another kind of owner, or none, stays); finishes a foreground deletion
+// once the owner's dependents are gone.
 class GarbageCollector {
  public:
   GarbageCollector(ObjectStore& store, ChangeFeed& feed, const Owners& owners)
@@ -85,13 +87,19 @@ class GarbageCollector {
   void ObservePod(const PodChange& c);
   // The pods of Job `uid` are to be looked at.
   void CollectPodsOf(const std::string& uid);
+  // A Job was deleted: the ConfigMaps and Services it owned are to be looked at.
+  void JobGone() { job_gone_ = true; }
   bool Sync();
 
  private:
+  // Deletes the ConfigMaps and Services whose owners are all Jobs, all gone.
+  bool CollectOrphans();
+
   ObjectStore& store_;
   ChangeFeed& feed_;
   const Owners& owners_;
   std::set<std::string> pods_;  // to look at, by key
+  bool job_gone_ = false;
 };
 
 }  // namespace portflow::fake
