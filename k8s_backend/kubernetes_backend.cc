@@ -303,37 +303,17 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       Track(a);
     }
-    std::map<std::string, std::string> labels = k8s::TaskLabels(spec);
-    const json* code = nullptr;  // the code's ConfigMap, shared by the run's attempts
-    for (size_t i = 0; i < objects.size(); ++i) {
-      bool job = objects[i]["kind"] == "Job";
-      auto created = k8s::CreateOrAdopt(*client, paths_, objects[i], job ? &labels : nullptr);
-      // The object that failed may exist when its answer was lost or the
-      // server erred; a Job whose code could not be owned does.
-      size_t made = created.status().code() == StatusCode::kUnavailable ? i + 1 : i;
-      if (created.ok() && objects[i]["kind"] == "ConfigMap") code = &objects[i];
-      if (created.ok() && job && code) {  // the code goes with the last Job that mounts it
-        Status owned = k8s::AddJobOwner(*client, paths_, *code, a->job, *created);
-        if (!owned.ok()) created = owned;
-        made = i + 1;
-      }
-      if (created.ok()) continue;
+    Status created = k8s::CreateAttemptObjects(*client, paths_, objects, k8s::TaskLabels(spec));
+    if (!created.ok()) {
       {
         std::lock_guard<std::mutex> l(mu_);
         Untrack(*a);
       }
-      // The attempt failed: what it made goes, so that nothing of it runs
-      // beside the engine's next attempt. Not the code's ConfigMap: other
-      // attempts of the run mount it; it goes with their Jobs.
       PORTFLOW_LOG(LogLevel::kDebug, "k8s",
                    "creating the objects of " + spec.instance + " attempt " +
-                       std::to_string(spec.attempt) + " failed (" + created.status().ToString() +
-                       "); deleting what it may have made");
-      for (size_t j = made; j-- > 0;) {
-        if (objects[j]["kind"] != "ConfigMap")
-          (void)client->Call({"DELETE", paths_.Deletion(objects[j]), ""});
-      }
-      return created.status();
+                       std::to_string(spec.attempt) + " failed (" + created.ToString() +
+                       "); what it may have made was deleted");
+      return created;
     }
     bool cancelled = false, report = false;
     uint64_t seq = 0;

@@ -45,6 +45,10 @@ Result<std::string> CreateOrAdopt(ApiClient& client, const NamespacePaths& paths
   return Str(Sub(found, "metadata"), "uid");  // adopted
 }
 
+namespace {
+
+// Adds the Job `job` (`uid`) to the owners of the ConfigMap `config_map`;
+// one deleted meanwhile (its owners went) is made again with this owner.
 Status AddJobOwner(ApiClient& client, const NamespacePaths& paths, json config_map,
                    const std::string& job, const std::string& uid) {
   json ref = {{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"name", job}, {"uid", uid}};
@@ -58,6 +62,35 @@ Status AddJobOwner(ApiClient& client, const NamespacePaths& paths, json config_m
   if (r->status != 404) return ApiError(*r);
   config_map["metadata"]["ownerReferences"] = json::array({ref});
   return CreateOrAdopt(client, paths, config_map, nullptr).status();
+}
+
+}  // namespace
+
+Status CreateAttemptObjects(ApiClient& client, const NamespacePaths& paths,
+                            const std::vector<json>& objects,
+                            const std::map<std::string, std::string>& job_labels) {
+  const json* code = nullptr;  // the code's ConfigMap
+  for (size_t i = 0; i < objects.size(); ++i) {
+    bool job = Str(objects[i], "kind") == "Job";
+    auto created = CreateOrAdopt(client, paths, objects[i], job ? &job_labels : nullptr);
+    // The object that failed may exist when its answer was lost or the
+    // server erred; a Job whose code could not be owned does.
+    size_t made = created.status().code() == StatusCode::kUnavailable ? i + 1 : i;
+    if (created.ok() && Str(objects[i], "kind") == "ConfigMap") code = &objects[i];
+    if (created.ok() && job && code) {
+      Status owned =
+          AddJobOwner(client, paths, *code, Str(Sub(objects[i], "metadata"), "name"), *created);
+      if (!owned.ok()) created = owned;
+      made = i + 1;
+    }
+    if (created.ok()) continue;
+    for (size_t j = made; j-- > 0;) {
+      if (Str(objects[j], "kind") != "ConfigMap")
+        (void)client.Call({"DELETE", paths.Deletion(objects[j]), ""});
+    }
+    return created.status();
+  }
+  return OkStatus();
 }
 
 }  // namespace portflow::k8s

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "k8s_backend/client/api_client.h"
@@ -37,10 +38,16 @@ Result<std::string> CreateOrAdopt(ApiClient& client, const NamespacePaths& paths
                                   const nlohmann::json& object,
                                   const std::map<std::string, std::string>* owner_labels);
 
-// Adds the Job `job` (`uid`) to the owners of the ConfigMap `config_map`,
-// so that the ConfigMap goes with the last Job that uses it; one deleted
-// meanwhile (its owners went) is made again with this owner.
-Status AddJobOwner(ApiClient& client, const NamespacePaths& paths, nlohmann::json config_map,
-                   const std::string& job, const std::string& uid);
+// Creates an attempt's rendered `objects` in order with CreateOrAdopt (its
+// Job must carry `job_labels`), and adds the Job to the owners of the code
+// ConfigMap among them, so that the code, which the run's attempts share,
+// goes with the last Job that mounts it. When one fails, what was made is
+// deleted, and the object that failed too when it may exist (its answer
+// was lost or the server erred; a Job whose code could not be owned), so
+// that nothing of the attempt runs beside the next one; but never the code
+// ConfigMap, which other attempts mount. Returns that failure.
+Status CreateAttemptObjects(ApiClient& client, const NamespacePaths& paths,
+                            const std::vector<nlohmann::json>& objects,
+                            const std::map<std::string, std::string>& job_labels);
 
 }  // namespace portflow::k8s

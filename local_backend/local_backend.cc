@@ -165,11 +165,11 @@ class LocalBackend : public Backend {
     // Each live replica holds a descriptor (its pidfd); starting one takes
     // a few more for a moment. Past the limit on open files a start would
     // fail, so the step waits for others to end instead.
-    int64_t room = OpenFileLimit() - kFdsHeldBack - live_replicas_;
-    if (p.can_start_now && request.replicas > room) {
+    int64_t limit = OpenFileLimit();
+    if (p.can_start_now && request.replicas > limit - kFdsHeldBack - live_replicas_) {
       p.can_start_now = false;
       p.why = std::to_string(live_replicas_) + " processes run and the limit on open files is " +
-              std::to_string(OpenFileLimit()) + " (ulimit -n): waiting for some to end";
+              std::to_string(limit) + " (ulimit -n): waiting for some to end";
     }
     return p;
   }

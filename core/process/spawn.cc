@@ -64,6 +64,8 @@ struct ChildSetup {
 
   template <typename Launcher>
   std::error_code on_setup(Launcher& launcher, const bp2::filesystem::path&, const char* const*) {
+    // Boost closes what is above the highest listed descriptor after
+    // on_exec_setup, so the failure report must be listed to survive.
     launcher.fd_whitelist.push_back(report_fd);
     return {};
   }
@@ -77,8 +79,10 @@ struct ChildSetup {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     // The task gets stdin, stdout and stderr (set up before this) and no
     // other descriptor of portflow's (sockets, the store, other logs), also
-    // not one opened without O_CLOEXEC by a library; Boost 1.81's vfork
-    // launcher does not close them. report_fd closes at exec.
+    // not one opened without O_CLOEXEC by a library. Boost 1.81 closes only
+    // those above the highest whitelisted one: its loop over the gaps
+    // between whitelisted descriptors compares each with itself, so 3 to
+    // report_fd - 1 stayed open. report_fd closes at exec.
     CloseFrom(3, report_fd);
     if (uint64_t soft = child_nofile.load(); soft != 0) {
       rlimit limit{};

@@ -1,5 +1,7 @@
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
+#include <openssl/crypto.h>
+
 #include <iomanip>
 #include <random>
 #include <set>
@@ -384,9 +386,8 @@ HttpResponse FakeCluster::Authenticated(const HttpRequest& req) {
   const std::string expected = "Bearer " + token_;
   // Compared in time that does not depend on where they differ.
   bool ok = given != req.headers.end() && given->second.size() == expected.size();
-  unsigned char differ = 0;
-  for (size_t i = 0; ok && i < expected.size(); ++i) differ |= given->second[i] ^ expected[i];
-  if (!ok || differ != 0) return Failure(401, "Unauthorized", "Unauthorized");
+  if (!ok || CRYPTO_memcmp(given->second.data(), expected.data(), expected.size()) != 0)
+    return Failure(401, "Unauthorized", "Unauthorized");
   return Handle(req);
 }
 

@@ -48,8 +48,8 @@ class DiagnosticsTest : public ::testing::Test {
   }
   void TearDown() override {
     unsetenv("PORTFLOW_LOG");
-    if (server_ > 0) {
-      EXPECT_EQ(StopCluster(server_), 0);
+    if (cluster_.pid > 0) {
+      EXPECT_EQ(StopCluster(cluster_.pid), 0);
     }
     fs::remove_all(dir_);
   }
@@ -57,7 +57,6 @@ class DiagnosticsTest : public ::testing::Test {
   void Serve(std::vector<std::string> args) {
     ServedCluster c = ServeCluster(dir_, std::move(args));
     ASSERT_GT(c.pid, 0) << c.error;
-    server_ = c.pid;
     cluster_ = c;
   }
   std::string RunLogOf(const std::string& run) {
@@ -66,7 +65,6 @@ class DiagnosticsTest : public ::testing::Test {
 
   std::string dir_;
   ServedCluster cluster_;
-  pid_t server_ = -1;
 };
 
 TEST_F(DiagnosticsTest, VerboseShowsApiRequestsAndTheDefaultOutputIsUnchanged) {

@@ -32,15 +32,14 @@ class K8sFaultsTest : public ::testing::Test {
     ServedCluster c =
         ServeCluster(dir_, {"--mode", "execute", "--nodes", "2", "--work-dir", dir_ + "/cluster"});
     ASSERT_GT(c.pid, 0) << c.error;
-    server_ = c.pid;
     cluster_ = c;
     WriteFile(dir_ + "/work/portflow.yaml",
               "targets:\n  onprem: {backend: kubernetes, kubeconfig: " + dir_ +
                   "/kubeconfig, namespace: default, cleanup: keep}\n");
   }
   void TearDown() override {
-    if (server_ > 0) {
-      EXPECT_EQ(StopCluster(server_), 0);
+    if (cluster_.pid > 0) {
+      EXPECT_EQ(StopCluster(cluster_.pid), 0);
     }
     fs::remove_all(dir_);
   }
@@ -71,7 +70,6 @@ class K8sFaultsTest : public ::testing::Test {
 
   std::string dir_;
   ServedCluster cluster_;
-  pid_t server_ = -1;
 };
 
 TEST_F(K8sFaultsTest, FailingCallsAndDroppedWatchesDoNotDuplicateOrLoseWork) {

@@ -29,16 +29,16 @@ class KubectlTest : public ::testing::Test {
     fs::remove_all(*dir_);
     ServedCluster c = ServeCluster(*dir_, {"--nodes", "3", "--gpus", "1"});
     ASSERT_GT(c.pid, 0) << c.error;
-    server_ = c.pid;
     cluster_ = new ServedCluster(c);
   }
   static void TearDownTestSuite() {
-    if (server_ > 0) {
-      EXPECT_EQ(StopCluster(server_), 0);  // Ctrl-C/SIGTERM stop it cleanly
+    if (cluster_) {
+      EXPECT_EQ(StopCluster(cluster_->pid), 0);  // Ctrl-C/SIGTERM stop it cleanly
     }
     fs::remove_all(*dir_);
     delete dir_;
     delete cluster_;
+    cluster_ = nullptr;
   }
 
   // kubectl with a fresh HOME (its discovery cache lives there).
@@ -48,12 +48,10 @@ class KubectlTest : public ::testing::Test {
 
   static std::string* dir_;
   static ServedCluster* cluster_;
-  static pid_t server_;
 };
 
 std::string* KubectlTest::dir_ = nullptr;
 ServedCluster* KubectlTest::cluster_ = nullptr;
-pid_t KubectlTest::server_ = -1;
 
 constexpr const char* kJob = R"yaml(apiVersion: batch/v1
 kind: Job
