@@ -147,7 +147,11 @@ class Backend {
 
   // Starts one attempt. Idempotent per spec.Key(): submitting the same key
   // again returns the existing handle and starts nothing. InvalidArgument for
-  // a spec the backend can never run, Unavailable for a transient failure.
+  // a spec the backend can never run, Unavailable for a transient failure
+  // (the attempt failed), ResourceExhausted when a shortage that Place() does
+  // not count stopped it (a process's open files): nothing of it is left, and
+  // while other attempts run the engine submits it again when they end,
+  // without counting an attempt.
   // After OK, the backend sends at least one terminal event for the key.
   Result<TaskHandle> Submit(const TaskSpec& spec);
 

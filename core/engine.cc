@@ -12,6 +12,10 @@ namespace {
 
 std::atomic<int> g_cancel_requests{0};
 
+// How long an attempt that a backend could not start for a shortage waits
+// before it is submitted again.
+constexpr Duration kShortageWait = std::chrono::seconds(1);
+
 std::string Describe(const ExitResult& r) {
   std::string s = r.reason.empty() ? "" : r.reason;
   if (r.signal)
@@ -58,7 +62,11 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
       problems += (named ? "" : "step \"" + step.name + "\": ") + why + "\n";
       continue;
     }
-    if (!backend.Place({spec.resources, spec.replicas, {}}).can_ever_fit) {
+    Placement placement = backend.Place({spec.resources, spec.replicas, {}});
+    if (!placement.can_ever_fit && need.FitsIn(backend.Capacity())) {  // a limit of its own
+      problems += "step \"" + step.name + "\" could never start on the " + backend.name() +
+                  " backend: " + placement.why + "\n";
+    } else if (!placement.can_ever_fit) {
       problems += "step \"" + step.name + "\" needs " + need.ToString() +
                   (spec.replicas > 1 ? " (" + std::to_string(spec.replicas) + " replicas of " +
                                            spec.resources.ToString() + ")"
@@ -307,6 +315,18 @@ Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHand
                            TimePoint now) {
   Slot& s = slots_[i];
   int attempt = spec.attempt;
+  if (!h.ok() && h.status().code() == StatusCode::kResourceExhausted && !active_keys_.empty()) {
+    // The backend ran short of something placement does not count (a
+    // process's open files): the attempt never started. It waits for
+    // others to end and is submitted again, under the same number, without
+    // counting a failure. With nothing running, waiting would free nothing:
+    // that is a failure like any other.
+    RETURN_IF_ERROR(store_.DeleteAttempt(run_.id, spec.instance, attempt));
+    s.attempt = attempt - 1;
+    s.phase = Phase::kBackoff;
+    s.ready_at = now + kShortageWait;
+    return SetState(i, "Waiting", h.status().message());
+  }
   if (!h.ok()) NoteInLog(run_.run_dir, spec.instance, attempt, h.status().message());
   if (!h.ok() && h.status().code() == StatusCode::kInvalidArgument) {
     // It can never start (e.g. command not found): retrying would not help.

@@ -291,6 +291,40 @@ TEST_F(EngineTest, SubmitErrorsCountAsFailedAttempts) {
   EXPECT_EQ(attempts[0].reason, "SubmitFailed");
 }
 
+// A shortage at Submit (too many open files) while others run is a wait,
+// not a failure: the same attempt is submitted again, even with no retries
+// allowed. With nothing running, nothing would free what is short: it fails.
+TEST_F(EngineTest, ASubmitShortageWaitsForOthersWithoutCountingAnAttempt) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
+  Outcome shortage;
+  shortage.submit_short = true;
+  Outcome slow;
+  slow.runtime = std::chrono::seconds(30);
+  backend_.Script("a", {slow});
+  backend_.Script("b", {shortage, shortage, Outcome{}});
+  EXPECT_EQ(RunIt(), "Succeeded");
+  EXPECT_THAT(Submitted(), ElementsAre("a#1", "b#1"));
+  auto attempts = *store_->ListAttempts("run1");
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[1].instance, "b");
+  EXPECT_EQ(attempts[1].attempt, 1);
+  EXPECT_EQ(attempts[1].state, "Succeeded");
+  EXPECT_FALSE(std::filesystem::exists(LogPath(dir_ + "/runs/run1", "b", 1, 0)))
+      << "a shortage is not a failure to note in the log";
+}
+
+TEST_F(EngineTest, ASubmitShortageWithNothingRunningFails) {
+  Load("    - {name: a, command: [x]}\n");
+  Outcome shortage;
+  shortage.submit_short = true;
+  backend_.Script("a", {shortage, shortage});
+  EXPECT_EQ(RunIt(), "Failed");
+  auto attempts = *store_->ListAttempts("run1");
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].reason, "SubmitFailed");
+  EXPECT_THAT(attempts[0].message, ::testing::HasSubstr("scripted shortage"));
+}
+
 // Why a submit failed is in the attempt's replica-0 log too.
 TEST_F(EngineTest, ASubmitFailureIsWrittenToTheLog) {
   Load("    - {name: a, command: [x]}\n");

@@ -269,6 +269,13 @@ Status RunStore::PutAttempt(const AttemptRecord& r) {
   return s.Run();
 }
 
+Status RunStore::DeleteAttempt(const std::string& run_id, const std::string& instance,
+                               int attempt) {
+  Stmt s(db_, cache_, "DELETE FROM attempts WHERE run_id=? AND instance=? AND attempt=?");
+  s.Bind(run_id).Bind(instance).Bind(attempt);
+  return s.Run();
+}
+
 Result<std::vector<AttemptRecord>> RunStore::ListAttempts(const std::string& run_id) {
   Stmt s(db_, cache_,
          "SELECT run_id, instance, attempt, state, backend, handle, replicas, started_ms, "

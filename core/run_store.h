@@ -102,6 +102,8 @@ class RunStore {
   Result<std::vector<InstanceRecord>> ListInstances(const std::string& run_id);
 
   Status PutAttempt(const AttemptRecord& rec);
+  // Forgets an attempt that never started (its number is used again).
+  Status DeleteAttempt(const std::string& run_id, const std::string& instance, int attempt);
   Result<std::vector<AttemptRecord>> ListAttempts(const std::string& run_id);
 
   Status AddEvent(const EventRecord& ev);

@@ -1,5 +1,8 @@
 #include "core/status.h"
 
+#include <cerrno>
+#include <cstring>
+
 namespace portflow {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -37,6 +40,12 @@ std::string_view StatusCodeName(StatusCode code) {
 std::string Status::ToString() const {
   if (ok()) return "OK";
   return std::string(StatusCodeName(code_)) + ": " + message_;
+}
+
+Status FromErrno(const std::string& what, int error, StatusCode otherwise) {
+  std::string message = what + ": " + std::strerror(error);
+  if (error == EMFILE || error == ENFILE) return ResourceExhausted(message);
+  return {otherwise, message};
 }
 
 }  // namespace portflow

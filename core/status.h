@@ -64,6 +64,11 @@ inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
+// `what` failed with `error` (an errno value), as "what: strerror": out of
+// file descriptors (EMFILE, ENFILE) is ResourceExhausted, a shortage to wait
+// out; any other error has the code `otherwise`.
+Status FromErrno(const std::string& what, int error, StatusCode otherwise);
+
 // A value or the Status that explains its absence. Never holds an OK status.
 template <typename T>
 class [[nodiscard]] Result {

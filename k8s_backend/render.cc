@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -289,7 +290,9 @@ std::map<std::string, std::string> TaskLabels(const TaskSpec& spec) {
 Result<ShippedCode> CollectCode(const std::string& dir) {
   std::error_code ec;
   std::string user_rules;
-  if (std::ifstream in(fs::path(dir) / ".portflowignore"); in) {
+  if (fs::path rules = fs::path(dir) / ".portflowignore"; fs::exists(rules, ec)) {
+    std::ifstream in(rules);
+    if (!in) return FromErrno("cannot read " + rules.string(), errno, StatusCode::kInvalidArgument);
     std::stringstream text;
     text << in.rdbuf();
     user_rules = text.str();
@@ -303,9 +306,11 @@ Result<ShippedCode> CollectCode(const std::string& dir) {
   std::vector<std::pair<std::string, uintmax_t>> found;  // relative path, bytes
   uintmax_t total = 0;
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-  if (ec) return NotFound("the working directory " + dir + " cannot be read: " + ec.message());
+  if (ec)
+    return FromErrno("the working directory " + dir + " cannot be read", ec.value(),
+                     StatusCode::kNotFound);
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) return Internal("reading " + dir + ": " + ec.message());
+    if (ec) return FromErrno("reading " + dir, ec.value(), StatusCode::kInternal);
     std::string name = it->path().filename().string();
     // Lexical: a path through a symlink loop cannot be resolved, and need not be.
     std::string rel = it->path().lexically_relative(dir).string();
@@ -343,7 +348,7 @@ Result<ShippedCode> CollectCode(const std::string& dir) {
     for (size_t k = 0; k < found.size() && k < 5; ++k)
       largest +=
           "\n  " + FormatBytesShort(static_cast<int64_t>(found[k].second)) + "  " + found[k].first;
-    return ResourceExhausted(
+    return InvalidArgument(
         "the code in " + dir + " is " + std::to_string(total) +
         " bytes, over the 1 MiB a ConfigMap holds. The largest files:" + largest +
         "\nleave out what the steps do not need in " + dir +
@@ -352,6 +357,7 @@ Result<ShippedCode> CollectCode(const std::string& dir) {
   }
   for (const auto& [rel, size] : found) {
     std::ifstream in(fs::path(dir) / rel, std::ios::binary);
+    if (!in) return FromErrno("cannot read " + dir + "/" + rel, errno, StatusCode::kInvalidArgument);
     std::stringstream bytes;
     bytes << in.rdbuf();
     code.files[rel] = bytes.str();

@@ -97,7 +97,7 @@ struct ShippedCode {
 // (kCredentialPatterns, listed in `left_out`), what .portflowignore says,
 // and links that lead nowhere or to a folder. InvalidArgument for a link to
 // a file outside `dir` (shipping it would leak it), naming the link;
-// ResourceExhausted past kMaxShippedCode, naming the size and what to do
+// InvalidArgument past kMaxShippedCode too, naming the size and what to do
 // instead.
 Result<ShippedCode> CollectCode(const std::string& dir);
 

@@ -268,7 +268,7 @@ TEST(Render, CodeIsCollectedWithinTheLimit) {
   EXPECT_EQ(files->files["link.py"], "print(1)\n");
   std::ofstream(dir + "/big.bin") << std::string(kMaxShippedCode, 'x');
   auto big = CollectCode(dir);
-  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(big.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(
       big.status().message(),
       HasSubstr(

@@ -2,8 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -196,20 +196,28 @@ TEST_F(LocalBackendTest, PlacementKeepsWithinTheLimitOnOpenFiles) {
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   rlimit low = saved;
-  low.rlim_cur = 64 + 2;  // room for two processes beside the 64 held back
+  low.rlim_cur = 66;  // half held back for portflow's own: 33 processes at once
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   TaskSpec a = Spec("a", {"/bin/sh", "-c", "sleep 0.3"});
   TaskSpec b = Spec("b", {"/bin/sh", "-c", "sleep 0.3"});
-  PlacementRequest one{{1000, 0, 0}, 1, {}};
-  EXPECT_TRUE(backend_->Place(one).can_start_now);
+  PlacementRequest gang{{1, 0, 0}, 32, {}};
+  EXPECT_TRUE(backend_->Place(gang).can_start_now);
   ASSERT_TRUE(backend_->Submit(a).ok());
   ASSERT_TRUE(backend_->Submit(b).ok());
-  Placement full = backend_->Place(one);
+  Placement full = backend_->Place(gang);
   EXPECT_FALSE(full.can_start_now);
   EXPECT_TRUE(full.can_ever_fit);
   EXPECT_THAT(full.why, HasSubstr("2 processes run and the limit on open files is 66"));
+  Placement never = backend_->Place({{1, 0, 0}, 34, {}});
+  EXPECT_FALSE(never.can_ever_fit);
+  EXPECT_THAT(never.why, HasSubstr("its 34 processes would pass the limit on open files "
+                                   "(ulimit -n 66 lets 33 run at once): raise it"));
   for (const TaskSpec* t : {&a, &b}) ASSERT_TRUE(events_.WaitTerminal(t->Key()).has_value());
-  EXPECT_TRUE(backend_->Place(one).can_start_now);
+  EXPECT_TRUE(backend_->Place(gang).can_start_now);
+  low.rlim_cur = 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  EXPECT_TRUE(backend_->Place({{1, 0, 0}, 960, {}}).can_start_now) << "64 held back of 1024";
+  EXPECT_FALSE(backend_->Place({{1, 0, 0}, 961, {}}).can_ever_fit);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 

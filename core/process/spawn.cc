@@ -142,14 +142,32 @@ void SetChildOpenFileLimit(uint64_t soft) { child_nofile.store(soft); }
 
 namespace {
 
-// Out of file descriptors is a wait, not the task's failure.
+// Out of descriptors is a wait (ResourceExhausted); other failures to start
+// are transient.
 Status CannotStart(const std::string& what, int error) {
-  std::string message = what + ": " + std::strerror(error);
-  if (error == EMFILE || error == ENFILE) return ResourceExhausted(message);
-  return Unavailable(message);
+  return FromErrno(what, error, StatusCode::kUnavailable);
 }
 
 Result<pid_t> Spawn(const SpawnRequest& req);
+
+// A descriptor closed however its scope ends: Boost's launcher and Asio's
+// set-up throw when this process is out of descriptors, and a descriptor
+// left open then makes the shortage last for ever.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  ~OwnedFd() { Close(); }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  int get() const { return fd_; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
 
 }  // namespace
 
@@ -183,38 +201,38 @@ Result<pid_t> Spawn(const SpawnRequest& req) {
   // descriptor but the ones it is given.
   boost::asio::io_context ctx;
   boost::system::error_code ec;
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) return CannotStart("cannot start " + req.executable + ": open /dev/null", errno);
+  OwnedFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (null_fd.get() < 0)
+    return CannotStart("cannot start " + req.executable + ": open /dev/null", errno);
   int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    int error = errno;
-    ::close(null_fd);
-    return CannotStart("cannot start " + req.executable + ": pipe", error);
-  }
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    return CannotStart("cannot start " + req.executable + ": pipe", errno);
+  OwnedFd report_read(report[0]), report_write(report[1]);
   bp2::posix::vfork_launcher launcher;
   // The executor overload: 1.81's context overload drops `ec` and throws.
   auto proc = launcher(ctx.get_executor(), ec, bp2::filesystem::path(req.executable), req.args,
                        bp2::process_environment(req.env), bp2::process_start_dir(req.cwd),
-                       bp2::process_stdio{null_fd, req.out_fd, req.out_fd}, ChildSetup{report[1]});
-  ::close(null_fd);
-  ::close(report[1]);
+                       bp2::process_stdio{null_fd.get(), req.out_fd, req.out_fd},
+                       ChildSetup{report_write.get()});
+  null_fd.Close();
+  report_write.Close();
   int failure[2] = {0, 0};
   ssize_t n = -1;
   // EOF once the child has exec'd. Bounded: a child that never gets there
   // (under ThreadSanitizer the launcher forks, and a forked child of a
   // busy multi-threaded parent can block on a lock another thread held)
   // is killed and reported instead of hanging the caller.
-  pollfd pfd{report[0], POLLIN, 0};
+  pollfd pfd{report_read.get(), POLLIN, 0};
   int ready;
   do {
     ready = ::poll(&pfd, 1, 30000);
   } while (ready < 0 && errno == EINTR);
   if (ready > 0) {
     do {
-      n = ::read(report[0], failure, sizeof failure);
+      n = ::read(report_read.get(), failure, sizeof failure);
     } while (n < 0 && errno == EINTR);
   }
-  ::close(report[0]);
+  report_read.Close();
   if (ready == 0) {
     pid_t stuck = proc.id();
     proc.detach();

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -82,6 +84,63 @@ TEST(SpawnProcess, BadWorkingDirectoryIsAnError) {
   SpawnRequest req{"/bin/true", {}, {}, "/nonexistent-dir-xyz", 1};
   auto pid = SpawnProcess(req);
   EXPECT_FALSE(pid.ok());
+}
+
+// Out of descriptors is a shortage to wait out (ResourceExhausted), not a
+// failure of the task.
+TEST(SpawnProcess, OutOfDescriptorsIsResourceExhausted) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 32;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> held;
+  for (int fd; (fd = ::dup(0)) >= 0;) held.push_back(fd);
+  SpawnRequest req{"/bin/true", {}, {}, "/", 1};
+  auto pid = SpawnProcess(req);
+  for (int fd : held) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(pid.ok());
+  EXPECT_EQ(pid.status().code(), StatusCode::kResourceExhausted) << pid.status().ToString();
+  EXPECT_NE(pid.status().message().find("Too many open files"), std::string::npos);
+  auto again = SpawnProcess(req);
+  ASSERT_TRUE(again.ok()) << "with descriptors free again: " << again.status().ToString();
+  ::waitpid(*again, nullptr, 0);
+}
+
+// However few descriptors are free, a start that fails leaves none open:
+// one leaked per failure would make the shortage last for ever.
+TEST(SpawnProcess, AFailedStartLeavesNoDescriptorOpen) {
+  auto open_fds = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int failures = 0;
+  for (int free = 0; free <= 6; ++free) {
+    auto before = open_fds();
+    rlimit low = saved;
+    low.rlim_cur = 64;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> held;
+    for (int fd; (fd = ::dup(0)) >= 0;) held.push_back(fd);
+    for (int k = 0; k < free && !held.empty(); ++k) {
+      ::close(held.back());
+      held.pop_back();
+    }
+    auto pid = SpawnProcess({"/bin/true", {}, {}, "/", 1});
+    for (int fd : held) ::close(fd);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (pid.ok()) {
+      ::waitpid(*pid, nullptr, 0);
+    } else {
+      ++failures;
+      EXPECT_EQ(pid.status().code(), StatusCode::kResourceExhausted) << pid.status().ToString();
+    }
+    EXPECT_EQ(open_fds(), before) << free << " free: " << pid.status().ToString();
+  }
+  EXPECT_GE(failures, 3) << "open /dev/null, the pipe's two ends";
 }
 
 }  // namespace

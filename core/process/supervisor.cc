@@ -34,8 +34,8 @@ ProcessSupervisor::~ProcessSupervisor() {
 Status ProcessSupervisor::Watch(pid_t pid, ExitFn on_exit) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) {
-    return Unavailable("cannot watch process " + std::to_string(pid) +
-                       ": pidfd_open: " + std::strerror(errno));
+    return FromErrno("cannot watch process " + std::to_string(pid) + ": pidfd_open", errno,
+                     StatusCode::kUnavailable);
   }
   {
     std::lock_guard<std::mutex> l(mu_);

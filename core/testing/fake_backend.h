@@ -20,7 +20,8 @@ struct Outcome {
   bool hang = false;             // never ends unless cancelled
   bool ignores_sigterm = false;  // a graceful cancel does not end it; a forced one does
   bool submit_error = false;
-  std::string reason;  // of the end; default Completed or Error
+  bool submit_short = false;  // Submit says ResourceExhausted (it starts nothing)
+  std::string reason;         // of the end; default Completed or Error
 };
 
 class FakeBackend : public Backend {
@@ -105,6 +106,7 @@ class FakeBackend : public Backend {
         q.pop_front();
       }
       if (o.submit_error) return Unavailable("scripted submit failure");
+      if (o.submit_short) return ResourceExhausted("scripted shortage");
       submitted_.push_back(spec);
       running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas};
       max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));

@@ -700,6 +700,46 @@ TEST_F(CliTest, BytesThatAreNotUtf8AbortNothing) {
   EXPECT_EQ(Cli({"status", FirstLine(run.out), "-o", "json"}).exit_code, 0);
 }
 
+// Under a low limit on open files, 200 steps wait for room instead of
+// aborting portflow or failing; a gang that could never fit is refused.
+TEST_F(CliTest, ALowLimitOnOpenFilesIsAWait) {
+  std::string values;
+  for (int i = 0; i < 200; ++i) values += (i ? "," : "") + std::to_string(i);
+  std::string w = Workload("    - name: s\n      matrix: {i: [" + values +
+                               "]}\n      resources: {cpu: 1m, memory: 1Mi}\n"
+                               "      command: [sleep, \"0.2\"]\n",
+                           "w", "  image: busybox\n");
+  // portflow ARGS under a hard and soft limit of `files` open files.
+  auto under = [&](int files, const std::string& args) {
+    ShellResult r = RunShell(
+        "cd " + dir_ + " && timeout 60 prlimit --nofile=" + std::to_string(files) + ":" +
+        std::to_string(files) + " " + PortflowBinary() + " " + args + " 2>" + dir_ + ".err");
+    CliResult result{r.code, r.out, ReadFile(dir_ + ".err")};
+    std::remove((dir_ + ".err").c_str());
+    return result;
+  };
+  CliResult run = under(40, "run " + w);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  json status = Status(FirstLine(run.out));
+  EXPECT_EQ(status["state"], "Succeeded");
+  ASSERT_EQ(status["instances"].size(), 200u);
+  for (const auto& i : status["instances"]) EXPECT_EQ(i["attempts"], 1) << i.dump();
+
+  // The rehearsal's cluster shares portflow's descriptors: its pods wait too.
+  CliResult rehearsal = under(96, "run --target rehearsal " + w);
+  EXPECT_EQ(rehearsal.exit_code, 0) << rehearsal.err;
+  EXPECT_EQ(Status(FirstLine(rehearsal.out))["state"], "Succeeded");
+
+  std::string gang = Workload(
+      "    - {name: g, replicas: 20, resources: {cpu: 1m, memory: 1Mi}, command: [true]}\n",
+      "gang");
+  CliResult refused = under(40, "run " + gang);
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("step \"g\" could never start on the local backend: its 20 "
+                                     "processes would pass the limit on open files "
+                                     "(ulimit -n 40 lets 16 run at once): raise it"));
+}
+
 TEST_F(CliTest, TargetCapacityLimitsParallelism) {
   // Two steps that fail if they ever overlap.
   std::string w = Workload(

@@ -89,6 +89,12 @@ class BeastServer : public HttpServer {
       auto socket = std::make_shared<tcp::socket>(io_);
       boost::system::error_code ec;
       acceptor_.accept(*socket, ec);
+      if (ec == asio::error::no_descriptors ||
+          ec == boost::system::errc::too_many_files_open_in_system) {
+        // The connection stays queued until a descriptor is free: wait for
+        // one instead of spinning on accept().
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
       std::lock_guard<std::mutex> l(mu_);
       if (stopped_) return;
       if (ec) continue;

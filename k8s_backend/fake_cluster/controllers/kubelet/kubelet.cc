@@ -249,6 +249,10 @@ bool Kubelet::Execute(json pod) {
   std::string key = KeyOf(pod);
   std::string ns = Str(Field(pod, "metadata"), "namespace");
   auto process = Spawn(pod);
+  if (!process.ok() && process.status().code() == StatusCode::kResourceExhausted) {
+    // Out of descriptors: the container waits, and is created again later.
+    return Wait(std::move(pod), "CreateContainerError", process.status().message());
+  }
   if (!process.ok()) {
     // As a runtime that cannot start the container: StartError, code 128.
     json& status = pod["status"];
@@ -278,7 +282,7 @@ Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
   if (!launch.ok()) return launch.status();
   std::string log_path = launch->pod_dir + "/log";
   int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Internal("cannot open " + log_path + ": " + std::strerror(errno));
+  if (fd < 0) return FromErrno("cannot open " + log_path, errno, StatusCode::kInternal);
   auto exe = FindExecutable(launch->argv[0], launch->search_path, launch->cwd);
   const std::vector<std::string>& argv = launch->argv;
   Result<pid_t> pid =
@@ -286,7 +290,7 @@ Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
                : Result<pid_t>(exe.status());
   ::close(fd);
   std::string failed = "failed to start container \"" + launch->container + "\": ";
-  if (!pid.ok()) return FailedPrecondition(failed + pid.status().message());
+  if (!pid.ok()) return Status(pid.status().code(), failed + pid.status().message());
   Status watched =
       supervisor_.Watch(*pid, [this, pod_key = KeyOf(pod)](pid_t pid, std::optional<int> status) {
         {
@@ -298,7 +302,7 @@ Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
   if (!watched.ok()) {
     ::kill(-*pid, SIGKILL);
     ::waitpid(*pid, nullptr, 0);
-    return FailedPrecondition(failed + watched.message());
+    return Status(watched.code(), failed + watched.message());
   }
   Process p;
   p.pid = *pid;
