@@ -130,7 +130,15 @@ class KubernetesBackend : public Backend {
     if (!client.ok()) return {client.status(), {}, std::nullopt};
     auto version = (*client)->Call({"GET", "/version", ""});
     if (!version.ok()) return {version.status(), {}, std::nullopt};
-    if (Status st = k8s::ApiError(*version); !st.ok()) return {st, {}, std::nullopt};
+    if (Status st = k8s::ApiError(*version); !st.ok()) {
+      if (version->status == 401) {
+        st = FailedPrecondition("the API server at " + options_.access->server +
+                                " refused the credentials of " + options_.access->origin + " (" +
+                                st.message() +
+                                "): its token or client certificate is wrong or has expired");
+      }
+      return {st, {}, std::nullopt};
+    }
     Availability a{OkStatus(), Capacity(), std::nullopt};
     if (auto used = k8s::RequestedOnNodes(**client); used.ok()) {
       ResourceRequest free = a.capacity;

@@ -29,8 +29,13 @@ cmake --build --preset asan -j "$jobs" --target core_test process_test local_bac
   conformance_test fake_cluster_test k8s_client_test k8s_backend_test portflow
 
 echo "== asan: core, process library, local backend, conformance, fake cluster and cluster access tests"
+# Not the cases that use up every descriptor: the sanitizer runtimes need
+# some of their own (UBSan tests that memory is readable through a pipe, so
+# out of descriptors it reports a valid object as having an invalid vptr).
+# They run in the dev build.
+out_of_fds='SpawnProcess\.(AFailedStartLeavesNoDescriptorOpen|OutOfDescriptorsIsResourceExhausted)'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure \
+  ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure -E "$out_of_fds" \
   -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf)' \
   | tail -n 3
 
@@ -45,7 +50,7 @@ cmake --build --preset tsan -j "$jobs" --target core_test process_test local_bac
 # on a lock another thread held. SpawnProcess now gives up after 30s; these
 # cases run under ASan and in the dev build.
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
-  -E 'Backends/.*kubernetes' \
+  -E "Backends/.*kubernetes|$out_of_fds" \
   -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"

@@ -259,14 +259,14 @@ class CurlTransport : public Transport {
     switch (rc) {
       case CURLE_PEER_FAILED_VERIFICATION:
         return FailedPrecondition("TLS: the certificate of " + access_.server +
-                                  " is not trusted by the certificate authority in the "
-                                  "kubeconfig (" +
-                                  why + ")");
+                                  " is not trusted by the certificate authority of " +
+                                  access_.origin + " (" + why + ")");
       case CURLE_SSL_CACERT_BADFILE:
       case CURLE_SSL_CERTPROBLEM:
       case CURLE_SSL_CIPHER:
       case CURLE_SSL_ENGINE_NOTFOUND:
-        return FailedPrecondition("TLS settings of the kubeconfig cannot be used: " + why);
+        return FailedPrecondition("the TLS settings of " + access_.origin +
+                                  " cannot be used: " + why);
       case CURLE_SSL_CONNECT_ERROR:
         return FailedPrecondition("TLS handshake with " + access_.server + " failed: " + why);
       case CURLE_COULDNT_RESOLVE_HOST:

@@ -274,7 +274,7 @@ Result<ClusterAccess> ResolveClusterAccess(const KubeconfigSelection& selection,
   ASSIGN_OR_RETURN(std::string ns, Str(c.node, "namespace", c.file, path));
   if (!ns.empty()) a.namespace_name = ns;
   if (!selection.namespace_name.empty()) a.namespace_name = selection.namespace_name;
-  a.origin = c.file + ", context " + name;
+  a.origin = "kubeconfig " + c.file + " (context " + name + ", user " + user + ")";
 
   auto cluster = m.clusters.find(a.cluster);
   if (cluster == m.clusters.end()) {

@@ -49,7 +49,8 @@ struct ClusterAccess {
   std::string token_file;
   std::string username, password;  // basic auth
   std::optional<ExecConfig> exec;
-  std::string origin;  // "FILE, context NAME" or "in-cluster service account"
+  // "kubeconfig FILE (context NAME, user NAME)" or "in-cluster service account"
+  std::string origin = "the kubeconfig";
 };
 
 // What the user chose (kubectl's flags).

@@ -91,7 +91,7 @@ TEST_F(KubeconfigTest, KubeconfigFilesMergeAsKubectlMergesThem) {
   EXPECT_EQ(access->ca_file, dir_ + "/a/certs/ca.pem");
   EXPECT_EQ(access->client_cert_file, dir_ + "/a/alice.crt");
   EXPECT_EQ(access->client_key_file, "/abs/alice.key");
-  EXPECT_EQ(access->origin, a + ", context lab");
+  EXPECT_EQ(access->origin, "kubeconfig " + a + " (context lab, user alice)");
 
   // A context from the second file, with its own cluster and user.
   auto burst = ResolveClusterAccess({"", "burst", ""}, env_);

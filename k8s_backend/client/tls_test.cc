@@ -165,7 +165,7 @@ TEST_F(TlsTest, AWrongCaIsRefusedClearly) {
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(r.status().message(),
               HasSubstr("TLS: the certificate of " + wrong.server +
-                        " is not trusted by the certificate authority in the kubeconfig"));
+                        " is not trusted by the certificate authority of the kubeconfig"));
   // Only when the kubeconfig turns verification off does it pass.
   wrong.insecure_skip_tls_verify = true;
   auto insecure = Get(wrong);

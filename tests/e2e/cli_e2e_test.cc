@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/testing/cli_runner.h"
@@ -263,9 +264,24 @@ TEST_F(CliTest, TargetProblemsStopTheRunBeforeItStarts) {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "
             "\"http://127.0.0.1:1\"}\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n"
             "  context: {cluster: c, user: u}\ncurrent-context: c\n");
-  WriteFile(dir_ + "/portflow.yaml", "targets:\n  down: {backend: kubernetes, kubeconfig: " + dir_ +
-                                         "/kc}\n  nokc: {backend: kubernetes, kubeconfig: " + dir_ +
-                                         "/missing}\n");
+  // A cluster that answers, reached with a wrong token, or without its CA.
+  fs::create_directories(dir_ + "/srv");
+  ServedCluster cluster = ServeCluster(dir_ + "/srv", {});
+  ASSERT_EQ(cluster.error, "");
+  std::string kubeconfig = ReadFile(cluster.kubeconfig);
+  std::string wrong_token = kubeconfig, no_ca;
+  wrong_token.replace(wrong_token.find(cluster.token), cluster.token.size(), "0123");
+  std::istringstream lines(kubeconfig);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("certificate-authority-data") == std::string::npos) no_ca += line + "\n";
+  WriteFile(dir_ + "/srv/wrong-token", wrong_token);
+  WriteFile(dir_ + "/srv/no-ca", no_ca);
+  WriteFile(dir_ + "/portflow.yaml",
+            "targets:\n  down: {backend: kubernetes, kubeconfig: " + dir_ +
+                "/kc}\n  nokc: {backend: kubernetes, kubeconfig: " + dir_ +
+                "/missing}\n  badtoken: {backend: kubernetes, kubeconfig: " + dir_ +
+                "/srv/wrong-token}\n  untrusted: {backend: kubernetes, kubeconfig: " + dir_ +
+                "/srv/no-ca}\n");
   std::string no_image = Workload("    - {name: a, command: [touch, started]}\n", "noimage");
   CliResult r = Cli({"run", no_image, "--target", "rehearsal"});
   EXPECT_EQ(r.exit_code, 2);
@@ -282,6 +298,21 @@ TEST_F(CliTest, TargetProblemsStopTheRunBeforeItStarts) {
   r = Cli({"run", w, "--target", "nokc"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("target nokc is unreachable: kubeconfig " + dir_ + "/missing"));
+  r = Cli({"run", w, "--target", "badtoken"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("target badtoken is unreachable: the API server at " + cluster.url +
+                               " refused the credentials of kubeconfig " + dir_ +
+                               "/srv/wrong-token (context portflow-fake, user portflow-fake) "
+                               "(Unauthorized): its token or client certificate is wrong or "
+                               "has expired"));
+  r = Cli({"run", w, "--target", "untrusted"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err,
+              HasSubstr("target untrusted is unreachable: TLS: the certificate of " + cluster.url +
+                        " is not trusted by the certificate authority of "
+                        "kubeconfig " +
+                        dir_ + "/srv/no-ca (context portflow-fake"));
+  EXPECT_EQ(StopCluster(cluster.pid), 0);
 
   WriteFile(dir_ + "/big.bin", std::string(1200 * 1024, 'x'));
   r = Cli({"run", w, "--target", "rehearsal"});
@@ -295,7 +326,7 @@ TEST_F(CliTest, TargetProblemsStopTheRunBeforeItStarts) {
 
   // `targets`: a broken target keeps to its line; memory in binary units.
   std::string table = Cli({"targets"}).out;
-  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 5) << table;  // a header, 4 targets
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 7) << table;  // a header, 6 targets
   EXPECT_THAT(table, ::testing::ContainsRegex("\nlaptop +local +ready +[^ ]+ +-/[0-9.]+[KMGT]i "));
 }
 
