@@ -1,0 +1,59 @@
+#include "cloud_backend/aws/sqs.h"
+
+#include <nlohmann/json.hpp>
+
+namespace portflow::aws {
+namespace {
+using json = nlohmann::json;
+
+std::string Str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+}  // namespace
+
+Result<std::string> Sqs::Call(const std::string& action, const std::string& body) {
+  Request r{
+      "sqs",
+      "POST",
+      "/",
+      {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", "AmazonSQS." + action}},
+      body};
+  ASSIGN_OR_RETURN(Response answer, client_.Call(r));
+  return answer.body;
+}
+
+Result<std::string> Sqs::QueueUrl(const std::string& name) {
+  ASSIGN_OR_RETURN(std::string body, Call("GetQueueUrl", json{{"QueueName", name}}.dump()));
+  std::string url = Str(json::parse(body, nullptr, false), "QueueUrl");
+  if (url.empty()) return Internal("GetQueueUrl " + name + ": no QueueUrl in the answer");
+  return url;
+}
+
+Result<std::vector<SqsMessage>> Sqs::Receive(const std::string& queue_url, int max,
+                                             int wait_seconds) {
+  json request = {
+      {"QueueUrl", queue_url}, {"MaxNumberOfMessages", max}, {"WaitTimeSeconds", wait_seconds}};
+  ASSIGN_OR_RETURN(std::string body, Call("ReceiveMessage", request.dump()));
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return Internal("ReceiveMessage: the answer is not a JSON object");
+  std::vector<SqsMessage> out;
+  if (j.contains("Messages") && j["Messages"].is_array()) {
+    for (const json& m : j["Messages"]) {
+      if (m.is_object())
+        out.push_back({Str(m, "MessageId"), Str(m, "ReceiptHandle"), Str(m, "Body")});
+    }
+  }
+  return out;
+}
+
+Status Sqs::Delete(const std::string& queue_url, const std::string& receipt_handle) {
+  return Call("DeleteMessage",
+              json{{"QueueUrl", queue_url}, {"ReceiptHandle", receipt_handle}}.dump())
+      .status();
+}
+
+Status Sqs::Send(const std::string& queue_url, const std::string& body) {
+  return Call("SendMessage", json{{"QueueUrl", queue_url}, {"MessageBody", body}}.dump()).status();
+}
+
+}  // namespace portflow::aws
