@@ -26,9 +26,10 @@ cmake --build --preset dev -j "$jobs"
 echo "== configure and build: asan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target core_test process_test local_backend_test \
-  conformance_test fake_cluster_test k8s_client_test k8s_backend_test portflow
+  conformance_test fake_cluster_test k8s_client_test k8s_backend_test portflow \
+  aws_test cloud_test fake_cloud_test
 
-echo "== asan: core, process library, local backend, conformance, fake cluster and cluster access tests"
+echo "== asan: core, process library, local backend, conformance, fake cluster, cluster access and AWS client tests"
 # Not the cases that use up every descriptor: the sanitizer runtimes need
 # some of their own (UBSan tests that memory is readable through a pipe, so
 # out of descriptors it reports a valid object as having an invalid vptr).
@@ -36,7 +37,7 @@ echo "== asan: core, process library, local backend, conformance, fake cluster a
 out_of_fds='SpawnProcess\.(AFailedStartLeavesNoDescriptorOpen|OutOfDescriptorsIsResourceExhausted)'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure -E "$out_of_fds" \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, process supervisor, local backend, conformance, fake cluster, watcher and API client tests"

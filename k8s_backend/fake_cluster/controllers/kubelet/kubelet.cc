@@ -179,8 +179,12 @@ bool Kubelet::Wait(json pod, const std::string& reason, const std::string& messa
   SetCondition(status, "Ready", "False", "ContainersNotReady", unready, now);
   if (status == before) return false;
   bool backoff = reason == "ImagePullBackOff";
-  (void)recorder_.Record(pod, backoff ? "Normal" : "Warning", backoff ? "BackOff" : "Failed",
-                         backoff ? message : "Error: " + message);
+  bool mount = reason == "ContainerCreating";  // a volume that cannot be set up yet
+  (void)recorder_.Record(pod, backoff ? "Normal" : "Warning",
+                         backoff ? "BackOff"
+                         : mount ? "FailedMount"
+                                 : "Failed",
+                         backoff || mount ? message : "Error: " + message);
   std::string ns = Str(Field(pod, "metadata"), "namespace");
   return store_.Update(Pods(), ns, std::move(pod)).ok();
 }
@@ -252,6 +256,11 @@ bool Kubelet::Execute(json pod) {
   if (!process.ok() && process.status().code() == StatusCode::kResourceExhausted) {
     // Out of descriptors: the container waits, and is created again later.
     return Wait(std::move(pod), "CreateContainerError", process.status().message());
+  }
+  if (!process.ok() && process.status().code() == StatusCode::kNotFound &&
+      process.status().message().rfind("MountVolume.SetUp failed", 0) == 0) {
+    // A volume's ConfigMap or Secret is missing: mounted again later.
+    return Wait(std::move(pod), "ContainerCreating", process.status().message());
   }
   if (!process.ok()) {
     // As a runtime that cannot start the container: StartError, code 128.
