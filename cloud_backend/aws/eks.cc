@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
+
 namespace portflow::aws {
 namespace {
 
@@ -19,10 +21,6 @@ std::vector<std::string> Strings(const json& j, const char* key) {
     for (const json& v : j[key])
       if (v.is_string()) out.push_back(v);
   return out;
-}
-
-std::string Str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
 int Int(const json& j, const char* key) {

@@ -2,13 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
+
 namespace portflow::aws {
 namespace {
 using json = nlohmann::json;
-
-std::string Str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
 }  // namespace
 
 Result<std::string> Sqs::Call(const std::string& action, const std::string& body) {
@@ -37,11 +35,9 @@ Result<std::vector<SqsMessage>> Sqs::Receive(const std::string& queue_url, int m
   json j = json::parse(body, nullptr, false);
   if (!j.is_object()) return Internal("ReceiveMessage: the answer is not a JSON object");
   std::vector<SqsMessage> out;
-  if (j.contains("Messages") && j["Messages"].is_array()) {
-    for (const json& m : j["Messages"]) {
-      if (m.is_object())
-        out.push_back({Str(m, "MessageId"), Str(m, "ReceiptHandle"), Str(m, "Body")});
-    }
+  for (const json& m : Field(j, "Messages")) {
+    if (m.is_object())
+      out.push_back({Str(m, "MessageId"), Str(m, "ReceiptHandle"), Str(m, "Body")});
   }
   return out;
 }

@@ -1,0 +1,124 @@
+// The compute side of the fake cloud: EKS node groups whose desired size
+// launches and terminates priced instances, which join the cloud cluster as
+// Nodes after a provisioning delay; spot interruptions with a notice;
+// stockouts per instance type and zone; a vCPU quota; and the bill.
+// Time comes from a Clock, so a test runs it in virtual time: Sync() does
+// what is due and says when it next has something to do.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cloud_backend/catalog.h"
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace portflow::fake_cloud {
+
+struct GroupConfig {
+  std::string name;
+  std::string capacity_type = "ON_DEMAND";  // or SPOT
+  std::vector<std::string> instance_types;  // tried in order
+  std::vector<std::string> zones;           // its subnets' zones, tried in order
+  int min_size = 0, max_size = 10, desired_size = 0;
+};
+
+struct Instance {
+  std::string id;  // i-00000000000000001
+  std::string group, type, zone, capacity_type;
+  double hourly_price = 0;  // USD, from the catalog (spot or on-demand)
+  TimePoint launched;
+  TimePoint ready;  // when its Node joins the cluster
+  bool joined = false;
+  std::optional<TimePoint> warned;  // a spot interruption warning was sent
+  std::optional<TimePoint> ended;
+  // Billed per second from launch to end (or `now`), 60 s at least.
+  double Cost(TimePoint now) const;
+};
+
+// An update EKS runs on a node group: InProgress until the instances it
+// asked for have joined (or left), then Successful; Failed with the launch
+// error when none could be launched.
+struct GroupUpdate {
+  std::string id, group, status;
+  int desired = 0;
+  std::string error_code, error_message;
+};
+
+// What the cloud cluster sees of its instances.
+class NodeEvents {
+ public:
+  virtual ~NodeEvents() = default;
+  virtual void Joined(const Instance& instance) = 0;  // a Node named `instance.id`
+  virtual void Warned(const Instance& instance) = 0;  // spot: taken back after the notice
+  virtual void Left(const Instance& instance) = 0;    // the Node goes
+};
+
+struct Ec2Options {
+  std::string region = "us-east-1";
+  Duration provisioning = std::chrono::seconds(60);
+  Duration spot_notice = std::chrono::seconds(120);
+  const cloud::Catalog* catalog = nullptr;  // the shipped one when null
+};
+
+class FakeEc2 {
+ public:
+  FakeEc2(Clock& clock, Ec2Options options, NodeEvents* events = nullptr);
+
+  // InvalidArgument for a group with an instance type the catalog lacks in
+  // the region, or min <= desired <= max broken; AlreadyExists.
+  Status AddGroup(GroupConfig group);
+  std::vector<std::string> GroupNames() const;
+  Result<GroupConfig> Group(const std::string& name) const;  // NotFound
+  // The group's launch problem now ("" when none): InsufficientInstanceCapacity
+  // or VcpuLimitExceeded, with a message.
+  std::pair<std::string, std::string> Health(const std::string& name) const;
+
+  // UpdateNodegroupConfig: a new desired size (and min, max when given).
+  // InvalidArgument when min <= desired <= max would not hold.
+  Result<GroupUpdate> Resize(const std::string& name, int desired, std::optional<int> min = {},
+                             std::optional<int> max = {});
+  Result<GroupUpdate> Update(const std::string& id) const;  // NotFound
+
+  // Faults.
+  void SetStockout(const std::string& type, const std::string& zone, bool out);
+  void SetVcpuQuota(std::optional<double> vcpus);  // running vCPUs at most
+  // Warns `count` running spot instances of `group` (newest first); each
+  // ends after the notice. How many were warned.
+  int InterruptSpot(const std::string& group, int count);
+
+  // Does what is due: launches instances for groups below their desired size
+  // (the first type and zone in stock, within the quota), joins those
+  // provisioned, terminates those above it (not yet joined first, then the
+  // newest) and those whose notice ran out. When it next has something to do.
+  std::optional<TimePoint> Sync();
+
+  std::vector<Instance> Instances() const;  // every instance launched, ended ones too
+  double Cost(TimePoint now) const;         // of them all
+
+ private:
+  struct GroupState {
+    GroupConfig config;
+    std::string health_code, health_message;
+  };
+  int Running(const std::string& group) const;  // not ended and not warned
+  double RunningVcpus() const;
+  void Launch(GroupState& g, TimePoint now);
+  void End(Instance& i, TimePoint now);
+  void SettleUpdates();
+
+  Clock& clock_;
+  Ec2Options options_;
+  NodeEvents* events_;
+  std::map<std::string, GroupState> groups_;
+  std::vector<Instance> instances_;
+  std::map<std::string, GroupUpdate> updates_;
+  std::set<std::pair<std::string, std::string>> stockouts_;  // type, zone
+  std::optional<double> vcpu_quota_;
+  int next_id_ = 1;
+};
+
+}  // namespace portflow::fake_cloud
