@@ -37,7 +37,8 @@ class MotoTest : public ::testing::Test {
     ASSERT_TRUE(moto_->is_object()) << out;
   }
   static void TearDownTestSuite() {
-    if (moto_ && moto_->contains("pid")) ::kill((*moto_)["pid"].get<pid_t>(), SIGTERM);
+    if (moto_ && moto_->contains("pid") && (*moto_)["pid"].get<pid_t>() > 0)
+      ::kill((*moto_)["pid"].get<pid_t>(), SIGTERM);
     delete moto_;
     moto_ = nullptr;
   }
@@ -125,6 +126,40 @@ TEST(AwsClientTest, NoAnswerIsTriedAgainThenUnavailable) {
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_THAT(r.status().message(), HasSubstr("no answer from http://127.0.0.1:1/clusters"));
   EXPECT_EQ(Client("", "eu-west-1", {}).Endpoint("sqs"), "https://sqs.eu-west-1.amazonaws.com");
+}
+
+// Throttled twice, then answered: the call succeeds on its third try; one
+// throttled past the tries left is Unavailable, naming the code.
+TEST(AwsClientTest, ThrottlingIsTriedAgainWithBackoff) {
+  auto serve = [](const std::string& script) {
+    std::string command = std::string("python3 ") + PORTFLOW_SOURCE_DIR +
+                          "/tests/testing/scripted_http.py " + script + " &";
+    FILE* p = ::popen(command.c_str(), "r");
+    int pid = 0, port = 0;
+    if (std::fscanf(p, "%d %d", &pid, &port) != 2) pid = port = 0;
+    ::pclose(p);
+    return std::pair{pid, port};
+  };
+  Retries quick{3, std::chrono::milliseconds(1), std::chrono::milliseconds(2)};
+  auto [pid, port] = serve(
+      "'429:{\"__type\":\"ThrottlingException\"}' "
+      "'400:{\"__type\":\"com.amazon#ThrottlingException\"}' '200:{\"nodegroups\":[\"a\"]}'");
+  ASSERT_GT(port, 0);
+  Client client("http://127.0.0.1:" + std::to_string(port), "us-east-1", {"AK", "s", "", "t"},
+                RealClock(), quick);
+  auto names = Eks(client, "c").ListNodegroups();
+  if (pid > 0) ::kill(pid, SIGTERM);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_EQ(*names, std::vector<std::string>{"a"});
+
+  auto [pid2, port2] = serve("'503:{\"message\":\"busy\"}'");
+  ASSERT_GT(port2, 0);
+  Client busy("http://127.0.0.1:" + std::to_string(port2), "us-east-1", {"AK", "s", "", "t"},
+              RealClock(), quick);
+  auto r = busy.Call({"eks", "GET", "/clusters"});
+  if (pid2 > 0) ::kill(pid2, SIGTERM);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("503: busy (after 3 tries)"));
 }
 
 TEST(AwsClientTest, ErrorCodesComeFromEachProtocolsPlace) {
