@@ -32,15 +32,20 @@ class BeastServer : public HttpServer {
         acceptor_(io_) {}
   ~BeastServer() override { Stop(); }
 
-  Status Listen(int port, const ServingCertificate& certificate) {
+  // Plain HTTP without a certificate.
+  Status Listen(int port, const ServingCertificate* certificate) {
     boost::system::error_code ec;
+    tls_on_ = certificate != nullptr;
     // TLS 1.2 and 1.3 only, as the API server's defaults.
-    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                     ec);
-    if (!ec) tls_.use_certificate_chain(asio::buffer(certificate.cert_pem), ec);
-    if (!ec) tls_.use_private_key(asio::buffer(certificate.key_pem), ssl::context::pem, ec);
-    if (ec) return Internal("cannot set up TLS for the fake cluster: " + ec.message());
+    if (tls_on_) {
+      tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                           ssl::context::no_tlsv1_1,
+                       ec);
+      if (!ec) tls_.use_certificate_chain(asio::buffer(certificate->cert_pem), ec);
+      if (!ec) tls_.use_private_key(asio::buffer(certificate->key_pem), ssl::context::pem, ec);
+      if (ec) return Internal("cannot set up TLS for the fake cluster: " + ec.message());
+    }
     tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -111,12 +116,16 @@ class BeastServer : public HttpServer {
       }
       auto done = std::make_shared<std::atomic<bool>>(false);
       conns_.push_back({socket, std::thread([this, socket, done] {
-                          TlsStream stream(*socket, tls_);
-                          boost::system::error_code ec;
-                          stream.handshake(ssl::stream_base::server, ec);
-                          // No close_notify at the end: the connection's
-                          // framing says where each answer ends.
-                          if (!ec) Serve(stream);
+                          if (tls_on_) {
+                            TlsStream stream(*socket, tls_);
+                            boost::system::error_code ec;
+                            stream.handshake(ssl::stream_base::server, ec);
+                            // No close_notify at the end: the connection's
+                            // framing says where each answer ends.
+                            if (!ec) Serve(stream);
+                          } else {
+                            Serve(*socket);
+                          }
                           {
                             std::lock_guard<std::mutex> l(mu_);  // Stop() shuts sockets under it
                             boost::system::error_code ignored;
@@ -128,7 +137,8 @@ class BeastServer : public HttpServer {
     }
   }
 
-  void Serve(TlsStream& socket) {
+  template <typename Stream>
+  void Serve(Stream& socket) {
     beast::flat_buffer buffer;
     while (true) {
       http::request_parser<http::string_body> parser;
@@ -213,6 +223,7 @@ class BeastServer : public HttpServer {
   ServedHook served_;
   asio::io_context io_;
   ssl::context tls_;
+  bool tls_on_ = true;
   tcp::acceptor acceptor_;
   int port_ = 0;
   std::thread accept_thread_;
@@ -226,7 +237,14 @@ class BeastServer : public HttpServer {
 Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCertificate& certificate,
                                                     HttpHandler handler, ServedHook served) {
   auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
-  RETURN_IF_ERROR(server->Listen(port, certificate));
+  RETURN_IF_ERROR(server->Listen(port, &certificate));
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+Result<std::unique_ptr<HttpServer>> StartPlainHttpServer(int port, HttpHandler handler,
+                                                         ServedHook served) {
+  auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
+  RETURN_IF_ERROR(server->Listen(port, nullptr));
   return std::unique_ptr<HttpServer>(std::move(server));
 }
 

@@ -33,5 +33,9 @@ class HttpServer {
 Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCertificate& certificate,
                                                     HttpHandler handler,
                                                     ServedHook served = nullptr);
+// The same in plain HTTP, for a protocol that authenticates each request
+// itself (the fake cloud's SigV4).
+Result<std::unique_ptr<HttpServer>> StartPlainHttpServer(int port, HttpHandler handler,
+                                                         ServedHook served = nullptr);
 
 }  // namespace portflow::fake

@@ -1,0 +1,311 @@
+#include "cloud_backend/fake_cloud/fake_cloud.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "cloud_backend/fake_cloud/sigv4.h"
+#include "core/json_fields.h"
+
+namespace portflow::fake_cloud {
+namespace {
+
+using json = nlohmann::json;
+
+std::string RandomText(size_t n, const std::string& alphabet) {
+  std::string out;
+  unsigned char byte = 0;
+  while (out.size() < n) {
+    if (RAND_bytes(&byte, 1) != 1) continue;
+    if (byte < 256 - 256 % alphabet.size()) out += alphabet[byte % alphabet.size()];
+  }
+  return out;
+}
+
+// SQS answers the MD5 of each message body, and botocore checks it.
+std::string Md5Hex(const std::string& data) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), d, &n, EVP_md5(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[d[i] >> 4];
+    out += hex[d[i] & 15];
+  }
+  return out;
+}
+
+double Epoch(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+// An error as AWS's JSON services answer it: the code in x-amzn-ErrorType
+// and in the body's __type (REST-JSON clients read the one, JSON-protocol
+// clients the other).
+fake::HttpResponse Error(int status, const std::string& code, const std::string& message,
+                         const std::string& prefix = "") {
+  fake::HttpResponse r{status, "application/x-amz-json-1.0",
+                       json{{"__type", prefix + code}, {"message", message}}.dump(), nullptr};
+  r.headers["x-amzn-ErrorType"] = code;
+  return r;
+}
+
+fake::HttpResponse Ok(const json& body) { return {200, "application/json", body.dump(), nullptr}; }
+
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  std::stringstream in(path);
+  for (std::string s; std::getline(in, s, '/');)
+    if (!s.empty()) out.push_back(s);
+  return out;
+}
+
+std::string QueryValue(const std::string& query, const std::string& key) {
+  std::stringstream in(query);
+  for (std::string part; std::getline(in, part, '&');) {
+    if (part.rfind(key + "=", 0) == 0) return part.substr(key.size() + 1);
+  }
+  return "";
+}
+
+std::vector<GroupConfig> DefaultGroups() {
+  return {{"cpu-spot", "SPOT", {"c5.large", "m5.large"}, {}, 0, 10, 0},
+          {"cpu-ondemand", "ON_DEMAND", {"m5.large"}, {}, 0, 10, 0},
+          {"gpu-ondemand", "ON_DEMAND", {"g5.xlarge"}, {}, 0, 4, 0},
+          {"gpu-spot", "SPOT", {"g5.xlarge"}, {}, 0, 4, 0}};
+}
+
+}  // namespace
+
+FakeCloud::FakeCloud(FakeCloudOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : RealClock()),
+      sqs_(clock_) {}
+
+FakeCloud::~FakeCloud() {
+  if (server_) server_->Stop();
+}
+
+Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
+  if (options.groups.empty()) options.groups = DefaultGroups();
+  if (options.access_key_id.empty())
+    options.access_key_id = "AKIA" + RandomText(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+  if (options.secret_access_key.empty())
+    options.secret_access_key =
+        RandomText(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+  std::unique_ptr<FakeCloud> cloud(new FakeCloud(std::move(options)));
+  const FakeCloudOptions& o = cloud->options_;
+  cloud->ec2_ = std::make_unique<FakeEc2>(
+      cloud->clock_, Ec2Options{o.region, o.provisioning, o.spot_notice, nullptr},
+      static_cast<NodeEvents*>(cloud.get()));
+  for (const GroupConfig& g : o.groups) RETURN_IF_ERROR(cloud->ec2_->AddGroup(g));
+  cloud->sqs_.CreateQueue(o.queue);
+  return cloud;
+}
+
+Status FakeCloud::Serve(int port) {
+  ASSIGN_OR_RETURN(server_, fake::StartPlainHttpServer(
+                                port, [this](const fake::HttpRequest& r) { return Handle(r); }));
+  return OkStatus();
+}
+
+std::string FakeCloud::url() const {
+  return server_ ? "http://127.0.0.1:" + std::to_string(server_->port()) : "";
+}
+
+void FakeCloud::Warned(const Instance& instance) {
+  (void)sqs_.Send(options_.queue, SpotInterruptionWarning(instance, clock_.Now(), options_.account,
+                                                          options_.region));
+}
+
+fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
+  std::string path = request.target.substr(0, request.target.find('?'));
+  size_t q = request.target.find('?');
+  std::string query = q == std::string::npos ? "" : request.target.substr(q + 1);
+  SignedRequest signed_request{request.method, path, query, request.headers, request.body};
+  auto verdict = VerifySigV4(
+      signed_request,
+      [this](const std::string& key) -> std::optional<std::string> {
+        if (key == options_.access_key_id) return options_.secret_access_key;
+        return std::nullopt;
+      },
+      clock_.Now());
+  if (auto* refused = std::get_if<SignatureError>(&verdict)) {
+    // The JSON services' names for the signature errors.
+    std::string code = refused->code == "SignatureDoesNotMatch"  ? "InvalidSignatureException"
+                       : refused->code == "InvalidClientTokenId" ? "UnrecognizedClientException"
+                       : refused->code == "MissingAuthenticationToken"
+                           ? "MissingAuthenticationTokenException"
+                           : refused->code;
+    return Error(403, code, refused->message);
+  }
+  const SignatureScope& scope = std::get<SignatureScope>(verdict);
+  if (scope.region != options_.region)
+    return Error(403, "InvalidSignatureException",
+                 "Credential should be scoped to a valid region, not '" + scope.region + "'.");
+  std::unique_lock<std::mutex> lock(mu_);
+  ec2_->Sync();  // what fell due since the last request
+  fake::HttpResponse response;
+  if (scope.service == "eks") {
+    response = Eks(request, path, query);
+  } else if (scope.service == "sqs") {
+    response = Sqs(request, lock);
+  } else {
+    response =
+        Error(400, "UnknownOperationException", "the fake cloud does not serve " + scope.service);
+  }
+  ec2_->Sync();  // a resize launches at once
+  return response;
+}
+
+fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::string& path,
+                                  const std::string& query) {
+  std::vector<std::string> s = Segments(path);
+  const FakeCloudOptions& o = options_;
+  auto group_json = [&](const std::string& name) {
+    GroupConfig g = *ec2_->Group(name);
+    json subnets = json::array();
+    for (const std::string& zone : g.zones) subnets.push_back("subnet-" + zone);
+    json issues = json::array();
+    if (auto [code, message] = ec2_->Health(name); !code.empty())
+      issues.push_back({{"code", "AsgInstanceLaunchFailures"},
+                        {"message", code + ": " + message},
+                        {"resourceIds", json::array({"eks-" + name})}});
+    return json{
+        {"nodegroupName", name},
+        {"nodegroupArn",
+         "arn:aws:eks:" + o.region + ":" + o.account + ":nodegroup/" + o.cluster + "/" + name},
+        {"clusterName", o.cluster},
+        {"status", "ACTIVE"},
+        {"capacityType", g.capacity_type},
+        {"instanceTypes", g.instance_types},
+        {"subnets", subnets},
+        {"scalingConfig",
+         {{"minSize", g.min_size}, {"maxSize", g.max_size}, {"desiredSize", g.desired_size}}},
+        {"labels", json::object()},
+        {"health", {{"issues", issues}}}};
+  };
+  auto update_json = [&](const GroupUpdate& u) {
+    json errors = json::array();
+    if (!u.error_code.empty())
+      errors.push_back({{"errorCode", u.error_code},
+                        {"errorMessage", u.error_message},
+                        {"resourceIds", json::array({u.group})}});
+    return json{{"update",
+                 {{"id", u.id},
+                  {"status", u.status},
+                  {"type", "ConfigUpdate"},
+                  {"params", {{{"type", "DesiredSize"}, {"value", std::to_string(u.desired)}}}},
+                  {"createdAt", Epoch(clock_.Now())},
+                  {"errors", errors}}}};
+  };
+  auto not_found = [](const std::string& what) {
+    return Error(404, "ResourceNotFoundException", what);
+  };
+  if (s.empty() || s[0] != "clusters") return not_found("No such EKS path: " + path);
+  if (s.size() == 1 && request.method == "GET") return Ok({{"clusters", json::array({o.cluster})}});
+  if (s[1] != o.cluster) return not_found("No cluster found for name: " + s[1] + ".");
+  if (s.size() == 2 && request.method == "GET") {
+    return Ok({{"cluster",
+                {{"name", o.cluster},
+                 {"arn", "arn:aws:eks:" + o.region + ":" + o.account + ":cluster/" + o.cluster},
+                 {"status", "ACTIVE"},
+                 {"version", "1.32"}}}});
+  }
+  if (s.size() == 3 && s[2] == "node-groups" && request.method == "GET")
+    return Ok({{"nodegroups", ec2_->GroupNames()}});
+  if (s.size() >= 4 && s[2] == "node-groups") {
+    if (!ec2_->Group(s[3]).ok()) return not_found("No node group found for name: " + s[3] + ".");
+    if (s.size() == 4 && request.method == "GET") return Ok({{"nodegroup", group_json(s[3])}});
+    if (s.size() == 5 && s[4] == "update-config" && request.method == "POST") {
+      json body = json::parse(request.body, nullptr, false);
+      const json& sizes = Sub(body, "scalingConfig");
+      GroupConfig g = *ec2_->Group(s[3]);
+      auto size = [&](const char* key, int fallback) {
+        const json& v = Field(sizes, key);
+        return v.is_number_integer() ? v.get<int>() : fallback;
+      };
+      auto update = ec2_->Resize(s[3], size("desiredSize", g.desired_size),
+                                 size("minSize", g.min_size), size("maxSize", g.max_size));
+      if (!update.ok()) return Error(400, "InvalidParameterException", update.status().message());
+      return Ok(update_json(*update));
+    }
+  }
+  if (s.size() == 4 && s[2] == "updates" && request.method == "GET") {
+    auto update = ec2_->Update(s[3]);
+    if (!update.ok() || update->group != QueryValue(query, "nodegroupName"))
+      return not_found("No update found for ID: " + s[3] + ".");
+    return Ok(update_json(*update));
+  }
+  return not_found("No such EKS path: " + request.method + " " + path);
+}
+
+fake::HttpResponse FakeCloud::Sqs(const fake::HttpRequest& request,
+                                  std::unique_lock<std::mutex>& lock) {
+  const std::string prefix = "com.amazonaws.sqs#";
+  auto target = request.headers.find("x-amz-target");
+  std::string action = target == request.headers.end() ? "" : target->second;
+  if (action.rfind("AmazonSQS.", 0) != 0)
+    return Error(400, "UnknownOperationException", "no X-Amz-Target", prefix);
+  action = action.substr(10);
+  json in = json::parse(request.body, nullptr, false);
+  std::string queue_url = Str(in, "QueueUrl");
+  std::string queue = queue_url.substr(queue_url.rfind('/') + 1);
+  auto failed = [&](const Status& st) {
+    std::string code = st.message().substr(0, st.message().find(':'));
+    return Error(400, code, st.message().substr(st.message().find(':') + 2), prefix);
+  };
+  if (action == "GetQueueUrl") {
+    std::string name = Str(in, "QueueName");
+    if (!sqs_.HasQueue(name))
+      return Error(400, "QueueDoesNotExist", "The specified queue does not exist.", prefix);
+    return Ok({{"QueueUrl", url() + "/" + options_.account + "/" + name}});
+  }
+  if (action == "SendMessage") {
+    std::string body = Str(in, "MessageBody");
+    auto id = sqs_.Send(queue, body);
+    if (!id.ok()) return failed(id.status());
+    return Ok({{"MessageId", *id}, {"MD5OfMessageBody", Md5Hex(body)}});
+  }
+  if (action == "ReceiveMessage") {
+    int max = Field(in, "MaxNumberOfMessages").is_number_integer()
+                  ? Field(in, "MaxNumberOfMessages").get<int>()
+                  : 1;
+    int wait = Field(in, "WaitTimeSeconds").is_number_integer()
+                   ? Field(in, "WaitTimeSeconds").get<int>()
+                   : 0;
+    int visibility = Field(in, "VisibilityTimeout").is_number_integer()
+                         ? Field(in, "VisibilityTimeout").get<int>()
+                         : 30;
+    TimePoint deadline = clock_.Now() + std::chrono::seconds(wait);
+    while (true) {
+      auto got = sqs_.Receive(queue, std::clamp(max, 1, 10), std::chrono::seconds(visibility));
+      if (!got.ok()) return failed(got.status());
+      if (!got->empty() || clock_.Now() >= deadline || options_.clock) {
+        json messages = json::array();
+        for (const SqsMessage& m : *got)
+          messages.push_back({{"MessageId", m.id},
+                              {"ReceiptHandle", m.receipt_handle},
+                              {"MD5OfBody", Md5Hex(m.body)},
+                              {"Body", m.body}});
+        return Ok(messages.empty() ? json::object() : json{{"Messages", messages}});
+      }
+      // A long poll in real time: let other requests in meanwhile.
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      lock.lock();
+      ec2_->Sync();
+    }
+  }
+  if (action == "DeleteMessage") {
+    Status st = sqs_.Delete(queue, Str(in, "ReceiptHandle"));
+    if (!st.ok()) return failed(st);
+    return Ok(json::object());
+  }
+  return Error(400, "UnknownOperationException", "the fake cloud does not serve " + action, prefix);
+}
+
+}  // namespace portflow::fake_cloud
