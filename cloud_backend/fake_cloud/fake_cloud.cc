@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -86,6 +85,7 @@ FakeCloud::FakeCloud(FakeCloudOptions options)
       sqs_(clock_) {}
 
 FakeCloud::~FakeCloud() {
+  stopping_ = true;  // a long poll in flight answers now
   if (server_) server_->Stop();
 }
 
@@ -207,6 +207,7 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
   };
   if (s.empty() || s[0] != "clusters") return not_found("No such EKS path: " + path);
   if (s.size() == 1 && request.method == "GET") return Ok({{"clusters", json::array({o.cluster})}});
+  if (s.size() < 2) return not_found("No such EKS path: " + request.method + " " + path);
   if (s[1] != o.cluster) return not_found("No cluster found for name: " + s[1] + ".");
   if (s.size() == 2 && request.method == "GET") {
     return Ok({{"cluster",
@@ -280,11 +281,14 @@ fake::HttpResponse FakeCloud::Sqs(const fake::HttpRequest& request,
     int visibility = Field(in, "VisibilityTimeout").is_number_integer()
                          ? Field(in, "VisibilityTimeout").get<int>()
                          : 30;
+    if (max < 1 || max > 10 || wait < 0 || wait > 20)
+      return Error(400, "InvalidParameterValue",
+                   "MaxNumberOfMessages must be 1 to 10 and WaitTimeSeconds 0 to 20", prefix);
     TimePoint deadline = clock_.Now() + std::chrono::seconds(wait);
     while (true) {
-      auto got = sqs_.Receive(queue, std::clamp(max, 1, 10), std::chrono::seconds(visibility));
+      auto got = sqs_.Receive(queue, max, std::chrono::seconds(visibility));
       if (!got.ok()) return failed(got.status());
-      if (!got->empty() || clock_.Now() >= deadline || options_.clock) {
+      if (!got->empty() || clock_.Now() >= deadline || options_.clock || stopping_) {
         json messages = json::array();
         for (const SqsMessage& m : *got)
           messages.push_back({{"MessageId", m.id},

@@ -6,6 +6,7 @@
 // Time moves on each request (FakeEc2::Sync), in virtual or real time.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,7 +45,8 @@ class FakeCloud : private NodeEvents {
   std::string url() const;  // http://127.0.0.1:PORT once serving
 
   const FakeCloudOptions& options() const { return options_; }
-  // For tests and faults: call with no request in flight, or under lock().
+  // For tests and faults, under lock() (a long poll may be in flight). Its
+  // callbacks from FakeEc2 (Warned) run under that lock and never take it.
   FakeEc2& ec2() { return *ec2_; }
   FakeSqs& sqs() { return sqs_; }
   std::mutex& lock() { return mu_; }
@@ -63,6 +65,7 @@ class FakeCloud : private NodeEvents {
   std::mutex mu_;
   std::unique_ptr<FakeEc2> ec2_;
   FakeSqs sqs_;
+  std::atomic<bool> stopping_{false};
   std::unique_ptr<fake::HttpServer> server_;
 };
 

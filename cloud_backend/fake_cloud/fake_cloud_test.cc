@@ -78,6 +78,17 @@ TEST_F(FakeCloudTest, OnlyItsKeysGetIn) {
               HasSubstr("UnrecognizedClientException"));
   fake::HttpRequest unsigned_request{"GET", "/clusters/burst/node-groups", {}, ""};
   EXPECT_EQ(cloud_->Handle(unsigned_request).status, 403);
+  aws::Client client = Client();
+  auto odd =
+      client.Call({"eks", "POST", "/clusters", {{"Content-Type", "application/json"}}, "{}"});
+  EXPECT_EQ(odd.status().code(), StatusCode::kNotFound) << "not an operation it serves";
+  auto long_wait = client.Call({"sqs",
+                                "POST",
+                                "/",
+                                {{"Content-Type", "application/x-amz-json-1.0"},
+                                 {"X-Amz-Target", "AmazonSQS.ReceiveMessage"}},
+                                R"({"QueueUrl":"x/portflow-interruptions","WaitTimeSeconds":21})"});
+  EXPECT_EQ(long_wait.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(FakeCloudTest, Boto3WorksAgainstItUnchanged) {
