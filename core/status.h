@@ -17,7 +17,7 @@ enum class StatusCode {
   kNotFound,            // the named thing does not exist
   kAlreadyExists,       // create of something that exists
   kFailedPrecondition,  // the system is not in a state to do this
-  kResourceExhausted,   // no capacity now or ever (see message)
+  kResourceExhausted,   // out of capacity or of descriptors, now or for good (see message)
   kUnavailable,         // transient; retry with backoff
   kDeadlineExceeded,    // took too long
   kCancelled,           // stopped on request

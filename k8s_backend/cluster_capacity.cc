@@ -1,5 +1,6 @@
 #include "k8s_backend/cluster_capacity.h"
 
+#include "core/encoding.h"
 #include "core/json_fields.h"
 #include "core/quantity.h"
 
@@ -51,7 +52,7 @@ Result<ResourceRequest> RequestedOnNodes(ApiClient& client) {
   ASSIGN_OR_RETURN(
       json pods,
       ListItems(client, "/api/v1/pods?fieldSelector=" +
-                            QueryEscape("status.phase!=Succeeded,status.phase!=Failed")));
+                            PercentEncode("status.phase!=Succeeded,status.phase!=Failed", true)));
   ResourceRequest used;
   for (const json& p : pods) {
     if (!Str(Sub(p, "spec"), "nodeName").empty()) used += PodRequests(Sub(p, "spec"));

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/encoding.h"
 #include "core/json_fields.h"
 #include "core/log.h"
 #include "k8s_backend/attempt_state.h"
@@ -613,7 +614,7 @@ class KubernetesBackend : public Backend {
     if (client.ok()) {
       auto r = (*client)->Call({"GET",
                                 paths_.Pods() + "?labelSelector=" +
-                                    k8s::QueryEscape("batch.kubernetes.io/job-name=" + a->job),
+                                    PercentEncode("batch.kubernetes.io/job-name=" + a->job, true),
                                 ""});
       json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
       std::lock_guard<std::mutex> l(mu_);

@@ -165,26 +165,26 @@ class LocalBackend : public Backend {
     // Each live replica holds a descriptor (its pidfd); starting one takes
     // a few more for a moment. Past the limit on open files a start would
     // fail, so the step waits for others to end instead.
-    int64_t room = ReplicaRoom();
+    int64_t limit = OpenFileLimit();
+    int64_t room = ReplicaRoom(limit);
     if (p.can_ever_fit && request.replicas > room) {
       p.can_ever_fit = p.can_start_now = false;
       p.why = "its " + std::to_string(request.replicas) +
-              " processes would pass the limit on open files (ulimit -n " +
-              std::to_string(OpenFileLimit()) + " lets " + std::to_string(room) +
-              " run at once): raise it";
+              " processes would pass the limit on open files (ulimit -n " + std::to_string(limit) +
+              " lets " + std::to_string(room) + " run at once): raise it";
     } else if (p.can_start_now && request.replicas > room - live_replicas_) {
       p.can_start_now = false;
       p.why = std::to_string(live_replicas_) + " processes run and the limit on open files is " +
-              std::to_string(OpenFileLimit()) + " (ulimit -n): waiting for some to end";
+              std::to_string(limit) + " (ulimit -n): waiting for some to end";
     }
     return p;
   }
 
-  // How many replicas may live at once: one descriptor each, less those kept
-  // for the rest (the run store, logs, a spawn's pipes, the terminal, about
-  // 16): half the limit, at least 24 and at most 64.
-  static int64_t ReplicaRoom() {
-    int64_t limit = OpenFileLimit();
+  // How many replicas may live at once under `limit` open files: one
+  // descriptor each, less those kept for the rest (the run store, logs, a
+  // spawn's pipes, the terminal, about 16): half the limit, at least 24 and
+  // at most 64.
+  static int64_t ReplicaRoom(int64_t limit) {
     return limit - std::clamp<int64_t>(limit / 2, 24, 64);
   }
   static int64_t OpenFileLimit() {

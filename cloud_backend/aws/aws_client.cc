@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/encoding.h"
 #include "core/log.h"
 #include "core/quantity.h"
 
@@ -20,18 +21,6 @@ using json = nlohmann::json;
 
 constexpr long kConnectTimeoutSeconds = 10;
 constexpr long kCallTimeoutSeconds = 60;  // an SQS long poll waits at most 20 s
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -105,6 +94,12 @@ struct HeaderList {
 
 }  // namespace
 
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+}
+
 std::string ErrorCode(const Response& r) {
   // "com.amazonaws.sqs#QueueDoesNotExist" or "ResourceNotFoundException:http://..."
   auto bare = [](std::string code) {
@@ -117,21 +112,6 @@ std::string ErrorCode(const Response& r) {
   }
   if (auto it = r.headers.find("x-amzn-errortype"); it != r.headers.end()) return bare(it->second);
   return XmlField(r.body, "Code");
-}
-
-std::string QueryEscape(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 Client::Client(std::string endpoint, std::string region, Credentials credentials, Clock& clock,

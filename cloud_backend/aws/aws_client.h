@@ -69,8 +69,7 @@ class Client {
 // a ":detail" after; "" when none.
 std::string ErrorCode(const Response& response);
 
-// `s` percent-encoded for a query value, as SigV4 wants it (RFC 3986: all
-// but letters, digits and -_.~).
-std::string QueryEscape(const std::string& s);
+// The SHA-256 of `data` in lower-case hex, as SigV4 hashes payloads.
+std::string Sha256Hex(const std::string& data);
 
 }  // namespace portflow::aws

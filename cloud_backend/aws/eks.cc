@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/encoding.h"
 #include "core/json_fields.h"
 
 namespace portflow::aws {
@@ -55,7 +56,8 @@ Result<std::vector<std::string>> Eks::ListNodegroups() {
   do {
     ASSIGN_OR_RETURN(
         std::string body,
-        Json("GET", "/node-groups" + (token.empty() ? "" : "?nextToken=" + QueryEscape(token))));
+        Json("GET",
+             "/node-groups" + (token.empty() ? "" : "?nextToken=" + PercentEncode(token, false))));
     ASSIGN_OR_RETURN(json j, Parse(body, "ListNodegroups"));
     for (std::string& name : Strings(j, "nodegroups")) out.push_back(std::move(name));
     token = Str(j, "nextToken");
@@ -99,8 +101,9 @@ Result<NodeGroupUpdate> Eks::SetDesiredSize(const std::string& name, int desired
 }
 
 Result<NodeGroupUpdate> Eks::DescribeUpdate(const std::string& name, const std::string& id) {
-  ASSIGN_OR_RETURN(std::string body, Json("GET", "/updates/" + QueryEscape(id) +
-                                                     "?nodegroupName=" + QueryEscape(name)));
+  ASSIGN_OR_RETURN(std::string body,
+                   Json("GET", "/updates/" + PercentEncode(id, false) +
+                                   "?nodegroupName=" + PercentEncode(name, false)));
   ASSIGN_OR_RETURN(json j, Parse(body, "DescribeUpdate " + id));
   if (!j.contains("update") || !j["update"].is_object())
     return Internal("DescribeUpdate " + id + ": no update in the answer");

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cloud_backend/fake_cloud/sigv4.h"
+#include "core/encoding.h"
 #include "core/json_fields.h"
 
 namespace portflow::fake_cloud {
@@ -30,13 +31,7 @@ std::string Md5Hex(const std::string& data) {
   unsigned char d[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(data.data(), data.size(), d, &n, EVP_md5(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(d), n));
 }
 
 double Epoch(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }

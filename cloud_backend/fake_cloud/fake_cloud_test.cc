@@ -5,12 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "cloud_backend/aws/eks.h"
 #include "cloud_backend/aws/sqs.h"
+#include "tests/testing/cli_runner.h"
 
 namespace portflow::fake_cloud {
 namespace {
@@ -92,17 +92,12 @@ TEST_F(FakeCloudTest, OnlyItsKeysGetIn) {
 }
 
 TEST_F(FakeCloudTest, Boto3WorksAgainstItUnchanged) {
-  std::string command = std::string("python3 ") + PORTFLOW_SOURCE_DIR +
-                        "/tests/testing/fake_cloud_boto3.py " + cloud_->url() + " " +
-                        cloud_->options().access_key_id + " '" +
-                        cloud_->options().secret_access_key + "' 2>&1";
-  FILE* p = ::popen(command.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  EXPECT_EQ(::pclose(p), 0) << out;
-  EXPECT_THAT(out, HasSubstr("boto3: ok"));
+  testing::ShellResult r = testing::RunShell(std::string("python3 ") + PORTFLOW_SOURCE_DIR +
+                                             "/tests/testing/fake_cloud_boto3.py " + cloud_->url() +
+                                             " " + cloud_->options().access_key_id + " '" +
+                                             cloud_->options().secret_access_key + "' 2>&1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("boto3: ok"));
 }
 
 }  // namespace

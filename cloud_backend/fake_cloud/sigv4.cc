@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,25 +11,10 @@
 #include <vector>
 
 #include "cloud_backend/aws/aws_client.h"
+#include "core/encoding.h"
 
 namespace portflow::fake_cloud {
 namespace {
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += hex[data[i] >> 4];
-    out += hex[data[i] & 15];
-  }
-  return out;
-}
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
-  return Hex(d, sizeof d);
-}
 
 std::string Hmac(const std::string& key, const std::string& data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -54,19 +38,6 @@ std::string Decode(const std::string& s) {
   return out;
 }
 
-// Each segment of `path` percent-encoded, the slashes kept.
-std::string EncodePath(const std::string& path) {
-  std::string out;
-  size_t start = 0;
-  while (true) {
-    size_t slash = path.find('/', start);
-    out += aws::QueryEscape(path.substr(start, slash - start));
-    if (slash == std::string::npos) return out;
-    out += '/';
-    start = slash + 1;
-  }
-}
-
 std::string CanonicalQuery(const std::string& query) {
   std::vector<std::pair<std::string, std::string>> params;
   std::stringstream in(query);
@@ -75,7 +46,7 @@ std::string CanonicalQuery(const std::string& query) {
     size_t eq = part.find('=');
     std::string k = Decode(part.substr(0, eq));
     std::string v = eq == std::string::npos ? "" : Decode(part.substr(eq + 1));
-    params.push_back({aws::QueryEscape(k), aws::QueryEscape(v)});
+    params.push_back({PercentEncode(k, false), PercentEncode(v, false)});
   }
   std::sort(params.begin(), params.end());
   std::string out;
@@ -158,15 +129,15 @@ std::variant<SignatureScope, SignatureError> VerifySigV4(const SignedRequest& re
                           "The difference between the request time and the current time is too "
                           "large."};
   std::string payload = header("x-amz-content-sha256");
-  if (payload.empty()) payload = Sha256Hex(request.body);
-  if (payload != "UNSIGNED-PAYLOAD" && payload != Sha256Hex(request.body))
+  if (payload.empty()) payload = aws::Sha256Hex(request.body);
+  if (payload != "UNSIGNED-PAYLOAD" && payload != aws::Sha256Hex(request.body))
     return SignatureError{"XAmzContentSHA256Mismatch",
                           "The provided 'x-amz-content-sha256' header does not match what was "
                           "computed."};
   const std::string& service = scope[3];
   // S3 signs the path as sent; the other services encode it once more.
   std::string path = request.path.empty() ? "/" : request.path;
-  std::string canonical_path = service == "s3" ? path : EncodePath(path);
+  std::string canonical_path = service == "s3" ? path : PercentEncode(path, true);
   std::string canonical_headers;
   std::stringstream names(signed_names);
   for (std::string name; std::getline(names, name, ';');)
@@ -176,11 +147,11 @@ std::variant<SignatureScope, SignatureError> VerifySigV4(const SignedRequest& re
                           signed_names + "\n" + payload;
   std::string scope_text = scope[1] + "/" + scope[2] + "/" + service + "/aws4_request";
   std::string to_sign =
-      kAlgorithm + "\n" + amz_date + "\n" + scope_text + "\n" + Sha256Hex(canonical);
+      kAlgorithm + "\n" + amz_date + "\n" + scope_text + "\n" + aws::Sha256Hex(canonical);
   std::string key =
       Hmac(Hmac(Hmac(Hmac("AWS4" + *secret, scope[1]), scope[2]), service), "aws4_request");
   std::string raw = Hmac(key, to_sign);
-  std::string expected = Hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  std::string expected = HexEncode(raw);
   if (expected.size() != signature.size() ||
       CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) != 0) {
     return SignatureError{"SignatureDoesNotMatch",

@@ -35,12 +35,9 @@ namespace {
 
 namespace bp2 = boost::process::v2;
 
-// Runs in the child between vfork and exec: its own process group, so that a
-// timeout or cancel can stop everything the task started with one kill().
-// A failed exec is reported through a close-on-exec pipe (errno and pid),
-// which works whether the launcher really vforks or, as under sanitizers,
-// forks.
-std::atomic<uint64_t> child_nofile{0};  // 0: as this process has it
+// The soft limit on open files a task gets (SetChildOpenFileLimit); 0: this
+// process's own.
+std::atomic<uint64_t> child_nofile{0};
 
 // Closes every descriptor from `low` up but `keep` (in the child: only
 // system calls).
@@ -59,6 +56,11 @@ void CloseFrom(unsigned low, int keep) {
   close_range(static_cast<unsigned>(keep) + 1, ~0u);
 }
 
+// Runs in the child between vfork and exec: its own process group, so that a
+// timeout or cancel can stop everything the task started with one kill().
+// A failed exec is reported through a close-on-exec pipe (errno and pid),
+// which works whether the launcher really vforks or, as under sanitizers,
+// forks.
 struct ChildSetup {
   int report_fd;
 

@@ -171,20 +171,6 @@ Result<ApiResponse> ApiClient::Stream(const ApiRequest& request,
   }
 }
 
-std::string QueryEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 std::string HttpStatusText(int status) {
   static const std::map<int, std::string_view> kReasons = {
       {200, "OK"},

@@ -126,9 +126,6 @@ class ApiClient {
 // "200 OK", "429 Too Many Requests": the status with its reason phrase.
 std::string HttpStatusText(int status);
 
-// `s` made safe as a query parameter value ("a=b,c!=d" -> "a%3Db%2Cc%21%3Dd").
-std::string QueryEscape(const std::string& s);
-
 // The Status for an error response, from its metav1.Status body: 404
 // NotFound, 409 AlreadyExists or Aborted (a Conflict), 422 InvalidArgument,
 // 410 OutOfRange, 429 and 5xx Unavailable, 401/403 FailedPrecondition. OK

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/encoding.h"
 #include "core/log.h"
 #include "core/quantity.h"
 
@@ -68,11 +69,11 @@ void Watcher::Pause(Duration d) {
 }
 
 std::string Watcher::Query(bool watch) const {
-  std::string q = options_.path + "?labelSelector=" + QueryEscape(options_.label_selector);
+  std::string q = options_.path + "?labelSelector=" + PercentEncode(options_.label_selector, true);
   if (!options_.field_selector.empty())
-    q += "&fieldSelector=" + QueryEscape(options_.field_selector);
+    q += "&fieldSelector=" + PercentEncode(options_.field_selector, true);
   if (watch) {
-    q += "&watch=true&allowWatchBookmarks=true&resourceVersion=" + QueryEscape(version_) +
+    q += "&watch=true&allowWatchBookmarks=true&resourceVersion=" + PercentEncode(version_, true) +
          "&timeoutSeconds=" + std::to_string(options_.timeout_seconds);
   }
   return q;
@@ -114,8 +115,8 @@ bool Watcher::List() {
   std::map<std::string, json> now;
   std::string version, next;
   do {  // pages of 500
-    std::string q =
-        Query(false) + "&limit=500" + (next.empty() ? "" : "&continue=" + QueryEscape(next));
+    std::string q = Query(false) + "&limit=500" +
+                    (next.empty() ? "" : "&continue=" + PercentEncode(next, true));
     auto r = client_.Call({"GET", q, ""});
     if (!r.ok() || r->status != 200) {
       PORTFLOW_LOG(LogLevel::kDebug, "watch",

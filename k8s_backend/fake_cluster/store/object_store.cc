@@ -5,6 +5,7 @@
 #include <ctime>
 #include <utility>
 
+#include "core/encoding.h"
 #include "core/k8s_time.h"
 
 namespace portflow::fake {
@@ -61,32 +62,6 @@ std::string At(const json& object, const std::string& path) {
   if (cur->is_boolean()) return cur->get<bool>() ? "true" : "false";
   if (cur->is_number()) return cur->dump();
   return "";
-}
-
-std::string Hex(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-std::optional<std::string> Unhex(const std::string& s) {
-  if (s.size() % 2) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < s.size(); i += 2) {
-    auto v = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    int hi = v(s[i]), lo = v(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
 }
 
 std::string Plural(const ResourceKind& kind) {
@@ -269,7 +244,7 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
   ASSIGN_OR_RETURN(FieldSelector fields, FieldSelector::Parse(options.field_selector, supported));
   std::optional<std::pair<std::string, std::string>> after;
   if (!options.continue_token.empty()) {
-    auto raw = Unhex(options.continue_token);
+    auto raw = HexDecode(options.continue_token);
     size_t sep = raw ? raw->find('\0') : std::string::npos;
     if (sep == std::string::npos) return InvalidArgument("invalid continue token");
     after = std::make_pair(raw->substr(0, sep), raw->substr(sep + 1));
@@ -294,7 +269,7 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
   if (out.remaining > 0) {
     const json& last = out.items.back()["metadata"];
     out.continue_token =
-        Hex(last.value("namespace", "") + std::string(1, '\0') + last.value("name", ""));
+        HexEncode(last.value("namespace", "") + std::string(1, '\0') + last.value("name", ""));
   }
   return out;
 }

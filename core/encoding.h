@@ -1,0 +1,21 @@
+// Byte encodings for text protocols: lower-case hex (digests, signatures,
+// continue tokens) and RFC 3986 percent-encoding (URL paths and queries).
+// Base64 is in base64.h.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace portflow {
+
+// Two lower-case hex digits a byte.
+std::string HexEncode(std::string_view bytes);
+// nullopt for an odd length or a digit that is not 0-9 or a-f.
+std::optional<std::string> HexDecode(std::string_view hex);
+
+// All but letters, digits and -_.~ as %XX (upper-case, as SigV4 wants it);
+// '/' kept as it is when `keep_slash` (a path, or a Kubernetes query value).
+std::string PercentEncode(std::string_view s, bool keep_slash);
+
+}  // namespace portflow
