@@ -1,11 +1,6 @@
 // portflow cluster serve: the fake Kubernetes cluster for real clients.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -66,21 +61,8 @@ int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
     return kExitFailed;
   }
   std::string path = o.kubeconfig.empty() ? g.state_dir + "/cluster/kubeconfig" : o.kubeconfig;
-  std::error_code ec;
-  if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty()) {
-    std::filesystem::create_directories(parent, ec);
-  }
-  // The kubeconfig holds the cluster's token: only its owner may read it.
-  // Made 0600 before the token is written, also when the file was there.
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  const std::string text = (*cluster)->Kubeconfig();
-  bool written = fd >= 0 && fchmod(fd, 0600) == 0 &&
-                 write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (fd >= 0) written = close(fd) == 0 && written;
-  if (!written) {
-    PrintError("cannot write the kubeconfig to " + path + ": " + std::strerror(errno));
-    return kExitFailed;
-  }
+  if (Status st = WritePrivateFile(path, (*cluster)->Kubeconfig()); !st.ok())
+    return Fail(st, kExitFailed);
   std::cout << "kubeconfig: " << std::filesystem::absolute(path).string() << "\n"
             << "server: " << (*cluster)->url() << "\n"
             << std::flush;

@@ -38,6 +38,19 @@ struct ClusterOptions {
   std::string pod_duration = "1s";  // simulate mode: pods without the annotation
 };
 
+struct CloudServeOptions {
+  int port = 0;  // the AWS APIs; the cluster's API takes a free port
+  std::string region = "us-east-1";
+  std::string cluster = "burst";
+  std::string kubeconfig;       // default: STATE_DIR/cloud/kubeconfig
+  std::string aws_credentials;  // default: STATE_DIR/cloud/credentials
+  std::string mode = "simulate";
+  std::string provisioning = "60s";  // from a desired size raised to a Ready node
+  std::string spot_notice = "120s";  // from a spot warning to the instance's end
+  std::string node_groups;           // a YAML file; default: four groups at 0
+  std::string work_dir;              // execute mode; default: STATE_DIR/cloud/kubelet
+};
+
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Resume(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::string& file, const std::vector<std::string>& params);
@@ -56,5 +69,6 @@ int Cancel(const GlobalOptions& g, const std::string& run_id);
 int Outputs(const GlobalOptions& g, const std::string& run_id, const std::string& step,
             const std::string& to);
 int ClusterServe(const GlobalOptions& g, const ClusterOptions& o);
+int CloudServe(const GlobalOptions& g, const CloudServeOptions& o);
 
 }  // namespace portflow::cli

@@ -1,8 +1,11 @@
 #include "cli/common.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -12,6 +15,22 @@
 #include "core/clock.h"
 
 namespace portflow::cli {
+
+Status WritePrivateFile(const std::string& path, const std::string& text) {
+  std::error_code ec;
+  if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent, ec);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool written = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+                 ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  int error = errno;
+  if (fd >= 0 && ::close(fd) != 0 && written) {
+    written = false;
+    error = errno;
+  }
+  if (!written) return FromErrno("cannot write " + path, error, StatusCode::kFailedPrecondition);
+  return OkStatus();
+}
 
 void PrintError(const std::string& message) { std::cerr << "portflow: " << message << "\n"; }
 

@@ -22,6 +22,11 @@ namespace portflow::cli {
 // aborting the command.
 std::string DumpJson(const nlohmann::json& j, int indent = -1);
 
+// Writes a secret (a kubeconfig with its token, AWS keys) to `path`, its
+// folders made: mode 0600 before a byte is written, also when the file was
+// there; a link at `path` is refused.
+Status WritePrivateFile(const std::string& path, const std::string& text);
+
 // Prints "portflow: MESSAGE" to stderr.
 void PrintError(const std::string& message);
 // PrintError, then `code`: what a command returns when it cannot go on.

@@ -195,6 +195,43 @@ int main(int argc, char** argv) {
                         "execute mode: where pods' directories and volumes go "
                         "(default STATE_DIR/cluster/kubelet)");
 
+  CloudServeOptions cloud;
+  auto* cloud_cmd = app.add_subcommand("cloud", "The fake cloud");
+  cloud_cmd->require_subcommand(1);
+  auto* cloud_serve_cmd = cloud_cmd->add_subcommand(
+      "serve",
+      "Serve a fake AWS (EKS node groups, the SQS interruption queue) and the Kubernetes cluster "
+      "its instances join, on 127.0.0.1, until Ctrl-C; writes a kubeconfig and an AWS "
+      "credentials file");
+  cloud_serve_cmd
+      ->add_option("--port", cloud.port, "port of the AWS APIs on 127.0.0.1 (default: a free one)")
+      ->check(CLI::Range(0, 65535));
+  cloud_serve_cmd->add_option("--region", cloud.region, "region (default us-east-1)");
+  cloud_serve_cmd->add_option("--cluster", cloud.cluster,
+                              "EKS cluster name, also the kubeconfig's context (default burst)");
+  cloud_serve_cmd->add_option(
+      "--kubeconfig", cloud.kubeconfig,
+      "where to write the cluster's kubeconfig (default STATE_DIR/cloud/kubeconfig)");
+  cloud_serve_cmd->add_option("--aws-credentials", cloud.aws_credentials,
+                              "where to write the AWS shared credentials file, profile default "
+                              "(default STATE_DIR/cloud/credentials)");
+  cloud_serve_cmd
+      ->add_option("--mode", cloud.mode,
+                   "simulate: pods run for their sim.portflow.dev/duration annotation; execute: "
+                   "the first container's command runs as a local process (default simulate)")
+      ->check(CLI::IsMember({"simulate", "execute"}));
+  cloud_serve_cmd->add_option("--provisioning", cloud.provisioning,
+                              "from a raised desired size to a Ready node (default 60s)");
+  cloud_serve_cmd->add_option("--spot-notice", cloud.spot_notice,
+                              "from a spot interruption warning to the instance's end "
+                              "(default 120s)");
+  cloud_serve_cmd->add_option("--node-groups", cloud.node_groups,
+                              "a YAML file of node groups (default: cpu-spot, cpu-ondemand, "
+                              "gpu-ondemand, gpu-spot, each at 0)");
+  cloud_serve_cmd->add_option("--work-dir", cloud.work_dir,
+                              "execute mode: where pods' directories and volumes go "
+                              "(default STATE_DIR/cloud/kubelet)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -215,6 +252,7 @@ int main(int argc, char** argv) {
     if (*cancel_cmd) return Cancel(g, run_id);
     if (*outputs_cmd) return Outputs(g, run_id, outputs_step, outputs_to);
     if (*serve_cmd) return ClusterServe(g, cluster);
+    if (*cloud_serve_cmd) return CloudServe(g, cloud);
     return kExitUsage;
   };
   try {

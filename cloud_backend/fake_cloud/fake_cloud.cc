@@ -3,11 +3,14 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "cloud_backend/fake_cloud/sigv4.h"
+#include "core/base64.h"
 #include "core/encoding.h"
 #include "core/json_fields.h"
 
@@ -44,10 +47,19 @@ fake::HttpResponse Error(int status, const std::string& code, const std::string&
   fake::HttpResponse r{status, "application/x-amz-json-1.0",
                        json{{"__type", prefix + code}, {"message", message}}.dump(), nullptr};
   r.headers["x-amzn-ErrorType"] = code;
+  // SQS also names the error as its older query protocol did, which
+  // botocore reports in its place.
+  if (prefix == "com.amazonaws.sqs#")
+    r.headers["x-amzn-query-error"] =
+        (code == "QueueDoesNotExist" ? "AWS.SimpleQueueService.NonExistentQueue" : code) +
+        (status >= 500 ? ";Receiver" : ";Sender");
   return r;
 }
 
-fake::HttpResponse Ok(const json& body) { return {200, "application/json", body.dump(), nullptr}; }
+// REST-JSON (EKS) answers application/json; the JSON protocol (SQS) its own.
+fake::HttpResponse Ok(const json& body, const char* type = "application/json") {
+  return {200, type, body.dump(), nullptr};
+}
 
 std::vector<std::string> Segments(const std::string& path) {
   std::vector<std::string> out;
@@ -80,8 +92,14 @@ FakeCloud::FakeCloud(FakeCloudOptions options)
       sqs_(clock_) {}
 
 FakeCloud::~FakeCloud() {
-  stopping_ = true;  // a long poll in flight answers now
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;  // a long poll in flight answers now
+  }
+  tick_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
   if (server_) server_->Stop();
+  cluster_.reset();  // before the instances whose Nodes it holds
 }
 
 Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
@@ -98,13 +116,67 @@ Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
       static_cast<NodeEvents*>(cloud.get()));
   for (const GroupConfig& g : o.groups) RETURN_IF_ERROR(cloud->ec2_->AddGroup(g));
   cloud->sqs_.CreateQueue(o.queue);
+  fake::ClusterOptions cluster;
+  cluster.nodes = 0;  // Nodes come with instances
+  cluster.kubelet = o.kubelet;
+  ASSIGN_OR_RETURN(cloud->cluster_, fake::FakeCluster::Create(cluster, cloud->clock_));
   return cloud;
 }
 
 Status FakeCloud::Serve(int port) {
   ASSIGN_OR_RETURN(server_, fake::StartPlainHttpServer(
                                 port, [this](const fake::HttpRequest& r) { return Handle(r); }));
+  RETURN_IF_ERROR(cluster_->Serve(0).status());
+  ticker_ = std::thread([this] {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stopping_) {
+      ec2_->Sync();
+      tick_cv_.wait_for(l, std::chrono::milliseconds(50));
+    }
+  });
   return OkStatus();
+}
+
+std::string FakeCloud::Kubeconfig() const { return cluster_->Kubeconfig(options_.cluster); }
+
+void FakeCloud::RunFor(Duration d) {
+  TimePoint end = clock_.Now() + d;
+  while (true) {
+    std::optional<TimePoint> due;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      due = ec2_->Sync();
+    }
+    TimePoint now = clock_.Now();
+    if (now >= end) return;
+    TimePoint next = due && *due < end ? std::max(*due, now) : end;
+    cluster_->RunFor(std::max<Duration>(next - now, std::chrono::milliseconds(1)));
+  }
+}
+
+void FakeCloud::Joined(const Instance& instance) {
+  auto row = cloud::Catalog::Shipped().Find(instance.type, options_.region, instance.zone);
+  auto number = [](double v, double scale, const char* unit) {
+    return std::to_string(std::llround(v * scale)) + unit;
+  };
+  fake::NodeSpec node;
+  node.name = instance.id;
+  if (row) {
+    node.cpu = row->vcpus == std::floor(row->vcpus) ? number(row->vcpus, 1, "")
+                                                    : number(row->vcpus, 1000, "m");
+    node.memory = number(row->memory_gib, 1024, "Mi");
+    node.gpus = row->accelerator.empty() ? 0 : row->accelerators;
+  }
+  node.labels = {{"eks.amazonaws.com/nodegroup", instance.group},
+                 {"eks.amazonaws.com/capacityType", instance.capacity_type},
+                 {"node.kubernetes.io/instance-type", instance.type},
+                 {"topology.kubernetes.io/region", options_.region},
+                 {"topology.kubernetes.io/zone", instance.zone}};
+  (void)cluster_->AddNode(node);  // ids are never reused
+}
+
+void FakeCloud::Left(const Instance& instance) {
+  (void)cluster_->RemoveNode(instance.id);  // NotFound when it never joined
 }
 
 std::string FakeCloud::url() const {
@@ -114,6 +186,75 @@ std::string FakeCloud::url() const {
 void FakeCloud::Warned(const Instance& instance) {
   (void)sqs_.Send(options_.queue, SpotInterruptionWarning(instance, clock_.Now(), options_.account,
                                                           options_.region));
+  // As aws-node-termination-handler taints a node whose instance is warned.
+  (void)cluster_->TaintNode(instance.id, {{"key", "aws-node-termination-handler/spot-itn"},
+                                          {"value", "true"},
+                                          {"effect", "NoSchedule"}});
+}
+
+Result<std::string> FakeCloud::InjectFaults(const std::string& body) {
+  json in = json::parse(body, nullptr, false);
+  if (!in.is_object()) return InvalidArgument("faults must be a JSON object");
+  static const std::set<std::string> known = {"interruptSpot", "stockout", "vcpuQuota",
+                                              "apiErrors"};
+  for (const auto& [key, value] : in.items()) {
+    if (!known.count(key))
+      return InvalidArgument("unknown fault \"" + key +
+                             "\" (known: interruptSpot, stockout, vcpuQuota, apiErrors)");
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  json done = json::object();
+  if (in.contains("interruptSpot")) {
+    const json& f = in["interruptSpot"];
+    std::string group = Str(f, "nodeGroup");
+    if (!ec2_->Group(group).ok()) return NotFound("no node group \"" + group + "\"");
+    int count = Field(f, "count").is_number_integer() ? Field(f, "count").get<int>() : 1;
+    done["interrupted"] = ec2_->InterruptSpot(group, count);
+  }
+  if (in.contains("stockout")) {
+    const json& f = in["stockout"];
+    std::string type = Str(f, "instanceType"), zone = Str(f, "zone");
+    if (!cloud::Catalog::Shipped().Find(type, options_.region))
+      return InvalidArgument("stockout: no instance type \"" + type + "\" in " + options_.region);
+    std::vector<std::string> zones = {zone};
+    if (zone.empty()) zones = cloud::Catalog::Shipped().Zones(type, options_.region);
+    for (const std::string& z : zones) ec2_->SetStockout(type, z, Field(f, "clear") != json(true));
+    done["stockout"] = zones;
+  }
+  if (in.contains("vcpuQuota")) {
+    const json& q = in["vcpuQuota"];
+    if (!q.is_null() && !q.is_number())
+      return InvalidArgument("vcpuQuota must be a number or null");
+    ec2_->SetVcpuQuota(q.is_null() ? std::nullopt : std::optional<double>(q.get<double>()));
+    done["vcpuQuota"] = q;
+  }
+  if (in.contains("apiErrors")) {
+    const json& f = in["apiErrors"];
+    api_errors_ = Field(f, "count").is_number_integer() ? Field(f, "count").get<int>() : 1;
+    api_error_code_ = Str(f, "code").empty() ? "ThrottlingException" : Str(f, "code");
+    done["apiErrors"] = api_errors_;
+  }
+  ec2_->Sync();
+  return done.dump();
+}
+
+std::string FakeCloud::Bill() {
+  std::lock_guard<std::mutex> l(mu_);
+  ec2_->Sync();
+  TimePoint now = clock_.Now();
+  json instances = json::array();
+  for (const Instance& i : ec2_->Instances()) {
+    instances.push_back({{"id", i.id},
+                         {"nodeGroup", i.group},
+                         {"type", i.type},
+                         {"zone", i.zone},
+                         {"capacityType", i.capacity_type},
+                         {"hourlyPrice", i.hourly_price},
+                         {"launch", Epoch(i.launched)},
+                         {"end", i.ended ? json(Epoch(*i.ended)) : json(nullptr)},
+                         {"cost", i.Cost(now)}});
+  }
+  return json{{"instances", instances}, {"cost", ec2_->Cost(now)}}.dump();
 }
 
 fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
@@ -141,8 +282,15 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   if (scope.region != options_.region)
     return Error(403, "InvalidSignatureException",
                  "Credential should be scoped to a valid region, not '" + scope.region + "'.");
+  if (scope.service == "portflow") return Portflow(request, path);
   std::unique_lock<std::mutex> lock(mu_);
   ec2_->Sync();  // what fell due since the last request
+  if (api_errors_ > 0 && (scope.service == "eks" || scope.service == "sqs")) {
+    --api_errors_;
+    bool throttled = api_error_code_.find("Throttl") != std::string::npos;
+    return Error(throttled ? 429 : 500, api_error_code_, "injected by /portflow/faults",
+                 scope.service == "sqs" ? "com.amazonaws.sqs#" : "");
+  }
   fake::HttpResponse response;
   if (scope.service == "eks") {
     response = Eks(request, path, query);
@@ -154,6 +302,20 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   }
   ec2_->Sync();  // a resize launches at once
   return response;
+}
+
+fake::HttpResponse FakeCloud::Portflow(const fake::HttpRequest& request, const std::string& path) {
+  if (path == "/portflow/bill" && request.method == "GET") return Ok(json::parse(Bill()));
+  if (path == "/portflow/faults" && request.method == "POST") {
+    auto done = InjectFaults(request.body);
+    if (!done.ok())
+      return Error(done.status().code() == StatusCode::kNotFound ? 404 : 400,
+                   "InvalidParameterException", done.status().message());
+    return Ok(json::parse(*done));
+  }
+  return Error(404, "ResourceNotFoundException",
+               "the fake cloud serves GET /portflow/bill and POST /portflow/faults, not " +
+                   request.method + " " + path);
 }
 
 fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::string& path,
@@ -209,7 +371,9 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
                 {{"name", o.cluster},
                  {"arn", "arn:aws:eks:" + o.region + ":" + o.account + ":cluster/" + o.cluster},
                  {"status", "ACTIVE"},
-                 {"version", "1.32"}}}});
+                 {"version", "1.32"},
+                 {"endpoint", cluster_->url()},
+                 {"certificateAuthority", {{"data", Base64Encode(cluster_->ca_pem())}}}}}});
   }
   if (s.size() == 3 && s[2] == "node-groups" && request.method == "GET")
     return Ok({{"nodegroups", ec2_->GroupNames()}});
@@ -242,6 +406,7 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
 fake::HttpResponse FakeCloud::Sqs(const fake::HttpRequest& request,
                                   std::unique_lock<std::mutex>& lock) {
   const std::string prefix = "com.amazonaws.sqs#";
+  const char* kJson10 = "application/x-amz-json-1.0";
   auto target = request.headers.find("x-amz-target");
   std::string action = target == request.headers.end() ? "" : target->second;
   if (action.rfind("AmazonSQS.", 0) != 0)
@@ -258,13 +423,13 @@ fake::HttpResponse FakeCloud::Sqs(const fake::HttpRequest& request,
     std::string name = Str(in, "QueueName");
     if (!sqs_.HasQueue(name))
       return Error(400, "QueueDoesNotExist", "The specified queue does not exist.", prefix);
-    return Ok({{"QueueUrl", url() + "/" + options_.account + "/" + name}});
+    return Ok({{"QueueUrl", url() + "/" + options_.account + "/" + name}}, kJson10);
   }
   if (action == "SendMessage") {
     std::string body = Str(in, "MessageBody");
     auto id = sqs_.Send(queue, body);
     if (!id.ok()) return failed(id.status());
-    return Ok({{"MessageId", *id}, {"MD5OfMessageBody", Md5Hex(body)}});
+    return Ok({{"MessageId", *id}, {"MD5OfMessageBody", Md5Hex(body)}}, kJson10);
   }
   if (action == "ReceiveMessage") {
     int max = Field(in, "MaxNumberOfMessages").is_number_integer()
@@ -290,7 +455,7 @@ fake::HttpResponse FakeCloud::Sqs(const fake::HttpRequest& request,
                               {"ReceiptHandle", m.receipt_handle},
                               {"MD5OfBody", Md5Hex(m.body)},
                               {"Body", m.body}});
-        return Ok(messages.empty() ? json::object() : json{{"Messages", messages}});
+        return Ok(messages.empty() ? json::object() : json{{"Messages", messages}}, kJson10);
       }
       // A long poll in real time: let other requests in meanwhile.
       lock.unlock();
@@ -302,7 +467,7 @@ fake::HttpResponse FakeCloud::Sqs(const fake::HttpRequest& request,
   if (action == "DeleteMessage") {
     Status st = sqs_.Delete(queue, Str(in, "ReceiptHandle"));
     if (!st.ok()) return failed(st);
-    return Ok(json::object());
+    return Ok(json::object(), kJson10);
   }
   return Error(400, "UnknownOperationException", "the fake cloud does not serve " + action, prefix);
 }

@@ -2,19 +2,27 @@
 // FakeEc2 and SQS (JSON protocol) over FakeSqs, in AWS's wire shapes, so
 // that boto3, the AWS CLI and portflow's own client work against it
 // unchanged; every request SigV4-checked against the fake cloud's own keys.
-// A spot interruption puts EventBridge's warning on the interruption queue.
-// Time moves on each request (FakeEc2::Sync), in virtual or real time.
+// Its own fake Kubernetes cluster (served on a port of its own, HTTPS) gets a
+// Node for each instance that joins, labelled as EKS labels them; a spot
+// interruption puts EventBridge's warning on the interruption queue and
+// taints the Node; an instance that ends takes its Node and pods with it.
+// /portflow/faults and /portflow/bill (SigV4, service "portflow") drive it
+// and read its ledger. Time moves on each request and, once served, on a
+// ticker thread; in virtual time RunFor moves it.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cloud_backend/fake_cloud/fake_ec2.h"
 #include "cloud_backend/fake_cloud/fake_sqs.h"
 #include "k8s_backend/fake_cluster/apiserver/http_server.h"
+#include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::fake_cloud {
 
@@ -30,6 +38,9 @@ struct FakeCloudOptions {
   // Random when empty.
   std::string access_key_id, secret_access_key;
   Clock* clock = nullptr;  // the real clock when null
+  // The cluster's pods: simulated by default; executed as local processes
+  // (with exec_root) for the cloud-rehearsal target.
+  fake::KubeletOptions kubelet;
 };
 
 class FakeCloud : private NodeEvents {
@@ -40,9 +51,29 @@ class FakeCloud : private NodeEvents {
 
   // One request, as the HTTP server hands it over (thread-safe).
   fake::HttpResponse Handle(const fake::HttpRequest& request);
-  // Serves on 127.0.0.1:`port` (0: a free one) until destroyed.
+  // Serves the AWS APIs on 127.0.0.1:`port` (0: a free one) and the
+  // cluster's API on a free port until destroyed; time moves on a thread.
   Status Serve(int port);
   std::string url() const;  // http://127.0.0.1:PORT once serving
+  // A kubeconfig for the cluster's API server (after Serve), its context
+  // named after the cluster. A secret: write it mode 0600.
+  std::string Kubeconfig() const;
+  // Moves the cloud and its cluster on by `d`: in virtual time when the
+  // clock is a FakeClock, else in real time.
+  void RunFor(Duration d);
+  // POST /portflow/faults, in process: the JSON body's faults, each key
+  // optional:
+  //   {"interruptSpot": {"nodeGroup": G, "count": N},
+  //    "stockout": {"instanceType": T, "zone": Z, "clear": false},
+  //    "vcpuQuota": N (null: none),
+  //    "apiErrors": {"count": N, "code": "ThrottlingException"}}
+  // apiErrors fails the next N EKS and SQS calls (throttling, or a server
+  // error for another code). The answer names what was done.
+  Result<std::string> InjectFaults(const std::string& body);
+  // GET /portflow/bill: {"instances": [{"id", "nodeGroup", "type", "zone",
+  // "capacityType", "hourlyPrice", "launch", "end", "cost"}], "cost": total},
+  // times in epoch seconds, end null while running.
+  std::string Bill();
 
   const FakeCloudOptions& options() const { return options_; }
   // For tests and faults, under lock() (a long poll may be in flight). Its
@@ -50,12 +81,14 @@ class FakeCloud : private NodeEvents {
   FakeEc2& ec2() { return *ec2_; }
   FakeSqs& sqs() { return sqs_; }
   std::mutex& lock() { return mu_; }
+  fake::FakeCluster& cluster() { return *cluster_; }
 
  private:
   explicit FakeCloud(FakeCloudOptions options);
-  void Joined(const Instance&) override {}
+  void Joined(const Instance& instance) override;
   void Warned(const Instance& instance) override;
-  void Left(const Instance&) override {}
+  void Left(const Instance& instance) override;
+  fake::HttpResponse Portflow(const fake::HttpRequest& request, const std::string& path);
   fake::HttpResponse Eks(const fake::HttpRequest& request, const std::string& path,
                          const std::string& query);
   fake::HttpResponse Sqs(const fake::HttpRequest& request, std::unique_lock<std::mutex>& lock);
@@ -65,8 +98,13 @@ class FakeCloud : private NodeEvents {
   std::mutex mu_;
   std::unique_ptr<FakeEc2> ec2_;
   FakeSqs sqs_;
+  int api_errors_ = 0;  // the next N AWS calls fail with api_error_code_
+  std::string api_error_code_;
+  std::unique_ptr<fake::FakeCluster> cluster_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<fake::HttpServer> server_;
+  std::condition_variable tick_cv_;  // under mu_: the ticker stops
+  std::thread ticker_;
 };
 
 }  // namespace portflow::fake_cloud

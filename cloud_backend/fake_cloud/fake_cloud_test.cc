@@ -91,6 +91,116 @@ TEST_F(FakeCloudTest, OnlyItsKeysGetIn) {
   EXPECT_EQ(long_wait.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(FakeCloudTest, FaultsAndTheBillAreSignedAndServed) {
+  aws::Client client = Client();
+  auto faults = [&](const std::string& body) {
+    return client.Call(
+        {"portflow", "POST", "/portflow/faults", {{"Content-Type", "application/json"}}, body});
+  };
+  ASSERT_TRUE(aws::Eks(client, "burst").SetDesiredSize("cpu-spot", 1).ok());
+  std::this_thread::sleep_for(400ms);  // the ticker joins it, with no request
+  auto done = faults(R"({"interruptSpot": {"nodeGroup": "cpu-spot", "count": 5}})");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(nlohmann::json::parse(done->body)["interrupted"], 1);
+  EXPECT_EQ(faults(R"({"interuptSpot": {}})").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(faults(R"({"interruptSpot": {"nodeGroup": "none"}})").status().code(),
+            StatusCode::kNotFound);
+  fake::HttpRequest unsigned_request{"POST", "/portflow/faults", {}, R"({"vcpuQuota": 0})"};
+  EXPECT_EQ(cloud_->Handle(unsigned_request).status, 403);
+  aws::Client wrong = Client("not-the-secret");
+  EXPECT_EQ(wrong.Call({"portflow", "GET", "/portflow/bill", {}, ""}).status().code(),
+            StatusCode::kFailedPrecondition);
+
+  // Two throttled answers, which the client rides out.
+  ASSERT_TRUE(faults(R"({"apiErrors": {"count": 2}})").ok());
+  EXPECT_TRUE(aws::Eks(client, "burst").ListNodegroups().ok());
+  ASSERT_TRUE(faults(R"({"apiErrors": {"count": 5, "code": "ServerException"}})").ok());
+  EXPECT_EQ(aws::Eks(client, "burst").ListNodegroups().status().code(), StatusCode::kUnavailable);
+
+  auto bill = client.Call({"portflow", "GET", "/portflow/bill", {}, ""});
+  ASSERT_TRUE(bill.ok()) << bill.status().ToString();
+  auto b = nlohmann::json::parse(bill->body);
+  ASSERT_GE(b["instances"].size(), 1u) << "(and its replacement, once the notice ran out)";
+  EXPECT_EQ(b["instances"][0]["type"], "c5.large");
+  EXPECT_EQ(b["instances"][0]["capacityType"], "SPOT");
+  EXPECT_NEAR(b["instances"][0]["cost"].get<double>(), 0.0255 / 60, 1e-9) << "the 60 s minimum";
+}
+
+TEST_F(FakeCloudTest, KubectlSeesTheClusterOfItsInstances) {
+  aws::Client client = Client();
+  ASSERT_TRUE(aws::Eks(client, "burst").SetDesiredSize("gpu-ondemand", 1).ok());
+  auto described = client.Call({"eks", "GET", "/clusters/burst", {}, ""});
+  ASSERT_TRUE(described.ok());
+  EXPECT_EQ(nlohmann::json::parse(described->body)["cluster"]["endpoint"], cloud_->cluster().url());
+  testing::TempDir dir;
+  testing::WriteFile(dir.path() + "/kubeconfig", cloud_->Kubeconfig());
+  std::this_thread::sleep_for(400ms);
+  testing::ShellResult r = testing::Kubectl(
+      dir.path(), "get nodes -L eks.amazonaws.com/nodegroup -L topology.kubernetes.io/zone");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("i-00000000000000001"));
+  EXPECT_THAT(r.out, HasSubstr("gpu-ondemand"));
+  EXPECT_THAT(r.out, HasSubstr("us-east-1a"));
+}
+
+TEST(FakeCloudVirtualTime, InstancesBecomeNodesAndTakeThemWhenTheyGo) {
+  FakeClock clock;
+  FakeCloudOptions o;
+  o.clock = &clock;
+  auto made = FakeCloud::Make(o);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  FakeCloud& cloud = **made;
+  auto nodes = [&] {
+    auto r = cloud.cluster().Handle({"GET", "/api/v1/nodes", {}, ""});
+    return nlohmann::json::parse(r.body)["items"];
+  };
+  {
+    std::lock_guard<std::mutex> l(cloud.lock());
+    ASSERT_TRUE(cloud.ec2().Resize("cpu-spot", 2).ok());
+    ASSERT_TRUE(cloud.ec2().Resize("gpu-ondemand", 1).ok());
+  }
+  cloud.RunFor(59s);
+  EXPECT_EQ(nodes().size(), 0u) << "still provisioning";
+  cloud.RunFor(2s);
+  nlohmann::json n = nodes();
+  ASSERT_EQ(n.size(), 3u);
+  const nlohmann::json& spot = n[0];
+  EXPECT_EQ(spot["metadata"]["labels"]["eks.amazonaws.com/nodegroup"], "cpu-spot");
+  EXPECT_EQ(spot["metadata"]["labels"]["eks.amazonaws.com/capacityType"], "SPOT");
+  EXPECT_EQ(spot["metadata"]["labels"]["node.kubernetes.io/instance-type"], "c5.large");
+  EXPECT_EQ(spot["metadata"]["labels"]["topology.kubernetes.io/zone"], "us-east-1a");
+  EXPECT_EQ(spot["status"]["allocatable"]["cpu"], "2");
+  EXPECT_EQ(spot["status"]["allocatable"]["memory"], "4096Mi");
+  EXPECT_EQ(n[2]["status"]["allocatable"]["nvidia.com/gpu"], "1");
+
+  auto done = cloud.InjectFaults(R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  std::string warned = n[1]["metadata"]["name"];  // the newest goes first
+  auto warned_node = cloud.cluster().Handle({"GET", "/api/v1/nodes/" + warned, {}, ""});
+  EXPECT_THAT(warned_node.body, HasSubstr("aws-node-termination-handler/spot-itn"));
+  cloud.RunFor(119s);
+  EXPECT_EQ(nodes().size(), 4u) << "its replacement joined; the notice has not run out";
+  cloud.RunFor(2s);
+  n = nodes();
+  ASSERT_EQ(n.size(), 3u) << "gone";
+  for (const nlohmann::json& node : n) EXPECT_NE(node["metadata"]["name"], warned);
+
+  auto bill = nlohmann::json::parse(cloud.Bill());
+  ASSERT_EQ(bill["instances"].size(), 4u);
+  EXPECT_NEAR(bill["instances"][1]["cost"].get<double>(), 0.0255 * 181 / 3600, 1e-9)
+      << "launched at 0 s, warned at 61 s, ended at 181 s";
+  EXPECT_TRUE(bill["instances"][3]["end"].is_null());
+  ASSERT_TRUE(cloud.InjectFaults(R"({"stockout": {"instanceType": "g5.xlarge"}})").ok());
+  {
+    std::lock_guard<std::mutex> l(cloud.lock());
+    ASSERT_TRUE(cloud.ec2().Resize("gpu-ondemand", 2).ok());
+  }
+  cloud.RunFor(120s);
+  EXPECT_EQ(nodes().size(), 3u) << "no g5.xlarge in any zone";
+  EXPECT_EQ(cloud.InjectFaults(R"({"stockout": {"instanceType": "p9.huge"}})").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(FakeCloudTest, Boto3WorksAgainstItUnchanged) {
   testing::ShellResult r = testing::RunShell(std::string("python3 ") + PORTFLOW_SOURCE_DIR +
                                              "/tests/testing/fake_cloud_boto3.py " + cloud_->url() +

@@ -58,56 +58,76 @@ Status FakeCluster::Bootstrap() {
         {"internalTrafficPolicy", "Cluster"}}},
       {"status", {{"loadBalancer", json::object()}}}};
   RETURN_IF_ERROR(store_.Create(*FindKind("", "services"), "default", api_service).status());
-  ASSIGN_OR_RETURN(int64_t milli_cpu, ParseMilliQuantity(options_.cpu));
-  ASSIGN_OR_RETURN(int64_t memory, ParseQuantity(options_.memory));
-  (void)milli_cpu;
-  (void)memory;
-  const ResourceKind& nodes = *FindKind("", "nodes");
   for (int i = 1; i <= options_.nodes; ++i) {
-    std::string name = "node-" + std::to_string(i);
-    json capacity = {{"cpu", options_.cpu},
-                     {"memory", options_.memory},
-                     {"pods", "110"},
-                     {"ephemeral-storage", "100Gi"}};
-    if (options_.gpus > 0) capacity["nvidia.com/gpu"] = std::to_string(options_.gpus);
-    std::string now = K8sTime(clock_.Now());
-    json node = {{"metadata",
-                  {{"name", name},
-                   {"labels",
-                    {{"kubernetes.io/hostname", name},
-                     {"kubernetes.io/os", "linux"},
-                     {"kubernetes.io/arch", "amd64"},
-                     {"beta.kubernetes.io/os", "linux"},
-                     {"beta.kubernetes.io/arch", "amd64"},
-                     {"node.kubernetes.io/instance-type", "portflow-fake"}}}}},
-                 {"spec", json::object()},
-                 {"status",
-                  {{"capacity", capacity},
-                   {"allocatable", capacity},
-                   {"conditions",
-                    {{{"type", "Ready"},
-                      {"status", "True"},
-                      {"reason", "KubeletReady"},
-                      {"message", "kubelet is posting ready status"},
-                      {"lastHeartbeatTime", now},
-                      {"lastTransitionTime", now}}}},
-                   {"addresses",
-                    {{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
-                     {{"type", "Hostname"}, {"address", name}}}},
-                   {"nodeInfo",
-                    {{"kubeletVersion", kServerVersion},
-                     {"kubeProxyVersion", kServerVersion},
-                     {"operatingSystem", "linux"},
-                     {"architecture", "amd64"},
-                     {"containerRuntimeVersion", "portflow://fake"},
-                     {"osImage", "portflow fake node"},
-                     {"kernelVersion", "fake"},
-                     {"machineID", name},
-                     {"systemUUID", name},
-                     {"bootID", name}}}}}};
-    RETURN_IF_ERROR(store_.Create(nodes, "", node).status());
+    RETURN_IF_ERROR(AddNode({"node-" + std::to_string(i),
+                             options_.cpu,
+                             options_.memory,
+                             options_.gpus,
+                             {{"node.kubernetes.io/instance-type", "portflow-fake"}}}));
   }
   return OkStatus();
+}
+
+Status FakeCluster::AddNode(const NodeSpec& spec) {
+  ASSIGN_OR_RETURN(int64_t milli_cpu, ParseMilliQuantity(spec.cpu));
+  ASSIGN_OR_RETURN(int64_t memory, ParseQuantity(spec.memory));
+  (void)milli_cpu;
+  (void)memory;
+  const std::string& name = spec.name;
+  json capacity = {
+      {"cpu", spec.cpu}, {"memory", spec.memory}, {"pods", "110"}, {"ephemeral-storage", "100Gi"}};
+  if (spec.gpus > 0) capacity["nvidia.com/gpu"] = std::to_string(spec.gpus);
+  json labels = {{"kubernetes.io/hostname", name},
+                 {"kubernetes.io/os", "linux"},
+                 {"kubernetes.io/arch", "amd64"},
+                 {"beta.kubernetes.io/os", "linux"},
+                 {"beta.kubernetes.io/arch", "amd64"}};
+  for (const auto& [k, v] : spec.labels) labels[k] = v;
+  std::string now = K8sTime(clock_.Now());
+  json node = {{"metadata", {{"name", name}, {"labels", labels}}},
+               {"spec", json::object()},
+               {"status",
+                {{"capacity", capacity},
+                 {"allocatable", capacity},
+                 {"conditions",
+                  {{{"type", "Ready"},
+                    {"status", "True"},
+                    {"reason", "KubeletReady"},
+                    {"message", "kubelet is posting ready status"},
+                    {"lastHeartbeatTime", now},
+                    {"lastTransitionTime", now}}}},
+                 {"addresses",
+                  {{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
+                   {{"type", "Hostname"}, {"address", name}}}},
+                 {"nodeInfo",
+                  {{"kubeletVersion", kServerVersion},
+                   {"kubeProxyVersion", kServerVersion},
+                   {"operatingSystem", "linux"},
+                   {"architecture", "amd64"},
+                   {"containerRuntimeVersion", "portflow://fake"},
+                   {"osImage", "portflow fake node"},
+                   {"kernelVersion", "fake"},
+                   {"machineID", name},
+                   {"systemUUID", name},
+                   {"bootID", name}}}}}};
+  return store_.Create(*FindKind("", "nodes"), "", node).status();
+}
+
+Status FakeCluster::TaintNode(const std::string& name, const json& taint) {
+  const ResourceKind& nodes = *FindKind("", "nodes");
+  ASSIGN_OR_RETURN(json node, store_.Get(nodes, "", name));
+  json& taints = node["spec"]["taints"];
+  if (!taints.is_array()) taints = json::array();
+  for (const json& t : taints) {
+    if (Str(t, "key") == Str(taint, "key")) return OkStatus();
+  }
+  taints.push_back(taint);
+  return store_.Update(nodes, "", node).status();
+}
+
+Status FakeCluster::RemoveNode(const std::string& name) {
+  RETURN_IF_ERROR(LoseNode(name));
+  return store_.Delete(*FindKind("", "nodes"), "", name).status();
 }
 
 FaultReactor& FakeCluster::Faults() {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -34,6 +35,14 @@ struct ClusterOptions {
   // kueue.x-k8s.io/queue-name is stored suspended, until something (a test
   // playing Kueue's admission) sets spec.suspend to false.
   bool kueue_suspends = false;
+};
+
+// A Node as a cloud would add one at run time (FakeCluster::AddNode).
+struct NodeSpec {
+  std::string name;
+  std::string cpu = "4", memory = "16Gi";     // capacity and allocatable
+  int gpus = 0;                               // nvidia.com/gpu
+  std::map<std::string, std::string> labels;  // beside the usual kubernetes.io ones
 };
 
 class FakeCluster {
@@ -80,6 +89,13 @@ class FakeCluster {
   // The registry has none of `images` (and every other): pods that use one
   // wait in ErrImagePull, then ImagePullBackOff.
   void SetMissingImages(std::set<std::string> images);
+  // A Ready Node joins (AlreadyExists when one has its name); the scheduler
+  // places pods on it from its next pass.
+  Status AddNode(const NodeSpec& spec);
+  // A taint on the Node (kept when it has one with the same key).
+  Status TaintNode(const std::string& name, const json& taint);
+  // The machine behind the Node is gone: LoseNode, then the Node is deleted.
+  Status RemoveNode(const std::string& name);
   // A running pod fails now with `exit_code` (its container is killed).
   Status FailPod(const std::string& ns, const std::string& name, int exit_code = 137);
   // Reactors answer API calls (paths under /api/ and /apis/) before the

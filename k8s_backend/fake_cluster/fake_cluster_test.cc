@@ -347,6 +347,39 @@ json CpuPod(const std::string& name, const std::string& cpu, int seconds) {
       {"spec", {{"containers", {c}}}}};
 }
 
+TEST_F(FakeClusterTest, NodesJoinAndGoAtRunTime) {
+  const std::string pods = "/api/v1/namespaces/default/pods";
+  ASSERT_EQ(Call("POST", pods, CpuPod("big", "8", 600)).status, 201);
+  cluster_->RunFor(std::chrono::seconds(1));
+  json big = Body(Call("GET", pods + "/big"));
+  EXPECT_EQ(big["spec"].value("nodeName", ""), "") << "no node has 8 cpus";
+  ASSERT_TRUE(cluster_->AddNode({"i-1", "16", "64Gi", 1, {{"example/group", "g"}}}).ok());
+  EXPECT_EQ(cluster_->AddNode({"i-1"}).code(), StatusCode::kAlreadyExists);
+  cluster_->RunFor(std::chrono::seconds(1));
+  big = Body(Call("GET", pods + "/big"));
+  EXPECT_EQ(big["spec"].value("nodeName", ""), "i-1");
+  EXPECT_EQ(big["status"]["phase"], "Running");
+  json node = Body(Call("GET", "/api/v1/nodes/i-1"));
+  EXPECT_EQ(node["metadata"]["labels"]["example/group"], "g");
+  EXPECT_EQ(node["status"]["allocatable"]["nvidia.com/gpu"], "1");
+
+  json taint = {{"key", "example/leaving"}, {"effect", "NoSchedule"}};
+  ASSERT_TRUE(cluster_->TaintNode("i-1", taint).ok());
+  ASSERT_TRUE(cluster_->TaintNode("i-1", taint).ok());
+  EXPECT_EQ(Body(Call("GET", "/api/v1/nodes/i-1"))["spec"]["taints"].size(), 1u);
+  ASSERT_EQ(Call("POST", pods, CpuPod("next", "8", 600)).status, 201);
+  cluster_->RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(Body(Call("GET", pods + "/next"))["spec"].value("nodeName", ""), "")
+      << "the tainted node takes no more";
+
+  ASSERT_TRUE(cluster_->RemoveNode("i-1").ok());
+  EXPECT_EQ(Call("GET", "/api/v1/nodes/i-1").status, 404);
+  big = Body(Call("GET", pods + "/big"));
+  EXPECT_EQ(big["status"]["phase"], "Failed");
+  EXPECT_EQ(big["status"]["reason"], "NodeLost");
+  EXPECT_EQ(cluster_->RemoveNode("i-1").code(), StatusCode::kNotFound);
+}
+
 TEST_F(FakeClusterTest, ResourceQuotaRefusesPodsAndHoldsJobsBack) {
   const std::string quotas = "/api/v1/namespaces/default/resourcequotas";
   const std::string pods = "/api/v1/namespaces/default/pods";

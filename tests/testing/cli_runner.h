@@ -45,6 +45,20 @@ std::string ReadFile(const std::string& path);
 void CopyScenario(const std::string& name, const std::string& dir);
 void WriteFile(const std::string& path, const std::string& text);
 
+// A fresh folder under the system's temporary one, removed with all it
+// holds when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Polls `pred` every 20ms until it holds or `limit` passes.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds limit);
 
