@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/run_index.h"
+#include "core/json_fields.h"
 #include "core/quantity.h"
 #include "core/targets.h"
 
@@ -40,7 +41,15 @@ json RunJson(const RunRecord& r) {
           {"runDir", r.run_dir},
           {"created", FormatTime(FromUnixMillis(r.created_ms))},
           {"finished", r.finished_ms ? FormatTime(FromUnixMillis(r.finished_ms)) : ""},
-          {"params", json::parse(r.params, nullptr, false)}};
+          {"params", json::parse(r.params, nullptr, false)},
+          {"cost", r.cost.empty() ? json(nullptr) : json::parse(r.cost, nullptr, false)}};
+}
+
+// "$0.0123" for a priced run, "-" otherwise.
+std::string CostText(const RunRecord& r) {
+  json cost = json::parse(r.cost.empty() ? "null" : r.cost, nullptr, false);
+  if (!cost.is_object() || !cost.contains("usd") || !cost["usd"].is_number()) return "-";
+  return FormatUsd(cost["usd"].get<double>());
 }
 
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
@@ -116,13 +125,14 @@ int Runs(const GlobalOptions& g, const std::string& format, bool all) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows{
-      {"RUN", "WORKLOAD", "TARGET", "STATE", "STARTED", "DURATION"}};
+      {"RUN", "WORKLOAD", "TARGET", "STATE", "STARTED", "DURATION", "COST"}};
   if (all) rows[0].push_back("STATE DIR");
   bool interrupted = false;
   for (const auto& [r, dir] : runs) {
     interrupted = interrupted || ShownState(r) == "Interrupted";
     rows.push_back({r.id, r.workload, r.target, ShownState(r),
-                    FormatTime(FromUnixMillis(r.created_ms)), FormatElapsed(Elapsed(r))});
+                    FormatTime(FromUnixMillis(r.created_ms)), FormatElapsed(Elapsed(r)),
+                    CostText(r)});
     if (all) rows.back().push_back(dir);
   }
   PrintTable(rows);
@@ -204,8 +214,12 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
             << run->workload_file << ")\ntarget:   " << run->target << "\nstate:    " << state
             << (run->message.empty() ? "" : " (" + run->message + ")")
             << "\nstarted:  " << FormatTime(FromUnixMillis(run->created_ms))
-            << "\nduration: " << FormatElapsed(Elapsed(*run)) << "\nrun dir:  " << run->run_dir
-            << "\n\n";
+            << "\nduration: " << FormatElapsed(Elapsed(*run));
+  if (!run->cost.empty()) {
+    json cost = json::parse(run->cost, nullptr, false);
+    std::cout << "\ncost:     " << CostText(*run) << " (" << Str(cost, "detail") << ")";
+  }
+  std::cout << "\nrun dir:  " << run->run_dir << "\n\n";
   std::vector<std::vector<std::string>> rows{
       {"INSTANCE", "STATE", "ATTEMPTS", "DURATION", "MESSAGE"}};
   for (const InstanceRecord& i : *instances) {

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cloud_backend/cloud_backend.h"
 #include "core/log.h"
 #include "core/process/spawn.h"
 #include "k8s_backend/kubernetes_backend.h"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   portflow::RegisterLocalBackend();
   portflow::RegisterKubernetesBackend();
   portflow::RegisterRehearsalBackend();
+  portflow::RegisterCloudBackends();
 
   CLI::App app{
       "portflow: run one ML workload YAML unchanged on a laptop or a cluster.\n"

@@ -62,6 +62,13 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
       state = Internal(std::string("portflow failed: ") + e.what());
     }
   }
+  // What the target added for the run goes back, and the run's cost is
+  // known once it has.
+  std::optional<Backend::RunCost> cost = backend.FinishRun(run.id);
+  if (cost) {
+    run.cost =
+        nlohmann::json{{"usd", cost->usd}, {"nodes", cost->nodes}, {"detail", cost->detail}}.dump();
+  }
   run.finished_ms = ToUnixMillis(RealClock().Now());
   run.state = state.ok() ? *state : "Failed";
   run.message = state.ok() ? "" : state.status().ToString();
@@ -82,6 +89,7 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
             << (local_outputs ? "; logs and outputs in " + run.run_dir
                               : "; logs in " + run.run_dir + ", outputs in " + outputs)
             << "\n";
+  if (cost) std::cerr << "portflow: cost " << FormatUsd(cost->usd) << " (" << cost->detail << ")\n";
   if (run.state != "Succeeded") {
     std::cerr << "portflow: see `portflow status " << run.id << "` and `portflow logs " << run.id
               << " INSTANCE`\n";

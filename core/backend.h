@@ -176,6 +176,20 @@ class Backend {
   virtual Status Logs(const TaskHandle& handle, int replica, bool follow,
                       const std::function<bool(std::string_view)>& sink);
 
+  // What a run cost on a priced backend, once it ended.
+  struct RunCost {
+    double usd = 0;
+    int nodes = 0;       // the nodes the run had added, each billed
+    std::string detail;  // "2 c5.large (spot) for 3m10s", for people
+  };
+  // The run's engine is done with this backend: a backend that added
+  // capacity for the run gives back what it added, and says what the run
+  // cost; nullopt where the backend is not priced.
+  virtual std::optional<RunCost> FinishRun(const std::string& run_id) {
+    (void)run_id;
+    return std::nullopt;
+  }
+
   // Where events go. Set once, before the first Submit.
   void SetEventSink(EventSink* sink) { sink_ = sink; }
 

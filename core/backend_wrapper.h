@@ -42,6 +42,9 @@ class BackendWrapper : public Backend, private EventSink {
                                              const std::vector<TaskHandle>& handles) override {
     return inner_->Recover(run_id, handles);
   }
+  std::optional<RunCost> FinishRun(const std::string& run_id) override {
+    return inner_->FinishRun(run_id);
+  }
   Status Logs(const TaskHandle& handle, int replica, bool follow,
               const std::function<bool(std::string_view)>& sink) override {
     return inner_->Logs(handle, replica, follow, sink);

@@ -231,4 +231,10 @@ std::string FormatDuration(Duration d) {
   return out + buf;
 }
 
+std::string FormatUsd(double usd) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, usd < 1 ? "$%.4f" : "$%.2f", usd);
+  return buf;
+}
+
 }  // namespace portflow

@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, workload TEXT, workload_file TEXT, workload_dir TEXT, params TEXT,
   target TEXT, state TEXT, message TEXT, run_dir TEXT, created_ms INTEGER, finished_ms INTEGER,
   engine_pid INTEGER, keep_going INTEGER, strict INTEGER, cancel_requested INTEGER DEFAULT 0,
-  outputs TEXT DEFAULT '');
+  outputs TEXT DEFAULT '', cost TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS instances (
   run_id TEXT, name TEXT, step TEXT, state TEXT, attempts INTEGER, message TEXT, updated_ms INTEGER,
   PRIMARY KEY (run_id, name));
@@ -94,7 +94,7 @@ class Stmt {
 
 constexpr const char* kRunColumns =
     "id, workload, workload_file, workload_dir, params, target, state, message, run_dir, "
-    "created_ms, finished_ms, engine_pid, keep_going, strict, cancel_requested, outputs";
+    "created_ms, finished_ms, engine_pid, keep_going, strict, cancel_requested, outputs, cost";
 
 RunRecord ReadRun(Stmt& s) {
   RunRecord r;
@@ -114,6 +114,7 @@ RunRecord ReadRun(Stmt& s) {
   r.strict = s.Int(13) != 0;
   r.cancel_requested = s.Int(14) != 0;
   r.outputs = s.Text(15);
+  r.cost = s.Text(16);
   return r;
 }
 
@@ -145,6 +146,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
     // Stores made before a column existed get it.
     if (setup.ok() && !store->HasColumn("runs", "outputs"))
       setup = store->Exec("ALTER TABLE runs ADD COLUMN outputs TEXT DEFAULT ''");
+    if (setup.ok() && !store->HasColumn("runs", "cost"))
+      setup = store->Exec("ALTER TABLE runs ADD COLUMN cost TEXT DEFAULT ''");
     int code = sqlite3_errcode(db) & 0xff;
     if (setup.ok() || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * tries));
@@ -201,9 +204,9 @@ Status RunStore::CreateRun(const RunRecord& r) {
 Status RunStore::UpdateRun(const RunRecord& r) {
   Stmt s(db_, cache_,
          "UPDATE runs SET state=?, message=?, finished_ms=?, engine_pid=?, keep_going=?, "
-         "strict=?, cancel_requested=? WHERE id=?");
+         "strict=?, cancel_requested=?, cost=? WHERE id=?");
   s.Bind(r.state).Bind(r.message).Bind(r.finished_ms).Bind(r.engine_pid).Bind(r.keep_going);
-  s.Bind(r.strict).Bind(r.cancel_requested).Bind(r.id);
+  s.Bind(r.strict).Bind(r.cancel_requested).Bind(r.cost).Bind(r.id);
   return s.Run();
 }
 

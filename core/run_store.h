@@ -37,6 +37,9 @@ struct RunRecord {
   // it, "dir": the folder on this machine that holds them ("" when only a
   // cluster's volume does), "where": what the run's summary says}.
   std::string outputs;
+  // What the run cost on a priced target, as JSON: {"usd", "nodes",
+  // "detail"} (Backend::RunCost); "" where the target is not priced.
+  std::string cost;
 };
 
 // Instance states: Waiting, Pending, Running, Retrying, Succeeded, Failed,

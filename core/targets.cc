@@ -86,6 +86,10 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
   if (!has(kRehearsalTarget)) {
     out.push_back({kRehearsalTarget, "rehearsal", {{"backend", "rehearsal"}}, "built-in"});
   }
+  if (!has(kCloudRehearsalTarget)) {
+    out.push_back(
+        {kCloudRehearsalTarget, "cloud-rehearsal", {{"backend", "cloud-rehearsal"}}, "built-in"});
+  }
   return out;
 }
 

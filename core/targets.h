@@ -33,6 +33,8 @@ inline constexpr const char* kDefaultTarget = "laptop";
 // Built in too: the embedded fake cluster in execute mode (backend
 // rehearsal), to rehearse a promotion to Kubernetes with no setup.
 inline constexpr const char* kRehearsalTarget = "rehearsal";
+// The built-in target that rehearses a cloud: the fake cloud in-process.
+inline constexpr const char* kCloudRehearsalTarget = "cloud-rehearsal";
 
 // The files searched, in order: DIR/portflow.yaml, then
 // $XDG_CONFIG_HOME/portflow/portflow.yaml (default ~/.config/...).

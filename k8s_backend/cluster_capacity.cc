@@ -5,11 +5,9 @@
 #include "core/quantity.h"
 
 namespace portflow::k8s {
-namespace {
 
 using json = nlohmann::json;
 
-// The items of a list answer to GET `path`.
 Result<json> ListItems(ApiClient& client, const std::string& path) {
   ASSIGN_OR_RETURN(ApiResponse r, client.Call({"GET", path, ""}));
   RETURN_IF_ERROR(ApiError(r));
@@ -25,8 +23,6 @@ ResourceRequest Quantities(const json& r) {
   if (auto gpu = ParseQuantity(Str(r, "nvidia.com/gpu")); gpu.ok()) sum.gpus += *gpu;
   return sum;
 }
-
-}  // namespace
 
 ResourceRequest PodRequests(const json& pod_spec) {
   ResourceRequest sum;

@@ -10,6 +10,12 @@
 
 namespace portflow::k8s {
 
+// The items of a list answer to GET `path` (an API error as a Status).
+Result<nlohmann::json> ListItems(ApiClient& client, const std::string& path);
+
+// cpu, memory and nvidia.com/gpu of a requests, limits or allocatable map.
+ResourceRequest Quantities(const nlohmann::json& resources);
+
 // What the containers of a pod spec request (cpu, memory, nvidia.com/gpu),
 // summed.
 ResourceRequest PodRequests(const nlohmann::json& pod_spec);

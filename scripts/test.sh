@@ -27,7 +27,7 @@ echo "== configure and build: asan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target core_test process_test local_backend_test \
   conformance_test fake_cluster_test k8s_client_test k8s_backend_test portflow \
-  aws_test cloud_test fake_cloud_test
+  aws_test cloud_test fake_cloud_test cloud_backend_test
 
 echo "== asan: core, process library, local backend, conformance, fake cluster, cluster access and AWS client tests"
 # Not the cases that use up every descriptor: the sanitizer runtimes need
@@ -37,24 +37,25 @@ echo "== asan: core, process library, local backend, conformance, fake cluster, 
 out_of_fds='SpawnProcess\.(AFailedStartLeavesNoDescriptorOpen|OutOfDescriptorsIsResourceExhausted)'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure -E "$out_of_fds" \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2Test|FakeSqsTest|FakeCloudTest|EncodingTest)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2Test|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudTargetTest)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, process supervisor, local backend, conformance, fake cluster, watcher, API client and fake cloud tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target core_test process_test local_backend_test \
-  conformance_test fake_cluster_test k8s_client_test k8s_backend_test fake_cloud_test
+  conformance_test fake_cluster_test k8s_client_test k8s_backend_test fake_cloud_test \
+  cloud_backend_test
 # Not the kubernetes conformance cases: they run pods as processes inside a
 # process full of threads, and under TSan the vfork launcher forks. Under
 # load one such spawn never reached exec (the parent waited on the exec
 # pipe for good): a forked child of a busy multi-threaded parent can block
 # on a lock another thread held. SpawnProcess now gives up after 30s; these
 # cases run under ASan and in the dev build. Nor the fake cloud's boto3
-# case, for the same reason: it starts python3 from a process full of
-# threads (it hung there for 300 s once).
+# and kubectl cases, for the same reason: they start python3 or kubectl
+# from a process full of threads (the boto3 one hung there for 300 s once).
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
-  -E "Backends/.*kubernetes|$out_of_fds|FakeCloudTest.Boto3" \
-  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper|FakeCloudTest)' | tail -n 3
+  -E "Backends/.*kubernetes|$out_of_fds|FakeCloudTest.(Boto3|Kubectl)" \
+  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper|FakeCloud|CloudBackendTest)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null

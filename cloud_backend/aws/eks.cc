@@ -84,6 +84,11 @@ Result<NodeGroup> Eks::DescribeNodegroup(const std::string& name) {
     out.max_size = Int(s, "maxSize");
     out.desired_size = Int(s, "desiredSize");
   }
+  for (const json& issue : Field(Field(g, "health"), "issues")) {
+    if (!issue.is_object()) continue;
+    out.health +=
+        (out.health.empty() ? "" : "; ") + Str(issue, "code") + ": " + Str(issue, "message");
+  }
   if (g.contains("labels") && g["labels"].is_object())
     for (const auto& [k, v] : g["labels"].items())
       if (v.is_string()) out.labels[k] = v;

@@ -18,6 +18,9 @@ struct NodeGroup {
   std::vector<std::string> subnets;
   int min_size = 0, max_size = 0, desired_size = 0;
   std::map<std::string, std::string> labels;
+  // Its health issues, "CODE: message; ..." ("" when healthy): how EKS
+  // says that instances cannot be launched (a stockout, the vCPU quota).
+  std::string health;
 };
 
 // An update EKS runs for a node group: InProgress, Successful, Failed or

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "tests/testing/cli_runner.h"
@@ -14,6 +16,25 @@ namespace portflow::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// The run's events of type `type` (Pending, Running...), "MESSAGE" a line,
+// read from the run store by python's sqlite3.
+std::string Events(const std::string& dir, const std::string& run, const std::string& type) {
+  return RunShell("cd " + dir +
+                  " && python3 -c \"import sqlite3\n"
+                  "for (m,) in sqlite3.connect('.portflow/state.db').execute("
+                  "'select message from events where run_id=? and type=?', ('" +
+                  run + "', '" + type + "')): print(m)\"")
+      .out;
+}
+
+// The laptop scenario's best model, as its pick step wrote it under `outputs`.
+json BestModel(const std::string& outputs) {
+  return json::parse(ReadFile(outputs + "/pick/best/best.json"), nullptr, false);
+}
 
 // `portflow cloud serve ARGS...` in `dir`, waited for until it prints its
 // last line; the endpoint it printed, or "" (then `why` says why).
@@ -83,6 +104,104 @@ TEST(CloudServeTest, Boto3AndKubectlWorkAgainstItWithTheFilesItWrites) {
       std::chrono::seconds(20));
   EXPECT_TRUE(joined) << Kubectl(dir.path(), "get nodes").out;
   EXPECT_EQ(StopCluster(pid), 0);
+}
+
+TEST(CloudTest, TheLaptopScenarioRunsOnTheCloudRehearsalAndCostsItsNodes) {
+  TempDir dir;
+  CopyScenario("laptop-dev", dir.path());
+  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "cloud-rehearsal", "-q"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string run = FirstLine(r.out);
+  std::smatch cost;
+  ASSERT_TRUE(std::regex_search(r.err, cost,
+                                std::regex("portflow: cost \\$(0\\.\\d{4}) \\((\\d) "
+                                           "c5\\.large \\(spot\\) for (\\d+) s\\)")))
+      << r.err;
+  EXPECT_GE(std::stoi(cost[3]), 60) << "billed a minute at least";
+  std::string outputs =
+      dir.path() + "/.portflow/cloud-rehearsal/volumes/default/portflow-artifacts/" + run;
+  EXPECT_EQ(BestModel(outputs)["model"], "lr=0.1") << ReadFile(outputs + "/pick/best/best.json");
+  // The first step waited for the node it caused, and said so.
+  EXPECT_THAT(Events(dir.path(), run, "Pending"),
+              HasSubstr("Provisioning: a node of group cpu-spot is being added for it"));
+  json status = json::parse(RunCli({"status", run, "-o", "json"}, dir.path()).out, nullptr, false);
+  ASSERT_TRUE(status["cost"].is_object()) << status.dump();
+  EXPECT_NEAR(status["cost"]["usd"].get<double>(), std::stod(cost[1].str()), 0.00005);
+  EXPECT_EQ(status["cost"]["nodes"], std::stoi(cost[2]));
+  EXPECT_THAT(RunCli({"runs"}, dir.path()).out, HasSubstr("$" + cost[1].str()));
+}
+
+TEST(CloudTest, ACloudTargetRunsTheScenarioAndCostsWhatTheBillSays) {
+  TempDir dir, srv;
+  CopyScenario("laptop-dev", dir.path());
+  pid_t pid = -1;
+  std::string why;
+  std::string endpoint = ServeCloud(
+      srv.path(),
+      {"--provisioning", "1s", "--mode", "execute", "--work-dir", srv.path() + "/kubelet",
+       "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"},
+      pid, why);
+  ASSERT_FALSE(endpoint.empty()) << why;
+  WriteFile(dir.path() + "/portflow.yaml",
+            "targets:\n  burst:\n    backend: cloud\n"
+            "    cluster: burst\n    endpoint: " +
+                endpoint + "\n    kubeconfig: " + srv.path() +
+                "/kubeconfig\n"
+                "    context: burst\n    namespace: default\n"
+                "    nodeGroups: [cpu-ondemand, gpu-ondemand]\n"
+                "    provisioning: 1s\n");
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv.path() + "/credentials").c_str(), 1);
+  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "burst", "-q"}, dir.path());
+  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("m5.large for "));
+  json status = json::parse(RunCli({"status", FirstLine(r.out), "-o", "json"}, dir.path()).out,
+                            nullptr, false);
+  // The fake cloud's own ledger, read with botocore's signer.
+  ShellResult bill = RunShell(
+      "cd " + srv.path() +
+      " && python3 -c \"import botocore.auth, botocore.awsrequest, "
+      "botocore.credentials, configparser, json, urllib.request\n"
+      "c = configparser.ConfigParser(); c.read('credentials'); d = c['default']\n"
+      "r = botocore.awsrequest.AWSRequest(method='GET', url='" +
+      endpoint +
+      "/portflow/bill')\n"
+      "botocore.auth.SigV4Auth(botocore.credentials.Credentials(d['aws_access_key_id'], "
+      "d['aws_secret_access_key']), 'portflow', 'us-east-1').add_auth(r)\n"
+      "p = r.prepare()\n"
+      "print(urllib.request.urlopen(urllib.request.Request(p.url, headers=dict(p.headers))).read()"
+      ".decode())\"");
+  ASSERT_EQ(bill.code, 0) << bill.out;
+  json ledger = json::parse(bill.out, nullptr, false);
+  ASSERT_TRUE(status["cost"].is_object()) << status.dump();
+  ASSERT_GE(ledger["instances"].size(), 1u) << bill.out;
+  for (const json& i : ledger["instances"]) EXPECT_FALSE(i["end"].is_null()) << "given back";
+  EXPECT_NEAR(status["cost"]["usd"].get<double>(), ledger["cost"].get<double>(), 0.005)
+      << "to the cent: " << bill.out;
+  EXPECT_EQ(status["cost"]["nodes"], ledger["instances"].size());
+  EXPECT_EQ(StopCluster(pid), 0);
+}
+
+TEST(CloudTest, CloudTargetSettingsAreCheckedWhereTheyAreWritten) {
+  TempDir dir;
+  CopyScenario("laptop-dev", dir.path());
+  WriteFile(dir.path() + "/portflow.yaml",
+            "targets:\n  burst:\n    backend: cloud\n    cluster: burst\n"
+            "    nodeGroups: [cpu-spot]\n    spot: sometimes\n"
+            "  cheap:\n    backend: cloud-rehearsal\n    maxHourlyCost: lots\n"
+            "  odd:\n    backend: cloud-rehearsal\n    nodeGroup: [cpu-spot]\n");
+  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "burst"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("portflow.yaml:6:11: target burst: setting spot: \"sometimes\" "
+                               "must be prefer, never or only"));
+  r = RunCli({"run", "pipeline.yaml", "--target", "cheap"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("portflow.yaml:9:20: target cheap: setting maxHourlyCost: "
+                               "\"lots\" must be an amount of US dollars above 0"));
+  r = RunCli({"run", "pipeline.yaml", "--target", "odd"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown setting \"nodeGroup\" for the cloud backend (known: "
+                               "provider, region, cluster"));
 }
 
 TEST(CloudServeTest, ABadNodeGroupsFileNamesItsPlace) {

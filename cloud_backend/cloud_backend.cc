@@ -1,0 +1,688 @@
+#include "cloud_backend/cloud_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cloud_backend/aws/credentials.h"
+#include "cloud_backend/cloud_backend_internal.h"
+#include "core/encoding.h"
+#include "core/json_fields.h"
+#include "core/log.h"
+#include "core/quantity.h"
+#include "k8s_backend/client/credentials.h"
+#include "k8s_backend/cluster_capacity.h"
+#include "k8s_backend/kubernetes_backend.h"
+#include "k8s_backend/render.h"
+
+namespace portflow {
+namespace {
+
+using json = nlohmann::json;
+
+const std::vector<std::string> kCloudKeys = {
+    "backend",          "provider", "region",        "cluster",        "profile",      "endpoint",
+    "nodeGroups",       "spot",     "maxHourlyCost", "scaleDownAfter", "provisioning", "catalog",
+    "interruptionQueue"};
+
+// "[a, b]" (flow YAML, as targets keep lists) or "a, b" or "a".
+std::vector<std::string> NameList(std::string text) {
+  if (!text.empty() && text.front() == '[') text = text.substr(1);
+  if (!text.empty() && text.back() == ']') text.pop_back();
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& settings) {
+  CloudTarget t;
+  for (const auto& [key, value] : settings) {
+    if (std::find(kCloudKeys.begin(), kCloudKeys.end(), key) == kCloudKeys.end()) {
+      t.kubernetes[key] = value;
+      continue;
+    }
+    auto duration = [&](Duration& into) -> Status {
+      auto d = ParseDuration(value);
+      if (!d.ok()) return InvalidArgument("setting " + key + ": " + d.status().message());
+      into = *d;
+      return OkStatus();
+    };
+    if (key == "provider") {
+      if (value != "aws")
+        return InvalidArgument("setting provider: \"" + value + "\" is not one portflow has (aws)");
+      t.provider = value;
+    } else if (key == "region") {
+      t.region = value;
+    } else if (key == "cluster") {
+      t.cluster = value;
+    } else if (key == "profile") {
+      t.profile = value;
+    } else if (key == "endpoint") {
+      if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
+        return InvalidArgument("setting endpoint: \"" + value + "\" is not an http(s) URL");
+      t.endpoint = value;
+    } else if (key == "interruptionQueue") {
+      t.interruption_queue = value;
+    } else if (key == "nodeGroups") {
+      t.node_groups = NameList(value);
+      if (t.node_groups.empty())
+        return InvalidArgument("setting nodeGroups: name at least one node group");
+    } else if (key == "spot") {
+      if (value == "prefer") {
+        t.spot = cloud::SpotPolicy::kPrefer;
+      } else if (value == "never") {
+        t.spot = cloud::SpotPolicy::kNever;
+      } else if (value == "only") {
+        t.spot = cloud::SpotPolicy::kOnly;
+      } else {
+        return InvalidArgument("setting spot: \"" + value + "\" must be prefer, never or only");
+      }
+    } else if (key == "maxHourlyCost") {
+      std::string number = value;
+      if (number.size() > 3 && number.substr(number.size() - 3) == "USD")
+        number = number.substr(0, number.size() - 3);
+      char* end = nullptr;
+      double usd = std::strtod(number.c_str(), &end);
+      if (number.empty() || *end != '\0' || !std::isfinite(usd) || usd <= 0)
+        return InvalidArgument("setting maxHourlyCost: \"" + value +
+                               "\" must be an amount of US dollars above 0, such as 20USD");
+      t.max_hourly_cost = usd;
+    } else if (key == "scaleDownAfter") {
+      RETURN_IF_ERROR(duration(t.scale_down_after));
+    } else if (key == "provisioning") {
+      RETURN_IF_ERROR(duration(t.provisioning));
+    } else if (key == "catalog") {
+      t.catalog = value;
+    }
+  }
+  if (t.cluster.empty())
+    return InvalidArgument("setting cluster: a cloud target names its cluster (cluster: NAME)");
+  if (t.node_groups.empty())
+    return InvalidArgument(
+        "setting nodeGroups: a cloud target names the node groups portflow may scale");
+  // The kubernetes settings are checked here too, so that a mistake is
+  // named before anything is made.
+  std::map<std::string, std::string> k = t.kubernetes;
+  if (Status st = k8s::ParseKubernetesTarget(k).status(); !st.ok()) {
+    std::string message = st.message();
+    const std::string theirs = "for the kubernetes backend (known: ";
+    if (size_t at = message.find(theirs); at != std::string::npos) {
+      std::string ours;
+      for (const std::string& key : kCloudKeys)
+        if (key != "backend") ours += key + ", ";
+      message.replace(at, theirs.size(), "for the cloud backend (known: " + ours);
+    }
+    return InvalidArgument(message);
+  }
+  return t;
+}
+
+CloudBackend::CloudBackend(CloudBackendOptions o)
+    : BackendWrapper(std::move(o.inner)),
+      target_(std::move(o.target)),
+      provider_(std::move(o.provider)),
+      access_(std::move(o.access)),
+      clock_(*o.clock),
+      tick_(o.tick) {
+  catalog_ = &cloud::Catalog::Shipped();
+  if (!target_.catalog.empty()) {
+    auto loaded = cloud::Catalog::Load(target_.catalog);
+    if (loaded.ok()) {
+      own_catalog_ = std::make_unique<cloud::Catalog>(std::move(*loaded));
+      catalog_ = own_catalog_.get();
+    } else {
+      setup_error_ = loaded.status();
+    }
+  }
+}
+
+CloudBackend::~CloudBackend() { Shutdown(); }
+
+void CloudBackend::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  ResetInner();
+}
+
+Status CloudBackend::Start() {
+  std::call_once(started_, [this] {
+    Status st = setup_error_;
+    if (st.ok()) st = ReadGroups();
+    if (st.ok()) {
+      auto transport = k8s::MakeCurlTransport(access_);
+      if (transport.ok()) {
+        client_ = std::make_unique<k8s::ApiClient>(
+            std::move(*transport), std::make_shared<k8s::Credentials>(access_, clock_), clock_);
+      } else {
+        st = transport.status();
+      }
+    }
+    start_status_ = st;
+    if (st.ok()) loop_ = std::thread([this] { Loop(); });
+  });
+  return start_status_;
+}
+
+Status CloudBackend::ReadGroups() {
+  std::vector<cloud::GroupView> views;
+  std::set<std::string> unhealthy;
+  for (const std::string& name : target_.node_groups) {
+    auto g = provider_->Group(name);
+    if (!g.ok()) {
+      return Status(g.status().code(), "node group " + name + " of cluster " + target_.cluster +
+                                           ": " + g.status().message());
+    }
+    if (g->instance_types.empty())
+      return FailedPrecondition("node group " + name + " names no instance type");
+    auto type = catalog_->Find(g->instance_types[0], target_.region);
+    if (!type)
+      return FailedPrecondition("node group " + name + ": instance type " + g->instance_types[0] +
+                                " is not in the price catalog for " + target_.region +
+                                " (a target may name its own: catalog: FILE)");
+    views.push_back({name, g->spot, *type, g->min_size, g->max_size, g->desired_size});
+    if (!g->health.empty()) unhealthy.insert(name);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (cloud::GroupView& v : views) {
+    // Our own word on the desired size stands until the cloud has it.
+    if (auto it = desired_.find(v.name); it != desired_.end()) v.desired_size = it->second;
+    desired_[v.name] = v.desired_size;
+  }
+  groups_ = std::move(views);
+  unhealthy_ = std::move(unhealthy);
+  groups_read_ = clock_.Now();
+  return OkStatus();
+}
+
+ResourceRequest CloudBackend::Capacity() {
+  (void)Start();
+  std::lock_guard<std::mutex> l(mu_);
+  ResourceRequest all;
+  for (const cloud::GroupView& g : groups_) {
+    if (Allowed(g)) all += cloud::Allocatable(g.type) * g.max_size;
+  }
+  return all;
+}
+
+Backend::Availability CloudBackend::Probe() {
+  Availability a = BackendWrapper::Probe();
+  if (!a.reachable.ok()) return a;
+  if (Status st = Start(); !st.ok()) a.reachable = st;
+  a.capacity = Capacity();
+  return a;
+}
+
+bool CloudBackend::Allowed(const cloud::GroupView& g) const {
+  return !(target_.spot == cloud::SpotPolicy::kNever && g.spot) &&
+         !(target_.spot == cloud::SpotPolicy::kOnly && !g.spot);
+}
+
+double CloudBackend::HourlyNow() const {
+  double sum = 0;
+  for (const Launched& n : launched_) {
+    if (!n.ended) sum += n.price;
+  }
+  return sum;
+}
+
+cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& waiting) const {
+  cloud::SizingInput in;
+  in.groups = groups_;
+  for (cloud::GroupView& g : in.groups) g.desired_size = desired_.at(g.name);
+  in.free_on_nodes = free_on_nodes_;
+  for (const Launched& n : launched_) {
+    if (!n.ended && n.node.empty()) ++in.joining[n.group];
+  }
+  in.waiting = waiting;
+  in.spot = target_.spot;
+  in.avoid = unhealthy_;
+  return in;
+}
+
+Placement CloudBackend::DoPlace(const PlacementRequest& request) {
+  if (Status st = Start(); !st.ok()) {
+    Placement p;
+    p.why = st.message();
+    return p;
+  }
+  Placement now = BackendWrapper::DoPlace(request);
+  std::lock_guard<std::mutex> l(mu_);
+  cloud::SizingInput in = SizingFor({});
+  std::vector<const cloud::GroupView*> fit = cloud::Candidates(in, request.per_replica);
+  Placement p;
+  p.elastic = true;
+  if (!fit.empty()) p.hourly_price = fit.front()->HourlyPrice();
+  ResourceRequest potential;
+  for (const cloud::GroupView& g : groups_) {
+    if (Allowed(g)) potential += cloud::Allocatable(g.type) * g.max_size;
+  }
+  Placement slots = PlaceInSlots(request, potential, in_use_);
+  p.can_ever_fit = !fit.empty() && slots.can_ever_fit;
+  if (!p.can_ever_fit) {
+    std::string names;
+    for (const std::string& n : target_.node_groups) names += (names.empty() ? "" : ", ") + n;
+    p.why = fit.empty() ? "no node group portflow may scale (" + names +
+                              ") has an instance type with room for " +
+                              request.per_replica.ToString() + " on one node"
+                        : slots.why;
+    return p;
+  }
+  if (now.can_start_now) {
+    p.can_start_now = true;
+    p.estimated_wait = Duration::zero();
+    return p;
+  }
+  if (!slots.can_start_now) {
+    p.why = slots.why + " (node groups at their max)";
+    return p;
+  }
+  if (target_.max_hourly_cost &&
+      HourlyNow() + fit.front()->HourlyPrice() > *target_.max_hourly_cost) {
+    p.why = "Budget: the run's nodes cost " + FormatUsd(HourlyNow()) + " an hour; another " +
+            fit.front()->type.name + " (" + FormatUsd(fit.front()->HourlyPrice()) +
+            ") would pass maxHourlyCost " + FormatUsd(*target_.max_hourly_cost);
+    return p;
+  }
+  p.can_start_now = true;  // submitted now, it waits for the node it causes
+  p.estimated_wait = target_.provisioning;
+  p.why = "a node of group " + fit.front()->name + " (" + fit.front()->type.name +
+          ") would be added for it";
+  return p;
+}
+
+Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
+  RETURN_IF_ERROR(Start());
+  bool fresh;
+  {
+    // Known before the inner Submit: its pods' first events may come
+    // before that returns.
+    std::lock_guard<std::mutex> l(mu_);
+    if (run_label_.empty()) run_label_ = k8s::TaskLabels(spec).at("portflow.dev/run");
+    std::map<std::string, std::string> labels = k8s::TaskLabels(spec);
+    fresh = needs_
+                .emplace(spec.Key(),
+                         Need{spec.resources, spec.replicas, labels["portflow.dev/instance"],
+                              labels["portflow.dev/attempt"]})
+                .second;
+    if (fresh) in_use_ += spec.resources * spec.replicas;
+  }
+  Result<TaskHandle> h = BackendWrapper::DoSubmit(spec);
+  if (!h.ok() && fresh) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (needs_.erase(spec.Key())) in_use_ -= spec.resources * spec.replicas;
+  }
+  wake_.notify_all();  // its pods may need a node
+  return h;
+}
+
+void CloudBackend::OnInnerEvent(TaskEvent event) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (IsTerminal(event.state)) {
+      if (auto it = needs_.find(event.key); it != needs_.end()) {
+        in_use_ -= it->second.per_replica * it->second.replicas;
+        needs_.erase(it);
+      }
+    } else if (event.pending == PendingReason::kUnschedulable) {
+      // A pod no node takes, before the next look: a node is added for it
+      // when a group can grow within the budget.
+      if (auto need = needs_.find(event.key); need != needs_.end()) {
+        cloud::SizingInput in = SizingFor({});
+        for (const cloud::GroupView* g : cloud::Candidates(in, need->second.per_replica)) {
+          if (in.avoid.count(g->name) || g->desired_size >= g->max_size) continue;
+          if (target_.max_hourly_cost && HourlyNow() + g->HourlyPrice() > *target_.max_hourly_cost)
+            break;
+          Provisioning(event, g->name, event.time + target_.provisioning);
+          break;
+        }
+      }
+    }
+  }
+  std::lock_guard<std::mutex> l(emit_mu_);
+  if (event.state != TaskState::kPending) left_pending_.insert(event.key);
+  if (IsTerminal(event.state)) reported_.erase(event.key);
+  if (event.pending != PendingReason::kNone) reported_[event.key] = event.reason;
+  Emit(std::move(event));
+}
+
+void CloudBackend::Provisioning(TaskEvent& event, const std::string& group, TimePoint ready) {
+  event.pending = PendingReason::kProvisioning;
+  event.reason = "Provisioning";
+  event.message = "a node of group " + group + " is being added for it";
+  event.estimated_start = std::max(ready, event.time);
+}
+
+void CloudBackend::Loop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    l.unlock();
+    Status st = Tick();
+    if (!st.ok()) PORTFLOW_LOG(LogLevel::kWarn, "cloud", st.message());
+    l.lock();
+    wake_.wait_for(l, tick_);
+  }
+}
+
+Status CloudBackend::Tick() {
+  if (clock_.Now() - groups_read_ >= std::chrono::seconds(10)) RETURN_IF_ERROR(ReadGroups());
+  ASSIGN_OR_RETURN(json nodes, k8s::ListItems(*client_, "/api/v1/nodes"));
+  ASSIGN_OR_RETURN(json pods, k8s::ListItems(*client_, "/api/v1/pods?fieldSelector=" +
+                                                           PercentEncode("status.phase!=Succeeded,"
+                                                                         "status.phase!=Failed",
+                                                                         true)));
+  TimePoint now = clock_.Now();
+
+  // What each node holds, and the pods of this run that no node takes.
+  std::map<std::string, ResourceRequest> held;
+  std::map<std::string, int> pods_on;
+  std::vector<ResourceRequest> waiting;
+  std::vector<std::string> waiting_keys;  // "" for a pod of no attempt this backend knows
+  std::string run_label;
+  std::map<std::pair<std::string, std::string>, std::string> key_of;  // instance, attempt
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    run_label = run_label_;
+    for (const auto& [key, need] : needs_) key_of[{need.instance_label, need.attempt}] = key;
+  }
+  for (const json& p : pods) {
+    const json& spec = Field(p, "spec");
+    std::string node = Str(spec, "nodeName");
+    if (!node.empty()) {
+      held[node] += k8s::PodRequests(spec);
+      ++pods_on[node];
+      continue;
+    }
+    if (run_label.empty() ||
+        Str(Field(Field(p, "metadata"), "labels"), "portflow.dev/run") != run_label)
+      continue;
+    const json& labels = Field(Field(p, "metadata"), "labels");
+    for (const json& c : Field(Field(p, "status"), "conditions")) {
+      if (Str(c, "type") != "PodScheduled" || Str(c, "reason") != "Unschedulable") continue;
+      waiting.push_back(k8s::PodRequests(spec));
+      auto key =
+          key_of.find({Str(labels, "portflow.dev/instance"), Str(labels, "portflow.dev/attempt")});
+      waiting_keys.push_back(key == key_of.end() ? "" : key->second);
+    }
+  }
+  std::vector<ResourceRequest> free;
+  std::map<std::string, std::string> group_of;  // node -> group
+  for (const json& n : nodes) {
+    std::string name = Str(Field(n, "metadata"), "name");
+    group_of[name] = Str(Field(Field(n, "metadata"), "labels"), "eks.amazonaws.com/nodegroup");
+    bool ready = false;
+    for (const json& c : Field(Field(n, "status"), "conditions"))
+      ready = ready || (Str(c, "type") == "Ready" && Str(c, "status") == "True");
+    bool tainted = false;
+    for (const json& t : Field(Field(n, "spec"), "taints"))
+      tainted = tainted || Str(t, "effect") == "NoSchedule" || Str(t, "effect") == "NoExecute";
+    if (!ready || tainted || Field(Field(n, "spec"), "unschedulable") == json(true)) continue;
+    ResourceRequest room = k8s::Quantities(Field(Field(n, "status"), "allocatable"));
+    room -= held[name];
+    free.push_back(room);
+  }
+
+  std::map<std::string, int> grow;
+  std::vector<std::pair<std::string, int>> shrink;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // Nodes that joined take the place of the oldest launch of their group
+    // still waiting for one; launches whose node went have ended.
+    for (const auto& [name, group] : group_of) {
+      if (!seen_nodes_.insert(name).second) continue;
+      for (Launched& n : launched_) {
+        if (n.group == group && n.node.empty() && !n.ended) {
+          n.node = name;
+          break;
+        }
+      }
+    }
+    for (Launched& n : launched_) {
+      if (!n.ended && !n.node.empty() && !group_of.count(n.node)) n.ended = now;
+    }
+    free_on_nodes_ = free;
+    grow = cloud::GrowFor(SizingFor(waiting));
+    budget_blocked_ = false;
+    for (auto it = grow.begin(); it != grow.end();) {
+      const cloud::GroupView& g =
+          *std::find_if(groups_.begin(), groups_.end(),
+                        [&](const cloud::GroupView& v) { return v.name == it->first; });
+      int more = it->second - desired_[g.name];
+      double hourly = HourlyNow();
+      if (target_.max_hourly_cost) {
+        while (more > 0 && hourly + more * g.HourlyPrice() > *target_.max_hourly_cost) --more;
+        if (more < it->second - desired_[g.name]) {
+          budget_blocked_ = true;
+          budget_blocked_message_ = "another " + g.type.name + " (" + FormatUsd(g.HourlyPrice()) +
+                                    " an hour) would pass maxHourlyCost " +
+                                    FormatUsd(*target_.max_hourly_cost) +
+                                    "; the run's nodes cost " + FormatUsd(hourly) + " an hour";
+        }
+      }
+      if (more <= 0) {
+        it = grow.erase(it);
+        continue;
+      }
+      it->second = desired_[g.name] + more;
+      ++it;
+    }
+    // Idle nodes this run added, newest first per group: after
+    // scaleDownAfter idle, and that long after the group last grew, they go.
+    for (const cloud::GroupView& g : groups_) {
+      int idle = 0;
+      bool joining = false;
+      for (auto n = launched_.rbegin(); n != launched_.rend(); ++n) {
+        if (n->group != g.name || n->ended) continue;
+        if (n->node.empty()) {
+          joining = true;
+          break;
+        }
+        if (pods_on[n->node] > 0) {
+          n->idle_since.reset();
+          break;
+        }
+        if (!n->idle_since) n->idle_since = now;
+        if (now - *n->idle_since < target_.scale_down_after) break;
+        ++idle;
+      }
+      auto grew = last_growth_.find(g.name);
+      if (idle > 0 && !joining && !grow.count(g.name) &&
+          (grew == last_growth_.end() || now - grew->second >= target_.scale_down_after))
+        shrink.push_back({g.name, idle});
+    }
+  }
+  for (const auto& [group, desired] : grow) {
+    RETURN_IF_ERROR(Resize(group, desired));
+  }
+  for (const auto& [group, count] : shrink) {
+    RETURN_IF_ERROR(Shrink(group, count));
+  }
+  Report(waiting, waiting_keys);
+  return OkStatus();
+}
+
+void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
+                          const std::vector<std::string>& keys) {
+  std::vector<TaskEvent> events;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<bool> covered = cloud::Covered(SizingFor(waiting));
+    std::optional<TimePoint> ready;
+    std::string group;
+    for (const Launched& n : launched_) {
+      if (n.ended || !n.node.empty()) continue;
+      if (!ready || n.launched + target_.provisioning < *ready) {
+        ready = n.launched + target_.provisioning;
+        group = n.group;
+      }
+    }
+    TimePoint now = clock_.Now();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i].empty()) continue;
+      TaskEvent e{keys[i], TaskState::kPending,  now,         std::nullopt, "",
+                  "",      PendingReason::kNone, std::nullopt};
+      if (covered[i] && ready) {
+        Provisioning(e, group, *ready);
+      } else if (budget_blocked_) {
+        e.pending = PendingReason::kBudget;
+        e.reason = "Budget";
+        e.message = budget_blocked_message_;
+      } else {
+        e.pending = PendingReason::kUnschedulable;
+        e.reason = "Unschedulable";
+        e.message = "no node has room for it and no node group portflow may scale can grow for it";
+      }
+      events.push_back(std::move(e));
+    }
+  }
+  // Only what changed, and never after the attempt left Pending.
+  std::lock_guard<std::mutex> l(emit_mu_);
+  for (TaskEvent& e : events) {
+    if (left_pending_.count(e.key) || reported_[e.key] == e.reason) continue;
+    reported_[e.key] = e.reason;
+    Emit(std::move(e));
+  }
+}
+
+Status CloudBackend::Resize(const std::string& group, int desired) {
+  int before;
+  double price = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    before = desired_[group];
+    for (const cloud::GroupView& g : groups_) {
+      if (g.name == group) price = g.HourlyPrice();
+    }
+  }
+  PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+               "node group " + group + ": desired size " + std::to_string(before) + " -> " +
+                   std::to_string(desired));
+  RETURN_IF_ERROR(provider_->Resize(group, desired));
+  TimePoint now = clock_.Now();
+  std::lock_guard<std::mutex> l(mu_);
+  desired_[group] = desired;
+  if (desired > before) {
+    last_growth_[group] = now;
+    for (int i = before; i < desired; ++i) launched_.push_back({group, "", now, {}, {}, price});
+  }
+  return OkStatus();
+}
+
+Status CloudBackend::Shrink(const std::string& group, int count) {
+  int desired;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    desired = std::max(0, desired_[group] - count);
+  }
+  RETURN_IF_ERROR(Resize(group, desired));
+  // The group ends what has not joined first, then the newest nodes: those
+  // this run added last.
+  TimePoint now = clock_.Now();
+  std::lock_guard<std::mutex> l(mu_);
+  int left = count;
+  for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {
+    if (n->group != group || n->ended || !n->node.empty()) continue;
+    n->ended = now;
+    --left;
+  }
+  for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {
+    if (n->group != group || n->ended) continue;
+    n->ended = now;
+    --left;
+  }
+  return OkStatus();
+}
+
+std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
+  (void)run_id;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  std::map<std::string, int> ours;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Launched& n : launched_) {
+      if (!n.ended) ++ours[n.group];
+    }
+  }
+  for (const auto& [group, count] : ours) {
+    if (Status st = Shrink(group, count); !st.ok())
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                   "node group " + group + " was not scaled down after the run: " + st.message());
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  TimePoint now = clock_.Now();
+  RunCost cost;
+  std::map<std::string, std::pair<int, Duration>> by_type;
+  for (const Launched& n : launched_) {
+    Duration billed =
+        std::max<Duration>(n.ended.value_or(now) - n.launched, std::chrono::seconds(60));
+    cost.usd += std::chrono::duration<double>(billed).count() * n.price / 3600.0;
+    ++cost.nodes;
+    for (const cloud::GroupView& g : groups_) {
+      if (g.name != n.group) continue;
+      auto& [count, time] = by_type[g.type.name + (g.spot ? " (spot)" : "")];
+      ++count;
+      time += billed;
+    }
+  }
+  for (const auto& [type, use] : by_type) {
+    cost.detail +=
+        (cost.detail.empty() ? "" : ", ") + std::to_string(use.first) + " " + type + " for " +
+        std::to_string(static_cast<int>(std::chrono::duration<double>(use.second).count())) + " s";
+  }
+  if (cost.detail.empty()) cost.detail = "no node added";
+  return cost;
+}
+
+namespace {
+
+// A cloud target: the kubernetes backend on the cluster its kubeconfig
+// context names, and the provider's API with the AWS credentials chain.
+Result<std::unique_ptr<Backend>> MakeCloud(const std::map<std::string, std::string>& settings) {
+  ASSIGN_OR_RETURN(CloudTarget t, ParseCloudTarget(settings));
+  ASSIGN_OR_RETURN(k8s::KubernetesTarget k, k8s::ParseKubernetesTarget(t.kubernetes));
+  KubernetesBackendOptions inner;
+  inner.target = k;
+  ASSIGN_OR_RETURN(aws::Credentials credentials,
+                   aws::ResolveCredentials(t.profile, aws::CredentialsEnv::FromProcess()));
+  CloudBackendOptions o;
+  o.provider = cloud::NewAwsProvider(
+      std::make_unique<aws::Client>(t.endpoint, t.region, std::move(credentials)), t.cluster,
+      t.interruption_queue);
+  auto access = k8s::ResolveClusterAccess({k.kubeconfig, k.context, k.namespace_name},
+                                          k8s::KubeconfigEnv::FromProcess());
+  if (access.ok()) {
+    o.access = *access;
+    inner.access = *access;
+  }
+  o.inner = NewKubernetesBackend(std::move(inner));
+  o.target = std::move(t);
+  return std::unique_ptr<Backend>(new CloudBackend(std::move(o)));
+}
+
+}  // namespace
+
+void RegisterCloudBackends() {
+  RegisterBackend("cloud", MakeCloud);
+  RegisterCloudRehearsal();
+}
+
+}  // namespace portflow

@@ -1,0 +1,131 @@
+// The cloud backend's class, for cloud_backend.cc, the cloud-rehearsal
+// backend (cloud_rehearsal.cc) and tests. Users go through the registry.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cloud_backend/catalog.h"
+#include "cloud_backend/cloud_backend.h"
+#include "cloud_backend/provider.h"
+#include "cloud_backend/sizing.h"
+#include "core/backend_wrapper.h"
+#include "k8s_backend/client/api_client.h"
+#include "k8s_backend/client/kubeconfig.h"
+
+namespace portflow {
+
+struct CloudBackendOptions {
+  CloudTarget target;
+  std::unique_ptr<cloud::Provider> provider;
+  // The kubernetes backend on the cloud's cluster, and that cluster, whose
+  // nodes and pods the backend reads to size the groups.
+  std::unique_ptr<Backend> inner;
+  k8s::ClusterAccess access;
+  Clock* clock = &RealClock();
+  Duration tick = std::chrono::milliseconds(500);  // how often it looks
+};
+
+class CloudBackend : public BackendWrapper {
+ public:
+  explicit CloudBackend(CloudBackendOptions options);
+  ~CloudBackend() override;
+
+  std::string name() const override { return "cloud"; }
+  ResourceRequest Capacity() override;
+  Availability Probe() override;
+  std::optional<RunCost> FinishRun(const std::string& run_id) override;
+
+ protected:
+  Placement DoPlace(const PlacementRequest& request) override;
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override;
+  void OnInnerEvent(TaskEvent event) override;
+  // Stops the sizing thread and the inner backend (a subclass that owns
+  // what they use calls it first).
+  void Shutdown();
+
+ private:
+  // A node this run asked for: from the raised desired size (its launch, as
+  // the cloud bills it) to the end of its node.
+  struct Launched {
+    std::string group;
+    std::string node;  // "" until a node of its group joins for it
+    TimePoint launched;
+    std::optional<TimePoint> ended;
+    std::optional<TimePoint> idle_since;
+    double price = 0;  // USD an hour
+  };
+
+  // Reads the node groups (once, then every 10 s): what the first call
+  // that needs the cloud says when it cannot be reached.
+  Status Start();
+  Status ReadGroups();
+  void Loop();
+  // One look: the cluster's nodes and pods, then groups grown for pods no
+  // node takes (within maxHourlyCost) and idle nodes given back.
+  Status Tick();
+  Status Resize(const std::string& group, int desired);
+  // Says, for each pod of `keys` that no node takes, why it waits now
+  // (Provisioning, Budget, Unschedulable) when that changed.
+  void Report(const std::vector<ResourceRequest>& waiting, const std::vector<std::string>& keys);
+  static void Provisioning(TaskEvent& event, const std::string& group, TimePoint ready);
+  // Lowers `group` by `count` of the nodes this run added, newest first.
+  Status Shrink(const std::string& group, int count);
+  // (mu_ held)
+  bool Allowed(const cloud::GroupView& g) const;
+  double HourlyNow() const;
+  cloud::SizingInput SizingFor(const std::vector<ResourceRequest>& waiting) const;
+
+  CloudTarget target_;
+  std::unique_ptr<cloud::Provider> provider_;
+  k8s::ClusterAccess access_;
+  Clock& clock_;
+  Duration tick_;
+  const cloud::Catalog* catalog_ = nullptr;
+  std::unique_ptr<cloud::Catalog> own_catalog_;
+  Status setup_error_;
+  std::once_flag started_;
+  Status start_status_;
+  std::unique_ptr<k8s::ApiClient> client_;
+  std::thread loop_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::vector<cloud::GroupView> groups_;
+  std::map<std::string, int> desired_;
+  std::set<std::string> unhealthy_;
+  TimePoint groups_read_;
+  std::vector<ResourceRequest> free_on_nodes_;
+  std::set<std::string> seen_nodes_;
+  std::vector<Launched> launched_;
+  std::map<std::string, TimePoint> last_growth_;
+  std::string run_label_;
+  struct Need {
+    ResourceRequest per_replica;
+    int replicas = 1;
+    std::string instance_label, attempt;  // its pods' portflow.dev labels
+  };
+  std::map<std::string, Need> needs_;  // submitted, not ended, by key
+  ResourceRequest in_use_;
+  bool budget_blocked_ = false;
+  std::string budget_blocked_message_;
+
+  // Around Emit, never with mu_: what each waiting attempt was last said
+  // to wait for, and the attempts that left Pending.
+  std::mutex emit_mu_;
+  std::map<std::string, std::string> reported_;
+  std::set<std::string> left_pending_;
+};
+
+// Registers "cloud-rehearsal" (cloud_rehearsal.cc).
+void RegisterCloudRehearsal();
+
+}  // namespace portflow

@@ -1,0 +1,181 @@
+// The cloud backend over a fake cloud in simulate mode, in real time with
+// short delays: nodes added for waiting pods and given back, the budget,
+// and the run's cost against the fake cloud's bill.
+#include "cloud_backend/cloud_backend.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cloud_backend/cloud_backend_internal.h"
+#include "cloud_backend/fake_cloud/fake_cloud.h"
+#include "core/testing/event_recorder.h"
+#include "k8s_backend/fake_cluster/fake_transport.h"
+#include "k8s_backend/kubernetes_backend.h"
+#include "tests/testing/cli_runner.h"
+
+namespace portflow {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class CloudBackendTest : public ::testing::Test {
+ protected:
+  // A backend over a fresh fake cloud whose nodes join after 300 ms and
+  // whose pods run for a second.
+  void Make(CloudTarget target) {
+    fake_cloud::FakeCloudOptions f;
+    f.provisioning = 300ms;
+    f.kubelet.default_duration = 1s;
+    cloud_ = std::move(fake_cloud::FakeCloud::Make(f).value());
+    ASSERT_TRUE(cloud_->Serve(0).ok());
+    KubernetesBackendOptions k;
+    k.target.namespace_name = "default";
+    k.target.image = "busybox";
+    k.access = fake::ServedAccess(cloud_->cluster());
+    CloudBackendOptions o;
+    o.access = *k.access;
+    o.provider = cloud::NewAwsProvider(
+        std::make_unique<aws::Client>(
+            cloud_->url(), "us-east-1",
+            aws::Credentials{cloud_->options().access_key_id, cloud_->options().secret_access_key,
+                             "", "the test's keys"}),
+        "burst", "portflow-interruptions");
+    o.inner = NewKubernetesBackend(std::move(k));
+    target.cluster = "burst";
+    target.provisioning = 300ms;
+    o.target = std::move(target);
+    o.tick = 50ms;
+    backend_ = std::make_unique<CloudBackend>(std::move(o));
+    backend_->SetEventSink(&events_);
+  }
+  void TearDown() override {
+    backend_.reset();
+    cloud_.reset();
+  }
+  TaskSpec Spec(const std::string& instance, int64_t milli_cpu) {
+    TaskSpec t;
+    t.run_id = "run-1";
+    t.step = t.instance = instance;
+    t.argv = {"true"};
+    t.workdir = dir_.path();
+    t.run_dir = dir_.path();
+    t.resources = {milli_cpu, int64_t{1} << 30, 0};
+    return t;
+  }
+  int Desired(const std::string& group) {
+    std::lock_guard<std::mutex> l(cloud_->lock());
+    return cloud_->ec2().Group(group)->desired_size;
+  }
+  // The reasons `key` was said to wait for, in order.
+  std::string Reasons(const std::string& key) {
+    std::string out;
+    for (const TaskEvent& e : events_.events()) {
+      if (e.key == key && e.state == TaskState::kPending && !e.reason.empty() &&
+          e.reason != "Submitted")
+        out += (out.empty() ? "" : " ") + e.reason;
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<fake_cloud::FakeCloud> cloud_;
+  std::unique_ptr<CloudBackend> backend_;
+  testing::EventRecorder events_;
+};
+
+TEST_F(CloudBackendTest, AddsANodeForAWaitingPodAndGivesItBackWhenIdle) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "cpu-ondemand"};
+  t.scale_down_after = 1s;
+  Make(t);
+  Placement p = backend_->Place({{1000, int64_t{1} << 30, 0}, 1, {}});
+  EXPECT_TRUE(p.can_start_now) << p.why;
+  EXPECT_TRUE(p.elastic);
+  EXPECT_EQ(p.estimated_wait, std::optional<Duration>(300ms)) << "no node yet";
+  EXPECT_DOUBLE_EQ(p.hourly_price.value_or(0), 0.0255) << "a spot c5.large";
+  EXPECT_FALSE(backend_->Place({{3000, 0, 0}, 1, {}}).can_ever_fit) << "no type has 3 cpus";
+
+  TaskSpec a = Spec("a", 1000);
+  auto submitted = backend_->Submit(a);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  auto end = events_.WaitTerminal(a.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_THAT(Reasons(a.Key()), HasSubstr("Provisioning"));
+  EXPECT_EQ(Desired("cpu-spot"), 1);
+  EXPECT_EQ(Desired("cpu-ondemand"), 0);
+  // Idle for scaleDownAfter, and that long after it grew: given back.
+  EXPECT_TRUE(testing::WaitFor([&] { return Desired("cpu-spot") == 0; }, 10s));
+  auto cost = backend_->FinishRun("run-1");
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_EQ(cost->nodes, 1);
+  EXPECT_THAT(cost->detail, HasSubstr("1 c5.large (spot) for "));
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+}
+
+TEST_F(CloudBackendTest, TheBudgetHoldsBackANodeThatWouldPassIt) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};
+  t.max_hourly_cost = 0.03;  // one c5.large spot (0.0255), not two
+  Make(t);
+  TaskSpec a = Spec("a", 2000), b = Spec("b", 2000);  // a node each
+  auto submitted = backend_->Submit(a);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  ASSERT_TRUE(backend_->Submit(b).ok());
+  ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
+  ASSERT_TRUE(events_.WaitTerminal(b.Key()).has_value());
+  std::string waits = Reasons(a.Key()) + " " + Reasons(b.Key());
+  EXPECT_THAT(waits, HasSubstr("Budget")) << "one waited for the budget";
+  EXPECT_EQ(backend_->FinishRun("run-1")->nodes, 1) << "never two nodes at once";
+  std::lock_guard<std::mutex> l(cloud_->lock());
+  EXPECT_EQ(cloud_->ec2().Instances().size(), 1u);
+}
+
+TEST_F(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "tpu-pod"};
+  Make(t);
+  Backend::Availability a = backend_->Probe();
+  EXPECT_FALSE(a.reachable.ok());
+  EXPECT_THAT(a.reachable.message(), HasSubstr("node group tpu-pod of cluster burst"));
+  EXPECT_THAT(backend_->Submit(Spec("a", 100)).status().message(), HasSubstr("tpu-pod"));
+}
+
+TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {
+  auto t = ParseCloudTarget({{"backend", "cloud"},
+                             {"cluster", "burst"},
+                             {"nodeGroups", "[a, b]"},
+                             {"spot", "never"},
+                             {"maxHourlyCost", "20USD"},
+                             {"scaleDownAfter", "5m"},
+                             {"context", "burst"},
+                             {"namespace", "ml"}});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->node_groups, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(t->spot, cloud::SpotPolicy::kNever);
+  EXPECT_DOUBLE_EQ(t->max_hourly_cost.value_or(0), 20);
+  EXPECT_EQ(t->scale_down_after, std::chrono::minutes(5));
+  EXPECT_EQ(t->kubernetes.at("namespace"), "ml");
+  auto error = [](std::map<std::string, std::string> s) {
+    s.emplace("cluster", "burst");
+    s.emplace("nodeGroups", "[a]");
+    return ParseCloudTarget(s).status().message();
+  };
+  EXPECT_THAT(error({{"provider", "gcp"}}), HasSubstr("setting provider: \"gcp\""));
+  EXPECT_THAT(error({{"maxHourlyCost", "-1"}}), HasSubstr("setting maxHourlyCost"));
+  EXPECT_THAT(error({{"scaleDownAfter", "soon"}}), HasSubstr("setting scaleDownAfter"));
+  EXPECT_THAT(error({{"endpoint", "localhost:1"}}), HasSubstr("not an http(s) URL"));
+  EXPECT_THAT(error({{"cleanup", "never"}}), HasSubstr("cleanup"));
+  EXPECT_THAT(ParseCloudTarget({{"nodeGroups", "[a]"}}).status().message(),
+              HasSubstr("setting cluster"));
+  EXPECT_THAT(ParseCloudTarget({{"cluster", "b"}}).status().message(),
+              HasSubstr("setting nodeGroups"));
+}
+
+}  // namespace
+}  // namespace portflow

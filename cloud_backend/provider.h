@@ -1,0 +1,41 @@
+// What the cloud backend asks of a cloud: its node groups, read and resized,
+// and the spot interruption warnings. AWS (EKS and SQS) implements it;
+// a GKE adapter (node pools' setSize and operation polling) would too.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cloud_backend/aws/aws_client.h"
+#include "core/status.h"
+
+namespace portflow::cloud {
+
+struct NodeGroupState {
+  std::string name;
+  bool spot = false;
+  std::vector<std::string> instance_types;
+  int min_size = 0, max_size = 0, desired_size = 0;
+  std::string health;  // why it cannot launch now ("" when it can)
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual Result<NodeGroupState> Group(const std::string& name) = 0;
+  // Asks for `desired` nodes; they come (or go) later.
+  virtual Status Resize(const std::string& group, int desired) = 0;
+  // The instances warned of a spot interruption since the last call (each
+  // warning is taken off the queue once read).
+  virtual Result<std::vector<std::string>> Interruptions() = 0;
+  // Calls made so far (requests per attempt in benchmarks).
+  virtual int64_t calls() const = 0;
+};
+
+// EKS node groups of `cluster` and the SQS queue `queue` (EventBridge's
+// "EC2 Spot Instance Interruption Warning" events, as Karpenter reads them).
+std::unique_ptr<Provider> NewAwsProvider(std::unique_ptr<aws::Client> client, std::string cluster,
+                                         std::string queue);
+
+}  // namespace portflow::cloud
