@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -41,6 +42,10 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
   // The target's grace period applies to timeouts and cancels too.
   if (auto g = target.settings.find("grace"); g != target.settings.end()) {
     if (auto d = ParseDuration(g->second); d.ok()) opts.kill_grace = *d;
+  }
+  // A cloud target's limit on preemptions that are not retries.
+  if (auto p = target.settings.find("preemptions"); p != target.settings.end()) {
+    opts.max_preemptions = std::atoi(p->second.c_str());
   }
   opts.keep_going = run.keep_going;
   opts.strict = run.strict;

@@ -28,7 +28,7 @@ using json = nlohmann::json;
 const std::vector<std::string> kCloudKeys = {
     "backend",          "provider", "region",        "cluster",        "profile",      "endpoint",
     "nodeGroups",       "spot",     "maxHourlyCost", "scaleDownAfter", "provisioning", "catalog",
-    "interruptionQueue"};
+    "interruptionQueue", "spotNotice", "preemptions"};
 
 // "[a, b]" (flow YAML, as targets keep lists) or "a, b" or "a".
 std::vector<std::string> NameList(std::string text) {
@@ -102,8 +102,17 @@ Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& s
       RETURN_IF_ERROR(duration(t.scale_down_after));
     } else if (key == "provisioning") {
       RETURN_IF_ERROR(duration(t.provisioning));
+    } else if (key == "spotNotice") {
+      RETURN_IF_ERROR(duration(t.spot_notice));
     } else if (key == "catalog") {
       t.catalog = value;
+    } else if (key == "preemptions") {
+      char* end = nullptr;
+      long n = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 0 || n > 100)
+        return InvalidArgument("setting preemptions: \"" + value +
+                               "\" must be a whole number, 0 to 100");
+      t.preemptions = static_cast<int>(n);
     }
   }
   if (t.cluster.empty())
@@ -240,7 +249,8 @@ double CloudBackend::HourlyNow() const {
   return sum;
 }
 
-cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& waiting) const {
+cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& waiting,
+                                           const std::vector<std::string>& avoid) const {
   cloud::SizingInput in;
   in.groups = groups_;
   for (cloud::GroupView& g : in.groups) g.desired_size = desired_.at(g.name);
@@ -249,6 +259,7 @@ cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& w
     if (!n.ended && n.node.empty()) ++in.joining[n.group];
   }
   in.waiting = waiting;
+  in.waiting_avoid = avoid;
   in.spot = target_.spot;
   in.avoid = unhealthy_;
   return in;
@@ -322,9 +333,13 @@ Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
     if (fresh) in_use_ += spec.resources * spec.replicas;
   }
   Result<TaskHandle> h = BackendWrapper::DoSubmit(spec);
-  if (!h.ok() && fresh) {
+  {
     std::lock_guard<std::mutex> l(mu_);
-    if (needs_.erase(spec.Key())) in_use_ -= spec.resources * spec.replicas;
+    if (h.ok()) {
+      if (auto it = needs_.find(spec.Key()); it != needs_.end()) it->second.handle = *h;
+    } else if (fresh && needs_.erase(spec.Key())) {
+      in_use_ -= spec.resources * spec.replicas;
+    }
   }
   wake_.notify_all();  // its pods may need a node
   return h;
@@ -337,6 +352,20 @@ void CloudBackend::OnInnerEvent(TaskEvent event) {
       if (auto it = needs_.find(event.key); it != needs_.end()) {
         in_use_ -= it->second.per_replica * it->second.replicas;
         needs_.erase(it);
+      }
+      // Stopped because its node is being taken back: Preempted, which
+      // the engine runs again without counting a retry.
+      if (auto it = preempted_.find(event.key); it != preempted_.end()) {
+        if (event.state != TaskState::kSucceeded) {
+          ExitResult r = event.result.value_or(ExitResult{});
+          r.reason = "Preempted";
+          r.message = it->second;
+          event.state = TaskState::kFailed;
+          event.reason = r.reason;
+          event.message = r.message;
+          event.result = r;
+        }
+        preempted_.erase(it);
       }
     } else if (event.pending == PendingReason::kUnschedulable) {
       // A pod no node takes, before the next look: a node is added for it
@@ -392,38 +421,48 @@ Status CloudBackend::Tick() {
   std::map<std::string, int> pods_on;
   std::vector<ResourceRequest> waiting;
   std::vector<std::string> waiting_keys;  // "" for a pod of no attempt this backend knows
+  std::vector<std::string> waiting_avoid;
+  std::map<std::string, std::set<std::string>> keys_on;  // node -> attempts of this run there
   std::string run_label;
   std::map<std::pair<std::string, std::string>, std::string> key_of;  // instance, attempt
+  std::map<std::string, std::string> avoid_for;
   {
     std::lock_guard<std::mutex> l(mu_);
     run_label = run_label_;
+    avoid_for = avoid_for_;
     for (const auto& [key, need] : needs_) key_of[{need.instance_label, need.attempt}] = key;
   }
   for (const json& p : pods) {
     const json& spec = Field(p, "spec");
+    const json& labels = Field(Field(p, "metadata"), "labels");
+    bool ours = !run_label.empty() && Str(labels, "portflow.dev/run") == run_label;
+    auto key =
+        key_of.find({Str(labels, "portflow.dev/instance"), Str(labels, "portflow.dev/attempt")});
     std::string node = Str(spec, "nodeName");
     if (!node.empty()) {
       held[node] += k8s::PodRequests(spec);
       ++pods_on[node];
+      if (ours && key != key_of.end()) keys_on[node].insert(key->second);
       continue;
     }
-    if (run_label.empty() ||
-        Str(Field(Field(p, "metadata"), "labels"), "portflow.dev/run") != run_label)
-      continue;
-    const json& labels = Field(Field(p, "metadata"), "labels");
+    if (!ours) continue;
     for (const json& c : Field(Field(p, "status"), "conditions")) {
       if (Str(c, "type") != "PodScheduled" || Str(c, "reason") != "Unschedulable") continue;
       waiting.push_back(k8s::PodRequests(spec));
-      auto key =
-          key_of.find({Str(labels, "portflow.dev/instance"), Str(labels, "portflow.dev/attempt")});
       waiting_keys.push_back(key == key_of.end() ? "" : key->second);
+      auto avoid = avoid_for.find(Str(labels, "portflow.dev/instance"));
+      waiting_avoid.push_back(avoid == avoid_for.end() ? "" : avoid->second);
     }
   }
-  std::vector<ResourceRequest> free;
+  std::vector<cloud::NodeRoom> free;
   std::map<std::string, std::string> group_of;  // node -> group
+  std::map<std::string, std::string> node_of;   // instance id -> node
   for (const json& n : nodes) {
     std::string name = Str(Field(n, "metadata"), "name");
     group_of[name] = Str(Field(Field(n, "metadata"), "labels"), "eks.amazonaws.com/nodegroup");
+    // aws:///us-east-1a/i-0123...: the instance behind the node.
+    std::string provider_id = Str(Field(n, "spec"), "providerID");
+    node_of[provider_id.empty() ? name : provider_id.substr(provider_id.rfind('/') + 1)] = name;
     bool ready = false;
     for (const json& c : Field(Field(n, "status"), "conditions"))
       ready = ready || (Str(c, "type") == "Ready" && Str(c, "status") == "True");
@@ -433,11 +472,8 @@ Status CloudBackend::Tick() {
     if (!ready || tainted || Field(Field(n, "spec"), "unschedulable") == json(true)) continue;
     ResourceRequest room = k8s::Quantities(Field(Field(n, "status"), "allocatable"));
     room -= held[name];
-    free.push_back(room);
+    free.push_back({group_of[name], room});
   }
-
-  std::map<std::string, int> grow;
-  std::vector<std::pair<std::string, int>> shrink;
   {
     std::lock_guard<std::mutex> l(mu_);
     // Nodes that joined take the place of the oldest launch of their group
@@ -454,8 +490,15 @@ Status CloudBackend::Tick() {
     for (Launched& n : launched_) {
       if (!n.ended && !n.node.empty() && !group_of.count(n.node)) n.ended = now;
     }
+  }
+  RETURN_IF_ERROR(Interrupt(now, node_of, group_of, keys_on));
+
+  std::map<std::string, int> grow;
+  std::vector<std::pair<std::string, int>> shrink;
+  {
+    std::lock_guard<std::mutex> l(mu_);
     free_on_nodes_ = free;
-    grow = cloud::GrowFor(SizingFor(waiting));
+    grow = cloud::GrowFor(SizingFor(waiting, waiting_avoid));
     budget_blocked_ = false;
     for (auto it = grow.begin(); it != grow.end();) {
       const cloud::GroupView& g =
@@ -511,16 +554,17 @@ Status CloudBackend::Tick() {
   for (const auto& [group, count] : shrink) {
     RETURN_IF_ERROR(Shrink(group, count));
   }
-  Report(waiting, waiting_keys);
+  Report(waiting, waiting_avoid, waiting_keys);
   return OkStatus();
 }
 
 void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
+                          const std::vector<std::string>& avoid,
                           const std::vector<std::string>& keys) {
   std::vector<TaskEvent> events;
   {
     std::lock_guard<std::mutex> l(mu_);
-    std::vector<bool> covered = cloud::Covered(SizingFor(waiting));
+    std::vector<bool> covered = cloud::Covered(SizingFor(waiting, avoid));
     std::optional<TimePoint> ready;
     std::string group;
     for (const Launched& n : launched_) {
@@ -558,6 +602,63 @@ void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
   }
 }
 
+Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::string>& node_of,
+                               const std::map<std::string, std::string>& group_of,
+                               const std::map<std::string, std::set<std::string>>& keys_on) {
+  if (interruptions_off_) return OkStatus();
+  auto warned = provider_->Interruptions();
+  if (!warned.ok()) {
+    // A cloud without the queue still runs work; interruptions then end
+    // attempts as failures.
+    interruptions_off_ = true;
+    PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                 "the spot interruption queue " + target_.interruption_queue +
+                     " cannot be read, so a spot interruption will fail the attempts on its "
+                     "node: " +
+                     warned.status().message());
+    return OkStatus();
+  }
+  std::vector<TaskHandle> stop;
+  for (const std::string& instance : *warned) {
+    auto node = node_of.find(instance);
+    if (node == node_of.end()) continue;  // gone, or not a node of this cluster
+    const std::string& group = group_of.at(node->second);
+    PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+                 "spot interruption of instance " + instance + " (node " + node->second +
+                     ", group " + group + "): cordoned; its attempts are placed again");
+    auto cordoned =
+        client_->Call({"PATCH", "/api/v1/nodes/" + node->second,
+                       R"({"spec":{"unschedulable":true}})", "application/merge-patch+json"});
+    if (!cordoned.ok()) PORTFLOW_LOG(LogLevel::kWarn, "cloud", cordoned.status().message());
+    std::lock_guard<std::mutex> l(mu_);
+    // The group launches a replacement to keep its size: the run's, when
+    // the node was.
+    for (Launched& n : launched_) {
+      if (n.node == node->second && !n.ended && !n.warned) {
+        n.warned = now;  // it ends after the notice, whatever the group's size
+        double price = n.price;
+        launched_.push_back({group, "", now, {}, {}, {}, price});
+        break;
+      }
+    }
+    auto keys = keys_on.find(node->second);
+    if (keys == keys_on.end()) continue;
+    for (const std::string& key : keys->second) {
+      auto need = needs_.find(key);
+      if (need == needs_.end() || !need->second.handle) continue;
+      preempted_[key] = "spot interruption of node " + node->second + " (group " + group + ")";
+      avoid_for_[need->second.instance_label] = group;
+      stop.push_back(*need->second.handle);
+    }
+  }
+  // Stopped now, as a drain would, so that they run again elsewhere at once.
+  for (const TaskHandle& h : stop) {
+    if (Status st = BackendWrapper::Cancel(h, false); !st.ok())
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud", "stopping " + h.key + ": " + st.message());
+  }
+  return OkStatus();
+}
+
 Status CloudBackend::Resize(const std::string& group, int desired) {
   int before;
   double price = 0;
@@ -577,7 +678,7 @@ Status CloudBackend::Resize(const std::string& group, int desired) {
   desired_[group] = desired;
   if (desired > before) {
     last_growth_[group] = now;
-    for (int i = before; i < desired; ++i) launched_.push_back({group, "", now, {}, {}, price});
+    for (int i = before; i < desired; ++i) launched_.push_back({group, "", now, {}, {}, {}, price});
   }
   return OkStatus();
 }
@@ -595,12 +696,12 @@ Status CloudBackend::Shrink(const std::string& group, int count) {
   std::lock_guard<std::mutex> l(mu_);
   int left = count;
   for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {
-    if (n->group != group || n->ended || !n->node.empty()) continue;
+    if (n->group != group || n->ended || n->warned || !n->node.empty()) continue;
     n->ended = now;
     --left;
   }
   for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {
-    if (n->group != group || n->ended) continue;
+    if (n->group != group || n->ended || n->warned) continue;
     n->ended = now;
     --left;
   }
@@ -632,8 +733,10 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
   RunCost cost;
   std::map<std::string, std::pair<int, Duration>> by_type;
   for (const Launched& n : launched_) {
-    Duration billed =
-        std::max<Duration>(n.ended.value_or(now) - n.launched, std::chrono::seconds(60));
+    // A warned node still there ends when its notice runs out.
+    TimePoint end =
+        n.ended.value_or(n.warned ? std::max(now, *n.warned + target_.spot_notice) : now);
+    Duration billed = std::max<Duration>(end - n.launched, std::chrono::seconds(60));
     cost.usd += std::chrono::duration<double>(billed).count() * n.price / 3600.0;
     ++cost.nodes;
     for (const cloud::GroupView& g : groups_) {

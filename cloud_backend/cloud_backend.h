@@ -35,7 +35,12 @@ struct CloudTarget {
   Duration scale_down_after = std::chrono::minutes(10);
   // How long a new node takes to be Ready, for estimated starts.
   Duration provisioning = std::chrono::seconds(60);
+  // From a spot interruption warning to the instance's end (AWS: 2 min).
+  Duration spot_notice = std::chrono::seconds(120);
   std::string catalog;  // a catalog file; the shipped one when empty
+  // How often an attempt may be preempted (a spot interruption) and run
+  // again without using a retry (the engine's max_preemptions).
+  int preemptions = 3;
   // The rest, for the kubernetes backend (context, namespace, image...).
   std::map<std::string, std::string> kubernetes;
 };

@@ -60,7 +60,8 @@ class CloudBackend : public BackendWrapper {
     TimePoint launched;
     std::optional<TimePoint> ended;
     std::optional<TimePoint> idle_since;
-    double price = 0;  // USD an hour
+    std::optional<TimePoint> warned;  // of a spot interruption
+    double price = 0;                 // USD an hour
   };
 
   // Reads the node groups (once, then every 10 s): what the first call
@@ -74,14 +75,22 @@ class CloudBackend : public BackendWrapper {
   Status Resize(const std::string& group, int desired);
   // Says, for each pod of `keys` that no node takes, why it waits now
   // (Provisioning, Budget, Unschedulable) when that changed.
-  void Report(const std::vector<ResourceRequest>& waiting, const std::vector<std::string>& keys);
+  void Report(const std::vector<ResourceRequest>& waiting, const std::vector<std::string>& avoid,
+              const std::vector<std::string>& keys);
+  // Reads the spot interruption warnings: each warned node of the cluster
+  // is cordoned, and the run's attempts on it are stopped, to end as
+  // Preempted and avoid that group when they are placed again.
+  Status Interrupt(TimePoint now, const std::map<std::string, std::string>& node_of,
+                   const std::map<std::string, std::string>& group_of,
+                   const std::map<std::string, std::set<std::string>>& keys_on);
   static void Provisioning(TaskEvent& event, const std::string& group, TimePoint ready);
   // Lowers `group` by `count` of the nodes this run added, newest first.
   Status Shrink(const std::string& group, int count);
   // (mu_ held)
   bool Allowed(const cloud::GroupView& g) const;
   double HourlyNow() const;
-  cloud::SizingInput SizingFor(const std::vector<ResourceRequest>& waiting) const;
+  cloud::SizingInput SizingFor(const std::vector<ResourceRequest>& waiting,
+                               const std::vector<std::string>& avoid = {}) const;
 
   CloudTarget target_;
   std::unique_ptr<cloud::Provider> provider_;
@@ -103,7 +112,7 @@ class CloudBackend : public BackendWrapper {
   std::map<std::string, int> desired_;
   std::set<std::string> unhealthy_;
   TimePoint groups_read_;
-  std::vector<ResourceRequest> free_on_nodes_;
+  std::vector<cloud::NodeRoom> free_on_nodes_;
   std::set<std::string> seen_nodes_;
   std::vector<Launched> launched_;
   std::map<std::string, TimePoint> last_growth_;
@@ -112,11 +121,15 @@ class CloudBackend : public BackendWrapper {
     ResourceRequest per_replica;
     int replicas = 1;
     std::string instance_label, attempt;  // its pods' portflow.dev labels
+    std::optional<TaskHandle> handle;     // once submitted
   };
   std::map<std::string, Need> needs_;  // submitted, not ended, by key
   ResourceRequest in_use_;
   bool budget_blocked_ = false;
   std::string budget_blocked_message_;
+  bool interruptions_off_ = false;  // the queue could not be read (the loop's thread only)
+  std::map<std::string, std::string> preempted_;  // attempt key -> why
+  std::map<std::string, std::string> avoid_for_;  // instance label -> group it was preempted in
 
   // Around Emit, never with mu_: what each waiting attempt was last said
   // to wait for, and the attempts that left Pending.

@@ -26,10 +26,11 @@ class CloudBackendTest : public ::testing::Test {
  protected:
   // A backend over a fresh fake cloud whose nodes join after 300 ms and
   // whose pods run for a second.
-  void Make(CloudTarget target) {
+  void Make(CloudTarget target, Duration pod_duration = 1s) {
     fake_cloud::FakeCloudOptions f;
     f.provisioning = 300ms;
-    f.kubelet.default_duration = 1s;
+    f.spot_notice = 2s;
+    f.kubelet.default_duration = pod_duration;
     cloud_ = std::move(fake_cloud::FakeCloud::Make(f).value());
     ASSERT_TRUE(cloud_->Serve(0).ok());
     KubernetesBackendOptions k;
@@ -136,6 +137,51 @@ TEST_F(CloudBackendTest, TheBudgetHoldsBackANodeThatWouldPassIt) {
   EXPECT_EQ(cloud_->ec2().Instances().size(), 1u);
 }
 
+TEST_F(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroupNext) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "cpu-ondemand"};
+  t.spot_notice = 2s;  // as the fake cloud's
+  Make(t, 30s);
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        for (const TaskEvent& e : events_.events())
+          if (e.key == a.Key() && e.state == TaskState::kRunning) return true;
+        return false;
+      },
+      10s));
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})").ok());
+  auto end = events_.WaitTerminal(a.Key(), 10s);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kFailed);
+  ASSERT_TRUE(end->result.has_value());
+  EXPECT_EQ(end->result->reason, "Preempted");
+  EXPECT_THAT(end->result->message,
+              HasSubstr("spot interruption of node i-00000000000000001 (group cpu-spot)"));
+  auto node = cloud_->cluster().Handle({"GET", "/api/v1/nodes/i-00000000000000001", {}, ""});
+  EXPECT_THAT(node.body, HasSubstr("\"unschedulable\":true")) << "cordoned";
+
+  // Placed again (as the engine does, attempt 2): not in the spot group,
+  // though its replacement node is on its way.
+  TaskSpec again = a;
+  again.attempt = 2;
+  ASSERT_TRUE(backend_->Submit(again).ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return Desired("cpu-ondemand") == 1; }, 10s));
+  ASSERT_TRUE(backend_->Cancel(*backend_->Submit(again), true).ok());
+  ASSERT_TRUE(events_.WaitTerminal(again.Key()).has_value());
+  // The run pays for the warned node until its notice runs out, its
+  // replacement and the on-demand node: what the bill says once all ended.
+  auto cost = backend_->FinishRun("run-1");
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_EQ(cost->nodes, 3);
+  std::this_thread::sleep_for(2s);
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  EXPECT_EQ(bill["instances"].size(), 3u);
+  for (const auto& i : bill["instances"]) EXPECT_FALSE(i["end"].is_null()) << i.dump();
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.0001);
+}
+
 TEST_F(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {
   CloudTarget t;
   t.node_groups = {"cpu-spot", "tpu-pod"};
@@ -153,6 +199,8 @@ TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {
                              {"spot", "never"},
                              {"maxHourlyCost", "20USD"},
                              {"scaleDownAfter", "5m"},
+                             {"spotNotice", "30s"},
+                             {"preemptions", "1"},
                              {"context", "burst"},
                              {"namespace", "ml"}});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -160,6 +208,8 @@ TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {
   EXPECT_EQ(t->spot, cloud::SpotPolicy::kNever);
   EXPECT_DOUBLE_EQ(t->max_hourly_cost.value_or(0), 20);
   EXPECT_EQ(t->scale_down_after, std::chrono::minutes(5));
+  EXPECT_EQ(t->spot_notice, std::chrono::seconds(30));
+  EXPECT_EQ(t->preemptions, 1);
   EXPECT_EQ(t->kubernetes.at("namespace"), "ml");
   auto error = [](std::map<std::string, std::string> s) {
     s.emplace("cluster", "burst");
@@ -170,6 +220,7 @@ TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {
   EXPECT_THAT(error({{"maxHourlyCost", "-1"}}), HasSubstr("setting maxHourlyCost"));
   EXPECT_THAT(error({{"scaleDownAfter", "soon"}}), HasSubstr("setting scaleDownAfter"));
   EXPECT_THAT(error({{"endpoint", "localhost:1"}}), HasSubstr("not an http(s) URL"));
+  EXPECT_THAT(error({{"preemptions", "many"}}), HasSubstr("setting preemptions"));
   EXPECT_THAT(error({{"cleanup", "never"}}), HasSubstr("cleanup"));
   EXPECT_THAT(ParseCloudTarget({{"nodeGroups", "[a]"}}).status().message(),
               HasSubstr("setting cluster"));

@@ -55,12 +55,10 @@ Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
       {"cluster", "burst"},
       {"nodeGroups", "[cpu-spot, cpu-ondemand, gpu-ondemand, gpu-spot]"},
       {"provisioning", "3s"}};
-  std::string work_dir = ".portflow/cloud-rehearsal", spot_notice = "120s";
+  std::string work_dir = ".portflow/cloud-rehearsal";
   for (const auto& [key, value] : given) {
     if (key == "workDir") {
       work_dir = value;
-    } else if (key == "spotNotice") {
-      spot_notice = value;
     } else if (key == "endpoint" || key == "kubeconfig" || key == "context" || key == "profile") {
       return InvalidArgument("setting " + key +
                              ": the cloud rehearsal makes its own cloud; name no " + key);
@@ -69,14 +67,12 @@ Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
     }
   }
   ASSIGN_OR_RETURN(CloudTarget t, ParseCloudTarget(settings));
-  auto notice = ParseDuration(spot_notice);
-  if (!notice.ok()) return InvalidArgument("setting spotNotice: " + notice.status().message());
 
   fake_cloud::FakeCloudOptions f;
   f.region = t.region;
   f.cluster = t.cluster;
   f.provisioning = t.provisioning;
-  f.spot_notice = *notice;
+  f.spot_notice = t.spot_notice;
   f.kubelet.execute = true;
   f.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<fake_cloud::FakeCloud> cloud, fake_cloud::FakeCloud::Make(f));

@@ -31,45 +31,55 @@ std::vector<const GroupView*> Candidates(const SizingInput& in, const ResourceRe
 namespace {
 
 // The free capacity of the nodes, then of the joining ones.
-std::vector<ResourceRequest> Room(const SizingInput& in) {
-  std::vector<ResourceRequest> room = in.free_on_nodes;
+std::vector<NodeRoom> Room(const SizingInput& in) {
+  std::vector<NodeRoom> room = in.free_on_nodes;
   for (const GroupView& g : in.groups) {
     auto joining = in.joining.find(g.name);
     for (int i = 0; joining != in.joining.end() && i < joining->second; ++i)
-      room.push_back(Allocatable(g.type));
+      room.push_back({g.name, Allocatable(g.type)});
   }
   return room;
 }
 
-// Takes `pod` from the first room it fits in; false when none has room.
-bool TakeRoom(std::vector<ResourceRequest>& room, const ResourceRequest& pod) {
-  auto fits = std::find_if(room.begin(), room.end(),
-                           [&](const ResourceRequest& r) { return pod.FitsIn(r); });
+const std::string& AvoidOf(const SizingInput& in, size_t pod) {
+  static const std::string kNone;
+  return pod < in.waiting_avoid.size() ? in.waiting_avoid[pod] : kNone;
+}
+
+// Takes pod `i` from the first room it fits in (outside the group it
+// avoids); false when none has room.
+bool TakeRoom(std::vector<NodeRoom>& room, const SizingInput& in, size_t i) {
+  const std::string& avoid = AvoidOf(in, i);
+  auto fits = std::find_if(room.begin(), room.end(), [&](const NodeRoom& r) {
+    return in.waiting[i].FitsIn(r.free) && (avoid.empty() || r.group != avoid);
+  });
   if (fits == room.end()) return false;
-  *fits -= pod;
+  fits->free -= in.waiting[i];
   return true;
 }
 
 }  // namespace
 
 std::vector<bool> Covered(const SizingInput& in) {
-  std::vector<ResourceRequest> room = Room(in);
+  std::vector<NodeRoom> room = Room(in);
   std::vector<bool> out;
-  for (const ResourceRequest& pod : in.waiting) out.push_back(TakeRoom(room, pod));
+  for (size_t i = 0; i < in.waiting.size(); ++i) out.push_back(TakeRoom(room, in, i));
   return out;
 }
 
 std::map<std::string, int> GrowFor(const SizingInput& in) {
-  std::vector<ResourceRequest> room = Room(in);
+  std::vector<NodeRoom> room = Room(in);
   std::map<std::string, int> desired;
   for (const GroupView& g : in.groups) desired[g.name] = g.desired_size;
-  for (const ResourceRequest& pod : in.waiting) {
-    if (TakeRoom(room, pod)) continue;
+  for (size_t i = 0; i < in.waiting.size(); ++i) {
+    if (TakeRoom(room, in, i)) continue;
+    const ResourceRequest& pod = in.waiting[i];
     for (const GroupView* g : Candidates(in, pod)) {
-      if (in.avoid.count(g->name) || desired[g->name] >= g->max_size) continue;
+      if (in.avoid.count(g->name) || g->name == AvoidOf(in, i) || desired[g->name] >= g->max_size)
+        continue;
       ++desired[g->name];
-      room.push_back(Allocatable(g->type));
-      room.back() -= pod;
+      room.push_back({g->name, Allocatable(g->type)});
+      room.back().free -= pod;
       break;
     }
   }

@@ -31,14 +31,22 @@ ResourceRequest Allocatable(const InstanceType& type);
 // spot: prefer (spot groups first, else on-demand), never, only.
 enum class SpotPolicy { kPrefer, kNever, kOnly };
 
+// What a node has free, and its node group ("" for none).
+struct NodeRoom {
+  std::string group;
+  ResourceRequest free;
+};
+
 struct SizingInput {
   std::vector<GroupView> groups;
   // What each schedulable node has free now, and nodes asked for that have
   // not joined yet (per group name), which will have their type's all.
-  std::vector<ResourceRequest> free_on_nodes;
+  std::vector<NodeRoom> free_on_nodes;
   std::map<std::string, int> joining;
-  // Pods no node took, in the order they came.
+  // Pods no node took, in the order they came, and for each the group it
+  // is not to be placed in ("" for none): where it was preempted.
   std::vector<ResourceRequest> waiting;
+  std::vector<std::string> waiting_avoid;
   SpotPolicy spot = SpotPolicy::kPrefer;
   // Groups not to grow now (their last launch failed, or a preemption).
   std::set<std::string> avoid;
@@ -50,7 +58,8 @@ std::vector<const GroupView*> Candidates(const SizingInput& in, const ResourceRe
 
 // Each group's new desired size (only those that grow): every waiting pod
 // first fits where there is room (a node's free capacity, or a joining
-// node's), else on a new node of its first candidate with room to grow.
+// node's), else on a new node of its first candidate with room to grow;
+// never in the group it is to avoid.
 std::map<std::string, int> GrowFor(const SizingInput& in);
 
 // For each waiting pod, whether there is room for it (first fit, in order)

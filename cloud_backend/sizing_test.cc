@@ -21,7 +21,7 @@ SizingInput Groups() {
 
 TEST(SizingTest, PodsFillNodesBeforeNewOnesAreAskedFor) {
   SizingInput in = Groups();
-  in.free_on_nodes = {{1000, 2 * kGi, 0}};
+  in.free_on_nodes = {{"", {1000, 2 * kGi, 0}}};
   in.waiting = {{500, kGi, 0}, {500, kGi, 0}, {1500, kGi, 0}, {500, kGi, 0}};
   // The first two take the node; the third needs a new one (a spot c5.large,
   // the cheapest), and the fourth fits beside it.
@@ -51,6 +51,20 @@ TEST(SizingTest, ThePolicyTheTypeAndTheMaxChooseTheGroup) {
   in.avoid = {"cpu-spot"};
   EXPECT_EQ(GrowFor(in), (std::map<std::string, int>{{"cpu-ondemand", 1}}))
       << "a group that failed to launch is passed over";
+}
+
+TEST(SizingTest, APreemptedPodAvoidsItsGroupOnlyItself) {
+  SizingInput in = Groups();
+  in.joining["cpu-spot"] = 1;
+  in.waiting = {{1000, kGi, 0}, {1000, kGi, 0}};
+  in.waiting_avoid = {"cpu-spot", ""};
+  // The first may not take the joining spot node nor a new spot one; the
+  // second may.
+  EXPECT_EQ(GrowFor(in), (std::map<std::string, int>{{"cpu-ondemand", 1}}));
+  EXPECT_EQ(Covered(in), (std::vector<bool>{false, true}));
+  in.free_on_nodes = {{"cpu-spot", {2000, 2 * kGi, 0}}, {"cpu-ondemand", {1000, kGi, 0}}};
+  EXPECT_EQ(Covered(in), (std::vector<bool>{true, true}));
+  EXPECT_TRUE(GrowFor(in).empty());
 }
 
 TEST(SizingTest, PricesComeFromTheCatalog) {

@@ -389,6 +389,17 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   if (state == TaskState::kCancelled && s.cancel_sent) {
     return Finish(i, "Cancelled", user_cancel_ ? "run cancelled" : "stopped after another failure");
   }
+  // Capacity taken back under it (a spot interruption): placed again at
+  // once, without using a retry, up to max_preemptions times.
+  if (result.reason == "Preempted" && s.preemptions < options_.max_preemptions && !stopping_) {
+    ++s.preemptions;
+    s.phase = Phase::kBackoff;
+    s.ready_at = clock_.Now();
+    return SetState(i, "Retrying",
+                    "attempt " + std::to_string(s.attempt) + " preempted: " + result.message +
+                        "; placed again (preemption " + std::to_string(s.preemptions) + "/" +
+                        std::to_string(options_.max_preemptions) + ", not a retry)");
+  }
   // A failure (or an unexpected cancellation): retry or give up. A command
   // that could not start (StartError, from a cluster) would not start the
   // next time either: no retry, as for one refused at Submit.

@@ -29,6 +29,10 @@ struct EngineOptions {
   Duration kill_grace = std::chrono::seconds(10);  // SIGTERM, then SIGKILL
   Duration max_backoff = std::chrono::minutes(5);  // cap of the doubling
   Duration tick = std::chrono::milliseconds(100);  // observer ticks, cancel polling
+  // An attempt whose capacity was taken back (reason Preempted: a spot
+  // interruption) runs again without using a retry, this many times per
+  // instance; past that, a preemption counts as a failure.
+  int max_preemptions = 3;
 };
 
 // Hooks for the live view. Called on the engine's thread.
@@ -74,6 +78,7 @@ class Engine : public EventSink {
     std::string state = "Waiting";  // the instance state as stored
     int attempt = 0;
     int failures = 0;
+    int preemptions = 0;
     TimePoint ready_at{};
     TimePoint started{};
     TimePoint deadline = TimePoint::max();

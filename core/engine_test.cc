@@ -154,6 +154,23 @@ TEST_F(EngineTest, RetriesWithDoublingBackoffInVirtualTime) {
   EXPECT_EQ(instances[0].attempts, 4);
 }
 
+TEST_F(EngineTest, APreemptionRunsAgainWithoutUsingARetry) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
+  Outcome preempted{TaskState::kFailed, 137};
+  preempted.reason = "Preempted";
+  backend_.Script("a", {preempted, preempted, preempted, Outcome{}});
+  backend_.Script("b", {preempted, preempted, preempted, preempted, Outcome{}});
+  EngineOptions keep_going;
+  keep_going.keep_going = true;
+  EXPECT_EQ(RunIt(keep_going), "Failed");
+  EXPECT_EQ(InstanceState("a"), "Succeeded") << "three preemptions, no retries.limit";
+  EXPECT_EQ(InstanceState("b"), "Failed") << "the fourth counts as a failure";
+  auto attempts = *store_->ListAttempts("run1");
+  ASSERT_EQ(attempts.size(), 8u);
+  EXPECT_EQ(attempts[0].reason, "Preempted");
+  EXPECT_EQ(attempts[0].state, "Failed");
+}
+
 TEST_F(EngineTest, GivesUpAfterTheLimitAndSkipsDependents) {
   Load(
       "    - {name: a, retries: {limit: 1, backoff: 1s}, command: [x]}\n"

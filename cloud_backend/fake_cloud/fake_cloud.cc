@@ -172,6 +172,7 @@ void FakeCloud::Joined(const Instance& instance) {
                  {"node.kubernetes.io/instance-type", instance.type},
                  {"topology.kubernetes.io/region", options_.region},
                  {"topology.kubernetes.io/zone", instance.zone}};
+  node.provider_id = "aws:///" + instance.zone + "/" + instance.id;
   (void)cluster_->AddNode(node);  // ids are never reused
 }
 

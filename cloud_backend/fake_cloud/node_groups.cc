@@ -33,7 +33,7 @@ Result<std::vector<GroupConfig>> ParseNodeGroups(const std::string& yaml, const 
     GroupConfig c;
     for (auto kv = g.begin(); kv != g.end(); ++kv) {
       std::string key = kv->first.Scalar();
-      const YAML::Node& v = kv->second;
+      const YAML::Node v = kv->second;  // a copy: the iterator hands out temporaries
       auto strings = [&](std::vector<std::string>& into) -> Status {
         if (!v.IsSequence() || v.size() == 0)
           return InvalidArgument(where(v) + key + " must be a list of names");

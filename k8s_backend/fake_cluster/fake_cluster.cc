@@ -84,8 +84,10 @@ Status FakeCluster::AddNode(const NodeSpec& spec) {
                  {"beta.kubernetes.io/arch", "amd64"}};
   for (const auto& [k, v] : spec.labels) labels[k] = v;
   std::string now = K8sTime(clock_.Now());
+  json node_spec = json::object();
+  if (!spec.provider_id.empty()) node_spec["providerID"] = spec.provider_id;
   json node = {{"metadata", {{"name", name}, {"labels", labels}}},
-               {"spec", json::object()},
+               {"spec", node_spec},
                {"status",
                 {{"capacity", capacity},
                  {"allocatable", capacity},

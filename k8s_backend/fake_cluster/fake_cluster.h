@@ -43,6 +43,7 @@ struct NodeSpec {
   std::string cpu = "4", memory = "16Gi";     // capacity and allocatable
   int gpus = 0;                               // nvidia.com/gpu
   std::map<std::string, std::string> labels;  // beside the usual kubernetes.io ones
+  std::string provider_id;                    // spec.providerID, as a cloud sets it
 };
 
 class FakeCluster {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cloud_backend/cloud_backend.h"
 #include "core/backend.h"
 #include "core/testing/event_recorder.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
@@ -54,6 +55,9 @@ class FakeClusterEnvironment : public ::testing::Environment {
   void TearDown() override {
     if (cluster_)
       std::filesystem::remove_all(::testing::TempDir() + "conf_k8s_" + std::to_string(::getpid()));
+    std::error_code ec;
+    std::filesystem::remove_all(::testing::TempDir() + "conf_cloud_" + std::to_string(::getpid()),
+                                ec);
     cluster_.reset();
   }
 
@@ -73,6 +77,24 @@ std::unique_ptr<Backend> KubernetesOnFakeCluster() {
   return NewKubernetesBackend(o);
 }
 
+// The cloud backend over the fake cloud embedded in portflow (the
+// cloud-rehearsal target): each case a cloud of its own, whose nodes join
+// half a second after they are asked for.
+std::unique_ptr<Backend> CloudRehearsal() {
+  static const bool registered = (RegisterCloudBackends(), true);
+  (void)registered;
+  static int made = 0;
+  // Removed with the fake cluster's folder when the tests end.
+  std::string work = ::testing::TempDir() + "conf_cloud_" + std::to_string(::getpid()) + "/" +
+                     std::to_string(++made);
+  std::filesystem::remove_all(work);
+  return CreateBackend("cloud-rehearsal", {{"workDir", work},
+                                           {"provisioning", "500ms"},
+                                           {"image", "busybox"},
+                                           {"code", "image"}})
+      .value();
+}
+
 const BackendCase kBackends[] = {
     {"local",
      [] {
@@ -83,6 +105,7 @@ const BackendCase kBackends[] = {
        return NewLocalBackend(o);
      }},
     {"kubernetes", KubernetesOnFakeCluster},
+    {"cloud", CloudRehearsal},
 };
 
 class BackendConformance : public ::testing::TestWithParam<BackendCase> {
@@ -365,6 +388,25 @@ TEST_P(BackendConformance, CapacityIsPositive) {
 // holds more than half of the capacity leaves no room for another half
 // until it ends. Nothing larger than the capacity ever fits.
 TEST_P(BackendConformance, PlacementCountsWhatRunsUntilItEnds) {
+  if (backend_->Place({{1, 0, 0}, 1, {}}).elastic) {
+    // An elastic backend's capacity is what its groups could grow to, one
+    // node at a time: what fits no node never fits; what fits one can
+    // start (it waits for the node it causes), and while it runs, all of
+    // the groups' room is counted as in use.
+    ResourceRequest capacity = backend_->Capacity();
+    EXPECT_FALSE(backend_->Place({capacity, 1, {}}).can_ever_fit);
+    Placement one = backend_->Place({{500, 0, 0}, 1, {}});
+    EXPECT_TRUE(one.can_start_now) << one.why;
+    EXPECT_GT(one.estimated_wait.value_or(Duration::zero()), Duration::zero()) << "no node yet";
+    TaskSpec big = Spec("big", "sleep 60");
+    auto h = backend_->Submit(big);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    EXPECT_FALSE(backend_->Place({{500, 0, 0}, 1, capacity}).can_start_now)
+        << "what the caller holds back counts";
+    ASSERT_TRUE(backend_->Cancel(*h, true).ok());
+    ASSERT_TRUE(events_.WaitTerminal(big.Key()).has_value());
+    return;
+  }
   ResourceRequest capacity = backend_->Capacity();
   ResourceRequest half{capacity.milli_cpu / 2, 0, 0};
   ResourceRequest more_than_half{capacity.milli_cpu / 2 + 1, 0, 0};

@@ -31,6 +31,27 @@ std::string Events(const std::string& dir, const std::string& run, const std::st
       .out;
 }
 
+// `method` `path` (with the JSON `body`) on the fake cloud served from
+// `dir`, signed by botocore's own signer with the credentials file there
+// (service "portflow"); the answer's body.
+ShellResult Portflow(const std::string& dir, const std::string& endpoint, const std::string& method,
+                     const std::string& path, const std::string& body = "") {
+  return RunShell(
+      "cd " + dir +
+      " && python3 -c \"import botocore.auth, botocore.awsrequest, "
+      "botocore.credentials, configparser, sys, urllib.request\n"
+      "c = configparser.ConfigParser(); c.read('credentials'); d = c['default']\n"
+      "body = sys.argv[1].encode() or None\n"
+      "r = botocore.awsrequest.AWSRequest(method='" +
+      method + "', url='" + endpoint + path +
+      "', data=body)\n"
+      "botocore.auth.SigV4Auth(botocore.credentials.Credentials(d['aws_access_key_id'], "
+      "d['aws_secret_access_key']), 'portflow', 'us-east-1').add_auth(r)\n"
+      "p = r.prepare()\n"
+      "print(urllib.request.urlopen(urllib.request.Request(p.url, data=p.body, method='" +
+      method + "', headers=dict(p.headers))).read().decode())\" '" + body + "' 2>&1");
+}
+
 // The laptop scenario's best model, as its pick step wrote it under `outputs`.
 json BestModel(const std::string& outputs) {
   return json::parse(ReadFile(outputs + "/pick/best/best.json"), nullptr, false);
@@ -157,20 +178,8 @@ TEST(CloudTest, ACloudTargetRunsTheScenarioAndCostsWhatTheBillSays) {
   EXPECT_THAT(r.err, HasSubstr("m5.large for "));
   json status = json::parse(RunCli({"status", FirstLine(r.out), "-o", "json"}, dir.path()).out,
                             nullptr, false);
-  // The fake cloud's own ledger, read with botocore's signer.
-  ShellResult bill = RunShell(
-      "cd " + srv.path() +
-      " && python3 -c \"import botocore.auth, botocore.awsrequest, "
-      "botocore.credentials, configparser, json, urllib.request\n"
-      "c = configparser.ConfigParser(); c.read('credentials'); d = c['default']\n"
-      "r = botocore.awsrequest.AWSRequest(method='GET', url='" +
-      endpoint +
-      "/portflow/bill')\n"
-      "botocore.auth.SigV4Auth(botocore.credentials.Credentials(d['aws_access_key_id'], "
-      "d['aws_secret_access_key']), 'portflow', 'us-east-1').add_auth(r)\n"
-      "p = r.prepare()\n"
-      "print(urllib.request.urlopen(urllib.request.Request(p.url, headers=dict(p.headers))).read()"
-      ".decode())\"");
+  // The fake cloud's own ledger.
+  ShellResult bill = Portflow(srv.path(), endpoint, "GET", "/portflow/bill");
   ASSERT_EQ(bill.code, 0) << bill.out;
   json ledger = json::parse(bill.out, nullptr, false);
   ASSERT_TRUE(status["cost"].is_object()) << status.dump();
@@ -180,6 +189,55 @@ TEST(CloudTest, ACloudTargetRunsTheScenarioAndCostsWhatTheBillSays) {
       << "to the cent: " << bill.out;
   EXPECT_EQ(status["cost"]["nodes"], ledger["instances"].size());
   EXPECT_EQ(StopCluster(pid), 0);
+}
+
+TEST(CloudTest, ASpotInterruptionRunsTheStepAgainWithoutUsingARetry) {
+  TempDir dir, srv;
+  pid_t cloud = -1;
+  std::string why;
+  std::string endpoint = ServeCloud(
+      srv.path(),
+      {"--provisioning", "1s", "--spot-notice", "1s", "--mode", "execute", "--work-dir",
+       srv.path() + "/kubelet", "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"},
+      cloud, why);
+  ASSERT_FALSE(endpoint.empty()) << why;
+  WriteFile(dir.path() + "/portflow.yaml",
+            "targets:\n  burst:\n    backend: cloud\n    cluster: burst\n    endpoint: " +
+                endpoint + "\n    kubeconfig: " + srv.path() +
+                "/kubeconfig\n    context: burst\n    namespace: default\n"
+                "    nodeGroups: [cpu-spot, cpu-ondemand]\n    provisioning: 1s\n"
+                "    spotNotice: 1s\n");
+  WriteFile(dir.path() + "/w.yaml",
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+            "  image: busybox\n  resources: {cpu: 500m, memory: 256Mi}\n  steps:\n"
+            "    - {name: long, command: [sh, -c, 'sleep 4; echo done']}\n");
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv.path() + "/credentials").c_str(), 1);
+  pid_t run = StartCli({"run", "w.yaml", "--target", "burst", "--plain"}, dir.path(),
+                       dir.path() + "/run.out", dir.path() + "/run.err");
+  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  std::string id;
+  bool running = WaitFor(
+      [&] {
+        if (::kill(run, 0) != 0) return true;  // it ended: said below
+        id = FirstLine(ReadFile(dir.path() + "/run.out"));
+        if (id.empty()) return false;
+        json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
+        return st.is_object() && st["instances"][0]["state"] == "Running";
+      },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(running && !id.empty()) << ReadFile(dir.path() + "/run.err");
+  ShellResult fault = Portflow(srv.path(), endpoint, "POST", "/portflow/faults",
+                               R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})");
+  EXPECT_THAT(fault.out, HasSubstr("\"interrupted\":1")) << fault.out;
+  EXPECT_EQ(WaitChild(run, std::chrono::seconds(60)), 0) << ReadFile(dir.path() + "/run.err");
+  json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
+  const json& attempts = st["instances"][0]["attemptList"];
+  ASSERT_EQ(attempts.size(), 2u) << st.dump(2);
+  EXPECT_EQ(attempts[0]["reason"], "Preempted");
+  EXPECT_THAT(attempts[0]["message"].get<std::string>(), HasSubstr("spot interruption of node"));
+  EXPECT_EQ(attempts[1]["state"], "Succeeded");
+  EXPECT_THAT(ReadFile(dir.path() + "/run.err"), HasSubstr("not a retry"));
+  EXPECT_EQ(StopCluster(cloud), 0);
 }
 
 TEST(CloudTest, CloudTargetSettingsAreCheckedWhereTheyAreWritten) {
