@@ -28,3 +28,5 @@ echo "== fake cluster (c): watch fan-out, 100 watchers, 10,000 updates"
 timeout 900 build/bench/bench/watch_fanout_bench 100 10000
 echo "== kubernetes backend: API requests per attempt, 200 no-op steps against local"
 python3 bench/k8s_bench.py build/bench/cli/portflow --rounds 5
+echo "== cloud backend: calls per attempt, 1,000 no-op steps against a kubernetes target"
+python3 bench/cloud_bench.py build/bench/cli/portflow --rounds 3 --steps 1000

@@ -27,7 +27,8 @@ int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
   options.cluster = o.cluster;
   for (auto [flag, text, into] :
        {std::tuple{"--provisioning", o.provisioning, &options.provisioning},
-        std::tuple{"--spot-notice", o.spot_notice, &options.spot_notice}}) {
+        std::tuple{"--spot-notice", o.spot_notice, &options.spot_notice},
+        std::tuple{"--pod-duration", o.pod_duration, &options.kubelet.default_duration}}) {
     auto d = ParseDuration(text);
     if (!d.ok())
       return Fail(InvalidArgument(std::string(flag) + ": " + d.status().message()), kExitUsage);

@@ -47,6 +47,7 @@ struct CloudServeOptions {
   std::string mode = "simulate";
   std::string provisioning = "60s";  // from a desired size raised to a Ready node
   std::string spot_notice = "120s";  // from a spot warning to the instance's end
+  std::string pod_duration = "1s";   // simulate mode: pods without the annotation
   std::string node_groups;           // a YAML file; default: four groups at 0
   std::string work_dir;              // execute mode; default: STATE_DIR/cloud/kubelet
 };

@@ -227,6 +227,9 @@ int main(int argc, char** argv) {
   cloud_serve_cmd->add_option("--spot-notice", cloud.spot_notice,
                               "from a spot interruption warning to the instance's end "
                               "(default 120s)");
+  cloud_serve_cmd->add_option("--pod-duration", cloud.pod_duration,
+                              "simulate mode: how long a pod without the "
+                              "sim.portflow.dev/duration annotation runs (default 1s)");
   cloud_serve_cmd->add_option("--node-groups", cloud.node_groups,
                               "a YAML file of node groups (default: cpu-spot, cpu-ondemand, "
                               "gpu-ondemand, gpu-spot, each at 0)");

@@ -59,6 +59,7 @@ int Drive(RunStore& store, RunRecord run, const Plan& plan, Backend& backend, co
     } else {
       view = std::make_unique<TerminalView>(!quiet);
     }
+    backend.StartRun(run.id, run.run_dir);
     Engine engine(plan, backend, store, RealClock(), opts, view.get());
     InstallSignalHandlers();
     try {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -25,10 +27,11 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::vector<std::string> kCloudKeys = {
-    "backend",          "provider", "region",        "cluster",        "profile",      "endpoint",
-    "nodeGroups",       "spot",     "maxHourlyCost", "scaleDownAfter", "provisioning", "catalog",
-    "interruptionQueue", "spotNotice", "preemptions"};
+const std::vector<std::string> kCloudKeys = {"backend",           "provider",     "region",
+                                             "cluster",           "profile",      "endpoint",
+                                             "nodeGroups",        "spot",         "maxHourlyCost",
+                                             "scaleDownAfter",    "provisioning", "catalog",
+                                             "interruptionQueue", "spotNotice",   "preemptions"};
 
 // "[a, b]" (flow YAML, as targets keep lists) or "a, b" or "a".
 std::vector<std::string> NameList(std::string text) {
@@ -478,18 +481,24 @@ Status CloudBackend::Tick() {
     std::lock_guard<std::mutex> l(mu_);
     // Nodes that joined take the place of the oldest launch of their group
     // still waiting for one; launches whose node went have ended.
+    bool changed = false;
     for (const auto& [name, group] : group_of) {
       if (!seen_nodes_.insert(name).second) continue;
       for (Launched& n : launched_) {
         if (n.group == group && n.node.empty() && !n.ended) {
           n.node = name;
+          changed = true;
           break;
         }
       }
     }
     for (Launched& n : launched_) {
-      if (!n.ended && !n.node.empty() && !group_of.count(n.node)) n.ended = now;
+      if (!n.ended && !n.node.empty() && !group_of.count(n.node)) {
+        n.ended = now;
+        changed = true;
+      }
     }
+    if (changed) SaveLedger();
   }
   RETURN_IF_ERROR(Interrupt(now, node_of, group_of, keys_on));
 
@@ -638,6 +647,7 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
         n.warned = now;  // it ends after the notice, whatever the group's size
         double price = n.price;
         launched_.push_back({group, "", now, {}, {}, {}, price});
+        SaveLedger();
         break;
       }
     }
@@ -679,6 +689,7 @@ Status CloudBackend::Resize(const std::string& group, int desired) {
   if (desired > before) {
     last_growth_[group] = now;
     for (int i = before; i < desired; ++i) launched_.push_back({group, "", now, {}, {}, {}, price});
+    SaveLedger();
   }
   return OkStatus();
 }
@@ -705,7 +716,73 @@ Status CloudBackend::Shrink(const std::string& group, int count) {
     n->ended = now;
     --left;
   }
+  SaveLedger();
   return OkStatus();
+}
+
+namespace {
+
+int64_t Millis(TimePoint t) { return ToUnixMillis(t); }
+json OptionalMillis(const std::optional<TimePoint>& t) {
+  return t ? json(ToUnixMillis(*t)) : json(nullptr);
+}
+std::optional<TimePoint> OptionalTime(const json& j) {
+  if (!j.is_number_integer()) return std::nullopt;
+  return FromUnixMillis(j.get<int64_t>());
+}
+
+}  // namespace
+
+void CloudBackend::StartRun(const std::string& run_id, const std::string& run_dir) {
+  BackendWrapper::StartRun(run_id, run_dir);
+  std::lock_guard<std::mutex> l(mu_);
+  ledger_ = run_dir + "/cloud-nodes.json";
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  // A run resumed after its portflow died: the nodes it had added are its
+  // own still, to be costed and given back.
+  std::ifstream in(ledger_);
+  if (!in) return;
+  json saved = json::parse(in, nullptr, false);
+  for (const json& n : Field(saved, "nodes")) {
+    Launched entry{Str(n, "group"),
+                   Str(n, "node"),
+                   FromUnixMillis(Field(n, "launched").get<int64_t>()),
+                   OptionalTime(Field(n, "ended")),
+                   std::nullopt,
+                   OptionalTime(Field(n, "warned")),
+                   Field(n, "price").get<double>()};
+    if (!entry.node.empty()) seen_nodes_.insert(entry.node);
+    launched_.push_back(std::move(entry));
+  }
+  PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+               "resumed with " + std::to_string(launched_.size()) + " node(s) the run had added");
+}
+
+void CloudBackend::SaveLedger() {
+  if (ledger_.empty()) return;
+  json nodes = json::array();
+  for (const Launched& n : launched_) {
+    nodes.push_back({{"group", n.group},
+                     {"node", n.node},
+                     {"launched", Millis(n.launched)},
+                     {"ended", OptionalMillis(n.ended)},
+                     {"warned", OptionalMillis(n.warned)},
+                     {"price", n.price}});
+  }
+  // Whole or not at all: a crash mid-write leaves the last one.
+  std::string tmp = ledger_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json{{"nodes", nodes}}.dump() << "\n";
+    if (!out) {
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud", "cannot write " + tmp);
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, ledger_, ec);
+  if (ec) PORTFLOW_LOG(LogLevel::kWarn, "cloud", "cannot write " + ledger_ + ": " + ec.message());
 }
 
 std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
@@ -720,7 +797,7 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
   {
     std::lock_guard<std::mutex> l(mu_);
     for (const Launched& n : launched_) {
-      if (!n.ended) ++ours[n.group];
+      if (!n.ended && !n.warned) ++ours[n.group];  // a warned one no longer counts
     }
   }
   for (const auto& [group, count] : ours) {

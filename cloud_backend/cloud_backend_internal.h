@@ -41,6 +41,9 @@ class CloudBackend : public BackendWrapper {
   std::string name() const override { return "cloud"; }
   ResourceRequest Capacity() override;
   Availability Probe() override;
+  // Where the nodes the run added are kept (RUN_DIR/cloud-nodes.json), and
+  // read back when the run is resumed.
+  void StartRun(const std::string& run_id, const std::string& run_dir) override;
   std::optional<RunCost> FinishRun(const std::string& run_id) override;
 
  protected:
@@ -87,6 +90,7 @@ class CloudBackend : public BackendWrapper {
   // Lowers `group` by `count` of the nodes this run added, newest first.
   Status Shrink(const std::string& group, int count);
   // (mu_ held)
+  void SaveLedger();
   bool Allowed(const cloud::GroupView& g) const;
   double HourlyNow() const;
   cloud::SizingInput SizingFor(const std::vector<ResourceRequest>& waiting,
@@ -115,6 +119,7 @@ class CloudBackend : public BackendWrapper {
   std::vector<cloud::NodeRoom> free_on_nodes_;
   std::set<std::string> seen_nodes_;
   std::vector<Launched> launched_;
+  std::string ledger_;  // RUN_DIR/cloud-nodes.json once StartRun named it
   std::map<std::string, TimePoint> last_growth_;
   std::string run_label_;
   struct Need {

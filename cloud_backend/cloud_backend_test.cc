@@ -33,6 +33,10 @@ class CloudBackendTest : public ::testing::Test {
     f.kubelet.default_duration = pod_duration;
     cloud_ = std::move(fake_cloud::FakeCloud::Make(f).value());
     ASSERT_TRUE(cloud_->Serve(0).ok());
+    backend_ = NewBackend(std::move(target));
+  }
+  // A backend (as a new portflow makes one) over the fake cloud.
+  std::unique_ptr<CloudBackend> NewBackend(CloudTarget target) {
     KubernetesBackendOptions k;
     k.target.namespace_name = "default";
     k.target.image = "busybox";
@@ -50,8 +54,9 @@ class CloudBackendTest : public ::testing::Test {
     target.provisioning = 300ms;
     o.target = std::move(target);
     o.tick = 50ms;
-    backend_ = std::make_unique<CloudBackend>(std::move(o));
-    backend_->SetEventSink(&events_);
+    auto backend = std::make_unique<CloudBackend>(std::move(o));
+    backend->SetEventSink(&events_);
+    return backend;
   }
   void TearDown() override {
     backend_.reset();
@@ -180,6 +185,26 @@ TEST_F(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroup
   EXPECT_EQ(bill["instances"].size(), 3u);
   for (const auto& i : bill["instances"]) EXPECT_FALSE(i["end"].is_null()) << i.dump();
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.0001);
+}
+
+TEST_F(CloudBackendTest, ANewBackendForTheResumedRunTakesOverItsNodes) {
+  CloudTarget t;
+  t.node_groups = {"cpu-ondemand"};
+  Make(t);
+  backend_->StartRun("run-1", dir_.path() + "/run");
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
+  backend_.reset();  // its portflow died: nothing given back
+  EXPECT_EQ(Desired("cpu-ondemand"), 1);
+  backend_ = NewBackend(t);
+  backend_->StartRun("run-1", dir_.path() + "/run");
+  auto cost = backend_->FinishRun("run-1");
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_EQ(cost->nodes, 1);
+  EXPECT_EQ(Desired("cpu-ondemand"), 0) << "given back by the new one";
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
 TEST_F(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {

@@ -176,6 +176,13 @@ class Backend {
   virtual Status Logs(const TaskHandle& handle, int replica, bool follow,
                       const std::function<bool(std::string_view)>& sink);
 
+  // The engine is about to drive run `run_id` (new, or resumed after its
+  // portflow died) on this backend: one that keeps state of its own for
+  // the run keeps it under `run_dir`, and finds it there on resume.
+  virtual void StartRun(const std::string& run_id, const std::string& run_dir) {
+    (void)run_id, (void)run_dir;
+  }
+
   // What a run cost on a priced backend, once it ended.
   struct RunCost {
     double usd = 0;

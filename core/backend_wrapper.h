@@ -42,6 +42,9 @@ class BackendWrapper : public Backend, private EventSink {
                                              const std::vector<TaskHandle>& handles) override {
     return inner_->Recover(run_id, handles);
   }
+  void StartRun(const std::string& run_id, const std::string& run_dir) override {
+    inner_->StartRun(run_id, run_dir);
+  }
   std::optional<RunCost> FinishRun(const std::string& run_id) override {
     return inner_->FinishRun(run_id);
   }

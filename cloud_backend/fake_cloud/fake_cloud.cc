@@ -284,6 +284,7 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
     return Error(403, "InvalidSignatureException",
                  "Credential should be scoped to a valid region, not '" + scope.region + "'.");
   if (scope.service == "portflow") return Portflow(request, path);
+  ++aws_calls_;
   std::unique_lock<std::mutex> lock(mu_);
   ec2_->Sync();  // what fell due since the last request
   if (api_errors_ > 0 && (scope.service == "eks" || scope.service == "sqs")) {
@@ -307,6 +308,8 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
 
 fake::HttpResponse FakeCloud::Portflow(const fake::HttpRequest& request, const std::string& path) {
   if (path == "/portflow/bill" && request.method == "GET") return Ok(json::parse(Bill()));
+  if (path == "/portflow/stats" && request.method == "GET")
+    return Ok({{"awsCalls", aws_calls_.load()}});
   if (path == "/portflow/faults" && request.method == "POST") {
     auto done = InjectFaults(request.body);
     if (!done.ok())
@@ -315,7 +318,8 @@ fake::HttpResponse FakeCloud::Portflow(const fake::HttpRequest& request, const s
     return Ok(json::parse(*done));
   }
   return Error(404, "ResourceNotFoundException",
-               "the fake cloud serves GET /portflow/bill and POST /portflow/faults, not " +
+               "the fake cloud serves GET /portflow/bill, GET /portflow/stats and POST "
+               "/portflow/faults, not " +
                    request.method + " " + path);
 }
 

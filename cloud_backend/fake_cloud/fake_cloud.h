@@ -74,6 +74,8 @@ class FakeCloud : private NodeEvents {
   // "capacityType", "hourlyPrice", "launch", "end", "cost"}], "cost": total},
   // times in epoch seconds, end null while running.
   std::string Bill();
+  // EKS and SQS calls answered so far (GET /portflow/stats: {"awsCalls": N}).
+  int64_t aws_calls() const { return aws_calls_.load(); }
 
   const FakeCloudOptions& options() const { return options_; }
   // For tests and faults, under lock() (a long poll may be in flight). Its
@@ -98,6 +100,7 @@ class FakeCloud : private NodeEvents {
   std::mutex mu_;
   std::unique_ptr<FakeEc2> ec2_;
   FakeSqs sqs_;
+  std::atomic<int64_t> aws_calls_{0};
   int api_errors_ = 0;  // the next N AWS calls fail with api_error_code_
   std::string api_error_code_;
   std::unique_ptr<fake::FakeCluster> cluster_;

@@ -240,6 +240,59 @@ TEST(CloudTest, ASpotInterruptionRunsTheStepAgainWithoutUsingARetry) {
   EXPECT_EQ(StopCluster(cloud), 0);
 }
 
+TEST(CloudTest, AKilledRunResumesWithItsNodesAndStillGivesThemBack) {
+  TempDir dir, srv;
+  pid_t cloud = -1;
+  std::string why;
+  std::string endpoint = ServeCloud(
+      srv.path(),
+      {"--provisioning", "1s", "--mode", "execute", "--work-dir", srv.path() + "/kubelet",
+       "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"},
+      cloud, why);
+  ASSERT_FALSE(endpoint.empty()) << why;
+  WriteFile(dir.path() + "/portflow.yaml",
+            "targets:\n  burst:\n    backend: cloud\n    cluster: burst\n    endpoint: " +
+                endpoint + "\n    kubeconfig: " + srv.path() +
+                "/kubeconfig\n    context: burst\n    namespace: default\n"
+                "    nodeGroups: [cpu-ondemand]\n    provisioning: 1s\n");
+  WriteFile(dir.path() + "/w.yaml",
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+            "  image: busybox\n  resources: {cpu: 500m, memory: 256Mi}\n  steps:\n"
+            "    - {name: long, command: [sh, -c, 'sleep 5; echo done']}\n"
+            "    - {name: after, needs: [long], command: ['true']}\n");
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv.path() + "/credentials").c_str(), 1);
+  pid_t run = StartCli({"run", "w.yaml", "--target", "burst", "--plain"}, dir.path(),
+                       dir.path() + "/run.out", dir.path() + "/run.err");
+  std::string id;
+  bool running = WaitFor(
+      [&] {
+        if (::kill(run, 0) != 0) return true;
+        id = FirstLine(ReadFile(dir.path() + "/run.out"));
+        if (id.empty()) return false;
+        json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
+        return st.is_object() && st["instances"][0]["state"] == "Running";
+      },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(running && !id.empty()) << ReadFile(dir.path() + "/run.err");
+  ::kill(run, SIGKILL);
+  WaitChild(run, std::chrono::seconds(10));
+  EXPECT_THAT(ReadFile(dir.path() + "/.portflow/runs/" + id + "/cloud-nodes.json"),
+              HasSubstr("\"group\":\"cpu-ondemand\""));
+  CliResult resumed = RunCli({"resume", id, "-q"}, dir.path());
+  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("cost $"));
+  json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
+  json ledger =
+      json::parse(Portflow(srv.path(), endpoint, "GET", "/portflow/bill").out, nullptr, false);
+  ASSERT_TRUE(ledger.is_object());
+  ASSERT_EQ(ledger["instances"].size(), 1u) << "the resumed run used the node it had: " << ledger;
+  EXPECT_FALSE(ledger["instances"][0]["end"].is_null()) << "and gave it back";
+  EXPECT_EQ(st["cost"]["nodes"], 1);
+  EXPECT_NEAR(st["cost"]["usd"].get<double>(), ledger["cost"].get<double>(), 0.005);
+  EXPECT_EQ(StopCluster(cloud), 0);
+}
+
 TEST(CloudTest, CloudTargetSettingsAreCheckedWhereTheyAreWritten) {
   TempDir dir;
   CopyScenario("laptop-dev", dir.path());
