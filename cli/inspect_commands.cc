@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -197,6 +198,7 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
              {"signal", a.signal},
              {"reason", a.reason},
              {"message", a.message},
+             {"cost", a.cost.empty() ? json(nullptr) : json(std::strtod(a.cost.c_str(), nullptr))},
              {"started", a.started_ms ? FormatTime(FromUnixMillis(a.started_ms)) : ""},
              {"finished", a.finished_ms ? FormatTime(FromUnixMillis(a.finished_ms)) : ""}});
       }
@@ -220,12 +222,24 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
     std::cout << "\ncost:     " << CostText(*run) << " (" << Str(cost, "detail") << ")";
   }
   std::cout << "\nrun dir:  " << run->run_dir << "\n\n";
-  std::vector<std::vector<std::string>> rows{
-      {"INSTANCE", "STATE", "ATTEMPTS", "DURATION", "MESSAGE"}};
+  // On a priced target, what each instance's attempts cost, before the
+  // message (which may be long).
+  bool priced = !run->cost.empty();
+  std::vector<std::vector<std::string>> rows{{"INSTANCE", "STATE", "ATTEMPTS", "DURATION"}};
+  if (priced) rows[0].push_back("COST");
+  rows[0].push_back("MESSAGE");
   for (const InstanceRecord& i : *instances) {
     int64_t ms = InstanceMillis(*attempts, i.name);
-    rows.push_back(
-        {i.name, i.state, std::to_string(i.attempts), ms ? FormatElapsed(ms) : "-", i.message});
+    rows.push_back({i.name, i.state, std::to_string(i.attempts), ms ? FormatElapsed(ms) : "-"});
+    if (priced) {
+      std::optional<double> usd;  // none known: an attempt too short to be seen
+      for (const AttemptRecord& a : *attempts) {
+        if (a.instance == i.name && !a.cost.empty())
+          usd = usd.value_or(0) + std::strtod(a.cost.c_str(), nullptr);
+      }
+      rows.back().push_back(usd ? FormatUsd(*usd) : "-");
+    }
+    rows.back().push_back(i.message);
   }
   PrintTable(rows);
   return kExitOk;

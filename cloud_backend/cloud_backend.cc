@@ -265,6 +265,9 @@ cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& w
   in.waiting_avoid = avoid;
   in.spot = target_.spot;
   in.avoid = unhealthy_;
+  for (const auto& [group, until] : failed_until_) {
+    if (clock_.Now() < until) in.avoid.insert(group);
+  }
   return in;
 }
 
@@ -356,6 +359,20 @@ void CloudBackend::OnInnerEvent(TaskEvent event) {
         in_use_ -= it->second.per_replica * it->second.replicas;
         needs_.erase(it);
       }
+      // Its pods' time on their nodes (from when a look first saw each
+      // there), each node's price shared by what the pod requested of it.
+      // An attempt no look saw on a node (it ended within one) has no
+      // cost known.
+      if (auto use = usage_.find(event.key); use != usage_.end()) {
+        double cost = 0;
+        for (const auto& [pod, u] : use->second) {
+          double hours = std::chrono::duration<double>(event.time - u.since).count() / 3600.0;
+          cost += std::max(0.0, hours) * u.price * u.share;
+        }
+        usage_.erase(use);
+        if (!event.result) event.result = ExitResult{};
+        event.result->cost = cost;
+      }
       // Stopped because its node is being taken back: Preempted, which
       // the engine runs again without counting a retry.
       if (auto it = preempted_.find(event.key); it != preempted_.end()) {
@@ -435,6 +452,17 @@ Status CloudBackend::Tick() {
     avoid_for = avoid_for_;
     for (const auto& [key, need] : needs_) key_of[{need.instance_label, need.attempt}] = key;
   }
+  std::map<std::string, ResourceRequest> allocatable;
+  for (const json& n : nodes) {
+    allocatable[Str(Field(n, "metadata"), "name")] =
+        k8s::Quantities(Field(Field(n, "status"), "allocatable"));
+  }
+  // The run's pods on nodes: what share of its node each holds.
+  struct OnNode {
+    std::string key, pod, node;
+    double share;
+  };
+  std::vector<OnNode> on_nodes;
   for (const json& p : pods) {
     const json& spec = Field(p, "spec");
     const json& labels = Field(Field(p, "metadata"), "labels");
@@ -445,7 +473,11 @@ Status CloudBackend::Tick() {
     if (!node.empty()) {
       held[node] += k8s::PodRequests(spec);
       ++pods_on[node];
-      if (ours && key != key_of.end()) keys_on[node].insert(key->second);
+      if (ours && key != key_of.end()) {
+        keys_on[node].insert(key->second);
+        on_nodes.push_back({key->second, Str(Field(p, "metadata"), "name"), node,
+                            cloud::Share(k8s::PodRequests(spec), allocatable[node])});
+      }
       continue;
     }
     if (!ours) continue;
@@ -499,8 +531,21 @@ Status CloudBackend::Tick() {
       }
     }
     if (changed) SaveLedger();
+    for (const OnNode& o : on_nodes) {
+      auto& pods_of = usage_[o.key];
+      if (pods_of.count(o.pod)) continue;
+      double price = 0;
+      for (const Launched& n : launched_) {
+        if (n.node == o.node) price = n.price;
+      }
+      for (const cloud::GroupView& g : groups_) {
+        if (price == 0 && g.name == group_of[o.node]) price = g.HourlyPrice();
+      }
+      pods_of[o.pod] = {now, o.share, price};
+    }
   }
   RETURN_IF_ERROR(Interrupt(now, node_of, group_of, keys_on));
+  RETURN_IF_ERROR(GiveUpFailedLaunches(now));
 
   std::map<std::string, int> grow;
   std::vector<std::pair<std::string, int>> shrink;
@@ -665,6 +710,47 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
   for (const TaskHandle& h : stop) {
     if (Status st = BackendWrapper::Cancel(h, false); !st.ok())
       PORTFLOW_LOG(LogLevel::kWarn, "cloud", "stopping " + h.key + ": " + st.message());
+  }
+  return OkStatus();
+}
+
+Status CloudBackend::GiveUpFailedLaunches(TimePoint now) {
+  std::set<std::string> joining;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Launched& n : launched_) {
+      if (!n.ended && n.node.empty() && now - n.launched >= tick_) joining.insert(n.group);
+    }
+  }
+  // A group whose nodes are on their way says so when it cannot launch
+  // them (InsufficientInstanceCapacity in every zone of its types, the
+  // vCPU quota): what it was asked for is given back, and the pods go to
+  // the next group that fits for a while.
+  for (const std::string& group : joining) {
+    ASSIGN_OR_RETURN(cloud::NodeGroupState state, provider_->Group(group));
+    if (state.health.empty()) continue;
+    int desired;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      int dropped = 0;
+      for (auto n = launched_.begin(); n != launched_.end();) {
+        if (n->group == group && !n->ended && n->node.empty()) {
+          n = launched_.erase(n);  // never launched: nothing to bill
+          ++dropped;
+        } else {
+          ++n;
+        }
+      }
+      failed_until_[group] = now + std::chrono::seconds(60);
+      desired = std::max(state.min_size, desired_[group] - dropped);
+      SaveLedger();
+    }
+    PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                 "node group " + group + " cannot launch nodes (" + state.health +
+                     "): left alone for 60 s; the next group that fits is tried");
+    RETURN_IF_ERROR(provider_->Resize(group, desired));
+    std::lock_guard<std::mutex> l(mu_);
+    desired_[group] = desired;
   }
   return OkStatus();
 }

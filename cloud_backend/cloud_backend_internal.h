@@ -76,6 +76,9 @@ class CloudBackend : public BackendWrapper {
   // node takes (within maxHourlyCost) and idle nodes given back.
   Status Tick();
   Status Resize(const std::string& group, int desired);
+  // Groups with nodes on their way are read: one that says it cannot
+  // launch them gets its size back and is passed over for 60 s.
+  Status GiveUpFailedLaunches(TimePoint now);
   // Says, for each pod of `keys` that no node takes, why it waits now
   // (Provisioning, Budget, Unschedulable) when that changed.
   void Report(const std::vector<ResourceRequest>& waiting, const std::vector<std::string>& avoid,
@@ -121,6 +124,7 @@ class CloudBackend : public BackendWrapper {
   std::vector<Launched> launched_;
   std::string ledger_;  // RUN_DIR/cloud-nodes.json once StartRun named it
   std::map<std::string, TimePoint> last_growth_;
+  std::map<std::string, TimePoint> failed_until_;  // groups passed over after a failed launch
   std::string run_label_;
   struct Need {
     ResourceRequest per_replica;
@@ -135,6 +139,14 @@ class CloudBackend : public BackendWrapper {
   bool interruptions_off_ = false;  // the queue could not be read (the loop's thread only)
   std::map<std::string, std::string> preempted_;  // attempt key -> why
   std::map<std::string, std::string> avoid_for_;  // instance label -> group it was preempted in
+  // Where each attempt's pods run: since when (first seen), the share of
+  // the node they requested, and the node's price.
+  struct Use {
+    TimePoint since;
+    double share = 0;
+    double price = 0;
+  };
+  std::map<std::string, std::map<std::string, Use>> usage_;  // attempt key -> pod -> use
 
   // Around Emit, never with mu_: what each waiting attempt was last said
   // to wait for, and the attempts that left Pending.

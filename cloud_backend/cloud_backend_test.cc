@@ -112,6 +112,11 @@ TEST_F(CloudBackendTest, AddsANodeForAWaitingPodAndGivesItBackWhenIdle) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kSucceeded);
   EXPECT_THAT(Reasons(a.Key()), HasSubstr("Provisioning"));
+  // Half a c5.large (its cpu) for about the second the pod ran.
+  ASSERT_TRUE(end->result.has_value() && end->result->cost.has_value());
+  double per_second_half_node = 0.0255 / 2 / 3600;
+  EXPECT_GT(*end->result->cost, 0.7 * per_second_half_node);
+  EXPECT_LT(*end->result->cost, 1.5 * per_second_half_node);
   EXPECT_EQ(Desired("cpu-spot"), 1);
   EXPECT_EQ(Desired("cpu-ondemand"), 0);
   // Idle for scaleDownAfter, and that long after it grew: given back.
@@ -204,6 +209,28 @@ TEST_F(CloudBackendTest, ANewBackendForTheResumedRunTakesOverItsNodes) {
   EXPECT_EQ(cost->nodes, 1);
   EXPECT_EQ(Desired("cpu-ondemand"), 0) << "given back by the new one";
   auto bill = nlohmann::json::parse(cloud_->Bill());
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+}
+
+TEST_F(CloudBackendTest, AStockoutSendsThePodToTheNextGroupThatFits) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "gpu-ondemand"};
+  Make(t);
+  // cpu-spot's types (c5.large, then m5.large) are out in every zone.
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"stockout": {"instanceType": "c5.large"}})").ok());
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"stockout": {"instanceType": "m5.large"}})").ok());
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  auto end = events_.WaitTerminal(a.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_EQ(Desired("cpu-spot"), 0) << "what it could not launch was given back";
+  EXPECT_EQ(Desired("gpu-ondemand"), 1);
+  auto cost = backend_->FinishRun("run-1");
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  ASSERT_EQ(bill["instances"].size(), 1u);
+  EXPECT_EQ(bill["instances"][0]["type"], "g5.xlarge");
+  EXPECT_EQ(cost->nodes, 1) << "the launch that never happened is not billed";
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 

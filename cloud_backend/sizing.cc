@@ -14,6 +14,14 @@ ResourceRequest Allocatable(const InstanceType& type) {
           type.accelerator.empty() ? 0 : type.accelerators};
 }
 
+double Share(const ResourceRequest& request, const ResourceRequest& allocatable) {
+  auto part = [](int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / b : 0.0; };
+  double share = std::max({part(request.milli_cpu, allocatable.milli_cpu),
+                           part(request.memory_bytes, allocatable.memory_bytes),
+                           part(request.gpus, allocatable.gpus)});
+  return std::min(share, 1.0);
+}
+
 std::vector<const GroupView*> Candidates(const SizingInput& in, const ResourceRequest& need) {
   std::vector<const GroupView*> out;
   for (const GroupView& g : in.groups) {

@@ -28,6 +28,11 @@ struct GroupView {
 // What an instance type offers pods (vCPUs, memory, GPUs).
 ResourceRequest Allocatable(const InstanceType& type);
 
+// The share of a node of `allocatable` that a pod requesting `request`
+// holds: its largest fraction of cpu, memory or GPUs, at most 1; what it is
+// billed of the node's price.
+double Share(const ResourceRequest& request, const ResourceRequest& allocatable);
+
 // spot: prefer (spot groups first, else on-demand), never, only.
 enum class SpotPolicy { kPrefer, kNever, kOnly };
 

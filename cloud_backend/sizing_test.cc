@@ -67,6 +67,14 @@ TEST(SizingTest, APreemptedPodAvoidsItsGroupOnlyItself) {
   EXPECT_TRUE(GrowFor(in).empty());
 }
 
+TEST(SizingTest, APodIsBilledItsLargestShareOfTheNode) {
+  ResourceRequest node{2000, 8 * kGi, 0};
+  EXPECT_DOUBLE_EQ(Share({500, kGi, 0}, node), 0.25);
+  EXPECT_DOUBLE_EQ(Share({500, 4 * kGi, 0}, node), 0.5) << "memory is the larger share";
+  EXPECT_DOUBLE_EQ(Share({4000, kGi, 0}, node), 1.0) << "never more than the node";
+  EXPECT_DOUBLE_EQ(Share({1000, kGi, 1}, {4000, 16 * kGi, 1}), 1.0) << "its only GPU";
+}
+
 TEST(SizingTest, PricesComeFromTheCatalog) {
   SizingInput in = Groups();
   EXPECT_DOUBLE_EQ(in.groups[0].HourlyPrice(), 0.096);

@@ -1,6 +1,7 @@
 #include "core/engine.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -532,6 +533,11 @@ Status Engine::SaveAttempt(size_t i, const std::string& state, const ExitResult*
     a.signal = result->signal;
     a.reason = result->reason;
     a.message = result->message;
+    if (result->cost) {
+      char usd[32];
+      std::snprintf(usd, sizeof usd, "%.6f", *result->cost);
+      a.cost = usd;
+    }
   }
   return store_.PutAttempt(a);
 }

@@ -233,7 +233,7 @@ std::string FormatDuration(Duration d) {
 
 std::string FormatUsd(double usd) {
   char buf[48];
-  std::snprintf(buf, sizeof buf, usd < 1 ? "$%.4f" : "$%.2f", usd);
+  std::snprintf(buf, sizeof buf, usd < 0.01 ? "$%.6f" : usd < 1 ? "$%.4f" : "$%.2f", usd);
   return buf;
 }
 

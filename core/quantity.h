@@ -34,7 +34,8 @@ std::string FormatDuration(Duration d);
 // Whole milliseconds, as diagnostics print latencies: "120 ms".
 std::string FormatMillis(Duration d);
 
-// US dollars for people: "$0.0123" under a dollar, "$12.34" from one on.
+// US dollars for people: "$0.000425" under a cent, "$0.0123" under a
+// dollar, "$12.34" from one on.
 std::string FormatUsd(double usd);
 
 }  // namespace portflow

@@ -78,5 +78,12 @@ TEST(Format, BytesForPeople) {
   EXPECT_EQ(FormatBytesShort(0), "0");
 }
 
+TEST(FormatUsdTest, KeepsTheDigitsThatMatter) {
+  EXPECT_EQ(FormatUsd(0.000425), "$0.000425");
+  EXPECT_EQ(FormatUsd(0.0352), "$0.0352");
+  EXPECT_EQ(FormatUsd(12.345), "$12.35");
+  EXPECT_EQ(FormatUsd(0), "$0.000000");
+}
+
 }  // namespace
 }  // namespace portflow

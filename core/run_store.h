@@ -72,6 +72,7 @@ struct AttemptRecord {
   int signal = 0;
   std::string reason;
   std::string message;
+  std::string cost;  // US dollars (a number's text); "" where not priced
 };
 
 struct EventRecord {

@@ -69,6 +69,9 @@ struct ExitResult {
   bool oom = false;
   std::string reason;   // short CamelCase, e.g. Completed, Error, Timeout, Cancelled
   std::string message;  // for humans
+  // What the attempt cost on a priced backend, in US dollars: its pods'
+  // time on their nodes, each node's price shared by what they requested.
+  std::optional<double> cost;
 };
 
 // Serialisable reference to submitted work; `data` is backend-owned JSON.
