@@ -15,12 +15,8 @@
 namespace portflow::cli {
 
 int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
-  // Block the stop signals before any thread starts, then wait for them here.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Blocked before any thread starts, then waited for here.
+  sigset_t stop = BlockStopSignals();
 
   fake_cloud::FakeCloudOptions options;
   options.region = o.region;

@@ -28,12 +28,8 @@ void LogServed(const fake::HttpRequest& r, int status, std::chrono::microseconds
 }  // namespace
 
 int ClusterServe(const GlobalOptions& g, const ClusterOptions& o) {
-  // Block the stop signals before any thread starts, then wait for them here.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Blocked before any thread starts, then waited for here.
+  sigset_t stop = BlockStopSignals();
 
   fake::ClusterOptions options;
   options.nodes = o.nodes;

@@ -16,6 +16,15 @@
 
 namespace portflow::cli {
 
+sigset_t BlockStopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  return stop;
+}
+
 Status WritePrivateFile(const std::string& path, const std::string& text) {
   std::error_code ec;
   if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty())

@@ -1,6 +1,8 @@
 // Helpers shared by the subcommands.
 #pragma once
 
+#include <signal.h>
+
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -26,6 +28,10 @@ std::string DumpJson(const nlohmann::json& j, int indent = -1);
 // folders made: mode 0600 before a byte is written, also when the file was
 // there; a link at `path` is refused.
 Status WritePrivateFile(const std::string& path, const std::string& text);
+
+// Blocks SIGINT and SIGTERM in this thread (and the threads it starts
+// after), for a serve command to sigwait() on the set it returns.
+sigset_t BlockStopSignals();
 
 // Prints "portflow: MESSAGE" to stderr.
 void PrintError(const std::string& message);

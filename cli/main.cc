@@ -185,14 +185,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--kubeconfig", cluster.kubeconfig,
                         "where to write the kubeconfig (default STATE_DIR/cluster/kubeconfig)");
-  serve_cmd
-      ->add_option("--mode", cluster.mode,
-                   "simulate: pods run for their sim.portflow.dev/duration annotation; execute: "
-                   "the first container's command runs as a local process (default simulate)")
+  // The fake kubelet's modes, for cluster serve and cloud serve.
+  const char* mode_help =
+      "simulate: pods run for their sim.portflow.dev/duration annotation; execute: "
+      "the first container's command runs as a local process (default simulate)";
+  const char* pod_duration_help =
+      "simulate mode: how long a pod without the sim.portflow.dev/duration "
+      "annotation runs, a duration such as 0, 500ms, 2m (default 1s)";
+  serve_cmd->add_option("--mode", cluster.mode, mode_help)
       ->check(CLI::IsMember({"simulate", "execute"}));
-  serve_cmd->add_option("--pod-duration", cluster.pod_duration,
-                        "simulate mode: how long a pod without the sim.portflow.dev/duration "
-                        "annotation runs, a duration such as 0, 500ms, 2m (default 1s)");
+  serve_cmd->add_option("--pod-duration", cluster.pod_duration, pod_duration_help);
   serve_cmd->add_option("--work-dir", cluster.work_dir,
                         "execute mode: where pods' directories and volumes go "
                         "(default STATE_DIR/cluster/kubelet)");
@@ -217,19 +219,14 @@ int main(int argc, char** argv) {
   cloud_serve_cmd->add_option("--aws-credentials", cloud.aws_credentials,
                               "where to write the AWS shared credentials file, profile default "
                               "(default STATE_DIR/cloud/credentials)");
-  cloud_serve_cmd
-      ->add_option("--mode", cloud.mode,
-                   "simulate: pods run for their sim.portflow.dev/duration annotation; execute: "
-                   "the first container's command runs as a local process (default simulate)")
+  cloud_serve_cmd->add_option("--mode", cloud.mode, mode_help)
       ->check(CLI::IsMember({"simulate", "execute"}));
   cloud_serve_cmd->add_option("--provisioning", cloud.provisioning,
                               "from a raised desired size to a Ready node (default 60s)");
   cloud_serve_cmd->add_option("--spot-notice", cloud.spot_notice,
                               "from a spot interruption warning to the instance's end "
                               "(default 120s)");
-  cloud_serve_cmd->add_option("--pod-duration", cloud.pod_duration,
-                              "simulate mode: how long a pod without the "
-                              "sim.portflow.dev/duration annotation runs (default 1s)");
+  cloud_serve_cmd->add_option("--pod-duration", cloud.pod_duration, pod_duration_help);
   cloud_serve_cmd->add_option("--node-groups", cloud.node_groups,
                               "a YAML file of node groups (default: cpu-spot, cpu-ondemand, "
                               "gpu-ondemand, gpu-spot, each at 0)");

@@ -162,145 +162,136 @@ TEST(CloudTest, TheLaptopScenarioRunsOnTheCloudRehearsalAndCostsItsNodes) {
   EXPECT_LT(attempts, status["cost"]["usd"].get<double>());
 }
 
-TEST(CloudTest, ACloudTargetRunsTheScenarioAndCostsWhatTheBillSays) {
-  TempDir dir, srv;
-  CopyScenario("laptop-dev", dir.path());
-  pid_t pid = -1;
-  std::string why;
-  std::string endpoint = ServeCloud(
-      srv.path(),
-      {"--provisioning", "1s", "--mode", "execute", "--work-dir", srv.path() + "/kubelet",
-       "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"},
-      pid, why);
-  ASSERT_FALSE(endpoint.empty()) << why;
-  WriteFile(dir.path() + "/portflow.yaml",
-            "targets:\n  burst:\n    backend: cloud\n"
-            "    cluster: burst\n    endpoint: " +
-                endpoint + "\n    kubeconfig: " + srv.path() +
-                "/kubeconfig\n"
-                "    context: burst\n    namespace: default\n"
-                "    nodeGroups: [cpu-ondemand, gpu-ondemand]\n"
-                "    provisioning: 1s\n");
-  ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv.path() + "/credentials").c_str(), 1);
-  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "burst", "-q"}, dir.path());
-  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+// A cloud target on `portflow cloud serve` (execute mode, nodes in 1 s):
+// the served cloud in srv_, the workload's folder dir_ with a
+// portflow.yaml naming target burst.
+class CloudTargetTest : public ::testing::Test {
+ protected:
+  // Serves the cloud with `flags` and writes target burst, scaling `groups`,
+  // with `settings` (YAML lines) added.
+  void Serve(const std::vector<std::string>& flags, const std::string& groups,
+             const std::string& settings = "") {
+    std::vector<std::string> args = {
+        "--provisioning",         "1s",           "--mode",     "execute",           "--work-dir",
+        srv_.path() + "/kubelet", "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    std::string why;
+    endpoint_ = ServeCloud(srv_.path(), args, cloud_, why);
+    ASSERT_FALSE(endpoint_.empty()) << why;
+    WriteFile(dir_.path() + "/portflow.yaml",
+              "targets:\n  burst:\n    backend: cloud\n    cluster: burst\n    endpoint: " +
+                  endpoint_ + "\n    kubeconfig: " + srv_.path() +
+                  "/kubeconfig\n    context: burst\n    namespace: default\n"
+                  "    nodeGroups: [" +
+                  groups + "]\n    provisioning: 1s\n" + settings);
+  }
+  void TearDown() override {
+    if (cloud_ > 0) {
+      EXPECT_EQ(StopCluster(cloud_), 0);
+    }
+  }
+  // `portflow ARGS...` with the served cloud's credentials, to the end, or
+  // in the background (its output in dir_/run.out and run.err).
+  CliResult Cli(const std::vector<std::string>& args) {
+    ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv_.path() + "/credentials").c_str(), 1);
+    CliResult r = RunCli(args, dir_.path());
+    ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    return r;
+  }
+  pid_t Start(const std::vector<std::string>& args) {
+    ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv_.path() + "/credentials").c_str(), 1);
+    pid_t pid = StartCli(args, dir_.path(), dir_.path() + "/run.out", dir_.path() + "/run.err");
+    ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    return pid;
+  }
+  // The id of the run `run` started, once its first instance is Running;
+  // "" when it ended first or 30 s passed.
+  std::string WaitRunning(pid_t run) {
+    std::string id;
+    bool running = WaitFor(
+        [&] {
+          if (::kill(run, 0) != 0) return true;
+          id = FirstLine(ReadFile(dir_.path() + "/run.out"));
+          if (id.empty()) return false;
+          json st = Status(id);
+          return st.is_object() && st["instances"][0]["state"] == "Running";
+        },
+        std::chrono::seconds(30));
+    return running && ::kill(run, 0) == 0 ? id : "";
+  }
+  json Status(const std::string& run) {
+    return json::parse(RunCli({"status", run, "-o", "json"}, dir_.path()).out, nullptr, false);
+  }
+  json Bill() {
+    return json::parse(Portflow(srv_.path(), endpoint_, "GET", "/portflow/bill").out, nullptr,
+                       false);
+  }
+  void LongStepWorkload(const std::string& more_steps = "") {
+    WriteFile(dir_.path() + "/w.yaml",
+              "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+              "  image: busybox\n  resources: {cpu: 500m, memory: 256Mi}\n  steps:\n"
+              "    - {name: long, command: [sh, -c, 'sleep 5; echo done']}\n" +
+                  more_steps);
+  }
+
+  TempDir dir_, srv_;
+  pid_t cloud_ = -1;
+  std::string endpoint_;
+};
+
+TEST_F(CloudTargetTest, TheScenarioCostsWhatTheBillSays) {
+  CopyScenario("laptop-dev", dir_.path());
+  Serve({}, "cpu-ondemand, gpu-ondemand");
+  CliResult r = Cli({"run", "pipeline.yaml", "--target", "burst", "-q"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("m5.large for "));
-  json status = json::parse(RunCli({"status", FirstLine(r.out), "-o", "json"}, dir.path()).out,
-                            nullptr, false);
-  // The fake cloud's own ledger.
-  ShellResult bill = Portflow(srv.path(), endpoint, "GET", "/portflow/bill");
-  ASSERT_EQ(bill.code, 0) << bill.out;
-  json ledger = json::parse(bill.out, nullptr, false);
+  json status = Status(FirstLine(r.out));
+  json ledger = Bill();  // the fake cloud's own
   ASSERT_TRUE(status["cost"].is_object()) << status.dump();
-  ASSERT_GE(ledger["instances"].size(), 1u) << bill.out;
+  ASSERT_GE(ledger["instances"].size(), 1u) << ledger;
   for (const json& i : ledger["instances"]) EXPECT_FALSE(i["end"].is_null()) << "given back";
   EXPECT_NEAR(status["cost"]["usd"].get<double>(), ledger["cost"].get<double>(), 0.005)
-      << "to the cent: " << bill.out;
+      << "to the cent: " << ledger;
   EXPECT_EQ(status["cost"]["nodes"], ledger["instances"].size());
-  EXPECT_EQ(StopCluster(pid), 0);
 }
 
-TEST(CloudTest, ASpotInterruptionRunsTheStepAgainWithoutUsingARetry) {
-  TempDir dir, srv;
-  pid_t cloud = -1;
-  std::string why;
-  std::string endpoint = ServeCloud(
-      srv.path(),
-      {"--provisioning", "1s", "--spot-notice", "1s", "--mode", "execute", "--work-dir",
-       srv.path() + "/kubelet", "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"},
-      cloud, why);
-  ASSERT_FALSE(endpoint.empty()) << why;
-  WriteFile(dir.path() + "/portflow.yaml",
-            "targets:\n  burst:\n    backend: cloud\n    cluster: burst\n    endpoint: " +
-                endpoint + "\n    kubeconfig: " + srv.path() +
-                "/kubeconfig\n    context: burst\n    namespace: default\n"
-                "    nodeGroups: [cpu-spot, cpu-ondemand]\n    provisioning: 1s\n"
-                "    spotNotice: 1s\n");
-  WriteFile(dir.path() + "/w.yaml",
-            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
-            "  image: busybox\n  resources: {cpu: 500m, memory: 256Mi}\n  steps:\n"
-            "    - {name: long, command: [sh, -c, 'sleep 4; echo done']}\n");
-  ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv.path() + "/credentials").c_str(), 1);
-  pid_t run = StartCli({"run", "w.yaml", "--target", "burst", "--plain"}, dir.path(),
-                       dir.path() + "/run.out", dir.path() + "/run.err");
-  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
-  std::string id;
-  bool running = WaitFor(
-      [&] {
-        if (::kill(run, 0) != 0) return true;  // it ended: said below
-        id = FirstLine(ReadFile(dir.path() + "/run.out"));
-        if (id.empty()) return false;
-        json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
-        return st.is_object() && st["instances"][0]["state"] == "Running";
-      },
-      std::chrono::seconds(30));
-  ASSERT_TRUE(running && !id.empty()) << ReadFile(dir.path() + "/run.err");
-  ShellResult fault = Portflow(srv.path(), endpoint, "POST", "/portflow/faults",
+TEST_F(CloudTargetTest, ASpotInterruptionRunsTheStepAgainWithoutUsingARetry) {
+  Serve({"--spot-notice", "1s"}, "cpu-spot, cpu-ondemand", "    spotNotice: 1s\n");
+  LongStepWorkload();
+  pid_t run = Start({"run", "w.yaml", "--target", "burst", "--plain"});
+  std::string id = WaitRunning(run);
+  ASSERT_FALSE(id.empty()) << ReadFile(dir_.path() + "/run.err");
+  ShellResult fault = Portflow(srv_.path(), endpoint_, "POST", "/portflow/faults",
                                R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})");
   EXPECT_THAT(fault.out, HasSubstr("\"interrupted\":1")) << fault.out;
-  EXPECT_EQ(WaitChild(run, std::chrono::seconds(60)), 0) << ReadFile(dir.path() + "/run.err");
-  json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
-  const json& attempts = st["instances"][0]["attemptList"];
-  ASSERT_EQ(attempts.size(), 2u) << st.dump(2);
+  EXPECT_EQ(WaitChild(run, std::chrono::seconds(60)), 0) << ReadFile(dir_.path() + "/run.err");
+  const json attempts = Status(id)["instances"][0]["attemptList"];
+  ASSERT_EQ(attempts.size(), 2u) << attempts.dump(2);
   EXPECT_EQ(attempts[0]["reason"], "Preempted");
   EXPECT_THAT(attempts[0]["message"].get<std::string>(), HasSubstr("spot interruption of node"));
   EXPECT_EQ(attempts[1]["state"], "Succeeded");
-  EXPECT_THAT(ReadFile(dir.path() + "/run.err"), HasSubstr("not a retry"));
-  EXPECT_EQ(StopCluster(cloud), 0);
+  EXPECT_THAT(ReadFile(dir_.path() + "/run.err"), HasSubstr("not a retry"));
 }
 
-TEST(CloudTest, AKilledRunResumesWithItsNodesAndStillGivesThemBack) {
-  TempDir dir, srv;
-  pid_t cloud = -1;
-  std::string why;
-  std::string endpoint = ServeCloud(
-      srv.path(),
-      {"--provisioning", "1s", "--mode", "execute", "--work-dir", srv.path() + "/kubelet",
-       "--kubeconfig", "kubeconfig", "--aws-credentials", "credentials"},
-      cloud, why);
-  ASSERT_FALSE(endpoint.empty()) << why;
-  WriteFile(dir.path() + "/portflow.yaml",
-            "targets:\n  burst:\n    backend: cloud\n    cluster: burst\n    endpoint: " +
-                endpoint + "\n    kubeconfig: " + srv.path() +
-                "/kubeconfig\n    context: burst\n    namespace: default\n"
-                "    nodeGroups: [cpu-ondemand]\n    provisioning: 1s\n");
-  WriteFile(dir.path() + "/w.yaml",
-            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
-            "  image: busybox\n  resources: {cpu: 500m, memory: 256Mi}\n  steps:\n"
-            "    - {name: long, command: [sh, -c, 'sleep 5; echo done']}\n"
-            "    - {name: after, needs: [long], command: ['true']}\n");
-  ::setenv("AWS_SHARED_CREDENTIALS_FILE", (srv.path() + "/credentials").c_str(), 1);
-  pid_t run = StartCli({"run", "w.yaml", "--target", "burst", "--plain"}, dir.path(),
-                       dir.path() + "/run.out", dir.path() + "/run.err");
-  std::string id;
-  bool running = WaitFor(
-      [&] {
-        if (::kill(run, 0) != 0) return true;
-        id = FirstLine(ReadFile(dir.path() + "/run.out"));
-        if (id.empty()) return false;
-        json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
-        return st.is_object() && st["instances"][0]["state"] == "Running";
-      },
-      std::chrono::seconds(30));
-  ASSERT_TRUE(running && !id.empty()) << ReadFile(dir.path() + "/run.err");
+TEST_F(CloudTargetTest, AKilledRunResumesWithItsNodesAndStillGivesThemBack) {
+  Serve({}, "cpu-ondemand");
+  LongStepWorkload("    - {name: after, needs: [long], command: ['true']}\n");
+  pid_t run = Start({"run", "w.yaml", "--target", "burst", "--plain"});
+  std::string id = WaitRunning(run);
+  ASSERT_FALSE(id.empty()) << ReadFile(dir_.path() + "/run.err");
   ::kill(run, SIGKILL);
   WaitChild(run, std::chrono::seconds(10));
-  EXPECT_THAT(ReadFile(dir.path() + "/.portflow/runs/" + id + "/cloud-nodes.json"),
+  EXPECT_THAT(ReadFile(dir_.path() + "/.portflow/runs/" + id + "/cloud-nodes.json"),
               HasSubstr("\"group\":\"cpu-ondemand\""));
-  CliResult resumed = RunCli({"resume", id, "-q"}, dir.path());
-  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  CliResult resumed = Cli({"resume", id, "-q"});
   EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("cost $"));
-  json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
-  json ledger =
-      json::parse(Portflow(srv.path(), endpoint, "GET", "/portflow/bill").out, nullptr, false);
-  ASSERT_TRUE(ledger.is_object());
+  json st = Status(id);
+  json ledger = Bill();
   ASSERT_EQ(ledger["instances"].size(), 1u) << "the resumed run used the node it had: " << ledger;
   EXPECT_FALSE(ledger["instances"][0]["end"].is_null()) << "and gave it back";
   EXPECT_EQ(st["cost"]["nodes"], 1);
   EXPECT_NEAR(st["cost"]["usd"].get<double>(), ledger["cost"].get<double>(), 0.005);
-  EXPECT_EQ(StopCluster(cloud), 0);
 }
 
 TEST(CloudTest, CloudTargetSettingsAreCheckedWhereTheyAreWritten) {
