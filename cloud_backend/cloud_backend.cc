@@ -27,118 +27,7 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::vector<std::string> kCloudKeys = {"backend",           "provider",     "region",
-                                             "cluster",           "profile",      "endpoint",
-                                             "nodeGroups",        "spot",         "maxHourlyCost",
-                                             "scaleDownAfter",    "provisioning", "catalog",
-                                             "interruptionQueue", "spotNotice",   "preemptions"};
-
-// "[a, b]" (flow YAML, as targets keep lists) or "a, b" or "a".
-std::vector<std::string> NameList(std::string text) {
-  if (!text.empty() && text.front() == '[') text = text.substr(1);
-  if (!text.empty() && text.back() == ']') text.pop_back();
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
-    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
-  }
-  return out;
-}
-
 }  // namespace
-
-Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& settings) {
-  CloudTarget t;
-  for (const auto& [key, value] : settings) {
-    if (std::find(kCloudKeys.begin(), kCloudKeys.end(), key) == kCloudKeys.end()) {
-      t.kubernetes[key] = value;
-      continue;
-    }
-    auto duration = [&](Duration& into) -> Status {
-      auto d = ParseDuration(value);
-      if (!d.ok()) return InvalidArgument("setting " + key + ": " + d.status().message());
-      into = *d;
-      return OkStatus();
-    };
-    if (key == "provider") {
-      if (value != "aws")
-        return InvalidArgument("setting provider: \"" + value + "\" is not one portflow has (aws)");
-      t.provider = value;
-    } else if (key == "region") {
-      t.region = value;
-    } else if (key == "cluster") {
-      t.cluster = value;
-    } else if (key == "profile") {
-      t.profile = value;
-    } else if (key == "endpoint") {
-      if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
-        return InvalidArgument("setting endpoint: \"" + value + "\" is not an http(s) URL");
-      t.endpoint = value;
-    } else if (key == "interruptionQueue") {
-      t.interruption_queue = value;
-    } else if (key == "nodeGroups") {
-      t.node_groups = NameList(value);
-      if (t.node_groups.empty())
-        return InvalidArgument("setting nodeGroups: name at least one node group");
-    } else if (key == "spot") {
-      if (value == "prefer") {
-        t.spot = cloud::SpotPolicy::kPrefer;
-      } else if (value == "never") {
-        t.spot = cloud::SpotPolicy::kNever;
-      } else if (value == "only") {
-        t.spot = cloud::SpotPolicy::kOnly;
-      } else {
-        return InvalidArgument("setting spot: \"" + value + "\" must be prefer, never or only");
-      }
-    } else if (key == "maxHourlyCost") {
-      std::string number = value;
-      if (number.size() > 3 && number.substr(number.size() - 3) == "USD")
-        number = number.substr(0, number.size() - 3);
-      char* end = nullptr;
-      double usd = std::strtod(number.c_str(), &end);
-      if (number.empty() || *end != '\0' || !std::isfinite(usd) || usd <= 0)
-        return InvalidArgument("setting maxHourlyCost: \"" + value +
-                               "\" must be an amount of US dollars above 0, such as 20USD");
-      t.max_hourly_cost = usd;
-    } else if (key == "scaleDownAfter") {
-      RETURN_IF_ERROR(duration(t.scale_down_after));
-    } else if (key == "provisioning") {
-      RETURN_IF_ERROR(duration(t.provisioning));
-    } else if (key == "spotNotice") {
-      RETURN_IF_ERROR(duration(t.spot_notice));
-    } else if (key == "catalog") {
-      t.catalog = value;
-    } else if (key == "preemptions") {
-      char* end = nullptr;
-      long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 0 || n > 100)
-        return InvalidArgument("setting preemptions: \"" + value +
-                               "\" must be a whole number, 0 to 100");
-      t.preemptions = static_cast<int>(n);
-    }
-  }
-  if (t.cluster.empty())
-    return InvalidArgument("setting cluster: a cloud target names its cluster (cluster: NAME)");
-  if (t.node_groups.empty())
-    return InvalidArgument(
-        "setting nodeGroups: a cloud target names the node groups portflow may scale");
-  // The kubernetes settings are checked here too, so that a mistake is
-  // named before anything is made.
-  std::map<std::string, std::string> k = t.kubernetes;
-  if (Status st = k8s::ParseKubernetesTarget(k).status(); !st.ok()) {
-    std::string message = st.message();
-    const std::string theirs = "for the kubernetes backend (known: ";
-    if (size_t at = message.find(theirs); at != std::string::npos) {
-      std::string ours;
-      for (const std::string& key : kCloudKeys)
-        if (key != "backend") ours += key + ", ";
-      message.replace(at, theirs.size(), "for the cloud backend (known: " + ours);
-    }
-    return InvalidArgument(message);
-  }
-  return t;
-}
 
 CloudBackend::CloudBackend(CloudBackendOptions o)
     : BackendWrapper(std::move(o.inner)),
@@ -161,13 +50,17 @@ CloudBackend::CloudBackend(CloudBackendOptions o)
 
 CloudBackend::~CloudBackend() { Shutdown(); }
 
-void CloudBackend::Shutdown() {
+void CloudBackend::StopLoop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
   if (loop_.joinable()) loop_.join();
+}
+
+void CloudBackend::Shutdown() {
+  StopLoop();
   ResetInner();
 }
 
@@ -224,11 +117,7 @@ Status CloudBackend::ReadGroups() {
 ResourceRequest CloudBackend::Capacity() {
   (void)Start();
   std::lock_guard<std::mutex> l(mu_);
-  ResourceRequest all;
-  for (const cloud::GroupView& g : groups_) {
-    if (Allowed(g)) all += cloud::Allocatable(g.type) * g.max_size;
-  }
-  return all;
+  return Potential();
 }
 
 Backend::Availability CloudBackend::Probe() {
@@ -242,6 +131,14 @@ Backend::Availability CloudBackend::Probe() {
 bool CloudBackend::Allowed(const cloud::GroupView& g) const {
   return !(target_.spot == cloud::SpotPolicy::kNever && g.spot) &&
          !(target_.spot == cloud::SpotPolicy::kOnly && !g.spot);
+}
+
+ResourceRequest CloudBackend::Potential() const {
+  ResourceRequest all;
+  for (const cloud::GroupView& g : groups_) {
+    if (Allowed(g)) all += cloud::Allocatable(g.type) * g.max_size;
+  }
+  return all;
 }
 
 double CloudBackend::HourlyNow() const {
@@ -284,11 +181,7 @@ Placement CloudBackend::DoPlace(const PlacementRequest& request) {
   Placement p;
   p.elastic = true;
   if (!fit.empty()) p.hourly_price = fit.front()->HourlyPrice();
-  ResourceRequest potential;
-  for (const cloud::GroupView& g : groups_) {
-    if (Allowed(g)) potential += cloud::Allocatable(g.type) * g.max_size;
-  }
-  Placement slots = PlaceInSlots(request, potential, in_use_);
+  Placement slots = PlaceInSlots(request, Potential(), in_use_);
   p.can_ever_fit = !fit.empty() && slots.can_ever_fit;
   if (!p.can_ever_fit) {
     std::string names;
@@ -873,12 +766,7 @@ void CloudBackend::SaveLedger() {
 
 std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
   (void)run_id;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (loop_.joinable()) loop_.join();
+  StopLoop();
   std::map<std::string, int> ours;
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -53,6 +53,8 @@ class CloudBackend : public BackendWrapper {
   // Stops the sizing thread and the inner backend (a subclass that owns
   // what they use calls it first).
   void Shutdown();
+  // Stops the sizing thread only (the run is done with it).
+  void StopLoop();
 
  private:
   // A node this run asked for: from the raised desired size (its launch, as
@@ -95,6 +97,8 @@ class CloudBackend : public BackendWrapper {
   // (mu_ held)
   void SaveLedger();
   bool Allowed(const cloud::GroupView& g) const;
+  // What the allowed groups hold at their max sizes: the capacity.
+  ResourceRequest Potential() const;
   double HourlyNow() const;
   cloud::SizingInput SizingFor(const std::vector<ResourceRequest>& waiting,
                                const std::vector<std::string>& avoid = {}) const;
