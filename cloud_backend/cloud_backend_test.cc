@@ -106,18 +106,22 @@ TEST_F(CloudBackendTest, AddsANodeForAWaitingPodAndGivesItBackWhenIdle) {
   EXPECT_FALSE(backend_->Place({{3000, 0, 0}, 1, {}}).can_ever_fit) << "no type has 3 cpus";
 
   TaskSpec a = Spec("a", 1000);
+  auto submitted_at = std::chrono::steady_clock::now();
   auto submitted = backend_->Submit(a);
   ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
   auto end = events_.WaitTerminal(a.Key());
+  double hours_since_submit =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted_at).count() / 3600;
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kSucceeded);
   EXPECT_THAT(Reasons(a.Key()), HasSubstr("Provisioning"));
-  // Half a c5.large (its cpu) for about the second the pod ran.
+  // Half a c5.large (its cpu) for the time its pod was on the node: more
+  // than nothing, and never more than half the node for all the time since
+  // Submit (the whole node's price would pass it: the pod's second on the
+  // node is most of that time).
   ASSERT_TRUE(end->result.has_value() && end->result->cost.has_value());
-  double per_second_half_node = 0.0255 / 2 / 3600;
-  EXPECT_GT(*end->result->cost, 0.7 * per_second_half_node);
-  EXPECT_LT(*end->result->cost, 1.5 * per_second_half_node);
-  EXPECT_EQ(Desired("cpu-spot"), 1);
+  EXPECT_GT(*end->result->cost, 0);
+  EXPECT_LE(*end->result->cost, 0.0255 / 2 * hours_since_submit);
   EXPECT_EQ(Desired("cpu-ondemand"), 0);
   // Idle for scaleDownAfter, and that long after it grew: given back.
   EXPECT_TRUE(testing::WaitFor([&] { return Desired("cpu-spot") == 0; }, 10s));
@@ -126,6 +130,8 @@ TEST_F(CloudBackendTest, AddsANodeForAWaitingPodAndGivesItBackWhenIdle) {
   EXPECT_EQ(cost->nodes, 1);
   EXPECT_THAT(cost->detail, HasSubstr("1 c5.large (spot) for "));
   auto bill = nlohmann::json::parse(cloud_->Bill());
+  ASSERT_EQ(bill["instances"].size(), 1u) << "one spot node was added for it";
+  EXPECT_EQ(bill["instances"][0]["nodeGroup"], "cpu-spot");
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
