@@ -65,8 +65,8 @@ int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
             << "server: " << (*cloud)->cluster().url() << "\n"
             << std::flush;
   std::cerr << "portflow: serving a fake cloud (EKS cluster " << made.cluster << " with "
-            << made.groups.size() << " node group(s), SQS queue " << made.queue << ") in " << o.mode
-            << " mode; Ctrl-C stops it\n";
+            << made.groups.size() << " node group(s), SQS queue " << made.queue
+            << ", S3 path-style, in memory) in " << o.mode << " mode; Ctrl-C stops it\n";
   int sig = 0;
   sigwait(&stop, &sig);
   std::cerr << "portflow: stopping the fake cloud\n";

@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
   cloud_cmd->require_subcommand(1);
   auto* cloud_serve_cmd = cloud_cmd->add_subcommand(
       "serve",
-      "Serve a fake AWS (EKS node groups, the SQS interruption queue) and the Kubernetes cluster "
+      "Serve a fake AWS (EKS node groups, the SQS interruption queue, S3 buckets) and the "
+      "Kubernetes cluster "
       "its instances join, on 127.0.0.1, until Ctrl-C; writes a kubeconfig and an AWS "
       "credentials file");
   cloud_serve_cmd

@@ -47,4 +47,36 @@ std::string PercentEncode(std::string_view s, bool keep_slash) {
   return out;
 }
 
+std::string PercentDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view query) {
+  std::map<std::string, std::string> out;
+  size_t s = 0;
+  while (s < query.size()) {
+    size_t e = query.find('&', s);
+    if (e == std::string_view::npos) e = query.size();
+    std::string_view kv = query.substr(s, e - s);
+    size_t eq = kv.find('=');
+    if (!kv.empty())
+      out[PercentDecode(kv.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1), true);
+    s = e + 1;
+  }
+  return out;
+}
+
 }  // namespace portflow

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cloud_backend/aws/xml.h"
 #include "core/encoding.h"
 #include "core/log.h"
 #include "core/quantity.h"
@@ -44,15 +45,6 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-// The text between <tag> and </tag> in `xml`, or "".
-std::string XmlField(const std::string& xml, const std::string& tag) {
-  size_t b = xml.find("<" + tag + ">");
-  if (b == std::string::npos) return "";
-  b += tag.size() + 2;
-  size_t e = xml.find("</" + tag + ">", b);
-  return e == std::string::npos ? "" : xml.substr(b, e - b);
-}
-
 std::string ErrorMessage(const Response& r) {
   json body = json::parse(r.body, nullptr, false);
   if (body.is_object()) {
@@ -60,7 +52,7 @@ std::string ErrorMessage(const Response& r) {
       if (body.contains(key) && body[key].is_string()) return body[key];
     }
   }
-  return XmlField(r.body, "Message");
+  return XmlText(r.body, "Message");
 }
 
 bool Throttled(const Response& r, const std::string& code) {
@@ -111,7 +103,7 @@ std::string ErrorCode(const Response& r) {
     if (body.is_object() && body.contains(key) && body[key].is_string()) return bare(body[key]);
   }
   if (auto it = r.headers.find("x-amzn-errortype"); it != r.headers.end()) return bare(it->second);
-  return XmlField(r.body, "Code");
+  return XmlText(r.body, "Code");
 }
 
 Client::Client(std::string endpoint, std::string region, Credentials credentials, Clock& clock,
@@ -158,6 +150,7 @@ Result<Response> Client::Call(const Request& request) {
     bool missing = r->status == 404 || code == "ResourceNotFoundException" ||
                    code == "QueueDoesNotExist" || code.rfind("NoSuch", 0) == 0;
     if (missing) return NotFound(why);
+    if (r->status == 409 || r->status == 412) return FailedPrecondition(why);
     if (r->status == 400) return InvalidArgument(why);
     return Internal(why);
   }

@@ -45,7 +45,8 @@ class Client {
   // Unavailable. Otherwise the service's error becomes a Status naming its
   // code and message: FailedPrecondition for refused credentials (naming
   // where they came from, never the secret) or an action they may not do,
-  // NotFound, InvalidArgument. Non-idempotent calls (SendMessage) may be
+  // NotFound, FailedPrecondition for a conflict or an unmet precondition
+  // (409, 412), InvalidArgument. Non-idempotent calls (SendMessage) may be
   // repeated by a retry after a lost answer.
   // Every call is logged at debug: method, URL, status, latency; never a
   // header or a body.

@@ -42,17 +42,18 @@ double Epoch(TimePoint t) { return std::chrono::duration<double>(t.time_since_ep
 // An error as AWS's JSON services answer it: the code in x-amzn-ErrorType
 // and in the body's __type (REST-JSON clients read the one, JSON-protocol
 // clients the other).
+// SQS also names the error as its older query protocol did (`query_code`,
+// the code itself when empty), which botocore reports in its place.
 fake::HttpResponse Error(int status, const std::string& code, const std::string& message,
-                         const std::string& prefix = "") {
+                         const std::string& prefix = "", std::string query_code = "") {
   fake::HttpResponse r{status, "application/x-amz-json-1.0",
                        json{{"__type", prefix + code}, {"message", message}}.dump(), nullptr};
   r.headers["x-amzn-ErrorType"] = code;
-  // SQS also names the error as its older query protocol did, which
-  // botocore reports in its place.
-  if (prefix == "com.amazonaws.sqs#")
-    r.headers["x-amzn-query-error"] =
-        (code == "QueueDoesNotExist" ? "AWS.SimpleQueueService.NonExistentQueue" : code) +
-        (status >= 500 ? ";Receiver" : ";Sender");
+  if (!prefix.empty()) {
+    if (query_code.empty())
+      query_code = code == "QueueDoesNotExist" ? "AWS.SimpleQueueService.NonExistentQueue" : code;
+    r.headers["x-amzn-query-error"] = query_code + (status >= 500 ? ";Receiver" : ";Sender");
+  }
   return r;
 }
 
@@ -89,7 +90,8 @@ std::vector<GroupConfig> DefaultGroups() {
 FakeCloud::FakeCloud(FakeCloudOptions options)
     : options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : RealClock()),
-      sqs_(clock_) {}
+      sqs_(clock_),
+      s3_(clock_, options_.region) {}
 
 FakeCloud::~FakeCloud() {
   {
@@ -270,20 +272,20 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
         return std::nullopt;
       },
       clock_.Now());
-  if (auto* refused = std::get_if<SignatureError>(&verdict)) {
-    // The JSON services' names for the signature errors.
-    std::string code = refused->code == "SignatureDoesNotMatch"  ? "InvalidSignatureException"
-                       : refused->code == "InvalidClientTokenId" ? "UnrecognizedClientException"
-                       : refused->code == "MissingAuthenticationToken"
-                           ? "MissingAuthenticationTokenException"
-                           : refused->code;
-    return Error(403, code, refused->message);
-  }
+  if (auto* refused = std::get_if<SignatureError>(&verdict))
+    return Refused(request, path, *refused);
   const SignatureScope& scope = std::get<SignatureScope>(verdict);
   if (scope.region != options_.region)
-    return Error(403, "InvalidSignatureException",
-                 "Credential should be scoped to a valid region, not '" + scope.region + "'.");
+    return Refused(request, path,
+                   {"WrongRegion",
+                    "Credential should be scoped to a valid region, not '" + scope.region +
+                        "'; expecting '" + options_.region + "'.",
+                    scope.service});
   if (scope.service == "portflow") return Portflow(request, path);
+  if (scope.service == "s3") {
+    ++s3_calls_;
+    return s3_.Handle(request, path, query);
+  }
   ++aws_calls_;
   std::unique_lock<std::mutex> lock(mu_);
   ec2_->Sync();  // what fell due since the last request
@@ -306,10 +308,44 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   return response;
 }
 
+fake::HttpResponse FakeCloud::Refused(const fake::HttpRequest& request, const std::string& path,
+                                      const SignatureError& refused) {
+  std::string service = refused.service;
+  if (service.empty())  // no credential to read it from: what the request looks like
+    service = request.headers.count("x-amz-target")                                ? "sqs"
+              : path.rfind("/clusters", 0) == 0 || path.rfind("/portflow", 0) == 0 ? "eks"
+                                                                                   : "s3";
+  const std::string& code = refused.code;
+  int status = code == "IncompleteSignature" || code == "XAmzContentSHA256Mismatch" ? 400 : 403;
+  if (service == "s3") {  // REST-XML, with S3's own names
+    std::string s3_code = code == "MissingAuthenticationToken" ? "AccessDenied"
+                          : code == "InvalidClientTokenId"     ? "InvalidAccessKeyId"
+                          : code == "IncompleteSignature" || code == "WrongRegion"
+                              ? "AuthorizationHeaderMalformed"
+                              : code;
+    std::string message = code == "InvalidClientTokenId"
+                              ? "The AWS Access Key Id you provided does not exist in our records."
+                              : refused.message;
+    return s3_.Error(code == "WrongRegion" ? 400 : status, s3_code, message, request.method);
+  }
+  // The JSON services' names (EKS, SQS, the fake cloud's own endpoints);
+  // SQS adds the query protocol's (SignatureDoesNotMatch, InvalidClientTokenId).
+  std::string json_code =
+      code == "SignatureDoesNotMatch" || code == "WrongRegion" ? "InvalidSignatureException"
+      : code == "InvalidClientTokenId"                         ? "UnrecognizedClientException"
+      : code == "MissingAuthenticationToken" ? "MissingAuthenticationTokenException"
+      : code == "IncompleteSignature"        ? "IncompleteSignatureException"
+                                             : code;
+  if (service == "sqs")
+    return Error(status, json_code, refused.message, "com.amazon.coral.service#",
+                 code == "WrongRegion" ? "SignatureDoesNotMatch" : code);
+  return Error(status, json_code, refused.message);
+}
+
 fake::HttpResponse FakeCloud::Portflow(const fake::HttpRequest& request, const std::string& path) {
   if (path == "/portflow/bill" && request.method == "GET") return Ok(json::parse(Bill()));
   if (path == "/portflow/stats" && request.method == "GET")
-    return Ok({{"awsCalls", aws_calls_.load()}});
+    return Ok({{"awsCalls", aws_calls_.load()}, {"s3Calls", s3_calls_.load()}});
   if (path == "/portflow/faults" && request.method == "POST") {
     auto done = InjectFaults(request.body);
     if (!done.ok())

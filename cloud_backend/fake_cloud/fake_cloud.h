@@ -1,5 +1,6 @@
 // The fake cloud's control plane on one loopback port: EKS (REST-JSON) over
-// FakeEc2 and SQS (JSON protocol) over FakeSqs, in AWS's wire shapes, so
+// FakeEc2, SQS (JSON protocol) over FakeSqs and S3 (REST-XML, path-style)
+// over FakeS3, in AWS's wire shapes, so
 // that boto3, the AWS CLI and portflow's own client work against it
 // unchanged; every request SigV4-checked against the fake cloud's own keys.
 // Its own fake Kubernetes cluster (served on a port of its own, HTTPS) gets a
@@ -20,7 +21,9 @@
 #include <vector>
 
 #include "cloud_backend/fake_cloud/fake_ec2.h"
+#include "cloud_backend/fake_cloud/fake_s3.h"
 #include "cloud_backend/fake_cloud/fake_sqs.h"
+#include "cloud_backend/fake_cloud/sigv4.h"
 #include "k8s_backend/fake_cluster/apiserver/http_server.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
@@ -74,8 +77,10 @@ class FakeCloud : private NodeEvents {
   // "capacityType", "hourlyPrice", "launch", "end", "cost"}], "cost": total},
   // times in epoch seconds, end null while running.
   std::string Bill();
-  // EKS and SQS calls answered so far (GET /portflow/stats: {"awsCalls": N}).
+  // EKS and SQS calls answered so far, and S3 calls apart (GET
+  // /portflow/stats: {"awsCalls": N, "s3Calls": M}).
   int64_t aws_calls() const { return aws_calls_.load(); }
+  int64_t s3_calls() const { return s3_calls_.load(); }
 
   const FakeCloudOptions& options() const { return options_; }
   // For tests and faults, under lock() (a long poll may be in flight). Its
@@ -91,6 +96,9 @@ class FakeCloud : private NodeEvents {
   void Warned(const Instance& instance) override;
   void Left(const Instance& instance) override;
   fake::HttpResponse Portflow(const fake::HttpRequest& request, const std::string& path);
+  // A refused signature, in the refusing service's wire shape and names.
+  fake::HttpResponse Refused(const fake::HttpRequest& request, const std::string& path,
+                             const SignatureError& refused);
   fake::HttpResponse Eks(const fake::HttpRequest& request, const std::string& path,
                          const std::string& query);
   fake::HttpResponse Sqs(const fake::HttpRequest& request, std::unique_lock<std::mutex>& lock);
@@ -100,7 +108,8 @@ class FakeCloud : private NodeEvents {
   std::mutex mu_;
   std::unique_ptr<FakeEc2> ec2_;
   FakeSqs sqs_;
-  std::atomic<int64_t> aws_calls_{0};
+  FakeS3 s3_;  // under its own lock
+  std::atomic<int64_t> aws_calls_{0}, s3_calls_{0};
   int api_errors_ = 0;  // the next N AWS calls fail with api_error_code_
   std::string api_error_code_;
   std::unique_ptr<fake::FakeCluster> cluster_;

@@ -24,28 +24,14 @@ std::string Hmac(const std::string& key, const std::string& data) {
   return std::string(reinterpret_cast<char*>(out), n);
 }
 
-std::string Decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 std::string CanonicalQuery(const std::string& query) {
   std::vector<std::pair<std::string, std::string>> params;
   std::stringstream in(query);
   for (std::string part; std::getline(in, part, '&');) {
     if (part.empty()) continue;
     size_t eq = part.find('=');
-    std::string k = Decode(part.substr(0, eq));
-    std::string v = eq == std::string::npos ? "" : Decode(part.substr(eq + 1));
+    std::string k = PercentDecode(part.substr(0, eq), false);
+    std::string v = eq == std::string::npos ? "" : PercentDecode(part.substr(eq + 1), false);
     params.push_back({PercentEncode(k, false), PercentEncode(v, false)});
   }
   std::sort(params.begin(), params.end());
@@ -103,7 +89,8 @@ std::variant<SignatureScope, SignatureError> VerifySigV4(const SignedRequest& re
   std::string auth = header("authorization");
   const std::string kAlgorithm = "AWS4-HMAC-SHA256";
   if (auth.rfind(kAlgorithm + " ", 0) != 0)
-    return SignatureError{"MissingAuthenticationToken", "Request is missing Authentication Token"};
+    return SignatureError{"MissingAuthenticationToken", "Request is missing Authentication Token",
+                          ""};
   std::string credential = Part(auth, "Credential");
   std::string signed_names = Part(auth, "SignedHeaders");
   std::string signature = Part(auth, "Signature");
@@ -115,26 +102,31 @@ std::variant<SignatureScope, SignatureError> VerifySigV4(const SignedRequest& re
       signature.empty() || amz_date.empty()) {
     return SignatureError{"IncompleteSignature",
                           "Authorization header requires Credential, SignedHeaders, Signature "
-                          "and an X-Amz-Date header"};
+                          "and an X-Amz-Date header",
+                          scope.size() == 5 ? scope[3] : ""};
   }
+  const std::string& service = scope[3];
   std::optional<std::string> secret = secret_of(scope[0]);
   if (!secret)
     return SignatureError{"InvalidClientTokenId",
-                          "The security token included in the request is invalid."};
+                          "The security token included in the request is invalid.", service};
   auto when = ParseAmzDate(amz_date);
   if (!when || amz_date.substr(0, 8) != scope[1])
-    return SignatureError{"IncompleteSignature", "X-Amz-Date is not a date of the credential"};
+    return SignatureError{"IncompleteSignature", "X-Amz-Date is not a date of the credential",
+                          service};
   if (*when > now + std::chrono::minutes(15) || *when < now - std::chrono::minutes(15))
     return SignatureError{"RequestTimeTooSkewed",
                           "The difference between the request time and the current time is too "
-                          "large."};
+                          "large.",
+                          service};
   std::string payload = header("x-amz-content-sha256");
   if (payload.empty()) payload = aws::Sha256Hex(request.body);
-  if (payload != "UNSIGNED-PAYLOAD" && payload != aws::Sha256Hex(request.body))
+  bool unsigned_payload = payload == "UNSIGNED-PAYLOAD" && service == "s3";
+  if (!unsigned_payload && payload != aws::Sha256Hex(request.body))
     return SignatureError{"XAmzContentSHA256Mismatch",
                           "The provided 'x-amz-content-sha256' header does not match what was "
-                          "computed."};
-  const std::string& service = scope[3];
+                          "computed.",
+                          service};
   // S3 signs the path as sent; the other services encode it once more.
   std::string path = request.path.empty() ? "/" : request.path;
   std::string canonical_path = service == "s3" ? path : PercentEncode(path, true);
@@ -156,7 +148,8 @@ std::variant<SignatureScope, SignatureError> VerifySigV4(const SignedRequest& re
       CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) != 0) {
     return SignatureError{"SignatureDoesNotMatch",
                           "The request signature we calculated does not match the signature you "
-                          "provided. Check your AWS Secret Access Key and signing method."};
+                          "provided. Check your AWS Secret Access Key and signing method.",
+                          service};
   }
   return SignatureScope{scope[0], scope[2], service};
 }

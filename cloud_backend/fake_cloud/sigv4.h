@@ -35,6 +35,7 @@ struct SignatureScope {
 struct SignatureError {
   std::string code;
   std::string message;
+  std::string service;  // of the credential's scope; "" when it could not be read
 };
 
 // The secret of an access key id; nullopt for a key it does not know.
@@ -43,7 +44,8 @@ using SecretOf = std::function<std::optional<std::string>(const std::string& acc
 // Verifies the Authorization header of `request` against the secret of its
 // access key: the canonical request (S3 paths encoded once, other services'
 // twice, as botocore signs them), the signed headers, the payload hash from
-// x-amz-content-sha256 (checked against the body unless UNSIGNED-PAYLOAD),
+// x-amz-content-sha256 (checked against the body; S3 also takes
+// UNSIGNED-PAYLOAD),
 // and X-Amz-Date within 15 minutes of `now`.
 std::variant<SignatureScope, SignatureError> VerifySigV4(const SignedRequest& request,
                                                          const SecretOf& secret_of, TimePoint now);

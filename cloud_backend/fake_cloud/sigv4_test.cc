@@ -96,5 +96,42 @@ TEST(SigV4Test, EveryChangeIsRefusedWithTheServicesCode) {
   EXPECT_EQ(Refusal(half), "IncompleteSignature");
 }
 
+// S3 lets a client leave its payload unsigned (botocore does over HTTPS);
+// the other services hash it. Signed by botocore's SigV4Auth at 09:22:41Z.
+TEST(SigV4Test, OnlyS3TakesAnUnsignedPayload) {
+  const TimePoint signed_at =
+      std::chrono::sys_days{std::chrono::year{2026} / 12 / 5} + 9h + 22min + 41s;
+  auto request = [](const std::string& method, const std::string& path, const std::string& service,
+                    const std::string& signature, const std::string& body) {
+    return SignedRequest{method,
+                         path,
+                         "",
+                         {{"host", "127.0.0.1:4566"},
+                          {"x-amz-date", "20261205T092241Z"},
+                          {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
+                          {"authorization",
+                           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261205/"
+                           "us-east-1/" +
+                               service +
+                               "/aws4_request, "
+                               "SignedHeaders=host;x-amz-content-sha256;x-amz-"
+                               "date, Signature=" +
+                               signature}},
+                         body};
+  };
+  SignedRequest put =
+      request("PUT", "/bucket/ab.txt", "s3",
+              "14ca93bf5a9bcddfaa6a25922d5b60c6321c09b3b1da8b5ab4a57ccc68f1ff64", "hello");
+  EXPECT_EQ(Refusal(put, Secrets, signed_at), "");
+  put.body = "any body at all";
+  EXPECT_EQ(Refusal(put, Secrets, signed_at), "") << "the payload is not signed";
+  SignedRequest eks =
+      request("GET", "/clusters", "eks",
+              "3e8cfe5362975ef8c5137aa32b8cfea25233d19acc5f0a5d5d445eba0365c85d", "");
+  EXPECT_EQ(Refusal(eks, Secrets, signed_at), "XAmzContentSHA256Mismatch");
+  auto refused = VerifySigV4(eks, Secrets, signed_at);
+  EXPECT_EQ(std::get<SignatureError>(refused).service, "eks") << "read from the credential";
+}
+
 }  // namespace
 }  // namespace portflow::fake_cloud

@@ -144,6 +144,14 @@ class BeastServer : public HttpServer {
       http::request_parser<http::string_body> parser;
       parser.body_limit(64 << 20);
       boost::system::error_code ec;
+      http::read_header(socket, buffer, parser, ec);
+      if (ec) return;
+      // boto3 asks before it sends an object's bytes; answer at once rather
+      // than leave it waiting out its second.
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::write(socket, http::response<http::empty_body>{http::status::continue_, 11}, ec);
+        if (ec) return;
+      }
       http::read(socket, buffer, parser, ec);
       if (ec) return;
       auto& req = parser.get();
@@ -153,7 +161,9 @@ class BeastServer : public HttpServer {
       for (const auto& f : req) {
         std::string name(f.name_string());
         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        in.headers[name] = std::string(f.value());
+        // A header sent twice is one list, as HTTP reads it.
+        auto [at, added] = in.headers.emplace(name, std::string(f.value()));
+        if (!added) at->second += ", " + std::string(f.value());
       }
       in.body = std::move(req.body());
       auto received = std::chrono::steady_clock::now();
@@ -185,7 +195,13 @@ class BeastServer : public HttpServer {
         res.keep_alive(req.keep_alive());
         res.body() = std::move(out.body);
         res.prepare_payload();
-        http::write(socket, res, ec);
+        if (req.method() == http::verb::head) {
+          // What GET would answer, its length without its bytes.
+          http::response<http::empty_body> head(std::move(res.base()));
+          http::write(socket, head, ec);
+        } else {
+          http::write(socket, res, ec);
+        }
         served(out.status);
         if (ec || !req.keep_alive()) return;
         continue;

@@ -3,27 +3,12 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "core/encoding.h"
 #include "k8s_backend/fake_cluster/apiserver/protobuf.h"
 #include "k8s_backend/fake_cluster/apiserver/responses.h"
 
 namespace portflow::fake {
 namespace {
-
-std::string UrlDecode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+' && plus_is_space) {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 HttpResponse NotFoundPath() {
   return Failure(404, "NotFound", "the server could not find the requested resource");
@@ -55,22 +40,10 @@ Target ParseTarget(const std::string& target) {
   while (start < path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
-    if (end > start) t.path.push_back(UrlDecode(path.substr(start, end - start), false));
+    if (end > start) t.path.push_back(PercentDecode(path.substr(start, end - start), false));
     start = end + 1;
   }
-  if (q != std::string::npos) {
-    std::string_view query = std::string_view(target).substr(q + 1);
-    size_t s = 0;
-    while (s < query.size()) {
-      size_t e = query.find('&', s);
-      if (e == std::string_view::npos) e = query.size();
-      std::string_view kv = query.substr(s, e - s);
-      size_t eq = kv.find('=');
-      t.query[UrlDecode(kv.substr(0, eq), true)] =
-          eq == std::string_view::npos ? "" : UrlDecode(kv.substr(eq + 1), true);
-      s = e + 1;
-    }
-  }
+  if (q != std::string::npos) t.query = ParseQuery(std::string_view(target).substr(q + 1));
   return t;
 }
 
