@@ -30,6 +30,14 @@ int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
       return Fail(InvalidArgument(std::string(flag) + ": " + d.status().message()), kExitUsage);
     *into = *d;
   }
+  if (o.autoscaler) {
+    auto unneeded = ParseDuration(o.scale_down_unneeded);
+    if (!unneeded.ok())
+      return Fail(InvalidArgument("--scale-down-unneeded: " + unneeded.status().message()),
+                  kExitUsage);
+    options.autoscaler = fake_cloud::AutoscalerOptions{};
+    options.autoscaler->scale_down_unneeded = *unneeded;
+  }
   if (!o.node_groups.empty()) {
     auto groups = fake_cloud::LoadNodeGroups(o.node_groups);
     if (!groups.ok()) return Fail(groups.status(), kExitUsage);
@@ -66,7 +74,8 @@ int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
             << std::flush;
   std::cerr << "portflow: serving a fake cloud (EKS cluster " << made.cluster << " with "
             << made.groups.size() << " node group(s), SQS queue " << made.queue
-            << ", S3 path-style, in memory) in " << o.mode << " mode; Ctrl-C stops it\n";
+            << ", S3 path-style, in memory" << (o.autoscaler ? ", a Cluster Autoscaler" : "")
+            << ") in " << o.mode << " mode; Ctrl-C stops it\n";
   int sig = 0;
   sigwait(&stop, &sig);
   std::cerr << "portflow: stopping the fake cloud\n";

@@ -50,6 +50,10 @@ struct CloudServeOptions {
   std::string pod_duration = "1s";   // simulate mode: pods without the annotation
   std::string node_groups;           // a YAML file; default: four groups at 0
   std::string work_dir;              // execute mode; default: STATE_DIR/cloud/kubelet
+  // A Cluster Autoscaler of the cluster's own, giving idle nodes back after
+  // scale_down_unneeded.
+  bool autoscaler = false;
+  std::string scale_down_unneeded = "10m";
 };
 
 int Run(const GlobalOptions& g, const RunOptions& o);

@@ -205,9 +205,8 @@ int main(int argc, char** argv) {
   auto* cloud_serve_cmd = cloud_cmd->add_subcommand(
       "serve",
       "Serve a fake AWS (EKS node groups, the SQS interruption queue, S3 buckets) and the "
-      "Kubernetes cluster "
-      "its instances join, on 127.0.0.1, until Ctrl-C; writes a kubeconfig and an AWS "
-      "credentials file");
+      "Kubernetes cluster its instances join, on 127.0.0.1, until Ctrl-C; writes a kubeconfig "
+      "and an AWS credentials file");
   cloud_serve_cmd
       ->add_option("--port", cloud.port, "port of the AWS APIs on 127.0.0.1 (default: a free one)")
       ->check(CLI::Range(0, 65535));
@@ -234,6 +233,13 @@ int main(int argc, char** argv) {
   cloud_serve_cmd->add_option("--work-dir", cloud.work_dir,
                               "execute mode: where pods' directories and volumes go "
                               "(default STATE_DIR/cloud/kubelet)");
+  cloud_serve_cmd->add_flag("--autoscaler", cloud.autoscaler,
+                            "run a Cluster Autoscaler in the cluster: it grows the cheapest "
+                            "group that fits each pod no node takes and gives idle nodes back "
+                            "(for targets with autoscaler: cluster)");
+  cloud_serve_cmd->add_option("--scale-down-unneeded", cloud.scale_down_unneeded,
+                              "with --autoscaler: how long a node holds no pod before it goes "
+                              "(default 10m)");
 
   try {
     app.parse(argc, argv);

@@ -104,8 +104,10 @@ Status CloudBackend::ReadGroups() {
   }
   std::lock_guard<std::mutex> l(mu_);
   for (cloud::GroupView& v : views) {
-    // Our own word on the desired size stands until the cloud has it.
-    if (auto it = desired_.find(v.name); it != desired_.end()) v.desired_size = it->second;
+    // Our own word on the desired size stands until the cloud has it; the
+    // cluster's autoscaler's is the cloud's.
+    if (auto it = desired_.find(v.name); it != desired_.end() && Sizes())
+      v.desired_size = it->second;
     desired_[v.name] = v.desired_size;
   }
   groups_ = std::move(views);
@@ -157,6 +159,13 @@ cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& w
   in.free_on_nodes = free_on_nodes_;
   for (const Launched& n : launched_) {
     if (!n.ended && n.node.empty()) ++in.joining[n.group];
+  }
+  if (!Sizes()) {  // what the groups were asked for (by the autoscaler) and do not have yet
+    for (const cloud::GroupView& g : in.groups) {
+      auto have = schedulable_.find(g.name);
+      in.joining[g.name] =
+          std::max(0, g.desired_size - (have == schedulable_.end() ? 0 : have->second));
+    }
   }
   in.waiting = waiting;
   in.waiting_avoid = avoid;
@@ -210,8 +219,8 @@ Placement CloudBackend::DoPlace(const PlacementRequest& request) {
   }
   p.can_start_now = true;  // submitted now, it waits for the node it causes
   p.estimated_wait = target_.provisioning;
-  p.why = "a node of group " + fit.front()->name + " (" + fit.front()->type.name +
-          ") would be added for it";
+  p.why = "a node of group " + fit.front()->name + " (" + fit.front()->type.name + ") " +
+          (Sizes() ? "would be added for it" : "may be added for it by the cluster's autoscaler");
   return p;
 }
 
@@ -262,7 +271,9 @@ void CloudBackend::OnInnerEvent(TaskEvent event) {
           double hours = std::chrono::duration<double>(event.time - u.since).count() / 3600.0;
           cost += std::max(0.0, hours) * u.price * u.share;
         }
+        for (const auto& [pod, u] : use->second) nodes_used_.insert(u.node);
         usage_.erase(use);
+        attempts_cost_ += cost;
         if (!event.result) event.result = ExitResult{};
         event.result->cost = cost;
       }
@@ -302,10 +313,12 @@ void CloudBackend::OnInnerEvent(TaskEvent event) {
   Emit(std::move(event));
 }
 
-void CloudBackend::Provisioning(TaskEvent& event, const std::string& group, TimePoint ready) {
+void CloudBackend::Provisioning(TaskEvent& event, const std::string& group, TimePoint ready) const {
   event.pending = PendingReason::kProvisioning;
   event.reason = "Provisioning";
-  event.message = "a node of group " + group + " is being added for it";
+  event.message = "a node of group " + group +
+                  (Sizes() ? " is being added for it"
+                           : " is expected from the cluster's autoscaler (autoscaler: cluster)");
   event.estimated_start = std::max(ready, event.time);
 }
 
@@ -383,6 +396,7 @@ Status CloudBackend::Tick() {
     }
   }
   std::vector<cloud::NodeRoom> free;
+  std::map<std::string, int> schedulable;       // group -> its nodes pods may go to
   std::map<std::string, std::string> group_of;  // node -> group
   std::map<std::string, std::string> node_of;   // instance id -> node
   for (const json& n : nodes) {
@@ -401,6 +415,7 @@ Status CloudBackend::Tick() {
     ResourceRequest room = k8s::Quantities(Field(Field(n, "status"), "allocatable"));
     room -= held[name];
     free.push_back({group_of[name], room});
+    ++schedulable[group_of[name]];
   }
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -434,10 +449,26 @@ Status CloudBackend::Tick() {
       for (const cloud::GroupView& g : groups_) {
         if (price == 0 && g.name == group_of[o.node]) price = g.HourlyPrice();
       }
-      pods_of[o.pod] = {now, o.share, price};
+      pods_of[o.pod] = {now, o.share, price, o.node};
     }
   }
   RETURN_IF_ERROR(Interrupt(now, node_of, group_of, keys_on));
+  if (!Sizes()) {  // the cluster's autoscaler sizes: only read, and say why pods wait
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      free_on_nodes_ = free;
+      schedulable_ = schedulable;
+      for (const cloud::GroupView& g : groups_) {
+        if (desired_[g.name] > schedulable[g.name]) {
+          growing_since_.emplace(g.name, now);
+        } else {
+          growing_since_.erase(g.name);
+        }
+      }
+    }
+    Report(waiting, waiting_avoid, waiting_keys);
+    return OkStatus();
+  }
   RETURN_IF_ERROR(GiveUpFailedLaunches(now));
 
   std::map<std::string, int> grow;
@@ -521,13 +552,27 @@ void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
         group = n.group;
       }
     }
+    for (const auto& [name, since] : growing_since_) {  // autoscaler: cluster
+      if (!ready || since + target_.provisioning < *ready) {
+        ready = since + target_.provisioning;
+        group = name;
+      }
+    }
     TimePoint now = clock_.Now();
+    cloud::SizingInput in = SizingFor({});
     for (size_t i = 0; i < keys.size(); ++i) {
       if (keys[i].empty()) continue;
       TaskEvent e{keys[i], TaskState::kPending,  now,         std::nullopt, "",
                   "",      PendingReason::kNone, std::nullopt};
+      std::vector<const cloud::GroupView*> fit;
+      if (!Sizes()) fit = cloud::Candidates(in, waiting[i]);
+      auto room = std::find_if(fit.begin(), fit.end(), [](const cloud::GroupView* g) {
+        return g->desired_size < g->max_size;
+      });
       if (covered[i] && ready) {
         Provisioning(e, group, *ready);
+      } else if (room != fit.end()) {  // the cluster's autoscaler has yet to act
+        Provisioning(e, (*room)->name, now + target_.provisioning);
       } else if (budget_blocked_) {
         e.pending = PendingReason::kBudget;
         e.reason = "Budget";
@@ -535,7 +580,10 @@ void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
       } else {
         e.pending = PendingReason::kUnschedulable;
         e.reason = "Unschedulable";
-        e.message = "no node has room for it and no node group portflow may scale can grow for it";
+        e.message = Sizes() ? "no node has room for it and no node group portflow may scale can "
+                              "grow for it"
+                            : "no node has room for it and no node group it fits has room to "
+                              "grow (autoscaler: cluster)";
       }
       events.push_back(std::move(e));
     }
@@ -767,6 +815,17 @@ void CloudBackend::SaveLedger() {
 std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
   (void)run_id;
   StopLoop();
+  if (!Sizes()) {
+    // The cluster's autoscaler added the nodes: the run cost what its
+    // attempts' pods held of them.
+    std::lock_guard<std::mutex> l(mu_);
+    RunCost cost;
+    cost.usd = attempts_cost_;
+    cost.nodes = static_cast<int>(nodes_used_.size());
+    cost.detail = "its pods' share of " + std::to_string(nodes_used_.size()) +
+                  " node(s) that the cluster's autoscaler sized";
+    return cost;
+  }
   std::map<std::string, int> ours;
   {
     std::lock_guard<std::mutex> l(mu_);

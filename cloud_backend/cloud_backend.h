@@ -3,8 +3,10 @@
 // the kubernetes backend on the cloud cluster's API server (a
 // BackendWrapper); this backend adds sizing (it raises the desired size of
 // the cheapest node group that fits a pod no node takes, and lowers it
-// again after scaleDownAfter idle and when the run ends), prices, and the
-// run's cost. The provider (provider.h) is AWS for now.
+// again after scaleDownAfter idle and when the run ends; or, with
+// `autoscaler: cluster`, leaves that to the cluster's autoscaler and only
+// reads), prices, and the run's cost. The provider (provider.h) is AWS for
+// now.
 //
 // The built-in "cloud-rehearsal" backend is the same over the fake cloud
 // embedded in this process, in execute mode (pods are local processes),
@@ -41,6 +43,11 @@ struct CloudTarget {
   // How often an attempt may be preempted (a spot interruption) and run
   // again without using a retry (the engine's max_preemptions).
   int preemptions = 3;
+  // Who sizes the node groups: portflow (it raises and lowers their desired
+  // sizes), or the cluster's own autoscaler (portflow only reads them, and
+  // says what a pod waits for).
+  enum class Autoscaler { kPortflow, kCluster };
+  Autoscaler autoscaler = Autoscaler::kPortflow;
   // The rest, for the kubernetes backend (context, namespace, image...).
   std::map<std::string, std::string> kubernetes;
 };

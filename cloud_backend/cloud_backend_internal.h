@@ -91,7 +91,12 @@ class CloudBackend : public BackendWrapper {
   Status Interrupt(TimePoint now, const std::map<std::string, std::string>& node_of,
                    const std::map<std::string, std::string>& group_of,
                    const std::map<std::string, std::set<std::string>>& keys_on);
-  static void Provisioning(TaskEvent& event, const std::string& group, TimePoint ready);
+  // Says that `event`'s pod waits for a node of `group`, ready at `ready`:
+  // one portflow adds, or (`autoscaler: cluster`) one the cluster's
+  // autoscaler is expected to add.
+  void Provisioning(TaskEvent& event, const std::string& group, TimePoint ready) const;
+  // Whether portflow sizes the groups (else the cluster's autoscaler does).
+  bool Sizes() const { return target_.autoscaler == CloudTarget::Autoscaler::kPortflow; }
   // Lowers `group` by `count` of the nodes this run added, newest first.
   Status Shrink(const std::string& group, int count);
   // (mu_ held)
@@ -125,6 +130,14 @@ class CloudBackend : public BackendWrapper {
   TimePoint groups_read_;
   std::vector<cloud::NodeRoom> free_on_nodes_;
   std::set<std::string> seen_nodes_;
+  // autoscaler: cluster: each group's schedulable nodes at the last look,
+  // and since when it has had fewer than its desired size.
+  std::map<std::string, int> schedulable_;
+  std::map<std::string, TimePoint> growing_since_;
+  // The attempts' costs, summed as each ends, and the nodes their pods ran
+  // on: the run's cost when the cluster's autoscaler sized the groups.
+  double attempts_cost_ = 0;
+  std::set<std::string> nodes_used_;
   std::vector<Launched> launched_;
   std::string ledger_;  // RUN_DIR/cloud-nodes.json once StartRun named it
   std::map<std::string, TimePoint> last_growth_;
@@ -149,6 +162,7 @@ class CloudBackend : public BackendWrapper {
     TimePoint since;
     double share = 0;
     double price = 0;
+    std::string node;
   };
   std::map<std::string, std::map<std::string, Use>> usage_;  // attempt key -> pod -> use
 

@@ -28,6 +28,8 @@ class CloudBackendTest : public ::testing::Test {
   // whose pods run for a second.
   void Make(CloudTarget target, Duration pod_duration = 1s) {
     fake_cloud::FakeCloudOptions f;
+    if (target.autoscaler == CloudTarget::Autoscaler::kCluster)
+      f.autoscaler = fake_cloud::AutoscalerOptions{100ms, 1s};  // the cluster has its own
     f.provisioning = 300ms;
     f.spot_notice = 2s;
     f.kubelet.default_duration = pod_duration;
@@ -240,6 +242,61 @@ TEST_F(CloudBackendTest, AStockoutSendsThePodToTheNextGroupThatFits) {
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
+// autoscaler: cluster: the cluster's autoscaler adds the node and gives it
+// back; portflow never resizes a group, says what the pod waits for, and
+// costs the run by its attempts' share of the nodes.
+TEST_F(CloudBackendTest, WithTheClustersAutoscalerItOnlyReads) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "cpu-ondemand"};
+  t.autoscaler = CloudTarget::Autoscaler::kCluster;
+  Make(t);
+  Placement p = backend_->Place({{1000, int64_t{1} << 30, 0}, 1, {}});
+  EXPECT_TRUE(p.can_start_now) << p.why;
+  EXPECT_THAT(p.why, HasSubstr("cluster's autoscaler"));
+  EXPECT_FALSE(backend_->Place({{3000, 0, 0}, 1, {}}).can_ever_fit) << "no type has 3 cpus";
+
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  auto end = events_.WaitTerminal(a.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  EXPECT_THAT(Reasons(a.Key()), HasSubstr("Provisioning"));
+  bool said = false;
+  for (const TaskEvent& e : events_.events())
+    said = said || e.message.find("expected from the cluster's autoscaler") != std::string::npos;
+  EXPECT_TRUE(said) << "the wait names who adds the node";
+  ASSERT_TRUE(end->result.has_value() && end->result->cost.has_value());
+  EXPECT_GT(*end->result->cost, 0);
+  auto cost = backend_->FinishRun("run-1");
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_DOUBLE_EQ(cost->usd, *end->result->cost) << "the run's cost is its attempts'";
+  EXPECT_EQ(cost->nodes, 1);
+  EXPECT_THAT(cost->detail, HasSubstr("the cluster's autoscaler"));
+  // The autoscaler gives the idle node back after its unneeded time (1 s).
+  EXPECT_TRUE(testing::WaitFor([&] { return Desired("cpu-spot") == 0; }, 10s));
+  std::lock_guard<std::mutex> l(cloud_->lock());
+  EXPECT_EQ(cloud_->ec2().UpdateCount(), 0u) << "portflow never resized a group";
+  EXPECT_EQ(cloud_->autoscaler()->scale_ups(), 1);
+  EXPECT_EQ(cloud_->autoscaler()->scale_downs(), 1);
+}
+
+// The cloud throttles the first calls: they are tried again with backoff
+// and the attempt runs as if nothing happened.
+TEST_F(CloudBackendTest, ThrottledCallsAreTriedAgain) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};
+  Make(t);
+  ASSERT_TRUE(
+      cloud_->InjectFaults(R"({"apiErrors": {"count": 3, "code": "ThrottlingException"}})").ok());
+  TaskSpec a = Spec("a", 1000);
+  auto submitted = backend_->Submit(a);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  auto end = events_.WaitTerminal(a.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded) << end->message;
+  EXPECT_GE(cloud_->aws_calls(), 4) << "three refused, then answered";
+}
+
 TEST_F(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {
   CloudTarget t;
   t.node_groups = {"cpu-spot", "tpu-pod"};
@@ -280,6 +337,14 @@ TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {
   EXPECT_THAT(error({{"endpoint", "localhost:1"}}), HasSubstr("not an http(s) URL"));
   EXPECT_THAT(error({{"preemptions", "many"}}), HasSubstr("setting preemptions"));
   EXPECT_THAT(error({{"cleanup", "never"}}), HasSubstr("cleanup"));
+  EXPECT_THAT(error({{"autoscaler", "karpenter"}}), HasSubstr("setting autoscaler: \"karpenter\""));
+  EXPECT_EQ(ParseCloudTarget({{"cluster", "b"}, {"nodeGroups", "[a]"}, {"autoscaler", "cluster"}})
+                ->autoscaler,
+            CloudTarget::Autoscaler::kCluster);
+  EXPECT_THAT(error({{"autoscaler", "cluster"}, {"maxHourlyCost", "5USD"}}),
+              HasSubstr("setting maxHourlyCost: with autoscaler: cluster"));
+  EXPECT_THAT(error({{"autoscaler", "cluster"}, {"scaleDownAfter", "5m"}}),
+              HasSubstr("setting scaleDownAfter: with autoscaler: cluster"));
   EXPECT_THAT(ParseCloudTarget({{"nodeGroups", "[a]"}}).status().message(),
               HasSubstr("setting cluster"));
   EXPECT_THAT(ParseCloudTarget({{"cluster", "b"}}).status().message(),

@@ -73,6 +73,9 @@ Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
   f.cluster = t.cluster;
   f.provisioning = t.provisioning;
   f.spot_notice = t.spot_notice;
+  // autoscaler: cluster: the embedded cluster runs its own.
+  if (t.autoscaler == CloudTarget::Autoscaler::kCluster)
+    f.autoscaler = fake_cloud::AutoscalerOptions{};
   f.kubelet.execute = true;
   f.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<fake_cloud::FakeCloud> cloud, fake_cloud::FakeCloud::Make(f));

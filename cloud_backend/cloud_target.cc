@@ -12,11 +12,11 @@
 namespace portflow {
 namespace {
 
-const std::vector<std::string> kCloudKeys = {"backend",           "provider",     "region",
-                                             "cluster",           "profile",      "endpoint",
-                                             "nodeGroups",        "spot",         "maxHourlyCost",
-                                             "scaleDownAfter",    "provisioning", "catalog",
-                                             "interruptionQueue", "spotNotice",   "preemptions"};
+const std::vector<std::string> kCloudKeys = {
+    "backend",           "provider",       "region",       "cluster",
+    "profile",           "endpoint",       "nodeGroups",   "spot",
+    "maxHourlyCost",     "scaleDownAfter", "provisioning", "catalog",
+    "interruptionQueue", "spotNotice",     "preemptions",  "autoscaler"};
 
 // "[a, b]" (flow YAML, as targets keep lists) or "a, b" or "a".
 std::vector<std::string> NameList(std::string text) {
@@ -94,6 +94,16 @@ Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& s
       RETURN_IF_ERROR(duration(t.spot_notice));
     } else if (key == "catalog") {
       t.catalog = value;
+    } else if (key == "autoscaler") {
+      if (value == "portflow") {
+        t.autoscaler = CloudTarget::Autoscaler::kPortflow;
+      } else if (value == "cluster") {
+        t.autoscaler = CloudTarget::Autoscaler::kCluster;
+      } else {
+        return InvalidArgument("setting autoscaler: \"" + value +
+                               "\" must be portflow (portflow sizes the node groups) or cluster "
+                               "(the cluster's autoscaler does)");
+      }
     } else if (key == "preemptions") {
       char* end = nullptr;
       long n = std::strtol(value.c_str(), &end, 10);
@@ -101,6 +111,16 @@ Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& s
         return InvalidArgument("setting preemptions: \"" + value +
                                "\" must be a whole number, 0 to 100");
       t.preemptions = static_cast<int>(n);
+    }
+  }
+  if (t.autoscaler == CloudTarget::Autoscaler::kCluster) {
+    // What only a backend that sizes the groups can keep to.
+    for (const char* key : {"maxHourlyCost", "scaleDownAfter"}) {
+      if (settings.count(key))
+        return InvalidArgument(std::string("setting ") + key +
+                               ": with autoscaler: cluster the cluster's autoscaler adds and "
+                               "removes the nodes, so portflow cannot keep to it; set it in the "
+                               "autoscaler, or use autoscaler: portflow");
     }
   }
   if (t.cluster.empty())

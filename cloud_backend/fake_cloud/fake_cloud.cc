@@ -122,6 +122,9 @@ Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
   cluster.nodes = 0;  // Nodes come with instances
   cluster.kubelet = o.kubelet;
   ASSIGN_OR_RETURN(cloud->cluster_, fake::FakeCluster::Create(cluster, cloud->clock_));
+  if (o.autoscaler)
+    cloud->autoscaler_ = std::make_unique<FakeAutoscaler>(
+        *cloud->ec2_, *cloud->cluster_, cloud::Catalog::Shipped(), o.region, *o.autoscaler);
   return cloud;
 }
 
@@ -133,6 +136,7 @@ Status FakeCloud::Serve(int port) {
     std::unique_lock<std::mutex> l(mu_);
     while (!stopping_) {
       ec2_->Sync();
+      if (autoscaler_) autoscaler_->Step(clock_.Now());
       tick_cv_.wait_for(l, std::chrono::milliseconds(50));
     }
   });
@@ -148,6 +152,11 @@ void FakeCloud::RunFor(Duration d) {
     {
       std::lock_guard<std::mutex> l(mu_);
       due = ec2_->Sync();
+      if (autoscaler_) {
+        TimePoint scan = autoscaler_->Step(clock_.Now());
+        due = ec2_->Sync();  // what it asked for launches now
+        if (!due || scan < *due) due = scan;
+      }
     }
     TimePoint now = clock_.Now();
     if (now >= end) return;

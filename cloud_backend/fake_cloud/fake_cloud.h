@@ -9,7 +9,8 @@
 // taints the Node; an instance that ends takes its Node and pods with it.
 // /portflow/faults and /portflow/bill (SigV4, service "portflow") drive it
 // and read its ledger. Time moves on each request and, once served, on a
-// ticker thread; in virtual time RunFor moves it.
+// ticker thread; in virtual time RunFor moves it. It may run a Cluster
+// Autoscaler of its own (FakeCloudOptions::autoscaler).
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "cloud_backend/fake_cloud/fake_autoscaler.h"
 #include "cloud_backend/fake_cloud/fake_ec2.h"
 #include "cloud_backend/fake_cloud/fake_s3.h"
 #include "cloud_backend/fake_cloud/fake_sqs.h"
@@ -38,6 +40,9 @@ struct FakeCloudOptions {
   Duration spot_notice = std::chrono::seconds(120);
   // cpu-spot, cpu-ondemand, gpu-ondemand and gpu-spot at 0 when empty.
   std::vector<GroupConfig> groups;
+  // A Cluster Autoscaler of the cluster's own (fake_autoscaler.h), sizing
+  // the groups for pending pods; none by default.
+  std::optional<AutoscalerOptions> autoscaler;
   // Random when empty.
   std::string access_key_id, secret_access_key;
   Clock* clock = nullptr;  // the real clock when null
@@ -87,6 +92,7 @@ class FakeCloud : private NodeEvents {
   // callbacks from FakeEc2 (Warned) run under that lock and never take it.
   FakeEc2& ec2() { return *ec2_; }
   FakeSqs& sqs() { return sqs_; }
+  FakeAutoscaler* autoscaler() { return autoscaler_.get(); }  // null when none
   std::mutex& lock() { return mu_; }
   fake::FakeCluster& cluster() { return *cluster_; }
 
@@ -113,6 +119,7 @@ class FakeCloud : private NodeEvents {
   int api_errors_ = 0;  // the next N AWS calls fail with api_error_code_
   std::string api_error_code_;
   std::unique_ptr<fake::FakeCluster> cluster_;
+  std::unique_ptr<FakeAutoscaler> autoscaler_;  // under mu_
   std::atomic<bool> stopping_{false};
   std::unique_ptr<fake::HttpServer> server_;
   std::condition_variable tick_cv_;  // under mu_: the ticker stops

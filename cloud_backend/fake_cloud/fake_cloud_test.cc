@@ -201,6 +201,67 @@ TEST(FakeCloudVirtualTime, InstancesBecomeNodesAndTakeThemWhenTheyGo) {
             StatusCode::kInvalidArgument);
 }
 
+// Its Cluster Autoscaler, in virtual time: pending pods grow the cheapest
+// group that fits each (spot first, as cheaper; a nodeSelector is met), as
+// the Auto Scaling API does, never through an EKS update; nodes idle for
+// the unneeded time go, their groups shrinking with them.
+TEST(FakeCloudVirtualTime, ItsAutoscalerGrowsForPendingPodsAndGivesIdleNodesBack) {
+  FakeClock clock;
+  FakeCloudOptions o;
+  o.clock = &clock;
+  o.autoscaler = AutoscalerOptions{1s, 5min};
+  auto made = FakeCloud::Make(o);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  FakeCloud& cloud = **made;
+  auto pod = [&](const std::string& name, nlohmann::json requests, nlohmann::json selector) {
+    nlohmann::json p = {
+        {"metadata", {{"name", name}, {"annotations", {{"sim.portflow.dev/duration", "30"}}}}},
+        {"spec",
+         {{"containers",
+           {{{"name", "c"}, {"image", "x"}, {"resources", {{"requests", requests}}}}}},
+          {"nodeSelector", selector}}}};
+    return cloud.cluster().Handle({"POST", "/api/v1/namespaces/default/pods", {}, p.dump()}).status;
+  };
+  auto desired = [&](const std::string& group) {
+    std::lock_guard<std::mutex> l(cloud.lock());
+    return cloud.ec2().Group(group)->desired_size;
+  };
+  auto phase = [&](const std::string& name) {
+    auto r = cloud.cluster().Handle({"GET", "/api/v1/namespaces/default/pods/" + name, {}, ""});
+    return nlohmann::json::parse(r.body)["status"].value("phase", "");
+  };
+  ASSERT_EQ(pod("a", {{"cpu", "1500m"}}, nlohmann::json::object()), 201);
+  ASSERT_EQ(pod("b", {{"cpu", "1500m"}}, nlohmann::json::object()), 201);
+  ASSERT_EQ(pod("gpu", {{"nvidia.com/gpu", "1"}, {"cpu", "3500m"}}, nlohmann::json::object()), 201);
+  ASSERT_EQ(pod("od", {{"cpu", "1"}}, {{"eks.amazonaws.com/capacityType", "ON_DEMAND"}}), 201);
+  ASSERT_EQ(pod("huge", {{"cpu", "64"}}, nlohmann::json::object()), 201);
+  cloud.RunFor(3s);
+  EXPECT_EQ(desired("cpu-spot"), 2) << "a c5.large each: 1.5 of its 2 cpus";
+  EXPECT_EQ(desired("gpu-spot"), 1) << "cheaper than gpu-ondemand";
+  EXPECT_EQ(desired("gpu-ondemand"), 0);
+  EXPECT_EQ(desired("cpu-ondemand"), 1) << "the nodeSelector's";
+  cloud.RunFor(10s);
+  EXPECT_EQ(desired("cpu-spot"), 2) << "nodes on their way are counted";
+  cloud.RunFor(60s);
+  EXPECT_EQ(phase("a"), "Running");
+  EXPECT_EQ(phase("gpu"), "Running");
+  EXPECT_EQ(phase("od"), "Running");
+  EXPECT_EQ(phase("huge"), "Pending") << "no group has 64 cpus on a node";
+  cloud.RunFor(40s);
+  EXPECT_EQ(phase("a"), "Succeeded");
+  cloud.RunFor(4min);
+  EXPECT_EQ(desired("cpu-spot"), 2) << "idle for less than 5 minutes";
+  cloud.RunFor(2min);
+  EXPECT_EQ(desired("cpu-spot"), 0);
+  EXPECT_EQ(desired("gpu-spot"), 0);
+  EXPECT_EQ(desired("cpu-ondemand"), 0);
+  std::lock_guard<std::mutex> l(cloud.lock());
+  EXPECT_EQ(cloud.autoscaler()->scale_ups(), 4);
+  EXPECT_EQ(cloud.autoscaler()->scale_downs(), 4);
+  EXPECT_EQ(cloud.ec2().UpdateCount(), 0u) << "no EKS update: the Auto Scaling side";
+  for (const Instance& i : cloud.ec2().Instances()) EXPECT_TRUE(i.ended) << i.id;
+}
+
 TEST_F(FakeCloudTest, Boto3WorksAgainstItUnchanged) {
   testing::ShellResult r = testing::RunShell(std::string("python3 ") + PORTFLOW_SOURCE_DIR +
                                              "/tests/testing/fake_cloud_boto3.py " + cloud_->url() +

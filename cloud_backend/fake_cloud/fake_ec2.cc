@@ -86,6 +86,31 @@ Result<GroupUpdate> FakeEc2::Resize(const std::string& name, int desired, std::o
   return u;
 }
 
+Status FakeEc2::SetDesired(const std::string& name, int desired) {
+  auto it = groups_.find(name);
+  if (it == groups_.end()) return NotFound("No node group found for name: " + name + ".");
+  GroupConfig& c = it->second.config;
+  if (desired < c.min_size || desired > c.max_size)
+    return InvalidArgument("desired size " + std::to_string(desired) + " must be within min " +
+                           std::to_string(c.min_size) + " and max " + std::to_string(c.max_size));
+  c.desired_size = desired;
+  return OkStatus();
+}
+
+Status FakeEc2::TerminateInstance(const std::string& id) {
+  for (Instance& i : instances_) {
+    if (i.id != id || i.ended || i.warned) continue;
+    GroupConfig& c = groups_.at(i.group).config;
+    if (c.desired_size <= c.min_size)
+      return InvalidArgument("node group " + c.name + " is at its min size " +
+                             std::to_string(c.min_size));
+    --c.desired_size;
+    End(i, clock_.Now());
+    return OkStatus();
+  }
+  return NotFound("no running instance " + id);
+}
+
 Result<GroupUpdate> FakeEc2::Update(const std::string& id) const {
   auto it = updates_.find(id);
   if (it == updates_.end()) return NotFound("No update found for ID: " + id + ".");

@@ -82,6 +82,14 @@ class FakeEc2 {
   Result<GroupUpdate> Resize(const std::string& name, int desired, std::optional<int> min = {},
                              std::optional<int> max = {});
   Result<GroupUpdate> Update(const std::string& id) const;  // NotFound
+  size_t UpdateCount() const { return updates_.size(); }    // asked for through EKS
+
+  // What the Cluster Autoscaler does through the Auto Scaling API, which EKS
+  // then reports: a new desired size, without an EKS update (InvalidArgument
+  // outside min and max); and TerminateInstanceInAutoScalingGroup with the
+  // desired size lowered by one (NotFound for an instance not running).
+  Status SetDesired(const std::string& name, int desired);
+  Status TerminateInstance(const std::string& id);
 
   // Faults.
   void SetStockout(const std::string& type, const std::string& zone, bool out);
