@@ -30,3 +30,5 @@ echo "== kubernetes backend: API requests per attempt, 200 no-op steps against l
 python3 bench/k8s_bench.py build/bench/cli/portflow --rounds 5
 echo "== cloud backend: calls per attempt, 1,000 no-op steps against a kubernetes target"
 python3 bench/cloud_bench.py build/bench/cli/portflow --rounds 3 --steps 1000
+echo "== cloud backend: 1,000 one-minute attempts from no nodes, in virtual time"
+timeout 900 build/bench/bench/cloud_sweep_bench 1000 60 60

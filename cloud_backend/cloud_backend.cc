@@ -35,7 +35,8 @@ CloudBackend::CloudBackend(CloudBackendOptions o)
       provider_(std::move(o.provider)),
       access_(std::move(o.access)),
       clock_(*o.clock),
-      tick_(o.tick) {
+      tick_(o.tick),
+      transport_(std::move(o.transport)) {
   catalog_ = &cloud::Catalog::Shipped();
   if (!target_.catalog.empty()) {
     auto loaded = cloud::Catalog::Load(target_.catalog);
@@ -69,7 +70,7 @@ Status CloudBackend::Start() {
     Status st = setup_error_;
     if (st.ok()) st = ReadGroups();
     if (st.ok()) {
-      auto transport = k8s::MakeCurlTransport(access_);
+      auto transport = transport_ ? transport_(access_) : k8s::MakeCurlTransport(access_);
       if (transport.ok()) {
         client_ = std::make_unique<k8s::ApiClient>(
             std::move(*transport), std::make_shared<k8s::Credentials>(access_, clock_), clock_);
@@ -249,7 +250,11 @@ Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
       in_use_ -= spec.resources * spec.replicas;
     }
   }
-  wake_.notify_all();  // its pods may need a node
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    woken_ = true;  // its pods may need a node
+  }
+  wake_.notify_all();
   return h;
 }
 
@@ -329,7 +334,9 @@ void CloudBackend::Loop() {
     Status st = Tick();
     if (!st.ok()) PORTFLOW_LOG(LogLevel::kWarn, "cloud", st.message());
     l.lock();
-    wake_.wait_for(l, tick_);
+    // On the clock, so that in virtual time the loop moves time on.
+    clock_.WaitUntil(l, wake_, clock_.Now() + tick_, [&] { return stopping_ || woken_; });
+    woken_ = false;
   }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,9 @@ struct CloudBackendOptions {
   k8s::ClusterAccess access;
   Clock* clock = &RealClock();
   Duration tick = std::chrono::milliseconds(500);  // how often it looks
+  // How it reaches the cluster to read it; over the network (`access`)
+  // when empty (the fake cluster in process, for virtual time).
+  std::function<Result<std::unique_ptr<k8s::Transport>>(const k8s::ClusterAccess&)> transport;
 };
 
 class CloudBackend : public BackendWrapper {
@@ -113,6 +117,7 @@ class CloudBackend : public BackendWrapper {
   k8s::ClusterAccess access_;
   Clock& clock_;
   Duration tick_;
+  std::function<Result<std::unique_ptr<k8s::Transport>>(const k8s::ClusterAccess&)> transport_;
   const cloud::Catalog* catalog_ = nullptr;
   std::unique_ptr<cloud::Catalog> own_catalog_;
   Status setup_error_;
@@ -124,6 +129,7 @@ class CloudBackend : public BackendWrapper {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool woken_ = false;  // a submission wants a look now
   std::vector<cloud::GroupView> groups_;
   std::map<std::string, int> desired_;
   std::set<std::string> unhealthy_;

@@ -307,6 +307,78 @@ TEST_F(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {
   EXPECT_THAT(backend_->Submit(Spec("a", 100)).status().message(), HasSubstr("tpu-pod"));
 }
 
+// In virtual time: one FakeClock for the fake cloud, its cluster (reached
+// in process) and the backend, moved on by whichever waits. Thirty attempts
+// of a minute each, from no node, with nodes a minute away: hours of cloud
+// time in seconds, every attempt run, the run's cost the bill's to the cent.
+TEST(CloudBackendVirtualTime, ASweepFromNoNodesTakesSecondsAndCostsWhatTheBillSays) {
+  FakeClock clock;
+  fake_cloud::FakeCloudOptions f;
+  f.clock = &clock;
+  f.kubelet.default_duration = 60s;
+  auto cloud = fake_cloud::FakeCloud::Make(f);
+  ASSERT_TRUE(cloud.ok() && (*cloud)->Serve(0).ok());
+  auto in_process = [&](const k8s::ClusterAccess&) -> Result<std::unique_ptr<k8s::Transport>> {
+    return fake::MakeFakeClusterTransport((*cloud)->cluster());
+  };
+  KubernetesBackendOptions k;
+  k.target.namespace_name = "default";
+  k.target.image = "busybox";
+  k.target.ship_code = false;
+  k.access = k8s::ClusterAccess{};
+  k.access->server = "in-process";
+  k.clock = &clock;
+  k.transport = in_process;
+  CloudBackendOptions o;
+  o.access = *k.access;
+  o.transport = in_process;
+  o.clock = &clock;
+  o.provider = cloud::NewAwsProvider(
+      std::make_unique<aws::Client>(
+          (*cloud)->url(), "us-east-1",
+          aws::Credentials{(*cloud)->options().access_key_id, (*cloud)->options().secret_access_key,
+                           "", "the test's keys"},
+          clock),
+      "burst", "portflow-interruptions");
+  o.inner = NewKubernetesBackend(std::move(k));
+  o.target.cluster = "burst";
+  o.target.node_groups = {"cpu-spot", "cpu-ondemand"};
+  CloudBackend backend(std::move(o));
+  testing::EventRecorder events;
+  backend.SetEventSink(&events);
+  testing::TempDir dir;
+  TimePoint start = clock.Now();
+  auto wall = std::chrono::steady_clock::now();
+  const ResourceRequest need{1000, int64_t{1} << 30, 0};
+  std::vector<std::string> keys;
+  size_t done = 0;
+  while (done < 30) {
+    while (keys.size() < 30 && backend.Place({need, 1, {}}).can_start_now) {
+      TaskSpec t;
+      t.run_id = "sweep";
+      t.step = "s";
+      t.instance = "s[" + std::to_string(keys.size()) + "]";
+      t.argv = {"true"};
+      t.workdir = t.run_dir = dir.path();
+      t.resources = need;
+      ASSERT_TRUE(backend.Submit(t).ok());
+      keys.push_back(t.Key());
+    }
+    ASSERT_LT(done, keys.size()) << backend.Place({need, 1, {}}).why;
+    auto end = events.WaitTerminal(keys[done]);
+    ASSERT_TRUE(end.has_value()) << keys[done] << " did not end";
+    EXPECT_EQ(end->state, TaskState::kSucceeded) << end->message;
+    ++done;
+  }
+  EXPECT_GE(clock.Now() - start, 2min) << "a node's minute, then a pod's";
+  EXPECT_LT(std::chrono::steady_clock::now() - wall, 60s);
+  auto cost = backend.FinishRun("sweep");
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_GT(cost->nodes, 1);
+  EXPECT_NEAR(cost->usd, nlohmann::json::parse((*cloud)->Bill())["cost"].get<double>(), 0.005);
+  backend.SetEventSink(nullptr);
+}
+
 TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {
   auto t = ParseCloudTarget({{"backend", "cloud"},
                              {"cluster", "burst"},

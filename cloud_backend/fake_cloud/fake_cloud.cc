@@ -280,7 +280,7 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
         if (key == options_.access_key_id) return options_.secret_access_key;
         return std::nullopt;
       },
-      clock_.Now());
+      RealClock().Now());  // clients sign with the wall clock, in virtual time too
   if (auto* refused = std::get_if<SignatureError>(&verdict))
     return Refused(request, path, *refused);
   const SignatureScope& scope = std::get<SignatureScope>(verdict);

@@ -169,15 +169,17 @@ bool Scheduler::ScheduleOne(const json& original) {
   std::array<int, kReasons> why{};
   NodeInfo* best = PickNode(original, why);
   if (!best) return MarkUnschedulable(original, why);
+  // By name: the Drain below may add or remove nodes, moving `best`.
+  const std::string node = best->name;
   json pod = original;
   std::string ns = Str(Field(pod, "metadata"), "namespace");
-  pod["spec"]["nodeName"] = best->name;
+  pod["spec"]["nodeName"] = node;
   SetCondition(pod["status"], "PodScheduled", "True", "", "", store_.clock().Now());
   if (!store_.Update(Pods(), ns, std::move(pod)).ok()) return false;
   // Count it now: the next pod of this pass must see the node's new load.
   feed_.Drain();
   (void)recorder_.Record(original, "Normal", "Scheduled",
-                         "Successfully assigned " + KeyOf(original) + " to " + best->name);
+                         "Successfully assigned " + KeyOf(original) + " to " + node);
   return true;
 }
 
