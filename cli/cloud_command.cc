@@ -30,6 +30,8 @@ int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
       return Fail(InvalidArgument(std::string(flag) + ": " + d.status().message()), kExitUsage);
     *into = *d;
   }
+  options.spot_interruptions_per_hour = o.spot_interruptions;
+  options.seed = o.seed;
   if (o.autoscaler) {
     auto unneeded = ParseDuration(o.scale_down_unneeded);
     if (!unneeded.ok())
@@ -75,7 +77,8 @@ int CloudServe(const GlobalOptions& g, const CloudServeOptions& o) {
   std::cerr << "portflow: serving a fake cloud (EKS cluster " << made.cluster << " with "
             << made.groups.size() << " node group(s), SQS queue " << made.queue
             << ", S3 path-style, in memory" << (o.autoscaler ? ", a Cluster Autoscaler" : "")
-            << ") in " << o.mode << " mode; Ctrl-C stops it\n";
+            << (o.spot_interruptions > 0 ? ", spot interruptions at random" : "") << ") in "
+            << o.mode << " mode; Ctrl-C stops it\n";
   int sig = 0;
   sigwait(&stop, &sig);
   std::cerr << "portflow: stopping the fake cloud\n";

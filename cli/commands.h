@@ -54,6 +54,10 @@ struct CloudServeOptions {
   // scale_down_unneeded.
   bool autoscaler = false;
   std::string scale_down_unneeded = "10m";
+  // Spot instances taken back at random: a rate an instance-hour, and the
+  // seed of the draws.
+  double spot_interruptions = 0;
+  uint64_t seed = 1;
 };
 
 int Run(const GlobalOptions& g, const RunOptions& o);

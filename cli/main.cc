@@ -237,6 +237,13 @@ int main(int argc, char** argv) {
                             "run a Cluster Autoscaler in the cluster: it grows the cheapest "
                             "group that fits each pod no node takes and gives idle nodes back "
                             "(for targets with autoscaler: cluster)");
+  cloud_serve_cmd
+      ->add_option("--spot-interruptions", cloud.spot_interruptions,
+                   "take spot instances back at random, at this many an instance-hour "
+                   "(default 0: only when POST /portflow/faults asks)")
+      ->check(CLI::Range(0.0, 3600.0));
+  cloud_serve_cmd->add_option("--seed", cloud.seed,
+                              "seed of the random spot interruptions (default 1)");
   cloud_serve_cmd->add_option("--scale-down-unneeded", cloud.scale_down_unneeded,
                               "with --autoscaler: how long a node holds no pod before it goes "
                               "(default 10m)");

@@ -175,6 +175,8 @@ cloud::SizingInput CloudBackend::SizingFor(const std::vector<ResourceRequest>& w
   for (const auto& [group, until] : failed_until_) {
     if (clock_.Now() < until) in.avoid.insert(group);
   }
+  // What a group that cannot launch was asked for may never come.
+  for (const std::string& group : in.avoid) in.joining.erase(group);
   return in;
 }
 
@@ -672,30 +674,37 @@ Status CloudBackend::GiveUpFailedLaunches(TimePoint now) {
   }
   // A group whose nodes are on their way says so when it cannot launch
   // them (InsufficientInstanceCapacity in every zone of its types, the
-  // vCPU quota): what it was asked for is given back, and the pods go to
-  // the next group that fits for a while.
+  // vCPU quota): it is passed over for a while, so that the pods go to the
+  // next group that fits, and what it was asked for is given back once it
+  // would have joined by now (a node that did launch has joined by then
+  // and is kept: a group may launch some of what it was asked and fail the
+  // rest).
   for (const std::string& group : joining) {
     ASSIGN_OR_RETURN(cloud::NodeGroupState state, provider_->Group(group));
     if (state.health.empty()) continue;
-    int desired;
+    int desired = 0, dropped = 0;
+    bool newly = false;
     {
       std::lock_guard<std::mutex> l(mu_);
-      int dropped = 0;
       for (auto n = launched_.begin(); n != launched_.end();) {
-        if (n->group == group && !n->ended && n->node.empty()) {
+        if (n->group == group && !n->ended && n->node.empty() &&
+            now - n->launched >= target_.provisioning + tick_) {
           n = launched_.erase(n);  // never launched: nothing to bill
           ++dropped;
         } else {
           ++n;
         }
       }
-      failed_until_[group] = now + std::chrono::seconds(60);
+      newly = failed_until_[group] <= now;
+      if (newly) failed_until_[group] = now + std::chrono::seconds(60);
       desired = std::max(state.min_size, desired_[group] - dropped);
-      SaveLedger();
+      if (dropped > 0) SaveLedger();
     }
-    PORTFLOW_LOG(LogLevel::kWarn, "cloud",
-                 "node group " + group + " cannot launch nodes (" + state.health +
-                     "): left alone for 60 s; the next group that fits is tried");
+    if (newly)
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                   "node group " + group + " cannot launch nodes (" + state.health +
+                       "): left alone for 60 s; the next group that fits is tried");
+    if (dropped == 0) continue;
     RETURN_IF_ERROR(provider_->Resize(group, desired));
     std::lock_guard<std::mutex> l(mu_);
     desired_[group] = desired;

@@ -83,7 +83,8 @@ class CloudBackend : public BackendWrapper {
   Status Tick();
   Status Resize(const std::string& group, int desired);
   // Groups with nodes on their way are read: one that says it cannot
-  // launch them gets its size back and is passed over for 60 s.
+  // launch them is passed over for 60 s, and gets back what it was asked
+  // for that has not joined when it would have.
   Status GiveUpFailedLaunches(TimePoint now);
   // Says, for each pod of `keys` that no node takes, why it waits now
   // (Provisioning, Budget, Unschedulable) when that changed.

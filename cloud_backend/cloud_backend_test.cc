@@ -242,6 +242,30 @@ TEST_F(CloudBackendTest, AStockoutSendsThePodToTheNextGroupThatFits) {
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
+// The account's vCPU quota allows one 2-vCPU node: the second pod's node
+// cannot launch in any group, so what was asked is given back and the pod
+// waits, then runs on the first node once that is free. One instance in the
+// bill, both attempts run.
+TEST_F(CloudBackendTest, TheVcpuQuotaKeepsToTheNodesItAllows) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "cpu-ondemand"};
+  Make(t);
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"vcpuQuota": 2})").ok());
+  TaskSpec a = Spec("a", 1500), b = Spec("b", 1500);  // a node each
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(backend_->Submit(b).ok());
+  auto end_a = events_.WaitTerminal(a.Key());
+  auto end_b = events_.WaitTerminal(b.Key());
+  ASSERT_TRUE(end_a.has_value() && end_b.has_value());
+  EXPECT_EQ(end_a->state, TaskState::kSucceeded);
+  EXPECT_EQ(end_b->state, TaskState::kSucceeded);
+  auto cost = backend_->FinishRun("run-1");
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  EXPECT_EQ(bill["instances"].size(), 1u) << "no launch past the quota";
+  EXPECT_EQ(cost->nodes, 1);
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+}
+
 // autoscaler: cluster: the cluster's autoscaler adds the node and gives it
 // back; portflow never resizes a group, says what the pod waits for, and
 // costs the run by its attempts' share of the nodes.

@@ -126,7 +126,7 @@ void FakeAutoscaler::Scan(TimePoint now) {
   };
   std::map<std::string, int> joined;  // running instances with a Node
   for (const Instance& i : ec2_.Instances()) {
-    if (!i.ended && !i.warned && i.joined) ++joined[i.group];
+    if (!i.ended && !i.warned && !i.draining && i.joined) ++joined[i.group];
   }
   for (const auto& [name, g] : groups) {
     for (int k = joined[name]; k < g.desired_size; ++k) rooms.push_back(room_of(g));
@@ -175,7 +175,7 @@ void FakeAutoscaler::Scan(TimePoint now) {
   // Scale down: a node with no pod for long enough goes, and its group
   // shrinks by one, down to its min.
   for (const Instance& i : ec2_.Instances()) {
-    if (i.ended || i.warned || !i.joined) {
+    if (i.ended || i.warned || i.draining || !i.joined) {
       unneeded_since_.erase(i.id);
       continue;
     }

@@ -113,9 +113,11 @@ Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
         RandomText(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
   std::unique_ptr<FakeCloud> cloud(new FakeCloud(std::move(options)));
   const FakeCloudOptions& o = cloud->options_;
-  cloud->ec2_ = std::make_unique<FakeEc2>(
-      cloud->clock_, Ec2Options{o.region, o.provisioning, o.spot_notice, nullptr},
-      static_cast<NodeEvents*>(cloud.get()));
+  Ec2Options ec2{o.region, o.provisioning, o.spot_notice, nullptr};
+  ec2.spot_interruptions_per_hour = o.spot_interruptions_per_hour;
+  ec2.seed = o.seed;
+  cloud->ec2_ =
+      std::make_unique<FakeEc2>(cloud->clock_, ec2, static_cast<NodeEvents*>(cloud.get()));
   for (const GroupConfig& g : o.groups) RETURN_IF_ERROR(cloud->ec2_->AddGroup(g));
   cloud->sqs_.CreateQueue(o.queue);
   fake::ClusterOptions cluster;
@@ -189,6 +191,40 @@ void FakeCloud::Joined(const Instance& instance) {
 
 void FakeCloud::Left(const Instance& instance) {
   (void)cluster_->RemoveNode(instance.id);  // NotFound when it never joined
+}
+
+// As EKS drains a node its group lets go: cordoned, then each pod running
+// on it evicted (deleted with its grace period; a Job makes its replacement
+// elsewhere). Drained when none is left running there.
+void FakeCloud::Drain(const Instance& instance) {
+  (void)cluster_->Handle({"PATCH",
+                          "/api/v1/nodes/" + instance.id,
+                          {{"content-type", "application/merge-patch+json"}},
+                          R"({"spec":{"unschedulable":true}})"});
+  json pods = json::parse(cluster_->Handle({"GET", "/api/v1/pods", {}, ""}).body, nullptr, false);
+  for (const json& p : Field(pods, "items")) {
+    const json& meta = Field(p, "metadata");
+    std::string phase = Str(Field(p, "status"), "phase");
+    if (Str(Field(p, "spec"), "nodeName") != instance.id || phase == "Succeeded" ||
+        phase == "Failed")
+      continue;
+    (void)cluster_->Handle(
+        {"DELETE",
+         "/api/v1/namespaces/" + Str(meta, "namespace") + "/pods/" + Str(meta, "name"),
+         {},
+         ""});
+  }
+}
+
+bool FakeCloud::Drained(const Instance& instance) {
+  json pods = json::parse(cluster_->Handle({"GET", "/api/v1/pods", {}, ""}).body, nullptr, false);
+  for (const json& p : Field(pods, "items")) {
+    std::string phase = Str(Field(p, "status"), "phase");
+    if (Str(Field(p, "spec"), "nodeName") == instance.id && phase != "Succeeded" &&
+        phase != "Failed")
+      return false;
+  }
+  return true;
 }
 
 std::string FakeCloud::url() const {
@@ -293,6 +329,15 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   if (scope.service == "portflow") return Portflow(request, path);
   if (scope.service == "s3") {
     ++s3_calls_;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (api_errors_ > 0) {  // S3's own names: SlowDown for throttling
+        --api_errors_;
+        bool throttled = api_error_code_.find("Throttl") != std::string::npos;
+        return s3_.Error(throttled ? 503 : 500, throttled ? "SlowDown" : api_error_code_,
+                         "injected by /portflow/faults", request.method);
+      }
+    }
     return s3_.Handle(request, path, query);
   }
   ++aws_calls_;
@@ -381,18 +426,33 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
       issues.push_back({{"code", "AsgInstanceLaunchFailures"},
                         {"message", code + ": " + message},
                         {"resourceIds", json::array({"eks-" + name})}});
+    // UPDATING while an update runs, DEGRADED while it cannot launch.
+    std::string status = ec2_->Updating(name) ? "UPDATING" : issues.empty() ? "ACTIVE" : "DEGRADED";
+    auto gpu = cloud::Catalog::Shipped().Find(g.instance_types[0], o.region);
+    const double created = 1764547200;  // 2025-12-01: a fixed time, as a group has one
     return json{
         {"nodegroupName", name},
         {"nodegroupArn",
          "arn:aws:eks:" + o.region + ":" + o.account + ":nodegroup/" + o.cluster + "/" + name},
         {"clusterName", o.cluster},
-        {"status", "ACTIVE"},
+        {"version", "1.32"},
+        {"releaseVersion", "1.32.0-20261201"},
+        {"createdAt", created},
+        {"modifiedAt", created},
+        {"status", status},
         {"capacityType", g.capacity_type},
         {"instanceTypes", g.instance_types},
+        {"amiType",
+         gpu && gpu->accelerators > 0 ? "AL2023_x86_64_NVIDIA" : "AL2023_x86_64_STANDARD"},
+        {"nodeRole", "arn:aws:iam::" + o.account + ":role/eks-node"},
+        {"diskSize", 20},
         {"subnets", subnets},
         {"scalingConfig",
          {{"minSize", g.min_size}, {"maxSize", g.max_size}, {"desiredSize", g.desired_size}}},
+        {"updateConfig", {{"maxUnavailable", 1}}},
+        {"resources", {{"autoScalingGroups", json::array({{{"name", "eks-" + name}}})}}},
         {"labels", json::object()},
+        {"tags", json::object()},
         {"health", {{"issues", issues}}}};
   };
   auto update_json = [&](const GroupUpdate& u) {

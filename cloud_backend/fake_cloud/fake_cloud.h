@@ -38,6 +38,10 @@ struct FakeCloudOptions {
   std::string queue = "portflow-interruptions";
   Duration provisioning = std::chrono::seconds(60);
   Duration spot_notice = std::chrono::seconds(120);
+  // Random spot interruptions (Ec2Options): a rate an instance-hour, 0 for
+  // none, and the seed of their draws.
+  double spot_interruptions_per_hour = 0;
+  uint64_t seed = 1;
   // cpu-spot, cpu-ondemand, gpu-ondemand and gpu-spot at 0 when empty.
   std::vector<GroupConfig> groups;
   // A Cluster Autoscaler of the cluster's own (fake_autoscaler.h), sizing
@@ -75,8 +79,9 @@ class FakeCloud : private NodeEvents {
   //    "stockout": {"instanceType": T, "zone": Z, "clear": false},
   //    "vcpuQuota": N (null: none),
   //    "apiErrors": {"count": N, "code": "ThrottlingException"}}
-  // apiErrors fails the next N EKS and SQS calls (throttling, or a server
-  // error for another code). The answer names what was done.
+  // apiErrors fails the next N EKS, SQS and S3 calls (throttling, S3's
+  // SlowDown, or a server error for another code). The answer names what
+  // was done.
   Result<std::string> InjectFaults(const std::string& body);
   // GET /portflow/bill: {"instances": [{"id", "nodeGroup", "type", "zone",
   // "capacityType", "hourlyPrice", "launch", "end", "cost"}], "cost": total},
@@ -101,6 +106,8 @@ class FakeCloud : private NodeEvents {
   void Joined(const Instance& instance) override;
   void Warned(const Instance& instance) override;
   void Left(const Instance& instance) override;
+  void Drain(const Instance& instance) override;
+  bool Drained(const Instance& instance) override;
   fake::HttpResponse Portflow(const fake::HttpRequest& request, const std::string& path);
   // A refused signature, in the refusing service's wire shape and names.
   fake::HttpResponse Refused(const fake::HttpRequest& request, const std::string& path,

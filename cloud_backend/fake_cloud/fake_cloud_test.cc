@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cloud_backend/aws/eks.h"
+#include "cloud_backend/aws/s3.h"
 #include "cloud_backend/aws/sqs.h"
 #include "tests/testing/cli_runner.h"
 
@@ -126,6 +127,26 @@ TEST_F(FakeCloudTest, FaultsAndTheBillAreSignedAndServed) {
   EXPECT_NEAR(b["instances"][0]["cost"].get<double>(), 0.0255 / 60, 1e-9) << "the 60 s minimum";
 }
 
+// S3 throttled as S3 throttles (503 SlowDown): portflow's client tries
+// again and the object goes in; past its tries it says why.
+TEST_F(FakeCloudTest, ThrottledS3CallsAreTriedAgain) {
+  aws::Client client = Client();
+  aws::S3 s3(client);
+  ASSERT_TRUE(s3.CreateBucket("artifacts").ok());
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"apiErrors": {"count": 2}})").ok());
+  Status put = s3.Put("artifacts", "k", "v");
+  EXPECT_TRUE(put.ok()) << put.ToString();
+  EXPECT_EQ(*s3.Get("artifacts", "k"), "v");
+  aws::Client impatient(cloud_->url(), "us-east-1",
+                        {cloud_->options().access_key_id, cloud_->options().secret_access_key, "",
+                         "the fake cloud's keys"},
+                        RealClock(), {2, 1ms, 2ms});
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"apiErrors": {"count": 2}})").ok());
+  Status refused = aws::S3(impatient).Put("artifacts", "k2", "v");
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(refused.message(), HasSubstr("503 SlowDown"));
+}
+
 TEST_F(FakeCloudTest, KubectlSeesTheClusterOfItsInstances) {
   aws::Client client = Client();
   ASSERT_TRUE(aws::Eks(client, "burst").SetDesiredSize("gpu-ondemand", 1).ok());
@@ -143,13 +164,22 @@ TEST_F(FakeCloudTest, KubectlSeesTheClusterOfItsInstances) {
   EXPECT_THAT(r.out, HasSubstr("us-east-1a"));
 }
 
-TEST(FakeCloudVirtualTime, InstancesBecomeNodesAndTakeThemWhenTheyGo) {
-  FakeClock clock;
-  FakeCloudOptions o;
-  o.clock = &clock;
-  auto made = FakeCloud::Make(o);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  FakeCloud& cloud = **made;
+// A fake cloud in virtual time: RunFor moves it.
+class FakeCloudVirtualTime : public ::testing::Test {
+ protected:
+  FakeCloud& Make(FakeCloudOptions o = {}) {
+    o.clock = &clock_;
+    auto made = FakeCloud::Make(o);
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    cloud_ = std::move(*made);
+    return *cloud_;
+  }
+  FakeClock clock_;
+  std::unique_ptr<FakeCloud> cloud_;
+};
+
+TEST_F(FakeCloudVirtualTime, InstancesBecomeNodesAndTakeThemWhenTheyGo) {
+  FakeCloud& cloud = Make();
   auto nodes = [&] {
     auto r = cloud.cluster().Handle({"GET", "/api/v1/nodes", {}, ""});
     return nlohmann::json::parse(r.body)["items"];
@@ -205,14 +235,10 @@ TEST(FakeCloudVirtualTime, InstancesBecomeNodesAndTakeThemWhenTheyGo) {
 // group that fits each (spot first, as cheaper; a nodeSelector is met), as
 // the Auto Scaling API does, never through an EKS update; nodes idle for
 // the unneeded time go, their groups shrinking with them.
-TEST(FakeCloudVirtualTime, ItsAutoscalerGrowsForPendingPodsAndGivesIdleNodesBack) {
-  FakeClock clock;
+TEST_F(FakeCloudVirtualTime, ItsAutoscalerGrowsForPendingPodsAndGivesIdleNodesBack) {
   FakeCloudOptions o;
-  o.clock = &clock;
   o.autoscaler = AutoscalerOptions{1s, 5min};
-  auto made = FakeCloud::Make(o);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  FakeCloud& cloud = **made;
+  FakeCloud& cloud = Make(o);
   auto pod = [&](const std::string& name, nlohmann::json requests, nlohmann::json selector) {
     nlohmann::json p = {
         {"metadata", {{"name", name}, {"annotations", {{"sim.portflow.dev/duration", "30"}}}}},
@@ -260,6 +286,44 @@ TEST(FakeCloudVirtualTime, ItsAutoscalerGrowsForPendingPodsAndGivesIdleNodesBack
   EXPECT_EQ(cloud.autoscaler()->scale_downs(), 4);
   EXPECT_EQ(cloud.ec2().UpdateCount(), 0u) << "no EKS update: the Auto Scaling side";
   for (const Instance& i : cloud.ec2().Instances()) EXPECT_TRUE(i.ended) << i.id;
+}
+
+// Lowering a group's size drains the node it lets go before the instance
+// ends: cordoned, its pods evicted (gone after their grace period), then
+// the instance and its Node go.
+TEST_F(FakeCloudVirtualTime, ScaleInDrainsTheNodeFirst) {
+  FakeCloud& cloud = Make();
+  {
+    std::lock_guard<std::mutex> l(cloud.lock());
+    ASSERT_TRUE(cloud.ec2().Resize("cpu-spot", 1).ok());
+  }
+  cloud.RunFor(61s);
+  nlohmann::json pod = {
+      {"metadata", {{"name", "p"}, {"annotations", {{"sim.portflow.dev/duration", "3600"}}}}},
+      {"spec", {{"containers", {{{"name", "c"}, {"image", "x"}}}}}}};
+  ASSERT_EQ(
+      cloud.cluster().Handle({"POST", "/api/v1/namespaces/default/pods", {}, pod.dump()}).status,
+      201);
+  cloud.RunFor(2s);
+  auto get = [&](const std::string& path) {
+    return nlohmann::json::parse(cloud.cluster().Handle({"GET", path, {}, ""}).body);
+  };
+  std::string node = get("/api/v1/namespaces/default/pods/p")["spec"].value("nodeName", "");
+  ASSERT_FALSE(node.empty()) << "running on the group's node";
+  {
+    std::lock_guard<std::mutex> l(cloud.lock());
+    ASSERT_TRUE(cloud.ec2().Resize("cpu-spot", 0).ok());
+    cloud.ec2().Sync();
+    EXPECT_FALSE(cloud.ec2().Instances()[0].ended) << "draining first";
+  }
+  EXPECT_EQ(get("/api/v1/nodes/" + node)["spec"].value("unschedulable", false), true);
+  cloud.RunFor(31s);  // the pod's grace period
+  EXPECT_EQ(cloud.cluster().Handle({"GET", "/api/v1/namespaces/default/pods/p", {}, ""}).status,
+            404)
+      << "evicted";
+  std::lock_guard<std::mutex> l(cloud.lock());
+  EXPECT_TRUE(cloud.ec2().Instances()[0].ended.has_value());
+  EXPECT_EQ(cloud.cluster().Handle({"GET", "/api/v1/nodes/" + node, {}, ""}).status, 404);
 }
 
 TEST_F(FakeCloudTest, Boto3WorksAgainstItUnchanged) {

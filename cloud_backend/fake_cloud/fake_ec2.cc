@@ -1,6 +1,7 @@
 #include "cloud_backend/fake_cloud/fake_ec2.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace portflow::fake_cloud {
@@ -20,7 +21,7 @@ double Instance::Cost(TimePoint now) const {
 }
 
 FakeEc2::FakeEc2(Clock& clock, Ec2Options options, NodeEvents* events)
-    : clock_(clock), options_(std::move(options)), events_(events) {
+    : clock_(clock), options_(std::move(options)), events_(events), random_(options_.seed) {
   if (!options_.catalog) options_.catalog = &cloud::Catalog::Shipped();
 }
 
@@ -86,6 +87,13 @@ Result<GroupUpdate> FakeEc2::Resize(const std::string& name, int desired, std::o
   return u;
 }
 
+bool FakeEc2::Updating(const std::string& group) const {
+  for (const auto& [id, u] : updates_) {
+    if (u.group == group && u.status == "InProgress") return true;
+  }
+  return false;
+}
+
 Status FakeEc2::SetDesired(const std::string& name, int desired) {
   auto it = groups_.find(name);
   if (it == groups_.end()) return NotFound("No node group found for name: " + name + ".");
@@ -99,7 +107,7 @@ Status FakeEc2::SetDesired(const std::string& name, int desired) {
 
 Status FakeEc2::TerminateInstance(const std::string& id) {
   for (Instance& i : instances_) {
-    if (i.id != id || i.ended || i.warned) continue;
+    if (i.id != id || i.ended || i.warned || i.draining) continue;
     GroupConfig& c = groups_.at(i.group).config;
     if (c.desired_size <= c.min_size)
       return InvalidArgument("node group " + c.name + " is at its min size " +
@@ -132,16 +140,35 @@ int FakeEc2::InterruptSpot(const std::string& group, int count) {
   int warned = 0;
   for (auto it = instances_.rbegin(); it != instances_.rend() && warned < count; ++it) {
     if (it->group != group || it->capacity_type != "SPOT" || it->ended || it->warned) continue;
-    it->warned = now;
+    Warn(*it, now);
     ++warned;
-    if (events_ && it->joined) events_->Warned(*it);
   }
   return warned;
 }
 
+void FakeEc2::Warn(Instance& i, TimePoint now) {
+  i.warned = now;
+  if (events_ && i.joined) events_->Warned(i);
+}
+
+void FakeEc2::InterruptAtRandom(TimePoint now) {
+  if (options_.spot_interruptions_per_hour <= 0) return;
+  if (!last_draw_) last_draw_ = now;
+  double hours = std::chrono::duration<double>(now - *last_draw_).count() / 3600.0;
+  last_draw_ = now;
+  if (hours <= 0) return;
+  // The chance that a Poisson process of this rate fires within `hours`.
+  double p = 1 - std::exp(-options_.spot_interruptions_per_hour * hours);
+  std::uniform_real_distribution<double> uniform(0, 1);
+  for (Instance& i : instances_) {
+    if (i.capacity_type != "SPOT" || i.ended || i.warned || i.draining) continue;
+    if (uniform(random_) < p) Warn(i, now);
+  }
+}
+
 int FakeEc2::Running(const std::string& group) const {
   return static_cast<int>(std::count_if(instances_.begin(), instances_.end(), [&](const auto& i) {
-    return i.group == group && !i.ended && !i.warned;
+    return i.group == group && !i.ended && !i.warned && !i.draining;
   }));
 }
 
@@ -199,9 +226,13 @@ void FakeEc2::End(Instance& i, TimePoint now) {
 
 std::optional<TimePoint> FakeEc2::Sync() {
   TimePoint now = clock_.Now();
+  InterruptAtRandom(now);
   for (Instance& i : instances_) {
     if (i.ended) continue;
     if (i.warned && now >= *i.warned + options_.spot_notice) {
+      End(i, now);
+    } else if (i.draining &&
+               (!events_ || events_->Drained(i) || now >= *i.draining + options_.drain_timeout)) {
       End(i, now);
     } else if (!i.joined && now >= i.ready) {
       i.joined = true;
@@ -216,16 +247,22 @@ std::optional<TimePoint> FakeEc2::Sync() {
       Launch(g, now);
       if (instances_.size() == before) break;
     }
-    // Scale in: what has not joined yet first, then the newest.
+    // Scale in: what has not joined yet first, at once; then the newest,
+    // drained first.
     for (; running > g.config.desired_size; --running) {
       Instance* pick = nullptr;
       for (Instance& i : instances_) {
-        if (i.group != name || i.ended || i.warned) continue;
+        if (i.group != name || i.ended || i.warned || i.draining) continue;
         if (!pick || (pick->joined && !i.joined) ||
             (pick->joined == i.joined && i.launched >= pick->launched))
           pick = &i;
       }
-      End(*pick, now);
+      if (!pick->joined || !events_) {
+        End(*pick, now);
+        continue;
+      }
+      pick->draining = now;
+      events_->Drain(*pick);
     }
     if (running >= g.config.desired_size) {
       g.health_code.clear();
@@ -241,6 +278,7 @@ std::optional<TimePoint> FakeEc2::Sync() {
     if (i.ended) continue;
     if (!i.joined) earlier(i.ready);
     if (i.warned) earlier(*i.warned + options_.spot_notice);
+    if (i.draining) earlier(*i.draining + options_.drain_timeout);
   }
   return next;
 }
@@ -251,7 +289,7 @@ void FakeEc2::SettleUpdates() {
     const GroupState& g = groups_.at(u.group);
     int live = 0, joined = 0;
     for (const Instance& i : instances_) {
-      if (i.group != u.group || i.ended || i.warned) continue;
+      if (i.group != u.group || i.ended || i.warned || i.draining) continue;
       ++live;
       joined += i.joined;
     }

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,7 +34,8 @@ struct Instance {
   TimePoint launched;
   TimePoint ready;  // when its Node joins the cluster
   bool joined = false;
-  std::optional<TimePoint> warned;  // a spot interruption warning was sent
+  std::optional<TimePoint> warned;    // a spot interruption warning was sent
+  std::optional<TimePoint> draining;  // scaled in: its node is drained, then it ends
   std::optional<TimePoint> ended;
   // Billed per second from launch to end (or `now`), 60 s at least.
   double Cost(TimePoint now) const;
@@ -55,6 +57,14 @@ class NodeEvents {
   virtual void Joined(const Instance& instance) = 0;  // a Node named `instance.id`
   virtual void Warned(const Instance& instance) = 0;  // spot: taken back after the notice
   virtual void Left(const Instance& instance) = 0;    // the Node goes
+  // Scale-in of a joined instance: cordon its Node and evict its pods, as
+  // EKS drains a managed node group's node; it ends once Drained() or
+  // after the drain timeout.
+  virtual void Drain(const Instance& instance) { (void)instance; }
+  virtual bool Drained(const Instance& instance) {
+    (void)instance;
+    return true;
+  }
 };
 
 struct Ec2Options {
@@ -62,6 +72,15 @@ struct Ec2Options {
   Duration provisioning = std::chrono::seconds(60);
   Duration spot_notice = std::chrono::seconds(120);
   const cloud::Catalog* catalog = nullptr;  // the shipped one when null
+  // How long a scaled-in node may take to drain before it is ended anyway
+  // (EKS: 15 minutes, whatever the pod disruption budgets say).
+  Duration drain_timeout = std::chrono::minutes(15);
+  // Spot instances are also taken back at random: each running one is
+  // warned at this rate (interruptions an instance-hour; 0: only when a
+  // fault asks), drawn from a generator seeded with `seed`, so that in
+  // virtual time a run is the same every time.
+  double spot_interruptions_per_hour = 0;
+  uint64_t seed = 1;
 };
 
 class FakeEc2 {
@@ -83,6 +102,7 @@ class FakeEc2 {
                              std::optional<int> max = {});
   Result<GroupUpdate> Update(const std::string& id) const;  // NotFound
   size_t UpdateCount() const { return updates_.size(); }    // asked for through EKS
+  bool Updating(const std::string& group) const;            // an update InProgress
 
   // What the Cluster Autoscaler does through the Auto Scaling API, which EKS
   // then reports: a new desired size, without an EKS update (InvalidArgument
@@ -100,8 +120,9 @@ class FakeEc2 {
 
   // Does what is due: launches instances for groups below their desired size
   // (the first type and zone in stock, within the quota), joins those
-  // provisioned, terminates those above it (not yet joined first, then the
-  // newest) and those whose notice ran out. When it next has something to do.
+  // provisioned, terminates those above it (not yet joined first, at once;
+  // then the newest, drained first) and those whose notice ran out. When it
+  // next has something to do.
   std::optional<TimePoint> Sync();
 
   std::vector<Instance> Instances() const;  // every instance launched, ended ones too
@@ -112,9 +133,13 @@ class FakeEc2 {
     GroupConfig config;
     std::string health_code, health_message;
   };
-  int Running(const std::string& group) const;  // not ended and not warned
+  int Running(const std::string& group) const;  // not ended, warned or draining
   double RunningVcpus() const;
   void Launch(GroupState& g, TimePoint now);
+  void Warn(Instance& i, TimePoint now);
+  // Warns spot instances at random, at the options' rate, for the time
+  // since the last draw.
+  void InterruptAtRandom(TimePoint now);
   void End(Instance& i, TimePoint now);
   void SettleUpdates();
 
@@ -127,6 +152,8 @@ class FakeEc2 {
   std::set<std::pair<std::string, std::string>> stockouts_;  // type, zone
   std::optional<double> vcpu_quota_;
   int next_id_ = 1;
+  std::mt19937_64 random_;
+  std::optional<TimePoint> last_draw_;  // of the random interruptions
 };
 
 }  // namespace portflow::fake_cloud

@@ -137,5 +137,36 @@ TEST_F(FakeEc2Test, BadGroupsAndSizesAreRefused) {
   EXPECT_EQ(ec2_.Group("cpu-spot")->max_size, 8);
 }
 
+// Spot instances taken back at random, at a rate, from a seeded generator:
+// the same seed warns the same instances at the same times; another seed
+// others; no rate, none.
+TEST(FakeEc2RandomTest, SpotInterruptionsAtARateFollowTheSeed) {
+  auto warned = [](double rate, uint64_t seed) {
+    FakeClock clock;
+    Seen seen;
+    Ec2Options o{"us-east-1", 60s, 120s, nullptr};
+    o.spot_interruptions_per_hour = rate;
+    o.seed = seed;
+    FakeEc2 ec2(clock, o, &seen);
+    EXPECT_TRUE(ec2.AddGroup({"cpu-spot", "SPOT", {"c5.large"}, {}, 0, 10, 10}).ok());
+    EXPECT_TRUE(ec2.AddGroup({"cpu-ondemand", "ON_DEMAND", {"m5.large"}, {}, 0, 10, 10}).ok());
+    for (int i = 0; i < 360; ++i) {  // an hour, a look every 10 s
+      ec2.Sync();
+      clock.Advance(10s);
+    }
+    std::vector<std::string> out;
+    for (const std::string& e : seen.log)
+      if (e[0] == '!') out.push_back(e);
+    for (const Instance& i : ec2.Instances())
+      EXPECT_TRUE(i.capacity_type == "SPOT" || !i.warned) << "on-demand is never taken back";
+    return out;
+  };
+  std::vector<std::string> first = warned(1, 7);
+  EXPECT_GE(first.size(), 3u) << "ten spot nodes for an hour at one an hour each";
+  EXPECT_EQ(warned(1, 7), first);
+  EXPECT_NE(warned(1, 8), first);
+  EXPECT_TRUE(warned(0, 7).empty());
+}
+
 }  // namespace
 }  // namespace portflow::fake_cloud

@@ -32,12 +32,20 @@ assert g["capacityType"] == "SPOT" and g["scalingConfig"]["desiredSize"] == 0, g
 u = eks.update_nodegroup_config(clusterName="burst", nodegroupName="cpu-spot",
                                 scalingConfig={"desiredSize": 1})["update"]
 assert u["status"] == "InProgress", u
+
+
+def group_status(name):
+    return eks.describe_nodegroup(clusterName="burst", nodegroupName=name)["nodegroup"]["status"]
+
+
+assert group_status("cpu-spot") == "UPDATING"
 for _ in range(100):
     u = eks.describe_update(name="burst", nodegroupName="cpu-spot", updateId=u["id"])["update"]
     if u["status"] != "InProgress":
         break
     time.sleep(0.05)
 assert u["status"] == "Successful", u
+assert group_status("cpu-spot") == "ACTIVE"
 try:
     eks.describe_nodegroup(clusterName="burst", nodegroupName="nope")
     raise AssertionError("an unknown group was described")
@@ -169,6 +177,20 @@ def portflow(method, path, body=None, secret_key=secret):
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
 
+
+# A group that cannot launch is DEGRADED, with the reason as a health issue.
+status, done = portflow("POST", "/portflow/faults",
+                        json.dumps({"stockout": {"instanceType": "g5.xlarge"}}))
+assert status == 200, (status, done)
+eks.update_nodegroup_config(clusterName="burst", nodegroupName="gpu-spot",
+                            scalingConfig={"desiredSize": 1})
+g = eks.describe_nodegroup(clusterName="burst", nodegroupName="gpu-spot")["nodegroup"]
+assert g["status"] == "DEGRADED", g
+assert "InsufficientInstanceCapacity" in g["health"]["issues"][0]["message"], g
+eks.update_nodegroup_config(clusterName="burst", nodegroupName="gpu-spot",
+                            scalingConfig={"desiredSize": 0})
+portflow("POST", "/portflow/faults",
+         json.dumps({"stockout": {"instanceType": "g5.xlarge", "clear": True}}))
 
 status, done = portflow("POST", "/portflow/faults",
                         json.dumps({"interruptSpot": {"nodeGroup": "cpu-spot", "count": 1}}))
