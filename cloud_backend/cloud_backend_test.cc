@@ -155,6 +155,57 @@ TEST_F(CloudBackendTest, TheBudgetHoldsBackANodeThatWouldPassIt) {
   EXPECT_EQ(cloud_->ec2().Instances().size(), 1u);
 }
 
+// Two groups that would grow in the same look are held to the budget
+// together: a CPU and a GPU pod whose nodes cost more than maxHourlyCost
+// together run one after the other.
+TEST_F(CloudBackendTest, TheBudgetHoldsAcrossGroupsInOneLook) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "gpu-spot"};
+  t.max_hourly_cost = 0.31;  // a c5.large (0.0255) or a g5.xlarge (0.3018) spot, not both
+  t.scale_down_after = 1s;
+  Make(t);
+  // Both pods wait in the same look: the loop is held in a throttled call
+  // (its retries back off for over a second) while they are submitted.
+  ASSERT_TRUE(backend_->Probe().reachable.ok());
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"apiErrors": {"count": 3}})").ok());
+  std::this_thread::sleep_for(150ms);
+  TaskSpec cpu = Spec("cpu", 1000), gpu = Spec("gpu", 1000);
+  gpu.resources.gpus = 1;
+  ASSERT_TRUE(backend_->Submit(cpu).ok());
+  ASSERT_TRUE(backend_->Submit(gpu).ok());
+  auto end_cpu = events_.WaitTerminal(cpu.Key());
+  auto end_gpu = events_.WaitTerminal(gpu.Key());
+  ASSERT_TRUE(end_cpu.has_value() && end_gpu.has_value());
+  EXPECT_EQ(end_cpu->state, TaskState::kSucceeded);
+  EXPECT_EQ(end_gpu->state, TaskState::kSucceeded);
+  EXPECT_THAT(Reasons(gpu.Key()), HasSubstr("Budget"));
+  (void)backend_->FinishRun("run-1");
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  ASSERT_EQ(bill["instances"].size(), 2u);
+  EXPECT_GE(bill["instances"][1]["launch"].get<double>(), bill["instances"][0]["end"].get<double>())
+      << "never both at once";
+}
+
+// A group out of its first type launches its next: the run is billed at
+// the price of what was launched, as the bill is.
+TEST_F(CloudBackendTest, ANodeOfTheGroupsNextTypeCostsItsOwnPrice) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};  // c5.large, then m5.large
+  Make(t);
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"stockout": {"instanceType": "c5.large"}})").ok());
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  auto end = events_.WaitTerminal(a.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  auto cost = backend_->FinishRun("run-1");
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  ASSERT_EQ(bill["instances"].size(), 1u);
+  EXPECT_EQ(bill["instances"][0]["type"], "m5.large");
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+}
+
 TEST_F(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroupNext) {
   CloudTarget t;
   t.node_groups = {"cpu-spot", "cpu-ondemand"};

@@ -1,0 +1,241 @@
+// The nodes a run asks its cloud for, and their ledger: groups raised and
+// lowered (Resize, Shrink), launches a group cannot make given back
+// (GiveUpFailedLaunches), the run's nodes kept in RUN_DIR/cloud-nodes.json
+// across a crash (StartRun, SaveLedger), and given back and costed when
+// the run ends (FinishRun).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cloud_backend/cloud_backend_internal.h"
+#include "core/json_fields.h"
+#include "core/log.h"
+
+namespace portflow {
+namespace {
+
+using json = nlohmann::json;
+
+}  // namespace
+
+Status CloudBackend::GiveUpFailedLaunches(TimePoint now) {
+  std::set<std::string> joining;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Launched& n : launched_) {
+      if (!n.ended && n.node.empty() && now - n.launched >= tick_) joining.insert(n.group);
+    }
+  }
+  // A group whose nodes are on their way says so when it cannot launch
+  // them (InsufficientInstanceCapacity in every zone of its types, the
+  // vCPU quota): it is passed over for a while, so that the pods go to the
+  // next group that fits, and what it was asked for is given back once it
+  // would have joined by now (a node that did launch has joined by then
+  // and is kept: a group may launch some of what it was asked and fail the
+  // rest).
+  for (const std::string& group : joining) {
+    ASSIGN_OR_RETURN(cloud::NodeGroupState state, provider_->Group(group));
+    if (state.health.empty()) continue;
+    int desired = 0, dropped = 0;
+    bool newly = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (auto n = launched_.begin(); n != launched_.end();) {
+        if (n->group == group && !n->ended && n->node.empty() &&
+            now - n->launched >= target_.provisioning + tick_) {
+          n = launched_.erase(n);  // never launched: nothing to bill
+          ++dropped;
+        } else {
+          ++n;
+        }
+      }
+      newly = failed_until_[group] <= now;
+      if (newly) failed_until_[group] = now + std::chrono::seconds(60);
+      desired = std::max(state.min_size, desired_[group] - dropped);
+      if (dropped > 0) SaveLedger();
+    }
+    if (newly)
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                   "node group " + group + " cannot launch nodes (" + state.health +
+                       "): left alone for 60 s; the next group that fits is tried");
+    if (dropped == 0) continue;
+    RETURN_IF_ERROR(provider_->Resize(group, desired));
+    std::lock_guard<std::mutex> l(mu_);
+    desired_[group] = desired;
+  }
+  return OkStatus();
+}
+
+Status CloudBackend::Resize(const std::string& group, int desired) {
+  int before;
+  double price = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    before = desired_[group];
+    for (const cloud::GroupView& g : groups_) {
+      if (g.name == group) price = g.HourlyPrice();
+    }
+  }
+  PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+               "node group " + group + ": desired size " + std::to_string(before) + " -> " +
+                   std::to_string(desired));
+  RETURN_IF_ERROR(provider_->Resize(group, desired));
+  TimePoint now = clock_.Now();
+  std::lock_guard<std::mutex> l(mu_);
+  desired_[group] = desired;
+  if (desired > before) {
+    last_growth_[group] = now;
+    for (int i = before; i < desired; ++i) launched_.push_back({group, "", now, {}, {}, {}, price});
+    SaveLedger();
+  }
+  return OkStatus();
+}
+
+Status CloudBackend::Shrink(const std::string& group, int count) {
+  int desired;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    desired = std::max(0, desired_[group] - count);
+  }
+  RETURN_IF_ERROR(Resize(group, desired));
+  // The group ends what has not joined first, then the newest nodes: those
+  // this run added last.
+  TimePoint now = clock_.Now();
+  std::lock_guard<std::mutex> l(mu_);
+  int left = count;
+  for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {
+    if (n->group != group || n->ended || n->warned || !n->node.empty()) continue;
+    n->ended = now;
+    --left;
+  }
+  for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {
+    if (n->group != group || n->ended || n->warned) continue;
+    n->ended = now;
+    --left;
+  }
+  SaveLedger();
+  return OkStatus();
+}
+
+namespace {
+
+int64_t Millis(TimePoint t) { return ToUnixMillis(t); }
+json OptionalMillis(const std::optional<TimePoint>& t) {
+  return t ? json(ToUnixMillis(*t)) : json(nullptr);
+}
+std::optional<TimePoint> OptionalTime(const json& j) {
+  if (!j.is_number_integer()) return std::nullopt;
+  return FromUnixMillis(j.get<int64_t>());
+}
+
+}  // namespace
+
+void CloudBackend::StartRun(const std::string& run_id, const std::string& run_dir) {
+  BackendWrapper::StartRun(run_id, run_dir);
+  std::lock_guard<std::mutex> l(mu_);
+  ledger_ = run_dir + "/cloud-nodes.json";
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  // A run resumed after its portflow died: the nodes it had added are its
+  // own still, to be costed and given back.
+  std::ifstream in(ledger_);
+  if (!in) return;
+  json saved = json::parse(in, nullptr, false);
+  for (const json& n : Field(saved, "nodes")) {
+    Launched entry{Str(n, "group"),
+                   Str(n, "node"),
+                   FromUnixMillis(Field(n, "launched").get<int64_t>()),
+                   OptionalTime(Field(n, "ended")),
+                   std::nullopt,
+                   OptionalTime(Field(n, "warned")),
+                   Field(n, "price").get<double>()};
+    if (!entry.node.empty()) seen_nodes_.insert(entry.node);
+    launched_.push_back(std::move(entry));
+  }
+  PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+               "resumed with " + std::to_string(launched_.size()) + " node(s) the run had added");
+}
+
+void CloudBackend::SaveLedger() {
+  if (ledger_.empty()) return;
+  json nodes = json::array();
+  for (const Launched& n : launched_) {
+    nodes.push_back({{"group", n.group},
+                     {"node", n.node},
+                     {"launched", Millis(n.launched)},
+                     {"ended", OptionalMillis(n.ended)},
+                     {"warned", OptionalMillis(n.warned)},
+                     {"price", n.price}});
+  }
+  // Whole or not at all: a crash mid-write leaves the last one.
+  std::string tmp = ledger_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json{{"nodes", nodes}}.dump() << "\n";
+    if (!out) {
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud", "cannot write " + tmp);
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, ledger_, ec);
+  if (ec) PORTFLOW_LOG(LogLevel::kWarn, "cloud", "cannot write " + ledger_ + ": " + ec.message());
+}
+
+std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
+  (void)run_id;
+  StopLoop();
+  if (!Sizes()) {
+    // The cluster's autoscaler added the nodes: the run cost what its
+    // attempts' pods held of them.
+    std::lock_guard<std::mutex> l(mu_);
+    RunCost cost;
+    cost.usd = attempts_cost_;
+    cost.nodes = static_cast<int>(nodes_used_.size());
+    cost.detail = "its pods' share of " + std::to_string(nodes_used_.size()) +
+                  " node(s) that the cluster's autoscaler sized";
+    return cost;
+  }
+  std::map<std::string, int> ours;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Launched& n : launched_) {
+      if (!n.ended && !n.warned) ++ours[n.group];  // a warned one no longer counts
+    }
+  }
+  for (const auto& [group, count] : ours) {
+    if (Status st = Shrink(group, count); !st.ok())
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                   "node group " + group + " was not scaled down after the run: " + st.message());
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  TimePoint now = clock_.Now();
+  RunCost cost;
+  std::map<std::string, std::pair<int, Duration>> by_type;
+  for (const Launched& n : launched_) {
+    // A warned node still there ends when its notice runs out.
+    TimePoint end =
+        n.ended.value_or(n.warned ? std::max(now, *n.warned + target_.spot_notice) : now);
+    Duration billed = std::max<Duration>(end - n.launched, std::chrono::seconds(60));
+    cost.usd += std::chrono::duration<double>(billed).count() * n.price / 3600.0;
+    ++cost.nodes;
+    for (const cloud::GroupView& g : groups_) {
+      if (g.name != n.group) continue;
+      auto& [count, time] = by_type[g.type.name + (g.spot ? " (spot)" : "")];
+      ++count;
+      time += billed;
+    }
+  }
+  for (const auto& [type, use] : by_type) {
+    cost.detail +=
+        (cost.detail.empty() ? "" : ", ") + std::to_string(use.first) + " " + type + " for " +
+        std::to_string(static_cast<int>(std::chrono::duration<double>(use.second).count())) + " s";
+  }
+  if (cost.detail.empty()) cost.detail = "no node added";
+  return cost;
+}
+
+}  // namespace portflow
