@@ -16,6 +16,7 @@ namespace portflow::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using json = nlohmann::json;
 
 std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
@@ -292,6 +293,23 @@ TEST_F(CloudTargetTest, AKilledRunResumesWithItsNodesAndStillGivesThemBack) {
   EXPECT_FALSE(ledger["instances"][0]["end"].is_null()) << "and gave it back";
   EXPECT_EQ(st["cost"]["nodes"], 1);
   EXPECT_NEAR(st["cost"]["usd"].get<double>(), ledger["cost"].get<double>(), 0.005);
+}
+
+// A step that no instance type of the target's groups fits on one node is
+// refused before the run starts (exit 2), naming the groups.
+TEST(CloudTest, AStepNoGroupCanFitIsRefusedBeforeTheRun) {
+  TempDir dir;
+  WriteFile(dir.path() + "/big.yaml",
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: big}\nspec:\n  image: "
+            "busybox\n"
+            "  steps:\n    - name: huge\n      command: [\"true\"]\n"
+            "      resources: {cpu: \"64\", memory: 1Gi}\n");
+  CliResult r = RunCli({"run", "big.yaml", "--target", "cloud-rehearsal"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("huge"));
+  EXPECT_THAT(r.err, HasSubstr("no node group portflow may scale (cpu-spot, cpu-ondemand, "
+                               "gpu-ondemand, gpu-spot) has an instance type with room for"));
+  EXPECT_THAT(RunCli({"runs"}, dir.path()).out, Not(HasSubstr("big-"))) << "no run was made";
 }
 
 TEST(CloudTest, CloudTargetSettingsAreCheckedWhereTheyAreWritten) {
