@@ -23,6 +23,9 @@ struct InstanceType {
   double spot_price = 0;  // USD an hour, spot; 0 when not offered
   std::string region;
   std::string zone;
+  // USD an hour on `spot` capacity: the spot price where offered, else
+  // the on-demand price.
+  double Hourly(bool spot) const { return spot && spot_price > 0 ? spot_price : price; }
 };
 
 class Catalog {

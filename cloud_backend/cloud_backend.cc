@@ -1,3 +1,9 @@
+// The cloud backend, in order: start (the groups read, the sizing loop
+// started); placement and submit; the rewrite of the inner backend's events
+// (cost per attempt, Preempted, Provisioning); the loop's look (Tick: read
+// the cluster, bind joined nodes, size; Report); the "cloud" factory. The
+// nodes a run asks for, their spot interruptions and their ledger are in
+// cloud_nodes.cc.
 #include "cloud_backend/cloud_backend.h"
 
 #include <algorithm>
@@ -132,6 +138,13 @@ Backend::Availability CloudBackend::Probe() {
 bool CloudBackend::Allowed(const cloud::GroupView& g) const {
   return !(target_.spot == cloud::SpotPolicy::kNever && g.spot) &&
          !(target_.spot == cloud::SpotPolicy::kOnly && !g.spot);
+}
+
+const cloud::GroupView* CloudBackend::GroupNamed(const std::string& name) const {
+  for (const cloud::GroupView& g : groups_) {
+    if (g.name == name) return &g;
+  }
+  return nullptr;
 }
 
 ResourceRequest CloudBackend::Potential() const {
@@ -440,16 +453,11 @@ Status CloudBackend::Tick() {
           n.node = name;
           // Priced as what it is: a group falls back to its next type (and
           // zone) when the first is out of stock.
-          auto g = std::find_if(groups_.begin(), groups_.end(),
-                                [&](const cloud::GroupView& v) { return v.name == group; });
           auto [type, zone] = type_of[name];
           auto row = catalog_->Find(type, target_.region, zone);
           if (!row) row = catalog_->Find(type, target_.region);
-          if (row && g != groups_.end()) {
-            cloud::GroupView as_launched = *g;
-            as_launched.type = *row;
-            n.price = as_launched.HourlyPrice();
-          }
+          if (const cloud::GroupView* g = GroupNamed(group); row && g)
+            n.price = row->Hourly(g->spot);
           changed = true;
           break;
         }
@@ -469,9 +477,8 @@ Status CloudBackend::Tick() {
       for (const Launched& n : launched_) {
         if (n.node == o.node) price = n.price;
       }
-      for (const cloud::GroupView& g : groups_) {
-        if (price == 0 && g.name == group_of[o.node]) price = g.HourlyPrice();
-      }
+      const cloud::GroupView* g = GroupNamed(group_of[o.node]);
+      if (price == 0 && g) price = g->HourlyPrice();
       pods_of[o.pod] = {now, o.share, price, o.node};
     }
   }
@@ -503,9 +510,7 @@ Status CloudBackend::Tick() {
     budget_blocked_ = false;
     double hourly = HourlyNow();  // with what this look asks for, group by group
     for (auto it = grow.begin(); it != grow.end();) {
-      const cloud::GroupView& g =
-          *std::find_if(groups_.begin(), groups_.end(),
-                        [&](const cloud::GroupView& v) { return v.name == it->first; });
+      const cloud::GroupView& g = *GroupNamed(it->first);
       int more = it->second - desired_[g.name];
       if (target_.max_hourly_cost) {
         while (more > 0 && hourly + more * g.HourlyPrice() > *target_.max_hourly_cost) --more;
@@ -619,64 +624,6 @@ void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
     reported_[e.key] = e.reason;
     Emit(std::move(e));
   }
-}
-
-Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::string>& node_of,
-                               const std::map<std::string, std::string>& group_of,
-                               const std::map<std::string, std::set<std::string>>& keys_on) {
-  if (interruptions_off_) return OkStatus();
-  auto warned = provider_->Interruptions();
-  if (!warned.ok()) {
-    // A cloud without the queue still runs work; interruptions then end
-    // attempts as failures.
-    interruptions_off_ = true;
-    PORTFLOW_LOG(LogLevel::kWarn, "cloud",
-                 "the spot interruption queue " + target_.interruption_queue +
-                     " cannot be read, so a spot interruption will fail the attempts on its "
-                     "node: " +
-                     warned.status().message());
-    return OkStatus();
-  }
-  std::vector<TaskHandle> stop;
-  for (const std::string& instance : *warned) {
-    auto node = node_of.find(instance);
-    if (node == node_of.end()) continue;  // gone, or not a node of this cluster
-    const std::string& group = group_of.at(node->second);
-    PORTFLOW_LOG(LogLevel::kInfo, "cloud",
-                 "spot interruption of instance " + instance + " (node " + node->second +
-                     ", group " + group + "): cordoned; its attempts are placed again");
-    auto cordoned =
-        client_->Call({"PATCH", "/api/v1/nodes/" + node->second,
-                       R"({"spec":{"unschedulable":true}})", "application/merge-patch+json"});
-    if (!cordoned.ok()) PORTFLOW_LOG(LogLevel::kWarn, "cloud", cordoned.status().message());
-    std::lock_guard<std::mutex> l(mu_);
-    // The group launches a replacement to keep its size: the run's, when
-    // the node was.
-    for (Launched& n : launched_) {
-      if (n.node == node->second && !n.ended && !n.warned) {
-        n.warned = now;  // it ends after the notice, whatever the group's size
-        double price = n.price;
-        launched_.push_back({group, "", now, {}, {}, {}, price});
-        SaveLedger();
-        break;
-      }
-    }
-    auto keys = keys_on.find(node->second);
-    if (keys == keys_on.end()) continue;
-    for (const std::string& key : keys->second) {
-      auto need = needs_.find(key);
-      if (need == needs_.end() || !need->second.handle) continue;
-      preempted_[key] = "spot interruption of node " + node->second + " (group " + group + ")";
-      avoid_for_[need->second.instance_label] = group;
-      stop.push_back(*need->second.handle);
-    }
-  }
-  // Stopped now, as a drain would, so that they run again elsewhere at once.
-  for (const TaskHandle& h : stop) {
-    if (Status st = BackendWrapper::Cancel(h, false); !st.ok())
-      PORTFLOW_LOG(LogLevel::kWarn, "cloud", "stopping " + h.key + ": " + st.message());
-  }
-  return OkStatus();
 }
 
 namespace {

@@ -107,6 +107,7 @@ class CloudBackend : public BackendWrapper {
   // (mu_ held)
   void SaveLedger();
   bool Allowed(const cloud::GroupView& g) const;
+  const cloud::GroupView* GroupNamed(const std::string& name) const;  // null when not read
   // What the allowed groups hold at their max sizes: the capacity.
   ResourceRequest Potential() const;
   double HourlyNow() const;

@@ -1,6 +1,7 @@
 // The nodes a run asks its cloud for, and their ledger: groups raised and
 // lowered (Resize, Shrink), launches a group cannot make given back
-// (GiveUpFailedLaunches), the run's nodes kept in RUN_DIR/cloud-nodes.json
+// (GiveUpFailedLaunches), spot interruptions (Interrupt: the node cordoned,
+// its attempts preempted), the run's nodes kept in RUN_DIR/cloud-nodes.json
 // across a crash (StartRun, SaveLedger), and given back and costed when
 // the run ends (FinishRun).
 #include <algorithm>
@@ -20,6 +21,64 @@ namespace {
 using json = nlohmann::json;
 
 }  // namespace
+
+Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::string>& node_of,
+                               const std::map<std::string, std::string>& group_of,
+                               const std::map<std::string, std::set<std::string>>& keys_on) {
+  if (interruptions_off_) return OkStatus();
+  auto warned = provider_->Interruptions();
+  if (!warned.ok()) {
+    // A cloud without the queue still runs work; interruptions then end
+    // attempts as failures.
+    interruptions_off_ = true;
+    PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                 "the spot interruption queue " + target_.interruption_queue +
+                     " cannot be read, so a spot interruption will fail the attempts on its "
+                     "node: " +
+                     warned.status().message());
+    return OkStatus();
+  }
+  std::vector<TaskHandle> stop;
+  for (const std::string& instance : *warned) {
+    auto node = node_of.find(instance);
+    if (node == node_of.end()) continue;  // gone, or not a node of this cluster
+    const std::string& group = group_of.at(node->second);
+    PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+                 "spot interruption of instance " + instance + " (node " + node->second +
+                     ", group " + group + "): cordoned; its attempts are placed again");
+    auto cordoned =
+        client_->Call({"PATCH", "/api/v1/nodes/" + node->second,
+                       R"({"spec":{"unschedulable":true}})", "application/merge-patch+json"});
+    if (!cordoned.ok()) PORTFLOW_LOG(LogLevel::kWarn, "cloud", cordoned.status().message());
+    std::lock_guard<std::mutex> l(mu_);
+    // The group launches a replacement to keep its size: the run's, when
+    // the node was.
+    for (Launched& n : launched_) {
+      if (n.node == node->second && !n.ended && !n.warned) {
+        n.warned = now;  // it ends after the notice, whatever the group's size
+        double price = n.price;
+        launched_.push_back({group, "", now, {}, {}, {}, price});
+        SaveLedger();
+        break;
+      }
+    }
+    auto keys = keys_on.find(node->second);
+    if (keys == keys_on.end()) continue;
+    for (const std::string& key : keys->second) {
+      auto need = needs_.find(key);
+      if (need == needs_.end() || !need->second.handle) continue;
+      preempted_[key] = "spot interruption of node " + node->second + " (group " + group + ")";
+      avoid_for_[need->second.instance_label] = group;
+      stop.push_back(*need->second.handle);
+    }
+  }
+  // Stopped now, as a drain would, so that they run again elsewhere at once.
+  for (const TaskHandle& h : stop) {
+    if (Status st = BackendWrapper::Cancel(h, false); !st.ok())
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud", "stopping " + h.key + ": " + st.message());
+  }
+  return OkStatus();
+}
 
 Status CloudBackend::GiveUpFailedLaunches(TimePoint now) {
   std::set<std::string> joining;
@@ -75,9 +134,7 @@ Status CloudBackend::Resize(const std::string& group, int desired) {
   {
     std::lock_guard<std::mutex> l(mu_);
     before = desired_[group];
-    for (const cloud::GroupView& g : groups_) {
-      if (g.name == group) price = g.HourlyPrice();
-    }
+    if (const cloud::GroupView* g = GroupNamed(group)) price = g->HourlyPrice();
   }
   PORTFLOW_LOG(LogLevel::kInfo, "cloud",
                "node group " + group + ": desired size " + std::to_string(before) + " -> " +
@@ -222,9 +279,8 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
     Duration billed = std::max<Duration>(end - n.launched, std::chrono::seconds(60));
     cost.usd += std::chrono::duration<double>(billed).count() * n.price / 3600.0;
     ++cost.nodes;
-    for (const cloud::GroupView& g : groups_) {
-      if (g.name != n.group) continue;
-      auto& [count, time] = by_type[g.type.name + (g.spot ? " (spot)" : "")];
+    if (const cloud::GroupView* g = GroupNamed(n.group)) {
+      auto& [count, time] = by_type[g->type.name + (g->spot ? " (spot)" : "")];
       ++count;
       time += billed;
     }

@@ -5,9 +5,7 @@
 
 namespace portflow::cloud {
 
-double GroupView::HourlyPrice() const {
-  return spot && type.spot_price > 0 ? type.spot_price : type.price;
-}
+double GroupView::HourlyPrice() const { return type.Hourly(spot); }
 
 ResourceRequest Allocatable(const InstanceType& type) {
   return {std::llround(type.vcpus * 1000), std::llround(type.memory_gib * 1024) * 1024 * 1024,

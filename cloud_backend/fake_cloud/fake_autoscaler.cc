@@ -150,7 +150,7 @@ void FakeAutoscaler::Scan(TimePoint now) {
     double best_price = 0;
     for (const auto& [name, g] : groups) {
       const cloud::InstanceType& t = type_of.at(name);
-      double price = g.capacity_type == "SPOT" && t.spot_price > 0 ? t.spot_price : t.price;
+      double price = t.Hourly(g.capacity_type == "SPOT");
       Room fresh = room_of(g);
       auto asked = more.find(name);
       int planned = asked == more.end() ? 0 : asked->second;

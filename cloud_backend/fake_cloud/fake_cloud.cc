@@ -78,6 +78,16 @@ std::string QueryValue(const std::string& query, const std::string& key) {
   return "";
 }
 
+// The pods of `cluster` that have not ended on `node`, filtered by the API
+// server's field selectors.
+json RunningPodsOn(fake::FakeCluster& cluster, const std::string& node) {
+  std::string selector = PercentEncode(
+      "spec.nodeName=" + node + ",status.phase!=Succeeded,status.phase!=Failed", true);
+  fake::HttpResponse r = cluster.Handle({"GET", "/api/v1/pods?fieldSelector=" + selector, {}, ""});
+  json list = json::parse(r.body, nullptr, false);
+  return list.is_object() && list.contains("items") ? list["items"] : json::array();
+}
+
 std::vector<GroupConfig> DefaultGroups() {
   return {{"cpu-spot", "SPOT", {"c5.large", "m5.large"}, {}, 0, 10, 0},
           {"cpu-ondemand", "ON_DEMAND", {"m5.large"}, {}, 0, 10, 0},
@@ -201,13 +211,8 @@ void FakeCloud::Drain(const Instance& instance) {
                           "/api/v1/nodes/" + instance.id,
                           {{"content-type", "application/merge-patch+json"}},
                           R"({"spec":{"unschedulable":true}})"});
-  json pods = json::parse(cluster_->Handle({"GET", "/api/v1/pods", {}, ""}).body, nullptr, false);
-  for (const json& p : Field(pods, "items")) {
+  for (const json& p : RunningPodsOn(*cluster_, instance.id)) {
     const json& meta = Field(p, "metadata");
-    std::string phase = Str(Field(p, "status"), "phase");
-    if (Str(Field(p, "spec"), "nodeName") != instance.id || phase == "Succeeded" ||
-        phase == "Failed")
-      continue;
     (void)cluster_->Handle(
         {"DELETE",
          "/api/v1/namespaces/" + Str(meta, "namespace") + "/pods/" + Str(meta, "name"),
@@ -217,14 +222,7 @@ void FakeCloud::Drain(const Instance& instance) {
 }
 
 bool FakeCloud::Drained(const Instance& instance) {
-  json pods = json::parse(cluster_->Handle({"GET", "/api/v1/pods", {}, ""}).body, nullptr, false);
-  for (const json& p : Field(pods, "items")) {
-    std::string phase = Str(Field(p, "status"), "phase");
-    if (Str(Field(p, "spec"), "nodeName") == instance.id && phase != "Succeeded" &&
-        phase != "Failed")
-      return false;
-  }
-  return true;
+  return RunningPodsOn(*cluster_, instance.id).empty();
 }
 
 std::string FakeCloud::url() const {
@@ -331,23 +329,19 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
     ++s3_calls_;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (api_errors_ > 0) {  // S3's own names: SlowDown for throttling
-        --api_errors_;
-        bool throttled = api_error_code_.find("Throttl") != std::string::npos;
-        return s3_.Error(throttled ? 503 : 500, throttled ? "SlowDown" : api_error_code_,
+      if (std::optional<bool> throttled = TakeApiError())  // S3's name: SlowDown
+        return s3_.Error(*throttled ? 503 : 500, *throttled ? "SlowDown" : api_error_code_,
                          "injected by /portflow/faults", request.method);
-      }
     }
     return s3_.Handle(request, path, query);
   }
   ++aws_calls_;
   std::unique_lock<std::mutex> lock(mu_);
   ec2_->Sync();  // what fell due since the last request
-  if (api_errors_ > 0 && (scope.service == "eks" || scope.service == "sqs")) {
-    --api_errors_;
-    bool throttled = api_error_code_.find("Throttl") != std::string::npos;
-    return Error(throttled ? 429 : 500, api_error_code_, "injected by /portflow/faults",
-                 scope.service == "sqs" ? "com.amazonaws.sqs#" : "");
+  if (scope.service == "eks" || scope.service == "sqs") {
+    if (std::optional<bool> throttled = TakeApiError())
+      return Error(*throttled ? 429 : 500, api_error_code_, "injected by /portflow/faults",
+                   scope.service == "sqs" ? "com.amazonaws.sqs#" : "");
   }
   fake::HttpResponse response;
   if (scope.service == "eks") {
@@ -360,6 +354,12 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   }
   ec2_->Sync();  // a resize launches at once
   return response;
+}
+
+std::optional<bool> FakeCloud::TakeApiError() {
+  if (api_errors_ <= 0) return std::nullopt;
+  --api_errors_;
+  return api_error_code_.find("Throttl") != std::string::npos;
 }
 
 fake::HttpResponse FakeCloud::Refused(const fake::HttpRequest& request, const std::string& path,

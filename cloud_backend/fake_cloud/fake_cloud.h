@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -109,6 +110,9 @@ class FakeCloud : private NodeEvents {
   void Drain(const Instance& instance) override;
   bool Drained(const Instance& instance) override;
   fake::HttpResponse Portflow(const fake::HttpRequest& request, const std::string& path);
+  // An injected API error is due (mu_ held): takes it, and says whether it
+  // is throttling; nullopt when none is.
+  std::optional<bool> TakeApiError();
   // A refused signature, in the refusing service's wire shape and names.
   fake::HttpResponse Refused(const fake::HttpRequest& request, const std::string& path,
                              const SignatureError& refused);

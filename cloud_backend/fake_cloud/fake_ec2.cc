@@ -204,8 +204,7 @@ void FakeEc2::Launch(GroupState& g, TimePoint now) {
       i.type = type;
       i.zone = zone;
       i.capacity_type = c.capacity_type;
-      i.hourly_price =
-          c.capacity_type == "SPOT" && row->spot_price > 0 ? row->spot_price : row->price;
+      i.hourly_price = row->Hourly(c.capacity_type == "SPOT");
       i.launched = now;
       i.ready = now + options_.provisioning;
       instances_.push_back(std::move(i));
