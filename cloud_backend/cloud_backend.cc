@@ -241,12 +241,18 @@ Placement CloudBackend::DoPlace(const PlacementRequest& request) {
 Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
   RETURN_IF_ERROR(Start());
   bool fresh;
+  TaskSpec placed = spec;
   {
     // Known before the inner Submit: its pods' first events may come
     // before that returns.
     std::lock_guard<std::mutex> l(mu_);
-    if (run_label_.empty()) run_label_ = k8s::TaskLabels(spec).at("portflow.dev/run");
     std::map<std::string, std::string> labels = k8s::TaskLabels(spec);
+    if (run_label_.empty()) run_label_ = labels["portflow.dev/run"];
+    // The attempt after a spot interruption keeps off the group that
+    // interrupted it (its nodes that are left, and the replacement).
+    auto avoid = avoid_for_.find({labels["portflow.dev/instance"], labels["portflow.dev/attempt"]});
+    if (avoid != avoid_for_.end())
+      placed.avoid.push_back({"eks.amazonaws.com/nodegroup", avoid->second});
     fresh = needs_
                 .emplace(spec.Key(),
                          Need{spec.resources, spec.replicas, labels["portflow.dev/instance"],
@@ -254,7 +260,7 @@ Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
                 .second;
     if (fresh) in_use_ += spec.resources * spec.replicas;
   }
-  Result<TaskHandle> h = BackendWrapper::DoSubmit(spec);
+  Result<TaskHandle> h = BackendWrapper::DoSubmit(placed);
   {
     std::lock_guard<std::mutex> l(mu_);
     if (h.ok()) {
@@ -277,6 +283,7 @@ void CloudBackend::OnInnerEvent(TaskEvent event) {
     if (IsTerminal(event.state)) {
       if (auto it = needs_.find(event.key); it != needs_.end()) {
         in_use_ -= it->second.per_replica * it->second.replicas;
+        avoid_for_.erase({it->second.instance_label, it->second.attempt});
         needs_.erase(it);
       }
       // Its pods' time on their nodes (from when a look first saw each
@@ -371,7 +378,7 @@ Status CloudBackend::Tick() {
   std::map<std::string, std::set<std::string>> keys_on;  // node -> attempts of this run there
   std::string run_label;
   std::map<std::pair<std::string, std::string>, std::string> key_of;  // instance, attempt
-  std::map<std::string, std::string> avoid_for;
+  std::map<std::pair<std::string, std::string>, std::string> avoid_for;
   {
     std::lock_guard<std::mutex> l(mu_);
     run_label = run_label_;
@@ -411,7 +418,8 @@ Status CloudBackend::Tick() {
       if (Str(c, "type") != "PodScheduled" || Str(c, "reason") != "Unschedulable") continue;
       waiting.push_back(k8s::PodRequests(spec));
       waiting_keys.push_back(key == key_of.end() ? "" : key->second);
-      auto avoid = avoid_for.find(Str(labels, "portflow.dev/instance"));
+      auto avoid = avoid_for.find(
+          {Str(labels, "portflow.dev/instance"), Str(labels, "portflow.dev/attempt")});
       waiting_avoid.push_back(avoid == avoid_for.end() ? "" : avoid->second);
     }
   }

@@ -163,7 +163,9 @@ class CloudBackend : public BackendWrapper {
   std::string budget_blocked_message_;
   bool interruptions_off_ = false;  // the queue could not be read (the loop's thread only)
   std::map<std::string, std::string> preempted_;  // attempt key -> why
-  std::map<std::string, std::string> avoid_for_;  // instance label -> group it was preempted in
+  // The attempt after a preempted one (instance and attempt labels) -> the
+  // group it must not go to: that attempt's placement only.
+  std::map<std::pair<std::string, std::string>, std::string> avoid_for_;
   // Where each attempt's pods run: since when (first seen), the share of
   // the node they requested, and the node's price.
   struct Use {

@@ -74,6 +74,23 @@ class CloudBackendTest : public ::testing::Test {
     t.resources = {milli_cpu, int64_t{1} << 30, 0};
     return t;
   }
+  // The node `t`'s pod was placed on ("" while it waits).
+  std::string NodeOf(const TaskSpec& t) {
+    auto pods = cloud_->cluster().Handle(
+        {"GET",
+         "/api/v1/namespaces/default/pods?labelSelector=portflow.dev%2Fattempt%3D" +
+             std::to_string(t.attempt),
+         {},
+         ""});
+    nlohmann::json list = nlohmann::json::parse(pods.body);
+    for (const auto& p : list["items"]) return p["spec"].value("nodeName", "");
+    return "";
+  }
+  std::string GroupOfNode(const std::string& node) {
+    auto n = cloud_->cluster().Handle({"GET", "/api/v1/nodes/" + node, {}, ""});
+    return nlohmann::json::parse(n.body)["metadata"]["labels"].value("eks.amazonaws.com/nodegroup",
+                                                                     "");
+  }
   int Desired(const std::string& group) {
     std::lock_guard<std::mutex> l(cloud_->lock());
     return cloud_->ec2().Group(group)->desired_size;
@@ -232,13 +249,24 @@ TEST_F(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroup
   EXPECT_THAT(node.body, HasSubstr("\"unschedulable\":true")) << "cordoned";
 
   // Placed again (as the engine does, attempt 2): not in the spot group,
-  // though its replacement node is on its way.
+  // though its replacement node joins it with room.
   TaskSpec again = a;
   again.attempt = 2;
   ASSERT_TRUE(backend_->Submit(again).ok());
   EXPECT_TRUE(testing::WaitFor([&] { return Desired("cpu-ondemand") == 1; }, 10s));
-  ASSERT_TRUE(backend_->Cancel(*backend_->Submit(again), true).ok());
-  ASSERT_TRUE(events_.WaitTerminal(again.Key()).has_value());
+  ASSERT_TRUE(testing::WaitFor([&] { return !NodeOf(again).empty(); }, 10s));
+  EXPECT_EQ(GroupOfNode(NodeOf(again)), "cpu-ondemand");
+  // An attempt after that may go anywhere: to the emptiest node, the spot
+  // replacement (the on-demand node holds attempt 2).
+  TaskSpec third = a;
+  third.attempt = 3;
+  ASSERT_TRUE(backend_->Submit(third).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return !NodeOf(third).empty(); }, 10s));
+  EXPECT_EQ(GroupOfNode(NodeOf(third)), "cpu-spot");
+  for (const TaskSpec& t : {again, third}) {
+    ASSERT_TRUE(backend_->Cancel(*backend_->Submit(t), true).ok());
+    ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
+  }
   // The run pays for the warned node until its notice runs out, its
   // replacement and the on-demand node: what the bill says once all ended.
   auto cost = backend_->FinishRun("run-1");

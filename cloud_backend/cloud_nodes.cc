@@ -68,7 +68,8 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
       auto need = needs_.find(key);
       if (need == needs_.end() || !need->second.handle) continue;
       preempted_[key] = "spot interruption of node " + node->second + " (group " + group + ")";
-      avoid_for_[need->second.instance_label] = group;
+      avoid_for_[{need->second.instance_label,
+                  std::to_string(std::stoi(need->second.attempt) + 1)}] = group;
       stop.push_back(*need->second.handle);
     }
   }

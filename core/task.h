@@ -48,6 +48,10 @@ struct TaskSpec {
   std::vector<ArtifactBinding> inputs;
   std::string run_dir;  // absolute; logs and outputs live below it
   std::map<std::string, std::string> labels;
+  // Node labels (key, value) it must not be placed on: the group a spot
+  // interruption took its previous attempt from. Backends without nodes
+  // ignore it.
+  std::vector<std::pair<std::string, std::string>> avoid;
 
   // "run/instance/attempt": the idempotency key of Submit.
   std::string Key() const;

@@ -357,7 +357,8 @@ Result<ShippedCode> CollectCode(const std::string& dir) {
   }
   for (const auto& [rel, size] : found) {
     std::ifstream in(fs::path(dir) / rel, std::ios::binary);
-    if (!in) return FromErrno("cannot read " + dir + "/" + rel, errno, StatusCode::kInvalidArgument);
+    if (!in)
+      return FromErrno("cannot read " + dir + "/" + rel, errno, StatusCode::kInvalidArgument);
     std::stringstream bytes;
     bytes << in.rdbuf();
     code.files[rel] = bytes.str();
@@ -502,6 +503,13 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   }
   if (!target.node_selector.empty()) pod_spec["nodeSelector"] = target.node_selector;
   if (!target.tolerations.empty()) pod_spec["tolerations"] = target.tolerations;
+  if (!spec.avoid.empty()) {
+    json not_in = json::array();
+    for (const auto& [key, value] : spec.avoid)
+      not_in.push_back({{"key", key}, {"operator", "NotIn"}, {"values", {value}}});
+    pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
+        {"nodeSelectorTerms", {{{"matchExpressions", not_in}}}}};
+  }
   if (!volumes.empty()) pod_spec["volumes"] = volumes;
 
   json job_spec = {

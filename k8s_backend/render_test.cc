@@ -71,6 +71,22 @@ TEST(Render, NamesAreValidDeterministicAndShort) {
   for (auto& [k, v] : labels) EXPECT_TRUE(std::regex_match(v, value) && v.size() <= 63) << v;
 }
 
+// Nodes an attempt must keep off (the group that took its last attempt
+// back) are a required node affinity; none, no affinity.
+TEST(Render, NodesToAvoidAreARequiredNodeAffinity) {
+  TaskSpec t = Gang();
+  auto plain = RenderTask(t, KubernetesTarget{}, "ml", {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE((*Find(*plain, "Job"))["spec"]["template"]["spec"].contains("affinity"));
+  t.avoid = {{"eks.amazonaws.com/nodegroup", "cpu-spot"}};
+  auto objects = RenderTask(t, KubernetesTarget{}, "ml", {});
+  ASSERT_TRUE(objects.ok());
+  EXPECT_EQ((*Find(*objects, "Job"))["spec"]["template"]["spec"]["affinity"], json::parse(R"({
+    "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+      {"matchExpressions": [
+        {"key": "eks.amazonaws.com/nodegroup", "operator": "NotIn", "values": ["cpu-spot"]}]}]}}})"));
+}
+
 TEST(Render, AGangIsAnIndexedJobWithAHeadlessService) {
   KubernetesTarget target;
   target.queue = "team-a";

@@ -159,7 +159,7 @@ std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current,
           (*t)["metadata"].erase("annotations");
         }
         if ((*t)["spec"].is_object()) {
-          for (const char* f : {"nodeSelector", "tolerations", "schedulingGates"})
+          for (const char* f : {"nodeSelector", "affinity", "tolerations", "schedulingGates"})
             (*t)["spec"].erase(f);
         }
       }

@@ -185,6 +185,15 @@ const Message kPodSecurityContext{
     "PodSecurityContext",
     {IntP(2, "runAsUser"), BoolP(3, "runAsNonRoot"), Ints(4, "supplementalGroups"),
      IntP(5, "fsGroup"), IntP(6, "runAsGroup")}};
+const Message kNodeSelectorRequirement{"NodeSelectorRequirement",
+                                       {Str(1, "key"), Str(2, "operator"), Strs(3, "values")}};
+const Message kNodeSelectorTerm{"NodeSelectorTerm",
+                                {Msgs(1, "matchExpressions", kNodeSelectorRequirement),
+                                 Msgs(2, "matchFields", kNodeSelectorRequirement)}};
+const Message kNodeSelector{"NodeSelector", {Msgs(1, "nodeSelectorTerms", kNodeSelectorTerm)}};
+const Message kNodeAffinity{
+    "NodeAffinity", {Msg(1, "requiredDuringSchedulingIgnoredDuringExecution", kNodeSelector)}};
+const Message kAffinity{"Affinity", {Msg(1, "nodeAffinity", kNodeAffinity)}};
 const Message kPodSpec{"PodSpec",
                        {Msgs(1, "volumes", kVolume),
                         Msgs(2, "containers", kContainer),
@@ -203,6 +212,7 @@ const Message kPodSpec{"PodSpec",
                         Msgs(15, "imagePullSecrets", kLocalObjectReference),
                         Str(16, "hostname"),
                         Str(17, "subdomain"),
+                        Msg(18, "affinity", kAffinity),
                         Str(19, "schedulerName"),
                         Msgs(20, "initContainers", kContainer),
                         BoolP(21, "automountServiceAccountToken"),

@@ -144,6 +144,46 @@ TEST_F(ControllersTest, UnschedulablePodsWaitAndGetAnEvent) {
   EXPECT_EQ(events[0]["reason"], "FailedScheduling");
 }
 
+// Required node affinity, as kube-scheduler reads it: the terms are ORed,
+// a term's expressions ANDed; a pod no node matches waits, saying so.
+TEST_F(ControllersTest, NodeAffinityKeepsPodsToTheNodesItNames) {
+  auto pod = [&](const std::string& name, const json& terms) {
+    Create("/api/v1/namespaces/default/pods",
+           {{"metadata", {{"name", name}}},
+            {"spec",
+             {{"affinity",
+               {{"nodeAffinity",
+                 {{"requiredDuringSchedulingIgnoredDuringExecution",
+                   {{"nodeSelectorTerms", terms}}}}}}},
+              {"containers", {{{"name", "c"}, {"image", "x"}}}}}}});
+  };
+  auto expr = [](const std::string& op, const json& values) {
+    json e = {{"key", "kubernetes.io/hostname"}, {"operator", op}};
+    if (!values.is_null()) e["values"] = values;
+    return json{{"matchExpressions", json::array({e})}};
+  };
+  pod("not-1", json::array({expr("NotIn", {"node-1"})}));
+  pod("in-1", json::array({expr("In", {"node-1"})}));
+  pod("either", json::array({expr("In", {"node-9"}), expr("In", {"node-2"})}));
+  pod("none", json::array({expr("In", {"node-9"})}));
+  pod("nowhere", json::array({expr("DoesNotExist", nullptr)}));
+  pod("anywhere", json::array({expr("Exists", nullptr)}));
+  RunFor(std::chrono::seconds(2));
+  auto node = [&](const std::string& name) {
+    return Get("/api/v1/namespaces/default/pods/" + name)["spec"].value("nodeName", "");
+  };
+  EXPECT_EQ(node("not-1"), "node-2");
+  EXPECT_EQ(node("in-1"), "node-1");
+  EXPECT_EQ(node("either"), "node-2");
+  EXPECT_NE(node("anywhere"), "");
+  for (const std::string name : {"none", "nowhere"}) {
+    json got = Get("/api/v1/namespaces/default/pods/" + name);
+    EXPECT_EQ(node(name), "");
+    EXPECT_THAT(got["status"]["conditions"].dump(),
+                HasSubstr("2 node(s) didn't match Pod's node affinity/selector"));
+  }
+}
+
 TEST_F(ControllersTest, SchedulerRespectsCapacity) {
   // 2 nodes x 2 cpu: four 1-cpu pods run, the fifth waits until one ends.
   for (int i = 0; i < 5; ++i) {

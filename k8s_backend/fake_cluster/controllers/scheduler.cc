@@ -22,6 +22,35 @@ bool Tolerates(const json& tolerations, const json& taint) {
   return false;
 }
 
+// The pod's required node affinity: one of its terms (each a list of
+// expressions, all of which must hold) matches the node's labels. No
+// affinity allows every node.
+bool AffinityAllows(const json& spec, const std::map<std::string, std::string>& labels) {
+  const json& terms = Field(Field(Field(Field(spec, "affinity"), "nodeAffinity"),
+                                  "requiredDuringSchedulingIgnoredDuringExecution"),
+                            "nodeSelectorTerms");
+  if (!terms.is_array() || terms.empty()) return true;
+  for (const json& term : terms) {
+    bool all = true;
+    for (const json& e : Field(term, "matchExpressions")) {
+      auto label = labels.find(Str(e, "key"));
+      bool in = false;
+      for (const json& v : Field(e, "values"))
+        in =
+            in || (label != labels.end() && v.is_string() && v.get<std::string>() == label->second);
+      std::string op = Str(e, "operator");
+      bool holds = op == "In"             ? in
+                   : op == "NotIn"        ? !in
+                   : op == "Exists"       ? label != labels.end()
+                   : op == "DoesNotExist" ? label == labels.end()
+                                          : false;
+      all = all && holds;
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void Scheduler::ObserveNode(const ObjectStore::Change& c) {
@@ -135,6 +164,7 @@ bool Scheduler::Fits(const NodeInfo& node, const json& pod, const ResourceReques
         label->second != (it->is_string() ? it->get<std::string>() : it->dump()))
       return no(kSelector);
   }
+  if (!AffinityAllows(spec, node.labels)) return no(kSelector);
   bool fits = true;
   if (need.milli_cpu > node.free.milli_cpu) fits = no(kCpu);
   if (need.memory_bytes > node.free.memory_bytes) fits = no(kMemory);
