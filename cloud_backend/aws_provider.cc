@@ -28,7 +28,10 @@ class AwsProvider : public Provider {
 
   Status Resize(const std::string& group, int desired) override {
     ++calls_;
-    return eks_.SetDesiredSize(group, desired).status();
+    Status st = eks_.SetDesiredSize(group, desired).status();
+    if (!st.ok() && st.message().find("ResourceInUseException") != std::string::npos)
+      return Aborted(st.message());
+    return st;
   }
 
   Result<std::vector<std::string>> Interruptions() override {

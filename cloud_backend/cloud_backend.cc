@@ -563,11 +563,12 @@ Status CloudBackend::Tick() {
         shrink.push_back({g.name, idle});
     }
   }
+  // A group still applying its last resize is asked again at a later look.
   for (const auto& [group, desired] : grow) {
-    RETURN_IF_ERROR(Resize(group, desired));
+    if (Status st = Resize(group, desired); st.code() != StatusCode::kAborted) RETURN_IF_ERROR(st);
   }
   for (const auto& [group, count] : shrink) {
-    RETURN_IF_ERROR(Shrink(group, count));
+    if (Status st = Shrink(group, count); st.code() != StatusCode::kAborted) RETURN_IF_ERROR(st);
   }
   Report(waiting, waiting_avoid, waiting_keys);
   return OkStatus();

@@ -135,6 +135,7 @@ class CloudBackend : public BackendWrapper {
   std::vector<cloud::GroupView> groups_;
   std::map<std::string, int> desired_;
   std::set<std::string> unhealthy_;
+  std::set<std::string> busy_;  // groups whose last resize was refused as still under way
   TimePoint groups_read_;
   std::vector<cloud::NodeRoom> free_on_nodes_;
   std::set<std::string> seen_nodes_;

@@ -299,6 +299,34 @@ TEST_F(CloudBackendTest, ANewBackendForTheResumedRunTakesOverItsNodes) {
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
+// A run cancelled while its node is on the way: EKS takes no new size
+// while the group applies the last one, so the end of the run waits for it
+// and then gives the node back; none is left up, and the run pays what the
+// bill says.
+TEST_F(CloudBackendTest, ARunEndedWhileItsNodeComesGivesItBackOnceItHasCome) {
+  CloudTarget t;
+  t.node_groups = {"cpu-ondemand"};
+  Make(t, 30s);
+  TaskSpec a = Spec("a", 1000);
+  auto h = backend_->Submit(a);
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(cloud_->lock());
+        return cloud_->ec2().Updating("cpu-ondemand");
+      },
+      10s));
+  ASSERT_TRUE(backend_->Cancel(*h, true).ok());
+  ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
+  auto cost = backend_->FinishRun("run-1");
+  ASSERT_TRUE(cost.has_value());
+  EXPECT_EQ(Desired("cpu-ondemand"), 0) << "given back once the group took a new size";
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  ASSERT_EQ(bill["instances"].size(), 1u);
+  EXPECT_FALSE(bill["instances"][0]["end"].is_null());
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+}
+
 TEST_F(CloudBackendTest, AStockoutSendsThePodToTheNextGroupThatFits) {
   CloudTarget t;
   t.node_groups = {"cpu-spot", "gpu-ondemand"};

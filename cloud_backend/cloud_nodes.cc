@@ -137,12 +137,22 @@ Status CloudBackend::Resize(const std::string& group, int desired) {
     before = desired_[group];
     if (const cloud::GroupView* g = GroupNamed(group)) price = g->HourlyPrice();
   }
+  Status st = provider_->Resize(group, desired);
+  if (st.code() == StatusCode::kAborted) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (busy_.insert(group).second)
+      PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+                   "node group " + group +
+                       " is still applying its last resize: asked again at the next looks");
+    return st;
+  }
+  RETURN_IF_ERROR(st);
   PORTFLOW_LOG(LogLevel::kInfo, "cloud",
                "node group " + group + ": desired size " + std::to_string(before) + " -> " +
                    std::to_string(desired));
-  RETURN_IF_ERROR(provider_->Resize(group, desired));
   TimePoint now = clock_.Now();
   std::lock_guard<std::mutex> l(mu_);
+  busy_.erase(group);
   desired_[group] = desired;
   if (desired > before) {
     last_growth_[group] = now;
@@ -265,7 +275,13 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
     }
   }
   for (const auto& [group, count] : ours) {
-    if (Status st = Shrink(group, count); !st.ok())
+    // A group still applying a resize (its nodes on their way) takes the
+    // next one when that is done: waited for, so that no node is left up.
+    Status st = Shrink(group, count);
+    for (TimePoint until = clock_.Now() + target_.provisioning + std::chrono::minutes(2);
+         st.code() == StatusCode::kAborted && clock_.Now() < until; st = Shrink(group, count))
+      SleepFor(clock_, tick_);
+    if (!st.ok())
       PORTFLOW_LOG(LogLevel::kWarn, "cloud",
                    "node group " + group + " was not scaled down after the run: " + st.message());
   }

@@ -24,7 +24,9 @@ class Provider {
  public:
   virtual ~Provider() = default;
   virtual Result<NodeGroupState> Group(const std::string& name) = 0;
-  // Asks for `desired` nodes; they come (or go) later.
+  // Asks for `desired` nodes; they come (or go) later. Aborted while the
+  // group still applies an earlier resize (EKS's ResourceInUseException):
+  // ask again later.
   virtual Status Resize(const std::string& group, int desired) = 0;
   // The instances warned of a spot interruption since the last call (each
   // warning is taken off the queue once read).

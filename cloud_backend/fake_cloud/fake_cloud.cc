@@ -500,6 +500,8 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
       };
       auto update = ec2_->Resize(s[3], size("desiredSize", g.desired_size),
                                  size("minSize", g.min_size), size("maxSize", g.max_size));
+      if (!update.ok() && update.status().code() == StatusCode::kFailedPrecondition)
+        return Error(409, "ResourceInUseException", update.status().message());
       if (!update.ok()) return Error(400, "InvalidParameterException", update.status().message());
       return Ok(update_json(*update));
     }

@@ -67,6 +67,9 @@ Result<GroupUpdate> FakeEc2::Resize(const std::string& name, int desired, std::o
   auto it = groups_.find(name);
   if (it == groups_.end()) return NotFound("No node group found for name: " + name + ".");
   GroupConfig& c = it->second.config;
+  // EKS runs one update of a group at a time (ResourceInUseException).
+  if (Updating(name))
+    return FailedPrecondition("Nodegroup cannot be updated as it is currently not in Active State");
   int low = min.value_or(c.min_size), high = max.value_or(c.max_size);
   if (low < 0 || low > desired || desired > high)
     return InvalidArgument("desired size " + std::to_string(desired) + " must be within min " +
@@ -74,9 +77,6 @@ Result<GroupUpdate> FakeEc2::Resize(const std::string& name, int desired, std::o
   c.min_size = low;
   c.max_size = high;
   c.desired_size = desired;
-  for (auto& [id, u] : updates_) {
-    if (u.group == name && u.status == "InProgress") u.status = "Cancelled";  // superseded
-  }
   GroupUpdate u{Id("00000000-0000-4000-8000-%012d", static_cast<int>(updates_.size()) + 1),
                 name,
                 "InProgress",

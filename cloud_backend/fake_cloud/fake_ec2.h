@@ -97,6 +97,7 @@ class FakeEc2 {
   std::pair<std::string, std::string> Health(const std::string& name) const;
 
   // UpdateNodegroupConfig: a new desired size (and min, max when given).
+  // FailedPrecondition while an earlier update of the group is InProgress.
   // InvalidArgument when min <= desired <= max would not hold.
   Result<GroupUpdate> Resize(const std::string& name, int desired, std::optional<int> min = {},
                              std::optional<int> max = {});

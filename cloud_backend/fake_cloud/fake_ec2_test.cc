@@ -66,8 +66,9 @@ TEST_F(FakeEc2Test, ScalingDownEndsTheNewestAndTheBillCountsSecondsWithAMinute) 
   Run(60s);
   clock_.Advance(10s);
   ASSERT_TRUE(ec2_.Resize("cpu-ondemand", 3).ok());
-  Run(30s);  // the third has not joined: it goes first
-  ASSERT_TRUE(ec2_.Resize("cpu-ondemand", 1).ok());
+  Run(30s);  // the third has not joined: it goes first (through Auto
+  // Scaling: EKS takes no update while one is under way)
+  ASSERT_TRUE(ec2_.SetDesired("cpu-ondemand", 1).ok());
   Run(0s);
   auto all = ec2_.Instances();
   ASSERT_EQ(all.size(), 3u);
@@ -81,6 +82,22 @@ TEST_F(FakeEc2Test, ScalingDownEndsTheNewestAndTheBillCountsSecondsWithAMinute) 
   EXPECT_NEAR(all[1].Cost(now), 100 * 0.096 / 3600, 1e-12);
   EXPECT_NEAR(all[2].Cost(now), 60 * 0.096 / 3600, 1e-12);
   EXPECT_NEAR(ec2_.Cost(now), 260 * 0.096 / 3600, 1e-12);
+}
+
+// EKS runs one update of a node group at a time: a second one while the
+// first is InProgress is refused (ResourceInUseException through EKS).
+TEST_F(FakeEc2Test, OneUpdateOfAGroupAtATime) {
+  auto first = ec2_.Resize("cpu-spot", 1);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(ec2_.Updating("cpu-spot"));
+  auto second = ec2_.Resize("cpu-spot", 2);
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("not in Active State"));
+  EXPECT_TRUE(ec2_.Resize("cpu-ondemand", 1).ok()) << "another group's update is its own";
+  Run(60s);
+  EXPECT_EQ(UpdateStatus(first->id), "Successful");
+  EXPECT_TRUE(ec2_.Resize("cpu-spot", 2).ok());
+  EXPECT_EQ(ec2_.Group("cpu-spot")->desired_size, 2);
 }
 
 TEST_F(FakeEc2Test, AStockoutMovesToTheNextZoneThenFailsTheUpdate) {
