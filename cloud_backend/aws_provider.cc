@@ -26,12 +26,14 @@ class AwsProvider : public Provider {
                           g.health};
   }
 
-  Status Resize(const std::string& group, int desired) override {
+  Result<TimePoint> Resize(const std::string& group, int desired, TimePoint now) override {
     ++calls_;
-    Status st = eks_.SetDesiredSize(group, desired).status();
-    if (!st.ok() && st.message().find("ResourceInUseException") != std::string::npos)
-      return Aborted(st.message());
-    return st;
+    Result<aws::NodeGroupUpdate> update = eks_.SetDesiredSize(group, desired);
+    if (!update.ok() &&
+        update.status().message().find("ResourceInUseException") != std::string::npos)
+      return Aborted(update.status().message());
+    RETURN_IF_ERROR(update.status());
+    return update->created_at.value_or(now);
   }
 
   Result<std::vector<std::string>> Interruptions() override {

@@ -565,7 +565,8 @@ Status CloudBackend::Tick() {
   }
   // A group still applying its last resize is asked again at a later look.
   for (const auto& [group, desired] : grow) {
-    if (Status st = Resize(group, desired); st.code() != StatusCode::kAborted) RETURN_IF_ERROR(st);
+    if (Status st = Resize(group, desired).status(); st.code() != StatusCode::kAborted)
+      RETURN_IF_ERROR(st);
   }
   for (const auto& [group, count] : shrink) {
     if (Status st = Shrink(group, count); st.code() != StatusCode::kAborted) RETURN_IF_ERROR(st);

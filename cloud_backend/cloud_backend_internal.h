@@ -81,7 +81,8 @@ class CloudBackend : public BackendWrapper {
   // One look: the cluster's nodes and pods, then groups grown for pods no
   // node takes (within maxHourlyCost) and idle nodes given back.
   Status Tick();
-  Status Resize(const std::string& group, int desired);
+  // Asks for `desired` nodes of `group`; returns when the cloud took it.
+  Result<TimePoint> Resize(const std::string& group, int desired);
   // Groups with nodes on their way are read: one that says it cannot
   // launch them is passed over for 60 s, and gets back what it was asked
   // for that has not joined when it would have.

@@ -122,14 +122,14 @@ Status CloudBackend::GiveUpFailedLaunches(TimePoint now) {
                    "node group " + group + " cannot launch nodes (" + state.health +
                        "): left alone for 60 s; the next group that fits is tried");
     if (dropped == 0) continue;
-    RETURN_IF_ERROR(provider_->Resize(group, desired));
+    RETURN_IF_ERROR(provider_->Resize(group, desired, clock_.Now()).status());
     std::lock_guard<std::mutex> l(mu_);
     desired_[group] = desired;
   }
   return OkStatus();
 }
 
-Status CloudBackend::Resize(const std::string& group, int desired) {
+Result<TimePoint> CloudBackend::Resize(const std::string& group, int desired) {
   int before;
   double price = 0;
   {
@@ -137,20 +137,21 @@ Status CloudBackend::Resize(const std::string& group, int desired) {
     before = desired_[group];
     if (const cloud::GroupView* g = GroupNamed(group)) price = g->HourlyPrice();
   }
-  Status st = provider_->Resize(group, desired);
-  if (st.code() == StatusCode::kAborted) {
+  // Nodes are billed from (and to) when the cloud took the new size.
+  Result<TimePoint> at = provider_->Resize(group, desired, clock_.Now());
+  if (at.status().code() == StatusCode::kAborted) {
     std::lock_guard<std::mutex> l(mu_);
     if (busy_.insert(group).second)
       PORTFLOW_LOG(LogLevel::kInfo, "cloud",
                    "node group " + group +
                        " is still applying its last resize: asked again at the next looks");
-    return st;
+    return at;
   }
-  RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(at.status());
   PORTFLOW_LOG(LogLevel::kInfo, "cloud",
                "node group " + group + ": desired size " + std::to_string(before) + " -> " +
                    std::to_string(desired));
-  TimePoint now = clock_.Now();
+  TimePoint now = *at;
   std::lock_guard<std::mutex> l(mu_);
   busy_.erase(group);
   desired_[group] = desired;
@@ -159,7 +160,7 @@ Status CloudBackend::Resize(const std::string& group, int desired) {
     for (int i = before; i < desired; ++i) launched_.push_back({group, "", now, {}, {}, {}, price});
     SaveLedger();
   }
-  return OkStatus();
+  return now;
 }
 
 Status CloudBackend::Shrink(const std::string& group, int count) {
@@ -168,10 +169,9 @@ Status CloudBackend::Shrink(const std::string& group, int count) {
     std::lock_guard<std::mutex> l(mu_);
     desired = std::max(0, desired_[group] - count);
   }
-  RETURN_IF_ERROR(Resize(group, desired));
+  ASSIGN_OR_RETURN(TimePoint now, Resize(group, desired));
   // The group ends what has not joined first, then the newest nodes: those
   // this run added last.
-  TimePoint now = clock_.Now();
   std::lock_guard<std::mutex> l(mu_);
   int left = count;
   for (auto n = launched_.rbegin(); n != launched_.rend() && left > 0; ++n) {

@@ -24,10 +24,11 @@ class Provider {
  public:
   virtual ~Provider() = default;
   virtual Result<NodeGroupState> Group(const std::string& name) = 0;
-  // Asks for `desired` nodes; they come (or go) later. Aborted while the
-  // group still applies an earlier resize (EKS's ResourceInUseException):
-  // ask again later.
-  virtual Status Resize(const std::string& group, int desired) = 0;
+  // Asks for `desired` nodes; they come (or go) later. Returns when the
+  // cloud took the new size (by its clock when it says, else `now`).
+  // Aborted while the group still applies an earlier resize (EKS's
+  // ResourceInUseException): ask again later.
+  virtual Result<TimePoint> Resize(const std::string& group, int desired, TimePoint now) = 0;
   // The instances warned of a spot interruption since the last call (each
   // warning is taken off the queue once read).
   virtual Result<std::vector<std::string>> Interruptions() = 0;

@@ -29,7 +29,11 @@ int Int(const json& j, const char* key) {
 }
 
 NodeGroupUpdate UpdateOf(const json& u) {
-  NodeGroupUpdate out{Str(u, "id"), Str(u, "status"), ""};
+  NodeGroupUpdate out{Str(u, "id"), Str(u, "status"), "", {}};
+  if (const json& at = Field(u, "createdAt"); at.is_number()) {
+    out.created_at = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+        std::chrono::duration<double>(at.get<double>())));
+  }
   if (u.contains("errors") && u["errors"].is_array()) {
     for (const json& e : u["errors"]) {
       if (!e.is_object()) continue;

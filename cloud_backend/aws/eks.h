@@ -28,7 +28,8 @@ struct NodeGroup {
 struct NodeGroupUpdate {
   std::string id;
   std::string status;
-  std::string errors;  // "CODE: message; ..." when it failed
+  std::string errors;                   // "CODE: message; ..." when it failed
+  std::optional<TimePoint> created_at;  // createdAt, by the cloud's clock
 };
 
 class Eks {

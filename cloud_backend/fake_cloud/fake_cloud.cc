@@ -337,6 +337,11 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   }
   ++aws_calls_;
   std::unique_lock<std::mutex> lock(mu_);
+  struct Held {  // until the answer
+    FakeEc2& ec2;
+    ~Held() { ec2.Hold(std::nullopt); }
+  } held{*ec2_};
+  ec2_->Hold(clock_.Now());
   ec2_->Sync();  // what fell due since the last request
   if (scope.service == "eks" || scope.service == "sqs") {
     if (std::optional<bool> throttled = TakeApiError())
@@ -347,6 +352,7 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   if (scope.service == "eks") {
     response = Eks(request, path, query);
   } else if (scope.service == "sqs") {
+    ec2_->Hold(std::nullopt);  // a long poll lets go of the lock
     response = Sqs(request, lock);
   } else {
     response =
@@ -466,7 +472,7 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
                   {"status", u.status},
                   {"type", "ConfigUpdate"},
                   {"params", {{{"type", "DesiredSize"}, {"value", std::to_string(u.desired)}}}},
-                  {"createdAt", Epoch(clock_.Now())},
+                  {"createdAt", Epoch(u.created)},
                   {"errors", errors}}}};
   };
   auto not_found = [](const std::string& what) {

@@ -82,7 +82,8 @@ Result<GroupUpdate> FakeEc2::Resize(const std::string& name, int desired, std::o
                 "InProgress",
                 desired,
                 "",
-                ""};
+                "",
+                Now()};
   updates_[u.id] = u;
   return u;
 }
@@ -113,7 +114,7 @@ Status FakeEc2::TerminateInstance(const std::string& id) {
       return InvalidArgument("node group " + c.name + " is at its min size " +
                              std::to_string(c.min_size));
     --c.desired_size;
-    End(i, clock_.Now());
+    End(i, Now());
     return OkStatus();
   }
   return NotFound("no running instance " + id);
@@ -136,7 +137,7 @@ void FakeEc2::SetStockout(const std::string& type, const std::string& zone, bool
 void FakeEc2::SetVcpuQuota(std::optional<double> vcpus) { vcpu_quota_ = vcpus; }
 
 int FakeEc2::InterruptSpot(const std::string& group, int count) {
-  TimePoint now = clock_.Now();
+  TimePoint now = Now();
   int warned = 0;
   for (auto it = instances_.rbegin(); it != instances_.rend() && warned < count; ++it) {
     if (it->group != group || it->capacity_type != "SPOT" || it->ended || it->warned) continue;
@@ -224,7 +225,7 @@ void FakeEc2::End(Instance& i, TimePoint now) {
 }
 
 std::optional<TimePoint> FakeEc2::Sync() {
-  TimePoint now = clock_.Now();
+  TimePoint now = Now();
   InterruptAtRandom(now);
   for (Instance& i : instances_) {
     if (i.ended) continue;
@@ -262,6 +263,7 @@ std::optional<TimePoint> FakeEc2::Sync() {
       }
       pick->draining = now;
       events_->Drain(*pick);
+      if (events_->Drained(*pick)) End(*pick, now);  // nothing to evict: it goes at once
     }
     if (running >= g.config.desired_size) {
       g.health_code.clear();

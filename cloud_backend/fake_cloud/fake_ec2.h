@@ -48,6 +48,7 @@ struct GroupUpdate {
   std::string id, group, status;
   int desired = 0;
   std::string error_code, error_message;
+  TimePoint created{};
 };
 
 // What the cloud cluster sees of its instances.
@@ -125,6 +126,9 @@ class FakeEc2 {
   // then the newest, drained first) and those whose notice ran out. When it
   // next has something to do.
   std::optional<TimePoint> Sync();
+  // While held, the fake's time stands at `at`: a request is handled at one
+  // instant, so an update's createdAt is when its instances launch or end.
+  void Hold(std::optional<TimePoint> at) { held_ = at; }
 
   std::vector<Instance> Instances() const;  // every instance launched, ended ones too
   double Cost(TimePoint now) const;         // of them all
@@ -144,7 +148,10 @@ class FakeEc2 {
   void End(Instance& i, TimePoint now);
   void SettleUpdates();
 
+  TimePoint Now() const { return held_.value_or(clock_.Now()); }
+
   Clock& clock_;
+  std::optional<TimePoint> held_;
   Ec2Options options_;
   NodeEvents* events_;
   std::map<std::string, GroupState> groups_;
