@@ -99,7 +99,12 @@ Status CloudBackend::ReadGroups() {
     }
     if (g->instance_types.empty())
       return FailedPrecondition("node group " + name + " names no instance type");
-    auto type = catalog_->Find(g->instance_types[0], target_.region);
+    // Priced in the first of its zones the catalog has: where the group
+    // launches first.
+    std::optional<cloud::InstanceType> type;
+    for (const std::string& zone : g->zones)
+      if ((type = catalog_->Find(g->instance_types[0], target_.region, zone))) break;
+    if (!type) type = catalog_->Find(g->instance_types[0], target_.region);
     if (!type)
       return FailedPrecondition("node group " + name + ": instance type " + g->instance_types[0] +
                                 " is not in the price catalog for " + target_.region +

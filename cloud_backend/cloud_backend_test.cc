@@ -44,6 +44,7 @@ class CloudBackendFixture : public ::testing::Test {
     f.provisioning = provisioning_;
     f.spot_notice = T(2s);
     f.kubelet.default_duration = T(pod_duration);
+    f.groups = groups_;
     cloud_ = std::move(fake_cloud::FakeCloud::Make(f).value());
     ASSERT_TRUE(cloud_->Serve(0).ok());
     backend_ = NewBackend(std::move(target));
@@ -134,6 +135,7 @@ class CloudBackendFixture : public ::testing::Test {
   bool virtual_ = false;
   FakeClock fake_clock_;
   Duration provisioning_{};
+  std::vector<fake_cloud::GroupConfig> groups_;  // the fake cloud's own when empty
   testing::TempDir dir_;
   std::unique_ptr<fake_cloud::FakeCloud> cloud_;
   std::unique_ptr<CloudBackend> backend_;
@@ -473,6 +475,25 @@ TEST_P(CloudBackendTest, ThrottledCallsAreTriedAgain) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kSucceeded) << end->message;
   EXPECT_GE(cloud_->aws_calls(), 4) << "three refused, then answered";
+}
+
+// A group's zones come from its subnets (EKS names them, EC2 says where
+// they are): it is priced in the first of them, where it launches.
+TEST_P(CloudBackendTest, AGroupIsPricedInItsOwnZone) {
+  groups_ = {{"cpu-spot", "SPOT", {"c5.large"}, {"us-east-1b"}, 0, 10, 0}};
+  std::string catalog = dir_.path() + "/zones.csv";
+  testing::WriteFile(catalog,
+                     "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,"
+                     "SpotPrice,Region,AvailabilityZone\n"
+                     "c5.large,,0,2,4,0.085,0.0255,us-east-1,us-east-1a\n"
+                     "c5.large,,0,2,4,0.085,0.0301,us-east-1,us-east-1b\n");
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};
+  t.catalog = catalog;
+  Make(t);
+  Placement p = backend_->Place({{1000, int64_t{1} << 30, 0}, 1, {}});
+  EXPECT_TRUE(p.can_start_now) << p.why;
+  EXPECT_DOUBLE_EQ(p.hourly_price.value_or(0), 0.0301) << "the spot price in us-east-1b";
 }
 
 TEST_P(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {

@@ -17,7 +17,8 @@ struct NodeGroupState {
   bool spot = false;
   std::vector<std::string> instance_types;
   int min_size = 0, max_size = 0, desired_size = 0;
-  std::string health;  // why it cannot launch now ("" when it can)
+  std::string health;               // why it cannot launch now ("" when it can)
+  std::vector<std::string> zones;  // its subnets' zones, tried in order (empty: unknown)
 };
 
 class Provider {
@@ -36,8 +37,9 @@ class Provider {
   virtual int64_t calls() const = 0;
 };
 
-// EKS node groups of `cluster` and the SQS queue `queue` (EventBridge's
-// "EC2 Spot Instance Interruption Warning" events, as Karpenter reads them).
+// EKS node groups of `cluster` (their subnets' zones from EC2's
+// DescribeSubnets) and the SQS queue `queue` (EventBridge's "EC2 Spot
+// Instance Interruption Warning" events, as Karpenter reads them).
 std::unique_ptr<Provider> NewAwsProvider(std::unique_ptr<aws::Client> client, std::string cluster,
                                          std::string queue);
 

@@ -148,7 +148,8 @@ Result<Response> Client::Call(const Request& request) {
       return FailedPrecondition("AWS refused the credentials from " + credentials_.source + ": " +
                                 why);
     bool missing = r->status == 404 || code == "ResourceNotFoundException" ||
-                   code == "QueueDoesNotExist" || code.rfind("NoSuch", 0) == 0;
+                   code == "QueueDoesNotExist" || code.rfind("NoSuch", 0) == 0 ||
+                   code.ends_with(".NotFound");  // EC2: InvalidSubnetID.NotFound
     if (missing) return NotFound(why);
     if (r->status == 409 || r->status == 412) return FailedPrecondition(why);
     if (r->status == 400) return InvalidArgument(why);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cloud_backend/aws/ec2.h"
 #include "cloud_backend/aws/eks.h"
 #include "cloud_backend/aws/sqs.h"
 #include "tests/testing/cli_runner.h"
@@ -82,6 +83,27 @@ TEST_F(MotoTest, EksNodeGroupsAreReadAndResized) {
   EXPECT_THAT(missing.status().message(), HasSubstr("ResourceNotFoundException"));
   EXPECT_EQ(Eks(client, "no-cluster").DescribeNodegroup("x").status().code(),
             StatusCode::kNotFound);
+}
+
+// A node group's subnets, and EC2's word on their zones.
+TEST_F(MotoTest, SubnetsSayTheirZones) {
+  Client client = MakeClient();
+  auto group = Eks(client, "burst").DescribeNodegroup("cpu-spot");
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  EXPECT_EQ(json(group->subnets), (*moto_)["subnets"]);
+  Ec2 ec2(client);
+  auto zones = ec2.SubnetZones(group->subnets);
+  ASSERT_TRUE(zones.ok()) << zones.status().ToString();
+  ASSERT_EQ(zones->size(), 2u);
+  EXPECT_EQ((*zones)[group->subnets[0]], "us-east-1a");
+  EXPECT_EQ((*zones)[group->subnets[1]], "us-east-1b");
+  auto missing = ec2.SubnetZones({"subnet-00000000000000000"});
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("InvalidSubnetID.NotFound"));
+  Client wrong = MakeClient("wrong");
+  EXPECT_EQ(Ec2(wrong).SubnetZones(group->subnets).status().code(),
+            StatusCode::kFailedPrecondition)
+      << "a wrong secret";
 }
 
 TEST_F(MotoTest, SqsMessagesAreReceivedAndDeleted) {

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cloud_backend/fake_cloud/ec2_api.h"
 #include "cloud_backend/fake_cloud/sigv4.h"
 #include "core/base64.h"
 #include "core/encoding.h"
@@ -343,13 +344,24 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   } held{*ec2_};
   ec2_->Hold(clock_.Now());
   ec2_->Sync();  // what fell due since the last request
-  if (scope.service == "eks" || scope.service == "sqs") {
-    if (std::optional<bool> throttled = TakeApiError())
-      return Error(*throttled ? 429 : 500, api_error_code_, "injected by /portflow/faults",
-                   scope.service == "sqs" ? "com.amazonaws.sqs#" : "");
+  if (std::optional<bool> throttled = TakeApiError()) {
+    if (scope.service == "ec2")
+      return Ec2Error(*throttled ? 503 : 500, *throttled ? "RequestLimitExceeded" : api_error_code_,
+                      "injected by /portflow/faults");
+    return Error(*throttled ? 429 : 500, api_error_code_, "injected by /portflow/faults",
+                 scope.service == "sqs" ? "com.amazonaws.sqs#" : "");
   }
   fake::HttpResponse response;
-  if (scope.service == "eks") {
+  if (scope.service == "ec2") {
+    std::vector<std::string> zones;  // the subnets' zones: those of every group
+    for (const std::string& name : ec2_->GroupNames()) {
+      GroupConfig g = *ec2_->Group(name);
+      for (const std::string& z : g.zones)
+        if (std::find(zones.begin(), zones.end(), z) == zones.end()) zones.push_back(z);
+    }
+    response = Ec2Api(request.method == "POST" ? request.body : query, zones, options_.region,
+                      options_.account);
+  } else if (scope.service == "eks") {
     response = Eks(request, path, query);
   } else if (scope.service == "sqs") {
     ec2_->Hold(std::nullopt);  // a long poll lets go of the lock
@@ -374,8 +386,16 @@ fake::HttpResponse FakeCloud::Refused(const fake::HttpRequest& request, const st
   if (service.empty())  // no credential to read it from: what the request looks like
     service = request.headers.count("x-amz-target")                                ? "sqs"
               : path.rfind("/clusters", 0) == 0 || path.rfind("/portflow", 0) == 0 ? "eks"
+              : request.body.rfind("Action=", 0) == 0                              ? "ec2"
                                                                                    : "s3";
   const std::string& code = refused.code;
+  if (service == "ec2") {  // EC2's names, in its XML
+    bool auth = code == "InvalidClientTokenId" || code == "MissingAuthenticationToken";
+    return Ec2Error(auth                                                     ? 401
+                    : code == "IncompleteSignature" || code == "WrongRegion" ? 400
+                                                                             : 403,
+                    auth ? "AuthFailure" : code, refused.message);
+  }
   int status = code == "IncompleteSignature" || code == "XAmzContentSHA256Mismatch" ? 400 : 403;
   if (service == "s3") {  // REST-XML, with S3's own names
     std::string s3_code = code == "MissingAuthenticationToken" ? "AccessDenied"
@@ -426,7 +446,7 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
   auto group_json = [&](const std::string& name) {
     GroupConfig g = *ec2_->Group(name);
     json subnets = json::array();
-    for (const std::string& zone : g.zones) subnets.push_back("subnet-" + zone);
+    for (const std::string& zone : g.zones) subnets.push_back(SubnetOf(zone));
     json issues = json::array();
     if (auto [code, message] = ec2_->Health(name); !code.empty())
       issues.push_back({{"code", "AsgInstanceLaunchFailures"},

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cloud_backend/aws/ec2.h"
 #include "cloud_backend/aws/eks.h"
 #include "cloud_backend/aws/s3.h"
 #include "cloud_backend/aws/sqs.h"
@@ -53,6 +54,17 @@ TEST_F(FakeCloudTest, PortflowsClientResizesAGroupAndHearsOfItsInterruption) {
   EXPECT_EQ(eks.DescribeNodegroup("cpu-spot")->desired_size, 2);
   EXPECT_EQ(eks.SetDesiredSize("cpu-spot", 11).status().code(), StatusCode::kInvalidArgument)
       << "over the max";
+  // The group's subnets, and EC2's word on their zones.
+  auto group = eks.DescribeNodegroup("cpu-spot");
+  ASSERT_EQ(group->subnets.size(), 2u);
+  aws::Ec2 ec2(client);
+  auto zones = ec2.SubnetZones(group->subnets);
+  ASSERT_TRUE(zones.ok()) << zones.status().ToString();
+  EXPECT_EQ((*zones)[group->subnets[0]], "us-east-1a");
+  EXPECT_EQ((*zones)[group->subnets[1]], "us-east-1b");
+  auto missing = ec2.SubnetZones({"subnet-00000000000000000"});
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("InvalidSubnetID.NotFound"));
 
   {
     std::lock_guard<std::mutex> l(cloud_->lock());

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""boto3, unchanged, against the fake cloud: EKS node groups, the SQS
+"""boto3, unchanged, against the fake cloud: EKS node groups and their
+subnets' zones (EC2 DescribeSubnets), the SQS
 interruption queue, S3 (objects, checksums, pages, multipart up and ranged
 down), the AWS CLI's s3 and eks commands, a wrong secret or an unknown key
 refused, and /portflow/faults and
@@ -51,6 +52,12 @@ try:
     raise AssertionError("an unknown group was described")
 except eks.exceptions.ResourceNotFoundException:
     pass
+
+ec2 = boto3.client("ec2", **kw)
+zones = {s["SubnetId"]: s["AvailabilityZone"]
+         for s in ec2.describe_subnets(SubnetIds=g["subnets"])["Subnets"]}
+assert sorted(zones.values()) == ["us-east-1a", "us-east-1b"], zones
+assert len(ec2.describe_subnets()["Subnets"]) == 2
 
 sqs = boto3.client("sqs", **kw)
 url = sqs.get_queue_url(QueueName="portflow-interruptions")["QueueUrl"]
@@ -110,6 +117,8 @@ def refused(code, call, **args):
     raise AssertionError(f"{call.__name__}({args}) was let through; expected {code}")
 
 
+refused("InvalidSubnetID.NotFound", ec2.describe_subnets, SubnetIds=["subnet-00000000000000000"])
+refused("AuthFailure", boto3.client("ec2", **dict(kw, aws_access_key_id="AKIANOBODY")).describe_subnets)
 refused("NoSuchKey", s3.get_object, Bucket="artifacts", Key="nope")
 refused("404", s3.head_object, Bucket="artifacts", Key="nope")  # HEAD: the status alone
 big = os.urandom(11 << 20)

@@ -64,9 +64,15 @@ def main():
         iam.put_user_policy(UserName="portflow", PolicyName="all", PolicyDocument=json.dumps(
             {"Version": "2012-10-17",
              "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        # Subnets in two zones, as a cluster's VPC has them.
+        ec2 = boto3.client("ec2", **boot)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{16 * i}.0/20",
+                                     AvailabilityZone=a.region + z)["Subnet"]["SubnetId"]
+                   for i, z in enumerate("ab")]
         eks = boto3.client("eks", **boot)
         eks.create_cluster(name=a.cluster, roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-                           resourcesVpcConfig={"subnetIds": ["subnet-a", "subnet-b"]})
+                           resourcesVpcConfig={"subnetIds": subnets})
         for g in groups:
             name, capacity, types, low, high, desired = g.split(":")
             # Always a scalingConfig: moto shares one default among groups without.
@@ -74,7 +80,7 @@ def main():
                                  capacityType=capacity, instanceTypes=types.split(","),
                                  scalingConfig={"minSize": int(low), "maxSize": int(high),
                                                 "desiredSize": int(desired)},
-                                 subnets=["subnet-a", "subnet-b"],
+                                 subnets=subnets,
                                  nodeRole=f"arn:aws:iam::{ACCOUNT}:role/node")
         queue_url = boto3.client("sqs", **boot).create_queue(QueueName=a.queue)["QueueUrl"]
         request = urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0",
@@ -86,7 +92,8 @@ def main():
     print(json.dumps({"endpoint": endpoint, "region": a.region, "pid": proc.pid,
                       "access_key_id": key["AccessKeyId"],
                       "secret_access_key": key["SecretAccessKey"],
-                      "cluster": a.cluster, "queue_url": queue_url}), flush=True)
+                      "cluster": a.cluster, "queue_url": queue_url,
+                      "subnets": subnets}), flush=True)
 
 
 if __name__ == "__main__":
