@@ -9,6 +9,7 @@
 #include "cloud_backend/aws/sqs.h"
 #include "cloud_backend/provider.h"
 #include "core/json_fields.h"
+#include "core/k8s_time.h"
 #include "core/log.h"
 
 namespace portflow::cloud {
@@ -42,20 +43,25 @@ class AwsProvider : public Provider {
     return update->created_at.value_or(now);
   }
 
-  Result<std::vector<std::string>> Interruptions() override {
+  Result<std::vector<SpotWarning>> Interruptions() override {
     if (queue_url_.empty()) {
       ++calls_;
       ASSIGN_OR_RETURN(queue_url_, sqs_.QueueUrl(queue_));
     }
     ++calls_;
     ASSIGN_OR_RETURN(std::vector<aws::SqsMessage> messages, sqs_.Receive(queue_url_, 10, 0));
-    std::vector<std::string> out;
+    std::vector<SpotWarning> out;
     for (const aws::SqsMessage& m : messages) {
       nlohmann::json event = nlohmann::json::parse(m.body, nullptr, false);
       if (Str(event, "detail-type") == "EC2 Spot Instance Interruption Warning")
-        out.push_back(Str(Field(event, "detail"), "instance-id"));
+        out.push_back(
+            {Str(Field(event, "detail"), "instance-id"), ParseK8sTime(Str(event, "time"))});
       ++calls_;
-      RETURN_IF_ERROR(sqs_.Delete(queue_url_, m.receipt_handle));
+      // Not deleted, it comes again after its visibility timeout (read
+      // twice, a warning does no harm); the ones read stand.
+      if (Status st = sqs_.Delete(queue_url_, m.receipt_handle); !st.ok())
+        PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                     "a spot warning was read but not deleted: " + st.message());
     }
     return out;
   }

@@ -40,7 +40,8 @@ CloudBackend::CloudBackend(CloudBackendOptions o)
       access_(std::move(o.access)),
       clock_(*o.clock),
       tick_(o.tick),
-      transport_(std::move(o.transport)) {
+      transport_(std::move(o.transport)),
+      setup_error_(std::move(o.access_error)) {
   catalog_ = &cloud::Catalog::Shipped();
   if (!target_.catalog.empty()) {
     auto loaded = cloud::Catalog::Load(target_.catalog);
@@ -48,7 +49,7 @@ CloudBackend::CloudBackend(CloudBackendOptions o)
       own_catalog_ = std::make_unique<cloud::Catalog>(std::move(*loaded));
       catalog_ = own_catalog_.get();
     } else {
-      setup_error_ = loaded.status();
+      if (setup_error_.ok()) setup_error_ = loaded.status();
     }
   }
 }
@@ -225,13 +226,27 @@ Placement CloudBackend::DoPlace(const PlacementRequest& request) {
     p.estimated_wait = Duration::zero();
     return p;
   }
+  // No node the budget could ever pay for, and none up that could take it
+  // when empty: it would wait for ever.
+  const cloud::GroupView* cheapest = fit.front();
+  for (const cloud::GroupView* g : fit)
+    if (g->HourlyPrice() < cheapest->HourlyPrice()) cheapest = g;
+  if (target_.max_hourly_cost && cheapest->HourlyPrice() > *target_.max_hourly_cost &&
+      !now.can_ever_fit) {
+    p.can_ever_fit = false;
+    p.why = "the cheapest node that fits it, a " + cheapest->type.name + " of group " +
+            cheapest->name + " (" + FormatUsd(cheapest->HourlyPrice()) +
+            " an hour), costs more than maxHourlyCost " + FormatUsd(*target_.max_hourly_cost);
+    return p;
+  }
   if (!slots.can_start_now) {
     p.why = slots.why + " (node groups at their max)";
     return p;
   }
   if (target_.max_hourly_cost &&
       HourlyNow() + fit.front()->HourlyPrice() > *target_.max_hourly_cost) {
-    p.why = "Budget: the run's nodes cost " + FormatUsd(HourlyNow()) + " an hour; another " +
+    p.reason = "Budget";
+    p.why = "the run's nodes cost " + FormatUsd(HourlyNow()) + " an hour; another " +
             fit.front()->type.name + " (" + FormatUsd(fit.front()->HourlyPrice()) +
             ") would pass maxHourlyCost " + FormatUsd(*target_.max_hourly_cost);
     return p;
@@ -254,10 +269,20 @@ Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
     std::map<std::string, std::string> labels = k8s::TaskLabels(spec);
     if (run_label_.empty()) run_label_ = labels["portflow.dev/run"];
     // The attempt after a spot interruption keeps off the group that
-    // interrupted it (its nodes that are left, and the replacement).
+    // interrupted it (its nodes that are left, and the replacement), when
+    // another group fits it.
     auto avoid = avoid_for_.find({labels["portflow.dev/instance"], labels["portflow.dev/attempt"]});
-    if (avoid != avoid_for_.end())
-      placed.avoid.push_back({"eks.amazonaws.com/nodegroup", avoid->second});
+    if (avoid != avoid_for_.end()) {
+      bool elsewhere = false;
+      cloud::SizingInput in = SizingFor({});
+      for (const cloud::GroupView* g : cloud::Candidates(in, spec.resources))
+        elsewhere = elsewhere || g->name != avoid->second;
+      if (elsewhere) {
+        placed.avoid.push_back({"eks.amazonaws.com/nodegroup", avoid->second});
+      } else {
+        avoid_for_.erase(avoid);  // nowhere else to go: back where it was
+      }
+    }
     fresh = needs_
                 .emplace(spec.Key(),
                          Need{spec.resources, spec.replicas, labels["portflow.dev/instance"],
@@ -467,6 +492,7 @@ Status CloudBackend::Tick() {
           // Priced as what it is: a group falls back to its next type (and
           // zone) when the first is out of stock.
           auto [type, zone] = type_of[name];
+          n.type = type;
           auto row = catalog_->Find(type, target_.region, zone);
           if (!row) row = catalog_->Find(type, target_.region);
           if (const cloud::GroupView* g = GroupNamed(group); row && g)
@@ -587,21 +613,25 @@ void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
   {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<bool> covered = cloud::Covered(SizingFor(waiting, avoid));
-    std::optional<TimePoint> ready;
-    std::string group;
+    // The nodes on their way: when each should be ready, and its group.
+    std::vector<std::pair<TimePoint, std::string>> coming;
     for (const Launched& n : launched_) {
-      if (n.ended || !n.node.empty()) continue;
-      if (!ready || n.launched + target_.provisioning < *ready) {
-        ready = n.launched + target_.provisioning;
-        group = n.group;
-      }
+      if (!n.ended && n.node.empty())
+        coming.push_back({n.launched + target_.provisioning, n.group});
     }
-    for (const auto& [name, since] : growing_since_) {  // autoscaler: cluster
-      if (!ready || since + target_.provisioning < *ready) {
-        ready = since + target_.provisioning;
-        group = name;
+    for (const auto& [name, since] : growing_since_)  // autoscaler: cluster
+      coming.push_back({since + target_.provisioning, name});
+    std::sort(coming.begin(), coming.end());
+    // The first of them that pod `i` fits on, and may go to.
+    auto first_for = [&](size_t i) -> const std::pair<TimePoint, std::string>* {
+      for (const auto& c : coming) {
+        const cloud::GroupView* g = GroupNamed(c.second);
+        if (g && waiting[i].FitsIn(cloud::Allocatable(g->type)) &&
+            (i >= avoid.size() || avoid[i] != c.second))
+          return &c;
       }
-    }
+      return nullptr;
+    };
     TimePoint now = clock_.Now();
     cloud::SizingInput in = SizingFor({});
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -613,8 +643,8 @@ void CloudBackend::Report(const std::vector<ResourceRequest>& waiting,
       auto room = std::find_if(fit.begin(), fit.end(), [](const cloud::GroupView* g) {
         return g->desired_size < g->max_size;
       });
-      if (covered[i] && ready) {
-        Provisioning(e, group, *ready);
+      if (const auto* c = covered[i] ? first_for(i) : nullptr) {
+        Provisioning(e, c->second, c->first);
       } else if (room != fit.end()) {  // the cluster's autoscaler has yet to act
         Provisioning(e, (*room)->name, now + target_.provisioning);
       } else if (budget_blocked_) {
@@ -661,6 +691,8 @@ Result<std::unique_ptr<Backend>> MakeCloud(const std::map<std::string, std::stri
   if (access.ok()) {
     o.access = *access;
     inner.access = *access;
+  } else {
+    o.access_error = access.status();  // the kubernetes backend says the same at Probe
   }
   o.inner = NewKubernetesBackend(std::move(inner));
   o.target = std::move(t);

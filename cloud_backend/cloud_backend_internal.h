@@ -30,6 +30,7 @@ struct CloudBackendOptions {
   // nodes and pods the backend reads to size the groups.
   std::unique_ptr<Backend> inner;
   k8s::ClusterAccess access;
+  Status access_error;  // why `access` could not be had (the kubeconfig): said at the first call
   Clock* clock = &RealClock();
   Duration tick = std::chrono::milliseconds(500);  // how often it looks
   // How it reaches the cluster to read it; over the network (`access`)
@@ -71,6 +72,7 @@ class CloudBackend : public BackendWrapper {
     std::optional<TimePoint> idle_since;
     std::optional<TimePoint> warned;  // of a spot interruption
     double price = 0;                 // USD an hour
+    std::string type;                 // its instance type once joined ("": the group's first)
   };
 
   // Reads the node groups (once, then every 10 s): what the first call
@@ -163,7 +165,9 @@ class CloudBackend : public BackendWrapper {
   ResourceRequest in_use_;
   bool budget_blocked_ = false;
   std::string budget_blocked_message_;
-  bool interruptions_off_ = false;  // the queue could not be read (the loop's thread only)
+  // The queue cannot be read for good (missing, refused), or failed at the
+  // last look (the loop's thread only).
+  bool interruptions_off_ = false, interruptions_failing_ = false;
   std::map<std::string, std::string> preempted_;  // attempt key -> why
   // The attempt after a preempted one (instance and attempt labels) -> the
   // group it must not go to: that attempt's placement only.

@@ -26,6 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class CloudBackendFixture : public ::testing::Test {
  protected:
@@ -45,6 +46,7 @@ class CloudBackendFixture : public ::testing::Test {
     f.spot_notice = T(2s);
     f.kubelet.default_duration = T(pod_duration);
     f.groups = groups_;
+    f.catalog = catalog_;
     cloud_ = std::move(fake_cloud::FakeCloud::Make(f).value());
     ASSERT_TRUE(cloud_->Serve(0).ok());
     backend_ = NewBackend(std::move(target));
@@ -135,7 +137,8 @@ class CloudBackendFixture : public ::testing::Test {
   bool virtual_ = false;
   FakeClock fake_clock_;
   Duration provisioning_{};
-  std::vector<fake_cloud::GroupConfig> groups_;  // the fake cloud's own when empty
+  std::vector<fake_cloud::GroupConfig> groups_;    // the fake cloud's own when empty
+  std::shared_ptr<const cloud::Catalog> catalog_;  // the fake cloud's; the shipped one when null
   testing::TempDir dir_;
   std::unique_ptr<fake_cloud::FakeCloud> cloud_;
   std::unique_ptr<CloudBackend> backend_;
@@ -199,6 +202,13 @@ TEST_P(CloudBackendTest, AddsANodeForAWaitingPodAndGivesItBackWhenIdle) {
   ASSERT_EQ(bill["instances"].size(), 1u) << "one spot node was added for it";
   EXPECT_EQ(bill["instances"][0]["nodeGroup"], "cpu-spot");
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+  // It went only after scaleDownAfter idle. (In real time only: in virtual
+  // time the attempt's end may be heard well after its pod ended.)
+  double ended = bill["instances"][0]["end"].get<double>();
+  double idle = ended - std::chrono::duration<double>(end->time.time_since_epoch()).count();
+  if (!virtual_) {
+    EXPECT_GE(idle, std::chrono::duration<double>(T(1s)).count());
+  }
 }
 
 TEST_P(CloudBackendTest, TheBudgetHoldsBackANodeThatWouldPassIt) {
@@ -209,6 +219,13 @@ TEST_P(CloudBackendTest, TheBudgetHoldsBackANodeThatWouldPassIt) {
   TaskSpec a = Spec("a", 2000), b = Spec("b", 2000);  // a node each
   auto submitted = backend_->Submit(a);
   ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  // With a's node on its way, placing b waits for the budget, by name.
+  ASSERT_TRUE(testing::WaitFor([&] { return Desired("cpu-spot") == 1; }, 10s));
+  Placement p = backend_->Place({{2000, int64_t{1} << 30, 0}, 1, {}});
+  EXPECT_FALSE(p.can_start_now);
+  EXPECT_TRUE(p.can_ever_fit);
+  EXPECT_EQ(p.reason, "Budget");
+  EXPECT_THAT(p.why, HasSubstr("would pass maxHourlyCost $0.0300"));
   ASSERT_TRUE(backend_->Submit(b).ok());
   ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
   ASSERT_TRUE(events_.WaitTerminal(b.Key()).has_value());
@@ -253,6 +270,43 @@ TEST_F(CloudBackendRealTime, TheBudgetHoldsAcrossGroupsInOneLook) {
 
 // A group out of its first type launches its next: the run is billed at
 // the price of what was launched, as the bill is.
+// A CPU and a GPU pod wait at once: each is told of the node coming for it.
+TEST_P(CloudBackendTest, EachWaitingPodIsToldOfItsOwnNode) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "gpu-ondemand"};
+  Make(t);
+  TaskSpec cpu = Spec("cpu", 1000), gpu = Spec("gpu", 1000);
+  gpu.resources.gpus = 1;
+  ASSERT_TRUE(backend_->Submit(cpu).ok());
+  // The GPU pod waits while the CPU node may still be on its way.
+  ASSERT_TRUE(testing::WaitFor([&] { return Desired("cpu-spot") == 1; }, 10s));
+  ASSERT_TRUE(backend_->Submit(gpu).ok());
+  ASSERT_TRUE(events_.WaitTerminal(cpu.Key()).has_value());
+  ASSERT_TRUE(events_.WaitTerminal(gpu.Key()).has_value());
+  auto told = [&](const TaskSpec& t) {
+    std::string out;
+    for (const TaskEvent& e : events_.events())
+      if (e.key == t.Key() && e.reason == "Provisioning") out += e.message + "\n";
+    return out;
+  };
+  EXPECT_THAT(told(cpu), HasSubstr("a node of group cpu-spot"));
+  EXPECT_THAT(told(gpu), HasSubstr("a node of group gpu-ondemand"));
+  EXPECT_THAT(told(gpu), Not(HasSubstr("cpu-spot")));
+}
+
+// A budget below the price of every node that fits: the attempt could
+// never start (refused before the run), rather than wait for ever.
+TEST_P(CloudBackendTest, ABudgetNoNodeFitsCanNeverStart) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot", "cpu-ondemand"};
+  t.max_hourly_cost = 0.02;  // below a c5.large spot (0.0255)
+  Make(t);
+  Placement p = backend_->Place({{1000, int64_t{1} << 30, 0}, 1, {}});
+  EXPECT_FALSE(p.can_ever_fit);
+  EXPECT_THAT(p.why, HasSubstr("the cheapest node that fits it, a c5.large of group cpu-spot "
+                               "($0.0255 an hour), costs more than maxHourlyCost $0.0200"));
+}
+
 TEST_P(CloudBackendTest, ANodeOfTheGroupsNextTypeCostsItsOwnPrice) {
   CloudTarget t;
   t.node_groups = {"cpu-spot"};  // c5.large, then m5.large
@@ -267,6 +321,7 @@ TEST_P(CloudBackendTest, ANodeOfTheGroupsNextTypeCostsItsOwnPrice) {
   auto bill = nlohmann::json::parse(cloud_->Bill());
   ASSERT_EQ(bill["instances"].size(), 1u);
   EXPECT_EQ(bill["instances"][0]["type"], "m5.large");
+  EXPECT_THAT(cost->detail, HasSubstr("1 m5.large (spot) for ")) << "named as launched";
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
@@ -336,6 +391,13 @@ TEST_P(CloudBackendTest, ANewBackendForTheResumedRunTakesOverItsNodes) {
   ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
   backend_.reset();  // its portflow died: nothing given back
   EXPECT_EQ(Desired("cpu-ondemand"), 1);
+  // A ledger entry half written by hand is skipped, not a crash.
+  std::string ledger = dir_.path() + "/run/cloud-nodes.json";
+  auto saved = nlohmann::json::parse(testing::ReadFile(ledger));
+  ASSERT_EQ(saved["nodes"].size(), 1u);
+  EXPECT_EQ(saved["nodes"][0]["type"], "m5.large");
+  saved["nodes"].push_back({{"group", "cpu-ondemand"}, {"launched", "yesterday"}});
+  testing::WriteFile(ledger, saved.dump());
   backend_ = NewBackend(t);
   backend_->StartRun("run-1", dir_.path() + "/run");
   auto cost = backend_->FinishRun("run-1");
@@ -487,6 +549,7 @@ TEST_P(CloudBackendTest, AGroupIsPricedInItsOwnZone) {
                      "SpotPrice,Region,AvailabilityZone\n"
                      "c5.large,,0,2,4,0.085,0.0255,us-east-1,us-east-1a\n"
                      "c5.large,,0,2,4,0.085,0.0301,us-east-1,us-east-1b\n");
+  catalog_ = std::make_shared<const cloud::Catalog>(*cloud::Catalog::Load(catalog));
   CloudTarget t;
   t.node_groups = {"cpu-spot"};
   t.catalog = catalog;
@@ -494,6 +557,18 @@ TEST_P(CloudBackendTest, AGroupIsPricedInItsOwnZone) {
   Placement p = backend_->Place({{1000, int64_t{1} << 30, 0}, 1, {}});
   EXPECT_TRUE(p.can_start_now) << p.why;
   EXPECT_DOUBLE_EQ(p.hourly_price.value_or(0), 0.0301) << "the spot price in us-east-1b";
+  // The cloud bills from the same catalog: the run costs what it says.
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
+  auto cost = backend_->FinishRun("run-1");
+  auto bill = nlohmann::json::parse(cloud_->Bill());
+  ASSERT_EQ(bill["instances"].size(), 1u);
+  EXPECT_EQ(bill["instances"][0]["zone"], "us-east-1b");
+  EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+  const auto& node = bill["instances"][0];
+  double hours = std::max(60.0, node["end"].get<double>() - node["launch"].get<double>()) / 3600;
+  EXPECT_NEAR(node["cost"].get<double>(), hours * 0.0301, 1e-9) << "at us-east-1b's price";
 }
 
 TEST_P(CloudBackendTest, ANodeGroupTheCloudDoesNotHaveIsNamed) {
@@ -537,6 +612,32 @@ TEST_F(CloudBackendVirtualTime, ASweepFromNoNodesTakesSecondsAndCostsWhatTheBill
   ASSERT_TRUE(cost.has_value());
   EXPECT_GT(cost->nodes, 1);
   EXPECT_NEAR(cost->usd, nlohmann::json::parse(cloud_->Bill())["cost"].get<double>(), 0.00001);
+}
+
+// A cloud target whose kubeconfig cannot be read says so at its first
+// call, not what reading the cluster without it then meets.
+TEST(CloudTargetTest, AKubeconfigThatCannotBeReadIsNamed) {
+  RegisterCloudBackends();
+  ::setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret", 1);
+  auto backend = CreateBackend("cloud", {{"backend", "cloud"},
+                                         {"cluster", "burst"},
+                                         {"nodeGroups", "[cpu-spot]"},
+                                         {"endpoint", "http://127.0.0.1:9"},
+                                         {"kubeconfig", "/nonexistent/kubeconfig"}});
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  testing::EventRecorder events;
+  (*backend)->SetEventSink(&events);
+  TaskSpec t;
+  t.run_id = "r";
+  t.step = t.instance = "a";
+  t.argv = {"true"};
+  auto submitted = (*backend)->Submit(t);
+  EXPECT_FALSE(submitted.ok());
+  EXPECT_THAT(submitted.status().message(), HasSubstr("/nonexistent/kubeconfig"));
+  (*backend)->SetEventSink(nullptr);
 }
 
 TEST(CloudTargetTest, SettingsAreReadAndMistakesNamed) {

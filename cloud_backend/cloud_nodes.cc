@@ -28,18 +28,30 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
   if (interruptions_off_) return OkStatus();
   auto warned = provider_->Interruptions();
   if (!warned.ok()) {
-    // A cloud without the queue still runs work; interruptions then end
-    // attempts as failures.
-    interruptions_off_ = true;
-    PORTFLOW_LOG(LogLevel::kWarn, "cloud",
-                 "the spot interruption queue " + target_.interruption_queue +
-                     " cannot be read, so a spot interruption will fail the attempts on its "
-                     "node: " +
-                     warned.status().message());
+    // A cloud without the queue (or credentials that may not read it)
+    // still runs work; interruptions then end attempts as failures. Any
+    // other failure (throttled past the retries, no answer) is tried
+    // again at the next look.
+    StatusCode code = warned.status().code();
+    interruptions_off_ = code == StatusCode::kNotFound || code == StatusCode::kFailedPrecondition;
+    if (interruptions_off_ || !interruptions_failing_)
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                   "the spot interruption queue " + target_.interruption_queue +
+                       (interruptions_off_
+                            ? " cannot be read, so a spot interruption will fail the attempts "
+                              "on its node: "
+                            : " could not be read (tried again at each look): ") +
+                       warned.status().message());
+    interruptions_failing_ = true;
     return OkStatus();
   }
+  interruptions_failing_ = false;
   std::vector<TaskHandle> stop;
-  for (const std::string& instance : *warned) {
+  for (const cloud::SpotWarning& warning : *warned) {
+    const std::string& instance = warning.instance;
+    // When the cloud warned (the notice runs from then, and the group's
+    // replacement launched then), not when this look read it.
+    TimePoint at = std::min(now, warning.time.value_or(now));
     auto node = node_of.find(instance);
     if (node == node_of.end()) continue;  // gone, or not a node of this cluster
     const std::string& group = group_of.at(node->second);
@@ -55,9 +67,9 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
     // the node was.
     for (Launched& n : launched_) {
       if (n.node == node->second && !n.ended && !n.warned) {
-        n.warned = now;  // it ends after the notice, whatever the group's size
+        n.warned = at;  // it ends after the notice, whatever the group's size
         double price = n.price;
-        launched_.push_back({group, "", now, {}, {}, {}, price});
+        launched_.push_back({group, "", at, {}, {}, {}, price});
         SaveLedger();
         break;
       }
@@ -101,30 +113,37 @@ Status CloudBackend::GiveUpFailedLaunches(TimePoint now) {
     if (state.health.empty()) continue;
     int desired = 0, dropped = 0;
     bool newly = false;
+    auto never_launched = [&](const Launched& n) {
+      return n.group == group && !n.ended && n.node.empty() &&
+             now - n.launched >= target_.provisioning + tick_;
+    };
     {
       std::lock_guard<std::mutex> l(mu_);
-      for (auto n = launched_.begin(); n != launched_.end();) {
-        if (n->group == group && !n->ended && n->node.empty() &&
-            now - n->launched >= target_.provisioning + tick_) {
-          n = launched_.erase(n);  // never launched: nothing to bill
-          ++dropped;
-        } else {
-          ++n;
-        }
-      }
+      dropped = static_cast<int>(std::count_if(launched_.begin(), launched_.end(), never_launched));
       newly = failed_until_[group] <= now;
       if (newly) failed_until_[group] = now + std::chrono::seconds(60);
       desired = std::max(state.min_size, desired_[group] - dropped);
-      if (dropped > 0) SaveLedger();
     }
     if (newly)
       PORTFLOW_LOG(LogLevel::kWarn, "cloud",
                    "node group " + group + " cannot launch nodes (" + state.health +
                        "): left alone for 60 s; the next group that fits is tried");
     if (dropped == 0) continue;
+    // Asked back first: until the group has taken it, the launches stay in
+    // the ledger (a node that still comes is the run's, costed and given
+    // back), and the next look tries again.
     RETURN_IF_ERROR(provider_->Resize(group, desired, clock_.Now()).status());
     std::lock_guard<std::mutex> l(mu_);
+    for (auto n = launched_.begin(); n != launched_.end() && dropped > 0;) {
+      if (never_launched(*n)) {
+        n = launched_.erase(n);  // never launched: nothing to bill
+        --dropped;
+      } else {
+        ++n;
+      }
+    }
     desired_[group] = desired;
+    SaveLedger();
   }
   return OkStatus();
 }
@@ -213,13 +232,19 @@ void CloudBackend::StartRun(const std::string& run_id, const std::string& run_di
   if (!in) return;
   json saved = json::parse(in, nullptr, false);
   for (const json& n : Field(saved, "nodes")) {
+    if (!Field(n, "launched").is_number_integer() || !Field(n, "price").is_number()) {
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud",
+                   ledger_ + ": a node without its launch time or price is skipped: " + n.dump());
+      continue;
+    }
     Launched entry{Str(n, "group"),
                    Str(n, "node"),
                    FromUnixMillis(Field(n, "launched").get<int64_t>()),
                    OptionalTime(Field(n, "ended")),
                    std::nullopt,
                    OptionalTime(Field(n, "warned")),
-                   Field(n, "price").get<double>()};
+                   Field(n, "price").get<double>(),
+                   Str(n, "type")};
     if (!entry.node.empty()) seen_nodes_.insert(entry.node);
     launched_.push_back(std::move(entry));
   }
@@ -236,7 +261,8 @@ void CloudBackend::SaveLedger() {
                      {"launched", Millis(n.launched)},
                      {"ended", OptionalMillis(n.ended)},
                      {"warned", OptionalMillis(n.warned)},
-                     {"price", n.price}});
+                     {"price", n.price},
+                     {"type", n.type}});
   }
   // Whole or not at all: a crash mid-write leaves the last one.
   std::string tmp = ledger_ + ".tmp";
@@ -297,7 +323,8 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
     cost.usd += std::chrono::duration<double>(billed).count() * n.price / 3600.0;
     ++cost.nodes;
     if (const cloud::GroupView* g = GroupNamed(n.group)) {
-      auto& [count, time] = by_type[g->type.name + (g->spot ? " (spot)" : "")];
+      auto& [count, time] =
+          by_type[(n.type.empty() ? g->type.name : n.type) + (g->spot ? " (spot)" : "")];
       ++count;
       time += billed;
     }

@@ -76,6 +76,15 @@ Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
   // autoscaler: cluster: the embedded cluster runs its own.
   if (t.autoscaler == CloudTarget::Autoscaler::kCluster)
     f.autoscaler = fake_cloud::AutoscalerOptions{};
+  // Instance ids from the wall clock (ms): a run resumed on a new cloud
+  // rehearsal meets no new node named as one of its old ones.
+  f.first_instance = static_cast<unsigned long long>(ToUnixMillis(RealClock().Now()));
+  // A catalog of the target's own prices what the fake cloud launches, so
+  // that the run's cost is still the bill's.
+  if (!t.catalog.empty()) {
+    ASSIGN_OR_RETURN(cloud::Catalog catalog, cloud::Catalog::Load(t.catalog));
+    f.catalog = std::make_shared<const cloud::Catalog>(std::move(catalog));
+  }
   f.kubelet.execute = true;
   f.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<fake_cloud::FakeCloud> cloud, fake_cloud::FakeCloud::Make(f));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,15 @@ struct NodeGroupState {
   bool spot = false;
   std::vector<std::string> instance_types;
   int min_size = 0, max_size = 0, desired_size = 0;
-  std::string health;               // why it cannot launch now ("" when it can)
+  std::string health;              // why it cannot launch now ("" when it can)
   std::vector<std::string> zones;  // its subnets' zones, tried in order (empty: unknown)
+};
+
+// A spot interruption warning: the instance, and when the cloud gave it
+// (the instance ends the notice after that), where the warning says.
+struct SpotWarning {
+  std::string instance;
+  std::optional<TimePoint> time;
 };
 
 class Provider {
@@ -32,7 +40,7 @@ class Provider {
   virtual Result<TimePoint> Resize(const std::string& group, int desired, TimePoint now) = 0;
   // The instances warned of a spot interruption since the last call (each
   // warning is taken off the queue once read).
-  virtual Result<std::vector<std::string>> Interruptions() = 0;
+  virtual Result<std::vector<SpotWarning>> Interruptions() = 0;
   // Calls made so far (requests per attempt in benchmarks).
   virtual int64_t calls() const = 0;
 };

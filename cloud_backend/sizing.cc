@@ -27,7 +27,12 @@ std::vector<const GroupView*> Candidates(const SizingInput& in, const ResourceRe
     if (in.spot == SpotPolicy::kOnly && !g.spot) continue;
     if (need.FitsIn(Allocatable(g.type))) out.push_back(&g);
   }
-  std::stable_sort(out.begin(), out.end(), [](const GroupView* a, const GroupView* b) {
+  // A pod without GPUs keeps off GPU nodes while another group fits it
+  // (as the Cluster Autoscaler does): a g5 spot node costs more than a CPU
+  // one on demand.
+  auto wasted_gpus = [&](const GroupView* g) { return need.gpus == 0 && g->type.accelerators > 0; };
+  std::stable_sort(out.begin(), out.end(), [&](const GroupView* a, const GroupView* b) {
+    if (wasted_gpus(a) != wasted_gpus(b)) return wasted_gpus(b);
     if (a->spot != b->spot) return a->spot;  // spot first (kPrefer; the others have one kind)
     return a->HourlyPrice() < b->HourlyPrice();
   });

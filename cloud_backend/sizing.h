@@ -58,7 +58,8 @@ struct SizingInput {
 };
 
 // The groups in the order they are tried for a pod of `need`: those the
-// policy allows whose type fits it, spot first under kPrefer, then cheapest.
+// policy allows whose type fits it; GPU groups last for a pod without GPUs;
+// then spot first under kPrefer, then cheapest.
 std::vector<const GroupView*> Candidates(const SizingInput& in, const ResourceRequest& need);
 
 // Each group's new desired size (only those that grow): every waiting pod

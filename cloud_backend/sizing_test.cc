@@ -51,6 +51,14 @@ TEST(SizingTest, ThePolicyTheTypeAndTheMaxChooseTheGroup) {
   in.avoid = {"cpu-spot"};
   EXPECT_EQ(GrowFor(in), (std::map<std::string, int>{{"cpu-ondemand", 1}}))
       << "a group that failed to launch is passed over";
+  // A pod without GPUs goes on demand before it takes a GPU spot node, and
+  // to a GPU node only when nothing else fits.
+  in.avoid.clear();
+  in.groups.push_back(Group("gpu-spot", "g5.xlarge", true));
+  in.waiting = {{1000, 6 * kGi, 0}};
+  EXPECT_EQ(GrowFor(in), (std::map<std::string, int>{{"cpu-ondemand", 1}}));
+  in.waiting = {{1000, 12 * kGi, 0}};  // more than any CPU type here has
+  EXPECT_EQ(GrowFor(in), (std::map<std::string, int>{{"gpu-spot", 1}}));
 }
 
 TEST(SizingTest, APreemptedPodAvoidsItsGroupOnlyItself) {

@@ -66,6 +66,9 @@ struct Placement {
   bool elastic = false;
   // Why it cannot start now or ever, for people.
   std::string why;
+  // When it cannot start now for a reason the backend names (CamelCase, as
+  // a pending reason: Budget), that name; "" when it just waits for room.
+  std::string reason;
 };
 
 // Receives events from a backend. May be called from any backend thread; an

@@ -279,6 +279,13 @@ Status Engine::Admit() {
         PORTFLOW_LOG(LogLevel::kDebug, "engine",
                      "holding back " + instances[i].name + ": " + placement.why +
                          " (held for earlier instances: " + reserved.ToString() + ")");
+        // A wait the backend names (the cloud's Budget) is said where
+        // status shows it.
+        if (!placement.reason.empty()) {
+          std::string why = placement.reason + ": " + placement.why;
+          RETURN_IF_ERROR(SetState(i, s.state, why));
+          if (s.state == "Waiting") RETURN_IF_ERROR(Record(i, "Waiting", why));
+        }
       }
       s.held_back = true;
       reserved += request.Total();
@@ -369,8 +376,12 @@ Status Engine::HandleEvent(const TaskEvent& e) {
     if (state != s.state || e.reason != s.message) {
       s.message = e.reason;
       RETURN_IF_ERROR(SaveAttempt(i, std::string(TaskStateName(e.state)), nullptr));
-      RETURN_IF_ERROR(
-          SetState(i, state, e.reason.empty() ? e.message : e.reason + ": " + e.message));
+      // With when it should start, where the backend can tell (a node on
+      // its way).
+      std::string expected =
+          e.estimated_start ? " (expected to start by " + FormatTime(*e.estimated_start) + ")" : "";
+      RETURN_IF_ERROR(SetState(
+          i, state, (e.reason.empty() ? e.message : e.reason + ": " + e.message) + expected));
     }
     return OkStatus();
   }

@@ -108,6 +108,27 @@ TEST_F(EngineTest, AdmitsOnlyWhatFitsTheCapacity) {
   EXPECT_LT(clock_.Now() - start, std::chrono::seconds(31));
 }
 
+// A wait the backend names (a cloud's Budget) is said on the waiting
+// instance and in its events; a plain wait for room is not.
+TEST_F(EngineTest, AWaitTheBackendNamesIsSaid) {
+  std::string steps;
+  for (int i = 0; i < 3; ++i) {
+    steps += "    - {name: s" + std::to_string(i) + ", command: [x]}\n";
+    backend_.Script("s" + std::to_string(i),
+                    {Outcome{TaskState::kSucceeded, 0, std::chrono::seconds(10)}});
+  }
+  Load(steps);
+  backend_.HoldReason("Budget");
+  EXPECT_EQ(RunIt(), "Succeeded");
+  std::vector<std::string> waits;
+  auto events = store_->ListEvents("run1");
+  ASSERT_TRUE(events.ok());
+  for (const EventRecord& e : *events)
+    if (e.type == "Waiting") waits.push_back(e.instance + " " + e.message);
+  ASSERT_EQ(waits.size(), 1u) << "the third waited";
+  EXPECT_THAT(waits[0], ::testing::StartsWith("s2 Budget: "));
+}
+
 TEST_F(EngineTest, GangNeedsAllItsReplicasAtOnce) {
   Load("    - {name: g, replicas: 3, command: [x]}\n");
   // 3 replicas x 1 cpu never fit in 2 cpus: preflight says so before anything starts.

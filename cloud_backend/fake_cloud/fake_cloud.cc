@@ -124,9 +124,10 @@ Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
         RandomText(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
   std::unique_ptr<FakeCloud> cloud(new FakeCloud(std::move(options)));
   const FakeCloudOptions& o = cloud->options_;
-  Ec2Options ec2{o.region, o.provisioning, o.spot_notice, nullptr};
+  Ec2Options ec2{o.region, o.provisioning, o.spot_notice, &cloud->catalog()};
   ec2.spot_interruptions_per_hour = o.spot_interruptions_per_hour;
   ec2.seed = o.seed;
+  ec2.first_instance = o.first_instance;
   cloud->ec2_ =
       std::make_unique<FakeEc2>(cloud->clock_, ec2, static_cast<NodeEvents*>(cloud.get()));
   for (const GroupConfig& g : o.groups) RETURN_IF_ERROR(cloud->ec2_->AddGroup(g));
@@ -137,7 +138,7 @@ Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
   ASSIGN_OR_RETURN(cloud->cluster_, fake::FakeCluster::Create(cluster, cloud->clock_));
   if (o.autoscaler)
     cloud->autoscaler_ = std::make_unique<FakeAutoscaler>(
-        *cloud->ec2_, *cloud->cluster_, cloud::Catalog::Shipped(), o.region, *o.autoscaler);
+        *cloud->ec2_, *cloud->cluster_, cloud->catalog(), o.region, *o.autoscaler);
   return cloud;
 }
 
@@ -179,7 +180,7 @@ void FakeCloud::RunFor(Duration d) {
 }
 
 void FakeCloud::Joined(const Instance& instance) {
-  auto row = cloud::Catalog::Shipped().Find(instance.type, options_.region, instance.zone);
+  auto row = catalog().Find(instance.type, options_.region, instance.zone);
   auto number = [](double v, double scale, const char* unit) {
     return std::to_string(std::llround(v * scale)) + unit;
   };
@@ -261,10 +262,10 @@ Result<std::string> FakeCloud::InjectFaults(const std::string& body) {
   if (in.contains("stockout")) {
     const json& f = in["stockout"];
     std::string type = Str(f, "instanceType"), zone = Str(f, "zone");
-    if (!cloud::Catalog::Shipped().Find(type, options_.region))
+    if (!catalog().Find(type, options_.region))
       return InvalidArgument("stockout: no instance type \"" + type + "\" in " + options_.region);
     std::vector<std::string> zones = {zone};
-    if (zone.empty()) zones = cloud::Catalog::Shipped().Zones(type, options_.region);
+    if (zone.empty()) zones = catalog().Zones(type, options_.region);
     for (const std::string& z : zones) ec2_->SetStockout(type, z, Field(f, "clear") != json(true));
     done["stockout"] = zones;
   }
@@ -454,7 +455,7 @@ fake::HttpResponse FakeCloud::Eks(const fake::HttpRequest& request, const std::s
                         {"resourceIds", json::array({"eks-" + name})}});
     // UPDATING while an update runs, DEGRADED while it cannot launch.
     std::string status = ec2_->Updating(name) ? "UPDATING" : issues.empty() ? "ACTIVE" : "DEGRADED";
-    auto gpu = cloud::Catalog::Shipped().Find(g.instance_types[0], o.region);
+    auto gpu = catalog().Find(g.instance_types[0], o.region);
     const double created = 1764547200;  // 2025-12-01: a fixed time, as a group has one
     return json{
         {"nodegroupName", name},

@@ -43,6 +43,9 @@ struct FakeCloudOptions {
   // none, and the seed of their draws.
   double spot_interruptions_per_hour = 0;
   uint64_t seed = 1;
+  unsigned long long first_instance = 1;  // Ec2Options::first_instance
+  // The prices and types it launches and bills; the shipped one when null.
+  std::shared_ptr<const cloud::Catalog> catalog;
   // cpu-spot, cpu-ondemand, gpu-ondemand and gpu-spot at 0 when empty.
   std::vector<GroupConfig> groups;
   // A Cluster Autoscaler of the cluster's own (fake_autoscaler.h), sizing
@@ -94,6 +97,9 @@ class FakeCloud : private NodeEvents {
   int64_t s3_calls() const { return s3_calls_.load(); }
 
   const FakeCloudOptions& options() const { return options_; }
+  const cloud::Catalog& catalog() const {
+    return options_.catalog ? *options_.catalog : cloud::Catalog::Shipped();
+  }
   // For tests and faults, under lock() (a long poll may be in flight). Its
   // callbacks from FakeEc2 (Warned) run under that lock and never take it.
   FakeEc2& ec2() { return *ec2_; }

@@ -7,7 +7,7 @@
 namespace portflow::fake_cloud {
 namespace {
 
-std::string Id(const char* format, int n) {
+std::string Id(const char* format, unsigned long long n) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, n);
   return buf;
@@ -77,7 +77,7 @@ Result<GroupUpdate> FakeEc2::Resize(const std::string& name, int desired, std::o
   c.min_size = low;
   c.max_size = high;
   c.desired_size = desired;
-  GroupUpdate u{Id("00000000-0000-4000-8000-%012d", static_cast<int>(updates_.size()) + 1),
+  GroupUpdate u{Id("00000000-0000-4000-8000-%012llu", updates_.size() + 1),
                 name,
                 "InProgress",
                 desired,
@@ -200,7 +200,7 @@ void FakeEc2::Launch(GroupState& g, TimePoint now) {
         return;
       }
       Instance i;
-      i.id = Id("i-%017x", next_id_++);
+      i.id = Id("i-%017llx", next_id_++);
       i.group = c.name;
       i.type = type;
       i.zone = zone;

@@ -82,6 +82,10 @@ struct Ec2Options {
   // virtual time a run is the same every time.
   double spot_interruptions_per_hour = 0;
   uint64_t seed = 1;
+  // The number in the first instance's id (i-00000000000000001 by default);
+  // a cloud made again for a resumed run starts elsewhere, so that no new
+  // instance takes an old one's id.
+  unsigned long long first_instance = 1;
 };
 
 class FakeEc2 {
@@ -159,7 +163,7 @@ class FakeEc2 {
   std::map<std::string, GroupUpdate> updates_;
   std::set<std::pair<std::string, std::string>> stockouts_;  // type, zone
   std::optional<double> vcpu_quota_;
-  int next_id_ = 1;
+  unsigned long long next_id_ = options_.first_instance;
   std::mt19937_64 random_;
   std::optional<TimePoint> last_draw_;  // of the random interruptions
 };

@@ -84,6 +84,21 @@ TEST_F(FakeEc2Test, ScalingDownEndsTheNewestAndTheBillCountsSecondsWithAMinute) 
   EXPECT_NEAR(ec2_.Cost(now), 260 * 0.096 / 3600, 1e-12);
 }
 
+// A cloud made again (a resumed cloud-rehearsal) numbers its instances on
+// from where it is told to, so no new instance takes an old one's id.
+TEST(FakeEc2Ids, InstancesAreNumberedFromTheFirstGiven) {
+  FakeClock clock;
+  Ec2Options o{"us-east-1", 60s, 120s, nullptr};
+  o.first_instance = 0x19af3b2c4d0;  // 2026-12-05 in ms since the epoch
+  FakeEc2 ec2(clock, o);
+  ASSERT_TRUE(ec2.AddGroup({"cpu", "ON_DEMAND", {"m5.large"}, {}, 0, 5, 0}).ok());
+  ASSERT_TRUE(ec2.Resize("cpu", 2).ok());
+  ec2.Sync();
+  ASSERT_EQ(ec2.Instances().size(), 2u);
+  EXPECT_EQ(ec2.Instances()[0].id, "i-00000019af3b2c4d0");
+  EXPECT_EQ(ec2.Instances()[1].id, "i-00000019af3b2c4d1");
+}
+
 // EKS runs one update of a node group at a time: a second one while the
 // first is InProgress is refused (ResourceInUseException through EKS).
 TEST_F(FakeEc2Test, OneUpdateOfAGroupAtATime) {

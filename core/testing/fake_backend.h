@@ -31,6 +31,11 @@ class FakeBackend : public Backend {
     clock_.OnAdvance([this](TimePoint now) { Tick(now); });
   }
 
+  // What Place names as the reason an attempt cannot start now.
+  void HoldReason(std::string reason) {
+    std::lock_guard<std::mutex> l(mu_);
+    hold_reason_ = std::move(reason);
+  }
   void Script(const std::string& instance, std::vector<Outcome> outcomes) {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& o : outcomes) scripts_[instance].push_back(o);
@@ -93,7 +98,9 @@ class FakeBackend : public Backend {
     std::lock_guard<std::mutex> l(mu_);
     ResourceRequest in_use;
     for (const auto& [key, r] : running_) in_use += r.need;
-    return PlaceInSlots(request, capacity_, in_use);
+    Placement p = PlaceInSlots(request, capacity_, in_use);
+    if (!p.can_start_now) p.reason = hold_reason_;
+    return p;
   }
 
   Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
@@ -138,6 +145,7 @@ class FakeBackend : public Backend {
 
   FakeClock& clock_;
   ResourceRequest capacity_;
+  std::string hold_reason_;  // Placement::reason when it cannot start now
   std::mutex mu_;
   std::map<std::string, std::deque<Outcome>> scripts_;
   struct Running {

@@ -143,9 +143,10 @@ TEST(CloudTest, TheLaptopScenarioRunsOnTheCloudRehearsalAndCostsItsNodes) {
   std::string outputs =
       dir.path() + "/.portflow/cloud-rehearsal/volumes/default/portflow-artifacts/" + run;
   EXPECT_EQ(BestModel(outputs)["model"], "lr=0.1") << ReadFile(outputs + "/pick/best/best.json");
-  // The first step waited for the node it caused, and said so.
+  // The first step waited for the node it caused, and said so, with when.
   EXPECT_THAT(Events(dir.path(), run, "Pending"),
-              HasSubstr("Provisioning: a node of group cpu-spot is being added for it"));
+              HasSubstr("Provisioning: a node of group cpu-spot is being added for it "
+                        "(expected to start by 20"));
   json status = json::parse(RunCli({"status", run, "-o", "json"}, dir.path()).out, nullptr, false);
   ASSERT_TRUE(status["cost"].is_object()) << status.dump();
   EXPECT_NEAR(status["cost"]["usd"].get<double>(), std::stod(cost[1].str()), 0.00005);
@@ -310,6 +311,35 @@ TEST(CloudTest, AStepNoGroupCanFitIsRefusedBeforeTheRun) {
   EXPECT_THAT(r.err, HasSubstr("no node group portflow may scale (cpu-spot, cpu-ondemand, "
                                "gpu-ondemand, gpu-spot) has an instance type with room for"));
   EXPECT_THAT(RunCli({"runs"}, dir.path()).out, Not(HasSubstr("big-"))) << "no run was made";
+}
+
+// A budget below the price of any node that fits a step: refused before the
+// run (exit 2), not a run that waits for ever.
+TEST(CloudTest, ABudgetNoNodeFitsIsRefusedBeforeTheRun) {
+  TempDir dir;
+  CopyScenario("laptop-dev", dir.path());
+  WriteFile(dir.path() + "/portflow.yaml",
+            "targets:\n  tight:\n    backend: cloud-rehearsal\n    maxHourlyCost: 0.01\n");
+  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "tight"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("costs more than maxHourlyCost $0.0100"));
+}
+
+// cloud-rehearsal's own cloud launches and bills from the target's catalog:
+// one that lacks a type its node groups name is said, not ignored.
+TEST(CloudTest, TheCloudRehearsalUsesTheTargetsCatalog) {
+  TempDir dir;
+  CopyScenario("laptop-dev", dir.path());
+  WriteFile(dir.path() + "/cat.csv",
+            "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,SpotPrice,"
+            "Region,AvailabilityZone\nc5.large,,0,2,4,0.085,0.0255,us-east-1,us-east-1a\n"
+            "g5.xlarge,A10G,1,4,16,1.006,0.3018,us-east-1,us-east-1a\n");
+  WriteFile(dir.path() + "/portflow.yaml",
+            "targets:\n  mine:\n    backend: cloud-rehearsal\n    nodeGroups: [cpu-spot]\n"
+            "    catalog: cat.csv\n");
+  CliResult r = RunCli({"run", "pipeline.yaml", "--target", "mine"}, dir.path());
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("m5.large"));
 }
 
 TEST(CloudTest, CloudTargetSettingsAreCheckedWhereTheyAreWritten) {
