@@ -504,7 +504,9 @@ Status CloudBackend::Tick() {
     }
     for (Launched& n : launched_) {
       if (!n.ended && !n.node.empty() && !group_of.count(n.node)) {
-        n.ended = now;
+        // A warned node ends when its notice runs out, however late a look
+        // sees it gone.
+        n.ended = n.warned ? std::min(now, *n.warned + target_.spot_notice) : now;
         changed = true;
       }
     }

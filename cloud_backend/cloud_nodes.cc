@@ -14,6 +14,7 @@
 #include "cloud_backend/cloud_backend_internal.h"
 #include "core/json_fields.h"
 #include "core/log.h"
+#include "core/quantity.h"
 
 namespace portflow {
 namespace {
@@ -47,11 +48,12 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
   }
   interruptions_failing_ = false;
   std::vector<TaskHandle> stop;
+  std::vector<std::string> replaced;  // groups launching a replacement for the run
   for (const cloud::SpotWarning& warning : *warned) {
     const std::string& instance = warning.instance;
     // When the cloud warned (the notice runs from then, and the group's
-    // replacement launched then), not when this look read it.
-    TimePoint at = std::min(now, warning.time.value_or(now));
+    // replacement launched then), not when this look began or read it.
+    TimePoint at = warning.time.value_or(now);
     auto node = node_of.find(instance);
     if (node == node_of.end()) continue;  // gone, or not a node of this cluster
     const std::string& group = group_of.at(node->second);
@@ -70,6 +72,7 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
         n.warned = at;  // it ends after the notice, whatever the group's size
         double price = n.price;
         launched_.push_back({group, "", at, {}, {}, {}, price});
+        replaced.push_back(group);
         SaveLedger();
         break;
       }
@@ -89,6 +92,23 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
   for (const TaskHandle& h : stop) {
     if (Status st = BackendWrapper::Cancel(h, false); !st.ok())
       PORTFLOW_LOG(LogLevel::kWarn, "cloud", "stopping " + h.key + ": " + st.message());
+  }
+  // The group keeps its size by launching a replacement while the warned
+  // node serves its notice: when both would pass maxHourlyCost, the group
+  // is lowered at once, which ends the replacement (it has not joined).
+  // The run pays for it from the warning to this look.
+  for (const std::string& group : replaced) {
+    bool over;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      over = Sizes() && target_.max_hourly_cost && HourlyNow() > *target_.max_hourly_cost;
+    }
+    if (!over) break;
+    PORTFLOW_LOG(LogLevel::kInfo, "cloud",
+                 "node group " + group + ": its spot replacement would pass maxHourlyCost " +
+                     FormatUsd(*target_.max_hourly_cost) + "; lowered");
+    if (Status st = Shrink(group, 1); !st.ok())
+      PORTFLOW_LOG(LogLevel::kWarn, "cloud", "node group " + group + ": " + st.message());
   }
   return OkStatus();
 }
@@ -317,8 +337,7 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
   std::map<std::string, std::pair<int, Duration>> by_type;
   for (const Launched& n : launched_) {
     // A warned node still there ends when its notice runs out.
-    TimePoint end =
-        n.ended.value_or(n.warned ? std::max(now, *n.warned + target_.spot_notice) : now);
+    TimePoint end = n.ended.value_or(n.warned ? *n.warned + target_.spot_notice : now);
     Duration billed = std::max<Duration>(end - n.launched, std::chrono::seconds(60));
     cost.usd += std::chrono::duration<double>(billed).count() * n.price / 3600.0;
     ++cost.nodes;

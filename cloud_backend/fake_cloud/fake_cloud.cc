@@ -251,6 +251,7 @@ Result<std::string> FakeCloud::InjectFaults(const std::string& body) {
                              "\" (known: interruptSpot, stockout, vcpuQuota, apiErrors)");
   }
   std::lock_guard<std::mutex> l(mu_);
+  FakeEc2::HeldAt held(*ec2_, clock_.Now());  // a warning and its replacement at one instant
   json done = json::object();
   if (in.contains("interruptSpot")) {
     const json& f = in["interruptSpot"];
@@ -339,12 +340,8 @@ fake::HttpResponse FakeCloud::Handle(const fake::HttpRequest& request) {
   }
   ++aws_calls_;
   std::unique_lock<std::mutex> lock(mu_);
-  struct Held {  // until the answer
-    FakeEc2& ec2;
-    ~Held() { ec2.Hold(std::nullopt); }
-  } held{*ec2_};
-  ec2_->Hold(clock_.Now());
-  ec2_->Sync();  // what fell due since the last request
+  FakeEc2::HeldAt held(*ec2_, clock_.Now());  // until the answer
+  ec2_->Sync();                               // what fell due since the last request
   if (std::optional<bool> throttled = TakeApiError()) {
     if (scope.service == "ec2")
       return Ec2Error(*throttled ? 503 : 500, *throttled ? "RequestLimitExceeded" : api_error_code_,

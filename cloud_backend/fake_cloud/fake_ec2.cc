@@ -230,7 +230,7 @@ std::optional<TimePoint> FakeEc2::Sync() {
   for (Instance& i : instances_) {
     if (i.ended) continue;
     if (i.warned && now >= *i.warned + options_.spot_notice) {
-      End(i, now);
+      End(i, *i.warned + options_.spot_notice);  // when it was due, however late this Sync
     } else if (i.draining &&
                (!events_ || events_->Drained(i) || now >= *i.draining + options_.drain_timeout)) {
       End(i, now);

@@ -133,6 +133,12 @@ class FakeEc2 {
   // While held, the fake's time stands at `at`: a request is handled at one
   // instant, so an update's createdAt is when its instances launch or end.
   void Hold(std::optional<TimePoint> at) { held_ = at; }
+  // Holds the time at `at` while it lives.
+  struct HeldAt {
+    HeldAt(FakeEc2& ec2, TimePoint at) : ec2(ec2) { ec2.Hold(at); }
+    ~HeldAt() { ec2.Hold(std::nullopt); }
+    FakeEc2& ec2;
+  };
 
   std::vector<Instance> Instances() const;  // every instance launched, ended ones too
   double Cost(TimePoint now) const;         // of them all
