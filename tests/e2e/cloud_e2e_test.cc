@@ -152,6 +152,11 @@ TEST(CloudTest, TheLaptopScenarioRunsOnTheCloudRehearsalAndCostsItsNodes) {
   EXPECT_NEAR(status["cost"]["usd"].get<double>(), std::stod(cost[1].str()), 0.00005);
   EXPECT_EQ(status["cost"]["nodes"], std::stoi(cost[2]));
   EXPECT_THAT(RunCli({"runs"}, dir.path()).out, HasSubstr("$" + cost[1].str()));
+  // The text status: the run's cost with its nodes, and a COST column.
+  std::string text = RunCli({"status", run}, dir.path()).out;
+  EXPECT_THAT(text, HasSubstr("cost:     $" + cost[1].str() + " (" + cost[2].str() +
+                              " c5.large (spot) for "));
+  EXPECT_THAT(text, ::testing::ContainsRegex("INSTANCE +STATE +ATTEMPTS +DURATION +COST +MESSAGE"));
   // Each attempt's share of its node's time (null for one that ended
   // between two of the backend's looks), within what the nodes cost.
   double attempts = 0;
