@@ -201,6 +201,8 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
              {"cost", a.cost.empty() ? json(nullptr) : json(std::strtod(a.cost.c_str(), nullptr))},
              {"started", a.started_ms ? FormatTime(FromUnixMillis(a.started_ms)) : ""},
              {"finished", a.finished_ms ? FormatTime(FromUnixMillis(a.finished_ms)) : ""}});
+        // On a composite (hybrid) target, the member it ran on.
+        if (!a.member.empty()) item["attemptList"].back()["member"] = a.member;
       }
       out["instances"].push_back(item);
     }
@@ -353,8 +355,8 @@ int Cancel(const GlobalOptions& g, const std::string& run_id) {
   for (const AttemptRecord& a : *attempts) {
     auto st = ParseTaskState(a.state);
     if (st && IsTerminal(*st)) continue;
-    open.push_back(
-        {a.backend, run_id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle});
+    open.push_back({a.backend, run_id + "/" + a.instance + "/" + std::to_string(a.attempt),
+                    a.handle, a.member});
   }
   // A backend that re-attaches (a cluster's Jobs outlive portflow) is then
   // asked to stop each attempt; one that cannot re-attach stops them itself.

@@ -69,6 +69,9 @@ struct Placement {
   // When it cannot start now for a reason the backend names (CamelCase, as
   // a pending reason: Budget), that name; "" when it just waits for room.
   std::string reason;
+  // The member of a composite backend this answer is for ("" otherwise):
+  // the engine submits the attempt there (TaskSpec::member) and records it.
+  std::string member;
 };
 
 // Receives events from a backend. May be called from any backend thread; an
@@ -103,6 +106,13 @@ class Backend {
   // The directory (or mount path) under which a run's outputs live, as the
   // task sees it. TaskSpec output and input paths are built below it.
   virtual std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const = 0;
+  // The same on `member` of a composite backend (each member may keep
+  // outputs elsewhere); ArtifactRoot on a plain backend.
+  virtual std::string ArtifactRootOn(const std::string& member, const std::string& run_id,
+                                     const std::string& run_dir) const {
+    (void)member;
+    return ArtifactRoot(run_id, run_dir);
+  }
   // Where a person finds those outputs, for the run's summary: the artifact
   // root itself by default; a cluster names its volume.
   virtual std::string OutputsLocation(const std::string& run_id, const std::string& run_dir) const {

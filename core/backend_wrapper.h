@@ -19,6 +19,10 @@ class BackendWrapper : public Backend, private EventSink {
 
   std::string name() const override { return inner_->name(); }
   Capabilities capabilities() const override { return inner_->capabilities(); }
+  std::string ArtifactRootOn(const std::string& member, const std::string& run_id,
+                             const std::string& run_dir) const override {
+    return inner_->ArtifactRootOn(member, run_id, run_dir);
+  }
   std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const override {
     return inner_->ArtifactRoot(run_id, run_dir);
   }

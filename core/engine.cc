@@ -212,10 +212,11 @@ Status Engine::Restore() {
     if (it == index.end()) continue;
     Slot& s = slots_[it->second];
     s.attempt = std::max(s.attempt, a.attempt);
+    s.member = a.member;  // in order: the latest attempt's
     auto st = ParseTaskState(a.state);
     if (st && IsTerminal(*st)) continue;
     TaskHandle h{a.backend.empty() ? backend_.name() : a.backend,
-                 run_.id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle};
+                 run_.id + "/" + a.instance + "/" + std::to_string(a.attempt), a.handle, a.member};
     by_key[h.key] = &a;
     open.push_back(h);
   }
@@ -297,10 +298,14 @@ Status Engine::Admit() {
                      " can start it now)");
     s.held_back = false;
 
-    // The backend is chosen first, then the paths on it.
+    // The backend (and on a composite one, its member) is chosen first,
+    // then the paths on it.
     int attempt = s.attempt + 1;
-    TaskContext ctx{run_.id, run_.run_dir, backend_.ArtifactRoot(run_.id, run_.run_dir)};
+    s.member = placement.member;
+    TaskContext ctx{run_.id, run_.run_dir,
+                    backend_.ArtifactRootOn(s.member, run_.id, run_.run_dir)};
     ASSIGN_OR_RETURN(TaskSpec spec, plan_.MakeTask(i, attempt, ctx));
+    spec.member = s.member;
     s.attempt = attempt;
     s.started = now;
     s.timed_out = s.cancel_sent = s.force_sent = false;
@@ -309,6 +314,8 @@ Status Engine::Admit() {
     RETURN_IF_ERROR(store_.Begin());
     RETURN_IF_ERROR(SaveAttempt(i, "Submitting", nullptr));
     RETURN_IF_ERROR(SetState(i, "Pending", "attempt " + std::to_string(attempt)));
+    // Where it goes and why, on a composite backend: a decision kept.
+    if (!s.member.empty()) RETURN_IF_ERROR(Record(i, "Placed", s.member + ": " + placement.why));
     RETURN_IF_ERROR(store_.Commit());
     Result<TaskHandle> h = backend_.Submit(spec);
     RETURN_IF_ERROR(store_.Begin());
@@ -533,6 +540,7 @@ Status Engine::SaveAttempt(size_t i, const std::string& state, const ExitResult*
   a.attempt = s.attempt;
   a.state = state;
   a.backend = backend_.name();
+  a.member = s.member;
   a.handle = s.handle.key == run_.id + "/" + inst.name + "/" + std::to_string(s.attempt)
                  ? s.handle.data
                  : "";

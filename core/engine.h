@@ -89,6 +89,7 @@ class Engine : public EventSink {
     TaskHandle handle;
     std::string message;
     bool held_back = false;  // did not fit when last ready (logged once)
+    std::string member;      // of a composite backend, where its attempt was placed
   };
 
   Status Restore();

@@ -318,6 +318,49 @@ TEST_F(EngineTest, InterruptedAttemptsRunAgainWithANewNumber) {
   EXPECT_EQ(attempts[0].reason, "Interrupted");
 }
 
+// On a composite backend, the member Place chose goes with the task, into
+// the attempt's record (with the Submitting row, before Submit) and a
+// Placed event; a resumed run hands each open attempt's member to Recover.
+TEST_F(EngineTest, ThePlacementsMemberIsRecordedAndResumed) {
+  Load("    - {name: a, command: [x]}\n");
+  backend_.SetMember("onprem");
+  EXPECT_EQ(RunIt(), "Succeeded");
+  ASSERT_EQ(backend_.submitted().size(), 1u);
+  EXPECT_EQ(backend_.submitted()[0].member, "onprem");
+  auto attempts = store_->ListAttempts("run1");
+  ASSERT_TRUE(attempts.ok());
+  EXPECT_EQ((*attempts)[0].member, "onprem");
+  auto events = store_->ListEvents("run1");
+  ASSERT_TRUE(events.ok());
+  std::string placed;
+  for (const EventRecord& e : *events)
+    if (e.type == "Placed") placed += e.message;
+  EXPECT_THAT(placed, ::testing::StartsWith("onprem: "));
+
+  // A dead engine left an attempt open on member "cloud".
+  ASSERT_TRUE(store_->CreateRun({"run2", "e", "e.yaml", "/src", "[]", "t", "Running"}).ok());
+  AttemptRecord open;
+  open.run_id = "run2";
+  open.instance = "a";
+  open.attempt = 1;
+  open.state = "Running";
+  open.member = "cloud";
+  ASSERT_TRUE(store_->PutAttempt(open).ok());
+  EXPECT_EQ(RunIt({}, "run2"), "Succeeded");
+  ASSERT_EQ(backend_.recovered().size(), 1u);
+  EXPECT_EQ(backend_.recovered()[0].member, "cloud");
+}
+
+// On a plain backend there is no member, and no Placed event.
+TEST_F(EngineTest, APlainBackendRecordsNoMember) {
+  Load("    - {name: a, command: [x]}\n");
+  EXPECT_EQ(RunIt(), "Succeeded");
+  EXPECT_EQ((*store_->ListAttempts("run1"))[0].member, "");
+  auto events = store_->ListEvents("run1");
+  ASSERT_TRUE(events.ok());
+  for (const EventRecord& e : *events) EXPECT_NE(e.type, "Placed");
+}
+
 TEST_F(EngineTest, SubmitErrorsCountAsFailedAttempts) {
   Load("    - {name: a, retries: {limit: 1, backoff: 1s}, command: [x]}\n");
   Outcome err;

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE TABLE IF NOT EXISTS attempts (
   run_id TEXT, instance TEXT, attempt INTEGER, state TEXT, backend TEXT, handle TEXT,
   replicas INTEGER, started_ms INTEGER, finished_ms INTEGER, exit_code INTEGER, signal INTEGER,
-  reason TEXT, message TEXT, cost TEXT DEFAULT '', PRIMARY KEY (run_id, instance, attempt));
+  reason TEXT, message TEXT, cost TEXT DEFAULT '', member TEXT DEFAULT '',
+  PRIMARY KEY (run_id, instance, attempt));
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, time_ms INTEGER, instance TEXT,
   attempt INTEGER, type TEXT, message TEXT);
@@ -150,6 +151,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
       setup = store->Exec("ALTER TABLE attempts ADD COLUMN cost TEXT DEFAULT ''");
     if (setup.ok() && !store->HasColumn("runs", "cost"))
       setup = store->Exec("ALTER TABLE runs ADD COLUMN cost TEXT DEFAULT ''");
+    if (setup.ok() && !store->HasColumn("attempts", "member"))
+      setup = store->Exec("ALTER TABLE attempts ADD COLUMN member TEXT DEFAULT ''");
     int code = sqlite3_errcode(db) & 0xff;
     if (setup.ok() || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + 10 * tries));
@@ -262,16 +265,16 @@ Result<std::vector<InstanceRecord>> RunStore::ListInstances(const std::string& r
 Status RunStore::PutAttempt(const AttemptRecord& r) {
   Stmt s(db_, cache_,
          "INSERT INTO attempts (run_id, instance, attempt, state, backend, handle, replicas, "
-         "started_ms, finished_ms, exit_code, signal, reason, message, cost) "
-         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run_id, instance, attempt) DO UPDATE "
+         "started_ms, finished_ms, exit_code, signal, reason, message, cost, member) "
+         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run_id, instance, attempt) DO UPDATE "
          "SET state=excluded.state, backend=excluded.backend, handle=excluded.handle, "
          "replicas=excluded.replicas, started_ms=excluded.started_ms, "
          "finished_ms=excluded.finished_ms, exit_code=excluded.exit_code, "
          "signal=excluded.signal, reason=excluded.reason, message=excluded.message, "
-         "cost=excluded.cost");
+         "cost=excluded.cost, member=excluded.member");
   s.Bind(r.run_id).Bind(r.instance).Bind(r.attempt).Bind(r.state).Bind(r.backend).Bind(r.handle);
   s.Bind(r.replicas).Bind(r.started_ms).Bind(r.finished_ms).Bind(r.exit_code).Bind(r.signal);
-  s.Bind(r.reason).Bind(r.message).Bind(r.cost);
+  s.Bind(r.reason).Bind(r.message).Bind(r.cost).Bind(r.member);
   return s.Run();
 }
 
@@ -285,7 +288,8 @@ Status RunStore::DeleteAttempt(const std::string& run_id, const std::string& ins
 Result<std::vector<AttemptRecord>> RunStore::ListAttempts(const std::string& run_id) {
   Stmt s(db_, cache_,
          "SELECT run_id, instance, attempt, state, backend, handle, replicas, started_ms, "
-         "finished_ms, exit_code, signal, reason, message, cost FROM attempts WHERE run_id=? "
+         "finished_ms, exit_code, signal, reason, message, cost, member FROM attempts WHERE "
+         "run_id=? "
          "ORDER BY rowid");
   s.Bind(run_id);
   std::vector<AttemptRecord> out;
@@ -305,6 +309,7 @@ Result<std::vector<AttemptRecord>> RunStore::ListAttempts(const std::string& run
     r.reason = s.Text(11);
     r.message = s.Text(12);
     r.cost = s.Text(13);
+    r.member = s.Text(14);
     out.push_back(std::move(r));
   }));
   return out;

@@ -72,7 +72,8 @@ struct AttemptRecord {
   int signal = 0;
   std::string reason;
   std::string message;
-  std::string cost;  // US dollars (a number's text); "" where not priced
+  std::string cost;    // US dollars (a number's text); "" where not priced
+  std::string member;  // the composite backend's member it ran on; "" for none
 };
 
 struct EventRecord {

@@ -83,7 +83,13 @@ TEST(RunStore, AnOlderStoreGetsTheNewColumns) {
                          "TEXT, workload_dir TEXT, params TEXT, target TEXT, state TEXT, message "
                          "TEXT, run_dir TEXT, created_ms INTEGER, finished_ms INTEGER, engine_pid "
                          "INTEGER, keep_going INTEGER, strict INTEGER, cancel_requested INTEGER "
-                         "DEFAULT 0); INSERT INTO runs (id, state) VALUES ('old', 'Succeeded');",
+                         "DEFAULT 0); INSERT INTO runs (id, state) VALUES ('old', 'Succeeded');"
+                         "CREATE TABLE attempts (run_id TEXT, instance TEXT, attempt INTEGER, "
+                         "state TEXT, backend TEXT, handle TEXT, replicas INTEGER, started_ms "
+                         "INTEGER, finished_ms INTEGER, exit_code INTEGER, signal INTEGER, reason "
+                         "TEXT, message TEXT, PRIMARY KEY (run_id, instance, attempt));"
+                         "INSERT INTO attempts (run_id, instance, attempt, state) VALUES "
+                         "('old', 'a', 1, 'Succeeded');",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
@@ -96,6 +102,15 @@ TEST(RunStore, AnOlderStoreGetsTheNewColumns) {
   run.outputs = R"({"root":"/d/new/outputs"})";
   ASSERT_TRUE((*store)->CreateRun(run).ok());
   EXPECT_EQ((*store)->GetRun("new")->outputs, run.outputs);
+  // Attempts get their cost and member (a hybrid target's), "" for the old.
+  auto attempts = (*store)->ListAttempts("old");
+  ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ((*attempts)[0].member, "");
+  AttemptRecord placed{"new", "a", 1, "Running", "hybrid", "", 1, 1, 0, 0, 0, "", "", ""};
+  placed.member = "onprem";
+  ASSERT_TRUE((*store)->PutAttempt(placed).ok());
+  EXPECT_EQ((*store)->ListAttempts("new")->at(0).member, "onprem");
   EXPECT_TRUE(RunStore::Open(dir).ok());  // and opens again once it has them
 }
 

@@ -52,6 +52,9 @@ struct TaskSpec {
   // interruption took its previous attempt from. Backends without nodes
   // ignore it.
   std::vector<std::pair<std::string, std::string>> avoid;
+  // The member of a composite backend (a hybrid target's) it was placed
+  // on; "" on a plain backend.
+  std::string member;
 
   // "run/instance/attempt": the idempotency key of Submit.
   std::string Key() const;
@@ -83,6 +86,7 @@ struct TaskHandle {
   std::string backend;
   std::string key;  // TaskSpec::Key()
   std::string data;
+  std::string member;  // TaskSpec::member
 };
 
 // Why a Pending attempt waits, as a placement decision needs it: the same

@@ -31,6 +31,15 @@ class FakeBackend : public Backend {
     clock_.OnAdvance([this](TimePoint now) { Tick(now); });
   }
 
+  std::vector<TaskHandle> recovered() {
+    std::lock_guard<std::mutex> l(mu_);
+    return recovered_;
+  }
+  // The member Place names, as a composite backend's would.
+  void SetMember(std::string member) {
+    std::lock_guard<std::mutex> l(mu_);
+    member_ = std::move(member);
+  }
   // What Place names as the reason an attempt cannot start now.
   void HoldReason(std::string reason) {
     std::lock_guard<std::mutex> l(mu_);
@@ -83,7 +92,11 @@ class FakeBackend : public Backend {
   Result<std::vector<RecoveredTask>> Recover(const std::string&,
                                              const std::vector<TaskHandle>& handles) override {
     std::vector<RecoveredTask> out;
-    for (const auto& h : handles) out.push_back({h, TaskState::kUnknown, std::nullopt});
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& h : handles) {
+      recovered_.push_back(h);
+      out.push_back({h, TaskState::kUnknown, std::nullopt});
+    }
     return out;
   }
 
@@ -100,6 +113,7 @@ class FakeBackend : public Backend {
     for (const auto& [key, r] : running_) in_use += r.need;
     Placement p = PlaceInSlots(request, capacity_, in_use);
     if (!p.can_start_now) p.reason = hold_reason_;
+    p.member = member_;
     return p;
   }
 
@@ -145,7 +159,9 @@ class FakeBackend : public Backend {
 
   FakeClock& clock_;
   ResourceRequest capacity_;
-  std::string hold_reason_;  // Placement::reason when it cannot start now
+  std::string hold_reason_;            // Placement::reason when it cannot start now
+  std::string member_;                 // Placement::member
+  std::vector<TaskHandle> recovered_;  // what Recover was given
   std::mutex mu_;
   std::map<std::string, std::deque<Outcome>> scripts_;
   struct Running {
