@@ -126,6 +126,13 @@ std::optional<InstanceType> Catalog::Find(const std::string& type, const std::st
   return std::nullopt;
 }
 
+std::optional<InstanceType> Catalog::FindIn(const std::string& type, const std::string& region,
+                                            const std::vector<std::string>& zones) const {
+  for (const std::string& zone : zones)
+    if (auto row = Find(type, region, zone)) return row;
+  return Find(type, region);
+}
+
 std::vector<std::string> Catalog::Zones(const std::string& type, const std::string& region) const {
   std::vector<std::string> out;
   for (const InstanceType& t : rows_) {

@@ -41,6 +41,10 @@ class Catalog {
   // zone); nullopt when the catalog has none.
   std::optional<InstanceType> Find(const std::string& type, const std::string& region,
                                    const std::string& zone = "") const;
+  // The row of `type` in the first of `zones` the catalog has for it, else
+  // in its first zone: where a group (or an instance) runs, priced.
+  std::optional<InstanceType> FindIn(const std::string& type, const std::string& region,
+                                     const std::vector<std::string>& zones) const;
   // The zones of `region` that offer `type`, in catalog order.
   std::vector<std::string> Zones(const std::string& type, const std::string& region) const;
   const std::vector<InstanceType>& rows() const { return rows_; }

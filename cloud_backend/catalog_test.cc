@@ -22,6 +22,10 @@ TEST(CatalogTest, TheShippedCatalogHasTheScenariosTypes) {
   EXPECT_THAT(c.Zones("c5.large", "us-east-1"), ElementsAre("us-east-1a", "us-east-1b"));
   EXPECT_EQ(c.Find("c5.large", "us-east-1", "us-east-1b")->zone, "us-east-1b");
   EXPECT_FALSE(c.Find("c5.large", "eu-west-1").has_value());
+  // In the first of a group's zones the catalog has, else its first zone.
+  EXPECT_EQ(c.FindIn("c5.large", "us-east-1", {"us-east-1z", "us-east-1b"})->zone, "us-east-1b");
+  EXPECT_EQ(c.FindIn("c5.large", "us-east-1", {"us-east-1z"})->zone, "us-east-1a");
+  EXPECT_EQ(c.FindIn("c5.large", "us-east-1", {})->zone, "us-east-1a");
   EXPECT_FALSE(c.Find("x1.nothing", "us-east-1").has_value());
 }
 

@@ -102,10 +102,7 @@ Status CloudBackend::ReadGroups() {
       return FailedPrecondition("node group " + name + " names no instance type");
     // Priced in the first of its zones the catalog has: where the group
     // launches first.
-    std::optional<cloud::InstanceType> type;
-    for (const std::string& zone : g->zones)
-      if ((type = catalog_->Find(g->instance_types[0], target_.region, zone))) break;
-    if (!type) type = catalog_->Find(g->instance_types[0], target_.region);
+    auto type = catalog_->FindIn(g->instance_types[0], target_.region, g->zones);
     if (!type)
       return FailedPrecondition("node group " + name + ": instance type " + g->instance_types[0] +
                                 " is not in the price catalog for " + target_.region +
@@ -493,8 +490,7 @@ Status CloudBackend::Tick() {
           // zone) when the first is out of stock.
           auto [type, zone] = type_of[name];
           n.type = type;
-          auto row = catalog_->Find(type, target_.region, zone);
-          if (!row) row = catalog_->Find(type, target_.region);
+          auto row = catalog_->FindIn(type, target_.region, {zone});
           if (const cloud::GroupView* g = GroupNamed(group); row && g)
             n.price = row->Hourly(g->spot);
           changed = true;

@@ -187,8 +187,7 @@ void FakeEc2::Launch(GroupState& g, TimePoint now) {
   for (const std::string& type : c.instance_types) {
     for (const std::string& zone : c.zones) {
       if (stockouts_.count({type, zone})) continue;
-      auto row = options_.catalog->Find(type, options_.region, zone);
-      if (!row) row = options_.catalog->Find(type, options_.region);
+      auto row = options_.catalog->FindIn(type, options_.region, {zone});
       if (vcpu_quota_ && RunningVcpus() + row->vcpus > *vcpu_quota_) {
         g.health_code = "VcpuLimitExceeded";
         g.health_message =
