@@ -95,15 +95,21 @@ Result<std::unique_ptr<Backend>> BackendFor(const std::string& workload_dir,
                                             const std::string& name, Target* found, bool strict) {
   ASSIGN_OR_RETURN(Target target, FindTarget(workload_dir, name));
   if (found) *found = target;
-  auto settings = target.settings;
-  settings.erase("backend");
-  // --strict runs laptop tasks with what a cluster's container has of the
-  // host's environment: nothing but what finds the tools.
-  if (strict && target.backend == "local" && !settings.count("env")) settings["env"] = "clean";
-  auto backend = CreateBackend(target.backend, settings);
-  if (!backend.ok())
-    return Status(backend.status().code(), TargetProblem(target, backend.status().message()));
-  return backend;
+  auto settings = BackendSettings(target, workload_dir, strict);
+  if (!settings.ok()) return settings.status();
+  auto backend = CreateBackend(target.backend, *settings);
+  if (backend.ok()) return backend;
+  // A hybrid target's member that cannot be made is named at its own
+  // setting ("member NAME: MESSAGE").
+  const std::string& message = backend.status().message();
+  if (size_t colon = message.find(": "); target.backend == "hybrid" &&
+                                         message.rfind("member ", 0) == 0 &&
+                                         colon != std::string::npos) {
+    auto member = FindTarget(workload_dir, message.substr(7, colon - 7));
+    if (member.ok())
+      return Status(backend.status().code(), TargetProblem(*member, message.substr(colon + 2)));
+  }
+  return Status(backend.status().code(), TargetProblem(target, message));
 }
 
 Result<std::unique_ptr<RunStore>> OpenStore(const std::string& state_dir) {

@@ -169,6 +169,12 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
   auto attempts = (*store)->ListAttempts(run_id);
   if (!instances.ok()) return Fail(instances.status());
   if (!attempts.ok()) return Fail(attempts.status());
+  // Where a composite (hybrid) target placed each attempt, and why.
+  auto events = (*store)->ListEvents(run_id);
+  if (!events.ok()) return Fail(events.status());
+  std::vector<EventRecord> decisions;
+  for (EventRecord& e : *events)
+    if (e.type == "Placed") decisions.push_back(std::move(e));
   if (format == "json") {
     json out = RunJson(*run);
     // Where each output is (none for a run whose workload cannot be read).
@@ -206,6 +212,14 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
       }
       out["instances"].push_back(item);
     }
+    out["decisions"] = json::array();
+    for (const EventRecord& e : decisions) {
+      out["decisions"].push_back({{"time", FormatTime(FromUnixMillis(e.time_ms))},
+                                  {"instance", e.instance},
+                                  {"attempt", e.attempt},
+                                  {"type", e.type},
+                                  {"message", e.message}});
+    }
     std::cout << DumpJson(out, 2) << "\n";
     return kExitOk;
   }
@@ -227,12 +241,20 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
   // On a priced target, what each instance's attempts cost, before the
   // message (which may be long).
   bool priced = !run->cost.empty();
+  bool members = !decisions.empty();
   std::vector<std::vector<std::string>> rows{{"INSTANCE", "STATE", "ATTEMPTS", "DURATION"}};
+  if (members) rows[0].push_back("MEMBER");
   if (priced) rows[0].push_back("COST");
   rows[0].push_back("MESSAGE");
   for (const InstanceRecord& i : *instances) {
     int64_t ms = InstanceMillis(*attempts, i.name);
     rows.push_back({i.name, i.state, std::to_string(i.attempts), ms ? FormatElapsed(ms) : "-"});
+    if (members) {
+      std::string member = "-";  // its latest attempt's
+      for (const AttemptRecord& a : *attempts)
+        if (a.instance == i.name && !a.member.empty()) member = a.member;
+      rows.back().push_back(member);
+    }
     if (priced) {
       std::optional<double> usd;  // none known: an attempt too short to be seen
       for (const AttemptRecord& a : *attempts) {
@@ -244,6 +266,13 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
     rows.back().push_back(i.message);
   }
   PrintTable(rows);
+  if (members) {
+    // "train[lr=0.1] #1 -> cloud: onprem ..." (the message starts with the member).
+    std::cout << "\ndecisions:\n";
+    for (const EventRecord& e : decisions)
+      std::cout << "  " << FormatTime(FromUnixMillis(e.time_ms)) << "  " << e.instance << " #"
+                << e.attempt << " -> " << e.message << "\n";
+  }
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cloud_backend/cloud_backend.h"
+#include "cloud_backend/hybrid/hybrid_backend.h"
 #include "core/log.h"
 #include "core/process/spawn.h"
 #include "k8s_backend/kubernetes_backend.h"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   portflow::RegisterKubernetesBackend();
   portflow::RegisterRehearsalBackend();
   portflow::RegisterCloudBackends();
+  portflow::RegisterHybridBackend();
 
   CLI::App app{
       "portflow: run one ML workload YAML unchanged on a laptop or a cluster.\n"

@@ -205,7 +205,7 @@ Placement CloudBackend::DoPlace(const PlacementRequest& request) {
   cloud::SizingInput in = SizingFor({});
   std::vector<const cloud::GroupView*> fit = cloud::Candidates(in, request.per_replica);
   Placement p;
-  p.elastic = true;
+  p.elastic = p.queues = true;
   if (!fit.empty()) p.hourly_price = fit.front()->HourlyPrice();
   Placement slots = PlaceInSlots(request, Potential(), in_use_);
   p.can_ever_fit = !fit.empty() && slots.can_ever_fit;

@@ -7,6 +7,7 @@
 
 #include "cloud_backend/cloud_backend.h"
 #include "core/quantity.h"
+#include "core/targets.h"
 #include "k8s_backend/render.h"
 
 namespace portflow {
@@ -17,19 +18,6 @@ const std::vector<std::string> kCloudKeys = {
     "profile",           "endpoint",       "nodeGroups",   "spot",
     "maxHourlyCost",     "scaleDownAfter", "provisioning", "catalog",
     "interruptionQueue", "spotNotice",     "preemptions",  "autoscaler"};
-
-// "[a, b]" (flow YAML, as targets keep lists) or "a, b" or "a".
-std::vector<std::string> NameList(std::string text) {
-  if (!text.empty() && text.front() == '[') text = text.substr(1);
-  if (!text.empty() && text.back() == ']') text.pop_back();
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
-    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -63,7 +51,7 @@ Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& s
     } else if (key == "interruptionQueue") {
       t.interruption_queue = value;
     } else if (key == "nodeGroups") {
-      t.node_groups = NameList(value);
+      t.node_groups = SettingList(value);
       if (t.node_groups.empty())
         return InvalidArgument("setting nodeGroups: name at least one node group");
     } else if (key == "spot") {
@@ -77,15 +65,9 @@ Result<CloudTarget> ParseCloudTarget(const std::map<std::string, std::string>& s
         return InvalidArgument("setting spot: \"" + value + "\" must be prefer, never or only");
       }
     } else if (key == "maxHourlyCost") {
-      std::string number = value;
-      if (number.size() > 3 && number.substr(number.size() - 3) == "USD")
-        number = number.substr(0, number.size() - 3);
-      char* end = nullptr;
-      double usd = std::strtod(number.c_str(), &end);
-      if (number.empty() || *end != '\0' || !std::isfinite(usd) || usd <= 0)
-        return InvalidArgument("setting maxHourlyCost: \"" + value +
-                               "\" must be an amount of US dollars above 0, such as 20USD");
-      t.max_hourly_cost = usd;
+      auto usd = ParseUsd(value);
+      if (!usd.ok()) return InvalidArgument("setting maxHourlyCost: " + usd.status().message());
+      t.max_hourly_cost = *usd;
     } else if (key == "scaleDownAfter") {
       RETURN_IF_ERROR(duration(t.scale_down_after));
     } else if (key == "provisioning") {

@@ -64,6 +64,10 @@ struct Placement {
   std::optional<double> hourly_price;
   // Capacity grows on demand (a cloud's node groups).
   bool elastic = false;
+  // It takes an attempt it cannot start now and starts it when room comes
+  // (a cluster's scheduler): a composite backend may send an attempt there
+  // to wait. A backend that runs only what it can start now says false.
+  bool queues = false;
   // Why it cannot start now or ever, for people.
   std::string why;
   // When it cannot start now for a reason the backend names (CamelCase, as

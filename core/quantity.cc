@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace portflow {
 namespace {
@@ -235,6 +236,18 @@ std::string FormatUsd(double usd) {
   char buf[48];
   std::snprintf(buf, sizeof buf, usd < 0.01 ? "$%.6f" : usd < 1 ? "$%.4f" : "$%.2f", usd);
   return buf;
+}
+
+Result<double> ParseUsd(std::string_view text) {
+  std::string number(text);
+  if (number.size() > 3 && number.substr(number.size() - 3) == "USD")
+    number = number.substr(0, number.size() - 3);
+  char* end = nullptr;
+  double usd = std::strtod(number.c_str(), &end);
+  if (number.empty() || *end != '\0' || !std::isfinite(usd) || usd <= 0)
+    return InvalidArgument("\"" + std::string(text) +
+                           "\" must be an amount of US dollars above 0, such as 20USD");
+  return usd;
 }
 
 }  // namespace portflow

@@ -37,5 +37,7 @@ std::string FormatMillis(Duration d);
 // US dollars for people: "$0.000425" under a cent, "$0.0123" under a
 // dollar, "$12.34" from one on.
 std::string FormatUsd(double usd);
+// "20USD" or "20" (US dollars, above 0), as targets write amounts.
+Result<double> ParseUsd(std::string_view text);
 
 }  // namespace portflow

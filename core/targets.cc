@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "core/diagnostics.h"
 
@@ -123,6 +124,50 @@ Result<Target> FindTarget(const std::string& workload_dir, const std::string& na
   std::string known;
   for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
   return NotFound(msg + " (known: " + known + ")");
+}
+
+std::vector<std::string> SettingList(std::string text) {
+  if (!text.empty() && text.front() == '[') text = text.substr(1);
+  if (!text.empty() && text.back() == ']') text.pop_back();
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::string>> BackendSettings(const Target& target,
+                                                           const std::string& workload_dir,
+                                                           bool strict) {
+  auto settings = target.settings;
+  settings.erase("backend");
+  // --strict runs laptop tasks with what a cluster's container has of the
+  // host's environment: nothing but what finds the tools.
+  if (strict && target.backend == "local" && !settings.count("env")) settings["env"] = "clean";
+  if (target.backend != "hybrid" || !settings.count("members")) return settings;
+  std::vector<std::string> members = SettingList(settings["members"]);
+  settings.erase("members");
+  auto problem = [&](const std::string& message) {
+    return InvalidArgument(TargetProblem(target, "setting members: " + message));
+  };
+  for (size_t i = 0; i < members.size(); ++i) {
+    const std::string& name = members[i];
+    if (name == target.name) return problem("a hybrid target cannot be its own member");
+    if (std::count(members.begin(), members.begin() + i, name))
+      return problem("member " + name + " is named twice");
+    auto member = FindTarget(workload_dir, name);
+    if (!member.ok()) return problem(member.status().message());
+    if (member->backend == "hybrid")
+      return problem("member " + name + " is a hybrid target itself; name its members instead");
+    ASSIGN_OR_RETURN(auto own, BackendSettings(*member, workload_dir, strict));
+    std::string prefix = "member." + std::to_string(i) + ".";
+    settings[prefix + "name"] = name;
+    settings[prefix + "backend"] = member->backend;
+    for (const auto& [key, value] : own) settings[prefix + key] = value;
+  }
+  return settings;
 }
 
 }  // namespace portflow

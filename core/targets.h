@@ -46,4 +46,17 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir);
 
 Result<Target> FindTarget(const std::string& workload_dir, const std::string& name);
 
+// The items of a list setting: "[a, b]" (flow YAML, as targets keep
+// lists), "a, b" or "a".
+std::vector<std::string> SettingList(std::string text);
+
+// The settings `target`'s backend is made from: its own less "backend";
+// with `strict`, a local target's tasks get a clean environment. A hybrid
+// target's members (targets too, found from `workload_dir`) come as
+// "member.N.KEY" for the N-th member (0 first), with "member.N.name" and
+// "member.N.backend". Errors name the file and line of the setting.
+Result<std::map<std::string, std::string>> BackendSettings(const Target& target,
+                                                           const std::string& workload_dir,
+                                                           bool strict);
+
 }  // namespace portflow

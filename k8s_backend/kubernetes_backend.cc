@@ -258,7 +258,9 @@ class KubernetesBackend : public Backend {
   Placement DoPlace(const PlacementRequest& request) override {
     ResourceRequest capacity = CachedCapacity();
     std::lock_guard<std::mutex> l(mu_);
-    return PlaceInSlots(request, capacity, in_use_);
+    Placement p = PlaceInSlots(request, capacity, in_use_);
+    p.queues = true;  // a pod that does not fit waits for the scheduler
+    return p;
   }
 
   Result<std::string> LogFile(const TaskHandle& handle, int replica) const override {

@@ -2,6 +2,7 @@
 // instance follows the next Outcome queued for it (default: succeed at once).
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -39,6 +40,12 @@ class FakeBackend : public Backend {
   void SetMember(std::string member) {
     std::lock_guard<std::mutex> l(mu_);
     member_ = std::move(member);
+  }
+  // Like a cluster: an attempt submitted without room waits (Pending,
+  // Unschedulable) and starts, in order, when room comes.
+  void SetQueues(bool queues) {
+    std::lock_guard<std::mutex> l(mu_);
+    queues_ = queues;
   }
   // What Place names as the reason an attempt cannot start now.
   void HoldReason(std::string reason) {
@@ -79,7 +86,18 @@ class FakeBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       cancelled_.push_back(h.key + (force ? " force" : ""));
       auto it = running_.find(h.key);
-      if (it == running_.end()) return OkStatus();
+      if (auto q = std::find_if(queued_.begin(), queued_.end(),
+                                [&](const Queued& w) { return w.key == h.key; });
+          q != queued_.end()) {
+        queued_.erase(q);
+        events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
+                          ExitResult{0, 0, false, "Cancelled", "withdrawn while pending"},
+                          "Cancelled", ""});
+      }
+      if (it == running_.end()) {
+        for (auto& e : events) Emit(e);
+        return OkStatus();
+      }
       if (!force && it->second.outcome.ignores_sigterm) return OkStatus();
       running_.erase(it);
       events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
@@ -114,6 +132,7 @@ class FakeBackend : public Backend {
     Placement p = PlaceInSlots(request, capacity_, in_use);
     if (!p.can_start_now) p.reason = hold_reason_;
     p.member = member_;
+    p.queues = queues_;
     return p;
   }
 
@@ -129,10 +148,14 @@ class FakeBackend : public Backend {
       if (o.submit_error) return Unavailable("scripted submit failure");
       if (o.submit_short) return ResourceExhausted("scripted shortage");
       submitted_.push_back(spec);
-      running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas};
-      max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
+      if (queues_) {
+        queued_.push_back({spec.Key(), o, spec.resources * spec.replicas});
+      } else {
+        running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas};
+        max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
+      }
     }
-    Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
+    if (!queues_) Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
     Tick(clock_.Now());
     return TaskHandle{"fake", spec.Key(), "{}"};
   }
@@ -153,8 +176,40 @@ class FakeBackend : public Backend {
         events.push_back({it->first, o.state, now, r, r.reason, ""});
         it = running_.erase(it);
       }
+      StartQueued(now, events);
     }
     for (auto& e : events) Emit(e);
+  }
+
+  // Starts the queued attempts that fit now, in order; the first that does
+  // not fit and those after it wait (Pending, Unschedulable, said once).
+  void StartQueued(TimePoint now, std::vector<TaskEvent>& events) {
+    ResourceRequest in_use;
+    for (const auto& [key, r] : running_) in_use += r.need;
+    bool blocked = false;
+    for (auto it = queued_.begin(); it != queued_.end();) {
+      if (!blocked && PlaceInSlots({it->need, 1, {}}, capacity_, in_use).can_start_now) {
+        in_use += it->need;
+        running_[it->key] = {it->outcome, now + it->outcome.runtime, it->need};
+        max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
+        events.push_back({it->key, TaskState::kRunning, now, std::nullopt, "", ""});
+        it = queued_.erase(it);
+        continue;
+      }
+      blocked = true;
+      if (!it->told) {
+        TaskEvent e{it->key,
+                    TaskState::kPending,
+                    now,
+                    std::nullopt,
+                    "Unschedulable",
+                    "no room: " + in_use.ToString() + " of " + capacity_.ToString() + " in use"};
+        e.pending = PendingReason::kUnschedulable;
+        events.push_back(e);
+        it->told = true;
+      }
+      ++it;
+    }
   }
 
   FakeClock& clock_;
@@ -170,6 +225,14 @@ class FakeBackend : public Backend {
     ResourceRequest need;
   };
   std::map<std::string, Running> running_;
+  bool queues_ = false;
+  struct Queued {
+    std::string key;
+    Outcome outcome;
+    ResourceRequest need;
+    bool told = false;  // its Pending event was sent
+  };
+  std::vector<Queued> queued_;  // submitted without room, in order
   std::vector<TaskSpec> submitted_;
   std::vector<std::string> cancelled_;
   int max_parallel_ = 0;

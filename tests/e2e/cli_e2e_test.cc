@@ -345,6 +345,77 @@ TEST_F(CliTest, StrictRefusesWhatTheBackendIgnores) {
   EXPECT_THAT(strict.err, HasSubstr("used by: a; --strict refuses it"));
 }
 
+// A hybrid target of two laptops, one of one CPU and one of two: the
+// laptop pipeline runs unchanged, each attempt placed on the first member
+// that can start it (the second training on the bigger one), the pick step
+// reading what both made; status names each attempt's member and the
+// decisions with their reasons.
+TEST_F(CliTest, AHybridTargetPlacesEachAttemptOnAMember) {
+  CopyScenario("laptop-dev", dir_ + "/laptop");
+  WriteFile(dir_ + "/laptop/portflow.yaml",
+            "targets:\n"
+            "  small: {backend: local, cpu: 1}\n"
+            "  big: {backend: local, cpu: 2}\n"
+            "  both: {backend: hybrid, members: [small, big]}\n");
+  CliResult r = Cli({"run", dir_ + "/laptop/pipeline.yaml", "--target", "both", "--plain"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string run = FirstLine(r.out);
+  json st = Status(run);
+  std::map<std::string, std::string> member;
+  for (const auto& i : st["instances"]) {
+    ASSERT_FALSE(i["attemptList"].empty()) << i.dump();
+    member[i["name"]] = i["attemptList"].back().value("member", "");
+  }
+  EXPECT_EQ(member["prepare"], "small");
+  EXPECT_EQ(member["train[lr=0.1]"], "small");
+  EXPECT_EQ(member["train[lr=0.01]"], "big") << st.dump(2);
+  EXPECT_EQ(member["pick"], "small");
+  ASSERT_EQ(st["decisions"].size(), 5u) << st["decisions"].dump(2);
+  std::string placed;
+  for (const auto& d : st["decisions"])
+    placed += d["instance"].get<std::string>() + " -> " + d["message"].get<std::string>() + "\n";
+  EXPECT_THAT(placed, HasSubstr("train[lr=0.01] -> big: can start it now (small: "));
+  json best = json::parse(
+      ReadFile(dir_ + "/.portflow/runs/" + run + "/outputs/pick/best/best.json"), nullptr, false);
+  EXPECT_EQ(best["model"], "lr=0.1") << best.dump();
+  std::string text = Cli({"status", run}).out;
+  EXPECT_THAT(text, ::testing::ContainsRegex("\ntrain\\[lr=0.01\\] +Succeeded +1 +[^ ]+ +big "));
+  EXPECT_THAT(text, HasSubstr("\ndecisions:\n"));
+  EXPECT_THAT(text, HasSubstr(" train[lr=0.01] #1 -> big: can start it now"));
+  // render shows each member's form of a task before placement.
+  json rendered =
+      json::parse(Cli({"render", dir_ + "/laptop/pipeline.yaml", "-t", "both", "-o", "json"}).out,
+                  nullptr, false);
+  ASSERT_TRUE(rendered.contains("tasks")) << rendered.dump();
+  EXPECT_TRUE(rendered["tasks"][0]["members"].contains("big")) << rendered["tasks"][0].dump();
+}
+
+// A hybrid target's mistakes point at the line: an unknown member at the
+// members setting, a broken member at its own setting.
+TEST_F(CliTest, HybridTargetErrorsPointAtTheLine) {
+  std::string w = Workload("    - {name: a, command: [\"true\"]}\n");
+  WriteFile(dir_ + "/portflow.yaml",
+            "targets:\n"
+            "  small: {backend: local, cpu: lots}\n"
+            "  typo: {backend: hybrid, members: [laptop, smal]}\n"
+            "  broken: {backend: hybrid, members: [laptop, small]}\n"
+            "  self: {backend: hybrid, members: [self]}\n"
+            "  apart: {backend: hybrid, members: [laptop, rehearsal]}\n");
+  CliResult typo = Cli({"run", w, "--target", "typo"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_THAT(typo.err, HasSubstr(dir_ + "/portflow.yaml:3:36: target typo: setting members: "
+                                         "unknown target \"smal\"; did you mean \"small\"?"));
+  CliResult broken = Cli({"run", w, "--target", "broken"});
+  EXPECT_EQ(broken.exit_code, 2);
+  EXPECT_THAT(broken.err, HasSubstr(dir_ + "/portflow.yaml:2:32: target small: setting cpu: "));
+  CliResult self = Cli({"run", w, "--target", "self"});
+  EXPECT_THAT(self.err, HasSubstr("a hybrid target cannot be its own member"));
+  CliResult apart = Cli({"run", w, "--target", "apart"});
+  EXPECT_EQ(apart.exit_code, 2);
+  EXPECT_THAT(apart.err, HasSubstr("setting members: members laptop and rehearsal keep outputs in "
+                                   "different places"));
+}
+
 // Laptop tasks inherit the shell's environment, which a cluster's
 // container does not; render names what is inherited, and --strict (or
 // env: clean on a local target) keeps only what finds the tools.

@@ -1,0 +1,55 @@
+// The "hybrid" backend: one target made of others (its members), in order
+// of preference, such as an on-prem cluster first and a cloud for what
+// would wait too long there. Each attempt is placed when it is ready: on
+// the first member that can start it now, else on the first where it can
+// ever fit, where it waits. The engine records each placement (the
+// attempt's member and the reason), and every later call for the attempt
+// (cancel, logs, recovery) goes to that member.
+//
+// Members are made through the backend registry from their targets'
+// settings (BackendSettings in core/targets.h flattens them), so any
+// registered backend can be one; a hybrid target is not a member.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace portflow {
+
+struct HybridTarget {
+  // The members' target names, in order of preference, with their
+  // settings ("backend" among them).
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> members;
+  // How long an attempt may wait on a member for capacity before it moves.
+  Duration burst_after = std::chrono::minutes(5);
+  // The most the run may spend on priced members, in US dollars.
+  std::optional<double> budget;
+  // Where outputs live when the members do not share a folder (s3://...).
+  std::string artifacts;
+};
+
+// A hybrid target's settings, as BackendSettings gives them. Errors name
+// the setting (for TargetProblem's FILE:LINE:COL).
+Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>& settings);
+
+// The backend over `members` (name, backend), made already: what the
+// registry's factory does after making each member, and what tests use
+// with members of their own. InvalidArgument when the members keep
+// outputs in different places and `target.artifacts` does not say where
+// they meet.
+Result<std::unique_ptr<Backend>> MakeHybridBackend(
+    const HybridTarget& target,
+    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members);
+
+// Registers "hybrid" with the backend registry.
+void RegisterHybridBackend();
+
+}  // namespace portflow
