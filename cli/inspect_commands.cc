@@ -174,7 +174,7 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
   if (!events.ok()) return Fail(events.status());
   std::vector<EventRecord> decisions;
   for (EventRecord& e : *events)
-    if (e.type == "Placed") decisions.push_back(std::move(e));
+    if (e.type == "Placed" || e.type == "Moved") decisions.push_back(std::move(e));
   if (format == "json") {
     json out = RunJson(*run);
     // Where each output is (none for a run whose workload cannot be read).

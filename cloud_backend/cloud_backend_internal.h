@@ -50,6 +50,7 @@ class CloudBackend : public BackendWrapper {
   // read back when the run is resumed.
   void StartRun(const std::string& run_id, const std::string& run_dir) override;
   std::optional<RunCost> FinishRun(const std::string& run_id) override;
+  std::optional<double> CostSoFar() override;
 
  protected:
   Placement DoPlace(const PlacementRequest& request) override;
@@ -114,6 +115,10 @@ class CloudBackend : public BackendWrapper {
   // What the allowed groups hold at their max sizes: the capacity.
   ResourceRequest Potential() const;
   double HourlyNow() const;
+  // The run's cost if it ended now: the nodes it added, each billed from
+  // its launch to its end (or now), 60 s at least; with `autoscaler:
+  // cluster`, its pods' share of the nodes they used.
+  RunCost BilledCost() const;
   cloud::SizingInput SizingFor(const std::vector<ResourceRequest>& waiting,
                                const std::vector<std::string>& avoid = {}) const;
 

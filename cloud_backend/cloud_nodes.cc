@@ -302,16 +302,9 @@ void CloudBackend::SaveLedger() {
 std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
   (void)run_id;
   StopLoop();
-  if (!Sizes()) {
-    // The cluster's autoscaler added the nodes: the run cost what its
-    // attempts' pods held of them.
+  if (!Sizes()) {  // nothing of the run's own to give back
     std::lock_guard<std::mutex> l(mu_);
-    RunCost cost;
-    cost.usd = attempts_cost_;
-    cost.nodes = static_cast<int>(nodes_used_.size());
-    cost.detail = "its pods' share of " + std::to_string(nodes_used_.size()) +
-                  " node(s) that the cluster's autoscaler sized";
-    return cost;
+    return BilledCost();
   }
   std::map<std::string, int> ours;
   {
@@ -332,8 +325,26 @@ std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_i
                    "node group " + group + " was not scaled down after the run: " + st.message());
   }
   std::lock_guard<std::mutex> l(mu_);
-  TimePoint now = clock_.Now();
+  return BilledCost();
+}
+
+std::optional<double> CloudBackend::CostSoFar() {
+  std::lock_guard<std::mutex> l(mu_);
+  return BilledCost().usd;
+}
+
+Backend::RunCost CloudBackend::BilledCost() const {
   RunCost cost;
+  if (!Sizes()) {
+    // The cluster's autoscaler added the nodes: the run cost what its
+    // attempts' pods held of them.
+    cost.usd = attempts_cost_;
+    cost.nodes = static_cast<int>(nodes_used_.size());
+    cost.detail = "its pods' share of " + std::to_string(nodes_used_.size()) +
+                  " node(s) that the cluster's autoscaler sized";
+    return cost;
+  }
+  TimePoint now = clock_.Now();
   std::map<std::string, std::pair<int, Duration>> by_type;
   for (const Launched& n : launched_) {
     // A warned node still there ends when its notice runs out.

@@ -46,6 +46,14 @@ struct PlacementRequest {
   ResourceRequest per_replica;
   int replicas = 1;
   ResourceRequest held;
+  // On a composite backend: members not to place it on, those it was
+  // moved away from (see MoveAfter). A composite ignores them when no
+  // other member could ever take it.
+  std::vector<std::string> avoid_members;
+  // How long it is expected to run, where the engine can tell (the mean of
+  // its step's attempts that succeeded in this run, else its timeout): what
+  // a priced backend estimates its cost from.
+  std::optional<Duration> expected_runtime;
   ResourceRequest Total() const { return per_replica * replicas; }
 };
 
@@ -136,6 +144,13 @@ class Backend {
     return Unimplemented("the " + name() + " backend keeps outputs on this machine");
   }
 
+  // How long an attempt may wait for capacity on a composite backend's
+  // member (Pending for capacity there, or held for it by the engine)
+  // before the engine asks Place() again with that member avoided, and
+  // moves it where it can start (a hybrid target's burstAfter). nullopt:
+  // attempts stay where they were placed.
+  virtual std::optional<Duration> MoveAfter() const { return std::nullopt; }
+
   // Total capacity: what Place() measures can_ever_fit against, and what
   // `portflow targets` shows.
   virtual ResourceRequest Capacity() = 0;
@@ -206,6 +221,9 @@ class Backend {
     int nodes = 0;       // the nodes the run had added, each billed
     std::string detail;  // "2 c5.large (spot) for 3m10s", for people
   };
+  // What the run has spent so far on a priced backend, in US dollars (the
+  // nodes it added, billed up to now); nullopt where it is not priced.
+  virtual std::optional<double> CostSoFar() { return std::nullopt; }
   // The run's engine is done with this backend: a backend that added
   // capacity for the run gives back what it added, and says what the run
   // cost; nullopt where the backend is not priced.

@@ -38,6 +38,7 @@ class BackendWrapper : public Backend, private EventSink {
     return inner_->OutputsArchive(run_id, rel, image);
   }
   ResourceRequest Capacity() override { return inner_->Capacity(); }
+  std::optional<Duration> MoveAfter() const override { return inner_->MoveAfter(); }
   Availability Probe() override { return inner_->Probe(); }
   Status Cancel(const TaskHandle& handle, bool force) override {
     return inner_->Cancel(handle, force);
@@ -49,6 +50,7 @@ class BackendWrapper : public Backend, private EventSink {
   void StartRun(const std::string& run_id, const std::string& run_dir) override {
     inner_->StartRun(run_id, run_dir);
   }
+  std::optional<double> CostSoFar() override { return inner_->CostSoFar(); }
   std::optional<RunCost> FinishRun(const std::string& run_id) override {
     return inner_->FinishRun(run_id);
   }

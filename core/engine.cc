@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/log.h"
 #include "core/quantity.h"
@@ -121,8 +122,10 @@ Result<std::string> Engine::Run(const RunRecord& run) {
   slots_.assign(plan_.instances().size(), Slot{});
   step_succeeded_.assign(plan_.workload().steps.size(), 0);
   step_broken_.assign(plan_.workload().steps.size(), "");
+  step_runtime_.assign(plan_.workload().steps.size(), {Duration::zero(), 0});
   cancels_seen_ = CancelRequests();
   backend_.SetEventSink(this);
+  move_after_ = backend_.MoveAfter();
   RETURN_IF_ERROR(Restore());
 
   while (true) {
@@ -146,7 +149,7 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     RETURN_IF_ERROR(store_.Begin());
     for (const TaskEvent& e : batch) RETURN_IF_ERROR(HandleEvent(e));
     RETURN_IF_ERROR(store_.Commit());
-    CheckTimers();
+    RETURN_IF_ERROR(CheckTimers());
     RETURN_IF_ERROR(Admit());
     if (observer_) observer_->OnTick();
 
@@ -203,6 +206,16 @@ Status Engine::Restore() {
       MarkDone(it->second, "Succeeded");
       s.state = "Succeeded";
     }
+  }
+  // The members attempts were moved away from stay avoided.
+  ASSIGN_OR_RETURN(auto events, store_.ListEvents(run_.id));
+  std::set<std::pair<std::string, int>> moved;
+  for (const EventRecord& e : events)
+    if (e.type == "Moved") moved.insert({e.instance, e.attempt});
+  for (const AttemptRecord& a : attempts) {
+    auto it = index.find(a.instance);
+    if (it != index.end() && !a.member.empty() && moved.count({a.instance, a.attempt}))
+      slots_[it->second].avoid.push_back(a.member);
   }
   // Attempts the dead engine never saw end: ask the backend.
   std::vector<TaskHandle> open;
@@ -272,9 +285,32 @@ Status Engine::Admit() {
     }
     if (!deps_ok || stopping_) continue;
     if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
-    const Step& step = plan_.StepOf(instances[i]);
-    PlacementRequest request{plan_.RequestOf(step), step.replicas, reserved};
+    PlacementRequest request = RequestFor(i, reserved);
     Placement placement = backend_.Place(request);
+    std::string moved_from;
+    if (!placement.can_start_now && move_after_ && !placement.member.empty()) {
+      // Held for a member that runs only what it can start (the laptop):
+      // past MoveAfter, placed elsewhere if it can start there.
+      if (!s.capacity_wait || s.member != placement.member) {
+        s.capacity_wait = now;
+        s.member = placement.member;
+      }
+      s.wait_why = placement.why;
+      if (now - *s.capacity_wait >= *move_after_) {
+        if (std::optional<Placement> other = MoveFor(i, placement.member)) {
+          moved_from = "moved after waiting " + FormatDuration(now - *s.capacity_wait) + " for " +
+                       placement.member + " (" + s.wait_why + "); ";
+          s.avoid.push_back(placement.member);
+          placement = *other;
+        }
+      }
+    }
+    if (!placement.can_start_now && !placement.can_ever_fit && !placement.reason.empty()) {
+      // A limit the backend names (Budget) that it can never meet now: no
+      // wait would help.
+      RETURN_IF_ERROR(Fail(i, placement.reason + ": " + placement.why));
+      continue;
+    }
     if (!placement.can_start_now) {
       if (!s.held_back) {
         PORTFLOW_LOG(LogLevel::kDebug, "engine",
@@ -308,14 +344,17 @@ Status Engine::Admit() {
     spec.member = s.member;
     s.attempt = attempt;
     s.started = now;
-    s.timed_out = s.cancel_sent = s.force_sent = false;
+    s.timed_out = s.cancel_sent = s.force_sent = s.moving = false;
     s.kill_at = TimePoint::max();
+    s.capacity_wait.reset();
+    s.running_since.reset();
     // Record the intent first: a crash after Submit leaves a trace to recover.
     RETURN_IF_ERROR(store_.Begin());
     RETURN_IF_ERROR(SaveAttempt(i, "Submitting", nullptr));
     RETURN_IF_ERROR(SetState(i, "Pending", "attempt " + std::to_string(attempt)));
     // Where it goes and why, on a composite backend: a decision kept.
-    if (!s.member.empty()) RETURN_IF_ERROR(Record(i, "Placed", s.member + ": " + placement.why));
+    if (!s.member.empty())
+      RETURN_IF_ERROR(Record(i, "Placed", s.member + ": " + moved_from + placement.why));
     RETURN_IF_ERROR(store_.Commit());
     Result<TaskHandle> h = backend_.Submit(spec);
     RETURN_IF_ERROR(store_.Begin());
@@ -379,6 +418,14 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   size_t i = it->second;
   Slot& s = slots_[i];
   if (!IsTerminal(e.state)) {
+    // How long it has waited for capacity where it is, for a move.
+    if (e.state == TaskState::kPending && WaitsForCapacity(e.pending)) {
+      if (!s.capacity_wait) s.capacity_wait = clock_.Now();
+      s.wait_why = e.reason.empty() ? e.message : e.reason + ": " + e.message;
+    } else {
+      s.capacity_wait.reset();
+    }
+    if (e.state == TaskState::kRunning && !s.running_since) s.running_since = clock_.Now();
     std::string state = e.state == TaskState::kRunning ? "Running" : "Pending";
     if (state != s.state || e.reason != s.message) {
       s.message = e.reason;
@@ -395,6 +442,21 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   active_keys_.erase(it);
   ExitResult result = e.result.value_or(ExitResult{});
   TaskState state = e.state;
+  // Withdrawn to move to another member: placed again at once, neither a
+  // failure nor a retry, and its member avoided from now on.
+  if (s.moving && !s.cancel_sent && state != TaskState::kSucceeded) {
+    s.moving = false;
+    result.reason = "Moved";
+    result.message = s.move_note;
+    RETURN_IF_ERROR(SaveAttempt(i, "Cancelled", &result));
+    if (observer_) observer_->OnAttemptEnded(plan_.instances()[i].name, s.attempt);
+    s.avoid.push_back(s.member);
+    s.phase = Phase::kBackoff;
+    s.ready_at = clock_.Now();
+    return SetState(i, "Retrying",
+                    "attempt " + std::to_string(s.attempt) + " withdrawn from " + s.member + ": " +
+                        s.move_note + "; placed again (a move, not a retry)");
+  }
   if (s.timed_out) {
     state = TaskState::kFailed;
     result.reason = "Timeout";
@@ -404,7 +466,12 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   RETURN_IF_ERROR(SaveAttempt(i, std::string(TaskStateName(state)), &result));
   if (observer_) observer_->OnAttemptEnded(plan_.instances()[i].name, s.attempt);
   const Step& step = plan_.StepOf(plan_.instances()[i]);
-  if (state == TaskState::kSucceeded) return Finish(i, "Succeeded", "");
+  if (state == TaskState::kSucceeded) {
+    auto& [total, count] = step_runtime_[plan_.instances()[i].step];
+    total += clock_.Now() - s.running_since.value_or(s.started);
+    ++count;
+    return Finish(i, "Succeeded", "");
+  }
   if (state == TaskState::kCancelled && s.cancel_sent) {
     return Finish(i, "Cancelled", user_cancel_ ? "run cancelled" : "stopped after another failure");
   }
@@ -437,6 +504,10 @@ Status Engine::HandleEvent(const TaskEvent& e) {
                         std::to_string(s.failures) + "/" + std::to_string(step.retries.limit) +
                         " in " + FormatDuration(delay));
   }
+  return Fail(i, why);
+}
+
+Status Engine::Fail(size_t i, const std::string& why) {
   RETURN_IF_ERROR(Finish(i, "Failed", why));
   if (!options_.keep_going && !stopping_) {
     stopping_ = true;
@@ -462,10 +533,49 @@ void Engine::CancelActive(bool force) {
   }
 }
 
-void Engine::CheckTimers() {
+PlacementRequest Engine::RequestFor(size_t i, const ResourceRequest& held) const {
+  const Step& step = plan_.StepOf(plan_.instances()[i]);
+  PlacementRequest request{plan_.RequestOf(step), step.replicas, held, slots_[i].avoid};
+  const auto& [total, count] = step_runtime_[plan_.instances()[i].step];
+  request.expected_runtime = count ? std::optional<Duration>(total / count) : step.timeout;
+  return request;
+}
+
+std::optional<Placement> Engine::MoveFor(size_t i, const std::string& from) {
+  Slot& s = slots_[i];
+  PlacementRequest request = RequestFor(i, {});
+  request.avoid_members.push_back(from);
+  Placement p = backend_.Place(request);
+  // Only where it starts now or after a known wait (a node on its way):
+  // not from one full member to wait on another.
+  if (p.can_start_now && p.estimated_wait && !p.member.empty() && p.member != from) return p;
+  // Asked again a second on (or a tick, if longer): the answer changes
+  // when others end, not every turn.
+  s.next_move_look = clock_.Now() + std::max<Duration>(options_.tick, std::chrono::seconds(1));
+  return std::nullopt;
+}
+
+Status Engine::CheckTimers() {
   TimePoint now = clock_.Now();
-  for (Slot& s : slots_) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
     if (s.phase != Phase::kActive) continue;
+    // Waited for capacity past MoveAfter where it was placed: withdrawn
+    // (the terminal event places it again) when another member can take it.
+    if (move_after_ && s.capacity_wait && !s.cancel_sent && !s.moving && !s.member.empty() &&
+        now >= *s.capacity_wait + *move_after_ && now >= s.next_move_look) {
+      if (std::optional<Placement> other = MoveFor(i, s.member)) {
+        s.moving = true;
+        s.move_note = "waited " + FormatDuration(now - *s.capacity_wait) + " for capacity (" +
+                      s.wait_why + ")";
+        RETURN_IF_ERROR(Record(i, "Moved",
+                               s.member + " -> " + other->member + ": " + s.move_note + "; " +
+                                   other->member + ": " + other->why));
+        PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                     "moving " + s.handle.key + " from " + s.member + " to " + other->member);
+        (void)backend_.Cancel(s.handle, true);
+      }
+    }
     if (!s.cancel_sent && now >= s.deadline) {
       PORTFLOW_LOG(LogLevel::kDebug, "engine", s.handle.key + " exceeded its timeout; stopping it");
       s.timed_out = true;
@@ -480,12 +590,18 @@ void Engine::CheckTimers() {
       (void)backend_.Cancel(s.handle, true);
     }
   }
+  return OkStatus();
 }
 
 TimePoint Engine::NextWake() const {
   TimePoint wake = clock_.Now() + options_.tick;
   for (const Slot& s : slots_) {
     if (s.phase == Phase::kBackoff) wake = std::min(wake, s.ready_at);
+    // The moment a wait for capacity reaches MoveAfter, then each look.
+    if (move_after_ && s.capacity_wait && !s.moving && s.phase != Phase::kDone) {
+      TimePoint look = std::max(*s.capacity_wait + *move_after_, s.next_move_look);
+      if (look > clock_.Now()) wake = std::min(wake, look);  // one past is looked at each turn
+    }
     if (s.phase != Phase::kActive) continue;
     // Only deadlines still to act on: one already acted on is in the past
     // and would turn the wait into a busy loop.

@@ -90,6 +90,17 @@ class Engine : public EventSink {
     std::string message;
     bool held_back = false;  // did not fit when last ready (logged once)
     std::string member;      // of a composite backend, where its attempt was placed
+    // Moving between a composite backend's members (Backend::MoveAfter):
+    // since when it waits for capacity where it is (Pending for capacity,
+    // or held for its member), and why; the members it was moved away
+    // from; whether its attempt is being withdrawn to move, and the note.
+    std::optional<TimePoint> capacity_wait;
+    std::string wait_why;
+    std::vector<std::string> avoid;
+    bool moving = false;
+    std::string move_note;
+    TimePoint next_move_look{};
+    std::optional<TimePoint> running_since;  // its attempt's first Running event
   };
 
   Status Restore();
@@ -97,12 +108,19 @@ class Engine : public EventSink {
   Status AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h, TimePoint now);
   Status HandleEvent(const TaskEvent& e);
   Status Finish(size_t i, const std::string& state, const std::string& message);
+  // Instance `i` failed for good (`why`): the run stops unless it keeps going.
+  Status Fail(size_t i, const std::string& why);
   void MarkDone(size_t i, const std::string& state);
   Status SetState(size_t i, const std::string& state, const std::string& message);
   Status Record(size_t i, const std::string& type, const std::string& message);
   Status SaveAttempt(size_t i, const std::string& state, const ExitResult* result);
   void CancelActive(bool force);
-  void CheckTimers();
+  Status CheckTimers();
+  // A waiting attempt's other placement, where one can start it now (or
+  // after provisioning) on another member; nullopt when none.
+  std::optional<Placement> MoveFor(size_t i, const std::string& from);
+  // The placement question for instance `i`, keeping `held` free.
+  PlacementRequest RequestFor(size_t i, const ResourceRequest& held) const;
   TimePoint NextWake() const;
   bool StopRequested();
 
@@ -114,13 +132,15 @@ class Engine : public EventSink {
   RunObserver* observer_;
   RunRecord run_;
   std::vector<Slot> slots_;
-  std::map<std::string, size_t> active_keys_;  // TaskSpec::Key() -> instance
-  std::vector<size_t> step_succeeded_;         // per step: instances that succeeded
-  std::vector<std::string> step_broken_;       // per step: an instance that did not
-  bool stopping_ = false;                      // no new admissions
-  bool user_cancel_ = false;                   // stopping because of a cancel request
+  std::map<std::string, size_t> active_keys_;           // TaskSpec::Key() -> instance
+  std::vector<size_t> step_succeeded_;                  // per step: instances that succeeded
+  std::vector<std::pair<Duration, int>> step_runtime_;  // per step: succeeded attempts' total
+  std::vector<std::string> step_broken_;                // per step: an instance that did not
+  bool stopping_ = false;                               // no new admissions
+  bool user_cancel_ = false;                            // stopping because of a cancel request
   int cancels_seen_ = 0;
   TimePoint next_store_poll_{};
+  std::optional<Duration> move_after_;  // Backend::MoveAfter
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,7 @@
 #include "cloud_backend/hybrid/hybrid_backend.h"
 
 #include <algorithm>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/quantity.h"
@@ -8,23 +9,38 @@
 namespace portflow {
 namespace {
 
-const std::vector<std::string> kHybridKeys = {"artifacts"};
+const std::vector<std::string> kHybridKeys = {"burstAfter", "budget", "artifacts"};
+
+// What an attempt is expected to run for when the engine cannot tell (no
+// attempt of its step has succeeded, no timeout): an hour.
+constexpr Duration kUnknownRuntime = std::chrono::hours(1);
+
+double Hours(Duration d) { return std::chrono::duration<double>(d).count() / 3600.0; }
 
 // One member's answer, for people: "can start it now", or why not, with
 // the estimated start and the price where the member tells them.
-std::string Describe(const Placement& p) {
+std::string Describe(const Placement& p, std::optional<double> estimate = std::nullopt) {
   bool now = p.can_start_now && (!p.estimated_wait || *p.estimated_wait <= Duration::zero());
-  std::string out = now ? "can start it now" : p.why.empty() ? "cannot start it now" : p.why;
+  std::string out = now               ? "can start it now"
+                    : !p.why.empty()  ? p.why
+                    : p.can_start_now ? "can start it"
+                                      : "cannot start it now";
   if (p.can_start_now && p.estimated_wait && *p.estimated_wait > Duration::zero())
     out += ", est. start in " + FormatDuration(*p.estimated_wait);
+  if (p.reason == "Budget") return out;  // its why has the prices
   if (p.hourly_price) out += ", " + FormatUsd(*p.hourly_price) + " an hour";
+  if (estimate) out += ", est. " + FormatUsd(*estimate);
   return out;
 }
 
 class HybridBackend : public Backend, private EventSink {
  public:
-  explicit HybridBackend(std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members)
-      : members_(std::move(members)) {
+  HybridBackend(const HybridTarget& target,
+                std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members, Clock& clock)
+      : burst_after_(target.burst_after),
+        budget_(target.budget),
+        clock_(clock),
+        members_(std::move(members)) {
     for (auto& [name, backend] : members_) backend->SetEventSink(this);
   }
   ~HybridBackend() override {
@@ -32,6 +48,10 @@ class HybridBackend : public Backend, private EventSink {
   }
 
   std::string name() const override { return "hybrid"; }
+
+  // burstAfter: the engine moves an attempt that waited this long for
+  // capacity on its member, when Place finds another that can take it.
+  std::optional<Duration> MoveAfter() const override { return burst_after_; }
 
   // What any member cannot honour: the attempt may be placed there.
   Capabilities capabilities() const override {
@@ -131,6 +151,14 @@ class HybridBackend : public Backend, private EventSink {
     for (auto& [name, backend] : members_) backend->StartRun(run_id, run_dir);
   }
 
+  // The priced members' spend together.
+  std::optional<double> CostSoFar() override {
+    std::optional<double> total;
+    for (auto& [name, backend] : members_)
+      if (std::optional<double> c = backend->CostSoFar()) total = total.value_or(0) + *c;
+    return total;
+  }
+
   // Every member gives back what it added; the cost is the priced
   // members' together.
   std::optional<RunCost> FinishRun(const std::string& run_id) override {
@@ -174,6 +202,11 @@ class HybridBackend : public Backend, private EventSink {
                              (spec.member.empty() ? "none" : "\"" + spec.member + "\"") + ")");
     ASSIGN_OR_RETURN(TaskHandle h, m->Submit(spec));
     h.member = spec.member;
+    // A priced attempt's expected cost counts against the budget until it
+    // ends (its price from the placement that sent it here).
+    std::lock_guard<std::mutex> l(mu_);
+    if (last_ && last_->member == spec.member)
+      committed_[spec.Key()] = {last_->hourly, std::nullopt, last_->runtime};
     return h;
   }
 
@@ -186,14 +219,25 @@ class HybridBackend : public Backend, private EventSink {
   Placement DoPlace(const PlacementRequest& request) override {
     std::vector<Placement> answers;
     for (auto& [name, backend] : members_) answers.push_back(backend->Place(request));
+    std::vector<std::optional<double>> estimate = Estimates(request, answers);
     auto starts_now = [](const Placement& p) {
       return p.can_start_now && (!p.estimated_wait || *p.estimated_wait <= Duration::zero());
     };
+    // The members it was moved away from are passed over, unless no other
+    // could ever take it.
+    std::vector<bool> allowed(answers.size());
+    bool any = false;
+    for (size_t i = 0; i < answers.size(); ++i) {
+      const auto& avoid = request.avoid_members;
+      allowed[i] = std::find(avoid.begin(), avoid.end(), members_[i].first) == avoid.end();
+      any = any || (allowed[i] && answers[i].can_ever_fit);
+    }
+    if (!any) allowed.assign(answers.size(), true);
     size_t chosen = answers.size();
     for (size_t i = 0; i < answers.size() && chosen == answers.size(); ++i)
-      if (starts_now(answers[i])) chosen = i;
+      if (allowed[i] && starts_now(answers[i])) chosen = i;
     for (size_t i = 0; i < answers.size() && chosen == answers.size(); ++i)
-      if (answers[i].can_ever_fit && answers[i].reason.empty()) chosen = i;
+      if (allowed[i] && answers[i].can_ever_fit && answers[i].reason.empty()) chosen = i;
     // A member that runs only what it can start now (the laptop) is waited
     // for here: the engine holds the attempt and asks again.
     bool held =
@@ -204,7 +248,8 @@ class HybridBackend : public Backend, private EventSink {
     std::string others;
     for (size_t i = 0; i < answers.size(); ++i) {
       if (i == chosen || (i > chosen && !waits)) continue;
-      others += (others.empty() ? "" : "; ") + members_[i].first + ": " + Describe(answers[i]);
+      others += (others.empty() ? "" : "; ") + members_[i].first + ": " +
+                (allowed[i] ? Describe(answers[i], estimate[i]) : "moved away from");
     }
     if (chosen == answers.size()) {
       Placement p;
@@ -212,19 +257,87 @@ class HybridBackend : public Backend, private EventSink {
         p.can_ever_fit = p.can_ever_fit || a.can_ever_fit;
         if (p.reason.empty() && a.can_ever_fit) p.reason = a.reason;
       }
+      // None could ever: the first named limit (Budget) is the reason.
+      for (const Placement& a : answers)
+        if (!p.can_ever_fit && p.reason.empty()) p.reason = a.reason;
       p.why = "no member can take it now (" + others + ")";
       return p;
     }
     Placement p = answers[chosen];
     p.member = members_[chosen].first;
-    p.why = (p.can_start_now ? "" : "waits there for room: ") + Describe(p);
+    // A known wait (none, or a node on its way) is what the engine moves
+    // an attempt for; waiting in a queue is not.
+    if (starts_now(p)) p.estimated_wait = Duration::zero();
+    p.why = (p.can_start_now ? "" : "waits there for room: ") + Describe(p, estimate[chosen]);
     if (!others.empty()) p.why += " (" + others + ")";
     p.can_start_now = !held;  // submitted there now, where it waits if it must
+    std::lock_guard<std::mutex> l(mu_);
+    last_.reset();
+    if (p.hourly_price)
+      last_ = {p.member, *p.hourly_price, request.expected_runtime.value_or(kUnknownRuntime)};
     return p;
   }
 
  private:
-  void OnTaskEvent(TaskEvent event) override { Emit(std::move(event)); }
+  void OnTaskEvent(TaskEvent event) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = committed_.find(event.key); it != committed_.end()) {
+        if (IsTerminal(event.state)) {
+          committed_.erase(it);  // what it cost is in the member's spend now
+        } else if (event.state == TaskState::kRunning && !it->second.started) {
+          it->second.started = clock_.Now();
+        }
+      }
+    }
+    Emit(std::move(event));
+  }
+
+  // Each priced member's estimate of the attempt (its price for the
+  // expected runtime); with a budget, a member the estimate would take
+  // past it is held (reason Budget), for good when the run's spend
+  // alone leaves too little.
+  std::vector<std::optional<double>> Estimates(const PlacementRequest& request,
+                                               std::vector<Placement>& answers) {
+    std::vector<std::optional<double>> out(answers.size());
+    Duration runtime = request.expected_runtime.value_or(kUnknownRuntime);
+    bool priced = false;
+    for (size_t i = 0; i < answers.size(); ++i) {
+      if (!answers[i].hourly_price) continue;
+      out[i] = *answers[i].hourly_price * Hours(runtime);
+      priced = true;
+    }
+    if (!budget_ || !priced) return out;
+    double spent = CostSoFar().value_or(0);
+    double ahead = 0;  // the running attempts' expected cost still to come
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      TimePoint now = clock_.Now();
+      for (const auto& [key, c] : committed_) {
+        Duration left = c.started ? c.runtime - (now - *c.started) : c.runtime;
+        ahead += c.hourly * Hours(std::max(left, Duration::zero()));
+      }
+    }
+    for (size_t i = 0; i < answers.size(); ++i) {
+      Placement& a = answers[i];
+      if (!out[i] || !a.can_ever_fit) continue;
+      std::string cost = "est. " + FormatUsd(*out[i]) + " (" + FormatUsd(*a.hourly_price) +
+                         " an hour for " + FormatDuration(runtime) + ")";
+      if (spent + *out[i] > *budget_) {
+        a.can_start_now = a.can_ever_fit = false;
+        a.reason = "Budget";
+        a.why = "the run has spent " + FormatUsd(spent) + " of its budget " + FormatUsd(*budget_) +
+                "; this attempt would cost " + cost;
+      } else if (spent + ahead + *out[i] > *budget_) {
+        a.can_start_now = false;
+        a.reason = "Budget";
+        a.why = "the run has spent " + FormatUsd(spent) +
+                " and its running attempts are expected to cost " + FormatUsd(ahead) +
+                " more; this attempt (" + cost + ") would pass its budget " + FormatUsd(*budget_);
+      }
+    }
+    return out;
+  }
 
   const Backend& First() const { return *members_.front().second; }
   Backend* Find(const std::string& member) const {
@@ -240,7 +353,24 @@ class HybridBackend : public Backend, private EventSink {
     return m;
   }
 
+  Duration burst_after_;
+  std::optional<double> budget_;
+  Clock& clock_;
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members_;
+
+  std::mutex mu_;  // members' threads send events
+  struct Committed {
+    double hourly;
+    std::optional<TimePoint> started;  // its first Running event
+    Duration runtime;                  // expected
+  };
+  std::map<std::string, Committed> committed_;  // priced attempts not yet ended, by key
+  struct Estimate {
+    std::string member;
+    double hourly;
+    Duration runtime;
+  };
+  std::optional<Estimate> last_;  // of the latest placement, for the Submit that follows
 };
 
 Result<std::unique_ptr<Backend>> MakeHybrid(const std::map<std::string, std::string>& settings) {
@@ -267,6 +397,14 @@ Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>&
       size_t dot = key.find('.', 7);
       if (dot == std::string::npos) return InvalidArgument("malformed member setting " + key);
       members[std::atoi(key.substr(7, dot - 7).c_str())][key.substr(dot + 1)] = value;
+    } else if (key == "burstAfter") {
+      auto d = ParseDuration(value);
+      if (!d.ok()) return InvalidArgument("setting burstAfter: " + d.status().message());
+      t.burst_after = *d;
+    } else if (key == "budget") {
+      auto usd = ParseUsd(value);
+      if (!usd.ok()) return InvalidArgument("setting budget: " + usd.status().message());
+      t.budget = *usd;
     } else if (key == "artifacts") {
       if (value.rfind("s3://", 0) != 0 || value.size() <= 5)
         return InvalidArgument("setting artifacts: \"" + value +
@@ -296,7 +434,7 @@ Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>&
 
 Result<std::unique_ptr<Backend>> MakeHybridBackend(
     const HybridTarget& target,
-    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members) {
+    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members, Clock& clock) {
   if (members.empty()) return InvalidArgument("setting members: a hybrid target has no members");
   // Until outputs go through an object store, a step on one member reads
   // what a step on another made only where both keep outputs in one
@@ -319,7 +457,7 @@ Result<std::unique_ptr<Backend>> MakeHybridBackend(
         "setting artifacts: outputs in an object store are not supported yet; use members that "
         "keep outputs in one folder of this machine (local targets)");
   }
-  return std::unique_ptr<Backend>(new HybridBackend(std::move(members)));
+  return std::unique_ptr<Backend>(new HybridBackend(target, std::move(members), clock));
 }
 
 void RegisterHybridBackend() { RegisterBackend("hybrid", MakeHybrid); }

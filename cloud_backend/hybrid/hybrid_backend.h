@@ -4,7 +4,10 @@
 // the first member that can start it now, else on the first where it can
 // ever fit, where it waits. The engine records each placement (the
 // attempt's member and the reason), and every later call for the attempt
-// (cancel, logs, recovery) goes to that member.
+// (cancel, logs, recovery) goes to that member. With a budget, a priced
+// member takes an attempt only while what the run has spent, what its
+// running attempts are expected to cost and this one's estimate stay
+// within it.
 //
 // Members are made through the backend registry from their targets'
 // settings (BackendSettings in core/targets.h flattens them), so any
@@ -45,9 +48,11 @@ Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>&
 // with members of their own. InvalidArgument when the members keep
 // outputs in different places and `target.artifacts` does not say where
 // they meet.
+// `clock` times the running attempts' expected cost.
 Result<std::unique_ptr<Backend>> MakeHybridBackend(
     const HybridTarget& target,
-    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members);
+    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members,
+    Clock& clock = RealClock());
 
 // Registers "hybrid" with the backend registry.
 void RegisterHybridBackend();

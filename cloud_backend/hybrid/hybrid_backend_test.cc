@@ -2,7 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+
+#include "core/engine.h"
+#include "core/run_store.h"
+#include "core/spec_loader.h"
 #include "core/testing/event_recorder.h"
 #include "core/testing/fake_backend.h"
 
@@ -32,7 +38,22 @@ class Priced : public FakeBackend {
 
 ResourceRequest Cpus(int n) { return {n * 1000LL, 1LL << 20, 0}; }
 
-class HybridBackendTest : public ::testing::Test {
+// The clock and the hybrid backend under test, in that order (the clock
+// outlives what it calls).
+class HybridFixture : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  std::unique_ptr<Backend> hybrid_;
+  // Backends replaced in a test: kept to its end, as the clock still calls
+  // their members.
+  std::vector<std::unique_ptr<Backend>> retired_;
+  void Replace(std::unique_ptr<Backend> next) {
+    if (hybrid_) retired_.push_back(std::move(hybrid_));
+    hybrid_ = std::move(next);
+  }
+};
+
+class HybridBackendTest : public HybridFixture {
  protected:
   // Members "small" (one CPU) and "big" (four), in that order.
   void SetUp() override { Make(std::make_unique<FakeBackend>(clock_, Cpus(1))); }
@@ -46,7 +67,7 @@ class HybridBackendTest : public ::testing::Test {
     members.emplace_back("big", std::move(big));
     auto made = MakeHybridBackend({}, std::move(members));
     ASSERT_TRUE(made.ok()) << made.status().ToString();
-    hybrid_ = std::move(*made);
+    Replace(std::move(*made));
     hybrid_->SetEventSink(&events_);
   }
 
@@ -63,11 +84,9 @@ class HybridBackendTest : public ::testing::Test {
 
   Placement Place(int cpus) { return hybrid_->Place({Cpus(cpus), 1, {}}); }
 
-  FakeClock clock_;
   testing::EventRecorder events_;
   FakeBackend* small_ = nullptr;
   FakeBackend* big_ = nullptr;
-  std::unique_ptr<Backend> hybrid_;
 };
 
 TEST_F(HybridBackendTest, TheFirstMemberThatCanStartItNowTakesIt) {
@@ -216,6 +235,262 @@ TEST_F(HybridBackendTest, MembersThatKeepOutputsApartNeedAnObjectStore) {
   EXPECT_THAT(made.status().message(), HasSubstr("artifacts: s3://BUCKET/PREFIX"));
 }
 
+// The engine over a hybrid of "small" (one CPU) and "big" (four, each
+// attempt after a minute of provisioning, as a cloud that adds a node),
+// burstAfter 5m, in virtual time.
+class HybridRunTest : public HybridFixture {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "hybrid_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+           std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
+    store_ = std::move(RunStore::Open(dir_).value());
+    auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
+    auto big = std::make_unique<FakeBackend>(clock_, Cpus(4));
+    small_ = small.get();
+    big_ = big.get();
+    big_->SetProvisioning(std::chrono::minutes(1));
+    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+    members.emplace_back("small", std::move(small));
+    members.emplace_back("big", std::move(big));
+    HybridTarget target;
+    target.burst_after = std::chrono::minutes(5);
+    auto made = MakeHybridBackend(target, std::move(members), clock_);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    Replace(std::move(*made));
+    // a runs 10 minutes on the small member; b waits behind it.
+    small_->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Run(const std::string& steps, const std::string& id = "run1") {
+    LoadResult r = ParseWorkload(
+        "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: h}\nspec:\n"
+        "  resources: {cpu: 1, memory: 1Mi}\n  steps:\n" +
+            steps,
+        "h.yaml", "/src");
+    EXPECT_TRUE(r.ok()) << r.diagnostics.ToString();
+    plan_ = std::move(*Plan::Build(std::move(*r.workload)));
+    RunRecord run{id, "h", "h.yaml", "/src", "[]", "both", "Running", "", dir_ + "/runs/" + id,
+                  1,  0,   1};
+    if (!store_->GetRun(id).ok()) {
+      EXPECT_TRUE(store_->CreateRun(run).ok());
+    }
+    Engine engine(*plan_, *hybrid_, *store_, clock_, {});
+    auto state = engine.Run(run);
+    EXPECT_TRUE(state.ok()) << state.status().ToString();
+    return state.ok() ? *state : "";
+  }
+
+  std::vector<AttemptRecord> Attempts(const std::string& instance) {
+    std::vector<AttemptRecord> out;
+    auto all = store_->ListAttempts("run1");  // kept: the loop reads into it
+    for (const AttemptRecord& a : *all)
+      if (a.instance == instance) out.push_back(a);
+    return out;
+  }
+  std::string Events(const std::string& type) {
+    std::string out;
+    auto all = store_->ListEvents("run1");
+    for (const EventRecord& e : *all)
+      if (e.type == type)
+        out += e.instance + " #" + std::to_string(e.attempt) + " " + e.message + "\n";
+    return out;
+  }
+
+  // Rebuilds the hybrid over `members`, burstAfter 5m.
+  void Remake(std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members) {
+    HybridTarget target;
+    target.burst_after = std::chrono::minutes(5);
+    auto made = MakeHybridBackend(target, std::move(members), clock_);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    Replace(std::move(*made));
+  }
+
+  const std::string kTwo = "    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n";
+  std::string dir_;
+  FakeBackend* small_ = nullptr;
+  FakeBackend* big_ = nullptr;
+  std::unique_ptr<RunStore> store_;
+  std::optional<Plan> plan_;
+};
+
+// b waits on the small member's queue (it starts there sooner or later),
+// not on the big one that would add a node for it; after burstAfter it is
+// withdrawn there and moved, without using a retry, and the move is a
+// decision with its reason.
+TEST_F(HybridRunTest, AnAttemptThatWaitedPastBurstAfterMoves) {
+  small_->SetQueues(true);
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(Run(kTwo), "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].member, "small");
+  EXPECT_EQ(b[0].state, "Cancelled");
+  EXPECT_EQ(b[0].reason, "Moved");
+  EXPECT_THAT(b[0].message, HasSubstr("waited 5m0s for capacity (Unschedulable: no room: "));
+  EXPECT_EQ(b[1].member, "big");
+  EXPECT_EQ(b[1].state, "Succeeded");
+  EXPECT_EQ(b[1].started_ms - ToUnixMillis(start), 5 * 60 * 1000) << "moved at burstAfter";
+  EXPECT_THAT(Events("Moved"), HasSubstr("b #1 small -> big: waited 5m0s for capacity ("));
+  EXPECT_THAT(Events("Moved"), HasSubstr("; big: can start it, est. start in 1m0s"));
+  EXPECT_THAT(Events("Placed"), HasSubstr("b #2 big: "));
+  ASSERT_EQ(big_->submitted().size(), 1u);
+  EXPECT_EQ(big_->submitted()[0].attempt, 2);
+  EXPECT_EQ(small_->cancelled(), std::vector<std::string>{"run1/b/1 force"});
+}
+
+// The small member runs only what it can start (a laptop): the engine holds
+// b for it, and past burstAfter places it on the big member instead.
+TEST_F(HybridRunTest, AnAttemptHeldForALaptopMovesToo) {
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(Run(kTwo), "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].member, "big");
+  EXPECT_EQ(b[0].started_ms - ToUnixMillis(start), 5 * 60 * 1000);
+  EXPECT_THAT(Events("Placed"),
+              HasSubstr("b #1 big: moved after waiting 5m0s for small (waits there for room: "));
+}
+
+// Where no other member can start it (one never fits it, one is full and
+// would only queue it), it stays and starts when room comes.
+TEST_F(HybridRunTest, AnAttemptNoOtherMemberCanStartStays) {
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(2));
+  small->SetQueues(true);
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  auto busy = std::make_unique<FakeBackend>(clock_, Cpus(2));
+  busy->SetQueues(true);
+  busy->Script("z", {{TaskState::kSucceeded, 0, std::chrono::minutes(60)}});
+  FakeBackend* busy_one = busy.get();
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("small", std::move(small));
+  members.emplace_back("tiny", std::make_unique<FakeBackend>(clock_, Cpus(1)));
+  members.emplace_back("busy", std::move(busy));
+  Remake(std::move(members));
+  // The busy member runs something else for an hour (its sink is the hybrid's).
+  ASSERT_TRUE(busy_one
+                  ->Submit([] {
+                    TaskSpec z;
+                    z.run_id = "other";
+                    z.step = z.instance = "z";
+                    z.resources = Cpus(2);
+                    z.argv = {"x"};
+                    z.attempt = 1;
+                    return z;
+                  }())
+                  .ok());
+
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(Run("    - {name: a, command: [x], resources: {cpu: 2}}\n"
+                "    - {name: b, command: [x], resources: {cpu: 2}}\n"),
+            "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].member, "small");
+  EXPECT_EQ(b[0].started_ms - ToUnixMillis(start), 0) << "submitted at once, to wait there";
+  EXPECT_EQ(Events("Moved"), "");
+}
+
+// An attempt that waited, then started, is not moved when burstAfter
+// comes: only a wait that goes on counts.
+TEST_F(HybridRunTest, AnAttemptThatStartedStays) {
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
+  small->SetQueues(true);
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(3)}});
+  small->Script("b", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  auto big = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  big->SetProvisioning(std::chrono::minutes(1));
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("small", std::move(small));
+  members.emplace_back("big", std::move(big));
+  Remake(std::move(members));
+  EXPECT_EQ(Run(kTwo), "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].member, "small");
+}
+
+// A resumed run keeps away from the members its attempts were moved from.
+TEST_F(HybridRunTest, AResumedRunStillAvoidsWhatItMovedFrom) {
+  ASSERT_TRUE(store_->CreateRun({"run1", "h", "h.yaml", "/src", "[]", "both", "Running"}).ok());
+  AttemptRecord moved;
+  moved.run_id = "run1";
+  moved.instance = "b";
+  moved.attempt = 1;
+  moved.state = "Cancelled";
+  moved.reason = "Moved";
+  moved.member = "small";
+  ASSERT_TRUE(store_->PutAttempt(moved).ok());
+  ASSERT_TRUE(store_->AddEvent({0, "run1", 0, "b", 1, "Moved", "small -> big: waited"}).ok());
+  EXPECT_EQ(Run("    - {name: b, command: [x]}\n"), "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[1].member, "big") << "the small member is free, but b was moved away from it";
+}
+
+// With a budget: b moves to the priced member while its estimate fits
+// (its timeout at the member's price), c does not (b's estimate is
+// counted until b ends) and waits for the laptop member instead.
+TEST_F(HybridRunTest, APricedMemberTakesWhatTheBudgetAllows) {
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  small->Script("c", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  auto cloud = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  cloud->SetProvisioning(std::chrono::minutes(1));
+  cloud->SetPrice(6.0);
+  cloud->Script("b", {{TaskState::kSucceeded, 0, std::chrono::minutes(20)}});
+  FakeBackend* cloud_one = cloud.get();
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("small", std::move(small));
+  members.emplace_back("cloud", std::move(cloud));
+  HybridTarget target;
+  target.budget = 2.5;
+  auto made = MakeHybridBackend(target, std::move(members), clock_);
+  ASSERT_TRUE(made.ok());
+  Replace(std::move(*made));
+  EXPECT_EQ(Run("    - {name: a, command: [x]}\n"
+                "    - {name: b, command: [x], timeout: 20m}\n"
+                "    - {name: c, command: [x], timeout: 20m}\n"),
+            "Succeeded");
+  EXPECT_EQ(Attempts("b").back().member, "cloud");
+  EXPECT_EQ(Attempts("c").back().member, "small") << Events("Placed");
+  EXPECT_THAT(Events("Placed"), HasSubstr("b #1 cloud: moved after waiting 5m0s for small"));
+  EXPECT_THAT(Events("Placed"), HasSubstr("$6.00 an hour, est. $2.00"));
+  EXPECT_DOUBLE_EQ(*cloud_one->CostSoFar(), 2.0) << "b's 20 minutes at $6 an hour";
+  EXPECT_DOUBLE_EQ(*hybrid_->CostSoFar(), 2.0);
+}
+
+// An attempt the budget can never pay for, with what the run has spent,
+// fails with reason Budget rather than wait for ever.
+TEST_F(HybridRunTest, WhatTheBudgetCanNeverPayForFails) {
+  auto cloud = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  cloud->SetPrice(6.0);
+  cloud->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("cloud", std::move(cloud));
+  HybridTarget target;
+  target.budget = 1.5;
+  auto made = MakeHybridBackend(target, std::move(members), clock_);
+  ASSERT_TRUE(made.ok());
+  Replace(std::move(*made));
+  EXPECT_EQ(Run("    - {name: a, command: [x], timeout: 10m}\n"
+                "    - {name: b, command: [x], timeout: 10m, needs: [a]}\n"),
+            "Failed");
+  EXPECT_TRUE(Attempts("b").empty());
+  std::string b_state;
+  auto instances = store_->ListInstances("run1");
+  for (const InstanceRecord& i : *instances)
+    if (i.name == "b") b_state = i.state + " " + i.message;
+  EXPECT_THAT(b_state, HasSubstr("Failed Budget: no member can take it now (cloud: the run has "
+                                 "spent $1.00 of its budget $1.50; this attempt would cost est. "
+                                 "$1.00 ($6.00 an hour for 10m0s))"));
+}
+
 TEST(HybridTargetTest, SettingsAreReadAndMistakesNamed) {
   auto t = ParseHybridTarget({{"backend", "hybrid"},
                               {"member.1.name", "cloud"},
@@ -224,6 +499,7 @@ TEST(HybridTargetTest, SettingsAreReadAndMistakesNamed) {
                               {"member.0.name", "onprem"},
                               {"member.0.backend", "kubernetes"}});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->burst_after, std::chrono::minutes(5)) << "the default";
   ASSERT_EQ(t->members.size(), 2u);
   EXPECT_EQ(t->members[0].first, "onprem");
   EXPECT_EQ(t->members[1].first, "cloud");
@@ -243,6 +519,23 @@ TEST(HybridTargetTest, SettingsAreReadAndMistakesNamed) {
                   .status()
                   .message(),
               HasSubstr("setting artifacts: \"team-ml/portflow\" is not an S3 URI"));
+  auto quick = ParseHybridTarget({{"member.0.name", "a"},
+                                  {"member.0.backend", "local"},
+                                  {"burstAfter", "90s"},
+                                  {"budget", "40USD"}});
+  ASSERT_TRUE(quick.ok());
+  EXPECT_EQ(quick->burst_after, std::chrono::seconds(90));
+  EXPECT_EQ(quick->budget, 40.0);
+  EXPECT_THAT(
+      ParseHybridTarget({{"member.0.name", "a"}, {"member.0.backend", "local"}, {"budget", "-3"}})
+          .status()
+          .message(),
+      HasSubstr("setting budget: \"-3\" must be an amount of US dollars above 0"));
+  EXPECT_THAT(ParseHybridTarget(
+                  {{"member.0.name", "a"}, {"member.0.backend", "local"}, {"burstAfter", "soon"}})
+                  .status()
+                  .message(),
+              HasSubstr("setting burstAfter: "));
 }
 
 }  // namespace

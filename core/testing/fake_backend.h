@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,25 @@ class FakeBackend : public Backend {
   void SetQueues(bool queues) {
     std::lock_guard<std::mutex> l(mu_);
     queues_ = queues;
+  }
+  // Like a cloud that adds a node for each attempt: Place says it can
+  // start after `wait` (where it fits at all).
+  void SetProvisioning(Duration wait) {
+    std::lock_guard<std::mutex> l(mu_);
+    provisioning_ = wait;
+  }
+  // Priced like a cloud: `hourly` US dollars an hour of each attempt's
+  // running time, its spend (CostSoFar) billed to the second.
+  void SetPrice(double hourly) {
+    std::lock_guard<std::mutex> l(mu_);
+    price_ = hourly;
+  }
+  std::optional<double> CostSoFar() override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!price_) return std::nullopt;
+    Duration ran = billed_;
+    for (const auto& [key, r] : running_) ran += clock_.Now() - r.start;
+    return *price_ * std::chrono::duration<double>(ran).count() / 3600.0;
   }
   // What Place names as the reason an attempt cannot start now.
   void HoldReason(std::string reason) {
@@ -99,6 +119,7 @@ class FakeBackend : public Backend {
         return OkStatus();
       }
       if (!force && it->second.outcome.ignores_sigterm) return OkStatus();
+      billed_ += clock_.Now() - it->second.start;
       running_.erase(it);
       events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
                         ExitResult{143, 15, false, "Cancelled", "stopped"}, "Cancelled", ""});
@@ -133,6 +154,11 @@ class FakeBackend : public Backend {
     if (!p.can_start_now) p.reason = hold_reason_;
     p.member = member_;
     p.queues = queues_;
+    p.hourly_price = price_;
+    if (provisioning_ && p.can_ever_fit) {
+      p.can_start_now = p.elastic = true;
+      p.estimated_wait = *provisioning_;
+    }
     return p;
   }
 
@@ -151,7 +177,8 @@ class FakeBackend : public Backend {
       if (queues_) {
         queued_.push_back({spec.Key(), o, spec.resources * spec.replicas});
       } else {
-        running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas};
+        running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas,
+                                clock_.Now()};
         max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
       }
     }
@@ -166,11 +193,12 @@ class FakeBackend : public Backend {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto it = running_.begin(); it != running_.end();) {
-        const auto& [o, end, need] = it->second;
+        const auto& [o, end, need, start] = it->second;
         if (o.hang || end > now) {
           ++it;
           continue;
         }
+        billed_ += now - start;
         std::string reason = o.state == TaskState::kSucceeded ? "Completed" : "Error";
         ExitResult r{o.exit_code, 0, false, o.reason.empty() ? reason : o.reason, "scripted end"};
         events.push_back({it->first, o.state, now, r, r.reason, ""});
@@ -190,7 +218,7 @@ class FakeBackend : public Backend {
     for (auto it = queued_.begin(); it != queued_.end();) {
       if (!blocked && PlaceInSlots({it->need, 1, {}}, capacity_, in_use).can_start_now) {
         in_use += it->need;
-        running_[it->key] = {it->outcome, now + it->outcome.runtime, it->need};
+        running_[it->key] = {it->outcome, now + it->outcome.runtime, it->need, now};
         max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
         events.push_back({it->key, TaskState::kRunning, now, std::nullopt, "", ""});
         it = queued_.erase(it);
@@ -223,9 +251,13 @@ class FakeBackend : public Backend {
     Outcome outcome;
     TimePoint end;
     ResourceRequest need;
+    TimePoint start;
   };
   std::map<std::string, Running> running_;
   bool queues_ = false;
+  std::optional<double> price_;
+  Duration billed_{0};  // the ended attempts' running time
+  std::optional<Duration> provisioning_;
   struct Queued {
     std::string key;
     Outcome outcome;
