@@ -60,6 +60,24 @@ struct CloudServeOptions {
   uint64_t seed = 1;
 };
 
+// `portflow agent`: a step's command in a pod of a run whose outputs live
+// in an object store (a hybrid target's artifacts).
+struct AgentOptions {
+  std::string artifacts;  // s3://BUCKET/PREFIX
+  std::string endpoint;   // one endpoint for S3 ("" for AWS's own)
+  std::string region = "us-east-1";
+  std::string profile;  // AWS credentials profile; "" for the usual chain
+  std::string run_id;
+  std::string root;                  // the local folder output paths are under
+  std::vector<std::string> inputs;   // STEP/OUTPUT, fetched first
+  std::vector<std::string> outputs;  // STEP/OUTPUT[/MATRIX], stored after success
+  std::vector<std::string> command;
+};
+// The exit code of the command (128 + N when signal N ended it), or
+// kExitAgent when the agent could not do its part (fetch, store).
+inline constexpr int kExitAgent = 125;
+int Agent(const AgentOptions& o);
+
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Resume(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::string& file, const std::vector<std::string>& params);

@@ -250,6 +250,39 @@ int main(int argc, char** argv) {
                               "with --autoscaler: how long a node holds no pod before it goes "
                               "(default 10m)");
 
+  AgentOptions agent;
+  auto* agent_cmd = app.add_subcommand(
+      "agent",
+      "Run a step's command where its outputs live in an object store (in a pod of a hybrid "
+      "run): fetch its inputs, run it (signals passed on, its exit code kept), store its "
+      "outputs with their sizes and SHA-256; exit 125 when fetching or storing fails");
+  agent_cmd->add_option("--artifacts", agent.artifacts, "the store, s3://BUCKET/PREFIX")
+      ->required();
+  agent_cmd->add_option("--endpoint", agent.endpoint, "the S3 endpoint (default: AWS's)");
+  agent_cmd->add_option("--region", agent.region, "region (default us-east-1)");
+  agent_cmd->add_option("--profile", agent.profile,
+                        "AWS credentials profile (default: the environment, then the usual "
+                        "files)");
+  agent_cmd->add_option("--run", agent.run_id, "the run id")->required();
+  agent_cmd->add_option("--root", agent.root, "the folder the outputs are under")->required();
+  agent_cmd->add_option("--input", agent.inputs,
+                        "an output to fetch first, STEP/OUTPUT, into ROOT/STEP/OUTPUT "
+                        "(repeatable)");
+  agent_cmd->add_option("--output", agent.outputs,
+                        "an output to store when the command succeeds, STEP/OUTPUT[/MATRIX], "
+                        "from ROOT/... (repeatable)");
+  agent_cmd->footer("The command and its arguments come last, after --.");
+  // Everything after `--` is the agent's command, taken off before parsing
+  // (its own options are no business of portflow's).
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--") continue;
+    if (std::find(argv + 1, argv + i, std::string("agent")) != argv + i) {
+      agent.command.assign(argv + i + 1, argv + argc);
+      argc = i;
+    }
+    break;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -271,6 +304,13 @@ int main(int argc, char** argv) {
     if (*outputs_cmd) return Outputs(g, run_id, outputs_step, outputs_to);
     if (*serve_cmd) return ClusterServe(g, cluster);
     if (*cloud_serve_cmd) return CloudServe(g, cloud);
+    if (*agent_cmd) {
+      if (agent.command.empty()) {
+        PrintError("agent: no command (portflow agent OPTIONS -- COMMAND ARGS...)");
+        return kExitUsage;
+      }
+      return Agent(agent);
+    }
     return kExitUsage;
   };
   try {

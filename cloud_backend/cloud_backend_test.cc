@@ -200,14 +200,15 @@ TEST_P(CloudBackendTest, AddsANodeForAWaitingPodAndGivesItBackWhenIdle) {
   EXPECT_EQ(Desired("cpu-ondemand"), 0);
   // Idle for scaleDownAfter, and that long after it grew: given back.
   EXPECT_TRUE(testing::WaitFor([&] { return Desired("cpu-spot") == 0; }, 10s));
-  // What it spent so far (a hybrid target's budget reads it) is the bill
-  // of the node it added, as the run's cost says at its end.
+  // What it spent so far (a hybrid target's budget reads it) bills the
+  // node it added up to now, or to its end once that is seen: never less
+  // than the run's cost says at its end.
   std::optional<double> so_far = backend_->CostSoFar();
   auto cost = backend_->FinishRun("run-1");
   ASSERT_TRUE(cost.has_value());
   ASSERT_TRUE(so_far.has_value());
   EXPECT_GT(*so_far, 0);
-  EXPECT_NEAR(*so_far, cost->usd, 0.00001) << "the node had gone before the run ended";
+  EXPECT_GE(*so_far + 1e-9, cost->usd);
   EXPECT_EQ(cost->nodes, 1);
   EXPECT_THAT(cost->detail, HasSubstr("1 c5.large (spot) for "));
   auto bill = nlohmann::json::parse(cloud_->Bill());

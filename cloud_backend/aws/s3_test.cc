@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud_backend/fake_cloud/fake_cloud.h"
-#include "tests/testing/cli_runner.h"
+#include "tests/testing/s3_servers.h"
 
 namespace portflow::aws {
 namespace {
@@ -23,37 +23,12 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using json = nlohmann::json;
 
-struct Server {
-  std::string endpoint, key, secret;
-};
-
 class S3Test : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    testing::ShellResult r = testing::RunShell(std::string("python3 ") + PORTFLOW_SOURCE_DIR +
-                                               "/tests/testing/moto_fixture.py");
-    json moto = json::parse(r.out, nullptr, false);
-    if (r.code == 0 && moto.is_object()) {
-      moto_pid_ = moto["pid"];
-      moto_ = new Server{moto["endpoint"], moto["access_key_id"], moto["secret_access_key"]};
-    }
-    auto cloud = fake_cloud::FakeCloud::Make({});
-    if (cloud.ok() && (*cloud)->Serve(0).ok()) {
-      cloud_ = cloud->release();
-      fake_ = new Server{cloud_->url(), cloud_->options().access_key_id,
-                         cloud_->options().secret_access_key};
-    }
-  }
-  static void TearDownTestSuite() {
-    if (moto_pid_ > 0) ::kill(moto_pid_, SIGTERM);
-    delete moto_;
-    delete fake_;
-    delete cloud_;
-    moto_ = fake_ = nullptr;
-    cloud_ = nullptr;
-  }
+  static void SetUpTestSuite() { servers_.Start(); }
+  static void TearDownTestSuite() { servers_.Stop(); }
   void SetUp() override {
-    const Server* s = GetParam() == "moto" ? moto_ : fake_;
+    const testing::S3Server* s = servers_.Get(GetParam());
     ASSERT_NE(s, nullptr) << GetParam() << " did not start";
     server_ = *s;
     client_ = std::make_unique<Client>(server_.endpoint, "us-east-1",
@@ -68,18 +43,13 @@ class S3Test : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(s3_->CreateBucket(bucket_).ok());
   }
 
-  static pid_t moto_pid_;
-  static Server *moto_, *fake_;
-  static fake_cloud::FakeCloud* cloud_;
-  Server server_;
+  static testing::S3Servers servers_;
+  testing::S3Server server_;
   std::unique_ptr<Client> client_;
   std::unique_ptr<S3> s3_;
   std::string bucket_;
 };
-pid_t S3Test::moto_pid_ = 0;
-Server* S3Test::moto_ = nullptr;
-Server* S3Test::fake_ = nullptr;
-fake_cloud::FakeCloud* S3Test::cloud_ = nullptr;
+testing::S3Servers S3Test::servers_;
 
 // moto 5.2 refuses what boto3 signs, as portflow's client does, for keys
 // with '+', '=' or UTF-8 in them and for a query value with '/' in it (its

@@ -1,0 +1,94 @@
+// portflow agent: a step's command where the run's outputs live in an
+// object store. In a pod (as Kubeflow Pipelines' launcher): fetch the
+// inputs into the paths the templates named, run the command, store the
+// outputs with a manifest of sizes and SHA-256.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cloud_backend/artifacts/run_artifacts.h"
+#include "cloud_backend/aws/credentials.h"
+#include "core/process/spawn.h"
+
+extern char** environ;
+
+namespace portflow::cli {
+namespace {
+
+std::atomic<pid_t> g_child{0};
+
+// SIGTERM and SIGINT go on to the command's process group: a pod's grace
+// period reaches the step, not only the agent.
+void PassOn(int sig) {
+  pid_t child = g_child.load();
+  if (child > 0) ::kill(-child, sig);
+}
+
+int AgentFailed(const std::string& what, const Status& s) {
+  PrintError("agent: " + what + ": " + s.message());
+  return kExitAgent;
+}
+
+}  // namespace
+
+int Agent(const AgentOptions& o) {
+  auto uri = artifacts::ParseStoreUri(o.artifacts);
+  if (!uri.ok())
+    return Fail(Status(uri.status().code(), "--artifacts: " + uri.status().message()), kExitUsage);
+  auto credentials = aws::ResolveCredentials(o.profile, aws::CredentialsEnv::FromProcess());
+  if (!credentials.ok()) return AgentFailed("credentials for " + o.artifacts, credentials.status());
+  std::string endpoint =
+      o.endpoint.empty() ? "https://s3." + o.region + ".amazonaws.com" : o.endpoint;
+  aws::Client client(endpoint, o.region, *credentials);
+  aws::S3 s3(client);
+  artifacts::RunArtifacts store(s3, *uri, o.run_id);
+
+  for (const std::string& rel : o.inputs) {
+    auto fetched = store.Download(rel, o.root + "/" + rel);
+    if (!fetched.ok()) return AgentFailed("input " + rel, fetched.status());
+    std::cerr << "portflow agent: fetched " << rel << " (" << fetched->size() << " files)\n";
+  }
+  std::error_code ec;
+  for (const std::string& rel : o.outputs)
+    std::filesystem::create_directories(o.root + "/" + rel, ec);
+
+  const char* path = std::getenv("PATH");
+  auto exe = FindExecutable(o.command[0], path ? path : "/usr/bin:/bin", ".");
+  if (!exe.ok()) return AgentFailed("command " + o.command[0], exe.status());
+  SpawnRequest req;
+  req.executable = *exe;
+  req.args.assign(o.command.begin() + 1, o.command.end());
+  for (char** e = environ; *e; ++e) req.env.emplace_back(*e);
+  req.cwd = std::filesystem::current_path(ec).string();
+  req.out_fd = STDOUT_FILENO;
+  struct sigaction pass {};
+  pass.sa_handler = PassOn;
+  sigemptyset(&pass.sa_mask);
+  ::sigaction(SIGTERM, &pass, nullptr);
+  ::sigaction(SIGINT, &pass, nullptr);
+  auto pid = SpawnProcess(req);
+  if (!pid.ok()) return AgentFailed("command " + o.command[0], pid.status());
+  g_child = *pid;
+  int status = 0;
+  while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  for (const std::string& rel : o.outputs) {
+    if (code != 0) break;  // a failed attempt's outputs are not kept
+    auto stored = store.Upload(rel, o.root + "/" + rel);
+    if (!stored.ok()) return AgentFailed("output " + rel, stored.status());
+    std::cerr << "portflow agent: stored " << rel << " (" << stored->size() << " files)\n";
+  }
+  return code;
+}
+
+}  // namespace portflow::cli
