@@ -19,6 +19,7 @@
 #include "cloud_backend/cloud_backend_internal.h"
 #include "core/encoding.h"
 #include "core/json_fields.h"
+#include "core/k8s_time.h"
 #include "core/log.h"
 #include "core/quantity.h"
 #include "k8s_backend/client/credentials.h"
@@ -283,7 +284,7 @@ Result<TaskHandle> CloudBackend::DoSubmit(const TaskSpec& spec) {
     fresh = needs_
                 .emplace(spec.Key(),
                          Need{spec.resources, spec.replicas, labels["portflow.dev/instance"],
-                              labels["portflow.dev/attempt"]})
+                              labels["portflow.dev/attempt"], std::nullopt, clock_.Now()})
                 .second;
     if (fresh) in_use_ += spec.resources * spec.replicas;
   }
@@ -313,10 +314,10 @@ void CloudBackend::OnInnerEvent(TaskEvent event) {
         avoid_for_.erase({it->second.instance_label, it->second.attempt});
         needs_.erase(it);
       }
-      // Its pods' time on their nodes (from when a look first saw each
-      // there), each node's price shared by what the pod requested of it.
-      // An attempt no look saw on a node (it ended within one) has no
-      // cost known.
+      // Its pods' time on their nodes (from each pod's start, as the look
+      // that first saw it there read it), each node's price shared by what
+      // the pod requested of it. An attempt no look saw on a node (it ended
+      // within one) has no cost known.
       if (auto use = usage_.find(event.key); use != usage_.end()) {
         double cost = 0;
         for (const auto& [pod, u] : use->second) {
@@ -421,6 +422,7 @@ Status CloudBackend::Tick() {
   struct OnNode {
     std::string key, pod, node;
     double share;
+    std::optional<TimePoint> started;  // the pod's startTime, where set
   };
   std::vector<OnNode> on_nodes;
   for (const json& p : pods) {
@@ -436,7 +438,8 @@ Status CloudBackend::Tick() {
       if (ours && key != key_of.end()) {
         keys_on[node].insert(key->second);
         on_nodes.push_back({key->second, Str(Field(p, "metadata"), "name"), node,
-                            cloud::Share(k8s::PodRequests(spec), allocatable[node])});
+                            cloud::Share(k8s::PodRequests(spec), allocatable[node]),
+                            ParseK8sTime(Str(Field(p, "status"), "startTime"))});
       }
       continue;
     }
@@ -516,7 +519,13 @@ Status CloudBackend::Tick() {
       }
       const cloud::GroupView* g = GroupNamed(group_of[o.node]);
       if (price == 0 && g) price = g->HourlyPrice();
-      pods_of[o.pod] = {now, o.share, price, o.node};
+      // From the pod's start where the cluster says it (to the second: not
+      // before the attempt was submitted), not from this look: a look that
+      // comes late must not shorten the pod's time.
+      TimePoint since = o.started.value_or(now);
+      if (auto need = needs_.find(o.key); need != needs_.end() && need->second.submitted)
+        since = std::max(since, *need->second.submitted);
+      pods_of[o.pod] = {std::min(now, since), o.share, price, o.node};
     }
   }
   RETURN_IF_ERROR(Interrupt(now, node_of, group_of, keys_on));

@@ -165,6 +165,7 @@ class CloudBackend : public BackendWrapper {
     int replicas = 1;
     std::string instance_label, attempt;  // its pods' portflow.dev labels
     std::optional<TaskHandle> handle;     // once submitted
+    std::optional<TimePoint> submitted;   // by this process (not known on resume)
   };
   std::map<std::string, Need> needs_;  // submitted, not ended, by key
   ResourceRequest in_use_;

@@ -31,6 +31,17 @@ struct ArtifactBinding {
   std::string path;  // the directory the task writes (for outputs) or reads
 };
 
+// An object store that holds a run's outputs (a hybrid target's
+// artifacts), for a task that runs under `portflow agent`: the agent
+// fetches its inputs from there and stores its outputs there.
+struct ObjectStoreRef {
+  std::string uri;       // s3://BUCKET/PREFIX
+  std::string endpoint;  // "" for AWS's own
+  std::string region = "us-east-1";
+  std::string secret;       // on a cluster: the Secret holding the credentials
+  std::string agent_image;  // on a cluster: the image holding portflow at /portflow
+};
+
 // One attempt of one step instance: everything a backend needs, resolved.
 struct TaskSpec {
   std::string run_id;
@@ -55,6 +66,9 @@ struct TaskSpec {
   // The member of a composite backend (a hybrid target's) it was placed
   // on; "" on a plain backend.
   std::string member;
+  // Set when the run's outputs live in an object store: the task runs
+  // under `portflow agent` (see ObjectStoreRef).
+  std::optional<ObjectStoreRef> store;
 
   // "run/instance/attempt": the idempotency key of Submit.
   std::string Key() const;

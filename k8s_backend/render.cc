@@ -457,6 +457,39 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   if (!limits.empty()) resources["limits"] = limits;
 
   json command = json::array();
+  // With an object store, the command runs under `portflow agent` (from
+  // the agent image, copied in by an init container): its inputs fetched
+  // into, and its outputs stored from, a folder of the pod's own.
+  const std::string run_root = std::string(kArtifactMount) + "/" + spec.run_id + "/";
+  if (spec.store) {
+    if (spec.store->agent_image.empty())
+      return InvalidArgument("step " + spec.step +
+                             ": outputs in an object store need an agent image (agentImage)");
+    command = {std::string(kAgentMount) + "/portflow",
+               "agent",
+               "--artifacts",
+               spec.store->uri,
+               "--region",
+               spec.store->region,
+               "--run",
+               spec.run_id,
+               "--root",
+               run_root.substr(0, run_root.size() - 1)};
+    if (!spec.store->endpoint.empty()) {
+      command.push_back("--endpoint");
+      command.push_back(spec.store->endpoint);
+    }
+    for (const auto& [flag, bindings] :
+         {std::pair{"--input", &spec.inputs}, std::pair{"--output", &spec.outputs}}) {
+      for (const ArtifactBinding& b : *bindings) {
+        if (b.path.rfind(run_root, 0) != 0)
+          return InvalidArgument(b.name + ": " + b.path + " is not below " + run_root);
+        command.push_back(flag);
+        command.push_back(b.path.substr(run_root.size()));
+      }
+    }
+    command.push_back("--");
+  }
   for (const std::string& arg : spec.argv) command.push_back(Literal(arg));
   json container = {{"name", "main"},
                     {"image", image},
@@ -475,9 +508,20 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
     mounts.push_back(m);
     return OkStatus();
   };
-  for (const ArtifactBinding& b : spec.outputs) RETURN_IF_ERROR(mount_artifact(b, false));
-  for (const ArtifactBinding& b : spec.inputs) RETURN_IF_ERROR(mount_artifact(b, true));
-  if (!mounts.empty()) {
+  if (spec.store) {
+    // The pod's own folders: the agent's binary, and the outputs it fetches
+    // and stores (no shared volume).
+    volumes.push_back({{"name", "portflow-agent"}, {"emptyDir", json::object()}});
+    volumes.push_back({{"name", "artifacts"}, {"emptyDir", json::object()}});
+    mounts.push_back({{"name", "portflow-agent"}, {"mountPath", kAgentMount}, {"readOnly", true}});
+    mounts.push_back({{"name", "artifacts"}, {"mountPath", kArtifactMount}});
+    if (!spec.store->secret.empty())
+      container["envFrom"].push_back({{"secretRef", {{"name", spec.store->secret}}}});
+  } else {
+    for (const ArtifactBinding& b : spec.outputs) RETURN_IF_ERROR(mount_artifact(b, false));
+    for (const ArtifactBinding& b : spec.inputs) RETURN_IF_ERROR(mount_artifact(b, true));
+  }
+  if (!mounts.empty() && !spec.store) {
     volumes.push_back({{"name", "artifacts"},
                        {"persistentVolumeClaim", {{"claimName", target.artifacts_claim}}}});
   }
@@ -494,6 +538,13 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   json pod_spec = {{"restartPolicy", "Never"},
                    {"terminationGracePeriodSeconds", target.grace_seconds},
                    {"containers", json::array({container})}};
+  if (spec.store) {
+    pod_spec["initContainers"] = json::array(
+        {{{"name", "portflow-agent"},
+          {"image", spec.store->agent_image},
+          {"command", {"cp", "/portflow", std::string(kAgentMount) + "/portflow"}},
+          {"volumeMounts", {{{"name", "portflow-agent"}, {"mountPath", kAgentMount}}}}}});
+  }
   if (gang) pod_spec["subdomain"] = job;
   if (!target.service_account.empty()) pod_spec["serviceAccountName"] = target.service_account;
   if (!target.image_pull_secrets.empty()) {

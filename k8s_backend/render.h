@@ -29,6 +29,9 @@ using json = nlohmann::json;
 inline constexpr const char* kArtifactMount = "/portflow/artifacts";
 // Where shipped code is mounted, and the working directory then.
 inline constexpr const char* kCodeMount = "/portflow/code";
+// Where a pod whose outputs live in an object store finds `portflow`
+// (copied from the agent image by an init container): TaskSpec::store.
+inline constexpr const char* kAgentMount = "/portflow/agent";
 // A ConfigMap holds at most 1 MiB.
 inline constexpr size_t kMaxShippedCode = 1024 * 1024;
 

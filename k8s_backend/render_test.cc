@@ -14,6 +14,7 @@ namespace portflow::k8s {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 TaskSpec Gang() {
@@ -196,6 +197,67 @@ TEST(Render, TheFakeClusterAcceptsWhatIsRendered) {
       EXPECT_EQ(objects->size(), 1u);
     }
   }
+}
+
+// With the run's outputs in an object store: the command runs under
+// `portflow agent`, copied in from the agent image by an init container;
+// the outputs are the pod's own folder (no shared volume); the credentials
+// come from the run's Secret, never in the Job. The fake cluster takes it.
+TEST(Render, AnObjectStoreRunsTheStepUnderTheAgent) {
+  TaskSpec t = Gang();
+  t.store = ObjectStoreRef{"s3://team-ml/portflow", "http://127.0.0.1:9000", "eu-west-1",
+                           "portflow-run-artifacts", "registry.local/portflow:0.1"};
+  KubernetesTarget target;
+  target.ship_code = false;
+  auto objects = RenderTask(t, target, "default", {});
+  ASSERT_TRUE(objects.ok()) << objects.status().ToString();
+  const json* job = Find(*objects, "Job");
+  ASSERT_NE(job, nullptr);
+  const json& pod = (*job)["spec"]["template"]["spec"];
+  ASSERT_EQ(pod["initContainers"].size(), 1u);
+  EXPECT_EQ(pod["initContainers"][0]["image"], "registry.local/portflow:0.1");
+  EXPECT_EQ(pod["initContainers"][0]["command"],
+            json({"cp", "/portflow", "/portflow/agent/portflow"}));
+  const json& main = pod["containers"][0];
+  EXPECT_EQ(main["command"], json({"/portflow/agent/portflow",
+                                   "agent",
+                                   "--artifacts",
+                                   "s3://team-ml/portflow",
+                                   "--region",
+                                   "eu-west-1",
+                                   "--run",
+                                   t.run_id,
+                                   "--root",
+                                   "/portflow/artifacts/" + t.run_id,
+                                   "--endpoint",
+                                   "http://127.0.0.1:9000",
+                                   "--input",
+                                   "prepare/dataset",
+                                   "--output",
+                                   "train/model/lr=0.1",
+                                   "--",
+                                   "python3",
+                                   "train.py",
+                                   "--out",
+                                   t.outputs[0].path}));
+  EXPECT_EQ(main["envFrom"], json({{{"secretRef", {{"name", "portflow-run-artifacts"}}}}}));
+  EXPECT_THAT(pod["volumes"].dump(), Not(HasSubstr("persistentVolumeClaim")));
+  EXPECT_THAT(pod["volumes"].dump(), HasSubstr(R"({"emptyDir":{},"name":"artifacts"})"));
+  EXPECT_THAT(job->dump(), Not(HasSubstr("AWS_SECRET_ACCESS_KEY")));
+
+  FakeClock clock;
+  auto cluster = fake::FakeCluster::Create({}, clock).value();
+  for (const json& o : *objects) {
+    std::string path = o["kind"] == "Job" ? "/apis/batch/v1/namespaces/default/jobs"
+                                          : "/api/v1/namespaces/default/services";
+    fake::HttpResponse r =
+        cluster->Handle({"POST", path, {{"content-type", "application/json"}}, o.dump()});
+    EXPECT_EQ(r.status, 201) << o["kind"] << ": " << r.body;
+  }
+
+  t.store->agent_image.clear();
+  EXPECT_THAT(RenderTask(t, target, "default", {}).status().message(),
+              HasSubstr("need an agent image (agentImage)"));
 }
 
 TEST(Render, ErrorsSayWhatToDo) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -388,6 +389,70 @@ TEST_F(CliTest, AHybridTargetPlacesEachAttemptOnAMember) {
                   nullptr, false);
   ASSERT_TRUE(rendered.contains("tasks")) << rendered.dump();
   EXPECT_TRUE(rendered["tasks"][0]["members"].contains("big")) << rendered["tasks"][0].dump();
+}
+
+// kill -9 of portflow mid-run on a hybrid target, then resume: each
+// member is asked about its own attempts, nothing is lost and every
+// decision is kept; then kill -9 again and `cancel` reaches both members.
+TEST_F(CliTest, AHybridRunSurvivesKill9AndCancelReachesEveryMember) {
+  WriteFile(dir_ + "/portflow.yaml",
+            "targets:\n"
+            "  small: {backend: local, cpu: 1}\n"
+            "  big: {backend: local, cpu: 1}\n"
+            "  both: {backend: hybrid, members: [small, big]}\n");
+  const std::string task =
+      "echo $$ >> $PORTFLOW_INSTANCE.pids; if [ $PORTFLOW_ATTEMPT = 1 ]; then sleep 60; fi";
+  std::string w = Workload("    - {name: a, resources: {cpu: 1}, script: \"" + task +
+                           "\"}\n"
+                           "    - {name: b, resources: {cpu: 1}, script: \"" +
+                           task + "\"}\n");
+  auto started = [&](const std::string& name) { return !ReadFile(dir_ + "/" + name).empty(); };
+  pid_t pid = StartCli({"run", w, "-t", "both"}, dir_, dir_ + "/run.out", dir_ + "/run.err");
+  ASSERT_TRUE(
+      WaitFor([&] { return started("a.pids") && started("b.pids"); }, std::chrono::seconds(30)))
+      << ReadFile(dir_ + "/run.err");
+  ::kill(pid, SIGKILL);
+  WaitChild(pid, std::chrono::seconds(10));
+  std::string run = FirstLine(ReadFile(dir_ + "/run.out"));
+  pid_t orphan_a = std::stoi(ReadFile(dir_ + "/a.pids"));
+  pid_t orphan_b = std::stoi(ReadFile(dir_ + "/b.pids"));
+  CliResult r = Cli({"resume", run});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(WaitFor([&] { return Gone(orphan_a) && Gone(orphan_b); }, std::chrono::seconds(10)));
+  json st = Status(run);
+  EXPECT_EQ(st["state"], "Succeeded");
+  std::set<std::string> first_members;
+  for (const auto& i : st["instances"]) {
+    ASSERT_EQ(i["attemptList"].size(), 2u) << i.dump();
+    EXPECT_EQ(i["attemptList"][0]["reason"], "Interrupted");
+    first_members.insert(i["attemptList"][0].value("member", ""));
+    EXPECT_NE(i["attemptList"][1].value("member", ""), "");
+  }
+  EXPECT_EQ(first_members, (std::set<std::string>{"small", "big"})) << st.dump(2);
+  EXPECT_EQ(st["decisions"].size(), 4u) << "two placements before the kill, two after";
+
+  // Again, and this time cancel what the dead portflow left on both.
+  std::string w2 = Workload(
+      "    - {name: a, resources: {cpu: 1}, script: \"echo $$ > a.pid; sleep 60\"}\n"
+      "    - {name: b, resources: {cpu: 1}, script: \"echo $$ > b.pid; sleep 60\"}\n",
+      "w2");
+  pid = StartCli({"run", w2, "-t", "both"}, dir_, dir_ + "/run2.out", dir_ + "/run2.err");
+  ASSERT_TRUE(
+      WaitFor([&] { return started("a.pid") && started("b.pid"); }, std::chrono::seconds(30)));
+  ::kill(pid, SIGKILL);
+  WaitChild(pid, std::chrono::seconds(10));
+  pid_t task_a = std::stoi(ReadFile(dir_ + "/a.pid")),
+        task_b = std::stoi(ReadFile(dir_ + "/b.pid"));
+  std::string run2 = FirstLine(ReadFile(dir_ + "/run2.out"));
+  CliResult c = Cli({"cancel", run2});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_TRUE(WaitFor([&] { return Gone(task_a) && Gone(task_b); }, std::chrono::seconds(10)));
+  for (pid_t t : {task_a, task_b})
+    if (!Gone(t)) ::kill(t, SIGKILL);  // ours: not left behind by a failure
+  json st2 = Status(run2);
+  EXPECT_EQ(st2["state"], "Cancelled");
+  EXPECT_EQ(InstanceState(st2, "a"), "Cancelled");
+  EXPECT_EQ(InstanceState(st2, "b"), "Cancelled");
 }
 
 // A hybrid target's mistakes point at the line: an unknown member at the

@@ -188,6 +188,57 @@ TEST_F(ExecuteModeTest, ExitCodesStartErrorsAndDeletionKillsTheProcess) {
   EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its pod";
 }
 
+// Init containers run first, each to its end, and see the files their
+// image holds here (as portflow's agent image holds the running binary);
+// one that fails fails the pod's start, and the main container never runs.
+TEST_F(ExecuteModeTest, InitContainersRunFirstWithTheirImagesFiles) {
+  std::string tool = root_ + "/tool.sh";
+  std::ofstream(tool) << "#!/bin/sh\necho from-the-image\n";
+  fs::permissions(tool, fs::perms::owner_all);
+  cluster_.reset();
+  ClusterOptions o;
+  o.kubelet.execute = true;
+  o.kubelet.exec_root = root_;
+  o.kubelet.image_files = {{"tools:1", {{"/tool", tool}}}};
+  cluster_ = std::move(FakeCluster::Create(o).value());
+  auto pod = [](const std::string& name, json init_command) {
+    json shared = {{{"name", "shared"}, {"mountPath", "/shared"}}};
+    return json{{"metadata", {{"name", name}}},
+                {"spec",
+                 {{"restartPolicy", "Never"},
+                  {"volumes", {{{"name", "shared"}, {"emptyDir", json::object()}}}},
+                  {"initContainers",
+                   {{{"name", "copy"},
+                     {"image", "tools:1"},
+                     {"command", init_command},
+                     {"volumeMounts", shared}}}},
+                  {"containers",
+                   {{{"name", "c"},
+                     {"image", "x"},
+                     {"command", {"sh", "-c", "/shared/tool; touch ran"}},
+                     {"volumeMounts", shared}}}}}}};
+  };
+  Call("POST", "/api/v1/namespaces/default/pods", pod("copied", {"cp", "/tool", "/shared/tool"}),
+       201);
+  Call("POST", "/api/v1/namespaces/default/pods",
+       pod("broken", {"sh", "-c", "echo no-copy-here >&2; exit 4"}), 201);
+  auto phase = [&](const std::string& name) {
+    return Call("GET", "/api/v1/namespaces/default/pods/" + name)["status"].value("phase", "");
+  };
+  ASSERT_TRUE(RunUntil([&] {
+    return phase("copied") == "Succeeded" && phase("broken") == "Failed";
+  })) << phase("copied")
+      << " " << phase("broken");
+  EXPECT_EQ(PodLog("copied"), "from-the-image\n");
+  json broken = Call("GET", "/api/v1/namespaces/default/pods/broken");
+  const json& t = broken["status"]["containerStatuses"][0]["state"]["terminated"];
+  EXPECT_EQ(t["reason"], "StartError");
+  EXPECT_THAT(t["message"].get<std::string>(),
+              HasSubstr("init container \"copy\" failed (exit code 4): no-copy-here"));
+  std::string uid = broken["metadata"]["uid"];
+  EXPECT_FALSE(fs::exists(root_ + "/pods/" + uid + "/root/ran")) << "the main container ran";
+}
+
 // A deleted pod's process that ignores SIGTERM gets the pod's own
 // terminationGracePeriodSeconds before SIGKILL (30 here; 5 s without it).
 TEST_F(ExecuteModeTest, ADeletedPodKeepsItsGracePeriod) {

@@ -368,13 +368,14 @@ std::string FirstChange(const FolderState& before, const FolderState& after) {
 }
 
 Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::string& exec_root,
-                                         const json& pod) {
+                                         const json& pod, const json* container,
+                                         const std::map<std::string, std::string>& image_files) {
   const json& meta = Field(pod, "metadata");
   const json& spec = Field(pod, "spec");
   std::string ns = Str(meta, "namespace");
   const json& containers = Field(spec, "containers");
   if (containers.empty()) return InvalidArgument("the pod has no containers");
-  const json& c = containers[0];
+  const json& c = container ? *container : containers[0];
   ContainerLaunch launch;
   launch.container = Str(c, "name");
   fs::path dir = fs::path(exec_root) / "pods" / Str(meta, "uid");
@@ -387,6 +388,11 @@ Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::st
   if (!volumes.ok()) return volumes.status();
   auto mounts = LinkMounts(c, *volumes, root);
   if (!mounts.ok()) return mounts.status();
+  // The image's own files, where it has any here (longest paths first, as
+  // the mounts).
+  for (const auto& [in_image, here] : image_files) mounts->emplace_back(in_image, here);
+  std::sort(mounts->begin(), mounts->end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   std::set<std::string> read_only_volumes;  // configMap and secret volumes are
   for (const json& v : Field(spec, "volumes")) {
     if (v.contains("configMap") || v.contains("secret")) read_only_volumes.insert(Str(v, "name"));

@@ -52,7 +52,10 @@ struct ContainerLaunch {
   // The process's writes there fail its pod, as a cluster fails the writes.
   std::vector<ReadOnlyMount> read_only;
 };
-Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::string& exec_root,
-                                         const json& pod);
+// `container`: the pod's first container by default, or one of its init
+// containers, which also sees `image_files` (path in its image -> file here).
+Result<ContainerLaunch> PrepareContainer(
+    const ObjectStore& store, const std::string& exec_root, const json& pod,
+    const json* container = nullptr, const std::map<std::string, std::string>& image_files = {});
 
 }  // namespace portflow::fake

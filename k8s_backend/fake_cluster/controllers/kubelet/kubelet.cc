@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <utility>
 
 #include "core/k8s_time.h"
@@ -19,6 +20,20 @@
 #include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {
+namespace {
+
+// The end of a file, for a message: at most `n` bytes, without a final
+// newline.
+std::string LastBytes(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > n) text = text.substr(text.size() - n);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
 Kubelet::Kubelet(ObjectStore& store, ChangeFeed& feed, EventRecorder& recorder,
                  KubeletOptions options, std::function<void()> process_ended)
     : store_(store),
@@ -287,6 +302,42 @@ bool Kubelet::Execute(json pod) {
 }
 
 Result<Kubelet::Process> Kubelet::Spawn(const json& pod) {
+  // Init containers first, each to its end, in order: one that fails (or
+  // runs past a minute) fails the pod's start.
+  for (const json& init : Field(Field(pod, "spec"), "initContainers")) {
+    auto files = options_.image_files.find(Str(init, "image"));
+    auto launch = PrepareContainer(
+        store_, options_.exec_root, pod, &init,
+        files == options_.image_files.end() ? std::map<std::string, std::string>{} : files->second);
+    if (!launch.ok()) return launch.status();
+    std::string failed = "init container \"" + launch->container + "\" ";
+    auto exe = FindExecutable(launch->argv[0], launch->search_path, launch->cwd);
+    if (!exe.ok()) return Status(exe.status().code(), failed + exe.status().message());
+    std::string log_path = launch->pod_dir + "/init.log";
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return FromErrno("cannot open " + log_path, errno, StatusCode::kInternal);
+    const std::vector<std::string>& argv = launch->argv;
+    Result<pid_t> pid =
+        SpawnProcess({*exe, {argv.begin() + 1, argv.end()}, launch->env, launch->cwd, fd});
+    ::close(fd);
+    if (!pid.ok()) return Status(pid.status().code(), failed + pid.status().message());
+    int status = 0;
+    auto until = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (::waitpid(*pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > until) {
+        ::kill(-*pid, SIGKILL);
+        ::waitpid(*pid, &status, 0);
+        return FailedPrecondition(failed + "ran past a minute");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return FailedPrecondition(failed + "failed (" +
+                                (WIFEXITED(status)
+                                     ? "exit code " + std::to_string(WEXITSTATUS(status))
+                                     : "signal " + std::to_string(WTERMSIG(status))) +
+                                "): " + LastBytes(log_path, 500));
+  }
   auto launch = PrepareContainer(store_, options_.exec_root, pod);
   if (!launch.ok()) return launch.status();
   std::string log_path = launch->pod_dir + "/log";

@@ -2,6 +2,7 @@
 // from annotations, in the store's time) or executed as local processes.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -25,6 +26,10 @@ struct KubeletOptions {
   // Images the registry does not have: a pod that uses one waits in
   // ErrImagePull, then ImagePullBackOff, until the image is no longer here.
   std::set<std::string> missing_images;
+  // Execute mode: files that images hold, by image, then by path in the
+  // image (portflow's agent image holds the running binary at /portflow).
+  // An init container of such an image sees them at those paths.
+  std::map<std::string, std::map<std::string, std::string>> image_files;
 };
 
 }  // namespace portflow::fake
