@@ -2,7 +2,9 @@
 // object store. In a pod (as Kubeflow Pipelines' launcher): fetch the
 // inputs into the paths the templates named, run the command, store the
 // outputs with a manifest of sizes and SHA-256.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -32,6 +35,27 @@ void PassOn(int sig) {
   if (child > 0) ::kill(-child, sig);
 }
 
+// The replicas of a gang on one machine share ROOT: one fetches or
+// stores at a time (a lock on ROOT/.portflow-agent.lock, released when the
+// descriptor closes).
+class RootLock {
+ public:
+  explicit RootLock(const std::string& root) {
+    std::error_code ec;
+    std::filesystem::create_directories(root, ec);
+    fd_ = ::open((root + "/.portflow-agent.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~RootLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RootLock(const RootLock&) = delete;
+  RootLock& operator=(const RootLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 int AgentFailed(const std::string& what, const Status& s) {
   PrintError("agent: " + what + ": " + s.message());
   return kExitAgent;
@@ -51,10 +75,13 @@ int Agent(const AgentOptions& o) {
   aws::S3 s3(client);
   artifacts::RunArtifacts store(s3, *uri, o.run_id);
 
-  for (const std::string& rel : o.inputs) {
-    auto fetched = store.Download(rel, o.root + "/" + rel);
-    if (!fetched.ok()) return AgentFailed("input " + rel, fetched.status());
-    std::cerr << "portflow agent: fetched " << rel << " (" << fetched->size() << " files)\n";
+  {
+    RootLock lock(o.root);
+    for (const std::string& rel : o.inputs) {
+      auto fetched = store.Download(rel, o.root + "/" + rel);
+      if (!fetched.ok()) return AgentFailed("input " + rel, fetched.status());
+      std::cerr << "portflow agent: fetched " << rel << " (" << fetched->size() << " files)\n";
+    }
   }
   std::error_code ec;
   for (const std::string& rel : o.outputs)
@@ -82,6 +109,8 @@ int Agent(const AgentOptions& o) {
   }
   g_child = 0;
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::optional<RootLock> lock;
+  if (code == 0 && !o.outputs.empty()) lock.emplace(o.root);
   for (const std::string& rel : o.outputs) {
     if (code != 0) break;  // a failed attempt's outputs are not kept
     auto stored = store.Upload(rel, o.root + "/" + rel);

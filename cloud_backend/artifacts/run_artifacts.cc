@@ -141,6 +141,15 @@ Result<std::vector<FileEntry>> RunArtifacts::Download(const std::string& rel,
       const std::string local = dir + "/" + into;
       std::error_code ec;
       fs::create_directories(fs::path(local).parent_path(), ec);
+      // Already here, whole (another replica of a gang fetched it): kept.
+      if (fs::is_regular_file(local, ec) &&
+          static_cast<int64_t>(fs::file_size(local, ec)) == e.size) {
+        auto here = FileSha256(local);
+        if (here.ok() && *here == e.sha256) {
+          written.push_back({into, e.size, e.sha256});
+          continue;
+        }
+      }
       RETURN_IF_ERROR(s3_.Download(uri_.bucket, FileKey(output, e.path), local));
       auto sha = FileSha256(local);
       int64_t size = static_cast<int64_t>(fs::file_size(local, ec));

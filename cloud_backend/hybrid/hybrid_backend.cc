@@ -1,6 +1,7 @@
 #include "cloud_backend/hybrid/hybrid_backend.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +10,8 @@
 namespace portflow {
 namespace {
 
-const std::vector<std::string> kHybridKeys = {"burstAfter", "budget", "artifacts"};
+const std::vector<std::string> kHybridKeys = {"burstAfter", "budget", "artifacts",
+                                              "artifactsEndpoint", "profile"};
 
 // What an attempt is expected to run for when the engine cannot tell (no
 // attempt of its step has succeeded, no timeout): an hour.
@@ -41,6 +43,12 @@ class HybridBackend : public Backend, private EventSink {
         budget_(target.budget),
         clock_(clock),
         members_(std::move(members)) {
+    if (!target.artifacts.empty()) {
+      store_ = ObjectStoreRef{target.artifacts, target.artifacts_endpoint};
+      profile_ = target.profile;
+      std::error_code ec;
+      self_ = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    }
     for (auto& [name, backend] : members_) backend->SetEventSink(this);
   }
   ~HybridBackend() override {
@@ -66,20 +74,25 @@ class HybridBackend : public Backend, private EventSink {
   }
 
   std::string ArtifactRoot(const std::string& run_id, const std::string& run_dir) const override {
-    return First().ArtifactRoot(run_id, run_dir);
+    return ArtifactRootOn(members_.front().first, run_id, run_dir);
   }
+  // With an object store, each member on this machine has a folder of its
+  // own, so that what a step reads comes from the store, as on a cluster.
   std::string ArtifactRootOn(const std::string& member, const std::string& run_id,
                              const std::string& run_dir) const override {
     const Backend* m = Find(member);
-    return m ? m->ArtifactRoot(run_id, run_dir) : ArtifactRoot(run_id, run_dir);
+    if (!m) return ArtifactRoot(run_id, run_dir);
+    if (store_) return run_dir + "/members/" + member + "/outputs";
+    return m->ArtifactRoot(run_id, run_dir);
   }
-  // The members share where outputs live (MakeHybridBackend checks it).
+  // The members share where outputs live (MakeHybridBackend checks it),
+  // else they are in the store.
   std::string OutputsLocation(const std::string& run_id,
                               const std::string& run_dir) const override {
-    return First().OutputsLocation(run_id, run_dir);
+    return store_ ? store_->uri + "/" + run_id : First().OutputsLocation(run_id, run_dir);
   }
   std::string OutputsDir(const std::string& run_id, const std::string& run_dir) const override {
-    return First().OutputsDir(run_id, run_dir);
+    return store_ ? "" : First().OutputsDir(run_id, run_dir);
   }
 
   ResourceRequest Capacity() override {
@@ -200,7 +213,11 @@ class HybridBackend : public Backend, private EventSink {
     if (!m)
       return InvalidArgument("attempt " + spec.Key() + " names no member of this hybrid target (" +
                              (spec.member.empty() ? "none" : "\"" + spec.member + "\"") + ")");
-    ASSIGN_OR_RETURN(TaskHandle h, m->Submit(spec));
+    TaskSpec placed = spec;
+    if (store_) {
+      ASSIGN_OR_RETURN(placed.argv, UnderAgent(spec));
+    }
+    ASSIGN_OR_RETURN(TaskHandle h, m->Submit(placed));
     h.member = spec.member;
     // A priced attempt's expected cost counts against the budget until it
     // ends (its price from the placement that sent it here).
@@ -340,6 +357,31 @@ class HybridBackend : public Backend, private EventSink {
   }
 
   const Backend& First() const { return *members_.front().second; }
+
+  // `spec`'s command under `portflow agent` (this binary), which fetches
+  // its inputs from the store into its member's folder and stores its
+  // outputs from there.
+  Result<std::vector<std::string>> UnderAgent(const TaskSpec& spec) const {
+    if (self_.empty()) return Internal("cannot find the running portflow for its agent");
+    // The member's folder: every path below it names a STEP/OUTPUT[/MATRIX].
+    std::string root = spec.run_dir + "/members/" + spec.member + "/outputs";
+    std::vector<std::string> argv = {self_,      "agent",       "--artifacts", store_->uri,
+                                     "--run",    spec.run_id,   "--root",      root,
+                                     "--region", store_->region};
+    if (!store_->endpoint.empty()) argv.insert(argv.end(), {"--endpoint", store_->endpoint});
+    if (!profile_.empty()) argv.insert(argv.end(), {"--profile", profile_});
+    for (const auto& [flag, bindings] :
+         {std::pair{"--input", &spec.inputs}, std::pair{"--output", &spec.outputs}}) {
+      for (const ArtifactBinding& b : *bindings) {
+        if (b.path.rfind(root + "/", 0) != 0)
+          return InvalidArgument(b.name + ": " + b.path + " is not below " + root);
+        argv.insert(argv.end(), {flag, b.path.substr(root.size() + 1)});
+      }
+    }
+    argv.push_back("--");
+    argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+    return argv;
+  }
   Backend* Find(const std::string& member) const {
     for (const auto& [name, backend] : members_)
       if (name == member) return backend.get();
@@ -355,6 +397,9 @@ class HybridBackend : public Backend, private EventSink {
 
   Duration burst_after_;
   std::optional<double> budget_;
+  std::optional<ObjectStoreRef> store_;  // where outputs live, with artifacts set
+  std::string profile_;
+  std::string self_;  // the running portflow, the agent of tasks on this machine
   Clock& clock_;
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members_;
 
@@ -410,6 +455,13 @@ Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>&
         return InvalidArgument("setting artifacts: \"" + value +
                                "\" is not an S3 URI (s3://BUCKET/PREFIX)");
       t.artifacts = value;
+    } else if (key == "artifactsEndpoint") {
+      if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
+        return InvalidArgument("setting artifactsEndpoint: \"" + value +
+                               "\" is not an http(s) URL");
+      t.artifacts_endpoint = value;
+    } else if (key == "profile") {
+      t.profile = value;
     } else if (key != "backend") {
       std::string known = "members";
       for (const std::string& k : kHybridKeys) known += ", " + k;
@@ -436,26 +488,31 @@ Result<std::unique_ptr<Backend>> MakeHybridBackend(
     const HybridTarget& target,
     std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members, Clock& clock) {
   if (members.empty()) return InvalidArgument("setting members: a hybrid target has no members");
-  // Until outputs go through an object store, a step on one member reads
-  // what a step on another made only where both keep outputs in one
-  // folder of this machine.
   const std::string run_id = "RUN_ID", run_dir = "/RUN_DIR";
   const auto& [first, backend] = members.front();
   for (const auto& [name, other] : members) {
     std::string dir = other->OutputsDir(run_id, run_dir);
+    if (!target.artifacts.empty()) {
+      // Through the store: a member on this machine runs each task under
+      // the agent. Pods under the agent are rendered, but their Secret and
+      // the embedded clusters' agent image are not there yet.
+      if (dir.empty() || dir != other->ArtifactRoot(run_id, run_dir))
+        return InvalidArgument("setting artifacts: member " + name +
+                               " runs its tasks on a cluster; with artifacts, only members on "
+                               "this machine (local targets) are supported yet");
+      continue;
+    }
+    // Without a store, a step on one member reads what a step on another
+    // made only where both keep outputs in one folder of this machine.
     if (!dir.empty() && dir == backend->OutputsDir(run_id, run_dir) &&
         other->ArtifactRoot(run_id, run_dir) == backend->ArtifactRoot(run_id, run_dir))
       continue;
-    if (target.artifacts.empty())
-      return InvalidArgument(
-          "setting members: members " + first + " and " + name +
-          " keep outputs in different places (" + backend->OutputsLocation(run_id, run_dir) + "; " +
-          other->OutputsLocation(run_id, run_dir) +
-          "), so a step on one could not read what a step on the other made; name an object "
-          "store they share with artifacts: s3://BUCKET/PREFIX");
     return InvalidArgument(
-        "setting artifacts: outputs in an object store are not supported yet; use members that "
-        "keep outputs in one folder of this machine (local targets)");
+        "setting members: members " + first + " and " + name +
+        " keep outputs in different places (" + backend->OutputsLocation(run_id, run_dir) + "; " +
+        other->OutputsLocation(run_id, run_dir) +
+        "), so a step on one could not read what a step on the other made; name an object "
+        "store they share with artifacts: s3://BUCKET/PREFIX");
   }
   return std::unique_ptr<Backend>(new HybridBackend(target, std::move(members), clock));
 }

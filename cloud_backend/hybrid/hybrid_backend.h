@@ -35,8 +35,12 @@ struct HybridTarget {
   Duration burst_after = std::chrono::minutes(5);
   // The most the run may spend on priced members, in US dollars.
   std::optional<double> budget;
-  // Where outputs live when the members do not share a folder (s3://...).
+  // Where outputs live when the members do not share a folder (s3://...),
+  // the store's endpoint ("" for AWS's own) and the AWS profile whose
+  // credentials reach it ("" for the usual chain).
   std::string artifacts;
+  std::string artifacts_endpoint;
+  std::string profile;
 };
 
 // A hybrid target's settings, as BackendSettings gives them. Errors name

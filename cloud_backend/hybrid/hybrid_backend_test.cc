@@ -233,6 +233,24 @@ TEST_F(HybridBackendTest, MembersThatKeepOutputsApartNeedAnObjectStore) {
               HasSubstr("setting members: members laptop and onprem keep outputs in different "
                         "places (/RUN_DIR/outputs; /outputs/RUN_ID on the cluster's volume)"));
   EXPECT_THAT(made.status().message(), HasSubstr("artifacts: s3://BUCKET/PREFIX"));
+
+  // With a store: members on this machine, each with a folder of its own;
+  // a member on a cluster is refused until pods run under the agent.
+  HybridTarget stored;
+  stored.artifacts = "s3://runs/p";
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> here;
+  here.emplace_back("laptop", std::make_unique<FakeBackend>(clock_));
+  here.emplace_back("other", std::make_unique<FakeBackend>(clock_));
+  auto both = MakeHybridBackend(stored, std::move(here), clock_);
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_EQ((*both)->ArtifactRootOn("other", "r", "/runs/r"), "/runs/r/members/other/outputs");
+  EXPECT_EQ((*both)->OutputsLocation("r", "/runs/r"), "s3://runs/p/r");
+  retired_.push_back(std::move(*both));
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> apart;
+  apart.emplace_back("laptop", std::make_unique<FakeBackend>(clock_));
+  apart.emplace_back("onprem", std::make_unique<Apart>(clock_));
+  EXPECT_THAT(MakeHybridBackend(stored, std::move(apart), clock_).status().message(),
+              HasSubstr("setting artifacts: member onprem runs its tasks on a cluster"));
 }
 
 // The engine over a hybrid of "small" (one CPU) and "big" (four, each
