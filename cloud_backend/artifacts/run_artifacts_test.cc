@@ -82,6 +82,13 @@ TEST_P(RunArtifactsRoundTrip, OutputsGoUpAndComeBackWhole) {
   EXPECT_EQ(Read(dir_ + "/in/lr=0.1/model.bin"), std::string(100000, 'x'));
   EXPECT_EQ(Read(dir_ + "/in/lr=0.1/logs/loss.csv"), "epoch,loss\n1,0.5\n");
   EXPECT_EQ(Read(dir_ + "/in/lr=0.01/model.bin"), "small");
+  // A file already there whole is kept, not fetched again (a gang's other
+  // replica fetched it): a damaged copy in the store is then not read,
+  // while a fresh folder gets it and refuses it.
+  ASSERT_TRUE(s3_->Put(bucket_, store.FileKey("train/model/lr=0.01", "model.bin"), "smell").ok());
+  EXPECT_TRUE(store.Download("train/model", dir_ + "/in").ok());
+  EXPECT_EQ(store.Download("train/model", dir_ + "/fresh").status().code(), StatusCode::kInternal);
+  ASSERT_TRUE(s3_->Put(bucket_, store.FileKey("train/model/lr=0.01", "model.bin"), "small").ok());
   // One instance's output alone, into its own folder.
   ASSERT_TRUE(store.Download("train/model/lr=0.01", dir_ + "/one").ok());
   EXPECT_EQ(Read(dir_ + "/one/model.bin"), "small");
