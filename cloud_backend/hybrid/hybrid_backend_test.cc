@@ -17,6 +17,7 @@ namespace {
 
 using testing::FakeBackend;
 using ::testing::HasSubstr;
+using testing::Outcome;
 
 // A member that keeps outputs where only its cluster sees them, or one
 // with a price.
@@ -431,6 +432,25 @@ TEST_F(HybridRunTest, AnAttemptThatStartedStays) {
   auto b = Attempts("b");
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].member, "small");
+}
+
+// A preempted attempt (its spot node taken back) goes back to placement,
+// not counted as a retry: here it is placed again on the first member that
+// can start it, with a decision of its own.
+TEST_F(HybridRunTest, APreemptedAttemptIsPlacedAgainWithoutARetry) {
+  Outcome preempted;
+  preempted.state = TaskState::kFailed;
+  preempted.exit_code = 143;
+  preempted.reason = "Preempted";
+  preempted.runtime = std::chrono::minutes(3);
+  small_->Script("p", {preempted});
+  EXPECT_EQ(Run("    - {name: p, command: [x]}\n"), "Succeeded");
+  auto p = Attempts("p");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].reason, "Preempted");
+  EXPECT_EQ(p[1].state, "Succeeded");
+  EXPECT_EQ(p[1].member, "small") << "the first member that can start it, again";
+  EXPECT_THAT(Events("Placed"), HasSubstr("p #2 small: can start it now"));
 }
 
 // A resumed run keeps away from the members its attempts were moved from.
