@@ -11,6 +11,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cloud_backend/artifacts/run_artifacts.h"
+#include "cloud_backend/aws/credentials.h"
 #include "core/process/spawn.h"
 
 namespace portflow::cli {
@@ -36,6 +38,34 @@ Status Untar(const std::string& tar, const std::string& to) {
   return OkStatus();
 }
 
+// A run whose outputs live in an object store (a hybrid target's
+// artifacts): its where is s3://BUCKET/PREFIX/RUN.
+bool InStore(const json& where) { return where.value("where", "").rfind("s3://", 0) == 0; }
+
+// Each of `outputs` from the store into `to`/REL, with the endpoint and
+// credentials the run's target names (artifactsEndpoint, profile).
+Status FetchFromStore(const RunRecord& run, const std::string& location,
+                      const std::vector<OutputPlace>& outputs, const std::string& to) {
+  ASSIGN_OR_RETURN(Target target, FindTarget(run.workload_dir, run.target));
+  std::string base = location.substr(0, location.size() - run.id.size() - 1);  // less "/RUN"
+  ASSIGN_OR_RETURN(artifacts::StoreUri uri, artifacts::ParseStoreUri(base));
+  ASSIGN_OR_RETURN(
+      aws::Credentials credentials,
+      aws::ResolveCredentials(target.settings["profile"], aws::CredentialsEnv::FromProcess()));
+  std::string endpoint = target.settings["artifactsEndpoint"];
+  if (endpoint.empty()) endpoint = "https://s3.us-east-1.amazonaws.com";
+  aws::Client client(endpoint, "us-east-1", credentials);
+  aws::S3 s3(client);
+  artifacts::RunArtifacts store(s3, uri, run.id);
+  for (const OutputPlace& o : outputs) {
+    auto fetched = store.Download(o.rel, to + "/" + o.rel);
+    if (!fetched.ok())
+      return Status(fetched.status().code(),
+                    o.instance + " " + o.name + ": " + fetched.status().message());
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const Plan& plan,
@@ -46,8 +76,8 @@ Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const Plan& pla
                               " was made by a portflow that did not note where outputs go");
   }
   std::string root = where.value("root", ""), dir = where.value("dir", "");
-  std::string volume = where.value("where", "");
-  volume = volume.size() > root.size() ? volume.substr(root.size()) : "";  // " on the ... volume"
+  std::string location = where.value("where", "");
+  std::string volume = location.size() > root.size() ? location.substr(root.size()) : "";
   if (!step.empty() && !plan.workload().FindStep(step)) {
     std::string steps;
     for (const Step& s : plan.workload().steps) steps += (steps.empty() ? "" : ", ") + s.name;
@@ -61,7 +91,9 @@ Result<std::vector<OutputPlace>> OutputsOf(const RunRecord& run, const Plan& pla
     for (const auto& o : spec.outputs) {
       std::string rel = o.path.substr(std::min(o.path.size(), root.size() + 1));
       out.push_back({spec.instance, spec.step, o.name, o.path, rel,
-                     dir.empty() ? o.path + volume : dir + "/" + rel});
+                     InStore(where) ? location + "/" + rel
+                     : dir.empty()  ? o.path + volume  // " on the ... volume"
+                                    : dir + "/" + rel});
     }
   }
   return out;
@@ -89,7 +121,11 @@ int Outputs(const GlobalOptions& g, const std::string& run_id, const std::string
   if (ec) return Fail(Internal("cannot create " + to + ": " + ec.message()));
   std::string rel = step;  // the artifact root's folder of that step, or all of it
   fs::path target = (fs::absolute(to) / rel).lexically_normal();
-  if (!dir.empty()) {
+  if (InStore(where)) {
+    std::cerr << "portflow: fetching the outputs from " << where.value("where", "") << "...\n";
+    Status fetched = FetchFromStore(*run, where.value("where", ""), *outputs, fs::absolute(to));
+    if (!fetched.ok()) return Fail(fetched);
+  } else if (!dir.empty()) {
     fs::path from = fs::path(dir) / rel;
     if (!fs::exists(from, ec)) {
       return Fail(NotFound("no outputs of run " + run_id + " at " + from.string() +

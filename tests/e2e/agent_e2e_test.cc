@@ -169,6 +169,16 @@ TEST_P(AgentOnFakeS3Test, AHybridRunsOutputsGoThroughTheStore) {
   EXPECT_TRUE(s3.Head("runs", "hybrid/" + run + "/pick/best/best.json").ok());
   EXPECT_TRUE(s3.Head("runs", "hybrid/" + run + "/.portflow/manifests/pick/best.json").ok());
 
+  // `portflow outputs` names them there, and fetches them from there.
+  CliResult listed = RunCli({"outputs", run}, dir_.path() + "/laptop");
+  EXPECT_THAT(listed.out, HasSubstr("pick\tbest\ts3://runs/hybrid/" + run + "/pick/best\n"));
+  CliResult got =
+      RunCli({"outputs", run, "pick", "--to", dir_.path() + "/got"}, dir_.path() + "/laptop");
+  EXPECT_EQ(got.exit_code, 0) << got.err;
+  auto fetched =
+      nlohmann::json::parse(ReadFile(dir_.path() + "/got/pick/best/best.json"), nullptr, false);
+  EXPECT_EQ(fetched, best);
+
   CliResult apart = RunCli({"run", "pipeline.yaml", "--target", "apart"}, dir_.path() + "/laptop");
   EXPECT_EQ(apart.exit_code, 2);
   EXPECT_THAT(apart.err, HasSubstr("setting artifacts: member onprem runs its tasks on a cluster"));
