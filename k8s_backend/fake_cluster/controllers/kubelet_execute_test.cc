@@ -2,11 +2,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "k8s_backend/fake_cluster/controllers/kubelet/container.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
 
 namespace portflow::fake {
@@ -186,6 +188,30 @@ TEST_F(ExecuteModeTest, ExitCodesStartErrorsAndDeletionKillsTheProcess) {
   EXPECT_EQ(::kill(pid, 0), 0);
   Call("DELETE", "/api/v1/namespaces/default/pods/sleeper", nullptr, 200);
   EXPECT_TRUE(RunUntil([&] { return ::kill(pid, 0) != 0; })) << "the process outlived its pod";
+}
+
+// A folder that cannot be listed for want of descriptors is an error, not
+// an empty folder: a read-only volume snapshotted empty under a low limit
+// on open files made every file in it look written later, failing a pod
+// that wrote nothing.
+// 0 when Snapshot says ResourceExhausted with no descriptor left to open.
+int SnapshotWithoutDescriptors(const std::string& dir) {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = 0;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  auto state = Snapshot(dir);
+  return state.ok() ? 1 : state.status().code() == StatusCode::kResourceExhausted ? 0 : 2;
+}
+
+TEST(SnapshotTest, OutOfDescriptorsIsAnErrorNotAnEmptyFolder) {
+  std::string dir = ::testing::TempDir() + "snapshot_" + std::to_string(::getpid());
+  fs::create_directories(dir);
+  std::ofstream(dir + "/w.yaml") << "kind: Workload\n";
+  ASSERT_TRUE(Snapshot(dir).ok());
+  EXPECT_EQ(Snapshot(dir)->size(), 1u);
+  EXPECT_EXIT(std::_Exit(SnapshotWithoutDescriptors(dir)), ::testing::ExitedWithCode(0), "");
+  fs::remove_all(dir);
 }
 
 // Init containers run first, each to its end, and see the files their

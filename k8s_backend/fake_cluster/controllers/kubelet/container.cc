@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -337,7 +338,7 @@ std::optional<std::pair<std::string, std::string>> ContainerBlocked(
   return std::nullopt;
 }
 
-FolderState Snapshot(const std::string& dir) {
+Result<FolderState> Snapshot(const std::string& dir) {
   FolderState state;
   std::error_code ec;
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
@@ -353,6 +354,8 @@ FolderState Snapshot(const std::string& dir) {
     auto time = it->last_write_time(e).time_since_epoch().count();
     state[it->path().lexically_relative(dir).string()] = {size, static_cast<int64_t>(time)};
   }
+  if (ec.value() == EMFILE || ec.value() == ENFILE)
+    return FromErrno("cannot list " + dir, ec.value(), StatusCode::kInternal);
   return state;
 }
 
@@ -403,7 +406,9 @@ Result<ContainerLaunch> PrepareContainer(const ObjectStore& store, const std::st
     if (volume == volumes->end()) continue;
     fs::path dir = volume->second;
     if (!Str(m, "subPath").empty()) dir /= Str(m, "subPath");
-    launch.read_only.push_back({Str(m, "mountPath"), dir.string(), Snapshot(dir.string())});
+    auto at_start = Snapshot(dir.string());
+    if (!at_start.ok()) return at_start.status();  // out of descriptors: the pod waits
+    launch.read_only.push_back({Str(m, "mountPath"), dir.string(), std::move(*at_start)});
   }
   auto vars = ContainerVars(store, pod, c);
   if (!vars.ok()) return vars.status();

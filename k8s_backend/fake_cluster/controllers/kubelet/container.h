@@ -30,9 +30,11 @@ std::optional<std::pair<std::string, std::string>> ContainerBlocked(
 // env and workingDir re-rooted there. `<pod>.<service>` host names become
 // 127.0.0.1.
 // What is in a folder: each file's size and modification time, by path
-// (Python's __pycache__ folders left out).
+// (Python's __pycache__ folders left out). ResourceExhausted when it
+// cannot be listed for want of descriptors: an empty state would make
+// every file look written later.
 using FolderState = std::map<std::string, std::pair<uintmax_t, int64_t>>;
-FolderState Snapshot(const std::string& dir);
+Result<FolderState> Snapshot(const std::string& dir);
 // The first path added, removed or changed between two states; "" if none.
 std::string FirstChange(const FolderState& before, const FolderState& after);
 

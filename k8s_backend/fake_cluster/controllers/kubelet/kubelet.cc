@@ -408,7 +408,10 @@ bool Kubelet::ReapProcesses() {
       // there (EROFS): the pod fails here too, saying why.
       std::string wrote;
       for (const ReadOnlyMount& m : p.read_only) {
-        if (std::string path = FirstChange(m.at_start, Snapshot(m.dir)); !path.empty()) {
+        // One that cannot be listed now (out of descriptors) is not judged.
+        auto at_end = Snapshot(m.dir);
+        if (!at_end.ok()) continue;
+        if (std::string path = FirstChange(m.at_start, *at_end); !path.empty()) {
           wrote = m.mount_path + "/" + path;
           break;
         }
