@@ -69,9 +69,7 @@ int Agent(const AgentOptions& o) {
     return Fail(Status(uri.status().code(), "--artifacts: " + uri.status().message()), kExitUsage);
   auto credentials = aws::ResolveCredentials(o.profile, aws::CredentialsEnv::FromProcess());
   if (!credentials.ok()) return AgentFailed("credentials for " + o.artifacts, credentials.status());
-  std::string endpoint =
-      o.endpoint.empty() ? "https://s3." + o.region + ".amazonaws.com" : o.endpoint;
-  aws::Client client(endpoint, o.region, *credentials);
+  aws::Client client(o.endpoint, o.region, *credentials);  // "": AWS's own for the region
   aws::S3 s3(client);
   artifacts::RunArtifacts store(s3, *uri, o.run_id);
 

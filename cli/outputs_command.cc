@@ -52,9 +52,8 @@ Status FetchFromStore(const RunRecord& run, const std::string& location,
   ASSIGN_OR_RETURN(
       aws::Credentials credentials,
       aws::ResolveCredentials(target.settings["profile"], aws::CredentialsEnv::FromProcess()));
-  std::string endpoint = target.settings["artifactsEndpoint"];
-  if (endpoint.empty()) endpoint = "https://s3.us-east-1.amazonaws.com";
-  aws::Client client(endpoint, "us-east-1", credentials);
+  // No artifactsEndpoint: AWS's own.
+  aws::Client client(target.settings["artifactsEndpoint"], "us-east-1", credentials);
   aws::S3 s3(client);
   artifacts::RunArtifacts store(s3, uri, run.id);
   for (const OutputPlace& o : outputs) {

@@ -207,15 +207,13 @@ Status Engine::Restore() {
       s.state = "Succeeded";
     }
   }
-  // The members attempts were moved away from stay avoided.
-  ASSIGN_OR_RETURN(auto events, store_.ListEvents(run_.id));
+  // The members attempts were moved away from stay avoided (only a
+  // backend that moves attempts has any).
   std::set<std::pair<std::string, int>> moved;
-  for (const EventRecord& e : events)
-    if (e.type == "Moved") moved.insert({e.instance, e.attempt});
-  for (const AttemptRecord& a : attempts) {
-    auto it = index.find(a.instance);
-    if (it != index.end() && !a.member.empty() && moved.count({a.instance, a.attempt}))
-      slots_[it->second].avoid.push_back(a.member);
+  if (move_after_) {
+    ASSIGN_OR_RETURN(auto events, store_.ListEvents(run_.id));
+    for (const EventRecord& e : events)
+      if (e.type == "Moved") moved.insert({e.instance, e.attempt});
   }
   // Attempts the dead engine never saw end: ask the backend.
   std::vector<TaskHandle> open;
@@ -226,6 +224,7 @@ Status Engine::Restore() {
     Slot& s = slots_[it->second];
     s.attempt = std::max(s.attempt, a.attempt);
     s.member = a.member;  // in order: the latest attempt's
+    if (!a.member.empty() && moved.count({a.instance, a.attempt})) s.avoid.push_back(a.member);
     auto st = ParseTaskState(a.state);
     if (st && IsTerminal(*st)) continue;
     TaskHandle h{a.backend.empty() ? backend_.name() : a.backend,
@@ -296,7 +295,7 @@ Status Engine::Admit() {
         s.member = placement.member;
       }
       s.wait_why = placement.why;
-      if (now - *s.capacity_wait >= *move_after_) {
+      if (now - *s.capacity_wait >= *move_after_ && now >= s.next_move_look) {
         if (std::optional<Placement> other = MoveFor(i, placement.member)) {
           moved_from = "moved after waiting " + FormatDuration(now - *s.capacity_wait) + " for " +
                        placement.member + " (" + s.wait_why + "); ";

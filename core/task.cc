@@ -27,6 +27,24 @@ std::string ResourceRequest::ToString() const {
          " gpu=" + std::to_string(gpus);
 }
 
+Result<std::vector<std::string>> AgentPrefix(const ObjectStoreRef& store, const TaskSpec& spec,
+                                             const std::string& agent, const std::string& root) {
+  std::vector<std::string> argv = {agent,        "agent", "--artifacts", store.uri, "--region",
+                                   store.region, "--run", spec.run_id,   "--root",  root};
+  if (!store.endpoint.empty()) argv.insert(argv.end(), {"--endpoint", store.endpoint});
+  if (!store.profile.empty()) argv.insert(argv.end(), {"--profile", store.profile});
+  for (const auto& [flag, bindings] :
+       {std::pair{"--input", &spec.inputs}, std::pair{"--output", &spec.outputs}}) {
+    for (const ArtifactBinding& b : *bindings) {
+      if (b.path.rfind(root + "/", 0) != 0)
+        return InvalidArgument(b.name + ": " + b.path + " is not below " + root);
+      argv.insert(argv.end(), {flag, b.path.substr(root.size() + 1)});
+    }
+  }
+  argv.push_back("--");
+  return argv;
+}
+
 std::string TaskSpec::Key() const {
   return run_id + "/" + instance + "/" + std::to_string(attempt);
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/status.h"
 
 namespace portflow {
 
@@ -40,6 +41,7 @@ struct ObjectStoreRef {
   std::string region = "us-east-1";
   std::string secret;       // on a cluster: the Secret holding the credentials
   std::string agent_image;  // on a cluster: the image holding portflow at /portflow
+  std::string profile;      // AWS credentials profile; "" for the usual chain
 };
 
 // One attempt of one step instance: everything a backend needs, resolved.
@@ -73,6 +75,13 @@ struct TaskSpec {
   // "run/instance/attempt": the idempotency key of Submit.
   std::string Key() const;
 };
+
+// The start of `spec`'s command line under `portflow agent` (the binary at
+// `agent`), up to and including "--": the store's options, and each input
+// and output as STEP/OUTPUT[/MATRIX] below `root`, where the task's paths
+// are. InvalidArgument for a path that is not below `root`.
+Result<std::vector<std::string>> AgentPrefix(const ObjectStoreRef& store, const TaskSpec& spec,
+                                             const std::string& agent, const std::string& root);
 
 enum class TaskState { kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kUnknown };
 

@@ -460,35 +460,14 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
   // With an object store, the command runs under `portflow agent` (from
   // the agent image, copied in by an init container): its inputs fetched
   // into, and its outputs stored from, a folder of the pod's own.
-  const std::string run_root = std::string(kArtifactMount) + "/" + spec.run_id + "/";
   if (spec.store) {
     if (spec.store->agent_image.empty())
       return InvalidArgument("step " + spec.step +
                              ": outputs in an object store need an agent image (agentImage)");
-    command = {std::string(kAgentMount) + "/portflow",
-               "agent",
-               "--artifacts",
-               spec.store->uri,
-               "--region",
-               spec.store->region,
-               "--run",
-               spec.run_id,
-               "--root",
-               run_root.substr(0, run_root.size() - 1)};
-    if (!spec.store->endpoint.empty()) {
-      command.push_back("--endpoint");
-      command.push_back(spec.store->endpoint);
-    }
-    for (const auto& [flag, bindings] :
-         {std::pair{"--input", &spec.inputs}, std::pair{"--output", &spec.outputs}}) {
-      for (const ArtifactBinding& b : *bindings) {
-        if (b.path.rfind(run_root, 0) != 0)
-          return InvalidArgument(b.name + ": " + b.path + " is not below " + run_root);
-        command.push_back(flag);
-        command.push_back(b.path.substr(run_root.size()));
-      }
-    }
-    command.push_back("--");
+    ASSIGN_OR_RETURN(std::vector<std::string> agent,
+                     AgentPrefix(*spec.store, spec, std::string(kAgentMount) + "/portflow",
+                                 std::string(kArtifactMount) + "/" + spec.run_id));
+    command = agent;
   }
   for (const std::string& arg : spec.argv) command.push_back(Literal(arg));
   json container = {{"name", "main"},

@@ -18,16 +18,11 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class RunArtifactsTest : public ::testing::TestWithParam<std::string> {
+class RunArtifactsTest : public testing::S3ServerTest {
  protected:
-  static void SetUpTestSuite() { servers_.Start(); }
-  static void TearDownTestSuite() { servers_.Stop(); }
   void SetUp() override {
-    const testing::S3Server* s = servers_.Get(GetParam());
-    ASSERT_NE(s, nullptr) << GetParam() << " did not start";
-    client_ = std::make_unique<aws::Client>(s->endpoint, "us-east-1",
-                                            aws::Credentials{s->key, s->secret, "", "test keys"});
-    s3_ = std::make_unique<aws::S3>(*client_);
+    S3ServerTest::SetUp();
+    if (HasFatalFailure()) return;
     std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     bucket_ = "artifacts-" + std::to_string(std::hash<std::string>{}(test) % 100000);
     ASSERT_TRUE(s3_->CreateBucket(bucket_).ok());
@@ -47,12 +42,8 @@ class RunArtifactsTest : public ::testing::TestWithParam<std::string> {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  static testing::S3Servers servers_;
-  std::unique_ptr<aws::Client> client_;
-  std::unique_ptr<aws::S3> s3_;
   std::string bucket_, dir_;
 };
-testing::S3Servers RunArtifactsTest::servers_;
 
 // The round trips, on the fake cloud's S3 only (moto: see below).
 class RunArtifactsRoundTrip : public RunArtifactsTest {};

@@ -23,17 +23,11 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using json = nlohmann::json;
 
-class S3Test : public ::testing::TestWithParam<std::string> {
+class S3Test : public testing::S3ServerTest {
  protected:
-  static void SetUpTestSuite() { servers_.Start(); }
-  static void TearDownTestSuite() { servers_.Stop(); }
   void SetUp() override {
-    const testing::S3Server* s = servers_.Get(GetParam());
-    ASSERT_NE(s, nullptr) << GetParam() << " did not start";
-    server_ = *s;
-    client_ = std::make_unique<Client>(server_.endpoint, "us-east-1",
-                                       Credentials{server_.key, server_.secret, "", "test keys"});
-    s3_ = std::make_unique<S3>(*client_);
+    S3ServerTest::SetUp();
+    if (HasFatalFailure()) return;
     // A bucket of each test's own: the servers live for the whole suite.
     bucket_ =
         "portflow-" +
@@ -43,13 +37,8 @@ class S3Test : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(s3_->CreateBucket(bucket_).ok());
   }
 
-  static testing::S3Servers servers_;
-  testing::S3Server server_;
-  std::unique_ptr<Client> client_;
-  std::unique_ptr<S3> s3_;
   std::string bucket_;
 };
-testing::S3Servers S3Test::servers_;
 
 // moto 5.2 refuses what boto3 signs, as portflow's client does, for keys
 // with '+', '=' or UTF-8 in them and for a query value with '/' in it (its

@@ -19,10 +19,15 @@ constexpr Duration kUnknownRuntime = std::chrono::hours(1);
 
 double Hours(Duration d) { return std::chrono::duration<double>(d).count() / 3600.0; }
 
+// A member's answer says it starts the attempt without waiting.
+bool StartsNow(const Placement& p) {
+  return p.can_start_now && (!p.estimated_wait || *p.estimated_wait <= Duration::zero());
+}
+
 // One member's answer, for people: "can start it now", or why not, with
 // the estimated start and the price where the member tells them.
 std::string Describe(const Placement& p, std::optional<double> estimate = std::nullopt) {
-  bool now = p.can_start_now && (!p.estimated_wait || *p.estimated_wait <= Duration::zero());
+  bool now = StartsNow(p);
   std::string out = now               ? "can start it now"
                     : !p.why.empty()  ? p.why
                     : p.can_start_now ? "can start it"
@@ -45,7 +50,7 @@ class HybridBackend : public Backend, private EventSink {
         members_(std::move(members)) {
     if (!target.artifacts.empty()) {
       store_ = ObjectStoreRef{target.artifacts, target.artifacts_endpoint};
-      profile_ = target.profile;
+      store_->profile = target.profile;
       std::error_code ec;
       self_ = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     }
@@ -237,9 +242,6 @@ class HybridBackend : public Backend, private EventSink {
     std::vector<Placement> answers;
     for (auto& [name, backend] : members_) answers.push_back(backend->Place(request));
     std::vector<std::optional<double>> estimate = Estimates(request, answers);
-    auto starts_now = [](const Placement& p) {
-      return p.can_start_now && (!p.estimated_wait || *p.estimated_wait <= Duration::zero());
-    };
     // The members it was moved away from are passed over, unless no other
     // could ever take it.
     std::vector<bool> allowed(answers.size());
@@ -252,7 +254,7 @@ class HybridBackend : public Backend, private EventSink {
     if (!any) allowed.assign(answers.size(), true);
     size_t chosen = answers.size();
     for (size_t i = 0; i < answers.size() && chosen == answers.size(); ++i)
-      if (allowed[i] && starts_now(answers[i])) chosen = i;
+      if (allowed[i] && StartsNow(answers[i])) chosen = i;
     for (size_t i = 0; i < answers.size() && chosen == answers.size(); ++i)
       if (allowed[i] && answers[i].can_ever_fit && answers[i].reason.empty()) chosen = i;
     // A member that runs only what it can start now (the laptop) is waited
@@ -261,7 +263,7 @@ class HybridBackend : public Backend, private EventSink {
         chosen < answers.size() && !answers[chosen].can_start_now && !answers[chosen].queues;
     // Why the members before it were passed over; when it must wait, also
     // why those after it cannot take it now.
-    bool waits = chosen < answers.size() && !starts_now(answers[chosen]);
+    bool waits = chosen < answers.size() && !StartsNow(answers[chosen]);
     std::string others;
     for (size_t i = 0; i < answers.size(); ++i) {
       if (i == chosen || (i > chosen && !waits)) continue;
@@ -284,7 +286,7 @@ class HybridBackend : public Backend, private EventSink {
     p.member = members_[chosen].first;
     // A known wait (none, or a node on its way) is what the engine moves
     // an attempt for; waiting in a queue is not.
-    if (starts_now(p)) p.estimated_wait = Duration::zero();
+    if (StartsNow(p)) p.estimated_wait = Duration::zero();
     p.why = (p.can_start_now ? "" : "waits there for room: ") + Describe(p, estimate[chosen]);
     if (!others.empty()) p.why += " (" + others + ")";
     p.can_start_now = !held;  // submitted there now, where it waits if it must
@@ -364,24 +366,13 @@ class HybridBackend : public Backend, private EventSink {
   Result<std::vector<std::string>> UnderAgent(const TaskSpec& spec) const {
     if (self_.empty()) return Internal("cannot find the running portflow for its agent");
     // The member's folder: every path below it names a STEP/OUTPUT[/MATRIX].
-    std::string root = spec.run_dir + "/members/" + spec.member + "/outputs";
-    std::vector<std::string> argv = {self_,      "agent",       "--artifacts", store_->uri,
-                                     "--run",    spec.run_id,   "--root",      root,
-                                     "--region", store_->region};
-    if (!store_->endpoint.empty()) argv.insert(argv.end(), {"--endpoint", store_->endpoint});
-    if (!profile_.empty()) argv.insert(argv.end(), {"--profile", profile_});
-    for (const auto& [flag, bindings] :
-         {std::pair{"--input", &spec.inputs}, std::pair{"--output", &spec.outputs}}) {
-      for (const ArtifactBinding& b : *bindings) {
-        if (b.path.rfind(root + "/", 0) != 0)
-          return InvalidArgument(b.name + ": " + b.path + " is not below " + root);
-        argv.insert(argv.end(), {flag, b.path.substr(root.size() + 1)});
-      }
-    }
-    argv.push_back("--");
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> argv,
+        AgentPrefix(*store_, spec, self_, ArtifactRootOn(spec.member, spec.run_id, spec.run_dir)));
     argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
     return argv;
   }
+
   Backend* Find(const std::string& member) const {
     for (const auto& [name, backend] : members_)
       if (name == member) return backend.get();
@@ -398,8 +389,7 @@ class HybridBackend : public Backend, private EventSink {
   Duration burst_after_;
   std::optional<double> budget_;
   std::optional<ObjectStoreRef> store_;  // where outputs live, with artifacts set
-  std::string profile_;
-  std::string self_;  // the running portflow, the agent of tasks on this machine
+  std::string self_;                     // the running portflow, the agent of tasks on this machine
   Clock& clock_;
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members_;
 

@@ -273,11 +273,7 @@ class HybridRunTest : public HybridFixture {
     std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
     members.emplace_back("small", std::move(small));
     members.emplace_back("big", std::move(big));
-    HybridTarget target;
-    target.burst_after = std::chrono::minutes(5);
-    auto made = MakeHybridBackend(target, std::move(members), clock_);
-    ASSERT_TRUE(made.ok()) << made.status().ToString();
-    Replace(std::move(*made));
+    Remake(std::move(members));
     // a runs 10 minutes on the small member; b waits behind it.
     small_->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
   }
@@ -321,10 +317,9 @@ class HybridRunTest : public HybridFixture {
     return out;
   }
 
-  // Rebuilds the hybrid over `members`, burstAfter 5m.
-  void Remake(std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members) {
-    HybridTarget target;
-    target.burst_after = std::chrono::minutes(5);
+  // Rebuilds the hybrid over `members` (burstAfter 5m, by default).
+  void Remake(std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members,
+              const HybridTarget& target = {}) {
     auto made = MakeHybridBackend(target, std::move(members), clock_);
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     Replace(std::move(*made));
@@ -488,9 +483,7 @@ TEST_F(HybridRunTest, APricedMemberTakesWhatTheBudgetAllows) {
   members.emplace_back("cloud", std::move(cloud));
   HybridTarget target;
   target.budget = 2.5;
-  auto made = MakeHybridBackend(target, std::move(members), clock_);
-  ASSERT_TRUE(made.ok());
-  Replace(std::move(*made));
+  Remake(std::move(members), target);
   EXPECT_EQ(Run("    - {name: a, command: [x]}\n"
                 "    - {name: b, command: [x], timeout: 20m}\n"
                 "    - {name: c, command: [x], timeout: 20m}\n"),
@@ -513,9 +506,7 @@ TEST_F(HybridRunTest, WhatTheBudgetCanNeverPayForFails) {
   members.emplace_back("cloud", std::move(cloud));
   HybridTarget target;
   target.budget = 1.5;
-  auto made = MakeHybridBackend(target, std::move(members), clock_);
-  ASSERT_TRUE(made.ok());
-  Replace(std::move(*made));
+  Remake(std::move(members), target);
   EXPECT_EQ(Run("    - {name: a, command: [x], timeout: 10m}\n"
                 "    - {name: b, command: [x], timeout: 10m, needs: [a]}\n"),
             "Failed");

@@ -22,18 +22,14 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
 
-class AgentTest : public ::testing::TestWithParam<std::string> {
+class AgentTest : public S3ServerTest {
  protected:
-  static void SetUpTestSuite() { servers_.Start(); }
-  static void TearDownTestSuite() { servers_.Stop(); }
   void SetUp() override {
-    const S3Server* s = servers_.Get(GetParam());
-    ASSERT_NE(s, nullptr) << GetParam() << " did not start";
-    server_ = *s;
-    aws::Client client(s->endpoint, "us-east-1", {s->key, s->secret, "", "test keys"});
-    ASSERT_TRUE(aws::S3(client).CreateBucket("runs").ok());
-    ::setenv("AWS_ACCESS_KEY_ID", s->key.c_str(), 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", s->secret.c_str(), 1);
+    S3ServerTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(s3_->CreateBucket("runs").ok());
+    ::setenv("AWS_ACCESS_KEY_ID", server_.key.c_str(), 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", server_.secret.c_str(), 1);
   }
   void TearDown() override {
     ::unsetenv("AWS_ACCESS_KEY_ID");
@@ -56,11 +52,8 @@ class AgentTest : public ::testing::TestWithParam<std::string> {
     return args;
   }
 
-  static S3Servers servers_;
-  S3Server server_;
   TempDir dir_;
 };
-S3Servers AgentTest::servers_;
 
 // Cases that fetch (moto cannot list a prefix with '/' as portflow signs
 // it, see s3_test.cc) or make no store call: on the fake cloud's S3 alone.
@@ -164,10 +157,8 @@ TEST_P(AgentOnFakeS3Test, AHybridRunsOutputsGoThroughTheStore) {
                                     nullptr, false);
   EXPECT_EQ(best["model"], "lr=0.1") << best.dump();
   // In the store, with its manifest.
-  aws::Client client(server_.endpoint, "us-east-1", {server_.key, server_.secret, "", "test"});
-  aws::S3 s3(client);
-  EXPECT_TRUE(s3.Head("runs", "hybrid/" + run + "/pick/best/best.json").ok());
-  EXPECT_TRUE(s3.Head("runs", "hybrid/" + run + "/.portflow/manifests/pick/best.json").ok());
+  EXPECT_TRUE(s3_->Head("runs", "hybrid/" + run + "/pick/best/best.json").ok());
+  EXPECT_TRUE(s3_->Head("runs", "hybrid/" + run + "/.portflow/manifests/pick/best.json").ok());
 
   // `portflow outputs` names them there, and fetches them from there.
   CliResult listed = RunCli({"outputs", run}, dir_.path() + "/laptop");

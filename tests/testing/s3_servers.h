@@ -4,12 +4,14 @@
 // missing, and its cases fail saying so.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cloud_backend/aws/s3.h"
 #include "cloud_backend/fake_cloud/fake_cloud.h"
 #include "tests/testing/cli_runner.h"
 
@@ -53,6 +55,28 @@ class S3Servers {
   pid_t moto_pid_ = 0;
   std::unique_ptr<S3Server> moto_, fake_;
   std::unique_ptr<fake_cloud::FakeCloud> cloud_;
+};
+
+// A test run against each server (its parameter, "moto" or "fake"), both
+// started once per suite, with the server and an S3 client of its keys.
+class S3ServerTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() { servers_.Start(); }
+  static void TearDownTestSuite() { servers_.Stop(); }
+  void SetUp() override {
+    const S3Server* s = servers_.Get(GetParam());
+    ASSERT_NE(s, nullptr) << GetParam() << " did not start";
+    server_ = *s;
+    client_ = std::make_unique<aws::Client>(
+        server_.endpoint, "us-east-1",
+        aws::Credentials{server_.key, server_.secret, "", "test keys"});
+    s3_ = std::make_unique<aws::S3>(*client_);
+  }
+
+  inline static S3Servers servers_;
+  S3Server server_;
+  std::unique_ptr<aws::Client> client_;
+  std::unique_ptr<aws::S3> s3_;
 };
 
 }  // namespace portflow::testing
