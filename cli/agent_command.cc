@@ -28,6 +28,8 @@ namespace {
 
 std::atomic<pid_t> g_child{0};
 
+constexpr int kExitNotFound = 127;
+
 // SIGTERM and SIGINT go on to the command's process group: a pod's grace
 // period reaches the step, not only the agent.
 void PassOn(int sig) {
@@ -86,8 +88,12 @@ int Agent(const AgentOptions& o) {
     std::filesystem::create_directories(o.root + "/" + rel, ec);
 
   const char* path = std::getenv("PATH");
+  // A command that cannot start ends as a shell's would: 127.
   auto exe = FindExecutable(o.command[0], path ? path : "/usr/bin:/bin", ".");
-  if (!exe.ok()) return AgentFailed("command " + o.command[0], exe.status());
+  if (!exe.ok()) {
+    PrintError("agent: command " + o.command[0] + ": " + exe.status().message());
+    return kExitNotFound;
+  }
   SpawnRequest req;
   req.executable = *exe;
   req.args.assign(o.command.begin() + 1, o.command.end());
@@ -100,17 +106,32 @@ int Agent(const AgentOptions& o) {
   ::sigaction(SIGTERM, &pass, nullptr);
   ::sigaction(SIGINT, &pass, nullptr);
   auto pid = SpawnProcess(req);
-  if (!pid.ok()) return AgentFailed("command " + o.command[0], pid.status());
+  if (!pid.ok()) {
+    PrintError("agent: command " + o.command[0] + ": " + pid.status().message());
+    return kExitNotFound;
+  }
   g_child = *pid;
   int status = 0;
   while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
   }
   g_child = 0;
+  if (WIFSIGNALED(status)) {
+    // Ended by a signal: the agent ends by the same one, so that the pod
+    // reports the signal as it would without the agent (nothing is stored
+    // for a failed attempt).
+    std::cout.flush();
+    ::signal(WTERMSIG(status), SIG_DFL);
+    ::raise(WTERMSIG(status));
+  }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // In a gang whose replicas each have a folder, replica 0's is the one
+  // kept (as a training's rank 0 saves its checkpoint).
+  const char* rank = std::getenv("PORTFLOW_RANK");
+  bool stores = code == 0 && !(o.rank_zero_stores && rank && std::string(rank) != "0");
   std::optional<RootLock> lock;
-  if (code == 0 && !o.outputs.empty()) lock.emplace(o.root);
+  if (stores && !o.outputs.empty()) lock.emplace(o.root);
   for (const std::string& rel : o.outputs) {
-    if (code != 0) break;  // a failed attempt's outputs are not kept
+    if (!stores) break;  // a failed attempt's outputs are not kept
     auto stored = store.Upload(rel, o.root + "/" + rel);
     if (!stored.ok()) return AgentFailed("output " + rel, stored.status());
     std::cerr << "portflow agent: stored " << rel << " (" << stored->size() << " files)\n";

@@ -71,6 +71,8 @@ struct AgentOptions {
   std::string root;                  // the local folder output paths are under
   std::vector<std::string> inputs;   // STEP/OUTPUT, fetched first
   std::vector<std::string> outputs;  // STEP/OUTPUT[/MATRIX], stored after success
+  // Each replica has ROOT to itself (a pod's folder): replica 0 stores.
+  bool rank_zero_stores = false;
   std::vector<std::string> command;
 };
 // The exit code of the command (128 + N when signal N ended it), or

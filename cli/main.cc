@@ -271,6 +271,9 @@ int main(int argc, char** argv) {
   agent_cmd->add_option("--output", agent.outputs,
                         "an output to store when the command succeeds, STEP/OUTPUT[/MATRIX], "
                         "from ROOT/... (repeatable)");
+  agent_cmd->add_flag("--rank-zero-stores", agent.rank_zero_stores,
+                      "only replica 0 (PORTFLOW_RANK) stores the outputs: each replica of a "
+                      "gang has a folder of its own (a pod's)");
   agent_cmd->footer("The command and its arguments come last, after --.");
   // Everything after `--` is the agent's command, taken off before parsing
   // (its own options are no business of portflow's).

@@ -711,6 +711,7 @@ Result<std::unique_ptr<Backend>> MakeCloud(const std::map<std::string, std::stri
 void RegisterCloudBackends() {
   RegisterBackend("cloud", MakeCloud);
   RegisterCloudRehearsal();
+  RegisterHybridRehearsal();
 }
 
 }  // namespace portflow

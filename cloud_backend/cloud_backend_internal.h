@@ -195,7 +195,18 @@ class CloudBackend : public BackendWrapper {
   std::set<std::string> left_pending_;
 };
 
-// Registers "cloud-rehearsal" (cloud_rehearsal.cc).
+// The cloud rehearsal backend with where its cloud's S3 is and the keys
+// that reach it (the hybrid rehearsal keeps outputs there).
+struct CloudRehearsal {
+  std::unique_ptr<Backend> backend;
+  std::string s3_endpoint;
+  std::string access_key_id, secret_access_key;
+};
+Result<CloudRehearsal> MakeCloudRehearsal(const std::map<std::string, std::string>& settings);
+
+// Registers "cloud-rehearsal" (cloud_rehearsal.cc) and "hybrid-rehearsal"
+// (hybrid_rehearsal.cc).
 void RegisterCloudRehearsal();
+void RegisterHybridRehearsal();
 
 }  // namespace portflow

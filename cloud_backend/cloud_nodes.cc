@@ -300,9 +300,9 @@ void CloudBackend::SaveLedger() {
 }
 
 std::optional<Backend::RunCost> CloudBackend::FinishRun(const std::string& run_id) {
-  (void)run_id;
   StopLoop();
-  if (!Sizes()) {  // nothing of the run's own to give back
+  (void)BackendWrapper::FinishRun(run_id);  // the cluster's part (the run's Secret)
+  if (!Sizes()) {                           // nothing of the run's own to give back
     std::lock_guard<std::mutex> l(mu_);
     return BilledCost();
   }

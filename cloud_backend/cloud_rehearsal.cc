@@ -14,11 +14,11 @@
 namespace portflow {
 namespace {
 
-class CloudRehearsal : public CloudBackend {
+class CloudRehearsalBackend : public CloudBackend {
  public:
-  CloudRehearsal(CloudBackendOptions o, std::unique_ptr<fake_cloud::FakeCloud> cloud)
+  CloudRehearsalBackend(CloudBackendOptions o, std::unique_ptr<fake_cloud::FakeCloud> cloud)
       : CloudBackend(std::move(o)), cloud_(std::move(cloud)) {}
-  ~CloudRehearsal() override {
+  ~CloudRehearsalBackend() override {
     Shutdown();  // the sizing thread and the Jobs' watches end before the cloud goes
     cloud_.reset();
   }
@@ -49,16 +49,20 @@ class CloudRehearsal : public CloudBackend {
   std::unique_ptr<fake_cloud::FakeCloud> cloud_;
 };
 
-Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
-    const std::map<std::string, std::string>& given) {
+}  // namespace
+
+Result<CloudRehearsal> MakeCloudRehearsal(const std::map<std::string, std::string>& given) {
   std::map<std::string, std::string> settings = {
       {"cluster", "burst"},
       {"nodeGroups", "[cpu-spot, cpu-ondemand, gpu-ondemand, gpu-spot]"},
       {"provisioning", "3s"}};
   std::string work_dir = ".portflow/cloud-rehearsal";
+  std::string agent = SelfExecutable();
   for (const auto& [key, value] : given) {
     if (key == "workDir") {
       work_dir = value;
+    } else if (key == "agentBinary") {
+      agent = value;
     } else if (key == "endpoint" || key == "kubeconfig" || key == "context" || key == "profile") {
       return InvalidArgument("setting " + key +
                              ": the cloud rehearsal makes its own cloud; name no " + key);
@@ -86,6 +90,9 @@ Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
     f.catalog = std::make_shared<const cloud::Catalog>(std::move(catalog));
   }
   f.kubelet.execute = true;
+  // The agent image of a hybrid target's pods is this binary (or the
+  // portflow that agentBinary names, for tests).
+  f.kubelet.image_files[kDefaultAgentImage] = {{"/portflow", agent}};
   f.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<fake_cloud::FakeCloud> cloud, fake_cloud::FakeCloud::Make(f));
   RETURN_IF_ERROR(cloud->Serve(0));
@@ -107,11 +114,19 @@ Result<std::unique_ptr<Backend>> MakeCloudRehearsal(
       t.cluster, t.interruption_queue);
   o.inner = NewKubernetesBackend(std::move(k));
   o.target = std::move(t);
-  return std::unique_ptr<Backend>(new CloudRehearsal(std::move(o), std::move(cloud)));
+  CloudRehearsal out{nullptr, cloud->url(), cloud->options().access_key_id,
+                     cloud->options().secret_access_key};
+  out.backend.reset(new CloudRehearsalBackend(std::move(o), std::move(cloud)));
+  return out;
 }
 
-}  // namespace
-
-void RegisterCloudRehearsal() { RegisterBackend("cloud-rehearsal", MakeCloudRehearsal); }
+void RegisterCloudRehearsal() {
+  RegisterBackend(
+      "cloud-rehearsal",
+      [](const std::map<std::string, std::string>& settings) -> Result<std::unique_ptr<Backend>> {
+        ASSIGN_OR_RETURN(CloudRehearsal made, MakeCloudRehearsal(settings));
+        return std::move(made.backend);
+      });
+}
 
 }  // namespace portflow

@@ -293,6 +293,7 @@ Status Engine::Admit() {
       if (!s.capacity_wait || s.member != placement.member) {
         s.capacity_wait = now;
         s.member = placement.member;
+        s.foreseen_wait = {};
       }
       s.wait_why = placement.why;
       if (now - *s.capacity_wait >= *move_after_ && now >= s.next_move_look) {
@@ -347,6 +348,7 @@ Status Engine::Admit() {
     s.kill_at = TimePoint::max();
     s.capacity_wait.reset();
     s.running_since.reset();
+    s.foreseen_wait = placement.estimated_wait.value_or(Duration::zero());
     // Record the intent first: a crash after Submit leaves a trace to recover.
     RETURN_IF_ERROR(store_.Begin());
     RETURN_IF_ERROR(SaveAttempt(i, "Submitting", nullptr));
@@ -546,8 +548,11 @@ std::optional<Placement> Engine::MoveFor(size_t i, const std::string& from) {
   request.avoid_members.push_back(from);
   Placement p = backend_.Place(request);
   // Only where it starts now or after a known wait (a node on its way):
-  // not from one full member to wait on another.
-  if (p.can_start_now && p.estimated_wait && !p.member.empty() && p.member != from) return p;
+  // not from one full member to wait on another; and never back to one
+  // it was moved away from (no to and fro).
+  bool back = std::find(request.avoid_members.begin(), request.avoid_members.end(), p.member) !=
+              request.avoid_members.end();
+  if (p.can_start_now && p.estimated_wait && !p.member.empty() && !back) return p;
   // Asked again a second on (or a tick, if longer): the answer changes
   // when others end, not every turn.
   s.next_move_look = clock_.Now() + std::max<Duration>(options_.tick, std::chrono::seconds(1));
@@ -562,7 +567,7 @@ Status Engine::CheckTimers() {
     // Waited for capacity past MoveAfter where it was placed: withdrawn
     // (the terminal event places it again) when another member can take it.
     if (move_after_ && s.capacity_wait && !s.cancel_sent && !s.moving && !s.member.empty() &&
-        now >= *s.capacity_wait + *move_after_ && now >= s.next_move_look) {
+        now >= *s.capacity_wait + s.foreseen_wait + *move_after_ && now >= s.next_move_look) {
       if (std::optional<Placement> other = MoveFor(i, s.member)) {
         s.moving = true;
         s.move_note = "waited " + FormatDuration(now - *s.capacity_wait) + " for capacity (" +
@@ -598,7 +603,8 @@ TimePoint Engine::NextWake() const {
     if (s.phase == Phase::kBackoff) wake = std::min(wake, s.ready_at);
     // The moment a wait for capacity reaches MoveAfter, then each look.
     if (move_after_ && s.capacity_wait && !s.moving && s.phase != Phase::kDone) {
-      TimePoint look = std::max(*s.capacity_wait + *move_after_, s.next_move_look);
+      TimePoint look =
+          std::max(*s.capacity_wait + s.foreseen_wait + *move_after_, s.next_move_look);
       if (look > clock_.Now()) wake = std::min(wake, look);  // one past is looked at each turn
     }
     if (s.phase != Phase::kActive) continue;

@@ -95,6 +95,10 @@ class Engine : public EventSink {
     // or held for its member), and why; the members it was moved away
     // from; whether its attempt is being withdrawn to move, and the note.
     std::optional<TimePoint> capacity_wait;
+    // The wait its member foresaw when it was placed (a node on its way),
+    // which it may wait beyond MoveAfter where it is: it was sent there
+    // knowing it.
+    Duration foreseen_wait{};
     std::string wait_why;
     std::vector<std::string> avoid;
     bool moving = false;

@@ -91,6 +91,12 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
     out.push_back(
         {kCloudRehearsalTarget, "cloud-rehearsal", {{"backend", "cloud-rehearsal"}}, "built-in"});
   }
+  if (!has(kHybridRehearsalTarget)) {
+    out.push_back({kHybridRehearsalTarget,
+                   "hybrid-rehearsal",
+                   {{"backend", "hybrid-rehearsal"}},
+                   "built-in"});
+  }
   return out;
 }
 

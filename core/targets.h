@@ -35,6 +35,9 @@ inline constexpr const char* kDefaultTarget = "laptop";
 inline constexpr const char* kRehearsalTarget = "rehearsal";
 // The built-in target that rehearses a cloud: the fake cloud in-process.
 inline constexpr const char* kCloudRehearsalTarget = "cloud-rehearsal";
+// The built-in hybrid of the two rehearsals: the on-prem one first, the
+// cloud one for what waits there, outputs in the fake cloud's S3.
+inline constexpr const char* kHybridRehearsalTarget = "hybrid-rehearsal";
 
 // The files searched, in order: DIR/portflow.yaml, then
 // $XDG_CONFIG_HOME/portflow/portflow.yaml (default ~/.config/...).

@@ -28,11 +28,13 @@ std::string ResourceRequest::ToString() const {
 }
 
 Result<std::vector<std::string>> AgentPrefix(const ObjectStoreRef& store, const TaskSpec& spec,
-                                             const std::string& agent, const std::string& root) {
+                                             const std::string& agent, const std::string& root,
+                                             bool own_root) {
   std::vector<std::string> argv = {agent,        "agent", "--artifacts", store.uri, "--region",
                                    store.region, "--run", spec.run_id,   "--root",  root};
   if (!store.endpoint.empty()) argv.insert(argv.end(), {"--endpoint", store.endpoint});
   if (!store.profile.empty()) argv.insert(argv.end(), {"--profile", store.profile});
+  if (own_root && spec.replicas > 1) argv.push_back("--rank-zero-stores");
   for (const auto& [flag, bindings] :
        {std::pair{"--input", &spec.inputs}, std::pair{"--output", &spec.outputs}}) {
     for (const ArtifactBinding& b : *bindings) {

@@ -39,10 +39,21 @@ struct ObjectStoreRef {
   std::string uri;       // s3://BUCKET/PREFIX
   std::string endpoint;  // "" for AWS's own
   std::string region = "us-east-1";
-  std::string secret;       // on a cluster: the Secret holding the credentials
   std::string agent_image;  // on a cluster: the image holding portflow at /portflow
   std::string profile;      // AWS credentials profile; "" for the usual chain
+  // On a cluster: the credentials that reach the store, as the variables
+  // the agent reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and
+  // AWS_SESSION_TOKEN for temporary ones). The pods get them from the run's
+  // Secret (k8s::StoreSecretName), which the backend makes at Submit and
+  // deletes when the run ends; never in a Job's spec, never rendered.
+  // Empty where the pods have credentials of their own (a role).
+  std::map<std::string, std::string> credentials;
 };
+
+// The agent image that a hybrid target's pods copy portflow from when the
+// target names none; the embedded clusters (the rehearsals) provide it
+// from the running binary.
+inline constexpr const char* kDefaultAgentImage = "ghcr.io/portflow/portflow-agent:latest";
 
 // One attempt of one step instance: everything a backend needs, resolved.
 struct TaskSpec {
@@ -80,8 +91,12 @@ struct TaskSpec {
 // `agent`), up to and including "--": the store's options, and each input
 // and output as STEP/OUTPUT[/MATRIX] below `root`, where the task's paths
 // are. InvalidArgument for a path that is not below `root`.
+// `own_root`: each replica of a gang has a `root` of its own (a pod's
+// folder), so only replica 0 stores the outputs; else the replicas share
+// it and each stores what is there when it ends.
 Result<std::vector<std::string>> AgentPrefix(const ObjectStoreRef& store, const TaskSpec& spec,
-                                             const std::string& agent, const std::string& root);
+                                             const std::string& agent, const std::string& root,
+                                             bool own_root = false);
 
 enum class TaskState { kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kUnknown };
 

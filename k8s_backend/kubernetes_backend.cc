@@ -174,6 +174,21 @@ class KubernetesBackend : public Backend {
     return OkStatus();
   }
 
+  // The run's Secret with the object store's credentials goes, when the
+  // run made one (in this process or before a resume): deleted by its name.
+  std::optional<RunCost> FinishRun(const std::string& run_id) override {
+    auto client = Client();
+    if (!client.ok()) return std::nullopt;
+    std::string secret = k8s::StoreSecretName(run_id);
+    auto r = (*client)->Call({"DELETE", paths_.Secrets() + "/" + secret, ""});
+    Status st = r.ok() ? (r->status == 404 ? OkStatus() : k8s::ApiError(*r)) : r.status();
+    if (!st.ok())
+      PORTFLOW_LOG(LogLevel::kWarn, "k8s",
+                   "the run's Secret " + paths_.ns + "/" + secret +
+                       " (the object store's credentials) was not deleted: " + st.message());
+    return std::nullopt;
+  }
+
   Result<std::vector<RecoveredTask>> Recover(const std::string& run_id,
                                              const std::vector<TaskHandle>& handles) override {
     std::vector<RecoveredTask> out;
@@ -314,7 +329,9 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       Track(a);
     }
-    Status created = k8s::CreateAttemptObjects(*client, paths_, objects, k8s::TaskLabels(spec));
+    Status created = EnsureStoreSecret(*client, spec);
+    if (created.ok())
+      created = k8s::CreateAttemptObjects(*client, paths_, objects, k8s::TaskLabels(spec));
     if (!created.ok()) {
       {
         std::lock_guard<std::mutex> l(mu_);
@@ -355,6 +372,29 @@ class KubernetesBackend : public Backend {
   }
 
  private:
+  // The run's Secret holding the object store's credentials for its pods
+  // under the agent, made at its first such attempt in this process, or
+  // replaced (a resumed run may hold new credentials).
+  Status EnsureStoreSecret(k8s::ApiClient& client, const TaskSpec& spec) {
+    if (!spec.store || spec.store->credentials.empty()) return OkStatus();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (store_secrets_.count(spec.run_id)) return OkStatus();
+    }
+    json secret = k8s::RenderStoreSecret(spec.run_id, paths_.ns, spec.store->credentials);
+    std::string name = k8s::StoreSecretName(spec.run_id);
+    auto r = client.Call({"POST", paths_.Secrets(), secret.dump()});
+    if (r.ok() && r->status == 409)
+      r = client.Call({"PUT", paths_.Secrets() + "/" + name, secret.dump()});
+    if (!r.ok()) return r.status();
+    if (Status st = k8s::ApiError(*r); !st.ok())
+      return Status(st.code(), "creating the Secret " + paths_.ns + "/" + name +
+                                   " with the object store's credentials: " + st.message());
+    std::lock_guard<std::mutex> l(mu_);
+    store_secrets_.insert(spec.run_id);
+    return OkStatus();
+  }
+
   // Capacity(), asked again at most once a minute: nodes come and go, but
   // placement asks for every attempt.
   ResourceRequest CachedCapacity() {
@@ -714,7 +754,8 @@ class KubernetesBackend : public Backend {
   ResourceRequest in_use_;                                    // what the attempts not ended request
   std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
   std::map<std::string, json> jobs_;                          // as the watchers saw them
-  std::map<std::string, std::map<std::string, json>> pods_;   // by Job, then by name
+  std::set<std::string> store_secrets_;  // runs whose store Secret this process made
+  std::map<std::string, std::map<std::string, json>> pods_;  // by Job, then by name
   k8s::RunWatches watches_{paths_,
                            {[this](const std::string& type, const json& o) { OnJob(type, o); },
                             [this](const std::string& type, const json& o) { OnPod(type, o); },

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/k8s_time.h"
 #include "core/testing/event_recorder.h"
 #include "k8s_backend/fake_cluster/controllers/pod_status.h"
@@ -308,6 +309,40 @@ TEST_F(KubernetesBackendTest, AMissingSecretWaitsWithReasonCreateContainerConfig
   auto done = events_.WaitTerminal(t.Key());
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);
+}
+
+// A task under the agent gets the object store's credentials from the
+// run's Secret, made at its first attempt (made anew by a resumed
+// portflow, whose credentials may be new) and deleted when the run ends;
+// the Job names it and holds none of it.
+TEST_F(KubernetesBackendTest, TheStoresCredentialsAreTheRunsSecretUntilItEnds) {
+  const std::string secret =
+      "/api/v1/namespaces/default/secrets/" + k8s::StoreSecretName("pending");
+  TaskSpec t = Spec("train", 500);
+  t.store = ObjectStoreRef{"s3://runs/p", "http://127.0.0.1:9", "us-east-1", "agent:1"};
+  t.store->credentials = {{"AWS_ACCESS_KEY_ID", "AKID1"}, {"AWS_SECRET_ACCESS_KEY", "first"}};
+  ASSERT_TRUE(backend_->Submit(t).ok());
+  auto made = cluster_->Handle({"GET", secret, {}, ""});
+  ASSERT_EQ(made.status, 200) << made.body;
+  auto data = nlohmann::json::parse(made.body)["data"];
+  EXPECT_EQ(data["AWS_SECRET_ACCESS_KEY"], Base64Encode("first"));
+  auto job = cluster_->Handle(
+      {"GET", "/apis/batch/v1/namespaces/default/jobs/" + k8s::JobName(t), {}, ""});
+  ASSERT_EQ(job.status, 200);
+  EXPECT_THAT(job.body, HasSubstr(k8s::StoreSecretName("pending")));
+  EXPECT_THAT(job.body, Not(HasSubstr("first")));
+  EXPECT_THAT(job.body, Not(HasSubstr(Base64Encode("first"))));
+
+  NewBackend();  // a resumed portflow, with new credentials
+  t.attempt = 2;
+  t.store->credentials["AWS_SECRET_ACCESS_KEY"] = "second";
+  ASSERT_TRUE(backend_->Submit(t).ok());
+  data = nlohmann::json::parse(cluster_->Handle({"GET", secret, {}, ""}).body)["data"];
+  EXPECT_EQ(data["AWS_SECRET_ACCESS_KEY"], Base64Encode("second"));
+
+  NewBackend();  // the run ends in a portflow that made none of it
+  (void)backend_->FinishRun("pending");
+  EXPECT_EQ(cluster_->Handle({"GET", secret, {}, ""}).status, 404);
 }
 
 // The shipped code's ConfigMap, shared by the run's attempts, belongs to

@@ -20,6 +20,7 @@ struct NamespacePaths {
   std::string Pods() const { return "/api/v1/namespaces/" + ns + "/pods"; }
   std::string Services() const { return "/api/v1/namespaces/" + ns + "/services"; }
   std::string ConfigMaps() const { return "/api/v1/namespaces/" + ns + "/configmaps"; }
+  std::string Secrets() const { return "/api/v1/namespaces/" + ns + "/secrets"; }
   std::string Events() const { return "/api/v1/namespaces/" + ns + "/events"; }
   // The collection of a rendered object (Job, Service or ConfigMap).
   std::string Of(const nlohmann::json& object) const;

@@ -280,6 +280,20 @@ std::string JobName(const TaskSpec& spec) {
                         max);
 }
 
+std::string StoreSecretName(const std::string& run_id) { return KubernetesName(run_id + "-store"); }
+
+json RenderStoreSecret(const std::string& run_id, const std::string& namespace_name,
+                       const std::map<std::string, std::string>& credentials) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata",
+           {{"name", StoreSecretName(run_id)},
+            {"namespace", namespace_name},
+            {"labels", {{"portflow.dev/run", LabelValue(run_id)}}}}},
+          {"type", "Opaque"},
+          {"stringData", credentials}};
+}
+
 std::map<std::string, std::string> TaskLabels(const TaskSpec& spec) {
   return {{"portflow.dev/run", LabelValue(spec.run_id)},
           {"portflow.dev/step", LabelValue(spec.step)},
@@ -466,7 +480,8 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
                              ": outputs in an object store need an agent image (agentImage)");
     ASSIGN_OR_RETURN(std::vector<std::string> agent,
                      AgentPrefix(*spec.store, spec, std::string(kAgentMount) + "/portflow",
-                                 std::string(kArtifactMount) + "/" + spec.run_id));
+                                 std::string(kArtifactMount) + "/" + spec.run_id,
+                                 /*own_root=*/true));
     command = agent;
   }
   for (const std::string& arg : spec.argv) command.push_back(Literal(arg));
@@ -494,8 +509,10 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
     volumes.push_back({{"name", "artifacts"}, {"emptyDir", json::object()}});
     mounts.push_back({{"name", "portflow-agent"}, {"mountPath", kAgentMount}, {"readOnly", true}});
     mounts.push_back({{"name", "artifacts"}, {"mountPath", kArtifactMount}});
-    if (!spec.store->secret.empty())
-      container["envFrom"].push_back({{"secretRef", {{"name", spec.store->secret}}}});
+    // The credentials, from the run's Secret; optional, as pods with a
+    // role of their own get none.
+    container["envFrom"].push_back(
+        {{"secretRef", {{"name", StoreSecretName(spec.run_id)}, {"optional", true}}}});
   } else {
     for (const ArtifactBinding& b : spec.outputs) RETURN_IF_ERROR(mount_artifact(b, false));
     for (const ArtifactBinding& b : spec.inputs) RETURN_IF_ERROR(mount_artifact(b, true));

@@ -74,6 +74,12 @@ std::string JobName(const TaskSpec& spec);
 // "train[lr=0.1]" hold characters labels cannot).
 std::map<std::string, std::string> TaskLabels(const TaskSpec& spec);
 
+// The Secret that gives a run's pods under the agent the object store's
+// credentials (ObjectStoreRef::credentials): one per run, named after it.
+std::string StoreSecretName(const std::string& run_id);
+json RenderStoreSecret(const std::string& run_id, const std::string& namespace_name,
+                       const std::map<std::string, std::string>& credentials);
+
 // The objects for one attempt, in the order they are created. `code_files`
 // maps paths relative to the working directory to their bytes (empty unless
 // the code is shipped); `left_out` (credentials not shipped) is noted on the

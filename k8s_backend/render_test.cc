@@ -206,7 +206,9 @@ TEST(Render, TheFakeClusterAcceptsWhatIsRendered) {
 TEST(Render, AnObjectStoreRunsTheStepUnderTheAgent) {
   TaskSpec t = Gang();
   t.store = ObjectStoreRef{"s3://team-ml/portflow", "http://127.0.0.1:9000", "eu-west-1",
-                           "portflow-run-artifacts", "registry.local/portflow:0.1"};
+                           "registry.local/portflow:0.1"};
+  t.store->credentials = {{"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
+                          {"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"}};
   KubernetesTarget target;
   target.ship_code = false;
   auto objects = RenderTask(t, target, "default", {});
@@ -231,6 +233,7 @@ TEST(Render, AnObjectStoreRunsTheStepUnderTheAgent) {
                                    "/portflow/artifacts/" + t.run_id,
                                    "--endpoint",
                                    "http://127.0.0.1:9000",
+                                   "--rank-zero-stores",
                                    "--input",
                                    "prepare/dataset",
                                    "--output",
@@ -240,10 +243,14 @@ TEST(Render, AnObjectStoreRunsTheStepUnderTheAgent) {
                                    "train.py",
                                    "--out",
                                    t.outputs[0].path}));
-  EXPECT_EQ(main["envFrom"], json({{{"secretRef", {{"name", "portflow-run-artifacts"}}}}}));
+  EXPECT_EQ(main["envFrom"],
+            json({{{"secretRef", {{"name", StoreSecretName(t.run_id)}, {"optional", true}}}}}));
   EXPECT_THAT(pod["volumes"].dump(), Not(HasSubstr("persistentVolumeClaim")));
   EXPECT_THAT(pod["volumes"].dump(), HasSubstr(R"({"emptyDir":{},"name":"artifacts"})"));
-  EXPECT_THAT(job->dump(), Not(HasSubstr("AWS_SECRET_ACCESS_KEY")));
+  for (const json& o : *objects) {
+    EXPECT_THAT(o.dump(), Not(HasSubstr("wJalrXUtnFEMI"))) << "never in a rendered object";
+    EXPECT_THAT(o.dump(), Not(HasSubstr("AWS_SECRET_ACCESS_KEY")));
+  }
 
   FakeClock clock;
   auto cluster = fake::FakeCluster::Create({}, clock).value();

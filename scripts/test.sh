@@ -45,7 +45,7 @@ cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target core_test process_test local_backend_test \
   conformance_test fake_cluster_test k8s_client_test k8s_backend_test fake_cloud_test \
   cloud_backend_test
-# Not the kubernetes and cloud conformance cases: they run pods as processes inside a
+# Not the kubernetes, cloud and hybrid conformance cases: they run pods as processes inside a
 # process full of threads, and under TSan the vfork launcher forks. Under
 # load one such spawn never reached exec (the parent waited on the exec
 # pipe for good): a forked child of a busy multi-threaded parent can block
@@ -54,7 +54,7 @@ cmake --build --preset tsan -j "$jobs" --target core_test process_test local_bac
 # and kubectl cases, for the same reason: they start python3 or kubectl
 # from a process full of threads (the boto3 one hung there for 300 s once).
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
-  -E "Backends/.*(kubernetes|cloud)|$out_of_fds|FakeCloudTest.(Boto3|Kubectl)" \
+  -E "Backends/.*(kubernetes|cloud|hybrid)|$out_of_fds|FakeCloudTest.(Boto3|Kubectl)" \
   -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper|FakeCloud|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|HybridBackendTest|HybridRunTest|FakeS3Test|HttpServerTest)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"

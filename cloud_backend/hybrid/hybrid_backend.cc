@@ -4,20 +4,53 @@
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "cloud_backend/aws/credentials.h"
+#include "core/process/proc.h"
 #include "core/quantity.h"
 
 namespace portflow {
 namespace {
 
-const std::vector<std::string> kHybridKeys = {"burstAfter", "budget", "artifacts",
-                                              "artifactsEndpoint", "profile"};
+const std::vector<std::string> kHybridKeys = {"burstAfter",        "budget",  "artifacts",
+                                              "artifactsEndpoint", "profile", "agentImage"};
 
 // What an attempt is expected to run for when the engine cannot tell (no
 // attempt of its step has succeeded, no timeout): an hour.
 constexpr Duration kUnknownRuntime = std::chrono::hours(1);
 
 double Hours(Duration d) { return std::chrono::duration<double>(d).count() / 3600.0; }
+
+// `spec` with the paths below `from` moved below `to`, in its bindings,
+// its command and its environment.
+TaskSpec Rebased(const TaskSpec& spec, const std::string& from, const std::string& to) {
+  TaskSpec out = spec;
+  if (from == to) return out;
+  auto move = [&](std::string& text) {
+    for (size_t at = 0; (at = text.find(from, at)) != std::string::npos;) {
+      if (at + from.size() < text.size() && text[at + from.size()] != '/') {
+        at += from.size();  // a longer name that starts the same
+        continue;
+      }
+      text.replace(at, from.size(), to);
+      at += to.size();
+    }
+  };
+  for (auto* bindings : {&out.inputs, &out.outputs})
+    for (ArtifactBinding& b : *bindings) move(b.path);
+  for (std::string& arg : out.argv) move(arg);
+  for (auto& [key, value] : out.env) move(value);
+  return out;
+}
+
+// A member whose tasks run on this machine: its outputs are in a folder
+// here, where its tasks write them.
+bool OnThisMachine(const Backend& b) {
+  const std::string run_id = "RUN_ID", run_dir = "/RUN_DIR";
+  std::string dir = b.OutputsDir(run_id, run_dir);
+  return !dir.empty() && dir == b.ArtifactRoot(run_id, run_dir);
+}
 
 // A member's answer says it starts the attempt without waiting.
 bool StartsNow(const Placement& p) {
@@ -51,10 +84,14 @@ class HybridBackend : public Backend, private EventSink {
     if (!target.artifacts.empty()) {
       store_ = ObjectStoreRef{target.artifacts, target.artifacts_endpoint};
       store_->profile = target.profile;
-      std::error_code ec;
-      self_ = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+      store_->agent_image = target.agent_image;
+      if (!target.credentials.empty()) credentials_ = target.credentials;
+      self_ = SelfExecutable();
     }
-    for (auto& [name, backend] : members_) backend->SetEventSink(this);
+    for (auto& [name, backend] : members_) {
+      backend->SetEventSink(this);
+      if (OnThisMachine(*backend)) here_.insert(name);
+    }
   }
   ~HybridBackend() override {
     members_.clear();  // their threads may still send events
@@ -87,7 +124,7 @@ class HybridBackend : public Backend, private EventSink {
                              const std::string& run_dir) const override {
     const Backend* m = Find(member);
     if (!m) return ArtifactRoot(run_id, run_dir);
-    if (store_) return run_dir + "/members/" + member + "/outputs";
+    if (store_ && here_.count(member)) return run_dir + "/members/" + member + "/outputs";
     return m->ArtifactRoot(run_id, run_dir);
   }
   // The members share where outputs live (MakeHybridBackend checks it),
@@ -200,12 +237,17 @@ class HybridBackend : public Backend, private EventSink {
     if (!spec.member.empty()) {
       const Backend* m = Find(spec.member);
       if (!m) return InvalidArgument("no member \"" + spec.member + "\" in this hybrid target");
-      return m->Render(spec);
+      ASSIGN_OR_RETURN(TaskSpec on, OnMember(spec));
+      return m->Render(on);
     }
+    // The spec's paths are below ArtifactRoot (the first member's); on
+    // another member, they are below its own, as the engine makes them.
+    const std::string from = ArtifactRoot(spec.run_id, spec.run_dir);
     nlohmann::json members = nlohmann::json::object();
     for (const auto& [name, backend] : members_) {
-      TaskSpec on = spec;
+      TaskSpec on = Rebased(spec, from, ArtifactRootOn(name, spec.run_id, spec.run_dir));
       on.member = name;
+      ASSIGN_OR_RETURN(on, OnMember(on));
       ASSIGN_OR_RETURN(std::string rendered, backend->Render(on));
       nlohmann::json doc = nlohmann::json::parse(rendered, nullptr, false);
       members[name] = doc.is_discarded() ? nlohmann::json(rendered) : doc;
@@ -218,9 +260,15 @@ class HybridBackend : public Backend, private EventSink {
     if (!m)
       return InvalidArgument("attempt " + spec.Key() + " names no member of this hybrid target (" +
                              (spec.member.empty() ? "none" : "\"" + spec.member + "\"") + ")");
-    TaskSpec placed = spec;
+    ASSIGN_OR_RETURN(TaskSpec placed, OnMember(spec));
     if (store_) {
-      ASSIGN_OR_RETURN(placed.argv, UnderAgent(spec));
+      using Variables = std::map<std::string, std::string>;
+      ASSIGN_OR_RETURN(Variables credentials, Credentials());
+      if (placed.store) {
+        placed.store->credentials = credentials;  // to the run's Secret
+      } else if (!credentials.empty()) {
+        placed.env.insert(placed.env.end(), credentials.begin(), credentials.end());
+      }
     }
     ASSIGN_OR_RETURN(TaskHandle h, m->Submit(placed));
     h.member = spec.member;
@@ -360,17 +408,41 @@ class HybridBackend : public Backend, private EventSink {
 
   const Backend& First() const { return *members_.front().second; }
 
-  // `spec`'s command under `portflow agent` (this binary), which fetches
-  // its inputs from the store into its member's folder and stores its
-  // outputs from there.
-  Result<std::vector<std::string>> UnderAgent(const TaskSpec& spec) const {
+  // `spec` as its member runs it. With a store: on this machine, its
+  // command under `portflow agent` (this binary), which fetches its inputs
+  // from the store into the member's folder and stores its outputs from
+  // there; on a cluster, with the store for the pod's agent (credentials
+  // are added at Submit, never rendered).
+  Result<TaskSpec> OnMember(const TaskSpec& spec) const {
+    TaskSpec out = spec;
+    if (!store_) return out;
+    if (!here_.count(spec.member)) {
+      out.store = store_;
+      out.store->profile.clear();  // the pod's credentials come from the Secret
+      return out;
+    }
     if (self_.empty()) return Internal("cannot find the running portflow for its agent");
     // The member's folder: every path below it names a STEP/OUTPUT[/MATRIX].
-    ASSIGN_OR_RETURN(
-        std::vector<std::string> argv,
-        AgentPrefix(*store_, spec, self_, ArtifactRootOn(spec.member, spec.run_id, spec.run_dir)));
-    argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
-    return argv;
+    ASSIGN_OR_RETURN(out.argv, AgentPrefix(*store_, spec, self_,
+                                           ArtifactRootOn(spec.member, spec.run_id, spec.run_dir)));
+    out.argv.insert(out.argv.end(), spec.argv.begin(), spec.argv.end());
+    return out;
+  }
+
+  // The store's credentials as the agent reads them: the target's own,
+  // else the AWS chain's (with the profile), read once, so that a task
+  // started with a clean environment has them too.
+  Result<std::map<std::string, std::string>> Credentials() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (credentials_) return *credentials_;
+    auto c = aws::ResolveCredentials(store_->profile, aws::CredentialsEnv::FromProcess());
+    if (!c.ok())
+      return Status(c.status().code(), "the credentials of the object store " + store_->uri + ": " +
+                                           c.status().message());
+    credentials_ = {{"AWS_ACCESS_KEY_ID", c->access_key_id},
+                    {"AWS_SECRET_ACCESS_KEY", c->secret_access_key}};
+    if (!c->session_token.empty()) (*credentials_)["AWS_SESSION_TOKEN"] = c->session_token;
+    return *credentials_;
   }
 
   Backend* Find(const std::string& member) const {
@@ -390,6 +462,9 @@ class HybridBackend : public Backend, private EventSink {
   std::optional<double> budget_;
   std::optional<ObjectStoreRef> store_;  // where outputs live, with artifacts set
   std::string self_;                     // the running portflow, the agent of tasks on this machine
+  std::set<std::string> here_;           // members whose tasks run on this machine
+  // The store's credentials, for a cluster member's pods (its Secret).
+  std::optional<std::map<std::string, std::string>> credentials_;
   Clock& clock_;
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members_;
 
@@ -452,6 +527,9 @@ Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>&
       t.artifacts_endpoint = value;
     } else if (key == "profile") {
       t.profile = value;
+    } else if (key == "agentImage") {
+      if (value.empty()) return InvalidArgument("setting agentImage: the image is empty");
+      t.agent_image = value;
     } else if (key != "backend") {
       std::string known = "members";
       for (const std::string& k : kHybridKeys) known += ", " + k;
@@ -481,17 +559,8 @@ Result<std::unique_ptr<Backend>> MakeHybridBackend(
   const std::string run_id = "RUN_ID", run_dir = "/RUN_DIR";
   const auto& [first, backend] = members.front();
   for (const auto& [name, other] : members) {
+    if (!target.artifacts.empty()) continue;  // they meet in the store
     std::string dir = other->OutputsDir(run_id, run_dir);
-    if (!target.artifacts.empty()) {
-      // Through the store: a member on this machine runs each task under
-      // the agent. Pods under the agent are rendered, but their Secret and
-      // the embedded clusters' agent image are not there yet.
-      if (dir.empty() || dir != other->ArtifactRoot(run_id, run_dir))
-        return InvalidArgument("setting artifacts: member " + name +
-                               " runs its tasks on a cluster; with artifacts, only members on "
-                               "this machine (local targets) are supported yet");
-      continue;
-    }
     // Without a store, a step on one member reads what a step on another
     // made only where both keep outputs in one folder of this machine.
     if (!dir.empty() && dir == backend->OutputsDir(run_id, run_dir) &&

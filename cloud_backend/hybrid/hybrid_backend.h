@@ -24,6 +24,7 @@
 #include "core/backend.h"
 #include "core/clock.h"
 #include "core/status.h"
+#include "core/task.h"
 
 namespace portflow {
 
@@ -41,6 +42,12 @@ struct HybridTarget {
   std::string artifacts;
   std::string artifacts_endpoint;
   std::string profile;
+  // The image cluster members' pods copy the agent (portflow) from.
+  std::string agent_image = kDefaultAgentImage;
+  // The store's credentials (AWS_* variables) where they are not the AWS
+  // chain's (the hybrid rehearsal's own cloud); empty: the chain's, with
+  // `profile`, read when a cluster member's first attempt is sent.
+  std::map<std::string, std::string> credentials;
 };
 
 // A hybrid target's settings, as BackendSettings gives them. Errors name
@@ -51,7 +58,9 @@ Result<HybridTarget> ParseHybridTarget(const std::map<std::string, std::string>&
 // registry's factory does after making each member, and what tests use
 // with members of their own. InvalidArgument when the members keep
 // outputs in different places and `target.artifacts` does not say where
-// they meet.
+// they meet. With artifacts, a member on this machine (its outputs in a
+// folder here) runs each task under this binary's agent; a member on a
+// cluster, in pods under the agent from `agent_image`.
 // `clock` times the running attempts' expected cost.
 Result<std::unique_ptr<Backend>> MakeHybridBackend(
     const HybridTarget& target,

@@ -25,6 +25,9 @@ class Apart : public FakeBackend {
  public:
   using FakeBackend::FakeBackend;
   std::string OutputsDir(const std::string&, const std::string&) const override { return ""; }
+  std::string ArtifactRoot(const std::string& run, const std::string&) const override {
+    return "/outputs/" + run;
+  }
   std::string OutputsLocation(const std::string& run, const std::string&) const override {
     return "/outputs/" + run + " on the cluster's volume";
   }
@@ -236,7 +239,7 @@ TEST_F(HybridBackendTest, MembersThatKeepOutputsApartNeedAnObjectStore) {
   EXPECT_THAT(made.status().message(), HasSubstr("artifacts: s3://BUCKET/PREFIX"));
 
   // With a store: members on this machine, each with a folder of its own;
-  // a member on a cluster is refused until pods run under the agent.
+  // a member on a cluster runs its pods under the agent.
   HybridTarget stored;
   stored.artifacts = "s3://runs/p";
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> here;
@@ -249,9 +252,36 @@ TEST_F(HybridBackendTest, MembersThatKeepOutputsApartNeedAnObjectStore) {
   retired_.push_back(std::move(*both));
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> apart;
   apart.emplace_back("laptop", std::make_unique<FakeBackend>(clock_));
-  apart.emplace_back("onprem", std::make_unique<Apart>(clock_));
-  EXPECT_THAT(MakeHybridBackend(stored, std::move(apart), clock_).status().message(),
-              HasSubstr("setting artifacts: member onprem runs its tasks on a cluster"));
+  auto onprem = std::make_unique<Apart>(clock_);
+  Apart* cluster = onprem.get();
+  apart.emplace_back("onprem", std::move(onprem));
+  stored.profile = "team";
+  stored.agent_image = "registry.local/portflow:1";
+  stored.credentials = {{"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"}, {"AWS_SECRET_ACCESS_KEY", "s3cr3t"}};
+  auto mixed = MakeHybridBackend(stored, std::move(apart), clock_);
+  ASSERT_TRUE(mixed.ok()) << mixed.status().ToString();
+  Replace(std::move(*mixed));
+  hybrid_->SetEventSink(&events_);
+  EXPECT_EQ(hybrid_->ArtifactRootOn("onprem", "r", "/runs/r"), "/outputs/r")
+      << "the pod's own folder, as on the cluster alone";
+  TaskSpec t;
+  t.run_id = "r";
+  t.step = t.instance = "train";
+  t.argv = {"python3", "train.py"};
+  t.outputs = {{"model", "/outputs/r/train/model"}};
+  t.run_dir = "/runs/r";
+  t.member = "onprem";
+  auto submitted = hybrid_->Submit(t);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  ASSERT_EQ(cluster->submitted().size(), 1u);
+  TaskSpec sent = cluster->submitted()[0];
+  EXPECT_EQ(sent.argv, t.argv) << "the pod's agent runs it, not this machine's";
+  ASSERT_TRUE(sent.store.has_value());
+  EXPECT_EQ(sent.store->uri, "s3://runs/p");
+  EXPECT_EQ(sent.store->agent_image, "registry.local/portflow:1");
+  EXPECT_EQ(sent.store->profile, "") << "no profile in a pod: its Secret has the credentials";
+  EXPECT_EQ(sent.store->credentials, stored.credentials);
+  EXPECT_TRUE(sent.env.empty()) << "credentials go to the Secret, not to the Job's env";
 }
 
 // The engine over a hybrid of "small" (one CPU) and "big" (four, each
@@ -356,6 +386,45 @@ TEST_F(HybridRunTest, AnAttemptThatWaitedPastBurstAfterMoves) {
   ASSERT_EQ(big_->submitted().size(), 1u);
   EXPECT_EQ(big_->submitted()[0].attempt, 2);
   EXPECT_EQ(small_->cancelled(), std::vector<std::string>{"run1/b/1 force"});
+}
+
+// Sent to a member that foresaw a wait (a node 7 minutes away), it may
+// wait that long plus burstAfter there before it moves: its node, 11
+// minutes late, comes before that, so it does not move to the other
+// member when that frees up (at 10m, when a ends there).
+TEST_F(HybridRunTest, AnAttemptMayWaitWhatItsMemberForesaw) {
+  auto big = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  big->SetProvisioning(std::chrono::minutes(7));
+  big->SetStartDelay(std::chrono::minutes(11));
+  FakeBackend* late = big.get();
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
+  small->SetQueues(true);
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("big", std::move(big));
+  members.emplace_back("small", std::move(small));
+  Remake(std::move(members));
+  EXPECT_EQ(Run(kTwo), "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 1u) << Events("Moved");
+  EXPECT_EQ(b[0].member, "big");
+  EXPECT_EQ(late->submitted().size(), 1u);
+  EXPECT_EQ(Events("Moved"), "");
+}
+
+// Moved away from a member, it never moves back there: its node on the
+// big member comes 30 minutes late, and it waits for it there, though the
+// small one frees up at 10m.
+TEST_F(HybridRunTest, AMovedAttemptDoesNotMoveBack) {
+  small_->SetQueues(true);
+  big_->SetStartDelay(std::chrono::minutes(30));
+  EXPECT_EQ(Run(kTwo), "Succeeded");
+  auto b = Attempts("b");
+  ASSERT_EQ(b.size(), 2u) << Events("Moved");
+  EXPECT_EQ(b[1].member, "big");
+  EXPECT_EQ(b[1].state, "Succeeded");
+  EXPECT_THAT(Events("Moved"), HasSubstr("b #1 small -> big"));
+  EXPECT_THAT(Events("Moved"), Not(HasSubstr("big -> small")));
 }
 
 // The small member runs only what it can start (a laptop): the engine holds

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -25,6 +26,11 @@ std::vector<std::string> StatFields(pid_t pid) {
 }
 
 }  // namespace
+
+std::string SelfExecutable() {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
+}
 
 int64_t ProcessStartTicks(pid_t pid) {
   auto f = StatFields(pid);

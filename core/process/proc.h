@@ -19,6 +19,9 @@ struct ProcessRef {
   int64_t start_ticks = 0;
 };
 
+// The running program's path (/proc/self/exe); "" when it cannot be read.
+std::string SelfExecutable();
+
 // Field 22 of /proc/PID/stat; -1 when the process does not exist.
 int64_t ProcessStartTicks(pid_t pid);
 

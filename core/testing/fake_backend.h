@@ -54,6 +54,12 @@ class FakeBackend : public Backend {
     std::lock_guard<std::mutex> l(mu_);
     provisioning_ = wait;
   }
+  // An attempt submitted where it fits waits `delay` (Pending,
+  // Provisioning: a node being added) before it runs, whatever Place said.
+  void SetStartDelay(Duration delay) {
+    std::lock_guard<std::mutex> l(mu_);
+    start_delay_ = delay;
+  }
   // Priced like a cloud: `hourly` US dollars an hour of each attempt's
   // running time, its spend (CostSoFar) billed to the second.
   void SetPrice(double hourly) {
@@ -177,12 +183,21 @@ class FakeBackend : public Backend {
       if (queues_) {
         queued_.push_back({spec.Key(), o, spec.resources * spec.replicas});
       } else {
-        running_[spec.Key()] = {o, clock_.Now() + o.runtime, spec.resources * spec.replicas,
-                                clock_.Now()};
+        TimePoint starts = clock_.Now() + start_delay_;
+        running_[spec.Key()] = {
+            o, starts + o.runtime, spec.resources * spec.replicas, clock_.Now(),
+            start_delay_ > Duration::zero() ? std::optional<TimePoint>(starts) : std::nullopt};
         max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
       }
     }
-    if (!queues_) Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
+    if (!queues_ && start_delay_ > Duration::zero()) {
+      TaskEvent e{spec.Key(),   TaskState::kPending, clock_.Now(),
+                  std::nullopt, "Provisioning",      "a node is being added for it"};
+      e.pending = PendingReason::kProvisioning;
+      Emit(e);
+    } else if (!queues_) {
+      Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "", ""});
+    }
     Tick(clock_.Now());
     return TaskHandle{"fake", spec.Key(), "{}"};
   }
@@ -193,7 +208,11 @@ class FakeBackend : public Backend {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto it = running_.begin(); it != running_.end();) {
-        const auto& [o, end, need, start] = it->second;
+        auto& [o, end, need, start, starts] = it->second;
+        if (starts && *starts <= now) {  // its node has come
+          events.push_back({it->first, TaskState::kRunning, now, std::nullopt, "", ""});
+          starts.reset();
+        }
         if (o.hang || end > now) {
           ++it;
           continue;
@@ -252,12 +271,14 @@ class FakeBackend : public Backend {
     TimePoint end;
     ResourceRequest need;
     TimePoint start;
+    std::optional<TimePoint> starts;  // when it runs, after a start delay
   };
   std::map<std::string, Running> running_;
   bool queues_ = false;
   std::optional<double> price_;
   Duration billed_{0};  // the ended attempts' running time
   std::optional<Duration> provisioning_;
+  Duration start_delay_{0};
   struct Queued {
     std::string key;
     Outcome outcome;

@@ -57,6 +57,7 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
   fake::ClusterOptions o;
   o.nodes = 3;
   std::string work_dir = ".portflow/rehearsal";
+  std::string agent = SelfExecutable();
   for (const auto& [key, value] : settings) {
     if (key == "nodes") {
       o.nodes = std::atoi(value.c_str());
@@ -70,13 +71,18 @@ Result<std::unique_ptr<Backend>> MakeRehearsal(const std::map<std::string, std::
       o.gpus = std::atoi(value.c_str());
     } else if (key == "workDir") {
       work_dir = value;
+    } else if (key == "agentBinary") {
+      agent = value;
     } else {
       return InvalidArgument("unknown setting \"" + key +
                              "\" for the rehearsal backend (known: nodes, cpu, memory, gpus, "
-                             "workDir)");
+                             "workDir, agentBinary)");
     }
   }
   o.kubelet.execute = true;
+  // The agent image of a hybrid target's pods is this binary (or the
+  // portflow that agentBinary names, for tests).
+  o.kubelet.image_files[kDefaultAgentImage] = {{"/portflow", agent}};
   o.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
   ASSIGN_OR_RETURN(std::unique_ptr<fake::FakeCluster> cluster, fake::FakeCluster::Create(o));
   RETURN_IF_ERROR(cluster->Serve(0).status());

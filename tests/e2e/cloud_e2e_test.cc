@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "tests/testing/cli_runner.h"
 
@@ -167,6 +168,41 @@ TEST(CloudTest, TheLaptopScenarioRunsOnTheCloudRehearsalAndCostsItsNodes) {
     }
   }
   EXPECT_LT(attempts, status["cost"]["usd"].get<double>());
+}
+
+// The built-in hybrid rehearsal runs the laptop pipeline unchanged: one
+// training gang does not fit beside the other on the on-prem member and
+// moves to the cloud, whose node it waits for; the evaluation reads the
+// models trained on both, through the fake cloud's S3; the run costs the
+// cloud's node.
+TEST(CloudTest, TheLaptopScenarioRunsOnTheHybridRehearsalWithStepsOnBothMembers) {
+  TempDir dir;
+  CopyScenario("laptop-dev", dir.path());
+  CliResult r =
+      RunCli({"run", "pipeline.yaml", "--target", "hybrid-rehearsal", "--plain"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string run = FirstLine(r.out);
+  json status = json::parse(RunCli({"status", run, "-o", "json"}, dir.path()).out, nullptr, false);
+  ASSERT_TRUE(status.is_object());
+  std::map<std::string, std::string> member;
+  for (const json& i : status["instances"])
+    member[i["name"]] = i["attemptList"].back().value("member", "");
+  EXPECT_EQ(member["prepare"], "onprem") << status.dump(2);
+  std::set<std::string> trained = {member["train[lr=0.1]"], member["train[lr=0.01]"]};
+  EXPECT_EQ(trained, (std::set<std::string>{"onprem", "cloud"})) << status.dump(2);
+  std::string decisions = status["decisions"].dump();
+  EXPECT_THAT(decisions, HasSubstr("onprem -> cloud: waited "));
+  EXPECT_THAT(decisions, HasSubstr("(Unschedulable: 0/1 nodes are available: 1 Insufficient cpu."));
+  // The evaluation fetched both models from the store, and pick its metrics.
+  std::string log = r.out + r.err;
+  EXPECT_THAT(log, HasSubstr("evaluate/0 | portflow agent: fetched train/model (2 files)"));
+  EXPECT_THAT(log, HasSubstr("evaluate/0 | lr=0.1: accuracy="));
+  EXPECT_THAT(log, HasSubstr("evaluate/0 | lr=0.01: accuracy="));
+  EXPECT_THAT(log, HasSubstr("pick/0 | best model: lr=0.1"));
+  EXPECT_THAT(r.err,
+              ::testing::ContainsRegex(R"(portflow: cost \$0\.[0-9]+ \(cloud: 1 c5\.large)"));
+  ASSERT_TRUE(status["cost"].is_object()) << status.dump();
+  EXPECT_GT(status["cost"]["usd"].get<double>(), 0);
 }
 
 // A cloud target on `portflow cloud serve` (execute mode, nodes in 1 s):
