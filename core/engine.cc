@@ -325,6 +325,7 @@ Status Engine::Admit() {
         }
       }
       s.held_back = true;
+      s.placing_again = false;  // held, not placed: the next move need not wait
       reserved += request.Total();
       continue;
     }
@@ -344,7 +345,7 @@ Status Engine::Admit() {
     spec.member = s.member;
     s.attempt = attempt;
     s.started = now;
-    s.timed_out = s.cancel_sent = s.force_sent = s.moving = false;
+    s.timed_out = s.cancel_sent = s.force_sent = s.moving = s.placing_again = false;
     s.kill_at = TimePoint::max();
     s.capacity_wait.reset();
     s.running_since.reset();
@@ -447,6 +448,7 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   // failure nor a retry, and its member avoided from now on.
   if (s.moving && !s.cancel_sent && state != TaskState::kSucceeded) {
     s.moving = false;
+    s.placing_again = true;
     result.reason = "Moved";
     result.message = s.move_note;
     RETURN_IF_ERROR(SaveAttempt(i, "Cancelled", &result));
@@ -561,13 +563,20 @@ std::optional<Placement> Engine::MoveFor(size_t i, const std::string& from) {
 
 Status Engine::CheckTimers() {
   TimePoint now = clock_.Now();
+  // One move at a time: the next is decided once the last is placed again,
+  // so that the budget counts each (a member that can take one of many
+  // waiting attempts would otherwise see all of them withdrawn for it).
+  bool withdrawing = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) {
+    return s.phase != Phase::kDone && (s.moving || s.placing_again);
+  });
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.phase != Phase::kActive) continue;
     // Waited for capacity past MoveAfter where it was placed: withdrawn
     // (the terminal event places it again) when another member can take it.
-    if (move_after_ && s.capacity_wait && !s.cancel_sent && !s.moving && !s.member.empty() &&
-        now >= *s.capacity_wait + s.foreseen_wait + *move_after_ && now >= s.next_move_look) {
+    if (move_after_ && !withdrawing && s.capacity_wait && !s.cancel_sent && !s.moving &&
+        !s.member.empty() && now >= *s.capacity_wait + s.foreseen_wait + *move_after_ &&
+        now >= s.next_move_look) {
       if (std::optional<Placement> other = MoveFor(i, s.member)) {
         s.moving = true;
         s.move_note = "waited " + FormatDuration(now - *s.capacity_wait) + " for capacity (" +
@@ -577,6 +586,7 @@ Status Engine::CheckTimers() {
                                    other->member + ": " + other->why));
         PORTFLOW_LOG(LogLevel::kDebug, "engine",
                      "moving " + s.handle.key + " from " + s.member + " to " + other->member);
+        withdrawing = true;
         (void)backend_.Cancel(s.handle, true);
       }
     }
@@ -600,7 +610,8 @@ Status Engine::CheckTimers() {
 TimePoint Engine::NextWake() const {
   TimePoint wake = clock_.Now() + options_.tick;
   for (const Slot& s : slots_) {
-    if (s.phase == Phase::kBackoff) wake = std::min(wake, s.ready_at);
+    // A backoff not yet over (one over, but held, is looked at each turn).
+    if (s.phase == Phase::kBackoff && s.ready_at > clock_.Now()) wake = std::min(wake, s.ready_at);
     // The moment a wait for capacity reaches MoveAfter, then each look.
     if (move_after_ && s.capacity_wait && !s.moving && s.phase != Phase::kDone) {
       TimePoint look =

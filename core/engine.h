@@ -102,6 +102,7 @@ class Engine : public EventSink {
     std::string wait_why;
     std::vector<std::string> avoid;
     bool moving = false;
+    bool placing_again = false;  // withdrawn to move, not yet submitted again
     std::string move_note;
     TimePoint next_move_look{};
     std::optional<TimePoint> running_since;  // its attempt's first Running event

@@ -52,6 +52,13 @@ bool OnThisMachine(const Backend& b) {
   return !dir.empty() && dir == b.ArtifactRoot(run_id, run_dir);
 }
 
+// What a priced member bills an attempt for: its foreseen wait (a node is
+// billed from when it is asked for) and its expected runtime.
+Duration Billed(const PlacementRequest& request, const Placement& answer) {
+  return answer.estimated_wait.value_or(Duration::zero()) +
+         request.expected_runtime.value_or(kUnknownRuntime);
+}
+
 // A member's answer says it starts the attempt without waiting.
 bool StartsNow(const Placement& p) {
   return p.can_start_now && (!p.estimated_wait || *p.estimated_wait <= Duration::zero());
@@ -270,13 +277,21 @@ class HybridBackend : public Backend, private EventSink {
         placed.env.insert(placed.env.end(), credentials.begin(), credentials.end());
       }
     }
-    ASSIGN_OR_RETURN(TaskHandle h, m->Submit(placed));
-    h.member = spec.member;
     // A priced attempt's expected cost counts against the budget until it
-    // ends (its price from the placement that sent it here).
-    std::lock_guard<std::mutex> l(mu_);
-    if (last_ && last_->member == spec.member)
-      committed_[spec.Key()] = {last_->hourly, std::nullopt, last_->runtime};
+    // ends (its price from the placement that sent it here): from before
+    // Submit, whose member may report its end before it returns.
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (last_ && last_->member == spec.member)
+        committed_[spec.Key()] = {last_->hourly, std::nullopt, last_->runtime};
+    }
+    Result<TaskHandle> h = m->Submit(placed);
+    if (!h.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      committed_.erase(spec.Key());
+      return h.status();
+    }
+    h->member = spec.member;
     return h;
   }
 
@@ -340,8 +355,7 @@ class HybridBackend : public Backend, private EventSink {
     p.can_start_now = !held;  // submitted there now, where it waits if it must
     std::lock_guard<std::mutex> l(mu_);
     last_.reset();
-    if (p.hourly_price)
-      last_ = {p.member, *p.hourly_price, request.expected_runtime.value_or(kUnknownRuntime)};
+    if (p.hourly_price) last_ = {p.member, *p.hourly_price, Billed(request, answers[chosen])};
     return p;
   }
 
@@ -367,11 +381,14 @@ class HybridBackend : public Backend, private EventSink {
   std::vector<std::optional<double>> Estimates(const PlacementRequest& request,
                                                std::vector<Placement>& answers) {
     std::vector<std::optional<double>> out(answers.size());
-    Duration runtime = request.expected_runtime.value_or(kUnknownRuntime);
+    // Billed from when it is asked for: its foreseen wait (a node on its
+    // way) and its expected runtime.
+    std::vector<Duration> billed(answers.size());
     bool priced = false;
     for (size_t i = 0; i < answers.size(); ++i) {
       if (!answers[i].hourly_price) continue;
-      out[i] = *answers[i].hourly_price * Hours(runtime);
+      billed[i] = Billed(request, answers[i]);
+      out[i] = *answers[i].hourly_price * Hours(billed[i]);
       priced = true;
     }
     if (!budget_ || !priced) return out;
@@ -389,7 +406,7 @@ class HybridBackend : public Backend, private EventSink {
       Placement& a = answers[i];
       if (!out[i] || !a.can_ever_fit) continue;
       std::string cost = "est. " + FormatUsd(*out[i]) + " (" + FormatUsd(*a.hourly_price) +
-                         " an hour for " + FormatDuration(runtime) + ")";
+                         " an hour for " + FormatDuration(billed[i]) + ")";
       if (spent + *out[i] > *budget_) {
         a.can_start_now = a.can_ever_fit = false;
         a.reason = "Budget";

@@ -536,7 +536,8 @@ TEST_F(HybridRunTest, AResumedRunStillAvoidsWhatItMovedFrom) {
 }
 
 // With a budget: b moves to the priced member while its estimate fits
-// (its timeout at the member's price), c does not (b's estimate is
+// (the minute its node takes and its timeout, at the member's price), c
+// does not (b's estimate is
 // counted until b ends) and waits for the laptop member instead.
 TEST_F(HybridRunTest, APricedMemberTakesWhatTheBudgetAllows) {
   auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
@@ -560,9 +561,54 @@ TEST_F(HybridRunTest, APricedMemberTakesWhatTheBudgetAllows) {
   EXPECT_EQ(Attempts("b").back().member, "cloud");
   EXPECT_EQ(Attempts("c").back().member, "small") << Events("Placed");
   EXPECT_THAT(Events("Placed"), HasSubstr("b #1 cloud: moved after waiting 5m0s for small"));
-  EXPECT_THAT(Events("Placed"), HasSubstr("$6.00 an hour, est. $2.00"));
+  EXPECT_THAT(Events("Placed"), HasSubstr("$6.00 an hour, est. $2.10"));
   EXPECT_DOUBLE_EQ(*cloud_one->CostSoFar(), 2.0) << "b's 20 minutes at $6 an hour";
   EXPECT_DOUBLE_EQ(*hybrid_->CostSoFar(), 2.0);
+}
+
+// Two attempts wait past burstAfter where the budget pays for one move:
+// moves go one at a time, so that the budget counts the first before the
+// second is decided; c stays in the small member's queue (not withdrawn
+// for a member it cannot have) and starts there when a ends.
+TEST_F(HybridRunTest, MovesGoOneAtATimeWithinTheBudget) {
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
+  small->SetQueues(true);
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  auto cloud = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  cloud->SetProvisioning(std::chrono::minutes(1));
+  cloud->SetPrice(6.0);
+  cloud->Script("b", {{TaskState::kSucceeded, 0, std::chrono::minutes(20)}});
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("small", std::move(small));
+  members.emplace_back("cloud", std::move(cloud));
+  HybridTarget target;
+  target.budget = 3.0;  // one estimate of $2.10
+  Remake(std::move(members), target);
+  EXPECT_EQ(Run("    - {name: a, command: [x]}\n"
+                "    - {name: b, command: [x], timeout: 20m}\n"
+                "    - {name: c, command: [x], timeout: 20m}\n"),
+            "Succeeded");
+  ASSERT_EQ(Attempts("b").size(), 2u);
+  EXPECT_EQ(Attempts("b").back().member, "cloud");
+  ASSERT_EQ(Attempts("c").size(), 1u) << Events("Moved");
+  EXPECT_EQ(Attempts("c")[0].member, "small");
+}
+
+// A priced attempt that ends inside Submit (its member reported the end
+// before Submit returned) no longer counts against the budget: the next
+// one, which the budget pays for only alone, runs.
+TEST_F(HybridRunTest, APricedAttemptThatEndsAtOnceFreesItsEstimate) {
+  auto cloud = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  cloud->SetPrice(6.0);
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("cloud", std::move(cloud));
+  HybridTarget target;
+  target.budget = 2.5;  // one estimate of $2.00
+  Remake(std::move(members), target);
+  EXPECT_EQ(Run("    - {name: a, command: [x], timeout: 20m}\n"
+                "    - {name: b, command: [x], timeout: 20m, needs: [a]}\n"),
+            "Succeeded");
+  EXPECT_EQ(Attempts("b").back().member, "cloud");
 }
 
 // An attempt the budget can never pay for, with what the run has spent,

@@ -1,5 +1,7 @@
-// A scripted Backend for engine tests, in virtual time: each attempt of an
-// instance follows the next Outcome queued for it (default: succeed at once).
+// A scripted Backend for engine tests and simulations, in virtual time:
+// each attempt of an instance follows the next Outcome queued for it
+// (default: succeed after its PORTFLOW_SIM_DURATION variable, as the fake
+// clusters' simulate mode, else at once).
 #pragma once
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 
 #include "core/backend.h"
 #include "core/clock.h"
+#include "core/quantity.h"
 
 namespace portflow::testing {
 
@@ -176,6 +179,10 @@ class FakeBackend : public Backend {
       if (!q.empty()) {
         o = q.front();
         q.pop_front();
+      } else {
+        for (const auto& [key, value] : spec.env)
+          if (auto d = ParseDuration(value); key == "PORTFLOW_SIM_DURATION" && d.ok())
+            o.runtime = *d;
       }
       if (o.submit_error) return Unavailable("scripted submit failure");
       if (o.submit_short) return ResourceExhausted("scripted shortage");

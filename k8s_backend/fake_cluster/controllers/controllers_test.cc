@@ -89,6 +89,20 @@ TEST_F(ControllersTest, JobRunsItsCompletionsWithinParallelism) {
   EXPECT_LT(clock_.Now() - start, std::chrono::minutes(2));  // virtual time only
 }
 
+// Without the annotation, a pod runs for its first container's
+// PORTFLOW_SIM_DURATION (a workload sets it per matrix instance).
+TEST_F(ControllersTest, APodRunsForItsSimDurationVariable) {
+  json job = Job("env", 1, 1, "");
+  job["spec"]["template"]["metadata"].erase("annotations");
+  job["spec"]["template"]["spec"]["containers"][0]["env"] =
+      json::array({{{"name", "PORTFLOW_SIM_DURATION"}, {"value", "20m"}}});
+  Create("/apis/batch/v1/namespaces/default/jobs", job);
+  RunFor(std::chrono::minutes(19));
+  EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/env")["status"]["active"], 1);
+  RunFor(std::chrono::minutes(2));
+  EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/env")["status"]["succeeded"], 1);
+}
+
 TEST_F(ControllersTest, BackoffLimitFailsTheJob) {
   Create("/apis/batch/v1/namespaces/default/jobs", Job("bad", 1, 1, "1s", 3));
   RunFor(std::chrono::minutes(5));

@@ -11,8 +11,17 @@ namespace {
 
 const json& Annotations(const json& pod) { return Field(Field(pod, "metadata"), "annotations"); }
 
+// The sim.portflow.dev/duration annotation, else the first container's
+// PORTFLOW_SIM_DURATION variable (which a workload can set per matrix
+// instance), else the default.
 Duration RunsFor(const json& pod, const KubeletOptions& options) {
   std::string d = Str(Annotations(pod), "sim.portflow.dev/duration");
+  if (d.empty()) {
+    const json& containers = Field(Field(pod, "spec"), "containers");
+    if (containers.is_array() && !containers.empty())
+      for (const json& e : Field(containers[0], "env"))
+        if (Str(e, "name") == "PORTFLOW_SIM_DURATION") d = Str(e, "value");
+  }
   if (d.empty()) return options.default_duration;
   bool plain = d.find_first_not_of("0123456789.") == std::string::npos;  // seconds
   auto parsed = ParseDuration(plain ? d + "s" : d);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The scenario's claims, checked on cloud_burst's table (a ctest):
+#   every way succeeds and runs all 33 instances; the hybrid finishes sooner
+#   than on-prem only and costs less than cloud only, with attempts on both
+#   members; a tighter budget makes the hybrid cost less and take longer.
+set -euo pipefail
+bin=$1 sweep=$2
+row() { awk -F'|' -v way="$2" '{gsub(/ +/, " ")} $2 == " " way " " {print}' <<<"$1"; }
+field() { awk -F'|' -v n="$2" '{gsub(/^ +| +$/, "", $n); gsub(/[$a-z ]/, "", $n); print $n}' <<<"$1"; }
+fail() { echo "check.sh: $*" >&2; echo "$table" >&2; exit 1; }
+
+table=$("$bin" "$sweep")
+onprem=$(row "$table" "on-prem only") cloud=$(row "$table" "cloud only") hybrid=$(row "$table" "hybrid")
+for r in "$onprem" "$cloud" "$hybrid"; do
+  [[ $r == *Succeeded* ]] || fail "a way did not succeed: $r"
+  (( $(field "$r" 6) + $(field "$r" 7) == 33 )) || fail "not every instance ran once: $r"
+done
+awk -v h="$(field "$hybrid" 4)" -v o="$(field "$onprem" 4)" 'BEGIN {exit !(h < o)}' ||
+  fail "the hybrid is not sooner than on-prem only"
+awk -v h="$(field "$hybrid" 5)" -v c="$(field "$cloud" 5)" 'BEGIN {exit !(h < c)}' ||
+  fail "the hybrid does not cost less than cloud only"
+(( $(field "$hybrid" 6) > 0 && $(field "$hybrid" 7) > 0 )) || fail "the hybrid used one member"
+
+tight=$("$bin" "$sweep" 5m 5) table=$tight
+tight=$(row "$tight" "hybrid")
+[[ $tight == *Succeeded* ]] || fail "the hybrid with a \$5 budget did not succeed"
+awk -v t="$(field "$tight" 5)" -v h="$(field "$hybrid" 5)" 'BEGIN {exit !(t < h)}' ||
+  fail "a \$5 budget did not cost less"
+awk -v t="$(field "$tight" 4)" -v h="$(field "$hybrid" 4)" 'BEGIN {exit !(t > h)}' ||
+  fail "a \$5 budget did not take longer"
+echo "cloud-burst: checked"
