@@ -175,6 +175,26 @@ TEST_F(EngineTest, RetriesWithDoublingBackoffInVirtualTime) {
   EXPECT_EQ(instances[0].attempts, 4);
 }
 
+// A retry whose backoff is over but that cannot start yet (a holds the
+// room) waits for the room without spinning: time moves on to a's end.
+TEST_F(EngineTest, ARetryHeldForRoomAfterItsBackoffWaitsForIt) {
+  Load(
+      "    - {name: b, resources: {cpu: 2}, retries: {limit: 1, backoff: 1s}, command: [x]}\n"
+      "    - {name: a, resources: {cpu: 2}, command: [x]}\n");
+  backend_.Script("b", {Outcome{TaskState::kFailed, 1}, Outcome{}});
+  backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(RunIt(), "Succeeded");
+  EXPECT_THAT(Submitted(), ElementsAre("b#1", "a#1", "b#2"));
+  auto attempts = *store_->ListAttempts("run1");
+  ASSERT_EQ(attempts.size(), 3u);
+  for (const AttemptRecord& r : attempts) {
+    if (r.instance == "b" && r.attempt == 2) {
+      EXPECT_GE(r.started_ms - ToUnixMillis(start), 10 * 60 * 1000) << "after a, not before";
+    }
+  }
+}
+
 TEST_F(EngineTest, APreemptionRunsAgainWithoutUsingARetry) {
   Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
   Outcome preempted{TaskState::kFailed, 137};
