@@ -265,6 +265,8 @@ Status Engine::Restore() {
 Status Engine::Admit() {
   const auto& instances = plan_.instances();
   TimePoint now = clock_.Now();
+  answers_.clear();
+  answers_stand_ = false;
   // Capacity held back for ready instances that cannot start now, in plan
   // order: later, smaller ones may not take it, so a big gang is not starved.
   ResourceRequest reserved;
@@ -285,7 +287,7 @@ Status Engine::Admit() {
     if (!deps_ok || stopping_) continue;
     if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
     PlacementRequest request = RequestFor(i, reserved);
-    Placement placement = backend_.Place(request);
+    Placement placement = Ask(request);
     std::string moved_from;
     if (!placement.can_start_now && move_after_ && !placement.member.empty()) {
       // Held for a member that runs only what it can start (the laptop):
@@ -544,11 +546,23 @@ PlacementRequest Engine::RequestFor(size_t i, const ResourceRequest& held) const
   return request;
 }
 
+Placement Engine::Ask(const PlacementRequest& r) {
+  for (const auto& [asked, answer] : answers_) {
+    if (asked.per_replica.FitsIn(r.per_replica) && r.per_replica.FitsIn(asked.per_replica) &&
+        asked.replicas == r.replicas && asked.held.FitsIn(r.held) &&
+        asked.avoid_members == r.avoid_members && asked.expected_runtime == r.expected_runtime)
+      return answer;
+  }
+  Placement p = backend_.Place(r);
+  if (!p.can_start_now || answers_stand_) answers_.push_back({r, p});
+  return p;
+}
+
 std::optional<Placement> Engine::MoveFor(size_t i, const std::string& from) {
   Slot& s = slots_[i];
   PlacementRequest request = RequestFor(i, {});
   request.avoid_members.push_back(from);
-  Placement p = backend_.Place(request);
+  Placement p = Ask(request);
   // Only where it starts now or after a known wait (a node on its way):
   // not from one full member to wait on another; and never back to one
   // it was moved away from (no to and fro).
@@ -563,6 +577,8 @@ std::optional<Placement> Engine::MoveFor(size_t i, const std::string& from) {
 
 Status Engine::CheckTimers() {
   TimePoint now = clock_.Now();
+  answers_.clear();
+  answers_stand_ = true;  // at most one move, and nothing after it asks
   // One move at a time: the next is decided once the last is placed again,
   // so that the budget counts each (a member that can take one of many
   // waiting attempts would otherwise see all of them withdrawn for it).

@@ -124,6 +124,14 @@ class Engine : public EventSink {
   // A waiting attempt's other placement, where one can start it now (or
   // after provisioning) on another member; nullopt when none.
   std::optional<Placement> MoveFor(size_t i, const std::string& from);
+  // backend_.Place, but within one pass over the instances (answers_ is
+  // cleared at the start of each) a request refused before is refused
+  // again without asking: what is held back only grows and what runs only
+  // starts, so a long queue of alike instances costs one question. In
+  // CheckTimers, which submits nothing, every answer stands for its pass.
+  Placement Ask(const PlacementRequest& request);
+  std::vector<std::pair<PlacementRequest, Placement>> answers_;
+  bool answers_stand_ = false;  // every answer is kept, not only refusals
   // The placement question for instance `i`, keeping `held` free.
   PlacementRequest RequestFor(size_t i, const ResourceRequest& held) const;
   TimePoint NextWake() const;

@@ -195,6 +195,22 @@ TEST_F(EngineTest, ARetryHeldForRoomAfterItsBackoffWaitsForIt) {
   }
 }
 
+// A long queue of alike instances costs one placement question a pass,
+// not one per instance: 100 wait while a runs for 10 minutes (a pass each
+// virtual second), and the backend is asked about 600 times, not 60,000.
+TEST_F(EngineTest, AQueueOfAlikeInstancesIsOneQuestionAPass) {
+  std::string steps = "    - {name: a, resources: {cpu: 2}, command: [x]}\n";
+  for (int i = 0; i < 100; ++i)
+    steps += "    - {name: w" + std::to_string(i) + ", resources: {cpu: 2}, command: [x]}\n";
+  Load(steps);
+  backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  EngineOptions opts;
+  opts.tick = std::chrono::seconds(1);
+  EXPECT_EQ(RunIt(opts), "Succeeded");
+  EXPECT_LT(backend_.places(), 2000);
+  EXPECT_GT(backend_.places(), 500) << "asked each pass";
+}
+
 TEST_F(EngineTest, APreemptionRunsAgainWithoutUsingARetry) {
   Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
   Outcome preempted{TaskState::kFailed, 137};

@@ -64,17 +64,20 @@ class FakeBackend : public Backend {
     start_delay_ = delay;
   }
   // Priced like a cloud: `hourly` US dollars an hour of each attempt's
-  // running time, its spend (CostSoFar) billed to the second.
-  void SetPrice(double hourly) {
+  // running time (with `per_gpu`, of each of its GPUs: one without is
+  // free), its spend
+  // (CostSoFar) billed to the second.
+  void SetPrice(double hourly, bool per_gpu = false) {
     std::lock_guard<std::mutex> l(mu_);
     price_ = hourly;
+    per_gpu_ = per_gpu;
   }
   std::optional<double> CostSoFar() override {
     std::lock_guard<std::mutex> l(mu_);
     if (!price_) return std::nullopt;
-    Duration ran = billed_;
-    for (const auto& [key, r] : running_) ran += clock_.Now() - r.start;
-    return *price_ * std::chrono::duration<double>(ran).count() / 3600.0;
+    double usd = billed_usd_;
+    for (const auto& [key, r] : running_) usd += Cost(r.need, clock_.Now() - r.start);
+    return usd;
   }
   // What Place names as the reason an attempt cannot start now.
   void HoldReason(std::string reason) {
@@ -93,6 +96,11 @@ class FakeBackend : public Backend {
   std::vector<std::string> cancelled() {
     std::lock_guard<std::mutex> l(mu_);
     return cancelled_;
+  }
+  // How often Place was asked.
+  int places() {
+    std::lock_guard<std::mutex> l(mu_);
+    return places_;
   }
   // Most attempts that ran at the same time.
   int max_parallel() {
@@ -128,7 +136,7 @@ class FakeBackend : public Backend {
         return OkStatus();
       }
       if (!force && it->second.outcome.ignores_sigterm) return OkStatus();
-      billed_ += clock_.Now() - it->second.start;
+      billed_usd_ += Cost(it->second.need, clock_.Now() - it->second.start);
       running_.erase(it);
       events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
                         ExitResult{143, 15, false, "Cancelled", "stopped"}, "Cancelled", ""});
@@ -157,13 +165,14 @@ class FakeBackend : public Backend {
 
   Placement DoPlace(const PlacementRequest& request) override {
     std::lock_guard<std::mutex> l(mu_);
+    ++places_;
     ResourceRequest in_use;
     for (const auto& [key, r] : running_) in_use += r.need;
     Placement p = PlaceInSlots(request, capacity_, in_use);
     if (!p.can_start_now) p.reason = hold_reason_;
     p.member = member_;
     p.queues = queues_;
-    p.hourly_price = price_;
+    if (price_) p.hourly_price = Hourly(request.per_replica * request.replicas);
     if (provisioning_ && p.can_ever_fit) {
       p.can_start_now = p.elastic = true;
       p.estimated_wait = *provisioning_;
@@ -224,7 +233,7 @@ class FakeBackend : public Backend {
           ++it;
           continue;
         }
-        billed_ += now - start;
+        billed_usd_ += Cost(need, now - start);
         std::string reason = o.state == TaskState::kSucceeded ? "Completed" : "Error";
         ExitResult r{o.exit_code, 0, false, o.reason.empty() ? reason : o.reason, "scripted end"};
         events.push_back({it->first, o.state, now, r, r.reason, ""});
@@ -282,8 +291,15 @@ class FakeBackend : public Backend {
   };
   std::map<std::string, Running> running_;
   bool queues_ = false;
+  // (mu_ held) What an attempt needing `need` costs an hour, and for `d`.
+  double Hourly(const ResourceRequest& need) const { return *price_ * (per_gpu_ ? need.gpus : 1); }
+  double Cost(const ResourceRequest& need, Duration d) const {
+    return price_ ? Hourly(need) * std::chrono::duration<double>(d).count() / 3600.0 : 0;
+  }
+
   std::optional<double> price_;
-  Duration billed_{0};  // the ended attempts' running time
+  bool per_gpu_ = false;
+  double billed_usd_ = 0;  // the ended attempts' cost
   std::optional<Duration> provisioning_;
   Duration start_delay_{0};
   struct Queued {
@@ -296,6 +312,7 @@ class FakeBackend : public Backend {
   std::vector<TaskSpec> submitted_;
   std::vector<std::string> cancelled_;
   int max_parallel_ = 0;
+  int places_ = 0;
 };
 
 }  // namespace portflow::testing

@@ -1,6 +1,7 @@
-// scenarios/cloud-burst: the sweep of sweep.yaml run three ways in virtual
-// time (on-prem only, cloud only, hybrid), printing the makespan, the cost
-// and how many attempts ran where, as a table.
+// scenarios/cloud-burst: the sweep of sweep.yaml, or a generated trace of
+// jobs arriving over time, run three ways in virtual time (on-prem only,
+// cloud only, hybrid), printing the makespan, the cost and how many
+// attempts ran where, as a table.
 //
 // The policy is portflow's own: the engine (core/engine.h) drives the run,
 // records it in a run store and moves what waits past burstAfter; the
@@ -8,18 +9,28 @@
 // budget. The members are models in virtual time (core/testing/
 // fake_backend.h), each attempt running for its PORTFLOW_SIM_DURATION:
 //   onprem: 8 GPUs; what does not fit waits in its queue (Unschedulable);
-//   cloud:  a node per attempt (g5.xlarge, one A10G, $1.006 an hour on
-//           demand), ready PROVISIONING after it is asked for and billed
-//           from then, as the cloud backend's estimate says.
+//   cloud:  a node per attempt (of the g5 family: $1.006 an hour per A10G
+//           GPU, as g5.xlarge on demand; up to 4 GPUs), ready PROVISIONING
+//           after it is asked for and billed from then, as the cloud
+//           backend's estimate says.
+//
+// The trace: JOBS jobs (seeded) arriving as a Poisson process, one every
+// 4.3 minutes on average (about 1.25 times what 8 GPUs serve), each with
+// 1, 2 or 4 GPUs (60/25/15%) for 10 to 40 minutes. A job's arrival is a
+// step of its own (arrive-N, a timer on the on-prem member that holds
+// nothing) that the job (job-N) needs; only jobs are counted.
 //
 // Usage: cloud_burst WORKLOAD.yaml [BURST_AFTER] [BUDGET_USD] [PROVISIONING]
-//        (defaults 5m, 40, 90s)
+//        cloud_burst --trace JOBS [SEED] [BURST_AFTER] [BUDGET_USD] [PROVISIONING]
+//        (defaults: seed 7, 5m, 40, 90s)
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "cloud_backend/hybrid/hybrid_backend.h"
@@ -35,7 +46,7 @@ using namespace portflow;
 
 namespace {
 
-constexpr double kGpuNodeHourly = 1.006;  // g5.xlarge on demand, catalog/aws.csv
+constexpr double kGpuHourly = 1.006;  // g5.xlarge on demand, catalog/aws.csv
 
 struct Members {
   Duration provisioning;
@@ -47,10 +58,10 @@ struct Members {
   }
   std::unique_ptr<testing::FakeBackend> Cloud(FakeClock& clock) const {
     auto b = std::make_unique<testing::FakeBackend>(
-        clock, ResourceRequest{4000, int64_t{16} << 30, 1});  // one node's room
+        clock, ResourceRequest{48000, int64_t{192} << 30, 4});  // the largest node's room
     b->SetProvisioning(provisioning);
     b->SetStartDelay(provisioning);
-    b->SetPrice(kGpuNodeHourly);
+    b->SetPrice(kGpuHourly, /*per_gpu=*/true);
     return b;
   }
 };
@@ -66,7 +77,7 @@ struct Outcome {
 // Runs `plan` on `backend` (named `where` when it has no members) to its
 // end in a run store of its own, on `clock`.
 Outcome Run(const Plan& plan, Backend& backend, FakeClock& clock, const std::string& where,
-            const std::string& dir) {
+            const std::string& dir, Duration tick) {
   Outcome out;
   std::filesystem::remove_all(dir);
   auto store = RunStore::Open(dir);
@@ -83,7 +94,7 @@ Outcome Run(const Plan& plan, Backend& backend, FakeClock& clock, const std::str
   if (Status st = (*store)->CreateRun(run); !st.ok()) return out;
   TimePoint start = clock.Now();
   EngineOptions options;
-  options.tick = std::chrono::seconds(1);  // virtual seconds: no one watches
+  options.tick = tick;  // virtual time: no one watches
   Engine engine(plan, backend, **store, clock, options);
   Result<std::string> state = engine.Run(run);
   out.state = state.ok() ? *state : state.status().ToString();
@@ -91,6 +102,7 @@ Outcome Run(const Plan& plan, Backend& backend, FakeClock& clock, const std::str
   out.cost = backend.CostSoFar();
   if (auto attempts = (*store)->ListAttempts(run.id); attempts.ok()) {
     for (const AttemptRecord& a : *attempts) {
+      if (a.instance.rfind("arrive-", 0) == 0) continue;  // a trace's timers
       if (a.state == "Succeeded") ++out.ran[a.member.empty() ? where : a.member];
       if (a.reason == "Moved") ++out.moved;
     }
@@ -106,27 +118,75 @@ std::string Minutes(Duration d) {
 
 }  // namespace
 
+// The trace as a workload (see the top of this file), made here: as YAML
+// it would pass the 1 MiB a workload file may hold.
+Workload TraceWorkload(int jobs, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::exponential_distribution<double> gap(1.0 / (4.3 * 60));  // seconds between arrivals
+  std::uniform_int_distribution<int> seconds(600, 2400);
+  std::discrete_distribution<int> size({60, 25, 15});
+  const int gpus[] = {1, 2, 4};
+  Workload w;
+  w.file = "trace";
+  w.dir = ".";
+  w.name = "trace";
+  w.image = "registry.local/team/trainer:1";
+  double at = 0;
+  for (int j = 0; j < jobs; ++j) {
+    at += gap(rng);
+    Step arrive;
+    arrive.name = "arrive-" + std::to_string(j);
+    arrive.command = {{"sleep", {}}};
+    arrive.resources = {1, 1 << 20, 0};
+    arrive.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(static_cast<int64_t>(at)) + "s", {}}}};
+    Step job;
+    job.name = "job-" + std::to_string(j);
+    job.needs = {arrive.name};
+    job.needs_pos = {{}};
+    job.command = {{"train", {}}};
+    job.resources = {2000, int64_t{8} << 30, gpus[size(rng)]};
+    job.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(seconds(rng)) + "s", {}}}};
+    w.steps.push_back(std::move(arrive));
+    w.steps.push_back(std::move(job));
+  }
+  return w;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: cloud_burst WORKLOAD.yaml [BURST_AFTER] [BUDGET_USD] [PROVISIONING]\n");
+                 "usage: cloud_burst WORKLOAD.yaml [BURST_AFTER] [BUDGET_USD] [PROVISIONING]\n"
+                 "       cloud_burst --trace JOBS [SEED] [BURST_AFTER] [BUDGET_USD] "
+                 "[PROVISIONING]\n");
     return 2;
   }
   if (std::getenv("BURST_DEBUG")) SetConsoleLogLevel(LogLevel::kDebug);
-  LoadResult loaded = LoadWorkloadFile(argv[1]);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "%s", loaded.diagnostics.ToString().c_str());
-    return 2;
+  const bool trace = std::string(argv[1]) == "--trace";
+  if (trace && argc < 3) return std::fprintf(stderr, "cloud_burst: --trace JOBS\n"), 2;
+  std::optional<Workload> workload;
+  if (trace) {
+    workload =
+        TraceWorkload(std::atoi(argv[2]), argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 7);
+  } else {
+    LoadResult loaded = LoadWorkloadFile(argv[1]);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "%s", loaded.diagnostics.ToString().c_str());
+      return 2;
+    }
+    workload = std::move(*loaded.workload);
   }
-  auto plan = Plan::Build(std::move(*loaded.workload));
+  auto plan = Plan::Build(std::move(*workload));
   if (!plan.ok()) {
     std::fprintf(stderr, "cloud_burst: %s\n", plan.status().ToString().c_str());
     return 2;
   }
+  int a = trace ? 4 : 2;  // the first of BURST_AFTER, BUDGET_USD, PROVISIONING
   HybridTarget hybrid;
-  hybrid.burst_after = ParseDuration(argc > 2 ? argv[2] : "5m").value();
-  hybrid.budget = std::atof(argc > 3 ? argv[3] : "40");
-  Members members{ParseDuration(argc > 4 ? argv[4] : "90s").value()};
+  hybrid.burst_after = ParseDuration(argc > a ? argv[a] : "5m").value();
+  hybrid.budget = std::atof(argc > a + 1 ? argv[a + 1] : "40");
+  Members members{ParseDuration(argc > a + 2 ? argv[a + 2] : "90s").value()};
+  // A trace spans weeks of virtual time: the engine looks each minute.
+  Duration tick = trace ? std::chrono::minutes(1) : std::chrono::seconds(1);
   const std::string dir = std::filesystem::temp_directory_path().string() + "/portflow-burst-" +
                           std::to_string(::getpid());
 
@@ -134,12 +194,12 @@ int main(int argc, char** argv) {
   {
     FakeClock clock;
     auto onprem = members.OnPrem(clock);
-    ways["on-prem only"] = Run(*plan, *onprem, clock, "onprem", dir + "/onprem");
+    ways["on-prem only"] = Run(*plan, *onprem, clock, "onprem", dir + "/onprem", tick);
   }
   {
     FakeClock clock;
     auto cloud = members.Cloud(clock);
-    ways["cloud only"] = Run(*plan, *cloud, clock, "cloud", dir + "/cloud");
+    ways["cloud only"] = Run(*plan, *cloud, clock, "cloud", dir + "/cloud", tick);
   }
   {
     FakeClock clock;
@@ -151,15 +211,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cloud_burst: %s\n", backend.status().ToString().c_str());
       return 1;
     }
-    ways["hybrid"] = Run(*plan, **backend, clock, "hybrid", dir + "/hybrid");
+    ways["hybrid"] = Run(*plan, **backend, clock, "hybrid", dir + "/hybrid", tick);
   }
   std::filesystem::remove_all(dir);
 
   std::printf(
-      "%zu instances; on-prem: 8 GPUs; cloud: a g5.xlarge node per attempt, ready after "
-      "%s; hybrid: burstAfter %s, budget %s\n\n",
-      plan->instances().size(), FormatDuration(members.provisioning).c_str(),
-      FormatDuration(hybrid.burst_after).c_str(), FormatUsd(*hybrid.budget).c_str());
+      "%s; on-prem: 8 GPUs; cloud: a node per attempt, ready after %s; hybrid: "
+      "burstAfter %s, budget %s\n\n",
+      trace ? (std::string(argv[2]) + " jobs arriving over time").c_str()
+            : (std::to_string(plan->instances().size()) + " instances").c_str(),
+      FormatDuration(members.provisioning).c_str(), FormatDuration(hybrid.burst_after).c_str(),
+      FormatUsd(*hybrid.budget).c_str());
   std::printf("| %-12s | %-9s | %-10s | %-8s | %-10s | %-9s | %-5s |\n", "way", "state", "makespan",
               "cost", "on on-prem", "on cloud", "moved");
   std::printf(
