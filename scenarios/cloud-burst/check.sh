@@ -7,7 +7,10 @@
 set -euo pipefail
 bin=$1 sweep=$2
 row() { awk -F'|' -v way="$2" '{gsub(/ +/, " ")} $2 == " " way " " {print}' <<<"$1"; }
-field() { awk -F'|' -v n="$2" '{gsub(/^ +| +$/, "", $n); gsub(/[$a-z ]/, "", $n); print $n}' <<<"$1"; }
+# Field N of a row, a number: makespans in hours become minutes.
+field() {
+  awk -F'|' -v n="$2" '{v = $n; h = v ~ / h *$/; gsub(/[$a-z ]/, "", v); print h ? v * 60 : v}' <<<"$1"
+}
 fail() { echo "check.sh: $*" >&2; echo "$table" >&2; exit 1; }
 
 table=$("$bin" "$sweep")

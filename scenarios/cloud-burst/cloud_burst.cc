@@ -110,9 +110,15 @@ Outcome Run(const Plan& plan, Backend& backend, FakeClock& clock, const std::str
   return out;
 }
 
-std::string Minutes(Duration d) {
+// "45.2 min", or "989.4 h" past ten hours.
+std::string Span(Duration d) {
+  double minutes = std::chrono::duration<double>(d).count() / 60;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f min", std::chrono::duration<double>(d).count() / 60);
+  if (minutes < 600) {
+    std::snprintf(buf, sizeof buf, "%.1f min", minutes);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f h", minutes / 60);
+  }
   return buf;
 }
 
@@ -230,7 +236,7 @@ int main(int argc, char** argv) {
   for (const char* way : {"on-prem only", "cloud only", "hybrid"}) {
     const Outcome& o = ways[way];
     std::printf("| %-12s | %-9s | %-10s | %-8s | %10d | %9d | %5d |\n", way, o.state.c_str(),
-                Minutes(o.makespan).c_str(), o.cost ? FormatUsd(*o.cost).c_str() : "-",
+                Span(o.makespan).c_str(), o.cost ? FormatUsd(*o.cost).c_str() : "-",
                 o.ran.count("onprem") ? o.ran.at("onprem") : 0,
                 o.ran.count("cloud") ? o.ran.at("cloud") : 0, o.moved);
     ok = ok && o.state == "Succeeded";

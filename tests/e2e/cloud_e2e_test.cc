@@ -198,6 +198,8 @@ TEST(CloudTest, TheLaptopScenarioRunsOnTheHybridRehearsalWithStepsOnBothMembers)
   EXPECT_THAT(log, HasSubstr("evaluate/0 | portflow agent: fetched train/model (2 files)"));
   EXPECT_THAT(log, HasSubstr("evaluate/0 | lr=0.1: accuracy="));
   EXPECT_THAT(log, HasSubstr("evaluate/0 | lr=0.01: accuracy="));
+  EXPECT_THAT(log, HasSubstr("pick/0 | portflow agent: fetched train/model (2 files)"))
+      << "the pick step reads outputs made on both members";
   EXPECT_THAT(log, HasSubstr("pick/0 | best model: lr=0.1"));
   EXPECT_THAT(r.err,
               ::testing::ContainsRegex(R"(portflow: cost \$0\.[0-9]+ \(cloud: 1 c5\.large)"));
