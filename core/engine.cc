@@ -462,6 +462,7 @@ Status Engine::HandleEvent(const TaskEvent& e) {
                     "attempt " + std::to_string(s.attempt) + " withdrawn from " + s.member + ": " +
                         s.move_note + "; placed again (a move, not a retry)");
   }
+  s.moving = false;  // ended otherwise (its timeout, say) while it was being moved
   if (s.timed_out) {
     state = TaskState::kFailed;
     result.reason = "Timeout";

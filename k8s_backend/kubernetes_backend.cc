@@ -39,6 +39,7 @@ std::string Label(const json& o, const char* key) {
 struct Attempt {
   std::string key, run_id, instance, run_dir, job;
   int attempt = 1, replicas = 1;
+  bool store = false;    // runs under the agent, with the run's store Secret
   ResourceRequest need;  // all replicas'; what it holds of the cluster until it ends
   TaskState sent = TaskState::kUnknown;  // the last state reported
   std::string sent_reason;
@@ -175,8 +176,14 @@ class KubernetesBackend : public Backend {
   }
 
   // The run's Secret with the object store's credentials goes, when the
-  // run made one (in this process or before a resume): deleted by its name.
+  // run has one (made in this process, or its attempts recovered after a
+  // resume use one): deleted by its name.
   std::optional<RunCost> FinishRun(const std::string& run_id) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      store_secrets_.erase(run_id);
+      if (!secret_runs_.erase(run_id)) return std::nullopt;
+    }
     auto client = Client();
     if (!client.ok()) return std::nullopt;
     std::string secret = k8s::StoreSecretName(run_id);
@@ -216,12 +223,14 @@ class KubernetesBackend : public Backend {
       a->run_dir = Str(data, "run_dir");
       a->attempt = data.value("attempt", 1);
       a->replicas = data.value("replicas", 1);
+      a->store = data.value("store", false);
       // Reported Running (re-attached); what the pods do is then sent as
       // for a new attempt: Running, or Pending with why it waits.
       a->sent = TaskState::kPending;
       {
         std::lock_guard<std::mutex> l(mu_);
         Track(a);
+        if (a->store) secret_runs_.insert(run_id);  // to be deleted at the run's end
       }
       attached.push_back(a);
     }
@@ -317,6 +326,7 @@ class KubernetesBackend : public Backend {
     a->run_dir = spec.run_dir;
     a->attempt = spec.attempt;
     a->replicas = spec.replicas;
+    a->store = spec.store.has_value();
     a->need = spec.resources * spec.replicas;
     a->job = k8s::JobName(spec);
     std::error_code ec;
@@ -392,6 +402,7 @@ class KubernetesBackend : public Backend {
                                    " with the object store's credentials: " + st.message());
     std::lock_guard<std::mutex> l(mu_);
     store_secrets_.insert(spec.run_id);
+    secret_runs_.insert(spec.run_id);
     return OkStatus();
   }
 
@@ -407,9 +418,10 @@ class KubernetesBackend : public Backend {
   }
 
   std::string HandleData(const Attempt& a) const {
-    return json{{"namespace", paths_.ns}, {"job", a.job},         {"run_dir", a.run_dir},
-                {"instance", a.instance}, {"attempt", a.attempt}, {"replicas", a.replicas}}
-        .dump();
+    json data = {{"namespace", paths_.ns}, {"job", a.job},         {"run_dir", a.run_dir},
+                 {"instance", a.instance}, {"attempt", a.attempt}, {"replicas", a.replicas}};
+    if (a.store) data["store"] = true;
+    return data.dump();
   }
 
   Result<std::vector<json>> RenderObjects(const TaskSpec& spec) const {
@@ -754,7 +766,10 @@ class KubernetesBackend : public Backend {
   ResourceRequest in_use_;                                    // what the attempts not ended request
   std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
   std::map<std::string, json> jobs_;                          // as the watchers saw them
-  std::set<std::string> store_secrets_;  // runs whose store Secret this process made
+  // Runs whose store Secret this process made (not made again), and the
+  // runs with one to delete at FinishRun: those, and those of attempts
+  // recovered after a resume that use one.
+  std::set<std::string> store_secrets_, secret_runs_;
   std::map<std::string, std::map<std::string, json>> pods_;  // by Job, then by name
   k8s::RunWatches watches_{paths_,
                            {[this](const std::string& type, const json& o) { OnJob(type, o); },

@@ -340,7 +340,16 @@ TEST_F(KubernetesBackendTest, TheStoresCredentialsAreTheRunsSecretUntilItEnds) {
   data = nlohmann::json::parse(cluster_->Handle({"GET", secret, {}, ""}).body)["data"];
   EXPECT_EQ(data["AWS_SECRET_ACCESS_KEY"], Base64Encode("second"));
 
-  NewBackend();  // the run ends in a portflow that made none of it
+  NewBackend();  // a run with no store: its end deletes nothing
+  (void)backend_->FinishRun("pending");
+  EXPECT_EQ(cluster_->Handle({"GET", secret, {}, ""}).status, 200);
+
+  // The run ends in a portflow that made none of it but recovered its
+  // attempt under the agent.
+  auto handle = backend_->Submit(t);
+  ASSERT_TRUE(handle.ok());
+  NewBackend();
+  ASSERT_TRUE(backend_->Recover("pending", {*handle}).ok());
   (void)backend_->FinishRun("pending");
   EXPECT_EQ(cluster_->Handle({"GET", secret, {}, ""}).status, 404);
 }

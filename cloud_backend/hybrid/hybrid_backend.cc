@@ -283,7 +283,7 @@ class HybridBackend : public Backend, private EventSink {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (last_ && last_->member == spec.member)
-        committed_[spec.Key()] = {last_->hourly, std::nullopt, last_->runtime};
+        committed_[spec.Key()] = {last_->hourly, clock_.Now(), last_->wait, last_->runtime};
     }
     Result<TaskHandle> h = m->Submit(placed);
     if (!h.ok()) {
@@ -355,7 +355,9 @@ class HybridBackend : public Backend, private EventSink {
     p.can_start_now = !held;  // submitted there now, where it waits if it must
     std::lock_guard<std::mutex> l(mu_);
     last_.reset();
-    if (p.hourly_price) last_ = {p.member, *p.hourly_price, Billed(request, answers[chosen])};
+    if (p.hourly_price)
+      last_ = {p.member, *p.hourly_price, answers[chosen].estimated_wait.value_or(Duration::zero()),
+               request.expected_runtime.value_or(kUnknownRuntime)};
     return p;
   }
 
@@ -398,8 +400,7 @@ class HybridBackend : public Backend, private EventSink {
       std::lock_guard<std::mutex> l(mu_);
       TimePoint now = clock_.Now();
       for (const auto& [key, c] : committed_) {
-        Duration left = c.started ? c.runtime - (now - *c.started) : c.runtime;
-        ahead += c.hourly * Hours(std::max(left, Duration::zero()));
+        ahead += c.hourly * Hours(std::max(c.Left(now), Duration::zero()));
       }
     }
     for (size_t i = 0; i < answers.size(); ++i) {
@@ -453,6 +454,12 @@ class HybridBackend : public Backend, private EventSink {
     std::lock_guard<std::mutex> l(mu_);
     if (credentials_) return *credentials_;
     auto c = aws::ResolveCredentials(store_->profile, aws::CredentialsEnv::FromProcess());
+    if (c.status().code() == StatusCode::kNotFound && store_->profile.empty()) {
+      // None here: pods with a role of their own need none, and an agent on
+      // this machine says what it lacks.
+      credentials_.emplace();
+      return *credentials_;
+    }
     if (!c.ok())
       return Status(c.status().code(), "the credentials of the object store " + store_->uri + ": " +
                                            c.status().message());
@@ -486,16 +493,23 @@ class HybridBackend : public Backend, private EventSink {
   std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members_;
 
   std::mutex mu_;  // members' threads send events
+  // A priced attempt's estimate: billed from its Submit for the foreseen
+  // wait and then its runtime; once it runs, for what is left of the
+  // runtime (the wait is in the member's spend by then).
   struct Committed {
     double hourly;
+    TimePoint submitted;
+    Duration wait, runtime;            // foreseen, expected
     std::optional<TimePoint> started;  // its first Running event
-    Duration runtime;                  // expected
+    Duration Left(TimePoint now) const {
+      return started ? runtime - (now - *started) : wait + runtime - (now - submitted);
+    }
   };
   std::map<std::string, Committed> committed_;  // priced attempts not yet ended, by key
   struct Estimate {
     std::string member;
     double hourly;
-    Duration runtime;
+    Duration wait, runtime;
   };
   std::optional<Estimate> last_;  // of the latest placement, for the Submit that follows
 };

@@ -284,6 +284,33 @@ TEST_F(HybridBackendTest, MembersThatKeepOutputsApartNeedAnObjectStore) {
   EXPECT_TRUE(sent.env.empty()) << "credentials go to the Secret, not to the Job's env";
 }
 
+// With no credentials on this machine (none in the environment, no
+// shared files) and no profile named, a cluster member's attempts go
+// without any: its pods may have a role of their own.
+TEST_F(HybridBackendTest, NoCredentialsHereIsNoneForThePods) {
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+  ::setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+  for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"}) ::unsetenv(v);
+  HybridTarget target;
+  target.artifacts = "s3://runs/p";
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  auto onprem = std::make_unique<Apart>(clock_);
+  Apart* cluster = onprem.get();
+  members.emplace_back("onprem", std::move(onprem));
+  auto made = MakeHybridBackend(target, std::move(members), clock_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  Replace(std::move(*made));
+  hybrid_->SetEventSink(&events_);
+  TaskSpec t = Spec("train", "onprem");
+  auto submitted = hybrid_->Submit(t);
+  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  ::unsetenv("AWS_CONFIG_FILE");
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  ASSERT_EQ(cluster->submitted().size(), 1u);
+  ASSERT_TRUE(cluster->submitted()[0].store.has_value());
+  EXPECT_TRUE(cluster->submitted()[0].store->credentials.empty());
+}
+
 // The engine over a hybrid of "small" (one CPU) and "big" (four, each
 // attempt after a minute of provisioning, as a cloud that adds a node),
 // burstAfter 5m, in virtual time.

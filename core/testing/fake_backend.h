@@ -189,9 +189,13 @@ class FakeBackend : public Backend {
         o = q.front();
         q.pop_front();
       } else {
-        for (const auto& [key, value] : spec.env)
-          if (auto d = ParseDuration(value); key == "PORTFLOW_SIM_DURATION" && d.ok())
+        for (const auto& [key, value] : spec.env) {
+          // As the fake kubelet reads it: a bare number is seconds.
+          bool bare = value.find_first_not_of("0123456789.") == std::string::npos;
+          if (auto d = ParseDuration(bare ? value + "s" : value);
+              key == "PORTFLOW_SIM_DURATION" && d.ok())
             o.runtime = *d;
+        }
       }
       if (o.submit_error) return Unavailable("scripted submit failure");
       if (o.submit_short) return ResourceExhausted("scripted shortage");
