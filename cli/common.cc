@@ -13,6 +13,7 @@
 
 #include "cli/run_index.h"
 #include "core/clock.h"
+#include "core/process/proc.h"
 
 namespace portflow::cli {
 
@@ -159,10 +160,10 @@ std::unique_ptr<RunLog> OpenRunLog(const std::string& run_dir) {
 bool EngineAlive(int pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
   // A recycled pid is not our engine: it must run the same program.
-  std::error_code a, b;
-  auto theirs = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", a);
-  auto ours = std::filesystem::read_symlink("/proc/self/exe", b);
-  return !a && !b && theirs == ours;
+  std::error_code ec;
+  auto theirs = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  std::string ours = SelfExecutable();
+  return !ec && !ours.empty() && theirs.string() == ours;
 }
 
 std::string FormatElapsed(int64_t ms) {
