@@ -42,18 +42,33 @@ Status Untar(const std::string& tar, const std::string& to) {
 // artifacts): its where is s3://BUCKET/PREFIX/RUN.
 bool InStore(const json& where) { return where.value("where", "").rfind("s3://", 0) == 0; }
 
-// Each of `outputs` from the store into `to`/REL, with the endpoint and
-// credentials the run's target names (artifactsEndpoint, profile).
+// Each of `outputs` from the store into `to`/REL. A hybrid target's store
+// is read with the endpoint and credentials it names (artifactsEndpoint,
+// profile), without making its members; a built-in target's
+// (hybrid-rehearsal) is the one its backend makes, which then serves it.
 Status FetchFromStore(const RunRecord& run, const std::string& location,
                       const std::vector<OutputPlace>& outputs, const std::string& to) {
   ASSIGN_OR_RETURN(Target target, FindTarget(run.workload_dir, run.target));
   std::string base = location.substr(0, location.size() - run.id.size() - 1);  // less "/RUN"
   ASSIGN_OR_RETURN(artifacts::StoreUri uri, artifacts::ParseStoreUri(base));
-  ASSIGN_OR_RETURN(
-      aws::Credentials credentials,
-      aws::ResolveCredentials(target.settings["profile"], aws::CredentialsEnv::FromProcess()));
-  // No artifactsEndpoint: AWS's own.
-  aws::Client client(target.settings["artifactsEndpoint"], "us-east-1", credentials);
+  std::string endpoint = target.settings["artifactsEndpoint"], region = "us-east-1";
+  aws::Credentials credentials;
+  std::unique_ptr<Backend> backend;  // kept while fetching
+  if (target.backend == "hybrid") {
+    ASSIGN_OR_RETURN(credentials, aws::ResolveCredentials(target.settings["profile"],
+                                                          aws::CredentialsEnv::FromProcess()));
+  } else {
+    ASSIGN_OR_RETURN(backend, BackendFor(run.workload_dir, run.target));
+    ASSIGN_OR_RETURN(std::optional<ObjectStoreRef> store, backend->OutputsStore());
+    if (!store)
+      return FailedPrecondition("target " + run.target + " keeps no object store for outputs");
+    endpoint = store->endpoint;
+    region = store->region;
+    credentials = {store->credentials["AWS_ACCESS_KEY_ID"],
+                   store->credentials["AWS_SECRET_ACCESS_KEY"],
+                   store->credentials["AWS_SESSION_TOKEN"], "target " + run.target};
+  }
+  aws::Client client(endpoint, region, credentials);  // no endpoint: AWS's own
   aws::S3 s3(client);
   artifacts::RunArtifacts store(s3, uri, run.id);
   for (const OutputPlace& o : outputs) {

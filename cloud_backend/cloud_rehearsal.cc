@@ -2,6 +2,7 @@
 // embedded in this process (EKS, SQS and the cluster its instances join,
 // served on loopback), in execute mode: pods are processes of this machine,
 // nodes join 3 s after they are asked for, and the bill is the fake cloud's.
+// Its S3 keeps what it holds under the work folder.
 #include <filesystem>
 
 #include "cloud_backend/cloud_backend_internal.h"
@@ -94,6 +95,9 @@ Result<CloudRehearsal> MakeCloudRehearsal(const std::map<std::string, std::strin
   // portflow that agentBinary names, for tests).
   f.kubelet.image_files[kDefaultAgentImage] = {{"/portflow", agent}};
   f.kubelet.exec_root = std::filesystem::absolute(work_dir).lexically_normal().string();
+  // Its S3 outlives the process, as the outputs of a run that a resume goes
+  // on with must.
+  f.s3_dir = f.kubelet.exec_root + "/s3";
   ASSIGN_OR_RETURN(std::unique_ptr<fake_cloud::FakeCloud> cloud, fake_cloud::FakeCloud::Make(f));
   RETURN_IF_ERROR(cloud->Serve(0));
 

@@ -135,6 +135,12 @@ class Backend {
   virtual std::string OutputsDir(const std::string& run_id, const std::string& run_dir) const {
     return ArtifactRoot(run_id, run_dir);
   }
+  // The object store that holds the outputs (a hybrid target's
+  // artifacts), with the credentials that read it; nullopt where outputs
+  // are not in one.
+  virtual Result<std::optional<ObjectStoreRef>> OutputsStore() {
+    return std::optional<ObjectStoreRef>();
+  }
   // A tar archive of what is at `rel` under run `run_id`'s artifact root
   // (all of it when empty), read from where only the backend reaches it (a
   // cluster's volume, by a short-lived pod that runs `image`).

@@ -102,7 +102,7 @@ FakeCloud::FakeCloud(FakeCloudOptions options)
     : options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : RealClock()),
       sqs_(clock_),
-      s3_(clock_, options_.region) {}
+      s3_(clock_, options_.region, options_.s3_dir) {}
 
 FakeCloud::~FakeCloud() {
   {
@@ -131,6 +131,7 @@ Result<std::unique_ptr<FakeCloud>> FakeCloud::Make(FakeCloudOptions options) {
   cloud->ec2_ =
       std::make_unique<FakeEc2>(cloud->clock_, ec2, static_cast<NodeEvents*>(cloud.get()));
   for (const GroupConfig& g : o.groups) RETURN_IF_ERROR(cloud->ec2_->AddGroup(g));
+  RETURN_IF_ERROR(cloud->s3_.Load());
   cloud->sqs_.CreateQueue(o.queue);
   fake::ClusterOptions cluster;
   cluster.nodes = 0;  // Nodes come with instances

@@ -53,6 +53,9 @@ struct FakeCloudOptions {
   std::optional<AutoscalerOptions> autoscaler;
   // Random when empty.
   std::string access_key_id, secret_access_key;
+  // Where S3 keeps its buckets and objects, so that a later cloud made with
+  // the same folder has them (FakeS3); in memory only when empty.
+  std::string s3_dir;
   Clock* clock = nullptr;  // the real clock when null
   // The cluster's pods: simulated by default; executed as local processes
   // (with exec_root) for the cloud-rehearsal target.

@@ -6,7 +6,11 @@
 #include <array>
 #include <cstdint>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include "cloud_backend/aws/aws_client.h"
@@ -89,7 +93,109 @@ HttpResponse Xml(int status, const std::string& body) {
   return {status, "application/xml", kXmlHead + body, nullptr};
 }
 
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// In a kept bucket's folder: its own metadata, and each object by the
+// SHA-256 of its key (keys run to 1024 bytes of anything).
+constexpr const char* kBucketFile = ".bucket";
+std::string ObjectFile(const std::string& key) { return HexEncode(Digest(EVP_sha256(), key)); }
+
+// `data` into `path` whole or not at all: a crash mid-write leaves what was
+// there.
+Status WriteWhole(const fs::path& path, const std::string& data) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << data;
+    if (!out.flush()) return Internal("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Internal("cannot write " + path.string() + ": " + ec.message());
+  return OkStatus();
+}
+
 }  // namespace
+
+Status FakeS3::Load() {
+  if (dir_.empty()) return OkStatus();
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return Internal("cannot make the fake S3's folder " + dir_ + ": " + ec.message());
+  std::lock_guard<std::mutex> l(mu_);
+  for (const fs::directory_entry& b : fs::directory_iterator(dir_, ec)) {
+    if (!b.is_directory() || !fs::exists(b.path() / kBucketFile)) continue;
+    Bucket& bucket = buckets_[b.path().filename().string()];
+    for (const fs::directory_entry& f : fs::directory_iterator(b.path(), ec)) {
+      std::string name = f.path().filename().string();
+      if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") {
+        fs::remove(f.path(), ec);  // a write a crash cut short
+        continue;
+      }
+      std::ifstream in(f.path(), std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      std::string all = text.str();
+      size_t eol = all.find('\n');
+      json meta = json::parse(all.substr(0, eol), nullptr, false);
+      if (!in || eol == std::string::npos || !meta.is_object())
+        return FailedPrecondition("the fake S3's file " + f.path().string() +
+                                  " is not one it wrote (a JSON line, then the bytes)");
+      if (name == kBucketFile) {
+        bucket.created = FromUnixMillis(meta.value("created", int64_t{0}));
+        continue;
+      }
+      Object& o = bucket.objects[meta.value("key", "")];
+      o.data = all.substr(eol + 1);
+      o.etag = meta.value("etag", "");
+      o.modified = FromUnixMillis(meta.value("modified", int64_t{0}));
+      o.content_type = meta.value("contentType", "");
+      o.headers = meta.value("headers", std::map<std::string, std::string>{});
+    }
+  }
+  if (ec) return Internal("cannot read the fake S3's folder " + dir_ + ": " + ec.message());
+  return OkStatus();
+}
+
+std::optional<HttpResponse> FakeS3::Keep(const std::string& bucket, const Bucket* b,
+                                         const std::string& method) {
+  if (dir_.empty()) return std::nullopt;
+  fs::path folder = fs::path(dir_) / bucket;
+  std::error_code ec;
+  Status kept = OkStatus();
+  if (!b) {
+    fs::remove_all(folder, ec);
+    if (ec) kept = Internal("cannot remove " + folder.string() + ": " + ec.message());
+  } else if (fs::create_directories(folder, ec); ec) {
+    kept = Internal("cannot make " + folder.string() + ": " + ec.message());
+  } else {
+    kept =
+        WriteWhole(folder / kBucketFile, json{{"created", ToUnixMillis(b->created)}}.dump() + "\n");
+  }
+  if (kept.ok()) return std::nullopt;
+  return Error(500, "InternalError", "the fake S3 cannot keep it: " + kept.message(), method);
+}
+
+std::optional<HttpResponse> FakeS3::Keep(const std::string& bucket, const std::string& key,
+                                         const Object* o, const std::string& method) {
+  if (dir_.empty()) return std::nullopt;
+  fs::path path = fs::path(dir_) / bucket / ObjectFile(key);
+  Status kept = OkStatus();
+  if (o) {
+    json meta = {{"key", key},
+                 {"etag", o->etag},
+                 {"modified", ToUnixMillis(o->modified)},
+                 {"contentType", o->content_type},
+                 {"headers", o->headers}};
+    kept = WriteWhole(path, meta.dump() + "\n" + o->data);
+  } else if (std::error_code ec; fs::remove(path, ec), ec) {
+    kept = Internal("cannot remove " + path.string() + ": " + ec.message());
+  }
+  if (kept.ok()) return std::nullopt;
+  return Error(500, "InternalError", "the fake S3 cannot keep it: " + kept.message(), method);
+}
 
 HttpResponse FakeS3::Error(int status, const std::string& code, const std::string& message,
                            const std::string& method) {
@@ -151,7 +257,10 @@ HttpResponse FakeS3::OnBucket(const fake::HttpRequest& request, const std::strin
                    "The " + (where.empty() ? "unspecified" : "'" + where + "'") +
                        " location constraint is incompatible for the region specific endpoint "
                        "this request was sent to.");
-    buckets_[bucket].created = clock_.Now();
+    Bucket made;
+    made.created = clock_.Now();
+    if (auto failed = Keep(bucket, &made, m)) return *failed;
+    buckets_[bucket] = std::move(made);
     HttpResponse r{200, "application/xml", "", nullptr};
     r.headers["Location"] = "/" + bucket;
     return r;
@@ -171,6 +280,7 @@ HttpResponse FakeS3::OnBucket(const fake::HttpRequest& request, const std::strin
   if (m == "DELETE") {
     if (!it->second.objects.empty())
       return Error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+    if (auto failed = Keep(bucket, nullptr, m)) return *failed;
     buckets_.erase(it);
     return {204, "application/xml", "", nullptr};
   }
@@ -273,6 +383,7 @@ HttpResponse FakeS3::DeleteObjects(const std::string& bucket, const std::string&
   std::string out = "<DeleteResult" + std::string(kNs) + ">";
   for (const std::string& o : objects) {
     std::string key = aws::XmlText(o, "Key");
+    if (auto failed = Keep(bucket, key, nullptr, "POST")) return *failed;
     buckets_[bucket].objects.erase(key);  // a key that is not there is deleted too
     if (!quiet) out += "<Deleted><Key>" + XmlEscape(key) + "</Key></Deleted>";
   }
@@ -321,10 +432,12 @@ HttpResponse FakeS3::OnObject(const fake::HttpRequest& request, const std::strin
     r.headers["ETag"] = o.etag;
     for (const auto& [name, value] : o.headers)
       if (name.rfind("x-amz-checksum-", 0) == 0) r.headers[name] = value;
+    if (auto failed = Keep(bucket, key, &o, m)) return *failed;
     objects[key] = std::move(o);
     return r;
   }
   if (m == "DELETE") {
+    if (auto failed = Keep(bucket, key, nullptr, m)) return *failed;
     objects.erase(key);  // S3 answers the same whether it was there or not
     return {204, "application/xml", "", nullptr};
   }
@@ -467,6 +580,7 @@ HttpResponse FakeS3::OnUpload(const fake::HttpRequest& request, const std::strin
       "\"" + HexEncode(Digest(EVP_md5(), md5s)) + "-" + std::to_string(named.size()) + "\"";
   whole.modified = clock_.Now();
   std::string etag = whole.etag;
+  if (auto failed = Keep(bucket, key, &whole, m)) return *failed;
   buckets_[bucket].objects[key] = std::move(whole);
   uploads_.erase(it);
   return Xml(200, "<CompleteMultipartUploadResult" + std::string(kNs) + "><Location>/" + bucket +

@@ -5,21 +5,31 @@
 // list v2 with prefix, delimiter, pages and url encoding, delete, delete
 // many) and multipart uploads (create, upload part, complete, abort). The
 // signature is checked before a request gets here (FakeCloud::Handle).
+// With a folder, its buckets and objects are also kept there, so that a
+// rehearsal's outputs outlive the process that served them: each object is
+// one file (a JSON line of its metadata, then its bytes), replaced whole.
 #pragma once
 
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/clock.h"
+#include "core/status.h"
 #include "k8s_backend/fake_cluster/apiserver/http_types.h"
 
 namespace portflow::fake_cloud {
 
 class FakeS3 {
  public:
-  FakeS3(Clock& clock, std::string region) : clock_(clock), region_(std::move(region)) {}
+  // `dir`: where buckets and objects are kept; "" for memory only.
+  FakeS3(Clock& clock, std::string region, std::string dir = "")
+      : clock_(clock), region_(std::move(region)), dir_(std::move(dir)) {}
+
+  // Reads what an earlier FakeS3 kept in its folder (none without one).
+  Status Load();
 
   // One request (thread-safe). `path` is as sent (percent-encoded), without
   // the query.
@@ -63,9 +73,17 @@ class FakeS3 {
   // The object a PUT makes, or the error that refuses it (a digest or a
   // checksum that does not match the bytes).
   fake::HttpResponse Store(const fake::HttpRequest& request, Object* object);
+  // Before a change in memory: writes the bucket, or the object, as it will
+  // be into the folder (removes it for null); the error a client gets when
+  // that fails, nullopt when it did not or there is no folder.
+  std::optional<fake::HttpResponse> Keep(const std::string& bucket, const Bucket* b,
+                                         const std::string& method);
+  std::optional<fake::HttpResponse> Keep(const std::string& bucket, const std::string& key,
+                                         const Object* o, const std::string& method);
 
   Clock& clock_;
   const std::string region_;
+  const std::string dir_;
   std::mutex mu_;
   std::map<std::string, Bucket> buckets_;
   std::map<std::string, Upload> uploads_;  // by upload id

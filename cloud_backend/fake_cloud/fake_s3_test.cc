@@ -5,7 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "cloud_backend/aws/xml.h"
+#include "tests/testing/cli_runner.h"
 
 namespace portflow::fake_cloud {
 namespace {
@@ -159,6 +163,60 @@ TEST_F(FakeS3Test, MultipartUploadsCheckTheirParts) {
   EXPECT_EQ(Do("DELETE", "/bucket/gone?uploadId=" + aborted).status, 204);
   EXPECT_EQ(Code(Do("PUT", "/bucket/gone?partNumber=1&uploadId=" + aborted, {}, "x")),
             "NoSuchUpload");
+}
+
+// With a folder, what a FakeS3 holds is there for the next one made on it:
+// buckets, objects put whole or in parts with their metadata, and not what
+// was deleted; a write a crash cut short is dropped, and a file it did not
+// write is named.
+TEST(FakeS3KeptTest, ALaterFakeS3OnTheSameFolderHasWhatTheFirstHeld) {
+  portflow::testing::TempDir dir;
+  FakeClock clock;
+  auto Do = [](FakeS3& s3, const std::string& method, const std::string& target,
+               const std::string& body = "", std::map<std::string, std::string> headers = {}) {
+    size_t q = target.find('?');
+    return s3.Handle({method, target, std::move(headers), body}, target.substr(0, q),
+                     q == std::string::npos ? "" : target.substr(q + 1));
+  };
+  {
+    FakeS3 first(clock, "us-east-1", dir.path() + "/s3");
+    ASSERT_TRUE(first.Load().ok());
+    ASSERT_EQ(Do(first, "PUT", "/keep").status, 200);
+    ASSERT_EQ(Do(first, "PUT", "/gone").status, 200);
+    ASSERT_EQ(Do(first, "DELETE", "/gone").status, 204);
+    ASSERT_EQ(
+        Do(first, "PUT", "/keep/run/a%20b/file", "bytes\nmore", {{"x-amz-meta-run", "r1"}}).status,
+        200);
+    ASSERT_EQ(Do(first, "PUT", "/keep/deleted", "x").status, 200);
+    ASSERT_EQ(Do(first, "DELETE", "/keep/deleted").status, 204);
+    std::string id = aws::XmlText(Do(first, "POST", "/keep/big?uploads").body, "UploadId");
+    std::string etag =
+        Do(first, "PUT", "/keep/big?partNumber=1&uploadId=" + id, "part").headers["ETag"];
+    ASSERT_EQ(Do(first, "POST", "/keep/big?uploadId=" + id,
+                 "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>" + etag +
+                     "</ETag></Part></CompleteMultipartUpload>")
+                  .status,
+              200);
+  }
+  std::ofstream(dir.path() + "/s3/keep/cut-short.tmp") << "{\"key\":";  // a crash mid-write
+  FakeS3 second(clock, "us-east-1", dir.path() + "/s3");
+  ASSERT_TRUE(second.Load().ok());
+  EXPECT_THAT(aws::XmlElements(Do(second, "GET", "/").body, "Name"), ElementsAre("keep"));
+  fake::HttpResponse got = Do(second, "GET", "/keep/run/a%20b/file");
+  EXPECT_EQ(got.body, "bytes\nmore");
+  EXPECT_EQ(got.headers["x-amz-meta-run"], "r1");
+  EXPECT_EQ(got.headers["ETag"], Do(second, "HEAD", "/keep/run/a%20b/file").headers["ETag"]);
+  EXPECT_EQ(Do(second, "GET", "/keep/big").body, "part");
+  EXPECT_EQ(Do(second, "GET", "/keep/deleted").status, 404);
+  EXPECT_THAT(aws::XmlElements(Do(second, "GET", "/keep?list-type=2").body, "Key"),
+              ElementsAre("big", "run/a b/file"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/s3/keep/cut-short.tmp"));
+
+  std::ofstream(dir.path() + "/s3/keep/stray") << "not a JSON line";
+  FakeS3 third(clock, "us-east-1", dir.path() + "/s3");
+  Status loaded = third.Load();
+  EXPECT_EQ(loaded.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(loaded.message(), HasSubstr(dir.path() + "/s3/keep/stray is not one it wrote"));
 }
 
 }  // namespace

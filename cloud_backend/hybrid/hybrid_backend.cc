@@ -143,6 +143,12 @@ class HybridBackend : public Backend, private EventSink {
   std::string OutputsDir(const std::string& run_id, const std::string& run_dir) const override {
     return store_ ? "" : First().OutputsDir(run_id, run_dir);
   }
+  Result<std::optional<ObjectStoreRef>> OutputsStore() override {
+    if (!store_) return std::optional<ObjectStoreRef>();
+    ObjectStoreRef out = *store_;
+    ASSIGN_OR_RETURN(out.credentials, Credentials());
+    return std::optional<ObjectStoreRef>(std::move(out));
+  }
 
   ResourceRequest Capacity() override {
     ResourceRequest total;

@@ -207,6 +207,43 @@ TEST(CloudTest, TheLaptopScenarioRunsOnTheHybridRehearsalWithStepsOnBothMembers)
   EXPECT_GT(status["cost"]["usd"].get<double>(), 0);
 }
 
+// kill -9 of portflow on the hybrid rehearsal while a step runs, then
+// resume: the new rehearsal's S3 (kept under its work folder) still has
+// what the steps before the kill stored, so the step after reads it, and
+// `outputs --to` fetches from the rehearsal's store.
+TEST(CloudTest, AKilledHybridRehearsalRunResumesWithTheOutputsItStored) {
+  TempDir dir;
+  WriteFile(dir.path() + "/w.yaml",
+            "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+            "  image: busybox\n  resources: {cpu: 500m, memory: 256Mi}\n  steps:\n"
+            "    - {name: make, script: 'echo made > {{outputs.data}}/f', outputs: [data]}\n"
+            "    - name: long\n      needs: [make]\n      script: |\n"
+            "        echo $$ > " +
+                dir.path() +
+                "/long.pid\n        if [ $PORTFLOW_ATTEMPT = 1 ]; then sleep 30; fi\n"
+                "    - {name: use, needs: [long], script: 'cat {{steps.make.outputs.data}}/f'}\n");
+  pid_t run = StartCli({"run", "w.yaml", "--target", "hybrid-rehearsal", "--plain"}, dir.path(),
+                       dir.path() + "/run.out", dir.path() + "/run.err");
+  ASSERT_TRUE(WaitFor([&] { return !ReadFile(dir.path() + "/long.pid").empty(); },
+                      std::chrono::seconds(60)))
+      << ReadFile(dir.path() + "/run.err");
+  ::kill(run, SIGKILL);
+  WaitChild(run, std::chrono::seconds(10));
+  std::string id = FirstLine(ReadFile(dir.path() + "/run.out"));
+  pid_t orphan = std::stoi(ReadFile(dir.path() + "/long.pid"));
+  CliResult resumed = RunCli({"resume", id, "--plain"}, dir.path());
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_THAT(resumed.out, HasSubstr("use/0 | portflow agent: fetched make/data (1 files)"));
+  EXPECT_THAT(resumed.out, HasSubstr("use/0 | made"));
+  json st = json::parse(RunCli({"status", id, "-o", "json"}, dir.path()).out, nullptr, false);
+  ASSERT_TRUE(st.is_object());
+  EXPECT_EQ(st["state"], "Succeeded") << st.dump(2);
+  EXPECT_NE(::kill(orphan, 0), 0) << "the resume stopped what the dead portflow left running";
+  CliResult fetched = RunCli({"outputs", id, "make", "--to", "got"}, dir.path());
+  EXPECT_EQ(fetched.exit_code, 0) << fetched.err;
+  EXPECT_EQ(ReadFile(dir.path() + "/got/make/data/f"), "made\n");
+}
+
 // A cloud target on `portflow cloud serve` (execute mode, nodes in 1 s):
 // the served cloud in srv_, the workload's folder dir_ with a
 // portflow.yaml naming target burst.
