@@ -240,6 +240,7 @@ Status Engine::Restore() {
       size_t i = index[a->second->instance];
       Slot& s = slots_[i];
       s.handle = t.handle;
+      s.started = FromUnixMillis(a->second->started_ms);  // kept in what is saved next
       if (t.state == TaskState::kRunning) {
         s.phase = Phase::kActive;
         active_keys_[t.handle.key] = i;

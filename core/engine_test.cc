@@ -346,12 +346,14 @@ TEST_F(EngineTest, InterruptedAttemptsRunAgainWithANewNumber) {
   open.instance = "a";
   open.attempt = 1;
   open.state = "Running";
+  open.started_ms = 1'700'000'000'000;
   ASSERT_TRUE(store_->PutAttempt(open).ok());
   EXPECT_EQ(RunIt(), "Succeeded");
   EXPECT_THAT(Submitted(), ElementsAre("a#2"));
   auto attempts = *store_->ListAttempts("run1");
   EXPECT_EQ(attempts[0].state, "Cancelled");
   EXPECT_EQ(attempts[0].reason, "Interrupted");
+  EXPECT_EQ(attempts[0].started_ms, 1'700'000'000'000) << "its start is kept with its end";
 }
 
 // On a composite backend, the member Place chose goes with the task, into
