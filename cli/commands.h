@@ -88,7 +88,26 @@ int Render(const std::string& file, const std::vector<std::string>& params,
 // `all`: the runs of every state directory the per-user index names too.
 int Runs(const GlobalOptions& g, const std::string& format, bool all);
 int Targets(const std::string& dir, const std::string& format);
-int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format);
+// `graph`: the steps as a tree (report::RenderTree) instead of the table.
+int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format,
+              bool graph = false);
+
+struct ReportOptions {
+  std::string run_id;
+  std::string out;  // "" for RUN.html (html) or stdout (mermaid); "-" for stdout
+  std::string format = "html";
+};
+// `portflow report`: the run drawn as one HTML file, or as Mermaid.
+int Report(const GlobalOptions& g, const ReportOptions& options);
+
+struct UiOptions {
+  int port = 8470;  // 0: a free port
+  // Loopback unless named: anything else serves the runs to the network.
+  std::string address = "127.0.0.1";
+};
+// `portflow ui`: the runs of the state folder as web pages, read-only, until
+// Ctrl-C; prints the URL to open on stdout.
+int UiServe(const GlobalOptions& g, const UiOptions& options);
 // `attempt` 0: the latest attempt of each instance.
 int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& instance,
          bool follow, int attempt);

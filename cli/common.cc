@@ -166,19 +166,4 @@ bool EngineAlive(int pid) {
   return !ec && !ours.empty() && theirs.string() == ours;
 }
 
-std::string FormatElapsed(int64_t ms) {
-  int64_t s = ms / 1000;
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s / 60 % 60));
-  } else if (s >= 60) {
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60),
-                  static_cast<long long>(s % 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-  }
-  return buf;
-}
-
 }  // namespace portflow::cli

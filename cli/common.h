@@ -86,7 +86,5 @@ std::unique_ptr<RunLog> OpenRunLog(const std::string& run_dir);
 // The portflow process driving a run is still alive.
 bool EngineAlive(int pid);
 
-// "1m05s" from milliseconds.
-std::string FormatElapsed(int64_t ms);
 
 }  // namespace portflow::cli

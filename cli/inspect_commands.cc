@@ -14,37 +14,18 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/run_document.h"
 #include "cli/run_index.h"
 #include "core/json_fields.h"
 #include "core/quantity.h"
 #include "core/targets.h"
+#include "report/report.h"
 
 namespace portflow::cli {
 namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-// A run the store says is Running but whose portflow is gone (kill -9, a
-// crash, a reboot) is shown as Interrupted: nothing drives it until
-// `portflow resume`.
-std::string ShownState(const RunRecord& r) {
-  return r.state == "Running" && !EngineAlive(r.engine_pid) ? "Interrupted" : r.state;
-}
-
-json RunJson(const RunRecord& r) {
-  return {{"id", r.id},
-          {"workload", r.workload},
-          {"file", r.workload_file},
-          {"target", r.target},
-          {"state", ShownState(r)},
-          {"message", r.message},
-          {"runDir", r.run_dir},
-          {"created", FormatTime(FromUnixMillis(r.created_ms))},
-          {"finished", r.finished_ms ? FormatTime(FromUnixMillis(r.finished_ms)) : ""},
-          {"params", json::parse(r.params, nullptr, false)},
-          {"cost", r.cost.empty() ? json(nullptr) : json::parse(r.cost, nullptr, false)}};
-}
 
 // "$0.0123" for a priced run, "-" otherwise.
 std::string CostText(const RunRecord& r) {
@@ -144,83 +125,16 @@ int Runs(const GlobalOptions& g, const std::string& format, bool all) {
   return kExitOk;
 }
 
-// From an instance's first attempt's start to its last one's end (or now
-// while it runs); 0 when it never started.
-int64_t InstanceMillis(const std::vector<AttemptRecord>& attempts, const std::string& instance) {
-  int64_t start = 0, end = 0;
-  bool open = false;
-  for (const AttemptRecord& a : attempts) {
-    if (a.instance != instance || !a.started_ms) continue;
-    if (!start || a.started_ms < start) start = a.started_ms;
-    end = std::max(end, a.finished_ms);
-    open = open || !a.finished_ms;
-  }
-  if (!start) return 0;
-  if (open) end = ToUnixMillis(RealClock().Now());
-  return std::max<int64_t>(0, end - start);
-}
-
-int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format) {
+int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::string& format,
+              bool graph) {
   auto store = OpenStoreOf(g.state_dir, run_id);
   if (!store.ok()) return Fail(store.status(), kExitUsage);
   auto run = (*store)->GetRun(run_id);
   if (!run.ok()) return Fail(run.status(), kExitUsage);
-  auto instances = (*store)->ListInstances(run_id);
-  auto attempts = (*store)->ListAttempts(run_id);
-  if (!instances.ok()) return Fail(instances.status());
-  if (!attempts.ok()) return Fail(attempts.status());
-  // Where a composite (hybrid) target placed each attempt, and why.
-  auto events = (*store)->ListEvents(run_id);
-  if (!events.ok()) return Fail(events.status());
-  std::vector<EventRecord> decisions;
-  for (EventRecord& e : *events)
-    if (e.type == "Placed" || e.type == "Moved") decisions.push_back(std::move(e));
+  auto doc = RunDocument(**store, *run);
+  if (!doc.ok()) return Fail(doc.status());
   if (format == "json") {
-    json out = RunJson(*run);
-    // Where each output is (none for a run whose workload cannot be read).
-    std::optional<Plan> plan = LoadRunPlan(*run);
-    auto places = plan ? OutputsOf(*run, *plan, "") : std::vector<OutputPlace>{};
-    const std::vector<OutputPlace> outputs = places.ok() ? *places : std::vector<OutputPlace>{};
-    out["instances"] = json::array();
-    for (const InstanceRecord& i : *instances) {
-      json item = {{"name", i.name},
-                   {"step", i.step},
-                   {"state", i.state},
-                   {"attempts", i.attempts},
-                   {"durationMs", InstanceMillis(*attempts, i.name)},
-                   {"message", i.message}};
-      item["outputs"] = json::array();
-      for (const OutputPlace& o : outputs) {
-        if (o.instance == i.name)
-          item["outputs"].push_back({{"name", o.name}, {"path", o.path}, {"location", o.location}});
-      }
-      item["attemptList"] = json::array();
-      for (const AttemptRecord& a : *attempts) {
-        if (a.instance != i.name) continue;
-        item["attemptList"].push_back(
-            {{"attempt", a.attempt},
-             {"state", a.state},
-             {"exitCode", a.exit_code},
-             {"signal", a.signal},
-             {"reason", a.reason},
-             {"message", a.message},
-             {"cost", a.cost.empty() ? json(nullptr) : json(std::strtod(a.cost.c_str(), nullptr))},
-             {"started", a.started_ms ? FormatTime(FromUnixMillis(a.started_ms)) : ""},
-             {"finished", a.finished_ms ? FormatTime(FromUnixMillis(a.finished_ms)) : ""}});
-        // On a composite (hybrid) target, the member it ran on.
-        if (!a.member.empty()) item["attemptList"].back()["member"] = a.member;
-      }
-      out["instances"].push_back(item);
-    }
-    out["decisions"] = json::array();
-    for (const EventRecord& e : decisions) {
-      out["decisions"].push_back({{"time", FormatTime(FromUnixMillis(e.time_ms))},
-                                  {"instance", e.instance},
-                                  {"attempt", e.attempt},
-                                  {"type", e.type},
-                                  {"message", e.message}});
-    }
-    std::cout << DumpJson(out, 2) << "\n";
+    std::cout << DumpJson(*doc, 2) << "\n";
     return kExitOk;
   }
   std::string state = ShownState(*run);
@@ -238,40 +152,44 @@ int StatusCmd(const GlobalOptions& g, const std::string& run_id, const std::stri
     std::cout << "\ncost:     " << CostText(*run) << " (" << Str(cost, "detail") << ")";
   }
   std::cout << "\nrun dir:  " << run->run_dir << "\n\n";
+  if (graph) {
+    std::cout << report::RenderTree(*doc);
+    return kExitOk;
+  }
   // On a priced target, what each instance's attempts cost, before the
   // message (which may be long).
+  const json& decisions = (*doc)["decisions"];
   bool priced = !run->cost.empty();
   bool members = !decisions.empty();
   std::vector<std::vector<std::string>> rows{{"INSTANCE", "STATE", "ATTEMPTS", "DURATION"}};
   if (members) rows[0].push_back("MEMBER");
   if (priced) rows[0].push_back("COST");
   rows[0].push_back("MESSAGE");
-  for (const InstanceRecord& i : *instances) {
-    int64_t ms = InstanceMillis(*attempts, i.name);
-    rows.push_back({i.name, i.state, std::to_string(i.attempts), ms ? FormatElapsed(ms) : "-"});
+  for (const json& i : (*doc)["instances"]) {
+    int64_t ms = i["durationMs"].get<int64_t>();
+    rows.push_back({Str(i, "name"), Str(i, "state"), std::to_string(i["attempts"].get<int>()),
+                    ms ? FormatElapsed(ms) : "-"});
     if (members) {
       std::string member = "-";  // its latest attempt's
-      for (const AttemptRecord& a : *attempts)
-        if (a.instance == i.name && !a.member.empty()) member = a.member;
+      for (const json& a : i["attemptList"])
+        if (a.contains("member")) member = Str(a, "member");
       rows.back().push_back(member);
     }
     if (priced) {
       std::optional<double> usd;  // none known: an attempt too short to be seen
-      for (const AttemptRecord& a : *attempts) {
-        if (a.instance == i.name && !a.cost.empty())
-          usd = usd.value_or(0) + std::strtod(a.cost.c_str(), nullptr);
-      }
+      for (const json& a : i["attemptList"])
+        if (a["cost"].is_number()) usd = usd.value_or(0) + a["cost"].get<double>();
       rows.back().push_back(usd ? FormatUsd(*usd) : "-");
     }
-    rows.back().push_back(i.message);
+    rows.back().push_back(Str(i, "message"));
   }
   PrintTable(rows);
   if (members) {
     // "train[lr=0.1] #1 -> cloud: onprem ..." (the message starts with the member).
     std::cout << "\ndecisions:\n";
-    for (const EventRecord& e : decisions)
-      std::cout << "  " << FormatTime(FromUnixMillis(e.time_ms)) << "  " << e.instance << " #"
-                << e.attempt << " -> " << e.message << "\n";
+    for (const json& e : decisions)
+      std::cout << "  " << Str(e, "time") << "  " << Str(e, "instance") << " #"
+                << e["attempt"].get<int>() << " -> " << Str(e, "message") << "\n";
   }
   return kExitOk;
 }

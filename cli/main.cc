@@ -150,6 +150,31 @@ int main(int argc, char** argv) {
   status_cmd->add_option("run", run_id, "run id")->required();
   status_cmd->add_option("-o,--output", list_format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  bool graph = false;
+  status_cmd->add_flag("--graph", graph, "the steps as an indented tree, with their states");
+
+  ReportOptions report;
+  auto* report_cmd = app.add_subcommand(
+      "report",
+      "Write a run's report: one HTML file with its steps, timeline, cost and logs (a snapshot "
+      "while it runs), or Mermaid");
+  report_cmd->add_option("run", report.run_id, "run id")->required();
+  report_cmd->add_option(
+      "-o,--output", report.out,
+      "the file to write (default RUN.html, or stdout for mermaid); - for stdout");
+  report_cmd->add_option("--format", report.format, "html or mermaid")
+      ->check(CLI::IsMember({"html", "mermaid"}));
+
+  UiOptions ui;
+  auto* ui_cmd = app.add_subcommand(
+      "ui",
+      "Serve this folder's runs as web pages (read-only, on loopback): each run's report, "
+      "followed live, and its logs; prints the URL to open");
+  ui_cmd->add_option("--port", ui.port, "the port (default 8470; 0 picks a free one)")
+      ->check(CLI::Range(0, 65535));
+  ui_cmd->add_option("--address", ui.address,
+                     "the address to listen on (default 127.0.0.1; another serves the runs to "
+                     "whoever reaches it)");
 
   bool follow = false;
   auto* logs_cmd = app.add_subcommand("logs", "Print task logs of a run");
@@ -301,7 +326,9 @@ int main(int argc, char** argv) {
     if (*render_cmd) return Render(file, params, target, format);
     if (*runs_cmd) return Runs(g, list_format, all_runs);
     if (*targets_cmd) return Targets(targets_dir, list_format);
-    if (*status_cmd) return StatusCmd(g, run_id, list_format);
+    if (*status_cmd) return StatusCmd(g, run_id, list_format, graph);
+    if (*report_cmd) return Report(g, report);
+    if (*ui_cmd) return UiServe(g, ui);
     if (*logs_cmd) return Logs(g, run_id, instance, follow, attempt);
     if (*cancel_cmd) return Cancel(g, run_id);
     if (*outputs_cmd) return Outputs(g, run_id, outputs_step, outputs_to);

@@ -390,12 +390,15 @@ void CloudBackend::Loop() {
 
 Status CloudBackend::Tick() {
   if (clock_.Now() - groups_read_ >= std::chrono::seconds(10)) RETURN_IF_ERROR(ReadGroups());
+  // The look's time is from before it reads: a pod it sees on a node was
+  // there then, so an attempt that ends after the read (and is heard of
+  // before this look is done) has run since a time before its end.
+  TimePoint now = clock_.Now();
   ASSIGN_OR_RETURN(json nodes, k8s::ListItems(*client_, "/api/v1/nodes"));
   ASSIGN_OR_RETURN(json pods, k8s::ListItems(*client_, "/api/v1/pods?fieldSelector=" +
                                                            PercentEncode("status.phase!=Succeeded,"
                                                                          "status.phase!=Failed",
                                                                          true)));
-  TimePoint now = clock_.Now();
 
   // What each node holds, and the pods of this run that no node takes.
   std::map<std::string, ResourceRequest> held;

@@ -1,5 +1,6 @@
 // Byte encodings for text protocols: lower-case hex (digests, signatures,
-// continue tokens) and RFC 3986 percent-encoding (URL paths and queries).
+// continue tokens), RFC 3986 percent-encoding (URL paths and queries) and
+// markup's five entities (XML, HTML).
 // Base64 is in base64.h.
 #pragma once
 
@@ -24,5 +25,8 @@ std::string PercentDecode(std::string_view s, bool plus_is_space);
 // "a=1&b&c=%20" -> {a: "1", b: "", c: " "}, '+' read as a space; the last
 // of a repeated key wins.
 std::map<std::string, std::string> ParseQuery(std::string_view query);
+
+// & < > " ' as entities: text safe in XML and HTML, attributes included.
+std::string XmlEscape(std::string_view text);
 
 }  // namespace portflow

@@ -22,6 +22,9 @@ Result<int64_t> ParseQuantity(std::string_view text);
 // "500ms"; "0" alone is allowed. Returns nanoseconds.
 Result<Duration> ParseDuration(std::string_view text);
 
+// "1m05s", "2h03m", "4.2s" from milliseconds: a run's or a step's length.
+std::string FormatElapsed(int64_t ms);
+
 // Formats for humans and for round-trips: 1500 -> "1500m", 2000 -> "2".
 std::string FormatMilliCpu(int64_t milli);
 // 1073741824 -> "1Gi", 1500 -> "1500".

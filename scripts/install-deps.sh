@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libcurl4-openssl-dev libssl-dev
   libspdlog-dev
   python3-kubernetes
+  chromium
 )
 
 missing=()
@@ -34,8 +35,14 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
 fi
-schema_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/schema"
-if [[ ! -d "$schema_dir/node_modules/kubernetes-models" ]]; then
-  echo "installing: npm packages of tests/schema"
-  npm ci --prefix "$schema_dir" --no-audit --no-fund --loglevel=error
-fi
+# The report and dashboard are checked in Debian's headless Chromium (the
+# chromium package above), driven by playwright-core, pinned by
+# tests/browser/package-lock.json.
+tests_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests"
+for pinned in schema:kubernetes-models browser:playwright-core; do
+  dir="$tests_dir/${pinned%%:*}"
+  if [[ ! -d "$dir/node_modules/${pinned#*:}" ]]; then
+    echo "installing: npm packages of tests/${pinned%%:*}"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+  fi
+done

@@ -27,9 +27,9 @@ echo "== configure and build: asan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs" --target core_test process_test local_backend_test \
   conformance_test fake_cluster_test k8s_client_test k8s_backend_test portflow \
-  aws_test s3_test cloud_test fake_cloud_test cloud_backend_test
+  aws_test s3_test cloud_test fake_cloud_test cloud_backend_test report_test
 
-echo "== asan: core, process library, local backend, conformance, fake cluster, cluster access and AWS client tests"
+echo "== asan: core, process library, local backend, conformance, fake cluster, cluster access, AWS client and report tests"
 # Not the cases that use up every descriptor: the sanitizer runtimes need
 # some of their own (UBSan tests that memory is readable through a pipe, so
 # out of descriptors it reports a valid object as having an invalid vptr).
@@ -37,7 +37,7 @@ echo "== asan: core, process library, local backend, conformance, fake cluster, 
 out_of_fds='SpawnProcess\.(AFailedStartLeavesNoDescriptorOpen|OutOfDescriptorsIsResourceExhausted)'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure -E "$out_of_fds" \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|CloudTargetTest|HybridBackendTest|HybridRunTest|HybridTargetTest|FakeS3Test|Servers/S3Test|Servers/RunArtifacts|StoreUriTest|XmlTest|HttpServerTest)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|CloudTargetTest|HybridBackendTest|HybridRunTest|HybridTargetTest|FakeS3Test|FakeS3KeptTest|ReportTest|Servers/S3Test|Servers/RunArtifacts|StoreUriTest|XmlTest|HttpServerTest)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, process supervisor, local backend, conformance, fake cluster, watcher, API client and fake cloud tests"

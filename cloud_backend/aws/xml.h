@@ -8,10 +8,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/encoding.h"
+
 namespace portflow::aws {
 
-// & < > " ' as entities.
-std::string XmlEscape(std::string_view text);
+// & < > " ' as entities (core/encoding.h).
+using ::portflow::XmlEscape;
 // The five entities and &#N; / &#xN; back to their characters.
 std::string XmlUnescape(std::string_view text);
 // What is between each <tag ...> and its </tag>, in order, as written

@@ -33,7 +33,7 @@ class BeastServer : public HttpServer {
   ~BeastServer() override { Stop(); }
 
   // Plain HTTP without a certificate.
-  Status Listen(int port, const ServingCertificate* certificate) {
+  Status Listen(const std::string& address, int port, const ServingCertificate* certificate) {
     boost::system::error_code ec;
     tls_on_ = certificate != nullptr;
     // TLS 1.2 and 1.3 only, as the API server's defaults.
@@ -46,13 +46,15 @@ class BeastServer : public HttpServer {
       if (!ec) tls_.use_private_key(asio::buffer(certificate->key_pem), ssl::context::pem, ec);
       if (ec) return Internal("cannot set up TLS for the fake cluster: " + ec.message());
     }
-    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    asio::ip::address ip = asio::ip::make_address(address, ec);
+    if (ec) return InvalidArgument("\"" + address + "\" is not an IP address: " + ec.message());
+    tcp::endpoint ep(ip, static_cast<unsigned short>(port));
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      return Unavailable("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " +
+      return Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                          ec.message());
     port_ = acceptor_.local_endpoint().port();
     accept_thread_ = std::thread([this] { AcceptLoop(); });
@@ -253,14 +255,15 @@ class BeastServer : public HttpServer {
 Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCertificate& certificate,
                                                     HttpHandler handler, ServedHook served) {
   auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
-  RETURN_IF_ERROR(server->Listen(port, &certificate));
+  RETURN_IF_ERROR(server->Listen("127.0.0.1", port, &certificate));
   return std::unique_ptr<HttpServer>(std::move(server));
 }
 
 Result<std::unique_ptr<HttpServer>> StartPlainHttpServer(int port, HttpHandler handler,
-                                                         ServedHook served) {
+                                                         ServedHook served,
+                                                         const std::string& address) {
   auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
-  RETURN_IF_ERROR(server->Listen(port, nullptr));
+  RETURN_IF_ERROR(server->Listen(address, port, nullptr));
   return std::unique_ptr<HttpServer>(std::move(server));
 }
 

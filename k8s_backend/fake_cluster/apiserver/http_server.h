@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "core/status.h"
 #include "k8s_backend/fake_cluster/apiserver/certificates.h"
@@ -34,8 +35,10 @@ Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCerti
                                                     HttpHandler handler,
                                                     ServedHook served = nullptr);
 // The same in plain HTTP, for a protocol that authenticates each request
-// itself (the fake cloud's SigV4).
+// itself (the fake cloud's SigV4) or a read-only page (`portflow ui`), on
+// `address` (InvalidArgument when it is not an IP address).
 Result<std::unique_ptr<HttpServer>> StartPlainHttpServer(int port, HttpHandler handler,
-                                                         ServedHook served = nullptr);
+                                                         ServedHook served = nullptr,
+                                                         const std::string& address = "127.0.0.1");
 
 }  // namespace portflow::fake
