@@ -32,3 +32,5 @@ echo "== cloud backend: calls per attempt, 1,000 no-op steps against a kubernete
 python3 bench/cloud_bench.py build/bench/cli/portflow --rounds 3 --steps 1000
 echo "== cloud backend: 1,000 one-minute attempts from no nodes, in virtual time"
 timeout 900 build/bench/bench/cloud_sweep_bench 1000 60 60
+echo "== report: a run of 1,000 instances, drawn and loaded in Chromium"
+python3 bench/report_bench.py build/bench/cli/portflow --rounds 5

@@ -133,6 +133,12 @@ TEST(ReportTest, TheTimelineHasALaneAMemberAndABarAnAttemptInTheOrderTheyStarted
   EXPECT_THAT(svg, HasSubstr(">Provisioning</text>"));
   EXPECT_THAT(svg, HasSubstr("class=\"mark moved\""));
   EXPECT_THAT(svg, HasSubstr("train[lr=0.1] #2 on onprem: Succeeded"));
+  EXPECT_THAT(svg, Not(HasSubstr("class=\"mark preempted\"")));
+  // A spot node taken back: its attempt is marked where it ended.
+  json doc = Doc();
+  doc["instances"][0]["attemptList"][0]["reason"] = "Preempted";
+  doc["instances"][0]["attemptList"][0]["state"] = "Failed";
+  EXPECT_THAT(TimelineSvg(doc, 0), HasSubstr("class=\"mark preempted\""));
 }
 
 TEST(ReportTest, ThePageEmbedsTheRunAndEscapesWhatItShows) {

@@ -120,7 +120,7 @@ std::string TimelineSvg(const json& doc, int64_t now_ms) {
     lane_top[l] = y;
     y += static_cast<double>(row_ends[l].size()) * kRow + kLaneGap;
   }
-  double height = y + 4, width = kLaneLabel + kPlot + 20;
+  double height = y + 4, width = kLaneLabel + kPlot + 50;
   std::string out = "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                     Fmt(width) + "\" height=\"" + Fmt(height) + "\" viewBox=\"0 0 " + Fmt(width) +
                     " " + Fmt(height) + "\">";
@@ -142,8 +142,9 @@ std::string TimelineSvg(const json& doc, int64_t now_ms) {
     out += "<line class=\"tick\" x1=\"" + Fmt(tx) + "\" y1=\"" + Fmt(kTop - 6) + "\" x2=\"" +
            Fmt(tx) + "\" y2=\"" + Fmt(height) + "\"/><text class=\"axis\" x=\"" + Fmt(tx + 2) +
            "\" y=\"" + Fmt(kTop - 10) + "\">" +
-           (step < 1 ? "+" + std::to_string(std::llround(s * 1000)) + "ms"
-                     : Offset(static_cast<int64_t>(std::llround(s * 1000)))) +
+           (step >= 1      ? Offset(static_cast<int64_t>(std::llround(s * 1000)))
+            : s < 1 - 1e-9 ? "+" + std::to_string(std::llround(s * 1000)) + "ms"
+                           : "+" + Fmt(s) + "s") +
            "</text>";
   }
   for (const std::string& l : lanes) {

@@ -100,12 +100,14 @@ def sync(dst):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         shutil.copy2(src, out)
         copied += 1
-    # tests/schema's npm packages are ignored by git; the schema test needs them.
-    modules = os.path.join(ROOT, "tests/schema/node_modules")
-    link = os.path.join(dst, "tests/schema/node_modules")
-    if os.path.isdir(modules) and not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(modules, link)
+    # The npm packages of tests/schema and tests/browser are ignored by git;
+    # the schema and browser tests need them.
+    for folder in ("tests/schema", "tests/browser"):
+        modules = os.path.join(ROOT, folder, "node_modules")
+        link = os.path.join(dst, folder, "node_modules")
+        if os.path.isdir(modules) and not os.path.exists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(modules, link)
     return copied
 
 

@@ -27,6 +27,9 @@ try {
   page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
   page.on("requestfailed", (r) => out.consoleErrors.push("request failed: " + r.url()));
   await page.goto(url, { waitUntil: "load" });
+  // From the navigation's start to its load event's end: the page drawn.
+  out.loadMs = await page.evaluate(
+      () => performance.getEntriesByType("navigation")[0]?.loadEventEnd ?? -1);
   if (flag === "--follow") {
     await page.evaluate(() => { window.portflowSamePage = true; });
     const row = `tr.instance[data-instance="${instance}"]`;

@@ -111,9 +111,9 @@ TEST_F(ReportBrowserTest, AFailedRunWithRetriesShowsEachAttempt) {
             "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: flaky}\nspec:\n"
             "  steps:\n"
             "    - name: flaky\n      retries: {limit: 2, backoff: 0s}\n"
-            "      script: 'echo try $PORTFLOW_ATTEMPT; [ $PORTFLOW_ATTEMPT = 3 ]'\n"
+            "      script: 'echo try $PORTFLOW_ATTEMPT; sleep 0.2; [ $PORTFLOW_ATTEMPT = 3 ]'\n"
             "    - name: broken\n      needs: [flaky]\n      retries: {limit: 1, backoff: 0s}\n"
-            "      script: 'echo no model here; exit 3'\n"
+            "      script: 'echo no model here; sleep 0.2; exit 3'\n"
             "    - {name: never, needs: [broken], command: ['true']}\n");
   CliResult run = RunCli({"run", "w.yaml", "-q"}, dir_.path());
   ASSERT_EQ(run.exit_code, 1) << run.err;
@@ -195,6 +195,20 @@ TEST(UiBrowserTest, ThePagesFollowARunWithoutAReload) {
   EXPECT_EQ(log["reloaded"], false);
   ASSERT_EQ(log["logLines"].size(), 1u);
   EXPECT_THAT(log["logLines"][0].get<std::string>(), HasSubstr("waiting for a\na released\n"));
+
+  // `report` of a run that goes is a snapshot: b waits, still Running.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const json st = Status(dir.path(), id);
+        for (const json& i : st["instances"])
+          if (i["name"] == "b") return i["state"] == "Running";
+        return false;
+      },
+      std::chrono::seconds(30)));
+  CliResult snapshot = RunCli({"report", id, "-o", "-"}, dir.path());
+  EXPECT_EQ(snapshot.exit_code, 0) << snapshot.err;
+  EXPECT_THAT(snapshot.out,
+              HasSubstr("<tr class=\"instance\" data-instance=\"b\" data-state=\"Running\">"));
 
   json page = OpenInChromium(url + "runs/" + id, "ui-run",
                              "--follow b Running Succeeded " + dir.path() + "/release-b");
