@@ -123,10 +123,14 @@ Result<std::string> Engine::Run(const RunRecord& run) {
   step_succeeded_.assign(plan_.workload().steps.size(), 0);
   step_broken_.assign(plan_.workload().steps.size(), "");
   step_runtime_.assign(plan_.workload().steps.size(), {Duration::zero(), 0});
+  waiters_.assign(plan_.workload().steps.size(), {});
+  for (size_t i = 0; i < slots_.size(); ++i)
+    for (size_t d : plan_.instances()[i].dep_steps) waiters_[d].push_back(i);
   cancels_seen_ = CancelRequests();
   backend_.SetEventSink(this);
   move_after_ = backend_.MoveAfter();
   RETURN_IF_ERROR(Restore());
+  Reindex();
 
   while (true) {
     if (StopRequested()) {
@@ -153,10 +157,8 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     RETURN_IF_ERROR(Admit());
     if (observer_) observer_->OnTick();
 
-    bool active = std::any_of(slots_.begin(), slots_.end(),
-                              [](const Slot& s) { return s.phase == Phase::kActive; });
-    bool pending = std::any_of(slots_.begin(), slots_.end(),
-                               [](const Slot& s) { return s.phase != Phase::kDone; });
+    bool active = !active_.empty();
+    bool pending = done_ < slots_.size();
     if (!active && (!pending || stopping_)) break;
 
     std::unique_lock<std::mutex> l(mu_);
@@ -242,7 +244,7 @@ Status Engine::Restore() {
       s.handle = t.handle;
       s.started = FromUnixMillis(a->second->started_ms);  // kept in what is saved next
       if (t.state == TaskState::kRunning) {
-        s.phase = Phase::kActive;
+        SetPhase(i, Phase::kActive);
         active_keys_[t.handle.key] = i;
         RETURN_IF_ERROR(SetState(i, "Running", "re-attached after restart"));
       } else if (IsTerminal(t.state) && t.result && t.state == TaskState::kSucceeded) {
@@ -263,6 +265,45 @@ Status Engine::Restore() {
   return OkStatus();
 }
 
+void Engine::SetPhase(size_t i, Phase phase) {
+  Slot& s = slots_[i];
+  if (s.phase != Phase::kDone && phase == Phase::kDone) ++done_;
+  if (s.phase == Phase::kDone && phase != Phase::kDone) --done_;
+  s.phase = phase;
+  active_.erase(i);
+  open_.erase(i);
+  if (phase == Phase::kActive) {
+    active_.insert(i);
+  } else if (phase != Phase::kDone && DepsEnded(i)) {
+    open_.insert(i);
+  }
+}
+
+bool Engine::StepEnded(size_t step) const {
+  return !step_broken_[step].empty() || step_succeeded_[step] == plan_.InstancesOf(step).size();
+}
+
+bool Engine::DepsEnded(size_t i) const {
+  bool ended = true;
+  for (size_t d : plan_.instances()[i].dep_steps) {
+    if (!step_broken_[d].empty()) return true;
+    ended = ended && StepEnded(d);
+  }
+  return ended;
+}
+
+void Engine::Reindex() {
+  active_.clear();
+  open_.clear();
+  done_ = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Phase p = slots_[i].phase;
+    if (p == Phase::kActive) active_.insert(i);
+    if (p == Phase::kDone) ++done_;
+    if ((p == Phase::kWaiting || p == Phase::kBackoff) && DepsEnded(i)) open_.insert(i);
+  }
+}
+
 Status Engine::Admit() {
   const auto& instances = plan_.instances();
   TimePoint now = clock_.Now();
@@ -270,22 +311,23 @@ Status Engine::Admit() {
   answers_stand_ = false;
   // Capacity held back for ready instances that cannot start now, in plan
   // order: later, smaller ones may not take it, so a big gang is not starved.
+  // Only the open slots: a slot placed, skipped or opened in this pass
+  // leaves or joins the set without moving the iterator past others.
   ResourceRequest reserved;
-  for (size_t i = 0; i < slots_.size(); ++i) {
+  for (auto next = open_.begin(); next != open_.end();) {
+    size_t i = *next++;
     Slot& s = slots_[i];
     if (s.phase != Phase::kWaiting && s.phase != Phase::kBackoff) continue;
     if (user_cancel_) continue;  // what never started ends Cancelled
-    bool deps_ok = true;
+    // Open: every step it needs ended; skipped if one of them failed.
     std::string broken;
-    for (size_t d : instances[i].dep_steps) {
+    for (size_t d : instances[i].dep_steps)
       if (!step_broken_[d].empty()) broken = step_broken_[d];
-      if (step_succeeded_[d] < plan_.InstancesOf(d).size()) deps_ok = false;
-    }
     if (!broken.empty()) {
       RETURN_IF_ERROR(Finish(i, "Skipped", "upstream " + broken));
       continue;
     }
-    if (!deps_ok || stopping_) continue;
+    if (stopping_) continue;
     if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
     PlacementRequest request = RequestFor(i, reserved);
     Placement placement = Ask(request);
@@ -382,7 +424,7 @@ Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHand
     // that is a failure like any other.
     RETURN_IF_ERROR(store_.DeleteAttempt(run_.id, spec.instance, attempt));
     s.attempt = attempt - 1;
-    s.phase = Phase::kBackoff;
+    SetPhase(i, Phase::kBackoff);
     s.ready_at = now + kShortageWait;
     return SetState(i, "Waiting", h.status().message());
   }
@@ -402,13 +444,13 @@ Status Engine::AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHand
   if (!h.ok()) {
     ExitResult r{-1, 0, false, "SubmitFailed", h.status().ToString()};
     RETURN_IF_ERROR(SaveAttempt(i, "Failed", &r));
-    s.phase = Phase::kActive;  // so that the failure path below applies uniformly
+    SetPhase(i, Phase::kActive);  // so that the failure path below applies uniformly
     TaskEvent e{spec.Key(), TaskState::kFailed, now, r, r.reason, r.message};
     active_keys_[spec.Key()] = i;
     return HandleEvent(e);
   }
   s.handle = *h;
-  s.phase = Phase::kActive;
+  SetPhase(i, Phase::kActive);
   s.deadline = spec.timeout ? now + *spec.timeout : TimePoint::max();
   active_keys_[spec.Key()] = i;
   RETURN_IF_ERROR(SaveAttempt(i, "Pending", nullptr));
@@ -457,7 +499,7 @@ Status Engine::HandleEvent(const TaskEvent& e) {
     RETURN_IF_ERROR(SaveAttempt(i, "Cancelled", &result));
     if (observer_) observer_->OnAttemptEnded(plan_.instances()[i].name, s.attempt);
     s.avoid.push_back(s.member);
-    s.phase = Phase::kBackoff;
+    SetPhase(i, Phase::kBackoff);
     s.ready_at = clock_.Now();
     return SetState(i, "Retrying",
                     "attempt " + std::to_string(s.attempt) + " withdrawn from " + s.member + ": " +
@@ -486,7 +528,7 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   // once, without using a retry, up to max_preemptions times.
   if (result.reason == "Preempted" && s.preemptions < options_.max_preemptions && !stopping_) {
     ++s.preemptions;
-    s.phase = Phase::kBackoff;
+    SetPhase(i, Phase::kBackoff);
     s.ready_at = clock_.Now();
     return SetState(i, "Retrying",
                     "attempt " + std::to_string(s.attempt) + " preempted: " + result.message +
@@ -504,7 +546,7 @@ Status Engine::HandleEvent(const TaskEvent& e) {
     Duration delay = step.retries.backoff;
     for (int k = 1; k < s.failures && delay < options_.max_backoff; ++k) delay *= 2;
     delay = std::min(delay, options_.max_backoff);
-    s.phase = Phase::kBackoff;
+    SetPhase(i, Phase::kBackoff);
     s.ready_at = clock_.Now() + delay;
     return SetState(i, "Retrying",
                     "attempt " + std::to_string(s.attempt) + " failed: " + why + "; retry " +
@@ -528,8 +570,8 @@ Status Engine::Fail(size_t i, const std::string& why) {
 
 void Engine::CancelActive(bool force) {
   TimePoint now = clock_.Now();
-  for (Slot& s : slots_) {
-    if (s.phase != Phase::kActive) continue;
+  for (size_t i : active_) {
+    Slot& s = slots_[i];
     if (force ? s.force_sent : s.cancel_sent) continue;
     PORTFLOW_LOG(LogLevel::kDebug, "engine",
                  std::string(force ? "killing " : "stopping ") + s.handle.key);
@@ -584,10 +626,11 @@ Status Engine::CheckTimers() {
   // One move at a time: the next is decided once the last is placed again,
   // so that the budget counts each (a member that can take one of many
   // waiting attempts would otherwise see all of them withdrawn for it).
-  bool withdrawing = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) {
-    return s.phase != Phase::kDone && (s.moving || s.placing_again);
-  });
-  for (size_t i = 0; i < slots_.size(); ++i) {
+  auto moves = [this](size_t i) { return slots_[i].moving || slots_[i].placing_again; };
+  bool withdrawing = std::any_of(active_.begin(), active_.end(), moves) ||
+                     std::any_of(open_.begin(), open_.end(), moves);
+  // A copy: what is cancelled here may end (and leave the set) at once.
+  for (size_t i : std::vector<size_t>(active_.begin(), active_.end())) {
     Slot& s = slots_[i];
     if (s.phase != Phase::kActive) continue;
     // Waited for capacity past MoveAfter where it was placed: withdrawn
@@ -626,22 +669,25 @@ Status Engine::CheckTimers() {
 }
 
 TimePoint Engine::NextWake() const {
-  TimePoint wake = clock_.Now() + options_.tick;
-  for (const Slot& s : slots_) {
+  const TimePoint now = clock_.Now();
+  TimePoint wake = now + options_.tick;
+  auto look = [&](size_t i) {
+    const Slot& s = slots_[i];
     // A backoff not yet over (one over, but held, is looked at each turn).
-    if (s.phase == Phase::kBackoff && s.ready_at > clock_.Now()) wake = std::min(wake, s.ready_at);
+    if (s.phase == Phase::kBackoff && s.ready_at > now) wake = std::min(wake, s.ready_at);
     // The moment a wait for capacity reaches MoveAfter, then each look.
     if (move_after_ && s.capacity_wait && !s.moving && s.phase != Phase::kDone) {
-      TimePoint look =
-          std::max(*s.capacity_wait + s.foreseen_wait + *move_after_, s.next_move_look);
-      if (look > clock_.Now()) wake = std::min(wake, look);  // one past is looked at each turn
+      TimePoint at = std::max(*s.capacity_wait + s.foreseen_wait + *move_after_, s.next_move_look);
+      if (at > now) wake = std::min(wake, at);  // one past is looked at each turn
     }
-    if (s.phase != Phase::kActive) continue;
+    if (s.phase != Phase::kActive) return;
     // Only deadlines still to act on: one already acted on is in the past
     // and would turn the wait into a busy loop.
     if (!s.cancel_sent) wake = std::min(wake, s.deadline);
     if (!s.force_sent) wake = std::min(wake, s.kill_at);
-  }
+  };
+  for (size_t i : open_) look(i);
+  for (size_t i : active_) look(i);
   return wake;
 }
 
@@ -651,12 +697,19 @@ Status Engine::Finish(size_t i, const std::string& state, const std::string& mes
 }
 
 void Engine::MarkDone(size_t i, const std::string& state) {
-  slots_[i].phase = Phase::kDone;
+  SetPhase(i, Phase::kDone);
   size_t step = plan_.instances()[i].step;
+  bool was_ended = StepEnded(step);
   if (state == "Succeeded") {
     ++step_succeeded_[step];
   } else if (step_broken_[step].empty()) {
     step_broken_[step] = plan_.instances()[i].name + " " + state;
+  }
+  // Ended now: what needs it may go (or be skipped).
+  if (was_ended || !StepEnded(step)) return;
+  for (size_t w : waiters_[step]) {
+    Phase p = slots_[w].phase;
+    if ((p == Phase::kWaiting || p == Phase::kBackoff) && DepsEnded(w)) open_.insert(w);
   }
 }
 

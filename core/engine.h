@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,15 @@ class Engine : public EventSink {
   };
 
   Status Restore();
+  // The phase of slot `i`, kept with the sets a turn looks at.
+  void SetPhase(size_t i, Phase phase);
+  // Step `step` ended: all its instances succeeded, or one of them did not.
+  bool StepEnded(size_t step) const;
+  // Every step slot `i` needs has ended, or one of them failed (Admit then
+  // skips `i`).
+  bool DepsEnded(size_t i) const;
+  // The sets from the slots' phases (after Restore).
+  void Reindex();
   Status Admit();
   Status AfterSubmit(size_t i, const TaskSpec& spec, const Result<TaskHandle>& h, TimePoint now);
   Status HandleEvent(const TaskEvent& e);
@@ -131,6 +141,13 @@ class Engine : public EventSink {
   // CheckTimers, which submits nothing, every answer stands for its pass.
   Placement Ask(const PlacementRequest& request);
   std::vector<std::pair<PlacementRequest, Placement>> answers_;
+  // What a turn looks at, so that it costs what is active or ready rather
+  // than the whole plan: the active slots, the open ones (waiting or in
+  // backoff, every step they need ended: Admit places or skips them), by
+  // step the slots that need it (opened when it ends), how many are done.
+  std::set<size_t> active_, open_;
+  std::vector<std::vector<size_t>> waiters_;
+  size_t done_ = 0;
   bool answers_stand_ = false;  // every answer is kept, not only refusals
   // The placement question for instance `i`, keeping `held` free.
   PlacementRequest RequestFor(size_t i, const ResourceRequest& held) const;

@@ -85,12 +85,6 @@ std::vector<int> Layers(const json& steps) {
   return layer;
 }
 
-std::string Fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
-
 }  // namespace
 
 std::string StepState(const json& doc, const json& step) {
@@ -146,9 +140,9 @@ std::string DagSvg(const json& doc) {
 
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < steps.size(); ++i) index[steps[i].value("name", "")] = i;
-  std::string out = "<svg id=\"dag\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Fmt(width) +
-                    "\" height=\"" + Fmt(height) + "\" viewBox=\"0 0 " + Fmt(width) + " " +
-                    Fmt(height) + "\">";
+  std::string out = "<svg id=\"dag\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Num(width) +
+                    "\" height=\"" + Num(height) + "\" viewBox=\"0 0 " + Num(width) + " " +
+                    Num(height) + "\">";
   for (size_t i = 0; i < steps.size(); ++i) {
     for (const json& need : steps[i]["needs"]) {
       auto from = index.find(need.get<std::string>());
@@ -156,8 +150,8 @@ std::string DagSvg(const json& doc) {
       size_t f = from->second;
       double x1 = x[f] + kNodeWidth, y1 = y[f] + kHeader / 2.0, x2 = x[i],
              y2 = y[i] + kHeader / 2.0;
-      out += "<path class=\"edge\" d=\"M" + Fmt(x1) + " " + Fmt(y1) + " C" + Fmt(x1 + 35) + " " +
-             Fmt(y1) + " " + Fmt(x2 - 35) + " " + Fmt(y2) + " " + Fmt(x2) + " " + Fmt(y2) + "\"/>";
+      out += "<path class=\"edge\" d=\"M" + Num(x1) + " " + Num(y1) + " C" + Num(x1 + 35) + " " +
+             Num(y1) + " " + Num(x2 - 35) + " " + Num(y2) + " " + Num(x2) + " " + Num(y2) + "\"/>";
     }
   }
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -178,12 +172,12 @@ std::string DagSvg(const json& doc) {
           out += Html("\n" + it->second->value("message", ""));
       }
     }
-    out += "</title><rect class=\"node st-" + state + "\" x=\"" + Fmt(x[i]) + "\" y=\"" +
-           Fmt(y[i]) + "\" width=\"" + std::to_string(kNodeWidth) + "\" height=\"" + Fmt(h[i]) +
+    out += "</title><rect class=\"node st-" + state + "\" x=\"" + Num(x[i]) + "\" y=\"" +
+           Num(y[i]) + "\" width=\"" + std::to_string(kNodeWidth) + "\" height=\"" + Num(h[i]) +
            "\" rx=\"6\" style=\"stroke:" + StateColour(state) + "\"/>";
-    out += "<rect x=\"" + Fmt(x[i]) + "\" y=\"" + Fmt(y[i]) + "\" width=\"6\" height=\"" +
-           Fmt(h[i]) + "\" rx=\"3\" style=\"fill:" + StateColour(state) + "\"/>";
-    out += "<text class=\"name\" x=\"" + Fmt(x[i] + 14) + "\" y=\"" + Fmt(y[i] + 15) + "\">" +
+    out += "<rect x=\"" + Num(x[i]) + "\" y=\"" + Num(y[i]) + "\" width=\"6\" height=\"" +
+           Num(h[i]) + "\" rx=\"3\" style=\"fill:" + StateColour(state) + "\"/>";
+    out += "<text class=\"name\" x=\"" + Num(x[i] + 14) + "\" y=\"" + Num(y[i] + 15) + "\">" +
            Html(name) + "</text>";
     std::string summary = Summary(by_name, step);
     if (single) {
@@ -191,7 +185,7 @@ std::string DagSvg(const json& doc) {
       int attempts = it == by_name.end() ? 0 : it->second->value("attempts", 0);
       if (attempts > 1) summary += " · " + std::to_string(attempts) + " attempts";
     }
-    out += "<text class=\"summary\" x=\"" + Fmt(x[i] + 14) + "\" y=\"" + Fmt(y[i] + 29) + "\">" +
+    out += "<text class=\"summary\" x=\"" + Num(x[i] + 14) + "\" y=\"" + Num(y[i] + 29) + "\">" +
            Html(summary) + "</text>";
     if (!single) {
       size_t k = 0;
@@ -203,7 +197,7 @@ std::string DagSvg(const json& doc) {
         auto it = by_name.find(inst);
         int attempts = it == by_name.end() ? 0 : it->second->value("attempts", 0);
         out += "<rect class=\"chip\" data-instance=\"" + Html(inst) + "\" data-state=\"" + st +
-               "\" x=\"" + Fmt(cx) + "\" y=\"" + Fmt(cy) + "\" width=\"" + std::to_string(kChip) +
+               "\" x=\"" + Num(cx) + "\" y=\"" + Num(cy) + "\" width=\"" + std::to_string(kChip) +
                "\" height=\"" + std::to_string(kChip) +
                "\" rx=\"2\" style=\"fill:" + StateColour(st) + "\"><title>" +
                Html(inst + ": " + st +
@@ -217,7 +211,7 @@ std::string DagSvg(const json& doc) {
     }
     std::string note = FailNote(by_name, step);
     if (!note.empty())
-      out += "<text class=\"fail\" x=\"" + Fmt(x[i] + 14) + "\" y=\"" + Fmt(y[i] + h[i] - 5) +
+      out += "<text class=\"fail\" x=\"" + Num(x[i] + 14) + "\" y=\"" + Num(y[i] + h[i] - 5) +
              "\">" + Html(note) + "</text>";
     out += "</g>";
   }

@@ -44,16 +44,22 @@ std::string Badge(const std::string& state) {
          "\" style=\"background:" + StateColour(state) + "\">" + Html(state) + "</span>";
 }
 
-int64_t Ms(const json& object, const char* key) {
-  std::optional<TimePoint> t = ParseK8sTime(object.value(key, ""));
-  return t ? ToUnixMillis(*t) : 0;
-}
-
 std::string Usd(const json& v) { return v.is_number() ? FormatUsd(v.get<double>()) : "-"; }
 
 }  // namespace
 
 std::string Html(const std::string& text) { return XmlEscape(text); }
+
+int64_t TimeMs(const json& object, const char* key) {
+  std::optional<TimePoint> t = ParseK8sTime(object.value(key, ""));
+  return t ? ToUnixMillis(*t) : 0;
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
 
 std::string StateColour(const std::string& state) {
   static const std::map<std::string, std::string> colours = {
@@ -66,7 +72,7 @@ std::string StateColour(const std::string& state) {
 
 std::string RenderBody(const json& doc, const PageOptions& options) {
   std::string state = doc.value("state", "");
-  int64_t created = Ms(doc, "created"), finished = Ms(doc, "finished");
+  int64_t created = TimeMs(doc, "created"), finished = TimeMs(doc, "finished");
   int64_t end = finished ? finished : options.now_ms;
   std::string out = "<header><h1>";
   out += options.home_url.empty() ? "portflow"

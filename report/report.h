@@ -44,8 +44,12 @@ std::string RenderTree(const nlohmann::json& doc);
 std::string DagSvg(const nlohmann::json& doc);
 std::string TimelineSvg(const nlohmann::json& doc, int64_t now_ms);
 
-// For the parts: text safe in HTML and in attributes; a state's colour.
+// For the parts: text safe in HTML and in attributes; a state's colour; a
+// document's time (RFC 3339) as Unix milliseconds, 0 when absent; a
+// coordinate to a tenth.
 std::string Html(const std::string& text);
+int64_t TimeMs(const nlohmann::json& object, const char* key);
+std::string Num(double v);
 std::string StateColour(const std::string& state);
 // A step's state from its instances': the one that matters most (Failed,
 // then Running, Pending, Waiting, Cancelled, Skipped, Succeeded).

@@ -21,22 +21,11 @@ using json = nlohmann::json;
 
 constexpr double kPlot = 900, kLaneLabel = 110, kRow = 18, kLaneGap = 10, kTop = 26;
 
-int64_t Ms(const json& object, const char* key) {
-  std::optional<TimePoint> t = ParseK8sTime(object.value(key, ""));
-  return t ? ToUnixMillis(*t) : 0;
-}
-
 struct Bar {
   std::string lane, instance, state, reason, waits, moved;
   int attempt = 0;
   int64_t queued = 0, started = 0, ended = 0;
 };
-
-std::string Fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
 
 // "+90s", "+2m30s": a tick's offset from the run's start.
 std::string Offset(int64_t ms) {
@@ -61,17 +50,17 @@ std::string TimelineSvg(const json& doc, int64_t now_ms) {
       b.attempt = a.value("attempt", 0);
       b.state = a.value("state", "");
       b.reason = a.value("reason", "");
-      b.started = Ms(a, "started");
-      b.ended = Ms(a, "finished");
+      b.started = TimeMs(a, "started");
+      b.ended = TimeMs(a, "finished");
       b.queued = b.started;
       std::set<std::string> reasons;
       if (a.contains("timeline")) {
         const json& t = a["timeline"];
-        if (int64_t q = Ms(t, "queued")) b.queued = q;
+        if (int64_t q = TimeMs(t, "queued")) b.queued = q;
         // It ran from when it was seen running (its start is its submit);
         // until then it waited. Never seen running: it waited throughout,
         // unless it succeeded (too quick for a look to see it run).
-        if (int64_t r = Ms(t, "running")) {
+        if (int64_t r = TimeMs(t, "running")) {
           b.started = r;
         } else if (b.state != "Succeeded") {
           b.started = 0;
@@ -122,8 +111,8 @@ std::string TimelineSvg(const json& doc, int64_t now_ms) {
   }
   double height = y + 4, width = kLaneLabel + kPlot + 50;
   std::string out = "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-                    Fmt(width) + "\" height=\"" + Fmt(height) + "\" viewBox=\"0 0 " + Fmt(width) +
-                    " " + Fmt(height) + "\">";
+                    Num(width) + "\" height=\"" + Num(height) + "\" viewBox=\"0 0 " + Num(width) +
+                    " " + Num(height) + "\">";
   out +=
       "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
       "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#fdf3dc\"/>"
@@ -139,19 +128,19 @@ std::string TimelineSvg(const json& doc, int64_t now_ms) {
     }
   for (double s = 0; s <= span_s + 1e-9; s += step) {
     double tx = X(t0 + static_cast<int64_t>(s * 1000));
-    out += "<line class=\"tick\" x1=\"" + Fmt(tx) + "\" y1=\"" + Fmt(kTop - 6) + "\" x2=\"" +
-           Fmt(tx) + "\" y2=\"" + Fmt(height) + "\"/><text class=\"axis\" x=\"" + Fmt(tx + 2) +
-           "\" y=\"" + Fmt(kTop - 10) + "\">" +
+    out += "<line class=\"tick\" x1=\"" + Num(tx) + "\" y1=\"" + Num(kTop - 6) + "\" x2=\"" +
+           Num(tx) + "\" y2=\"" + Num(height) + "\"/><text class=\"axis\" x=\"" + Num(tx + 2) +
+           "\" y=\"" + Num(kTop - 10) + "\">" +
            (step >= 1      ? Offset(static_cast<int64_t>(std::llround(s * 1000)))
             : s < 1 - 1e-9 ? "+" + std::to_string(std::llround(s * 1000)) + "ms"
-                           : "+" + Fmt(s) + "s") +
+                           : "+" + Num(s) + "s") +
            "</text>";
   }
   for (const std::string& l : lanes) {
     double top = lane_top[l], h = static_cast<double>(row_ends[l].size()) * kRow;
     out += "<g class=\"lane\" data-lane=\"" + Html(l) + "\"><rect class=\"lane-bg\" x=\"0\" y=\"" +
-           Fmt(top - 2) + "\" width=\"" + Fmt(width) + "\" height=\"" + Fmt(h + 4) +
-           "\"/><text class=\"lane-name\" x=\"6\" y=\"" + Fmt(top + 13) + "\">" + Html(l) +
+           Num(top - 2) + "\" width=\"" + Num(width) + "\" height=\"" + Num(h + 4) +
+           "\"/><text class=\"lane-name\" x=\"6\" y=\"" + Num(top + 13) + "\">" + Html(l) +
            "</text></g>";
   }
   for (size_t k = 0; k < bars.size(); ++k) {
@@ -169,26 +158,26 @@ std::string TimelineSvg(const json& doc, int64_t now_ms) {
            "\"><title>" + Html(title) + "</title>";
     double wx = X(b.queued), rx = X(run_from), ex = X(b.ended);
     if (run_from > b.queued) {
-      out += "<rect class=\"wait\" x=\"" + Fmt(wx) + "\" y=\"" + Fmt(top) + "\" width=\"" +
-             Fmt(std::max(1.0, rx - wx)) + "\" height=\"" + Fmt(kRow - 4) +
+      out += "<rect class=\"wait\" x=\"" + Num(wx) + "\" y=\"" + Num(top) + "\" width=\"" +
+             Num(std::max(1.0, rx - wx)) + "\" height=\"" + Num(kRow - 4) +
              "\" fill=\"url(#hatch)\"/>";
       if (!b.waits.empty() && rx - wx > 7.0 * static_cast<double>(b.waits.size()))
-        out += "<text class=\"wait-label\" x=\"" + Fmt(wx + 3) + "\" y=\"" + Fmt(top + 10) + "\">" +
+        out += "<text class=\"wait-label\" x=\"" + Num(wx + 3) + "\" y=\"" + Num(top + 10) + "\">" +
                Html(b.waits) + "</text>";
     }
     if (b.started) {
-      out += "<rect class=\"run\" x=\"" + Fmt(rx) + "\" y=\"" + Fmt(top) + "\" width=\"" +
-             Fmt(std::max(1.5, ex - rx)) + "\" height=\"" + Fmt(kRow - 4) +
+      out += "<rect class=\"run\" x=\"" + Num(rx) + "\" y=\"" + Num(top) + "\" width=\"" +
+             Num(std::max(1.5, ex - rx)) + "\" height=\"" + Num(kRow - 4) +
              "\" style=\"fill:" + StateColour(b.state) + "\"/>";
       if (ex - rx > 7.0 * static_cast<double>(label.size()))
-        out += "<text class=\"bar-label\" x=\"" + Fmt(rx + 3) + "\" y=\"" + Fmt(top + 10) + "\">" +
+        out += "<text class=\"bar-label\" x=\"" + Num(rx + 3) + "\" y=\"" + Num(top + 10) + "\">" +
                Html(label) + "</text>";
     }
     if (!b.moved.empty())
       out +=
-          "<path class=\"mark moved\" d=\"M" + Fmt(ex) + " " + Fmt(top - 1) + " l6 7 l-6 7 z\"/>";
+          "<path class=\"mark moved\" d=\"M" + Num(ex) + " " + Num(top - 1) + " l6 7 l-6 7 z\"/>";
     if (b.reason == "Preempted")
-      out += "<text class=\"mark preempted\" x=\"" + Fmt(ex + 1) + "\" y=\"" + Fmt(top + 11) +
+      out += "<text class=\"mark preempted\" x=\"" + Num(ex + 1) + "\" y=\"" + Num(top + 11) +
              "\">✕</text>";
     out += "</g>";
   }
