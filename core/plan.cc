@@ -1,8 +1,10 @@
 #include "core/plan.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "core/template.h"
 
@@ -72,10 +74,12 @@ Result<Plan> Plan::Build(Workload w) {
   if (order.size() != steps.size()) return InvalidArgument("the steps form a cycle");
 
   plan.by_step_.resize(steps.size());
+  plan.needs_.resize(steps.size());
   for (size_t si : order) {
     const Step& s = steps[si];
     std::vector<size_t> deps;
     for (const std::string& n : s.needs) deps.push_back(index_of[n]);
+    plan.needs_[si] = deps;
     for (auto& combo : Combinations(s)) {
       Instance inst;
       inst.step = si;
@@ -174,16 +178,21 @@ Result<TaskSpec> Plan::MakeTask(size_t index, int attempt, const TaskContext& ct
   // Inputs: the outputs of every step this one comes after, not only the
   // steps it names in needs, since {{steps.S.outputs.x}} may name any of
   // them (a cluster mounts exactly these). In workload order.
-  std::set<std::string> before;
-  std::vector<std::string> todo(s.needs.begin(), s.needs.end());
+  // By index, so that it costs what the step comes after, not the whole
+  // workload (a trace of 100,000 steps).
+  std::vector<size_t> before;
+  std::unordered_set<size_t> seen;
+  std::vector<size_t> todo = needs_[inst.step];
   while (!todo.empty()) {
-    std::string n = todo.back();
+    size_t n = todo.back();
     todo.pop_back();
-    if (!before.insert(n).second) continue;
-    for (const std::string& m : workload_.FindStep(n)->needs) todo.push_back(m);
+    if (!seen.insert(n).second) continue;
+    before.push_back(n);
+    todo.insert(todo.end(), needs_[n].begin(), needs_[n].end());
   }
-  for (const Step& step : workload_.steps) {
-    if (!before.count(step.name)) continue;
+  std::sort(before.begin(), before.end());
+  for (size_t b : before) {
+    const Step& step = workload_.steps[b];
     for (const std::string& o : step.outputs) {
       t.inputs.push_back({step.name + "." + o, OutputPath(ctx.artifact_root, step.name, o, "")});
     }

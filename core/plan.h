@@ -54,6 +54,7 @@ class Plan {
   Workload workload_;
   std::vector<Instance> instances_;  // topological order
   std::vector<std::vector<size_t>> by_step_;
+  std::vector<std::vector<size_t>> needs_;  // by step: the steps it names in needs
 };
 
 // "<root>/<step>/<output>[/<matrix_dir>]"
