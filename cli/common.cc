@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -164,6 +166,20 @@ bool EngineAlive(int pid) {
   auto theirs = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
   std::string ours = SelfExecutable();
   return !ec && !ours.empty() && theirs.string() == ours;
+}
+
+std::string FileEnd(const std::string& path, size_t bytes, bool* cut) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (cut) *cut = false;
+  if (!in) return "";
+  std::streamoff size = in.tellg();
+  std::streamoff from = std::max<std::streamoff>(0, size - static_cast<std::streamoff>(bytes));
+  in.seekg(from);
+  std::string text(static_cast<size_t>(size - from), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (cut) *cut = from > 0;
+  return text;
 }
 
 }  // namespace portflow::cli

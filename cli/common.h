@@ -86,5 +86,9 @@ std::unique_ptr<RunLog> OpenRunLog(const std::string& run_dir);
 // The portflow process driving a run is still alive.
 bool EngineAlive(int pid);
 
+// The last `bytes` of the file at `path` ("" when it cannot be read), read
+// from its end: logs run to gigabytes. `*cut` says whether the file holds
+// more before them.
+std::string FileEnd(const std::string& path, size_t bytes, bool* cut = nullptr);
 
 }  // namespace portflow::cli

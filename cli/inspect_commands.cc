@@ -50,11 +50,6 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-int64_t Elapsed(const RunRecord& r) {
-  int64_t end = r.finished_ms ? r.finished_ms : ToUnixMillis(RealClock().Now());
-  return end - r.created_ms;
-}
-
 // The latest attempt (or attempt number `attempt`, when not 0) of each
 // instance matching `filter` (exact name, or a step name that matches all
 // of its matrix instances).

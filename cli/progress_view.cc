@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 
 #include "cli/common.h"
 #include "core/backend.h"
@@ -18,12 +17,7 @@ using std::chrono::steady_clock;
 
 // The last non-empty line of a log file (read from its last 4 KiB).
 std::string LastLine(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return "";
-  std::streamoff size = in.tellg();
-  std::streamoff from = std::max<std::streamoff>(0, size - 4096);
-  in.seekg(from);
-  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string tail = FileEnd(path, 4096);
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
   size_t nl = tail.find_last_of("\r\n");
   std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);

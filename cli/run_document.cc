@@ -1,7 +1,6 @@
 #include "cli/run_document.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 
 #include "cli/common.h"
@@ -29,6 +28,11 @@ json RunJson(const RunRecord& r) {
           {"finished", r.finished_ms ? FormatTime(FromUnixMillis(r.finished_ms)) : ""},
           {"params", json::parse(r.params, nullptr, false)},
           {"cost", r.cost.empty() ? json(nullptr) : json::parse(r.cost, nullptr, false)}};
+}
+
+int64_t Elapsed(const RunRecord& r) {
+  int64_t end = r.finished_ms ? r.finished_ms : ToUnixMillis(RealClock().Now());
+  return end - r.created_ms;
 }
 
 namespace {
@@ -112,23 +116,18 @@ std::map<std::pair<std::string, int>, json> Timelines(const std::vector<EventRec
   return out;
 }
 
-// The last `lines` lines of `path` (each cut at 300 bytes), read from its
-// end: logs run to gigabytes.
+// The last `lines` lines of `path` (each cut at 300 bytes), from its last
+// 16 KiB.
 std::vector<std::string> LogTail(const std::string& path, int lines) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return {};
-  std::streamoff size = in.tellg();
-  std::streamoff from = std::max<std::streamoff>(0, size - 16384);
-  in.seekg(from);
-  std::string text(static_cast<size_t>(size - from), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  bool cut = false;
+  std::string text = FileEnd(path, 16384, &cut);
   std::vector<std::string> out;
   size_t end = text.size();
   if (end && text[end - 1] == '\n') --end;
   while (end > 0 && static_cast<int>(out.size()) < lines) {
     size_t nl = text.rfind('\n', end - 1);
     size_t start = nl == std::string::npos ? 0 : nl + 1;
-    if (start == 0 && from > 0) break;  // a line cut by the window
+    if (start == 0 && cut) break;  // a line cut by the window
     out.push_back(text.substr(start, std::min<size_t>(end - start, 300)));
     if (nl == std::string::npos) break;
     end = nl;

@@ -16,6 +16,9 @@ std::string ShownState(const RunRecord& r);
 // The run's own fields (id, workload, target, state, times, params, cost).
 nlohmann::json RunJson(const RunRecord& r);
 
+// How long the run took, or has taken so far while it goes (ms).
+int64_t Elapsed(const RunRecord& r);
+
 struct DocumentOptions {
   // Each attempt's "timeline": when it was queued, the spans it waited
   // with their reasons (Unschedulable, Provisioning...), its moves, when

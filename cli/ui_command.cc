@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -49,13 +48,7 @@ std::string LogText(const RunRecord& run, const std::vector<AttemptRecord>& atte
   if (!latest) return "";
   std::string out;
   for (int r = 0; r < std::max(1, latest->replicas); ++r) {
-    std::ifstream in(LogPath(run.run_dir, instance, latest->attempt, r),
-                     std::ios::binary | std::ios::ate);
-    if (!in) continue;
-    std::streamoff size = in.tellg(), from = std::max<std::streamoff>(0, size - 65536);
-    in.seekg(from);
-    std::string text(static_cast<size_t>(size - from), '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    std::string text = FileEnd(LogPath(run.run_dir, instance, latest->attempt, r), 65536);
     if (latest->replicas <= 1) return text;
     size_t start = 0;
     while (start < text.size()) {
@@ -128,14 +121,11 @@ class Ui {
     json out = json::array();
     auto store = RunStore::Open(state_dir_);
     if (!store.ok()) return out;
-    auto runs = (*store)->ListRuns();
+    auto runs = (*store)->ListRuns();  // newest first
     if (!runs.ok()) return out;
-    std::stable_sort(runs->begin(), runs->end(), [](const RunRecord& a, const RunRecord& b) {
-      return a.created_ms > b.created_ms;
-    });
     for (const RunRecord& r : *runs) {
       json j = RunJson(r);
-      j["durationMs"] = (r.finished_ms ? r.finished_ms : NowMs()) - r.created_ms;
+      j["durationMs"] = Elapsed(r);
       out.push_back(std::move(j));
     }
     return out;

@@ -267,8 +267,7 @@ Status Engine::Restore() {
 
 void Engine::SetPhase(size_t i, Phase phase) {
   Slot& s = slots_[i];
-  if (s.phase != Phase::kDone && phase == Phase::kDone) ++done_;
-  if (s.phase == Phase::kDone && phase != Phase::kDone) --done_;
+  if (s.phase != Phase::kDone && phase == Phase::kDone) ++done_;  // a done slot stays done
   s.phase = phase;
   active_.erase(i);
   open_.erase(i);
@@ -317,7 +316,6 @@ Status Engine::Admit() {
   for (auto next = open_.begin(); next != open_.end();) {
     size_t i = *next++;
     Slot& s = slots_[i];
-    if (s.phase != Phase::kWaiting && s.phase != Phase::kBackoff) continue;
     if (user_cancel_) continue;  // what never started ends Cancelled
     // Open: every step it needs ended; skipped if one of them failed.
     std::string broken;
@@ -629,10 +627,9 @@ Status Engine::CheckTimers() {
   auto moves = [this](size_t i) { return slots_[i].moving || slots_[i].placing_again; };
   bool withdrawing = std::any_of(active_.begin(), active_.end(), moves) ||
                      std::any_of(open_.begin(), open_.end(), moves);
-  // A copy: what is cancelled here may end (and leave the set) at once.
-  for (size_t i : std::vector<size_t>(active_.begin(), active_.end())) {
+  // Nothing here changes the set: what Cancel ends is heard next turn.
+  for (size_t i : active_) {
     Slot& s = slots_[i];
-    if (s.phase != Phase::kActive) continue;
     // Waited for capacity past MoveAfter where it was placed: withdrawn
     // (the terminal event places it again) when another member can take it.
     if (move_after_ && !withdrawing && s.capacity_wait && !s.cancel_sent && !s.moving &&
@@ -676,7 +673,7 @@ TimePoint Engine::NextWake() const {
     // A backoff not yet over (one over, but held, is looked at each turn).
     if (s.phase == Phase::kBackoff && s.ready_at > now) wake = std::min(wake, s.ready_at);
     // The moment a wait for capacity reaches MoveAfter, then each look.
-    if (move_after_ && s.capacity_wait && !s.moving && s.phase != Phase::kDone) {
+    if (move_after_ && s.capacity_wait && !s.moving) {
       TimePoint at = std::max(*s.capacity_wait + s.foreseen_wait + *move_after_, s.next_move_look);
       if (at > now) wake = std::min(wake, at);  // one past is looked at each turn
     }

@@ -64,6 +64,18 @@ std::string FailNote(const std::map<std::string, const json*>& by_name, const js
   return "";
 }
 
+// The state of `step` from its instances': the one that matters most
+// (Failed, then Running, Pending, Retrying, Waiting, Cancelled, Skipped,
+// Succeeded).
+std::string StepState(const std::map<std::string, const json*>& by_name, const json& step) {
+  std::set<std::string> states;
+  for (const json& n : step["instances"])
+    states.insert(InstanceState(by_name, n.get<std::string>()));
+  for (const char* s : kOrder)
+    if (states.count(s)) return s;
+  return states.empty() ? "Waiting" : *states.begin();
+}
+
 // Each step's layer: one right of the last step it needs.
 std::vector<int> Layers(const json& steps) {
   std::map<std::string, size_t> index;
@@ -86,16 +98,6 @@ std::vector<int> Layers(const json& steps) {
 }
 
 }  // namespace
-
-std::string StepState(const json& doc, const json& step) {
-  auto by_name = InstancesByName(doc);
-  std::set<std::string> states;
-  for (const json& n : step["instances"])
-    states.insert(InstanceState(by_name, n.get<std::string>()));
-  for (const char* s : kOrder)
-    if (states.count(s)) return s;
-  return states.empty() ? "Waiting" : *states.begin();
-}
 
 std::string DagSvg(const json& doc) {
   const json& steps = doc["steps"];
@@ -157,7 +159,7 @@ std::string DagSvg(const json& doc) {
   for (size_t i = 0; i < steps.size(); ++i) {
     const json& step = steps[i];
     std::string name = step.value("name", "");
-    std::string state = StepState(doc, step);
+    std::string state = StepState(by_name, step);
     bool single = step["instances"].size() == 1;
     std::string single_name = single ? step["instances"][0].get<std::string>() : "";
     out += "<g class=\"step\" data-step=\"" + Html(name) + "\" data-state=\"" + state + "\"";
@@ -230,7 +232,7 @@ std::string RenderMermaid(const json& doc) {
     std::string label = steps[i].value("name", "") + "<br/>" + Summary(by_name, steps[i]);
     std::string safe;
     for (char c : label) safe += c == '"' ? std::string("#quot;") : std::string(1, c);
-    std::string state = StepState(doc, steps[i]);
+    std::string state = StepState(by_name, steps[i]);
     used.insert(state);
     out += "  s" + std::to_string(i) + "[\"" + safe + "\"]:::" + state + "\n";
   }

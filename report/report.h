@@ -51,8 +51,5 @@ std::string Html(const std::string& text);
 int64_t TimeMs(const nlohmann::json& object, const char* key);
 std::string Num(double v);
 std::string StateColour(const std::string& state);
-// A step's state from its instances': the one that matters most (Failed,
-// then Running, Pending, Waiting, Cancelled, Skipped, Succeeded).
-std::string StepState(const nlohmann::json& doc, const nlohmann::json& step);
 
 }  // namespace portflow::report
