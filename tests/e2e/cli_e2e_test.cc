@@ -371,7 +371,12 @@ TEST_F(CliTest, AHybridTargetPlacesEachAttemptOnAMember) {
   EXPECT_EQ(member["train[lr=0.1]"], "small");
   EXPECT_EQ(member["train[lr=0.01]"], "big") << st.dump(2);
   EXPECT_EQ(member["pick"], "small");
-  ASSERT_EQ(st["decisions"].size(), 5u) << st["decisions"].dump(2);
+  // One placement decision an attempt: five, or more where a training's
+  // rendezvous failed and was retried (the step allows one retry).
+  size_t attempts = 0;
+  for (const auto& i : st["instances"]) attempts += i["attemptList"].size();
+  EXPECT_GE(attempts, 5u);
+  ASSERT_EQ(st["decisions"].size(), attempts) << st["decisions"].dump(2);
   std::string placed;
   for (const auto& d : st["decisions"])
     placed += d["instance"].get<std::string>() + " -> " + d["message"].get<std::string>() + "\n";
