@@ -10,8 +10,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -50,17 +52,24 @@ struct Task {
   int first_failed = -1;  // the replica whose failure ended the gang
 };
 
+// A port that binds now, for a gang's MASTER_PORT. It is picked below the
+// kernel's ephemeral range (ip_local_port_range), so that no outgoing
+// connection can take it between this pick and rank 0's bind; only a
+// process binding that very port could.
 int FreePort() {
+  int low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
+  std::minstd_rand pick(std::random_device{}());
   int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+  for (int attempt = 0; attempt < 64 && port == 0 && low > 10000; ++attempt) {
+    int candidate = 10000 + static_cast<int>(pick() % (low - 10000));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);  // train.py binds 0.0.0.0
+    addr.sin_port = htons(candidate);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) port = candidate;
   }
   ::close(fd);
   return port;
