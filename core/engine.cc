@@ -269,6 +269,7 @@ void Engine::SetPhase(size_t i, Phase phase) {
   Slot& s = slots_[i];
   if (s.phase != Phase::kDone && phase == Phase::kDone) ++done_;  // a done slot stays done
   s.phase = phase;
+  Touch(i);
   active_.erase(i);
   open_.erase(i);
   if (phase == Phase::kActive) {
@@ -299,6 +300,7 @@ void Engine::Reindex() {
     Phase p = slots_[i].phase;
     if (p == Phase::kActive) active_.insert(i);
     if (p == Phase::kDone) ++done_;
+    if (p != Phase::kDone) Touch(i);
     if ((p == Phase::kWaiting || p == Phase::kBackoff) && DepsEnded(i)) open_.insert(i);
   }
 }
@@ -316,6 +318,7 @@ Status Engine::Admit() {
   for (auto next = open_.begin(); next != open_.end();) {
     size_t i = *next++;
     Slot& s = slots_[i];
+    Touch(i);
     if (user_cancel_) continue;  // what never started ends Cancelled
     // Open: every step it needs ended; skipped if one of them failed.
     std::string broken;
@@ -462,6 +465,7 @@ Status Engine::HandleEvent(const TaskEvent& e) {
   if (it == active_keys_.end()) return OkStatus();  // an attempt we no longer follow
   size_t i = it->second;
   Slot& s = slots_[i];
+  Touch(i);
   if (!IsTerminal(e.state)) {
     // How long it has waited for capacity where it is, for a move.
     if (e.state == TaskState::kPending && WaitsForCapacity(e.pending)) {
@@ -571,6 +575,7 @@ void Engine::CancelActive(bool force) {
   for (size_t i : active_) {
     Slot& s = slots_[i];
     if (force ? s.force_sent : s.cancel_sent) continue;
+    Touch(i);
     PORTFLOW_LOG(LogLevel::kDebug, "engine",
                  std::string(force ? "killing " : "stopping ") + s.handle.key);
     s.cancel_sent = true;
@@ -614,6 +619,7 @@ std::optional<Placement> Engine::MoveFor(size_t i, const std::string& from) {
   // Asked again a second on (or a tick, if longer): the answer changes
   // when others end, not every turn.
   s.next_move_look = clock_.Now() + std::max<Duration>(options_.tick, std::chrono::seconds(1));
+  Touch(i);
   return std::nullopt;
 }
 
@@ -621,33 +627,43 @@ Status Engine::CheckTimers() {
   TimePoint now = clock_.Now();
   answers_.clear();
   answers_stand_ = true;  // at most one move, and nothing after it asks
+  Rearm();
   // One move at a time: the next is decided once the last is placed again,
   // so that the budget counts each (a member that can take one of many
   // waiting attempts would otherwise see all of them withdrawn for it).
-  auto moves = [this](size_t i) { return slots_[i].moving || slots_[i].placing_again; };
-  bool withdrawing = std::any_of(active_.begin(), active_.end(), moves) ||
-                     std::any_of(open_.begin(), open_.end(), moves);
-  // Nothing here changes the set: what Cancel ends is heard next turn.
-  for (size_t i : active_) {
+  bool withdrawing = !moves_.empty();
+  // Waited for capacity past MoveAfter where it was placed: withdrawn (the
+  // terminal event places it again) when another member can take it. The
+  // longest waiting of each kind asks; if it cannot move, none of its kind
+  // can, and its kind asks again a look later.
+  for (auto& [kind, c] : movers_) {
+    if (!move_after_ || withdrawing) break;
+    auto [at, i] = *c.waiting.begin();
+    if (at > now || now < c.next_look) continue;
     Slot& s = slots_[i];
-    // Waited for capacity past MoveAfter where it was placed: withdrawn
-    // (the terminal event places it again) when another member can take it.
-    if (move_after_ && !withdrawing && s.capacity_wait && !s.cancel_sent && !s.moving &&
-        !s.member.empty() && now >= *s.capacity_wait + s.foreseen_wait + *move_after_ &&
-        now >= s.next_move_look) {
-      if (std::optional<Placement> other = MoveFor(i, s.member)) {
-        s.moving = true;
-        s.move_note = "waited " + FormatDuration(now - *s.capacity_wait) + " for capacity (" +
-                      s.wait_why + ")";
-        RETURN_IF_ERROR(Record(i, "Moved",
-                               s.member + " -> " + other->member + ": " + s.move_note + "; " +
-                                   other->member + ": " + other->why));
-        PORTFLOW_LOG(LogLevel::kDebug, "engine",
-                     "moving " + s.handle.key + " from " + s.member + " to " + other->member);
-        withdrawing = true;
-        (void)backend_.Cancel(s.handle, true);
-      }
+    if (std::optional<Placement> other = MoveFor(i, s.member)) {
+      s.moving = true;
+      s.move_note =
+          "waited " + FormatDuration(now - *s.capacity_wait) + " for capacity (" + s.wait_why + ")";
+      RETURN_IF_ERROR(Record(i, "Moved",
+                             s.member + " -> " + other->member + ": " + s.move_note + "; " +
+                                 other->member + ": " + other->why));
+      PORTFLOW_LOG(LogLevel::kDebug, "engine",
+                   "moving " + s.handle.key + " from " + s.member + " to " + other->member);
+      withdrawing = true;
+      (void)backend_.Cancel(s.handle, true);
+      break;
     }
+    c.next_look = s.next_move_look;
+  }
+  // The slots whose moment came; what Cancel ends is heard next turn.
+  std::vector<size_t> due;
+  for (auto it = timers_.begin(); it != timers_.end() && it->first <= now; ++it)
+    due.push_back(it->second);
+  for (size_t i : due) {
+    Slot& s = slots_[i];
+    Touch(i);
+    if (s.phase != Phase::kActive) continue;
     if (!s.cancel_sent && now >= s.deadline) {
       PORTFLOW_LOG(LogLevel::kDebug, "engine", s.handle.key + " exceeded its timeout; stopping it");
       s.timed_out = true;
@@ -665,26 +681,93 @@ Status Engine::CheckTimers() {
   return OkStatus();
 }
 
-TimePoint Engine::NextWake() const {
-  const TimePoint now = clock_.Now();
-  TimePoint wake = now + options_.tick;
-  auto look = [&](size_t i) {
-    const Slot& s = slots_[i];
-    // A backoff not yet over (one over, but held, is looked at each turn).
-    if (s.phase == Phase::kBackoff && s.ready_at > now) wake = std::min(wake, s.ready_at);
-    // The moment a wait for capacity reaches MoveAfter, then each look.
+TimePoint Engine::TimerOf(size_t i, TimePoint now) const {
+  const Slot& s = slots_[i];
+  TimePoint at = TimePoint::max();
+  if (s.phase == Phase::kDone) return at;
+  // A backoff not yet over (one over, but held, Admit looks at each turn).
+  if (s.phase == Phase::kBackoff && s.ready_at > now) at = std::min(at, s.ready_at);
+  // Held in Admit for its member: the moment its wait reaches MoveAfter,
+  // then each look (an active one waits in movers_).
+  if (s.phase != Phase::kActive) {
     if (move_after_ && s.capacity_wait && !s.moving) {
-      TimePoint at = std::max(*s.capacity_wait + s.foreseen_wait + *move_after_, s.next_move_look);
-      if (at > now) wake = std::min(wake, at);  // one past is looked at each turn
+      TimePoint look =
+          std::max(*s.capacity_wait + s.foreseen_wait + *move_after_, s.next_move_look);
+      if (look > now) at = std::min(at, look);
     }
-    if (s.phase != Phase::kActive) return;
-    // Only deadlines still to act on: one already acted on is in the past
-    // and would turn the wait into a busy loop.
-    if (!s.cancel_sent) wake = std::min(wake, s.deadline);
-    if (!s.force_sent) wake = std::min(wake, s.kill_at);
-  };
-  for (size_t i : open_) look(i);
-  for (size_t i : active_) look(i);
+    return at;
+  }
+  // Only deadlines still to act on: one already acted on is in the past
+  // and would turn the wait into a busy loop.
+  if (!s.cancel_sent) at = std::min(at, s.deadline);
+  if (!s.force_sent) at = std::min(at, s.kill_at);
+  return at;
+}
+
+void Engine::Rearm() {
+  TimePoint now = clock_.Now();
+  for (size_t i : touched_) {
+    Slot& s = slots_[i];
+    TimePoint at = TimerOf(i, now);
+    if (at != s.armed) {
+      if (s.armed != TimePoint::max()) timers_.erase({s.armed, i});
+      if (at != TimePoint::max()) timers_.insert({at, i});
+      s.armed = at;
+    }
+    if ((s.moving || s.placing_again) && s.phase != Phase::kDone) {
+      moves_.insert(i);
+    } else {
+      moves_.erase(i);
+    }
+    if (move_after_ && s.phase == Phase::kActive && s.capacity_wait && !s.moving &&
+        !s.cancel_sent && !s.member.empty()) {
+      std::string kind = MoveClassOf(i);
+      TimePoint may = *s.capacity_wait + s.foreseen_wait + *move_after_;
+      if (kind != s.move_class || may != s.move_at) {
+        Unmove(i);
+        movers_[kind].waiting.insert({may, i});
+        s.move_class = kind;
+        s.move_at = may;
+      }
+    } else {
+      Unmove(i);
+    }
+  }
+  touched_.clear();
+}
+
+void Engine::Unmove(size_t i) {
+  Slot& s = slots_[i];
+  if (s.move_class.empty()) return;
+  auto c = movers_.find(s.move_class);
+  c->second.waiting.erase({s.move_at, i});
+  if (c->second.waiting.empty()) movers_.erase(c);
+  s.move_class.clear();
+}
+
+std::string Engine::MoveClassOf(size_t i) const {
+  PlacementRequest r = RequestFor(i, {});
+  std::string kind = slots_[i].member;
+  for (int64_t n : {r.per_replica.milli_cpu, r.per_replica.memory_bytes, r.per_replica.gpus,
+                    int64_t{r.replicas}, r.expected_runtime ? r.expected_runtime->count() : -1})
+    kind += "|" + std::to_string(n);
+  for (const std::string& m : r.avoid_members) kind += "|" + m;
+  return kind;
+}
+
+TimePoint Engine::NextWake() {
+  const TimePoint now = clock_.Now();
+  Rearm();
+  TimePoint wake = now + options_.tick;
+  // The first moment still to come: those past are looked at next turn.
+  auto next = timers_.upper_bound({now, SIZE_MAX});
+  if (next != timers_.end()) wake = std::min(wake, next->first);
+  // Each kind's next look (one past is looked at each turn: a move may be
+  // under way).
+  for (const auto& [kind, c] : movers_) {
+    TimePoint at = std::max(c.waiting.begin()->first, c.next_look);
+    if (at > now) wake = std::min(wake, at);
+  }
   return wake;
 }
 

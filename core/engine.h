@@ -107,6 +107,9 @@ class Engine : public EventSink {
     std::string move_note;
     TimePoint next_move_look{};
     std::optional<TimePoint> running_since;  // its attempt's first Running event
+    TimePoint armed = TimePoint::max();      // its entry in timers_
+    std::string move_class;                  // its entry in movers_ (empty: none)
+    TimePoint move_at{};
   };
 
   Status Restore();
@@ -148,10 +151,31 @@ class Engine : public EventSink {
   std::set<size_t> active_, open_;
   std::vector<std::vector<size_t>> waiters_;
   size_t done_ = 0;
+  // When each slot next needs a look (TimerOf), in time order, so that a
+  // turn looks at the slots whose moment came and the wake is the first
+  // entry; slots changed in a turn are touched and re-armed before the
+  // timers are read. moves_: the slots being moved (one at a time).
+  std::set<std::pair<TimePoint, size_t>> timers_;
+  std::vector<size_t> touched_;
+  std::set<size_t> moves_;
+  // The active slots waiting for capacity where they were placed, which
+  // move past MoveAfter, by the placement question they would ask (alike
+  // slots get alike answers): only the longest waiting of each asks, so a
+  // long queue costs a question per kind and look, not one per slot.
+  struct MoveClass {
+    std::set<std::pair<TimePoint, size_t>> waiting;  // by when each may move
+    TimePoint next_look{};
+  };
+  std::map<std::string, MoveClass> movers_;
+  std::string MoveClassOf(size_t i) const;
+  void Unmove(size_t i);
+  void Touch(size_t i) { touched_.push_back(i); }
+  void Rearm();
+  TimePoint TimerOf(size_t i, TimePoint now) const;
   bool answers_stand_ = false;  // every answer is kept, not only refusals
   // The placement question for instance `i`, keeping `held` free.
   PlacementRequest RequestFor(size_t i, const ResourceRequest& held) const;
-  TimePoint NextWake() const;
+  TimePoint NextWake();
   bool StopRequested();
 
   const Plan& plan_;

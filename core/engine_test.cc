@@ -256,6 +256,7 @@ TEST_F(EngineTest, ATimedOutTaskThatIgnoresSigtermIsKilledAfterTheGrace) {
   backend_.Script("a", {stubborn});
   EngineOptions opts;
   opts.kill_grace = std::chrono::seconds(7);
+  opts.tick = std::chrono::hours(1);  // it wakes for its timers, not its tick
   TimePoint start = clock_.Now();
   EXPECT_EQ(RunIt(opts), "Failed");
   EXPECT_THAT(backend_.cancelled(), ElementsAre("run1/a/1", "run1/a/1 force"));

@@ -506,6 +506,32 @@ TEST_F(HybridRunTest, AnAttemptNoOtherMemberCanStartStays) {
   EXPECT_EQ(Events("Moved"), "");
 }
 
+// Alike waiting attempts ask as one (the longest waiting of them), but an
+// attempt that cannot move does not hold back one of another size that
+// can: b (4 cpus) fits only the small member, c (1 cpu) waits behind it
+// there and moves at burstAfter.
+TEST_F(HybridRunTest, AnAttemptThatCannotMoveDoesNotHoldBackOneThatCan) {
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  small->SetQueues(true);
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(60)}});
+  auto big = std::make_unique<FakeBackend>(clock_, Cpus(2));
+  big->SetProvisioning(std::chrono::minutes(1));
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  members.emplace_back("small", std::move(small));
+  members.emplace_back("big", std::move(big));
+  Remake(std::move(members));
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(Run("    - {name: a, command: [x], resources: {cpu: 4}}\n"
+                "    - {name: b, command: [x], resources: {cpu: 4}}\n"
+                "    - {name: c, command: [x], resources: {cpu: 1}}\n"),
+            "Succeeded");
+  EXPECT_EQ(Attempts("b").size(), 1u);
+  auto c = Attempts("c");
+  ASSERT_EQ(c.size(), 2u) << Events("Moved");
+  EXPECT_EQ(c[1].member, "big");
+  EXPECT_EQ(c[1].started_ms - ToUnixMillis(start), 5 * 60 * 1000) << "moved at burstAfter";
+}
+
 // An attempt that waited, then started, is not moved when burstAfter
 // comes: only a wait that goes on counts.
 TEST_F(HybridRunTest, AnAttemptThatStartedStays) {

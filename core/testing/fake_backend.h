@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -137,7 +138,7 @@ class FakeBackend : public Backend {
       }
       if (!force && it->second.outcome.ignores_sigterm) return OkStatus();
       billed_usd_ += Cost(it->second.need, clock_.Now() - it->second.start);
-      running_.erase(it);
+      Stop(it);
       events.push_back({h.key, TaskState::kCancelled, clock_.Now(),
                         ExitResult{143, 15, false, "Cancelled", "stopped"}, "Cancelled", ""});
     }
@@ -166,9 +167,7 @@ class FakeBackend : public Backend {
   Placement DoPlace(const PlacementRequest& request) override {
     std::lock_guard<std::mutex> l(mu_);
     ++places_;
-    ResourceRequest in_use;
-    for (const auto& [key, r] : running_) in_use += r.need;
-    Placement p = PlaceInSlots(request, capacity_, in_use);
+    Placement p = PlaceInSlots(request, capacity_, in_use_);
     if (!p.can_start_now) p.reason = hold_reason_;
     p.member = member_;
     p.queues = queues_;
@@ -204,10 +203,9 @@ class FakeBackend : public Backend {
         queued_.push_back({spec.Key(), o, spec.resources * spec.replicas});
       } else {
         TimePoint starts = clock_.Now() + start_delay_;
-        running_[spec.Key()] = {
-            o, starts + o.runtime, spec.resources * spec.replicas, clock_.Now(),
-            start_delay_ > Duration::zero() ? std::optional<TimePoint>(starts) : std::nullopt};
-        max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
+        Start(spec.Key(),
+              {o, starts + o.runtime, spec.resources * spec.replicas, clock_.Now(),
+               start_delay_ > Duration::zero() ? std::optional<TimePoint>(starts) : std::nullopt});
       }
     }
     if (!queues_ && start_delay_ > Duration::zero()) {
@@ -223,25 +221,26 @@ class FakeBackend : public Backend {
   }
 
  private:
+  // What changes at `now`, found in time order: a turn costs what starts
+  // and ends, not every attempt the model holds.
   void Tick(TimePoint now) {
     std::vector<TaskEvent> events;
     {
       std::lock_guard<std::mutex> l(mu_);
-      for (auto it = running_.begin(); it != running_.end();) {
-        auto& [o, end, need, start, starts] = it->second;
-        if (starts && *starts <= now) {  // its node has come
-          events.push_back({it->first, TaskState::kRunning, now, std::nullopt, "", ""});
-          starts.reset();
-        }
-        if (o.hang || end > now) {
-          ++it;
-          continue;
-        }
-        billed_usd_ += Cost(need, now - start);
+      while (!starts_.empty() && starts_.begin()->first <= now) {  // its node has come
+        auto it = running_.find(starts_.begin()->second);
+        starts_.erase(starts_.begin());
+        it->second.starts.reset();
+        events.push_back({it->first, TaskState::kRunning, now, std::nullopt, "", ""});
+      }
+      while (!ends_.empty() && ends_.begin()->first <= now) {
+        auto it = running_.find(ends_.begin()->second);
+        const Outcome& o = it->second.outcome;
+        billed_usd_ += Cost(it->second.need, now - it->second.start);
         std::string reason = o.state == TaskState::kSucceeded ? "Completed" : "Error";
         ExitResult r{o.exit_code, 0, false, o.reason.empty() ? reason : o.reason, "scripted end"};
         events.push_back({it->first, o.state, now, r, r.reason, ""});
-        it = running_.erase(it);
+        Stop(it);
       }
       StartQueued(now, events);
     }
@@ -251,31 +250,26 @@ class FakeBackend : public Backend {
   // Starts the queued attempts that fit now, in order; the first that does
   // not fit and those after it wait (Pending, Unschedulable, said once).
   void StartQueued(TimePoint now, std::vector<TaskEvent>& events) {
-    ResourceRequest in_use;
-    for (const auto& [key, r] : running_) in_use += r.need;
-    bool blocked = false;
-    for (auto it = queued_.begin(); it != queued_.end();) {
-      if (!blocked && PlaceInSlots({it->need, 1, {}}, capacity_, in_use).can_start_now) {
-        in_use += it->need;
-        running_[it->key] = {it->outcome, now + it->outcome.runtime, it->need, now};
-        max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
-        events.push_back({it->key, TaskState::kRunning, now, std::nullopt, "", ""});
-        it = queued_.erase(it);
-        continue;
-      }
-      blocked = true;
-      if (!it->told) {
-        TaskEvent e{it->key,
-                    TaskState::kPending,
-                    now,
-                    std::nullopt,
-                    "Unschedulable",
-                    "no room: " + in_use.ToString() + " of " + capacity_.ToString() + " in use"};
-        e.pending = PendingReason::kUnschedulable;
-        events.push_back(e);
-        it->told = true;
-      }
-      ++it;
+    while (!queued_.empty() &&
+           PlaceInSlots({queued_.front().need, 1, {}}, capacity_, in_use_).can_start_now) {
+      Queued& q = queued_.front();
+      Start(q.key, {q.outcome, now + q.outcome.runtime, q.need, now});
+      events.push_back({q.key, TaskState::kRunning, now, std::nullopt, "", ""});
+      queued_.pop_front();
+    }
+    // Those told are the front of the queue: the new ones are at its end.
+    size_t untold = queued_.size();
+    while (untold > 0 && !queued_[untold - 1].told) --untold;
+    for (size_t k = untold; k < queued_.size(); ++k) {
+      TaskEvent e{queued_[k].key,
+                  TaskState::kPending,
+                  now,
+                  std::nullopt,
+                  "Unschedulable",
+                  "no room: " + in_use_.ToString() + " of " + capacity_.ToString() + " in use"};
+      e.pending = PendingReason::kUnschedulable;
+      events.push_back(e);
+      queued_[k].told = true;
     }
   }
 
@@ -294,6 +288,23 @@ class FakeBackend : public Backend {
     std::optional<TimePoint> starts;  // when it runs, after a start delay
   };
   std::map<std::string, Running> running_;
+  ResourceRequest in_use_;                              // what running_ needs
+  std::set<std::pair<TimePoint, std::string>> starts_;  // delayed starts, by time
+  std::set<std::pair<TimePoint, std::string>> ends_;    // ends (not hangs), by time
+  // (mu_ held) An attempt starts or stops holding what it needs.
+  void Start(const std::string& key, Running r) {
+    in_use_ += r.need;
+    if (!r.outcome.hang) ends_.insert({r.end, key});
+    if (r.starts) starts_.insert({*r.starts, key});
+    running_[key] = std::move(r);
+    max_parallel_ = std::max(max_parallel_, static_cast<int>(running_.size()));
+  }
+  void Stop(std::map<std::string, Running>::iterator it) {
+    in_use_ -= it->second.need;
+    ends_.erase({it->second.end, it->first});
+    if (it->second.starts) starts_.erase({*it->second.starts, it->first});
+    running_.erase(it);
+  }
   bool queues_ = false;
   // (mu_ held) What an attempt needing `need` costs an hour, and for `d`.
   double Hourly(const ResourceRequest& need) const { return *price_ * (per_gpu_ ? need.gpus : 1); }
@@ -312,7 +323,7 @@ class FakeBackend : public Backend {
     ResourceRequest need;
     bool told = false;  // its Pending event was sent
   };
-  std::vector<Queued> queued_;  // submitted without room, in order
+  std::deque<Queued> queued_;  // submitted without room, in order
   std::vector<TaskSpec> submitted_;
   std::vector<std::string> cancelled_;
   int max_parallel_ = 0;
