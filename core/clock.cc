@@ -39,6 +39,15 @@ TimePoint FakeClock::Now() const {
 bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable&,
                           TimePoint deadline, const std::function<bool()>& ready) {
   if (ready()) return true;
+  std::vector<std::function<std::optional<TimePoint>()>> dues;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    dues = dues_;
+  }
+  for (auto& due : dues) {  // without the clock's lock: they take their own
+    std::optional<TimePoint> at = due();
+    if (at && *at < deadline) deadline = *at;
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     if (deadline > now_) now_ = deadline;
@@ -61,6 +70,11 @@ void FakeClock::Advance(Duration d) {
 void FakeClock::OnAdvance(std::function<void(TimePoint)> hook) {
   std::lock_guard<std::mutex> l(mu_);
   hooks_.push_back(std::move(hook));
+}
+
+void FakeClock::OnNextDue(std::function<std::optional<TimePoint>()> due) {
+  std::lock_guard<std::mutex> l(mu_);
+  dues_.push_back(std::move(due));
 }
 
 void FakeClock::Notify() {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,12 +43,18 @@ class FakeClock : public Clock {
   // Called (on the waiting thread, without locks) each time the clock moves,
   // so that simulations can act at their due times.
   void OnAdvance(std::function<void(TimePoint)> hook);
+  // When a simulation next acts (nullopt: not before it is told more):
+  // WaitUntil stops the clock there if that comes before its deadline, so
+  // that what the simulation does happens at its own time, not at the
+  // waiter's next wake.
+  void OnNextDue(std::function<std::optional<TimePoint>()> due);
 
  private:
   void Notify();
   mutable std::mutex mu_;
   TimePoint now_;
   std::vector<std::function<void(TimePoint)>> hooks_;
+  std::vector<std::function<std::optional<TimePoint>()>> dues_;
 };
 
 // RFC 3339 in UTC with millisecond precision: 2026-11-30T01:02:03.456Z

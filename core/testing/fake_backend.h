@@ -35,6 +35,14 @@ class FakeBackend : public Backend {
   explicit FakeBackend(FakeClock& clock, ResourceRequest capacity = {2000, 1LL << 30, 0})
       : clock_(clock), capacity_(capacity) {
     clock_.OnAdvance([this](TimePoint now) { Tick(now); });
+    clock_.OnNextDue([this]() -> std::optional<TimePoint> {
+      std::lock_guard<std::mutex> l(mu_);
+      TimePoint at = TimePoint::max();
+      if (!starts_.empty()) at = starts_.begin()->first;
+      if (!ends_.empty()) at = std::min(at, ends_.begin()->first);
+      if (at == TimePoint::max()) return std::nullopt;
+      return at;
+    });
   }
 
   std::vector<TaskHandle> recovered() {

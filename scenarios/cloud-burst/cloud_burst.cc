@@ -6,13 +6,8 @@
 // The policy is portflow's own: the engine (core/engine.h) drives the run,
 // records it in a run store and moves what waits past burstAfter; the
 // hybrid backend (cloud_backend/hybrid) places each attempt and keeps the
-// budget. The members are models in virtual time (core/testing/
-// fake_backend.h), each attempt running for its PORTFLOW_SIM_DURATION:
-//   onprem: 8 GPUs; what does not fit waits in its queue (Unschedulable);
-//   cloud:  a node per attempt (of the g5 family: $1.006 an hour per A10G
-//           GPU, as g5.xlarge on demand; up to 4 GPUs), ready PROVISIONING
-//           after it is asked for and billed from then, as the cloud
-//           backend's estimate says.
+// budget. The members are models in virtual time (burst.h): on-prem has 8
+// GPUs, the cloud a node per attempt.
 //
 // The trace: JOBS jobs (seeded) arriving as a Poisson process, one every
 // 4.3 minutes on average (about 1.25 times what 8 GPUs serve), each with
@@ -34,95 +29,14 @@
 #include <string>
 
 #include "cloud_backend/hybrid/hybrid_backend.h"
-#include "core/engine.h"
 #include "core/log.h"
 #include "core/plan.h"
 #include "core/quantity.h"
-#include "core/run_store.h"
 #include "core/spec_loader.h"
-#include "core/testing/fake_backend.h"
+#include "scenarios/cloud-burst/burst.h"
 
 using namespace portflow;
-
-namespace {
-
-constexpr double kGpuHourly = 1.006;  // g5.xlarge on demand, catalog/aws.csv
-
-struct Members {
-  Duration provisioning;
-  std::unique_ptr<testing::FakeBackend> OnPrem(FakeClock& clock) const {
-    auto b = std::make_unique<testing::FakeBackend>(clock,
-                                                    ResourceRequest{64000, int64_t{512} << 30, 8});
-    b->SetQueues(true);
-    return b;
-  }
-  std::unique_ptr<testing::FakeBackend> Cloud(FakeClock& clock) const {
-    auto b = std::make_unique<testing::FakeBackend>(
-        clock, ResourceRequest{48000, int64_t{192} << 30, 4});  // the largest node's room
-    b->SetProvisioning(provisioning);
-    b->SetStartDelay(provisioning);
-    b->SetPrice(kGpuHourly, /*per_gpu=*/true);
-    return b;
-  }
-};
-
-struct Outcome {
-  std::string state;
-  Duration makespan{};
-  std::optional<double> cost;      // none where nothing is priced
-  std::map<std::string, int> ran;  // member -> attempts that succeeded there
-  int moved = 0;
-};
-
-// Runs `plan` on `backend` (named `where` when it has no members) to its
-// end in a run store of its own, on `clock`.
-Outcome Run(const Plan& plan, Backend& backend, FakeClock& clock, const std::string& where,
-            const std::string& dir, Duration tick) {
-  Outcome out;
-  std::filesystem::remove_all(dir);
-  auto store = RunStore::Open(dir);
-  if (!store.ok()) {
-    std::fprintf(stderr, "cloud_burst: %s\n", store.status().ToString().c_str());
-    return out;
-  }
-  RunRecord run;
-  run.id = "burst";
-  run.workload = plan.workload().name;
-  run.target = where;
-  run.state = "Running";
-  run.run_dir = dir + "/run";
-  if (Status st = (*store)->CreateRun(run); !st.ok()) return out;
-  TimePoint start = clock.Now();
-  EngineOptions options;
-  options.tick = tick;  // virtual time: no one watches
-  Engine engine(plan, backend, **store, clock, options);
-  Result<std::string> state = engine.Run(run);
-  out.state = state.ok() ? *state : state.status().ToString();
-  out.makespan = clock.Now() - start;
-  out.cost = backend.CostSoFar();
-  if (auto attempts = (*store)->ListAttempts(run.id); attempts.ok()) {
-    for (const AttemptRecord& a : *attempts) {
-      if (a.instance.rfind("arrive-", 0) == 0) continue;  // a trace's timers
-      if (a.state == "Succeeded") ++out.ran[a.member.empty() ? where : a.member];
-      if (a.reason == "Moved") ++out.moved;
-    }
-  }
-  return out;
-}
-
-// "45.2 min", or "989.4 h" past ten hours.
-std::string Span(Duration d) {
-  double minutes = std::chrono::duration<double>(d).count() / 60;
-  char buf[32];
-  if (minutes < 600) {
-    std::snprintf(buf, sizeof buf, "%.1f min", minutes);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f h", minutes / 60);
-  }
-  return buf;
-}
-
-}  // namespace
+using namespace portflow::burst;
 
 // The trace as a workload (see the top of this file), made here: as YAML
 // it would pass the 1 MiB a workload file may hold.
