@@ -71,5 +71,7 @@ int main(int argc, char** argv) {
       "writes/pod=%.1f\n",
       nodes, jobs, static_cast<long long>(total), static_cast<long long>(done), secs, done / secs,
       ru.ru_maxrss / 1024.0, writes);
+  std::printf("figure: cluster.pods_per_s %.0f\nfigure: cluster.peak_mib %.0f\n", done / secs,
+              ru.ru_maxrss / 1024.0);
   return done == total ? 0 : 1;
 }

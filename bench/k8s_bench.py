@@ -84,6 +84,8 @@ def main():
             print(f"(b) {args.steps} no-op steps: local {best_local:.2f}s, fake cluster "
                   f"{best_fake:.2f}s, ratio {best_fake / best_local:.2f}x (best of {args.rounds}; "
                   f"fake rounds {', '.join(f'{x:.2f}s' for x in times)})")
+            print(f"figure: k8s.requests_per_attempt {sum(per_task) / len(per_task):.3f}")
+            print(f"figure: k8s.ratio {best_fake / best_local:.3f}", flush=True)
         finally:
             serve.terminate()
             serve.wait()
