@@ -133,6 +133,10 @@ Result<std::string> Engine::Run(const RunRecord& run) {
   Reindex();
 
   while (true) {
+    // One transaction per turn: its writes land together. Before an act
+    // outside the store (a Submit, a Cancel) what came before it is
+    // committed, and no write lock is held while it runs (Outside).
+    RETURN_IF_ERROR(store_.Begin());
     if (StopRequested()) {
       bool force = user_cancel_;  // a second request forces
       if (!user_cancel_) {
@@ -149,12 +153,11 @@ Result<std::string> Engine::Run(const RunRecord& run) {
       std::lock_guard<std::mutex> l(mu_);
       batch.swap(events_);
     }
-    // One transaction per batch: the writes land together, before any action.
-    RETURN_IF_ERROR(store_.Begin());
     for (const TaskEvent& e : batch) RETURN_IF_ERROR(HandleEvent(e));
-    RETURN_IF_ERROR(store_.Commit());
     RETURN_IF_ERROR(CheckTimers());
     RETURN_IF_ERROR(Admit());
+    RETURN_IF_ERROR(store_.Commit());
+    RETURN_IF_ERROR(store_failure_);
     if (observer_) observer_->OnTick();
 
     bool active = !active_.empty();
@@ -315,6 +318,10 @@ Status Engine::Admit() {
   // Only the open slots: a slot placed, skipped or opened in this pass
   // leaves or joins the set without moving the iterator past others.
   ResourceRequest reserved;
+  // Once nothing at all could start with what is held back (the backend
+  // refuses an empty request), the slots already held are refused again
+  // without asking: a long queue costs a pass over it, not a question each.
+  bool saturated = false;
   for (auto next = open_.begin(); next != open_.end();) {
     size_t i = *next++;
     Slot& s = slots_[i];
@@ -330,6 +337,7 @@ Status Engine::Admit() {
     }
     if (stopping_) continue;
     if (s.phase == Phase::kBackoff && now < s.ready_at) continue;
+    if (saturated && s.held_back) continue;
     PlacementRequest request = RequestFor(i, reserved);
     Placement placement = Ask(request);
     std::string moved_from;
@@ -373,6 +381,9 @@ Status Engine::Admit() {
       s.held_back = true;
       s.placing_again = false;  // held, not placed: the next move need not wait
       reserved += request.Total();
+      // Not where attempts move (a held one's wait is kept each pass).
+      if (!saturated && !move_after_)
+        saturated = !Ask({ResourceRequest{}, 1, reserved, {}, std::nullopt}).can_start_now;
       continue;
     }
     PORTFLOW_LOG(LogLevel::kDebug, "engine",
@@ -397,18 +408,13 @@ Status Engine::Admit() {
     s.running_since.reset();
     s.foreseen_wait = placement.estimated_wait.value_or(Duration::zero());
     // Record the intent first: a crash after Submit leaves a trace to recover.
-    RETURN_IF_ERROR(store_.Begin());
     RETURN_IF_ERROR(SaveAttempt(i, "Submitting", nullptr));
     RETURN_IF_ERROR(SetState(i, "Pending", "attempt " + std::to_string(attempt)));
     // Where it goes and why, on a composite backend: a decision kept.
     if (!s.member.empty())
       RETURN_IF_ERROR(Record(i, "Placed", s.member + ": " + moved_from + placement.why));
-    RETURN_IF_ERROR(store_.Commit());
-    Result<TaskHandle> h = backend_.Submit(spec);
-    RETURN_IF_ERROR(store_.Begin());
-    Status recorded = AfterSubmit(i, spec, h, now);
-    RETURN_IF_ERROR(store_.Commit());
-    RETURN_IF_ERROR(recorded);
+    Result<TaskHandle> h = Outside([&] { return backend_.Submit(spec); });
+    RETURN_IF_ERROR(AfterSubmit(i, spec, h, now));
   }
   return OkStatus();
 }
@@ -581,7 +587,7 @@ void Engine::CancelActive(bool force) {
     s.cancel_sent = true;
     s.force_sent = s.force_sent || force;
     if (!force) s.kill_at = std::min(s.kill_at, now + options_.kill_grace);
-    (void)backend_.Cancel(s.handle, force);
+    (void)Outside([&] { return backend_.Cancel(s.handle, force); });
   }
 }
 
@@ -651,7 +657,7 @@ Status Engine::CheckTimers() {
       PORTFLOW_LOG(LogLevel::kDebug, "engine",
                    "moving " + s.handle.key + " from " + s.member + " to " + other->member);
       withdrawing = true;
-      (void)backend_.Cancel(s.handle, true);
+      (void)Outside([&] { return backend_.Cancel(s.handle, true); });
       break;
     }
     c.next_look = s.next_move_look;
@@ -669,13 +675,13 @@ Status Engine::CheckTimers() {
       s.timed_out = true;
       s.cancel_sent = true;
       s.kill_at = now + options_.kill_grace;
-      (void)backend_.Cancel(s.handle, false);
+      (void)Outside([&] { return backend_.Cancel(s.handle, false); });
     }
     if (!s.force_sent && now >= s.kill_at) {
       PORTFLOW_LOG(LogLevel::kDebug, "engine",
                    s.handle.key + " still runs after the grace period; killing it");
       s.force_sent = true;
-      (void)backend_.Cancel(s.handle, true);
+      (void)Outside([&] { return backend_.Cancel(s.handle, true); });
     }
   }
   return OkStatus();

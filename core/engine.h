@@ -133,6 +133,19 @@ class Engine : public EventSink {
   Status Record(size_t i, const std::string& type, const std::string& message);
   Status SaveAttempt(size_t i, const std::string& state, const ExitResult* result);
   void CancelActive(bool force);
+  // Runs `act` (a Submit, a Cancel) outside the turn's transaction: what the
+  // turn wrote before it is committed first, so a crash leaves a trace of
+  // it, and no write lock is held while it runs. The engine holds exactly
+  // the turn's transaction when it calls this.
+  template <typename Act>
+  auto Outside(Act act) -> decltype(act()) {
+    Status committed = store_.Commit();
+    auto result = act();
+    Status begun = store_.Begin();
+    if (!committed.ok() || !begun.ok()) store_failure_ = committed.ok() ? begun : committed;
+    return result;
+  }
+  Status store_failure_;  // a commit or begin around an act that failed
   Status CheckTimers();
   // A waiting attempt's other placement, where one can start it now (or
   // after provisioning) on another member; nullopt when none.

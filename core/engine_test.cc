@@ -211,6 +211,61 @@ TEST_F(EngineTest, AQueueOfAlikeInstancesIsOneQuestionAPass) {
   EXPECT_GT(backend_.places(), 500) << "asked each pass";
 }
 
+// A backend that notes, as each Submit begins, the attempts the store
+// holds as another process (portflow status, or the engine restarted after
+// a crash in that Submit) reads them: through a connection of its own.
+class WitnessBackend : public FakeBackend {
+ public:
+  WitnessBackend(FakeClock& clock, std::string dir) : FakeBackend(clock), dir_(std::move(dir)) {}
+  std::vector<std::string> seen;
+
+ protected:
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
+    auto other = RunStore::Open(dir_);
+    if (!other.ok()) return other.status();
+    auto attempts = (*other)->ListAttempts(spec.run_id);
+    if (!attempts.ok()) return attempts.status();
+    for (const AttemptRecord& a : *attempts)
+      seen.push_back(a.instance + "/" + std::to_string(a.attempt) + " " + a.state);
+    return FakeBackend::DoSubmit(spec);
+  }
+
+ private:
+  std::string dir_;
+};
+
+// A turn's writes are one transaction, but what comes before a Submit is
+// committed before it: the attempt about to be submitted is on record.
+TEST_F(EngineTest, AnAttemptIsOnRecordBeforeItIsSubmitted) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
+  WitnessBackend witness(clock_, dir_);
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  Engine engine(*plan_, witness, *store_, clock_, {});
+  auto state = engine.Run(run);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(*state, "Succeeded");
+  EXPECT_THAT(witness.seen, ElementsAre("a/1 Submitting", "a/1 Succeeded", "b/1 Submitting"));
+}
+
+// Sizes that differ do not make it one question each: once the backend
+// says nothing at all could start beside what is held back, the rest of
+// the queue is not asked about in that pass (here 100 sizes, about 600
+// passes: about 1,200 questions, not 60,000).
+TEST_F(EngineTest, AQueueThatCannotStartIsNotAskedAboutEachPass) {
+  std::string steps = "    - {name: a, resources: {cpu: 2}, command: [x]}\n";
+  for (int i = 0; i < 100; ++i)
+    steps += "    - {name: w" + std::to_string(i) +
+             ", resources: {cpu: " + std::to_string(1001 + i) + "m}, command: [x]}\n";
+  Load(steps);
+  backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  EngineOptions opts;
+  opts.tick = std::chrono::seconds(1);
+  EXPECT_EQ(RunIt(opts), "Succeeded");
+  EXPECT_LT(backend_.places(), 5000);
+}
+
 TEST_F(EngineTest, APreemptionRunsAgainWithoutUsingARetry) {
   Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
   Outcome preempted{TaskState::kFailed, 137};
