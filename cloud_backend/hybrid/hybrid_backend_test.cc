@@ -506,6 +506,33 @@ TEST_F(HybridRunTest, AnAttemptNoOtherMemberCanStartStays) {
   EXPECT_EQ(Events("Moved"), "");
 }
 
+// Held for a laptop member, a queue of alike attempts costs one question a
+// pass (Engine::Ask keeps the refusal), not one per attempt: 30 wait 10
+// minutes for the small member while a runs there, about 6,000 passes of
+// 100 ms, each question asking both members: about 12,000 member
+// questions, not 360,000.
+TEST_F(HybridRunTest, AQueueHeldForALaptopIsOneQuestionAPass) {
+  HybridTarget target;
+  target.burst_after = std::chrono::hours(1);
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> members;
+  auto small = std::make_unique<FakeBackend>(clock_, Cpus(1));
+  small->Script("a", {{TaskState::kSucceeded, 0, std::chrono::minutes(10)}});
+  FakeBackend* laptop = small.get();
+  auto big = std::make_unique<FakeBackend>(clock_, Cpus(4));
+  big->SetProvisioning(std::chrono::minutes(1));
+  FakeBackend* cloud = big.get();
+  members.emplace_back("small", std::move(small));
+  members.emplace_back("big", std::move(big));
+  Remake(std::move(members), target);
+  std::string steps = "    - {name: a, command: [x]}\n";
+  for (int i = 0; i < 30; ++i) steps += "    - {name: w" + std::to_string(i) + ", command: [x]}\n";
+  EXPECT_EQ(Run(steps), "Succeeded");
+  EXPECT_EQ(Attempts("w29").back().member, "small");
+  int asked = laptop->places() + cloud->places();
+  EXPECT_LT(asked, 30000) << "asked about each held attempt each pass";
+  EXPECT_GT(asked, 0);
+}
+
 // Alike waiting attempts ask as one (the longest waiting of them), but an
 // attempt that cannot move does not hold back one of another size that
 // can: b (4 cpus) fits only the small member, c (1 cpu) waits behind it
