@@ -27,7 +27,7 @@ def stats(url, token, tls):
     request = urllib.request.Request(url + "/portflow/stats",
                                      headers={"Authorization": "Bearer " + token})
     with urllib.request.urlopen(request, context=tls) as r:
-        return json.load(r)["apiCalls"]
+        return json.load(r)
 
 
 def timed(cmd, cwd):
@@ -82,11 +82,16 @@ def main():
                 before = stats(url, token, tls)
                 t = timed([portflow, "--state-dir", f"state-fake-{r}", "run", "-q", "noop.yaml",
                            "--target", "fake"], work)
-                per_task.append((stats(url, token, tls) - before) / args.steps)
+                after = stats(url, token, tls)
+                per_task.append((after["apiCalls"] - before["apiCalls"]) / args.steps)
+                kinds = {k: n - before["byKind"].get(k, 0) for k, n in after["byKind"].items()}
                 best_fake = min(best_fake, t)
                 times.append(t)
             print(f"(a) API requests per task attempt: "
-                  f"{', '.join(f'{x:.2f}' for x in per_task)}")
+                  f"{', '.join(f'{x:.2f}' for x in per_task)}; in the last round, by kind:")
+            for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
+                if n:
+                    print(f"    {n / args.steps:6.3f}  {k}")
             print(f"(b) {args.steps} no-op steps: local {best_local:.2f}s, fake cluster "
                   f"{best_fake:.2f}s, ratio {best_fake / best_local:.2f}x (best of {args.rounds}; "
                   f"fake rounds {', '.join(f'{x:.2f}s' for x in times)})")

@@ -2,10 +2,12 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <random>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "core/base64.h"
 #include "core/k8s_time.h"
@@ -17,6 +19,37 @@
 #include "k8s_backend/fake_cluster/store/json_fields.h"
 
 namespace portflow::fake {
+namespace {
+
+// An API call's kind for the stats: the method and the path, with each
+// object's name (and namespace) as "*", and "(watch)" or "(list)" for a
+// collection read: "GET /api/v1/namespaces/*/pods/*/log".
+std::string CallKind(const HttpRequest& req) {
+  size_t q = req.target.find('?');
+  std::string path = req.target.substr(0, q);
+  std::vector<std::string> parts;  // after /api/v1 or /apis/GROUP/VERSION
+  size_t skip = path.rfind("/apis/", 0) == 0 ? 3 : 2;
+  std::string kind = req.method + " ";
+  for (size_t start = 1, n = 0; start <= path.size(); ++n) {
+    size_t end = std::min(path.find('/', start), path.size());
+    std::string part = path.substr(start, end - start);
+    if (n < skip) {
+      kind += "/" + part;
+    } else {
+      parts.push_back(part);
+      // Names: a namespace's, then each object's (every other part).
+      kind += "/" + (parts.size() % 2 == 0 ? std::string("*") : part);
+    }
+    start = end + 1;
+  }
+  if (q != std::string::npos && req.target.find("watch=true", q) != std::string::npos)
+    return kind + " (watch)";
+  bool collection = parts.size() == 1 || (parts.size() == 3 && parts[0] == "namespaces");
+  if (req.method == "GET" && collection) return kind + " (list)";
+  return kind;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options, Clock& clock) {
   if (options.kubelet.execute && options.kubelet.exec_root.empty()) {
@@ -234,10 +267,15 @@ HttpResponse FakeCluster::InjectFaults(const std::string& body) {
   return Json(200, {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Success"}});
 }
 
+std::map<std::string, int64_t> FakeCluster::api_calls_by_kind() const {
+  std::lock_guard<std::mutex> l(calls_mu_);
+  return calls_by_kind_;
+}
+
 HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   if (req.target == "/portflow/stats") {
     // For benchmarks: API requests answered so far (not these).
-    return Json(200, {{"apiCalls", api_calls_.load()}});
+    return Json(200, {{"apiCalls", api_calls_.load()}, {"byKind", api_calls_by_kind()}});
   }
   if (req.target == "/portflow/faults") {
     if (req.method != "POST") return Failure(405, "MethodNotAllowed", "POST the faults");
@@ -245,6 +283,10 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   }
   if (req.target.rfind("/api/", 0) == 0 || req.target.rfind("/apis/", 0) == 0) {
     ++api_calls_;
+    {
+      std::lock_guard<std::mutex> l(calls_mu_);
+      ++calls_by_kind_[CallKind(req)];
+    }
     if (auto answer = reactors_.Answer(req)) return *std::move(answer);
   }
   auto ct = req.headers.find("content-type");

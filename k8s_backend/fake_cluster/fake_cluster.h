@@ -106,6 +106,9 @@ class FakeCluster {
   ReactorChain& reactors() { return reactors_; }
   // API calls answered so far (requests per task in benchmarks).
   int64_t api_calls() const { return api_calls_.load(); }
+  // The same by kind: method and path with names as "*", and "watch" or
+  // "list" for a collection read ("GET /api/v1/namespaces/*/pods/*/log").
+  std::map<std::string, int64_t> api_calls_by_kind() const;
 
   // A kubeconfig for the served API (after Serve): its URL, the CA and the
   // token, a secret to be written only where its owner alone can read it
@@ -177,6 +180,8 @@ class FakeCluster {
   std::mutex faults_mu_;
   std::shared_ptr<FaultReactor> faults_;  // in reactors_ once a fault is asked for
   std::atomic<int64_t> api_calls_{0};
+  mutable std::mutex calls_mu_;
+  std::map<std::string, int64_t> calls_by_kind_;
 };
 
 }  // namespace portflow::fake

@@ -310,6 +310,34 @@ TEST_F(ControllersTest, FailPodFailsTheAttempt) {
   EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/once")["status"]["failed"], 1);
 }
 
+// The stats count calls by kind, names as "*": what a benchmark reads to
+// tell which requests an attempt costs.
+TEST_F(ControllersTest, ApiCallsAreCountedByKind) {
+  auto before = cluster_->api_calls_by_kind();
+  for (const char* target :
+       {"/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods?watch=true&x=1",
+        "/api/v1/namespaces/default/pods/p1", "/api/v1/namespaces/kube-system/pods/p2/log",
+        "/apis/batch/v1/namespaces/default/jobs", "/api/v1/nodes", "/api/v1/nodes/n1/status",
+        "/api/v1/namespaces"})
+    (void)cluster_->Handle({"GET", target, {}, ""});
+  (void)cluster_->Handle({"DELETE", "/apis/batch/v1/namespaces/default/jobs/j1", {}, ""});
+  (void)cluster_->Handle({"GET", "/version", {}, ""});  // not an API call
+  std::map<std::string, int64_t> added;
+  for (const auto& [kind, n] : cluster_->api_calls_by_kind())
+    if (n != (before.count(kind) ? before[kind] : 0)) added[kind] = n - before[kind];
+  EXPECT_EQ(added, (std::map<std::string, int64_t>{
+                       {"GET /api/v1/namespaces/*/pods (list)", 1},
+                       {"GET /api/v1/namespaces/*/pods (watch)", 1},
+                       {"GET /api/v1/namespaces/*/pods/*", 1},
+                       {"GET /api/v1/namespaces/*/pods/*/log", 1},
+                       {"GET /apis/batch/v1/namespaces/*/jobs (list)", 1},
+                       {"GET /api/v1/nodes (list)", 1},
+                       {"GET /api/v1/nodes/*/status", 1},
+                       {"GET /api/v1/namespaces (list)", 1},
+                       {"DELETE /apis/batch/v1/namespaces/*/jobs/*", 1},
+                   }));
+}
+
 TEST_F(ControllersTest, InjectedApiFailures) {
   auto call = [&] { return cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""}); };
   int64_t before = cluster_->api_calls();
