@@ -325,7 +325,6 @@ Status Engine::Admit() {
   for (auto next = open_.begin(); next != open_.end();) {
     size_t i = *next++;
     Slot& s = slots_[i];
-    Touch(i);
     if (user_cancel_) continue;  // what never started ends Cancelled
     // Open: every step it needs ended; skipped if one of them failed.
     std::string broken;
@@ -342,6 +341,7 @@ Status Engine::Admit() {
     Placement placement = Ask(request);
     std::string moved_from;
     if (!placement.can_start_now && move_after_ && !placement.member.empty()) {
+      Touch(i);  // its wait for a member (MoveFor touches it again on a look)
       // Held for a member that runs only what it can start (the laptop):
       // past MoveAfter, placed elsewhere if it can start there.
       if (!s.capacity_wait || s.member != placement.member) {
@@ -379,7 +379,8 @@ Status Engine::Admit() {
         }
       }
       s.held_back = true;
-      s.placing_again = false;  // held, not placed: the next move need not wait
+      if (s.placing_again) Touch(i);  // no longer among the moves
+      s.placing_again = false;        // held, not placed: the next move need not wait
       reserved += request.Total();
       // Not where attempts move (a held one's wait is kept each pass).
       if (!saturated && !move_after_)

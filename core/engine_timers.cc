@@ -42,7 +42,7 @@ Status Engine::CheckTimers() {
   // longest waiting of each kind asks; if it cannot move, none of its kind
   // can, and its kind asks again a look later.
   for (auto& [kind, c] : movers_) {
-    if (!move_after_ || withdrawing) break;
+    if (withdrawing) break;  // (movers_ is empty without MoveAfter)
     auto [at, i] = *c.waiting.begin();
     if (at > now || now < c.next_look) continue;
     Slot& s = slots_[i];

@@ -23,6 +23,41 @@ std::unique_ptr<testing::FakeBackend> Members::Cloud(FakeClock& clock) const {
   return b;
 }
 
+Result<std::unique_ptr<Backend>> Members::Hybrid(const HybridTarget& target,
+                                                 FakeClock& clock) const {
+  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> both;
+  both.emplace_back("onprem", OnPrem(clock));
+  both.emplace_back("cloud", Cloud(clock));
+  return MakeHybridBackend(target, std::move(both), clock);
+}
+
+Workload EmptyTrace() {
+  Workload w;
+  w.file = "trace";
+  w.dir = ".";
+  w.name = "trace";
+  w.image = "registry.local/team/trainer:1";
+  return w;
+}
+
+void AddTraceJob(Workload& w, size_t n, int64_t arrival_s, const Resources& need,
+                 int64_t duration_s) {
+  Step arrive;
+  arrive.name = "arrive-" + std::to_string(n);
+  arrive.command = {{"sleep", {}}};
+  arrive.resources = {1, 1 << 20, 0};
+  arrive.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(arrival_s) + "s", {}}}};
+  Step job;
+  job.name = "job-" + std::to_string(n);
+  job.needs = {arrive.name};
+  job.needs_pos = {{}};
+  job.command = {{"train", {}}};
+  job.resources = need;
+  job.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(duration_s) + "s", {}}}};
+  w.steps.push_back(std::move(arrive));
+  w.steps.push_back(std::move(job));
+}
+
 Outcome Run(const Plan& plan, Backend& backend, FakeClock& clock, const std::string& where,
             const std::string& dir, Duration tick, bool keep_store) {
   Outcome out;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "cloud_backend/hybrid/hybrid_backend.h"
 #include "core/backend.h"
 #include "core/clock.h"
 #include "core/plan.h"
@@ -32,7 +33,17 @@ struct Members {
   int onprem_gpus = 8;
   std::unique_ptr<testing::FakeBackend> OnPrem(FakeClock& clock) const;
   std::unique_ptr<testing::FakeBackend> Cloud(FakeClock& clock) const;
+  // Both, as the members "onprem" and "cloud" of a hybrid target.
+  Result<std::unique_ptr<Backend>> Hybrid(const HybridTarget& target, FakeClock& clock) const;
 };
+
+// A trace as a workload, made in code (as YAML it would pass the 1 MiB a
+// workload file may hold): each job is a step job-N that needs a step
+// arrive-N, a timer that holds next to nothing and ends at the job's
+// arrival. Run counts the jobs only.
+Workload EmptyTrace();
+void AddTraceJob(Workload& w, size_t n, int64_t arrival_s, const Resources& need,
+                 int64_t duration_s);
 
 struct Outcome {
   std::string state;

@@ -38,36 +38,19 @@
 using namespace portflow;
 using namespace portflow::burst;
 
-// The trace as a workload (see the top of this file), made here: as YAML
-// it would pass the 1 MiB a workload file may hold.
+// The trace (see the top of this file) as a workload (burst.h).
 Workload TraceWorkload(int jobs, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::exponential_distribution<double> gap(1.0 / (4.3 * 60));  // seconds between arrivals
   std::uniform_int_distribution<int> seconds(600, 2400);
   std::discrete_distribution<int> size({60, 25, 15});
   const int gpus[] = {1, 2, 4};
-  Workload w;
-  w.file = "trace";
-  w.dir = ".";
-  w.name = "trace";
-  w.image = "registry.local/team/trainer:1";
+  Workload w = EmptyTrace();
   double at = 0;
   for (int j = 0; j < jobs; ++j) {
     at += gap(rng);
-    Step arrive;
-    arrive.name = "arrive-" + std::to_string(j);
-    arrive.command = {{"sleep", {}}};
-    arrive.resources = {1, 1 << 20, 0};
-    arrive.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(static_cast<int64_t>(at)) + "s", {}}}};
-    Step job;
-    job.name = "job-" + std::to_string(j);
-    job.needs = {arrive.name};
-    job.needs_pos = {{}};
-    job.command = {{"train", {}}};
-    job.resources = {2000, int64_t{8} << 30, gpus[size(rng)]};
-    job.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(seconds(rng)) + "s", {}}}};
-    w.steps.push_back(std::move(arrive));
-    w.steps.push_back(std::move(job));
+    int g = gpus[size(rng)];  // drawn before the duration, as the trace always was
+    AddTraceJob(w, j, static_cast<int64_t>(at), {2000, int64_t{8} << 30, g}, seconds(rng));
   }
   return w;
 }
@@ -123,10 +106,7 @@ int main(int argc, char** argv) {
   }
   {
     FakeClock clock;
-    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> both;
-    both.emplace_back("onprem", members.OnPrem(clock));
-    both.emplace_back("cloud", members.Cloud(clock));
-    auto backend = MakeHybridBackend(hybrid, std::move(both), clock);
+    auto backend = members.Hybrid(hybrid, clock);
     if (!backend.ok()) {
       std::fprintf(stderr, "cloud_burst: %s\n", backend.status().ToString().c_str());
       return 1;

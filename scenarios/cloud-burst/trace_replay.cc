@@ -80,29 +80,13 @@ std::vector<Job> MakeTrace(int jobs, uint64_t seed) {
 Workload TraceWorkload(const std::vector<Job>& jobs, uint64_t seed) {
   std::mt19937_64 rng(seed + 1);
   std::uniform_int_distribution<int> cpus_per_gpu(0, 2);
-  Workload w;
-  w.file = "trace";
-  w.dir = ".";
-  w.name = "trace";
-  w.image = "registry.local/team/trainer:1";
+  Workload w = EmptyTrace();
   w.steps.reserve(2 * jobs.size());
   for (size_t n = 0; n < jobs.size(); ++n) {
-    Step arrive;
-    arrive.name = "arrive-" + std::to_string(n);
-    arrive.command = {{"sleep", {}}};
-    arrive.resources = {1, 1 << 20, 0};
-    arrive.env = {
-        {"PORTFLOW_SIM_DURATION", {std::to_string(std::llround(jobs[n].arrival_s)) + "s", {}}}};
-    Step job;
-    job.name = "job-" + std::to_string(n);
-    job.needs = {arrive.name};
-    job.needs_pos = {{}};
-    job.command = {{"train", {}}};
     int g = jobs[n].gpus;
-    job.resources = {int64_t{1000} * g * (2 << cpus_per_gpu(rng)), (int64_t{8} << 30) * g, g};
-    job.env = {{"PORTFLOW_SIM_DURATION", {std::to_string(jobs[n].duration_s) + "s", {}}}};
-    w.steps.push_back(std::move(arrive));
-    w.steps.push_back(std::move(job));
+    AddTraceJob(w, n, std::llround(jobs[n].arrival_s),
+                {int64_t{1000} * g * (2 << cpus_per_gpu(rng)), (int64_t{8} << 30) * g, g},
+                jobs[n].duration_s);
   }
   return w;
 }
@@ -151,10 +135,7 @@ int main(int argc, char** argv) {
   }
   FakeClock clock;
   const int64_t start_ms = ToUnixMillis(clock.Now());
-  std::vector<std::pair<std::string, std::unique_ptr<Backend>>> both;
-  both.emplace_back("onprem", members.OnPrem(clock));
-  both.emplace_back("cloud", members.Cloud(clock));
-  auto backend = MakeHybridBackend(hybrid, std::move(both), clock);
+  auto backend = members.Hybrid(hybrid, clock);
   if (!backend.ok()) {
     std::fprintf(stderr, "trace_replay: %s\n", backend.status().ToString().c_str());
     return 1;
