@@ -244,9 +244,10 @@ class LocalBackend : public Backend {
     for (const auto& [k, v] : TaskEnv(spec, 0, 0, {})) own.insert(k);
     json inherited = json::array();
     std::set<std::string> names;
-    for (const auto& [k, v] : HostEnv()) {
-      if (!own.count(k) && names.insert(k).second) inherited.push_back(k);
-    }
+    ForEachHostVar([&](std::string_view k, std::string_view) {
+      std::string name(k);
+      if (!own.count(name) && names.insert(name).second) inherited.push_back(name);
+    });
     out["inheritedEnv"] = {{"mode", options_.inherit_env ? "inherit" : "clean"},
                            {"names", inherited}};
     json outputs = json::object();
@@ -295,7 +296,8 @@ class LocalBackend : public Backend {
       req.env = FullEnv(TaskEnv(spec, r, port, gpus));
       req.cwd = spec.workdir;
       req.out_fd = fd;
-      Result<pid_t> pid = SpawnProcess(req);
+      Replica rep;
+      Result<pid_t> pid = SpawnProcess(req, &rep.start_ticks);
       ::close(fd);
       if (!pid.ok()) {
         failed = pid.status();
@@ -306,9 +308,7 @@ class LocalBackend : public Backend {
                    "started " + spec.instance + " attempt " + std::to_string(spec.attempt) +
                        " replica " + std::to_string(r) + " as pid " + std::to_string(*pid) + ": " +
                        *exe + ", output to " + log);
-      Replica rep;
       rep.pid = *pid;
-      rep.start_ticks = ProcessStartTicks(*pid);
       task->replicas.push_back(rep);
     }
     json data = {{"logs", logs}, {"pids", json::array()}, {"starts", json::array()}};
@@ -388,38 +388,44 @@ class LocalBackend : public Backend {
     return out;
   }
 
-  // What a task gets of this process's environment (all of it, or the
-  // kept variables only), in its order.
-  std::vector<std::pair<std::string, std::string>> HostEnv() const {
-    std::vector<std::pair<std::string, std::string>> out;
+  // Calls fn(name, "NAME=value") for each variable a task gets of this
+  // process's environment (all of it, or the kept ones only), in its order.
+  template <typename Fn>
+  void ForEachHostVar(Fn fn) const {
     for (char** e = environ; e && *e; ++e) {
-      std::string kv = *e;
+      std::string_view kv = *e;
       size_t eq = kv.find('=');
-      if (eq == std::string::npos) continue;
-      std::string k = kv.substr(0, eq);
+      if (eq == std::string_view::npos) continue;
+      std::string_view k = kv.substr(0, eq);
       if (!options_.inherit_env &&
           std::find(std::begin(kHostEnvKept), std::end(kHostEnvKept), k) == std::end(kHostEnvKept))
         continue;
-      out.emplace_back(k, kv.substr(eq + 1));
+      fn(k, kv);
     }
-    return out;
   }
 
-  // The host's environment (HostEnv) with the task's variables on top.
+  // The host's environment with the task's variables on top: a name in both
+  // keeps the host's place and takes the task's value (its last one). Made
+  // for every process started, so without a map or a copy of each variable.
   std::vector<std::string> FullEnv(
       const std::vector<std::pair<std::string, std::string>>& task) const {
-    std::map<std::string, std::string> merged;
-    std::vector<std::string> order;
-    for (const auto& [k, v] : HostEnv()) {
-      if (merged.emplace(k, v).second) order.push_back(k);
-    }
-    for (const auto& [k, v] : task) {
-      if (!merged.count(k)) order.push_back(k);
-      merged[k] = v;
-    }
+    auto task_value = [&](std::string_view k) -> const std::string* {
+      const std::string* v = nullptr;
+      for (const auto& [tk, tv] : task) {
+        if (tk == k) v = &tv;
+      }
+      return v;
+    };
     std::vector<std::string> out;
-    out.reserve(order.size());
-    for (const std::string& k : order) out.push_back(k + "=" + merged[k]);
+    std::set<std::string_view> placed;
+    ForEachHostVar([&](std::string_view k, std::string_view kv) {
+      if (!placed.insert(k).second) return;  // a name twice in environ: the first
+      const std::string* v = task_value(k);
+      out.push_back(v ? std::string(k) + "=" + *v : std::string(kv));
+    });
+    for (const auto& [k, v] : task) {
+      if (placed.insert(k).second) out.push_back(k + "=" + *task_value(k));
+    }
     return out;
   }
 

@@ -67,6 +67,32 @@ class LocalBackendTest : public ::testing::Test {
   std::unique_ptr<Backend> backend_;
 };
 
+// A task gets this process's environment with its own variables on top:
+// a name in both appears once, with the task's (last) value; a host
+// variable the task does not name keeps its value.
+TEST_F(LocalBackendTest, TheTasksVariablesOverrideTheHostsOnce) {
+  ::setenv("PORTFLOW_TEST_SHARED", "host", 1);
+  ::setenv("PORTFLOW_TEST_HOST_ONLY", "kept", 1);
+  TaskSpec t = Spec("e", {"/usr/bin/env"});  // not a shell: it would merge duplicates
+  t.env = {{"PORTFLOW_TEST_SHARED", "first"},
+           {"PORTFLOW_TEST_OWN", "own"},
+           {"PORTFLOW_TEST_SHARED", "task"}};
+  auto h = backend_->Submit(t);
+  ::unsetenv("PORTFLOW_TEST_SHARED");
+  ::unsetenv("PORTFLOW_TEST_HOST_ONLY");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  std::istringstream lines(ReadFile(LogPath(t.run_dir, "e", 1, 0)));
+  std::vector<std::string> ours;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("PORTFLOW_TEST_", 0) == 0) ours.push_back(line);
+  }
+  EXPECT_THAT(ours, ::testing::UnorderedElementsAre("PORTFLOW_TEST_SHARED=task",
+                                                    "PORTFLOW_TEST_HOST_ONLY=kept",
+                                                    "PORTFLOW_TEST_OWN=own"));
+}
+
 TEST_F(LocalBackendTest, GangSharesTheRendezvousEnvironment) {
   TaskSpec t = Spec("g",
                     {"/bin/sh", "-c",

@@ -56,13 +56,42 @@ void CloseFrom(unsigned low, int keep) {
   close_range(static_cast<unsigned>(keep) + 1, ~0u);
 }
 
+// Field 22 of the calling process's /proc/self/stat (its start time in
+// ticks since boot), -1 when unreadable: only system calls and the stack, as
+// the vfork child may use.
+int64_t OwnStartTicks() {
+  char buf[1024];
+  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  char* p = std::strrchr(buf, ')');  // the command name may hold spaces or ')'
+  if (p == nullptr) return -1;
+  for (int field = 2; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
+  if (p == nullptr) return -1;
+  int64_t ticks = 0;
+  for (++p; *p >= '0' && *p <= '9'; ++p) ticks = ticks * 10 + (*p - '0');
+  return ticks;
+}
+
 // Runs in the child between vfork and exec: its own process group, so that a
 // timeout or cancel can stop everything the task started with one kill().
-// A failed exec is reported through a close-on-exec pipe (errno and pid),
-// which works whether the launcher really vforks or, as under sanitizers,
-// forks.
+// The child reports through a close-on-exec pipe: first its own start time
+// (the parent cannot read it cheaply: /proc/PID/stat waits while an exec
+// is under way, until the new program is loaded), then, if exec fails,
+// errno and pid. That works whether the launcher really vforks or, as
+// under sanitizers, forks.
 struct ChildSetup {
   int report_fd;
+  bool ticks_sent = false;
+
+  void SendStartTicks(int64_t ticks) {
+    if (ticks_sent) return;
+    ticks_sent = true;
+    [[maybe_unused]] ssize_t n = ::write(report_fd, &ticks, sizeof ticks);
+  }
 
   template <typename Launcher>
   std::error_code on_setup(Launcher& launcher, const bp2::filesystem::path&, const char* const*) {
@@ -73,6 +102,7 @@ struct ChildSetup {
   }
   template <typename Launcher>
   std::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
+    SendStartTicks(OwnStartTicks());
     if (::setpgid(0, 0) != 0) return {errno, std::system_category()};
     // A parent that waits for signals with sigwait() blocks them; the task
     // must not inherit that, or SIGTERM would never reach it.
@@ -100,7 +130,10 @@ struct ChildSetup {
   template <typename Launcher, typename ErrorCode>
   void on_exec_error(Launcher&, const bp2::filesystem::path&, const char* const*,
                      const ErrorCode& ec) {
-    int report[2] = {ec.value() ? ec.value() : errno, static_cast<int>(::getpid())};
+    int error = ec.value() ? ec.value() : errno;
+    // A set-up before this one's may have failed: the start time comes first.
+    SendStartTicks(-1);
+    int report[2] = {error, static_cast<int>(::getpid())};
     [[maybe_unused]] ssize_t n = ::write(report_fd, report, sizeof report);
     ::_exit(127);
   }
@@ -150,7 +183,7 @@ Status CannotStart(const std::string& what, int error) {
   return FromErrno(what, error, StatusCode::kUnavailable);
 }
 
-Result<pid_t> Spawn(const SpawnRequest& req);
+Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks);
 
 // A descriptor closed however its scope ends: Boost's launcher and Asio's
 // set-up throw when this process is out of descriptors, and a descriptor
@@ -173,9 +206,9 @@ class OwnedFd {
 
 }  // namespace
 
-Result<pid_t> SpawnProcess(const SpawnRequest& req) {
+Result<pid_t> SpawnProcess(const SpawnRequest& req, int64_t* start_ticks) {
   try {
-    return Spawn(req);
+    return Spawn(req, start_ticks);
   } catch (const boost::system::system_error& e) {  // Asio's set-up, e.g. out of descriptors
     return CannotStart("cannot start " + req.executable, e.code().value());
   } catch (const std::exception& e) {
@@ -185,7 +218,7 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req) {
 
 namespace {
 
-Result<pid_t> Spawn(const SpawnRequest& req) {
+Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
   // One spawn at a time in this process: Boost's process handles register
   // process-wide SIGCHLD state (a signal handler and its pipe), and
   // ThreadSanitizer saw two threads spawning at once race on it (the local
@@ -218,21 +251,26 @@ Result<pid_t> Spawn(const SpawnRequest& req) {
                        ChildSetup{report_write.get()});
   null_fd.Close();
   report_write.Close();
-  int failure[2] = {0, 0};
-  ssize_t n = -1;
-  // EOF once the child has exec'd. Bounded: a child that never gets there
-  // (under ThreadSanitizer the launcher forks, and a forked child of a
-  // busy multi-threaded parent can block on a lock another thread held)
-  // is killed and reported instead of hanging the caller.
+  // The child's start time, then EOF once it has exec'd, or errno and pid
+  // if it could not.
+  struct {
+    int64_t ticks = -1;
+    int failure[2] = {0, 0};
+  } told;
+  size_t got = 0;
+  // Bounded: a child that never gets to exec (under ThreadSanitizer the
+  // launcher forks, and a forked child of a busy multi-threaded parent can
+  // block on a lock another thread held) is killed and reported instead of
+  // hanging the caller.
   pollfd pfd{report_read.get(), POLLIN, 0};
-  int ready;
-  do {
+  int ready = 1;
+  while (ready > 0 && got < sizeof told) {
     ready = ::poll(&pfd, 1, 30000);
-  } while (ready < 0 && errno == EINTR);
-  if (ready > 0) {
-    do {
-      n = ::read(report_read.get(), failure, sizeof failure);
-    } while (n < 0 && errno == EINTR);
+    if (ready < 0 && errno == EINTR) ready = 1;
+    if (ready <= 0) break;
+    ssize_t n = ::read(report_read.get(), reinterpret_cast<char*>(&told) + got, sizeof told - got);
+    if (n == 0) break;  // exec'd
+    if (n > 0) got += static_cast<size_t>(n);
   }
   report_read.Close();
   if (ready == 0) {
@@ -242,10 +280,11 @@ Result<pid_t> Spawn(const SpawnRequest& req) {
     ::waitpid(stuck, nullptr, 0);
     return Unavailable("cannot start " + req.executable + ": it did not reach exec within 30s");
   }
-  if (n == static_cast<ssize_t>(sizeof failure)) {
-    ::waitpid(failure[1], nullptr, 0);  // reap the child that could not exec
-    return CannotStart("cannot start " + req.executable, failure[0]);
+  if (got == sizeof told) {
+    ::waitpid(told.failure[1], nullptr, 0);  // reap the child that could not exec
+    return CannotStart("cannot start " + req.executable, told.failure[0]);
   }
+  if (start_ticks != nullptr) *start_ticks = told.ticks;
   if (ec) return CannotStart("cannot start " + req.executable, ec.value());
   pid_t pid = proc.id();
   proc.detach();  // the backend reaps it; Boost must not kill it on scope exit

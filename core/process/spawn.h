@@ -25,7 +25,10 @@ struct SpawnRequest {
 // It inherits only stdin, stdout and stderr. ResourceExhausted when this
 // process has too many files open to start one (EMFILE, ENFILE): a wait,
 // not a failure of the task; Unavailable for other failures to start.
-Result<pid_t> SpawnProcess(const SpawnRequest& req);
+// `start_ticks`, when given, gets the child's start time as ProcessRef
+// records it (-1 if it could not be read), reported by the child itself:
+// reading /proc/PID/stat from here would wait until its exec is done.
+Result<pid_t> SpawnProcess(const SpawnRequest& req, int64_t* start_ticks = nullptr);
 
 // The soft limit on open files that processes started from now on get
 // (this process may have raised its own).

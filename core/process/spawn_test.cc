@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "core/process/proc.h"
 
 namespace portflow {
 namespace {
@@ -44,6 +47,20 @@ TEST(SpawnProcess, RunsInItsOwnProcessGroupWithEnvCwdAndOutput) {
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), "bar\n/tmp\nerr\n" + std::to_string(*pid) + "\n");
+}
+
+// The start time the child reports is the one /proc gives for it, so that
+// a handle's ProcessRef identifies it after a crash; the child is
+// still alive when it is compared (sleep), so its pid is not reused.
+TEST(SpawnProcess, ReportsTheChildsStartTime) {
+  int64_t ticks = -2;
+  auto pid = SpawnProcess({"/bin/sleep", {"5"}, {}, "/", 2}, &ticks);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  int64_t from_proc = ProcessStartTicks(*pid);
+  ::kill(*pid, SIGKILL);
+  ::waitpid(*pid, nullptr, 0);
+  EXPECT_GT(ticks, 0);
+  EXPECT_EQ(ticks, from_proc);
 }
 
 // Every output reaches its file, spawn after spawn. (Boost.Process's vfork

@@ -1,7 +1,7 @@
 #include "core/process/supervisor.h"
 
-#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +16,9 @@ namespace portflow {
 
 ProcessSupervisor::ProcessSupervisor(Clock& clock) : clock_(clock) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event wake{EPOLLIN, {.u64 = kWakeKey}};
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -27,7 +30,7 @@ ProcessSupervisor::~ProcessSupervisor() {
   Wake();
   thread_.join();
   for (auto& [pid, c] : children_) ::close(c.pidfd);
-  for (int fd : forgotten_) ::close(fd);
+  ::close(epoll_fd_);
   ::close(wake_fd_);
 }
 
@@ -37,28 +40,35 @@ Status ProcessSupervisor::Watch(pid_t pid, ExitFn on_exit) {
     return FromErrno("cannot watch process " + std::to_string(pid) + ": pidfd_open", errno,
                      StatusCode::kUnavailable);
   }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!children_.emplace(pid, Child{fd, std::move(on_exit)}).second) {
-      ::close(fd);
-      return AlreadyExists("process " + std::to_string(pid) + " is watched already");
-    }
+  std::lock_guard<std::mutex> l(mu_);
+  if (!children_.emplace(pid, Child{fd, std::move(on_exit)}).second) {
+    ::close(fd);
+    return AlreadyExists("process " + std::to_string(pid) + " is watched already");
   }
-  Wake();
+  // The thread's epoll set takes the pidfd at once: no wake-up, no hop
+  // to another thread while the child starts.
+  epoll_event ev{EPOLLIN, {.u64 = static_cast<uint64_t>(pid)}};
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int error = errno;
+    ::close(fd);
+    children_.erase(pid);
+    return FromErrno("cannot watch process " + std::to_string(pid) + ": epoll_ctl", error,
+                     StatusCode::kUnavailable);
+  }
   return OkStatus();
 }
 
 bool ProcessSupervisor::Forget(pid_t pid) {
   ExitFn dropped;  // destroyed outside the lock
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = children_.find(pid);
-    if (it == children_.end()) return false;
-    forgotten_.push_back(it->second.pidfd);
-    dropped = std::move(it->second.on_exit);
-    children_.erase(it);
-  }
-  Wake();
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = children_.find(pid);
+  if (it == children_.end()) return false;
+  // Out of the epoll set before it is closed; an event already taken for it
+  // finds the pid no longer watched.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.pidfd, nullptr);
+  ::close(it->second.pidfd);
+  dropped = std::move(it->second.on_exit);
+  children_.erase(it);
   return true;
 }
 
@@ -92,41 +102,35 @@ void ProcessSupervisor::Loop() {
     std::optional<int> status;
     ExitFn on_exit;
   };
+  std::vector<epoll_event> ready(64);
   while (true) {
-    std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-    std::vector<pid_t> pids{0};
     int timeout_ms = -1;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (stop_) return;
-      for (int fd : forgotten_) ::close(fd);
-      forgotten_.clear();
       TimePoint now = clock_.Now();
       for (const auto& [pid, c] : children_) {
-        fds.push_back({c.pidfd, POLLIN, 0});
-        pids.push_back(pid);
-        if (c.kill_at != TimePoint::max()) {
-          // One past the deadline, so that the wake-up is never just before it.
-          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.kill_at - now);
-          int ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30)) + 1;
-          timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
-        }
+        if (c.kill_at == TimePoint::max()) continue;
+        // One past the deadline, so that the wake-up is never just before it.
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.kill_at - now);
+        int ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30)) + 1;
+        timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
       }
     }
-    int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    int n = ::epoll_wait(epoll_fd_, ready.data(), static_cast<int>(ready.size()), timeout_ms);
     if (n < 0 && errno != EINTR) return;
-    if (fds[0].revents & POLLIN) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
-    }
     std::vector<Ended> ended;
     {
       std::lock_guard<std::mutex> l(mu_);
-      for (size_t k = 1; k < fds.size(); ++k) {
-        if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        auto it = children_.find(pids[k]);
-        if (it == children_.end() || it->second.pidfd != fds[k].fd) continue;  // forgotten
-        pid_t pid = pids[k];
+      for (int k = 0; k < n; ++k) {
+        if (ready[k].data.u64 == kWakeKey) {
+          uint64_t v;
+          [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+          continue;
+        }
+        pid_t pid = static_cast<pid_t>(ready[k].data.u64);
+        auto it = children_.find(pid);
+        if (it == children_.end()) continue;  // forgotten
         // Looked at without reaping: while the zombie holds its pid, the
         // group id is no one else's, so the group can be killed safely.
         siginfo_t info{};
@@ -138,6 +142,7 @@ void ProcessSupervisor::Loop() {
           int s = 0;
           if (::waitpid(pid, &s, WNOHANG) == pid) status = s;
         }
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.pidfd, nullptr);
         ::close(it->second.pidfd);
         ended.push_back({pid, status, std::move(it->second.on_exit)});
         children_.erase(it);

@@ -1,6 +1,7 @@
 // Waiting for child processes and stopping them, for everything in portflow
 // that runs processes (the local backend, the fake kubelet): one thread
-// watches the children through pidfds and reports each exit once.
+// watches the children through pidfds (one epoll set, which the threads
+// that start children add to directly) and reports each exit once.
 //
 // pidfds, not SIGCHLD: only the children handed to Watch are waited for,
 // never other children of this process, and no signal handler races with
@@ -76,9 +77,10 @@ class ProcessSupervisor {
   Clock& clock_;
   std::mutex mu_;
   std::map<pid_t, Child> children_;
-  std::vector<int> forgotten_;  // pidfds the thread may still poll; it closes them
   bool stop_ = false;
+  static constexpr uint64_t kWakeKey = ~uint64_t{0};  // the wake-up's key in the epoll set
   int wake_fd_ = -1;
+  int epoll_fd_ = -1;  // the children's pidfds and wake_fd_
   std::thread thread_;
 };
 

@@ -291,12 +291,15 @@ HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
 }
 
 HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
-  std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
-  if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
   if (r.as_table) {
+    std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
+    if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
     return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, Query(r, "includeObject")));
   }
-  return Json(200, *obj);
+  // Serialised once per version, however often it is read.
+  std::shared_ptr<const std::string> text = store_.PeekText(*r.kind, r.ns, r.name);
+  if (!text) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+  return {200, "application/json", *text, nullptr};
 }
 
 HttpResponse FakeCluster::GetLog(const ApiRequest& r) {

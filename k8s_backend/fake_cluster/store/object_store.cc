@@ -210,7 +210,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   m["creationTimestamp"] = K8sTime(clock_.Now());
   m["generation"] = 1;
   auto stored = std::make_shared<const json>(std::move(object));
-  objects_[key] = stored;
+  objects_[key] = {stored, nullptr};
   Record(kind, std::get<1>(key), "ADDED", stored, nullptr);
   return stored;
 }
@@ -220,14 +220,34 @@ Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  return *it->second;
+  return *it->second.object;
 }
 
 std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const std::string& ns,
                                               const std::string& name) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
-  return it == objects_.end() ? nullptr : it->second;
+  return it == objects_.end() ? nullptr : it->second.object;
+}
+
+std::shared_ptr<const std::string> ObjectStore::PeekText(const ResourceKind& kind,
+                                                         const std::string& ns,
+                                                         const std::string& name) const {
+  Key key{KindKey(kind), kind.namespaced ? ns : "", name};
+  std::shared_ptr<const json> object;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return nullptr;
+    if (it->second.text) return it->second.text;
+    object = it->second.object;
+  }
+  // Serialised outside the lock; kept unless the object changed meanwhile.
+  auto text = std::make_shared<const std::string>(object->dump());
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find(key);
+  if (it != objects_.end() && it->second.object == object) it->second.text = text;
+  return text;
 }
 
 void ObjectStore::AddListener(Listener listener) {
@@ -258,7 +278,7 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
     const auto& [k, obj_ns, name] = it->first;
     if (kind.namespaced && !ns.empty() && obj_ns != ns) continue;
     if (after && std::make_pair(obj_ns, name) <= *after) continue;
-    const json& object = *it->second;
+    const json& object = *it->second.object;
     if (!labels.Matches(LabelsOf(object)) || !fields.Matches(FieldsOf(kind, object))) continue;
     if (options.limit > 0 && static_cast<int64_t>(out.items.size()) == options.limit) {
       ++out.remaining;
@@ -284,7 +304,7 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  const json& old = *it->second;
+  const json& old = *it->second.object;
   std::string want = meta.value("resourceVersion", "");
   if (!want.empty() && want != old["metadata"].value("resourceVersion", "")) {
     return Aborted("Operation cannot be fulfilled on " + Plural(kind) + " \"" + name +
@@ -305,8 +325,8 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   }
   meta["resourceVersion"] = std::to_string(++rv_);
   auto stored = std::make_shared<const json>(std::move(object));
-  std::shared_ptr<const json> previous = std::move(it->second);
-  it->second = stored;
+  std::shared_ptr<const json> previous = std::move(it->second.object);
+  it->second = {stored, nullptr};
   Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous));
   return stored;
 }
@@ -316,7 +336,7 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  json object = *it->second;
+  json object = *it->second.object;
   std::string obj_ns = std::get<1>(it->first);
   objects_.erase(it);
   object["metadata"]["resourceVersion"] = std::to_string(++rv_);
@@ -365,7 +385,7 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
     for (auto it = objects_.lower_bound({kk, "", ""});
          it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
       std::shared_ptr<const std::string> text;
-      w->Offer("ADDED", it->second, nullptr, text);
+      w->Offer("ADDED", it->second.object, nullptr, text);
     }
   } else {
     int64_t oldest = changes_.empty() ? rv_ : changes_.front().rv;

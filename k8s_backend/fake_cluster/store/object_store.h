@@ -153,6 +153,10 @@ class ObjectStore {
   // The stored object itself, without a copy; nullptr when absent.
   std::shared_ptr<const json> Peek(const ResourceKind& kind, const std::string& ns,
                                    const std::string& name) const;
+  // The stored object's JSON text, made once per version and shared;
+  // nullptr when absent.
+  std::shared_ptr<const std::string> PeekText(const ResourceKind& kind, const std::string& ns,
+                                              const std::string& name) const;
   // `ns` "" lists every namespace.
   Result<ListResult> List(const ResourceKind& kind, const std::string& ns,
                           const ListOptions& options) const;
@@ -183,7 +187,12 @@ class ObjectStore {
   Clock& clock_;
   size_t history_;
   mutable std::mutex mu_;
-  std::map<Key, std::shared_ptr<const json>> objects_;
+  struct Entry {
+    std::shared_ptr<const json> object;
+    // object->dump(), made by the first PeekText of this version (a cache).
+    mutable std::shared_ptr<const std::string> text;
+  };
+  std::map<Key, Entry> objects_;
   std::deque<Change> changes_;
   int64_t rv_ = 1;
   // Version 4 (random) uids, unique across clusters as a real API

@@ -46,6 +46,28 @@ TEST_F(ObjectStoreTest, CreateFillsWhatTheServerOwns) {
   EXPECT_NE((**p)["metadata"]["uid"], (**j)["metadata"]["uid"]);
 }
 
+// A GET's text is made once per version: the same bytes until the object
+// changes, then the new version's.
+TEST_F(ObjectStoreTest, TextIsMadeOncePerVersion) {
+  EXPECT_EQ(store_.PeekText(pods_, "ml", "a"), nullptr);
+  auto p = store_.Create(pods_, "ml", Pod("a"));
+  ASSERT_TRUE(p.ok());
+  auto text = store_.PeekText(pods_, "ml", "a");
+  ASSERT_NE(text, nullptr);
+  EXPECT_EQ(*text, (*p)->dump());
+  EXPECT_EQ(store_.PeekText(pods_, "ml", "a"), text);  // shared, not made again
+  json next = **p;
+  next["status"]["phase"] = "Running";
+  auto updated = store_.Update(pods_, "ml", next);
+  ASSERT_TRUE(updated.ok());
+  auto after = store_.PeekText(pods_, "ml", "a");
+  ASSERT_NE(after, nullptr);
+  EXPECT_EQ(*after, (*updated)->dump());
+  EXPECT_NE(*after, *text);
+  ASSERT_TRUE(store_.Delete(pods_, "ml", "a").ok());
+  EXPECT_EQ(store_.PeekText(pods_, "ml", "a"), nullptr);
+}
+
 TEST_F(ObjectStoreTest, ErrorsWhereTheApiServerGivesThem) {
   ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
   auto dup = store_.Create(pods_, "ml", Pod("a"));
