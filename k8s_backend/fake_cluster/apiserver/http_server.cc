@@ -2,15 +2,20 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <list>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 namespace portflow::fake {
@@ -21,41 +26,104 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-using TlsStream = ssl::stream<tcp::socket&>;
 
+using BeastRequest = http::request<http::string_body>;
+
+// Binds and listens on address:port (0: a free port).
+Status Listen(tcp::acceptor& acceptor, const std::string& address, int port) {
+  boost::system::error_code ec;
+  asio::ip::address ip = asio::ip::make_address(address, ec);
+  if (ec) return InvalidArgument("\"" + address + "\" is not an IP address: " + ec.message());
+  tcp::endpoint ep(ip, static_cast<unsigned short>(port));
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                       ec.message());
+  return OkStatus();
+}
+
+// The request as the handler sees it: lower-case header names, a header
+// sent twice one list, as HTTP reads it.
+HttpRequest ToRequest(BeastRequest& req) {
+  HttpRequest in;
+  in.method = std::string(req.method_string());
+  in.target = std::string(req.target());
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto [at, added] = in.headers.emplace(name, std::string(f.value()));
+    if (!added) at->second += ", " + std::string(f.value());
+  }
+  in.body = std::move(req.body());
+  return in;
+}
+
+// The handler's answer; a bug in a handler answers 500 instead of ending
+// the server.
+HttpResponse Answer(const HttpHandler& handler, const HttpRequest& in) {
+  try {
+    return handler(in);
+  } catch (const std::exception& e) {
+    return {
+        500, "application/json",
+        std::string(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)") +
+            R"("reason":"InternalError","code":500,"message":"internal error in the fake cluster"})",
+        nullptr};
+  }
+}
+
+http::response<http::string_body> ToBeast(HttpResponse& out, const BeastRequest& req) {
+  http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
+  res.set(http::field::content_type, out.content_type);
+  for (const auto& [name, value] : out.headers) res.set(name, value);
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(out.body);
+  res.prepare_payload();
+  return res;
+}
+
+// Writes a stream's answer, chunked, until its producer ends, the client
+// goes or `stopping` says so; then `served` is told once the head is out.
+// True when the connection may serve another request.
+template <typename Stream, typename Served>
+bool WriteStream(Stream& socket, HttpResponse& out, const BeastRequest& req, Served served,
+                 const std::function<bool()>& stopping) {
+  boost::system::error_code ec;
+  http::response<http::empty_body> res{static_cast<http::status>(out.status), req.version()};
+  res.set(http::field::content_type, out.content_type);
+  res.set(http::field::transfer_encoding, "chunked");
+  res.keep_alive(req.keep_alive());
+  http::response_serializer<http::empty_body> sr{res};
+  http::write_header(socket, sr, ec);
+  served(out.status);
+  if (ec) return false;
+  std::string chunk;
+  while (!stopping()) {
+    chunk.clear();
+    bool more = out.stream(&chunk);
+    if (!chunk.empty()) {
+      asio::write(socket, http::make_chunk(asio::buffer(chunk)), ec);
+      if (ec) return false;
+    }
+    if (!more) break;
+  }
+  asio::write(socket, http::make_chunk_last(), ec);
+  return !ec && req.keep_alive();
+}
+
+// A thread per connection, for handlers that may block (the fake cloud's
+// SQS long poll waits up to 20 s in real time).
 class BeastServer : public HttpServer {
  public:
   BeastServer(HttpHandler handler, ServedHook served)
-      : handler_(std::move(handler)),
-        served_(std::move(served)),
-        tls_(ssl::context::tls_server),
-        acceptor_(io_) {}
+      : handler_(std::move(handler)), served_(std::move(served)), acceptor_(io_) {}
   ~BeastServer() override { Stop(); }
 
-  // Plain HTTP without a certificate.
-  Status Listen(const std::string& address, int port, const ServingCertificate* certificate) {
-    boost::system::error_code ec;
-    tls_on_ = certificate != nullptr;
-    // TLS 1.2 and 1.3 only, as the API server's defaults.
-    if (tls_on_) {
-      tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                           ssl::context::no_tlsv1_1,
-                       ec);
-      if (!ec) tls_.use_certificate_chain(asio::buffer(certificate->cert_pem), ec);
-      if (!ec) tls_.use_private_key(asio::buffer(certificate->key_pem), ssl::context::pem, ec);
-      if (ec) return Internal("cannot set up TLS for the fake cluster: " + ec.message());
-    }
-    asio::ip::address ip = asio::ip::make_address(address, ec);
-    if (ec) return InvalidArgument("\"" + address + "\" is not an IP address: " + ec.message());
-    tcp::endpoint ep(ip, static_cast<unsigned short>(port));
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-      return Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " +
-                         ec.message());
+  Status Start(const std::string& address, int port) {
+    RETURN_IF_ERROR(Listen(acceptor_, address, port));
     port_ = acceptor_.local_endpoint().port();
     accept_thread_ = std::thread([this] { AcceptLoop(); });
     return OkStatus();
@@ -118,16 +186,7 @@ class BeastServer : public HttpServer {
       }
       auto done = std::make_shared<std::atomic<bool>>(false);
       conns_.push_back({socket, std::thread([this, socket, done] {
-                          if (tls_on_) {
-                            TlsStream stream(*socket, tls_);
-                            boost::system::error_code ec;
-                            stream.handshake(ssl::stream_base::server, ec);
-                            // No close_notify at the end: the connection's
-                            // framing says where each answer ends.
-                            if (!ec) Serve(stream);
-                          } else {
-                            Serve(*socket);
-                          }
+                          Serve(*socket);
                           {
                             std::lock_guard<std::mutex> l(mu_);  // Stop() shuts sockets under it
                             boost::system::error_code ignored;
@@ -157,17 +216,7 @@ class BeastServer : public HttpServer {
       http::read(socket, buffer, parser, ec);
       if (ec) return;
       auto& req = parser.get();
-      HttpRequest in;
-      in.method = std::string(req.method_string());
-      in.target = std::string(req.target());
-      for (const auto& f : req) {
-        std::string name(f.name_string());
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        // A header sent twice is one list, as HTTP reads it.
-        auto [at, added] = in.headers.emplace(name, std::string(f.value()));
-        if (!added) at->second += ", " + std::string(f.value());
-      }
-      in.body = std::move(req.body());
+      HttpRequest in = ToRequest(req);
       auto received = std::chrono::steady_clock::now();
       auto served = [&](int status) {
         if (!served_) return;
@@ -175,28 +224,13 @@ class BeastServer : public HttpServer {
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - received));
       };
-      HttpResponse out;
-      try {
-        out = handler_(in);
-      } catch (const std::exception& e) {
-        // A bug in a handler answers 500 instead of ending the server.
-        out = {
-            500, "application/json",
-            std::string(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)") +
-                R"("reason":"InternalError","code":500,"message":"internal error in the fake cluster"})",
-            nullptr};
-      }
+      HttpResponse out = Answer(handler_, in);
       if (out.drop_connection) {  // as a broken network would
         served(0);
         return;
       }
       if (!out.stream) {
-        http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
-        res.set(http::field::content_type, out.content_type);
-        for (const auto& [name, value] : out.headers) res.set(name, value);
-        res.keep_alive(req.keep_alive());
-        res.body() = std::move(out.body);
-        res.prepare_payload();
+        http::response<http::string_body> res = ToBeast(out, req);
         if (req.method() == http::verb::head) {
           // What GET would answer, its length without its bytes.
           http::response<http::empty_body> head(std::move(res.base()));
@@ -209,26 +243,7 @@ class BeastServer : public HttpServer {
         continue;
       }
       // A stream: chunked, until the producer ends or the client goes.
-      http::response<http::empty_body> res{static_cast<http::status>(out.status), req.version()};
-      res.set(http::field::content_type, out.content_type);
-      res.set(http::field::transfer_encoding, "chunked");
-      res.keep_alive(req.keep_alive());
-      http::response_serializer<http::empty_body> sr{res};
-      http::write_header(socket, sr, ec);
-      served(out.status);
-      if (ec) return;
-      std::string chunk;
-      while (!Stopping()) {
-        chunk.clear();
-        bool more = out.stream(&chunk);
-        if (!chunk.empty()) {
-          asio::write(socket, http::make_chunk(asio::buffer(chunk)), ec);
-          if (ec) return;
-        }
-        if (!more) break;
-      }
-      asio::write(socket, http::make_chunk_last(), ec);
-      if (ec || !req.keep_alive()) return;
+      if (!WriteStream(socket, out, req, served, [this] { return Stopping(); })) return;
     }
   }
 
@@ -240,8 +255,6 @@ class BeastServer : public HttpServer {
   HttpHandler handler_;
   ServedHook served_;
   asio::io_context io_;
-  ssl::context tls_;
-  bool tls_on_ = true;
   tcp::acceptor acceptor_;
   int port_ = 0;
   std::thread accept_thread_;
@@ -250,12 +263,265 @@ class BeastServer : public HttpServer {
   std::list<Connection> conns_;
 };
 
+// HTTPS for the fake cluster, whose handlers never block (only its streams
+// wait): a few event loops, a thread each, share the connections out and
+// each runs its own connections' reads and writes, as nginx's workers do,
+// instead of a thread and a context switch per request (one shared loop
+// woke its other threads for every handler). A stream (watch, log follow)
+// waits in its producer, so each gets a thread of its own for as long as it
+// lasts; the connection then comes back to its loop.
+class LoopServer : public HttpServer {
+ public:
+  LoopServer(HttpHandler handler, ServedHook served)
+      : handler_(std::move(handler)),
+        served_(std::move(served)),
+        tls_(ssl::context::tls_server),
+        loops_(MakeLoops()),
+        acceptor_(loops_[0]->io),
+        retry_(loops_[0]->io) {}
+  ~LoopServer() override { Stop(); }
+
+  Status Start(int port, const ServingCertificate& certificate) {
+    boost::system::error_code ec;
+    // TLS 1.2 and 1.3 only, as the API server's defaults.
+    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                     ec);
+    if (!ec) tls_.use_certificate_chain(asio::buffer(certificate.cert_pem), ec);
+    if (!ec) tls_.use_private_key(asio::buffer(certificate.key_pem), ssl::context::pem, ec);
+    if (ec) return Internal("cannot set up TLS for the fake cluster: " + ec.message());
+    RETURN_IF_ERROR(Listen(acceptor_, "127.0.0.1", port));
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    for (auto& loop : loops_) loop->thread = std::thread([&io = loop->io] { io.run(); });
+    return OkStatus();
+  }
+
+  int port() const override { return port_; }
+
+  void Stop() override {
+    std::list<StreamThread> streams;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      // Wakes what waits on a socket: the loop's reads, a stream's writes.
+      // Only the kernel's sockets are touched here: each is closed under mu_
+      // by its connection, so none is closed (and its number reused) meanwhile.
+      ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+      for (Connection* c : connections_) ::shutdown(c->fd(), SHUT_RDWR);
+      streams.splice(streams.end(), streams_);
+    }
+    for (auto& loop : loops_) loop->io.stop();
+    for (auto& loop : loops_) {
+      if (loop->thread.joinable()) loop->thread.join();
+    }
+    for (StreamThread& t : streams) t.thread.join();
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    // The connections still held by the loops' handlers go with them.
+  }
+
+ private:
+  class Connection : public std::enable_shared_from_this<Connection> {
+   public:
+    Connection(LoopServer* server, tcp::socket socket)
+        : server_(server), stream_(std::move(socket), server->tls_) {}
+    ~Connection() { Close(); }
+
+    int fd() { return beast::get_lowest_layer(stream_).native_handle(); }
+    asio::any_io_executor executor() { return stream_.get_executor(); }
+
+    void Start() {
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = shared_from_this()](boost::system::error_code ec) {
+                                if (!ec) self->Read();
+                              });
+    }
+
+    void Read() {
+      parser_.emplace();
+      parser_->body_limit(64 << 20);
+      http::async_read_header(
+          stream_, buffer_, *parser_,
+          [self = shared_from_this()](boost::system::error_code ec, size_t) {
+            if (ec) return;
+            // A client that asks before it sends a body is answered at once.
+            if (beast::iequals(self->parser_->get()[http::field::expect], "100-continue")) {
+              auto go_on =
+                  std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+              http::async_write(self->stream_, *go_on,
+                                [self, go_on](boost::system::error_code ec, size_t) {
+                                  if (!ec) self->ReadBody();
+                                });
+              return;
+            }
+            self->ReadBody();
+          });
+    }
+
+    void ReadBody() {
+      http::async_read(stream_, buffer_, *parser_,
+                       [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                         if (!ec) self->Serve();
+                       });
+    }
+
+    void Serve() {
+      auto req = std::make_shared<BeastRequest>(parser_->release());
+      auto in = std::make_shared<HttpRequest>(ToRequest(*req));
+      auto received = std::chrono::steady_clock::now();
+      auto served = [server = server_, in, received](int status) {
+        if (!server->served_) return;
+        server->served_(*in, status,
+                        std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - received));
+      };
+      auto out = std::make_shared<HttpResponse>(Answer(server_->handler_, *in));
+      if (out->drop_connection) {  // as a broken network would
+        served(0);
+        return Close();
+      }
+      if (out->stream) return server_->StartStream(shared_from_this(), req, out, served);
+      bool keep_alive = req->keep_alive();
+      auto done = [self = shared_from_this(), served, status = out->status, keep_alive](
+                      boost::system::error_code ec, size_t) {
+        served(status);
+        if (!ec && keep_alive) self->Read();
+      };
+      auto res = std::make_shared<http::response<http::string_body>>(ToBeast(*out, *req));
+      if (req->method() == http::verb::head) {
+        // What GET would answer, its length without its bytes.
+        auto head = std::make_shared<http::response<http::empty_body>>(std::move(res->base()));
+        http::async_write(stream_, *head, [head, done](auto ec, size_t n) { done(ec, n); });
+      } else {
+        http::async_write(stream_, *res, [res, done](auto ec, size_t n) { done(ec, n); });
+      }
+    }
+
+    // A stream's thread writes to the connection, then hands it back.
+    bool WriteStream(const BeastRequest& req, HttpResponse& out,
+                     const std::function<void(int)>& served) {
+      return fake::WriteStream(stream_, out, req, served, [this] { return server_->Stopping(); });
+    }
+
+    // No close_notify: the connection's framing says where each answer ends.
+    void Close() {
+      std::lock_guard<std::mutex> l(server_->mu_);  // Stop() shuts sockets under it
+      server_->connections_.erase(this);
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(stream_).close(ignored);
+    }
+
+   private:
+    LoopServer* server_;
+    ssl::stream<tcp::socket> stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+  };
+
+  struct StreamThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+
+  struct Loop {
+    asio::io_context io{1};  // one thread runs it
+    asio::executor_work_guard<asio::io_context::executor_type> busy{io.get_executor()};
+    std::thread thread;
+  };
+
+  static std::vector<std::unique_ptr<Loop>> MakeLoops() {
+    std::vector<std::unique_ptr<Loop>> loops;
+    unsigned n = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
+    for (unsigned i = 0; i < n; ++i) loops.push_back(std::make_unique<Loop>());
+    return loops;
+  }
+
+  void Accept() {
+    // Each connection on the next loop in turn, for good.
+    asio::io_context& next = loops_[next_loop_++ % loops_.size()]->io;
+    acceptor_.async_accept(next, [this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::no_descriptors ||
+          ec == boost::system::errc::too_many_files_open_in_system) {
+        // The connection stays queued until a descriptor is free: wait for
+        // one instead of spinning on accept().
+        retry_.expires_after(std::chrono::milliseconds(20));
+        retry_.async_wait([this](boost::system::error_code ec) {
+          if (!ec) Accept();
+        });
+        return;
+      }
+      std::shared_ptr<Connection> c;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stopped_) return;
+        if (!ec) {
+          socket.set_option(tcp::no_delay(true), ec);
+          c = std::make_shared<Connection>(this, std::move(socket));
+          connections_.insert(c.get());
+        }
+      }
+      if (c) c->Start();
+      Accept();
+    });
+  }
+
+  void StartStream(std::shared_ptr<Connection> c, std::shared_ptr<BeastRequest> req,
+                   std::shared_ptr<HttpResponse> out, std::function<void(int)> served) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopped_) return;
+    // Join the threads of streams that ended, so a long-lived server does
+    // not collect them.
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = streams_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    streams_.push_back({std::thread([this, c, req, out, served, done]() mutable {
+                          if (c->WriteStream(*req, *out, served)) {
+                            asio::post(c->executor(), [c] { c->Read(); });
+                          }
+                          // Let go of the connection before it counts as done:
+                          // the last hold closes it under mu_, which a joiner
+                          // of done threads holds.
+                          c.reset();
+                          done->store(true);
+                        }),
+                        done});
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> l(mu_);
+    return stopped_;
+  }
+
+  HttpHandler handler_;
+  ServedHook served_;
+  ssl::context tls_;
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::set<Connection*> connections_;  // open ones, for Stop()
+  std::list<StreamThread> streams_;
+  int port_ = 0;
+  // Last: the connections the loops' handlers still hold go with them,
+  // before what they use above.
+  std::vector<std::unique_ptr<Loop>> loops_;
+  size_t next_loop_ = 0;
+  tcp::acceptor acceptor_;  // on the first loop
+  asio::steady_timer retry_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> StartHttpServer(int port, const ServingCertificate& certificate,
                                                     HttpHandler handler, ServedHook served) {
-  auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
-  RETURN_IF_ERROR(server->Listen("127.0.0.1", port, &certificate));
+  auto server = std::make_unique<LoopServer>(std::move(handler), std::move(served));
+  RETURN_IF_ERROR(server->Start(port, certificate));
   return std::unique_ptr<HttpServer>(std::move(server));
 }
 
@@ -263,7 +529,7 @@ Result<std::unique_ptr<HttpServer>> StartPlainHttpServer(int port, HttpHandler h
                                                          ServedHook served,
                                                          const std::string& address) {
   auto server = std::make_unique<BeastServer>(std::move(handler), std::move(served));
-  RETURN_IF_ERROR(server->Listen(address, port, nullptr));
+  RETURN_IF_ERROR(server->Start(address, port));
   return std::unique_ptr<HttpServer>(std::move(server));
 }
 

@@ -1,6 +1,9 @@
 // An HTTPS (HTTP/1.1 over TLS 1.2 or 1.3) server on 127.0.0.1 with
-// keep-alive and chunked streams, for the fake cluster. One thread per
-// connection: the fake serves tests and a handful of clients, not a fleet.
+// keep-alive and chunked streams, for the fake cluster: a few event loops
+// (a thread each) serve every connection, and each stream (a watch, a log
+// followed) gets a thread while it lasts, since its producer waits. The
+// plain HTTP server keeps a thread per connection: its handlers may block
+// (the fake cloud's SQS long poll).
 #pragma once
 
 #include <chrono>
@@ -17,7 +20,7 @@ namespace portflow::fake {
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // Told of each request once its answer is sent (a stream: once its headers
 // are), with the time since the request was read; status 0 when the
-// connection was dropped instead. Called on the connection's thread, so
+// connection was dropped instead. Called on the thread that served it, so
 // concurrently: an access log, for instance.
 using ServedHook =
     std::function<void(const HttpRequest& request, int status, std::chrono::microseconds latency)>;
