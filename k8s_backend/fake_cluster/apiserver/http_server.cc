@@ -114,6 +114,20 @@ bool WriteStream(Stream& socket, HttpResponse& out, const BeastRequest& req, Ser
   return !ec && req.keep_alive();
 }
 
+// Joins the threads (each with its `done` flag) that have ended and drops
+// them, so that a long-lived server does not collect them.
+template <typename T>
+void JoinEnded(std::list<T>& threads) {
+  for (auto it = threads.begin(); it != threads.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = threads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // A thread per connection, for handlers that may block (the fake cloud's
 // SQS long poll waits up to 20 s in real time).
 class BeastServer : public HttpServer {
@@ -174,16 +188,7 @@ class BeastServer : public HttpServer {
       if (stopped_) return;
       if (ec) continue;
       socket->set_option(tcp::no_delay(true), ec);
-      // Join the threads of connections that ended, so a long-lived server
-      // does not collect them.
-      for (auto it = conns_.begin(); it != conns_.end();) {
-        if (it->done->load()) {
-          it->thread.join();
-          it = conns_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      JoinEnded(conns_);
       auto done = std::make_shared<std::atomic<bool>>(false);
       conns_.push_back({socket, std::thread([this, socket, done] {
                           Serve(*socket);
@@ -471,16 +476,7 @@ class LoopServer : public HttpServer {
                    std::shared_ptr<HttpResponse> out, std::function<void(int)> served) {
     std::lock_guard<std::mutex> l(mu_);
     if (stopped_) return;
-    // Join the threads of streams that ended, so a long-lived server does
-    // not collect them.
-    for (auto it = streams_.begin(); it != streams_.end();) {
-      if (it->done->load()) {
-        it->thread.join();
-        it = streams_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    JoinEnded(streams_);
     auto done = std::make_shared<std::atomic<bool>>(false);
     streams_.push_back({std::thread([this, c, req, out, served, done]() mutable {
                           if (c->WriteStream(*req, *out, served)) {
