@@ -314,7 +314,10 @@ class LoopServer : public HttpServer {
       // Only the kernel's sockets are touched here: each is closed under mu_
       // by its connection, so none is closed (and its number reused) meanwhile.
       ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-      for (Connection* c : connections_) ::shutdown(c->fd(), SHUT_RDWR);
+      for (Connection* c : connections_) {
+        ::shutdown(c->fd(), SHUT_RDWR);
+        c->CloseMailbox();  // nothing more posted to the loops, which stop
+      }
       streams.splice(streams.end(), streams_);
     }
     for (auto& loop : loops_) loop->io.stop();
@@ -331,13 +334,32 @@ class LoopServer : public HttpServer {
   class Connection : public std::enable_shared_from_this<Connection> {
    public:
     Connection(LoopServer* server, tcp::socket socket)
-        : server_(server), stream_(std::move(socket), server->tls_) {}
-    ~Connection() { Close(); }
+        : server_(server),
+          stream_(std::move(socket), server->tls_),
+          tick_(stream_.get_executor()),
+          mailbox_(std::make_shared<Mailbox>()) {
+      mailbox_->executor = stream_.get_executor();
+    }
+    ~Connection() {
+      CloseMailbox();
+      if (pushed_) pushed_->wake_me(nullptr);
+      Close();
+    }
 
     int fd() { return beast::get_lowest_layer(stream_).native_handle(); }
     asio::any_io_executor executor() { return stream_.get_executor(); }
 
+    // After this, a pushed stream's wake-ups post nothing more.
+    void CloseMailbox() {
+      std::lock_guard<std::mutex> l(mailbox_->mu);
+      mailbox_->open = false;
+    }
+
     void Start() {
+      {
+        std::lock_guard<std::mutex> l(mailbox_->mu);
+        mailbox_->to = weak_from_this();
+      }
       stream_.async_handshake(ssl::stream_base::server,
                               [self = shared_from_this()](boost::system::error_code ec) {
                                 if (!ec) self->Read();
@@ -387,6 +409,7 @@ class LoopServer : public HttpServer {
         served(0);
         return Close();
       }
+      if (out->stream && out->wake_me) return StartPushed(req, out, served);
       if (out->stream) return server_->StartStream(shared_from_this(), req, out, served);
       bool keep_alive = req->keep_alive();
       auto done = [self = shared_from_this(), served, status = out->status, keep_alive](
@@ -410,6 +433,79 @@ class LoopServer : public HttpServer {
       return fake::WriteStream(stream_, out, req, served, [this] { return server_->Stopping(); });
     }
 
+    // A stream that says when it has more (a watch) is written from the
+    // loop, with no thread of its own: its wake-ups post a Pump here (one
+    // at a time), and a tick each second lets it see its deadlines.
+    void StartPushed(std::shared_ptr<BeastRequest> req, std::shared_ptr<HttpResponse> out,
+                     std::function<void(int)> served) {
+      pushed_ = out;
+      keep_alive_ = req->keep_alive();
+      auto head = std::make_shared<http::response<http::empty_body>>(
+          static_cast<http::status>(out->status), req->version());
+      head->set(http::field::content_type, out->content_type);
+      head->set(http::field::transfer_encoding, "chunked");
+      head->keep_alive(keep_alive_);
+      auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+      http::async_write_header(
+          stream_, *sr,
+          [self = shared_from_this(), head, sr, served, status = out->status](
+              boost::system::error_code ec, size_t) {
+            served(status);
+            if (ec) return self->EndPushed(false);
+            self->pushed_->wake_me([mailbox = self->mailbox_] { Post(mailbox); });
+            self->Tick();
+            self->Pump();
+          });
+    }
+
+    // Writes what the stream has (one write at a time), until it ends.
+    void Pump() {
+      if (!pushed_ || writing_) return;
+      std::string chunk;
+      bool more = !server_->Stopping() && pushed_->stream(&chunk);
+      if (chunk.empty()) {
+        if (!more) EndPushed(true);
+        return;
+      }
+      writing_ = true;
+      char size[24];
+      std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+      auto framed = std::make_shared<std::string>(size + chunk + "\r\n");
+      asio::async_write(
+          stream_, asio::buffer(*framed),
+          [self = shared_from_this(), framed, more](boost::system::error_code ec, size_t) {
+            self->writing_ = false;
+            if (ec) return self->EndPushed(false);
+            if (!more) return self->EndPushed(true);
+            self->Pump();
+          });
+    }
+
+    // The stream is over: its last chunk when `last`, then the connection
+    // serves again if it is kept alive.
+    void EndPushed(bool last) {
+      if (!pushed_) return;
+      pushed_->wake_me(nullptr);
+      pushed_.reset();
+      tick_.cancel();
+      if (!last) return Close();
+      static const std::string kLastChunk = "0\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(kLastChunk),
+                        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                          if (!ec && self->keep_alive_) return self->Read();
+                          self->Close();
+                        });
+    }
+
+    void Tick() {
+      tick_.expires_after(std::chrono::seconds(1));
+      tick_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || !self->pushed_) return;
+        self->Pump();
+        self->Tick();
+      });
+    }
+
     // No close_notify: the connection's framing says where each answer ends.
     void Close() {
       std::lock_guard<std::mutex> l(server_->mu_);  // Stop() shuts sockets under it
@@ -419,10 +515,38 @@ class LoopServer : public HttpServer {
     }
 
    private:
+    // Where a pushed stream's wake-ups go: posted to the connection's loop,
+    // once until that post has run, and not at all once closed.
+    struct Mailbox {
+      std::mutex mu;
+      bool open = true;
+      bool posted = false;
+      std::weak_ptr<Connection> to;
+      asio::any_io_executor executor;
+    };
+
+    static void Post(const std::shared_ptr<Mailbox>& mailbox) {
+      std::lock_guard<std::mutex> l(mailbox->mu);
+      if (!mailbox->open || mailbox->posted) return;
+      mailbox->posted = true;
+      asio::post(mailbox->executor, [mailbox] {
+        {
+          std::lock_guard<std::mutex> l(mailbox->mu);
+          mailbox->posted = false;
+        }
+        if (auto c = mailbox->to.lock()) c->Pump();
+      });
+    }
+
     LoopServer* server_;
     ssl::stream<tcp::socket> stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<HttpResponse> pushed_;  // the stream being written, if any
+    bool keep_alive_ = false;
+    bool writing_ = false;
+    asio::steady_timer tick_;
+    std::shared_ptr<Mailbox> mailbox_;
   };
 
   struct StreamThread {

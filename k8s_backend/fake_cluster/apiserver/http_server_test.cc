@@ -16,7 +16,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <deque>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 namespace portflow::fake {
@@ -121,6 +123,25 @@ class LoopServerTest : public ::testing::Test {
                               return --left > 0;
                             }};
       }
+      if (r.target == "/pushed") {
+        auto p = std::make_shared<Pushed>();
+        {
+          std::lock_guard<std::mutex> l(pushed_mu_);
+          pushed_.push_back(p);
+        }
+        HttpResponse res{200, "text/plain", "", [p](std::string* chunk) {
+                           std::lock_guard<std::mutex> l(p->mu);
+                           for (; !p->queue.empty(); p->queue.pop_front())
+                             *chunk += p->queue.front();
+                           return !p->ended;
+                         }};
+        res.wake_me = [p](std::function<void()> fn) {
+          std::lock_guard<std::mutex> l(p->mu);
+          p->wake = std::move(fn);
+          if (p->wake) p->wake();
+        };
+        return res;
+      }
       if (r.target == "/forever") {
         return HttpResponse{200, "text/plain", "", [](std::string*) {
                               std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -163,7 +184,23 @@ class LoopServerTest : public ::testing::Test {
                          std::filesystem::directory_iterator{});
   }
 
+  // A stream that wakes its server when it has more, as a watch does.
+  struct Pushed {
+    std::mutex mu;
+    std::deque<std::string> queue;
+    bool ended = false;
+    std::function<void()> wake;
+    void Push(const std::string& text, bool end = false) {
+      std::lock_guard<std::mutex> l(mu);
+      queue.push_back(text);
+      ended = end;
+      if (wake) wake();
+    }
+  };
+
   std::string ca_pem_;
+  std::mutex pushed_mu_;
+  std::vector<std::shared_ptr<Pushed>> pushed_;
   std::unique_ptr<HttpServer> server_;
   asio::io_context io_;
   asio::ssl::context tls_{asio::ssl::context::tls_client};
@@ -184,6 +221,34 @@ TEST_F(LoopServerTest, AConnectionServesAgainAfterAStream) {
   auto s = Connect();
   EXPECT_EQ(Get(*s, "/stream"), "part3;part2;part1;");  // chunked, decoded by Beast
   EXPECT_EQ(Get(*s, "/after"), "GET /after");
+}
+
+TEST_F(LoopServerTest, AStreamThatWakesItsServerIsWrittenWithoutAThread) {
+  size_t before = Threads();
+  std::vector<std::unique_ptr<TlsStream>> open;
+  std::vector<boost::beast::flat_buffer> buffers(20);
+  std::vector<http::response_parser<http::string_body>> parsers(20);
+  for (int i = 0; i < 20; ++i) {
+    open.push_back(Connect());
+    http::request<http::empty_body> req{http::verb::get, "/pushed", 11};
+    http::write(*open[i], req);
+    http::read_header(*open[i], buffers[i], parsers[i]);
+  }
+  EXPECT_EQ(Threads(), before) << "no thread per stream";
+  std::vector<std::shared_ptr<Pushed>> pushed;
+  {
+    std::lock_guard<std::mutex> l(pushed_mu_);
+    pushed = pushed_;
+  }
+  ASSERT_EQ(pushed.size(), 20u);
+  for (auto& p : pushed) p->Push("a;");
+  for (auto& p : pushed) p->Push("b;", /*end=*/true);
+  // Which connection a stream is cannot be told from here; each has two.
+  for (int i = 0; i < 20; ++i) {
+    http::read(*open[i], buffers[i], parsers[i]);
+    EXPECT_EQ(parsers[i].get().body(), "a;b;");
+    EXPECT_EQ(Get(*open[i], "/after"), "GET /after") << "served again after its stream";
+  }
 }
 
 TEST_F(LoopServerTest, ADroppedConnectionIsClosedWithoutAnAnswer) {

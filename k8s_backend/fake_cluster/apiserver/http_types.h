@@ -24,6 +24,13 @@ struct HttpResponse {
   std::function<bool(std::string* chunk)> stream;
   std::map<std::string, std::string> headers;  // extra response headers (Retry-After)
   bool drop_connection = false;  // close the socket without answering (fault injection)
+  // Optional, for a stream that can say when it has more (a watch). A server
+  // that does not want to wait in `stream` calls wake_me(fn) before it
+  // first calls `stream`: from then on `stream` never waits, and fn runs
+  // (on any thread, briefly) when there may be more; the server also calls
+  // `stream` now and then for the stream's deadlines. wake_me(nullptr)
+  // before the stream is dropped: fn never runs after that returns.
+  std::function<void(std::function<void()> fn)> wake_me;
 };
 
 }  // namespace portflow::fake

@@ -1,6 +1,7 @@
 // The fake cluster's route table and its resource handlers: what each verb
 // does to the store, with the API server's answers.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <variant>
 
@@ -205,12 +206,19 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
   ObjectStore* store = &store_;
   std::string include_object = Query(r, "includeObject");
   bool as_table = r.as_table;
+  // Set once a server asked to be woken instead of waiting here.
+  auto woken = std::make_shared<std::atomic<bool>>(false);
+  res.wake_me = [watch, woken](std::function<void()> fn) {
+    if (fn) woken->store(true);
+    watch->SetWaker(std::move(fn));
+  };
   res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent, store,
-                include_object](std::string* chunk) mutable {
+                include_object, woken](std::string* chunk) mutable {
     TimePoint now = clock->Now();
     if (now >= end || watch->stopped()) return false;
     WatchEvent e;
-    if (watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
+    if (woken->load() ? watch->TryNext(&e)
+                      : watch->Next(&e, std::min(end, now + std::chrono::seconds(1)))) {
       last_sent = clock->Now();
       // What is queued goes out in one chunk: one write for many events
       // when this watcher falls behind.

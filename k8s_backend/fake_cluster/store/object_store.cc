@@ -112,8 +112,15 @@ void Watch::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stopped_ = true;
+    if (waker_) waker_();
   }
   cv_.notify_all();
+}
+
+void Watch::SetWaker(std::function<void()> waker) {
+  std::lock_guard<std::mutex> l(mu_);
+  waker_ = std::move(waker);
+  if (waker_ && (!queue_.empty() || stopped_)) waker_();
 }
 
 bool Watch::stopped() const {
@@ -126,7 +133,9 @@ void Watch::Offer(const std::string& type, const std::shared_ptr<const json>& sh
   const json& object = *shared;
   auto matches = [&](const json& o) {
     if (kind_->namespaced && !ns_.empty() && At(o, "metadata.namespace") != ns_) return false;
-    return labels_.Matches(LabelsOf(o)) && fields_.Matches(FieldsOf(*kind_, o));
+    // (Without selectors, no labels or fields are gathered: most watches.)
+    return (labels_.empty() || labels_.Matches(LabelsOf(o))) &&
+           (fields_.empty() || fields_.Matches(FieldsOf(*kind_, o)));
   };
   std::string sent = type;
   if (type == "MODIFIED" && previous) {
@@ -143,6 +152,11 @@ void Watch::Offer(const std::string& type, const std::shared_ptr<const json>& sh
     if (stopped_) return;
     if (!text) text = std::make_shared<const std::string>(object.dump());
     queue_.push_back({sent, shared, text});
+    if (waker_) {
+      // Told once until the queue is read: one wake-up for a burst.
+      if (queue_.size() == 1) waker_();
+      return;
+    }
   }
   cv_.notify_all();
 }

@@ -89,6 +89,11 @@ class Watch {
   bool TryNext(WatchEvent* event);
   void Stop();
   bool stopped() const;
+  // For a reader that does not wait in Next (an event loop): `waker` runs,
+  // under the watch's lock and so never after SetWaker(nullptr) returns,
+  // when an event is queued to an empty queue (at once if some are queued)
+  // and when the watch stops. It must not call the watch; nullptr removes it.
+  void SetWaker(std::function<void()> waker);
 
  private:
   friend class ObjectStore;
@@ -113,6 +118,7 @@ class Watch {
   std::condition_variable cv_;
   std::deque<WatchEvent> queue_;
   bool stopped_ = false;
+  std::function<void()> waker_;
 };
 
 class ObjectStore {

@@ -183,6 +183,33 @@ TEST_F(ObjectStoreTest, WatchersShareOneSerialisationPerChange) {
   EXPECT_EQ(e1.object.get(), e2.object.get());
 }
 
+// A reader that does not wait in Next is woken once per burst: when an
+// event reaches an empty queue, at once for what is queued already, and
+// when the watch stops; never after the waker is removed.
+TEST_F(ObjectStoreTest, AWakerIsToldWhenAnEmptyWatchGetsAnEvent) {
+  std::string now = std::to_string(store_.resource_version());
+  auto w = store_.StartWatch(pods_, "ml", {}, now);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
+  int woken = 0;
+  (*w)->SetWaker([&woken] { ++woken; });
+  EXPECT_EQ(woken, 1) << "an event was queued already";
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b")).ok());
+  EXPECT_EQ(woken, 1) << "the queue was not empty";
+  WatchEvent e;
+  while ((*w)->TryNext(&e)) {
+  }
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("c")).ok());
+  EXPECT_EQ(woken, 2);
+  ASSERT_TRUE(store_.Create(pods_, "other", Pod("d")).ok());
+  EXPECT_EQ(woken, 2) << "not this watch's namespace";
+  (*w)->Stop();
+  EXPECT_EQ(woken, 3);
+  (*w)->SetWaker(nullptr);
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("e")).ok());
+  EXPECT_EQ(woken, 3);
+}
+
 TEST_F(ObjectStoreTest, WatchFromZeroListsFirstAndTooOldIsExpired) {
   ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
   ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b")).ok());
