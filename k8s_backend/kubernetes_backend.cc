@@ -1,10 +1,14 @@
 #include "k8s_backend/kubernetes_backend.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "core/encoding.h"
 #include "core/json_fields.h"
@@ -61,7 +65,14 @@ struct Attempt {
   std::map<int, std::string> copying;  // replica -> pod
   std::set<std::string> copied;        // pods
   int list_tries = 0;                  // of the Job's pods at its end (three at most)
+  // Ended before its pods' watch told how: the pods are listed if that
+  // watch has not told by then (real time: it waits on I/O, not a timer).
+  std::optional<std::chrono::steady_clock::time_point> list_after;
 };
+
+// How long an ended Job's pods' watch has to catch up before they are
+// listed: it usually trails the Jobs' watch by a millisecond or so.
+constexpr auto kPodsWatchGrace = std::chrono::milliseconds(250);
 
 class KubernetesBackend : public Backend {
  public:
@@ -89,6 +100,12 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
     }
+    {
+      std::lock_guard<std::mutex> l(later_mu_);
+      later_stop_ = true;
+    }
+    later_cv_.notify_all();
+    if (later_thread_.joinable()) later_thread_.join();
     watches_.StopAll();
     copier_.Stop();  // copies in flight are cut, and waited for
   }
@@ -600,6 +617,7 @@ class KubernetesBackend : public Backend {
     std::vector<std::pair<TaskEvent, uint64_t>> events;  // with their numbers
     std::vector<std::pair<int, std::string>> copies;     // replica, pod
     bool finish = false, list = false;
+    std::optional<std::chrono::steady_clock::time_point> later;  // look again then
     {
       std::lock_guard<std::mutex> l(mu_);
       if (a->phase == AttemptPhase::kEnded || stopping_) return;
@@ -643,8 +661,14 @@ class KubernetesBackend : public Backend {
         // tell how it ended must be known (listed once if they are not),
         // and every replica that ran must have its log saved.
         if (!st.settled && a->phase == AttemptPhase::kEnding) {
-          a->phase = AttemptPhase::kListingPods;
-          list = true;
+          auto now = std::chrono::steady_clock::now();
+          if (!a->list_after) {
+            a->list_after = now + kPodsWatchGrace;  // a moment first: it usually comes
+            later = *a->list_after;
+          } else if (now >= *a->list_after) {
+            a->phase = AttemptPhase::kListingPods;
+            list = true;
+          }
         }
         // (A replica whose pod never ran has no log to wait for.)
         finish = (st.settled || a->phase == AttemptPhase::kListed) && a->copying.empty() &&
@@ -658,7 +682,38 @@ class KubernetesBackend : public Backend {
     for (const auto& [e, seq] : events) EmitIfLive(a, e, seq);
     for (const auto& [replica, pod] : copies) StartCopy(a, replica, pod);
     if (list) ListPods(a);
+    if (later) ReconcileAt(a, *later);
     if (finish) End(a);
+  }
+
+  // Reconciles `a` again at `at`, on a thread of its own (started on first
+  // use), so that no watch's thread waits.
+  void ReconcileAt(const std::shared_ptr<Attempt>& a, std::chrono::steady_clock::time_point at) {
+    std::lock_guard<std::mutex> l(later_mu_);
+    if (later_stop_) return;
+    later_.emplace(at, a);
+    if (!later_thread_.joinable()) later_thread_ = std::thread([this] { ReconcileLater(); });
+    later_cv_.notify_one();
+  }
+
+  void ReconcileLater() {
+    std::unique_lock<std::mutex> l(later_mu_);
+    while (!later_stop_) {
+      if (later_.empty()) {
+        later_cv_.wait(l);
+        continue;
+      }
+      auto next = later_.begin();
+      if (std::chrono::steady_clock::now() < next->first) {
+        later_cv_.wait_until(l, next->first);
+        continue;
+      }
+      std::shared_ptr<Attempt> a = next->second;
+      later_.erase(next);
+      l.unlock();
+      Reconcile(a);
+      l.lock();
+    }
   }
 
   // Lists the Job's pods once, when their watch has not caught up.
@@ -744,6 +799,13 @@ class KubernetesBackend : public Backend {
     (void)(*client)->Call({"DELETE", paths_.JobDeletion(a->job), ""});
     if (a->replicas > 1) (void)(*client)->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
   }
+
+  // Attempts to reconcile again at a real time (ReconcileAt).
+  std::mutex later_mu_;
+  std::condition_variable later_cv_;
+  std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Attempt>> later_;
+  bool later_stop_ = false;
+  std::thread later_thread_;
 
   KubernetesBackendOptions options_;
   Clock& clock_;

@@ -607,9 +607,10 @@ class GatedTransport : public k8s::Transport {
   static bool Has(const std::string& text, const char* part) {
     return text.find(part) != std::string::npos;
   }
-  void Await(const bool& flag) {
+  // False when the 10 s ran out first.
+  bool Await(const bool& flag) {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, std::chrono::seconds(10), [&] { return flag; });
+    return cv_.wait_for(l, std::chrono::seconds(10), [&] { return flag; });
   }
   void Set(bool& flag) {
     std::lock_guard<std::mutex> l(mu_);
@@ -706,6 +707,7 @@ class LatePodWatch : public GatedTransport {
  public:
   using GatedTransport::GatedTransport;
   bool listed = false, late_read = false;
+  bool listed_in_time = false;  // not by the gate's own 10 s running out
 
  protected:
   void Before(const std::string& path) override {
@@ -717,7 +719,7 @@ class LatePodWatch : public GatedTransport {
   bool Deliver(const std::string& path, const std::string& line) override {
     if (!Has(path, "/pods?")) return true;
     if (Has(line, R"("phase":"Failed")")) return false;
-    if (Has(line, R"("phase":"Running")")) Await(listed);
+    if (Has(line, R"("phase":"Running")") && Await(listed)) Set(listed_in_time);
     return true;
   }
   void Delivered(const std::string& path, const std::string& line) override {
@@ -730,6 +732,38 @@ TEST_F(KubernetesBackendOrderTest, APodsWatchBehindAListDoesNotLoseTheExitCode) 
   Start(&gate);
   ExpectThePodsExitCode(End());
   EXPECT_TRUE(gate->Get(gate->late_read));  // the stale word came, after the list
+  // Listed once the pods' watch had its moment, with nothing else to prompt it.
+  EXPECT_TRUE(gate->Get(gate->listed_in_time));
+}
+
+// The Jobs watch says the Job failed a moment before the Pods watch says its
+// pod did, as on a loaded machine: the backend waits for the Pods watch
+// (kPodsWatchGrace) instead of listing the pods. Here the pod's "Failed"
+// is held until the Job's "Failed" has been read.
+class PodWatchAMomentBehind : public GatedTransport {
+ public:
+  using GatedTransport::GatedTransport;
+  bool job_failed = false, listed = false;
+
+ protected:
+  void After(const std::string& path) override {
+    if (Has(path, "/pods?labelSelector=batch.kubernetes.io")) Set(listed);
+  }
+  bool Deliver(const std::string& path, const std::string& line) override {
+    if (Has(path, "/pods?") && Has(line, R"("phase":"Failed")")) Await(job_failed);
+    return true;
+  }
+  void Delivered(const std::string& path, const std::string& line) override {
+    if (Has(path, "/jobs?") && Has(line, R"("type":"Failed")")) Set(job_failed);
+  }
+};
+
+TEST_F(KubernetesBackendOrderTest, APodsWatchAMomentBehindCostsNoList) {
+  PodWatchAMomentBehind* gate = nullptr;
+  Start(&gate);
+  ExpectThePodsExitCode(End());
+  EXPECT_TRUE(gate->Get(gate->job_failed));  // the Job's end came first
+  EXPECT_FALSE(gate->Get(gate->listed));
 }
 
 // The pod fails and is deleted (a TTL, a person) before the Jobs watch says
