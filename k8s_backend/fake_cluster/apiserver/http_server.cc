@@ -103,7 +103,12 @@ bool WriteStream(Stream& socket, HttpResponse& out, const BeastRequest& req, Ser
   std::string chunk;
   while (!stopping()) {
     chunk.clear();
-    bool more = out.stream(&chunk);
+    bool more = false;
+    try {
+      more = out.stream(&chunk);
+    } catch (const std::exception&) {  // a bug in the stream ends it, not the server
+      return false;
+    }
     if (!chunk.empty()) {
       asio::write(socket, http::make_chunk(asio::buffer(chunk)), ec);
       if (ec) return false;
@@ -452,6 +457,7 @@ class LoopServer : public HttpServer {
               boost::system::error_code ec, size_t) {
             served(status);
             if (ec) return self->EndPushed(false);
+            self->armed_ = true;
             self->pushed_->wake_me([mailbox = self->mailbox_] { Post(mailbox); });
             self->Tick();
             self->Pump();
@@ -460,9 +466,16 @@ class LoopServer : public HttpServer {
 
     // Writes what the stream has (one write at a time), until it ends.
     void Pump() {
-      if (!pushed_ || writing_) return;
+      // Not before the stream's head is out and its wake-ups go here (a
+      // late tick or wake-up of the stream before may find the next one).
+      if (!pushed_ || !armed_ || writing_) return;
       std::string chunk;
-      bool more = !server_->Stopping() && pushed_->stream(&chunk);
+      bool more = false;
+      try {
+        more = !server_->Stopping() && pushed_->stream(&chunk);
+      } catch (const std::exception&) {  // a bug in the stream ends it, not the server
+        return EndPushed(false);
+      }
       if (chunk.empty()) {
         if (!more) EndPushed(true);
         return;
@@ -487,6 +500,7 @@ class LoopServer : public HttpServer {
       if (!pushed_) return;
       pushed_->wake_me(nullptr);
       pushed_.reset();
+      armed_ = false;
       tick_.cancel();
       if (!last) return Close();
       static const std::string kLastChunk = "0\r\n\r\n";
@@ -500,9 +514,9 @@ class LoopServer : public HttpServer {
     void Tick() {
       tick_.expires_after(std::chrono::seconds(1));
       tick_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (ec || !self->pushed_) return;
+        if (ec || !self->armed_) return;
         self->Pump();
-        self->Tick();
+        if (self->armed_) self->Tick();  // the stream may have ended in Pump
       });
     }
 
@@ -544,6 +558,7 @@ class LoopServer : public HttpServer {
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<HttpResponse> pushed_;  // the stream being written, if any
     bool keep_alive_ = false;
+    bool armed_ = false;  // pushed_'s head is written and its wake-ups come here
     bool writing_ = false;
     asio::steady_timer tick_;
     std::shared_ptr<Mailbox> mailbox_;

@@ -19,6 +19,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace portflow::fake {
@@ -142,6 +143,13 @@ class LoopServerTest : public ::testing::Test {
         };
         return res;
       }
+      if (r.target == "/throws" || r.target == "/throws-pushed") {
+        HttpResponse res{200, "text/plain", "", [](std::string*) -> bool {
+                           throw std::runtime_error("a bug in the stream");
+                         }};
+        if (r.target == "/throws-pushed") res.wake_me = [](std::function<void()>) {};
+        return res;
+      }
       if (r.target == "/forever") {
         return HttpResponse{200, "text/plain", "", [](std::string*) {
                               std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -248,6 +256,22 @@ TEST_F(LoopServerTest, AStreamThatWakesItsServerIsWrittenWithoutAThread) {
     http::read(*open[i], buffers[i], parsers[i]);
     EXPECT_EQ(parsers[i].get().body(), "a;b;");
     EXPECT_EQ(Get(*open[i], "/after"), "GET /after") << "served again after its stream";
+  }
+}
+
+// A stream that throws ends its connection, not the server.
+TEST_F(LoopServerTest, AStreamThatThrowsEndsItsConnectionOnly) {
+  for (const char* target : {"/throws", "/throws-pushed"}) {
+    auto s = Connect();
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    http::write(*s, req);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    boost::system::error_code ec;
+    http::read(*s, buffer, res, ec);
+    EXPECT_TRUE(ec) << target << ": the stream is cut, not ended";
+    auto other = Connect();
+    EXPECT_EQ(Get(*other, "/x"), "GET /x") << "after " << target;
   }
 }
 
