@@ -224,8 +224,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   m["creationTimestamp"] = K8sTime(clock_.Now());
   m["generation"] = 1;
   auto stored = std::make_shared<const json>(std::move(object));
-  objects_[key] = {stored, nullptr};
-  Record(kind, std::get<1>(key), "ADDED", stored, nullptr);
+  objects_[key] = {stored, Record(kind, std::get<1>(key), "ADDED", stored, nullptr)};
   return stored;
 }
 
@@ -340,8 +339,8 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   meta["resourceVersion"] = std::to_string(++rv_);
   auto stored = std::make_shared<const json>(std::move(object));
   std::shared_ptr<const json> previous = std::move(it->second.object);
-  it->second = {stored, nullptr};
-  Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous));
+  it->second = {stored,
+                Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous))};
   return stored;
 }
 
@@ -359,8 +358,11 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
   return gone;
 }
 
-void ObjectStore::Record(const ResourceKind& kind, const std::string& ns, const std::string& type,
-                         std::shared_ptr<const json> object, std::shared_ptr<const json> previous) {
+std::shared_ptr<const std::string> ObjectStore::Record(const ResourceKind& kind,
+                                                       const std::string& ns,
+                                                       const std::string& type,
+                                                       std::shared_ptr<const json> object,
+                                                       std::shared_ptr<const json> previous) {
   changes_.push_back({rv_, &kind, ns, type, std::move(object), std::move(previous)});
   const Change& c = changes_.back();
   auto alive = watches_.begin();
@@ -374,6 +376,7 @@ void ObjectStore::Record(const ResourceKind& kind, const std::string& ns, const 
   watches_.erase(alive, watches_.end());
   for (const Listener& listener : listeners_) listener(c);
   while (changes_.size() > std::max<size_t>(history_, 1)) changes_.pop_front();
+  return text;  // for the object's Entry: GETs serve it
 }
 
 Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
@@ -398,8 +401,9 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
     std::string kk = KindKey(kind);
     for (auto it = objects_.lower_bound({kk, "", ""});
          it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
-      std::shared_ptr<const std::string> text;
-      w->Offer("ADDED", it->second.object, nullptr, text);
+      // The text a GET or an earlier watch made of this version, or made
+      // here and kept for them.
+      w->Offer("ADDED", it->second.object, nullptr, it->second.text);
     }
   } else {
     int64_t oldest = changes_.empty() ? rv_ : changes_.front().rv;

@@ -186,8 +186,13 @@ class ObjectStore {
  private:
   friend class Watch;
   using Key = std::tuple<std::string, std::string, std::string>;  // resource key, ns, name
-  void Record(const ResourceKind& kind, const std::string& ns, const std::string& type,
-              std::shared_ptr<const json> object, std::shared_ptr<const json> previous);
+  // Keeps the change, offers it to the watches and tells the listeners.
+  // Returns the object's text if a watch made it (nullptr if none did), so
+  // that its Entry keeps it for GETs.
+  std::shared_ptr<const std::string> Record(const ResourceKind& kind, const std::string& ns,
+                                            const std::string& type,
+                                            std::shared_ptr<const json> object,
+                                            std::shared_ptr<const json> previous);
   static std::string KindKey(const ResourceKind& kind) { return kind.group + "/" + kind.resource; }
 
   Clock& clock_;
@@ -195,7 +200,8 @@ class ObjectStore {
   mutable std::mutex mu_;
   struct Entry {
     std::shared_ptr<const json> object;
-    // object->dump(), made by the first PeekText of this version (a cache).
+    // object->dump(), made once per version by the first that needs it (a
+    // watch's event, a GET) and shared (a cache).
     mutable std::shared_ptr<const std::string> text;
   };
   std::map<Key, Entry> objects_;

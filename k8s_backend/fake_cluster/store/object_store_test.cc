@@ -68,6 +68,28 @@ TEST_F(ObjectStoreTest, TextIsMadeOncePerVersion) {
   EXPECT_EQ(store_.PeekText(pods_, "ml", "a"), nullptr);
 }
 
+// A version is serialised once for everyone: the text a watch's event
+// carries is the one GETs serve, and a watch from "0" reuses it too.
+TEST_F(ObjectStoreTest, WatchesAndGetsShareAVersionsText) {
+  std::string now = std::to_string(store_.resource_version());
+  auto w = store_.StartWatch(pods_, "ml", {}, now);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
+  WatchEvent e;
+  ASSERT_TRUE((*w)->Next(&e, clock_.Now() + std::chrono::seconds(1)));
+  ASSERT_NE(e.text, nullptr);
+  EXPECT_EQ(store_.PeekText(pods_, "ml", "a"), e.text);
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b")).ok());
+  auto b = store_.PeekText(pods_, "ml", "b");
+  auto listed = store_.StartWatch(pods_, "ml", {}, "0");
+  ASSERT_TRUE(listed.ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE((*listed)->Next(&e, clock_.Now() + std::chrono::seconds(1)));
+    EXPECT_EQ(e.text, store_.PeekText(pods_, "ml", e.object->at("metadata").at("name")));
+  }
+  EXPECT_EQ(store_.PeekText(pods_, "ml", "b"), b);
+}
+
 TEST_F(ObjectStoreTest, ErrorsWhereTheApiServerGivesThem) {
   ASSERT_TRUE(store_.Create(pods_, "ml", Pod("a")).ok());
   auto dup = store_.Create(pods_, "ml", Pod("a"));
