@@ -2,18 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "core/encoding.h"
 #include "core/json_fields.h"
 #include "core/log.h"
 #include "k8s_backend/attempt_state.h"
+#include "k8s_backend/call_later.h"
 #include "k8s_backend/client/watcher.h"
 #include "k8s_backend/cluster_capacity.h"
 #include "k8s_backend/log_copier.h"
@@ -100,12 +99,7 @@ class KubernetesBackend : public Backend {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
     }
-    {
-      std::lock_guard<std::mutex> l(later_mu_);
-      later_stop_ = true;
-    }
-    later_cv_.notify_all();
-    if (later_thread_.joinable()) later_thread_.join();
+    later_.Stop();
     watches_.StopAll();
     copier_.Stop();  // copies in flight are cut, and waited for
   }
@@ -682,38 +676,8 @@ class KubernetesBackend : public Backend {
     for (const auto& [e, seq] : events) EmitIfLive(a, e, seq);
     for (const auto& [replica, pod] : copies) StartCopy(a, replica, pod);
     if (list) ListPods(a);
-    if (later) ReconcileAt(a, *later);
+    if (later) later_.At(*later, [this, a] { Reconcile(a); });
     if (finish) End(a);
-  }
-
-  // Reconciles `a` again at `at`, on a thread of its own (started on first
-  // use), so that no watch's thread waits.
-  void ReconcileAt(const std::shared_ptr<Attempt>& a, std::chrono::steady_clock::time_point at) {
-    std::lock_guard<std::mutex> l(later_mu_);
-    if (later_stop_) return;
-    later_.emplace(at, a);
-    if (!later_thread_.joinable()) later_thread_ = std::thread([this] { ReconcileLater(); });
-    later_cv_.notify_one();
-  }
-
-  void ReconcileLater() {
-    std::unique_lock<std::mutex> l(later_mu_);
-    while (!later_stop_) {
-      if (later_.empty()) {
-        later_cv_.wait(l);
-        continue;
-      }
-      auto next = later_.begin();
-      if (std::chrono::steady_clock::now() < next->first) {
-        later_cv_.wait_until(l, next->first);
-        continue;
-      }
-      std::shared_ptr<Attempt> a = next->second;
-      later_.erase(next);
-      l.unlock();
-      Reconcile(a);
-      l.lock();
-    }
   }
 
   // Lists the Job's pods once, when their watch has not caught up.
@@ -800,12 +764,8 @@ class KubernetesBackend : public Backend {
     if (a->replicas > 1) (void)(*client)->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
   }
 
-  // Attempts to reconcile again at a real time (ReconcileAt).
-  std::mutex later_mu_;
-  std::condition_variable later_cv_;
-  std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Attempt>> later_;
-  bool later_stop_ = false;
-  std::thread later_thread_;
+  // Attempts reconciled again later: an ended Job's pods' watch's grace.
+  k8s::CallLater later_;
 
   KubernetesBackendOptions options_;
   Clock& clock_;

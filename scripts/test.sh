@@ -37,7 +37,7 @@ echo "== asan: core, process library, local backend, conformance, fake cluster, 
 out_of_fds='SpawnProcess\.(AFailedStartLeavesNoDescriptorOpen|OutOfDescriptorsIsResourceExhausted)'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure -E "$out_of_fds" \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|CloudTargetTest|HybridBackendTest|HybridRunTest|HybridTargetTest|FakeS3Test|FakeS3KeptTest|ReportTest|Servers/S3Test|Servers/RunArtifacts|StoreUriTest|XmlTest|HttpServerTest|LoopServerTest)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|CloudTargetTest|HybridBackendTest|HybridRunTest|HybridTargetTest|FakeS3Test|FakeS3KeptTest|ReportTest|Servers/S3Test|Servers/RunArtifacts|StoreUriTest|XmlTest|HttpServerTest|LoopServerTest|CallLaterTest)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, process supervisor, local backend, conformance, fake cluster, watcher, API client and fake cloud tests"
@@ -55,7 +55,7 @@ cmake --build --preset tsan -j "$jobs" --target core_test process_test local_bac
 # from a process full of threads (the boto3 one hung there for 300 s once).
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j "$jobs" --timeout 300 --output-on-failure \
   -E "Backends/.*(kubernetes|cloud|hybrid)|$out_of_fds|FakeCloudTest.(Boto3|Kubectl)" \
-  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper|FakeCloud|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|HybridBackendTest|HybridRunTest|FakeS3Test|HttpServerTest|LoopServerTest)' | tail -n 3
+  -R '^(EngineTest|RunStore|LocalBackendTest|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|WatcherTest|ApiClient|KubernetesBackend|TailLogTest|BackendWrapper|FakeCloud|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|HybridBackendTest|HybridRunTest|FakeS3Test|HttpServerTest|LoopServerTest|CallLaterTest)' | tail -n 3
 
 echo "== fuzz: spec loader for ${fuzz_seconds}s"
 cmake --preset fuzz >/dev/null
