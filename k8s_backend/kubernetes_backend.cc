@@ -15,6 +15,7 @@
 #include "k8s_backend/call_later.h"
 #include "k8s_backend/client/watcher.h"
 #include "k8s_backend/cluster_capacity.h"
+#include "k8s_backend/job_deletions.h"
 #include "k8s_backend/log_copier.h"
 #include "k8s_backend/namespace_objects.h"
 #include "k8s_backend/outputs_reader.h"
@@ -101,7 +102,8 @@ class KubernetesBackend : public Backend {
     }
     later_.Stop();
     watches_.StopAll();
-    copier_.Stop();  // copies in flight are cut, and waited for
+    copier_.Stop();     // copies in flight are cut, and waited for
+    deletions_.Stop();  // the finished Jobs still queued are deleted
   }
 
   std::string name() const override { return "kubernetes"; }
@@ -190,6 +192,7 @@ class KubernetesBackend : public Backend {
   // run has one (made in this process, or its attempts recovered after a
   // resume use one): deleted by its name.
   std::optional<RunCost> FinishRun(const std::string& run_id) override {
+    deletions_.Flush();  // its finished Jobs go with it
     {
       std::lock_guard<std::mutex> l(mu_);
       store_secrets_.erase(run_id);
@@ -755,13 +758,13 @@ class KubernetesBackend : public Backend {
     EmitEnd(
         {a->key, a->job_end->state, clock_.Now(), a->result, a->result.reason, a->result.message});
     if (options_.target.cleanup != "delete") return;
-    auto client = Client();
-    if (!client.ok()) return;
     PORTFLOW_LOG(LogLevel::kDebug, "k8s",
                  "deleting Job " + paths_.ns + "/" + a->job + ": " + a->instance + " attempt " +
                      std::to_string(a->attempt) + " ended (cleanup: delete)");
-    (void)(*client)->Call({"DELETE", paths_.JobDeletion(a->job), ""});
-    if (a->replicas > 1) (void)(*client)->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
+    deletions_.Delete(a->job);
+    auto client = Client();
+    if (client.ok() && a->replicas > 1)
+      (void)(*client)->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
   }
 
   // Attempts reconciled again later: an ended Job's pods' watch's grace.
@@ -799,6 +802,7 @@ class KubernetesBackend : public Backend {
                             [this](const std::string& type, const json& e) { OnEvent(type, e); }},
                            clock_};
   k8s::LogCopier copier_{clock_};
+  k8s::JobDeletions deletions_{[this] { return Client(); }, paths_};
 };
 
 }  // namespace

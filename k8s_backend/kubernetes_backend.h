@@ -8,7 +8,7 @@
 // CreateContainerConfigError). Pod logs are copied into the run directory
 // while the pods live, so `portflow logs` works after the Job is gone; the
 // terminal event comes once the logs are saved, then the Job is deleted
-// (target `cleanup: delete`, the default). Cancel deletes the Job with its
+// (target `cleanup: delete`, the default; in batches, see job_deletions.h). Cancel deletes the Job with its
 // pods. Recover re-attaches to the Jobs of a run after a restart.
 #pragma once
 

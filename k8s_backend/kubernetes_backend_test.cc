@@ -1035,5 +1035,75 @@ TEST_F(KubernetesBackendOrderTest, AGangFailsWithTheCauseNotTheReplicaStoppedFor
   EXPECT_EQ(end->result->message, "replica 1 exited with code 7");
 }
 
+// With cleanup: delete, Jobs that end close together go in one
+// deletecollection by their names' label, not one DELETE each; the run's
+// end sends what is still queued. A server that refuses deletecollection
+// gets one DELETE a Job, and is not asked again.
+class JobDeletionTest : public KubernetesBackendTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  int Calls(const std::string& kind) {
+    json stats = json::parse(cluster_->Handle({"GET", "/portflow/stats", {}, ""}).body);
+    return stats["byKind"].value(kind, 0);
+  }
+  json Jobs() {
+    return json::parse(
+        cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs", {}, ""}).body)["items"];
+  }
+};
+
+TEST_P(JobDeletionTest, FinishedJobsAreDeletedInBatches) {
+  const bool refused = GetParam();
+  if (refused) {
+    cluster_->reactors().Prepend(
+        "deletecollection", "jobs", [](const fake::RequestInfo&, const fake::HttpRequest&) {
+          return std::optional<fake::HttpResponse>(
+              fake::HttpResponse{405, "application/json",
+                                 R"({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                  "reason": "MethodNotAllowed", "code": 405, "message": "for this test"})",
+                                 nullptr});
+        });
+  }
+  // A Job of another run that matches no name: it stays.
+  auto other =
+      cluster_->Handle({"POST",
+                        "/apis/batch/v1/namespaces/default/jobs",
+                        {{"content-type", "application/json"}},
+                        R"({"metadata": {"name": "other", "labels": {"portflow.dev/job": "other"}},
+           "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+           "containers": [{"name": "c", "image": "x"}]}}}})"});
+  ASSERT_EQ(other.status, 201) << other.body;
+  // Two waves, each ended before the next starts (two batches at least).
+  for (int wave = 0; wave < 2; ++wave) {
+    std::vector<TaskSpec> tasks;
+    for (int i = 0; i < 3; ++i) {
+      tasks.push_back(Spec("w" + std::to_string(wave) + "t" + std::to_string(i), 100));
+      ASSERT_TRUE(backend_->Submit(tasks.back()).ok());
+    }
+    for (const TaskSpec& t : tasks) ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
+    (void)backend_->FinishRun("pending");
+  }
+  const std::string collection = "DELETE /apis/batch/v1/namespaces/*/jobs";
+  const std::string one = "DELETE /apis/batch/v1/namespaces/*/jobs/*";
+  if (refused) {
+    EXPECT_EQ(Calls(collection), 1);  // refused once, not asked again
+    EXPECT_EQ(Calls(one), 6);
+  } else {
+    EXPECT_GE(Calls(collection), 2);
+    EXPECT_LE(Calls(collection), 4);  // the ends come within a moment of each other
+    EXPECT_EQ(Calls(one), 0);
+  }
+  // Deleted with their pods: only the other run's Job is left.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Jobs().size() != 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(Jobs().size(), 1u) << Jobs().dump();
+  EXPECT_EQ(Jobs()[0]["metadata"]["name"], "other");
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, JobDeletionTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "CollectionRefused" : "Collection";
+                         });
+
 }  // namespace
 }  // namespace portflow

@@ -70,6 +70,10 @@ std::string KubernetesName(const std::string& text, size_t max = 63);
 // attempt; short enough that `<job>-<index>` host names fit 63 characters.
 std::string JobName(const TaskSpec& spec);
 
+// The label on a Job (not on its pods) that holds the Job's own name: finished
+// Jobs are deleted in batches by a selector on it.
+inline constexpr const char* kJobLabel = "portflow.dev/job";
+
 // Label values for the portflow.dev labels (instance names such as
 // "train[lr=0.1]" hold characters labels cannot).
 std::map<std::string, std::string> TaskLabels(const TaskSpec& spec);

@@ -113,6 +113,8 @@ TEST(Render, AGangIsAnIndexedJobWithAHeadlessService) {
   EXPECT_EQ(job["metadata"]["namespace"], "ml");
   EXPECT_EQ(job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "team-a");
   EXPECT_EQ(job["metadata"]["labels"]["team"], "ml");
+  EXPECT_EQ(job["metadata"]["labels"][kJobLabel], name);  // for deletion in batches
+  EXPECT_FALSE(job["spec"]["template"]["metadata"]["labels"].contains(kJobLabel));
   EXPECT_EQ(job["metadata"]["annotations"]["portflow.dev/instance-name"], "train[lr=0.1]");
   const json& spec = job["spec"];
   EXPECT_EQ(spec["completionMode"], "Indexed");

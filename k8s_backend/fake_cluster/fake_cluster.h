@@ -155,6 +155,11 @@ class FakeCluster {
   HttpResponse GetLog(const ApiRequest& r);
   HttpResponse WriteResource(const ApiRequest& r);  // update and patch
   HttpResponse DeleteResource(const ApiRequest& r);
+  HttpResponse DeleteCollection(const ApiRequest& r);
+  // One object deleted as `r` asks (`policy`: Orphan, Background or
+  // Foreground): the object as it was, or marked for the garbage collector.
+  Result<ObjectStore::Stored> DeleteNamed(const ApiRequest& r, const std::string& name,
+                                          const std::string& policy);
   // Removes the owner reference to `owner_uid` from every pod (Orphan).
   void ReleaseDependents(const std::string& owner_uid);
 

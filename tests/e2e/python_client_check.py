@@ -3,6 +3,7 @@
 Usage: /usr/bin/python3 python_client_check.py KUBECONFIG
 Exits 0 when every check holds; prints what failed otherwise.
 """
+import json
 import sys
 
 from kubernetes import client, config, watch
@@ -66,6 +67,27 @@ def main() -> int:
 
     batch.delete_namespaced_job("py-job", "default", propagation_policy="Background")
     core.delete_namespaced_config_map("py-cm", "default")
+
+    # deletecollection: only what the selector matches goes.
+    for name, batch_label in (("py-a", "one"), ("py-b", "one"), ("py-c", "two")):
+        core.create_namespaced_config_map("default", client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=name, labels={"batch": batch_label})))
+    # The server answers with the list it deleted (the client's types say a
+    # Status, as the OpenAPI does; the real server sends the list).
+    gone = json.loads(core.delete_collection_namespaced_config_map(
+        "default", label_selector="batch in (one)", _preload_content=False).data)
+    left = core.list_namespaced_config_map("default", label_selector="batch").items
+    check(sorted(m.metadata.name for m in left) == ["py-c"],
+          f"deletecollection by label, left {[m.metadata.name for m in left]}")
+    check(sorted(m["metadata"]["name"] for m in gone["items"]) == ["py-a", "py-b"],
+          "deletecollection answers with what it deleted")
+    try:
+        # (no such method in the client: namespaces have no deletecollection)
+        core.api_client.call_api("/api/v1/namespaces", "DELETE", auth_settings=["BearerToken"])
+        check(False, "namespaces refuse deletecollection")
+    except ApiException as e:
+        check(e.status == 405, f"405 on deletecollection of namespaces, got {e.status}")
+    core.delete_namespaced_config_map("py-c", "default")
     for f in failures:
         print("FAILED:", f)
     print("python client:", "ok" if not failures else f"{len(failures)} failure(s)")

@@ -36,8 +36,13 @@ const Extras& ExtrasOf(const ResourceKind& k) {
   return it == table.end() ? none : it->second;
 }
 
-// What the handler serves on every kind (no deletecollection).
-json Verbs() { return {"create", "delete", "get", "list", "patch", "update", "watch"}; }
+// What the handler serves on a kind: as the real API server, every verb, but
+// no deletecollection on namespaces.
+json Verbs(const ResourceKind& k) {
+  json verbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+  if (k.resource == "namespaces") verbs.erase(2);
+  return verbs;
+}
 
 json SubresourceVerbs(const std::string& sub) {
   return sub == "log" ? json{"get"} : json{"get", "patch", "update"};
@@ -92,7 +97,7 @@ json AggregatedResource(const ResourceKind& k) {
             {"responseKind", Gvk(k, k.kind)},
             {"scope", k.namespaced ? "Namespaced" : "Cluster"},
             {"singularResource", Singular(k)},
-            {"verbs", Verbs()}};
+            {"verbs", Verbs(k)}};
   if (!extras.short_names.empty()) r["shortNames"] = extras.short_names;
   if (extras.in_all) r["categories"] = {"all"};
   if (!extras.subresources.empty()) {
@@ -203,7 +208,7 @@ std::optional<json> ResourceList(const std::string& group, const std::string& ve
               {"singularName", Singular(k)},
               {"namespaced", k.namespaced},
               {"kind", k.kind},
-              {"verbs", Verbs()}};
+              {"verbs", Verbs(k)}};
     if (!extras.short_names.empty()) r["shortNames"] = extras.short_names;
     if (extras.in_all) r["categories"] = {"all"};
     resources.push_back(r);

@@ -21,6 +21,7 @@ std::string VerbOf(const std::string& method, bool collection, const Target& t) 
     if (method == "GET")
       return ParseBool(t.query.count("watch") ? t.query.at("watch") : "") ? "watch" : "list";
     if (method == "POST") return "create";
+    if (method == "DELETE") return "deletecollection";
     return "";
   }
   if (method == "GET") return "get";

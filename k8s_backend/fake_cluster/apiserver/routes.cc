@@ -177,6 +177,7 @@ void FakeCluster::InstallRoutes() {
   router_.AddResource("update", "", to(&FakeCluster::WriteResource));
   router_.AddResource("patch", "", to(&FakeCluster::WriteResource));
   router_.AddResource("delete", "", to(&FakeCluster::DeleteResource));
+  router_.AddResource("deletecollection", "", to(&FakeCluster::DeleteCollection));
 }
 
 HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
@@ -352,30 +353,66 @@ HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
 }
 
 HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
-  auto current = store_.Get(*r.kind, r.ns, r.name);
-  if (!current.ok()) return FromStatus(current.status(), r.kind, r.name);
+  // A missing object answers NotFound whatever the options.
+  if (auto current = store_.Get(*r.kind, r.ns, r.name); !current.ok())
+    return FromStatus(current.status(), r.kind, r.name);
   std::string policy = PropagationPolicy(r);
   if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
     return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
   }
-  std::string uid = (*current)["metadata"].value("uid", "");
+  auto deleted = DeleteNamed(r, r.name, policy);
+  if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
+  return Json(200, **deleted);
+}
+
+// As the real server: the objects the selectors match, each deleted as its
+// own DELETE would be, answered with the list of them as they were deleted.
+// One gone meanwhile is left out; any other failure ends the call.
+HttpResponse FakeCluster::DeleteCollection(const ApiRequest& r) {
+  if (r.kind->resource == "namespaces") {
+    return Failure(405, "MethodNotAllowed",
+                   "the server does not allow this method on the requested resource");
+  }
+  std::string policy = PropagationPolicy(r);
+  if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
+    return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
+  }
+  ListOptions everything = r.list;
+  everything.limit = 0;
+  everything.continue_token.clear();
+  auto list = store_.List(*r.kind, r.ns, everything);
+  if (!list.ok()) return FromStatus(list.status(), r.kind);
+  json items = json::array();
+  for (const json& item : list->items) {
+    std::string name = item["metadata"].value("name", "");
+    auto deleted = DeleteNamed(r, name, policy);
+    if (!deleted.ok() && deleted.status().code() == StatusCode::kNotFound) continue;
+    if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, name);
+    items.push_back(**deleted);
+  }
+  return Json(200, {{"kind", r.kind->kind + "List"},
+                    {"apiVersion", r.kind->ApiVersion()},
+                    {"metadata", {{"resourceVersion", std::to_string(store_.resource_version())}}},
+                    {"items", std::move(items)}});
+}
+
+Result<ObjectStore::Stored> FakeCluster::DeleteNamed(const ApiRequest& r, const std::string& name,
+                                                     const std::string& policy) {
+  ASSIGN_OR_RETURN(json current, store_.Get(*r.kind, r.ns, name));
+  std::string uid = current["metadata"].value("uid", "");
   if (policy == "Orphan") ReleaseDependents(uid);
   if (policy == "Foreground") {
     // Marked, not removed: the garbage collector deletes the dependents,
     // then the owner.
-    json marked = *current;
+    json marked = std::move(current);
     marked["metadata"]["deletionTimestamp"] = K8sTime(clock_.Now());
     json& finalizers = marked["metadata"]["finalizers"];
     if (!finalizers.is_array()) finalizers = json::array();
     finalizers.push_back("foregroundDeletion");
-    auto updated = store_.Update(*r.kind, r.ns, marked);
-    if (!updated.ok()) return FromStatus(updated.status(), r.kind, r.name);
-    return Json(200, **updated);
+    return store_.Update(*r.kind, r.ns, marked);
   }
-  auto deleted = r.kind == &Pods() ? DeletePod(store_, r.ns, r.name, GracePeriod(r))
-                                   : store_.Delete(*r.kind, r.ns, r.name);
-  if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
-  return Json(200, **deleted);
+  return r.kind == &Pods() ? DeletePod(store_, r.ns, name, GracePeriod(r))
+                           : store_.Delete(*r.kind, r.ns, name);
 }
 
 }  // namespace portflow::fake
