@@ -753,17 +753,21 @@ class KubernetesBackend : public Backend {
            k8s::PastDeletion(p->second, clock_.Now());
   }
 
-  // The terminal event, then the Job's removal when the target says so.
+  // The Job's removal when the target says so (queued before the terminal
+  // event, so that a FinishRun after the run's last end sends it), then the
+  // terminal event, then a gang's Service goes.
   void End(const std::shared_ptr<Attempt>& a) {
+    bool cleanup = options_.target.cleanup == "delete";
+    if (cleanup) {
+      PORTFLOW_LOG(LogLevel::kDebug, "k8s",
+                   "deleting Job " + paths_.ns + "/" + a->job + ": " + a->instance + " attempt " +
+                       std::to_string(a->attempt) + " ended (cleanup: delete)");
+      deletions_.Delete(a->job);
+    }
     EmitEnd(
         {a->key, a->job_end->state, clock_.Now(), a->result, a->result.reason, a->result.message});
-    if (options_.target.cleanup != "delete") return;
-    PORTFLOW_LOG(LogLevel::kDebug, "k8s",
-                 "deleting Job " + paths_.ns + "/" + a->job + ": " + a->instance + " attempt " +
-                     std::to_string(a->attempt) + " ended (cleanup: delete)");
-    deletions_.Delete(a->job);
-    auto client = Client();
-    if (client.ok() && a->replicas > 1)
+    if (!cleanup || a->replicas == 1) return;
+    if (auto client = Client(); client.ok())
       (void)(*client)->Call({"DELETE", paths_.Services() + "/" + a->job, ""});
   }
 

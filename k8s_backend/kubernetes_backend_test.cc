@@ -1105,5 +1105,43 @@ INSTANTIATE_TEST_SUITE_P(Both, JobDeletionTest, ::testing::Bool(),
                            return p.param ? "CollectionRefused" : "Collection";
                          });
 
+// The log of a pod that has ended before its copy starts (here: while no
+// portflow ran) is read whole with one call, not followed: a stream takes
+// a connection of its own.
+TEST_F(KubernetesBackendTest, TheLogOfAnEndedPodIsReadWholeNotFollowed) {
+  TaskSpec t = Spec("ended", 100);
+  auto h = backend_->Submit(t);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  backend_.reset();
+  std::mutex mu;
+  std::vector<std::string> log_calls;
+  cluster_->reactors().Prepend("get", "pods",
+                               [&](const fake::RequestInfo& info, const fake::HttpRequest& r) {
+                                 if (info.subresource == "log") {
+                                   std::lock_guard<std::mutex> l(mu);
+                                   log_calls.push_back(r.target);
+                                 }
+                                 return std::optional<fake::HttpResponse>();
+                               });
+  auto phase = [&] {
+    json pods = json::parse(
+        cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""}).body)["items"];
+    return pods.empty() ? "" : pods[0]["status"].value("phase", "");
+  };
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (phase() != "Succeeded" && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(phase(), "Succeeded");
+  NewBackend();
+  ASSERT_TRUE(backend_->Recover(t.run_id, {*h}).ok());
+  auto end = events_.WaitTerminal(t.Key());
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state, TaskState::kSucceeded);
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(log_calls.size(), 1u);
+  EXPECT_THAT(log_calls[0], ::testing::Not(HasSubstr("follow=true")));
+  EXPECT_TRUE(std::filesystem::exists(LogPath(run_dir_, t.instance, t.attempt, 0)));
+}
+
 }  // namespace
 }  // namespace portflow

@@ -74,8 +74,10 @@ void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::
     if (std::filesystem::exists(file, ec)) std::filesystem::resize_file(file, base, ec);
     return std::ofstream(file, std::ios::binary | std::ios::app);
   };
-  bool complete = false;
-  for (int tries = 0; client && !complete && !stop.stopped() && tries < 20; ++tries) {
+  // A pod that has ended already is read whole, with one call over a kept-
+  // alive connection: a stream would open a connection of its own.
+  bool complete = false, follow = !ended();
+  for (int tries = 0; client && follow && !complete && !stop.stopped() && tries < 20; ++tries) {
     if (tries > 0 && ended()) break;  // the whole log, below
     if (tries > 0) {
       std::unique_lock<std::mutex> l(mu_);
