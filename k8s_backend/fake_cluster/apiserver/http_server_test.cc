@@ -259,6 +259,34 @@ TEST_F(LoopServerTest, AStreamThatWakesItsServerIsWrittenWithoutAThread) {
   }
 }
 
+// A pushed stream is written as soon as it wakes its server, not at the
+// loop's next one-second tick: ten events, each pushed once the one before
+// has arrived, take milliseconds (on ticks alone, about ten seconds).
+TEST_F(LoopServerTest, APushedStreamIsWrittenWhenItWakesNotAtTheNextTick) {
+  auto s = Connect();
+  http::request<http::empty_body> req{http::verb::get, "/pushed", 11};
+  http::write(*s, req);
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  http::read_header(*s, buffer, parser);
+  std::shared_ptr<Pushed> pushed;
+  {
+    std::lock_guard<std::mutex> l(pushed_mu_);
+    ASSERT_EQ(pushed_.size(), 1u);
+    pushed = pushed_[0];
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::string want;
+  for (int i = 0; i < 10; ++i) {
+    std::string event = "e" + std::to_string(i) + ";";
+    want += event;
+    pushed->Push(event, /*end=*/i == 9);
+    while (parser.get().body() != want && !parser.is_done()) http::read_some(*s, buffer, parser);
+    ASSERT_EQ(parser.get().body(), want);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 // A stream that throws ends its connection, not the server.
 TEST_F(LoopServerTest, AStreamThatThrowsEndsItsConnectionOnly) {
   for (const char* target : {"/throws", "/throws-pushed"}) {
