@@ -1,9 +1,11 @@
 // `portflow agent` through the real binary, against the fake cloud's S3
 // and moto's: inputs fetched, the command run with its exit code and
 // signals, outputs stored only when it succeeds.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +139,24 @@ TEST_P(AgentOnFakeS3Test, ASignalReachesTheCommand) {
   EXPECT_EQ(WaitChild(pid, std::chrono::seconds(20)), 143) << ReadFile(dir_.path() + "/err");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_THAT(ReadFile(dir_.path() + "/out"), HasSubstr("got-term"));
+}
+
+// The replicas of a gang on one machine share the root: while one holds
+// its lock (fetching or storing), another waits before its own fetch, and
+// so before its command.
+TEST_P(AgentOnFakeS3Test, ReplicasOnOneMachineTakeTheRootInTurn) {
+  fs::create_directories(dir_.path() + "/pod");
+  int held = ::open((dir_.path() + "/pod/.portflow-agent.lock").c_str(),
+                    O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  pid_t pid = StartCli(Agent("pod", {}, "touch ran"), dir_.path() + "/pod", dir_.path() + "/out",
+                       dir_.path() + "/err");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_FALSE(fs::exists(dir_.path() + "/pod/ran")) << "ran while the root was held";
+  ::close(held);
+  EXPECT_EQ(WaitChild(pid, std::chrono::seconds(20)), 0) << ReadFile(dir_.path() + "/err");
+  EXPECT_TRUE(fs::exists(dir_.path() + "/pod/ran"));
 }
 
 // A command killed by a signal ends the agent by the same signal, so that
