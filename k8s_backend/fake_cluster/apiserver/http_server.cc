@@ -490,8 +490,10 @@ class LoopServer : public HttpServer {
       }
       writing_ = true;
       char size[24];
-      std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
-      auto framed = std::make_shared<std::string>(size + chunk + "\r\n");
+      int n = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+      auto framed = std::make_shared<std::string>();
+      framed->reserve(static_cast<size_t>(n) + chunk.size() + 2);
+      framed->append(size, static_cast<size_t>(n)).append(chunk).append("\r\n");
       asio::async_write(
           stream_, asio::buffer(*framed),
           [self = shared_from_this(), framed, more](boost::system::error_code ec, size_t) {

@@ -230,7 +230,11 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
           *chunk += json{{"type", e.type}, {"object", table}}.dump() + "\n";
         } else {
           // The object's bytes are shared with every other watcher.
-          *chunk += "{\"type\":\"" + e.type + "\",\"object\":" + *e.text + "}\n";
+          chunk->append("{\"type\":\"")
+              .append(e.type)
+              .append("\",\"object\":")
+              .append(*e.text)
+              .append("}\n");  // no temporary: one copy of the text per watcher
         }
         first = false;
       } while (chunk->size() < 65536 && watch->TryNext(&e));
