@@ -358,8 +358,8 @@ HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
 
 HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
   // A missing object answers NotFound whatever the options.
-  if (auto current = store_.Get(*r.kind, r.ns, r.name); !current.ok())
-    return FromStatus(current.status(), r.kind, r.name);
+  if (!store_.Peek(*r.kind, r.ns, r.name))  // (no copy of an object that is there)
+    return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
   std::string policy = PropagationPolicy(r);
   if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
     return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
