@@ -1137,10 +1137,26 @@ TEST_F(KubernetesBackendTest, TheLogOfAnEndedPodIsReadWholeNotFollowed) {
   auto end = events_.WaitTerminal(t.Key());
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->state, TaskState::kSucceeded);
-  std::lock_guard<std::mutex> l(mu);
-  ASSERT_EQ(log_calls.size(), 1u);
-  EXPECT_THAT(log_calls[0], ::testing::Not(HasSubstr("follow=true")));
-  EXPECT_TRUE(std::filesystem::exists(LogPath(run_dir_, t.instance, t.attempt, 0)));
+  {
+    std::lock_guard<std::mutex> l(mu);  // (the reactor takes it: not held past here)
+    ASSERT_EQ(log_calls.size(), 1u);
+    EXPECT_THAT(log_calls[0], ::testing::Not(HasSubstr("follow=true")));
+  }
+  // The whole log, as the cluster has it.
+  json pods = json::parse(
+      cluster_->Handle({"GET", "/api/v1/namespaces/default/pods", {}, ""}).body)["items"];
+  ASSERT_EQ(pods.size(), 1u);
+  std::string log = cluster_
+                        ->Handle({"GET",
+                                  "/api/v1/namespaces/default/pods/" +
+                                      pods[0]["metadata"]["name"].get<std::string>() + "/log",
+                                  {},
+                                  ""})
+                        .body;
+  EXPECT_FALSE(log.empty());
+  std::ifstream file(LogPath(run_dir_, t.instance, t.attempt, 0), std::ios::binary);
+  std::string saved((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(saved, log);
 }
 
 }  // namespace
