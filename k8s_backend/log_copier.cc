@@ -106,8 +106,10 @@ void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::
   }
   if (client && !complete && !stop.stopped()) {
     // Written as it comes (a log may be large), not held whole in memory;
-    // given up if Stop() comes or nothing arrives for 10 s.
-    std::ofstream out = open();
+    // given up if Stop() comes or nothing arrives for 10 s. The file is
+    // opened (and what a follow left cut) only once the log comes: a read
+    // that fails leaves what the follow saved.
+    std::optional<std::ofstream> out;
     TimePoint last = clock_.Now();
     (void)client->Stream(
         {"GET", pod_path + "/log", ""},
@@ -118,7 +120,8 @@ void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::
           }
           if (data.empty()) return clock_.Now() - last < std::chrono::seconds(10);
           last = clock_.Now();
-          out.write(data.data(), static_cast<std::streamsize>(data.size()));
+          if (!out) out = open();
+          out->write(data.data(), static_cast<std::streamsize>(data.size()));
           return true;
         },
         nullptr);
