@@ -572,7 +572,7 @@ Result<std::vector<json>> RenderTask(const TaskSpec& spec, const KubernetesTarge
         std::max<int64_t>(1, static_cast<int64_t>(std::ceil(seconds)));
   }
   if (target.ttl_seconds) job_spec["ttlSecondsAfterFinished"] = *target.ttl_seconds;
-  job_labels[kJobLabel] = job;  // after the pods' labels: theirs have the Job's own
+  job_labels[kJobLabel] = job;  // on the Job only: the pods' labels were taken above
 
   if (gang) {
     objects.push_back(

@@ -36,11 +36,11 @@ const Extras& ExtrasOf(const ResourceKind& k) {
   return it == table.end() ? none : it->second;
 }
 
-// What the handler serves on a kind: as the real API server, every verb, but
-// no deletecollection on namespaces.
+// What the handler serves on a kind: every verb, deletecollection where
+// DeletesCollections says so.
 json Verbs(const ResourceKind& k) {
-  json verbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
-  if (k.resource == "namespaces") verbs.erase(2);
+  json verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
+  if (DeletesCollections(k)) verbs.insert(verbs.begin() + 2, "deletecollection");
   return verbs;
 }
 
@@ -198,6 +198,8 @@ json AggregatedDiscovery(bool core) {
           {"metadata", json::object()},
           {"items", items}};
 }
+
+bool DeletesCollections(const ResourceKind& kind) { return kind.resource != "namespaces"; }
 
 std::optional<json> ResourceList(const std::string& group, const std::string& version) {
   json resources = json::array();

@@ -13,6 +13,8 @@
 
 namespace portflow::fake {
 
+struct ResourceKind;
+
 // The Kubernetes version served (GET /version) and reported by the nodes.
 inline constexpr char kServerVersion[] = "v1.32.0";
 
@@ -32,6 +34,10 @@ nlohmann::json LegacyDiscovery(bool core);
 // GET /api or /apis in the aggregated form: an APIGroupDiscoveryList with the
 // core group (its name empty) or with every named group.
 nlohmann::json AggregatedDiscovery(bool core);
+
+// Whether a DELETE of the kind's collection (deletecollection) is served:
+// on every kind but namespaces, as on the real API server.
+bool DeletesCollections(const ResourceKind& kind);
 
 // GET /api/v1 (`group` "") or /apis/GROUP/VERSION: an APIResourceList, with
 // "pods/status"-style entries for subresources; nullopt when the group

@@ -187,6 +187,16 @@ class LoopServerTest : public ::testing::Test {
     return res.body();
   }
 
+  // A GET of a stream on `s`, read up to the end of its head; the body is
+  // read on with `buffer` and `parser`.
+  static void StartStream(TlsStream& s, const std::string& target,
+                          boost::beast::flat_buffer& buffer,
+                          http::response_parser<http::string_body>& parser) {
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    http::write(s, req);
+    http::read_header(s, buffer, parser);
+  }
+
   static size_t Threads() {
     return std::distance(std::filesystem::directory_iterator("/proc/self/task"),
                          std::filesystem::directory_iterator{});
@@ -238,9 +248,7 @@ TEST_F(LoopServerTest, AStreamThatWakesItsServerIsWrittenWithoutAThread) {
   std::vector<http::response_parser<http::string_body>> parsers(20);
   for (int i = 0; i < 20; ++i) {
     open.push_back(Connect());
-    http::request<http::empty_body> req{http::verb::get, "/pushed", 11};
-    http::write(*open[i], req);
-    http::read_header(*open[i], buffers[i], parsers[i]);
+    StartStream(*open[i], "/pushed", buffers[i], parsers[i]);
   }
   EXPECT_EQ(Threads(), before) << "no thread per stream";
   std::vector<std::shared_ptr<Pushed>> pushed;
@@ -264,11 +272,9 @@ TEST_F(LoopServerTest, AStreamThatWakesItsServerIsWrittenWithoutAThread) {
 // has arrived, take milliseconds (on ticks alone, about ten seconds).
 TEST_F(LoopServerTest, APushedStreamIsWrittenWhenItWakesNotAtTheNextTick) {
   auto s = Connect();
-  http::request<http::empty_body> req{http::verb::get, "/pushed", 11};
-  http::write(*s, req);
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  http::read_header(*s, buffer, parser);
+  StartStream(*s, "/pushed", buffer, parser);
   std::shared_ptr<Pushed> pushed;
   {
     std::lock_guard<std::mutex> l(pushed_mu_);
@@ -313,11 +319,9 @@ TEST_F(LoopServerTest, ADroppedConnectionIsClosedWithoutAnAnswer) {
 TEST_F(LoopServerTest, StopEndsStreamsAndIdleConnections) {
   auto streaming = Connect();
   auto idle = Connect();
-  http::request<http::empty_body> req{http::verb::get, "/forever", 11};
-  http::write(*streaming, req);
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> head;
-  http::read_header(*streaming, buffer, head);
+  StartStream(*streaming, "/forever", buffer, head);
   EXPECT_EQ(head.get().result_int(), 200);
   size_t before = Threads();
   auto start = std::chrono::steady_clock::now();

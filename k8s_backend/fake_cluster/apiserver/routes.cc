@@ -143,6 +143,12 @@ std::string PropagationPolicy(const ApiRequest& r) {
   return policy;
 }
 
+// A 400 for a policy other than Orphan, Background or Foreground.
+std::optional<HttpResponse> UnsupportedPolicy(const std::string& policy) {
+  if (policy == "Orphan" || policy == "Background" || policy == "Foreground") return std::nullopt;
+  return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
+}
+
 // DeleteOptions' gracePeriodSeconds, from the query or the body; unset
 // when neither gives a number.
 std::optional<int64_t> GracePeriod(const ApiRequest& r) {
@@ -361,9 +367,7 @@ HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
   if (!store_.Peek(*r.kind, r.ns, r.name))  // (no copy of an object that is there)
     return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
   std::string policy = PropagationPolicy(r);
-  if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
-    return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
-  }
+  if (auto bad = UnsupportedPolicy(policy)) return *bad;
   auto deleted = DeleteNamed(r, r.name, policy);
   if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
   return Json(200, **deleted);
@@ -373,14 +377,12 @@ HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
 // own DELETE would be, answered with the list of them as they were deleted.
 // One gone meanwhile is left out; any other failure ends the call.
 HttpResponse FakeCluster::DeleteCollection(const ApiRequest& r) {
-  if (r.kind->resource == "namespaces") {
+  if (!DeletesCollections(*r.kind)) {
     return Failure(405, "MethodNotAllowed",
                    "the server does not allow this method on the requested resource");
   }
   std::string policy = PropagationPolicy(r);
-  if (policy != "Orphan" && policy != "Background" && policy != "Foreground") {
-    return Failure(400, "BadRequest", "unsupported propagationPolicy \"" + policy + "\"");
-  }
+  if (auto bad = UnsupportedPolicy(policy)) return *bad;
   ListOptions everything = r.list;
   everything.limit = 0;
   everything.continue_token.clear();
