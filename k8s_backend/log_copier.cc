@@ -74,9 +74,8 @@ void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::
     if (std::filesystem::exists(file, ec)) std::filesystem::resize_file(file, base, ec);
     return std::ofstream(file, std::ios::binary | std::ios::app);
   };
-  // A pod that has ended already is read whole, below, over a kept-alive
-  // connection: a follow opens a connection of its own (its StreamStop must
-  // know the socket).
+  // A pod that has ended already is read whole, with one call over a kept-
+  // alive connection: a stream would open a connection of its own.
   bool complete = false, follow = !ended();
   for (int tries = 0; client && follow && !complete && !stop.stopped() && tries < 20; ++tries) {
     if (tries > 0 && ended()) break;  // the whole log, below
@@ -105,26 +104,8 @@ void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::
     complete = r.ok() && r->status == 200 && !stop.stopped() && !stuck;
   }
   if (client && !complete && !stop.stopped()) {
-    // Written as it comes (a log may be large), not held whole in memory;
-    // given up if Stop() comes or nothing arrives for 10 s. The file is
-    // opened (and what a follow left cut) only once the log comes: a read
-    // that fails leaves what the follow saved.
-    std::optional<std::ofstream> out;
-    TimePoint last = clock_.Now();
-    (void)client->Stream(
-        {"GET", pod_path + "/log", ""},
-        [&](std::string_view data) {
-          {
-            std::lock_guard<std::mutex> l(mu_);
-            if (stopping_) return false;
-          }
-          if (data.empty()) return clock_.Now() - last < std::chrono::seconds(10);
-          last = clock_.Now();
-          if (!out) out = open();
-          out->write(data.data(), static_cast<std::streamsize>(data.size()));
-          return true;
-        },
-        nullptr);
+    auto whole = client->Call({"GET", pod_path + "/log", ""});
+    if (whole.ok() && whole->status == 200) open() << whole->body;
   }
   std::lock_guard<std::mutex> l(mu_);
   streams_.erase(&stop);
