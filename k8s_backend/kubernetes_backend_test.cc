@@ -679,9 +679,9 @@ class KubernetesBackendOrderTest : public ::testing::Test {
     EXPECT_EQ(end->result->exit_code, 7);
   }
   // The pods as stored, with the store's own lock (no API call).
-  std::vector<json> Pods() {
+  std::vector<fake::json> Pods() {
     auto list = cluster_->store().List(*fake::FindKind("", "pods"), "default", {});
-    return list.ok() ? list->items : std::vector<json>{};
+    return list.ok() ? list->items : std::vector<fake::json>{};
   }
   void TearDown() override {
     backend_.reset();
@@ -795,7 +795,7 @@ TEST_F(KubernetesBackendOrderTest, APodDeletedBeforeItsJobFailsKeepsTheExitCode)
   while (!deleted && std::chrono::steady_clock::now() < until) {
     auto job = cluster_->Handle({"GET", "/apis/batch/v1/namespaces/default/jobs", {}, ""});
     if (job.body.find(R"("type":"Failed")") != std::string::npos) {
-      for (const json& pod : Pods()) {
+      for (const fake::json& pod : Pods()) {
         std::string path =
             "/api/v1/namespaces/default/pods/" + pod["metadata"]["name"].get<std::string>();
         ASSERT_EQ(cluster_->Handle({"DELETE", path, {}, ""}).status, 200);
@@ -1007,7 +1007,7 @@ TEST_F(KubernetesBackendOrderTest, AGangFailsWithTheCauseNotTheReplicaStoppedFor
   JobFailsAfterBothPodsEnd* gate = nullptr;
   Start(&gate, /*replicas=*/2, std::chrono::hours(1), /*drive=*/true);
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::vector<json> pods;
+  std::vector<fake::json> pods;
   auto running = [&] {
     pods = Pods();
     return pods.size() == 2 && pods[0]["status"]["phase"] == "Running" &&
@@ -1017,7 +1017,7 @@ TEST_F(KubernetesBackendOrderTest, AGangFailsWithTheCauseNotTheReplicaStoppedFor
     cluster_->RunFor(std::chrono::milliseconds(20));
   ASSERT_TRUE(running());
   TimePoint now = RealClock().Now();
-  for (json& pod : pods) {
+  for (fake::json& pod : pods) {
     bool cause = pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "1";
     if (!cause) pod["metadata"]["deletionTimestamp"] = K8sTime(now);
     fake::EndPod(pod, cause ? 7 : 143, now, now);

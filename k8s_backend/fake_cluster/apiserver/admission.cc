@@ -205,12 +205,14 @@ std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current,
 void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& uid) {
   if (kind.kind == "Secret") {
     // stringData is write-only: merged into data, base64-encoded, then dropped.
-    if (object.contains("stringData") && object["stringData"].is_object()) {
-      for (const auto& [key, value] : object["stringData"].items()) {
+    // Taken out first: an insert into `object` moves its members.
+    json string_data = object.contains("stringData") ? std::move(object["stringData"]) : json();
+    object.erase("stringData");
+    if (string_data.is_object()) {
+      for (const auto& [key, value] : string_data.items()) {
         if (value.is_string()) object["data"][key] = Base64Encode(value.get<std::string>());
       }
     }
-    object.erase("stringData");
     if (!object.contains("type")) object["type"] = "Opaque";
     return;
   }

@@ -7,9 +7,10 @@
 // for first and which spares it a request per group version.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+
+#include "k8s_backend/fake_cluster/store/json.h"
 
 namespace portflow::fake {
 
@@ -29,11 +30,11 @@ inline constexpr char kAggregatedDiscoveryType[] =
 bool WantsAggregatedDiscovery(const std::string& accept);
 
 // GET /api (`core`: an APIVersions) or /apis (an APIGroupList), legacy form.
-nlohmann::json LegacyDiscovery(bool core);
+json LegacyDiscovery(bool core);
 
 // GET /api or /apis in the aggregated form: an APIGroupDiscoveryList with the
 // core group (its name empty) or with every named group.
-nlohmann::json AggregatedDiscovery(bool core);
+json AggregatedDiscovery(bool core);
 
 // Whether a DELETE of the kind's collection (deletecollection) is served:
 // on every kind but namespaces, as on the real API server.
@@ -42,6 +43,6 @@ bool DeletesCollections(const ResourceKind& kind);
 // GET /api/v1 (`group` "") or /apis/GROUP/VERSION: an APIResourceList, with
 // "pods/status"-style entries for subresources; nullopt when the group
 // version is not served.
-std::optional<nlohmann::json> ResourceList(const std::string& group, const std::string& version);
+std::optional<json> ResourceList(const std::string& group, const std::string& version);
 
 }  // namespace portflow::fake

@@ -5,8 +5,6 @@
 namespace portflow::fake {
 namespace {
 
-using json = nlohmann::json;
-
 json Param(const std::string& name, const std::string& in = "query") {
   json p = {{"name", name}, {"in", in}, {"schema", {{"type", "string"}, {"uniqueItems", true}}}};
   if (in == "path") p["required"] = true;

@@ -3,16 +3,17 @@
 // the server validate), and a schema entry per kind.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+
+#include "k8s_backend/fake_cluster/store/json.h"
 
 namespace portflow::fake {
 
 // GET /openapi/v3: the group-version documents and where to fetch them.
-nlohmann::json OpenApiV3Index();
+json OpenApiV3Index();
 
 // GET /openapi/v3/api/v1 or /openapi/v3/apis/batch/v1; nullopt when unknown.
-std::optional<nlohmann::json> OpenApiV3Document(const std::string& group_version_path);
+std::optional<json> OpenApiV3Document(const std::string& group_version_path);
 
 }  // namespace portflow::fake

@@ -160,7 +160,7 @@ TEST_F(ControllersTest, UnschedulablePodsWaitAndGetAnEvent) {
 
 // Required node affinity, as kube-scheduler reads it: the terms are ORed,
 // a term's expressions ANDed; a pod no node matches waits, saying so.
-TEST_F(ControllersTest, NodeAffinityKeepsPodsToTheNodesItNames) {
+TEST_F(ControllersTest, NodeAffinityAndSelectorKeepPodsToTheNodesTheyName) {
   auto pod = [&](const std::string& name, const json& terms) {
     Create("/api/v1/namespaces/default/pods",
            {{"metadata", {{"name", name}}},
@@ -182,6 +182,14 @@ TEST_F(ControllersTest, NodeAffinityKeepsPodsToTheNodesItNames) {
   pod("none", json::array({expr("In", {"node-9"})}));
   pod("nowhere", json::array({expr("DoesNotExist", nullptr)}));
   pod("anywhere", json::array({expr("Exists", nullptr)}));
+  // A nodeSelector is checked as well, beside the affinity.
+  for (const std::string host : {"node-2", "node-9"}) {
+    Create("/api/v1/namespaces/default/pods",
+           {{"metadata", {{"name", "selects-" + host}}},
+            {"spec",
+             {{"nodeSelector", {{"kubernetes.io/hostname", host}}},
+              {"containers", {{{"name", "c"}, {"image", "x"}}}}}}});
+  }
   RunFor(std::chrono::seconds(2));
   auto node = [&](const std::string& name) {
     return Get("/api/v1/namespaces/default/pods/" + name)["spec"].value("nodeName", "");
@@ -190,7 +198,8 @@ TEST_F(ControllersTest, NodeAffinityKeepsPodsToTheNodesItNames) {
   EXPECT_EQ(node("in-1"), "node-1");
   EXPECT_EQ(node("either"), "node-2");
   EXPECT_NE(node("anywhere"), "");
-  for (const std::string name : {"none", "nowhere"}) {
+  EXPECT_EQ(node("selects-node-2"), "node-2");
+  for (const std::string name : {"none", "nowhere", "selects-node-9"}) {
     json got = Get("/api/v1/namespaces/default/pods/" + name);
     EXPECT_EQ(node(name), "");
     EXPECT_THAT(got["status"]["conditions"].dump(),

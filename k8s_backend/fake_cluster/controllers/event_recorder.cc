@@ -20,22 +20,25 @@ Status EventRecorder::Record(const json& object, const std::string& type, const 
   const json& meta = Field(object, "metadata");
   std::string ns = meta.value("namespace", "default");
   std::string now = K8sTime(store_.clock().Now());
-  json e = {{"metadata", {{"name", Str(meta, "name") + "." + std::to_string(++names_)}}},
-            {"involvedObject",
-             {{"apiVersion", Str(object, "apiVersion")},
-              {"kind", Str(object, "kind")},
-              {"name", Str(meta, "name")},
-              {"namespace", ns},
-              {"uid", Str(meta, "uid")},
-              {"resourceVersion", Str(meta, "resourceVersion")}}},
-            {"type", type},
-            {"reason", reason},
-            {"message", message},
-            {"count", 1},
-            {"firstTimestamp", now},
-            {"lastTimestamp", now},
-            {"reportingComponent", "portflow-fake"},
-            {"source", {{"component", Component(object, reason)}}}};
+  // Built member by member: an initializer list copies every value once more.
+  json involved = json::object();
+  involved["apiVersion"] = Str(object, "apiVersion");
+  involved["kind"] = Str(object, "kind");
+  involved["name"] = Str(meta, "name");
+  involved["namespace"] = ns;
+  involved["uid"] = Str(meta, "uid");
+  involved["resourceVersion"] = Str(meta, "resourceVersion");
+  json e = json::object();
+  e["metadata"]["name"] = Str(meta, "name") + "." + std::to_string(++names_);
+  e["involvedObject"] = std::move(involved);
+  e["type"] = type;
+  e["reason"] = reason;
+  e["message"] = message;
+  e["count"] = 1;
+  e["firstTimestamp"] = now;
+  e["lastTimestamp"] = std::move(now);
+  e["reportingComponent"] = "portflow-fake";
+  e["source"]["component"] = Component(object, reason);
   auto created = store_.Create(Events(), ns, std::move(e));
   if (created.ok()) events_.emplace_back(ns, Str((**created)["metadata"], "name"));
   Trim();

@@ -22,13 +22,10 @@ bool Tolerates(const json& tolerations, const json& taint) {
   return false;
 }
 
-// The pod's required node affinity: one of its terms (each a list of
+// The pod's required node affinity (its nodeSelectorTerms): one of its terms (each a list of
 // expressions, all of which must hold) matches the node's labels. No
 // affinity allows every node.
-bool AffinityAllows(const json& spec, const std::map<std::string, std::string>& labels) {
-  const json& terms = Field(Field(Field(Field(spec, "affinity"), "nodeAffinity"),
-                                  "requiredDuringSchedulingIgnoredDuringExecution"),
-                            "nodeSelectorTerms");
+bool AffinityAllows(const json& terms, const std::map<std::string, std::string>& labels) {
   if (!terms.is_array() || terms.empty()) return true;
   for (const json& term : terms) {
     bool all = true;
@@ -145,27 +142,27 @@ bool Scheduler::Sync() {
   return changed;
 }
 
-bool Scheduler::Fits(const NodeInfo& node, const json& pod, const ResourceRequest& need,
+bool Scheduler::Fits(const NodeInfo& node, const PodNeeds& pod,
                      std::array<int, kReasons>& why) const {
   auto no = [&](Why reason) {
     ++why[reason];
     return false;
   };
   if (!node.ready) return no(kNotReady);
-  const json& spec = Field(pod, "spec");
   bool untolerated = node.cordoned;
   for (const json& taint : node.taints)
-    untolerated = untolerated || !Tolerates(Field(spec, "tolerations"), taint);
+    untolerated = untolerated || !Tolerates(pod.tolerations, taint);
   if (untolerated) return no(kTaint);
-  const json& selector = Field(spec, "nodeSelector");
+  const json& selector = pod.node_selector;
   for (auto it = selector.begin(); selector.is_object() && it != selector.end(); ++it) {
     auto label = node.labels.find(it.key());
     if (label == node.labels.end() ||
         label->second != (it->is_string() ? it->get<std::string>() : it->dump()))
       return no(kSelector);
   }
-  if (!AffinityAllows(spec, node.labels)) return no(kSelector);
+  if (!AffinityAllows(pod.affinity_terms, node.labels)) return no(kSelector);
   bool fits = true;
+  const ResourceRequest& need = pod.resources;
   if (need.milli_cpu > node.free.milli_cpu) fits = no(kCpu);
   if (need.memory_bytes > node.free.memory_bytes) fits = no(kMemory);
   if (need.gpus > node.free.gpus) fits = no(kGpu);
@@ -176,7 +173,12 @@ bool Scheduler::Fits(const NodeInfo& node, const json& pod, const ResourceReques
 // feasible ones are found (all of a small cluster, a share of a big one),
 // then takes the least allocated of those.
 Scheduler::NodeInfo* Scheduler::PickNode(const json& pod, std::array<int, kReasons>& why) {
-  ResourceRequest need = PodRequest(pod);
+  // What the nodes are checked against, looked up once for all of them.
+  const json& spec = Field(pod, "spec");
+  PodNeeds needs{PodRequest(pod), Field(spec, "tolerations"), Field(spec, "nodeSelector"),
+                 Field(Field(Field(Field(spec, "affinity"), "nodeAffinity"),
+                             "requiredDuringSchedulingIgnoredDuringExecution"),
+                       "nodeSelectorTerms")};
   size_t n = nodes_.size();
   size_t enough = n;
   if (n > 100) {
@@ -187,7 +189,7 @@ Scheduler::NodeInfo* Scheduler::PickNode(const json& pod, std::array<int, kReaso
   size_t feasible = 0, visited = 0;
   for (; visited < n && feasible < enough; ++visited) {
     NodeInfo& node = nodes_[(next_start_node_ + visited) % n];
-    if (!Fits(node, pod, need, why)) continue;
+    if (!Fits(node, needs, why)) continue;
     ++feasible;
     if (!best || node.free.milli_cpu > best->free.milli_cpu) best = &node;
   }

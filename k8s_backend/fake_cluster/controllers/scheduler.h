@@ -46,12 +46,18 @@ class Scheduler {
   };
 
   bool ScheduleOne(const json& pod);
+  // What of a pod each node is checked against, looked up once per pod.
+  struct PodNeeds {
+    ResourceRequest resources;
+    const json& tolerations;
+    const json& node_selector;
+    const json& affinity_terms;  // the required node affinity's nodeSelectorTerms
+  };
   // The node to bind `pod` to, or nullptr with how many nodes failed why.
   NodeInfo* PickNode(const json& pod, std::array<int, kReasons>& why);
   // True when `node` can take `pod`; else counts in `why` why not (every
   // resource it lacks, as the scheduler's message lists each).
-  bool Fits(const NodeInfo& node, const json& pod, const ResourceRequest& need,
-            std::array<int, kReasons>& why) const;
+  bool Fits(const NodeInfo& node, const PodNeeds& pod, std::array<int, kReasons>& why) const;
   bool MarkUnschedulable(const json& pod, const std::array<int, kReasons>& why);
   NodeInfo* NodeNamed(const std::string& name);
   void RetryParked();

@@ -173,6 +173,9 @@ int64_t ObjectStore::resource_version() const {
 Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const std::string& ns,
                                                 json object, const Admit& admit) {
   if (!object.is_object()) return InvalidArgument("the body of the request is not an object");
+  object["apiVersion"] = kind.ApiVersion();
+  object["kind"] = kind.kind;
+  // Taken after the inserts into `object`: an insert moves its members.
   json& meta = object["metadata"];
   if (!meta.is_object()) meta = json::object();
   std::string obj_ns = meta.value("namespace", "");
@@ -202,8 +205,6 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   }
   Key key{KindKey(kind), kind.namespaced ? ns : "", name};
   if (objects_.count(key)) return AlreadyExists(Plural(kind) + " \"" + name + "\" already exists");
-  object["apiVersion"] = kind.ApiVersion();
-  object["kind"] = kind.kind;
   uint64_t hi = uid_random_(), lo = uid_random_();
   char uid[40];
   std::snprintf(uid, sizeof uid, "%08llx-%04llx-4%03llx-%04llx-%012llx",
@@ -223,7 +224,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   m["resourceVersion"] = std::to_string(++rv_);
   m["creationTimestamp"] = K8sTime(clock_.Now());
   m["generation"] = 1;
-  auto stored = std::make_shared<const json>(std::move(object));
+  std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
   objects_[key] = {stored, Record(kind, std::get<1>(key), "ADDED", stored, nullptr)};
   return stored;
 }
@@ -312,6 +313,8 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   if (!object.is_object() || !object["metadata"].is_object()) {
     return InvalidArgument("the body of the request is not an object with metadata");
   }
+  object["apiVersion"] = kind.ApiVersion();
+  object["kind"] = kind.kind;
   json& meta = object["metadata"];
   std::string name = meta.value("name", "");
   std::lock_guard<std::mutex> l(mu_);
@@ -328,8 +331,6 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   for (const char* f : {"uid", "creationTimestamp", "generation", "namespace"}) {
     if (old["metadata"].contains(f)) meta[f] = old["metadata"][f];
   }
-  object["apiVersion"] = kind.ApiVersion();
-  object["kind"] = kind.kind;
   auto spec = std::as_const(object).find("spec");
   auto old_spec = old.find("spec");
   bool has = spec != object.end(), had = old_spec != old.end();
@@ -337,7 +338,7 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
     meta["generation"] = old["metadata"].value("generation", 1) + 1;
   }
   meta["resourceVersion"] = std::to_string(++rv_);
-  auto stored = std::make_shared<const json>(std::move(object));
+  std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
   std::shared_ptr<const json> previous = std::move(it->second.object);
   it->second = {stored,
                 Record(kind, std::get<1>(it->first), "MODIFIED", stored, std::move(previous))};
@@ -349,11 +350,17 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  json object = *it->second.object;
+  // The DELETED event carries a new resourceVersion, so a new version. An
+  // object that nothing else holds any more (the history has let go of its
+  // changes, no watch or reader has it: a copy of the pointer could only be
+  // taken under mu_) is moved into it rather than copied: an old event.
+  // (Stored objects are made as json, not const json, for this.)
+  std::shared_ptr<const json>& stored = it->second.object;
+  json object = stored.use_count() == 1 ? std::move(const_cast<json&>(*stored)) : *stored;
   std::string obj_ns = std::get<1>(it->first);
   objects_.erase(it);
   object["metadata"]["resourceVersion"] = std::to_string(++rv_);
-  auto gone = std::make_shared<const json>(std::move(object));
+  std::shared_ptr<const json> gone = std::make_shared<json>(std::move(object));
   Record(kind, obj_ns, "DELETED", gone, nullptr);
   return gone;
 }

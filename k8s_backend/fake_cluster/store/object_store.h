@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
@@ -23,11 +22,10 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "k8s_backend/fake_cluster/store/json.h"
 #include "k8s_backend/fake_cluster/store/selectors.h"
 
 namespace portflow::fake {
-
-using json = nlohmann::json;
 
 struct ResourceKind {
   std::string group;  // "" for core

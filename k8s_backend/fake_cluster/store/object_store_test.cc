@@ -258,6 +258,38 @@ TEST_F(ObjectStoreTest, WatchFromZeroListsFirstAndTooOldIsExpired) {
   EXPECT_FALSE(store_.StartWatch(pods_, "ml", {}, "abc").ok());
 }
 
+TEST_F(ObjectStoreTest, ADeleteLeavesEveryVersionThatIsStillHeldWhole) {
+  // Held by the history (8 changes) and by a reader: the DELETED version is
+  // a copy, and both still read as they were.
+  auto held = store_.Create(pods_, "ml", Pod("a", "Running"));
+  ASSERT_TRUE(held.ok());
+  auto gone = store_.Delete(pods_, "ml", "a");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ((**held)["status"]["phase"], "Running");
+  EXPECT_EQ((**gone)["status"]["phase"], "Running");
+  EXPECT_NE((**gone)["metadata"]["resourceVersion"], (**held)["metadata"]["resourceVersion"]);
+  // Held by the history only: a watch from before the create sees it whole.
+  int64_t before = store_.resource_version();
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("b", "Running")).ok());
+  ASSERT_TRUE(store_.Delete(pods_, "ml", "b").ok());
+  auto w = store_.StartWatch(pods_, "ml", {}, std::to_string(before));
+  ASSERT_TRUE(w.ok());
+  WatchEvent e;
+  for (const char* type : {"ADDED", "DELETED"}) {
+    ASSERT_TRUE((*w)->Next(&e, clock_.Now() + std::chrono::seconds(1)));
+    EXPECT_EQ(e.type, type);
+    EXPECT_EQ((*e.object)["status"]["phase"], "Running") << type;
+  }
+  // Held by nothing else (the history has moved on): moved, and whole.
+  ASSERT_TRUE(store_.Create(pods_, "ml", Pod("c", "Running")).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(store_.Create(pods_, "ml", Pod("p" + std::to_string(i))).ok());
+  auto last = store_.Delete(pods_, "ml", "c");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ((**last)["status"]["phase"], "Running");
+  EXPECT_EQ((**last)["metadata"]["name"], "c");
+}
+
 TEST_F(ObjectStoreTest, StoppedWatchesEndAndDeliveryIsThreadSafe) {
   auto w = store_.StartWatch(pods_, "", {}, "");
   ASSERT_TRUE(w.ok());

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
 
 namespace portflow::fake {
 namespace {
@@ -166,7 +165,7 @@ bool FieldSelector::Matches(const std::map<std::string, std::string>& fields) co
   return true;
 }
 
-std::map<std::string, std::string> LabelsOf(const nlohmann::json& object) {
+std::map<std::string, std::string> LabelsOf(const json& object) {
   std::map<std::string, std::string> out;
   auto m = object.find("metadata");
   if (m == object.end() || !m->is_object()) return out;

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <map>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
+#include "k8s_backend/fake_cluster/store/json.h"
 
 namespace portflow::fake {
 
@@ -50,6 +50,6 @@ class FieldSelector {
 };
 
 // metadata.labels of an object as a map (empty when absent).
-std::map<std::string, std::string> LabelsOf(const nlohmann::json& object);
+std::map<std::string, std::string> LabelsOf(const json& object);
 
 }  // namespace portflow::fake

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 namespace portflow::fake {
 namespace {
 
@@ -52,9 +50,9 @@ TEST(FieldSelector, SupportedFieldsOnly) {
 }
 
 TEST(LabelsOf, ReadsMetadataLabels) {
-  auto obj = nlohmann::json::parse(R"({"metadata": {"labels": {"a": "1", "b": "2"}}})");
+  auto obj = json::parse(R"({"metadata": {"labels": {"a": "1", "b": "2"}}})");
   EXPECT_EQ(LabelsOf(obj).size(), 2u);
-  EXPECT_TRUE(LabelsOf(nlohmann::json::object()).empty());
+  EXPECT_TRUE(LabelsOf(json::object()).empty());
 }
 
 }  // namespace

@@ -11,8 +11,6 @@
 namespace portflow::fake {
 namespace {
 
-using json = nlohmann::json;
-
 constexpr const char* kPatch = "$patch";
 constexpr const char* kRetainKeys = "$retainKeys";
 constexpr std::string_view kSetElementOrder = "$setElementOrder";

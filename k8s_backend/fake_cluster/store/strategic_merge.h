@@ -4,10 +4,10 @@
 // the patch tags of the k8s.io/api Go types of the kinds this fake serves.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/status.h"
+#include "k8s_backend/fake_cluster/store/json.h"
 
 namespace portflow::fake {
 
@@ -37,7 +37,6 @@ namespace portflow::fake {
 //   without its merge key, "$patch: merge" or an unknown $patch value, list
 //   items of mixed types, a patch list out of its $setElementOrder order.
 //   The API server lets these through as plain errors: 500, no reason.
-Result<nlohmann::json> StrategicMergePatch(const nlohmann::json& original,
-                                           const nlohmann::json& patch, const std::string& kind);
+Result<json> StrategicMergePatch(const json& original, const json& patch, const std::string& kind);
 
 }  // namespace portflow::fake

@@ -6,7 +6,6 @@
 namespace portflow::fake {
 namespace {
 
-using json = nlohmann::json;
 using ::testing::HasSubstr;
 
 json Patch(const json& original, const std::string& patch, const std::string& kind = "Pod") {
