@@ -1,3 +1,10 @@
+// Loading a workload file, in order: the checks of single names and values
+// (identifiers, label values, env names, matrix values); the Loader, one
+// pass over the YAML tree (the workload, then each step with its resources,
+// env and templated fields; the typed readers; the unknown-key, near-miss
+// and duplicate-key checks); the checks of the raw text before yaml-cpp sees
+// it (CheckText, SecondDocument); --param overrides; then the public entry
+// points (ParseWorkload, LoadWorkloadFile, ParseParamArgs).
 #include "core/spec_loader.h"
 
 #include <yaml-cpp/yaml.h>

@@ -1,3 +1,12 @@
+// The Kubernetes backend, in order: the Attempt it follows; the class's
+// Backend face (capacity and probe, Cancel, FinishRun with the run's Secret
+// and the Jobs' deletion, Recover, placement, Render and Submit); Submit's
+// helpers (the store Secret, the cached capacity, the handle's data, the
+// rendered objects); tracking attempts; the watch handlers (OnJob, OnEvent,
+// OnPod) and Reconcile, which turns what they saw into events (ListPods
+// when the pods' watch lags); emitting, the log copies and End; then the
+// factory. Its own files: the capacity, the run's watches, the log copier,
+// the grace timer (call_later) and the Jobs' deletions.
 #include "k8s_backend/kubernetes_backend.h"
 
 #include <algorithm>

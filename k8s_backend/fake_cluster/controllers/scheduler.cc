@@ -22,9 +22,9 @@ bool Tolerates(const json& tolerations, const json& taint) {
   return false;
 }
 
-// The pod's required node affinity (its nodeSelectorTerms): one of its terms (each a list of
-// expressions, all of which must hold) matches the node's labels. No
-// affinity allows every node.
+// The pod's required node affinity (its nodeSelectorTerms): one of its
+// terms (each a list of expressions, all of which must hold) matches the
+// node's labels. No affinity allows every node.
 bool AffinityAllows(const json& terms, const std::map<std::string, std::string>& labels) {
   if (!terms.is_array() || terms.empty()) return true;
   for (const json& term : terms) {

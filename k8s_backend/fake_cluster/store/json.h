@@ -76,8 +76,9 @@ class SortedMap : public std::vector<std::pair<Key, T>> {
 
   template <class K, class... Args>
   std::pair<iterator, bool> emplace(K&& key, Args&&... value) {
-    auto it = LowerBound(key);
-    if (it != this->end() && !(key < it->first)) return {it, false};
+    std::string_view k(key);
+    auto it = LowerBound(k);
+    if (it != this->end() && it->first == k) return {it, false};
 #ifdef __SANITIZE_ADDRESS__
     // Every insert moves the members to a new block, so that AddressSanitizer
     // catches a reference to a member kept across an insert (a move without
@@ -153,10 +154,10 @@ class SortedMap : public std::vector<std::pair<Key, T>> {
   }
 
  private:
-  template <class K>
-  iterator LowerBound(const K& key) {
-    return std::lower_bound(this->begin(), this->end(), key,
-                            [](const value_type& member, const K& k) { return member.first < k; });
+  iterator LowerBound(std::string_view key) {
+    return std::lower_bound(
+        this->begin(), this->end(), key,
+        [](const value_type& member, std::string_view k) { return member.first < k; });
   }
 };
 
