@@ -11,10 +11,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/detail/last_error.hpp>  // start_dir.hpp and stdio.hpp use it
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/posix/vfork_launcher.hpp>
-#include <boost/process/v2/process.hpp>
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
 // The compiled parts of Boost.Process v2 live in this one translation unit.
@@ -25,7 +24,6 @@
 
 #include <atomic>
 #include <boost/process/v2/src.hpp>
-#include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -144,6 +142,47 @@ struct ChildSetup {
                      const ErrorCode&);
 };
 
+// Boost.Process's vfork launcher, less the process handle its call returns:
+// that handle wants an Asio context whose reactor (an epoll set, an eventfd
+// and a timerfd) and a process-wide SIGCHLD handler it would set up and
+// tear down around every spawn, and the caller waits through a pidfd of its
+// own anyway. The steps are the launcher's (Boost 1.81's
+// vfork_launcher::operator()): the initialisers' on_setup, vfork, in the
+// child on_exec_setup, the descriptors closed and execve (on_exec_error if
+// that fails), in the parent on_success. Returns the child's pid, -1 with
+// `ec` set when there is no child.
+struct PidLauncher : bp2::posix::vfork_launcher {
+  template <typename Args, typename... Inits>
+  pid_t operator()(bp2::error_code& ec, const bp2::filesystem::path& executable, Args&& args,
+                   Inits&&... inits) {
+    namespace hooks = bp2::posix::detail;
+    auto argv = build_argv_(executable, std::forward<Args>(args));
+    ec = hooks::on_setup(*this, executable, argv, inits...);
+    if (ec) {
+      hooks::on_error(*this, executable, argv, ec, inits...);
+      return -1;
+    }
+    pid = ::vfork();
+    if (pid == -1) {
+      ec.assign(errno, bp2::system_category());
+      hooks::on_fork_error(*this, executable, argv, ec, inits...);
+      hooks::on_error(*this, executable, argv, ec, inits...);
+      return -1;
+    }
+    if (pid == 0) {
+      ec = hooks::on_exec_setup(*this, executable, argv, inits...);
+      if (!ec) close_all_fds(ec);
+      if (!ec)
+        ::execve(executable.c_str(), const_cast<char* const*>(argv), const_cast<char* const*>(env));
+      ec.assign(errno, bp2::system_category());
+      hooks::on_exec_error(*this, executable, argv, ec, inits...);
+      ::_exit(127);
+    }
+    hooks::on_success(*this, executable, argv, ec, inits...);
+    return pid;
+  }
+};
+
 bool IsExecutableFile(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
@@ -185,9 +224,8 @@ Status CannotStart(const std::string& what, int error) {
 
 Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks);
 
-// A descriptor closed however its scope ends: Boost's launcher and Asio's
-// set-up throw when this process is out of descriptors, and a descriptor
-// left open then makes the shortage last for ever.
+// A descriptor closed however its scope ends (an allocation that throws
+// included): one left open would make a shortage of descriptors last.
 class OwnedFd {
  public:
   explicit OwnedFd(int fd) : fd_(fd) {}
@@ -209,9 +247,7 @@ class OwnedFd {
 Result<pid_t> SpawnProcess(const SpawnRequest& req, int64_t* start_ticks) {
   try {
     return Spawn(req, start_ticks);
-  } catch (const boost::system::system_error& e) {  // Asio's set-up, e.g. out of descriptors
-    return CannotStart("cannot start " + req.executable, e.code().value());
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // an allocation
     return Unavailable("cannot start " + req.executable + ": " + e.what());
   }
 }
@@ -219,23 +255,7 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req, int64_t* start_ticks) {
 namespace {
 
 Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
-  // One spawn at a time in this process: Boost's process handles register
-  // process-wide SIGCHLD state (a signal handler and its pipe), and
-  // ThreadSanitizer saw two threads spawning at once race on it (the local
-  // backend and the fake kubelet spawn in one process under rehearsal).
-  // A spawn takes about a millisecond, so the lock costs little.
-  static std::mutex spawn_mu;
-  std::lock_guard<std::mutex> one_at_a_time(spawn_mu);
-  // Boost.Process wants a context; it never runs. One per call, never a
-  // shared one: the vfork child calls notify_fork(fork_child) on it, which
-  // in a context that has an epoll reactor (one does after its first
-  // process handle) closes and re-creates the reactor's descriptors in the
-  // child, where those numbers may be the task's log file, and records the
-  // new numbers in memory the child shares with the parent. A fresh
-  // context has no reactor at fork time, so the child touches no
-  // descriptor but the ones it is given.
-  boost::asio::io_context ctx;
-  boost::system::error_code ec;
+  bp2::error_code ec;
   OwnedFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (null_fd.get() < 0)
     return CannotStart("cannot start " + req.executable + ": open /dev/null", errno);
@@ -243,14 +263,14 @@ Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
   if (::pipe2(report, O_CLOEXEC) != 0)
     return CannotStart("cannot start " + req.executable + ": pipe", errno);
   OwnedFd report_read(report[0]), report_write(report[1]);
-  bp2::posix::vfork_launcher launcher;
-  // The executor overload: 1.81's context overload drops `ec` and throws.
-  auto proc = launcher(ctx.get_executor(), ec, bp2::filesystem::path(req.executable), req.args,
+  PidLauncher launcher;
+  pid_t pid = launcher(ec, bp2::filesystem::path(req.executable), req.args,
                        bp2::process_environment(req.env), bp2::process_start_dir(req.cwd),
                        bp2::process_stdio{null_fd.get(), req.out_fd, req.out_fd},
                        ChildSetup{report_write.get()});
   null_fd.Close();
   report_write.Close();
+  if (pid < 0) return CannotStart("cannot start " + req.executable, ec.value());
   // The child's start time, then EOF once it has exec'd, or errno and pid
   // if it could not.
   struct {
@@ -274,10 +294,8 @@ Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
   }
   report_read.Close();
   if (ready == 0) {
-    pid_t stuck = proc.id();
-    proc.detach();
-    ::kill(stuck, SIGKILL);
-    ::waitpid(stuck, nullptr, 0);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
     return Unavailable("cannot start " + req.executable + ": it did not reach exec within 30s");
   }
   if (got == sizeof told) {
@@ -286,9 +304,7 @@ Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
   }
   if (start_ticks != nullptr) *start_ticks = told.ticks;
   if (ec) return CannotStart("cannot start " + req.executable, ec.value());
-  pid_t pid = proc.id();
-  proc.detach();  // the backend reaps it; Boost must not kill it on scope exit
-  return pid;
+  return pid;  // the caller reaps it
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Starting a process: the one place that includes Boost.Process (and Asio),
-// so the rest of the project builds without them.
+// Starting a process: the one place that includes Boost.Process, so the
+// rest of the project builds without it.
 #pragma once
 
 #include <sys/types.h>
