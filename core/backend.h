@@ -238,6 +238,18 @@ class Backend {
     return std::nullopt;
   }
 
+  // Waiting on the caller's thread, for an engine that waits on descriptors
+  // itself: a backend that can (the local one: its children's pidfds)
+  // stops waiting on a thread of its own and returns a descriptor that
+  // turns readable when it has work; the caller then calls Drive, which
+  // does it and sends its events from the caller's thread. Without the hop
+  // from the backend's thread to the caller's, an end reaches the engine
+  // sooner. -1 (the default): the backend keeps its threads. Until
+  // ReleaseWaiting, which the same caller calls once done.
+  virtual int TakeOverWaiting() { return -1; }
+  virtual void Drive() {}
+  virtual void ReleaseWaiting() {}
+
   // Where events go. Set once, before the first Submit.
   void SetEventSink(EventSink* sink) { sink_ = sink; }
 

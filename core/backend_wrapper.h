@@ -58,6 +58,9 @@ class BackendWrapper : public Backend, private EventSink {
               const std::function<bool(std::string_view)>& sink) override {
     return inner_->Logs(handle, replica, follow, sink);
   }
+  int TakeOverWaiting() override { return inner_->TakeOverWaiting(); }
+  void Drive() override { inner_->Drive(); }
+  void ReleaseWaiting() override { inner_->ReleaseWaiting(); }
 
  protected:
   Result<std::string> DoRender(const TaskSpec& spec) const override { return inner_->Render(spec); }

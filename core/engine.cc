@@ -1,5 +1,9 @@
 #include "core/engine.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -113,8 +117,31 @@ void Engine::OnTaskEvent(TaskEvent event) {
   {
     std::lock_guard<std::mutex> l(mu_);
     events_.push_back(std::move(event));
+    // From another thread (a watch's, a supervisor's): the loop may be
+    // waiting on the descriptors. Its own events it finds before it waits.
+    if (wake_fd_ >= 0 && std::this_thread::get_id() != run_thread_) {
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    }
   }
   cv_.notify_one();
+}
+
+void Engine::WaitDriven(TimePoint until) {
+  int wake_fd;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!events_.empty()) return;
+    wake_fd = wake_fd_;
+  }
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock_.Now()).count();
+  pollfd fds[2] = {{driven_fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
+  if (fds[1].revents & POLLIN) {
+    uint64_t n;
+    [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
+  }
+  if (fds[0].revents & POLLIN) backend_.Drive();
 }
 
 Result<std::string> Engine::Run(const RunRecord& run) {
@@ -129,6 +156,31 @@ Result<std::string> Engine::Run(const RunRecord& run) {
   cancels_seen_ = CancelRequests();
   backend_.SetEventSink(this);
   move_after_ = backend_.MoveAfter();
+  // Waiting on the backend's own descriptor needs the real clock (a
+  // virtual one moves only when waited on through it).
+  if (&clock_ == &RealClock()) {
+    int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    driven_fd_ = wake >= 0 ? backend_.TakeOverWaiting() : -1;
+    std::lock_guard<std::mutex> l(mu_);
+    run_thread_ = std::this_thread::get_id();
+    if (driven_fd_ >= 0) {
+      wake_fd_ = wake;
+    } else if (wake >= 0) {
+      ::close(wake);
+    }
+  }
+  // However Run ends, the backend waits on its own threads again.
+  struct GiveBack {
+    Engine* e;
+    ~GiveBack() {
+      if (e->driven_fd_ < 0) return;
+      e->backend_.ReleaseWaiting();
+      e->driven_fd_ = -1;
+      std::lock_guard<std::mutex> l(e->mu_);
+      ::close(e->wake_fd_);
+      e->wake_fd_ = -1;
+    }
+  } give_back{this};
   RETURN_IF_ERROR(Restore());
   Reindex();
 
@@ -164,8 +216,12 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     bool pending = done_ < slots_.size();
     if (!active && (!pending || stopping_)) break;
 
-    std::unique_lock<std::mutex> l(mu_);
-    clock_.WaitUntil(l, cv_, NextWake(), [this] { return !events_.empty(); });
+    if (driven_fd_ >= 0) {
+      WaitDriven(NextWake());
+    } else {
+      std::unique_lock<std::mutex> l(mu_);
+      clock_.WaitUntil(l, cv_, NextWake(), [this] { return !events_.empty(); });
+    }
   }
 
   // What never ran: cancelled by the user, or not started after a failure.

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/backend.h"
@@ -190,6 +191,10 @@ class Engine : public EventSink {
   PlacementRequest RequestFor(size_t i, const ResourceRequest& held) const;
   TimePoint NextWake();
   bool StopRequested();
+  // Waits until `until` or an event, on the backend's descriptor (driven_fd_)
+  // and wake_fd_, and does the backend's work (Backend::Drive) when its
+  // descriptor is ready.
+  void WaitDriven(TimePoint until);
 
   const Plan& plan_;
   Backend& backend_;
@@ -209,8 +214,14 @@ class Engine : public EventSink {
   TimePoint next_store_poll_{};
   std::optional<Duration> move_after_;  // Backend::MoveAfter
 
+  // On the real clock the engine waits on the backend's descriptor when the
+  // backend hands it over (Backend::TakeOverWaiting), and events from other
+  // threads wake it through wake_fd_; otherwise on cv_ through the clock.
+  int driven_fd_ = -1;
   std::mutex mu_;
   std::condition_variable cv_;
+  int wake_fd_ = -1;            // an eventfd, under mu_
+  std::thread::id run_thread_;  // Run's
   std::deque<TaskEvent> events_;
 };
 

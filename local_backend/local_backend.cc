@@ -165,6 +165,10 @@ class LocalBackend : public Backend {
     return out;
   }
 
+  int TakeOverWaiting() override { return supervisor_.TakeOver(); }
+  void Drive() override { supervisor_.Drive(); }
+  void ReleaseWaiting() override { supervisor_.GiveBack(); }
+
  protected:
   // From its slots: the capacity less what its live tasks hold (kept as
   // they start and end: the engine asks for every ready instance each turn).

@@ -8,11 +8,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "core/backend_wrapper.h"
+#include "core/engine.h"
 #include "core/process/proc.h"
+#include "core/spec_loader.h"
 #include "core/testing/event_recorder.h"
 
 namespace portflow {
@@ -307,6 +311,64 @@ TEST(LocalOptions, FromSettings) {
   EXPECT_EQ(o->kill_grace, std::chrono::seconds(2));
   EXPECT_FALSE(LocalOptionsFromSettings({{"cpus", "3"}}).ok());
   EXPECT_FALSE(LocalOptionsFromSettings({{"cpu", "lots"}}).ok());
+}
+
+// The local backend with the threads that drive it counted.
+class CountingDrives : public BackendWrapper {
+ public:
+  using BackendWrapper::BackendWrapper;
+  void Drive() override {
+    ++drives;
+    if (std::this_thread::get_id() != engine_thread) ++elsewhere;
+    BackendWrapper::Drive();
+  }
+  int drives = 0, elsewhere = 0;
+  std::thread::id engine_thread = std::this_thread::get_id();
+};
+
+// On the real clock the engine waits on the local backend's descriptor and
+// drives it on its own thread (Backend::TakeOverWaiting): ends reach it so,
+// and so does a gang's grace period running out (the supervisor's timer),
+// with nothing else to wake it.
+TEST(LocalBackendEngine, TheEngineDrivesTheBackendOnItsThread) {
+  std::string dir = ::testing::TempDir() + "local_engine_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  auto store = RunStore::Open(dir + "/state");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  LoadResult loaded = ParseWorkload(
+      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n  steps:\n"
+      "    - {name: ok, command: [\"true\"]}\n"
+      "    - {name: bad, command: [sh, -c, \"exit 3\"]}\n"
+      // Replica 1 fails; replica 0 ignores the SIGTERM that follows and is
+      // killed once the gang's grace (0.3 s here) has passed.
+      "    - name: gang\n      replicas: 2\n      command: [sh, -c, "
+      "\"if [ $RANK = 1 ]; then exit 5; fi; trap '' TERM; while :; do sleep 0.05; done\"]\n",
+      "e.yaml", dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.diagnostics.ToString();
+  auto plan = Plan::Build(std::move(*loaded.workload));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  LocalOptions o;
+  o.capacity = ResourceRequest{8000, 8LL << 30, 0};
+  o.kill_grace = std::chrono::milliseconds(300);
+  CountingDrives backend(NewLocalBackend(o));
+  RunRecord run{"run1", "e", "e.yaml", dir, "[]", "local", "Running", "", dir + "/run1", 1, 0, 1};
+  ASSERT_TRUE((*store)->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.keep_going = true;
+  Engine engine(*plan, backend, **store, RealClock(), opts);
+  auto state = engine.Run(run);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(*state, "Failed");
+  std::map<std::string, std::string> states;
+  auto instances = (*store)->ListInstances("run1");
+  ASSERT_TRUE(instances.ok());
+  for (const auto& i : *instances) states[i.name] = i.state;
+  EXPECT_EQ(states["ok"], "Succeeded");
+  EXPECT_EQ(states["bad"], "Failed");
+  EXPECT_EQ(states["gang"], "Failed");
+  EXPECT_GT(backend.drives, 0);
+  EXPECT_EQ(backend.elsewhere, 0) << "driven on the engine's thread only";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,9 +17,12 @@ namespace portflow {
 
 ProcessSupervisor::ProcessSupervisor(Clock& clock) : clock_(clock) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event wake{EPOLLIN, {.u64 = kWakeKey}};
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
+  epoll_event timer{EPOLLIN, {.u64 = kTimerKey}};
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &timer);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -28,9 +32,10 @@ ProcessSupervisor::~ProcessSupervisor() {
     stop_ = true;
   }
   Wake();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
   for (auto& [pid, c] : children_) ::close(c.pidfd);
   ::close(epoll_fd_);
+  ::close(timer_fd_);
   ::close(wake_fd_);
 }
 
@@ -96,66 +101,109 @@ void ProcessSupervisor::Wake() {
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }
 
+int ProcessSupervisor::TakeOver() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (driven_ || stop_) return -1;
+    driven_ = true;
+  }
+  Wake();
+  thread_.join();  // after the pass under way and its callbacks
+  return epoll_fd_;
+}
+
+void ProcessSupervisor::Drive() { Pass(0); }
+
+void ProcessSupervisor::GiveBack() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!driven_) return;
+  driven_ = false;
+  itimerspec off{};
+  ::timerfd_settime(timer_fd_, 0, &off, nullptr);
+  thread_ = std::thread([this] { Loop(); });
+}
+
 void ProcessSupervisor::Loop() {
+  while (true) {
+    int timeout_ms;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_ || driven_) return;
+      timeout_ms = TimeoutMsLocked();
+    }
+    Pass(timeout_ms);
+  }
+}
+
+int ProcessSupervisor::TimeoutMsLocked() const {
+  int timeout_ms = -1;
+  TimePoint now = clock_.Now();
+  for (const auto& [pid, c] : children_) {
+    if (c.kill_at == TimePoint::max()) continue;
+    // One past the deadline, so that the wake-up is never just before it.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.kill_at - now);
+    int ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30)) + 1;
+    timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+  }
+  return timeout_ms;
+}
+
+void ProcessSupervisor::Pass(int timeout_ms) {
   struct Ended {
     pid_t pid;
     std::optional<int> status;
     ExitFn on_exit;
   };
-  std::vector<epoll_event> ready(64);
-  while (true) {
-    int timeout_ms = -1;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (stop_) return;
-      TimePoint now = clock_.Now();
-      for (const auto& [pid, c] : children_) {
-        if (c.kill_at == TimePoint::max()) continue;
-        // One past the deadline, so that the wake-up is never just before it.
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.kill_at - now);
-        int ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30)) + 1;
-        timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+  epoll_event ready[64];
+  int n = ::epoll_wait(epoll_fd_, ready, 64, timeout_ms);
+  if (n < 0) n = 0;  // EINTR: looked at again on the next pass
+  std::vector<Ended> ended;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (int k = 0; k < n; ++k) {
+      if (ready[k].data.u64 == kWakeKey || ready[k].data.u64 == kTimerKey) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r =
+            ::read(ready[k].data.u64 == kWakeKey ? wake_fd_ : timer_fd_, &v, sizeof v);
+        continue;
       }
+      pid_t pid = static_cast<pid_t>(ready[k].data.u64);
+      auto it = children_.find(pid);
+      if (it == children_.end()) continue;  // forgotten
+      // Looked at without reaping: while the zombie holds its pid, the
+      // group id is no one else's, so the group can be killed safely.
+      siginfo_t info{};
+      int w = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+      if (w == 0 && info.si_pid == 0) continue;  // not ended after all
+      std::optional<int> status;
+      if (w == 0) {
+        ::kill(-pid, SIGKILL);  // what it left behind in its group goes with it
+        int s = 0;
+        if (::waitpid(pid, &s, WNOHANG) == pid) status = s;
+      }
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.pidfd, nullptr);
+      ::close(it->second.pidfd);
+      ended.push_back({pid, status, std::move(it->second.on_exit)});
+      children_.erase(it);
     }
-    int n = ::epoll_wait(epoll_fd_, ready.data(), static_cast<int>(ready.size()), timeout_ms);
-    if (n < 0 && errno != EINTR) return;
-    std::vector<Ended> ended;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (int k = 0; k < n; ++k) {
-        if (ready[k].data.u64 == kWakeKey) {
-          uint64_t v;
-          [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
-          continue;
-        }
-        pid_t pid = static_cast<pid_t>(ready[k].data.u64);
-        auto it = children_.find(pid);
-        if (it == children_.end()) continue;  // forgotten
-        // Looked at without reaping: while the zombie holds its pid, the
-        // group id is no one else's, so the group can be killed safely.
-        siginfo_t info{};
-        int w = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
-        if (w == 0 && info.si_pid == 0) continue;  // not ended after all
-        std::optional<int> status;
-        if (w == 0) {
-          ::kill(-pid, SIGKILL);  // what it left behind in its group goes with it
-          int s = 0;
-          if (::waitpid(pid, &s, WNOHANG) == pid) status = s;
-        }
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.pidfd, nullptr);
-        ::close(it->second.pidfd);
-        ended.push_back({pid, status, std::move(it->second.on_exit)});
-        children_.erase(it);
-      }
-      TimePoint now = clock_.Now();
-      for (auto& [pid, c] : children_) {
-        if (now < c.kill_at) continue;
-        ::kill(-pid, SIGKILL);
-        c.kill_at = TimePoint::max();
-      }
+    TimePoint now = clock_.Now();
+    for (auto& [pid, c] : children_) {
+      if (now < c.kill_at) continue;
+      ::kill(-pid, SIGKILL);
+      c.kill_at = TimePoint::max();
     }
-    for (Ended& e : ended) e.on_exit(e.pid, e.status);
+    if (driven_) {
+      // The owner waits on the epoll set only: the timer wakes it for the
+      // next kill due.
+      itimerspec at{};  // all zero: disarmed
+      if (int ms = TimeoutMsLocked(); ms >= 0) {
+        at.it_value.tv_sec = ms / 1000;
+        at.it_value.tv_nsec = static_cast<long>(ms % 1000) * 1000000;
+      }
+      ::timerfd_settime(timer_fd_, 0, &at, nullptr);
+    }
   }
+  for (Ended& e : ended) e.on_exit(e.pid, e.status);
 }
 
 }  // namespace portflow

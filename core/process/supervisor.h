@@ -3,6 +3,11 @@
 // watches the children through pidfds (one epoll set, which the threads
 // that start children add to directly) and reports each exit once.
 //
+// The thread can be handed over: an owner that waits on descriptors itself
+// (the engine's loop) takes the epoll set with TakeOver and calls Drive when
+// it turns readable, so that an exit reaches it without a hop through
+// another thread.
+//
 // pidfds, not SIGCHLD: only the children handed to Watch are waited for,
 // never other children of this process, and no signal handler races with
 // other libraries. A child is treated as the leader of a process group of
@@ -63,6 +68,18 @@ class ProcessSupervisor {
   // deadline. Nothing happens when `pid` is not watched.
   void StopWithGrace(pid_t pid, Duration grace);
 
+  // Stops the thread and returns a descriptor that turns readable when
+  // there is work: a child ended, a grace period ran out or began
+  // (StopWithGrace). The caller then
+  // calls Drive, which does that work and runs the on_exit callbacks on the
+  // caller's thread. Until GiveBack. The same descriptor each time; -1
+  // when it is taken already. Not from an on_exit callback.
+  int TakeOver();
+  // Never waits. Only the thread that took the supervisor over.
+  void Drive();
+  // Starts the thread again; Drive is not called from then on.
+  void GiveBack();
+
  private:
   struct Child {
     int pidfd = -1;
@@ -72,15 +89,23 @@ class ProcessSupervisor {
   };
 
   void Loop();
+  // One look at the epoll set, waiting up to `timeout_ms`: the exits it
+  // finds, the kills due, then (with no lock held) the callbacks.
+  void Pass(int timeout_ms);
+  // Until the first kill due, in ms, for epoll_wait (-1: none).
+  int TimeoutMsLocked() const;
   void Wake();
 
   Clock& clock_;
   std::mutex mu_;
   std::map<pid_t, Child> children_;
   bool stop_ = false;
+  bool driven_ = false;                               // handed over (TakeOver)
   static constexpr uint64_t kWakeKey = ~uint64_t{0};  // the wake-up's key in the epoll set
+  static constexpr uint64_t kTimerKey = kWakeKey - 1;
   int wake_fd_ = -1;
-  int epoll_fd_ = -1;  // the children's pidfds and wake_fd_
+  int timer_fd_ = -1;  // driven: readable when the first kill is due
+  int epoll_fd_ = -1;  // the children's pidfds, wake_fd_ and timer_fd_
   std::thread thread_;
 };
 

@@ -229,9 +229,6 @@ TEST(ProcessSupervisor, DestructionLeavesWatchedChildrenAlone) {
 }
 
 // Watch and Signal from several threads at once, each exit reported once.
-// The children start on this thread, before any of them can end: Boost's
-// SIGCHLD handling in SpawnProcess is process-wide state that ThreadSanitizer
-// reports when spawns on several threads overlap with an exit.
 TEST(ProcessSupervisor, WatchesFromManyThreads) {
   Exits exits;
   ProcessSupervisor supervisor;
@@ -254,6 +251,74 @@ TEST(ProcessSupervisor, WatchesFromManyThreads) {
     EXPECT_TRUE(WIFSIGNALED(*s) && WTERMSIG(*s) == SIGKILL) << *s;
     EXPECT_EQ(exits.Reports(pid), 1u);
   }
+}
+
+// Drives `supervisor` (taken over, its descriptor `fd`) until `pid`'s exit is
+// reported or 10 s pass.
+bool DriveUntil(ProcessSupervisor& supervisor, int fd, Exits& exits, pid_t pid) {
+  auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (exits.Reports(pid) > 0) return true;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1000) == 1) supervisor.Drive();
+  }
+  return exits.Reports(pid) > 0;
+}
+
+// Taken over, the supervisor reports exits on the thread that drives it,
+// when its descriptor says so; given back, on its own thread again.
+TEST(ProcessSupervisor, ATakenOverSupervisorReportsOnTheDrivingThread) {
+  ProcessSupervisor supervisor;
+  int fd = supervisor.TakeOver();
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(supervisor.TakeOver(), -1) << "taken already";
+  std::mutex mu;
+  std::map<pid_t, std::pair<std::thread::id, std::optional<int>>> seen;
+  Exits exits;
+  auto record = [&](pid_t pid, std::optional<int> status) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      seen[pid] = {std::this_thread::get_id(), status};
+    }
+    exits.Recorder()(pid, status);
+  };
+  pid_t pid = Spawn("exit 3");
+  ASSERT_TRUE(supervisor.Watch(pid, record).ok());
+  ASSERT_TRUE(DriveUntil(supervisor, fd, exits, pid));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(seen[pid].first, std::this_thread::get_id());
+    ASSERT_TRUE(seen[pid].second.has_value());
+    EXPECT_EQ(WEXITSTATUS(*seen[pid].second), 3);
+  }
+
+  supervisor.GiveBack();
+  pid_t again = Spawn("exit 4");
+  ASSERT_TRUE(supervisor.Watch(again, record).ok());
+  ASSERT_TRUE(exits.Wait(again)) << "reported without being driven";
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_NE(seen[again].first, std::this_thread::get_id());
+  EXPECT_EQ(WEXITSTATUS(*seen[again].second), 4);
+}
+
+// A grace period ends with SIGKILL when the supervisor is driven too: its
+// descriptor turns readable when the kill is due, with no child ending.
+TEST(ProcessSupervisor, ATakenOverSupervisorKillsWhenTheGraceEnds) {
+  ProcessSupervisor supervisor;
+  int fd = supervisor.TakeOver();
+  ASSERT_GE(fd, 0);
+  Exits exits;
+  Pipe out;
+  pid_t pid = Spawn("trap '' TERM; echo ready; while :; do sleep 0.05; done", out.write_end());
+  ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
+  ASSERT_EQ(out.ReadLine(), "ready");
+  auto start = std::chrono::steady_clock::now();
+  supervisor.StopWithGrace(pid, 300ms);
+  ASSERT_TRUE(DriveUntil(supervisor, fd, exits, pid));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+  std::optional<int> s = exits.StatusOf(pid);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*s) && WTERMSIG(*s) == SIGKILL) << *s;
 }
 
 }  // namespace
