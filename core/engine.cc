@@ -54,11 +54,11 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
   // Unsupported fields: field -> (reason, the steps that use it).
   std::map<std::string, std::pair<std::string, std::string>> unsupported;
   std::vector<std::string> fields;
-  std::vector<std::string> seen_steps;
+  std::vector<bool> seen_steps(plan.workload().steps.size());
   for (size_t i = 0; i < plan.instances().size(); ++i) {
     const Step& step = plan.StepOf(plan.instances()[i]);
-    if (std::find(seen_steps.begin(), seen_steps.end(), step.name) != seen_steps.end()) continue;
-    seen_steps.push_back(step.name);
+    if (seen_steps[plan.instances()[i].step]) continue;
+    seen_steps[plan.instances()[i].step] = true;
     ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
     ResourceRequest need = spec.resources * spec.replicas;
     // What the target itself refuses (no image, code too large to ship...).
@@ -208,6 +208,19 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     for (const TaskEvent& e : batch) RETURN_IF_ERROR(HandleEvent(e));
     RETURN_IF_ERROR(CheckTimers());
     RETURN_IF_ERROR(Admit());
+    // What the turn's own acts sent at once (a local start's Running) is
+    // written in the same transaction, not in a turn of its own; an end
+    // among it may free capacity, so the next turn then comes at once.
+    bool again = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      batch.clear();
+      batch.swap(events_);
+    }
+    for (const TaskEvent& e : batch) {
+      RETURN_IF_ERROR(HandleEvent(e));
+      again = again || IsTerminal(e.state);
+    }
     RETURN_IF_ERROR(store_.Commit());
     RETURN_IF_ERROR(store_failure_);
     if (observer_) observer_->OnTick();
@@ -215,6 +228,7 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     bool active = !active_.empty();
     bool pending = done_ < slots_.size();
     if (!active && (!pending || stopping_)) break;
+    if (again) continue;
 
     if (driven_fd_ >= 0) {
       WaitDriven(NextWake());

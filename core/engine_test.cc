@@ -294,6 +294,21 @@ TEST_F(EngineTest, GivesUpAfterTheLimitAndSkipsDependents) {
   EXPECT_EQ(InstanceState("b"), "Skipped");
 }
 
+// An attempt that ends inside its own Submit (here: no runtime) opens what
+// needs it at once: the turn that saw the end inside Submit is followed by
+// another without a wait (the tick is an hour here).
+TEST_F(EngineTest, AnEndInsideSubmitStartsWhatNeedsItWithoutAWait) {
+  Load(
+      "    - {name: a, command: [x]}\n"
+      "    - {name: b, needs: [a], command: [x]}\n");
+  EngineOptions opts;
+  opts.tick = std::chrono::hours(1);
+  TimePoint start = clock_.Now();
+  EXPECT_EQ(RunIt(opts), "Succeeded");
+  EXPECT_THAT(Submitted(), ElementsAre("a#1", "b#1"));
+  EXPECT_LT(clock_.Now() - start, std::chrono::seconds(1));
+}
+
 TEST_F(EngineTest, TimeoutStopsGracefullyThenForces) {
   Load("    - {name: a, timeout: 5s, command: [x]}\n");
   backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, {}, /*hang=*/true}});

@@ -75,6 +75,7 @@ Result<Plan> Plan::Build(Workload w) {
 
   plan.by_step_.resize(steps.size());
   plan.needs_.resize(steps.size());
+  for (const Step& step : steps) plan.any_outputs_ = plan.any_outputs_ || !step.outputs.empty();
   for (size_t si : order) {
     const Step& s = steps[si];
     std::vector<size_t> deps;
@@ -180,9 +181,12 @@ Result<TaskSpec> Plan::MakeTask(size_t index, int attempt, const TaskContext& ct
   // them (a cluster mounts exactly these). In workload order.
   // By index, so that it costs what the step comes after, not the whole
   // workload (a trace of 100,000 steps).
+  // With no outputs anywhere there is nothing to find (a long chain would
+  // walk every step before each one).
   std::vector<size_t> before;
   std::unordered_set<size_t> seen;
-  std::vector<size_t> todo = needs_[inst.step];
+  std::vector<size_t> todo;
+  if (any_outputs_) todo = needs_[inst.step];
   while (!todo.empty()) {
     size_t n = todo.back();
     todo.pop_back();

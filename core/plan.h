@@ -55,6 +55,7 @@ class Plan {
   std::vector<Instance> instances_;  // topological order
   std::vector<std::vector<size_t>> by_step_;
   std::vector<std::vector<size_t>> needs_;  // by step: the steps it names in needs
+  bool any_outputs_ = false;                // a step declares outputs: tasks get inputs
 };
 
 // "<root>/<step>/<output>[/<matrix_dir>]"
