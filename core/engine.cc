@@ -117,9 +117,9 @@ void Engine::OnTaskEvent(TaskEvent event) {
   {
     std::lock_guard<std::mutex> l(mu_);
     events_.push_back(std::move(event));
-    // From another thread (a watch's, a supervisor's): the loop may be
-    // waiting on the descriptors. Its own events it finds before it waits.
-    if (wake_fd_ >= 0 && std::this_thread::get_id() != run_thread_) {
+    // Only while the loop waits on the descriptors: otherwise it finds the
+    // event before it waits (and a wake-up left over would cost a turn).
+    if (waiting_) {
       uint64_t one = 1;
       [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
     }
@@ -133,10 +133,15 @@ void Engine::WaitDriven(TimePoint until) {
     std::lock_guard<std::mutex> l(mu_);
     if (!events_.empty()) return;
     wake_fd = wake_fd_;
+    waiting_ = true;
   }
   auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock_.Now()).count();
   pollfd fds[2] = {{driven_fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
   ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    waiting_ = false;
+  }
   if (fds[1].revents & POLLIN) {
     uint64_t n;
     [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
@@ -162,7 +167,6 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     driven_fd_ = wake >= 0 ? backend_.TakeOverWaiting() : -1;
     std::lock_guard<std::mutex> l(mu_);
-    run_thread_ = std::this_thread::get_id();
     if (driven_fd_ >= 0) {
       wake_fd_ = wake;
     } else if (wake >= 0) {

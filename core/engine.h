@@ -11,7 +11,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/backend.h"
@@ -220,8 +219,8 @@ class Engine : public EventSink {
   int driven_fd_ = -1;
   std::mutex mu_;
   std::condition_variable cv_;
-  int wake_fd_ = -1;            // an eventfd, under mu_
-  std::thread::id run_thread_;  // Run's
+  int wake_fd_ = -1;      // an eventfd, under mu_
+  bool waiting_ = false;  // WaitDriven is in poll() (under mu_)
   std::deque<TaskEvent> events_;
 };
 

@@ -6,9 +6,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -339,10 +341,11 @@ TEST(LocalBackendEngine, TheEngineDrivesTheBackendOnItsThread) {
       "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n  steps:\n"
       "    - {name: ok, command: [\"true\"]}\n"
       "    - {name: bad, command: [sh, -c, \"exit 3\"]}\n"
-      // Replica 1 fails; replica 0 ignores the SIGTERM that follows and is
-      // killed once the gang's grace (0.3 s here) has passed.
+      // Replica 1 fails once replica 0 ignores SIGTERM; replica 0 is then
+      // killed when the gang's grace (0.3 s here) has passed.
       "    - name: gang\n      replicas: 2\n      command: [sh, -c, "
-      "\"if [ $RANK = 1 ]; then exit 5; fi; trap '' TERM; while :; do sleep 0.05; done\"]\n",
+      "\"if [ $RANK = 1 ]; then while [ ! -e ready ]; do sleep 0.01; done; exit 5; fi; "
+      "trap '' TERM; touch ready; while :; do sleep 0.05; done\"]\n",
       "e.yaml", dir);
   ASSERT_TRUE(loaded.ok()) << loaded.diagnostics.ToString();
   auto plan = Plan::Build(std::move(*loaded.workload));
@@ -356,9 +359,30 @@ TEST(LocalBackendEngine, TheEngineDrivesTheBackendOnItsThread) {
   EngineOptions opts;
   opts.keep_going = true;
   Engine engine(*plan, backend, **store, RealClock(), opts);
+  // Should the grace never end, the run is cancelled (twice: forced) after
+  // 30 s, and fails the test instead of hanging it.
+  ResetCancelRequests();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ended = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> l(mu);
+    if (cv.wait_for(l, std::chrono::seconds(30), [&] { return ended; })) return;
+    RequestCancel();
+    RequestCancel();
+  });
+  auto start = std::chrono::steady_clock::now();
   auto state = engine.Run(run);
+  auto took = std::chrono::steady_clock::now() - start;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    ended = true;
+  }
+  cv.notify_all();
+  watchdog.join();
   ASSERT_TRUE(state.ok()) << state.status().ToString();
   EXPECT_EQ(*state, "Failed");
+  EXPECT_GE(took, std::chrono::milliseconds(300)) << "the gang's grace";
   std::map<std::string, std::string> states;
   auto instances = (*store)->ListInstances("run1");
   ASSERT_TRUE(instances.ok());

@@ -102,8 +102,18 @@ struct ChildSetup {
   std::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
     SendStartTicks(OwnStartTicks());
     if (::setpgid(0, 0) != 0) return {errno, std::system_category()};
-    // A parent that waits for signals with sigwait() blocks them; the task
-    // must not inherit that, or SIGTERM would never reach it.
+    // The parent blocked every signal around the vfork, so that no handler
+    // of its runs here in its memory. One sent to its process group before
+    // the setpgid above is pending: it takes its default action (the task
+    // was one of the group when it came), not the parent's handler.
+    sigset_t pending;
+    if (::sigpending(&pending) == 0) {
+      for (int sig = 1; sig < NSIG; ++sig) {
+        if (sigismember(&pending, sig) == 1) ::signal(sig, SIG_DFL);
+      }
+    }
+    // Nor may the task inherit the mask (a parent that waits for signals
+    // with sigwait() blocks them too), or SIGTERM would never reach it.
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -224,6 +234,17 @@ Status CannotStart(const std::string& what, int error) {
 
 Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks);
 
+// Every signal blocked on this thread while it lives, as it was after.
+struct SignalsBlocked {
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  }
+  ~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+  sigset_t old;
+};
+
 // A descriptor closed however its scope ends (an allocation that throws
 // included): one left open would make a shortage of descriptors last.
 class OwnedFd {
@@ -255,6 +276,13 @@ Result<pid_t> SpawnProcess(const SpawnRequest& req, int64_t* start_ticks) {
 namespace {
 
 Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
+  // One spawn at a time in this process: the report pipe's write end must
+  // reach its own child only. A spawn on another thread in between hands
+  // its child a copy, kept until that child closes it before exec; under
+  // ThreadSanitizer, where the launcher forks, a child that never gets to
+  // exec (see below) would keep it, and this spawn would wait in vain.
+  static std::mutex spawn_mu;
+  std::lock_guard<std::mutex> one_at_a_time(spawn_mu);
   bp2::error_code ec;
   OwnedFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (null_fd.get() < 0)
@@ -263,11 +291,18 @@ Result<pid_t> Spawn(const SpawnRequest& req, int64_t* start_ticks) {
   if (::pipe2(report, O_CLOEXEC) != 0)
     return CannotStart("cannot start " + req.executable + ": pipe", errno);
   OwnedFd report_read(report[0]), report_write(report[1]);
-  PidLauncher launcher;
-  pid_t pid = launcher(ec, bp2::filesystem::path(req.executable), req.args,
-                       bp2::process_environment(req.env), bp2::process_start_dir(req.cwd),
-                       bp2::process_stdio{null_fd.get(), req.out_fd, req.out_fd},
-                       ChildSetup{report_write.get()});
+  // No handler of this process's may run in the child, which shares its
+  // memory until exec (a Ctrl-C there would count twice): every signal is
+  // blocked around the vfork, as posix_spawn does; the child sets its own.
+  pid_t pid;
+  {
+    SignalsBlocked blocked;
+    PidLauncher launcher;
+    pid = launcher(ec, bp2::filesystem::path(req.executable), req.args,
+                   bp2::process_environment(req.env), bp2::process_start_dir(req.cwd),
+                   bp2::process_stdio{null_fd.get(), req.out_fd, req.out_fd},
+                   ChildSetup{report_write.get()});
+  }
   null_fd.Close();
   report_write.Close();
   if (pid < 0) return CannotStart("cannot start " + req.executable, ec.value());

@@ -104,7 +104,8 @@ void ProcessSupervisor::Wake() {
 int ProcessSupervisor::TakeOver() {
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (driven_ || stop_) return -1;
+    // Without its epoll set or timer it cannot be driven: it keeps its thread.
+    if (driven_ || stop_ || epoll_fd_ < 0 || timer_fd_ < 0) return -1;
     driven_ = true;
   }
   Wake();
@@ -112,7 +113,7 @@ int ProcessSupervisor::TakeOver() {
   return epoll_fd_;
 }
 
-void ProcessSupervisor::Drive() { Pass(0); }
+void ProcessSupervisor::Drive() { (void)Pass(0); }
 
 void ProcessSupervisor::GiveBack() {
   std::lock_guard<std::mutex> l(mu_);
@@ -131,7 +132,7 @@ void ProcessSupervisor::Loop() {
       if (stop_ || driven_) return;
       timeout_ms = TimeoutMsLocked();
     }
-    Pass(timeout_ms);
+    if (!Pass(timeout_ms)) return;  // the epoll set is broken: nothing more to wait on
   }
 }
 
@@ -148,7 +149,7 @@ int ProcessSupervisor::TimeoutMsLocked() const {
   return timeout_ms;
 }
 
-void ProcessSupervisor::Pass(int timeout_ms) {
+bool ProcessSupervisor::Pass(int timeout_ms) {
   struct Ended {
     pid_t pid;
     std::optional<int> status;
@@ -156,7 +157,8 @@ void ProcessSupervisor::Pass(int timeout_ms) {
   };
   epoll_event ready[64];
   int n = ::epoll_wait(epoll_fd_, ready, 64, timeout_ms);
-  if (n < 0) n = 0;  // EINTR: looked at again on the next pass
+  if (n < 0 && errno != EINTR) return false;
+  if (n < 0) n = 0;  // looked at again on the next pass
   std::vector<Ended> ended;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -204,6 +206,7 @@ void ProcessSupervisor::Pass(int timeout_ms) {
     }
   }
   for (Ended& e : ended) e.on_exit(e.pid, e.status);
+  return true;
 }
 
 }  // namespace portflow

@@ -73,7 +73,8 @@ class ProcessSupervisor {
   // (StopWithGrace). The caller then
   // calls Drive, which does that work and runs the on_exit callbacks on the
   // caller's thread. Until GiveBack. The same descriptor each time; -1
-  // when it is taken already. Not from an on_exit callback.
+  // when it is taken already or cannot be driven (its descriptors could
+  // not be made). Not from an on_exit callback.
   int TakeOver();
   // Never waits. Only the thread that took the supervisor over.
   void Drive();
@@ -90,8 +91,9 @@ class ProcessSupervisor {
 
   void Loop();
   // One look at the epoll set, waiting up to `timeout_ms`: the exits it
-  // finds, the kills due, then (with no lock held) the callbacks.
-  void Pass(int timeout_ms);
+  // finds, the kills due, then (with no lock held) the callbacks. False
+  // when the epoll set cannot be waited on.
+  bool Pass(int timeout_ms);
   // Until the first kill due, in ms, for epoll_wait (-1: none).
   int TimeoutMsLocked() const;
   void Wake();
