@@ -514,6 +514,10 @@ Status CloudBackend::Tick() {
     }
     if (changed) SaveLedger();
     for (const OnNode& o : on_nodes) {
+      // A node that joined between this look's list of nodes and its list
+      // of pods (its pod bound at once) has no price or room known here:
+      // the next look prices its pod, from the pod's start all the same.
+      if (!group_of.count(o.node)) continue;
       auto& pods_of = usage_[o.key];
       if (pods_of.count(o.pod)) continue;
       double price = 0;
