@@ -1,6 +1,12 @@
+// The engine, in order: the cancel counter and Preflight (what no target
+// placement could ever run); the loop (Engine::Run: one transaction a turn,
+// the queued events, timers, admissions) and a resumed run's Restore; the
+// slots' phases and indexes; admission (Admit, AfterSubmit); what each
+// event does (HandleEvent, Fail, CancelActive); the placement questions
+// (RequestFor, Ask); and the store's writes (Finish, SetState, Record,
+// SaveAttempt). Timers, moves and the wait are in engine_timers.cc.
 #include "core/engine.h"
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -56,9 +62,10 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
   std::vector<std::string> fields;
   std::vector<bool> seen_steps(plan.workload().steps.size());
   for (size_t i = 0; i < plan.instances().size(); ++i) {
-    const Step& step = plan.StepOf(plan.instances()[i]);
-    if (seen_steps[plan.instances()[i].step]) continue;
-    seen_steps[plan.instances()[i].step] = true;
+    const Instance& inst = plan.instances()[i];
+    if (seen_steps[inst.step]) continue;
+    seen_steps[inst.step] = true;
+    const Step& step = plan.StepOf(inst);
     ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
     ResourceRequest need = spec.resources * spec.replicas;
     // What the target itself refuses (no image, code too large to ship...).
@@ -127,28 +134,6 @@ void Engine::OnTaskEvent(TaskEvent event) {
   cv_.notify_one();
 }
 
-void Engine::WaitDriven(TimePoint until) {
-  int wake_fd;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!events_.empty()) return;
-    wake_fd = wake_fd_;
-    waiting_ = true;
-  }
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock_.Now()).count();
-  pollfd fds[2] = {{driven_fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-  ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    waiting_ = false;
-  }
-  if (fds[1].revents & POLLIN) {
-    uint64_t n;
-    [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
-  }
-  if (fds[0].revents & POLLIN) backend_.Drive();
-}
-
 Result<std::string> Engine::Run(const RunRecord& run) {
   run_ = run;
   slots_.assign(plan_.instances().size(), Slot{});
@@ -204,27 +189,15 @@ Result<std::string> Engine::Run(const RunRecord& run) {
       CancelActive(force);
       if (observer_) observer_->OnCancelling(force);
     }
-    std::deque<TaskEvent> batch;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      batch.swap(events_);
-    }
-    for (const TaskEvent& e : batch) RETURN_IF_ERROR(HandleEvent(e));
+    bool ended = false;
+    RETURN_IF_ERROR(HandleQueued(&ended));
     RETURN_IF_ERROR(CheckTimers());
     RETURN_IF_ERROR(Admit());
     // What the turn's own acts sent at once (a local start's Running) is
     // written in the same transaction, not in a turn of its own; an end
     // among it may free capacity, so the next turn then comes at once.
     bool again = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      batch.clear();
-      batch.swap(events_);
-    }
-    for (const TaskEvent& e : batch) {
-      RETURN_IF_ERROR(HandleEvent(e));
-      again = again || IsTerminal(e.state);
-    }
+    RETURN_IF_ERROR(HandleQueued(&again));
     RETURN_IF_ERROR(store_.Commit());
     RETURN_IF_ERROR(store_failure_);
     if (observer_) observer_->OnTick();
@@ -232,14 +205,7 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     bool active = !active_.empty();
     bool pending = done_ < slots_.size();
     if (!active && (!pending || stopping_)) break;
-    if (again) continue;
-
-    if (driven_fd_ >= 0) {
-      WaitDriven(NextWake());
-    } else {
-      std::unique_lock<std::mutex> l(mu_);
-      clock_.WaitUntil(l, cv_, NextWake(), [this] { return !events_.empty(); });
-    }
+    if (!again) Wait();
   }
 
   // What never ran: cancelled by the user, or not started after a failure.
@@ -254,6 +220,19 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     if (s.state != "Succeeded") state = user_cancel_ ? "Cancelled" : "Failed";
   }
   return state;
+}
+
+Status Engine::HandleQueued(bool* ended) {
+  std::deque<TaskEvent> batch;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    batch.swap(events_);
+  }
+  for (const TaskEvent& e : batch) {
+    RETURN_IF_ERROR(HandleEvent(e));
+    *ended = *ended || IsTerminal(e.state);
+  }
+  return OkStatus();
 }
 
 bool Engine::StopRequested() {

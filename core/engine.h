@@ -190,10 +190,12 @@ class Engine : public EventSink {
   PlacementRequest RequestFor(size_t i, const ResourceRequest& held) const;
   TimePoint NextWake();
   bool StopRequested();
-  // Waits until `until` or an event, on the backend's descriptor (driven_fd_)
-  // and wake_fd_, and does the backend's work (Backend::Drive) when its
-  // descriptor is ready.
-  void WaitDriven(TimePoint until);
+  // Handles the events queued so far; `ended` is set when one is an end.
+  Status HandleQueued(bool* ended);
+  // Waits until NextWake or an event: on cv_ through the clock, or, when the
+  // backend handed its waiting over, on its descriptor (driven_fd_) and
+  // wake_fd_, doing the backend's work (Backend::Drive) when it is ready.
+  void Wait();
 
   const Plan& plan_;
   Backend& backend_;
@@ -220,7 +222,7 @@ class Engine : public EventSink {
   std::mutex mu_;
   std::condition_variable cv_;
   int wake_fd_ = -1;      // an eventfd, under mu_
-  bool waiting_ = false;  // WaitDriven is in poll() (under mu_)
+  bool waiting_ = false;  // Wait is in poll() (under mu_)
   std::deque<TaskEvent> events_;
 };
 

@@ -1,7 +1,10 @@
 // The engine's timers and moves: what a turn checks by time (deadlines,
 // kill times, backoffs, through a time-ordered set), the moves of attempts
-// that waited past MoveAfter (asked once per kind), and when the engine
-// next wakes. The rest of the engine is in engine.cc.
+// that waited past MoveAfter (asked once per kind), when the engine next
+// wakes and the wait until then. The rest of the engine is in engine.cc.
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "core/engine.h"
@@ -174,6 +177,33 @@ TimePoint Engine::NextWake() {
     if (at > now) wake = std::min(wake, at);
   }
   return wake;
+}
+
+void Engine::Wait() {
+  TimePoint until = NextWake();
+  int wake_fd;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    if (driven_fd_ < 0) {
+      clock_.WaitUntil(l, cv_, until, [this] { return !events_.empty(); });
+      return;
+    }
+    if (!events_.empty()) return;
+    wake_fd = wake_fd_;
+    waiting_ = true;
+  }
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock_.Now()).count();
+  pollfd fds[2] = {{driven_fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    waiting_ = false;
+  }
+  if (fds[1].revents & POLLIN) {
+    uint64_t n;
+    [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
+  }
+  if (fds[0].revents & POLLIN) backend_.Drive();
 }
 
 }  // namespace portflow

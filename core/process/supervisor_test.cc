@@ -57,6 +57,9 @@ pid_t Spawn(const std::string& script, int out = -1) {
   return pid.ok() ? *pid : -1;
 }
 
+// A child that says "ready" once it ignores SIGTERM, and runs until killed.
+constexpr char kIgnoresSigterm[] = "trap '' TERM; echo ready; while :; do sleep 0.05; done";
+
 // True once process `pid` (any process, not only a child) is gone, within 10 s.
 bool Gone(pid_t pid) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -154,7 +157,7 @@ TEST(ProcessSupervisor, StopWithGraceKillsAfterTheGraceNotBefore) {
   Exits exits;
   ProcessSupervisor supervisor;
   Pipe out;
-  pid_t pid = Spawn("trap '' TERM; echo ready; while :; do sleep 0.05; done", out.write_end());
+  pid_t pid = Spawn(kIgnoresSigterm, out.write_end());
   ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
   ASSERT_EQ(out.ReadLine(), "ready");
   auto start = std::chrono::steady_clock::now();
@@ -309,7 +312,7 @@ TEST(ProcessSupervisor, ATakenOverSupervisorKillsWhenTheGraceEnds) {
   ASSERT_GE(fd, 0);
   Exits exits;
   Pipe out;
-  pid_t pid = Spawn("trap '' TERM; echo ready; while :; do sleep 0.05; done", out.write_end());
+  pid_t pid = Spawn(kIgnoresSigterm, out.write_end());
   ASSERT_TRUE(supervisor.Watch(pid, exits.Recorder()).ok());
   ASSERT_EQ(out.ReadLine(), "ready");
   auto start = std::chrono::steady_clock::now();
