@@ -6,15 +6,26 @@
 
 namespace portflow {
 
-Result<std::string> Backend::Render(const TaskSpec& spec) const {
+namespace {
+Status CheckShape(const TaskSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument(spec.instance + ": empty command");
   if (spec.replicas < 1) return InvalidArgument(spec.instance + ": replicas must be at least 1");
+  return OkStatus();
+}
+}  // namespace
+
+Result<std::string> Backend::Render(const TaskSpec& spec) const {
+  RETURN_IF_ERROR(CheckShape(spec));
   return DoRender(spec);
 }
 
+Status Backend::Check(const TaskSpec& spec) const {
+  RETURN_IF_ERROR(CheckShape(spec));
+  return DoCheck(spec);
+}
+
 Result<TaskHandle> Backend::Submit(const TaskSpec& spec) {
-  if (spec.argv.empty()) return InvalidArgument(spec.instance + ": empty command");
-  if (spec.replicas < 1) return InvalidArgument(spec.instance + ": replicas must be at least 1");
+  RETURN_IF_ERROR(CheckShape(spec));
   if (!sink_) return FailedPrecondition("Submit before SetEventSink");
   return DoSubmit(spec);
 }

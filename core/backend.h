@@ -182,6 +182,9 @@ class Backend {
   // and cwd of each replica for processes; manifests for clusters). Pure: no
   // side effects, same output for the same input.
   Result<std::string> Render(const TaskSpec& spec) const;
+  // Whether Render (and so Submit) would refuse `spec`, without building the
+  // document: Preflight asks it of every step.
+  Status Check(const TaskSpec& spec) const;
 
   // Starts one attempt. Idempotent per spec.Key(): submitting the same key
   // again returns the existing handle and starts nothing. InvalidArgument for
@@ -258,6 +261,7 @@ class Backend {
 
  protected:
   virtual Result<std::string> DoRender(const TaskSpec& spec) const = 0;
+  virtual Status DoCheck(const TaskSpec& spec) const { return DoRender(spec).status(); }
   virtual Result<TaskHandle> DoSubmit(const TaskSpec& spec) = 0;
   virtual Placement DoPlace(const PlacementRequest& request) = 0;
   // For the default Logs(): replica `replica`'s log file of `handle`, or

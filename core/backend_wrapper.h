@@ -64,6 +64,7 @@ class BackendWrapper : public Backend, private EventSink {
 
  protected:
   Result<std::string> DoRender(const TaskSpec& spec) const override { return inner_->Render(spec); }
+  Status DoCheck(const TaskSpec& spec) const override { return inner_->Check(spec); }
   Result<TaskHandle> DoSubmit(const TaskSpec& spec) override { return inner_->Submit(spec); }
   Placement DoPlace(const PlacementRequest& request) override { return inner_->Place(request); }
   // Each event of the inner backend; the default passes it on unchanged.

@@ -69,8 +69,8 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
     ASSIGN_OR_RETURN(TaskSpec spec, plan.MakeTask(i, 1, ctx));
     ResourceRequest need = spec.resources * spec.replicas;
     // What the target itself refuses (no image, code too large to ship...).
-    if (auto rendered = backend.Render(spec); !rendered.ok()) {
-      std::string why = rendered.status().message();
+    if (Status refused = backend.Check(spec); !refused.ok()) {
+      std::string why = refused.message();
       bool named = why.rfind("step " + step.name + " ", 0) == 0;
       problems += (named ? "" : "step \"" + step.name + "\": ") + why + "\n";
       continue;
@@ -170,7 +170,14 @@ Result<std::string> Engine::Run(const RunRecord& run) {
       e->wake_fd_ = -1;
     }
   } give_back{this};
-  RETURN_IF_ERROR(Restore());
+  // What Restore writes (each instance's Waiting row, on a fresh run) lands
+  // in one transaction, the backend's Recover outside it.
+  RETURN_IF_ERROR(store_.Begin());
+  Status restored = Restore();
+  Status committed = store_.Commit();
+  RETURN_IF_ERROR(restored);
+  RETURN_IF_ERROR(committed);
+  RETURN_IF_ERROR(store_failure_);
   Reindex();
 
   while (true) {
@@ -291,7 +298,7 @@ Status Engine::Restore() {
     open.push_back(h);
   }
   if (!open.empty() || !attempts.empty()) {
-    ASSIGN_OR_RETURN(auto recovered, backend_.Recover(run_.id, open));
+    ASSIGN_OR_RETURN(auto recovered, Outside([&] { return backend_.Recover(run_.id, open); }));
     for (const RecoveredTask& t : recovered) {
       auto a = by_key.find(t.handle.key);
       if (a == by_key.end()) continue;

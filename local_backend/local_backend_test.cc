@@ -1,9 +1,11 @@
 #include "local_backend/local_backend.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -277,6 +279,58 @@ TEST_F(LocalBackendTest, OutputsStartEmptyOnEachAttempt) {
   ASSERT_TRUE(backend_->Submit(t).ok());
   ASSERT_TRUE(events_.WaitTerminal(t.Key()).has_value());
   EXPECT_EQ(ReadFile(t.outputs[0].path + "/count"), "0\n");
+}
+
+// The inode of the unnamed file this process holds open in `dir` (a log
+// file made ahead), or 0 when it holds none. With `hold`, a descriptor of
+// its own is kept in *hold, so that the inode cannot be freed and reused.
+ino_t SpareLogInode(const std::string& dir, int* hold = nullptr) {
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (target.rfind(dir + "/#", 0) != 0 || target.find("(deleted)") == std::string::npos) continue;
+    struct stat st {};
+    if (::stat(fd.path().c_str(), &st) != 0) continue;
+    if (hold) *hold = ::open(fd.path().c_str(), O_RDONLY | O_CLOEXEC);
+    return st.st_ino;
+  }
+  return 0;
+}
+
+ino_t InodeOf(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Each spawn leaves an unnamed log file made ahead in the logs directory;
+// the next task's log is that file, named; a name already taken (a log
+// left from before) is opened and emptied instead, and the file made ahead
+// waits for the next name.
+TEST_F(LocalBackendTest, TheNextLogFileIsMadeAheadAndNamedAtTheSpawn) {
+  TaskSpec a = Spec("a", {"/bin/sh", "-c", "echo A"});
+  std::string logs = dir_ + "/run/logs";
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
+  int held = -1;
+  ino_t ahead = SpareLogInode(logs, &held);
+  ASSERT_NE(ahead, 0u) << "no log file made ahead in " << logs;
+
+  TaskSpec b = Spec("b", {"/bin/sh", "-c", "echo B"});
+  std::ofstream(LogPath(b.run_dir, "b", 1, 0)) << "left from before\n";
+  ASSERT_TRUE(backend_->Submit(b).ok());
+  ASSERT_TRUE(events_.WaitTerminal(b.Key()).has_value());
+  EXPECT_EQ(ReadFile(LogPath(b.run_dir, "b", 1, 0)), "B\n");
+  EXPECT_EQ(SpareLogInode(logs), ahead);
+
+  TaskSpec c = Spec("c", {"/bin/sh", "-c", "echo C"});
+  ASSERT_TRUE(backend_->Submit(c).ok());
+  ASSERT_TRUE(events_.WaitTerminal(c.Key()).has_value());
+  EXPECT_EQ(InodeOf(LogPath(c.run_dir, "c", 1, 0)), ahead);
+  EXPECT_EQ(ReadFile(LogPath(c.run_dir, "c", 1, 0)), "C\n");
+  EXPECT_EQ(ReadFile(LogPath(a.run_dir, "a", 1, 0)), "A\n");
+  EXPECT_NE(SpareLogInode(logs), 0u);
+  EXPECT_NE(SpareLogInode(logs), ahead);
+  ::close(held);
 }
 
 TEST_F(LocalBackendTest, RecoverStopsWhatADeadEngineLeft) {
