@@ -79,9 +79,11 @@ void Backend::Emit(TaskEvent event) const {
   if (sink_) sink_->OnTaskEvent(std::move(event));
 }
 
+std::string LogDir(const std::string& run_dir) { return run_dir + "/logs"; }
+
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica) {
-  return run_dir + "/logs/" + instance + ".attempt-" + std::to_string(attempt) + ".replica-" +
+  return LogDir(run_dir) + "/" + instance + ".attempt-" + std::to_string(attempt) + ".replica-" +
          std::to_string(replica) + ".log";
 }
 

@@ -284,6 +284,8 @@ class Backend {
 // task itself on ext4 (see bench/README.md).
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica);
+// That folder: RUN_DIR/logs.
+std::string LogDir(const std::string& run_dir);
 
 // Copies the file at `path` to `sink` from its start; with `follow`, goes on
 // reading what is appended (every 100 ms of `clock`) until `ended()` says

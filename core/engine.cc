@@ -44,7 +44,7 @@ void NoteInLog(const std::string& run_dir, const std::string& instance, int atte
                const std::string& why) {
   std::string path = LogPath(run_dir, instance, attempt, 0);
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::filesystem::create_directories(LogDir(run_dir), ec);
   std::ofstream(path, std::ios::app) << "portflow: " << why << "\n";
 }
 

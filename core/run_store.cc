@@ -184,11 +184,14 @@ bool RunStore::HasColumn(const std::string& table, const std::string& column) {
   return found;
 }
 
-Status RunStore::Begin() { return depth_++ == 0 ? Exec("BEGIN IMMEDIATE") : OkStatus(); }
+// Both prepared once (the engine begins and commits a few times a task).
+Status RunStore::Begin() {
+  return depth_++ == 0 ? Stmt(db_, cache_, "BEGIN IMMEDIATE").Run() : OkStatus();
+}
 
 Status RunStore::Commit() {
   if (depth_ == 0) return FailedPrecondition("run store: Commit without Begin");
-  return --depth_ == 0 ? Exec("COMMIT") : OkStatus();
+  return --depth_ == 0 ? Stmt(db_, cache_, "COMMIT").Run() : OkStatus();
 }
 
 Status RunStore::CreateRun(const RunRecord& r) {

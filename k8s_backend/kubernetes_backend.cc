@@ -353,9 +353,7 @@ class KubernetesBackend : public Backend {
     a->need = spec.resources * spec.replicas;
     a->job = k8s::JobName(spec);
     std::error_code ec;
-    std::filesystem::create_directories(
-        std::filesystem::path(LogPath(spec.run_dir, spec.instance, spec.attempt, 0)).parent_path(),
-        ec);
+    std::filesystem::create_directories(LogDir(spec.run_dir), ec);
     // Watch first, so that nothing the Job does is missed.
     RETURN_IF_ERROR(WatchRun(spec.run_id));
     {

@@ -338,7 +338,7 @@ class LocalBackend : public Backend {
     for (int r = 0; r < spec.replicas && failed.ok(); ++r) {
       std::string log = LogPath(spec.run_dir, spec.instance, spec.attempt, r);
       logs.push_back(log);
-      int fd = log_files_.Open(LogDir(spec), log);
+      int fd = log_files_.Open(LogDir(spec.run_dir), log);
       if (fd < 0) {
         failed = FromErrno("cannot open " + log, errno, StatusCode::kInternal);
         break;
@@ -399,7 +399,7 @@ class LocalBackend : public Backend {
     l.unlock();
     Emit({spec.Key(), TaskState::kRunning, clock_.Now(), std::nullopt, "",
           std::to_string(spec.replicas) + " process(es) started"});
-    log_files_.MakeSpare(LogDir(spec));  // while the child runs
+    log_files_.MakeSpare(LogDir(spec.run_dir));  // while the child runs
     return task->handle;
   }
 
@@ -492,13 +492,9 @@ class LocalBackend : public Backend {
     return FindExecutable(spec.argv[0], path, spec.workdir);
   }
 
-  static std::string LogDir(const TaskSpec& spec) {
-    return fs::path(LogPath(spec.run_dir, spec.instance, spec.attempt, 0)).parent_path();
-  }
-
   static Status PrepareDirs(const TaskSpec& spec) {
     std::error_code ec;
-    std::string logdir = LogDir(spec);
+    std::string logdir = LogDir(spec.run_dir);
     fs::create_directories(logdir, ec);
     if (ec) return Internal("cannot create " + logdir + ": " + ec.message());
     for (const ArtifactBinding& o : spec.outputs) {
