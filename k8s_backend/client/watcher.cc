@@ -132,7 +132,10 @@ bool Watcher::List() {
     const json meta = list.value("metadata", json::object());
     if (version.empty()) version = meta.value("resourceVersion", "");
     next = meta.value("continue", "");
-    for (const json& item : list["items"]) now[Name(item)] = item;
+    for (json& item : list["items"]) {
+      std::string name = Name(item);  // first: json's operator= takes its argument by value
+      now[name] = std::move(item);
+    }
   } while (!next.empty() && !Stopping());
   if (Stopping()) return false;
   // What changed since the last view: new, changed, and gone.
@@ -140,13 +143,13 @@ bool Watcher::List() {
   for (const auto& [name, object] : known_) {
     if (!now.count(name)) gone.push_back(name);
   }
-  for (const std::string& name : gone) Deliver("DELETED", known_[name]);
-  for (const auto& [name, object] : now) {
+  for (const std::string& name : gone) Deliver("DELETED", std::move(known_[name]));
+  for (auto& [name, object] : now) {
     auto it = known_.find(name);
     if (it == known_.end()) {
-      Deliver("ADDED", object);
+      Deliver("ADDED", std::move(object));
     } else if (Version(it->second) != Version(object)) {
-      Deliver("MODIFIED", object);
+      Deliver("MODIFIED", std::move(object));
     }
   }
   version_ = version;
@@ -161,15 +164,16 @@ bool Watcher::List() {
   return true;
 }
 
-void Watcher::Deliver(const std::string& type, const json& object) {
+void Watcher::Deliver(const std::string& type, json object) {
+  std::string name = Name(object);
   PORTFLOW_LOG(LogLevel::kTrace, "watch",
-               type + " " + options_.path.substr(options_.path.rfind('/') + 1) + "/" +
-                   Name(object) + " at resourceVersion " + Version(object));
-  handler_(type, object);  // first: `object` may be the entry erased below
+               type + " " + options_.path.substr(options_.path.rfind('/') + 1) + "/" + name +
+                   " at resourceVersion " + Version(object));
+  handler_(type, object);
   if (type == "DELETED") {
-    known_.erase(Name(object));
+    known_.erase(name);
   } else {
-    known_[Name(object)] = object;
+    known_[name] = std::move(object);
   }
 }
 
@@ -184,12 +188,15 @@ void Watcher::WatchOnce() {
     if (Stopping()) return false;
     answered = answered || !data.empty();  // (empty calls are the transport's progress ticks)
     buffer.append(data);
-    for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
-      json event = json::parse(buffer.substr(0, nl), nullptr, false);
-      buffer.erase(0, nl + 1);
+    // Each whole line is an event, parsed in place; what is left of a line
+    // waits for the rest.
+    size_t start = 0;
+    for (size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
+      json event = json::parse(buffer.begin() + start, buffer.begin() + nl, nullptr, false);
       if (!event.is_object()) continue;
       std::string type = event.value("type", "");
-      const json object = event.value("object", json::object());
+      auto found = event.find("object");
+      json object = found != event.end() ? std::move(*found) : json::object();
       if (type == "ERROR") {
         // 410 Gone: the version is too old; anything else: start over too.
         gone = true;
@@ -197,8 +204,10 @@ void Watcher::WatchOnce() {
       }
       std::string rv = Version(object);
       if (!rv.empty()) version_ = rv;
-      if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") Deliver(type, object);
+      if (type == "ADDED" || type == "MODIFIED" || type == "DELETED")
+        Deliver(type, std::move(object));
     }
+    buffer.erase(0, start);
     return true;
   };
   StreamStop stop;

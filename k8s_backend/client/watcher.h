@@ -54,7 +54,8 @@ class Watcher {
   void Loop();
   bool List();       // false when it failed
   void WatchOnce();  // until the stream ends
-  void Deliver(const std::string& type, const nlohmann::json& object);
+  // Hands `object` to the handler, then keeps it (moved, not copied).
+  void Deliver(const std::string& type, nlohmann::json object);
   std::string Query(bool watch) const;
   bool Stopping();
   void Pause(Duration d);
