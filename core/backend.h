@@ -182,8 +182,10 @@ class Backend {
   // and cwd of each replica for processes; manifests for clusters). Pure: no
   // side effects, same output for the same input.
   Result<std::string> Render(const TaskSpec& spec) const;
-  // Whether Render (and so Submit) would refuse `spec`, without building the
-  // document: Preflight asks it of every step.
+  // Whether Render would refuse `spec` (what the target can never take: no
+  // image, code too large to ship), without building the document:
+  // Preflight asks it of every step. Submit may still refuse what only an
+  // attempt shows (an executable missing on this machine).
   Status Check(const TaskSpec& spec) const;
 
   // Starts one attempt. Idempotent per spec.Key(): submitting the same key

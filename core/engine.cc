@@ -170,14 +170,20 @@ Result<std::string> Engine::Run(const RunRecord& run) {
       e->wake_fd_ = -1;
     }
   } give_back{this};
+  // However Run ends (an error, an exception), no transaction is left open:
+  // what the caller records next (the run Failed) must land.
+  struct EndTransaction {
+    RunStore& store;
+    ~EndTransaction() { store.Abandon(); }
+  } end_transaction{store_};
   // What Restore writes (each instance's Waiting row, on a fresh run) lands
   // in one transaction, the backend's Recover outside it.
   RETURN_IF_ERROR(store_.Begin());
   Status restored = Restore();
   Status committed = store_.Commit();
+  RETURN_IF_ERROR(store_failure_);  // first: it is why a commit failed after it
   RETURN_IF_ERROR(restored);
   RETURN_IF_ERROR(committed);
-  RETURN_IF_ERROR(store_failure_);
   Reindex();
 
   while (true) {
@@ -205,8 +211,9 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     // among it may free capacity, so the next turn then comes at once.
     bool again = false;
     RETURN_IF_ERROR(HandleQueued(&again));
-    RETURN_IF_ERROR(store_.Commit());
-    RETURN_IF_ERROR(store_failure_);
+    Status committed = store_.Commit();
+    RETURN_IF_ERROR(store_failure_);  // first: it is why a commit failed after it
+    RETURN_IF_ERROR(committed);
     if (observer_) observer_->OnTick();
 
     bool active = !active_.empty();

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "core/spec_loader.h"
 #include "core/testing/fake_backend.h"
@@ -233,6 +234,42 @@ class WitnessBackend : public FakeBackend {
  private:
   std::string dir_;
 };
+
+// A backend that throws from inside a turn, in its second Place (as a bug
+// would), with the turn's transaction open.
+class ThrowingBackend : public FakeBackend {
+ public:
+  using FakeBackend::FakeBackend;
+
+ protected:
+  Placement DoPlace(const PlacementRequest& request) override {
+    if (++places_seen_ == 2) throw std::runtime_error("a bug in Place");
+    return FakeBackend::DoPlace(request);
+  }
+
+ private:
+  int places_seen_ = 0;
+};
+
+// An exception out of a turn leaves no transaction open: what the caller
+// records next (the run Failed, as `portflow run` does) lands, and another
+// connection sees it.
+TEST_F(EngineTest, AnExceptionOutOfATurnLeavesNoTransactionOpen) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
+  ThrowingBackend backend(clock_);
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  Engine engine(*plan_, backend, *store_, clock_, {});
+  EXPECT_THROW((void)engine.Run(run), std::runtime_error);
+  run.state = "Failed";
+  ASSERT_TRUE(store_->UpdateRun(run).ok());
+  auto other = RunStore::Open(dir_);
+  ASSERT_TRUE(other.ok());
+  auto seen = (*other)->GetRun("run1");
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->state, "Failed");
+}
 
 // A turn's writes are one transaction, but what comes before a Submit is
 // committed before it: the attempt about to be submitted is on record.

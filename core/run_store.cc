@@ -186,12 +186,20 @@ bool RunStore::HasColumn(const std::string& table, const std::string& column) {
 
 // Both prepared once (the engine begins and commits a few times a task).
 Status RunStore::Begin() {
-  return depth_++ == 0 ? Stmt(db_, cache_, "BEGIN IMMEDIATE").Run() : OkStatus();
+  if (depth_ == 0) RETURN_IF_ERROR(Stmt(db_, cache_, "BEGIN IMMEDIATE").Run());
+  ++depth_;
+  return OkStatus();
 }
 
 Status RunStore::Commit() {
   if (depth_ == 0) return FailedPrecondition("run store: Commit without Begin");
   return --depth_ == 0 ? Stmt(db_, cache_, "COMMIT").Run() : OkStatus();
+}
+
+void RunStore::Abandon() {
+  depth_ = 0;
+  // Also one whose COMMIT failed: SQLite keeps it open.
+  if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
 }
 
 Status RunStore::CreateRun(const RunRecord& r) {

@@ -115,9 +115,12 @@ class RunStore {
   Result<std::vector<EventRecord>> ListEvents(const std::string& run_id, int64_t after_seq = 0);
 
   // Several writes as one transaction. Nested calls join the outermost one,
-  // which alone commits.
+  // which alone commits; a Begin that failed opened nothing.
   Status Begin();
   Status Commit();
+  // Rolls back the transaction open, if any (a caller unwinding from an
+  // error), so that later writes land on their own.
+  void Abandon();
 
  private:
   RunStore(sqlite3* db, std::string dir) : db_(db), dir_(std::move(dir)) {}

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "core/log.h"
 #include "core/process/proc.h"
@@ -76,13 +78,18 @@ int FreePort() {
 }
 
 // Log files made ahead. Creating a file allocates an inode, which on some
-// file systems costs 20 to 150 us (ext4 without a journal skips every
-// recently deleted inode of the group, one lookup each), on the path from
-// one task's end to the next one's start. So after each spawn, while the
-// child runs, an unnamed file (O_TMPFILE) is made in the logs directory,
-// and the next spawn there names it (linkat: about 9 us). A file system
-// without O_TMPFILE, or a name already taken, gets a plain open instead. The
-// unnamed file costs one descriptor, and vanishes with the process.
+// file systems costs 20 to 450 us (ext4 without a journal steps over every
+// inode of the group deleted in the last minutes, one lookup each), on the
+// path from one task's end to the next one's start. So after each spawn,
+// while the child runs, an unnamed file (O_TMPFILE) is made in the logs
+// folder, and the next spawn there names it (linkat: about 9 us), then
+// opens it by that name, so that the task's output names its real path
+// (/proc/PID/fd/1, lsof), and stamps it: its times are the task's, not the
+// moment it was made. A name already taken (a log left from before) is
+// opened and emptied as before, the unnamed file kept for the next name.
+// Where O_TMPFILE or the naming fails otherwise (no /proc, a file system
+// without it), files are made at the spawn from then on. The unnamed file
+// costs one descriptor and vanishes with the process.
 class LogFiles {
  public:
   ~LogFiles() { Drop(); }
@@ -94,11 +101,19 @@ class LogFiles {
     if (spare_ >= 0 && dir == dir_) {
       std::string self = "/proc/self/fd/" + std::to_string(spare_);
       if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
-        int fd = spare_;
-        spare_ = -1;
+        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0) {
+          Drop();
+        } else {
+          fd = std::exchange(spare_, -1);  // (renamed or removed since) the unnamed one
+        }
+        ::futimens(fd, nullptr);
         return fd;
       }
-      if (errno != EEXIST) Drop();  // kept for the next name otherwise
+      if (errno != EEXIST) {
+        Drop();
+        made_ahead_ = false;
+      }
     }
     return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   }
@@ -106,9 +121,10 @@ class LogFiles {
   // Makes the next file ahead, in `dir` (after a spawn).
   void MakeSpare(const std::string& dir) {
     std::lock_guard<std::mutex> l(mu_);
-    if (spare_ >= 0 && dir == dir_) return;
+    if (!made_ahead_ || (spare_ >= 0 && dir == dir_)) return;
     Drop();
     spare_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
+    if (spare_ < 0) made_ahead_ = false;
     dir_ = dir;
   }
 
@@ -120,6 +136,7 @@ class LogFiles {
   std::mutex mu_;
   std::string dir_;
   int spare_ = -1;
+  bool made_ahead_ = true;  // false once making or naming one failed
 };
 
 std::string Join(const std::vector<int>& v) {

@@ -281,56 +281,80 @@ TEST_F(LocalBackendTest, OutputsStartEmptyOnEachAttempt) {
   EXPECT_EQ(ReadFile(t.outputs[0].path + "/count"), "0\n");
 }
 
-// The inode of the unnamed file this process holds open in `dir` (a log
-// file made ahead), or 0 when it holds none. With `hold`, a descriptor of
-// its own is kept in *hold, so that the inode cannot be freed and reused.
-ino_t SpareLogInode(const std::string& dir, int* hold = nullptr) {
-  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+// The unnamed files this process holds open in `dir` (log files made
+// ahead), as descriptor -> inode, but descriptor `skip`.
+std::map<int, ino_t> SpareLogs(const std::string& dir, int skip = -1) {
+  std::map<int, ino_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = std::stoi(entry.path().filename().string());
     std::error_code ec;
-    std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
-    if (target.rfind(dir + "/#", 0) != 0 || target.find("(deleted)") == std::string::npos) continue;
+    std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (fd == skip || target.rfind(dir + "/#", 0) != 0 ||
+        target.find("(deleted)") == std::string::npos)
+      continue;
     struct stat st {};
-    if (::stat(fd.path().c_str(), &st) != 0) continue;
-    if (hold) *hold = ::open(fd.path().c_str(), O_RDONLY | O_CLOEXEC);
-    return st.st_ino;
+    if (::stat(entry.path().c_str(), &st) == 0) out[fd] = st.st_ino;
   }
-  return 0;
+  return out;
 }
 
-ino_t InodeOf(const std::string& path) {
+struct stat StatOf(const std::string& path) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+  ::stat(path.c_str(), &st);
+  return st;
 }
 
-// Each spawn leaves an unnamed log file made ahead in the logs directory;
-// the next task's log is that file, named; a name already taken (a log
-// left from before) is opened and emptied instead, and the file made ahead
-// waits for the next name.
+// Each spawn leaves an unnamed log file made ahead in the logs folder; the
+// next task's log is that file, named, opened by its name (the task's
+// output shows its real path) and stamped with the time it was named; a
+// name already taken (a log left from before) is opened and emptied
+// instead, and the file made ahead waits for the next name.
 TEST_F(LocalBackendTest, TheNextLogFileIsMadeAheadAndNamedAtTheSpawn) {
-  TaskSpec a = Spec("a", {"/bin/sh", "-c", "echo A"});
+  int probe = ::open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (probe < 0) GTEST_SKIP() << "no unnamed files (O_TMPFILE) in " << dir_;
+  ::close(probe);
   std::string logs = dir_ + "/run/logs";
+  TaskSpec a = Spec("a", {"/bin/sh", "-c", "echo A"});
   ASSERT_TRUE(backend_->Submit(a).ok());
   ASSERT_TRUE(events_.WaitTerminal(a.Key()).has_value());
-  int held = -1;
-  ino_t ahead = SpareLogInode(logs, &held);
-  ASSERT_NE(ahead, 0u) << "no log file made ahead in " << logs;
+  std::map<int, ino_t> spares = SpareLogs(logs);
+  ASSERT_EQ(spares.size(), 1u) << "no one log file made ahead in " << logs;
+  ino_t ahead = spares.begin()->second;
+  // Held, so that the inode cannot be freed and its number reused.
+  int held = ::open(("/proc/self/fd/" + std::to_string(spares.begin()->first)).c_str(),
+                    O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(held, 0);
 
   TaskSpec b = Spec("b", {"/bin/sh", "-c", "echo B"});
   std::ofstream(LogPath(b.run_dir, "b", 1, 0)) << "left from before\n";
   ASSERT_TRUE(backend_->Submit(b).ok());
   ASSERT_TRUE(events_.WaitTerminal(b.Key()).has_value());
   EXPECT_EQ(ReadFile(LogPath(b.run_dir, "b", 1, 0)), "B\n");
-  EXPECT_EQ(SpareLogInode(logs), ahead);
+  EXPECT_EQ(SpareLogs(logs, held).size(), 1u);
+  EXPECT_EQ(SpareLogs(logs, held).begin()->second, ahead);
 
-  TaskSpec c = Spec("c", {"/bin/sh", "-c", "echo C"});
+  std::string c_log = LogPath(dir_ + "/run", "c", 1, 0);
+  TaskSpec c = Spec("c", {"/bin/sh", "-c", "readlink /proc/self/fd/1"});
   ASSERT_TRUE(backend_->Submit(c).ok());
   ASSERT_TRUE(events_.WaitTerminal(c.Key()).has_value());
-  EXPECT_EQ(InodeOf(LogPath(c.run_dir, "c", 1, 0)), ahead);
-  EXPECT_EQ(ReadFile(LogPath(c.run_dir, "c", 1, 0)), "C\n");
+  EXPECT_EQ(StatOf(c_log).st_ino, ahead);
+  EXPECT_EQ(ReadFile(c_log), std::filesystem::canonical(c_log).string() + "\n");
   EXPECT_EQ(ReadFile(LogPath(a.run_dir, "a", 1, 0)), "A\n");
-  EXPECT_NE(SpareLogInode(logs), 0u);
-  EXPECT_NE(SpareLogInode(logs), ahead);
   ::close(held);
+
+  // A task that prints nothing: its log's time is when it started, not
+  // when the file was made (after c's spawn).
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  timespec before{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &before);
+  TaskSpec d = Spec("d", {"/bin/true"});
+  ASSERT_TRUE(backend_->Submit(d).ok());
+  ASSERT_TRUE(events_.WaitTerminal(d.Key()).has_value());
+  struct stat st = StatOf(LogPath(d.run_dir, "d", 1, 0));
+  EXPECT_GE(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+            before.tv_sec * 1000000000LL + before.tv_nsec);
+  EXPECT_EQ(st.st_size, 0);
+  EXPECT_EQ(SpareLogs(logs).size(), 1u);
 }
 
 TEST_F(LocalBackendTest, RecoverStopsWhatADeadEngineLeft) {
