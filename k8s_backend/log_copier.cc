@@ -1,5 +1,9 @@
 #include "k8s_backend/log_copier.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -34,29 +38,53 @@ void LogCopier::Stop() {
   cv_.wait(l, [this] { return running_ == 0; });
 }
 
-uint64_t LogCopier::PartOf(const std::string& file, const std::string& pod) {
-  const std::string mark = file + ".pod";
-  uint64_t base = 0;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto known = parts_.find(file);
-    if (known == parts_.end()) {
-      std::ifstream in(mark);
-      std::string held;
-      uint64_t offset = 0;
-      if (in >> held >> offset) known = parts_.emplace(file, std::pair{held, offset}).first;
-    }
-    if (known != parts_.end() && known->second.first != pod) {
-      std::error_code ec;
-      uint64_t size = std::filesystem::file_size(file, ec);
-      known->second.second = ec ? 0 : size;  // after the replaced pod's log
-    }
-    auto& part = parts_[file];
-    part.first = pod;
-    base = part.second;
+LogCopier::~LogCopier() {
+  Stop();
+  for (const auto& [dir, fd] : journals_)
+    if (fd >= 0) ::close(fd);
+}
+
+bool LogCopier::ReadJournal(const std::string& dir) {
+  std::ifstream in(dir + "/" + kPartsJournal);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) return !line.empty();  // a last line with no end, torn by a crash
+    size_t tab1 = line.find('\t');
+    size_t tab2 = tab1 == std::string::npos ? tab1 : line.find('\t', tab1 + 1);
+    if (tab2 == std::string::npos) continue;
+    uint64_t offset = 0;
+    const char* end = line.data() + line.size();
+    auto [at, ec] = std::from_chars(line.data() + tab2 + 1, end, offset);
+    if (ec != std::errc() || at != end) continue;
+    parts_[dir + "/" + line.substr(0, tab1)] = {line.substr(tab1 + 1, tab2 - tab1 - 1), offset};
   }
-  std::ofstream(mark, std::ios::trunc) << pod << " " << base << "\n";
-  return base;
+  return false;
+}
+
+uint64_t LogCopier::PartOf(const std::string& file, const std::string& pod) {
+  size_t slash = file.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
+  std::lock_guard<std::mutex> l(mu_);
+  auto journal = journals_.find(dir);
+  if (journal == journals_.end()) {
+    bool torn = ReadJournal(dir);
+    int fd = ::open((dir + "/" + kPartsJournal).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                    0644);
+    if (fd >= 0 && torn) (void)!::write(fd, "\n", 1);  // the next line starts on its own
+    journal = journals_.emplace(dir, fd).first;
+  }
+  auto known = parts_.find(file);
+  if (known != parts_.end() && known->second.first != pod) {
+    std::error_code ec;
+    uint64_t size = std::filesystem::file_size(file, ec);
+    known->second.second = ec ? 0 : size;  // after the replaced pod's log
+  }
+  auto& part = parts_[file];
+  part.first = pod;
+  std::string line =
+      file.substr(slash + 1) + "\t" + pod + "\t" + std::to_string(part.second) + "\n";
+  if (journal->second >= 0) (void)!::write(journal->second, line.data(), line.size());
+  return part.second;
 }
 
 void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::string& pod,

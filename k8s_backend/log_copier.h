@@ -15,10 +15,13 @@
 
 namespace portflow::k8s {
 
+// In a folder of logs, which pod's log each file ends with.
+inline constexpr char kPartsJournal[] = ".log-parts";
+
 class LogCopier {
  public:
   explicit LogCopier(Clock& clock) : clock_(clock) {}
-  ~LogCopier() { Stop(); }
+  ~LogCopier();
 
   // Copies the log of pod `pod` (API path `pod_path`, ".../pods/NAME") to
   // `file`: followed while the pod runs (from the top again if the stream
@@ -27,10 +30,10 @@ class LogCopier {
   // node's kubelet never closes it), and the log read whole. `ended` says
   // whether the pod has ended or is gone; `done` runs on the copy's thread
   // when it is over. A file holds its pods' logs one after another: a pod
-  // that replaces another (after a preemption) appends, and FILE.pod says
-  // which pod's log ends the file and where it starts, so that a portflow
-  // restarted meanwhile appends too. `client` may be null (nothing can be
-  // read: done still runs). False, with nothing started, after Stop().
+  // that replaces another (after a preemption) appends, and the folder's
+  // journal (kPartsJournal) says which pod's log ends the file and where it
+  // starts, so that a portflow restarted meanwhile appends too. `client` may be null (nothing can
+  // be read: done still runs). False, with nothing started, after Stop().
   bool Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
              const std::string& file, std::function<bool()> ended, std::function<void()> done);
 
@@ -41,8 +44,14 @@ class LogCopier {
  private:
   void Copy(ApiClient* client, const std::string& pod_path, const std::string& pod,
             const std::string& file, const std::function<bool()>& ended);
-  // Where `pod`'s part of `file` starts, recorded in FILE.pod.
+  // Where `pod`'s part of `file` starts, appended to the journal of its
+  // folder as a line "FILE\tPOD\tOFFSET" (one write a copy, not a file of
+  // its own: on a file system that has just deleted many, each new file is
+  // costly); the last line of a file is the one that counts.
   uint64_t PartOf(const std::string& file, const std::string& pod);
+  // What the journal of `dir` says, into parts_ (under mu_); true when its
+  // last line has no end (torn by a crash: not read).
+  bool ReadJournal(const std::string& dir);
 
   Clock& clock_;
   std::mutex mu_;
@@ -52,6 +61,7 @@ class LogCopier {
   std::set<StreamStop*> streams_;
   // file -> (the pod whose log ends it, where that log starts)
   std::map<std::string, std::pair<std::string, uint64_t>> parts_;
+  std::map<std::string, int> journals_;  // folder -> its journal, open to append
 };
 
 }  // namespace portflow::k8s

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/log.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
@@ -29,10 +33,21 @@ class ApiClientTest : public ::testing::Test {
     fake::ClusterOptions o;
     o.nodes = 1;
     cluster_ = std::move(fake::FakeCluster::Create(o, RealClock()).value());
-    ASSERT_TRUE(cluster_->Serve(0).ok());
+    // Which connection each request came on.
+    ASSERT_TRUE(cluster_
+                    ->Serve(0,
+                            [this](const fake::HttpRequest& r, int, std::chrono::microseconds) {
+                              std::lock_guard<std::mutex> l(mu_);
+                              peers_[r.target] = r.peer;
+                            })
+                    .ok());
     ClusterAccess access = fake::ServedAccess(*cluster_);
     client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
                                           std::make_shared<Credentials>(access, clock_), clock_);
+  }
+  std::string PeerOf(const std::string& target) {
+    std::lock_guard<std::mutex> l(mu_);
+    return peers_[target];
   }
   void TearDown() override { cluster_->StopServing(); }
 
@@ -42,6 +57,8 @@ class ApiClientTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  std::mutex mu_;
+  std::map<std::string, std::string> peers_;  // request target -> client address:port
   std::unique_ptr<fake::FakeCluster> cluster_;
   std::unique_ptr<ApiClient> client_;
 };
@@ -185,6 +202,59 @@ TEST_F(ApiClientTest, StreamsAWatch) {
   json event = json::parse(seen.substr(0, seen.find('\n')));
   EXPECT_EQ(event["type"], "ADDED");
   EXPECT_EQ(event["object"]["metadata"]["name"], "w");
+}
+
+// A stream keeps its connection for the next one (no new TLS handshake
+// each), and a Stop still shuts the stream at once on a kept connection,
+// but not the connection kept once the stream has ended.
+TEST_F(ApiClientTest, StreamsKeepTheirConnectionAndStopAtOnceOnIt) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  auto all = [](std::string_view) { return true; };
+  StreamStop first;
+  ASSERT_EQ(client_->Stream({"GET", cms + "?limit=1", ""}, all, &first)->status, 200);
+  first.Stop();  // after its end: the kept connection is not its to shut
+  StreamStop second;
+  ASSERT_EQ(client_->Stream({"GET", cms + "?limit=2", ""}, all, &second)->status, 200);
+  EXPECT_FALSE(PeerOf(cms + "?limit=1").empty());
+  EXPECT_EQ(PeerOf(cms + "?limit=2"), PeerOf(cms + "?limit=1"));
+
+  // A quiet watch on that connection, stopped from another thread 100 ms
+  // after a progress tick a while in (the next tick would come a second
+  // later): the socket is shut, and the stream ends at once.
+  std::string rv = json::parse(Get(cms)->body)["metadata"]["resourceVersion"];
+  std::string watch = cms + "?watch=true&resourceVersion=" + rv;
+  StreamStop third;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ticked = false;
+  std::chrono::steady_clock::time_point stopped_at;
+  std::thread stopper([&] {
+    std::unique_lock<std::mutex> l(mu);
+    if (!cv.wait_for(l, std::chrono::seconds(10), [&] { return ticked; })) return;
+    l.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stopped_at = std::chrono::steady_clock::now();
+    third.Stop();
+  });
+  auto begun = std::chrono::steady_clock::now();
+  auto r = client_->Stream(
+      {"GET", watch, ""},
+      [&](std::string_view data) {
+        if (data.empty() &&
+            std::chrono::steady_clock::now() - begun > std::chrono::milliseconds(300)) {
+          std::lock_guard<std::mutex> l(mu);
+          ticked = true;
+          cv.notify_all();
+        }
+        return true;
+      },
+      &third);
+  auto ended = std::chrono::steady_clock::now();
+  stopper.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(PeerOf(watch), PeerOf(cms + "?limit=1"));
+  ASSERT_NE(stopped_at, std::chrono::steady_clock::time_point());
+  EXPECT_LT(ended - stopped_at, std::chrono::milliseconds(500));
 }
 
 TEST(ApiClient, NoServerIsUnavailableAfterRetries) {

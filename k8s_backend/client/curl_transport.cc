@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -26,6 +27,36 @@ struct HeaderList {
   void Add(const std::string& h) { list = curl_slist_append(list, h.c_str()); }
 };
 
+// A handle of the pool. A stream's handle keeps one connection alive for
+// the next stream, as calls' handles do: the socket is what StreamStop
+// shuts, so it is followed from its opening to its close, which may come
+// in a later transfer or at the handle's cleanup (the connection keeps the
+// callbacks it was opened with).
+struct Handle {
+  CURL* curl = curl_easy_init();
+  int fd = -1;                 // the kept connection's socket (streams' handles)
+  StreamStop* stop = nullptr;  // the stream in flight
+  Handle() = default;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() {
+    if (curl) curl_easy_cleanup(curl);  // may close the connection: OnSocketClose
+  }
+};
+
+int OnSocketOpen(void* user, curl_socket_t fd, curlsocktype) {
+  auto* h = static_cast<Handle*>(user);
+  h->fd = static_cast<int>(fd);
+  if (h->stop) h->stop->SetSocket(h->fd);
+  return CURL_SOCKOPT_OK;
+}
+int OnSocketClose(void* user, curl_socket_t fd) {
+  auto* h = static_cast<Handle*>(user);
+  if (h->fd == static_cast<int>(fd)) h->fd = -1;
+  if (h->stop) h->stop->ClearSocket(static_cast<int>(fd));  // first: not a reused number
+  return ::close(fd);
+}
+
 struct Exchange {
   ApiResponse* response;
   const std::function<bool(std::string_view)>* on_data;  // streams only
@@ -33,20 +64,6 @@ struct Exchange {
   StreamStop* stop = nullptr;
   CURL* handle = nullptr;
 };
-
-// A stream gets a connection of its own (watches hold theirs for minutes
-// anyway), so its socket is known from creation to close and StreamStop can
-// shut it; curl tells both ends through these.
-int OnSocketOpen(void* user, curl_socket_t fd, curlsocktype) {
-  auto* x = static_cast<Exchange*>(user);
-  if (x->stop) x->stop->SetSocket(static_cast<int>(fd));
-  return CURL_SOCKOPT_OK;
-}
-int OnSocketClose(void* user, curl_socket_t fd) {
-  auto* x = static_cast<Exchange*>(user);
-  if (x->stop) x->stop->ClearSocket(static_cast<int>(fd));  // first: not a reused number
-  return ::close(fd);
-}
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* x = static_cast<Exchange*>(user);
@@ -132,9 +149,6 @@ class CurlTransport : public Transport {
       curl_url_cleanup(u);
     }
   }
-  ~CurlTransport() override {
-    for (CURL* h : idle_) curl_easy_cleanup(h);
-  }
 
   Result<ApiResponse> Send(const ApiRequest& request, const Credential& credential) override {
     return Perform(request, credential, nullptr);
@@ -151,24 +165,28 @@ class CurlTransport : public Transport {
   }
 
  private:
-  // Handles are pooled: each keeps its connections alive for the next call.
-  CURL* Take() {
+  // Handles are pooled: each keeps its connection alive for the next call.
+  // Those of streams that can be stopped are a pool of their own, whose
+  // sockets are followed.
+  std::unique_ptr<Handle> Take(bool stoppable) {
     std::lock_guard<std::mutex> l(mu_);
-    if (idle_.empty()) return curl_easy_init();
-    CURL* h = idle_.back();
-    idle_.pop_back();
+    auto& pool = idle_[stoppable ? 1 : 0];
+    if (pool.empty()) return std::make_unique<Handle>();
+    std::unique_ptr<Handle> h = std::move(pool.back());
+    pool.pop_back();
     return h;
   }
-  void Give(CURL* h) {
+  void Give(std::unique_ptr<Handle> h, bool stoppable) {
     std::lock_guard<std::mutex> l(mu_);
-    idle_.push_back(h);
+    idle_[stoppable ? 1 : 0].push_back(std::move(h));
   }
 
   Result<ApiResponse> Perform(const ApiRequest& request, const Credential& credential,
                               const std::function<bool(std::string_view)>* on_data,
                               StreamStop* stop = nullptr) {
     if (stop && stop->stopped()) return ApiResponse{200};
-    CURL* h = Take();
+    std::unique_ptr<Handle> handle = Take(stop != nullptr);
+    CURL* h = handle->curl;
     if (!h) return Internal("libcurl could not make a handle");
     curl_easy_reset(h);  // options only: live connections stay
     ApiResponse response;
@@ -206,12 +224,15 @@ class CurlTransport : public Transport {
     curl_easy_setopt(h, CURLOPT_TIMEOUT, on_data ? 0L : kCallTimeoutSeconds);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     if (stop) {
-      curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-      curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+      // One connection a handle, so that its socket is the one in use: a
+      // kept one is reused (no new TLS handshake), a new one is told.
+      curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
       curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, OnSocketOpen);
-      curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, &x);
+      curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, handle.get());
       curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, OnSocketClose);
-      curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, &x);
+      curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, handle.get());
+      handle->stop = stop;
+      if (handle->fd >= 0) stop->SetSocket(handle->fd);
     }
     if (on_data) {
       curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
@@ -250,7 +271,16 @@ class CurlTransport : public Transport {
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(connect_to);
-    Give(h);
+    if (stop) {
+      // The connection kept, if any (of two sockets tried, the one that
+      // connected); a Stop from now on must not shut it.
+      curl_socket_t kept = CURL_SOCKET_BAD;
+      curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &kept);
+      handle->fd = kept == CURL_SOCKET_BAD ? -1 : static_cast<int>(kept);
+      if (handle->fd >= 0) stop->ClearSocket(handle->fd);
+      handle->stop = nullptr;
+    }
+    Give(std::move(handle), stop != nullptr);
     response.status = static_cast<int>(status);
     bool stopped = (x.stopped && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK)) ||
                    (stop && stop->stopped());
@@ -286,7 +316,7 @@ class CurlTransport : public Transport {
   std::string url_base_;
   std::string connect_to_;
   std::mutex mu_;
-  std::vector<CURL*> idle_;
+  std::vector<std::unique_ptr<Handle>> idle_[2];  // calls' and stoppable streams' handles
 };
 
 }  // namespace

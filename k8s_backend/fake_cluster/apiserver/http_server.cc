@@ -47,8 +47,9 @@ Status Listen(tcp::acceptor& acceptor, const std::string& address, int port) {
 
 // The request as the handler sees it: lower-case header names, a header
 // sent twice one list, as HTTP reads it.
-HttpRequest ToRequest(BeastRequest& req) {
+HttpRequest ToRequest(BeastRequest& req, const std::string& peer) {
   HttpRequest in;
+  in.peer = peer;
   in.method = std::string(req.method_string());
   in.target = std::string(req.target());
   for (const auto& f : req) {
@@ -59,6 +60,14 @@ HttpRequest ToRequest(BeastRequest& req) {
   }
   in.body = std::move(req.body());
   return in;
+}
+
+// "ADDRESS:PORT" of the client, "" once the connection is gone.
+template <typename Socket>
+std::string Peer(const Socket& socket) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  return ec ? "" : ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
 // The handler's answer; a bug in a handler answers 500 instead of ending
@@ -196,7 +205,7 @@ class BeastServer : public HttpServer {
       JoinEnded(conns_);
       auto done = std::make_shared<std::atomic<bool>>(false);
       conns_.push_back({socket, std::thread([this, socket, done] {
-                          Serve(*socket);
+                          Serve(*socket, Peer(*socket));
                           {
                             std::lock_guard<std::mutex> l(mu_);  // Stop() shuts sockets under it
                             boost::system::error_code ignored;
@@ -209,7 +218,7 @@ class BeastServer : public HttpServer {
   }
 
   template <typename Stream>
-  void Serve(Stream& socket) {
+  void Serve(Stream& socket, const std::string& peer) {
     beast::flat_buffer buffer;
     while (true) {
       http::request_parser<http::string_body> parser;
@@ -226,7 +235,7 @@ class BeastServer : public HttpServer {
       http::read(socket, buffer, parser, ec);
       if (ec) return;
       auto& req = parser.get();
-      HttpRequest in = ToRequest(req);
+      HttpRequest in = ToRequest(req, peer);
       auto received = std::chrono::steady_clock::now();
       auto served = [&](int status) {
         if (!served_) return;
@@ -369,6 +378,7 @@ class LoopServer : public HttpServer {
     }
 
     void Start() {
+      peer_ = Peer(beast::get_lowest_layer(stream_));
       {
         std::lock_guard<std::mutex> l(mailbox_->mu);
         mailbox_->to = weak_from_this();
@@ -409,7 +419,7 @@ class LoopServer : public HttpServer {
 
     void Serve() {
       auto req = std::make_shared<BeastRequest>(parser_->release());
-      auto in = std::make_shared<HttpRequest>(ToRequest(*req));
+      auto in = std::make_shared<HttpRequest>(ToRequest(*req, peer_));
       auto received = std::chrono::steady_clock::now();
       auto served = [server = server_, in, received](int status) {
         if (!server->served_) return;
@@ -567,6 +577,7 @@ class LoopServer : public HttpServer {
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<HttpResponse> pushed_;  // the stream being written, if any
+    std::string peer_;
     bool keep_alive_ = false;
     bool armed_ = false;  // pushed_'s head is written and its wake-ups come here
     bool writing_ = false;

@@ -13,6 +13,7 @@ struct HttpRequest {
   std::string target;                          // path and query, as sent
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  std::string peer;  // the client's address and port ("127.0.0.1:51234"): one a connection
 };
 
 struct HttpResponse {
