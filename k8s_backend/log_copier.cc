@@ -11,23 +11,51 @@
 
 namespace portflow::k8s {
 
+// How long a copy thread with nothing to do waits for the next copy.
+constexpr std::chrono::seconds kThreadKeptFor{2};
+
 bool LogCopier::Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
                       const std::string& file, std::function<bool()> ended,
                       std::function<void()> done) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (stopping_) return false;
-    ++running_;
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_) return false;
+  ++running_;
+  queue_.push_back({[this, client, pod_path, pod, file, ended = std::move(ended)] {
+                      Copy(client, pod_path, pod, file, ended);
+                    },
+                    std::move(done)});
+  if (queue_.size() <= static_cast<size_t>(idle_)) {  // an idle thread for each copy queued
+    queued_.notify_one();
+  } else {
+    ++threads_;
+    ++idle_;
+    std::thread([this] { Work(); }).detach();
   }
-  std::thread([this, client, pod_path, pod, file, ended = std::move(ended),
-               done = std::move(done)] {
-    Copy(client, pod_path, pod, file, ended);
+  return true;
+}
+
+void LogCopier::Work() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    // Real time: a thread kept is not a matter of the run's clock.
+    queued_.wait_for(l, kThreadKeptFor, [this] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) break;  // a Stop, or nothing for a while
+    auto [copy, done] = std::move(queue_.front());
+    queue_.pop_front();
+    --idle_;
+    l.unlock();
+    copy();
+    l.lock();
+    ++idle_;  // from here: a copy that `done` starts comes to this thread
+    l.unlock();
     done();
-    std::lock_guard<std::mutex> l(mu_);
+    l.lock();
     --running_;
     cv_.notify_all();  // Stop() waits for the last one
-  }).detach();
-  return true;
+  }
+  --idle_;
+  --threads_;
+  cv_.notify_all();
 }
 
 void LogCopier::Stop() {
@@ -35,7 +63,8 @@ void LogCopier::Stop() {
   stopping_ = true;
   for (StreamStop* s : streams_) s->Stop();
   cv_.notify_all();
-  cv_.wait(l, [this] { return running_ == 0; });
+  queued_.notify_all();
+  cv_.wait(l, [this] { return running_ == 0 && threads_ == 0; });
 }
 
 LogCopier::~LogCopier() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -29,11 +30,13 @@ class LogCopier {
   // A follow still open and quiet 3 s after its pod ended is cut (a lost
   // node's kubelet never closes it), and the log read whole. `ended` says
   // whether the pod has ended or is gone; `done` runs on the copy's thread
-  // when it is over. A file holds its pods' logs one after another: a pod
-  // that replaces another (after a preemption) appends, and the folder's
-  // journal (kPartsJournal) says which pod's log ends the file and where it
-  // starts, so that a portflow restarted meanwhile appends too. `client` may be null (nothing can
-  // be read: done still runs). False, with nothing started, after Stop().
+  // when it is over (copies run on threads kept a while for the next: a
+  // thread's start and end cost more than a short copy). A file holds its
+  // pods' logs one after another: a pod that replaces another (after a
+  // preemption) appends, and the folder's journal (kPartsJournal) says which
+  // pod's log ends the file and where it starts, so that a portflow
+  // restarted meanwhile appends too. `client` may be null (nothing can be
+  // read: done still runs). False, with nothing started, after Stop().
   bool Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
              const std::string& file, std::function<bool()> ended, std::function<void()> done);
 
@@ -42,6 +45,9 @@ class LogCopier {
   void Stop();
 
  private:
+  // A copy thread's loop: the copies queued, until none has come for a
+  // while or Stop().
+  void Work();
   void Copy(ApiClient* client, const std::string& pod_path, const std::string& pod,
             const std::string& file, const std::function<bool()>& ended);
   // Where `pod`'s part of `file` starts, appended to the journal of its
@@ -57,7 +63,11 @@ class LogCopier {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  int running_ = 0;
+  int running_ = 0;             // copies queued or in flight
+  int threads_ = 0, idle_ = 0;  // copy threads, and those free for the next copy
+  // Copies no thread has taken yet: the copy, then its `done`.
+  std::deque<std::pair<std::function<void()>, std::function<void()>>> queue_;
+  std::condition_variable queued_;
   std::set<StreamStop*> streams_;
   // file -> (the pod whose log ends it, where that log starts)
   std::map<std::string, std::pair<std::string, uint64_t>> parts_;

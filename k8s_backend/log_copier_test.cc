@@ -6,8 +6,10 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "k8s_backend/client/credentials.h"
 
@@ -31,13 +33,46 @@ class LogsTransport : public Transport {
     a.body = "log of " + pod + "\n";
     return a;
   }
+  // A follow of the pod named `held` waits until `release`.
   Result<ApiResponse> Stream(const ApiRequest& r, const Credential& c,
                              const std::function<bool(std::string_view)>& on_data,
                              StreamStop*) override {
+    if (r.path.find("/" + held + "/") != std::string::npos) {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return released; });
+    }
     auto a = Send(r, c);
     on_data(a->body);
     a->body.clear();
     return a;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu);
+    released = true;
+    cv.notify_all();
+  }
+
+  std::string held = "none";
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+};
+
+// What ran each copy's `done`, and on which thread.
+struct Dones {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::thread::id> on;  // pod -> thread
+  std::function<void()> For(const std::string& pod) {
+    return [this, pod] {
+      std::lock_guard<std::mutex> l(mu);
+      on[pod] = std::this_thread::get_id();
+      cv.notify_all();
+    };
+  }
+  bool Wait(const std::string& pod) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(10), [&] { return on.count(pod) > 0; });
   }
 };
 
@@ -104,6 +139,42 @@ TEST_F(LogCopierTest, AReplacingPodAppendsAcrossRestartsFromTheFoldersJournal) {
   CopyAfresh("p3");
   CopyAfresh("p3");
   EXPECT_EQ(Read(file_), "log of p1\nlog of p2\nlog of p3\n");
+}
+
+// Copies run on threads kept for the next copy, not a thread each; a copy
+// that follows a running pod for long does not hold up the others.
+TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
+  FakeClock clock;
+  auto transport = std::make_unique<LogsTransport>();
+  LogsTransport* logs = transport.get();
+  logs->held = "slow";
+  ApiClient client(std::move(transport), std::make_shared<Credentials>(ClusterAccess{}, clock),
+                   clock);
+  LogCopier copier(clock);
+  struct ReleasedFirst {  // on a failure too: the copier's Stop waits for the held follow
+    LogsTransport* logs;
+    ~ReleasedFirst() { logs->Release(); }
+  } released_first{logs};
+  Dones dones;
+  auto start = [&](const std::string& pod, bool ended) {
+    return copier.Start(
+        &client, "/api/v1/namespaces/default/pods/" + pod, pod, dir_ + "/" + pod + ".log",
+        [ended] { return ended; }, dones.For(pod));
+  };
+  ASSERT_TRUE(start("a", true));
+  ASSERT_TRUE(dones.Wait("a"));
+  ASSERT_TRUE(start("b", true));
+  ASSERT_TRUE(dones.Wait("b"));
+  EXPECT_EQ(dones.on["a"], dones.on["b"]);
+  // The slow pod's follow is held; the next copy still ends meanwhile.
+  ASSERT_TRUE(start("slow", false));
+  ASSERT_TRUE(start("c", true));
+  ASSERT_TRUE(dones.Wait("c"));
+  logs->Release();
+  ASSERT_TRUE(dones.Wait("slow"));
+  EXPECT_EQ(Read(dir_ + "/slow.log"), "log of slow\n");
+  copier.Stop();
+  EXPECT_FALSE(start("d", true));
 }
 
 }  // namespace
