@@ -42,28 +42,6 @@ std::vector<ResourceKind> MakeKinds() {
   };
 }
 
-// Value at a dotted path ("spec.nodeName") as the API server's field
-// selectors see it: strings as they are, other scalars printed, else "".
-std::string At(const json& object, const std::string& path) {
-  const json* cur = &object;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t dot = path.find('.', start);
-    std::string part =
-        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!cur->is_object()) return "";
-    auto it = cur->find(part);
-    if (it == cur->end()) return "";
-    cur = &*it;
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  if (cur->is_string()) return cur->get<std::string>();
-  if (cur->is_boolean()) return cur->get<bool>() ? "true" : "false";
-  if (cur->is_number()) return cur->dump();
-  return "";
-}
-
 std::string Plural(const ResourceKind& kind) {
   return kind.group.empty() ? kind.resource : kind.resource + "." + kind.group;
 }
@@ -80,13 +58,6 @@ const ResourceKind* FindKind(const std::string& group, const std::string& resour
     if (k.group == group && k.resource == resource) return &k;
   }
   return nullptr;
-}
-
-std::map<std::string, std::string> FieldsOf(const ResourceKind& kind, const json& object) {
-  std::map<std::string, std::string> out{{"metadata.name", At(object, "metadata.name")}};
-  if (kind.namespaced) out["metadata.namespace"] = At(object, "metadata.namespace");
-  for (const std::string& f : kind.field_selectors) out[f] = At(object, f);
-  return out;
 }
 
 // --- Watch ---------------------------------------------------------------
@@ -132,10 +103,9 @@ void Watch::Offer(const std::string& type, const std::shared_ptr<const json>& sh
                   const json* previous, std::shared_ptr<const std::string>& text) {
   const json& object = *shared;
   auto matches = [&](const json& o) {
-    if (kind_->namespaced && !ns_.empty() && At(o, "metadata.namespace") != ns_) return false;
-    // (Without selectors, no labels or fields are gathered: most watches.)
-    return (labels_.empty() || labels_.Matches(LabelsOf(o))) &&
-           (fields_.empty() || fields_.Matches(FieldsOf(*kind_, o)));
+    if (kind_->namespaced && !ns_.empty() && FieldValue(o, "metadata.namespace") != ns_)
+      return false;
+    return labels_.Matches(o) && fields_.Matches(o);
   };
   std::string sent = type;
   if (type == "MODIFIED" && previous) {
@@ -293,7 +263,7 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
     if (kind.namespaced && !ns.empty() && obj_ns != ns) continue;
     if (after && std::make_pair(obj_ns, name) <= *after) continue;
     const json& object = *it->second.object;
-    if (!labels.Matches(LabelsOf(object)) || !fields.Matches(FieldsOf(kind, object))) continue;
+    if (!labels.Matches(object) || !fields.Matches(object)) continue;
     if (options.limit > 0 && static_cast<int64_t>(out.items.size()) == options.limit) {
       ++out.remaining;
       continue;

@@ -51,9 +51,6 @@ inline const ResourceKind& Services() { return *FindKind("", "services"); }
 inline const ResourceKind& ConfigMaps() { return *FindKind("", "configmaps"); }
 inline const ResourceKind& Secrets() { return *FindKind("", "secrets"); }
 
-// The values of a kind's selectable fields for one object.
-std::map<std::string, std::string> FieldsOf(const ResourceKind& kind, const json& object);
-
 struct ListOptions {
   std::string label_selector;
   std::string field_selector;

@@ -93,12 +93,19 @@ Result<LabelSelector> LabelSelector::Parse(std::string_view text) {
   return sel;
 }
 
-bool LabelSelector::Matches(const std::map<std::string, std::string>& labels) const {
+bool LabelSelector::Matches(const json& object) const {
+  if (reqs_.empty()) return true;
+  static const json kNone = json::object();
+  const json* labels = &kNone;
+  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
+    if (auto l = m->find("labels"); l != m->end() && l->is_object()) labels = &*l;
+  }
   for (const Requirement& r : reqs_) {
-    auto it = labels.find(r.key);
-    bool has = it != labels.end();
+    auto it = labels->find(r.key);
+    bool has = it != labels->end() && it->is_string();
     auto in = [&] {
-      return has && std::find(r.values.begin(), r.values.end(), it->second) != r.values.end();
+      return has && std::find(r.values.begin(), r.values.end(),
+                              it->template get_ref<const std::string&>()) != r.values.end();
     };
     switch (r.op) {
       case Op::kEquals:
@@ -156,25 +163,31 @@ Result<FieldSelector> FieldSelector::Parse(std::string_view text,
   return sel;
 }
 
-bool FieldSelector::Matches(const std::map<std::string, std::string>& fields) const {
+bool FieldSelector::Matches(const json& object) const {
   for (const Requirement& r : reqs_) {
-    auto it = fields.find(r.field);
-    std::string v = it == fields.end() ? "" : it->second;
-    if ((v == r.value) != r.equals) return false;
+    if ((FieldValue(object, r.field) == r.value) != r.equals) return false;
   }
   return true;
 }
 
-std::map<std::string, std::string> LabelsOf(const json& object) {
-  std::map<std::string, std::string> out;
-  auto m = object.find("metadata");
-  if (m == object.end() || !m->is_object()) return out;
-  auto l = m->find("labels");
-  if (l == m->end() || !l->is_object()) return out;
-  for (auto it = l->begin(); it != l->end(); ++it) {
-    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+std::string FieldValue(const json& object, const std::string& path) {
+  const json* cur = &object;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur->is_object()) return "";
+    auto it = cur->find(part);
+    if (it == cur->end()) return "";
+    cur = &*it;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
   }
-  return out;
+  if (cur->is_string()) return cur->get<std::string>();
+  if (cur->is_boolean()) return cur->get<bool>() ? "true" : "false";
+  if (cur->is_number()) return cur->dump();
+  return "";
 }
 
 }  // namespace portflow::fake

@@ -2,7 +2,6 @@
 // (k8s.io/apimachinery/pkg/labels and pkg/fields).
 #pragma once
 
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,7 +16,9 @@ class LabelSelector {
  public:
   // InvalidArgument with the API server's kind of message on bad syntax.
   static Result<LabelSelector> Parse(std::string_view text);
-  bool Matches(const std::map<std::string, std::string>& labels) const;
+  // Whether `object`'s metadata.labels (none when absent) satisfy it; only
+  // the labels it names are read.
+  bool Matches(const json& object) const;
   bool empty() const { return reqs_.empty(); }
 
  private:
@@ -36,8 +37,8 @@ class FieldSelector {
  public:
   static Result<FieldSelector> Parse(std::string_view text,
                                      const std::vector<std::string>& supported);
-  // `fields` maps a field path to its value for one object.
-  bool Matches(const std::map<std::string, std::string>& fields) const;
+  // Whether `object`'s values (FieldValue) at the fields it names satisfy it.
+  bool Matches(const json& object) const;
   bool empty() const { return reqs_.empty(); }
 
  private:
@@ -49,7 +50,8 @@ class FieldSelector {
   std::vector<Requirement> reqs_;
 };
 
-// metadata.labels of an object as a map (empty when absent).
-std::map<std::string, std::string> LabelsOf(const json& object);
+// The value at a dotted path ("spec.nodeName") as the API server's field
+// selectors see it: strings as they are, other scalars printed, else "".
+std::string FieldValue(const json& object, const std::string& path);
 
 }  // namespace portflow::fake
