@@ -274,7 +274,7 @@ class KubernetesBackend : public Backend {
         if (auto job = jobs_.find(a->job);
             job != jobs_.end() && a->phase != k8s::AttemptPhase::kEnded) {
           in_use_ -= a->need;
-          a->need = k8s::PodRequests(Sub(Sub(Sub(job->second, "spec"), "template"), "spec")) *
+          a->need = k8s::PodRequests(Sub(Sub(Sub(*job->second, "spec"), "template"), "spec")) *
                     a->replicas;
           in_use_ += a->need;
         }
@@ -505,8 +505,8 @@ class KubernetesBackend : public Backend {
     return watches_.Watch(*client, run_id);
   }
 
-  void OnJob(const std::string& type, const json& job) {
-    std::string name = Str(Sub(job, "metadata"), "name");
+  void OnJob(const std::string& type, const k8s::Watcher::Object& job) {
+    std::string name = Str(Sub(*job, "metadata"), "name");
     std::shared_ptr<Attempt> a;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -562,7 +562,8 @@ class KubernetesBackend : public Backend {
     return true;
   }
 
-  void OnEvent(const std::string& type, const json& event) {
+  void OnEvent(const std::string& type, const k8s::Watcher::Object& object) {
+    const json& event = *object;
     if (type == "DELETED") return;  // an event's expiry changes nothing
     std::shared_ptr<Attempt> a;
     {
@@ -573,7 +574,7 @@ class KubernetesBackend : public Backend {
       // About an earlier Job of the same name: not this attempt's.
       auto job = jobs_.find(Str(involved, "name"));
       if (job != jobs_.end() && !Str(involved, "uid").empty() &&
-          Str(Sub(job->second, "metadata"), "uid") != Str(involved, "uid"))
+          Str(Sub(*job->second, "metadata"), "uid") != Str(involved, "uid"))
         return;
       a = it->second;
       a->create_error = Str(event, "message");
@@ -584,12 +585,13 @@ class KubernetesBackend : public Backend {
   // Records what a watch or a list says of a pod (mu_ held). The pods'
   // watch can run behind a list made since: an ended pod never goes back,
   // so a late word of it still running is older news, and is dropped.
-  void KeepPod(const std::string& job, const json& pod) {
-    json& kept = pods_[job][Str(Sub(pod, "metadata"), "name")];
-    if (k8s::Supersedes(kept, pod)) kept = pod;
+  void KeepPod(const std::string& job, const k8s::Watcher::Object& pod) {
+    auto& kept = pods_[job][Str(Sub(*pod, "metadata"), "name")];
+    if (!kept || k8s::Supersedes(*kept, *pod)) kept = pod;
   }
 
-  void OnPod(const std::string& type, const json& pod) {
+  void OnPod(const std::string& type, const k8s::Watcher::Object& object) {
+    const json& pod = *object;
     std::string name = Str(Sub(pod, "metadata"), "name");
     std::string job = Label(pod, "batch.kubernetes.io/job-name");
     std::shared_ptr<Attempt> a;
@@ -602,7 +604,7 @@ class KubernetesBackend : public Backend {
                   (attempt != by_job_.end() &&
                    k8s::KeepDeletedPod(pod, attempt->second->phase == k8s::AttemptPhase::kEnded));
       if (keep) {
-        KeepPod(job, pod);
+        KeepPod(job, object);
       } else {
         pods_[job].erase(name);
         if (pods_[job].empty()) pods_.erase(job);
@@ -627,15 +629,15 @@ class KubernetesBackend : public Backend {
       if (a->phase == AttemptPhase::kEnded || stopping_) return;
       auto job = jobs_.find(a->job);
       if (a->phase == AttemptPhase::kActive && job != jobs_.end()) {
-        a->job_end = k8s::EndOfJob(job->second);
+        a->job_end = k8s::EndOfJob(*job->second);
       }
       k8s::Observation seen{a->replicas,
-                            job != jobs_.end() ? &job->second : nullptr,
+                            job != jobs_.end() ? job->second.get() : nullptr,
                             {},
                             a->create_error,
                             a->sent_reason,
                             a->job_end};
-      for (const auto& [name, pod] : pods_[a->job]) seen.pods.push_back(&pod);
+      for (const auto& [name, pod] : pods_[a->job]) seen.pods.push_back(pod.get());
       k8s::AttemptState st = k8s::Assess(seen);
       if (!st.refusal_holds) a->create_error.clear();
       for (const auto& [replica, pod] : st.started) {
@@ -702,7 +704,8 @@ class KubernetesBackend : public Backend {
       json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
       std::lock_guard<std::mutex> l(mu_);
       if (list.is_object()) {
-        for (const json& pod : list.value("items", json::array())) KeepPod(a->job, pod);
+        for (json& pod : list["items"])
+          KeepPod(a->job, std::make_shared<const json>(std::move(pod)));
         listed = true;
       }
     }
@@ -756,8 +759,8 @@ class KubernetesBackend : public Backend {
     auto pods = pods_.find(job);
     if (pods == pods_.end()) return true;  // gone: read what is left
     auto p = pods->second.find(pod);
-    return p == pods->second.end() || k8s::PodEnded(p->second) ||
-           k8s::PastDeletion(p->second, clock_.Now());
+    return p == pods->second.end() || k8s::PodEnded(*p->second) ||
+           k8s::PastDeletion(*p->second, clock_.Now());
   }
 
   // The Job's removal when the target says so (queued before the terminal
@@ -801,17 +804,18 @@ class KubernetesBackend : public Backend {
   std::map<std::string, std::shared_ptr<Attempt>> attempts_;  // by TaskSpec::Key()
   ResourceRequest in_use_;                                    // what the attempts not ended request
   std::map<std::string, std::shared_ptr<Attempt>> by_job_;    // by Job name
-  std::map<std::string, json> jobs_;                          // as the watchers saw them
+  std::map<std::string, k8s::Watcher::Object> jobs_;          // as the watchers saw them
   // Runs whose store Secret this process made (not made again), and the
   // runs with one to delete at FinishRun: those, and those of attempts
   // recovered after a resume that use one.
   std::set<std::string> store_secrets_, secret_runs_;
-  std::map<std::string, std::map<std::string, json>> pods_;  // by Job, then by name
-  k8s::RunWatches watches_{paths_,
-                           {[this](const std::string& type, const json& o) { OnJob(type, o); },
-                            [this](const std::string& type, const json& o) { OnPod(type, o); },
-                            [this](const std::string& type, const json& e) { OnEvent(type, e); }},
-                           clock_};
+  std::map<std::string, std::map<std::string, k8s::Watcher::Object>> pods_;  // by Job, then name
+  k8s::RunWatches watches_{
+      paths_,
+      {[this](const std::string& type, const k8s::Watcher::Object& o) { OnJob(type, o); },
+       [this](const std::string& type, const k8s::Watcher::Object& o) { OnPod(type, o); },
+       [this](const std::string& type, const k8s::Watcher::Object& e) { OnEvent(type, e); }},
+      clock_};
   k8s::LogCopier copier_{clock_};
   k8s::JobDeletions deletions_{[this] { return Client(); }, paths_};
 };

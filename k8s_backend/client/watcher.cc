@@ -143,13 +143,13 @@ bool Watcher::List() {
   for (const auto& [name, object] : known_) {
     if (!now.count(name)) gone.push_back(name);
   }
-  for (const std::string& name : gone) Deliver("DELETED", std::move(known_[name]));
+  for (const std::string& name : gone) Deliver("DELETED", known_[name]);
   for (auto& [name, object] : now) {
     auto it = known_.find(name);
     if (it == known_.end()) {
-      Deliver("ADDED", std::move(object));
-    } else if (Version(it->second) != Version(object)) {
-      Deliver("MODIFIED", std::move(object));
+      Deliver("ADDED", std::make_shared<const json>(std::move(object)));
+    } else if (Version(*it->second) != Version(object)) {
+      Deliver("MODIFIED", std::make_shared<const json>(std::move(object)));
     }
   }
   version_ = version;
@@ -164,11 +164,11 @@ bool Watcher::List() {
   return true;
 }
 
-void Watcher::Deliver(const std::string& type, json object) {
-  std::string name = Name(object);
+void Watcher::Deliver(const std::string& type, Object object) {
+  std::string name = Name(*object);
   PORTFLOW_LOG(LogLevel::kTrace, "watch",
                type + " " + options_.path.substr(options_.path.rfind('/') + 1) + "/" + name +
-                   " at resourceVersion " + Version(object));
+                   " at resourceVersion " + Version(*object));
   handler_(type, object);
   if (type == "DELETED") {
     known_.erase(name);
@@ -205,7 +205,7 @@ void Watcher::WatchOnce() {
       std::string rv = Version(object);
       if (!rv.empty()) version_ = rv;
       if (type == "ADDED" || type == "MODIFIED" || type == "DELETED")
-        Deliver(type, std::move(object));
+        Deliver(type, std::make_shared<const json>(std::move(object)));
     }
     buffer.erase(0, start);
     return true;

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,9 +33,13 @@ struct WatchOptions {
 
 class Watcher {
  public:
+  // An object as the watcher last saw it, never changed after: the
+  // watcher's view and its handler share it (a handler keeps it without a
+  // copy).
+  using Object = std::shared_ptr<const nlohmann::json>;
   // ADDED, MODIFIED or DELETED with the object; called on the watcher's
   // thread, in resourceVersion order, never concurrently.
-  using Handler = std::function<void(const std::string& type, const nlohmann::json& object)>;
+  using Handler = std::function<void(const std::string& type, const Object& object)>;
 
   Watcher(ApiClient& client, WatchOptions options, Handler handler, Clock& clock);
   ~Watcher();  // stops
@@ -54,8 +59,8 @@ class Watcher {
   void Loop();
   bool List();       // false when it failed
   void WatchOnce();  // until the stream ends
-  // Hands `object` to the handler, then keeps it (moved, not copied).
-  void Deliver(const std::string& type, nlohmann::json object);
+  // Hands `object` to the handler, then keeps it.
+  void Deliver(const std::string& type, Object object);
   std::string Query(bool watch) const;
   bool Stopping();
   void Pause(Duration d);
@@ -72,9 +77,9 @@ class Watcher {
   bool stop_ = false;
   bool synced_ = false;
   bool relist_ = true;
-  std::string version_;                          // the last resourceVersion seen
-  std::map<std::string, nlohmann::json> known_;  // name -> the object as last seen
-  StreamStop* current_ = nullptr;                // the watch request in flight
+  std::string version_;                  // the last resourceVersion seen
+  std::map<std::string, Object> known_;  // name -> the object as last seen
+  StreamStop* current_ = nullptr;        // the watch request in flight
   int lists_ = 0, watches_ = 0;
   Duration pause_{0};  // the next pause after a failure
 };

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -35,9 +36,10 @@ class WatcherTest : public ::testing::Test {
                    std::chrono::milliseconds(20)};
     watcher_ = std::make_unique<Watcher>(
         *client_, w,
-        [this](const std::string& type, const json& object) {
+        [this](const std::string& type, const Watcher::Object& object) {
           std::lock_guard<std::mutex> l(mu_);
-          seen_.push_back(type + " " + object["metadata"].value("name", ""));
+          seen_.push_back(type + " " + (*object)["metadata"].value("name", ""));
+          delivered_[seen_.back()] = object.get();
           cv_.notify_all();
         },
         RealClock());
@@ -65,6 +67,7 @@ class WatcherTest : public ::testing::Test {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> seen_;
+  std::map<std::string, const json*> delivered_;  // "TYPE name" -> the object handed over
 };
 
 TEST_F(WatcherTest, ListsThenFollowsChangesThroughTheSelector) {
@@ -128,6 +131,9 @@ TEST_F(WatcherTest, ListsAgainAfterGoneAndReportsWhatVanished) {
   EXPECT_TRUE(Saw("ADDED new-7"));
   EXPECT_EQ(watcher_->lists(), 2);
   std::lock_guard<std::mutex> l(mu_);
+  // What vanished comes as the object last seen, shared with the handler
+  // since: the same one, not a copy.
+  EXPECT_EQ(delivered_["DELETED removed"], delivered_["ADDED removed"]);
   EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "ADDED kept"), 1);  // unchanged: not again
 }
 
@@ -182,7 +188,7 @@ TEST(WatcherBackoff, RefusedWatchesAreTriedLessAndLessOften) {
                    RetryPolicy{});
   Watcher watcher(
       client, WatchOptions{"/api/v1/namespaces/default/configmaps", "", "", 30},
-      [](const std::string&, const json&) {}, clock);
+      [](const std::string&, const Watcher::Object&) {}, clock);
   watcher.Start();
   auto count = [&] {
     std::lock_guard<std::mutex> l(mu);
