@@ -45,9 +45,19 @@ class ApiClientTest : public ::testing::Test {
     client_ = std::make_unique<ApiClient>(MakeCurlTransport(access).value(),
                                           std::make_shared<Credentials>(access, clock_), clock_);
   }
+  // The connection `target` came on, once the server has told (after its
+  // answer was sent: a moment after the client has it); "" if never.
   std::string PeerOf(const std::string& target) {
-    std::lock_guard<std::mutex> l(mu_);
-    return peers_[target];
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (true) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = peers_.find(target);
+        if (it != peers_.end() || std::chrono::steady_clock::now() > until)
+          return it == peers_.end() ? "" : it->second;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   void TearDown() override { cluster_->StopServing(); }
 
