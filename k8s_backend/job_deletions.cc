@@ -89,11 +89,14 @@ void JobDeletions::Send(std::vector<std::string> jobs) {
     std::string names;
     for (size_t j = i; j < std::min(jobs.size(), i + kBatch); ++j)
       names += (names.empty() ? "" : ",") + jobs[j];
-    auto r =
-        (*client)->Call({"DELETE",
-                         paths_.Jobs() + "?propagationPolicy=Background&labelSelector=" +
-                             PercentEncode(std::string(kJobLabel) + " in (" + names + ")", false),
-                         ""});
+    // Only the deleted Jobs' names are read: their metadata is enough.
+    k8s::ApiRequest request{
+        "DELETE",
+        paths_.Jobs() + "?propagationPolicy=Background&labelSelector=" +
+            PercentEncode(std::string(kJobLabel) + " in (" + names + ")", false),
+        ""};
+    request.accept = kAcceptMetadataList;
+    auto r = (*client)->Call(request);
     {
       std::lock_guard<std::mutex> l(mu_);
       if (r.ok() && (r->status == 403 || r->status == 405)) refused = refused_ = true;

@@ -1063,6 +1063,15 @@ TEST_P(JobDeletionTest, FinishedJobsAreDeletedInBatches) {
                                  nullptr});
         });
   }
+  // What the deletions accept: their answer is read for the names only.
+  std::mutex mu;
+  std::set<std::string> accepted;
+  cluster_->reactors().Prepend(
+      "deletecollection", "jobs", [&](const fake::RequestInfo&, const fake::HttpRequest& r) {
+        std::lock_guard<std::mutex> l(mu);
+        accepted.insert(r.headers.count("accept") ? r.headers.at("accept") : "");
+        return std::optional<fake::HttpResponse>();
+      });
   // A Job of another run that matches no name: it stays.
   auto other =
       cluster_->Handle({"POST",
@@ -1090,7 +1099,11 @@ TEST_P(JobDeletionTest, FinishedJobsAreDeletedInBatches) {
   } else {
     EXPECT_GE(Calls(collection), 2);
     EXPECT_LE(Calls(collection), 4);  // the ends come within a moment of each other
-    EXPECT_EQ(Calls(one), 0);
+    EXPECT_EQ(Calls(one), 0);         // the names read from metadata-only answers
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(accepted, std::set<std::string>{k8s::kAcceptMetadataList});
   }
   // Deleted with their pods: only the other run's Job is left.
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);

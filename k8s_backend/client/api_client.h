@@ -31,7 +31,14 @@ struct ApiRequest {
   // Safe to send again whatever happened to the first try: set for creates
   // of deterministic names, whose repeat answers AlreadyExists.
   bool idempotent = false;
+  std::string accept = "application/json";  // kAcceptMetadataList: metadata only
 };
+
+// The Accept of a list (or deletecollection) whose caller reads only the
+// items' metadata: PartialObjectMetadataList where the server can, the full
+// list where it cannot.
+inline constexpr char kAcceptMetadataList[] =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 
 struct ApiResponse {
   int status = 0;                              // 0: no answer (see network_error)

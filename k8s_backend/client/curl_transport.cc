@@ -194,7 +194,7 @@ class CurlTransport : public Transport {
     char error[CURL_ERROR_SIZE] = {0};
     std::string url = url_base_ + request.path;
     HeaderList headers;
-    headers.Add("Accept: application/json");
+    headers.Add("Accept: " + request.accept);
     headers.Add("User-Agent: portflow/0.1");
     if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
         request.method == "PATCH") {

@@ -613,6 +613,49 @@ TEST_F(FakeClusterTest, AggregatedDiscoveryWhenAccepted) {
   EXPECT_EQ(Body(legacy)["kind"], "APIVersions");
 }
 
+// A client that reads only metadata asks for PartialObjectMetadata(List)
+// and gets it, from a get, a list and a deletecollection; one that puts
+// plain JSON first, or the list form on a get, gets whole objects.
+TEST_F(FakeClusterTest, PartialObjectMetadataWhenAccepted) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  for (const char* name : {"a", "b"}) {
+    ASSERT_EQ(
+        Call("POST", cms,
+             {{"metadata", {{"name", name}, {"labels", {{"app", "x"}}}}}, {"data", {{"k", "v"}}}})
+            .status,
+        201);
+  }
+  auto with_accept = [&](const std::string& method, const std::string& target,
+                         const std::string& accept) {
+    HttpRequest r{method, target, {}, ""};
+    r.headers["accept"] = accept;
+    return Body(cluster_->Handle(r));
+  };
+  const std::string list_form =
+      "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+  json list = with_accept("GET", cms, list_form);
+  EXPECT_EQ(list["kind"], "PartialObjectMetadataList");
+  EXPECT_EQ(list["apiVersion"], "meta.k8s.io/v1");
+  ASSERT_EQ(list["items"].size(), 2u);
+  EXPECT_EQ(list["items"][0]["kind"], "PartialObjectMetadata");
+  EXPECT_EQ(list["items"][0]["metadata"]["labels"]["app"], "x");
+  EXPECT_FALSE(list["items"][0].contains("data"));
+  EXPECT_FALSE(list["metadata"]["resourceVersion"].get<std::string>().empty());
+  // Plain JSON first, or the list form on a get: whole objects.
+  EXPECT_EQ(with_accept("GET", cms, "application/json," + list_form)["kind"], "ConfigMapList");
+  EXPECT_EQ(with_accept("GET", cms + "/a", list_form)["kind"], "ConfigMap");
+  json one = with_accept("GET", cms + "/a",
+                         "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1");
+  EXPECT_EQ(one["kind"], "PartialObjectMetadata");
+  EXPECT_EQ(one["metadata"]["name"], "a");
+  EXPECT_FALSE(one.contains("data"));
+  json deleted = with_accept("DELETE", cms + "?labelSelector=app%3Dx", list_form);
+  EXPECT_EQ(deleted["kind"], "PartialObjectMetadataList");
+  ASSERT_EQ(deleted["items"].size(), 2u);
+  EXPECT_EQ(deleted["items"][1]["metadata"]["name"], "b");
+  EXPECT_FALSE(deleted["items"][1].contains("data"));
+}
+
 TEST_F(FakeClusterTest, StrategicMergePatch) {
   json pod = json::parse(R"({"metadata": {"name": "two"}, "spec": {"containers": [
       {"name": "a", "image": "x:1", "command": ["sleep", "1"]},

@@ -55,7 +55,7 @@ class FakeClusterTransport : public k8s::Transport {
   static HttpRequest ToHttp(const k8s::ApiRequest& request) {
     HttpRequest h{request.method, request.path, {}, request.body};
     if (!request.body.empty()) h.headers["content-type"] = request.content_type;
-    h.headers["accept"] = "application/json";
+    h.headers["accept"] = request.accept;
     return h;
   }
   static k8s::ApiResponse FromHttp(const HttpResponse& r) {

@@ -143,14 +143,14 @@ MediaRange ParseRange(const std::string& entry) {
 
 }  // namespace
 
-bool WantsAggregatedDiscovery(const std::string& accept) {
+bool AcceptsAs(const std::string& accept, const std::string& group, const std::string& version,
+               const std::string& as) {
   std::stringstream entries(accept);
   std::string entry;
   while (std::getline(entries, entry, ',')) {
     MediaRange m = ParseRange(entry);
     bool json_type = m.type == "application/json";
-    if (json_type && m.params["g"] == "apidiscovery.k8s.io" && m.params["v"] == "v2" &&
-        m.params["as"] == "APIGroupDiscoveryList") {
+    if (json_type && m.params["g"] == group && m.params["v"] == version && m.params["as"] == as) {
       return true;
     }
     if (m.params.count("as") == 0 && (json_type || m.type == "*/*" || m.type == "application/*")) {

@@ -24,10 +24,19 @@ inline constexpr char kServerVersion[] = "v1.32.0";
 inline constexpr char kAggregatedDiscoveryType[] =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-// Whether an Accept header asks for the aggregated v2 form: an entry for it
-// comes before any the legacy form would answer (application/json, */*), as
-// the API server negotiates. v2beta1 and protobuf entries are passed over.
-bool WantsAggregatedDiscovery(const std::string& accept);
+// Whether an Accept header asks for JSON transformed `as` a kind of group
+// `group`, version `version` (Accept: application/json;as=AS;g=GROUP;v=V):
+// an entry for it comes before any that plain JSON would answer
+// (application/json, */*), as the API server negotiates. Other forms
+// (other versions, protobuf) are passed over.
+bool AcceptsAs(const std::string& accept, const std::string& group, const std::string& version,
+               const std::string& as);
+
+// Whether an Accept header asks for the aggregated v2 form of discovery
+// (v2beta1 is not served).
+inline bool WantsAggregatedDiscovery(const std::string& accept) {
+  return AcceptsAs(accept, "apidiscovery.k8s.io", "v2", "APIGroupDiscoveryList");
+}
 
 // GET /api (`core`: an APIVersions) or /apis (an APIGroupList), legacy form.
 json LegacyDiscovery(bool core);

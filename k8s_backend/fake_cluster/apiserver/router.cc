@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "core/encoding.h"
+#include "k8s_backend/fake_cluster/apiserver/discovery.h"
 #include "k8s_backend/fake_cluster/apiserver/protobuf.h"
 #include "k8s_backend/fake_cluster/apiserver/responses.h"
 
@@ -115,6 +116,10 @@ HttpResponse Router::Route(const HttpRequest& req) const {
 
   auto accept = req.headers.find("accept");
   rr.as_table = accept != req.headers.end() && accept->second.find("as=Table") != std::string::npos;
+  rr.as_metadata =
+      accept != req.headers.end() &&
+      AcceptsAs(accept->second, "meta.k8s.io", "v1",
+                rr.verb == "get" ? "PartialObjectMetadata" : "PartialObjectMetadataList");
   rr.list.label_selector = rr.target.query["labelSelector"];
   rr.list.field_selector = rr.target.query["fieldSelector"];
   rr.list.continue_token = rr.target.query["continue"];

@@ -48,7 +48,8 @@ struct ApiRequest {
   // The body as JSON text: protobuf bodies are decoded to it.
   const std::string* body = nullptr;
   ListOptions list;
-  bool as_table = false;  // Accept asks for as=Table
+  bool as_table = false;     // Accept asks for as=Table
+  bool as_metadata = false;  // for as=PartialObjectMetadata(List): metadata only
 };
 
 class Router {

@@ -259,6 +259,23 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
   return res;
 }
 
+// A list answer of `items`: metadata only where the request asks for
+// PartialObjectMetadataList (what kubectl and controllers ask for when they
+// need no more).
+static json ListOf(const ApiRequest& r, std::vector<json> items, json meta) {
+  if (r.as_metadata) {
+    for (json& item : items) item = PartialObjectMetadata(item);
+    return {{"kind", "PartialObjectMetadataList"},
+            {"apiVersion", "meta.k8s.io/v1"},
+            {"metadata", std::move(meta)},
+            {"items", std::move(items)}};
+  }
+  return {{"kind", r.kind->kind + "List"},
+          {"apiVersion", r.kind->ApiVersion()},
+          {"metadata", std::move(meta)},
+          {"items", std::move(items)}};
+}
+
 HttpResponse FakeCluster::ListResource(const ApiRequest& r) {
   auto list = store_.List(*r.kind, r.ns, r.list);
   if (!list.ok()) return FromStatus(list.status(), r.kind);
@@ -272,10 +289,7 @@ HttpResponse FakeCluster::ListResource(const ApiRequest& r) {
     table["metadata"] = meta;
     return Json(200, table);
   }
-  return Json(200, {{"kind", r.kind->kind + "List"},
-                    {"apiVersion", r.kind->ApiVersion()},
-                    {"metadata", meta},
-                    {"items", list->items}});
+  return Json(200, ListOf(r, std::move(list->items), std::move(meta)));
 }
 
 HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
@@ -310,9 +324,10 @@ HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
 }
 
 HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
-  if (r.as_table) {
+  if (r.as_table || r.as_metadata) {
     std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
     if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+    if (r.as_metadata) return Json(200, PartialObjectMetadata(*obj));
     return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, Query(r, "includeObject")));
   }
   // Serialised once per version, however often it is read.
@@ -388,7 +403,7 @@ HttpResponse FakeCluster::DeleteCollection(const ApiRequest& r) {
   everything.continue_token.clear();
   auto list = store_.List(*r.kind, r.ns, everything);
   if (!list.ok()) return FromStatus(list.status(), r.kind);
-  json items = json::array();
+  std::vector<json> items;
   for (const json& item : list->items) {
     std::string name = item["metadata"].value("name", "");
     auto deleted = DeleteNamed(r, name, policy);
@@ -396,10 +411,8 @@ HttpResponse FakeCluster::DeleteCollection(const ApiRequest& r) {
     if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, name);
     items.push_back(**deleted);
   }
-  return Json(200, {{"kind", r.kind->kind + "List"},
-                    {"apiVersion", r.kind->ApiVersion()},
-                    {"metadata", {{"resourceVersion", std::to_string(store_.resource_version())}}},
-                    {"items", std::move(items)}});
+  return Json(200, ListOf(r, std::move(items),
+                          {{"resourceVersion", std::to_string(store_.resource_version())}}));
 }
 
 Result<ObjectStore::Stored> FakeCluster::DeleteNamed(const ApiRequest& r, const std::string& name,

@@ -213,6 +213,12 @@ json Cells(const ResourceKind& kind, const json& o, TimePoint now) {
 
 }  // namespace
 
+json PartialObjectMetadata(const json& object) {
+  return {{"kind", "PartialObjectMetadata"},
+          {"apiVersion", "meta.k8s.io/v1"},
+          {"metadata", object.value("metadata", json::object())}};
+}
+
 std::string HumanDuration(Duration d) {
   int64_t s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
   if (s < 0) s = 0;
@@ -295,9 +301,7 @@ json ToTable(const ResourceKind& kind, const std::vector<json>& items, TimePoint
     if (include_object == "Object") {
       row["object"] = o;
     } else if (include_object != "None") {
-      row["object"] = {{"kind", "PartialObjectMetadata"},
-                       {"apiVersion", "meta.k8s.io/v1"},
-                       {"metadata", o.value("metadata", json::object())}};
+      row["object"] = PartialObjectMetadata(o);
     }
     rows.push_back(std::move(row));
   }

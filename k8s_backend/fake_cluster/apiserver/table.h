@@ -19,6 +19,10 @@ namespace portflow::fake {
 json ToTable(const ResourceKind& kind, const std::vector<json>& items, TimePoint now,
              bool with_columns = true, const std::string& include_object = "");
 
+// `object` as PartialObjectMetadata (meta.k8s.io/v1): its metadata only,
+// as a Table's rows carry it and as a client that asks for it gets it.
+json PartialObjectMetadata(const json& object);
+
 // kubectl's short durations: 45s, 5m3s, 3h, 2d4h, 400d.
 std::string HumanDuration(Duration d);
 
