@@ -296,7 +296,7 @@ HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
   const ResourceKind* kind = r.kind;
   json body = json::parse(*r.body, nullptr, false);
   if (!body.is_object()) return Failure(400, "BadRequest", "the request body is not a JSON object");
-  if (kind->namespaced && !store_.Get(*FindKind("", "namespaces"), "", r.ns).ok()) {
+  if (kind->namespaced && !store_.Peek(*FindKind("", "namespaces"), "", r.ns)) {  // no copy
     return Failure(404, "NotFound", "namespaces \"" + r.ns + "\" not found",
                    {{"name", r.ns}, {"kind", "namespaces"}});
   }
