@@ -1064,12 +1064,16 @@ TEST_P(JobDeletionTest, FinishedJobsAreDeletedInBatches) {
         });
   }
   // What the deletions accept: their answer is read for the names only.
-  std::mutex mu;
-  std::set<std::string> accepted;
+  // (Shared with the reactor, which the cluster keeps past an early return.)
+  struct Accepted {
+    std::mutex mu;
+    std::set<std::string> seen;
+  };
+  auto accepted = std::make_shared<Accepted>();
   cluster_->reactors().Prepend(
-      "deletecollection", "jobs", [&](const fake::RequestInfo&, const fake::HttpRequest& r) {
-        std::lock_guard<std::mutex> l(mu);
-        accepted.insert(r.headers.count("accept") ? r.headers.at("accept") : "");
+      "deletecollection", "jobs", [accepted](const fake::RequestInfo&, const fake::HttpRequest& r) {
+        std::lock_guard<std::mutex> l(accepted->mu);
+        accepted->seen.insert(r.headers.count("accept") ? r.headers.at("accept") : "");
         return std::optional<fake::HttpResponse>();
       });
   // A Job of another run that matches no name: it stays.
@@ -1102,8 +1106,8 @@ TEST_P(JobDeletionTest, FinishedJobsAreDeletedInBatches) {
     EXPECT_EQ(Calls(one), 0);         // the names read from metadata-only answers
   }
   {
-    std::lock_guard<std::mutex> l(mu);
-    EXPECT_EQ(accepted, std::set<std::string>{k8s::kAcceptMetadataList});
+    std::lock_guard<std::mutex> l(accepted->mu);
+    EXPECT_EQ(accepted->seen, std::set<std::string>{k8s::kAcceptMetadataList});
   }
   // Deleted with their pods: only the other run's Job is left.
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -13,6 +13,9 @@ namespace portflow::k8s {
 
 // How long a copy thread with nothing to do waits for the next copy.
 constexpr std::chrono::seconds kThreadKeptFor{2};
+// Ends a journal line left torn (by a crash, a full disk) so that it never
+// reads as whole: "F\tP\t12" cut from "F\tP\t12345" becomes "F\tP\t12#".
+constexpr char kTornEnd[] = "#\n";
 
 bool LogCopier::Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
                       const std::string& file, std::function<bool()> ended,
@@ -45,17 +48,20 @@ void LogCopier::Work() {
     --idle_;
     l.unlock();
     copy();
+    done();  // may wait on the API server: this thread is not free meanwhile
     l.lock();
-    ++idle_;  // from here: a copy that `done` starts comes to this thread
-    l.unlock();
-    done();
-    l.lock();
+    ++idle_;
     --running_;
     cv_.notify_all();  // Stop() waits for the last one
   }
   --idle_;
   --threads_;
   cv_.notify_all();
+}
+
+int LogCopier::IdleThreads() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return idle_;
 }
 
 void LogCopier::Stop() {
@@ -99,10 +105,16 @@ uint64_t LogCopier::PartOf(const std::string& file, const std::string& pod) {
     bool torn = ReadJournal(dir);
     int fd = ::open((dir + "/" + kPartsJournal).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                     0644);
-    if (fd >= 0 && torn) (void)!::write(fd, "\n", 1);  // the next line starts on its own
+    if (fd >= 0 && torn) (void)!::write(fd, kTornEnd, 2);
     journal = journals_.emplace(dir, fd).first;
   }
   auto known = parts_.find(file);
+  if (known == parts_.end()) {  // a mark an older portflow left beside the log
+    std::ifstream in(file + ".pod");
+    std::string held;
+    uint64_t offset = 0;
+    if (in >> held >> offset) known = parts_.emplace(file, std::pair{held, offset}).first;
+  }
   if (known != parts_.end() && known->second.first != pod) {
     std::error_code ec;
     uint64_t size = std::filesystem::file_size(file, ec);
@@ -112,7 +124,10 @@ uint64_t LogCopier::PartOf(const std::string& file, const std::string& pod) {
   part.first = pod;
   std::string line =
       file.substr(slash + 1) + "\t" + pod + "\t" + std::to_string(part.second) + "\n";
-  if (journal->second >= 0) (void)!::write(journal->second, line.data(), line.size());
+  if (journal->second >= 0) {
+    ssize_t n = ::write(journal->second, line.data(), line.size());
+    if (n > 0 && static_cast<size_t>(n) < line.size()) (void)!::write(journal->second, kTornEnd, 2);
+  }
   return part.second;
 }
 

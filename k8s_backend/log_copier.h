@@ -31,7 +31,8 @@ class LogCopier {
   // node's kubelet never closes it), and the log read whole. `ended` says
   // whether the pod has ended or is gone; `done` runs on the copy's thread
   // when it is over (copies run on threads kept a while for the next: a
-  // thread's start and end cost more than a short copy). A file holds its
+  // thread's start and end cost more than a short copy; a thread is free
+  // again once `done` has returned). A file holds its
   // pods' logs one after another: a pod that replaces another (after a
   // preemption) appends, and the folder's journal (kPartsJournal) says which
   // pod's log ends the file and where it starts, so that a portflow
@@ -43,6 +44,9 @@ class LogCopier {
   // Cuts every copy in flight and waits until they are over. Later Starts
   // start nothing.
   void Stop();
+
+  // Copy threads waiting for a copy (for tests and diagnostics).
+  int IdleThreads() const;
 
  private:
   // A copy thread's loop: the copies queued, until none has come for a
@@ -56,11 +60,13 @@ class LogCopier {
   // costly); the last line of a file is the one that counts.
   uint64_t PartOf(const std::string& file, const std::string& pod);
   // What the journal of `dir` says, into parts_ (under mu_); true when its
-  // last line has no end (torn by a crash: not read).
+  // last line has no end (torn by a crash: not read, and ended with
+  // kTornEnd before the next line). A file the journal does not know may
+  // have a FILE.pod mark, as an older portflow kept it.
   bool ReadJournal(const std::string& dir);
 
   Clock& clock_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
   int running_ = 0;             // copies queued or in flight

@@ -58,15 +58,18 @@ class LogsTransport : public Transport {
   bool released = false;
 };
 
-// What ran each copy's `done`, and on which thread.
+// Which copies' `done` ran, and how many copies their thread had run by
+// then (a thread's own count: a new thread starts at 1 even where the
+// system reuses the id of one that has ended).
 struct Dones {
   std::mutex mu;
   std::condition_variable cv;
-  std::map<std::string, std::thread::id> on;  // pod -> thread
+  std::map<std::string, int> on;  // pod -> the copies its thread had run
   std::function<void()> For(const std::string& pod) {
     return [this, pod] {
+      static thread_local int copies = 0;
       std::lock_guard<std::mutex> l(mu);
-      on[pod] = std::this_thread::get_id();
+      on[pod] = ++copies;
       cv.notify_all();
     };
   }
@@ -87,7 +90,7 @@ class LogCopierTest : public ::testing::Test {
 
   // One copy of `pod`'s log by a copier of its own (a portflow started
   // afresh), the pod already ended.
-  void CopyAfresh(const std::string& pod) {
+  void CopyAfresh(const std::string& pod, const std::string& file = "") {
     FakeClock clock;
     ClusterAccess access;
     ApiClient client(std::make_unique<LogsTransport>(),
@@ -97,7 +100,8 @@ class LogCopierTest : public ::testing::Test {
     std::condition_variable cv;
     bool done = false;
     ASSERT_TRUE(copier.Start(
-        &client, "/api/v1/namespaces/default/pods/" + pod, pod, file_, [] { return true; },
+        &client, "/api/v1/namespaces/default/pods/" + pod, pod, file.empty() ? file_ : file,
+        [] { return true; },
         [&] {
           std::lock_guard<std::mutex> l(mu);
           done = true;
@@ -139,6 +143,12 @@ TEST_F(LogCopierTest, AReplacingPodAppendsAcrossRestartsFromTheFoldersJournal) {
   CopyAfresh("p3");
   CopyAfresh("p3");
   EXPECT_EQ(Read(file_), "log of p1\nlog of p2\nlog of p3\n");
+  // A torn line stays torn for later readers: here the last line about the
+  // file, after a restart that copied another file only.
+  std::ofstream(dir_ + "/" + kPartsJournal, std::ios::app) << "step.attempt-1.replica-0.log\tp3\t1";
+  CopyAfresh("q1", dir_ + "/other.log");
+  CopyAfresh("p3");
+  EXPECT_EQ(Read(file_), "log of p1\nlog of p2\nlog of p3\n");
 }
 
 // Copies run on threads kept for the next copy, not a thread each; a copy
@@ -163,9 +173,15 @@ TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
   };
   ASSERT_TRUE(start("a", true));
   ASSERT_TRUE(dones.Wait("a"));
+  // Free again once its `done` has returned: b is its second copy.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (copier.IdleThreads() != 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(copier.IdleThreads(), 1);
   ASSERT_TRUE(start("b", true));
   ASSERT_TRUE(dones.Wait("b"));
-  EXPECT_EQ(dones.on["a"], dones.on["b"]);
+  EXPECT_EQ(dones.on["a"], 1);
+  EXPECT_EQ(dones.on["b"], 2);
   // The slow pod's follow is held; the next copy still ends meanwhile.
   ASSERT_TRUE(start("slow", false));
   ASSERT_TRUE(start("c", true));
@@ -175,6 +191,15 @@ TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
   EXPECT_EQ(Read(dir_ + "/slow.log"), "log of slow\n");
   copier.Stop();
   EXPECT_FALSE(start("d", true));
+}
+
+// A log that an older portflow began, with its FILE.pod mark and no
+// journal: a replacing pod still appends.
+TEST_F(LogCopierTest, AnOlderPortflowsMarkIsReadWhereTheJournalSaysNothing) {
+  std::ofstream(file_) << "log of p1\n";
+  std::ofstream(file_ + ".pod") << "p1 0\n";
+  CopyAfresh("p2");
+  EXPECT_EQ(Read(file_), "log of p1\nlog of p2\n");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "core/log.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
@@ -265,6 +266,43 @@ TEST_F(ApiClientTest, StreamsKeepTheirConnectionAndStopAtOnceOnIt) {
   EXPECT_EQ(PeerOf(watch), PeerOf(cms + "?limit=1"));
   ASSERT_NE(stopped_at, std::chrono::steady_clock::time_point());
   EXPECT_LT(ended - stopped_at, std::chrono::milliseconds(500));
+}
+
+// Streams that ended together keep a few connections for the next, not
+// one each: the rest are closed (both ends of each are in this process).
+TEST_F(ApiClientTest, StreamsEndedTogetherKeepAFewConnections) {
+  auto sockets = [] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      n += std::filesystem::read_symlink(e.path(), ec).string().rfind("socket:", 0) == 0;
+    }
+    return n;
+  };
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  std::string rv = json::parse(Get(cms)->body)["metadata"]["resourceVersion"];
+  int before = sockets();
+  std::vector<std::thread> streams;
+  for (int i = 0; i < 12; ++i) {
+    streams.emplace_back([&, i] {
+      StreamStop stop;  // ended by the server after a second, cleanly
+      (void)client_->Stream(
+          {"GET",
+           cms + "?watch=true&timeoutSeconds=1&resourceVersion=" + rv + "&labelSelector=n%3D" +
+               std::to_string(i),
+           ""},
+          [](std::string_view) { return true; }, &stop);
+    });
+  }
+  for (std::thread& t : streams) t.join();
+  // Eight handles kept, four sockets each (the connection's two ends, and
+  // the pair libcurl keeps to wake a handle); the server closes its end of
+  // the others a moment after the client has.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (sockets() - before > 32 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_LE(sockets() - before, 32);
+  EXPECT_GE(sockets() - before, 4);  // some kept
 }
 
 TEST(ApiClient, NoServerIsUnavailableAfterRetries) {

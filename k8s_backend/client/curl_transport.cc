@@ -15,6 +15,7 @@ namespace {
 
 constexpr long kConnectTimeoutSeconds = 10;
 constexpr long kCallTimeoutSeconds = 60;
+constexpr size_t kKeptStreams = 8;  // idle streams' handles kept, each with its connection
 
 void GlobalInit() {
   static std::once_flag once;
@@ -178,7 +179,11 @@ class CurlTransport : public Transport {
   }
   void Give(std::unique_ptr<Handle> h, bool stoppable) {
     std::lock_guard<std::mutex> l(mu_);
-    idle_[stoppable ? 1 : 0].push_back(std::move(h));
+    auto& pool = idle_[stoppable ? 1 : 0];
+    // Streams' handles beyond a few go, with their connections: a run's
+    // peak of log follows need not hold its sockets after.
+    if (stoppable && pool.size() >= kKeptStreams) return;
+    pool.push_back(std::move(h));
   }
 
   Result<ApiResponse> Perform(const ApiRequest& request, const Credential& credential,

@@ -615,7 +615,7 @@ TEST_F(FakeClusterTest, AggregatedDiscoveryWhenAccepted) {
 
 // A client that reads only metadata asks for PartialObjectMetadata(List)
 // and gets it, from a get, a list and a deletecollection; one that puts
-// plain JSON first, or the list form on a get, gets whole objects.
+// plain JSON first gets whole objects, one that asks for the wrong form 406.
 TEST_F(FakeClusterTest, PartialObjectMetadataWhenAccepted) {
   const std::string cms = "/api/v1/namespaces/default/configmaps";
   for (const char* name : {"a", "b"}) {
@@ -641,9 +641,15 @@ TEST_F(FakeClusterTest, PartialObjectMetadataWhenAccepted) {
   EXPECT_EQ(list["items"][0]["metadata"]["labels"]["app"], "x");
   EXPECT_FALSE(list["items"][0].contains("data"));
   EXPECT_FALSE(list["metadata"]["resourceVersion"].get<std::string>().empty());
-  // Plain JSON first, or the list form on a get: whole objects.
+  // Plain JSON first: whole objects. The list form on a get, or the single
+  // form on a list: refused, as the API server refuses them.
   EXPECT_EQ(with_accept("GET", cms, "application/json," + list_form)["kind"], "ConfigMapList");
-  EXPECT_EQ(with_accept("GET", cms + "/a", list_form)["kind"], "ConfigMap");
+  json wrong = with_accept("GET", cms + "/a", list_form);
+  EXPECT_EQ(wrong["code"], 406);
+  EXPECT_EQ(wrong["reason"], "NotAcceptable");
+  EXPECT_EQ(with_accept("GET", cms,
+                        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")["code"],
+            406);
   json one = with_accept("GET", cms + "/a",
                          "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1");
   EXPECT_EQ(one["kind"], "PartialObjectMetadata");

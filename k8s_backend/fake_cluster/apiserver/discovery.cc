@@ -143,21 +143,21 @@ MediaRange ParseRange(const std::string& entry) {
 
 }  // namespace
 
-bool AcceptsAs(const std::string& accept, const std::string& group, const std::string& version,
-               const std::string& as) {
+std::string AcceptedAs(const std::string& accept, const std::string& group,
+                       const std::string& version) {
   std::stringstream entries(accept);
   std::string entry;
   while (std::getline(entries, entry, ',')) {
     MediaRange m = ParseRange(entry);
     bool json_type = m.type == "application/json";
-    if (json_type && m.params["g"] == group && m.params["v"] == version && m.params["as"] == as) {
-      return true;
+    if (json_type && m.params["g"] == group && m.params["v"] == version && m.params.count("as")) {
+      return m.params["as"];
     }
     if (m.params.count("as") == 0 && (json_type || m.type == "*/*" || m.type == "application/*")) {
-      return false;
+      return "";
     }
   }
-  return false;
+  return "";
 }
 
 json LegacyDiscovery(bool core) {

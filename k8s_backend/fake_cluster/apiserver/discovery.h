@@ -24,18 +24,18 @@ inline constexpr char kServerVersion[] = "v1.32.0";
 inline constexpr char kAggregatedDiscoveryType[] =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-// Whether an Accept header asks for JSON transformed `as` a kind of group
-// `group`, version `version` (Accept: application/json;as=AS;g=GROUP;v=V):
-// an entry for it comes before any that plain JSON would answer
-// (application/json, */*), as the API server negotiates. Other forms
-// (other versions, protobuf) are passed over.
-bool AcceptsAs(const std::string& accept, const std::string& group, const std::string& version,
-               const std::string& as);
+// The kind of group `group`, version `version` an Accept header asks JSON
+// to be transformed to (application/json;as=AS;g=GROUP;v=V): the `as` of
+// the first such entry, as the API server negotiates; "" when an entry
+// plain JSON answers (application/json, */*) comes first, or none is there.
+// Other forms (other versions, protobuf) are passed over.
+std::string AcceptedAs(const std::string& accept, const std::string& group,
+                       const std::string& version);
 
 // Whether an Accept header asks for the aggregated v2 form of discovery
 // (v2beta1 is not served).
 inline bool WantsAggregatedDiscovery(const std::string& accept) {
-  return AcceptsAs(accept, "apidiscovery.k8s.io", "v2", "APIGroupDiscoveryList");
+  return AcceptedAs(accept, "apidiscovery.k8s.io", "v2") == "APIGroupDiscoveryList";
 }
 
 // GET /api (`core`: an APIVersions) or /apis (an APIGroupList), legacy form.

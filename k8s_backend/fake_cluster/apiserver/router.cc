@@ -116,10 +116,22 @@ HttpResponse Router::Route(const HttpRequest& req) const {
 
   auto accept = req.headers.find("accept");
   rr.as_table = accept != req.headers.end() && accept->second.find("as=Table") != std::string::npos;
-  rr.as_metadata =
-      accept != req.headers.end() &&
-      AcceptsAs(accept->second, "meta.k8s.io", "v1",
-                rr.verb == "get" ? "PartialObjectMetadata" : "PartialObjectMetadataList");
+  // Metadata only, for a get (PartialObjectMetadata) or a list or
+  // deletecollection (PartialObjectMetadataList); the other form the API
+  // server refuses once it has negotiated it. (Other verbs answer whole
+  // objects here.)
+  std::string as =
+      accept == req.headers.end() ? "" : AcceptedAs(accept->second, "meta.k8s.io", "v1");
+  bool list = rr.verb == "list" || rr.verb == "deletecollection";
+  if ((as == "PartialObjectMetadata" || as == "PartialObjectMetadataList") &&
+      (list || rr.verb == "get")) {
+    if (list != (as == "PartialObjectMetadataList")) {
+      return Failure(406, "NotAcceptable",
+                     "you requested " + as + ", but the requested object is " +
+                         (list ? "a list" : "not a list"));
+    }
+    rr.as_metadata = true;
+  }
   rr.list.label_selector = rr.target.query["labelSelector"];
   rr.list.field_selector = rr.target.query["fieldSelector"];
   rr.list.continue_token = rr.target.query["continue"];
