@@ -109,14 +109,15 @@ uint64_t LogCopier::PartOf(const std::string& file, const std::string& pod) {
     journal = journals_.emplace(dir, fd).first;
   }
   auto known = parts_.find(file);
-  if (known == parts_.end()) {  // a mark an older portflow left beside the log
+  std::error_code ec;
+  if (known == parts_.end() && std::filesystem::exists(file, ec)) {
+    // A log begun by an older portflow, with its mark beside it.
     std::ifstream in(file + ".pod");
     std::string held;
     uint64_t offset = 0;
     if (in >> held >> offset) known = parts_.emplace(file, std::pair{held, offset}).first;
   }
   if (known != parts_.end() && known->second.first != pod) {
-    std::error_code ec;
     uint64_t size = std::filesystem::file_size(file, ec);
     known->second.second = ec ? 0 : size;  // after the replaced pod's log
   }
