@@ -90,11 +90,10 @@ void JobDeletions::Send(std::vector<std::string> jobs) {
     for (size_t j = i; j < std::min(jobs.size(), i + kBatch); ++j)
       names += (names.empty() ? "" : ",") + jobs[j];
     // Only the deleted Jobs' names are read: their metadata is enough.
-    k8s::ApiRequest request{
-        "DELETE",
-        paths_.Jobs() + "?propagationPolicy=Background&labelSelector=" +
-            PercentEncode(std::string(kJobLabel) + " in (" + names + ")", false),
-        ""};
+    ApiRequest request{"DELETE",
+                       paths_.Jobs() + "?propagationPolicy=Background&labelSelector=" +
+                           PercentEncode(std::string(kJobLabel) + " in (" + names + ")", false),
+                       ""};
     request.accept = kAcceptMetadataList;
     auto r = (*client)->Call(request);
     {

@@ -147,8 +147,8 @@ void LogCopier::Copy(ApiClient* client, const std::string& pod_path, const std::
     if (std::filesystem::exists(file, ec)) std::filesystem::resize_file(file, base, ec);
     return std::ofstream(file, std::ios::binary | std::ios::app);
   };
-  // A pod that has ended already is read whole, with one call over a kept-
-  // alive connection: a stream would open a connection of its own.
+  // A pod that has ended already is read whole, with one call: a follow
+  // would add nothing but a stream's set-up.
   bool complete = false, follow = !ended();
   for (int tries = 0; client && follow && !complete && !stop.stopped() && tries < 20; ++tries) {
     if (tries > 0 && ended()) break;  // the whole log, below

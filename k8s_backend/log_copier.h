@@ -32,12 +32,12 @@ class LogCopier {
   // whether the pod has ended or is gone; `done` runs on the copy's thread
   // when it is over (copies run on threads kept a while for the next: a
   // thread's start and end cost more than a short copy; a thread is free
-  // again once `done` has returned). A file holds its
-  // pods' logs one after another: a pod that replaces another (after a
-  // preemption) appends, and the folder's journal (kPartsJournal) says which
-  // pod's log ends the file and where it starts, so that a portflow
-  // restarted meanwhile appends too. `client` may be null (nothing can be
-  // read: done still runs). False, with nothing started, after Stop().
+  // again once `done` has returned). A file holds its pods' logs one after
+  // another: a pod that replaces another (after a preemption) appends, and
+  // the folder's journal (kPartsJournal) says which pod's log ends the file
+  // and where it starts, so that a portflow restarted meanwhile appends
+  // too. `client` may be null (nothing can be read: done still runs).
+  // False, with nothing started, after Stop().
   bool Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
              const std::string& file, std::function<bool()> ended, std::function<void()> done);
 
@@ -57,12 +57,13 @@ class LogCopier {
   // Where `pod`'s part of `file` starts, appended to the journal of its
   // folder as a line "FILE\tPOD\tOFFSET" (one write a copy, not a file of
   // its own: on a file system that has just deleted many, each new file is
-  // costly); the last line of a file is the one that counts.
+  // costly); the last line of a file is the one that counts. A log the
+  // journal does not know, begun by an older portflow, may have its
+  // FILE.pod mark beside it.
   uint64_t PartOf(const std::string& file, const std::string& pod);
   // What the journal of `dir` says, into parts_ (under mu_); true when its
   // last line has no end (torn by a crash: not read, and ended with
-  // kTornEnd before the next line). A file the journal does not know may
-  // have a FILE.pod mark, as an older portflow kept it.
+  // kTornEnd before the next line).
   bool ReadJournal(const std::string& dir);
 
   Clock& clock_;

@@ -120,8 +120,12 @@ HttpResponse Router::Route(const HttpRequest& req) const {
   // deletecollection (PartialObjectMetadataList); the other form the API
   // server refuses once it has negotiated it. (Other verbs answer whole
   // objects here.)
-  std::string as =
-      accept == req.headers.end() ? "" : AcceptedAs(accept->second, "meta.k8s.io", "v1");
+  // (Negotiated only where the header names it: most requests send plain
+  // JSON, and this runs for every one.)
+  std::string as = accept == req.headers.end() ||
+                           accept->second.find("PartialObjectMetadata") == std::string::npos
+                       ? ""
+                       : AcceptedAs(accept->second, "meta.k8s.io", "v1");
   bool list = rr.verb == "list" || rr.verb == "deletecollection";
   if ((as == "PartialObjectMetadata" || as == "PartialObjectMetadataList") &&
       (list || rr.verb == "get")) {
