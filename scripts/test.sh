@@ -5,7 +5,8 @@
 #   2. the ThreadSanitizer build of the engine, run store, process supervisor
 #      and local backend;
 #   3. the spec-loader fuzzer for a bounded time (FUZZ_SECONDS, default 60),
-#      then the protobuf request-body decoder for half that;
+#      then the protobuf request-body decoder and the JSON parser (against
+#      nlohmann's) for half that each;
 #   4. every test of the dev build (warnings are errors), last, so that its
 #      summary closes the output.
 # Usage: scripts/test.sh
@@ -37,7 +38,7 @@ echo "== asan: core, process library, local backend, conformance, fake cluster, 
 out_of_fds='SpawnProcess\.(AFailedStartLeavesNoDescriptorOpen|OutOfDescriptorsIsResourceExhausted)'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 300 --output-on-failure -E "$out_of_fds" \
-  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalBackendEngine|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|CloudTargetTest|HybridBackendTest|HybridRunTest|HybridTargetTest|FakeS3Test|FakeS3KeptTest|ReportTest|Servers/S3Test|Servers/RunArtifacts|StoreUriTest|XmlTest|HttpServerTest|LoopServerTest|CallLaterTest)' \
+  -R '^(Quantity|Duration|Format|Template|Status|LogLevel|LogTest|SpecLoader|Plan|RunStore|EngineTest|LocalBackendTest|LocalBackendEngine|LocalOptions|FindExecutable|SpawnProcess|ProcessSupervisor|Backends|ObjectStoreTest|FakeClusterTest|ControllersTest|ExecuteModeTest|LabelSelector|FieldSelector|LabelsOf|Kinds|Protobuf|ParseJson|Utf8|K8sTime|Kubeconfig|Credentials|ApiClient|Tls|Watcher|Render|KubernetesBackend|PlaceInSlots|PendingReason|Capabilities|TailLogTest|BackendWrapper|Rows/AssessTest|Assess|EndOfJob|Supersedes|KeepDeletedPod|ReplicaOf|CatalogTest|SigV4Test|AwsClientTest|FakeEc2|FakeSqsTest|FakeCloud|EncodingTest|NodeGroupsTest|SizingTest|CloudBackendTest|CloudBackendRealTime|CloudBackendVirtualTime|CloudTargetTest|HybridBackendTest|HybridRunTest|HybridTargetTest|FakeS3Test|FakeS3KeptTest|ReportTest|Servers/S3Test|Servers/RunArtifacts|StoreUriTest|XmlTest|HttpServerTest|LoopServerTest|CallLaterTest)' \
   | tail -n 3
 
 echo "== tsan: engine, run store, process supervisor, local backend, conformance, fake cluster, watcher, API client and fake cloud tests"
@@ -85,6 +86,18 @@ if ! build/fuzz/k8s_backend/fake_cluster/protobuf_fuzz -max_total_time="$protobu
   exit 1
 fi
 tail -n 5 build/fuzz/protobuf_fuzz.log
+
+echo "== fuzz: the JSON parser against nlohmann's for ${protobuf_fuzz_seconds}s"
+cmake --build --preset fuzz -j "$jobs" --target json_parse_fuzz
+mkdir -p build/fuzz/json_corpus
+if ! build/fuzz/core/json_parse_fuzz -max_total_time="$protobuf_fuzz_seconds" -max_len=4096 \
+  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build/fuzz/json- \
+  build/fuzz/json_corpus tests/json_corpus > build/fuzz/json_fuzz.log 2>&1; then
+  tail -n 60 build/fuzz/json_fuzz.log
+  echo "fuzz: ParseJson and nlohmann's parser disagree (see above)"
+  exit 1
+fi
+tail -n 5 build/fuzz/json_fuzz.log
 
 echo "== dev: all tests"
 ctest --test-dir build/dev -j "$jobs" --timeout 300 --output-on-failure

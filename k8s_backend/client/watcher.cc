@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/encoding.h"
+#include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "core/log.h"
 #include "core/quantity.h"
 
@@ -11,14 +13,11 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string Name(const json& o) {
-  const json& meta = o.value("metadata", json::object());
-  return meta.value("name", "");
-}
+// (Qualified: a unity batch may bring a YAML Str and Sub into this namespace.)
+std::string Name(const json& o) { return portflow::Str(portflow::Sub(o, "metadata"), "name"); }
 
 std::string Version(const json& o) {
-  const json& meta = o.value("metadata", json::object());
-  return meta.value("resourceVersion", "");
+  return portflow::Str(portflow::Sub(o, "metadata"), "resourceVersion");
 }
 
 }  // namespace
@@ -124,7 +123,7 @@ bool Watcher::List() {
                        (r.ok() ? HttpStatusText(r->status) : r.status().message()));
       return false;
     }
-    json list = json::parse(r->body, nullptr, false);
+    json list = ParseJson(r->body);
     if (!list.is_object() || !list.contains("items")) {
       PORTFLOW_LOG(LogLevel::kDebug, "watch", Describe() + ": the list's answer is not a list");
       return false;
@@ -192,7 +191,7 @@ void Watcher::WatchOnce() {
     // waits for the rest.
     size_t start = 0;
     for (size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
-      json event = json::parse(buffer.begin() + start, buffer.begin() + nl, nullptr, false);
+      json event = ParseJson(std::string_view(buffer).substr(start, nl - start));
       if (!event.is_object()) continue;
       std::string type = event.value("type", "");
       auto found = event.find("object");
