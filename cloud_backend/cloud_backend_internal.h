@@ -96,7 +96,8 @@ class CloudBackend : public BackendWrapper {
               const std::vector<std::string>& keys);
   // Reads the spot interruption warnings: each warned node of the cluster
   // is cordoned, and the run's attempts on it are stopped, to end as
-  // Preempted and avoid that group when they are placed again.
+  // Preempted and avoid that group when they are placed again. A warning
+  // for an instance that `node_of` lacks waits for the next look.
   Status Interrupt(TimePoint now, const std::map<std::string, std::string>& node_of,
                    const std::map<std::string, std::string>& group_of,
                    const std::map<std::string, std::set<std::string>>& keys_on);
@@ -174,6 +175,11 @@ class CloudBackend : public BackendWrapper {
   // The queue cannot be read for good (missing, refused), or failed at the
   // last look (the loop's thread only).
   bool interruptions_off_ = false, interruptions_failing_ = false;
+  // Warnings read (and so deleted from the queue) whose instance no node of
+  // that look's list named: a node that joined after the list was read, or
+  // one of another cluster. Looked for again at each look while their
+  // notice runs (the loop's thread only).
+  std::vector<cloud::SpotWarning> unmatched_warnings_;
   std::map<std::string, std::string> preempted_;  // attempt key -> why
   // The attempt after a preempted one (instance and attempt labels) -> the
   // group it must not go to: that attempt's placement only.

@@ -11,6 +11,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -79,6 +81,7 @@ class CloudBackendFixture : public ::testing::Test {
                              "", "the test's keys"},
             clock()),
         "burst", "portflow-interruptions");
+    if (wrap_provider_) o.provider = wrap_provider_(std::move(o.provider));
     o.inner = NewKubernetesBackend(std::move(k));
     target.cluster = "burst";
     target.provisioning = provisioning_;
@@ -137,7 +140,9 @@ class CloudBackendFixture : public ::testing::Test {
   bool virtual_ = false;
   FakeClock fake_clock_;
   Duration provisioning_{};
-  std::vector<fake_cloud::GroupConfig> groups_;    // the fake cloud's own when empty
+  std::vector<fake_cloud::GroupConfig> groups_;  // the fake cloud's own when empty
+  // Put between the backend and the AWS provider, when set.
+  std::function<std::unique_ptr<cloud::Provider>(std::unique_ptr<cloud::Provider>)> wrap_provider_;
   std::shared_ptr<const cloud::Catalog> catalog_;  // the fake cloud's; the shipped one when null
   testing::TempDir dir_;
   std::unique_ptr<fake_cloud::FakeCloud> cloud_;
@@ -338,6 +343,89 @@ TEST_P(CloudBackendTest, ANodeOfTheGroupsNextTypeCostsItsOwnPrice) {
   EXPECT_EQ(bill["instances"][0]["type"], "m5.large");
   EXPECT_THAT(cost->detail, HasSubstr("1 m5.large (spot) for ")) << "named as launched";
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
+}
+
+// The AWS provider, with one more spot warning in the first read of the
+// queue once `armed`: for an instance whose node has not joined yet.
+class EarlyWarning : public cloud::Provider {
+ public:
+  EarlyWarning(std::unique_ptr<cloud::Provider> inner, std::string instance, Clock& clock)
+      : inner_(std::move(inner)), instance_(std::move(instance)), clock_(clock) {}
+  Result<cloud::NodeGroupState> Group(const std::string& name) override {
+    return inner_->Group(name);
+  }
+  Result<TimePoint> Resize(const std::string& group, int desired, TimePoint now) override {
+    return inner_->Resize(group, desired, now);
+  }
+  Result<std::vector<cloud::SpotWarning>> Interruptions() override {
+    auto got = inner_->Interruptions();
+    if (got.ok() && armed.exchange(false)) got->push_back({instance_, clock_.Now()});
+    return got;
+  }
+  int64_t calls() const override { return inner_->calls(); }
+  std::atomic<bool> armed{false};
+
+ private:
+  std::unique_ptr<cloud::Provider> inner_;
+  std::string instance_;
+  Clock& clock_;
+};
+
+// Each look reads the nodes, then the queue: a warning can name an instance
+// whose node joined in between (seen under load: the attempt then ended
+// NodeLost once the notice ran out). Such a warning waits for the next
+// looks instead of being dropped.
+TEST_P(CloudBackendTest, AWarningReadBeforeItsNodeJoinedStillPreempts) {
+  EarlyWarning* early = nullptr;
+  wrap_provider_ = [&](std::unique_ptr<cloud::Provider> aws) {
+    auto p = std::make_unique<EarlyWarning>(std::move(aws), "i-00000000000000001", clock());
+    early = p.get();
+    return p;
+  };
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};
+  t.spot_notice = T(10s);  // the backend's wait for the node (the fake cloud ends nothing)
+  Make(t, 30s);
+  ASSERT_NE(early, nullptr);
+  ASSERT_EQ(Desired("cpu-spot"), 0);  // the warned instance is not launched yet
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  early->armed = true;  // read by a look with no node: it launches, it joins later
+  auto end = events_.WaitTerminal(a.Key(), 15s);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_FALSE(early->armed) << "the warning was never read";
+  ASSERT_TRUE(end->result.has_value());
+  EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
+  EXPECT_THAT(end->result->message,
+              HasSubstr("spot interruption of node i-00000000000000001 (group cpu-spot)"));
+  auto node = cloud_->cluster().Handle({"GET", "/api/v1/nodes/i-00000000000000001", {}, ""});
+  EXPECT_NE(node.body.find("\"unschedulable\":true"), std::string::npos) << node.body;
+  ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
+}
+
+// ... but only while its notice runs: an instance not among the nodes by
+// then is gone, or was never this cluster's.
+TEST_P(CloudBackendTest, AWarningWhoseNodeJoinsPastItsNoticeIsForgotten) {
+  EarlyWarning* early = nullptr;
+  wrap_provider_ = [&](std::unique_ptr<cloud::Provider> aws) {
+    auto p = std::make_unique<EarlyWarning>(std::move(aws), "i-00000000000000001", clock());
+    early = p.get();
+    return p;
+  };
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};
+  t.spot_notice = T(100ms);  // over before the node can join (T(300ms))
+  Make(t);
+  ASSERT_NE(early, nullptr);
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  early->armed = true;
+  auto end = events_.WaitTerminal(a.Key(), 15s);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_FALSE(early->armed) << "the warning was never read";
+  EXPECT_EQ(end->state, TaskState::kSucceeded)
+      << (end->result ? end->result->reason + ": " + end->result->message : "");
+  ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
 }
 
 TEST_P(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroupNext) {

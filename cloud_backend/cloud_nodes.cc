@@ -47,15 +47,26 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
     return OkStatus();
   }
   interruptions_failing_ = false;
+  std::vector<cloud::SpotWarning> warnings = std::move(unmatched_warnings_);
+  unmatched_warnings_.clear();
+  warnings.insert(warnings.end(), warned->begin(), warned->end());
   std::vector<TaskHandle> stop;
   std::vector<std::string> replaced;  // groups launching a replacement for the run
-  for (const cloud::SpotWarning& warning : *warned) {
+  for (cloud::SpotWarning& warning : warnings) {
     const std::string& instance = warning.instance;
     // When the cloud warned (the notice runs from then, and the group's
     // replacement launched then), not when this look began or read it.
     TimePoint at = warning.time.value_or(now);
     auto node = node_of.find(instance);
-    if (node == node_of.end()) continue;  // gone, or not a node of this cluster
+    if (node == node_of.end()) {
+      // Not in this look's list of nodes, read before the queue: the node
+      // may have joined since (its pods already seen on it), so it is
+      // looked for again until the notice has run out; by then the
+      // instance is gone, or was never this cluster's.
+      warning.time = at;
+      if (now - at < target_.spot_notice) unmatched_warnings_.push_back(std::move(warning));
+      continue;
+    }
     const std::string& group = group_of.at(node->second);
     PORTFLOW_LOG(LogLevel::kInfo, "cloud",
                  "spot interruption of instance " + instance + " (node " + node->second +
