@@ -2,6 +2,7 @@
 
 #include "core/encoding.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "core/quantity.h"
 
 namespace portflow::k8s {
@@ -11,7 +12,7 @@ using json = nlohmann::json;
 Result<json> ListItems(ApiClient& client, const std::string& path) {
   ASSIGN_OR_RETURN(ApiResponse r, client.Call({"GET", path, ""}));
   RETURN_IF_ERROR(ApiError(r));
-  json list = json::parse(r.body, nullptr, false);
+  json list = ParseJson(r.body);
   if (!list.is_object()) return Unavailable("GET " + path + ": the answer is not a JSON object");
   return list.value("items", json::array());
 }

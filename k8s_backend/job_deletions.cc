@@ -5,6 +5,7 @@
 
 #include "core/encoding.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "core/log.h"
 #include "k8s_backend/render.h"
 
@@ -104,9 +105,7 @@ void JobDeletions::Send(std::vector<std::string> jobs) {
       PORTFLOW_LOG(LogLevel::kDebug, "k8s",
                    "the API server refused to delete Jobs by a selector (" +
                        std::to_string(r->status) + "): deleting each by its name");
-    nlohmann::json list = r.ok() && r->status == 200
-                              ? nlohmann::json::parse(r->body, nullptr, false)
-                              : nlohmann::json();
+    nlohmann::json list = r.ok() && r->status == 200 ? ParseJson(r->body) : nlohmann::json();
     if (!list.is_object()) continue;
     for (const nlohmann::json& job : list.value("items", nlohmann::json::array()))
       deleted.insert(Str(Sub(job, "metadata"), "name"));

@@ -19,6 +19,7 @@
 
 #include "core/encoding.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "core/log.h"
 #include "k8s_backend/attempt_state.h"
 #include "k8s_backend/call_later.h"
@@ -701,7 +702,7 @@ class KubernetesBackend : public Backend {
                                 paths_.Pods() + "?labelSelector=" +
                                     PercentEncode("batch.kubernetes.io/job-name=" + a->job, true),
                                 ""});
-      json list = r.ok() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+      json list = r.ok() && r->status == 200 ? ParseJson(r->body) : json();
       std::lock_guard<std::mutex> l(mu_);
       if (list.is_object()) {
         for (json& pod : list["items"])

@@ -1,6 +1,7 @@
 #include "k8s_backend/namespace_objects.h"
 
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 
 namespace portflow::k8s {
 
@@ -28,14 +29,14 @@ Result<std::string> CreateOrAdopt(ApiClient& client, const NamespacePaths& paths
   auto r = client.Call({"POST", path, object.dump(), "application/json", true});
   if (!r.ok()) return r.status();
   Status st = ApiError(*r);
-  if (st.ok()) return Str(Sub(json::parse(r->body, nullptr, false), "metadata"), "uid");
+  if (st.ok()) return Str(Sub(ParseJson(r->body), "metadata"), "uid");
   if (st.code() != StatusCode::kAlreadyExists) return st;
   if (!owner_labels) return std::string();
   std::string name = Str(Sub(object, "metadata"), "name");
   auto existing = client.Call({"GET", path + "/" + name, ""});
   if (!existing.ok()) return existing.status();
   RETURN_IF_ERROR(ApiError(*existing));
-  json found = json::parse(existing->body, nullptr, false);
+  json found = ParseJson(existing->body);
   for (const auto& [k, v] : *owner_labels) {
     if (Str(Sub(Sub(found, "metadata"), "labels"), k.c_str()) != v) {
       return FailedPrecondition("a Job named " + name + " exists in " + paths.ns +
