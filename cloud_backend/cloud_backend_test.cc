@@ -30,6 +30,32 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// The AWS provider, with one more spot warning in the first read of the
+// queue once `armed`: for an instance whose node has not joined yet.
+class EarlyWarning : public cloud::Provider {
+ public:
+  EarlyWarning(std::unique_ptr<cloud::Provider> inner, std::string instance, Clock& clock)
+      : inner_(std::move(inner)), instance_(std::move(instance)), clock_(clock) {}
+  Result<cloud::NodeGroupState> Group(const std::string& name) override {
+    return inner_->Group(name);
+  }
+  Result<TimePoint> Resize(const std::string& group, int desired, TimePoint now) override {
+    return inner_->Resize(group, desired, now);
+  }
+  Result<std::vector<cloud::SpotWarning>> Interruptions() override {
+    auto got = inner_->Interruptions();
+    if (got.ok() && armed.exchange(false)) got->push_back({instance_, clock_.Now()});
+    return got;
+  }
+  int64_t calls() const override { return inner_->calls(); }
+  std::atomic<bool> armed{false};
+
+ private:
+  std::unique_ptr<cloud::Provider> inner_;
+  std::string instance_;
+  Clock& clock_;
+};
+
 class CloudBackendFixture : public ::testing::Test {
  protected:
   // `d` as this test's time runs: 60 times longer in virtual time.
@@ -143,6 +169,15 @@ class CloudBackendFixture : public ::testing::Test {
   std::vector<fake_cloud::GroupConfig> groups_;  // the fake cloud's own when empty
   // Put between the backend and the AWS provider, when set.
   std::function<std::unique_ptr<cloud::Provider>(std::unique_ptr<cloud::Provider>)> wrap_provider_;
+  // The next backend's provider warns of `instance` early (`early_`, once made).
+  void WarnEarly(const std::string& instance) {
+    wrap_provider_ = [this, instance](std::unique_ptr<cloud::Provider> aws) {
+      auto p = std::make_unique<EarlyWarning>(std::move(aws), instance, clock());
+      early_ = p.get();
+      return p;
+    };
+  }
+  EarlyWarning* early_ = nullptr;
   std::shared_ptr<const cloud::Catalog> catalog_;  // the fake cloud's; the shipped one when null
   testing::TempDir dir_;
   std::unique_ptr<fake_cloud::FakeCloud> cloud_;
@@ -345,55 +380,24 @@ TEST_P(CloudBackendTest, ANodeOfTheGroupsNextTypeCostsItsOwnPrice) {
   EXPECT_NEAR(cost->usd, bill["cost"].get<double>(), 0.00001);
 }
 
-// The AWS provider, with one more spot warning in the first read of the
-// queue once `armed`: for an instance whose node has not joined yet.
-class EarlyWarning : public cloud::Provider {
- public:
-  EarlyWarning(std::unique_ptr<cloud::Provider> inner, std::string instance, Clock& clock)
-      : inner_(std::move(inner)), instance_(std::move(instance)), clock_(clock) {}
-  Result<cloud::NodeGroupState> Group(const std::string& name) override {
-    return inner_->Group(name);
-  }
-  Result<TimePoint> Resize(const std::string& group, int desired, TimePoint now) override {
-    return inner_->Resize(group, desired, now);
-  }
-  Result<std::vector<cloud::SpotWarning>> Interruptions() override {
-    auto got = inner_->Interruptions();
-    if (got.ok() && armed.exchange(false)) got->push_back({instance_, clock_.Now()});
-    return got;
-  }
-  int64_t calls() const override { return inner_->calls(); }
-  std::atomic<bool> armed{false};
-
- private:
-  std::unique_ptr<cloud::Provider> inner_;
-  std::string instance_;
-  Clock& clock_;
-};
-
 // Each look reads the nodes, then the queue: a warning can name an instance
 // whose node joined in between (seen under load: the attempt then ended
 // NodeLost once the notice ran out). Such a warning waits for the next
 // looks instead of being dropped.
 TEST_P(CloudBackendTest, AWarningReadBeforeItsNodeJoinedStillPreempts) {
-  EarlyWarning* early = nullptr;
-  wrap_provider_ = [&](std::unique_ptr<cloud::Provider> aws) {
-    auto p = std::make_unique<EarlyWarning>(std::move(aws), "i-00000000000000001", clock());
-    early = p.get();
-    return p;
-  };
+  WarnEarly("i-00000000000000001");
   CloudTarget t;
   t.node_groups = {"cpu-spot"};
   t.spot_notice = T(10s);  // the backend's wait for the node (the fake cloud ends nothing)
   Make(t, 30s);
-  ASSERT_NE(early, nullptr);
+  ASSERT_NE(early_, nullptr);
   ASSERT_EQ(Desired("cpu-spot"), 0);  // the warned instance is not launched yet
   TaskSpec a = Spec("a", 1000);
   ASSERT_TRUE(backend_->Submit(a).ok());
-  early->armed = true;  // read by a look with no node: it launches, it joins later
+  early_->armed = true;  // read by a look with no node: it launches, it joins later
   auto end = events_.WaitTerminal(a.Key(), 15s);
   ASSERT_TRUE(end.has_value());
-  EXPECT_FALSE(early->armed) << "the warning was never read";
+  EXPECT_FALSE(early_->armed) << "the warning was never read";
   ASSERT_TRUE(end->result.has_value());
   EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
   EXPECT_THAT(end->result->message,
@@ -406,23 +410,18 @@ TEST_P(CloudBackendTest, AWarningReadBeforeItsNodeJoinedStillPreempts) {
 // ... but only while its notice runs: an instance not among the nodes by
 // then is gone, or was never this cluster's.
 TEST_P(CloudBackendTest, AWarningWhoseNodeJoinsPastItsNoticeIsForgotten) {
-  EarlyWarning* early = nullptr;
-  wrap_provider_ = [&](std::unique_ptr<cloud::Provider> aws) {
-    auto p = std::make_unique<EarlyWarning>(std::move(aws), "i-00000000000000001", clock());
-    early = p.get();
-    return p;
-  };
+  WarnEarly("i-00000000000000001");
   CloudTarget t;
   t.node_groups = {"cpu-spot"};
   t.spot_notice = T(100ms);  // over before the node can join (T(300ms))
   Make(t);
-  ASSERT_NE(early, nullptr);
+  ASSERT_NE(early_, nullptr);
   TaskSpec a = Spec("a", 1000);
   ASSERT_TRUE(backend_->Submit(a).ok());
-  early->armed = true;
+  early_->armed = true;
   auto end = events_.WaitTerminal(a.Key(), 15s);
   ASSERT_TRUE(end.has_value());
-  EXPECT_FALSE(early->armed) << "the warning was never read";
+  EXPECT_FALSE(early_->armed) << "the warning was never read";
   EXPECT_EQ(end->state, TaskState::kSucceeded)
       << (end->result ? end->result->reason + ": " + end->result->message : "");
   ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
