@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <system_error>
 #include <thread>
+
+#include "core/log.h"
 
 namespace portflow::k8s {
 
@@ -20,7 +23,7 @@ constexpr char kTornEnd[] = "#\n";
 bool LogCopier::Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
                       const std::string& file, std::function<bool()> ended,
                       std::function<void()> done) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   if (stopping_) return false;
   ++running_;
   queue_.push_back({[this, client, pod_path, pod, file, ended = std::move(ended)] {
@@ -29,12 +32,35 @@ bool LogCopier::Start(ApiClient* client, const std::string& pod_path, const std:
                     std::move(done)});
   if (queue_.size() <= static_cast<size_t>(idle_)) {  // an idle thread for each copy queued
     queued_.notify_one();
-  } else {
-    ++threads_;
-    ++idle_;
-    std::thread([this] { Work(); }).detach();
+    return true;
+  }
+  ++threads_;
+  ++idle_;
+  try {
+    start_thread_([this] { Work(); });
+  } catch (const std::system_error& e) {
+    --threads_;
+    --idle_;
+    PORTFLOW_LOG(LogLevel::kWarn, "k8s",
+                 std::string("no thread could be started to copy the log of pod ") + pod + " (" +
+                     e.what() + "); " +
+                     (threads_ > 0 ? "it waits for a copy thread" : "copied on this thread"));
+    if (threads_ == 0) {  // none would ever take it
+      auto [copy, copied] = std::move(queue_.back());
+      queue_.pop_back();
+      l.unlock();
+      copy();
+      copied();
+      l.lock();
+      --running_;
+      cv_.notify_all();
+    }
   }
   return true;
+}
+
+void LogCopier::DetachedThread(std::function<void()> work) {
+  std::thread(std::move(work)).detach();
 }
 
 void LogCopier::Work() {

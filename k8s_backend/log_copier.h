@@ -21,8 +21,14 @@ inline constexpr char kPartsJournal[] = ".log-parts";
 
 class LogCopier {
  public:
-  explicit LogCopier(Clock& clock) : clock_(clock) {}
+  // Starts `work` on a new thread of its own, detached; throws
+  // std::system_error when no thread can be had (as std::thread does).
+  using ThreadStarter = std::function<void(std::function<void()> work)>;
+
+  explicit LogCopier(Clock& clock, ThreadStarter start_thread = DetachedThread)
+      : clock_(clock), start_thread_(std::move(start_thread)) {}
   ~LogCopier();
+  static void DetachedThread(std::function<void()> work);
 
   // Copies the log of pod `pod` (API path `pod_path`, ".../pods/NAME") to
   // `file`: followed while the pod runs (from the top again if the stream
@@ -37,7 +43,9 @@ class LogCopier {
   // the folder's journal (kPartsJournal) says which pod's log ends the file
   // and where it starts, so that a portflow restarted meanwhile appends
   // too. `client` may be null (nothing can be read: done still runs).
-  // False, with nothing started, after Stop().
+  // False, with nothing started, after Stop(). When no thread can be
+  // started for it, the copy waits for a copy thread there is, or with
+  // none runs on the caller's thread, `done` included.
   bool Start(ApiClient* client, const std::string& pod_path, const std::string& pod,
              const std::string& file, std::function<bool()> ended, std::function<void()> done);
 
@@ -67,6 +75,7 @@ class LogCopier {
   bool ReadJournal(const std::string& dir);
 
   Clock& clock_;
+  ThreadStarter start_thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "k8s_backend/client/credentials.h"
@@ -191,6 +193,50 @@ TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
   EXPECT_EQ(Read(dir_ + "/slow.log"), "log of slow\n");
   copier.Stop();
   EXPECT_FALSE(start("d", true));
+}
+
+// No thread to be had for a copy (a process at its limit): with no copy
+// thread at all it runs on the caller's thread, `done` included; with one,
+// it waits for it. Stop then returns: it waits for no thread that never
+// started.
+TEST_F(LogCopierTest, ACopyWithNoThreadToBeHadStillRunsAndStopReturns) {
+  FakeClock clock;
+  auto transport = std::make_unique<LogsTransport>();
+  LogsTransport* logs = transport.get();
+  logs->held = "slow";
+  ApiClient client(std::move(transport), std::make_shared<Credentials>(ClusterAccess{}, clock),
+                   clock);
+  std::atomic<bool> refuse{true};
+  LogCopier copier(clock, [&](std::function<void()> work) {
+    if (refuse)
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    LogCopier::DetachedThread(std::move(work));
+  });
+  struct ReleasedFirst {  // on a failure too: the copier's Stop waits for the held follow
+    LogsTransport* logs;
+    ~ReleasedFirst() { logs->Release(); }
+  } released_first{logs};
+  Dones dones;
+  auto start = [&](const std::string& pod, bool ended) {
+    return copier.Start(
+        &client, "/api/v1/namespaces/default/pods/" + pod, pod, dir_ + "/" + pod + ".log",
+        [ended] { return ended; }, dones.For(pod));
+  };
+  ASSERT_TRUE(start("a", true));
+  {
+    std::lock_guard<std::mutex> l(dones.mu);
+    EXPECT_EQ(dones.on.count("a"), 1u) << "copied before Start returned";
+  }
+  EXPECT_EQ(Read(dir_ + "/a.log"), "log of a\n");
+  refuse = false;
+  ASSERT_TRUE(start("slow", false));  // on a thread, held
+  refuse = true;
+  ASSERT_TRUE(start("b", true));  // no second thread: b waits for the one there is
+  logs->Release();
+  ASSERT_TRUE(dones.Wait("slow"));
+  ASSERT_TRUE(dones.Wait("b"));
+  EXPECT_EQ(Read(dir_ + "/b.log"), "log of b\n");
+  copier.Stop();
 }
 
 // A log that an older portflow began, with its FILE.pod mark and no
