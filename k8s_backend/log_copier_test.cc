@@ -81,6 +81,33 @@ struct Dones {
   }
 };
 
+// A copier over a client whose follow of the pod "slow" is held until
+// logs->Release(), done on a failure too (the copier's Stop waits for it).
+struct HeldFollows {
+  explicit HeldFollows(LogCopier::ThreadStarter start_thread = LogCopier::DetachedThread)
+      : client(Transport(), std::make_shared<Credentials>(ClusterAccess{}, clock), clock),
+        copier(clock, std::move(start_thread)) {}
+  ~HeldFollows() { logs->Release(); }
+  std::unique_ptr<LogsTransport> Transport() {
+    auto t = std::make_unique<LogsTransport>();
+    t->held = "slow";
+    logs = t.get();
+    return t;
+  }
+  // Copies `pod`'s log to DIR/POD.log; `ended` is what the pod says.
+  bool Start(const std::string& dir, const std::string& pod, bool ended) {
+    return copier.Start(
+        &client, "/api/v1/namespaces/default/pods/" + pod, pod, dir + "/" + pod + ".log",
+        [ended] { return ended; }, dones.For(pod));
+  }
+
+  FakeClock clock;
+  LogsTransport* logs = nullptr;
+  ApiClient client;
+  LogCopier copier;
+  Dones dones;
+};
+
 class LogCopierTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -156,23 +183,10 @@ TEST_F(LogCopierTest, AReplacingPodAppendsAcrossRestartsFromTheFoldersJournal) {
 // Copies run on threads kept for the next copy, not a thread each; a copy
 // that follows a running pod for long does not hold up the others.
 TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
-  FakeClock clock;
-  auto transport = std::make_unique<LogsTransport>();
-  LogsTransport* logs = transport.get();
-  logs->held = "slow";
-  ApiClient client(std::move(transport), std::make_shared<Credentials>(ClusterAccess{}, clock),
-                   clock);
-  LogCopier copier(clock);
-  struct ReleasedFirst {  // on a failure too: the copier's Stop waits for the held follow
-    LogsTransport* logs;
-    ~ReleasedFirst() { logs->Release(); }
-  } released_first{logs};
-  Dones dones;
-  auto start = [&](const std::string& pod, bool ended) {
-    return copier.Start(
-        &client, "/api/v1/namespaces/default/pods/" + pod, pod, dir_ + "/" + pod + ".log",
-        [ended] { return ended; }, dones.For(pod));
-  };
+  HeldFollows h;
+  LogCopier& copier = h.copier;
+  Dones& dones = h.dones;
+  auto start = [&](const std::string& pod, bool ended) { return h.Start(dir_, pod, ended); };
   ASSERT_TRUE(start("a", true));
   ASSERT_TRUE(dones.Wait("a"));
   // Free again once its `done` has returned: b is its second copy.
@@ -188,7 +202,7 @@ TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
   ASSERT_TRUE(start("slow", false));
   ASSERT_TRUE(start("c", true));
   ASSERT_TRUE(dones.Wait("c"));
-  logs->Release();
+  h.logs->Release();
   ASSERT_TRUE(dones.Wait("slow"));
   EXPECT_EQ(Read(dir_ + "/slow.log"), "log of slow\n");
   copier.Stop();
@@ -200,28 +214,14 @@ TEST_F(LogCopierTest, CopiesReuseTheirThreadsAndALongFollowHoldsUpNoOther) {
 // it waits for it. Stop then returns: it waits for no thread that never
 // started.
 TEST_F(LogCopierTest, ACopyWithNoThreadToBeHadStillRunsAndStopReturns) {
-  FakeClock clock;
-  auto transport = std::make_unique<LogsTransport>();
-  LogsTransport* logs = transport.get();
-  logs->held = "slow";
-  ApiClient client(std::move(transport), std::make_shared<Credentials>(ClusterAccess{}, clock),
-                   clock);
   std::atomic<bool> refuse{true};
-  LogCopier copier(clock, [&](std::function<void()> work) {
+  HeldFollows h([&](std::function<void()> work) {
     if (refuse)
       throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
     LogCopier::DetachedThread(std::move(work));
   });
-  struct ReleasedFirst {  // on a failure too: the copier's Stop waits for the held follow
-    LogsTransport* logs;
-    ~ReleasedFirst() { logs->Release(); }
-  } released_first{logs};
-  Dones dones;
-  auto start = [&](const std::string& pod, bool ended) {
-    return copier.Start(
-        &client, "/api/v1/namespaces/default/pods/" + pod, pod, dir_ + "/" + pod + ".log",
-        [ended] { return ended; }, dones.For(pod));
-  };
+  Dones& dones = h.dones;
+  auto start = [&](const std::string& pod, bool ended) { return h.Start(dir_, pod, ended); };
   ASSERT_TRUE(start("a", true));
   {
     std::lock_guard<std::mutex> l(dones.mu);
@@ -232,11 +232,11 @@ TEST_F(LogCopierTest, ACopyWithNoThreadToBeHadStillRunsAndStopReturns) {
   ASSERT_TRUE(start("slow", false));  // on a thread, held
   refuse = true;
   ASSERT_TRUE(start("b", true));  // no second thread: b waits for the one there is
-  logs->Release();
+  h.logs->Release();
   ASSERT_TRUE(dones.Wait("slow"));
   ASSERT_TRUE(dones.Wait("b"));
   EXPECT_EQ(Read(dir_ + "/b.log"), "log of b\n");
-  copier.Stop();
+  h.copier.Stop();
 }
 
 // A log that an older portflow began, with its FILE.pod mark and no
