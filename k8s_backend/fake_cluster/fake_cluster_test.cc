@@ -655,6 +655,34 @@ TEST_F(FakeClusterTest, PartialObjectMetadataWhenAccepted) {
   EXPECT_EQ(one["kind"], "PartialObjectMetadata");
   EXPECT_EQ(one["metadata"]["name"], "a");
   EXPECT_FALSE(one.contains("data"));
+  // A watch's events carry the single form (the list form is refused).
+  HttpRequest watch{"GET", cms + "?watch=true&timeoutSeconds=5", {}, ""};
+  watch.headers["accept"] = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+  HttpResponse w = cluster_->Handle(watch);
+  ASSERT_TRUE(w.stream);
+  ASSERT_EQ(
+      Call("PUT", cms + "/a",
+           {{"metadata", {{"name", "a"}, {"labels", {{"app", "x"}}}}}, {"data", {{"k", "w"}}}})
+          .status,
+      200);
+  // With no resourceVersion: a and b as they are (ADDED), then a's change.
+  std::string chunk;
+  std::vector<json> events;
+  for (int reads = 0; events.size() < 3 && reads < 10 && w.stream(&chunk); ++reads) {
+    for (size_t at = 0, nl; (nl = chunk.find('\n', at)) != std::string::npos; at = nl + 1)
+      events.push_back(json::parse(chunk.substr(at, nl - at)));
+    chunk.clear();
+  }
+  ASSERT_EQ(events.size(), 3u);
+  for (const json& e : events) {
+    EXPECT_EQ(e["object"]["kind"], "PartialObjectMetadata") << e.dump();
+    EXPECT_EQ(e["object"]["apiVersion"], "meta.k8s.io/v1");
+    EXPECT_FALSE(e["object"].contains("data")) << e.dump();
+  }
+  EXPECT_EQ(events[2]["type"], "MODIFIED");
+  EXPECT_EQ(events[2]["object"]["metadata"]["name"], "a");
+  EXPECT_EQ(events[2]["object"]["metadata"]["labels"]["app"], "x");
+  EXPECT_EQ(with_accept("GET", cms + "?watch=true&timeoutSeconds=1", list_form)["code"], 406);
   json deleted = with_accept("DELETE", cms + "?labelSelector=app%3Dx", list_form);
   EXPECT_EQ(deleted["kind"], "PartialObjectMetadataList");
   ASSERT_EQ(deleted["items"].size(), 2u);

@@ -212,14 +212,14 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
   TimePoint last_sent = clock_.Now();
   ObjectStore* store = &store_;
   std::string include_object = Query(r, "includeObject");
-  bool as_table = r.as_table;
+  bool as_table = r.as_table, as_metadata = r.as_metadata;
   // Set once a server asked to be woken instead of waiting here.
   auto woken = std::make_shared<std::atomic<bool>>(false);
   res.wake_me = [watch, woken](std::function<void()> fn) {
     if (fn) woken->store(true);
     watch->SetWaker(std::move(fn));
   };
-  res.stream = [watch, end, clock, as_table, kind, first, bookmarks, last_sent, store,
+  res.stream = [watch, end, clock, as_table, as_metadata, kind, first, bookmarks, last_sent, store,
                 include_object, woken](std::string* chunk) mutable {
     TimePoint now = clock->Now();
     if (now >= end || watch->stopped()) return false;
@@ -234,6 +234,10 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
           // kubectl get -w asks for Table rows; the columns come with the first.
           json table = ToTable(*kind, {*e.object}, clock->Now(), first, include_object);
           *chunk += json{{"type", e.type}, {"object", table}}.dump() + "\n";
+        } else if (as_metadata) {
+          // A metadata informer's watch: each object as PartialObjectMetadata.
+          *chunk +=
+              json{{"type", e.type}, {"object", PartialObjectMetadata(*e.object)}}.dump() + "\n";
         } else {
           // The object's bytes are shared with every other watcher.
           chunk->append("{\"type\":\"")
