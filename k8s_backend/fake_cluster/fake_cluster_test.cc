@@ -683,6 +683,28 @@ TEST_F(FakeClusterTest, PartialObjectMetadataWhenAccepted) {
   EXPECT_EQ(events[2]["object"]["metadata"]["name"], "a");
   EXPECT_EQ(events[2]["object"]["metadata"]["labels"]["app"], "x");
   EXPECT_EQ(with_accept("GET", cms + "?watch=true&timeoutSeconds=1", list_form)["code"], 406);
+  // What answers one object written, in the single form too.
+  const std::string single = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+  auto written = [&](const std::string& method, const std::string& target, const json& body,
+                     const std::string& content_type) {
+    HttpRequest r{
+        method, target, {{"accept", single}, {"content-type", content_type}}, body.dump()};
+    return Body(cluster_->Handle(r));
+  };
+  for (const json& got :
+       {written("POST", cms,
+                {{"metadata", {{"name", "c"}, {"labels", {{"app", "y"}}}}}, {"data", {{"k", "v"}}}},
+                "application/json"),
+        written("PUT", cms + "/c",
+                {{"metadata", {{"name", "c"}, {"labels", {{"app", "y"}}}}}, {"data", {{"k", "u"}}}},
+                "application/json"),
+        written("PATCH", cms + "/c", {{"data", {{"k", "p"}}}}, "application/merge-patch+json"),
+        written("DELETE", cms + "/c", json::object(), "application/json")}) {
+    EXPECT_EQ(got["kind"], "PartialObjectMetadata") << got.dump();
+    EXPECT_EQ(got["metadata"]["name"], "c");
+    EXPECT_EQ(got["metadata"]["labels"]["app"], "y");
+    EXPECT_FALSE(got.contains("data")) << got.dump();
+  }
   json deleted = with_accept("DELETE", cms + "?labelSelector=app%3Dx", list_form);
   EXPECT_EQ(deleted["kind"], "PartialObjectMetadataList");
   ASSERT_EQ(deleted["items"].size(), 2u);

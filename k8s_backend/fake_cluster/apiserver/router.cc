@@ -116,10 +116,10 @@ HttpResponse Router::Route(const HttpRequest& req) const {
 
   auto accept = req.headers.find("accept");
   rr.as_table = accept != req.headers.end() && accept->second.find("as=Table") != std::string::npos;
-  // Metadata only, for a get or a watch's events (PartialObjectMetadata)
-  // or a list or deletecollection (PartialObjectMetadataList); the other
-  // form the API server refuses once it has negotiated it. (Other verbs
-  // answer whole objects here.)
+  // Metadata only: PartialObjectMetadata for what answers one object (a
+  // get, a watch's events, a create, an update or patch, a delete),
+  // PartialObjectMetadataList for a list or deletecollection; the other
+  // form the API server refuses once it has negotiated it.
   // (Negotiated only where the header names it: most requests send plain
   // JSON, and this runs for every one.)
   std::string as = accept == req.headers.end() ||
@@ -127,8 +127,7 @@ HttpResponse Router::Route(const HttpRequest& req) const {
                        ? ""
                        : AcceptedAs(accept->second, "meta.k8s.io", "v1");
   bool list = rr.verb == "list" || rr.verb == "deletecollection";
-  if ((as == "PartialObjectMetadata" || as == "PartialObjectMetadataList") &&
-      (list || rr.verb == "get" || rr.verb == "watch")) {
+  if (as == "PartialObjectMetadata" || as == "PartialObjectMetadataList") {
     if (list != (as == "PartialObjectMetadataList")) {
       return Failure(406, "NotAcceptable",
                      "you requested " + as + ", but the requested object is " +

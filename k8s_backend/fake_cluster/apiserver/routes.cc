@@ -324,7 +324,7 @@ HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
     return FromStatus(created.status(), kind,
                       body.value("metadata", json::object()).value("name", ""));
   }
-  return Json(201, **created);
+  return Json(201, r.as_metadata ? PartialObjectMetadata(**created) : **created);
 }
 
 HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
@@ -378,7 +378,7 @@ HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
   }
   auto updated = store_.Update(*r.kind, r.ns, next);
   if (!updated.ok()) return FromStatus(updated.status(), r.kind, name);
-  return Json(200, **updated);
+  return Json(200, r.as_metadata ? PartialObjectMetadata(**updated) : **updated);
 }
 
 HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
@@ -389,7 +389,7 @@ HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
   if (auto bad = UnsupportedPolicy(policy)) return *bad;
   auto deleted = DeleteNamed(r, r.name, policy);
   if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
-  return Json(200, **deleted);
+  return Json(200, r.as_metadata ? PartialObjectMetadata(**deleted) : **deleted);
 }
 
 // As the real server: the objects the selectors match, each deleted as its
