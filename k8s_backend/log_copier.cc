@@ -46,14 +46,9 @@ bool LogCopier::Start(ApiClient* client, const std::string& pod_path, const std:
                      e.what() + "); " +
                      (threads_ > 0 ? "it waits for a copy thread" : "copied on this thread"));
     if (threads_ == 0) {  // none would ever take it
-      auto [copy, copied] = std::move(queue_.back());
+      Copied job = std::move(queue_.back());
       queue_.pop_back();
-      l.unlock();
-      copy();
-      copied();
-      l.lock();
-      --running_;
-      cv_.notify_all();
+      Run(l, job);
     }
   }
   return true;
@@ -69,20 +64,24 @@ void LogCopier::Work() {
     // Real time: a thread kept is not a matter of the run's clock.
     queued_.wait_for(l, kThreadKeptFor, [this] { return !queue_.empty() || stopping_; });
     if (queue_.empty()) break;  // a Stop, or nothing for a while
-    auto [copy, done] = std::move(queue_.front());
+    Copied job = std::move(queue_.front());
     queue_.pop_front();
     --idle_;
-    l.unlock();
-    copy();
-    done();  // may wait on the API server: this thread is not free meanwhile
-    l.lock();
+    Run(l, job);  // its `done` may wait on the API server: this thread is not free meanwhile
     ++idle_;
-    --running_;
-    cv_.notify_all();  // Stop() waits for the last one
   }
   --idle_;
   --threads_;
   cv_.notify_all();
+}
+
+void LogCopier::Run(std::unique_lock<std::mutex>& l, const Copied& job) {
+  l.unlock();
+  job.first();
+  job.second();
+  l.lock();
+  --running_;
+  cv_.notify_all();  // Stop() waits for the last one
 }
 
 int LogCopier::IdleThreads() const {

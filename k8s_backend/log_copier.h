@@ -57,9 +57,14 @@ class LogCopier {
   int IdleThreads() const;
 
  private:
+  // A copy, then its `done`.
+  using Copied = std::pair<std::function<void()>, std::function<void()>>;
   // A copy thread's loop: the copies queued, until none has come for a
   // while or Stop().
   void Work();
+  // Runs `job` with `l` (on mu_) let go meanwhile; then it no longer counts
+  // as running.
+  void Run(std::unique_lock<std::mutex>& l, const Copied& job);
   void Copy(ApiClient* client, const std::string& pod_path, const std::string& pod,
             const std::string& file, const std::function<bool()>& ended);
   // Where `pod`'s part of `file` starts, appended to the journal of its
@@ -81,8 +86,7 @@ class LogCopier {
   bool stopping_ = false;
   int running_ = 0;             // copies queued or in flight
   int threads_ = 0, idle_ = 0;  // copy threads, and those free for the next copy
-  // Copies no thread has taken yet: the copy, then its `done`.
-  std::deque<std::pair<std::function<void()>, std::function<void()>>> queue_;
+  std::deque<Copied> queue_;    // copies no thread has taken yet
   std::condition_variable queued_;
   std::set<StreamStop*> streams_;
   // file -> (the pod whose log ends it, where that log starts)

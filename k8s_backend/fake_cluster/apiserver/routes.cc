@@ -263,6 +263,12 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
   return res;
 }
 
+// The answer of one object: metadata only where the request asks for
+// PartialObjectMetadata (the whole object is not copied).
+static HttpResponse ObjectAnswer(int status, const ApiRequest& r, const json& object) {
+  return r.as_metadata ? Json(status, PartialObjectMetadata(object)) : Json(status, object);
+}
+
 // A list answer of `items`: metadata only where the request asks for
 // PartialObjectMetadataList (what kubectl and controllers ask for when they
 // need no more).
@@ -324,14 +330,14 @@ HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
     return FromStatus(created.status(), kind,
                       body.value("metadata", json::object()).value("name", ""));
   }
-  return Json(201, r.as_metadata ? PartialObjectMetadata(**created) : **created);
+  return ObjectAnswer(201, r, **created);
 }
 
 HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
   if (r.as_table || r.as_metadata) {
     std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
     if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
-    if (r.as_metadata) return Json(200, PartialObjectMetadata(*obj));
+    if (r.as_metadata) return ObjectAnswer(200, r, *obj);
     return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, Query(r, "includeObject")));
   }
   // Serialised once per version, however often it is read.
@@ -378,7 +384,7 @@ HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
   }
   auto updated = store_.Update(*r.kind, r.ns, next);
   if (!updated.ok()) return FromStatus(updated.status(), r.kind, name);
-  return Json(200, r.as_metadata ? PartialObjectMetadata(**updated) : **updated);
+  return ObjectAnswer(200, r, **updated);
 }
 
 HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
@@ -389,7 +395,7 @@ HttpResponse FakeCluster::DeleteResource(const ApiRequest& r) {
   if (auto bad = UnsupportedPolicy(policy)) return *bad;
   auto deleted = DeleteNamed(r, r.name, policy);
   if (!deleted.ok()) return FromStatus(deleted.status(), r.kind, r.name);
-  return Json(200, r.as_metadata ? PartialObjectMetadata(**deleted) : **deleted);
+  return ObjectAnswer(200, r, **deleted);
 }
 
 // As the real server: the objects the selectors match, each deleted as its

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/json_fields.h"
+
 namespace portflow::fake {
 namespace {
 
@@ -95,14 +97,10 @@ Result<LabelSelector> LabelSelector::Parse(std::string_view text) {
 
 bool LabelSelector::Matches(const json& object) const {
   if (reqs_.empty()) return true;
-  static const json kNone = json::object();
-  const json* labels = &kNone;
-  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
-    if (auto l = m->find("labels"); l != m->end() && l->is_object()) labels = &*l;
-  }
+  const json& labels = Sub(Sub(object, "metadata"), "labels");
   for (const Requirement& r : reqs_) {
-    auto it = labels->find(r.key);
-    bool has = it != labels->end() && it->is_string();
+    auto it = labels.find(r.key);
+    bool has = it != labels.end() && it->is_string();
     auto in = [&] {
       return has && std::find(r.values.begin(), r.values.end(),
                               it->template get_ref<const std::string&>()) != r.values.end();
