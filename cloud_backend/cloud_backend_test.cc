@@ -31,7 +31,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // The AWS provider, with one more spot warning in the first read of the
-// queue once `armed`: for an instance whose node has not joined yet.
+// queue after Arm(): for an instance whose node has not joined yet, warned
+// when armed (in virtual time the first read may come much later).
 class EarlyWarning : public cloud::Provider {
  public:
   EarlyWarning(std::unique_ptr<cloud::Provider> inner, std::string instance, Clock& clock)
@@ -44,13 +45,18 @@ class EarlyWarning : public cloud::Provider {
   }
   Result<std::vector<cloud::SpotWarning>> Interruptions() override {
     auto got = inner_->Interruptions();
-    if (got.ok() && armed.exchange(false)) got->push_back({instance_, clock_.Now()});
+    if (got.ok() && armed.exchange(false)) got->push_back({instance_, warned_at_});
     return got;
   }
   int64_t calls() const override { return inner_->calls(); }
-  std::atomic<bool> armed{false};
+  void Arm() {
+    warned_at_ = clock_.Now();
+    armed = true;
+  }
+  std::atomic<bool> armed{false};  // until the warning is read
 
  private:
+  TimePoint warned_at_;  // set before `armed`
   std::unique_ptr<cloud::Provider> inner_;
   std::string instance_;
   Clock& clock_;
@@ -392,9 +398,9 @@ TEST_P(CloudBackendTest, AWarningReadBeforeItsNodeJoinedStillPreempts) {
   Make(t, 30s);
   ASSERT_NE(early_, nullptr);
   ASSERT_EQ(Desired("cpu-spot"), 0);  // the warned instance is not launched yet
+  early_->Arm();                      // read by a look with no node: it launches, it joins later
   TaskSpec a = Spec("a", 1000);
   ASSERT_TRUE(backend_->Submit(a).ok());
-  early_->armed = true;  // read by a look with no node: it launches, it joins later
   auto end = events_.WaitTerminal(a.Key(), 15s);
   ASSERT_TRUE(end.has_value());
   EXPECT_FALSE(early_->armed) << "the warning was never read";
@@ -413,12 +419,14 @@ TEST_P(CloudBackendTest, AWarningWhoseNodeJoinsPastItsNoticeIsForgotten) {
   WarnEarly("i-00000000000000001");
   CloudTarget t;
   t.node_groups = {"cpu-spot"};
-  t.spot_notice = T(100ms);  // over before the node can join (T(300ms))
-  Make(t);
+  t.spot_notice = T(100ms);
+  // Warned before the instance is launched, which takes T(3s) to join: its
+  // notice is long over by then, however late (in virtual time) a look is.
+  Make(t, 1s, 3s);
   ASSERT_NE(early_, nullptr);
+  early_->Arm();
   TaskSpec a = Spec("a", 1000);
   ASSERT_TRUE(backend_->Submit(a).ok());
-  early_->armed = true;
   auto end = events_.WaitTerminal(a.Key(), 15s);
   ASSERT_TRUE(end.has_value());
   EXPECT_FALSE(early_->armed) << "the warning was never read";
