@@ -255,7 +255,7 @@ bool Engine::StopRequested() {
   cancels_seen_ = n;
   if (fresh) return true;
   // `portflow cancel` from another terminal marks the run in the store.
-  TimePoint now = clock_.Now();
+  auto now = std::chrono::steady_clock::now();
   if (now >= next_store_poll_) {
     next_store_poll_ = now + std::chrono::milliseconds(500);
     auto rec = store_.GetRun(run_.id);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -212,7 +213,9 @@ class Engine : public EventSink {
   bool stopping_ = false;                               // no new admissions
   bool user_cancel_ = false;                            // stopping because of a cancel request
   int cancels_seen_ = 0;
-  TimePoint next_store_poll_{};
+  // In real time, also when the run's clock is virtual: another terminal's
+  // cancel comes in real time, and a virtual turn can pass 500 ms at once.
+  std::chrono::steady_clock::time_point next_store_poll_{};
   std::optional<Duration> move_after_;  // Backend::MoveAfter
 
   // On the real clock the engine waits on the backend's descriptor when the

@@ -437,6 +437,23 @@ TEST_F(EngineTest, CancelRequestStopsTheRun) {
   EXPECT_EQ(InstanceState("b"), "Cancelled");
 }
 
+// `portflow cancel` from another terminal marks the run in the store; a run
+// on a virtual clock still looks for that mark (in real time).
+TEST_F(EngineTest, ACancelMarkedInTheStoreStopsARunOnAVirtualClock) {
+  Load("    - {name: a, command: [x]}\n");
+  backend_.Script("a", {Outcome{TaskState::kSucceeded, 0, {}, true}});
+  std::unique_ptr<RunStore> other;
+  clock_.OnAdvance([&](TimePoint) {
+    if (other) return;
+    other = std::move(RunStore::Open(dir_).value());
+    EXPECT_TRUE(other->RequestCancel("run1").ok());
+  });
+  EXPECT_EQ(RunIt(), "Cancelled");
+  EXPECT_TRUE(other);  // asked while a ran, not before
+  EXPECT_THAT(Submitted(), ElementsAre("a#1"));
+  EXPECT_EQ(InstanceState("a"), "Cancelled");
+}
+
 TEST_F(EngineTest, ResumeDoesNotRerunWhatSucceeded) {
   Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
   backend_.Script("b", {Outcome{TaskState::kFailed, 1}});
