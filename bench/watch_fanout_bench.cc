@@ -68,18 +68,21 @@ class ChunkedLineReader {
     return true;
   }
 
-  // The next line of the body, without its '\n'; false at the end of the
-  // stream, when the connection ends, on bad framing (see error()), or, on
-  // a non-blocking socket, when it has nothing more for now (would_block()).
-  bool NextLine(std::string* line) {
+  // The next line of the body, without its '\n' (valid until the next
+  // call); false at the end of the stream, when the connection ends, on bad
+  // framing (see error()), or, on a non-blocking socket, when it has nothing
+  // more for now (would_block()). A read brings many lines at once: they
+  // are handed out in place, and what is left moved to the front once.
+  bool NextLine(std::string_view* line) {
     while (true) {
       size_t nl = body_.find('\n', scanned_);
       if (nl != std::string::npos) {
-        line->assign(body_, 0, nl);
-        body_.erase(0, nl + 1);
-        scanned_ = 0;
+        *line = std::string_view(body_).substr(start_, nl - start_);
+        start_ = scanned_ = nl + 1;
         return true;
       }
+      body_.erase(0, start_);
+      start_ = 0;
       scanned_ = body_.size();
       if (state_ == kDone || !error_.empty()) return false;
       if (!Decode() && !Receive()) return false;
@@ -138,7 +141,8 @@ class ChunkedLineReader {
   SSL* ssl_;
   std::string raw_;     // received, not yet decoded
   std::string body_;    // decoded, not yet returned as lines
-  size_t scanned_ = 0;  // body_ holds no '\n' before this
+  size_t start_ = 0;    // of the next line in body_
+  size_t scanned_ = 0;  // body_ holds no '\n' from start_ to this
   State state_ = kSize;
   size_t left_ = 0;  // of the current chunk's data
   std::string error_;
@@ -181,7 +185,7 @@ struct Watcher {
 // checked by string search, not parsed: a JSON parser would cost the
 // client, in this same process on the same cores, more CPU than the server
 // spends producing the events.
-bool ReadSome(Watcher& w, int64_t updates, std::string& line) {
+bool ReadSome(Watcher& w, int64_t updates, std::string_view& line) {
   while (w.received < updates) {
     if (!w.reader->NextLine(&line)) {
       if (w.reader->would_block()) return false;
@@ -212,7 +216,7 @@ void ReadWatches(std::vector<Watcher*> mine, int64_t updates, std::mutex& mu,
                  std::condition_variable& cv, const std::atomic<bool>& stop) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   size_t left = mine.size();
-  std::string line;
+  std::string_view line;
   auto over = [&](Watcher* w) {
     epoll_ctl(ep, EPOLL_CTL_DEL, w->fd, nullptr);
     --left;
