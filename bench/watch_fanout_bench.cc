@@ -185,7 +185,8 @@ struct Watcher {
 // checked by string search, not parsed: a JSON parser would cost the
 // client, in this same process on the same cores, more CPU than the server
 // spends producing the events.
-bool ReadSome(Watcher& w, int64_t updates, std::string_view& line) {
+bool ReadSome(Watcher& w, int64_t updates) {
+  std::string_view line;
   while (w.received < updates) {
     if (!w.reader->NextLine(&line)) {
       if (w.reader->would_block()) return false;
@@ -216,7 +217,6 @@ void ReadWatches(std::vector<Watcher*> mine, int64_t updates, std::mutex& mu,
                  std::condition_variable& cv, const std::atomic<bool>& stop) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   size_t left = mine.size();
-  std::string_view line;
   auto over = [&](Watcher* w) {
     epoll_ctl(ep, EPOLL_CTL_DEL, w->fd, nullptr);
     --left;
@@ -230,14 +230,14 @@ void ReadWatches(std::vector<Watcher*> mine, int64_t updates, std::mutex& mu,
     ev.data.ptr = w;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &ev) != 0) std::abort();
     // What came with the response head, and what TLS holds, first.
-    if (ReadSome(*w, updates, line)) over(w);
+    if (ReadSome(*w, updates)) over(w);
   }
   epoll_event ready[64];
   while (left > 0 && !stop.load()) {
     int n = epoll_wait(ep, ready, 64, 100);
     for (int i = 0; i < n; ++i) {
       auto* w = static_cast<Watcher*>(ready[i].data.ptr);
-      if (ReadSome(*w, updates, line)) over(w);
+      if (ReadSome(*w, updates)) over(w);
     }
   }
   close(ep);
