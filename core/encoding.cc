@@ -49,6 +49,7 @@ std::string PercentEncode(std::string_view s, bool keep_slash) {
 
 std::string PercentDecode(std::string_view s, bool plus_is_space) {
   std::string out;
+  out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {

@@ -25,26 +25,31 @@ namespace {
 // object's name (and namespace) as "*", and "(watch)" or "(list)" for a
 // collection read: "GET /api/v1/namespaces/*/pods/*/log".
 std::string CallKind(const HttpRequest& req) {
-  size_t q = req.target.find('?');
-  std::string path = req.target.substr(0, q);
-  std::vector<std::string> parts;  // after /api/v1 or /apis/GROUP/VERSION
-  size_t skip = path.rfind("/apis/", 0) == 0 ? 3 : 2;
-  std::string kind = req.method + " ";
+  std::string_view target = req.target;
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  size_t skip = path.starts_with("/apis/") ? 3 : 2;  // parts before the resource's
+  std::string kind;
+  kind.reserve(req.method.size() + path.size() + 10);
+  kind.append(req.method).append(" ");
+  size_t parts = 0;  // after /api/v1 or /apis/GROUP/VERSION
+  bool namespaced = false;
   for (size_t start = 1, n = 0; start <= path.size(); ++n) {
     size_t end = std::min(path.find('/', start), path.size());
-    std::string part = path.substr(start, end - start);
+    std::string_view part = path.substr(start, end - start);
+    kind.append("/");
     if (n < skip) {
-      kind += "/" + part;
+      kind.append(part);
     } else {
-      parts.push_back(part);
+      if (++parts == 1) namespaced = part == "namespaces";
       // Names: a namespace's, then each object's (every other part).
-      kind += "/" + (parts.size() % 2 == 0 ? std::string("*") : part);
+      kind.append(parts % 2 == 0 ? "*" : part);
     }
     start = end + 1;
   }
-  if (q != std::string::npos && req.target.find("watch=true", q) != std::string::npos)
+  if (q != std::string_view::npos && target.find("watch=true", q) != std::string_view::npos)
     return kind + " (watch)";
-  bool collection = parts.size() == 1 || (parts.size() == 3 && parts[0] == "namespaces");
+  bool collection = parts == 1 || (parts == 3 && namespaced);
   if (req.method == "GET" && collection) return kind + " (list)";
   return kind;
 }
@@ -283,9 +288,10 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
   }
   if (req.target.rfind("/api/", 0) == 0 || req.target.rfind("/apis/", 0) == 0) {
     ++api_calls_;
+    std::string kind = CallKind(req);  // made before the lock the server's loops share
     {
       std::lock_guard<std::mutex> l(calls_mu_);
-      ++calls_by_kind_[CallKind(req)];
+      ++calls_by_kind_[kind];
     }
     if (auto answer = reactors_.Answer(req)) return *std::move(answer);
   }
@@ -447,10 +453,9 @@ std::string FakeCluster::NewToken() {
 
 HttpResponse FakeCluster::Authenticated(const HttpRequest& req) {
   auto given = req.headers.find("authorization");
-  const std::string expected = "Bearer " + token_;
   // Compared in time that does not depend on where they differ.
-  bool ok = given != req.headers.end() && given->second.size() == expected.size();
-  if (!ok || CRYPTO_memcmp(given->second.data(), expected.data(), expected.size()) != 0)
+  bool ok = given != req.headers.end() && given->second.size() == bearer_.size();
+  if (!ok || CRYPTO_memcmp(given->second.data(), bearer_.data(), bearer_.size()) != 0)
     return Failure(401, "Unauthorized", "Unauthorized");
   return Handle(req);
 }

@@ -128,6 +128,7 @@ class FakeCluster {
         clock_(clock),
         store_(clock, options_.watch_history),
         token_(NewToken()),
+        bearer_("Bearer " + token_),
         controllers_(store_, options_.kubelet, [this] { WakeControllers(); }) {}
   static std::string NewToken();
   Status Bootstrap();
@@ -168,6 +169,7 @@ class FakeCluster {
   ObjectStore store_;
   Router router_;
   const std::string token_;
+  const std::string bearer_;  // the Authorization header each request must carry
   ServingCertificate certificate_;
   std::unique_ptr<HttpServer> server_;
   // The store changed or a process ended: the controllers' thread runs a

@@ -84,6 +84,34 @@ HttpResponse Answer(const HttpHandler& handler, const HttpRequest& in) {
   }
 }
 
+// An answer as Beast writes one (the status line, Content-Type, the extra
+// headers, Connection as keep-alive and the version ask, Content-Length),
+// in one piece for one write; `head_only` leaves the body out.
+std::string ResponseText(const HttpResponse& out, unsigned version, bool keep_alive,
+                         bool head_only) {
+  std::string text;
+  text.reserve(160 + out.body.size());
+  text.append("HTTP/")
+      .append(std::to_string(version / 10))
+      .append(".")
+      .append(std::to_string(version % 10))
+      .append(" ")
+      .append(std::to_string(out.status))
+      .append(" ")
+      .append(http::obsolete_reason(static_cast<http::status>(out.status)));
+  auto field = [&text](std::string_view name, std::string_view value) {
+    text.append("\r\n").append(name).append(": ").append(value);
+  };
+  field("Content-Type", out.content_type);
+  for (const auto& [name, value] : out.headers) field(name, value);
+  if (version >= 11 && !keep_alive) field("Connection", "close");
+  if (version < 11 && keep_alive) field("Connection", "keep-alive");
+  field("Content-Length", std::to_string(out.body.size()));
+  text.append("\r\n\r\n");
+  if (!head_only) text.append(out.body);
+  return text;
+}
+
 http::response<http::string_body> ToBeast(HttpResponse& out, const BeastRequest& req) {
   http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
   res.set(http::field::content_type, out.content_type);
@@ -354,6 +382,8 @@ class LoopServer : public HttpServer {
                                            asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
   class Connection : public std::enable_shared_from_this<Connection> {
+    static constexpr size_t kReadSize = 16384;
+
    public:
     Connection(LoopServer* server, Socket socket)
         : server_(server),
@@ -392,29 +422,41 @@ class LoopServer : public HttpServer {
     void Read() {
       parser_.emplace();
       parser_->body_limit(64 << 20);
-      http::async_read_header(
-          stream_, buffer_, *parser_,
-          [self = shared_from_this()](boost::system::error_code ec, size_t) {
-            if (ec) return;
-            // A client that asks before it sends a body is answered at once.
-            if (beast::iequals(self->parser_->get()[http::field::expect], "100-continue")) {
-              auto go_on =
-                  std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-              http::async_write(self->stream_, *go_on,
-                                [self, go_on](boost::system::error_code ec, size_t) {
-                                  if (!ec) self->ReadBody();
-                                });
-              return;
-            }
-            self->ReadBody();
-          });
+      parser_->eager(true);
+      continued_ = false;
+      ReadMore();
     }
 
-    void ReadBody() {
-      http::async_read(stream_, buffer_, *parser_,
-                       [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                         if (!ec) self->Serve();
-                       });
+    // Beast's parser is fed here, what has come first, and the socket read
+    // for more until the request is whole. (Beast's composed reads and
+    // writes, each completion posted through the loop, cost about 3 us of
+    // a GET's 13 us of server CPU.) A request that cannot be parsed ends
+    // the connection, as before.
+    void ReadMore() {
+      while (buffer_.size() > 0 && !parser_->is_done()) {
+        beast::error_code ec;
+        buffer_.consume(parser_->put(buffer_.data(), ec));
+        if (ec == http::error::need_more) break;
+        if (ec) return;  // not HTTP: the connection ends
+      }
+      if (parser_->is_done()) return Serve();
+      // A client that asks before it sends a body is answered at once.
+      if (parser_->is_header_done() && !continued_ &&
+          beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+        continued_ = true;
+        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        asio::async_write(stream_, asio::buffer(kContinue),
+                          [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                            if (!ec) self->ReadMore();
+                          });
+        return;
+      }
+      stream_.async_read_some(buffer_.prepare(kReadSize),
+                              [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                                if (ec) return;
+                                self->buffer_.commit(n);
+                                self->ReadMore();
+                              });
     }
 
     void Serve() {
@@ -440,14 +482,11 @@ class LoopServer : public HttpServer {
         served(status);
         if (!ec && keep_alive) self->Read();
       };
-      auto res = std::make_shared<http::response<http::string_body>>(ToBeast(*out, *req));
-      if (req->method() == http::verb::head) {
-        // What GET would answer, its length without its bytes.
-        auto head = std::make_shared<http::response<http::empty_body>>(std::move(res->base()));
-        http::async_write(stream_, *head, [head, done](auto ec, size_t n) { done(ec, n); });
-      } else {
-        http::async_write(stream_, *res, [res, done](auto ec, size_t n) { done(ec, n); });
-      }
+      // HEAD: what GET would answer, its length without its bytes.
+      auto text = std::make_shared<std::string>(
+          ResponseText(*out, req->version(), keep_alive, req->method() == http::verb::head));
+      asio::async_write(stream_, asio::buffer(*text),
+                        [text, done](auto ec, size_t n) { done(ec, n); });
     }
 
     // A stream's thread writes to the connection, then hands it back.
@@ -579,7 +618,8 @@ class LoopServer : public HttpServer {
     std::shared_ptr<HttpResponse> pushed_;  // the stream being written, if any
     std::string peer_;
     bool keep_alive_ = false;
-    bool armed_ = false;  // pushed_'s head is written and its wake-ups come here
+    bool continued_ = false;  // 100 Continue sent for the request being read
+    bool armed_ = false;      // pushed_'s head is written and its wake-ups come here
     bool writing_ = false;
     Timer tick_;
     std::shared_ptr<Mailbox> mailbox_;

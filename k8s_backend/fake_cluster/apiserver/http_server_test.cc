@@ -13,6 +13,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -21,10 +22,13 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace portflow::fake {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -156,6 +160,14 @@ class LoopServerTest : public ::testing::Test {
                               return true;
                             }};
       }
+      if (r.target == "/body") return HttpResponse{200, "text/plain", r.method + " " + r.body};
+      if (r.target == "/size")
+        return HttpResponse{200, "text/plain", std::to_string(r.body.size())};
+      if (r.target == "/busy") {
+        HttpResponse res{429, "text/plain", "later"};
+        res.headers["Retry-After"] = "1";
+        return res;
+      }
       return HttpResponse{200, "text/plain", r.method + " " + r.target, nullptr};
     });
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -185,6 +197,44 @@ class LoopServerTest : public ::testing::Test {
     http::read(s, buffer, res, ec);
     if (ec) return "error: " + ec.message();
     return res.body();
+  }
+
+  // Bytes as a client sends them, for what a client library would not send.
+  static void Send(TlsStream& s, const std::string& bytes) { asio::write(s, asio::buffer(bytes)); }
+  // One answer as it came: its head, then as many bytes as its
+  // Content-Length says unless it answers a HEAD; what came short when the
+  // connection ends or nothing comes for 2 s. `rest` keeps what came after.
+  static std::string Receive(TlsStream& s, std::string& rest, bool head = false) {
+    timeval two{2, 0};
+    ::setsockopt(s.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &two, sizeof two);
+    std::string out = std::exchange(rest, "");
+    size_t want = std::string::npos;
+    while (true) {
+      size_t end = out.find("\r\n\r\n");
+      if (want == std::string::npos && end != std::string::npos) {
+        size_t length = out.find("Content-Length: ");
+        bool sized = !head && length != std::string::npos && length < end;
+        want = end + 4 + (sized ? std::stoul(out.substr(length + 16)) : 0);
+      }
+      if (out.size() >= want) break;
+      char buf[4096];
+      boost::system::error_code ec;
+      size_t n = s.read_some(asio::buffer(buf), ec);
+      if (ec) return out;
+      out.append(buf, n);
+    }
+    rest = out.substr(want);
+    return out.substr(0, want);
+  }
+
+  // Whether the server ends the connection (EOF) within 2 s; what TLS sent
+  // after the handshake is read past.
+  static bool Ends(TlsStream& s) {
+    pollfd ended{s.next_layer().native_handle(), POLLIN, 0};
+    char buf[4096];
+    ssize_t n = 1;
+    while (n > 0 && ::poll(&ended, 1, 2000) == 1) n = ::recv(ended.fd, buf, sizeof buf, 0);
+    return n == 0;
   }
 
   // A GET of a stream on `s`, read up to the end of its head; the body is
@@ -233,6 +283,78 @@ TEST_F(LoopServerTest, ManyConnectionsShareAFewThreads) {
   EXPECT_EQ(Threads(), before) << "no thread per connection";
   // Each connection is kept alive and answers again.
   for (int i = 0; i < 40; ++i) EXPECT_EQ(Get(*open[i], "/again"), "GET /again");
+}
+
+TEST_F(LoopServerTest, AnExpectingClientIsToldToContinueBeforeItSendsTheBody) {
+  auto s = Connect();
+  std::string rest;
+  Send(*s, "PUT /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(Receive(*s, rest), "HTTP/1.1 100 Continue\r\n\r\n");
+  Send(*s, "hello");
+  EXPECT_EQ(Receive(*s, rest),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nPUT hello");
+}
+
+TEST_F(LoopServerTest, RequestsSentTogetherAreAnsweredInTurn) {
+  auto s = Connect();
+  std::string rest;
+  // Three requests in one write: the second and third wait in the server's
+  // buffer while the first is answered. HEAD gets GET's length, no bytes.
+  Send(*s,
+       "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+       "HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n"
+       "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_THAT(Receive(*s, rest),
+              AllOf(StartsWith("HTTP/1.1 200 OK\r\n"), EndsWith("\r\n\r\nGET /a")));
+  EXPECT_THAT(Receive(*s, rest, /*head=*/true),
+              AllOf(StartsWith("HTTP/1.1 200 OK\r\n"), EndsWith("Content-Length: 7\r\n\r\n")));
+  EXPECT_THAT(Receive(*s, rest),
+              AllOf(StartsWith("HTTP/1.1 200 OK\r\n"), EndsWith("\r\n\r\nPOST abc")))
+      << "the HEAD answer had no bytes after its head";
+  EXPECT_EQ(rest, "") << "nothing after the last answer";
+}
+
+TEST_F(LoopServerTest, AnAnswerSaysItsStatusItsHeadersAndWhetherTheConnectionStays) {
+  auto s = Connect();
+  std::string rest;
+  // HTTP/1.0 asks to keep the connection and is told it is kept.
+  Send(*s, "GET /busy HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(Receive(*s, rest),
+            "HTTP/1.0 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+            "Connection: keep-alive\r\nContent-Length: 5\r\n\r\nlater");
+  // HTTP/1.1 keeps it unless told to close; then it is told so, and closed.
+  Send(*s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(Receive(*s, rest),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nGET /a");
+  Send(*s, "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Receive(*s, rest),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            "Content-Length: 6\r\n\r\nGET /b");
+  EXPECT_TRUE(Ends(*s)) << "the connection is still open";
+}
+
+TEST_F(LoopServerTest, ABodyThatComesInManyPiecesIsReadWhole) {
+  auto s = Connect();
+  std::string rest;
+  const size_t size = 3 << 20;
+  Send(*s,
+       "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n");
+  std::string piece(size / 6, 'x');
+  for (int i = 0; i < 6; ++i) {
+    Send(*s, piece);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT(Receive(*s, rest), EndsWith("\r\n\r\n" + std::to_string(size)));
+}
+
+TEST_F(LoopServerTest, ARequestThatIsNotHttpEndsItsConnectionWithoutAnAnswer) {
+  auto s = Connect();
+  std::string rest;
+  Send(*s, "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(Receive(*s, rest), "") << "no answer";
+  EXPECT_TRUE(Ends(*s)) << "the connection is still open";
+  auto other = Connect();  // the server goes on
+  EXPECT_EQ(Get(*other, "/x"), "GET /x");
 }
 
 TEST_F(LoopServerTest, AConnectionServesAgainAfterAStream) {
@@ -330,12 +452,7 @@ TEST_F(LoopServerTest, StopEndsStreamsAndIdleConnections) {
   EXPECT_LT(Threads(), before) << "the loops' and the stream's threads are joined";
   // The idle connection is ended (EOF), not left open; waited for with a
   // deadline so that a connection left open fails instead of hanging.
-  // (What TLS sent after the handshake is read past.)
-  pollfd ended{idle->next_layer().native_handle(), POLLIN, 0};
-  char buf[4096];
-  ssize_t n = 1;
-  while (n > 0 && ::poll(&ended, 1, 2000) == 1) n = ::recv(ended.fd, buf, sizeof buf, 0);
-  EXPECT_EQ(n, 0) << "the connection is still open";
+  EXPECT_TRUE(Ends(*idle)) << "the connection is still open";
 }
 
 }  // namespace

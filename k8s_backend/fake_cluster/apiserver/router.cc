@@ -67,16 +67,18 @@ RequestInfo InfoOf(const HttpRequest& req, const Target& t) {
     return info;
   }
   info.resource_request = true;
-  std::vector<std::string> r(p.begin() + static_cast<long>(rest), p.end());
-  if (r.size() >= 3 && r[0] == "namespaces") {
-    info.ns = r[1];
-    info.resource = r[2];
-    if (r.size() >= 4) info.name = r[3];
-    if (r.size() >= 5) info.subresource = r[4];
+  // What follows, as r[i]: [namespaces NS] RESOURCE [NAME [SUBRESOURCE]].
+  size_t n = p.size() - rest;
+  auto r = [&p, &rest](size_t i) -> const std::string& { return p[rest + i]; };
+  if (n >= 3 && r(0) == "namespaces") {
+    info.ns = r(1);
+    info.resource = r(2);
+    if (n >= 4) info.name = r(3);
+    if (n >= 5) info.subresource = r(4);
   } else {
-    info.resource = r[0];
-    if (r.size() >= 2) info.name = r[1];
-    if (r.size() >= 3) info.subresource = r[2];
+    info.resource = r(0);
+    if (n >= 2) info.name = r(1);
+    if (n >= 3) info.subresource = r(2);
   }
   info.verb = VerbOf(req.method, info.name.empty(), t);
   return info;
@@ -90,11 +92,11 @@ HttpResponse Router::Route(const HttpRequest& req) const {
 
   RequestInfo info = InfoOf(req, t);
   if (!info.resource_request) return NotFoundPath();
-  ApiRequest rr{req, t};
-  rr.ns = info.ns;
-  rr.name = info.name;
-  rr.subresource = info.subresource;
-  rr.verb = info.verb;
+  ApiRequest rr{req, std::move(t)};
+  rr.ns = std::move(info.ns);
+  rr.name = std::move(info.name);
+  rr.subresource = std::move(info.subresource);
+  rr.verb = std::move(info.verb);
   rr.kind = FindKind(info.group, info.resource);
   if (!rr.kind || (!rr.kind->namespaced && !rr.ns.empty())) return NotFoundPath();
 
@@ -135,11 +137,17 @@ HttpResponse Router::Route(const HttpRequest& req) const {
     }
     rr.as_metadata = true;
   }
-  rr.list.label_selector = rr.target.query["labelSelector"];
-  rr.list.field_selector = rr.target.query["fieldSelector"];
-  rr.list.continue_token = rr.target.query["continue"];
-  const std::string& limit = rr.target.query["limit"];
-  if (!limit.empty()) rr.list.limit = std::strtoll(limit.c_str(), nullptr, 10);
+  if (!rr.target.query.empty()) {  // most requests have none
+    auto query = [&rr](const char* key) {
+      auto it = rr.target.query.find(key);
+      return it == rr.target.query.end() ? std::string() : it->second;
+    };
+    rr.list.label_selector = query("labelSelector");
+    rr.list.field_selector = query("fieldSelector");
+    rr.list.continue_token = query("continue");
+    std::string limit = query("limit");
+    if (!limit.empty()) rr.list.limit = std::strtoll(limit.c_str(), nullptr, 10);
+  }
 
   auto handler = resources_.find({rr.verb, rr.subresource});
   if (handler == resources_.end()) handler = resources_.find({rr.verb, ""});
