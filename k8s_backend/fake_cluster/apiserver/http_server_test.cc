@@ -347,6 +347,15 @@ TEST_F(LoopServerTest, ABodyThatComesInManyPiecesIsReadWhole) {
   EXPECT_THAT(Receive(*s, rest), EndsWith("\r\n\r\n" + std::to_string(size)));
 }
 
+TEST_F(LoopServerTest, AChunkedBodyIsReadWhole) {
+  auto s = Connect();
+  std::string rest;
+  Send(*s, "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  Send(*s, "2\r\nde\r\n0\r\n\r\n");
+  EXPECT_THAT(Receive(*s, rest), EndsWith("\r\n\r\nPOST abcde"));
+}
+
 TEST_F(LoopServerTest, ARequestThatIsNotHttpEndsItsConnectionWithoutAnAnswer) {
   auto s = Connect();
   std::string rest;
