@@ -100,7 +100,12 @@ std::string ResponseText(const HttpResponse& out, unsigned version, bool keep_al
       .append(" ")
       .append(http::obsolete_reason(static_cast<http::status>(out.status)));
   auto field = [&text](std::string_view name, std::string_view value) {
-    text.append("\r\n").append(name).append(": ").append(value);
+    text.append("\r\n");
+    // A line break in a name or value would start a header of its own (or
+    // the body): it is written as a space.
+    for (std::string_view part : {name, std::string_view(": "), value}) {
+      for (char c : part) text.push_back(c == '\r' || c == '\n' ? ' ' : c);
+    }
   };
   field("Content-Type", out.content_type);
   for (const auto& [name, value] : out.headers) field(name, value);

@@ -163,6 +163,11 @@ class LoopServerTest : public ::testing::Test {
       if (r.target == "/body") return HttpResponse{200, "text/plain", r.method + " " + r.body};
       if (r.target == "/size")
         return HttpResponse{200, "text/plain", std::to_string(r.body.size())};
+      if (r.target == "/split") {
+        HttpResponse res{200, "text/plain", "ok"};
+        res.headers["X-Note"] = "a\r\nSet-Cookie: x=1\r\n\r\nmore";
+        return res;
+      }
       if (r.target == "/busy") {
         HttpResponse res{429, "text/plain", "later"};
         res.headers["Retry-After"] = "1";
@@ -331,6 +336,15 @@ TEST_F(LoopServerTest, AnAnswerSaysItsStatusItsHeadersAndWhetherTheConnectionSta
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
             "Content-Length: 6\r\n\r\nGET /b");
   EXPECT_TRUE(Ends(*s)) << "the connection is still open";
+}
+
+TEST_F(LoopServerTest, ALineBreakInAHeaderValueCannotStartAnotherHeader) {
+  auto s = Connect();
+  std::string rest;
+  Send(*s, "GET /split HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(Receive(*s, rest),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Note: a  Set-Cookie: x=1    more\r\n"
+            "Content-Length: 2\r\n\r\nok");
 }
 
 TEST_F(LoopServerTest, ABodyThatComesInManyPiecesIsReadWhole) {
