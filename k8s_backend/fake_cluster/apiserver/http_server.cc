@@ -440,8 +440,9 @@ class LoopServer : public HttpServer {
     void ReadMore() {
       while (buffer_.size() > 0 && !parser_->is_done()) {
         beast::error_code ec;
-        buffer_.consume(parser_->put(buffer_.data(), ec));
-        if (ec == http::error::need_more) break;
+        size_t used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (ec == http::error::need_more || (!ec && used == 0)) break;  // more must come
         if (ec) return;  // not HTTP: the connection ends
       }
       if (parser_->is_done()) return Serve();
