@@ -16,6 +16,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -232,14 +233,15 @@ class LoopServerTest : public ::testing::Test {
     return out.substr(0, want);
   }
 
-  // Whether the server ends the connection (EOF) within 2 s; what TLS sent
-  // after the handshake is read past.
+  // Whether the server ends the connection within 2 s: EOF, or a reset
+  // where it closed with bytes of ours unread. What TLS sent after the
+  // handshake is read past.
   static bool Ends(TlsStream& s) {
     pollfd ended{s.next_layer().native_handle(), POLLIN, 0};
     char buf[4096];
     ssize_t n = 1;
     while (n > 0 && ::poll(&ended, 1, 2000) == 1) n = ::recv(ended.fd, buf, sizeof buf, 0);
-    return n == 0;
+    return n == 0 || (n < 0 && errno == ECONNRESET);
   }
 
   // A GET of a stream on `s`, read up to the end of its head; the body is
@@ -383,8 +385,12 @@ TEST_F(LoopServerTest, ARequestThatIsNotHttpEndsItsConnectionWithoutAnAnswer) {
 TEST_F(LoopServerTest, AHeadPastItsLimitEndsTheConnectionWithoutAnAnswer) {
   auto s = Connect();
   std::string rest;
-  // Beast's request parser takes 8 KiB of head; this one never ends.
-  Send(*s, "GET /a HTTP/1.1\r\nX-Long: " + std::string(64 << 10, 'x'));
+  // Beast's request parser takes 8 KiB of head; this one never ends. (The
+  // server may close while it is still being sent: the write's error is
+  // not the test's.)
+  std::string head = "GET /a HTTP/1.1\r\nX-Long: " + std::string(64 << 10, 'x');
+  boost::system::error_code ignored;
+  asio::write(*s, asio::buffer(head), ignored);
   EXPECT_EQ(Receive(*s, rest), "") << "no answer";
   EXPECT_TRUE(Ends(*s)) << "the connection is still open";
 }
