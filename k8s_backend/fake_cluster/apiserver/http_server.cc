@@ -1,3 +1,9 @@
+// The HTTP servers, in order: the pieces both use (listening, the request
+// as the handler sees it, the answer's text, a stream's chunked writes);
+// BeastServer, plain HTTP with a thread per connection; and LoopServer, the
+// fake cluster's HTTPS, whose event loops each run their connections
+// (Connection: the parser fed by hand, answers, streams written from the
+// loop or handed to a thread) and deal new ones out in turn.
 #include "k8s_backend/fake_cluster/apiserver/http_server.h"
 
 #include <sys/socket.h>
@@ -84,9 +90,10 @@ HttpResponse Answer(const HttpHandler& handler, const HttpRequest& in) {
   }
 }
 
-// An answer as Beast writes one (the status line, Content-Type, the extra
+// An answer as Beast wrote one (the status line, Content-Type, the extra
 // headers, Connection as keep-alive and the version ask, Content-Length),
-// in one piece for one write; `head_only` leaves the body out.
+// in one piece for one write, for both servers; `head_only` leaves the
+// body out.
 std::string ResponseText(const HttpResponse& out, unsigned version, bool keep_alive,
                          bool head_only) {
   std::string text;
@@ -115,16 +122,6 @@ std::string ResponseText(const HttpResponse& out, unsigned version, bool keep_al
   text.append("\r\n\r\n");
   if (!head_only) text.append(out.body);
   return text;
-}
-
-http::response<http::string_body> ToBeast(HttpResponse& out, const BeastRequest& req) {
-  http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
-  res.set(http::field::content_type, out.content_type);
-  for (const auto& [name, value] : out.headers) res.set(name, value);
-  res.keep_alive(req.keep_alive());
-  res.body() = std::move(out.body);
-  res.prepare_payload();
-  return res;
 }
 
 // Writes a stream's answer, chunked, until its producer ends, the client
@@ -282,14 +279,10 @@ class BeastServer : public HttpServer {
         return;
       }
       if (!out.stream) {
-        http::response<http::string_body> res = ToBeast(out, req);
-        if (req.method() == http::verb::head) {
-          // What GET would answer, its length without its bytes.
-          http::response<http::empty_body> head(std::move(res.base()));
-          http::write(socket, head, ec);
-        } else {
-          http::write(socket, res, ec);
-        }
+        // HEAD: what GET would answer, its length without its bytes.
+        std::string text =
+            ResponseText(out, req.version(), req.keep_alive(), req.method() == http::verb::head);
+        asio::write(socket, asio::buffer(text), ec);
         served(out.status);
         if (ec || !req.keep_alive()) return;
         continue;
