@@ -19,8 +19,7 @@ HttpResponse NotFoundPath() {
 // does not apply to a collection (or to one object).
 std::string VerbOf(const std::string& method, bool collection, const Target& t) {
   if (collection) {
-    if (method == "GET")
-      return ParseBool(t.query.count("watch") ? t.query.at("watch") : "") ? "watch" : "list";
+    if (method == "GET") return ParseBool(t.Param("watch")) ? "watch" : "list";
     if (method == "POST") return "create";
     if (method == "DELETE") return "deletecollection";
     return "";
@@ -138,14 +137,10 @@ HttpResponse Router::Route(const HttpRequest& req) const {
     rr.as_metadata = true;
   }
   if (!rr.target.query.empty()) {  // most requests have none
-    auto query = [&rr](const char* key) {
-      auto it = rr.target.query.find(key);
-      return it == rr.target.query.end() ? std::string() : it->second;
-    };
-    rr.list.label_selector = query("labelSelector");
-    rr.list.field_selector = query("fieldSelector");
-    rr.list.continue_token = query("continue");
-    std::string limit = query("limit");
+    rr.list.label_selector = rr.target.Param("labelSelector");
+    rr.list.field_selector = rr.target.Param("fieldSelector");
+    rr.list.continue_token = rr.target.Param("continue");
+    std::string limit = rr.target.Param("limit");
     if (!limit.empty()) rr.list.limit = std::strtoll(limit.c_str(), nullptr, 10);
   }
 

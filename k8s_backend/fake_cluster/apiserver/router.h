@@ -21,6 +21,12 @@ namespace portflow::fake {
 struct Target {
   std::vector<std::string> path;
   std::map<std::string, std::string> query;
+
+  // A query parameter's value; "" when it is not there.
+  std::string Param(const std::string& key) const {
+    auto it = query.find(key);
+    return it == query.end() ? "" : it->second;
+  }
 };
 Target ParseTarget(const std::string& target);
 

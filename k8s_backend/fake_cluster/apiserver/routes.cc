@@ -69,11 +69,6 @@ std::optional<HttpResponse> Health(const HttpRequest&, const Target& t) {
   return HttpResponse{200, "text/plain", "ok", nullptr};
 }
 
-std::string Query(const ApiRequest& r, const std::string& key) {
-  auto it = r.target.query.find(key);
-  return it == r.target.query.end() ? "" : it->second;
-}
-
 // PATCH: the object after `body`, by the patch type the Content-Type names;
 // a response when the patch is refused.
 std::variant<json, HttpResponse> Patched(const ApiRequest& r, const json& current,
@@ -130,7 +125,7 @@ void KeepStatus(const std::string& subresource, const json& current, json& next)
 // Jobs orphan their pods (batch/v1's legacy default); the rest delete
 // dependents in the background.
 std::string PropagationPolicy(const ApiRequest& r) {
-  std::string policy = Query(r, "propagationPolicy");
+  std::string policy = r.target.Param("propagationPolicy");
   json options = json::parse(r.body->empty() ? "{}" : *r.body, nullptr, false);
   if (policy.empty() && options.is_object()) {
     policy = options.value("propagationPolicy", "");
@@ -152,7 +147,7 @@ std::optional<HttpResponse> UnsupportedPolicy(const std::string& policy) {
 // DeleteOptions' gracePeriodSeconds, from the query or the body; unset
 // when neither gives a number.
 std::optional<int64_t> GracePeriod(const ApiRequest& r) {
-  std::string query = Query(r, "gracePeriodSeconds");
+  std::string query = r.target.Param("gracePeriodSeconds");
   if (!query.empty()) {
     char* end = nullptr;
     long long v = std::strtoll(query.c_str(), &end, 10);
@@ -188,9 +183,9 @@ void FakeCluster::InstallRoutes() {
 
 HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
   const ResourceKind* kind = r.kind;
-  auto w = store_.StartWatch(*kind, r.ns, r.list, Query(r, "resourceVersion"));
+  auto w = store_.StartWatch(*kind, r.ns, r.list, r.target.Param("resourceVersion"));
   if (!w.ok() && w.status().code() != StatusCode::kOutOfRange) return FromStatus(w.status(), kind);
-  std::string timeout_text = Query(r, "timeoutSeconds");
+  std::string timeout_text = r.target.Param("timeoutSeconds");
   int64_t timeout = timeout_text.empty() ? 1800 : std::strtoll(timeout_text.c_str(), nullptr, 10);
   TimePoint end = clock_.Now() + std::chrono::seconds(timeout);
   HttpResponse res{200, "application/json", "", nullptr};
@@ -208,10 +203,10 @@ HttpResponse FakeCluster::WatchResource(const ApiRequest& r) {
   std::shared_ptr<Watch> watch = *w;
   Clock* clock = &clock_;
   bool first = true;
-  bool bookmarks = ParseBool(Query(r, "allowWatchBookmarks"));
+  bool bookmarks = ParseBool(r.target.Param("allowWatchBookmarks"));
   TimePoint last_sent = clock_.Now();
   ObjectStore* store = &store_;
-  std::string include_object = Query(r, "includeObject");
+  std::string include_object = r.target.Param("includeObject");
   bool as_table = r.as_table, as_metadata = r.as_metadata;
   // Set once a server asked to be woken instead of waiting here.
   auto woken = std::make_shared<std::atomic<bool>>(false);
@@ -295,7 +290,7 @@ HttpResponse FakeCluster::ListResource(const ApiRequest& r) {
     meta["remainingItemCount"] = list->remaining;
   }
   if (r.as_table) {
-    json table = ToTable(*r.kind, list->items, clock_.Now(), true, Query(r, "includeObject"));
+    json table = ToTable(*r.kind, list->items, clock_.Now(), true, r.target.Param("includeObject"));
     table["metadata"] = meta;
     return Json(200, table);
   }
@@ -338,7 +333,7 @@ HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
     std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
     if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
     if (r.as_metadata) return ObjectAnswer(200, r, *obj);
-    return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, Query(r, "includeObject")));
+    return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, r.target.Param("includeObject")));
   }
   // Serialised once per version, however often it is read.
   std::shared_ptr<const std::string> text = store_.PeekText(*r.kind, r.ns, r.name);
@@ -350,7 +345,7 @@ HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
   if (!store_.Peek(*r.kind, r.ns, r.name)) {
     return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
   }
-  return Logs(r.ns, r.name, ParseBool(Query(r, "follow")));
+  return Logs(r.ns, r.name, ParseBool(r.target.Param("follow")));
 }
 
 HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
