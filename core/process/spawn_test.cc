@@ -63,6 +63,39 @@ TEST(SpawnProcess, ReportsTheChildsStartTime) {
   EXPECT_EQ(ticks, from_proc);
 }
 
+// A task starts with no signal blocked and no handler of portflow's, whatever
+// the thread that starts it blocks (`cluster serve` and `ui` block SIGINT and
+// SIGTERM for sigwait): otherwise a SIGTERM from a cancel, or from the
+// kubelet for a deleted pod, would never reach it.
+TEST(SpawnProcess, TheTaskStartsWithNoSignalBlockedOrCaught) {
+  sigset_t blocked, old;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGUSR1);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &blocked, &old), 0);
+  struct sigaction caught {
+  }, old_usr2{};
+  caught.sa_handler = [](int) {};
+  ASSERT_EQ(::sigaction(SIGUSR2, &caught, &old_usr2), 0);
+  std::string log = ::testing::TempDir() + "spawn_signals.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  // cat catches nothing itself (grep would: SIGSEGV, for its stack).
+  auto pid = SpawnProcess({"/bin/cat", {"/proc/self/status"}, {}, "/", fd});
+  ::close(fd);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  int status = 0;
+  ASSERT_EQ(::waitpid(*pid, &status, 0), *pid);
+  std::ifstream in(log);
+  std::string line, signals;
+  while (std::getline(in, line))
+    if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigCgt:", 0) == 0) signals += line + "\n";
+  EXPECT_EQ(signals, "SigBlk:\t0000000000000000\nSigCgt:\t0000000000000000\n");
+}
+
 // Every output reaches its file, spawn after spawn. (Boost.Process's vfork
 // child used to re-create a shared io_context's reactor descriptors, which
 // could take the number of the log file: output then went to an eventfd.)
