@@ -115,7 +115,15 @@ std::string ResponseText(const HttpResponse& out, unsigned version, bool keep_al
     }
   };
   field("Content-Type", out.content_type);
-  for (const auto& [name, value] : out.headers) field(name, value);
+  for (const auto& [name, value] : out.headers) {
+    // The answer's framing is the server's: an extra header that would
+    // contradict it (a second length, a close never done) is not written.
+    bool framing = false;
+    for (std::string_view own :
+         {"Content-Type", "Content-Length", "Connection", "Transfer-Encoding"})
+      framing = framing || beast::iequals(name, own);
+    if (!framing) field(name, value);
+  }
   if (version >= 11 && !keep_alive) field("Connection", "close");
   if (version < 11 && keep_alive) field("Connection", "keep-alive");
   field("Content-Length", std::to_string(out.body.size()));

@@ -169,6 +169,15 @@ class LoopServerTest : public ::testing::Test {
         res.headers["X-Note"] = "a\r\nSet-Cookie: x=1\r\n\r\nmore";
         return res;
       }
+      if (r.target == "/framed") {
+        HttpResponse res{200, "text/plain", "ok"};
+        res.headers["content-length"] = "99";
+        res.headers["CONNECTION"] = "close";
+        res.headers["Transfer-Encoding"] = "chunked";
+        res.headers["Content-type"] = "text/html";
+        res.headers["X-Kept"] = "yes";
+        return res;
+      }
       if (r.target == "/busy") {
         HttpResponse res{429, "text/plain", "later"};
         res.headers["Retry-After"] = "1";
@@ -347,6 +356,19 @@ TEST_F(LoopServerTest, ALineBreakInAHeaderValueCannotStartAnotherHeader) {
   EXPECT_EQ(Receive(*s, rest),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Note: a  Set-Cookie: x=1    more\r\n"
             "Content-Length: 2\r\n\r\nok");
+}
+
+// A handler's extra headers cannot contradict the server's framing: one
+// Content-Length, the connection kept as the request asked.
+TEST_F(LoopServerTest, AnExtraHeaderCannotReframeTheAnswer) {
+  auto s = Connect();
+  std::string rest;
+  for (int i = 0; i < 2; ++i) {
+    Send(*s, "GET /framed HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(Receive(*s, rest),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Kept: yes\r\n"
+              "Content-Length: 2\r\n\r\nok");
+  }
 }
 
 TEST_F(LoopServerTest, ABodyThatComesInManyPiecesIsReadWhole) {

@@ -23,7 +23,10 @@ struct HttpResponse {
   // For streams (watch, log follow): called until it returns false; each
   // call may put one chunk in *chunk (empty means "nothing yet").
   std::function<bool(std::string* chunk)> stream;
-  std::map<std::string, std::string> headers;  // extra response headers (Retry-After)
+  // Extra response headers (Retry-After). The server writes Content-Type,
+  // Content-Length, Connection and Transfer-Encoding itself: those names
+  // here (in any case) are not written.
+  std::map<std::string, std::string> headers;
   bool drop_connection = false;  // close the socket without answering (fault injection)
   // Optional, for a stream that can say when it has more (a watch). A server
   // that does not want to wait in `stream` calls wake_me(fn) before it
