@@ -68,24 +68,28 @@ TEST(SpawnProcess, ReportsTheChildsStartTime) {
 // SIGTERM for sigwait): otherwise a SIGTERM from a cancel, or from the
 // kubelet for a deleted pod, would never reach it.
 TEST(SpawnProcess, TheTaskStartsWithNoSignalBlockedOrCaught) {
+  std::string log = ::testing::TempDir() + "spawn_signals.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  // From here to the restore below, no ASSERT: a failure must not leave
+  // this process's signals changed for the tests after it.
   sigset_t blocked, old;
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGTERM);
   sigaddset(&blocked, SIGINT);
   sigaddset(&blocked, SIGUSR1);
-  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &blocked, &old), 0);
-  struct sigaction caught {
-  }, old_usr2{};
+  int masked = ::pthread_sigmask(SIG_BLOCK, &blocked, &old);
+  struct sigaction caught = {};
+  struct sigaction old_usr2 = {};
   caught.sa_handler = [](int) {};
-  ASSERT_EQ(::sigaction(SIGUSR2, &caught, &old_usr2), 0);
-  std::string log = ::testing::TempDir() + "spawn_signals.log";
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
+  int handled = ::sigaction(SIGUSR2, &caught, &old_usr2);
   // cat catches nothing itself (grep would: SIGSEGV, for its stack).
   auto pid = SpawnProcess({"/bin/cat", {"/proc/self/status"}, {}, "/", fd});
   ::close(fd);
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  if (masked == 0) ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (handled == 0) ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  ASSERT_EQ(masked, 0);
+  ASSERT_EQ(handled, 0);
   ASSERT_TRUE(pid.ok()) << pid.status().ToString();
   int status = 0;
   ASSERT_EQ(::waitpid(*pid, &status, 0), *pid);
