@@ -127,12 +127,12 @@ Result<ApiResponse> ApiClient::Call(const ApiRequest& request) {
 void StreamStop::Stop() {
   std::lock_guard<std::mutex> l(mu_);
   stopped_ = true;
-  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // the transfer ends at once
+  for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);  // the transfer ends at once
 }
 
 void StreamStop::ClearSocket(int fd) {
   std::lock_guard<std::mutex> l(mu_);
-  if (fd_ == fd) fd_ = -1;
+  std::erase(fds_, fd);
 }
 
 bool StreamStop::stopped() const {
@@ -142,8 +142,8 @@ bool StreamStop::stopped() const {
 
 void StreamStop::SetSocket(int fd) {
   std::lock_guard<std::mutex> l(mu_);
-  fd_ = fd;
-  if (stopped_ && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  if (std::find(fds_.begin(), fds_.end(), fd) == fds_.end()) fds_.push_back(fd);
+  if (stopped_) ::shutdown(fd, SHUT_RDWR);
 }
 
 Result<ApiResponse> ApiClient::Stream(const ApiRequest& request,

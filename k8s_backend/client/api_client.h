@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -54,14 +55,15 @@ class StreamStop {
  public:
   void Stop();
   bool stopped() const;
-  // For transports: the socket of the stream in flight, and its close
-  // (only the socket set is forgotten, not another one curl tried).
+  // For transports: a socket opened for the stream in flight, and its
+  // close. A stream may have two at once (curl races an IPv6 and an IPv4
+  // address, then closes the loser): Stop shuts every one still open.
   void SetSocket(int fd);
   void ClearSocket(int fd);
 
  private:
   mutable std::mutex mu_;
-  int fd_ = -1;
+  std::vector<int> fds_;
   bool stopped_ = false;
 };
 

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -213,6 +214,24 @@ TEST_F(ApiClientTest, StreamsAWatch) {
   json event = json::parse(seen.substr(0, seen.find('\n')));
   EXPECT_EQ(event["type"], "ADDED");
   EXPECT_EQ(event["object"]["metadata"]["name"], "w");
+}
+
+// curl may race two addresses for one stream (IPv6 and IPv4) and close
+// the one that loses: a Stop still shuts the winner, whichever opened last.
+TEST(StreamStopTest, StopShutsTheSocketThatWonARace) {
+  int won[2], lost[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, won), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, lost), 0);
+  StreamStop stop;
+  stop.SetSocket(won[0]);
+  stop.SetSocket(lost[0]);
+  stop.ClearSocket(lost[0]);  // closed by curl once the other connected
+  char c;
+  EXPECT_EQ(::recv(won[1], &c, 1, MSG_DONTWAIT), -1);  // open: nothing to read yet
+  stop.Stop();
+  EXPECT_EQ(::recv(won[1], &c, 1, MSG_DONTWAIT), 0);    // shut: its peer reads the end
+  EXPECT_EQ(::recv(lost[1], &c, 1, MSG_DONTWAIT), -1);  // forgotten: left alone
+  for (int fd : {won[0], won[1], lost[0], lost[1]}) ::close(fd);
 }
 
 // A stream keeps its connection for the next one (no new TLS handshake
