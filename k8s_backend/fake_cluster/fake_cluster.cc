@@ -54,6 +54,37 @@ std::string CallKind(const HttpRequest& req) {
   return kind;
 }
 
+// How deep a request body may nest. The server's copies, comparisons and
+// serialisations of an object recurse, and past some thousands of levels
+// they would overflow a thread's stack (a sanitizer build's first). The
+// real API server stops at 10,000 (Go's encoding/json); no real object
+// comes near either.
+constexpr int kMaxBodyDepth = 1000;
+
+// Whether JSON text opens more than `limit` arrays and objects at once
+// (strings skipped); the text need not be valid.
+bool NestsDeeperThan(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the character escaped
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options, Clock& clock) {
@@ -282,6 +313,13 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     // For benchmarks: API requests answered so far (not these).
     return Json(200, {{"apiCalls", api_calls_.load()}, {"byKind", api_calls_by_kind()}});
   }
+  auto ct = req.headers.find("content-type");
+  bool protobuf = ct != req.headers.end() && ct->second.rfind(kProtobufType, 0) == 0;
+  if (!protobuf && NestsDeeperThan(req.body, kMaxBodyDepth)) {
+    return Failure(400, "BadRequest",
+                   "the request body nests arrays and objects deeper than " +
+                       std::to_string(kMaxBodyDepth) + " levels (exceeded max depth)");
+  }
   if (req.target == "/portflow/faults") {
     if (req.method != "POST") return Failure(405, "MethodNotAllowed", "POST the faults");
     return InjectFaults(req.body);
@@ -295,10 +333,9 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     }
     if (auto answer = reactors_.Answer(req)) return *std::move(answer);
   }
-  auto ct = req.headers.find("content-type");
   if (ct != req.headers.end() && !req.body.empty() &&
       ct->second.find("json") == std::string::npos &&
-      ct->second.find("yaml") == std::string::npos && ct->second.rfind(kProtobufType, 0) != 0) {
+      ct->second.find("yaml") == std::string::npos && !protobuf) {
     return Failure(
         415, "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "

@@ -595,6 +595,54 @@ TEST_F(FakeClusterTest, WatchStreamsEventsAndExpiresOldVersions) {
   EXPECT_EQ(names, (std::vector<std::string>{"c", "x0", "x1", "x2"}));
 }
 
+// Bodies may nest 1,000 deep (a ConfigMap is one level, its field the
+// rest); one level more is a 400, and so is any depth past it, without the
+// server's recursive copies ever seeing the object.
+TEST_F(FakeClusterTest, BodiesNestAThousandLevelsDeepAndNoDeeper) {
+  auto nested = [](const std::string& name, int levels) {
+    return R"({"metadata":{"name":")" + name + R"("},"extra":)" + std::string(levels, '[') +
+           std::string(levels, ']') + "}";
+  };
+  auto send = [&](const std::string& method, const std::string& target, std::string body,
+                  const std::string& type = "application/json") {
+    return cluster_->Handle({method, target, {{"content-type", type}}, std::move(body)});
+  };
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  HttpResponse w = Call("GET", cms + "?watch=true&timeoutSeconds=5");
+  ASSERT_TRUE(w.stream);
+  ASSERT_EQ(send("POST", cms, nested("deep", 999)).status, 201);
+  std::string chunk;
+  ASSERT_TRUE(w.stream(&chunk));  // the watch's event, serialised whole
+  json event = json::parse(chunk);
+  EXPECT_EQ(event["type"], "ADDED");
+  EXPECT_EQ(event["object"]["metadata"]["name"], "deep");
+  EXPECT_EQ(Call("GET", cms + "/deep").status, 200);
+  EXPECT_EQ(Call("GET", cms).status, 200);
+  EXPECT_EQ(
+      send("PATCH", cms + "/deep", nested("deep", 999), "application/merge-patch+json").status,
+      200);
+  EXPECT_EQ(
+      send("PATCH", cms + "/deep", nested("deep", 999), "application/strategic-merge-patch+json")
+          .status,
+      200);
+
+  for (int levels : {1000, 1000000}) {
+    HttpResponse deeper = send("POST", cms, nested("deeper", levels));
+    EXPECT_EQ(deeper.status, 400) << levels;
+    EXPECT_THAT(Body(deeper)["message"].get<std::string>(), HasSubstr("exceeded max depth"));
+  }
+  EXPECT_EQ(
+      send("PATCH", cms + "/deep", nested("deep", 1000000), "application/merge-patch+json").status,
+      400);
+  EXPECT_EQ(Call("GET", cms + "/deeper").status, 404);
+  // Brackets in strings are text, not nesting, after an escaped quote too.
+  EXPECT_EQ(
+      send("POST", cms,
+           R"({"metadata":{"name":"text"},"data":{"k":"\")" + std::string(20000, '[') + R"("}})")
+          .status,
+      201);
+}
+
 TEST_F(FakeClusterTest, AggregatedDiscoveryWhenAccepted) {
   HttpRequest r{"GET", "/apis", {}, ""};
   r.headers["accept"] =
