@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/diagnostics.h"
+#include "core/yaml_errors.h"
 
 namespace portflow {
 
@@ -36,7 +37,7 @@ Result<std::vector<Target>> LoadTargets(const std::string& workload_dir) {
       root = YAML::LoadFile(file);
     } catch (const YAML::Exception& e) {
       return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                             std::to_string(e.mark.column + 1) + ": " + e.msg);
+                             std::to_string(e.mark.column + 1) + ": " + YamlErrorText(e));
     }
     auto where = [&](const YAML::Node& n) {
       return file + ":" + std::to_string(n.Mark().line + 1) + ":" +

@@ -17,6 +17,7 @@
 #include "core/image_ref.h"
 #include "core/quantity.h"
 #include "core/utf8.h"
+#include "core/yaml_errors.h"
 
 namespace portflow::k8s {
 namespace {
@@ -107,7 +108,9 @@ Result<json> FlowValue(const std::string& key, const std::string& text) {
   try {
     node = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    return InvalidArgument("setting " + key + ": " + e.what());
+    return InvalidArgument("setting " + key + ": line " + std::to_string(e.mark.line + 1) +
+                           ", column " + std::to_string(e.mark.column + 1) + ": " +
+                           YamlErrorText(e));
   }
   std::function<json(const YAML::Node&)> convert = [&](const YAML::Node& n) -> json {
     if (n.IsMap()) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/diagnostics.h"
+#include "core/yaml_errors.h"
 
 namespace portflow::fake_cloud {
 
@@ -20,7 +21,7 @@ Result<std::vector<GroupConfig>> ParseNodeGroups(const std::string& yaml, const 
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                           std::to_string(e.mark.column + 1) + ": " + e.msg);
+                           std::to_string(e.mark.column + 1) + ": " + YamlErrorText(e));
   }
   if (!root.IsMap() || !root["nodeGroups"] || !root["nodeGroups"].IsSequence() ||
       root["nodeGroups"].size() == 0)

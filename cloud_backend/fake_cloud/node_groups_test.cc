@@ -32,6 +32,15 @@ TEST(NodeGroupsTest, ReadsGroupsWithTheirDefaults) {
   EXPECT_EQ((*groups)[1].desired_size, 1);
 }
 
+// yaml-cpp stops nesting past its limit with "bad file"; the error says
+// what is wrong, and where.
+TEST(NodeGroupsTest, NestingTooDeepIsNamed) {
+  auto groups = ParseNodeGroups("nodeGroups: " + std::string(5000, '['), "groups.yaml");
+  ASSERT_FALSE(groups.ok());
+  EXPECT_THAT(groups.status().message(), HasSubstr("groups.yaml:1:"));
+  EXPECT_THAT(groups.status().message(), HasSubstr("nesting deeper than"));
+}
+
 TEST(NodeGroupsTest, MistakesNameTheirPlace) {
   auto error = [](const std::string& yaml) {
     return ParseNodeGroups(yaml, "g.yaml").status().message();
