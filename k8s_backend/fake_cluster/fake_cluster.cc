@@ -85,6 +85,25 @@ bool NestsDeeperThan(std::string_view text, int limit) {
   return false;
 }
 
+// Where the last `lines` lines of `text` start (a last line without its
+// newline counts as one); none for 0.
+size_t TailStart(std::string_view text, int64_t lines) {
+  if (lines <= 0) return text.size();
+  size_t i = text.size();
+  if (i > 0 && text[i - 1] == '\n') --i;  // the last line's own newline
+  for (int64_t seen = 0; i > 0; --i) {
+    if (text[i - 1] == '\n' && ++seen == lines) return i;
+  }
+  return 0;
+}
+
+// The first `left` bytes of `text`, taken from `left`.
+std::string Cut(std::string text, int64_t& left) {
+  if (static_cast<int64_t>(text.size()) > left) text.resize(static_cast<size_t>(left));
+  left -= static_cast<int64_t>(text.size());
+  return text;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FakeCluster>> FakeCluster::Create(ClusterOptions options, Clock& clock) {
@@ -439,30 +458,39 @@ void FakeCluster::ReleaseDependents(const std::string& owner_uid) {
   }
 }
 
-HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, bool follow) {
+HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name,
+                               const LogOptions& options) {
   const ResourceKind& pods = *FindKind("", "pods");
   auto pod = store_.Get(pods, ns, name);
   if (!pod.ok()) return FromStatus(pod.status(), &pods, name);
   std::string phase = (*pod)["status"].value("phase", "Pending");
   if (phase == "Pending") {
-    std::string container = (*pod)["spec"].value("containers", json::array()).empty()
-                                ? ""
-                                : (*pod)["spec"]["containers"][0].value("name", "");
+    std::string container = options.container;
+    if (container.empty() && !(*pod)["spec"].value("containers", json::array()).empty())
+      container = (*pod)["spec"]["containers"][0].value("name", "");
     return Failure(400, "BadRequest",
                    "container \"" + container + "\" in pod \"" + name +
                        "\" is waiting to start: ContainerCreating");
   }
-  std::string uid = (*pod)["metadata"].value("uid", "");
-  if (!follow) return {200, "text/plain", controllers_.LogOf(uid), nullptr};
-  // Follow: what is there, then more until the pod ends. The output is
-  // looked at again after 2 ms, then less often while it is quiet (at most
-  // every 50 ms).
+  std::string uid = options.empty ? "" : (*pod)["metadata"].value("uid", "");
+  // The log from where its last tail_lines lines start (all of it without
+  // a tail), at most limit_bytes of it in all.
+  size_t from = 0;
+  if (options.tail_lines) from = TailStart(controllers_.LogOf(uid), *options.tail_lines);
+  int64_t left = options.limit_bytes.value_or(INT64_MAX);
+  if (!options.follow)
+    return {200, "text/plain", Cut(controllers_.LogOf(uid, from), left), nullptr};
+  // Follow: what is there, then more until the pod ends (or the limit is
+  // reached). The output is looked at again after 2 ms, then less often
+  // while it is quiet (at most every 50 ms).
   HttpResponse res{200, "text/plain", "", nullptr};
-  size_t sent = 0;
+  size_t sent = from;
   auto pause = std::chrono::milliseconds(2);
-  res.stream = [this, ns, name, uid, sent, pause](std::string* chunk) mutable {
-    *chunk = controllers_.LogOf(uid, sent);
-    sent += chunk->size();
+  res.stream = [this, ns, name, uid, sent, pause, left](std::string* chunk) mutable {
+    std::string more = controllers_.LogOf(uid, sent);
+    sent += more.size();
+    *chunk = Cut(std::move(more), left);
+    if (left == 0) return false;
     if (!chunk->empty()) {
       pause = std::chrono::milliseconds(2);
       return true;
@@ -470,7 +498,7 @@ HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, b
     std::shared_ptr<const json> now = store_.Peek(*FindKind("", "pods"), ns, name);
     std::string phase = now ? Str(Field(*now, "status"), "phase") : "Gone";
     if (phase != "Pending" && phase != "Running") {
-      *chunk = controllers_.LogOf(uid, sent);
+      *chunk = Cut(controllers_.LogOf(uid, sent), left);
       return false;
     }
     std::this_thread::sleep_for(pause);

@@ -137,7 +137,15 @@ class FakeCluster {
   void WakeControllers();
   // The token check in front of Handle for requests over HTTP.
   HttpResponse Authenticated(const HttpRequest& request);
-  HttpResponse Logs(const std::string& ns, const std::string& name, bool follow);
+  // What a GET of a pod's log asks for.
+  struct LogOptions {
+    bool follow = false;
+    std::optional<int64_t> tail_lines;   // the last N lines only
+    std::optional<int64_t> limit_bytes;  // at most N bytes in all
+    std::string container;               // "" for the pod's only one
+    bool empty = false;                  // a container without a log of its own
+  };
+  HttpResponse Logs(const std::string& ns, const std::string& name, const LogOptions& options);
   // The fault reactor, put in the chain on first use.
   FaultReactor& Faults();
   // POST /portflow/faults: the fault injection above, for a served cluster.

@@ -153,6 +153,13 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
   EXPECT_THAT(Kubectl("get pods -l job-name=broken").out, HasSubstr("Error"));
   // Logs of a pod and of a Job; -f ends when the pod does.
   EXPECT_THAT(Kubectl("logs job/done").out, HasSubstr("exited with code 0"));
+  // (kubectl's "Found 3 pods, using pod/..." line comes first.)
+  EXPECT_THAT(Kubectl("logs job/done --tail=1").out,
+              ::testing::EndsWith("\nportflow simulate: exited with code 0\n"));
+  EXPECT_THAT(Kubectl("logs job/done --limit-bytes=17").out,
+              ::testing::EndsWith("\nportflow simulate"));
+  EXPECT_THAT(Kubectl("logs job/done --previous").out,
+              HasSubstr("previous terminated container \"main\" in pod"));
   ASSERT_EQ(Kubectl("create -f -", SimJob("talk", 1, 0)).code, 0);
   ASSERT_EQ(Kubectl("wait --for=jsonpath={.status.active}=1 job/talk --timeout=30s").code, 0);
   Shell follow = Kubectl("logs -f job/talk");

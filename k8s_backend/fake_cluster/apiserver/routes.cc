@@ -2,7 +2,9 @@
 // does to the store, with the API server's answers.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <variant>
 
 #include "core/k8s_time.h"
@@ -13,6 +15,7 @@
 #include "k8s_backend/fake_cluster/apiserver/table.h"
 #include "k8s_backend/fake_cluster/controllers/pod_status.h"
 #include "k8s_backend/fake_cluster/fake_cluster.h"
+#include "k8s_backend/fake_cluster/store/json_fields.h"
 #include "k8s_backend/fake_cluster/store/strategic_merge.h"
 
 namespace portflow::fake {
@@ -341,11 +344,68 @@ HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
   return {200, "application/json", *text, nullptr};
 }
 
+// PodLogOptions as the API server reads them from the query: tailLines,
+// limitBytes and sinceSeconds checked as its validation does (a 422 naming
+// the field), then the container against the pod's (a 400). The fake has
+// one log a pod, the first container's; another container's is empty, and
+// no container has a previous one.
 HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
-  if (!store_.Peek(*r.kind, r.ns, r.name)) {
-    return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+  std::shared_ptr<const json> pod = store_.Peek(*r.kind, r.ns, r.name);
+  if (!pod) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+  LogOptions options;
+  options.follow = ParseBool(r.target.Param("follow"));
+  std::vector<Cause> causes;
+  auto number = [&](const char* field, int64_t least,
+                    const char* must) -> std::optional<std::optional<int64_t>> {
+    std::string text = r.target.Param(field);
+    if (text.empty()) return std::optional<int64_t>();
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (*end != '\0' || errno == ERANGE) return std::nullopt;
+    if (v < least)
+      causes.push_back({"FieldValueInvalid", field, "Invalid value: " + text + ": " + must});
+    return std::optional<int64_t>(v);
+  };
+  auto tail = number("tailLines", 0, "must be greater than or equal to 0");
+  auto limit = number("limitBytes", 1, "must be greater than 0");
+  auto since = number("sinceSeconds", 1, "must be greater than 0");
+  for (auto [field, parsed] :
+       {std::pair{"tailLines", tail.has_value()}, std::pair{"limitBytes", limit.has_value()},
+        std::pair{"sinceSeconds", since.has_value()}}) {
+    if (!parsed) {
+      return Failure(
+          400, "BadRequest",
+          std::string(field) + ": \"" + r.target.Param(field) + "\" is not a whole number");
+    }
   }
-  return Logs(r.ns, r.name, ParseBool(r.target.Param("follow")));
+  if (!causes.empty()) {
+    static const ResourceKind kLogOptions{"", "v1", "", "PodLogOptions"};
+    return Json(422, InvalidStatus(kLogOptions, r.name, causes));
+  }
+  options.tail_lines = *tail;
+  options.limit_bytes = *limit;
+  std::vector<std::string> names;
+  for (const json& c : Field(Field(*pod, "spec"), "containers")) names.push_back(Str(c, "name"));
+  std::string container = r.target.Param("container");
+  if (container.empty() && names.size() > 1) {
+    std::string all;
+    for (const std::string& n : names) all += (all.empty() ? "" : " ") + n;
+    return Failure(
+        400, "BadRequest",
+        "a container name must be specified for pod " + r.name + ", choose one of: [" + all + "]");
+  }
+  if (!container.empty() && std::find(names.begin(), names.end(), container) == names.end())
+    return Failure(400, "BadRequest", "container " + container + " is not valid for pod " + r.name);
+  if (container.empty() && !names.empty()) container = names[0];
+  if (ParseBool(r.target.Param("previous"))) {
+    return Failure(
+        400, "BadRequest",
+        "previous terminated container \"" + container + "\" in pod \"" + r.name + "\" not found");
+  }
+  options.container = container;
+  options.empty = !names.empty() && container != names[0];
+  return Logs(r.ns, r.name, options);
 }
 
 HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {

@@ -411,6 +411,71 @@ TEST_F(ControllersTest, AStartedPodGetsAStartedEvent) {
   EXPECT_THAT(started, ::testing::ElementsAre("Started container main"));
 }
 
+// A log's GET takes PodLogOptions as the API server does: tailLines and
+// limitBytes cut it (following too), the container must be the pod's, and
+// bad values are refused naming the field.
+TEST_F(ControllersTest, LogsTakeTailLinesLimitBytesAndTheContainer) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("talk", 1, 1, "5s"));
+  RunFor(std::chrono::seconds(10));
+  std::string pod = Get("/api/v1/namespaces/default/pods")["items"][0]["metadata"]["name"];
+  auto log = [&](const std::string& query) {
+    return cluster_->Handle(
+        {"GET", "/api/v1/namespaces/default/pods/" + pod + "/log?" + query, {}, ""});
+  };
+  std::string all = log("").body;
+  ASSERT_THAT(all, HasSubstr("runs for 5s"));
+  const std::string last = "portflow simulate: exited with code 0\n";
+  ASSERT_TRUE(all.ends_with(last)) << all;
+  EXPECT_EQ(log("tailLines=1").body, last);
+  EXPECT_EQ(log("tailLines=2").body, all);
+  EXPECT_EQ(log("tailLines=99").body, all);
+  EXPECT_EQ(log("tailLines=0").body, "");
+  EXPECT_EQ(log("limitBytes=9").body, all.substr(0, 9));
+  EXPECT_EQ(log("tailLines=1&limitBytes=8").body, last.substr(0, 8));
+  EXPECT_EQ(log("container=main").body, all);
+  // Followed: the same cut, and the stream ends with the pod (or the limit).
+  for (auto [query, want] :
+       {std::pair{std::string("follow=true&tailLines=1"), last},
+        std::pair{std::string("follow=true&limitBytes=9"), all.substr(0, 9)}}) {
+    HttpResponse followed = log(query);
+    ASSERT_TRUE(followed.stream) << query;
+    std::string got, chunk;
+    for (int i = 0; i < 100; ++i) {
+      chunk.clear();
+      bool more = followed.stream(&chunk);
+      got += chunk;
+      if (!more) break;
+    }
+    EXPECT_EQ(got, want) << query;
+  }
+
+  HttpResponse nope = log("container=nope");
+  EXPECT_EQ(nope.status, 400);
+  EXPECT_THAT(nope.body, HasSubstr("container nope is not valid for pod " + pod));
+  HttpResponse previous = log("previous=true");
+  EXPECT_EQ(previous.status, 400);
+  EXPECT_THAT(previous.body,
+              HasSubstr("previous terminated container \\\"main\\\" in pod \\\"" + pod));
+  HttpResponse negative = log("tailLines=-1&limitBytes=0");
+  EXPECT_EQ(negative.status, 422);
+  EXPECT_THAT(negative.body,
+              HasSubstr("PodLogOptions \\\"" + pod +
+                        "\\\" is invalid: [tailLines: Invalid value: -1: must be greater than or "
+                        "equal to 0, limitBytes: Invalid value: 0: must be greater than 0]"));
+  EXPECT_EQ(log("tailLines=ten").status, 400);
+
+  // A pod of two containers: which one must be said.
+  Create("/api/v1/namespaces/default/pods",
+         {{"metadata", {{"name", "two"}}},
+          {"spec",
+           {{"containers", {{{"name", "a"}, {"image", "x"}}, {{"name", "b"}, {"image", "x"}}}}}}});
+  HttpResponse unnamed =
+      cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/two/log", {}, ""});
+  EXPECT_EQ(unnamed.status, 400);
+  EXPECT_THAT(unnamed.body,
+              HasSubstr("a container name must be specified for pod two, choose one of: [a b]"));
+}
+
 TEST_F(ControllersTest, SimulatedLogsAndBookmarks) {
   Create("/apis/batch/v1/namespaces/default/jobs", Job("talk", 1, 1, "5s", 3));
   RunFor(std::chrono::seconds(1));
