@@ -760,6 +760,43 @@ TEST_F(FakeClusterTest, PartialObjectMetadataWhenAccepted) {
   EXPECT_FALSE(deleted["items"][1].contains("data"));
 }
 
+// JSON patches have the API server's limits: a copy can double an object,
+// so thirty could ask for gigabytes; copies may add 3 MiB in all, and a
+// patch may hold 10,000 operations.
+TEST_F(FakeClusterTest, JsonPatchesCannotGrowAnObjectWithoutBound) {
+  const std::string cm = "/api/v1/namespaces/default/configmaps/c";
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps",
+                 {{"metadata", {{"name", "c"}}}, {"data", {{"seed", std::string(1000, 'x')}}}})
+                .status,
+            201);
+  const std::string type = "application/json-patch+json";
+  json small = json::array({{{"op", "copy"}, {"from", "/data/seed"}, {"path", "/data/copy"}}});
+  ASSERT_EQ(Call("PATCH", cm, small, type).status, 200);
+  EXPECT_EQ(Body(Call("GET", cm))["data"]["copy"], std::string(1000, 'x'));
+
+  // Each copy of /data into itself doubles it: 2 KB, 4 KB... past 3 MiB
+  // at the 11th (12 here, so that without the limit the object stays 8 MB).
+  json doubling = json::array();
+  for (int i = 0; i < 12; ++i)
+    doubling.push_back(
+        {{"op", "copy"}, {"from", "/data"}, {"path", "/data/k" + std::to_string(i)}});
+  HttpResponse grown = Call("PATCH", cm, doubling, type);
+  EXPECT_EQ(grown.status, 422);
+  EXPECT_THAT(Body(grown)["message"].get<std::string>(),
+              HasSubstr("the accumulated size increase of copy is"));
+  EXPECT_FALSE(Body(Call("GET", cm))["data"].contains("k0"));  // nothing of it was kept
+
+  json many = json::array();
+  for (int i = 0; i < 10001; ++i)
+    many.push_back({{"op", "test"}, {"path", "/metadata/name"}, {"value", "c"}});
+  HttpResponse too_many = Call("PATCH", cm, many, type);
+  EXPECT_EQ(too_many.status, 413);
+  EXPECT_EQ(Body(too_many)["message"],
+            "The allowed maximum operations in a JSON patch is 10000, got 10001");
+  many.erase(many.begin());
+  EXPECT_EQ(Call("PATCH", cm, many, type).status, 200);
+}
+
 TEST_F(FakeClusterTest, StrategicMergePatch) {
   json pod = json::parse(R"({"metadata": {"name": "two"}, "spec": {"containers": [
       {"name": "a", "image": "x:1", "command": ["sleep", "1"]},

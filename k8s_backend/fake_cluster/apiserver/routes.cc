@@ -72,6 +72,42 @@ std::optional<HttpResponse> Health(const HttpRequest&, const Target& t) {
   return HttpResponse{200, "text/plain", "ok", nullptr};
 }
 
+// A JSON patch (RFC 6902) applied to `doc` with the API server's two limits
+// on what a small patch can make: at most 10,000 operations (413), and
+// copies adding at most 3 MiB in all (422; each copy can double the object,
+// so thirty of them would ask for gigabytes). Throws json::exception for a
+// patch that does not apply; a refusal is returned.
+std::optional<HttpResponse> ApplyJsonPatch(json& doc, const json& patch) {
+  constexpr size_t kMaxOperations = 10000;
+  constexpr int64_t kMaxCopyBytes = 3 << 20;
+  if (!patch.is_array()) {
+    doc.patch_inplace(patch);  // nlohmann's own error for a patch that is not a list
+    return std::nullopt;
+  }
+  if (patch.size() > kMaxOperations) {
+    return Failure(413, "RequestEntityTooLarge",
+                   "The allowed maximum operations in a JSON patch is " +
+                       std::to_string(kMaxOperations) + ", got " + std::to_string(patch.size()));
+  }
+  int64_t copied = 0;
+  for (const json& op : patch) {
+    if (op.is_object() && op.value("op", json()) == "copy" &&
+        op.value("from", json()).is_string()) {
+      copied += static_cast<int64_t>(
+          doc.at(json::json_pointer(op["from"].get<std::string>())).dump().size());
+      if (copied > kMaxCopyBytes) {
+        return Failure(422, "Invalid",
+                       "the patch could not be applied: Unable to complete the copy, the "
+                       "accumulated size increase of copy is " +
+                           std::to_string(copied) + ", exceeding the limit " +
+                           std::to_string(kMaxCopyBytes));
+      }
+    }
+    doc.patch_inplace(json::array({op}));
+  }
+  return std::nullopt;
+}
+
 // PATCH: the object after `body`, by the patch type the Content-Type names;
 // a response when the patch is refused.
 std::variant<json, HttpResponse> Patched(const ApiRequest& r, const json& current,
@@ -81,7 +117,7 @@ std::variant<json, HttpResponse> Patched(const ApiRequest& r, const json& curren
   json next = current;
   try {
     if (type.rfind("application/json-patch+json", 0) == 0) {
-      next = current.patch(body);
+      if (auto refused = ApplyJsonPatch(next, body)) return *std::move(refused);
     } else if (type.rfind("application/strategic-merge-patch+json", 0) == 0) {
       auto merged = StrategicMergePatch(current, body, r.kind->kind);
       if (!merged.ok()) {

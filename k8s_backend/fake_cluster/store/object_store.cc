@@ -164,8 +164,11 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   if (name.empty()) {
     std::string prefix = meta.value("generateName", "");
     if (prefix.empty()) return InvalidArgument("name or generateName is required");
-    // Five characters from the API server's alphabet, derived from a counter.
+    // Five characters from the API server's alphabet, derived from a
+    // counter, after at most 58 of the prefix (so 63 in all, as its
+    // generator makes them).
     static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    if (prefix.size() > 58) prefix.resize(58);
     do {
       uint64_t n = ++name_counter_ * 2654435761u;
       name = prefix;

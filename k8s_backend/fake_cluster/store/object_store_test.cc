@@ -44,6 +44,15 @@ TEST_F(ObjectStoreTest, CreateFillsWhatTheServerOwns) {
   EXPECT_EQ(name.size(), 11u);
   EXPECT_EQ(name.rfind("train-", 0), 0u);
   EXPECT_NE((**p)["metadata"]["uid"], (**j)["metadata"]["uid"]);
+  // As the API server's name generator: a long prefix is cut to 58
+  // characters, so that the name is 63 (a label's length).
+  auto long_name =
+      store_.Create(jobs_, "ml", {{"metadata", {{"generateName", std::string(70, 'a')}}}});
+  ASSERT_TRUE(long_name.ok());
+  name = (**long_name)["metadata"]["name"];
+  EXPECT_EQ(name.size(), 63u);
+  EXPECT_EQ(name.rfind(std::string(58, 'a'), 0), 0u);
+  EXPECT_EQ((**long_name)["metadata"]["generateName"], std::string(70, 'a'));
 }
 
 // A GET's text is made once per version: the same bytes until the object
