@@ -180,6 +180,15 @@ class CloudBackend : public BackendWrapper {
   // one of another cluster. Looked for again at each look while their
   // notice runs (the loop's thread only).
   std::vector<cloud::SpotWarning> unmatched_warnings_;
+  // Nodes a warning named, while its notice runs: an attempt seen on one at
+  // a later look (its pod bound between a look's list of pods and the
+  // cordon) is preempted as those seen there at once were (the loop's
+  // thread only).
+  struct WarnedNode {
+    std::string node, group;
+    TimePoint at;  // when the cloud warned
+  };
+  std::vector<WarnedNode> warned_nodes_;
   std::map<std::string, std::string> preempted_;  // attempt key -> why
   // The attempt after a preempted one (instance and attempt labels) -> the
   // group it must not go to: that attempt's placement only.

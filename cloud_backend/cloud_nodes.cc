@@ -88,16 +88,26 @@ Status CloudBackend::Interrupt(TimePoint now, const std::map<std::string, std::s
         break;
       }
     }
-    auto keys = keys_on.find(node->second);
-    if (keys == keys_on.end()) continue;
-    for (const std::string& key : keys->second) {
-      auto need = needs_.find(key);
-      if (need == needs_.end() || !need->second.handle) continue;
-      preempted_[key] = "spot interruption of node " + node->second + " (group " + group + ")";
-      avoid_for_[{need->second.instance_label,
-                  std::to_string(std::stoi(need->second.attempt) + 1)}] = group;
-      stop.push_back(*need->second.handle);
+    warned_nodes_.push_back({node->second, group, at});
+  }
+  {
+    // The attempts on warned nodes: stopped once each (a look may still
+    // list a pod being stopped).
+    std::lock_guard<std::mutex> l(mu_);
+    for (const WarnedNode& w : warned_nodes_) {
+      auto keys = keys_on.find(w.node);
+      if (keys == keys_on.end()) continue;
+      for (const std::string& key : keys->second) {
+        auto need = needs_.find(key);
+        if (need == needs_.end() || !need->second.handle || preempted_.count(key)) continue;
+        preempted_[key] = "spot interruption of node " + w.node + " (group " + w.group + ")";
+        avoid_for_[{need->second.instance_label,
+                    std::to_string(std::stoi(need->second.attempt) + 1)}] = w.group;
+        stop.push_back(*need->second.handle);
+      }
     }
+    std::erase_if(warned_nodes_,
+                  [&](const WarnedNode& w) { return now - w.at >= target_.spot_notice; });
   }
   // Stopped now, as a drain would, so that they run again elsewhere at once.
   for (const TaskHandle& h : stop) {
