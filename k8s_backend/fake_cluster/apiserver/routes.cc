@@ -421,8 +421,9 @@ HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
   }
   options.tail_lines = *tail;
   options.limit_bytes = *limit;
-  std::vector<std::string> names;
+  std::vector<std::string> names, init;  // init containers may be named too
   for (const json& c : Field(Field(*pod, "spec"), "containers")) names.push_back(Str(c, "name"));
+  for (const json& c : Field(Field(*pod, "spec"), "initContainers")) init.push_back(Str(c, "name"));
   std::string container = r.target.Param("container");
   if (container.empty() && names.size() > 1) {
     std::string all;
@@ -431,7 +432,8 @@ HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
         400, "BadRequest",
         "a container name must be specified for pod " + r.name + ", choose one of: [" + all + "]");
   }
-  if (!container.empty() && std::find(names.begin(), names.end(), container) == names.end())
+  if (!container.empty() && std::find(names.begin(), names.end(), container) == names.end() &&
+      std::find(init.begin(), init.end(), container) == init.end())
     return Failure(400, "BadRequest", "container " + container + " is not valid for pod " + r.name);
   if (container.empty() && !names.empty()) container = names[0];
   if (ParseBool(r.target.Param("previous"))) {

@@ -474,6 +474,17 @@ TEST_F(ControllersTest, LogsTakeTailLinesLimitBytesAndTheContainer) {
   EXPECT_EQ(unnamed.status, 400);
   EXPECT_THAT(unnamed.body,
               HasSubstr("a container name must be specified for pod two, choose one of: [a b]"));
+  // An init container's log may be asked for (it counts for no choice).
+  Create("/api/v1/namespaces/default/pods",
+         {{"metadata", {{"name", "setup"}}},
+          {"spec",
+           {{"initContainers", {{{"name", "fetch"}, {"image", "x"}}}},
+            {"containers", {{{"name", "main"}, {"image", "x"}}}}}}});
+  RunFor(std::chrono::seconds(3));
+  EXPECT_EQ(
+      cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/setup/log?container=fetch", {}, ""})
+          .status,
+      200);
 }
 
 TEST_F(ControllersTest, SimulatedLogsAndBookmarks) {
