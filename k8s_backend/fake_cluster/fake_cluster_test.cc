@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/base64.h"
 #include "k8s_backend/fake_cluster/apiserver/table.h"
 
 namespace portflow::fake {
@@ -795,6 +796,39 @@ TEST_F(FakeClusterTest, JsonPatchesCannotGrowAnObjectWithoutBound) {
             "The allowed maximum operations in a JSON patch is 10000, got 10001");
   many.erase(many.begin());
   EXPECT_EQ(Call("PATCH", cm, many, type).status, 200);
+}
+
+// A ConfigMap's or Secret's values may total 1 MiB (binaryData and a
+// Secret's data counted decoded), as the API server validates them: what
+// passes here passes there.
+TEST_F(FakeClusterTest, ConfigMapsAndSecretsHoldAtMostOneMebibyte) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  const size_t mib = 1 << 20;
+  json full = {{"metadata", {{"name", "full"}}},
+               {"data", {{"a", std::string(mib - 3, 'x')}}},
+               {"binaryData", {{"b", Base64Encode("abc")}}}};
+  EXPECT_EQ(Call("POST", cms, full).status, 201);
+  json over = full;
+  over["metadata"]["name"] = "over";
+  over["binaryData"]["b"] = Base64Encode("abcd");
+  HttpResponse refused = Call("POST", cms, over);
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_EQ(Body(refused)["message"],
+            "ConfigMap \"over\" is invalid: []: Too long: must have at most 1048576 bytes");
+  // An update that grows it past the limit is refused too.
+  HttpResponse grown =
+      Call("PATCH", cms + "/full", {{"data", {{"c", "y"}}}}, "application/merge-patch+json");
+  EXPECT_EQ(grown.status, 422);
+
+  const std::string secrets = "/api/v1/namespaces/default/secrets";
+  json secret = {{"metadata", {{"name", "s"}}}, {"stringData", {{"k", std::string(mib, 'x')}}}};
+  EXPECT_EQ(Call("POST", secrets, secret).status, 201);  // 1 MiB once decoded
+  secret["metadata"]["name"] = "t";
+  secret["stringData"]["k2"] = "y";
+  HttpResponse big = Call("POST", secrets, secret);
+  EXPECT_EQ(big.status, 422);
+  EXPECT_EQ(Body(big)["message"],
+            "Secret \"t\" is invalid: data: Too long: must have at most 1048576 bytes");
 }
 
 TEST_F(FakeClusterTest, StrategicMergePatch) {

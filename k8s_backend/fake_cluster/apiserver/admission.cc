@@ -278,6 +278,29 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
                           "character"});
   }
   json spec = object.value("spec", json());
+  if (kind.kind == "ConfigMap" || kind.kind == "Secret") {
+    // What the values may total (as stored: binaryData and a Secret's data
+    // decoded from base64): 1 MiB, as the API server's validation allows.
+    constexpr size_t kMaxDataBytes = 1 << 20;
+    bool secret = kind.kind == "Secret";
+    size_t total = 0;
+    auto add = [&](const char* field, bool encoded) {
+      const json& values = object.value(field, json::object());
+      if (!values.is_object()) return;
+      for (const auto& [key, value] : values.items()) {
+        if (!value.is_string()) continue;
+        const std::string& text = value.get_ref<const std::string&>();
+        std::optional<std::string> decoded = encoded ? Base64Decode(text) : std::nullopt;
+        total += decoded ? decoded->size() : text.size();
+      }
+    };
+    add("data", secret);
+    if (!secret) add("binaryData", true);
+    if (total > kMaxDataBytes) {
+      causes.push_back({"FieldValueTooLong", secret ? "data" : "[]",
+                        "Too long: must have at most " + std::to_string(kMaxDataBytes) + " bytes"});
+    }
+  }
   if (kind.kind == "Pod") {
     ValidatePodSpec(spec, "spec", false, causes);
   } else if (kind.kind == "Job") {
