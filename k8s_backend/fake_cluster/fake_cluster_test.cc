@@ -831,6 +831,47 @@ TEST_F(FakeClusterTest, ConfigMapsAndSecretsHoldAtMostOneMebibyte) {
             "Secret \"t\" is invalid: data: Too long: must have at most 1048576 bytes");
 }
 
+// Labels are checked as the API server checks them, on every kind and on a
+// Job's pod template: what the fake takes, a cluster takes.
+TEST_F(FakeClusterTest, LabelsAreQualifiedNamesAndShortValues) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  auto labelled = [&](const std::string& name, const json& labels) {
+    return Call("POST", cms, {{"metadata", {{"name", name}, {"labels", labels}}}});
+  };
+  EXPECT_EQ(labelled("ok", {{"app", "x"}, {"example.com/tier", ""}, {"a.b_c-d", "V.1"}}).status,
+            201);
+  auto message = [&](const json& labels) {
+    HttpResponse r = labelled("bad", labels);
+    EXPECT_EQ(r.status, 422) << labels.dump();
+    return Body(r)["message"].get<std::string>();
+  };
+  EXPECT_EQ(message({{"a", "has space"}}),
+            "ConfigMap \"bad\" is invalid: metadata.labels: Invalid value: \"has space\": a valid "
+            "label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+            "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+            "'my_value',  or '12345', regex used for validation is "
+            "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+  EXPECT_THAT(message({{"a", std::string(64, 'x')}}),
+              HasSubstr("must be no more than 63 characters"));
+  EXPECT_THAT(message({{"bad key!", "v"}}),
+              HasSubstr("Invalid value: \"bad key!\": name part must consist of"));
+  EXPECT_THAT(message({{"/x", "v"}}), HasSubstr("prefix part must be non-empty"));
+  EXPECT_THAT(message({{"Example.com/x", "v"}}), HasSubstr("prefix part a lowercase RFC 1123"));
+  EXPECT_THAT(message({{"-a", "b-"}}), HasSubstr("[metadata.labels: Invalid value: \"-a\""));
+
+  json job = {
+      {"metadata", {{"name", "j"}}},
+      {"spec",
+       {{"template",
+         {{"metadata", {{"labels", {{"team", "a b"}}}}},
+          {"spec",
+           {{"restartPolicy", "Never"}, {"containers", {{{"name", "c"}, {"image", "x"}}}}}}}}}}};
+  HttpResponse refused = Call("POST", "/apis/batch/v1/namespaces/default/jobs", job);
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_THAT(Body(refused)["message"].get<std::string>(),
+              HasSubstr("spec.template.metadata.labels: Invalid value: \"a b\""));
+}
+
 TEST_F(FakeClusterTest, StrategicMergePatch) {
   json pod = json::parse(R"({"metadata": {"name": "two"}, "spec": {"containers": [
       {"name": "a", "image": "x:1", "command": ["sleep", "1"]},

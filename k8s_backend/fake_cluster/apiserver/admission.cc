@@ -24,6 +24,61 @@ bool IsDnsLabel(const std::string& s) {
   return s.size() <= 63 && IsDnsSubdomain(s) && s.find('.') == std::string::npos;
 }
 
+// A label's name part or value: ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9].
+bool IsLabelPart(const std::string& s) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  if (s.empty() || !alnum(s.front()) || !alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// metadata.labels as the API server checks them: each key a qualified name
+// (an optional DNS subdomain prefix and '/', then a name part), each value
+// empty or a name part, both at most 63 characters; a cause each, worded
+// as the API server words them.
+void ValidateLabels(const json& labels, const std::string& path, std::vector<Cause>& causes) {
+  if (!labels.is_object()) return;
+  const std::string part_rule =
+      "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+      "an alphanumeric character";
+  auto invalid = [&](const std::string& v, const std::string& why) {
+    causes.push_back({"FieldValueInvalid", path, "Invalid value: \"" + v + "\": " + why});
+  };
+  for (const auto& [key, value] : labels.items()) {
+    size_t slash = key.find('/');
+    std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+    if (slash != std::string::npos) {
+      std::string prefix = key.substr(0, slash);
+      if (prefix.empty())
+        invalid(key, "prefix part must be non-empty");
+      else if (!IsDnsSubdomain(prefix))
+        invalid(key,
+                "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
+                "alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+    }
+    if (name.empty()) {
+      invalid(key, "name part must be non-empty");
+    } else if (name.size() > 63) {
+      invalid(key, "name part must be no more than 63 characters");
+    } else if (!IsLabelPart(name) || name.find('/') != std::string::npos) {
+      invalid(key, "name part " + part_rule +
+                       " (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+                       "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
+    }
+    if (!value.is_string()) continue;
+    const std::string& v = value.get_ref<const std::string&>();
+    if (v.size() > 63) {
+      invalid(v, "must be no more than 63 characters");
+    } else if (!v.empty() && !IsLabelPart(v)) {
+      invalid(v, "a valid label must be an empty string or " + part_rule.substr(5) +
+                     " (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation "
+                     "is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+    }
+  }
+}
+
 std::string Quote(const json& v) {
   return v.is_string() ? "\"" + v.get<std::string>() + "\"" : v.dump();
 }
@@ -277,6 +332,8 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
                           "an alphanumeric "
                           "character"});
   }
+  ValidateLabels(object.value("metadata", json::object()).value("labels", json()),
+                 "metadata.labels", causes);
   json spec = object.value("spec", json());
   if (kind.kind == "ConfigMap" || kind.kind == "Secret") {
     // What the values may total (as stored: binaryData and a Secret's data
@@ -311,6 +368,10 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
     for (const char* f : {"parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"}) {
       NonNegative(spec, f, "spec", causes);
     }
+    json template_meta = spec.value("template", json::object()).value("metadata", json());
+    if (template_meta.is_object())
+      ValidateLabels(template_meta.value("labels", json()), "spec.template.metadata.labels",
+                     causes);
     ValidatePodSpec(spec.value("template", json::object()).value("spec", json()),
                     "spec.template.spec", true, causes);
   } else if (kind.kind == "ResourceQuota" && spec.is_object()) {
