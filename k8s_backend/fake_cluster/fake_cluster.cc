@@ -332,6 +332,12 @@ HttpResponse FakeCluster::Handle(const HttpRequest& req) {
     // For benchmarks: API requests answered so far (not these).
     return Json(200, {{"apiCalls", api_calls_.load()}, {"byKind", api_calls_by_kind()}});
   }
+  // The API server reads at most 3 MiB of a request's body.
+  constexpr size_t kMaxBodyBytes = 3 << 20;
+  if (req.body.size() > kMaxBodyBytes) {
+    return Failure(413, "RequestEntityTooLarge",
+                   "Request entity too large: limit is " + std::to_string(kMaxBodyBytes));
+  }
   auto ct = req.headers.find("content-type");
   bool protobuf = ct != req.headers.end() && ct->second.rfind(kProtobufType, 0) == 0;
   if (!protobuf && NestsDeeperThan(req.body, kMaxBodyDepth)) {

@@ -829,11 +829,17 @@ TEST_F(FakeClusterTest, ConfigMapsAndSecretsHoldAtMostOneMebibyte) {
   EXPECT_EQ(big.status, 422);
   EXPECT_EQ(Body(big)["message"],
             "Secret \"t\" is invalid: data: Too long: must have at most 1048576 bytes");
+  // Past 3 MiB the body is not read at all, as on the API server.
+  json huge = {{"metadata", {{"name", "huge"}}}, {"data", {{"a", std::string(3 << 20, 'x')}}}};
+  HttpResponse too_large = Call("POST", cms, huge);
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_EQ(Body(too_large)["message"], "Request entity too large: limit is 3145728");
 }
 
-// Labels are checked as the API server checks them, on every kind and on a
-// Job's pod template: what the fake takes, a cluster takes.
-TEST_F(FakeClusterTest, LabelsAreQualifiedNamesAndShortValues) {
+// Labels and annotations are checked as the API server checks them, on
+// every kind (labels on a Job's pod template too): what the fake takes, a
+// cluster takes.
+TEST_F(FakeClusterTest, LabelsAndAnnotationsAreCheckedAsOnTheApiServer) {
   const std::string cms = "/api/v1/namespaces/default/configmaps";
   auto labelled = [&](const std::string& name, const json& labels) {
     return Call("POST", cms, {{"metadata", {{"name", name}, {"labels", labels}}}});
@@ -858,6 +864,20 @@ TEST_F(FakeClusterTest, LabelsAreQualifiedNamesAndShortValues) {
   EXPECT_THAT(message({{"/x", "v"}}), HasSubstr("prefix part must be non-empty"));
   EXPECT_THAT(message({{"Example.com/x", "v"}}), HasSubstr("prefix part a lowercase RFC 1123"));
   EXPECT_THAT(message({{"-a", "b-"}}), HasSubstr("[metadata.labels: Invalid value: \"-a\""));
+  // Annotations: keys as labels' (in any case), 256 KiB in all.
+  auto annotated = [&](const json& annotations, const std::string& name = "note") {
+    return Call("POST", cms, {{"metadata", {{"name", name}, {"annotations", annotations}}}});
+  };
+  EXPECT_EQ(annotated({{"Example.com/Why", std::string(1000, ' ')}}, "noted").status, 201);
+  HttpResponse bad_key = annotated({{"a b", "v"}});
+  EXPECT_EQ(bad_key.status, 422);
+  EXPECT_THAT(Body(bad_key)["message"].get<std::string>(),
+              HasSubstr("metadata.annotations: Invalid value: \"a b\": name part must consist"));
+  HttpResponse big = annotated({{"a", std::string(256 << 10, 'x')}});
+  EXPECT_EQ(big.status, 422);
+  EXPECT_EQ(Body(big)["message"],
+            "ConfigMap \"note\" is invalid: metadata.annotations: Too long: must have at most "
+            "262144 bytes");
 
   json job = {
       {"metadata", {{"name", "j"}}},

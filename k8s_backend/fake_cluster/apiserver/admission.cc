@@ -32,50 +32,79 @@ bool IsLabelPart(const std::string& s) {
                      [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
-// metadata.labels as the API server checks them: each key a qualified name
-// (an optional DNS subdomain prefix and '/', then a name part), each value
-// empty or a name part, both at most 63 characters; a cause each, worded
-// as the API server words them.
+constexpr char kPartRule[] =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character";
+
+// A label's or annotation's key as the API server checks it, a qualified
+// name: an optional DNS subdomain prefix and '/', then a name part of at
+// most 63 characters. A cause each problem, at `path`.
+void ValidateKey(const std::string& key, const std::string& path, std::vector<Cause>& causes) {
+  auto invalid = [&](const std::string& why) {
+    causes.push_back({"FieldValueInvalid", path, "Invalid value: \"" + key + "\": " + why});
+  };
+  size_t slash = key.find('/');
+  std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+  if (slash != std::string::npos) {
+    std::string prefix = key.substr(0, slash);
+    if (prefix.empty())
+      invalid("prefix part must be non-empty");
+    else if (!IsDnsSubdomain(prefix))
+      invalid(
+          "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+          "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
+          "'example.com', regex used for validation is "
+          "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+  }
+  if (name.empty()) {
+    invalid("name part must be non-empty");
+  } else if (name.size() > 63) {
+    invalid("name part must be no more than 63 characters");
+  } else if (!IsLabelPart(name) || name.find('/') != std::string::npos) {
+    invalid(std::string("name part ") + kPartRule +
+            " (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
+  }
+}
+
+// metadata.labels as the API server checks them: qualified keys, values
+// empty or a name part of at most 63 characters; a cause each, worded as
+// the API server words them.
 void ValidateLabels(const json& labels, const std::string& path, std::vector<Cause>& causes) {
   if (!labels.is_object()) return;
-  const std::string part_rule =
-      "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-      "an alphanumeric character";
-  auto invalid = [&](const std::string& v, const std::string& why) {
-    causes.push_back({"FieldValueInvalid", path, "Invalid value: \"" + v + "\": " + why});
-  };
   for (const auto& [key, value] : labels.items()) {
-    size_t slash = key.find('/');
-    std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
-    if (slash != std::string::npos) {
-      std::string prefix = key.substr(0, slash);
-      if (prefix.empty())
-        invalid(key, "prefix part must be non-empty");
-      else if (!IsDnsSubdomain(prefix))
-        invalid(key,
-                "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                "alphanumeric characters, '-' or '.', and must start and end with an "
-                "alphanumeric character (e.g. 'example.com', regex used for validation is "
-                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
-    }
-    if (name.empty()) {
-      invalid(key, "name part must be non-empty");
-    } else if (name.size() > 63) {
-      invalid(key, "name part must be no more than 63 characters");
-    } else if (!IsLabelPart(name) || name.find('/') != std::string::npos) {
-      invalid(key, "name part " + part_rule +
-                       " (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-                       "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
-    }
+    ValidateKey(key, path, causes);
     if (!value.is_string()) continue;
     const std::string& v = value.get_ref<const std::string&>();
+    auto invalid = [&](const std::string& why) {
+      causes.push_back({"FieldValueInvalid", path, "Invalid value: \"" + v + "\": " + why});
+    };
     if (v.size() > 63) {
-      invalid(v, "must be no more than 63 characters");
+      invalid("must be no more than 63 characters");
     } else if (!v.empty() && !IsLabelPart(v)) {
-      invalid(v, "a valid label must be an empty string or " + part_rule.substr(5) +
-                     " (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation "
-                     "is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+      invalid(std::string("a valid label must be an empty string or ") + (kPartRule + 5) +
+              " (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+              "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
     }
+  }
+}
+
+// metadata.annotations: keys qualified names (checked in lower case, as the
+// API server does), keys and values at most 256 KiB in all.
+void ValidateAnnotations(const json& annotations, std::vector<Cause>& causes) {
+  if (!annotations.is_object()) return;
+  constexpr size_t kMaxTotal = 256 << 10;
+  size_t total = 0;
+  for (const auto& [key, value] : annotations.items()) {
+    std::string lower = key;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    ValidateKey(lower, "metadata.annotations", causes);
+    total += key.size() + (value.is_string() ? value.get_ref<const std::string&>().size() : 0);
+  }
+  if (total > kMaxTotal) {
+    causes.push_back({"FieldValueTooLong", "metadata.annotations",
+                      "Too long: must have at most " + std::to_string(kMaxTotal) + " bytes"});
   }
 }
 
@@ -332,8 +361,9 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
                           "an alphanumeric "
                           "character"});
   }
-  ValidateLabels(object.value("metadata", json::object()).value("labels", json()),
-                 "metadata.labels", causes);
+  const json& meta = object.value("metadata", json::object());
+  ValidateLabels(meta.value("labels", json()), "metadata.labels", causes);
+  ValidateAnnotations(meta.value("annotations", json()), causes);
   json spec = object.value("spec", json());
   if (kind.kind == "ConfigMap" || kind.kind == "Secret") {
     // What the values may total (as stored: binaryData and a Secret's data
