@@ -480,12 +480,13 @@ HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name,
   }
   std::string uid = options.empty ? "" : (*pod)["metadata"].value("uid", "");
   // The log from where its last tail_lines lines start (all of it without
-  // a tail), at most limit_bytes of it in all.
-  size_t from = 0;
-  if (options.tail_lines) from = TailStart(controllers_.LogOf(uid), *options.tail_lines);
+  // a tail), at most limit_bytes of it in all. Read here once where the
+  // answer or the tail needs it; a follow reads the rest as it goes.
+  std::string log;
+  if (!options.follow || options.tail_lines) log = controllers_.LogOf(uid);
+  size_t from = options.tail_lines ? TailStart(log, *options.tail_lines) : 0;
   int64_t left = options.limit_bytes.value_or(INT64_MAX);
-  if (!options.follow)
-    return {200, "text/plain", Cut(controllers_.LogOf(uid, from), left), nullptr};
+  if (!options.follow) return {200, "text/plain", Cut(log.substr(from), left), nullptr};
   // Follow: what is there, then more until the pod ends (or the limit is
   // reached). The output is looked at again after 2 ms, then less often
   // while it is quiet (at most every 50 ms).

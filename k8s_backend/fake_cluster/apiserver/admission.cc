@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/base64.h"
+#include "core/json_fields.h"
 #include "core/quantity.h"
 
 namespace portflow::fake {
@@ -33,8 +34,14 @@ bool IsLabelPart(const std::string& s) {
 }
 
 constexpr char kPartRule[] =
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
     "alphanumeric character";
+
+// "Too long" at `field`, as the API server words it for a size past `max`.
+Cause TooLong(const std::string& field, size_t max) {
+  return {"FieldValueTooLong", field,
+          "Too long: must have at most " + std::to_string(max) + " bytes"};
+}
 
 // A label's or annotation's key as the API server checks it, a qualified
 // name: an optional DNS subdomain prefix and '/', then a name part of at
@@ -61,7 +68,7 @@ void ValidateKey(const std::string& key, const std::string& path, std::vector<Ca
   } else if (name.size() > 63) {
     invalid("name part must be no more than 63 characters");
   } else if (!IsLabelPart(name) || name.find('/') != std::string::npos) {
-    invalid(std::string("name part ") + kPartRule +
+    invalid(std::string("name part must ") + kPartRule +
             " (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
             "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
   }
@@ -82,7 +89,7 @@ void ValidateLabels(const json& labels, const std::string& path, std::vector<Cau
     if (v.size() > 63) {
       invalid("must be no more than 63 characters");
     } else if (!v.empty() && !IsLabelPart(v)) {
-      invalid(std::string("a valid label must be an empty string or ") + (kPartRule + 5) +
+      invalid(std::string("a valid label must be an empty string or ") + kPartRule +
               " (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
               "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
     }
@@ -102,10 +109,7 @@ void ValidateAnnotations(const json& annotations, std::vector<Cause>& causes) {
     ValidateKey(lower, "metadata.annotations", causes);
     total += key.size() + (value.is_string() ? value.get_ref<const std::string&>().size() : 0);
   }
-  if (total > kMaxTotal) {
-    causes.push_back({"FieldValueTooLong", "metadata.annotations",
-                      "Too long: must have at most " + std::to_string(kMaxTotal) + " bytes"});
-  }
+  if (total > kMaxTotal) causes.push_back(TooLong("metadata.annotations", kMaxTotal));
 }
 
 std::string Quote(const json& v) {
@@ -361,9 +365,9 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
                           "an alphanumeric "
                           "character"});
   }
-  const json& meta = object.value("metadata", json::object());
-  ValidateLabels(meta.value("labels", json()), "metadata.labels", causes);
-  ValidateAnnotations(meta.value("annotations", json()), causes);
+  const json& meta = Field(object, "metadata");  // read in place: no copies
+  ValidateLabels(Field(meta, "labels"), "metadata.labels", causes);
+  ValidateAnnotations(Field(meta, "annotations"), causes);
   json spec = object.value("spec", json());
   if (kind.kind == "ConfigMap" || kind.kind == "Secret") {
     // What the values may total (as stored: binaryData and a Secret's data
@@ -372,9 +376,7 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
     bool secret = kind.kind == "Secret";
     size_t total = 0;
     auto add = [&](const char* field, bool encoded) {
-      const json& values = object.value(field, json::object());
-      if (!values.is_object()) return;
-      for (const auto& [key, value] : values.items()) {
+      for (const auto& [key, value] : Sub(object, field).items()) {
         if (!value.is_string()) continue;
         const std::string& text = value.get_ref<const std::string&>();
         std::optional<std::string> decoded = encoded ? Base64Decode(text) : std::nullopt;
@@ -383,10 +385,7 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
     };
     add("data", secret);
     if (!secret) add("binaryData", true);
-    if (total > kMaxDataBytes) {
-      causes.push_back({"FieldValueTooLong", secret ? "data" : "[]",
-                        "Too long: must have at most " + std::to_string(kMaxDataBytes) + " bytes"});
-    }
+    if (total > kMaxDataBytes) causes.push_back(TooLong(secret ? "data" : "[]", kMaxDataBytes));
   }
   if (kind.kind == "Pod") {
     ValidatePodSpec(spec, "spec", false, causes);
@@ -398,10 +397,8 @@ std::vector<Cause> Validate(const ResourceKind& kind, const json& object) {
     for (const char* f : {"parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"}) {
       NonNegative(spec, f, "spec", causes);
     }
-    json template_meta = spec.value("template", json::object()).value("metadata", json());
-    if (template_meta.is_object())
-      ValidateLabels(template_meta.value("labels", json()), "spec.template.metadata.labels",
-                     causes);
+    ValidateLabels(Field(Sub(Sub(spec, "template"), "metadata"), "labels"),
+                   "spec.template.metadata.labels", causes);
     ValidatePodSpec(spec.value("template", json::object()).value("spec", json()),
                     "spec.template.spec", true, causes);
   } else if (kind.kind == "ResourceQuota" && spec.is_object()) {
