@@ -391,36 +391,32 @@ HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
   LogOptions options;
   options.follow = ParseBool(r.target.Param("follow"));
   std::vector<Cause> causes;
-  auto number = [&](const char* field, int64_t least,
-                    const char* must) -> std::optional<std::optional<int64_t>> {
+  std::string not_number;  // the first of them that is not a whole number
+  auto number = [&](const char* field, int64_t least, const char* must) -> std::optional<int64_t> {
     std::string text = r.target.Param(field);
-    if (text.empty()) return std::optional<int64_t>();
+    if (text.empty()) return std::nullopt;
     char* end = nullptr;
     errno = 0;
     long long v = std::strtoll(text.c_str(), &end, 10);
-    if (*end != '\0' || errno == ERANGE) return std::nullopt;
+    if (*end != '\0' || errno == ERANGE) {
+      if (not_number.empty()) not_number = field;
+      return std::nullopt;
+    }
     if (v < least)
       causes.push_back({"FieldValueInvalid", field, "Invalid value: " + text + ": " + must});
-    return std::optional<int64_t>(v);
+    return v;
   };
-  auto tail = number("tailLines", 0, "must be greater than or equal to 0");
-  auto limit = number("limitBytes", 1, "must be greater than 0");
-  auto since = number("sinceSeconds", 1, "must be greater than 0");
-  for (auto [field, parsed] :
-       {std::pair{"tailLines", tail.has_value()}, std::pair{"limitBytes", limit.has_value()},
-        std::pair{"sinceSeconds", since.has_value()}}) {
-    if (!parsed) {
-      return Failure(
-          400, "BadRequest",
-          std::string(field) + ": \"" + r.target.Param(field) + "\" is not a whole number");
-    }
+  options.tail_lines = number("tailLines", 0, "must be greater than or equal to 0");
+  options.limit_bytes = number("limitBytes", 1, "must be greater than 0");
+  number("sinceSeconds", 1, "must be greater than 0");  // checked, not applied
+  if (!not_number.empty()) {
+    return Failure(400, "BadRequest",
+                   not_number + ": \"" + r.target.Param(not_number) + "\" is not a whole number");
   }
   if (!causes.empty()) {
     static const ResourceKind kLogOptions{"", "v1", "", "PodLogOptions"};
     return Json(422, InvalidStatus(kLogOptions, r.name, causes));
   }
-  options.tail_lines = *tail;
-  options.limit_bytes = *limit;
   std::vector<std::string> names, init;  // init containers may be named too
   for (const json& c : Field(Field(*pod, "spec"), "containers")) names.push_back(Str(c, "name"));
   for (const json& c : Field(Field(*pod, "spec"), "initContainers")) init.push_back(Str(c, "name"));
