@@ -9,7 +9,7 @@ ControllerManager::ControllerManager(ObjectStore& store, KubeletOptions options,
                                      std::function<void()> process_ended)
     : store_(store),
       recorder_(store_, options.max_events),
-      feed_(store_, {&Pods(), &Nodes(), &Jobs(), &Events(), &ResourceQuotas()},
+      feed_(store_, {&Pods(), &Nodes(), &Jobs(), &ResourceQuotas()},
             [this](const ObjectStore::Change& c) { Observe(c); }),
       kubelet_(store_, feed_, recorder_, std::move(options), std::move(process_ended)) {
   // What the store held before: observed as if just added (observing is
@@ -36,8 +36,6 @@ void ControllerManager::Observe(const ObjectStore::Change& c) {
   } else if (c.kind == &Jobs()) {
     if (jobs_.ObserveJob(c)) gc_.CollectPodsOf(Str(Field(*c.object, "metadata"), "uid"));
     if (c.type == "DELETED") gc_.JobGone();
-  } else if (c.kind == &Events()) {
-    recorder_.Observe(c);
   }
 }
 
@@ -53,8 +51,6 @@ bool ControllerManager::Reconcile() {
   changed = kubelet_.Sync() || changed;
   feed_.Drain();
   changed = quotas_.Sync() || changed;
-  feed_.Drain();
-  changed = recorder_.Trim() || changed;
   return changed;
 }
 

@@ -42,6 +42,18 @@ std::vector<ResourceKind> MakeKinds() {
   };
 }
 
+// A version 4 (random) uid from 128 random bits.
+std::string Uid(uint64_t hi, uint64_t lo) {
+  char uid[40];
+  std::snprintf(uid, sizeof uid, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+                static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>((hi >> 16) & 0xffff),
+                static_cast<unsigned long long>(hi & 0xfff),
+                static_cast<unsigned long long>(0x8000 | ((lo >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return uid;
+}
+
 std::string Plural(const ResourceKind& kind) {
   return kind.group.empty() ? kind.resource : kind.resource + "." + kind.group;
 }
@@ -59,6 +71,18 @@ const ResourceKind* FindKind(const std::string& group, const std::string& resour
   }
   return nullptr;
 }
+
+// One version of an event: as a client wrote it, or as recorded, its JSON
+// then made from `record` when first needed.
+struct ObjectStore::EventVersion {
+  int64_t rv;
+  std::string ns, name;
+  mutable std::shared_ptr<const json> object;
+  std::optional<EventRecord> record;
+  TimePoint at{};
+  uint64_t uid_hi = 0, uid_lo = 0;
+  mutable std::shared_ptr<const std::string> text;  // object->dump(), once needed
+};
 
 // --- Watch ---------------------------------------------------------------
 
@@ -173,20 +197,13 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
       uint64_t n = ++name_counter_ * 2654435761u;
       name = prefix;
       for (int i = 0; i < 5; ++i, n /= 27) name += kAlphabet[n % 27];
-    } while (objects_.count({KindKey(kind), kind.namespaced ? ns : "", name}));
+    } while (Taken(kind, ns, name));
     meta["name"] = name;
   }
-  Key key{KindKey(kind), kind.namespaced ? ns : "", name};
-  if (objects_.count(key)) return AlreadyExists(Plural(kind) + " \"" + name + "\" already exists");
-  uint64_t hi = uid_random_(), lo = uid_random_();
-  char uid[40];
-  std::snprintf(uid, sizeof uid, "%08llx-%04llx-4%03llx-%04llx-%012llx",
-                static_cast<unsigned long long>(hi >> 32),
-                static_cast<unsigned long long>((hi >> 16) & 0xffff),
-                static_cast<unsigned long long>(hi & 0xfff),
-                static_cast<unsigned long long>(0x8000 | ((lo >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  meta["uid"] = uid;
+  if (Taken(kind, ns, name)) {
+    return AlreadyExists(Plural(kind) + " \"" + name + "\" already exists");
+  }
+  meta["uid"] = Uid(uid_random_(), uid_random_());
   meta.erase("deletionTimestamp");
   meta.erase("resourceVersion");
   if (admit) {
@@ -198,21 +215,33 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   m["creationTimestamp"] = K8sTime(clock_.Now());
   m["generation"] = 1;
   std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
+  if (&kind == &Events()) {
+    clients_wrote_events_ = true;
+    auto v = std::make_shared<EventVersion>(EventVersion{rv_, ns, name, stored});
+    events_.push_back(v);
+    EventChanged("ADDED", std::move(v), nullptr);
+    TrimEvents();
+    return stored;
+  }
+  Key key{KindKey(kind), kind.namespaced ? ns : "", name};
   objects_[key] = {stored, Record(kind, std::get<1>(key), "ADDED", stored, nullptr)};
   return stored;
 }
 
 Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
                               const std::string& name) const {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
-  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  return *it->second.object;
+  std::shared_ptr<const json> object = Peek(kind, ns, name);
+  if (!object) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  return *object;
 }
 
 std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const std::string& ns,
                                               const std::string& name) const {
   std::lock_guard<std::mutex> l(mu_);
+  if (&kind == &Events()) {
+    auto it = FindEvent(ns, name);
+    return it == events_.end() ? nullptr : EventJson(**it);
+  }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   return it == objects_.end() ? nullptr : it->second.object;
 }
@@ -224,6 +253,13 @@ std::shared_ptr<const std::string> ObjectStore::PeekText(const ResourceKind& kin
   std::shared_ptr<const json> object;
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (&kind == &Events()) {
+      auto it = FindEvent(ns, name);
+      if (it == events_.end()) return nullptr;
+      const EventVersion& v = **it;
+      if (!v.text) v.text = std::make_shared<const std::string>(EventJson(v)->dump());
+      return v.text;
+    }
     auto it = objects_.find(key);
     if (it == objects_.end()) return nullptr;
     if (it->second.text) return it->second.text;
@@ -259,19 +295,35 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
   std::lock_guard<std::mutex> l(mu_);
   ListResult out;
   out.resource_version = rv_;
-  std::string kk = KindKey(kind);
-  for (auto it = objects_.lower_bound({kk, "", ""});
-       it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
-    const auto& [k, obj_ns, name] = it->first;
-    if (kind.namespaced && !ns.empty() && obj_ns != ns) continue;
-    if (after && std::make_pair(obj_ns, name) <= *after) continue;
-    const json& object = *it->second.object;
-    if (!labels.Matches(object) || !fields.Matches(object)) continue;
+  auto add = [&](const std::string& obj_ns, const std::string& name, const json& object) {
+    if (kind.namespaced && !ns.empty() && obj_ns != ns) return;
+    if (after && std::make_pair(obj_ns, name) <= *after) return;
+    if (!labels.Matches(object) || !fields.Matches(object)) return;
     if (options.limit > 0 && static_cast<int64_t>(out.items.size()) == options.limit) {
       ++out.remaining;
-      continue;
+      return;
     }
     out.items.push_back(object);
+  };
+  if (&kind == &Events()) {
+    // The log is in the order events were made; a list is by name.
+    std::vector<const EventVersion*> sorted;
+    for (const EventPtr& v : events_) {
+      if (ns.empty() || v->ns == ns) sorted.push_back(v.get());
+    }
+    std::sort(sorted.begin(), sorted.end(), [](const EventVersion* a, const EventVersion* b) {
+      return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
+    });
+    for (const EventVersion* v : sorted) {
+      // Made for the list and not kept: a list is read once.
+      add(v->ns, v->name, v->object ? *v->object : MakeEventJson(*v));
+    }
+  } else {
+    std::string kk = KindKey(kind);
+    for (auto it = objects_.lower_bound({kk, "", ""});
+         it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
+      add(std::get<1>(it->first), std::get<2>(it->first), *it->second.object);
+    }
   }
   if (out.remaining > 0) {
     const json& last = out.items.back()["metadata"];
@@ -281,22 +333,12 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
   return out;
 }
 
-Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const std::string& ns,
-                                                json object) {
-  if (!object.is_object() || !object["metadata"].is_object()) {
-    return InvalidArgument("the body of the request is not an object with metadata");
-  }
-  object["apiVersion"] = kind.ApiVersion();
-  object["kind"] = kind.kind;
+Status ObjectStore::StampUpdate(const ResourceKind& kind, const json& old, json& object) {
   json& meta = object["metadata"];
-  std::string name = meta.value("name", "");
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
-  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-  const json& old = *it->second.object;
   std::string want = meta.value("resourceVersion", "");
   if (!want.empty() && want != old["metadata"].value("resourceVersion", "")) {
-    return Aborted("Operation cannot be fulfilled on " + Plural(kind) + " \"" + name +
+    return Aborted("Operation cannot be fulfilled on " + Plural(kind) + " \"" +
+                   meta.value("name", "") +
                    "\": the object has been modified; please apply your changes to the latest "
                    "version and try again");
   }
@@ -311,6 +353,34 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
     meta["generation"] = old["metadata"].value("generation", 1) + 1;
   }
   meta["resourceVersion"] = std::to_string(++rv_);
+  return OkStatus();
+}
+
+Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const std::string& ns,
+                                                json object) {
+  if (!object.is_object() || !object["metadata"].is_object()) {
+    return InvalidArgument("the body of the request is not an object with metadata");
+  }
+  object["apiVersion"] = kind.ApiVersion();
+  object["kind"] = kind.kind;
+  std::string name = object["metadata"].value("name", "");
+  std::lock_guard<std::mutex> l(mu_);
+  if (&kind == &Events()) {
+    auto it = FindEvent(ns, name);
+    if (it == events_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+    RETURN_IF_ERROR(StampUpdate(kind, *EventJson(**it), object));
+    clients_wrote_events_ = true;
+    auto stored = std::make_shared<const json>(std::move(object));
+    // In its place in the log: events go oldest first.
+    EventPtr& slot = events_[it - events_.cbegin()];
+    EventPtr previous = std::exchange(
+        slot, std::make_shared<EventVersion>(EventVersion{rv_, slot->ns, name, stored}));
+    EventChanged("MODIFIED", slot, std::move(previous));
+    return stored;
+  }
+  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  RETURN_IF_ERROR(StampUpdate(kind, *it->second.object, object));
   std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
   std::shared_ptr<const json> previous = std::move(it->second.object);
   it->second = {stored,
@@ -321,12 +391,21 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
 Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const std::string& ns,
                                                 const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
+  if (&kind == &Events()) {
+    auto it = FindEvent(ns, name);
+    if (it == events_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+    EventPtr gone = *it;
+    events_.erase(it);
+    ++rv_;
+    EventChanged("DELETED", gone, nullptr);
+    return ChangeObject(event_changes_.back());
+  }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
   // The DELETED event carries a new resourceVersion, so a new version. An
   // object that nothing else holds any more (the history has let go of its
   // changes, no watch or reader has it: a copy of the pointer could only be
-  // taken under mu_) is moved into it rather than copied: an old event.
+  // taken under mu_) is moved into it rather than copied.
   // (Stored objects are made as json, not const json, for this.)
   std::shared_ptr<const json>& stored = it->second.object;
   json object = stored.use_count() == 1 ? std::move(const_cast<json&>(*stored)) : *stored;
@@ -345,18 +424,139 @@ std::shared_ptr<const std::string> ObjectStore::Record(const ResourceKind& kind,
                                                        std::shared_ptr<const json> previous) {
   changes_.push_back({rv_, &kind, ns, type, std::move(object), std::move(previous)});
   const Change& c = changes_.back();
-  auto alive = watches_.begin();
   std::shared_ptr<const std::string> text;
+  OfferToWatches(kind, type, c.object, c.previous.get(), text);
+  for (const Listener& listener : listeners_) listener(c);
+  while (changes_.size() > std::max<size_t>(history_, 1)) changes_.pop_front();
+  return text;  // for the object's Entry: GETs serve it
+}
+
+void ObjectStore::OfferToWatches(const ResourceKind& kind, const std::string& type,
+                                 const std::shared_ptr<const json>& object, const json* previous,
+                                 std::shared_ptr<const std::string>& text) {
+  auto alive = watches_.begin();
   for (auto& w : watches_) {
     if (auto watch = w.lock(); watch && !watch->stopped()) {
-      if (watch->kind_ == &kind) watch->Offer(type, c.object, c.previous.get(), text);
+      if (watch->kind_ == &kind) watch->Offer(type, object, previous, text);
       *alive++ = w;
     }
   }
   watches_.erase(alive, watches_.end());
-  for (const Listener& listener : listeners_) listener(c);
-  while (changes_.size() > std::max<size_t>(history_, 1)) changes_.pop_front();
-  return text;  // for the object's Entry: GETs serve it
+}
+
+bool ObjectStore::Taken(const ResourceKind& kind, const std::string& ns,
+                        const std::string& name) const {
+  if (&kind == &Events()) return FindEvent(ns, name) != events_.end();
+  return objects_.count({KindKey(kind), kind.namespaced ? ns : "", name}) > 0;
+}
+
+// --- Events --------------------------------------------------------------
+
+std::deque<ObjectStore::EventPtr>::const_iterator ObjectStore::FindEvent(
+    const std::string& ns, const std::string& name) const {
+  // A search: clients read events by name seldom (a list is what kubectl
+  // and the backends use), and an index would cost every recorded event.
+  return std::find_if(events_.begin(), events_.end(),
+                      [&](const EventPtr& v) { return v->name == name && v->ns == ns; });
+}
+
+json ObjectStore::MakeEventJson(const EventVersion& v) {
+  const EventRecord& r = *v.record;
+  std::string at = K8sTime(v.at);
+  json e = json::object();
+  e["apiVersion"] = "v1";
+  e["kind"] = "Event";
+  json meta = json::object();
+  meta["name"] = v.name;
+  meta["namespace"] = v.ns;
+  meta["uid"] = Uid(v.uid_hi, v.uid_lo);
+  meta["resourceVersion"] = std::to_string(v.rv);
+  meta["creationTimestamp"] = at;
+  meta["generation"] = 1;
+  e["metadata"] = std::move(meta);
+  json involved = json::object();
+  involved["apiVersion"] = r.involved_api_version;
+  involved["kind"] = r.involved_kind;
+  involved["name"] = r.involved_name;
+  involved["namespace"] = v.ns;
+  involved["uid"] = r.involved_uid;
+  involved["resourceVersion"] = r.involved_resource_version;
+  e["involvedObject"] = std::move(involved);
+  e["type"] = r.type;
+  e["reason"] = r.reason;
+  e["message"] = r.message;
+  e["count"] = 1;
+  e["firstTimestamp"] = at;
+  e["lastTimestamp"] = std::move(at);
+  e["reportingComponent"] = "portflow-fake";
+  e["source"]["component"] = r.component;
+  return e;
+}
+
+const std::shared_ptr<const json>& ObjectStore::EventJson(const EventVersion& v) {
+  if (!v.object) v.object = std::make_shared<const json>(MakeEventJson(v));
+  return v.object;
+}
+
+std::shared_ptr<const json> ObjectStore::ChangeObject(const EventChange& c) {
+  const std::shared_ptr<const json>& object = EventJson(*c.version);
+  if (c.type != "DELETED") return object;
+  json gone = *object;
+  gone["metadata"]["resourceVersion"] = std::to_string(c.rv);
+  return std::make_shared<const json>(std::move(gone));
+}
+
+void ObjectStore::EventChanged(std::string type, EventPtr version, EventPtr previous) {
+  event_changes_.push_back({rv_, std::move(type), std::move(version), std::move(previous)});
+  const EventChange& c = event_changes_.back();
+  // JSON only for a watch.
+  bool watched = std::any_of(watches_.begin(), watches_.end(), [](const std::weak_ptr<Watch>& w) {
+    auto watch = w.lock();
+    return watch && watch->kind_ == &Events();
+  });
+  if (watched) {
+    std::shared_ptr<const std::string> text;
+    OfferToWatches(Events(), c.type, ChangeObject(c),
+                   c.previous ? EventJson(*c.previous).get() : nullptr, text);
+  }
+  while (event_changes_.size() > std::max<size_t>(history_, 1)) {
+    events_forgotten_ = event_changes_.front().rv;
+    event_changes_.pop_front();
+  }
+}
+
+void ObjectStore::TrimEvents() {
+  while (events_.size() > max_events_) {
+    EventPtr gone = std::move(events_.front());
+    events_.pop_front();
+    ++rv_;
+    EventChanged("DELETED", std::move(gone), nullptr);
+  }
+}
+
+Status ObjectStore::RecordEvent(const std::string& ns, EventRecord record) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (clients_wrote_events_ && FindEvent(ns, record.name) != events_.end()) {
+    return AlreadyExists("events \"" + record.name + "\" already exists");
+  }
+  auto v = std::make_shared<EventVersion>();
+  v->rv = ++rv_;
+  v->ns = ns;
+  v->name = record.name;
+  v->record = std::move(record);
+  v->at = clock_.Now();
+  v->uid_hi = uid_random_();
+  v->uid_lo = uid_random_();
+  events_.push_back(v);
+  EventChanged("ADDED", std::move(v), nullptr);
+  TrimEvents();
+  return OkStatus();
+}
+
+void ObjectStore::LimitEvents(size_t max) {
+  std::lock_guard<std::mutex> l(mu_);
+  max_events_ = max;
+  TrimEvents();
 }
 
 Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
@@ -377,7 +577,23 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
   }
   std::shared_ptr<Watch> w(new Watch(this, &kind, ns, std::move(labels), std::move(fields)));
   std::lock_guard<std::mutex> l(mu_);
-  if (from < 0) {
+  if (&kind == &Events()) {
+    if (from < 0) {
+      for (const EventPtr& v : events_) w->Offer("ADDED", EventJson(*v), nullptr, v->text);
+    } else {
+      if (from < events_forgotten_) {
+        return OutOfRange("too old resource version: " + resource_version + " (" +
+                          std::to_string(events_forgotten_) + ")");
+      }
+      for (const EventChange& c : event_changes_) {
+        std::shared_ptr<const std::string> text;
+        if (c.rv > from) {
+          w->Offer(c.type, ChangeObject(c), c.previous ? EventJson(*c.previous).get() : nullptr,
+                   text);
+        }
+      }
+    }
+  } else if (from < 0) {
     std::string kk = KindKey(kind);
     for (auto it = objects_.lower_bound({kk, "", ""});
          it != objects_.end() && std::get<0>(it->first) == kk; ++it) {

@@ -1,5 +1,6 @@
 // The fake cluster's object store: what etcd plus the API server's generic
 // registry do for every resource. Objects are JSON, deep-copied in and out.
+// Events have a log of their own behind the same calls (see RecordEvent).
 // The store assigns uid, resourceVersion (one counter for the whole store),
 // generation, creationTimestamp and names from generateName; answers
 // NotFound / AlreadyExists / Conflict where the API server would; lists in a
@@ -70,6 +71,15 @@ struct WatchEvent {
   std::shared_ptr<const json> object;
   // object->dump(), made once per change and shared by every watcher.
   std::shared_ptr<const std::string> text;
+};
+
+// An event as the controllers report it: core/v1 Event's fields, kept as
+// they are until a client reads the event, when its JSON is made.
+struct EventRecord {
+  std::string name;  // the event's own
+  std::string involved_api_version, involved_kind, involved_name, involved_uid,
+      involved_resource_version;
+  std::string type, reason, message, component;
 };
 
 class ObjectStore;
@@ -178,6 +188,18 @@ class ObjectStore {
 
   int64_t resource_version() const;
 
+  // Events. The controllers make about three a pod, so they are not kept as
+  // the other objects are (a tree, a map entry, a change told to the
+  // listeners, each) but in a log of their own, oldest first, with versions
+  // from the store's counter and a history of their own for watches; every
+  // call above answers for them as for any kind, and the listeners are not
+  // told of them. RecordEvent adds one as recorded, its JSON made only if a
+  // client reads it; AlreadyExists if a client took its name.
+  Status RecordEvent(const std::string& ns, EventRecord record);
+  // The most events kept: past it the oldest go (DELETED to watches), as
+  // the API server lets events expire. Unlimited until set.
+  void LimitEvents(size_t max);
+
  private:
   friend class Watch;
   using Key = std::tuple<std::string, std::string, std::string>;  // resource key, ns, name
@@ -189,6 +211,36 @@ class ObjectStore {
                                             std::shared_ptr<const json> object,
                                             std::shared_ptr<const json> previous);
   static std::string KindKey(const ResourceKind& kind) { return kind.group + "/" + kind.resource; }
+  // Offers a change to the watches of `kind` (dropping those that ended).
+  void OfferToWatches(const ResourceKind& kind, const std::string& type,
+                      const std::shared_ptr<const json>& object, const json* previous,
+                      std::shared_ptr<const std::string>& text);
+  bool Taken(const ResourceKind& kind, const std::string& ns, const std::string& name) const;
+  // Checks `object`, a new version of `old`, against it (a stale
+  // resourceVersion is a Conflict), keeps the fields the server owns and
+  // stamps the new version.
+  Status StampUpdate(const ResourceKind& kind, const json& old, json& object);
+
+  // The event log's parts (object_store.cc).
+  struct EventVersion;
+  using EventPtr = std::shared_ptr<EventVersion>;
+  struct EventChange {
+    int64_t rv;
+    std::string type;
+    EventPtr version;   // DELETED: the version deleted
+    EventPtr previous;  // MODIFIED: the version before
+  };
+  // The live event named so, or events_.end().
+  std::deque<EventPtr>::const_iterator FindEvent(const std::string& ns,
+                                                 const std::string& name) const;
+  static json MakeEventJson(const EventVersion& v);
+  // A version's JSON, made on first use and kept with it.
+  static const std::shared_ptr<const json>& EventJson(const EventVersion& v);
+  // The object a change carries (a DELETED: the version with the deletion's
+  // resourceVersion).
+  static std::shared_ptr<const json> ChangeObject(const EventChange& c);
+  void EventChanged(std::string type, EventPtr version, EventPtr previous);
+  void TrimEvents();
 
   Clock& clock_;
   size_t history_;
@@ -208,6 +260,11 @@ class ObjectStore {
   uint64_t name_counter_ = 0;
   std::vector<std::weak_ptr<Watch>> watches_;
   std::vector<Listener> listeners_;
+  std::deque<EventPtr> events_;  // live, oldest first
+  std::deque<EventChange> event_changes_;
+  int64_t events_forgotten_ = 0;  // the newest version of a change let go
+  size_t max_events_ = SIZE_MAX;
+  bool clients_wrote_events_ = false;  // then a recorded event's name is checked
 };
 
 }  // namespace portflow::fake
