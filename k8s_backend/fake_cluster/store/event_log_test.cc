@@ -208,6 +208,13 @@ TEST_F(EventLogTest, NamesAreUniqueWhoeverTookThem) {
   EXPECT_EQ(store_.RecordEvent("ml", About("p", "p.2", "Started")).code(),
             StatusCode::kAlreadyExists);
   EXPECT_TRUE(store_.RecordEvent("other", About("p", "p.2", "Started")).ok());
+  // A deleted event's name is free again, a client's as a recorded one's.
+  ASSERT_TRUE(store_.Delete(Events(), "ml", "p.2").ok());
+  EXPECT_TRUE(store_.RecordEvent("ml", About("p", "p.2", "Started")).ok());
+  ASSERT_TRUE(store_.Create(Events(), "ml", ClientEvent("p.5")).ok());
+  ASSERT_TRUE(store_.RecordEvent("ml", About("p", "p.6", "Started")).ok());
+  store_.LimitEvents(1);  // p.5 expires
+  EXPECT_TRUE(store_.RecordEvent("ml", About("p", "p.5", "Started")).ok());
   auto generated = store_.Create(Events(), "ml", {{"metadata", {{"generateName", "g-"}}}});
   ASSERT_TRUE(generated.ok());
   EXPECT_EQ((**generated)["metadata"]["name"].get<std::string>().rfind("g-", 0), 0u);

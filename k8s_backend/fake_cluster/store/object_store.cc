@@ -216,7 +216,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   m["generation"] = 1;
   std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
   if (&kind == &Events()) {
-    clients_wrote_events_ = true;
+    client_named_events_.emplace(ns, name);
     auto v = std::make_shared<EventVersion>(EventVersion{rv_, ns, name, stored});
     events_.push_back(v);
     EventChanged("ADDED", std::move(v), nullptr);
@@ -369,7 +369,6 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
     auto it = FindEvent(ns, name);
     if (it == events_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
     RETURN_IF_ERROR(StampUpdate(kind, *EventJson(**it), object));
-    clients_wrote_events_ = true;
     auto stored = std::make_shared<const json>(std::move(object));
     // In its place in the log: events go oldest first.
     EventPtr& slot = events_[it - events_.cbegin()];
@@ -396,8 +395,7 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
     if (it == events_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
     EventPtr gone = *it;
     events_.erase(it);
-    ++rv_;
-    EventChanged("DELETED", gone, nullptr);
+    EventGone(gone);
     return ChangeObject(event_changes_.back());
   }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
@@ -529,14 +527,19 @@ void ObjectStore::TrimEvents() {
   while (events_.size() > max_events_) {
     EventPtr gone = std::move(events_.front());
     events_.pop_front();
-    ++rv_;
-    EventChanged("DELETED", std::move(gone), nullptr);
+    EventGone(std::move(gone));
   }
+}
+
+void ObjectStore::EventGone(EventPtr gone) {
+  if (!client_named_events_.empty()) client_named_events_.erase({gone->ns, gone->name});
+  ++rv_;
+  EventChanged("DELETED", std::move(gone), nullptr);
 }
 
 Status ObjectStore::RecordEvent(const std::string& ns, EventRecord record) {
   std::lock_guard<std::mutex> l(mu_);
-  if (clients_wrote_events_ && FindEvent(ns, record.name) != events_.end()) {
+  if (!client_named_events_.empty() && client_named_events_.count({ns, record.name})) {
     return AlreadyExists("events \"" + record.name + "\" already exists");
   }
   auto v = std::make_shared<EventVersion>();

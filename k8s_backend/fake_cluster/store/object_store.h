@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -241,6 +242,8 @@ class ObjectStore {
   static std::shared_ptr<const json> ChangeObject(const EventChange& c);
   void EventChanged(std::string type, EventPtr version, EventPtr previous);
   void TrimEvents();
+  // Ends a live event: a new version, DELETED to watches.
+  void EventGone(EventPtr gone);
 
   Clock& clock_;
   size_t history_;
@@ -264,7 +267,9 @@ class ObjectStore {
   std::deque<EventChange> event_changes_;
   int64_t events_forgotten_ = 0;  // the newest version of a change let go
   size_t max_events_ = SIZE_MAX;
-  bool clients_wrote_events_ = false;  // then a recorded event's name is checked
+  // The names of live events that clients created: a recorded event's
+  // name is checked against them (the recorder's own never repeat).
+  std::set<std::pair<std::string, std::string>> client_named_events_;
 };
 
 }  // namespace portflow::fake
