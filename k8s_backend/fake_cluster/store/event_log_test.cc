@@ -6,6 +6,7 @@
 
 #include <regex>
 
+#include "k8s_backend/fake_cluster/controllers/event_recorder.h"
 #include "k8s_backend/fake_cluster/store/object_store.h"
 
 namespace portflow::fake {
@@ -95,6 +96,58 @@ TEST_F(EventLogTest, ARecordedEventReadsAsTheApiServersEvent) {
   EXPECT_EQ(store_.Get(Events(), "other", "p1.1").status().code(), StatusCode::kNotFound);
 }
 
+// The recorder's events are what it wrote as JSON into the store before
+// the log: the whole object, field for field.
+TEST_F(EventLogTest, TheRecordersEventsAreWholeCoreV1Events) {
+  EventRecorder recorder(store_, 100);
+  json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "p1"}, {"namespace", "ml"}, {"uid", "u1"}, {"resourceVersion", "5"}}}};
+  ASSERT_TRUE(recorder.Record(pod, "Warning", "BackOff", "restarting").ok());
+  int64_t rv = store_.resource_version();
+  json got = *store_.Get(Events(), "ml", "p1.1");
+  json want = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata",
+                {{"name", "p1.1"},
+                 {"namespace", "ml"},
+                 {"uid", got["metadata"]["uid"]},
+                 {"resourceVersion", std::to_string(rv)},
+                 {"creationTimestamp", "2027-01-15T08:00:00Z"},
+                 {"generation", 1}}},
+               {"involvedObject",
+                {{"apiVersion", "v1"},
+                 {"kind", "Pod"},
+                 {"name", "p1"},
+                 {"namespace", "ml"},
+                 {"uid", "u1"},
+                 {"resourceVersion", "5"}}},
+               {"type", "Warning"},
+               {"reason", "BackOff"},
+               {"message", "restarting"},
+               {"count", 1},
+               {"firstTimestamp", "2027-01-15T08:00:00Z"},
+               {"lastTimestamp", "2027-01-15T08:00:00Z"},
+               {"reportingComponent", "portflow-fake"},
+               {"source", {{"component", "kubelet"}}}};
+  EXPECT_EQ(got, want) << got.dump(1);
+  // Who reports it, as `kubectl describe` shows; a cluster-scoped object's
+  // events go to "default".
+  ASSERT_TRUE(recorder.Record(pod, "Normal", "Scheduled", "assigned").ok());
+  EXPECT_EQ(store_.Get(Events(), "ml", "p1.2")->at("source")["component"], "default-scheduler");
+  json job = {{"apiVersion", "batch/v1"},
+              {"kind", "Job"},
+              {"metadata", {{"name", "j"}, {"namespace", "ml"}}}};
+  ASSERT_TRUE(recorder.Record(job, "Normal", "SuccessfulCreate", "made").ok());
+  json e = *store_.Get(Events(), "ml", "j.3");
+  EXPECT_EQ(e["source"]["component"], "job-controller");
+  EXPECT_EQ(e["involvedObject"]["apiVersion"], "batch/v1");
+  json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "n1"}}}};
+  ASSERT_TRUE(recorder.Record(node, "Normal", "Ready", "up").ok());
+  EXPECT_TRUE(store_.Get(Events(), "default", "n1.4").ok());
+}
+
 TEST_F(EventLogTest, ListsAreByNameWithSelectorsAndPages) {
   ASSERT_TRUE(store_.RecordEvent("ml", About("b", "b.1", "Started")).ok());
   ASSERT_TRUE(store_.RecordEvent("ml", About("a", "a.2", "Scheduled")).ok());
@@ -114,6 +167,12 @@ TEST_F(EventLogTest, ListsAreByNameWithSelectorsAndPages) {
   auto next = store_.List(Events(), "ml", {"", "", 2, page->continue_token});
   EXPECT_THAT(Names(next->items), ElementsAre("c.3"));
   EXPECT_EQ(next->continue_token, "");
+  // A watch from now starts with what exists, in the same order.
+  auto w = store_.StartWatch(Events(), "", {}, "0");
+  ASSERT_TRUE(w.ok());
+  std::vector<std::string> added;
+  for (const std::string& e : Drain(**w)) added.push_back(e.substr(0, e.find('@')));
+  EXPECT_THAT(added, ElementsAre("ADDED a.2", "ADDED b.1", "ADDED c.3", "ADDED a.4"));
 }
 
 TEST_F(EventLogTest, TheCapLetsTheOldestGoAndWatchesSeeThemGo) {
@@ -163,6 +222,15 @@ TEST_F(EventLogTest, AWatchFromAVersionReplaysTheEventsHistory) {
   auto old = store_.StartWatch(Events(), "ml", {}, std::to_string(start));
   EXPECT_EQ(old.status().code(), StatusCode::kOutOfRange);
   EXPECT_THAT(old.status().message(), HasSubstr("too old resource version"));
+  // Each event since is an ADDED and an expiry, versions in a row: the 8
+  // kept are the last 8 versions, so from 8 back replays all of them and
+  // from 9 back one is missing.
+  int64_t last = store_.resource_version();
+  auto edge = store_.StartWatch(Events(), "ml", {}, std::to_string(last - 8));
+  ASSERT_TRUE(edge.ok()) << edge.status().ToString();
+  EXPECT_EQ(Drain(**edge).size(), 8u);
+  EXPECT_EQ(store_.StartWatch(Events(), "ml", {}, std::to_string(last - 9)).status().code(),
+            StatusCode::kOutOfRange);
   auto now = store_.StartWatch(Events(), "ml", {}, std::to_string(store_.resource_version()));
   ASSERT_TRUE(now.ok());
   EXPECT_TRUE(Drain(**now).empty());
@@ -193,10 +261,31 @@ TEST_F(EventLogTest, ClientsUpdateAndDeleteRecordedEvents) {
   EXPECT_EQ((**gone)["reason"], "Started");
   EXPECT_THAT(Drain(**w), ElementsAre("DELETED p.2@" + std::to_string(rv + 1)));
   EXPECT_EQ(store_.Delete(Events(), "ml", "p.2").status().code(), StatusCode::kNotFound);
-  // The updated event keeps its place: it is the oldest, first to go.
-  ASSERT_TRUE(store_.RecordEvent("ml", About("p", "p.3", "Started")).ok());
+}
+
+TEST_F(EventLogTest, AnUpdatedEventKeepsItsPlaceInLine) {
+  for (const char* name : {"p.1", "p.2", "p.3"}) {
+    ASSERT_TRUE(store_.RecordEvent("ml", About("p", name, "Started")).ok());
+  }
+  ASSERT_TRUE(store_.Delete(Events(), "ml", "p.2").ok());
+  json e = *store_.Get(Events(), "ml", "p.1");
+  e["message"] = "changed";
+  ASSERT_TRUE(store_.Update(Events(), "ml", e).ok());
+  // p.1 is still the oldest: the cap lets it go first.
   store_.LimitEvents(1);
   EXPECT_THAT(Names(store_.List(Events(), "ml", {})->items), ElementsAre("p.3"));
+  EXPECT_EQ(store_.Get(Events(), "ml", "p.3")->at("message"), "about p");
+}
+
+// Events take versions that the other kinds' history does not hold: a
+// watch from before them has missed nothing.
+TEST_F(EventLogTest, VersionsTakenByEventsAreNoGapInOtherKindsHistory) {
+  int64_t start = store_.resource_version();
+  ASSERT_TRUE(store_.RecordEvent("ml", About("p", "p.1", "Started")).ok());
+  ASSERT_TRUE(store_.Create(Pods(), "ml", {{"metadata", {{"name", "a"}}}}).ok());
+  auto w = store_.StartWatch(Pods(), "ml", {}, std::to_string(start));
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_THAT(Drain(**w), ElementsAre("ADDED a@" + std::to_string(start + 2)));
 }
 
 TEST_F(EventLogTest, NamesAreUniqueWhoeverTookThem) {

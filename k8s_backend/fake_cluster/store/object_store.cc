@@ -216,9 +216,8 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
   m["generation"] = 1;
   std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
   if (&kind == &Events()) {
-    client_named_events_.emplace(ns, name);
     auto v = std::make_shared<EventVersion>(EventVersion{rv_, ns, name, stored});
-    events_.push_back(v);
+    AddEvent(v);  // the name was free (Taken, above)
     EventChanged("ADDED", std::move(v), nullptr);
     TrimEvents();
     return stored;
@@ -239,8 +238,8 @@ std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const st
                                               const std::string& name) const {
   std::lock_guard<std::mutex> l(mu_);
   if (&kind == &Events()) {
-    auto it = FindEvent(ns, name);
-    return it == events_.end() ? nullptr : EventJson(**it);
+    size_t at = FindEvent(ns, name);
+    return at == npos ? nullptr : EventJson(*events_[at]);
   }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
   return it == objects_.end() ? nullptr : it->second.object;
@@ -254,9 +253,9 @@ std::shared_ptr<const std::string> ObjectStore::PeekText(const ResourceKind& kin
   {
     std::lock_guard<std::mutex> l(mu_);
     if (&kind == &Events()) {
-      auto it = FindEvent(ns, name);
-      if (it == events_.end()) return nullptr;
-      const EventVersion& v = **it;
+      size_t at = FindEvent(ns, name);
+      if (at == npos) return nullptr;
+      const EventVersion& v = *events_[at];
       if (!v.text) v.text = std::make_shared<const std::string>(EventJson(v)->dump());
       return v.text;
     }
@@ -306,17 +305,12 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
     out.items.push_back(object);
   };
   if (&kind == &Events()) {
-    // The log is in the order events were made; a list is by name.
-    std::vector<const EventVersion*> sorted;
-    for (const EventPtr& v : events_) {
-      if (ns.empty() || v->ns == ns) sorted.push_back(v.get());
-    }
-    std::sort(sorted.begin(), sorted.end(), [](const EventVersion* a, const EventVersion* b) {
-      return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
-    });
-    for (const EventVersion* v : sorted) {
+    json made;
+    for (const EventVersion* v : EventsByName(ns)) {
+      if (after && std::tie(v->ns, v->name) <= std::tie(after->first, after->second)) continue;
       // Made for the list and not kept: a list is read once.
-      add(v->ns, v->name, v->object ? *v->object : MakeEventJson(*v));
+      if (!v->object) made = MakeEventJson(*v);
+      add(v->ns, v->name, v->object ? *v->object : made);
     }
   } else {
     std::string kk = KindKey(kind);
@@ -366,12 +360,12 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   std::string name = object["metadata"].value("name", "");
   std::lock_guard<std::mutex> l(mu_);
   if (&kind == &Events()) {
-    auto it = FindEvent(ns, name);
-    if (it == events_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-    RETURN_IF_ERROR(StampUpdate(kind, *EventJson(**it), object));
+    size_t at = FindEvent(ns, name);
+    if (at == npos) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+    RETURN_IF_ERROR(StampUpdate(kind, *EventJson(*events_[at]), object));
     auto stored = std::make_shared<const json>(std::move(object));
     // In its place in the log: events go oldest first.
-    EventPtr& slot = events_[it - events_.cbegin()];
+    EventPtr& slot = events_[at];
     EventPtr previous = std::exchange(
         slot, std::make_shared<EventVersion>(EventVersion{rv_, slot->ns, name, stored}));
     EventChanged("MODIFIED", slot, std::move(previous));
@@ -391,11 +385,9 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
                                                 const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
   if (&kind == &Events()) {
-    auto it = FindEvent(ns, name);
-    if (it == events_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
-    EventPtr gone = *it;
-    events_.erase(it);
-    EventGone(gone);
+    size_t at = FindEvent(ns, name);
+    if (at == npos) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+    EventGone(TakeEvent(at));
     return ChangeObject(event_changes_.back());
   }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
@@ -425,7 +417,10 @@ std::shared_ptr<const std::string> ObjectStore::Record(const ResourceKind& kind,
   std::shared_ptr<const std::string> text;
   OfferToWatches(kind, type, c.object, c.previous.get(), text);
   for (const Listener& listener : listeners_) listener(c);
-  while (changes_.size() > std::max<size_t>(history_, 1)) changes_.pop_front();
+  while (changes_.size() > std::max<size_t>(history_, 1)) {
+    forgotten_ = changes_.front().rv;
+    changes_.pop_front();
+  }
   return text;  // for the object's Entry: GETs serve it
 }
 
@@ -444,18 +439,51 @@ void ObjectStore::OfferToWatches(const ResourceKind& kind, const std::string& ty
 
 bool ObjectStore::Taken(const ResourceKind& kind, const std::string& ns,
                         const std::string& name) const {
-  if (&kind == &Events()) return FindEvent(ns, name) != events_.end();
+  if (&kind == &Events()) return FindEvent(ns, name) != npos;
   return objects_.count({KindKey(kind), kind.namespaced ? ns : "", name}) > 0;
 }
 
 // --- Events --------------------------------------------------------------
 
-std::deque<ObjectStore::EventPtr>::const_iterator ObjectStore::FindEvent(
-    const std::string& ns, const std::string& name) const {
-  // A search: clients read events by name seldom (a list is what kubectl
-  // and the backends use), and an index would cost every recorded event.
-  return std::find_if(events_.begin(), events_.end(),
-                      [&](const EventPtr& v) { return v->name == name && v->ns == ns; });
+namespace {
+std::string EventKey(const std::string& ns, const std::string& name) { return ns + '\0' + name; }
+}  // namespace
+
+size_t ObjectStore::FindEvent(const std::string& ns, const std::string& name) const {
+  auto it = event_numbers_.find(EventKey(ns, name));
+  return it == event_numbers_.end() ? npos : it->second - events_front_;
+}
+
+bool ObjectStore::AddEvent(EventPtr v) {
+  if (!event_numbers_.try_emplace(EventKey(v->ns, v->name), events_front_ + events_.size())
+           .second) {
+    return false;
+  }
+  events_.push_back(std::move(v));
+  ++live_events_;
+  return true;
+}
+
+ObjectStore::EventPtr ObjectStore::TakeEvent(size_t place) {
+  EventPtr gone = std::move(events_[place]);
+  event_numbers_.erase(EventKey(gone->ns, gone->name));
+  --live_events_;
+  while (!events_.empty() && !events_.front()) {
+    events_.pop_front();
+    ++events_front_;
+  }
+  return gone;
+}
+
+std::vector<ObjectStore::EventVersion*> ObjectStore::EventsByName(const std::string& ns) const {
+  std::vector<EventVersion*> sorted;
+  for (const EventPtr& v : events_) {
+    if (v && (ns.empty() || v->ns == ns)) sorted.push_back(v.get());
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const EventVersion* a, const EventVersion* b) {
+    return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
+  });
+  return sorted;
 }
 
 json ObjectStore::MakeEventJson(const EventVersion& v) {
@@ -513,9 +541,11 @@ void ObjectStore::EventChanged(std::string type, EventPtr version, EventPtr prev
     return watch && watch->kind_ == &Events();
   });
   if (watched) {
-    std::shared_ptr<const std::string> text;
+    // The text a watch makes of a version is kept with it for GETs.
+    std::shared_ptr<const std::string> deleted;
     OfferToWatches(Events(), c.type, ChangeObject(c),
-                   c.previous ? EventJson(*c.previous).get() : nullptr, text);
+                   c.previous ? EventJson(*c.previous).get() : nullptr,
+                   c.type == "DELETED" ? deleted : c.version->text);
   }
   while (event_changes_.size() > std::max<size_t>(history_, 1)) {
     events_forgotten_ = event_changes_.front().rv;
@@ -524,33 +554,25 @@ void ObjectStore::EventChanged(std::string type, EventPtr version, EventPtr prev
 }
 
 void ObjectStore::TrimEvents() {
-  while (events_.size() > max_events_) {
-    EventPtr gone = std::move(events_.front());
-    events_.pop_front();
-    EventGone(std::move(gone));
-  }
+  while (live_events_ > max_events_) EventGone(TakeEvent(0));
 }
 
 void ObjectStore::EventGone(EventPtr gone) {
-  if (!client_named_events_.empty()) client_named_events_.erase({gone->ns, gone->name});
   ++rv_;
   EventChanged("DELETED", std::move(gone), nullptr);
 }
 
 Status ObjectStore::RecordEvent(const std::string& ns, EventRecord record) {
   std::lock_guard<std::mutex> l(mu_);
-  if (!client_named_events_.empty() && client_named_events_.count({ns, record.name})) {
-    return AlreadyExists("events \"" + record.name + "\" already exists");
-  }
   auto v = std::make_shared<EventVersion>();
-  v->rv = ++rv_;
   v->ns = ns;
   v->name = record.name;
+  if (!AddEvent(v)) return AlreadyExists("events \"" + record.name + "\" already exists");
+  v->rv = ++rv_;
   v->record = std::move(record);
   v->at = clock_.Now();
   v->uid_hi = uid_random_();
   v->uid_lo = uid_random_();
-  events_.push_back(v);
   EventChanged("ADDED", std::move(v), nullptr);
   TrimEvents();
   return OkStatus();
@@ -582,7 +604,7 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
   std::lock_guard<std::mutex> l(mu_);
   if (&kind == &Events()) {
     if (from < 0) {
-      for (const EventPtr& v : events_) w->Offer("ADDED", EventJson(*v), nullptr, v->text);
+      for (EventVersion* v : EventsByName(ns)) w->Offer("ADDED", EventJson(*v), nullptr, v->text);
     } else {
       if (from < events_forgotten_) {
         return OutOfRange("too old resource version: " + resource_version + " (" +
@@ -605,10 +627,11 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
       w->Offer("ADDED", it->second.object, nullptr, it->second.text);
     }
   } else {
-    int64_t oldest = changes_.empty() ? rv_ : changes_.front().rv;
-    if (from + 1 < oldest && from < rv_) {
+    // Events take versions too and are not in changes_: what decides is
+    // whether a change after `from` was let go.
+    if (from < forgotten_) {
       return OutOfRange("too old resource version: " + resource_version + " (" +
-                        std::to_string(oldest - 1) + ")");
+                        std::to_string(forgotten_) + ")");
     }
     for (const Change& c : changes_) {
       std::shared_ptr<const std::string> text;

@@ -17,9 +17,9 @@
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -231,9 +231,17 @@ class ObjectStore {
     EventPtr version;   // DELETED: the version deleted
     EventPtr previous;  // MODIFIED: the version before
   };
-  // The live event named so, or events_.end().
-  std::deque<EventPtr>::const_iterator FindEvent(const std::string& ns,
-                                                 const std::string& name) const;
+  // The place in events_ of the live event named so, or npos.
+  static constexpr size_t npos = size_t(-1);
+  size_t FindEvent(const std::string& ns, const std::string& name) const;
+  // Adds an event at the log's end; false, adding nothing, when its name is
+  // taken.
+  bool AddEvent(EventPtr v);
+  // Takes the event at `place` out of the log.
+  EventPtr TakeEvent(size_t place);
+  // The live events of `ns` ("" for all) by namespace and name, as lists
+  // and a watch's first ADDED events come.
+  std::vector<EventVersion*> EventsByName(const std::string& ns) const;
   static json MakeEventJson(const EventVersion& v);
   // A version's JSON, made on first use and kept with it.
   static const std::shared_ptr<const json>& EventJson(const EventVersion& v);
@@ -256,6 +264,7 @@ class ObjectStore {
   };
   std::map<Key, Entry> objects_;
   std::deque<Change> changes_;
+  int64_t forgotten_ = 0;  // the newest version of a change let go
   int64_t rv_ = 1;
   // Version 4 (random) uids, unique across clusters as a real API
   // server's are: seeded once per store.
@@ -263,13 +272,16 @@ class ObjectStore {
   uint64_t name_counter_ = 0;
   std::vector<std::weak_ptr<Watch>> watches_;
   std::vector<Listener> listeners_;
-  std::deque<EventPtr> events_;  // live, oldest first
+  // The live events, oldest first (the order the cap lets them go in);
+  // nullptr where a client deleted one, until it comes to the front. Events
+  // are numbered as made: events_[i] is number events_front_ + i.
+  std::deque<EventPtr> events_;
+  uint64_t events_front_ = 0;
+  size_t live_events_ = 0;
+  std::unordered_map<std::string, uint64_t> event_numbers_;  // namespace '\0' name
   std::deque<EventChange> event_changes_;
   int64_t events_forgotten_ = 0;  // the newest version of a change let go
   size_t max_events_ = SIZE_MAX;
-  // The names of live events that clients created: a recorded event's
-  // name is checked against them (the recorder's own never repeat).
-  std::set<std::pair<std::string, std::string>> client_named_events_;
 };
 
 }  // namespace portflow::fake
