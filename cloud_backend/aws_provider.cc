@@ -9,6 +9,7 @@
 #include "cloud_backend/aws/sqs.h"
 #include "cloud_backend/provider.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "core/k8s_time.h"
 #include "core/log.h"
 
@@ -52,7 +53,7 @@ class AwsProvider : public Provider {
     ASSIGN_OR_RETURN(std::vector<aws::SqsMessage> messages, sqs_.Receive(queue_url_, 10, 0));
     std::vector<SpotWarning> out;
     for (const aws::SqsMessage& m : messages) {
-      nlohmann::json event = nlohmann::json::parse(m.body, nullptr, false);
+      nlohmann::json event = ParseJson(m.body);
       if (Str(event, "detail-type") == "EC2 Spot Instance Interruption Warning")
         out.push_back(
             {Str(Field(event, "detail"), "instance-id"), ParseK8sTime(Str(event, "time"))});

@@ -128,10 +128,11 @@ class TreeBuilder {
 
 nlohmann::json ParseJson(std::string_view text) {
   boost::json::parse_options options;
-  options.max_depth = std::size_t(-1);  // nlohmann sets no limit either
+  options.max_depth = kMaxJsonDepth;
   boost::json::basic_parser<TreeBuilder> parser(options);
   error_code ec;
   std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec == boost::json::error::too_deep) return json(json::value_t::discarded);
   if (ec || used != text.size()) return json::parse(text, nullptr, false);
   return std::move(parser.handler().root());
 }

@@ -4,6 +4,7 @@
 // events of the kubernetes backend (a Job's or a pod's 2 to 4 KB each).
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -17,6 +18,14 @@ namespace portflow {
 // its verdict: their few differences (nlohmann reads "1e-400" as 0 where
 // Boost finds the exponent too small, and takes a NUL byte for the end of
 // the text) then read as nlohmann has them.
+//
+// One difference on purpose: arrays and objects nested deeper than
+// kMaxJsonDepth read as discarded, where nlohmann builds the tree. Copying
+// or printing a tree recurses once a level, so a server's answer nested
+// tens of thousands deep would overflow the stack of whoever copies it;
+// no Kubernetes or AWS answer comes near (the API server's own decoder
+// stops at 10,000). Use this for any text from the network.
+inline constexpr std::size_t kMaxJsonDepth = 1000;
 nlohmann::json ParseJson(std::string_view text);
 
 }  // namespace portflow

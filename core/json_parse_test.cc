@@ -112,10 +112,25 @@ TEST(ParseJson, WhatBoostRefusesReadsAsNlohmannReadsIt) {
   EXPECT_EQ(ParseJson(std::string("[1]\0garbage", 11)), json::array({1}));
 }
 
-TEST(ParseJson, DeepNestingIsNotLimited) {
-  std::string deep = std::string(5000, '[') + std::string(5000, ']');
-  ExpectSameAsNlohmann(deep);
-  EXPECT_FALSE(ParseJson(deep).is_discarded());
+TEST(ParseJson, NestingStopsAtAThousandLevels) {
+  auto arrays = [](size_t n) { return std::string(n, '[') + std::string(n, ']'); };
+  auto objects = [](size_t n) {
+    std::string text;
+    for (size_t i = 0; i < n; ++i) text += "{\"k\":";
+    return text + "1" + std::string(n, '}');
+  };
+  for (const std::string& text : {arrays(kMaxJsonDepth), objects(kMaxJsonDepth)}) {
+    ExpectSameAsNlohmann(text);
+    EXPECT_FALSE(ParseJson(text).is_discarded());
+  }
+  for (const std::string& text : {arrays(kMaxJsonDepth + 1), objects(kMaxJsonDepth + 1),
+                                  "[" + arrays(kMaxJsonDepth) + ",1]", arrays(200000)}) {
+    EXPECT_TRUE(ParseJson(text).is_discarded()) << text.size();
+  }
+  // Brackets inside strings are text, not nesting.
+  std::string quoted = "[\"" + std::string(5000, '[') + "\"]";
+  ExpectSameAsNlohmann(quoted);
+  EXPECT_FALSE(ParseJson(quoted).is_discarded());
 }
 
 TEST(ParseJson, LongStringsAndKeysComeWhole) {

@@ -6,6 +6,7 @@
 
 #include "core/base64.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "k8s_backend/render.h"
 
 namespace portflow::k8s {
@@ -44,8 +45,7 @@ Result<std::string> ReadOutputsArchive(ApiClient& client, const NamespacePaths& 
     }
     SleepFor(clock, std::chrono::milliseconds(200));
     auto got = client.Call({"GET", path, ""});
-    if (got.ok() && got->status == 200)
-      phase = Str(Sub(json::parse(got->body, nullptr, false), "status"), "phase");
+    if (got.ok() && got->status == 200) phase = Str(Sub(ParseJson(got->body), "status"), "phase");
   }
   auto log = client.Call({"GET", path + "/log", ""});
   (void)client.Call({"DELETE", path + "?gracePeriodSeconds=0", ""});

@@ -12,6 +12,7 @@
 
 #include "cloud_backend/aws/xml.h"
 #include "core/encoding.h"
+#include "core/json_parse.h"
 #include "core/log.h"
 #include "core/quantity.h"
 
@@ -46,7 +47,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
 }
 
 std::string ErrorMessage(const Response& r) {
-  json body = json::parse(r.body, nullptr, false);
+  json body = ParseJson(r.body);
   if (body.is_object()) {
     for (const char* key : {"message", "Message"}) {
       if (body.contains(key) && body[key].is_string()) return body[key];
@@ -98,7 +99,7 @@ std::string ErrorCode(const Response& r) {
     code = code.substr(code.find('#') + 1);
     return code.substr(0, code.find(':'));
   };
-  json body = json::parse(r.body, nullptr, false);
+  json body = ParseJson(r.body);
   for (const char* key : {"__type", "code"}) {
     if (body.is_object() && body.contains(key) && body[key].is_string()) return bare(body[key]);
   }

@@ -4,6 +4,7 @@
 
 #include "core/encoding.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 
 namespace portflow::aws {
 namespace {
@@ -11,7 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 Result<json> Parse(const std::string& body, const std::string& what) {
-  json j = json::parse(body, nullptr, false);
+  json j = ParseJson(body);
   if (!j.is_object()) return Internal(what + ": the answer is not a JSON object");
   return j;
 }

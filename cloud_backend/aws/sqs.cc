@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 
 namespace portflow::aws {
 namespace {
@@ -22,7 +23,7 @@ Result<std::string> Sqs::Call(const std::string& action, const std::string& body
 
 Result<std::string> Sqs::QueueUrl(const std::string& name) {
   ASSIGN_OR_RETURN(std::string body, Call("GetQueueUrl", json{{"QueueName", name}}.dump()));
-  std::string url = Str(json::parse(body, nullptr, false), "QueueUrl");
+  std::string url = Str(ParseJson(body), "QueueUrl");
   if (url.empty()) return Internal("GetQueueUrl " + name + ": no QueueUrl in the answer");
   return url;
 }
@@ -32,7 +33,7 @@ Result<std::vector<SqsMessage>> Sqs::Receive(const std::string& queue_url, int m
   json request = {
       {"QueueUrl", queue_url}, {"MaxNumberOfMessages", max}, {"WaitTimeSeconds", wait_seconds}};
   ASSIGN_OR_RETURN(std::string body, Call("ReceiveMessage", request.dump()));
-  json j = json::parse(body, nullptr, false);
+  json j = ParseJson(body);
   if (!j.is_object()) return Internal("ReceiveMessage: the answer is not a JSON object");
   std::vector<SqsMessage> out;
   for (const json& m : Field(j, "Messages")) {

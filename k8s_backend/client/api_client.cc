@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "core/json_parse.h"
 #include "core/log.h"
 #include "core/quantity.h"
 
@@ -200,7 +201,7 @@ std::string HttpStatusText(int status) {
 
 Status ApiError(const ApiResponse& r) {
   if (r.status >= 200 && r.status < 300) return OkStatus();
-  nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+  nlohmann::json body = ParseJson(r.body);
   std::string message, reason;
   if (body.is_object()) {
     if (body.contains("message") && body["message"].is_string()) message = body["message"];
