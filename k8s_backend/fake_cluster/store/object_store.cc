@@ -58,6 +58,11 @@ std::string Plural(const ResourceKind& kind) {
   return kind.group.empty() ? kind.resource : kind.resource + "." + kind.group;
 }
 
+// The API server's NotFound: `pods "x" not found`.
+Status NotFoundError(const ResourceKind& kind, const std::string& name) {
+  return NotFound(Plural(kind) + " \"" + name + "\" not found");
+}
+
 }  // namespace
 
 const std::vector<ResourceKind>& AllKinds() {
@@ -230,7 +235,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
 Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
                               const std::string& name) const {
   std::shared_ptr<const json> object = Peek(kind, ns, name);
-  if (!object) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  if (!object) return NotFoundError(kind, name);
   return *object;
 }
 
@@ -361,7 +366,7 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
   std::lock_guard<std::mutex> l(mu_);
   if (&kind == &Events()) {
     size_t at = FindEvent(ns, name);
-    if (at == npos) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+    if (at == npos) return NotFoundError(kind, name);
     RETURN_IF_ERROR(StampUpdate(kind, *EventJson(*events_[at]), object));
     auto stored = std::make_shared<const json>(std::move(object));
     // In its place in the log: events go oldest first.
@@ -372,7 +377,7 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
     return stored;
   }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
-  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  if (it == objects_.end()) return NotFoundError(kind, name);
   RETURN_IF_ERROR(StampUpdate(kind, *it->second.object, object));
   std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
   std::shared_ptr<const json> previous = std::move(it->second.object);
@@ -386,12 +391,12 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
   std::lock_guard<std::mutex> l(mu_);
   if (&kind == &Events()) {
     size_t at = FindEvent(ns, name);
-    if (at == npos) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+    if (at == npos) return NotFoundError(kind, name);
     EventGone(TakeEvent(at));
     return ChangeObject(event_changes_.back());
   }
   auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
-  if (it == objects_.end()) return NotFound(Plural(kind) + " \"" + name + "\" not found");
+  if (it == objects_.end()) return NotFoundError(kind, name);
   // The DELETED event carries a new resourceVersion, so a new version. An
   // object that nothing else holds any more (the history has let go of its
   // changes, no watch or reader has it: a copy of the pointer could only be
@@ -602,14 +607,18 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
   }
   std::shared_ptr<Watch> w(new Watch(this, &kind, ns, std::move(labels), std::move(fields)));
   std::lock_guard<std::mutex> l(mu_);
-  if (&kind == &Events()) {
+  bool events = &kind == &Events();
+  // Events have a history of their own, and take versions the other kinds'
+  // does not hold: what decides is whether a change after `from` was let go.
+  int64_t forgotten = events ? events_forgotten_ : forgotten_;
+  if (from >= 0 && from < forgotten) {
+    return OutOfRange("too old resource version: " + resource_version + " (" +
+                      std::to_string(forgotten) + ")");
+  }
+  if (events) {
     if (from < 0) {
       for (EventVersion* v : EventsByName(ns)) w->Offer("ADDED", EventJson(*v), nullptr, v->text);
     } else {
-      if (from < events_forgotten_) {
-        return OutOfRange("too old resource version: " + resource_version + " (" +
-                          std::to_string(events_forgotten_) + ")");
-      }
       for (const EventChange& c : event_changes_) {
         std::shared_ptr<const std::string> text;
         if (c.rv > from) {
@@ -627,12 +636,6 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
       w->Offer("ADDED", it->second.object, nullptr, it->second.text);
     }
   } else {
-    // Events take versions too and are not in changes_: what decides is
-    // whether a change after `from` was let go.
-    if (from < forgotten_) {
-      return OutOfRange("too old resource version: " + resource_version + " (" +
-                        std::to_string(forgotten_) + ")");
-    }
     for (const Change& c : changes_) {
       std::shared_ptr<const std::string> text;
       if (c.rv > from && c.kind == &kind) w->Offer(c.type, c.object, c.previous.get(), text);
