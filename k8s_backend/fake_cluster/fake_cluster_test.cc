@@ -166,6 +166,31 @@ TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
   EXPECT_EQ(Call("POST", "/apis/batch/v1/namespaces/default/jobs", badname).status, 422);
 }
 
+// As the API server's registry: an object is validated before its name is
+// found taken (422, not 409), and a name held by an object on its way out
+// says so.
+TEST_F(FakeClusterTest, ATakenNameIsFoundAfterValidation) {
+  const std::string jobs = "/apis/batch/v1/namespaces/default/jobs";
+  json job = TrainJob();
+  ASSERT_EQ(Call("POST", jobs, job).status, 201);
+  json invalid = job;
+  invalid["spec"]["template"]["spec"]["containers"] = json::array();
+  HttpResponse r = Call("POST", jobs, invalid);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(Body(r)["reason"], "Invalid");
+  r = Call("POST", jobs, job);
+  ASSERT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(Body(r)["message"], "jobs.batch \"train\" already exists");
+
+  json foreground = {
+      {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"propagationPolicy", "Foreground"}};
+  ASSERT_EQ(Call("DELETE", jobs + "/train", foreground).status, 200);
+  r = Call("POST", jobs, job);
+  ASSERT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(Body(r)["reason"], "AlreadyExists");
+  EXPECT_EQ(Body(r)["message"], "object is being deleted: jobs.batch \"train\" already exists");
+}
+
 // As the API server: a volume item's path stays below its mount.
 TEST_F(FakeClusterTest, VolumeItemPathsMayNotLeaveTheMount) {
   json job = TrainJob();

@@ -205,15 +205,21 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
     } while (Taken(kind, ns, name));
     meta["name"] = name;
   }
-  if (Taken(kind, ns, name)) {
-    return AlreadyExists(Plural(kind) + " \"" + name + "\" already exists");
-  }
   meta["uid"] = Uid(uid_random_(), uid_random_());
   meta.erase("deletionTimestamp");
   meta.erase("resourceVersion");
+  // As the API server's registry: the object is validated and admitted
+  // (422, 403) before its name is found taken (409).
   if (admit) {
     Status st = admit(object);
     if (!st.ok()) return st;
+  }
+  if (Taken(kind, ns, name)) {
+    std::string taken = Plural(kind) + " \"" + name + "\" already exists";
+    auto held = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+    if (held != objects_.end() && (*held->second.object)["metadata"].contains("deletionTimestamp"))
+      taken = "object is being deleted: " + taken;
+    return AlreadyExists(taken);
   }
   json& m = object["metadata"];
   m["resourceVersion"] = std::to_string(++rv_);
