@@ -438,6 +438,56 @@ TEST_P(CloudBackendTest, AWarningWhoseNodeJoinsPastItsNoticeIsForgotten) {
   ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
 }
 
+// A pod that the look reading a warning did not list on the warned node
+// (under load it binds between the look's list of pods and the cordon) is
+// stopped at the next look while the notice runs. Here the looks' lists of
+// pods are made to miss it until a look has read the warning.
+TEST_P(CloudBackendTest, APodTheWarningsLookMissedIsPreemptedAtTheNext) {
+  CloudTarget t;
+  t.node_groups = {"cpu-spot"};
+  t.spot_notice = T(2s);  // as the fake cloud's
+  Make(t, 30s);
+  TaskSpec a = Spec("a", 1000);
+  ASSERT_TRUE(backend_->Submit(a).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return !NodeOf(a).empty(); }, 10s));
+  const std::string node = NodeOf(a);
+  std::atomic<bool> hiding{true};
+  std::atomic<int> hidden{0};
+  auto cordoned = [this, node] {
+    auto n = cloud_->cluster().store().Peek(*fake::FindKind("", "nodes"), "", node);
+    return !n || (*n)["spec"].value("unschedulable", false);
+  };
+  cloud_->cluster().reactors().Prepend(
+      "list", "pods",
+      [&, cordoned](const fake::RequestInfo&,
+                    const fake::HttpRequest& r) -> std::optional<fake::HttpResponse> {
+        // Only the looks' list of every pod (by phase), not the watches'.
+        if (!hiding || r.target.find("fieldSelector=status.phase") == std::string::npos)
+          return std::nullopt;
+        if (cordoned()) {
+          hiding = false;  // the look after the one that read the warning sees the pod
+          return std::nullopt;
+        }
+        ++hidden;
+        return fake::HttpResponse{
+            200, "application/json",
+            R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]})",
+            nullptr};
+      });
+  // Warned once a look has started since (its list hidden): the look that
+  // reads the warning cannot have listed the pod before.
+  ASSERT_TRUE(testing::WaitFor([&] { return hidden > 0; }, 10s));
+  ASSERT_TRUE(cloud_->InjectFaults(R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})").ok());
+  auto end = events_.WaitTerminal(a.Key(), 20s);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_FALSE(hiding) << "no look saw the pod after the cordon";
+  ASSERT_TRUE(end->result.has_value());
+  EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
+  EXPECT_THAT(end->result->message,
+              HasSubstr("spot interruption of node " + node + " (group cpu-spot)"));
+  ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
+}
+
 TEST_P(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroupNext) {
   CloudTarget t;
   t.node_groups = {"cpu-spot", "cpu-ondemand"};
