@@ -446,29 +446,34 @@ TEST_P(CloudBackendTest, APodTheWarningsLookMissedIsPreemptedAtTheNext) {
   CloudTarget t;
   t.node_groups = {"cpu-spot"};
   t.spot_notice = T(2s);  // as the fake cloud's
+  // While the looks see no pod the node looks idle: it must not be let go.
+  t.scale_down_after = T(1h);
   Make(t, 30s);
   TaskSpec a = Spec("a", 1000);
   ASSERT_TRUE(backend_->Submit(a).ok());
   ASSERT_TRUE(testing::WaitFor([&] { return !NodeOf(a).empty(); }, 10s));
   const std::string node = NodeOf(a);
-  std::atomic<bool> hiding{true};
-  std::atomic<int> hidden{0};
-  auto cordoned = [this, node] {
-    auto n = cloud_->cluster().store().Peek(*fake::FindKind("", "nodes"), "", node);
-    return !n || (*n)["spec"].value("unschedulable", false);
+  // Shared with the reactor, which the cluster keeps after this test's
+  // body (the backend may look again before TearDown ends it).
+  struct Hider {
+    std::atomic<bool> hiding{true};
+    std::atomic<int> hidden{0};
   };
-  cloud_->cluster().reactors().Prepend(
+  auto hider = std::make_shared<Hider>();
+  fake::FakeCluster* cluster = &cloud_->cluster();  // holds the reactor, so outlives it
+  cluster->reactors().Prepend(
       "list", "pods",
-      [&, cordoned](const fake::RequestInfo&,
-                    const fake::HttpRequest& r) -> std::optional<fake::HttpResponse> {
+      [hider, cluster, node](const fake::RequestInfo&,
+                             const fake::HttpRequest& r) -> std::optional<fake::HttpResponse> {
         // Only the looks' list of every pod (by phase), not the watches'.
-        if (!hiding || r.target.find("fieldSelector=status.phase") == std::string::npos)
+        if (!hider->hiding || r.target.find("fieldSelector=status.phase") == std::string::npos)
           return std::nullopt;
-        if (cordoned()) {
-          hiding = false;  // the look after the one that read the warning sees the pod
+        auto n = cluster->store().Peek(*fake::FindKind("", "nodes"), "", node);
+        if (!n || (*n)["spec"].value("unschedulable", false)) {
+          hider->hiding = false;  // the look after the one that read the warning sees the pod
           return std::nullopt;
         }
-        ++hidden;
+        ++hider->hidden;
         return fake::HttpResponse{
             200, "application/json",
             R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]})",
@@ -476,11 +481,11 @@ TEST_P(CloudBackendTest, APodTheWarningsLookMissedIsPreemptedAtTheNext) {
       });
   // Warned once a look has started since (its list hidden): the look that
   // reads the warning cannot have listed the pod before.
-  ASSERT_TRUE(testing::WaitFor([&] { return hidden > 0; }, 10s));
+  ASSERT_TRUE(testing::WaitFor([&] { return hider->hidden > 0; }, 10s));
   ASSERT_TRUE(cloud_->InjectFaults(R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})").ok());
   auto end = events_.WaitTerminal(a.Key(), 20s);
   ASSERT_TRUE(end.has_value());
-  EXPECT_FALSE(hiding) << "no look saw the pod after the cordon";
+  EXPECT_FALSE(hider->hiding) << "no look saw the pod after the cordon";
   ASSERT_TRUE(end->result.has_value());
   EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
   EXPECT_THAT(end->result->message,

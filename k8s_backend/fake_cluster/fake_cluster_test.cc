@@ -424,6 +424,8 @@ TEST_F(FakeClusterTest, ResourceQuotaRefusesPodsAndHoldsJobsBack) {
   EXPECT_EQ(Body(unset)["message"],
             "pods \"unset\" is forbidden: failed quota: compute: must specify requests.cpu for: c");
   ASSERT_EQ(Call("POST", pods, CpuPod("a", "600m", 60)).status, 201);
+  // Admitted before its name is found taken, as on the API server.
+  EXPECT_EQ(Call("POST", pods, CpuPod("a", "600m", 60)).status, 403);
   HttpResponse over = Call("POST", pods, CpuPod("b", "600m", 60));
   ASSERT_EQ(over.status, 403);
   EXPECT_EQ(Body(over)["message"],
