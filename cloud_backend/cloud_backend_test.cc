@@ -169,6 +169,15 @@ class CloudBackendFixture : public ::testing::Test {
     return out;
   }
 
+  // `end` ends its attempt by the spot interruption of `node` (group cpu-spot).
+  static void ExpectPreempted(const std::optional<TaskEvent>& end, const std::string& node) {
+    ASSERT_TRUE(end.has_value());
+    ASSERT_TRUE(end->result.has_value());
+    EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
+    EXPECT_THAT(end->result->message,
+                HasSubstr("spot interruption of node " + node + " (group cpu-spot)"));
+  }
+
   bool virtual_ = false;
   FakeClock fake_clock_;
   Duration provisioning_{};
@@ -405,12 +414,8 @@ TEST_P(CloudBackendTest, AWarningReadBeforeItsNodeJoinedStillPreempts) {
   TaskSpec a = Spec("a", 1000);
   ASSERT_TRUE(backend_->Submit(a).ok());
   auto end = events_.WaitTerminal(a.Key(), 15s);
-  ASSERT_TRUE(end.has_value());
   EXPECT_FALSE(early_->armed) << "the warning was never read";
-  ASSERT_TRUE(end->result.has_value());
-  EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
-  EXPECT_THAT(end->result->message,
-              HasSubstr("spot interruption of node i-00000000000000001 (group cpu-spot)"));
+  ExpectPreempted(end, "i-00000000000000001");
   auto node = cloud_->cluster().Handle({"GET", "/api/v1/nodes/i-00000000000000001", {}, ""});
   EXPECT_NE(node.body.find("\"unschedulable\":true"), std::string::npos) << node.body;
   ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
@@ -484,12 +489,8 @@ TEST_P(CloudBackendTest, APodTheWarningsLookMissedIsPreemptedAtTheNext) {
   ASSERT_TRUE(testing::WaitFor([&] { return hider->hidden > 0; }, 10s));
   ASSERT_TRUE(cloud_->InjectFaults(R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})").ok());
   auto end = events_.WaitTerminal(a.Key(), 20s);
-  ASSERT_TRUE(end.has_value());
   EXPECT_FALSE(hider->hiding) << "no look saw the pod after the cordon";
-  ASSERT_TRUE(end->result.has_value());
-  EXPECT_EQ(end->result->reason, "Preempted") << end->result->message;
-  EXPECT_THAT(end->result->message,
-              HasSubstr("spot interruption of node " + node + " (group cpu-spot)"));
+  ExpectPreempted(end, node);
   ASSERT_TRUE(backend_->FinishRun("run-1").has_value());
 }
 
@@ -509,12 +510,8 @@ TEST_P(CloudBackendTest, ASpotInterruptionPreemptsTheAttemptWhichAvoidsThatGroup
       10s));
   ASSERT_TRUE(cloud_->InjectFaults(R"({"interruptSpot": {"nodeGroup": "cpu-spot"}})").ok());
   auto end = events_.WaitTerminal(a.Key(), 10s);
-  ASSERT_TRUE(end.has_value());
+  ASSERT_NO_FATAL_FAILURE(ExpectPreempted(end, "i-00000000000000001"));
   EXPECT_EQ(end->state, TaskState::kFailed);
-  ASSERT_TRUE(end->result.has_value());
-  EXPECT_EQ(end->result->reason, "Preempted");
-  EXPECT_THAT(end->result->message,
-              HasSubstr("spot interruption of node i-00000000000000001 (group cpu-spot)"));
   auto node = cloud_->cluster().Handle({"GET", "/api/v1/nodes/i-00000000000000001", {}, ""});
   // Cordoned (in virtual time its notice may have run out already: gone).
   EXPECT_TRUE(node.status == 404 || node.body.find("\"unschedulable\":true") != std::string::npos)
