@@ -63,6 +63,13 @@ Status NotFoundError(const ResourceKind& kind, const std::string& name) {
   return NotFound(Plural(kind) + " \"" + name + "\" not found");
 }
 
+// The API server's AlreadyExists: `pods "x" already exists`, said to be on
+// its way out when the object holding the name is.
+Status AlreadyExistsError(const ResourceKind& kind, const std::string& name, bool leaving) {
+  return AlreadyExists(std::string(leaving ? "object is being deleted: " : "") + Plural(kind) +
+                       " \"" + name + "\" already exists");
+}
+
 }  // namespace
 
 const std::vector<ResourceKind>& AllKinds() {
@@ -215,11 +222,10 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
     if (!st.ok()) return st;
   }
   if (Taken(kind, ns, name)) {
-    std::string taken = Plural(kind) + " \"" + name + "\" already exists";
     auto held = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
-    if (held != objects_.end() && (*held->second.object)["metadata"].contains("deletionTimestamp"))
-      taken = "object is being deleted: " + taken;
-    return AlreadyExists(taken);
+    return AlreadyExistsError(
+        kind, name,
+        held != objects_.end() && (*held->second.object)["metadata"].contains("deletionTimestamp"));
   }
   json& m = object["metadata"];
   m["resourceVersion"] = std::to_string(++rv_);
@@ -578,7 +584,7 @@ Status ObjectStore::RecordEvent(const std::string& ns, EventRecord record) {
   auto v = std::make_shared<EventVersion>();
   v->ns = ns;
   v->name = record.name;
-  if (!AddEvent(v)) return AlreadyExists("events \"" + record.name + "\" already exists");
+  if (!AddEvent(v)) return AlreadyExistsError(Events(), record.name, false);
   v->rv = ++rv_;
   v->record = std::move(record);
   v->at = clock_.Now();
