@@ -31,6 +31,9 @@ struct EngineOptions {
   Duration kill_grace = std::chrono::seconds(10);  // SIGTERM, then SIGKILL
   Duration max_backoff = std::chrono::minutes(5);  // cap of the doubling
   Duration tick = std::chrono::milliseconds(100);  // observer ticks, cancel polling
+  // Group commit, on the real clock: a turn's writes since its last act may
+  // wait this long uncommitted for the next turn's (see Engine::Run).
+  Duration commit_delay = std::chrono::milliseconds(2);
   // An attempt whose capacity was taken back (reason Preempted: a spot
   // interruption) runs again without using a retry, this many times per
   // instance; past that, a preemption counts as a failure.
@@ -141,6 +144,7 @@ class Engine : public EventSink {
   template <typename Act>
   auto Outside(Act act) -> decltype(act()) {
     Status committed = store_.Commit();
+    held_since_.reset();
     auto result = act();
     Status begun = store_.Begin();
     if (!committed.ok() || !begun.ok()) store_failure_ = committed.ok() ? begun : committed;
@@ -193,10 +197,12 @@ class Engine : public EventSink {
   bool StopRequested();
   // Handles the events queued so far; `ended` is set when one is an end.
   Status HandleQueued(bool* ended);
-  // Waits until NextWake or an event: on cv_ through the clock, or, when the
-  // backend handed its waiting over, on its descriptor (driven_fd_) and
-  // wake_fd_, doing the backend's work (Backend::Drive) when it is ready.
-  void Wait();
+  // Waits until NextWake (or `cap`, if sooner) or an event: on cv_ through
+  // the clock, or, when the backend handed its waiting over, on its
+  // descriptor (driven_fd_) and wake_fd_, doing the backend's work
+  // (Backend::Drive) when it is ready. False when the wait ran its whole
+  // time with nothing to do.
+  bool Wait(std::optional<TimePoint> cap = std::nullopt);
 
   const Plan& plan_;
   Backend& backend_;
@@ -217,6 +223,9 @@ class Engine : public EventSink {
   // cancel comes in real time, and a virtual turn can pass 500 ms at once.
   std::chrono::steady_clock::time_point next_store_poll_{};
   std::optional<Duration> move_after_;  // Backend::MoveAfter
+  // When the transaction open now was first kept open over a wait (group
+  // commit, see Run); nullopt when it was not.
+  std::optional<TimePoint> held_since_;
 
   // On the real clock the engine waits on the backend's descriptor when the
   // backend hands it over (Backend::TakeOverWaiting), and events from other

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "core/spec_loader.h"
 #include "core/testing/fake_backend.h"
@@ -344,6 +348,184 @@ TEST_F(EngineTest, AnEndInsideSubmitStartsWhatNeedsItWithoutAWait) {
   EXPECT_EQ(RunIt(opts), "Succeeded");
   EXPECT_THAT(Submitted(), ElementsAre("a#1", "b#1"));
   EXPECT_LT(clock_.Now() - start, std::chrono::seconds(1));
+}
+
+// A backend on the real clock whose tasks run `runtime` on a thread of
+// their own: they start at Submit and end from that thread, as a local
+// process's end comes from its pidfd.
+class RealTimeBackend : public Backend {
+ public:
+  // With `chatter`, a running task says something new that often (a
+  // Running event with another reason), as a cluster's pod conditions do.
+  explicit RealTimeBackend(Duration runtime, std::optional<Duration> chatter = std::nullopt)
+      : runtime_(runtime), chatter_(chatter) {}
+  ~RealTimeBackend() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  std::atomic<int> ended{0};
+  // Ends every task now, Succeeded.
+  void EndNow() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      end_now_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  std::string name() const override { return "realtime"; }
+  Capabilities capabilities() const override { return {}; }
+  std::string ArtifactRoot(const std::string&, const std::string& dir) const override {
+    return dir;
+  }
+  ResourceRequest Capacity() override { return {4000, 1LL << 30, 0}; }
+  // Ends every task at once, Cancelled.
+  Status Cancel(const TaskHandle&, bool) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    return OkStatus();
+  }
+  Result<std::vector<RecoveredTask>> Recover(const std::string&,
+                                             const std::vector<TaskHandle>&) override {
+    return std::vector<RecoveredTask>{};
+  }
+  Status Logs(const TaskHandle&, int, bool, const std::function<bool(std::string_view)>&) override {
+    return OkStatus();
+  }
+
+ protected:
+  Result<std::string> DoRender(const TaskSpec& spec) const override { return spec.Key(); }
+  Placement DoPlace(const PlacementRequest& request) override {
+    return PlaceInSlots(request, Capacity(), {});
+  }
+  Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
+    std::string key = spec.Key();
+    Emit({key, TaskState::kRunning, RealClock().Now(), std::nullopt, "", "started"});
+    std::lock_guard<std::mutex> l(mu_);
+    threads_.emplace_back([this, key] {
+      bool stopped = false;
+      auto end = std::chrono::steady_clock::now() + runtime_;
+      for (int n = 1; !stopped; ++n) {
+        auto until = chatter_ ? std::min(end, std::chrono::steady_clock::now() + *chatter_) : end;
+        {
+          std::unique_lock<std::mutex> l(mu_);
+          stopped = cv_.wait_until(l, until, [this] { return stop_ || end_now_; }) && stop_;
+          if (end_now_) break;
+        }
+        if (stopped || until == end) break;
+        Emit({key, TaskState::kRunning, RealClock().Now(), std::nullopt, "Said" + std::to_string(n),
+              ""});
+      }
+      ++ended;
+      if (stopped) {
+        Emit({key, TaskState::kCancelled, RealClock().Now(),
+              ExitResult{143, 15, false, "Cancelled", ""}, "Cancelled", ""});
+      } else {
+        Emit({key, TaskState::kSucceeded, RealClock().Now(),
+              ExitResult{0, 0, false, "Completed", ""}, "Completed", ""});
+      }
+    });
+    return TaskHandle{name(), key, ""};
+  }
+
+ private:
+  Duration runtime_;
+  std::optional<Duration> chatter_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool end_now_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// Group commit: on the real clock, a start's writes (Pending, Running)
+// wait uncommitted for what comes within commit_delay, here the task's own
+// end, and land with the next start's intent: a chain of short tasks costs
+// about one commit a task, not two.
+TEST_F(EngineTest, AChainOfShortTasksIsAboutOneCommitATask) {
+  std::string steps = "    - {name: s0, command: [x]}\n";
+  for (int i = 1; i < 20; ++i)
+    steps += "    - {name: s" + std::to_string(i) + ", needs: [s" + std::to_string(i - 1) +
+             "], command: [x]}\n";
+  Load(steps);
+  RealTimeBackend backend(Duration::zero());
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::seconds(5);  // the ends come far sooner
+  int64_t before = store_->commits();
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  auto state = engine.Run(run);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(*state, "Succeeded");
+  EXPECT_LE(store_->commits() - before, 20 + 3);  // 41 without: two a task and Restore's
+  EXPECT_EQ(InstanceState("s19"), "Succeeded");
+}
+
+// What waits uncommitted waits commit_delay at most: a task that runs on
+// is seen Running from another connection long before it ends.
+TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
+  Load("    - {name: a, command: [x]}\n");
+  RealTimeBackend backend(std::chrono::seconds(30));
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::milliseconds(50);
+  opts.tick = std::chrono::hours(1);  // no other wake-up
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  std::thread runner([&] { (void)engine.Run(run); });
+  auto other = RunStore::Open(dir_);
+  ASSERT_TRUE(other.ok());
+  std::string seen;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (seen != "Running" && std::chrono::steady_clock::now() < deadline) {
+    auto instances = (*other)->ListInstances("run1");
+    if (instances.ok() && !instances->empty()) seen = instances->front().state;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(seen, "Running");
+  EXPECT_EQ(backend.ended.load(), 0);  // seen while it ran, not at its end
+  backend.EndNow();
+  runner.join();
+}
+
+// Nor do events that keep coming within the delay hold the writes longer:
+// a task that says something new every 5 ms is seen saying new things
+// while it runs, not only its last word at its end.
+TEST_F(EngineTest, AStreamOfEventsDoesNotHoldWritesPastTheCommitDelay) {
+  Load("    - {name: a, command: [x]}\n");
+  RealTimeBackend backend(std::chrono::seconds(30), std::chrono::milliseconds(5));
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::milliseconds(50);
+  opts.tick = std::chrono::hours(1);
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  std::thread runner([&] { (void)engine.Run(run); });
+  auto other = RunStore::Open(dir_);
+  ASSERT_TRUE(other.ok());
+  std::set<std::string> said;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (said.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    auto instances = (*other)->ListInstances("run1");
+    if (instances.ok() && !instances->empty() && instances->front().state == "Running")
+      said.insert(instances->front().message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(said.size(), 3u);
+  EXPECT_EQ(backend.ended.load(), 0);
+  RequestCancel();
+  runner.join();
 }
 
 TEST_F(EngineTest, TimeoutStopsGracefullyThenForces) {

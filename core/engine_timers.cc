@@ -179,22 +179,20 @@ TimePoint Engine::NextWake() {
   return wake;
 }
 
-void Engine::Wait() {
+bool Engine::Wait(std::optional<TimePoint> cap) {
   TimePoint until = NextWake();
+  if (cap) until = std::min(until, *cap);
   int wake_fd;
   {
     std::unique_lock<std::mutex> l(mu_);
-    if (driven_fd_ < 0) {
-      clock_.WaitUntil(l, cv_, until, [this] { return !events_.empty(); });
-      return;
-    }
-    if (!events_.empty()) return;
+    if (driven_fd_ < 0) return clock_.WaitUntil(l, cv_, until, [this] { return !events_.empty(); });
+    if (!events_.empty()) return true;
     wake_fd = wake_fd_;
     waiting_ = true;
   }
   auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock_.Now()).count();
   pollfd fds[2] = {{driven_fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-  ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
+  int ready = ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
   {
     std::lock_guard<std::mutex> l(mu_);
     waiting_ = false;
@@ -204,6 +202,7 @@ void Engine::Wait() {
     [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
   }
   if (fds[0].revents & POLLIN) backend_.Drive();
+  return ready != 0;
 }
 
 }  // namespace portflow

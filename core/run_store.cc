@@ -4,7 +4,7 @@
 
 #include <filesystem>
 #include <functional>
-#include <map>
+#include <string_view>
 #include <thread>
 
 namespace portflow {
@@ -34,15 +34,16 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 // and resets itself for the next use.
 class Stmt {
  public:
-  Stmt(sqlite3* db, std::map<std::string, sqlite3_stmt*>& cache, const std::string& sql) : db_(db) {
+  template <typename Cache>
+  Stmt(sqlite3* db, Cache& cache, std::string_view sql) : db_(db) {
     auto it = cache.find(sql);
     if (it != cache.end()) {
       stmt_ = it->second;
       rc_ = SQLITE_OK;
       return;
     }
-    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
-    if (rc_ == SQLITE_OK) cache[sql] = stmt_;
+    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+    if (rc_ == SQLITE_OK) cache.emplace(sql, stmt_);
   }
   ~Stmt() {
     if (stmt_) {
@@ -50,10 +51,13 @@ class Stmt {
       sqlite3_clear_bindings(stmt_);
     }
   }
+  // Not copied: the text must outlive the statement's use (this Stmt), so
+  // a temporary is refused.
   Stmt& Bind(const std::string& v) {
-    sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
   }
+  Stmt& Bind(std::string&&) = delete;
   Stmt& Bind(int64_t v) {
     sqlite3_bind_int64(stmt_, ++n_, v);
     return *this;
@@ -193,7 +197,10 @@ Status RunStore::Begin() {
 
 Status RunStore::Commit() {
   if (depth_ == 0) return FailedPrecondition("run store: Commit without Begin");
-  return --depth_ == 0 ? Stmt(db_, cache_, "COMMIT").Run() : OkStatus();
+  if (--depth_ > 0) return OkStatus();
+  RETURN_IF_ERROR(Stmt(db_, cache_, "COMMIT").Run());
+  ++commits_;
+  return OkStatus();
 }
 
 void RunStore::Abandon() {

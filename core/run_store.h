@@ -3,10 +3,12 @@
 // crashed run can be resumed and inspected from another terminal.
 #pragma once
 
-#include <map>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -118,6 +120,9 @@ class RunStore {
   // which alone commits; a Begin that failed opened nothing.
   Status Begin();
   Status Commit();
+  // Transactions committed through this connection (what a commit costs is
+  // most of a step's store work).
+  int64_t commits() const { return commits_; }
   // Rolls back the transaction open, if any (a caller unwinding from an
   // error), so that later writes land on their own.
   void Abandon();
@@ -129,7 +134,13 @@ class RunStore {
   sqlite3* db_;
   std::string dir_;
   int depth_ = 0;
-  std::map<std::string, sqlite3_stmt*> cache_;  // prepared statements by SQL
+  int64_t commits_ = 0;
+  // Prepared statements by their SQL, found without copying the text.
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> cache_;
 };
 
 }  // namespace portflow
