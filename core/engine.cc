@@ -224,10 +224,13 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     RETURN_IF_ERROR(HandleQueued(&again));
     RETURN_IF_ERROR(store_failure_);  // an act's commit or begin failed
     bool finished = active_.empty() && (done_ >= slots_.size() || stopping_);
-    if (group_commit && !again && !finished) {
+    if (group_commit && !finished) {
       TimePoint now = clock_.Now();
       if (!held_since_) held_since_ = now;
-      if (now - *held_since_ < options_.commit_delay && Wait(now + options_.commit_delay)) {
+      // An end handled this turn: the next turn comes at once, its writes
+      // joining these. Else a wait, short.
+      if (now - *held_since_ < options_.commit_delay &&
+          (again || Wait(now + options_.commit_delay))) {
         held_open = true;
         if (observer_) observer_->OnTick();
         continue;

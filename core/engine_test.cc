@@ -365,7 +365,13 @@ class RealTimeBackend : public Backend {
       stop_ = true;
     }
     cv_.notify_all();
-    for (std::thread& t : threads_) t.join();
+    Join();
+  }
+  // Waits for the tasks' threads to be gone (an end's Emit may still be
+  // waking the engine after Run has returned): before the engine goes.
+  void Join() {
+    for (std::thread& t : threads_)
+      if (t.joinable()) t.join();
   }
   std::atomic<int> ended{0};
   // Ends every task now, Succeeded.
@@ -464,6 +470,7 @@ TEST_F(EngineTest, AChainOfShortTasksIsAboutOneCommitATask) {
   int64_t before = store_->commits();
   Engine engine(*plan_, backend, *store_, RealClock(), opts);
   auto state = engine.Run(run);
+  backend.Join();
   ASSERT_TRUE(state.ok()) << state.status().ToString();
   EXPECT_EQ(*state, "Succeeded");
   EXPECT_LE(store_->commits() - before, 20 + 3);  // 41 without: two a task and Restore's
@@ -496,6 +503,7 @@ TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
   EXPECT_EQ(backend.ended.load(), 0);  // seen while it ran, not at its end
   backend.EndNow();
   runner.join();
+  backend.Join();
 }
 
 // Nor do events that keep coming within the delay hold the writes longer:
@@ -526,6 +534,7 @@ TEST_F(EngineTest, AStreamOfEventsDoesNotHoldWritesPastTheCommitDelay) {
   EXPECT_EQ(backend.ended.load(), 0);
   RequestCancel();
   runner.join();
+  backend.Join();
 }
 
 TEST_F(EngineTest, TimeoutStopsGracefullyThenForces) {
