@@ -146,7 +146,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
   Status setup;
   for (int tries = 0; tries < 50; ++tries) {
     setup =
-        store->Exec("PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+        store->Exec("PRAGMA page_size=1024; PRAGMA synchronous=NORMAL; PRAGMA journal_mode=WAL;");
     if (setup.ok()) setup = store->Exec(kSchema);
     // Stores made before a column existed get it.
     if (setup.ok() && !store->HasColumn("runs", "outputs"))
