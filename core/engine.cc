@@ -200,7 +200,9 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     // One transaction per turn: its writes land together. Before an act
     // outside the store (a Submit, a Cancel) what came before it is
     // committed, and no write lock is held while it runs (Outside).
-    if (!held_open) RETURN_IF_ERROR(store_.Begin());
+    // A turn that goes on from writes held open keeps them whatever
+    // becomes of its own (an error rolls back only this turn's).
+    RETURN_IF_ERROR(held_open ? store_.Keep() : store_.Begin());
     held_open = false;
     if (StopRequested()) {
       bool force = user_cancel_;  // a second request forces

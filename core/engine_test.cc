@@ -374,6 +374,7 @@ class RealTimeBackend : public Backend {
       if (t.joinable()) t.join();
   }
   std::atomic<int> ended{0};
+  int throw_at_place = 0;  // the Place call (1, 2, ...) that throws, as a bug would
   // Ends every task now, Succeeded.
   void EndNow() {
     {
@@ -409,6 +410,7 @@ class RealTimeBackend : public Backend {
  protected:
   Result<std::string> DoRender(const TaskSpec& spec) const override { return spec.Key(); }
   Placement DoPlace(const PlacementRequest& request) override {
+    if (++places_ == throw_at_place) throw std::runtime_error("a bug in Place");
     return PlaceInSlots(request, Capacity(), {});
   }
   Result<TaskHandle> DoSubmit(const TaskSpec& spec) override {
@@ -448,6 +450,7 @@ class RealTimeBackend : public Backend {
   std::condition_variable cv_;
   bool stop_ = false;
   bool end_now_ = false;
+  int places_ = 0;
   std::vector<std::thread> threads_;
 };
 
@@ -475,6 +478,32 @@ TEST_F(EngineTest, AChainOfShortTasksIsAboutOneCommitATask) {
   EXPECT_EQ(*state, "Succeeded");
   EXPECT_LE(store_->commits() - before, 20 + 3);  // 41 without: two a task and Restore's
   EXPECT_EQ(InstanceState("s19"), "Succeeded");
+}
+
+// Writes held open for the next turn are the last turn's, whole: when the
+// next turn fails (a bug throws out of Place), its own writes go and the
+// held ones land. Here a's Running, held while a ran, stays; the next
+// turn's a Succeeded, made in the turn that threw, does not.
+TEST_F(EngineTest, ATurnThatFailsKeepsTheWritesHeldBeforeIt) {
+  Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
+  RealTimeBackend backend(std::chrono::milliseconds(50));
+  backend.throw_at_place = 2;  // b's
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::seconds(5);  // a's end comes within it
+  {
+    Engine engine(*plan_, backend, *store_, RealClock(), opts);
+    EXPECT_THROW((void)engine.Run(run), std::runtime_error);
+    backend.Join();
+  }
+  auto other = RunStore::Open(dir_);
+  ASSERT_TRUE(other.ok());
+  auto attempts = (*other)->ListAttempts("run1");
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ(attempts->front().state, "Running");
 }
 
 // What waits uncommitted waits commit_delay at most: a task that runs on

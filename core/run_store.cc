@@ -6,6 +6,7 @@
 #include <functional>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 namespace portflow {
 namespace {
@@ -198,6 +199,7 @@ Status RunStore::Begin() {
 Status RunStore::Commit() {
   if (depth_ == 0) return FailedPrecondition("run store: Commit without Begin");
   if (--depth_ > 0) return OkStatus();
+  kept_ = false;  // the savepoint ends with the transaction
   RETURN_IF_ERROR(Stmt(db_, cache_, "COMMIT").Run());
   ++commits_;
   return OkStatus();
@@ -205,8 +207,20 @@ Status RunStore::Commit() {
 
 void RunStore::Abandon() {
   depth_ = 0;
+  bool kept = std::exchange(kept_, false);
   // Also one whose COMMIT failed: SQLite keeps it open.
-  if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
+  if (sqlite3_get_autocommit(db_) != 0) return;
+  if (kept && Exec("ROLLBACK TO kept; RELEASE kept").ok() && Exec("COMMIT").ok()) return;
+  (void)Exec("ROLLBACK");
+}
+
+Status RunStore::Keep() {
+  if (depth_ == 0) return FailedPrecondition("run store: Keep without Begin");
+  if (kept_) RETURN_IF_ERROR(Stmt(db_, cache_, "RELEASE kept").Run());
+  kept_ = false;
+  RETURN_IF_ERROR(Stmt(db_, cache_, "SAVEPOINT kept").Run());
+  kept_ = true;
+  return OkStatus();
 }
 
 Status RunStore::CreateRun(const RunRecord& r) {

@@ -124,8 +124,14 @@ class RunStore {
   // most of a step's store work).
   int64_t commits() const { return commits_; }
   // Rolls back the transaction open, if any (a caller unwinding from an
-  // error), so that later writes land on their own.
+  // error), so that later writes land on their own; what was written before
+  // its last Keep is committed first.
   void Abandon();
+  // Marks what the open transaction holds so far as kept: an Abandon after
+  // this rolls back only what was written since (the engine's group commit
+  // keeps a turn's writes open into the next turn, whose failure must not
+  // take them).
+  Status Keep();
 
  private:
   RunStore(sqlite3* db, std::string dir) : db_(db), dir_(std::move(dir)) {}
@@ -134,6 +140,7 @@ class RunStore {
   sqlite3* db_;
   std::string dir_;
   int depth_ = 0;
+  bool kept_ = false;  // a savepoint marks what Keep kept
   int64_t commits_ = 0;
   // Prepared statements by their SQL, found without copying the text.
   struct SqlHash {
