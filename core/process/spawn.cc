@@ -26,7 +26,6 @@
 #include <boost/process/v2/src.hpp>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <mutex>
 
 namespace portflow {
@@ -210,20 +209,6 @@ Result<std::string> FindExecutable(const std::string& name, const std::string& p
     return InvalidArgument("cannot run \"" + name + "\": not an executable file (looked at " +
                            full + ")");
   }
-  // What a search found is remembered, as a shell's hash table does (a
-  // task's command is looked up once a run, not once a start: a search of
-  // a long PATH is a failed stat per directory before it). It is used while
-  // it still names an executable file; a command installed since in an
-  // earlier directory is not seen until then, as in bash.
-  static std::mutex found_mu;
-  static std::map<std::string, std::string> found;
-  std::string key = name + '\0' + path + '\0' + cwd;
-  std::string remembered;
-  {
-    std::lock_guard<std::mutex> l(found_mu);
-    if (auto it = found.find(key); it != found.end()) remembered = it->second;
-  }
-  if (!remembered.empty() && IsExecutableFile(remembered)) return remembered;
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find(':', start);
@@ -231,12 +216,7 @@ Result<std::string> FindExecutable(const std::string& name, const std::string& p
     std::string dir = path.substr(start, end - start);
     if (dir.empty()) dir = ".";
     std::string full = (dir[0] == '/' ? dir : cwd + "/" + dir) + "/" + name;
-    if (IsExecutableFile(full)) {
-      std::lock_guard<std::mutex> l(found_mu);
-      if (found.size() >= 1024) found.clear();  // bounded: commands are few
-      found[key] = full;
-      return full;
-    }
+    if (IsExecutableFile(full)) return full;
     start = end + 1;
   }
   return InvalidArgument("command not found: \"" + name + "\" (searched PATH=" + path + ")");

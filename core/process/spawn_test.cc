@@ -28,30 +28,6 @@ TEST(FindExecutable, SearchesPathAndRelativeNames) {
   EXPECT_FALSE(FindExecutable("/etc/passwd", "", "/").ok());  // not executable
 }
 
-// A found command is remembered (a shell's hash table) only while it is
-// still there: once it is gone, the search runs again and finds the next.
-TEST(FindExecutable, ARememberedCommandThatIsGoneIsSearchedAgain) {
-  std::string base = ::testing::TempDir() + "find_exe_" + std::to_string(::getpid());
-  std::filesystem::remove_all(base);
-  for (const char* d : {"/a", "/b"}) {
-    std::filesystem::create_directories(base + d);
-    std::ofstream(base + d + "/tool") << "#!/bin/sh\n";
-    std::filesystem::permissions(base + d + "/tool", std::filesystem::perms::owner_all);
-  }
-  std::string path = base + "/a:" + base + "/b";
-  auto first = FindExecutable("tool", path, "/");
-  ASSERT_TRUE(first.ok());
-  EXPECT_EQ(*first, base + "/a/tool");
-  EXPECT_EQ(*FindExecutable("tool", path, "/"), base + "/a/tool");  // remembered
-  std::filesystem::remove(base + "/a/tool");
-  auto again = FindExecutable("tool", path, "/");
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, base + "/b/tool");
-  std::filesystem::remove(base + "/b/tool");
-  EXPECT_FALSE(FindExecutable("tool", path, "/").ok());
-  std::filesystem::remove_all(base);
-}
-
 TEST(SpawnProcess, RunsInItsOwnProcessGroupWithEnvCwdAndOutput) {
   std::string log = ::testing::TempDir() + "spawn_test.log";
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
