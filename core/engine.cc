@@ -200,9 +200,7 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     // One transaction per turn: its writes land together. Before an act
     // outside the store (a Submit, a Cancel) what came before it is
     // committed, and no write lock is held while it runs (Outside).
-    // A turn that goes on from writes held open keeps them whatever
-    // becomes of its own (an error rolls back only this turn's).
-    RETURN_IF_ERROR(held_open ? store_.Keep() : store_.Begin());
+    if (!held_open) RETURN_IF_ERROR(store_.Begin());
     held_open = false;
     if (StopRequested()) {
       bool force = user_cancel_;  // a second request forces
@@ -226,16 +224,21 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     RETURN_IF_ERROR(HandleQueued(&again));
     RETURN_IF_ERROR(store_failure_);  // an act's commit or begin failed
     bool finished = active_.empty() && (done_ >= slots_.size() || stopping_);
-    if (group_commit && !finished) {
-      TimePoint now = clock_.Now();
+    if (group_commit && !finished && store_.Dirty()) {
+      auto now = std::chrono::steady_clock::now();
       if (!held_since_) held_since_ = now;
-      // An end handled this turn: the next turn comes at once, its writes
-      // joining these. Else a wait, short.
-      if (now - *held_since_ < options_.commit_delay &&
-          (again || Wait(now + options_.commit_delay))) {
-        held_open = true;
-        if (observer_) observer_->OnTick();
-        continue;
+      Duration left = options_.commit_delay - (now - *held_since_);
+      if (left > Duration::zero()) {
+        // Kept whatever becomes of what follows (an error then rolls back
+        // only the next turn's writes). An end handled this turn: the next
+        // turn comes at once, its writes joining these. Else a short wait,
+        // whose end commits them.
+        RETURN_IF_ERROR(store_.Keep());
+        if (again || Wait(clock_.Now() + left)) {
+          held_open = true;
+          if (observer_) observer_->OnTick();
+          continue;
+        }
       }
     }
     held_since_.reset();

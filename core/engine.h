@@ -200,8 +200,8 @@ class Engine : public EventSink {
   // Waits until NextWake (or `cap`, if sooner) or an event: on cv_ through
   // the clock, or, when the backend handed its waiting over, on its
   // descriptor (driven_fd_) and wake_fd_, doing the backend's work
-  // (Backend::Drive) when it is ready. False when the wait ran its whole
-  // time with nothing to do.
+  // (Backend::Drive) when it is ready. False when it waited until `cap`
+  // with nothing to do (an event, or a timer due before `cap`, is true).
   bool Wait(std::optional<TimePoint> cap = std::nullopt);
 
   const Plan& plan_;
@@ -224,8 +224,8 @@ class Engine : public EventSink {
   std::chrono::steady_clock::time_point next_store_poll_{};
   std::optional<Duration> move_after_;  // Backend::MoveAfter
   // When the transaction open now was first kept open over a wait (group
-  // commit, see Run); nullopt when it was not.
-  std::optional<TimePoint> held_since_;
+  // commit, see Run), on the steady clock; nullopt when it was not.
+  std::optional<std::chrono::steady_clock::time_point> held_since_;
 
   // On the real clock the engine waits on the backend's descriptor when the
   // backend hands it over (Backend::TakeOverWaiting), and events from other

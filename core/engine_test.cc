@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -486,7 +487,7 @@ TEST_F(EngineTest, AChainOfShortTasksIsAboutOneCommitATask) {
 // turn's a Succeeded, made in the turn that threw, does not.
 TEST_F(EngineTest, ATurnThatFailsKeepsTheWritesHeldBeforeIt) {
   Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
-  RealTimeBackend backend(std::chrono::milliseconds(50));
+  RealTimeBackend backend(std::chrono::seconds(1));
   backend.throw_at_place = 2;  // b's
   RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
                 1,      0,   1};
@@ -506,6 +507,72 @@ TEST_F(EngineTest, ATurnThatFailsKeepsTheWritesHeldBeforeIt) {
   EXPECT_EQ(attempts->front().state, "Running");
 }
 
+// A timer due while writes are held is not put off: the wait for the held
+// writes ends at it and its turn comes then (a timeout here; with no other
+// wake-up, one put off would wait for the next tick, an hour).
+TEST_F(EngineTest, ATimerDueWhileWritesAreHeldIsHandledAtIt) {
+  Load("    - {name: a, timeout: 100ms, command: [x]}\n");
+  RealTimeBackend backend(std::chrono::seconds(30));
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::seconds(5);
+  opts.tick = std::chrono::hours(1);
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  std::promise<std::string> result;
+  std::thread runner([&] {
+    auto state = engine.Run(run);
+    result.set_value(state.ok() ? *state : state.status().ToString());
+  });
+  auto ended = result.get_future();
+  bool in_time = ended.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  if (!in_time) backend.EndNow();  // so that the test ends
+  runner.join();
+  backend.Join();
+  EXPECT_TRUE(in_time) << "the timeout was put off";
+  EXPECT_EQ(ended.get(), "Failed");
+  auto attempts = store_->ListAttempts("run1");
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ(attempts->front().reason, "Timeout");
+}
+
+// Only writes are held: once a start's writes are committed, the turns that
+// only wake (each tick) write nothing and hold nothing, so another
+// process's write (`portflow cancel`) goes through at once, not after a
+// commit_delay of each idle turn.
+TEST_F(EngineTest, IdleTurnsHoldNoWriteLock) {
+  Load("    - {name: a, command: [x]}\n");
+  RealTimeBackend backend(std::chrono::seconds(30));
+  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
+                1,      0,   1};
+  ASSERT_TRUE(store_->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::seconds(3);
+  opts.tick = std::chrono::milliseconds(10);  // idle turns, often
+  auto other = RunStore::Open(dir_);
+  ASSERT_TRUE(other.ok());
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  std::thread runner([&] { (void)engine.Run(run); });
+  std::string seen;  // the start's writes, committed once the delay passed
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (seen != "Running" && std::chrono::steady_clock::now() < deadline) {
+    auto instances = (*other)->ListInstances("run1");
+    if (instances.ok() && !instances->empty()) seen = instances->front().state;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(seen, "Running");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // idle turns
+  auto start = std::chrono::steady_clock::now();
+  Status cancelled = (*other)->RequestCancel("run1");  // as `portflow cancel` writes
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(cancelled.ok()) << cancelled.ToString();
+  EXPECT_LT(took, std::chrono::seconds(1)) << "the write waited for a held lock";
+  runner.join();  // the engine sees the cancel, and the backend ends the task
+  backend.Join();
+}
+
 // What waits uncommitted waits commit_delay at most: a task that runs on
 // is seen Running from another connection long before it ends.
 TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
@@ -517,10 +584,10 @@ TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
   EngineOptions opts;
   opts.commit_delay = std::chrono::milliseconds(50);
   opts.tick = std::chrono::hours(1);  // no other wake-up
-  Engine engine(*plan_, backend, *store_, RealClock(), opts);
-  std::thread runner([&] { (void)engine.Run(run); });
   auto other = RunStore::Open(dir_);
   ASSERT_TRUE(other.ok());
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  std::thread runner([&] { (void)engine.Run(run); });
   std::string seen;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (seen != "Running" && std::chrono::steady_clock::now() < deadline) {
@@ -547,10 +614,10 @@ TEST_F(EngineTest, AStreamOfEventsDoesNotHoldWritesPastTheCommitDelay) {
   EngineOptions opts;
   opts.commit_delay = std::chrono::milliseconds(50);
   opts.tick = std::chrono::hours(1);
-  Engine engine(*plan_, backend, *store_, RealClock(), opts);
-  std::thread runner([&] { (void)engine.Run(run); });
   auto other = RunStore::Open(dir_);
   ASSERT_TRUE(other.ok());
+  Engine engine(*plan_, backend, *store_, RealClock(), opts);
+  std::thread runner([&] { (void)engine.Run(run); });
   std::set<std::string> said;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (said.size() < 3 && std::chrono::steady_clock::now() < deadline) {

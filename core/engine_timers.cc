@@ -181,11 +181,13 @@ TimePoint Engine::NextWake() {
 
 bool Engine::Wait(std::optional<TimePoint> cap) {
   TimePoint until = NextWake();
+  bool timer_first = cap && until < *cap;  // its turn is due when the wait ends
   if (cap) until = std::min(until, *cap);
   int wake_fd;
   {
     std::unique_lock<std::mutex> l(mu_);
-    if (driven_fd_ < 0) return clock_.WaitUntil(l, cv_, until, [this] { return !events_.empty(); });
+    if (driven_fd_ < 0)
+      return clock_.WaitUntil(l, cv_, until, [this] { return !events_.empty(); }) || timer_first;
     if (!events_.empty()) return true;
     wake_fd = wake_fd_;
     waiting_ = true;
@@ -202,7 +204,7 @@ bool Engine::Wait(std::optional<TimePoint> cap) {
     [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
   }
   if (fds[0].revents & POLLIN) backend_.Drive();
-  return ready != 0;
+  return ready != 0 || timer_first;
 }
 
 }  // namespace portflow

@@ -59,6 +59,7 @@ class Stmt {
     return *this;
   }
   Stmt& Bind(std::string&&) = delete;
+  Stmt& Bind(const char*) = delete;  // would bind a bool
   Stmt& Bind(int64_t v) {
     sqlite3_bind_int64(stmt_, ++n_, v);
     return *this;
@@ -191,9 +192,16 @@ bool RunStore::HasColumn(const std::string& table, const std::string& column) {
 
 // Both prepared once (the engine begins and commits a few times a task).
 Status RunStore::Begin() {
-  if (depth_ == 0) RETURN_IF_ERROR(Stmt(db_, cache_, "BEGIN IMMEDIATE").Run());
+  if (depth_ == 0) {
+    RETURN_IF_ERROR(Stmt(db_, cache_, "BEGIN IMMEDIATE").Run());
+    changes_at_begin_ = sqlite3_total_changes64(db_);
+  }
   ++depth_;
   return OkStatus();
+}
+
+bool RunStore::Dirty() const {
+  return depth_ > 0 && sqlite3_total_changes64(db_) != changes_at_begin_;
 }
 
 Status RunStore::Commit() {

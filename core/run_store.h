@@ -132,6 +132,9 @@ class RunStore {
   // keeps a turn's writes open into the next turn, whose failure must not
   // take them).
   Status Keep();
+  // Whether the open transaction has written anything (rows changed since
+  // it began).
+  bool Dirty() const;
 
  private:
   RunStore(sqlite3* db, std::string dir) : db_(db), dir_(std::move(dir)) {}
@@ -141,6 +144,7 @@ class RunStore {
   std::string dir_;
   int depth_ = 0;
   bool kept_ = false;  // a savepoint marks what Keep kept
+  int64_t changes_at_begin_ = 0;
   int64_t commits_ = 0;
   // Prepared statements by their SQL, found without copying the text.
   struct SqlHash {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 namespace portflow {
 namespace {
@@ -151,6 +152,45 @@ TEST(RunStore, TwoConnectionsSeeEachOther) {
   t.join();
   EXPECT_TRUE((*writer)->GetRun("r")->cancel_requested);
   EXPECT_EQ((*reader)->ListEvents("r")->size(), 200u);
+}
+
+// Keep marks what a transaction holds so far: Abandon commits that and
+// rolls back only what came after the last Keep; a Commit commits all.
+TEST(RunStore, AbandonKeepsWhatKeepKept) {
+  std::string dir = TempDir();
+  auto store = RunStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  RunStore& s = **store;
+  auto events = [&] {
+    auto other = RunStore::Open(dir);
+    auto listed = (*other)->ListEvents("r1");  // kept: the loop reads it
+    std::vector<std::string> out;
+    for (const EventRecord& e : *listed) out.push_back(e.type);
+    return out;
+  };
+  ASSERT_TRUE(s.Begin().ok());
+  EXPECT_FALSE(s.Dirty());
+  ASSERT_TRUE(s.AddEvent({0, "r1", 1, "a", 1, "one", ""}).ok());
+  EXPECT_TRUE(s.Dirty());
+  ASSERT_TRUE(s.Keep().ok());
+  ASSERT_TRUE(s.AddEvent({0, "r1", 2, "a", 1, "two", ""}).ok());
+  ASSERT_TRUE(s.Keep().ok());  // a later Keep keeps more
+  ASSERT_TRUE(s.AddEvent({0, "r1", 3, "a", 1, "three", ""}).ok());
+  s.Abandon();
+  EXPECT_EQ(events(), (std::vector<std::string>{"one", "two"}));
+  ASSERT_TRUE(s.Begin().ok());
+  ASSERT_TRUE(s.AddEvent({0, "r1", 4, "a", 1, "four", ""}).ok());
+  ASSERT_TRUE(s.Keep().ok());
+  ASSERT_TRUE(s.AddEvent({0, "r1", 5, "a", 1, "five", ""}).ok());
+  ASSERT_TRUE(s.Commit().ok());
+  EXPECT_FALSE(s.Dirty());
+  s.Abandon();  // nothing open: nothing happens
+  EXPECT_EQ(events(), (std::vector<std::string>{"one", "two", "four", "five"}));
+  ASSERT_TRUE(s.Begin().ok());
+  ASSERT_TRUE(s.AddEvent({0, "r1", 6, "a", 1, "six", ""}).ok());
+  s.Abandon();  // nothing kept: all rolled back
+  EXPECT_EQ(events().size(), 4u);
+  EXPECT_FALSE(s.Keep().ok());  // no transaction
 }
 
 TEST(RunStore, UnwritableDirectoryIsAnError) {

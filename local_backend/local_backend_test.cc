@@ -473,5 +473,37 @@ TEST(LocalBackendEngine, TheEngineDrivesTheBackendOnItsThread) {
   std::filesystem::remove_all(dir);
 }
 
+// Group commit over the engine's own wait on the backend's pidfds: a chain
+// of short processes costs about one commit a task (two without), each
+// task's end coming in while its start's writes are held.
+TEST(LocalBackendEngine, AChainOfProcessesIsAboutOneCommitATask) {
+  std::string dir = ::testing::TempDir() + "local_chain_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  auto store = RunStore::Open(dir + "/state");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::string steps = "    - {name: s0, command: [\"true\"]}\n";
+  for (int i = 1; i < 10; ++i)
+    steps += "    - {name: s" + std::to_string(i) + ", needs: [s" + std::to_string(i - 1) +
+             "], command: [\"true\"]}\n";
+  LoadResult loaded = ParseWorkload(
+      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n  steps:\n" + steps,
+      "e.yaml", dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.diagnostics.ToString();
+  auto plan = Plan::Build(std::move(*loaded.workload));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto backend = NewLocalBackend(LocalOptions{});
+  RunRecord run{"run1", "e", "e.yaml", dir, "[]", "local", "Running", "", dir + "/run1", 1, 0, 1};
+  ASSERT_TRUE((*store)->CreateRun(run).ok());
+  EngineOptions opts;
+  opts.commit_delay = std::chrono::seconds(10);  // far longer than a `true`
+  int64_t before = (*store)->commits();
+  Engine engine(*plan, *backend, **store, RealClock(), opts);
+  auto state = engine.Run(run);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(*state, "Succeeded");
+  EXPECT_LE((*store)->commits() - before, 10 + 3);  // 21 without
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace portflow
