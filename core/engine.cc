@@ -1,10 +1,11 @@
 // The engine, in order: the cancel counter and Preflight (what no target
 // placement could ever run); the loop (Engine::Run: one transaction a turn,
-// the queued events, timers, admissions) and a resumed run's Restore; the
-// slots' phases and indexes; admission (Admit, AfterSubmit); what each
-// event does (HandleEvent, Fail, CancelActive); the placement questions
-// (RequestFor, Ask); and the store's writes (Finish, SetState, Record,
-// SaveAttempt). Timers, moves and the wait are in engine_timers.cc.
+// held open briefly over a wait (group commit), the queued events, timers,
+// admissions) and a resumed run's Restore; the slots' phases and indexes;
+// admission (Admit, AfterSubmit); what each event does (HandleEvent, Fail,
+// CancelActive); the placement questions (RequestFor, Ask); and the store's
+// writes (Finish, SetState, Record, SaveAttempt). Timers, moves and the wait
+// are in engine_timers.cc.
 #include "core/engine.h"
 
 #include <sys/eventfd.h>
