@@ -71,6 +71,24 @@ class EngineTest : public ::testing::Test {
     return out;
   }
 
+  // The run of a test that drives its own Engine.
+  RunRecord Run1() const {
+    return {"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1", 1, 0, 1};
+  }
+
+  // Reads `other` (a connection of another process's) until run1's first
+  // instance is in `state` or `within` has passed; the last state seen.
+  static std::string AwaitState(RunStore& other, const std::string& state, Duration within) {
+    std::string seen;
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (seen != state && std::chrono::steady_clock::now() < deadline) {
+      auto instances = other.ListInstances("run1");
+      if (instances.ok() && !instances->empty()) seen = instances->front().state;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return seen;
+  }
+
   std::string InstanceState(const std::string& name) {
     auto instances = store_->ListInstances("run1");
     for (const auto& i : *instances) {
@@ -262,8 +280,7 @@ class ThrowingBackend : public FakeBackend {
 TEST_F(EngineTest, AnExceptionOutOfATurnLeavesNoTransactionOpen) {
   Load("    - {name: a, command: [x]}\n    - {name: b, command: [x]}\n");
   ThrowingBackend backend(clock_);
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   Engine engine(*plan_, backend, *store_, clock_, {});
   EXPECT_THROW((void)engine.Run(run), std::runtime_error);
@@ -281,8 +298,7 @@ TEST_F(EngineTest, AnExceptionOutOfATurnLeavesNoTransactionOpen) {
 TEST_F(EngineTest, AnAttemptIsOnRecordBeforeItIsSubmitted) {
   Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
   WitnessBackend witness(clock_, dir_);
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   Engine engine(*plan_, witness, *store_, clock_, {});
   auto state = engine.Run(run);
@@ -466,8 +482,7 @@ TEST_F(EngineTest, AChainOfShortTasksIsAboutOneCommitATask) {
              "], command: [x]}\n";
   Load(steps);
   RealTimeBackend backend(Duration::zero());
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   EngineOptions opts;
   opts.commit_delay = std::chrono::seconds(5);  // the ends come far sooner
@@ -489,8 +504,7 @@ TEST_F(EngineTest, ATurnThatFailsKeepsTheWritesHeldBeforeIt) {
   Load("    - {name: a, command: [x]}\n    - {name: b, needs: [a], command: [x]}\n");
   RealTimeBackend backend(std::chrono::seconds(1));
   backend.throw_at_place = 2;  // b's
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   EngineOptions opts;
   opts.commit_delay = std::chrono::seconds(5);  // a's end comes within it
@@ -513,8 +527,7 @@ TEST_F(EngineTest, ATurnThatFailsKeepsTheWritesHeldBeforeIt) {
 TEST_F(EngineTest, ATimerDueWhileWritesAreHeldIsHandledAtIt) {
   Load("    - {name: a, timeout: 100ms, command: [x]}\n");
   RealTimeBackend backend(std::chrono::seconds(30));
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   EngineOptions opts;
   opts.commit_delay = std::chrono::seconds(5);
@@ -545,8 +558,7 @@ TEST_F(EngineTest, ATimerDueWhileWritesAreHeldIsHandledAtIt) {
 TEST_F(EngineTest, IdleTurnsHoldNoWriteLock) {
   Load("    - {name: a, command: [x]}\n");
   RealTimeBackend backend(std::chrono::seconds(30));
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   EngineOptions opts;
   opts.commit_delay = std::chrono::seconds(3);
@@ -555,14 +567,8 @@ TEST_F(EngineTest, IdleTurnsHoldNoWriteLock) {
   ASSERT_TRUE(other.ok());
   Engine engine(*plan_, backend, *store_, RealClock(), opts);
   std::thread runner([&] { (void)engine.Run(run); });
-  std::string seen;  // the start's writes, committed once the delay passed
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (seen != "Running" && std::chrono::steady_clock::now() < deadline) {
-    auto instances = (*other)->ListInstances("run1");
-    if (instances.ok() && !instances->empty()) seen = instances->front().state;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(seen, "Running");
+  // The start's writes, committed once the delay passed.
+  EXPECT_EQ(AwaitState(**other, "Running", std::chrono::seconds(10)), "Running");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // idle turns
   auto start = std::chrono::steady_clock::now();
   Status cancelled = (*other)->RequestCancel("run1");  // as `portflow cancel` writes
@@ -578,8 +584,7 @@ TEST_F(EngineTest, IdleTurnsHoldNoWriteLock) {
 TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
   Load("    - {name: a, command: [x]}\n");
   RealTimeBackend backend(std::chrono::seconds(30));
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   EngineOptions opts;
   opts.commit_delay = std::chrono::milliseconds(50);
@@ -588,14 +593,7 @@ TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
   ASSERT_TRUE(other.ok());
   Engine engine(*plan_, backend, *store_, RealClock(), opts);
   std::thread runner([&] { (void)engine.Run(run); });
-  std::string seen;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (seen != "Running" && std::chrono::steady_clock::now() < deadline) {
-    auto instances = (*other)->ListInstances("run1");
-    if (instances.ok() && !instances->empty()) seen = instances->front().state;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(seen, "Running");
+  EXPECT_EQ(AwaitState(**other, "Running", std::chrono::seconds(5)), "Running");
   EXPECT_EQ(backend.ended.load(), 0);  // seen while it ran, not at its end
   backend.EndNow();
   runner.join();
@@ -608,8 +606,7 @@ TEST_F(EngineTest, HeldWritesReachOtherReadersWithinTheCommitDelay) {
 TEST_F(EngineTest, AStreamOfEventsDoesNotHoldWritesPastTheCommitDelay) {
   Load("    - {name: a, command: [x]}\n");
   RealTimeBackend backend(std::chrono::seconds(30), std::chrono::milliseconds(5));
-  RunRecord run{"run1", "e", "e.yaml", "/src", "[]", "t", "Running", "", dir_ + "/runs/run1",
-                1,      0,   1};
+  RunRecord run = Run1();
   ASSERT_TRUE(store_->CreateRun(run).ok());
   EngineOptions opts;
   opts.commit_delay = std::chrono::milliseconds(50);
