@@ -223,7 +223,9 @@ Result<std::string> Engine::Run(const RunRecord& run) {
     // among it may free capacity, so the next turn then comes at once.
     bool again = false;
     RETURN_IF_ERROR(HandleQueued(&again));
-    RETURN_IF_ERROR(store_failure_);  // an act's commit or begin failed
+    // An act's commit or begin that failed: first, it is why a commit
+    // after it would fail.
+    RETURN_IF_ERROR(store_failure_);
     bool finished = active_.empty() && (done_ >= slots_.size() || stopping_);
     if (group_commit && !finished && store_.Dirty()) {
       auto now = std::chrono::steady_clock::now();
@@ -243,9 +245,7 @@ Result<std::string> Engine::Run(const RunRecord& run) {
       }
     }
     held_since_.reset();
-    Status committed = store_.Commit();
-    RETURN_IF_ERROR(store_failure_);  // first: it is why a commit failed after it
-    RETURN_IF_ERROR(committed);
+    RETURN_IF_ERROR(store_.Commit());
     if (observer_) observer_->OnTick();
     if (finished) break;
     if (!again) Wait();
