@@ -174,6 +174,11 @@ TEST_F(KubectlTest, JobsRunToCompleteOrFailed) {
   EXPECT_THAT(describe.out, ::testing::ContainsRegex(
                                 "Normal +Scheduled .* default-scheduler +Successfully assigned"));
   EXPECT_THAT(describe.out, ::testing::ContainsRegex("Normal +Started .* kubelet "));
+  // A Job's pod takes a label, as on a real cluster: its spec was stored
+  // as the API server defaults it, so the update changes no spec field.
+  Shell label = Kubectl("label " + pod + " team=ml");
+  EXPECT_EQ(label.code, 0) << label.out;
+  EXPECT_THAT(label.out, HasSubstr(pod + " labeled"));
   // --sort-by needs whole objects in the Table rows (includeObject=Object).
   Shell sorted = Kubectl("get events --sort-by=.metadata.creationTimestamp -o name");
   EXPECT_THAT(sorted.out, HasSubstr("event/"));

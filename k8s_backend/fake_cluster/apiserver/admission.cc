@@ -290,6 +290,14 @@ std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current,
   return causes;
 }
 
+namespace {
+// What the API server fills in a pod spec, a pod's or a template's (of those
+// the fake knows: restartPolicy is a pod's alone, a Job's must be given).
+void DefaultPodSpec(json& spec) {
+  if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
+}
+}  // namespace
+
 void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& uid) {
   if (kind.kind == "Secret") {
     // stringData is write-only: merged into data, base64-encoded, then dropped.
@@ -308,7 +316,7 @@ void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& ui
     json& spec = object["spec"];
     if (!spec.is_object()) return;
     if (!spec.contains("restartPolicy")) spec["restartPolicy"] = "Always";
-    if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
+    DefaultPodSpec(spec);
     if (!object.contains("status") || object["status"].empty())
       object["status"] = {{"phase", "Pending"}, {"qosClass", "BestEffort"}};
     return;
@@ -329,6 +337,9 @@ void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& ui
   json& spec = object["spec"];
   if (!spec.is_object()) return;
   bool indexed = spec.value("completionMode", "NonIndexed") == "Indexed";
+  // The template's pod spec is defaulted as a pod's is, so that the Job's
+  // pods are stored as a pod created alone would be.
+  if (Field(Field(spec, "template"), "spec").is_object()) DefaultPodSpec(spec["template"]["spec"]);
   if (!spec.contains("completionMode")) spec["completionMode"] = "NonIndexed";
   if (!spec.contains("parallelism")) spec["parallelism"] = 1;
   if (!spec.contains("completions") && !indexed) spec["completions"] = 1;
