@@ -585,5 +585,30 @@ TEST_F(ControllersTest, DeletePropagation) {
   EXPECT_FALSE(orphan["metadata"].contains("ownerReferences"));
 }
 
+// A pod handed from one Job to another (its controlling ownerReference
+// changed) is the new Job's to count, and no longer the old one's.
+TEST_F(ControllersTest, APodHandedToAnotherJobCountsForThatJob) {
+  Create("/apis/batch/v1/namespaces/default/jobs", Job("giver", 1, 1, "1h"));
+  json taker = Create("/apis/batch/v1/namespaces/default/jobs", Job("taker", 1, 0, "1h"));
+  RunFor(std::chrono::seconds(1));
+  json pods = Get("/api/v1/namespaces/default/pods?labelSelector=job-name%3Dgiver")["items"];
+  ASSERT_EQ(pods.size(), 1u);
+  json ref = pods[0]["metadata"]["ownerReferences"][0];
+  ref["name"] = "taker";
+  ref["uid"] = taker["metadata"]["uid"];
+  json patch = {{"metadata", {{"ownerReferences", json::array({ref})}}}};
+  HttpResponse r = cluster_->Handle(
+      {"PATCH",
+       "/api/v1/namespaces/default/pods/" + pods[0]["metadata"]["name"].get<std::string>(),
+       {{"content-type", "application/merge-patch+json"}},
+       patch.dump()});
+  ASSERT_EQ(r.status, 200) << r.body;
+  RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/taker")["status"].value("active", 0), 1);
+  // The giver, down a pod, makes another.
+  EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/giver")["status"].value("active", 0), 1);
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods")["items"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace portflow::fake

@@ -146,7 +146,10 @@ void JobController::ObservePod(const PodChange& c) {
     if (Field(ref, "controller") == json(true)) owner = Str(ref, "uid");
   }
   auto was = owners_.owner_of.find(c.key);
-  if (was != owners_.owner_of.end() && (c.gone || was->second != owner)) {
+  bool known = was != owners_.owner_of.end();
+  // The usual change (a pod's status moved) keeps its owner: only its Job is due.
+  bool moved = known && (c.gone || was->second != owner);
+  if (moved) {
     auto set = owners_.pods.find(was->second);
     if (set != owners_.pods.end()) {
       set->second.erase(c.key);
@@ -157,8 +160,10 @@ void JobController::ObservePod(const PodChange& c) {
     owners_.owner_of.erase(was);
   }
   if (c.gone || owner.empty()) return;
-  owners_.owner_of[c.key] = owner;
-  owners_.pods[owner].insert(c.key);
+  if (!known || moved) {
+    owners_.owner_of[c.key] = owner;
+    owners_.pods[owner].insert(c.key);
+  }
   if (auto j = owners_.job_by_uid.find(owner); j != owners_.job_by_uid.end())
     dirty_.insert(j->second);
 }

@@ -435,7 +435,10 @@ std::shared_ptr<const std::string> ObjectStore::Record(const ResourceKind& kind,
   OfferToWatches(kind, type, c.object, c.previous.get(), text);
   for (const Listener& listener : listeners_) listener(c);
   while (changes_.size() > std::max<size_t>(history_, 1)) {
-    forgotten_ = changes_.front().rv;
+    Change& gone = changes_.front();
+    forgotten_ = gone.rv;
+    dropped_.Drop(std::move(gone.object));
+    dropped_.Drop(std::move(gone.previous));
     changes_.pop_front();
   }
   return text;  // for the object's Entry: GETs serve it
@@ -565,7 +568,10 @@ void ObjectStore::EventChanged(std::string type, EventPtr version, EventPtr prev
                    c.type == "DELETED" ? deleted : c.version->text);
   }
   while (event_changes_.size() > std::max<size_t>(history_, 1)) {
-    events_forgotten_ = event_changes_.front().rv;
+    EventChange& gone = event_changes_.front();
+    events_forgotten_ = gone.rv;
+    dropped_.Drop(std::move(gone.version));
+    dropped_.Drop(std::move(gone.previous));
     event_changes_.pop_front();
   }
 }

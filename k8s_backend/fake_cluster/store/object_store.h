@@ -24,6 +24,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "k8s_backend/fake_cluster/store/deferred_free.h"
 #include "k8s_backend/fake_cluster/store/json.h"
 #include "k8s_backend/fake_cluster/store/selectors.h"
 
@@ -282,6 +283,8 @@ class ObjectStore {
   std::deque<EventChange> event_changes_;
   int64_t events_forgotten_ = 0;  // the newest version of a change let go
   size_t max_events_ = SIZE_MAX;
+  // The versions history lets go of, freed off the store's thread.
+  DeferredFree dropped_;
 };
 
 }  // namespace portflow::fake
