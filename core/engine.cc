@@ -59,7 +59,7 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
                  std::vector<std::string>* warnings) {
   std::string problems;
   // Unsupported fields: field -> (reason, the steps that use it).
-  std::map<std::string, std::pair<std::string, std::string>> unsupported;
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> unsupported;
   std::vector<std::string> fields;
   std::vector<bool> seen_steps(plan.workload().steps.size());
   for (size_t i = 0; i < plan.instances().size(); ++i) {
@@ -89,16 +89,22 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
                   " in all; it could never start\n";
     }
     for (const Unsupported& u : backend.UnsupportedUses(spec)) {
-      auto [it, fresh] = unsupported.try_emplace(std::string(FeatureName(u.feature)), u.reason, "");
+      auto [it, fresh] = unsupported.try_emplace(std::string(FeatureName(u.feature)), u.reason,
+                                                 std::vector<std::string>{});
       if (fresh) fields.push_back(std::string(FeatureName(u.feature)));
-      it->second.second += (it->second.second.empty() ? "" : ", ") + step.name;
+      it->second.second.push_back(step.name);
     }
   }
-  // One line per field, naming every step that uses it.
+  // One line per field, naming the steps that use it: the first few and a
+  // count of the rest, so that a workload of hundreds of steps gets a line.
+  constexpr size_t kNamed = 8;
   for (const std::string& f : fields) {
     const auto& [reason, steps] = unsupported[f];
     std::string line =
-        "the " + backend.name() + " backend ignores " + f + " (" + reason + "); used by: " + steps;
+        "the " + backend.name() + " backend ignores " + f + " (" + reason + "); used by: ";
+    for (size_t i = 0; i < steps.size() && i < kNamed; ++i) line += (i ? ", " : "") + steps[i];
+    if (steps.size() > kNamed)
+      line += " and " + std::to_string(steps.size() - kNamed) + " more steps";
     if (strict) {
       problems += line + "; --strict refuses it\n";
     } else if (warnings) {
