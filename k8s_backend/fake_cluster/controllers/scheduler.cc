@@ -95,23 +95,25 @@ void Scheduler::ObserveNode(const ObjectStore::Change& c) {
 void Scheduler::ObservePod(const PodChange& c) {
   // What it holds on its node.
   bool holds = !c.gone && !c.node.empty() && !c.terminal;
-  if (auto it = bound_.find(c.key); it != bound_.end() && (!holds || it->second.node != c.node)) {
+  auto it = bound_.find(c.key);
+  if (it != bound_.end() && (!holds || it->second.node != c.node)) {
     if (NodeInfo* n = NodeNamed(it->second.node)) n->free += it->second.request;
     bound_.erase(it);
+    it = bound_.end();
     RetryParked();  // capacity freed
   }
-  if (holds && !bound_.count(c.key)) {
+  if (holds && it == bound_.end()) {
     ResourceRequest r = PodRequest(c.pod);
     if (NodeInfo* n = NodeNamed(c.node)) n->free -= r;
-    bound_[c.key] = {c.node, r};
+    bound_.emplace(c.key, Usage{c.node, r});
   }
   if (!c.gone && !c.deleting && !c.terminal && c.node.empty() && !parked_.count(c.key) &&
       queued_.insert(c.key).second) {
     to_schedule_.push_back(c.key);
   }
-  if (c.gone || !c.node.empty()) {
-    parked_.erase(c.key);
-    last_unschedulable_.erase(c.key);
+  if (c.gone || !c.node.empty()) {  // (most often both are empty: no hashing then)
+    if (!parked_.empty()) parked_.erase(c.key);
+    if (!last_unschedulable_.empty()) last_unschedulable_.erase(c.key);
   }
 }
 

@@ -159,16 +159,17 @@ bool Kubelet::Sync() {
   return changed;
 }
 
-bool Kubelet::StartPod(json pod) {
+bool Kubelet::StartPod(const json& pod) {
   TimePoint now = store_.clock().Now();
   std::string key = KeyOf(pod);
   auto retry = blocked_.find(key);
   if (retry != blocked_.end() && now < retry->second.at) return false;
   int tries = retry == blocked_.end() ? 0 : retry->second.tries;
+  // Copied only to be changed: arming a stage reads the stored pod.
   if (auto why = ContainerBlocked(store_, options_.missing_images, pod, tries))
-    return Wait(std::move(pod), why->first, why->second);
+    return Wait(pod, why->first, why->second);
   blocked_.erase(key);
-  if (options_.execute) return Execute(std::move(pod));
+  if (options_.execute) return Execute(pod);
   Arm(key, pod, now);  // the run stage: due now, it fires in this pass
   return false;
 }

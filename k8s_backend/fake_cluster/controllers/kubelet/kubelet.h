@@ -74,7 +74,7 @@ class Kubelet {
     TimePoint entered;
   };
 
-  bool StartPod(json pod);
+  bool StartPod(const json& pod);
   // The pod waits with its containers in `reason`; tried again later.
   bool Wait(json pod, const std::string& reason, const std::string& message);
   // Simulate mode.
