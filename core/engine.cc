@@ -104,7 +104,8 @@ Status Preflight(const Plan& plan, Backend& backend, const TaskContext& ctx, boo
         "the " + backend.name() + " backend ignores " + f + " (" + reason + "); used by: ";
     for (size_t i = 0; i < steps.size() && i < kNamed; ++i) line += (i ? ", " : "") + steps[i];
     if (steps.size() > kNamed)
-      line += " and " + std::to_string(steps.size() - kNamed) + " more steps";
+      line += " and " + std::to_string(steps.size() - kNamed) +
+              (steps.size() - kNamed == 1 ? " more step" : " more steps");
     if (strict) {
       problems += line + "; --strict refuses it\n";
     } else if (warnings) {

@@ -896,19 +896,31 @@ TEST_F(EngineTest, StrictRefusesUnsupportedFields) {
 
 // A workload of many steps gets one line a field, naming the first few.
 TEST_F(EngineTest, AnUnsupportedFieldNamesItsFirstStepsAndCountsTheRest) {
-  std::string text =
-      "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n"
-      "  image: python:3\n  steps:\n";
-  for (int i = 0; i < 200; ++i) text += "    - {name: s" + std::to_string(i) + ", command: [x]}\n";
-  LoadResult r = ParseWorkload(text, "e.yaml", "/src");
-  Plan plan = std::move(*Plan::Build(std::move(*r.workload)));
+  auto preflight = [&](int steps, bool strict, std::vector<std::string>* warnings) {
+    std::string text =
+        "apiVersion: portflow.dev/v1\nkind: Workload\nmetadata: {name: e}\nspec:\n"
+        "  image: python:3\n  steps:\n";
+    for (int i = 0; i < steps; ++i)
+      text += "    - {name: s" + std::to_string(i) + ", command: [x]}\n";
+    LoadResult r = ParseWorkload(text, "e.yaml", "/src");
+    Plan plan = std::move(*Plan::Build(std::move(*r.workload)));
+    return Preflight(plan, backend_, {"r", "/r", "/r/o"}, strict, warnings);
+  };
   std::vector<std::string> warnings;
-  EXPECT_TRUE(Preflight(plan, backend_, {"r", "/r", "/r/o"}, false, &warnings).ok());
+  EXPECT_TRUE(preflight(200, false, &warnings).ok());
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_THAT(warnings[0],
               ::testing::EndsWith("used by: s0, s1, s2, s3, s4, s5, s6, s7 and 192 more steps"));
-  Status strict = Preflight(plan, backend_, {"r", "/r", "/r/o"}, true, nullptr);
-  EXPECT_THAT(strict.message(), ::testing::HasSubstr("s7 and 192 more steps; --strict refuses it"));
+  EXPECT_THAT(preflight(200, true, nullptr).message(),
+              ::testing::HasSubstr("s7 and 192 more steps; --strict refuses it"));
+  warnings.clear();
+  EXPECT_TRUE(preflight(9, false, &warnings).ok());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], ::testing::EndsWith("s7 and 1 more step"));
+  warnings.clear();
+  EXPECT_TRUE(preflight(8, false, &warnings).ok());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], ::testing::EndsWith("used by: s0, s1, s2, s3, s4, s5, s6, s7"));
 }
 
 }  // namespace

@@ -144,6 +144,15 @@ TEST_F(FakeClusterTest, JobsAreDefaultedAndValidated) {
   EXPECT_EQ(j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid);
   EXPECT_EQ(j["spec"]["template"]["metadata"]["labels"]["job-name"], "train");
   EXPECT_EQ(j["metadata"]["labels"]["controller-uid"], uid);
+  // The template's pod spec is defaulted as a pod's: an empty scheduler
+  // name too, as the API server does.
+  EXPECT_EQ(j["spec"]["template"]["spec"]["schedulerName"], "default-scheduler");
+  json unnamed = job;
+  unnamed["metadata"]["name"] = "unnamed";
+  unnamed["spec"]["template"]["spec"]["schedulerName"] = "";
+  EXPECT_EQ(Body(Call("POST", "/apis/batch/v1/namespaces/default/jobs",
+                      unnamed))["spec"]["template"]["spec"]["schedulerName"],
+            "default-scheduler");
 
   json bad = job;
   bad["metadata"]["name"] = "bad";

@@ -294,7 +294,9 @@ namespace {
 // What the API server fills in a pod spec, a pod's or a template's (of those
 // the fake knows: restartPolicy is a pod's alone, a Job's must be given).
 void DefaultPodSpec(json& spec) {
-  if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
+  // As the API server: an empty one (or null) is defaulted too.
+  if (const json& name = Field(spec, "schedulerName"); name.is_null() || name == "")
+    spec["schedulerName"] = "default-scheduler";
 }
 }  // namespace
 

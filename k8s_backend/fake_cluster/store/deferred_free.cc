@@ -57,8 +57,8 @@ void DeferredFree::Run() {
   for (;;) {
     cv_.wait(l, [this] { return stopping_ || !pending_.empty(); });
     if (pending_.empty()) return;  // stopping, and nothing waits
-    std::vector<Batch> work;
-    work.swap(pending_);
+    Batch work = std::move(pending_.front());
+    pending_.pop_front();
     busy_ = true;
     l.unlock();
     work.clear();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,8 +18,11 @@ namespace portflow::fake {
 
 class DeferredFree {
  public:
-  // `batch` drops go over at a time; with `max_pending` batches waiting the
-  // caller frees its batch itself, so a slow freer bounds what waits.
+  // `batch` drops go over at a time; with `max_pending` batches queued
+  // beside the one being freed, the caller frees its batch itself (a burst
+  // under the store's lock), so a slow freer bounds what waits. A part
+  // batch waits for more drops, Flush or the end: at most `batch` - 1
+  // pointers, kept while the store is quiet.
   explicit DeferredFree(size_t batch = 1024, size_t max_pending = 4);
   // Frees what waits, then stops the thread.
   ~DeferredFree();
@@ -43,7 +47,7 @@ class DeferredFree {
   Batch batch_;  // the caller's; not under mu_
   std::mutex mu_;
   std::condition_variable cv_, idle_;
-  std::vector<Batch> pending_;
+  std::deque<Batch> pending_;
   bool busy_ = false, stopping_ = false;
   std::thread thread_;  // started by the first hand-over
 };

@@ -176,6 +176,11 @@ int64_t ObjectStore::resource_version() const {
   return rv_;
 }
 
+void ObjectStore::FreeDropped() {
+  std::lock_guard<std::mutex> l(mu_);
+  dropped_.Flush();
+}
+
 Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const std::string& ns,
                                                 json object, const Admit& admit) {
   if (!object.is_object()) return InvalidArgument("the body of the request is not an object");

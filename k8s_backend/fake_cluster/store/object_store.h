@@ -189,6 +189,9 @@ class ObjectStore {
   void StopAllWatches();
 
   int64_t resource_version() const;
+  // Blocks until the versions the history let go of are freed (they are
+  // freed off the store's thread, in batches: store/deferred_free.h).
+  void FreeDropped();
 
   // Events. The controllers make about three a pod, so they are not kept as
   // the other objects are (a tree, a map entry, a change told to the
