@@ -220,6 +220,14 @@ json PodSpecFixedPart(json spec) {
   return spec;
 }
 
+// What the API server fills in a pod spec, a pod's or a template's (of those
+// the fake knows: restartPolicy is a pod's alone, a Job's must be given).
+void DefaultPodSpec(json& spec) {
+  // As the API server: an empty one (or null) is defaulted too.
+  if (const json& name = Field(spec, "schedulerName"); name.is_null() || name == "")
+    spec["schedulerName"] = "default-scheduler";
+}
+
 }  // namespace
 
 std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current, const json& next) {
@@ -289,16 +297,6 @@ std::vector<Cause> ValidateUpdate(const ResourceKind& kind, const json& current,
   }
   return causes;
 }
-
-namespace {
-// What the API server fills in a pod spec, a pod's or a template's (of those
-// the fake knows: restartPolicy is a pod's alone, a Job's must be given).
-void DefaultPodSpec(json& spec) {
-  // As the API server: an empty one (or null) is defaulted too.
-  if (const json& name = Field(spec, "schedulerName"); name.is_null() || name == "")
-    spec["schedulerName"] = "default-scheduler";
-}
-}  // namespace
 
 void ApplyDefaults(const ResourceKind& kind, json& object, const std::string& uid) {
   if (kind.kind == "Secret") {
