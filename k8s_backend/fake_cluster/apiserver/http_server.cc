@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,11 +19,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 
 namespace portflow::fake {
 namespace {
@@ -458,11 +461,42 @@ class LoopServer : public HttpServer {
                           });
         return;
       }
+      if (peeking_) {  // the read a stream left waiting goes on with this request
+        resume_ = true;
+        return;
+      }
       stream_.async_read_some(buffer_.prepare(kReadSize),
                               [self = shared_from_this()](boost::system::error_code ec, size_t n) {
                                 if (ec) return;
                                 self->buffer_.commit(n);
                                 self->ReadMore();
+                              });
+    }
+
+    // While a pushed stream is written, its connection is read too, so that
+    // a client that goes away ends its watch at once, as the API server's
+    // does, instead of at the watch's timeout (a silent watch is never
+    // written, so its write never fails). What a client sends meanwhile is
+    // kept for after the stream, up to one read's size. (It is read into a
+    // buffer of its own: the request after the stream may consume buffer_
+    // while this read waits.)
+    void Peek() {
+      if (peeking_) return;
+      peeking_ = true;
+      stream_.async_read_some(asio::buffer(peeked_),
+                              [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                                self->peeking_ = false;
+                                if (!ec) {
+                                  auto to = self->buffer_.prepare(n);
+                                  std::memcpy(to.data(), self->peeked_.data(), n);
+                                  self->buffer_.commit(n);
+                                }
+                                if (self->pushed_) {
+                                  if (ec) return self->EndPushed(false);
+                                  if (self->buffer_.size() < kReadSize) self->Peek();
+                                } else if (std::exchange(self->resume_, false) && !ec) {
+                                  self->ReadMore();
+                                }
                               });
     }
 
@@ -524,6 +558,7 @@ class LoopServer : public HttpServer {
             self->armed_ = true;
             self->pushed_->wake_me([mailbox = self->mailbox_] { Post(mailbox); });
             self->Tick();
+            self->Peek();
             self->Pump();
           });
     }
@@ -628,6 +663,9 @@ class LoopServer : public HttpServer {
     bool continued_ = false;  // 100 Continue sent for the request being read
     bool armed_ = false;      // pushed_'s head is written and its wake-ups come here
     bool writing_ = false;
+    bool peeking_ = false;  // a read is waiting that Peek started
+    bool resume_ = false;   // and the request being read waits for it
+    std::array<char, 4096> peeked_;
     Timer tick_;
     std::shared_ptr<Mailbox> mailbox_;
   };

@@ -475,6 +475,58 @@ TEST_F(LoopServerTest, APushedStreamIsWrittenWhenItWakesNotAtTheNextTick) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+// A client that goes away ends its watch at once, though nothing is
+// written to it: the server reads a pushed stream's connection too. (A
+// watch that matches nothing was kept for its whole timeout, 30 minutes,
+// and with it the connection and the watch's place among the store's.)
+TEST_F(LoopServerTest, AClientThatGoesAwayEndsItsPushedStream) {
+  auto s = Connect();
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  StartStream(*s, "/pushed", buffer, parser);
+  std::shared_ptr<Pushed> pushed;
+  {
+    std::lock_guard<std::mutex> l(pushed_mu_);
+    ASSERT_EQ(pushed_.size(), 1u);
+    pushed = pushed_[0];
+  }
+  s->next_layer().close();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool let_go = false;
+  while (!let_go && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard<std::mutex> l(pushed->mu);
+    let_go = !pushed->wake;
+  }
+  EXPECT_TRUE(let_go) << "the server still writes the stream of a client gone";
+}
+
+// What a client sends while its pushed stream runs is answered after it.
+TEST_F(LoopServerTest, ARequestSentDuringAPushedStreamIsAnsweredAfterIt) {
+  auto s = Connect();
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  StartStream(*s, "/pushed", buffer, parser);
+  std::shared_ptr<Pushed> pushed;
+  {
+    std::lock_guard<std::mutex> l(pushed_mu_);
+    ASSERT_EQ(pushed_.size(), 1u);
+    pushed = pushed_[0];
+  }
+  Send(*s, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  pushed->Push("a;");
+  while (parser.get().body() != "a;") http::read_some(*s, buffer, parser);
+  pushed->Push("b;", /*end=*/true);
+  http::read(*s, buffer, parser);
+  EXPECT_EQ(parser.get().body(), "a;b;");
+  // Read with a deadline: a request lost would leave both sides waiting.
+  http::response<http::string_body> next;
+  http::async_read(*s, buffer, next, [](boost::system::error_code, size_t) {});
+  io_.restart();
+  io_.run_for(std::chrono::seconds(5));
+  EXPECT_EQ(next.body(), "GET /next");
+}
+
 // A stream that throws ends its connection, not the server.
 TEST_F(LoopServerTest, AStreamThatThrowsEndsItsConnectionOnly) {
   for (const char* target : {"/throws", "/throws-pushed"}) {
