@@ -3,7 +3,7 @@
 namespace portflow::fake {
 
 HttpResponse Json(int status, const json& body) {
-  return {status, "application/json", body.dump(), nullptr};
+  return {status, "application/json", Serialize(body), nullptr};
 }
 
 HttpResponse Failure(int code, const std::string& reason, const std::string& message,

@@ -93,7 +93,7 @@ struct ObjectStore::EventVersion {
   std::optional<EventRecord> record;
   TimePoint at{};
   uint64_t uid_hi = 0, uid_lo = 0;
-  mutable std::shared_ptr<const std::string> text;  // object->dump(), once needed
+  mutable std::shared_ptr<const std::string> text;  // Serialize(*object), once needed
 };
 
 // --- Watch ---------------------------------------------------------------
@@ -156,7 +156,7 @@ void Watch::Offer(const std::string& type, const std::shared_ptr<const json>& sh
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopped_) return;
-    if (!text) text = std::make_shared<const std::string>(object.dump());
+    if (!text) text = std::make_shared<const std::string>(Serialize(object));
     queue_.push_back({sent, shared, text});
     if (waker_) {
       // Told once until the queue is read: one wake-up for a burst.
@@ -278,7 +278,7 @@ std::shared_ptr<const std::string> ObjectStore::PeekText(const ResourceKind& kin
       size_t at = FindEvent(ns, name);
       if (at == npos) return nullptr;
       const EventVersion& v = *events_[at];
-      if (!v.text) v.text = std::make_shared<const std::string>(EventJson(v)->dump());
+      if (!v.text) v.text = std::make_shared<const std::string>(Serialize(*EventJson(v)));
       return v.text;
     }
     auto it = objects_.find(key);
@@ -287,7 +287,7 @@ std::shared_ptr<const std::string> ObjectStore::PeekText(const ResourceKind& kin
     object = it->second.object;
   }
   // Serialised outside the lock; kept unless the object changed meanwhile.
-  auto text = std::make_shared<const std::string>(object->dump());
+  auto text = std::make_shared<const std::string>(Serialize(*object));
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find(key);
   if (it != objects_.end() && it->second.object == object) it->second.text = text;
