@@ -467,18 +467,15 @@ void FakeCluster::ReleaseDependents(const std::string& owner_uid) {
 HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name,
                                const LogOptions& options) {
   const ResourceKind& pods = *FindKind("", "pods");
-  auto pod = store_.Get(pods, ns, name);
-  if (!pod.ok()) return FromStatus(pod.status(), &pods, name);
-  std::string phase = (*pod)["status"].value("phase", "Pending");
-  if (phase == "Pending") {
-    std::string container = options.container;
-    if (container.empty() && !(*pod)["spec"].value("containers", json::array()).empty())
-      container = (*pod)["spec"]["containers"][0].value("name", "");
+  std::shared_ptr<const json> pod = store_.Peek(pods, ns, name);  // no copy
+  if (!pod) return FromStatus(store_.Get(pods, ns, name).status(), &pods, name);
+  std::string phase = Sub(*pod, "status").value("phase", "Pending");
+  if (phase == "Pending") {  // GetLog has named the container
     return Failure(400, "BadRequest",
-                   "container \"" + container + "\" in pod \"" + name +
+                   "container \"" + options.container + "\" in pod \"" + name +
                        "\" is waiting to start: ContainerCreating");
   }
-  std::string uid = options.empty ? "" : (*pod)["metadata"].value("uid", "");
+  std::string uid = options.empty ? "" : Str(Sub(*pod, "metadata"), "uid");
   // The log from where its last tail_lines lines start (all of it without
   // a tail), at most limit_bytes of it in all. Read here once where the
   // answer or the tail needs it; a follow reads the rest as it goes.

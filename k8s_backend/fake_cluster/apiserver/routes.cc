@@ -516,13 +516,13 @@ HttpResponse FakeCluster::DeleteCollection(const ApiRequest& r) {
 
 Result<ObjectStore::Stored> FakeCluster::DeleteNamed(const ApiRequest& r, const std::string& name,
                                                      const std::string& policy) {
-  ASSIGN_OR_RETURN(json current, store_.Get(*r.kind, r.ns, name));
-  std::string uid = current["metadata"].value("uid", "");
-  if (policy == "Orphan") ReleaseDependents(uid);
+  std::shared_ptr<const json> current = store_.Peek(*r.kind, r.ns, name);  // no copy
+  if (!current) return store_.Get(*r.kind, r.ns, name).status();
+  if (policy == "Orphan") ReleaseDependents(Str(Sub(*current, "metadata"), "uid"));
   if (policy == "Foreground") {
     // Marked, not removed: the garbage collector deletes the dependents,
     // then the owner.
-    json marked = std::move(current);
+    json marked = *current;
     marked["metadata"]["deletionTimestamp"] = K8sTime(clock_.Now());
     json& finalizers = marked["metadata"]["finalizers"];
     if (!finalizers.is_array()) finalizers = json::array();

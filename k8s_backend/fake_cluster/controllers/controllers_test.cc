@@ -485,6 +485,21 @@ TEST_F(ControllersTest, LogsTakeTailLinesLimitBytesAndTheContainer) {
       cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/setup/log?container=fetch", {}, ""})
           .status,
       200);
+  // A pod not started yet has no log; a pod that is not there, not found.
+  Create("/api/v1/namespaces/default/pods",
+         {{"metadata", {{"name", "stuck"}}},
+          {"spec",
+           {{"nodeSelector", {{"nowhere", "true"}}},
+            {"containers", {{{"name", "main"}, {"image", "x"}}}}}}});
+  RunFor(std::chrono::seconds(1));
+  HttpResponse waiting =
+      cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/stuck/log", {}, ""});
+  EXPECT_EQ(waiting.status, 400);
+  EXPECT_THAT(waiting.body, HasSubstr("container \\\"main\\\" in pod \\\"stuck\\\" is waiting to "
+                                      "start: ContainerCreating"));
+  HttpResponse gone = cluster_->Handle({"GET", "/api/v1/namespaces/default/pods/gone/log", {}, ""});
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_THAT(gone.body, HasSubstr("pods \\\"gone\\\" not found"));
 }
 
 TEST_F(ControllersTest, SimulatedLogsAndBookmarks) {
