@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 
 #include "k8s_backend/fake_cluster/controllers/event_recorder.h"
@@ -173,6 +174,50 @@ TEST_F(EventLogTest, ListsAreByNameWithSelectorsAndPages) {
   std::vector<std::string> added;
   for (const std::string& e : Drain(**w)) added.push_back(e.substr(0, e.find('@')));
   EXPECT_THAT(added, ElementsAre("ADDED a.2", "ADDED b.1", "ADDED c.3", "ADDED a.4"));
+}
+
+// Lists and watches judge a recorded event by its fields before making
+// its JSON: for every field events can be selected by, what they judge by
+// is what the JSON holds (an event the JSON matches is never left out, one
+// it does not match never let in), and a watch is offered what matches.
+TEST_F(EventLogTest, SelectingByAnyFieldAgreesWithTheEventsJson) {
+  ASSERT_TRUE(store_.RecordEvent("ml", About("a", "a.1", "Started")).ok());
+  ASSERT_TRUE(store_.RecordEvent("team", About("b", "b.2", "Scheduled")).ok());
+  ASSERT_TRUE(store_.Create(Events(), "ml", ClientEvent("c.3")).ok());
+  auto all = store_.List(Events(), "", {});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->items.size(), 3u);
+  std::vector<std::string> fields = {"metadata.name", "metadata.namespace"};
+  fields.insert(fields.end(), Events().field_selectors.begin(), Events().field_selectors.end());
+  for (const std::string& field : fields) {
+    for (const json& e : all->items) {
+      std::string name = e["metadata"]["name"], value = FieldValue(e, field);
+      for (bool equals : {true, false}) {
+        std::string selector = field + (equals ? "=" : "!=") + value;
+        auto listed = store_.List(Events(), "", {"", selector});
+        ASSERT_TRUE(listed.ok()) << selector;
+        std::vector<std::string> names = Names(listed->items);
+        bool in = std::find(names.begin(), names.end(), name) != names.end();
+        EXPECT_EQ(in, equals) << name << " listed by " << selector;
+        auto w = store_.StartWatch(Events(), "", {"", selector}, "");
+        ASSERT_TRUE(w.ok()) << selector;
+        bool added = false;
+        for (const std::string& seen : Drain(**w))
+          added = added || seen.starts_with("ADDED " + name + "@");
+        EXPECT_EQ(added, equals) << name << " watched by " << selector;
+        (*w)->Stop();
+      }
+    }
+  }
+  // A watch by reason is told of a new event with that reason, not of others.
+  auto started = store_.StartWatch(Events(), "", {"", "reason=Started"}, "");
+  ASSERT_TRUE(started.ok());
+  Drain(**started);
+  ASSERT_TRUE(store_.RecordEvent("ml", About("a", "a.4", "Killing")).ok());
+  ASSERT_TRUE(store_.RecordEvent("ml", About("a", "a.5", "Started")).ok());
+  std::vector<std::string> seen;
+  for (const std::string& e : Drain(**started)) seen.push_back(e.substr(0, e.find('@')));
+  EXPECT_THAT(seen, ElementsAre("ADDED a.5"));
 }
 
 TEST_F(EventLogTest, TheCapLetsTheOldestGoAndWatchesSeeThemGo) {

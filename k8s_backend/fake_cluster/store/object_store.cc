@@ -328,7 +328,7 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
   };
   if (&kind == &Events()) {
     json made;
-    for (const EventVersion* v : EventsByName(ns)) {
+    for (const EventVersion* v : EventsByName(ns, &fields)) {
       if (after && std::tie(v->ns, v->name) <= std::tie(after->first, after->second)) continue;
       // Made for the list and not kept: a list is read once.
       if (!v->object) made = MakeEventJson(*v);
@@ -500,15 +500,42 @@ ObjectStore::EventPtr ObjectStore::TakeEvent(size_t place) {
   return gone;
 }
 
-std::vector<ObjectStore::EventVersion*> ObjectStore::EventsByName(const std::string& ns) const {
+std::vector<ObjectStore::EventVersion*> ObjectStore::EventsByName(
+    const std::string& ns, const FieldSelector* fields) const {
   std::vector<EventVersion*> sorted;
   for (const EventPtr& v : events_) {
-    if (v && (ns.empty() || v->ns == ns)) sorted.push_back(v.get());
+    if (v && (ns.empty() || v->ns == ns) && (!fields || MayMatch(*fields, *v)))
+      sorted.push_back(v.get());
   }
   std::sort(sorted.begin(), sorted.end(), [](const EventVersion* a, const EventVersion* b) {
     return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
   });
   return sorted;
+}
+
+namespace {
+// What FieldValue reads at `path` from the JSON of a recorded event
+// (MakeEventJson), without making it.
+std::string_view EventFieldValue(const std::string& ns, const std::string& name,
+                                 const EventRecord& r, const std::string& path) {
+  if (path == "metadata.name") return name;
+  if (path == "metadata.namespace" || path == "involvedObject.namespace") return ns;
+  if (path == "involvedObject.kind") return r.involved_kind;
+  if (path == "involvedObject.name") return r.involved_name;
+  if (path == "involvedObject.uid") return r.involved_uid;
+  if (path == "involvedObject.apiVersion") return r.involved_api_version;
+  if (path == "involvedObject.resourceVersion") return r.involved_resource_version;
+  if (path == "type") return r.type;
+  if (path == "reason") return r.reason;
+  if (path == "reportingComponent") return "portflow-fake";
+  return "";  // involvedObject.fieldPath is not set; source is an object
+}
+}  // namespace
+
+bool ObjectStore::MayMatch(const FieldSelector& fields, const EventVersion& v) {
+  if (v.object || !v.record) return true;
+  return fields.MatchesBy(
+      [&](const std::string& path) { return EventFieldValue(v.ns, v.name, *v.record, path); });
 }
 
 json ObjectStore::MakeEventJson(const EventVersion& v) {
@@ -560,10 +587,13 @@ std::shared_ptr<const json> ObjectStore::ChangeObject(const EventChange& c) {
 void ObjectStore::EventChanged(std::string type, EventPtr version, EventPtr previous) {
   event_changes_.push_back({rv_, std::move(type), std::move(version), std::move(previous)});
   const EventChange& c = event_changes_.back();
-  // JSON only for a watch.
-  bool watched = std::any_of(watches_.begin(), watches_.end(), [](const std::weak_ptr<Watch>& w) {
+  // JSON only for a watch that may want it (a change from a version before
+  // is left to the watches to judge).
+  bool watched = std::any_of(watches_.begin(), watches_.end(), [&](const std::weak_ptr<Watch>& w) {
     auto watch = w.lock();
-    return watch && watch->kind_ == &Events();
+    return watch && watch->kind_ == &Events() &&
+           (watch->ns_.empty() || watch->ns_ == c.version->ns) &&
+           (c.previous || MayMatch(watch->fields_, *c.version));
   });
   if (watched) {
     // The text a watch makes of a version is kept with it for GETs.
@@ -640,7 +670,8 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
   }
   if (events) {
     if (from < 0) {
-      for (EventVersion* v : EventsByName(ns)) w->Offer("ADDED", EventJson(*v), nullptr, v->text);
+      for (EventVersion* v : EventsByName(ns, &w->fields_))
+        w->Offer("ADDED", EventJson(*v), nullptr, v->text);
     } else {
       for (const EventChange& c : event_changes_) {
         std::shared_ptr<const std::string> text;

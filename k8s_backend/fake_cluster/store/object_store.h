@@ -244,8 +244,15 @@ class ObjectStore {
   // Takes the event at `place` out of the log.
   EventPtr TakeEvent(size_t place);
   // The live events of `ns` ("" for all) by namespace and name, as lists
-  // and a watch's first ADDED events come.
-  std::vector<EventVersion*> EventsByName(const std::string& ns) const;
+  // and a watch's first ADDED events come; with `fields`, only those it may
+  // match (MayMatch).
+  std::vector<EventVersion*> EventsByName(const std::string& ns,
+                                          const FieldSelector* fields = nullptr) const;
+  // False when `fields` cannot match `v`, told from a recorded event's
+  // fields without making its JSON (which a list or watch that takes few
+  // events, by their reason, would make for every one); true otherwise:
+  // the JSON decides (labels too: a recorded event has none).
+  static bool MayMatch(const FieldSelector& fields, const EventVersion& v);
   static json MakeEventJson(const EventVersion& v);
   // A version's JSON, made on first use and kept with it.
   static const std::shared_ptr<const json>& EventJson(const EventVersion& v);

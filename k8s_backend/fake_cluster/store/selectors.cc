@@ -162,10 +162,7 @@ Result<FieldSelector> FieldSelector::Parse(std::string_view text,
 }
 
 bool FieldSelector::Matches(const json& object) const {
-  for (const Requirement& r : reqs_) {
-    if ((FieldValue(object, r.field) == r.value) != r.equals) return false;
-  }
-  return true;
+  return MatchesBy([&](const std::string& field) { return FieldValue(object, field); });
 }
 
 std::string FieldValue(const json& object, const std::string& path) {

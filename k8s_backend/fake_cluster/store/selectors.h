@@ -39,6 +39,15 @@ class FieldSelector {
                                      const std::vector<std::string>& supported);
   // Whether `object`'s values (FieldValue) at the fields it names satisfy it.
   bool Matches(const json& object) const;
+  // The same, with value_of(field) as each field's value (an object held
+  // in another form than JSON).
+  template <class ValueOf>
+  bool MatchesBy(const ValueOf& value_of) const {
+    for (const Requirement& r : reqs_) {
+      if ((value_of(r.field) == r.value) != r.equals) return false;
+    }
+    return true;
+  }
   bool empty() const { return reqs_.empty(); }
 
  private:
