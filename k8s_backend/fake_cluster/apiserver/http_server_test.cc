@@ -282,6 +282,30 @@ class LoopServerTest : public ::testing::Test {
     }
   };
 
+  // The one pushed stream started so far; null, failing the test, when
+  // there is not exactly one.
+  std::shared_ptr<Pushed> OnlyPushed() {
+    std::lock_guard<std::mutex> l(pushed_mu_);
+    EXPECT_EQ(pushed_.size(), 1u);
+    return pushed_.size() == 1 ? pushed_[0] : nullptr;
+  }
+
+  // A connection with a pushed stream started on it (its head read), and
+  // the stream's producer (null, failing the test, when none started).
+  struct PushedOn {
+    std::unique_ptr<TlsStream> s;
+    boost::beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    std::shared_ptr<Pushed> pushed;
+  };
+  std::unique_ptr<PushedOn> StartPushed() {
+    auto p = std::make_unique<PushedOn>();
+    p->s = Connect();
+    StartStream(*p->s, "/pushed", p->buffer, p->parser);
+    p->pushed = OnlyPushed();
+    return p;
+  }
+
   std::string ca_pem_;
   std::mutex pushed_mu_;
   std::vector<std::shared_ptr<Pushed>> pushed_;
@@ -453,24 +477,17 @@ TEST_F(LoopServerTest, AStreamThatWakesItsServerIsWrittenWithoutAThread) {
 // loop's next one-second tick: ten events, each pushed once the one before
 // has arrived, take milliseconds (on ticks alone, about ten seconds).
 TEST_F(LoopServerTest, APushedStreamIsWrittenWhenItWakesNotAtTheNextTick) {
-  auto s = Connect();
-  boost::beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  StartStream(*s, "/pushed", buffer, parser);
-  std::shared_ptr<Pushed> pushed;
-  {
-    std::lock_guard<std::mutex> l(pushed_mu_);
-    ASSERT_EQ(pushed_.size(), 1u);
-    pushed = pushed_[0];
-  }
+  auto p = StartPushed();
+  ASSERT_TRUE(p->pushed);
   auto start = std::chrono::steady_clock::now();
   std::string want;
   for (int i = 0; i < 10; ++i) {
     std::string event = "e" + std::to_string(i) + ";";
     want += event;
-    pushed->Push(event, /*end=*/i == 9);
-    while (parser.get().body() != want && !parser.is_done()) http::read_some(*s, buffer, parser);
-    ASSERT_EQ(parser.get().body(), want);
+    p->pushed->Push(event, /*end=*/i == 9);
+    while (p->parser.get().body() != want && !p->parser.is_done())
+      http::read_some(*p->s, p->buffer, p->parser);
+    ASSERT_EQ(p->parser.get().body(), want);
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
@@ -480,48 +497,32 @@ TEST_F(LoopServerTest, APushedStreamIsWrittenWhenItWakesNotAtTheNextTick) {
 // watch that matches nothing was kept for its whole timeout, 30 minutes,
 // and with it the connection and the watch's place among the store's.)
 TEST_F(LoopServerTest, AClientThatGoesAwayEndsItsPushedStream) {
-  auto s = Connect();
-  boost::beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  StartStream(*s, "/pushed", buffer, parser);
-  std::shared_ptr<Pushed> pushed;
-  {
-    std::lock_guard<std::mutex> l(pushed_mu_);
-    ASSERT_EQ(pushed_.size(), 1u);
-    pushed = pushed_[0];
-  }
-  s->next_layer().close();
+  auto p = StartPushed();
+  ASSERT_TRUE(p->pushed);
+  p->s->next_layer().close();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   bool let_go = false;
   while (!let_go && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    std::lock_guard<std::mutex> l(pushed->mu);
-    let_go = !pushed->wake;
+    std::lock_guard<std::mutex> l(p->pushed->mu);
+    let_go = !p->pushed->wake;
   }
   EXPECT_TRUE(let_go) << "the server still writes the stream of a client gone";
 }
 
 // What a client sends while its pushed stream runs is answered after it.
 TEST_F(LoopServerTest, ARequestSentDuringAPushedStreamIsAnsweredAfterIt) {
-  auto s = Connect();
-  boost::beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  StartStream(*s, "/pushed", buffer, parser);
-  std::shared_ptr<Pushed> pushed;
-  {
-    std::lock_guard<std::mutex> l(pushed_mu_);
-    ASSERT_EQ(pushed_.size(), 1u);
-    pushed = pushed_[0];
-  }
-  Send(*s, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
-  pushed->Push("a;");
-  while (parser.get().body() != "a;") http::read_some(*s, buffer, parser);
-  pushed->Push("b;", /*end=*/true);
-  http::read(*s, buffer, parser);
-  EXPECT_EQ(parser.get().body(), "a;b;");
+  auto p = StartPushed();
+  ASSERT_TRUE(p->pushed);
+  Send(*p->s, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  p->pushed->Push("a;");
+  while (p->parser.get().body() != "a;") http::read_some(*p->s, p->buffer, p->parser);
+  p->pushed->Push("b;", /*end=*/true);
+  http::read(*p->s, p->buffer, p->parser);
+  EXPECT_EQ(p->parser.get().body(), "a;b;");
   // Read with a deadline: a request lost would leave both sides waiting.
   http::response<http::string_body> next;
-  http::async_read(*s, buffer, next, [](boost::system::error_code, size_t) {});
+  http::async_read(*p->s, p->buffer, next, [](boost::system::error_code, size_t) {});
   io_.restart();
   io_.run_for(std::chrono::seconds(5));
   EXPECT_EQ(next.body(), "GET /next");
