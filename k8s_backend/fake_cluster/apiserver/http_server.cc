@@ -6,6 +6,7 @@
 // loop or handed to a thread) and deal new ones out in turn.
 #include "k8s_backend/fake_cluster/apiserver/http_server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -52,6 +53,14 @@ Status Listen(tcp::acceptor& acceptor, const std::string& address, int port) {
     return Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                        ec.message());
   return OkStatus();
+}
+
+// Whether the client of the socket `fd` has closed its side: a stream
+// written from a thread of its own (a followed log, which writes only when
+// there is output) ends then, not when its producer does.
+bool PeerGone(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 // The request as the handler sees it: lower-case header names, a header
@@ -299,7 +308,8 @@ class BeastServer : public HttpServer {
         continue;
       }
       // A stream: chunked, until the producer ends or the client goes.
-      if (!WriteStream(socket, out, req, served, [this] { return Stopping(); })) return;
+      auto stopping = [&] { return Stopping() || PeerGone(socket.native_handle()); };
+      if (!WriteStream(socket, out, req, served, stopping)) return;
     }
   }
 
@@ -533,7 +543,8 @@ class LoopServer : public HttpServer {
     // A stream's thread writes to the connection, then hands it back.
     bool WriteStream(const BeastRequest& req, HttpResponse& out,
                      const std::function<void(int)>& served) {
-      return fake::WriteStream(stream_, out, req, served, [this] { return server_->Stopping(); });
+      return fake::WriteStream(stream_, out, req, served,
+                               [this] { return server_->Stopping() || PeerGone(fd()); });
     }
 
     // A stream that says when it has more (a watch) is written from the

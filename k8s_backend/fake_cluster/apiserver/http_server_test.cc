@@ -37,7 +37,18 @@ using ::testing::StartsWith;
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = StartPlainHttpServer(0, [](const HttpRequest& r) {
+    auto server = StartPlainHttpServer(0, [this](const HttpRequest& r) {
+      if (r.target == "/forever") {
+        auto held = std::make_shared<int>(0);  // as long as the stream is
+        {
+          std::lock_guard<std::mutex> l(forever_mu_);
+          forever_ = held;
+        }
+        return HttpResponse{200, "text/plain", "", [held](std::string* chunk) {
+                              std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                              return chunk->empty();
+                            }};
+      }
       std::string seen = r.method + " " + r.body;
       auto a = r.headers.find("x-a");
       if (a != r.headers.end()) seen += " x-a=" + a->second;
@@ -82,7 +93,26 @@ class HttpServerTest : public ::testing::Test {
 
   std::unique_ptr<HttpServer> server_;
   int fd_ = -1;
+  std::mutex forever_mu_;
+  std::weak_ptr<int> forever_;  // the last /forever stream's producer
 };
+
+// A client that goes away ends its stream, though the stream writes
+// nothing that would fail.
+TEST_F(HttpServerTest, AClientThatGoesAwayEndsItsStream) {
+  Send("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_THAT(Receive(/*head=*/true), StartsWith("HTTP/1.1 200"));
+  ::close(fd_);
+  fd_ = -1;
+  auto held = [&] {
+    std::lock_guard<std::mutex> l(forever_mu_);
+    return !forever_.expired();
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (held() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(held()) << "the stream goes on for a client gone";
+}
 
 TEST_F(HttpServerTest, AnExpectingClientIsToldToContinueBeforeItSendsTheBody) {
   Send("PUT /o HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
@@ -156,7 +186,12 @@ class LoopServerTest : public ::testing::Test {
         return res;
       }
       if (r.target == "/forever") {
-        return HttpResponse{200, "text/plain", "", [](std::string*) {
+        auto held = std::make_shared<int>(0);  // as long as the stream is
+        {
+          std::lock_guard<std::mutex> l(pushed_mu_);
+          forever_ = held;
+        }
+        return HttpResponse{200, "text/plain", "", [held](std::string*) {
                               std::this_thread::sleep_for(std::chrono::milliseconds(5));
                               return true;
                             }};
@@ -306,7 +341,22 @@ class LoopServerTest : public ::testing::Test {
     return p;
   }
 
+  // Whether the last /forever stream's producer is still held (its stream
+  // goes on) 5 s after it is asked, or was let go before.
+  bool ForeverHeld() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard<std::mutex> l(pushed_mu_);
+        if (forever_.expired()) return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+
   std::string ca_pem_;
+  std::weak_ptr<int> forever_;
   std::mutex pushed_mu_;
   std::vector<std::shared_ptr<Pushed>> pushed_;
   std::unique_ptr<HttpServer> server_;
@@ -549,6 +599,19 @@ TEST_F(LoopServerTest, ADroppedConnectionIsClosedWithoutAnAnswer) {
   EXPECT_THAT(Get(*s, "/drop"), StartsWith("error: "));
   auto other = Connect();  // the server goes on
   EXPECT_EQ(Get(*other, "/x"), "GET /x");
+}
+
+// A stream written from a thread of its own (a followed log, written only
+// when there is output) ends when its client goes, not when its producer
+// does (a pod's end, maybe hours away).
+TEST_F(LoopServerTest, AClientThatGoesAwayEndsItsStreamsThread) {
+  auto s = Connect();
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> head;
+  StartStream(*s, "/forever", buffer, head);
+  EXPECT_EQ(head.get().result_int(), 200);
+  s->next_layer().close();
+  EXPECT_FALSE(ForeverHeld()) << "the stream goes on for a client gone";
 }
 
 TEST_F(LoopServerTest, StopEndsStreamsAndIdleConnections) {
