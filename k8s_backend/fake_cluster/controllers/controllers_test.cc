@@ -70,7 +70,16 @@ TEST_F(ControllersTest, JobRunsItsCompletionsWithinParallelism) {
   RunFor(std::chrono::seconds(5));
   json job = Get("/apis/batch/v1/namespaces/default/jobs/train");
   EXPECT_EQ(job["status"]["active"], 2);
-  EXPECT_EQ(Get("/api/v1/namespaces/default/pods")["items"].size(), 2u);
+  json running = Get("/api/v1/namespaces/default/pods")["items"];
+  EXPECT_EQ(running.size(), 2u);
+  for (const json& p : running) {  // a running container's status, as the kubelet writes it
+    const json& c = p["status"]["containerStatuses"][0];
+    EXPECT_EQ(c["name"], "main");
+    EXPECT_EQ(c["ready"], true);
+    EXPECT_EQ(c["started"], true);
+    EXPECT_EQ(c["restartCount"], 0);
+    EXPECT_TRUE(c["state"]["running"]["startedAt"].is_string()) << c.dump();
+  }
   RunFor(std::chrono::minutes(1));
   job = Get("/apis/batch/v1/namespaces/default/jobs/train");
   EXPECT_EQ(job["status"]["succeeded"], 3);
@@ -82,7 +91,12 @@ TEST_F(ControllersTest, JobRunsItsCompletionsWithinParallelism) {
   ASSERT_EQ(pods.size(), 3u);
   for (const json& p : pods) {
     EXPECT_EQ(p["status"]["phase"], "Succeeded");
-    EXPECT_EQ(p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    const json& c = p["status"]["containerStatuses"][0];
+    EXPECT_EQ(c["state"]["terminated"]["reason"], "Completed");
+    EXPECT_EQ(c["state"]["terminated"]["exitCode"], 0);
+    EXPECT_TRUE(c["state"]["terminated"]["startedAt"].is_string()) << c.dump();
+    EXPECT_TRUE(c["state"]["terminated"]["finishedAt"].is_string()) << c.dump();
+    EXPECT_EQ(c["ready"], false);
     EXPECT_EQ(p["metadata"]["ownerReferences"][0]["kind"], "Job");
     EXPECT_THAT(p["metadata"]["name"].get<std::string>(), ::testing::StartsWith("train-"));
   }

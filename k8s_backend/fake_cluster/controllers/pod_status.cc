@@ -95,10 +95,11 @@ bool SetCondition(json& status, const std::string& type, const std::string& valu
     c["lastProbeTime"] = nullptr;
     return true;
   }
-  json c = {{"type", type},
-            {"status", value},
-            {"lastProbeTime", nullptr},
-            {"lastTransitionTime", K8sTime(now)}};
+  json c = json::object();  // set member by member: an initializer list copies each
+  c["lastProbeTime"] = nullptr;
+  c["lastTransitionTime"] = K8sTime(now);
+  c["status"] = value;
+  c["type"] = type;
   set(c, "reason", reason);
   set(c, "message", message);
   conds.push_back(std::move(c));
@@ -115,13 +116,17 @@ bool HasTrueCondition(const json& status, const std::string& type) {
 json ContainerStatuses(const json& pod, const json& state, bool ready) {
   json statuses = json::array();
   for (const json& c : Field(Field(pod, "spec"), "containers")) {
-    statuses.push_back({{"name", Str(c, "name")},
-                        {"image", Str(c, "image")},
-                        {"ready", ready},
-                        {"started", ready},
-                        {"restartCount", 0},
-                        {"imageID", ""},
-                        {"state", state}});
+    // Member by member, in key order (each an append): an initializer list
+    // makes and copies a pair for each.
+    json s = json::object();
+    s["image"] = Str(c, "image");
+    s["imageID"] = "";
+    s["name"] = Str(c, "name");
+    s["ready"] = ready;
+    s["restartCount"] = 0;
+    s["started"] = ready;
+    s["state"] = state;
+    statuses.push_back(std::move(s));
   }
   return statuses;
 }
@@ -129,11 +134,13 @@ json ContainerStatuses(const json& pod, const json& state, bool ready) {
 void EndPod(json& pod, int exit_code, TimePoint started, TimePoint finished) {
   json& status = pod["status"];
   status["phase"] = exit_code == 0 ? "Succeeded" : "Failed";
-  json terminated = {{"exitCode", exit_code},
-                     {"reason", exit_code == 0 ? "Completed" : "Error"},
-                     {"startedAt", K8sTime(started)},
-                     {"finishedAt", K8sTime(finished)}};
-  status["containerStatuses"] = ContainerStatuses(pod, {{"terminated", terminated}}, false);
+  json state = json::object();
+  json& terminated = state["terminated"];
+  terminated["exitCode"] = exit_code;
+  terminated["finishedAt"] = K8sTime(finished);
+  terminated["reason"] = exit_code == 0 ? "Completed" : "Error";
+  terminated["startedAt"] = K8sTime(started);
+  status["containerStatuses"] = ContainerStatuses(pod, state, false);
 }
 
 void ExitPod(json& pod, int exit_code, TimePoint started, TimePoint now) {
