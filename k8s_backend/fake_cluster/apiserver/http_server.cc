@@ -1,9 +1,10 @@
-// The HTTP servers, in order: the pieces both use (listening, the request
-// as the handler sees it, the answer's text, a stream's chunked writes);
-// BeastServer, plain HTTP with a thread per connection; and LoopServer, the
-// fake cluster's HTTPS, whose event loops each run their connections
-// (Connection: the parser fed by hand, answers, streams written from the
-// loop or handed to a thread) and deal new ones out in turn.
+// The HTTP servers, in order: the pieces both use (listening, whether a
+// stream's client has gone, the request as the handler sees it, the
+// answer's text, a stream's chunked writes); BeastServer, plain HTTP with a
+// thread per connection; and LoopServer, the fake cluster's HTTPS, whose
+// event loops each run their connections (Connection: the parser fed by
+// hand, answers, streams written from the loop while its connection is
+// read, or handed to a thread) and deal new ones out in turn.
 #include "k8s_backend/fake_cluster/apiserver/http_server.h"
 
 #include <poll.h>
