@@ -467,8 +467,9 @@ void FakeCluster::ReleaseDependents(const std::string& owner_uid) {
 HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name,
                                const LogOptions& options) {
   const ResourceKind& pods = *FindKind("", "pods");
-  std::shared_ptr<const json> pod = store_.Peek(pods, ns, name);  // no copy
-  if (!pod) return FromStatus(store_.Get(pods, ns, name).status(), &pods, name);
+  auto found = store_.Find(pods, ns, name);  // no copy
+  if (!found.ok()) return FromStatus(found.status(), &pods, name);
+  const std::shared_ptr<const json>& pod = *found;
   std::string phase = Sub(*pod, "status").value("phase", "Pending");
   if (phase == "Pending") {  // GetLog has named the container
     return Failure(400, "BadRequest",

@@ -487,12 +487,15 @@ class LoopServer : public HttpServer {
     // While a pushed stream is written, its connection is read too, so that
     // a client that goes away ends its watch at once, as the API server's
     // does, instead of at the watch's timeout (a silent watch is never
-    // written, so its write never fails). What a client sends meanwhile is
-    // kept for after the stream, up to one read's size. (It is read into a
-    // buffer of its own: the request after the stream may consume buffer_
-    // while this read waits.)
+    // written, so its write never fails). Only while nothing else waits to
+    // be read: once a client sends something (its next request), that is
+    // kept for after the stream and the connection is not read again
+    // meanwhile, so that no read is left waiting when the next request's
+    // answer is written (from another thread for a followed log). (It is
+    // read into a buffer of its own: the request after the stream may
+    // consume buffer_ while this read waits.)
     void Peek() {
-      if (peeking_) return;
+      if (peeking_ || buffer_.size() > 0) return;
       peeking_ = true;
       stream_.async_read_some(asio::buffer(peeked_),
                               [self = shared_from_this()](boost::system::error_code ec, size_t n) {
@@ -503,8 +506,7 @@ class LoopServer : public HttpServer {
                                   self->buffer_.commit(n);
                                 }
                                 if (self->pushed_) {
-                                  if (ec) return self->EndPushed(false);
-                                  if (self->buffer_.size() < kReadSize) self->Peek();
+                                  if (ec) self->EndPushed(false);
                                 } else if (std::exchange(self->resume_, false) && !ec) {
                                   self->ReadMore();
                                 }

@@ -91,10 +91,10 @@ class HttpServerTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<HttpServer> server_;
-  int fd_ = -1;
   std::mutex forever_mu_;
-  std::weak_ptr<int> forever_;  // the last /forever stream's producer
+  std::weak_ptr<int> forever_;          // the last /forever stream's producer
+  std::unique_ptr<HttpServer> server_;  // after what its handler uses: it goes first
+  int fd_ = -1;
 };
 
 // A client that goes away ends its stream, though the stream writes
@@ -599,6 +599,25 @@ TEST_F(LoopServerTest, ADroppedConnectionIsClosedWithoutAnAnswer) {
   EXPECT_THAT(Get(*s, "/drop"), StartsWith("error: "));
   auto other = Connect();  // the server goes on
   EXPECT_EQ(Get(*other, "/x"), "GET /x");
+}
+
+// A followed log asked for during a watch is written from a thread of its
+// own once the watch ends, with no read of the loop's left waiting on the
+// connection meanwhile (TSan would see the two threads in one TLS stream),
+// and it ends with its client.
+TEST_F(LoopServerTest, AStreamAskedForDuringAPushedStreamIsWrittenAfterIt) {
+  auto p = StartPushed();
+  ASSERT_TRUE(p->pushed);
+  Send(*p->s, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // read by the loop meanwhile
+  p->pushed->Push("a;", /*end=*/true);
+  http::read(*p->s, p->buffer, p->parser);
+  EXPECT_EQ(p->parser.get().body(), "a;");
+  http::response_parser<http::string_body> next;
+  http::read_header(*p->s, p->buffer, next);
+  EXPECT_EQ(next.get().result_int(), 200);
+  p->s->next_layer().close();
+  EXPECT_FALSE(ForeverHeld()) << "the stream goes on for a client gone";
 }
 
 // A stream written from a thread of its own (a followed log, written only

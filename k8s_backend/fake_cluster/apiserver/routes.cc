@@ -369,10 +369,11 @@ HttpResponse FakeCluster::CreateResource(const ApiRequest& r) {
 
 HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
   if (r.as_table || r.as_metadata) {
-    std::shared_ptr<const json> obj = store_.Peek(*r.kind, r.ns, r.name);  // no copy
-    if (!obj) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
-    if (r.as_metadata) return ObjectAnswer(200, r, *obj);
-    return Json(200, ToTable(*r.kind, {*obj}, clock_.Now(), true, r.target.Param("includeObject")));
+    auto obj = store_.Find(*r.kind, r.ns, r.name);  // no copy
+    if (!obj.ok()) return FromStatus(obj.status(), r.kind, r.name);
+    if (r.as_metadata) return ObjectAnswer(200, r, **obj);
+    return Json(200,
+                ToTable(*r.kind, {**obj}, clock_.Now(), true, r.target.Param("includeObject")));
   }
   // Serialised once per version, however often it is read.
   std::shared_ptr<const std::string> text = store_.PeekText(*r.kind, r.ns, r.name);
@@ -386,8 +387,9 @@ HttpResponse FakeCluster::GetResource(const ApiRequest& r) {
 // one log a pod, the first container's; another container's is empty, and
 // no container has a previous one.
 HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
-  std::shared_ptr<const json> pod = store_.Peek(*r.kind, r.ns, r.name);
-  if (!pod) return FromStatus(store_.Get(*r.kind, r.ns, r.name).status(), r.kind, r.name);
+  auto found = store_.Find(*r.kind, r.ns, r.name);  // no copy
+  if (!found.ok()) return FromStatus(found.status(), r.kind, r.name);
+  const std::shared_ptr<const json>& pod = *found;
   LogOptions options;
   options.follow = ParseBool(r.target.Param("follow"));
   std::vector<Cause> causes;
@@ -516,8 +518,7 @@ HttpResponse FakeCluster::DeleteCollection(const ApiRequest& r) {
 
 Result<ObjectStore::Stored> FakeCluster::DeleteNamed(const ApiRequest& r, const std::string& name,
                                                      const std::string& policy) {
-  std::shared_ptr<const json> current = store_.Peek(*r.kind, r.ns, name);  // no copy
-  if (!current) return store_.Get(*r.kind, r.ns, name).status();
+  ASSIGN_OR_RETURN(std::shared_ptr<const json> current, store_.Find(*r.kind, r.ns, name));
   if (policy == "Orphan") ReleaseDependents(Str(Sub(*current, "metadata"), "uid"));
   if (policy == "Foreground") {
     // Marked, not removed: the garbage collector deletes the dependents,

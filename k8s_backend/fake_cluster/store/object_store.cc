@@ -251,9 +251,16 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
 
 Result<json> ObjectStore::Get(const ResourceKind& kind, const std::string& ns,
                               const std::string& name) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<const json> object, Find(kind, ns, name));
+  return *object;
+}
+
+Result<std::shared_ptr<const json>> ObjectStore::Find(const ResourceKind& kind,
+                                                      const std::string& ns,
+                                                      const std::string& name) const {
   std::shared_ptr<const json> object = Peek(kind, ns, name);
   if (!object) return NotFoundError(kind, name);
-  return *object;
+  return object;
 }
 
 std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const std::string& ns,

@@ -166,6 +166,9 @@ class ObjectStore {
   // The stored object itself, without a copy; nullptr when absent.
   std::shared_ptr<const json> Peek(const ResourceKind& kind, const std::string& ns,
                                    const std::string& name) const;
+  // The same, NotFound (as Get says it) when absent.
+  Result<std::shared_ptr<const json>> Find(const ResourceKind& kind, const std::string& ns,
+                                           const std::string& name) const;
   // The stored object's JSON text, made once per version and shared;
   // nullptr when absent.
   std::shared_ptr<const std::string> PeekText(const ResourceKind& kind, const std::string& ns,
