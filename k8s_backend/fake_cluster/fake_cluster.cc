@@ -464,19 +464,15 @@ void FakeCluster::ReleaseDependents(const std::string& owner_uid) {
   }
 }
 
-HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name,
+HttpResponse FakeCluster::Logs(const std::string& ns, const std::string& name, const json& pod,
                                const LogOptions& options) {
-  const ResourceKind& pods = *FindKind("", "pods");
-  auto found = store_.Find(pods, ns, name);  // no copy
-  if (!found.ok()) return FromStatus(found.status(), &pods, name);
-  const std::shared_ptr<const json>& pod = *found;
-  std::string phase = Sub(*pod, "status").value("phase", "Pending");
+  std::string phase = Sub(pod, "status").value("phase", "Pending");
   if (phase == "Pending") {  // GetLog has named the container
     return Failure(400, "BadRequest",
                    "container \"" + options.container + "\" in pod \"" + name +
                        "\" is waiting to start: ContainerCreating");
   }
-  std::string uid = options.empty ? "" : Str(Sub(*pod, "metadata"), "uid");
+  std::string uid = options.empty ? "" : Str(Sub(pod, "metadata"), "uid");
   // The log from where its last tail_lines lines start (all of it without
   // a tail), at most limit_bytes of it in all. Read here once where the
   // answer or the tail needs it; a follow reads the rest as it goes.

@@ -145,7 +145,9 @@ class FakeCluster {
     std::string container;               // "" for the pod's only one
     bool empty = false;                  // a container without a log of its own
   };
-  HttpResponse Logs(const std::string& ns, const std::string& name, const LogOptions& options);
+  // The log of `pod` (stored as ns/name), as GetLog found it.
+  HttpResponse Logs(const std::string& ns, const std::string& name, const json& pod,
+                    const LogOptions& options);
   // The fault reactor, put in the chain on first use.
   FaultReactor& Faults();
   // POST /portflow/faults: the fault injection above, for a served cluster.

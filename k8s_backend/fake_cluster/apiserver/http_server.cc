@@ -56,9 +56,7 @@ Status Listen(tcp::acceptor& acceptor, const std::string& address, int port) {
   return OkStatus();
 }
 
-// Whether the client of the socket `fd` has closed its side: a stream
-// written from a thread of its own (a followed log, which writes only when
-// there is output) ends then, not when its producer does.
+// Whether the client of the socket `fd` has closed its side.
 bool PeerGone(int fd) {
   pollfd p{fd, POLLRDHUP, 0};
   return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
@@ -146,11 +144,13 @@ std::string ResponseText(const HttpResponse& out, unsigned version, bool keep_al
 }
 
 // Writes a stream's answer, chunked, until its producer ends, the client
-// goes or `stopping` says so; then `served` is told once the head is out.
-// True when the connection may serve another request.
+// goes (PeerGone, asked each turn: a producer with nothing to say writes
+// nothing that would fail) or `stopping` says so; then `served` is told
+// once the head is out. True when the connection may serve another request.
 template <typename Stream, typename Served>
 bool WriteStream(Stream& socket, HttpResponse& out, const BeastRequest& req, Served served,
                  const std::function<bool()>& stopping) {
+  int fd = beast::get_lowest_layer(socket).native_handle();
   boost::system::error_code ec;
   http::response<http::empty_body> res{static_cast<http::status>(out.status), req.version()};
   res.set(http::field::content_type, out.content_type);
@@ -161,7 +161,7 @@ bool WriteStream(Stream& socket, HttpResponse& out, const BeastRequest& req, Ser
   served(out.status);
   if (ec) return false;
   std::string chunk;
-  while (!stopping()) {
+  while (!stopping() && !PeerGone(fd)) {
     chunk.clear();
     bool more = false;
     try {
@@ -309,8 +309,7 @@ class BeastServer : public HttpServer {
         continue;
       }
       // A stream: chunked, until the producer ends or the client goes.
-      auto stopping = [&] { return Stopping() || PeerGone(socket.native_handle()); };
-      if (!WriteStream(socket, out, req, served, stopping)) return;
+      if (!WriteStream(socket, out, req, served, [this] { return Stopping(); })) return;
     }
   }
 
@@ -546,8 +545,7 @@ class LoopServer : public HttpServer {
     // A stream's thread writes to the connection, then hands it back.
     bool WriteStream(const BeastRequest& req, HttpResponse& out,
                      const std::function<void(int)>& served) {
-      return fake::WriteStream(stream_, out, req, served,
-                               [this] { return server_->Stopping() || PeerGone(fd()); });
+      return fake::WriteStream(stream_, out, req, served, [this] { return server_->Stopping(); });
     }
 
     // A stream that says when it has more (a watch) is written from the

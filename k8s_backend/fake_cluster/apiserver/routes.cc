@@ -441,7 +441,7 @@ HttpResponse FakeCluster::GetLog(const ApiRequest& r) {
   }
   options.container = container;
   options.empty = !names.empty() && container != names[0];
-  return Logs(r.ns, r.name, options);
+  return Logs(r.ns, r.name, *pod, options);
 }
 
 HttpResponse FakeCluster::WriteResource(const ApiRequest& r) {
