@@ -1,5 +1,6 @@
 #include "k8s_backend/fake_cluster/store/json.h"
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <string_view>
@@ -9,17 +10,11 @@ namespace {
 
 // The bytes a JSON string holds as they are: printable ASCII but for the
 // quote and the backslash. (Past ASCII, dump() checks the UTF-8.)
-constexpr bool kPlain[256] = {
-#define P(b) ((b) >= 0x20 && (b) < 0x80 && (b) != '"' && (b) != '\\')
-#define P4(b) P(b), P(b + 1), P(b + 2), P(b + 3)
-#define P16(b) P4(b), P4(b + 4), P4(b + 8), P4(b + 12)
-#define P64(b) P16(b), P16(b + 16), P16(b + 32), P16(b + 48)
-    P64(0), P64(64), P64(128), P64(192)
-#undef P64
-#undef P16
-#undef P4
-#undef P
-};
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int b = 0x20; b < 0x80; ++b) plain[b] = b != '"' && b != '\\';
+  return plain;
+}();
 
 // Appends to a string grown ahead and cut to size at the end: what
 // std::string::push_back costs each byte (a call, out of line) is most of
