@@ -20,6 +20,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -33,6 +34,17 @@ using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
+
+// Whether `holds` comes true within 5 s (asked every 10 ms): a wait that
+// fails instead of hanging.
+bool Eventually(const std::function<bool()>& holds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!holds()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -104,14 +116,10 @@ TEST_F(HttpServerTest, AClientThatGoesAwayEndsItsStream) {
   EXPECT_THAT(Receive(/*head=*/true), StartsWith("HTTP/1.1 200"));
   ::close(fd_);
   fd_ = -1;
-  auto held = [&] {
+  EXPECT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> l(forever_mu_);
-    return !forever_.expired();
-  };
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (held() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_FALSE(held()) << "the stream goes on for a client gone";
+    return forever_.expired();
+  })) << "the stream goes on for a client gone";
 }
 
 TEST_F(HttpServerTest, AnExpectingClientIsToldToContinueBeforeItSendsTheBody) {
@@ -344,15 +352,10 @@ class LoopServerTest : public ::testing::Test {
   // Whether the last /forever stream's producer is still held (its stream
   // goes on) 5 s after it is asked, or was let go before.
   bool ForeverHeld() {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> l(pushed_mu_);
-        if (forever_.expired()) return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
+    return !Eventually([this] {
+      std::lock_guard<std::mutex> l(pushed_mu_);
+      return forever_.expired();
+    });
   }
 
   std::string ca_pem_;
@@ -550,14 +553,10 @@ TEST_F(LoopServerTest, AClientThatGoesAwayEndsItsPushedStream) {
   auto p = StartPushed();
   ASSERT_TRUE(p->pushed);
   p->s->next_layer().close();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  bool let_go = false;
-  while (!let_go && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> l(p->pushed->mu);
-    let_go = !p->pushed->wake;
-  }
-  EXPECT_TRUE(let_go) << "the server still writes the stream of a client gone";
+    return !p->pushed->wake;
+  })) << "the server still writes the stream of a client gone";
 }
 
 // What a client sends while its pushed stream runs is answered after it.
