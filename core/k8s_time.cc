@@ -2,15 +2,23 @@
 
 #include <cctype>
 #include <ctime>
+#include <optional>
 
 namespace portflow {
 
 std::string K8sTime(TimePoint t) {
   std::time_t secs = static_cast<std::time_t>(ToUnixMillis(t) / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  // Callers ask for the same second many times over (a pod's status names
+  // its time five times; the fake cluster writes thousands a second): the
+  // last one formatted is kept, per thread.
+  thread_local std::optional<std::time_t> last;
+  thread_local char buf[32];
+  if (last != secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    last = secs;
+  }
   return buf;
 }
 

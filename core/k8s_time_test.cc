@@ -20,5 +20,15 @@ TEST(K8sTime, FormatsAndParsesRfc3339) {
   }
 }
 
+TEST(K8sTime, EachSecondIsFormattedAfresh) {
+  // The last second formatted is kept: a new one must not read the kept one.
+  TimePoint t = FromUnixMillis(int64_t{1796000000} * 1000);
+  EXPECT_EQ(K8sTime(t), "2026-11-30T00:53:20Z");
+  EXPECT_EQ(K8sTime(t + std::chrono::milliseconds(999)), "2026-11-30T00:53:20Z");
+  EXPECT_EQ(K8sTime(t + std::chrono::seconds(1)), "2026-11-30T00:53:21Z");
+  EXPECT_EQ(K8sTime(t), "2026-11-30T00:53:20Z");
+  EXPECT_EQ(K8sTime(FromUnixMillis(-1000)), "1969-12-31T23:59:59Z");
+}
+
 }  // namespace
 }  // namespace portflow

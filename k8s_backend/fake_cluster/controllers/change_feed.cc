@@ -28,6 +28,7 @@ void ChangeFeed::Drain() {
 
 PodChange::PodChange(const ObjectStore::Change& c)
     : pod(*c.object),
+      previous(c.previous.get()),
       key(KeyOf(c.ns, Str(Field(pod, "metadata"), "name"))),
       node(Str(Field(pod, "spec"), "nodeName")),
       gone(c.type == "DELETED"),

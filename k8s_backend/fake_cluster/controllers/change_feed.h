@@ -34,11 +34,12 @@ struct PodChange {
   explicit PodChange(const ObjectStore::Change& c);
 
   const json& pod;
-  std::string key;   // namespace/name
-  std::string node;  // spec.nodeName
-  bool gone;         // deleted from the store
-  bool deleting;     // has a deletionTimestamp
-  bool terminal;     // Succeeded or Failed
+  const json* previous;  // MODIFIED: the version before; else nullptr
+  std::string key;       // namespace/name
+  std::string node;      // spec.nodeName
+  bool gone;             // deleted from the store
+  bool deleting;         // has a deletionTimestamp
+  bool terminal;         // Succeeded or Failed
 };
 
 }  // namespace portflow::fake

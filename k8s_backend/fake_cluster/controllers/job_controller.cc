@@ -145,24 +145,30 @@ void JobController::ObservePod(const PodChange& c) {
   for (const json& ref : Field(meta, "ownerReferences")) {
     if (Field(ref, "controller") == json(true)) owner = Str(ref, "uid");
   }
-  auto was = owners_.owner_of.find(c.key);
-  bool known = was != owners_.owner_of.end();
-  // The usual change (a pod's status moved) keeps its owner: only its Job is due.
-  bool moved = known && (c.gone || was->second != owner);
-  if (moved) {
-    auto set = owners_.pods.find(was->second);
-    if (set != owners_.pods.end()) {
-      set->second.erase(c.key);
-      if (set->second.empty() && !owners_.job_by_uid.count(was->second)) owners_.pods.erase(set);
+  // The usual change (a pod's status moved) keeps its owner, known since the
+  // pod was first observed: only its Job is due, with no lookup of the pod.
+  bool kept =
+      !c.gone && !owner.empty() && c.previous &&
+      Field(Field(*c.previous, "metadata"), "ownerReferences") == Field(meta, "ownerReferences");
+  if (!kept) {
+    auto was = owners_.owner_of.find(c.key);
+    bool known = was != owners_.owner_of.end();
+    bool moved = known && (c.gone || was->second != owner);
+    if (moved) {
+      auto set = owners_.pods.find(was->second);
+      if (set != owners_.pods.end()) {
+        set->second.erase(c.key);
+        if (set->second.empty() && !owners_.job_by_uid.count(was->second)) owners_.pods.erase(set);
+      }
+      if (auto j = owners_.job_by_uid.find(was->second); j != owners_.job_by_uid.end())
+        dirty_.insert(j->second);
+      owners_.owner_of.erase(was);
     }
-    if (auto j = owners_.job_by_uid.find(was->second); j != owners_.job_by_uid.end())
-      dirty_.insert(j->second);
-    owners_.owner_of.erase(was);
-  }
-  if (c.gone || owner.empty()) return;
-  if (!known || moved) {
-    owners_.owner_of[c.key] = owner;
-    owners_.pods[owner].insert(c.key);
+    if (c.gone || owner.empty()) return;
+    if (!known || moved) {
+      owners_.owner_of[c.key] = owner;
+      owners_.pods[owner].insert(c.key);
+    }
   }
   if (auto j = owners_.job_by_uid.find(owner); j != owners_.job_by_uid.end())
     dirty_.insert(j->second);

@@ -70,7 +70,6 @@ void Scheduler::ObserveNode(const ObjectStore::Change& c) {
     if (Str(cond, "type") == "Ready") info.ready = Str(cond, "status") == "True";
   }
   info.cordoned = Field(Field(node, "spec"), "unschedulable") == json(true);
-  info.taints = json::array();
   for (const json& taint : Field(Field(node, "spec"), "taints")) {
     std::string effect = Str(taint, "effect");
     if (effect == "NoSchedule" || effect == "NoExecute") info.taints.push_back(taint);
@@ -95,14 +94,18 @@ void Scheduler::ObserveNode(const ObjectStore::Change& c) {
 void Scheduler::ObservePod(const PodChange& c) {
   // What it holds on its node.
   bool holds = !c.gone && !c.node.empty() && !c.terminal;
-  auto it = bound_.find(c.key);
+  // Most changes keep that as the version before had it (a bound pod's
+  // status moved): then what it holds is known without a lookup.
+  bool kept = c.previous && !c.node.empty() && !Terminal(*c.previous) &&
+              Str(Field(*c.previous, "spec"), "nodeName") == c.node && holds;
+  auto it = kept ? bound_.end() : bound_.find(c.key);
   if (it != bound_.end() && (!holds || it->second.node != c.node)) {
     if (NodeInfo* n = NodeNamed(it->second.node)) n->free += it->second.request;
     bound_.erase(it);
     it = bound_.end();
     RetryParked();  // capacity freed
   }
-  if (holds && it == bound_.end()) {
+  if (holds && !kept && it == bound_.end()) {
     ResourceRequest r = PodRequest(c.pod);
     if (NodeInfo* n = NodeNamed(c.node)) n->free -= r;
     bound_.emplace(c.key, Usage{c.node, r});
@@ -151,18 +154,22 @@ bool Scheduler::Fits(const NodeInfo& node, const PodNeeds& pod,
     return false;
   };
   if (!node.ready) return no(kNotReady);
+  // (Most nodes have no taints and most pods no selector: their checks are
+  // skipped before any JSON is walked.)
   bool untolerated = node.cordoned;
   for (const json& taint : node.taints)
     untolerated = untolerated || !Tolerates(pod.tolerations, taint);
   if (untolerated) return no(kTaint);
-  const json& selector = pod.node_selector;
-  for (auto it = selector.begin(); selector.is_object() && it != selector.end(); ++it) {
-    auto label = node.labels.find(it.key());
-    if (label == node.labels.end() ||
-        label->second != (it->is_string() ? it->get<std::string>() : it->dump()))
-      return no(kSelector);
+  if (const json& selector = pod.node_selector; selector.is_object()) {
+    for (auto it = selector.begin(); it != selector.end(); ++it) {
+      auto label = node.labels.find(it.key());
+      if (label == node.labels.end() ||
+          label->second != (it->is_string() ? it->get<std::string>() : it->dump()))
+        return no(kSelector);
+    }
   }
-  if (!AffinityAllows(pod.affinity_terms, node.labels)) return no(kSelector);
+  if (!pod.affinity_terms.is_null() && !AffinityAllows(pod.affinity_terms, node.labels))
+    return no(kSelector);
   bool fits = true;
   const ResourceRequest& need = pod.resources;
   if (need.milli_cpu > node.free.milli_cpu) fits = no(kCpu);

@@ -36,7 +36,7 @@ class Scheduler {
     std::string name;
     ResourceRequest free;
     bool ready = false, cordoned = false;
-    json taints;  // NoSchedule / NoExecute ones
+    std::vector<json> taints;  // NoSchedule / NoExecute ones
     std::map<std::string, std::string> labels;
   };
   enum Why { kNotReady, kTaint, kSelector, kCpu, kMemory, kGpu, kReasons };

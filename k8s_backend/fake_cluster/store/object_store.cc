@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/encoding.h"
+#include "core/json_fields.h"
 #include "core/k8s_time.h"
 
 namespace portflow::fake {
@@ -364,22 +365,25 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
 
 Status ObjectStore::StampUpdate(const ResourceKind& kind, const json& old, json& object) {
   json& meta = object["metadata"];
+  const json& old_meta = Sub(old, "metadata");
   std::string want = meta.value("resourceVersion", "");
-  if (!want.empty() && want != old["metadata"].value("resourceVersion", "")) {
+  if (!want.empty() && want != Str(old_meta, "resourceVersion")) {
     return Aborted("Operation cannot be fulfilled on " + Plural(kind) + " \"" +
                    meta.value("name", "") +
                    "\": the object has been modified; please apply your changes to the latest "
                    "version and try again");
   }
-  // Fields the server owns are kept as they were.
+  // Fields the server owns are kept as they were (most often, sent as they were).
   for (const char* f : {"uid", "creationTimestamp", "generation", "namespace"}) {
-    if (old["metadata"].contains(f)) meta[f] = old["metadata"][f];
+    auto was = old_meta.find(f);
+    if (was == old_meta.end()) continue;
+    if (auto sent = meta.find(f); sent == meta.end() || *sent != *was) meta[f] = *was;
   }
   auto spec = std::as_const(object).find("spec");
   auto old_spec = old.find("spec");
   bool has = spec != object.end(), had = old_spec != old.end();
   if (has != had || (has && *spec != *old_spec)) {
-    meta["generation"] = old["metadata"].value("generation", 1) + 1;
+    meta["generation"] = old_meta.value("generation", 1) + 1;
   }
   meta["resourceVersion"] = std::to_string(++rv_);
   return OkStatus();
@@ -484,19 +488,23 @@ bool ObjectStore::Taken(const ResourceKind& kind, const std::string& ns,
 // --- Events --------------------------------------------------------------
 
 namespace {
-std::string EventKey(const std::string& ns, const std::string& name) { return ns + '\0' + name; }
+uint64_t EventHash(std::string_view ns, std::string_view name) {
+  size_t h = std::hash<std::string_view>{}(ns);
+  return h ^ (std::hash<std::string_view>{}(name) + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2));
+}
 }  // namespace
 
 size_t ObjectStore::FindEvent(const std::string& ns, const std::string& name) const {
-  auto it = event_numbers_.find(EventKey(ns, name));
-  return it == event_numbers_.end() ? npos : it->second - events_front_;
+  auto number = event_numbers_.Find(EventHash(ns, name), [&](uint64_t n) {
+    const EventVersion& v = *events_[n - events_front_];
+    return v.ns == ns && v.name == name;
+  });
+  return number ? *number - events_front_ : npos;
 }
 
 bool ObjectStore::AddEvent(EventPtr v) {
-  if (!event_numbers_.try_emplace(EventKey(v->ns, v->name), events_front_ + events_.size())
-           .second) {
-    return false;
-  }
+  if (FindEvent(v->ns, v->name) != npos) return false;
+  event_numbers_.Insert(EventHash(v->ns, v->name), events_front_ + events_.size());
   events_.push_back(std::move(v));
   ++live_events_;
   return true;
@@ -504,7 +512,7 @@ bool ObjectStore::AddEvent(EventPtr v) {
 
 ObjectStore::EventPtr ObjectStore::TakeEvent(size_t place) {
   EventPtr gone = std::move(events_[place]);
-  event_numbers_.erase(EventKey(gone->ns, gone->name));
+  event_numbers_.Erase(EventHash(gone->ns, gone->name), events_front_ + place);
   --live_events_;
   while (!events_.empty() && !events_.front()) {
     events_.pop_front();
@@ -637,8 +645,8 @@ Status ObjectStore::RecordEvent(const std::string& ns, EventRecord record) {
   std::lock_guard<std::mutex> l(mu_);
   auto v = std::make_shared<EventVersion>();
   v->ns = ns;
-  v->name = record.name;
-  if (!AddEvent(v)) return AlreadyExistsError(Events(), record.name, false);
+  v->name = std::move(record.name);
+  if (!AddEvent(v)) return AlreadyExistsError(Events(), v->name, false);
   v->rv = ++rv_;
   v->record = std::move(record);
   v->at = clock_.Now();

@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "k8s_backend/fake_cluster/store/deferred_free.h"
+#include "k8s_backend/fake_cluster/store/hashed_numbers.h"
 #include "k8s_backend/fake_cluster/store/json.h"
 #include "k8s_backend/fake_cluster/store/selectors.h"
 
@@ -292,7 +293,7 @@ class ObjectStore {
   std::deque<EventPtr> events_;
   uint64_t events_front_ = 0;
   size_t live_events_ = 0;
-  std::unordered_map<std::string, uint64_t> event_numbers_;  // namespace '\0' name
+  HashedNumbers event_numbers_;  // by EventHash of namespace and name
   std::deque<EventChange> event_changes_;
   int64_t events_forgotten_ = 0;  // the newest version of a change let go
   size_t max_events_ = SIZE_MAX;
