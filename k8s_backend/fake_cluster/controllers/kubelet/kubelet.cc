@@ -227,7 +227,7 @@ bool Kubelet::FireDueStages() {
   bool changed = false;
   TimePoint now = store_.clock().Now();
   while (!stage_due_.empty() && stage_due_.begin()->first <= now) {
-    std::string key = stage_due_.begin()->second;
+    std::string key = std::move(stage_due_.begin()->second);
     stage_due_.erase(stage_due_.begin());
     auto armed = armed_.find(key);
     if (armed == armed_.end()) continue;
