@@ -234,7 +234,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
     if (!st.ok()) return st;
   }
   if (Taken(kind, ns, name)) {
-    auto held = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+    auto held = objects_.find(ViewOf(kind, ns, name));
     return AlreadyExistsError(
         kind, name,
         held != objects_.end() && (*held->second.object)["metadata"].contains("deletionTimestamp"));
@@ -251,7 +251,7 @@ Result<ObjectStore::Stored> ObjectStore::Create(const ResourceKind& kind, const 
     TrimEvents();
     return stored;
   }
-  Key key{KindKey(kind), kind.namespaced ? ns : "", name};
+  Key key{&kind, kind.namespaced ? ns : "", name};
   objects_[key] = {stored, Record(kind, std::get<1>(key), "ADDED", stored, nullptr)};
   return stored;
 }
@@ -277,14 +277,14 @@ std::shared_ptr<const json> ObjectStore::Peek(const ResourceKind& kind, const st
     size_t at = FindEvent(ns, name);
     return at == npos ? nullptr : EventJson(*events_[at]);
   }
-  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  auto it = objects_.find(ViewOf(kind, ns, name));
   return it == objects_.end() ? nullptr : it->second.object;
 }
 
 std::shared_ptr<const std::string> ObjectStore::PeekText(const ResourceKind& kind,
                                                          const std::string& ns,
                                                          const std::string& name) const {
-  Key key{KindKey(kind), kind.namespaced ? ns : "", name};
+  KeyView key = ViewOf(kind, ns, name);
   std::shared_ptr<const json> object;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -349,9 +349,8 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
       add(v->ns, v->name, v->object ? *v->object : made);
     }
   } else {
-    std::string kk = KindKey(kind);
-    for (auto it = objects_.lower_bound({kk, "", ""});
-         it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
+    for (auto it = objects_.lower_bound(KeyView{&kind, "", ""});
+         it != objects_.end() && std::get<0>(it->first) == &kind; ++it) {
       add(std::get<1>(it->first), std::get<2>(it->first), *it->second.object);
     }
   }
@@ -410,7 +409,7 @@ Result<ObjectStore::Stored> ObjectStore::Update(const ResourceKind& kind, const 
     EventChanged("MODIFIED", slot, std::move(previous));
     return stored;
   }
-  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  auto it = objects_.find(ViewOf(kind, ns, name));
   if (it == objects_.end()) return NotFoundError(kind, name);
   RETURN_IF_ERROR(StampUpdate(kind, *it->second.object, object));
   std::shared_ptr<const json> stored = std::make_shared<json>(std::move(object));
@@ -429,7 +428,7 @@ Result<ObjectStore::Stored> ObjectStore::Delete(const ResourceKind& kind, const 
     EventGone(TakeEvent(at));
     return ChangeObject(event_changes_.back());
   }
-  auto it = objects_.find({KindKey(kind), kind.namespaced ? ns : "", name});
+  auto it = objects_.find(ViewOf(kind, ns, name));
   if (it == objects_.end()) return NotFoundError(kind, name);
   // The DELETED event carries a new resourceVersion, so a new version. An
   // object that nothing else holds any more (the history has let go of its
@@ -482,7 +481,7 @@ void ObjectStore::OfferToWatches(const ResourceKind& kind, const std::string& ty
 bool ObjectStore::Taken(const ResourceKind& kind, const std::string& ns,
                         const std::string& name) const {
   if (&kind == &Events()) return FindEvent(ns, name) != npos;
-  return objects_.count({KindKey(kind), kind.namespaced ? ns : "", name}) > 0;
+  return objects_.count(ViewOf(kind, ns, name)) > 0;
 }
 
 // --- Events --------------------------------------------------------------
@@ -703,9 +702,8 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
       }
     }
   } else if (from < 0) {
-    std::string kk = KindKey(kind);
-    for (auto it = objects_.lower_bound({kk, "", ""});
-         it != objects_.end() && std::get<0>(it->first) == kk; ++it) {
+    for (auto it = objects_.lower_bound(KeyView{&kind, "", ""});
+         it != objects_.end() && std::get<0>(it->first) == &kind; ++it) {
       // The text a GET or an earlier watch made of this version, or made
       // here and kept for them.
       w->Offer("ADDED", it->second.object, nullptr, it->second.text);

@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -211,7 +212,14 @@ class ObjectStore {
 
  private:
   friend class Watch;
-  using Key = std::tuple<std::string, std::string, std::string>;  // resource key, ns, name
+  // Objects by kind (one of AllKinds(), so told apart by address),
+  // namespace ("" when not namespaced) and name; found by a KeyView, which
+  // copies no string.
+  using Key = std::tuple<const ResourceKind*, std::string, std::string>;
+  using KeyView = std::tuple<const ResourceKind*, std::string_view, std::string_view>;
+  static KeyView ViewOf(const ResourceKind& kind, const std::string& ns, const std::string& name) {
+    return {&kind, kind.namespaced ? std::string_view(ns) : std::string_view(), name};
+  }
   // Keeps the change, offers it to the watches and tells the listeners.
   // Returns the object's text if a watch made it (nullptr if none did), so
   // that its Entry keeps it for GETs.
@@ -219,7 +227,6 @@ class ObjectStore {
                                             const std::string& type,
                                             std::shared_ptr<const json> object,
                                             std::shared_ptr<const json> previous);
-  static std::string KindKey(const ResourceKind& kind) { return kind.group + "/" + kind.resource; }
   // Offers a change to the watches of `kind` (dropping those that ended).
   void OfferToWatches(const ResourceKind& kind, const std::string& type,
                       const std::shared_ptr<const json>& object, const json* previous,
@@ -277,7 +284,7 @@ class ObjectStore {
     // watch's event, a GET) and shared (a cache).
     mutable std::shared_ptr<const std::string> text;
   };
-  std::map<Key, Entry> objects_;
+  std::map<Key, Entry, std::less<>> objects_;
   std::deque<Change> changes_;
   int64_t forgotten_ = 0;  // the newest version of a change let go
   int64_t rv_ = 1;

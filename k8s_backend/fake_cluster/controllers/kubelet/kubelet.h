@@ -98,13 +98,13 @@ class Kubelet {
   KubeletOptions options_;
 
   std::deque<std::string> to_start_;
-  std::unordered_map<std::string, Retry> blocked_;         // pods that cannot start yet, by key
+  std::unordered_map<std::string, Retry> blocked_;  // pods that cannot start yet, by key
   // Simulate mode: pod keys by when their stage is due (those due at once in
   // the order armed, without comparing keys).
   std::multimap<TimePoint, std::string> stage_due_;
-  std::unordered_map<std::string, Armed> armed_;           // by pod key
-  std::map<std::string, Process> processes_;               // execute mode, by pod key
-  std::deque<std::string> to_remove_;  // pods being deleted that may go now, by key
+  std::unordered_map<std::string, Armed> armed_;  // by pod key
+  std::map<std::string, Process> processes_;      // execute mode, by pod key
+  std::deque<std::string> to_remove_;             // pods being deleted that may go now, by key
   std::deque<std::pair<TimePoint, std::string>> gone_logs_;  // when to forget, pod uid
 
   mutable std::mutex logs_mu_;
