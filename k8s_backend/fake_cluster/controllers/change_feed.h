@@ -34,7 +34,7 @@ struct PodChange {
   explicit PodChange(const ObjectStore::Change& c);
 
   const json& pod;
-  const json* previous;  // MODIFIED: the version before; else nullptr
+  const json* previous;  // MODIFIED: the version before, else nullptr (both for the call only)
   std::string key;       // namespace/name
   std::string node;      // spec.nodeName
   bool gone;             // deleted from the store

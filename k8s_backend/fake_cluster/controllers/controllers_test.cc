@@ -117,6 +117,23 @@ TEST_F(ControllersTest, APodRunsForItsSimDurationVariable) {
   EXPECT_EQ(Get("/apis/batch/v1/namespaces/default/jobs/env")["status"]["succeeded"], 1);
 }
 
+TEST_F(ControllersTest, APodChangedTwiceBeforeItStartsRunsItsWholeDuration) {
+  // Made bound, then labelled, before the kubelet's next pass: two changes
+  // of one Pending pod. The kubelet starts it once, and it runs its 10 s.
+  Create("/api/v1/namespaces/default/pods",
+         {{"metadata", {{"name", "p"}, {"annotations", {{"sim.portflow.dev/duration", "10"}}}}},
+          {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}, {"image", "x"}}}}}}});
+  HttpResponse labelled = cluster_->Handle({"PATCH",
+                                            "/api/v1/namespaces/default/pods/p",
+                                            {{"content-type", "application/merge-patch+json"}},
+                                            R"({"metadata":{"labels":{"tier":"a"}}})"});
+  ASSERT_EQ(labelled.status, 200) << labelled.body;
+  RunFor(std::chrono::seconds(5));
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods/p")["status"]["phase"], "Running");
+  RunFor(std::chrono::seconds(6));
+  EXPECT_EQ(Get("/api/v1/namespaces/default/pods/p")["status"]["phase"], "Succeeded");
+}
+
 TEST_F(ControllersTest, BackoffLimitFailsTheJob) {
   Create("/apis/batch/v1/namespaces/default/jobs", Job("bad", 1, 1, "1s", 3));
   RunFor(std::chrono::minutes(5));

@@ -376,7 +376,9 @@ Status ObjectStore::StampUpdate(const ResourceKind& kind, const json& old, json&
   for (const char* f : {"uid", "creationTimestamp", "generation", "namespace"}) {
     auto was = old_meta.find(f);
     if (was == old_meta.end()) continue;
-    if (auto sent = meta.find(f); sent == meta.end() || *sent != *was) meta[f] = *was;
+    if (auto sent = meta.find(f);
+        sent == meta.end() || sent->type() != was->type() || *sent != *was)
+      meta[f] = *was;
   }
   auto spec = std::as_const(object).find("spec");
   auto old_spec = old.find("spec");

@@ -133,6 +133,10 @@ TEST_F(ObjectStoreTest, UpdateChecksTheResourceVersionAndBumpsGeneration) {
   again["metadata"]["uid"] = "forged";
   json forced = **store_.Update(pods_, "ml", again);
   EXPECT_EQ(forced["metadata"]["uid"], a["metadata"]["uid"]);
+  // A server-owned number sent equal but as another type is the server's again.
+  forced["metadata"]["generation"] = 2.0;
+  json typed = **store_.Update(pods_, "ml", forced);
+  EXPECT_TRUE(typed["metadata"]["generation"].is_number_integer()) << typed["metadata"].dump();
 }
 
 TEST_F(ObjectStoreTest, ListsInStableOrderWithSelectorsAndPages) {

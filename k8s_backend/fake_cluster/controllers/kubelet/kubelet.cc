@@ -220,17 +220,21 @@ void Kubelet::Arm(const std::string& key, const json& pod, TimePoint entered) {
       entered + std::chrono::duration_cast<TimePoint::duration>(stage->delay(pod, options_));
   stage_due_.insert({due, key});
   // The precise time it entered, for sub-second delays in virtual time.
-  armed_[key] = {Str(Field(pod, "metadata"), "uid"), stage, entered};
+  armed_[key] = {Str(Field(pod, "metadata"), "uid"), stage, entered, due};
 }
 
 bool Kubelet::FireDueStages() {
   bool changed = false;
   TimePoint now = store_.clock().Now();
   while (!stage_due_.empty() && stage_due_.begin()->first <= now) {
+    TimePoint due = stage_due_.begin()->first;
     std::string key = std::move(stage_due_.begin()->second);
     stage_due_.erase(stage_due_.begin());
+    // A pod armed twice (two changes of it before a pass) has two entries:
+    // only the one at the armed time fires, else the stage armed after the
+    // first fired would fire early.
     auto armed = armed_.find(key);
-    if (armed == armed_.end()) continue;
+    if (armed == armed_.end() || armed->second.due != due) continue;
     Armed stage = armed->second;
     armed_.erase(armed);
     changed = Fire(key, stage) || changed;

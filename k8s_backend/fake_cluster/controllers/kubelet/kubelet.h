@@ -72,6 +72,7 @@ class Kubelet {
     std::string uid;
     const Stage* stage;
     TimePoint entered;
+    TimePoint due;  // an entry of stage_due_ at another time is one left from before
   };
 
   bool StartPod(const json& pod);
