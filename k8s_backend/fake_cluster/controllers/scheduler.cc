@@ -96,8 +96,8 @@ void Scheduler::ObservePod(const PodChange& c) {
   bool holds = !c.gone && !c.node.empty() && !c.terminal;
   // Most changes keep that as the version before had it (a bound pod's
   // status moved): then what it holds is known without a lookup.
-  bool kept = c.previous && !c.node.empty() && !Terminal(*c.previous) &&
-              Str(Field(*c.previous, "spec"), "nodeName") == c.node && holds;
+  bool kept = holds && c.previous && !Terminal(*c.previous) &&
+              Str(Field(*c.previous, "spec"), "nodeName") == c.node;
   auto it = kept ? bound_.end() : bound_.find(c.key);
   if (it != bound_.end() && (!holds || it->second.node != c.node)) {
     if (NodeInfo* n = NodeNamed(it->second.node)) n->free += it->second.request;
@@ -168,8 +168,7 @@ bool Scheduler::Fits(const NodeInfo& node, const PodNeeds& pod,
         return no(kSelector);
     }
   }
-  if (!pod.affinity_terms.is_null() && !AffinityAllows(pod.affinity_terms, node.labels))
-    return no(kSelector);
+  if (!AffinityAllows(pod.affinity_terms, node.labels)) return no(kSelector);
   bool fits = true;
   const ResourceRequest& need = pod.resources;
   if (need.milli_cpu > node.free.milli_cpu) fits = no(kCpu);

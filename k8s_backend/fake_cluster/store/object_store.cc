@@ -496,7 +496,11 @@ uint64_t EventHash(std::string_view ns, std::string_view name) {
 }  // namespace
 
 size_t ObjectStore::FindEvent(const std::string& ns, const std::string& name) const {
-  auto number = event_numbers_.Find(EventHash(ns, name), [&](uint64_t n) {
+  return FindEvent(EventHash(ns, name), ns, name);
+}
+
+size_t ObjectStore::FindEvent(uint64_t hash, const std::string& ns, const std::string& name) const {
+  auto number = event_numbers_.Find(hash, [&](uint64_t n) {
     const EventVersion& v = *events_[n - events_front_];
     return v.ns == ns && v.name == name;
   });
@@ -504,8 +508,9 @@ size_t ObjectStore::FindEvent(const std::string& ns, const std::string& name) co
 }
 
 bool ObjectStore::AddEvent(EventPtr v) {
-  if (FindEvent(v->ns, v->name) != npos) return false;
-  event_numbers_.Insert(EventHash(v->ns, v->name), events_front_ + events_.size());
+  uint64_t hash = EventHash(v->ns, v->name);
+  if (FindEvent(hash, v->ns, v->name) != npos) return false;
+  event_numbers_.Insert(hash, events_front_ + events_.size());
   events_.push_back(std::move(v));
   ++live_events_;
   return true;

@@ -249,6 +249,8 @@ class ObjectStore {
   // The place in events_ of the live event named so, or npos.
   static constexpr size_t npos = size_t(-1);
   size_t FindEvent(const std::string& ns, const std::string& name) const;
+  // The same, given EventHash(ns, name) (AddEvent files it under that too).
+  size_t FindEvent(uint64_t hash, const std::string& ns, const std::string& name) const;
   // Adds an event at the log's end; false, adding nothing, when its name is
   // taken.
   bool AddEvent(EventPtr v);
