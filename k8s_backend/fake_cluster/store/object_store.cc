@@ -3,7 +3,8 @@
 // objects by kind, namespace and name, their versions and the history that
 // watches from a version replay (what it lets go of freed by
 // deferred_free.h); and the event log, events kept as the fields recorded
-// with JSON made when first read, judged by their fields for a selector.
+// with JSON made when first read, found by name through hashed_numbers.h,
+// judged by their fields for a selector.
 #include "k8s_backend/fake_cluster/store/object_store.h"
 
 #include <algorithm>
