@@ -14,6 +14,7 @@
 #include <random>
 
 #include "cli/run_index.h"
+#include "core/backend.h"
 #include "core/clock.h"
 #include "core/process/proc.h"
 
@@ -169,17 +170,9 @@ bool EngineAlive(int pid) {
 }
 
 std::string FileEnd(const std::string& path, size_t bytes, bool* cut) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (cut) *cut = false;
-  if (!in) return "";
-  std::streamoff size = in.tellg();
-  std::streamoff from = std::max<std::streamoff>(0, size - static_cast<std::streamoff>(bytes));
-  in.seekg(from);
-  std::string text(static_cast<size_t>(size - from), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (cut) *cut = from > 0;
-  return text;
+  LogRead r = ReadLog(path, 0, bytes, /*last=*/true);
+  if (cut) *cut = r.from > 0;
+  return std::move(r.text);
 }
 
 }  // namespace portflow::cli

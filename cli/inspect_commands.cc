@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -16,6 +15,7 @@
 #include "cli/common.h"
 #include "cli/run_document.h"
 #include "cli/run_index.h"
+#include "core/backend.h"
 #include "core/json_fields.h"
 #include "core/quantity.h"
 #include "core/targets.h"
@@ -221,10 +221,9 @@ int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& i
     for (const AttemptRecord& a : latest) {
       for (int r = 0; r < a.replicas; ++r) {
         std::string path = LogPath(run->run_dir, a.instance, a.attempt, r);
-        std::ifstream in(path, std::ios::binary);
-        if (!in) continue;
-        in.seekg(offsets[path]);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        LogRead read = ReadLog(path, static_cast<uint64_t>(offsets[path]));
+        if (!read.found) continue;
+        std::string& text = read.text;
         // Print whole lines only while following, so prefixes stay aligned.
         size_t end = follow ? text.rfind('\n') : text.size();
         if (end == std::string::npos) continue;

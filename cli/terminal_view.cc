@@ -1,6 +1,5 @@
 #include "cli/terminal_view.h"
 
-#include <fstream>
 #include <iostream>
 
 #include "cli/common.h"
@@ -52,13 +51,9 @@ void TerminalView::OnTick() {
 }
 
 void TerminalView::Pump(Stream& s, bool final) {
-  std::ifstream in(s.path, std::ios::binary);
-  if (in) {
-    in.seekg(s.offset);
-    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    s.offset += static_cast<long>(chunk.size());
-    s.partial += chunk;
-  }
+  std::string chunk = ReadLog(s.path, static_cast<uint64_t>(s.offset)).text;
+  s.offset += static_cast<long>(chunk.size());
+  s.partial += chunk;
   size_t start = 0, nl;
   std::string out;
   while ((nl = s.partial.find('\n', start)) != std::string::npos) {

@@ -1,6 +1,10 @@
 #include "core/backend.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -87,6 +91,39 @@ std::string LogPath(const std::string& run_dir, const std::string& instance, int
          std::to_string(replica) + ".log";
 }
 
+LogRead ReadLog(const std::string& path, uint64_t offset, size_t max, bool last) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  LogRead out = ReadLog(fd, path, offset, max, last);
+  ::close(fd);
+  return out;
+}
+
+LogRead ReadLog(int fd, const std::string& path, uint64_t offset, size_t max, bool last) {
+  LogRead out;
+  struct stat read_from {};
+  if (::fstat(fd, &read_from) == 0) {
+    auto size = static_cast<uint64_t>(read_from.st_size);
+    out.from = std::min(offset, size);
+    if (last && size - out.from > max) out.from = size - max;
+    char buf[65536];
+    while (out.text.size() < max) {
+      size_t want = std::min(sizeof buf, max - out.text.size());
+      ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(out.from + out.text.size()));
+      if (n <= 0) break;
+      out.text.append(buf, static_cast<size_t>(n));
+    }
+  }
+  // After the read: a file given away before it holds only the next
+  // attempt's output, and then `path` no longer names it.
+  struct stat named {};
+  if (::stat(path.c_str(), &named) != 0 || named.st_ino != read_from.st_ino ||
+      named.st_dev != read_from.st_dev)
+    return {};
+  out.found = true;
+  return out;
+}
+
 Status TailLog(const std::string& path, bool follow, const std::function<bool()>& ended,
                Clock& clock, const std::function<bool(std::string_view)>& sink) {
   uint64_t offset = 0;
@@ -95,15 +132,11 @@ Status TailLog(const std::string& path, bool follow, const std::function<bool()>
     // Whether it had ended is read before the file, so that what was
     // written up to the end is read after it.
     bool last = !follow || ended();
-    std::ifstream in(path, std::ios::binary);
-    if (in) {
+    for (LogRead r; (r = ReadLog(path, offset, size_t{1} << 20)).found;) {
       found = true;
-      in.seekg(static_cast<std::streamoff>(offset));
-      char buf[8192];
-      while (in.read(buf, sizeof buf), in.gcount() > 0) {
-        offset += static_cast<uint64_t>(in.gcount());
-        if (!sink(std::string_view(buf, static_cast<size_t>(in.gcount())))) return OkStatus();
-      }
+      if (r.text.empty()) break;
+      offset += r.text.size();
+      if (!sink(r.text)) return OkStatus();
     }
     if (last) {
       return found ? OkStatus() : NotFound("no log at " + path);

@@ -4,6 +4,7 @@
 // state changes arrive as events on the EventSink.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -283,11 +284,30 @@ class Backend {
 // RUN_DIR/logs/INSTANCE.attempt-N.replica-R.log. Every backend writes (or
 // copies) logs here, so logs outlive the tasks and `portflow logs` reads one
 // place. One flat folder: creating directories per task cost more than the
-// task itself on ext4 (see bench/README.md).
+// task itself on ext4 (see bench/README.md). The local backend leaves none
+// for an attempt that printed nothing (its file went to a later attempt):
+// read logs with ReadLog, to which no file is no output.
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica);
 // That folder: RUN_DIR/logs.
 std::string LogDir(const std::string& run_dir);
+
+// One read of the log file at `path`, from byte `offset` on: at most `max`
+// bytes, the first ones or, with `last`, the last ones. The local backend
+// gives the file of an attempt that ended having printed nothing to the
+// next attempt (renamed: no new file a task), so a reader that opened it
+// before could read the next attempt's output: what was read counts only
+// if `path` still names the file it came from once read. `found` is false
+// when there is no file at `path` (or it was given away meanwhile).
+struct LogRead {
+  bool found = false;
+  uint64_t from = 0;  // where `text` starts in the file
+  std::string text;
+};
+LogRead ReadLog(const std::string& path, uint64_t offset, size_t max = SIZE_MAX, bool last = false);
+// The same, of the file open at `fd` (opened by `path`), which stays open.
+LogRead ReadLog(int fd, const std::string& path, uint64_t offset, size_t max = SIZE_MAX,
+                bool last = false);
 
 // Copies the file at `path` to `sink` from its start; with `follow`, goes on
 // reading what is appended (every 100 ms of `clock`) until `ended()` says

@@ -1,5 +1,6 @@
 #include "core/backend.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -92,7 +93,7 @@ class TailLogTest : public ::testing::Test {
 };
 
 TEST_F(TailLogTest, ReadsTheWholeFile) {
-  std::string big(20000, 'x');  // more than one read
+  std::string big(150000, 'x');  // more than one read
   Append(big + "end\n");
   std::string out;
   Status s = TailLog(
@@ -140,6 +141,46 @@ TEST_F(TailLogTest, AMissingFileIsNotFound) {
   Status s = TailLog(
       path_, false, [] { return true; }, RealClock(), [](std::string_view) { return true; });
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
+}
+
+TEST_F(TailLogTest, ReadLogReadsFromAnOffsetOrTheEnd) {
+  Append("first\nsecond\n");
+  LogRead all = ReadLog(path_, 0);
+  EXPECT_TRUE(all.found);
+  EXPECT_EQ(all.text, "first\nsecond\n");
+  LogRead rest = ReadLog(path_, 6);
+  EXPECT_EQ(rest.from, 6u);
+  EXPECT_EQ(rest.text, "second\n");
+  LogRead head = ReadLog(path_, 0, 3);
+  EXPECT_EQ(head.from, 0u);
+  EXPECT_EQ(head.text, "fir");
+  LogRead end = ReadLog(path_, 0, 4, /*last=*/true);
+  EXPECT_EQ(end.from, 9u);
+  EXPECT_EQ(end.text, "ond\n");
+  EXPECT_EQ(ReadLog(path_, 100).text, "");
+  EXPECT_TRUE(ReadLog(path_, 100).found);
+  EXPECT_FALSE(ReadLog(path_ + ".none", 0).found);
+}
+
+// A file opened by its path and given to another attempt (renamed) before
+// it is read holds that attempt's output: not read as this one's, nor when
+// a new file has been made at the path since.
+TEST_F(TailLogTest, ReadLogCountsOnlyWhatThePathStillNames) {
+  Append("");
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(ReadLog(fd, path_, 0).found);
+  std::string next = path_ + ".next";
+  ASSERT_EQ(::rename(path_.c_str(), next.c_str()), 0);
+  std::ofstream(next, std::ios::app) << "the next attempt's\n";
+  EXPECT_FALSE(ReadLog(fd, path_, 0).found);
+  Append("a note made afterwards\n");
+  LogRead r = ReadLog(fd, path_, 0);
+  EXPECT_FALSE(r.found);
+  EXPECT_EQ(r.text, "");
+  EXPECT_EQ(ReadLog(path_, 0).text, "a note made afterwards\n");
+  ::close(fd);
+  std::filesystem::remove(next);
 }
 
 // A decorator that renames the backend and counts the events it forwards.

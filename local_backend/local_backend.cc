@@ -37,6 +37,7 @@ using json = nlohmann::json;
 
 struct Replica {
   pid_t pid = -1;
+  std::string log;  // its log file
   int64_t start_ticks = 0;
   bool done = false;
   int status = 0;  // from waitpid
@@ -77,18 +78,25 @@ int FreePort() {
   return port;
 }
 
-// Log files made ahead. Creating a file allocates an inode, which on some
-// file systems costs 20 to 450 us (ext4 without a journal steps over every
-// inode of the group deleted in the last minutes, one lookup each), on the
-// path from one task's end to the next one's start. So after each spawn,
-// while the child runs, an unnamed file (O_TMPFILE) is made in the logs
-// folder, and the next spawn there names it (linkat: about 9 us), then
-// opens it by that name, so that the task's output names its real path
-// (/proc/PID/fd/1, lsof), and stamps it: its times are the task's, not the
-// moment it was made. A name already taken (a log left from before) is
-// opened and emptied as before, the unnamed file kept for the next name.
-// Where O_TMPFILE or the naming fails otherwise (no /proc, a file system
-// without it), files are made at the spawn from then on. The unnamed file
+// Log files made ahead, and given again. Creating a file allocates an
+// inode, which on some file systems costs 20 to 450 us (ext4 without a
+// journal steps over every inode of the group deleted in the last minutes,
+// one lookup each), on the path from one task's end to the next one's
+// start. So:
+// - The file of an attempt that ended having printed nothing (checked when
+//   its process ends, and again when the file is given) is the next
+//   attempt's: renamed to its name (about 5 us), never replacing a file.
+//   Such an attempt leaves no log file; readers go through ReadLog, which
+//   tells what it read from a file given away meanwhile.
+// - Otherwise, after each spawn, while the child runs, an unnamed file
+//   (O_TMPFILE) is made in the logs folder, and the next spawn there names
+//   it (linkat: about 9 us), then opens it by that name, so that the task's
+//   output names its real path (/proc/PID/fd/1, lsof).
+// Either way the file is stamped: its times are the task's, not the moment
+// it was made. A name already taken (a log left from before) is opened and
+// emptied as before, the unnamed file kept for the next name. Where
+// O_TMPFILE, the naming or the renaming fails otherwise (no /proc, a file
+// system without it), that way is left from then on. The unnamed file
 // costs one descriptor and vanishes with the process.
 class LogFiles {
  public:
@@ -98,7 +106,31 @@ class LogFiles {
   // errno on failure.
   int Open(const std::string& dir, const std::string& path) {
     std::lock_guard<std::mutex> l(mu_);
-    if (spare_ >= 0 && dir == dir_) {
+    if (dir != dir_) {  // another run's folder: what is held is that one's
+      Drop();
+      given_.clear();
+      dir_ = dir;
+    }
+    while (!given_.empty()) {
+      std::string old = std::move(given_.back());
+      given_.pop_back();
+      if (::renameat2(AT_FDCWD, old.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST) given_.push_back(std::move(old));  // for the next name
+        if (errno == EINVAL || errno == ENOSYS) given_.clear(), giving_ = false;
+        break;
+      }
+      int given = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+      struct stat st {};
+      if (given >= 0 && ::fstat(given, &st) == 0 && st.st_size == 0) {
+        ::futimens(given, nullptr);
+        return given;
+      }
+      // Written since its attempt ended (a note, a process that left the
+      // attempt's group): it stays that attempt's.
+      if (given >= 0) ::close(given);
+      ::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, old.c_str(), RENAME_NOREPLACE);
+    }
+    if (spare_ >= 0) {
       std::string self = "/proc/self/fd/" + std::to_string(spare_);
       if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
         int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -118,14 +150,23 @@ class LogFiles {
     return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   }
 
-  // Makes the next file ahead, in `dir` (after a spawn).
+  // The log file at `path`, of an attempt whose process ended: the next
+  // Open in its folder may take it if it is empty.
+  void Ended(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || st.st_size != 0) return;
+    std::lock_guard<std::mutex> l(mu_);
+    if (giving_ && path.compare(0, path.rfind('/'), dir_) == 0 && given_.size() < 64)
+      given_.push_back(path);
+  }
+
+  // Makes the next file ahead, in `dir` (after a spawn there), unless one
+  // is there to give.
   void MakeSpare(const std::string& dir) {
     std::lock_guard<std::mutex> l(mu_);
-    if (!made_ahead_ || (spare_ >= 0 && dir == dir_)) return;
-    Drop();
+    if (!made_ahead_ || dir != dir_ || spare_ >= 0 || !given_.empty()) return;
     spare_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
     if (spare_ < 0) made_ahead_ = false;
-    dir_ = dir;
   }
 
  private:
@@ -136,7 +177,9 @@ class LogFiles {
   std::mutex mu_;
   std::string dir_;
   int spare_ = -1;
-  bool made_ahead_ = true;  // false once making or naming one failed
+  bool made_ahead_ = true;          // false once making or naming one failed
+  std::vector<std::string> given_;  // empty logs of ended attempts, in dir_
+  bool giving_ = true;              // false once renaming without replacing failed
 };
 
 std::string Join(const std::vector<int>& v) {
@@ -283,6 +326,14 @@ class LocalBackend : public Backend {
 
   bool HasEnded(const TaskHandle& handle) override { return Ended(handle); }
 
+  // An attempt that ended having printed nothing may have given its file
+  // to a later one (LogFiles): no file then is an empty log.
+  Status Logs(const TaskHandle& handle, int replica, bool follow,
+              const std::function<bool(std::string_view)>& sink) override {
+    Status s = Backend::Logs(handle, replica, follow, sink);
+    return s.code() == StatusCode::kNotFound && Ended(handle) ? OkStatus() : s;
+  }
+
   // Nothing in a local rendering can fail: no need to build it to know.
   Status DoCheck(const TaskSpec&) const override { return OkStatus(); }
 
@@ -380,7 +431,8 @@ class LocalBackend : public Backend {
                        " replica " + std::to_string(r) + " as pid " + std::to_string(*pid) + ": " +
                        *exe + ", output to " + log);
       rep.pid = *pid;
-      task->replicas.push_back(rep);
+      rep.log = std::move(log);
+      task->replicas.push_back(std::move(rep));
     }
     json data = {{"logs", logs}, {"pids", json::array()}, {"starts", json::array()}};
     for (const Replica& r : task->replicas) {
@@ -563,6 +615,7 @@ class LocalBackend : public Backend {
       if (t.ended) return;
       Replica& r = t.replicas[i];
       r.done = true;
+      log_files_.Ended(r.log);
       r.status = status.value_or(0);
       PORTFLOW_LOG(LogLevel::kDebug, "local",
                    t.key + " replica " + std::to_string(i) + " (pid " + std::to_string(r.pid) +

@@ -357,6 +357,60 @@ TEST_F(LocalBackendTest, TheNextLogFileIsMadeAheadAndNamedAtTheSpawn) {
   EXPECT_EQ(SpareLogs(logs).size(), 1u);
 }
 
+// An attempt that ended having printed nothing gives its file to the next
+// one (renamed: no new file), and then has no log file: its log reads
+// empty. A file written since its attempt ended (a note) stays that
+// attempt's, and a name already taken is emptied as before, the file to
+// give kept for the next name.
+TEST_F(LocalBackendTest, AnEmptyLogIsGivenToTheNextAttempt) {
+  auto Run = [&](const std::string& name, const std::string& script) {
+    TaskSpec t = Spec(name, {"/bin/sh", "-c", script});
+    auto h = backend_->Submit(t);
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    EXPECT_TRUE(events_.WaitTerminal(t.Key()).has_value());
+    return *h;
+  };
+  auto Log = [&](const std::string& name) { return LogPath(dir_ + "/run", name, 1, 0); };
+  TaskHandle quiet = Run("quiet", "true");
+  ino_t given = StatOf(Log("quiet")).st_ino;
+  ASSERT_NE(given, 0u);
+  Run("loud", "echo L");
+  EXPECT_FALSE(std::filesystem::exists(Log("quiet")));
+  EXPECT_EQ(StatOf(Log("loud")).st_ino, given);
+  EXPECT_EQ(ReadFile(Log("loud")), "L\n");
+  std::string read = "";
+  Status logs = backend_->Logs(quiet, 0, false, [&](std::string_view chunk) {
+    read.append(chunk);
+    return true;
+  });
+  EXPECT_TRUE(logs.ok()) << logs.ToString();
+  EXPECT_EQ(read, "");
+
+  // Written after its attempt ended: kept.
+  Run("noted", "true");
+  ino_t noted = StatOf(Log("noted")).st_ino;
+  std::ofstream(Log("noted"), std::ios::app) << "portflow: a note\n";
+  Run("after-note", "echo A");
+  EXPECT_EQ(StatOf(Log("noted")).st_ino, noted);
+  EXPECT_EQ(ReadFile(Log("noted")), "portflow: a note\n");
+  EXPECT_NE(StatOf(Log("after-note")).st_ino, noted);
+  EXPECT_EQ(ReadFile(Log("after-note")), "A\n");
+
+  // A name taken: that file is emptied and used; the empty one waits.
+  Run("waiting", "true");
+  ino_t waiting = StatOf(Log("waiting")).st_ino;
+  std::ofstream(Log("taken")) << "left from before\n";
+  ino_t taken = StatOf(Log("taken")).st_ino;
+  Run("taken", "echo T");
+  EXPECT_EQ(StatOf(Log("taken")).st_ino, taken);
+  EXPECT_EQ(ReadFile(Log("taken")), "T\n");
+  EXPECT_EQ(StatOf(Log("waiting")).st_ino, waiting);
+  Run("next", "echo N");
+  EXPECT_FALSE(std::filesystem::exists(Log("waiting")));
+  EXPECT_EQ(StatOf(Log("next")).st_ino, waiting);
+  EXPECT_EQ(ReadFile(Log("next")), "N\n");
+}
+
 TEST_F(LocalBackendTest, RecoverStopsWhatADeadEngineLeft) {
   TaskSpec t = Spec("orphan", {"/bin/sh", "-c", "exec sleep 60"});
   t.env = {{"PORTFLOW_RUN_ID", "r-orphans"}};
