@@ -730,10 +730,12 @@ LoadResult LoadWorkloadFile(const std::string& path, const ParamOverrides& overr
     r.diagnostics.Add({}, "cannot read the file: " + std::string(std::strerror(errno)));
     return r;
   }
+  // Read in pieces: a buffer of the largest size allowed would be cleared
+  // and faulted in, a megabyte, for a file of a few hundred bytes.
   std::string text;
-  text.resize(kMaxWorkloadBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
+  char piece[65536];
+  while (text.size() <= kMaxWorkloadBytes && in.read(piece, sizeof piece).gcount() > 0)
+    text.append(piece, static_cast<size_t>(in.gcount()));
   std::string dir = fs::absolute(path, ec).parent_path().lexically_normal().string();
   return ParseWorkload(text, path, dir, overrides);
 }
