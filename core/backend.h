@@ -284,9 +284,9 @@ class Backend {
 // RUN_DIR/logs/INSTANCE.attempt-N.replica-R.log. Every backend writes (or
 // copies) logs here, so logs outlive the tasks and `portflow logs` reads one
 // place. One flat folder: creating directories per task cost more than the
-// task itself on ext4 (see bench/README.md). The local backend leaves none
-// for an attempt that printed nothing (its file went to a later attempt):
-// read logs with ReadLog, to which no file is no output.
+// task itself on ext4 (see bench/README.md). The local backend may leave
+// none for an attempt that printed nothing (its file went to a later
+// attempt): read logs with ReadLog, to which no file is no output.
 std::string LogPath(const std::string& run_dir, const std::string& instance, int attempt,
                     int replica);
 // That folder: RUN_DIR/logs.

@@ -78,16 +78,31 @@ int FreePort() {
   return port;
 }
 
+// Whether no other descriptor, in this process or another, has the file of
+// `fd` open (1), as a write lease is granted only then; 0 when one has,
+// -1 when it cannot be told (no leases on some file systems, or with
+// fs.leases-enable=0). The lease is let go at once; one broken meanwhile
+// (someone opening the file) signals SIGURG, ignored by default, not
+// SIGIO, whose default would end portflow.
+int OpenOnlyHere(int fd) {
+  if (::fcntl(fd, F_SETSIG, SIGURG) != 0) return -1;
+  if (::fcntl(fd, F_SETLEASE, F_WRLCK) != 0) return errno == EAGAIN || errno == EBUSY ? 0 : -1;
+  ::fcntl(fd, F_SETLEASE, F_UNLCK);
+  return 1;
+}
+
 // Log files made ahead, and given again. Creating a file allocates an
 // inode, which on some file systems costs 20 to 450 us (ext4 without a
 // journal steps over every inode of the group deleted in the last minutes,
 // one lookup each), on the path from one task's end to the next one's
 // start. So:
 // - The file of an attempt that ended having printed nothing (checked when
-//   its process ends, and again when the file is given) is the next
-//   attempt's: renamed to its name (about 5 us), never replacing a file.
-//   Such an attempt leaves no log file; readers go through ReadLog, which
-//   tells what it read from a file given away meanwhile.
+//   its process ends, and again when the file is given, then also that no
+//   one else has it open: a process that left the attempt's group may
+//   still write) is the next attempt's: renamed to its name (about 5 us),
+//   never replacing a file. Such an attempt leaves no log file; readers go
+//   through ReadLog, which tells what it read from a file given away
+//   meanwhile.
 // - Otherwise, after each spawn, while the child runs, an unnamed file
 //   (O_TMPFILE) is made in the logs folder, and the next spawn there names
 //   it (linkat: about 9 us), then opens it by that name, so that the task's
@@ -115,20 +130,30 @@ class LogFiles {
       std::string old = std::move(given_.back());
       given_.pop_back();
       if (::renameat2(AT_FDCWD, old.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
-        if (errno == EEXIST) given_.push_back(std::move(old));  // for the next name
-        if (errno == EINVAL || errno == ENOSYS) given_.clear(), giving_ = false;
+        int error = errno;
+        if (error == EEXIST) given_.push_back(std::move(old));  // for the next name
+        if (error == EINVAL || error == ENOSYS) given_.clear(), giving_ = false;
         break;
       }
       int given = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+      int alone = given >= 0 ? OpenOnlyHere(given) : -1;
       struct stat st {};
-      if (given >= 0 && ::fstat(given, &st) == 0 && st.st_size == 0) {
+      if (alone == 1 && ::fstat(given, &st) == 0 && st.st_size == 0) {
         ::futimens(given, nullptr);
         return given;
       }
-      // Written since its attempt ended (a note, a process that left the
-      // attempt's group): it stays that attempt's.
+      // Still open elsewhere (a process that left the attempt's group
+      // holds it), or written since its attempt ended (a note): it stays
+      // that attempt's. Where that cannot be told, none is given again.
       if (given >= 0) ::close(given);
-      ::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, old.c_str(), RENAME_NOREPLACE);
+      if (alone < 0) given_.clear(), giving_ = false;
+      if (::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, old.c_str(), RENAME_NOREPLACE) != 0) {
+        // Its old name taken meanwhile: left where it is, not emptied.
+        given_.clear();
+        giving_ = false;
+        errno = EEXIST;
+        return -1;
+      }
     }
     if (spare_ >= 0) {
       std::string self = "/proc/self/fd/" + std::to_string(spare_);
@@ -326,12 +351,22 @@ class LocalBackend : public Backend {
 
   bool HasEnded(const TaskHandle& handle) override { return Ended(handle); }
 
-  // An attempt that ended having printed nothing may have given its file
-  // to a later one (LogFiles): no file then is an empty log.
+  // A replica that ended having printed nothing may have given its file to
+  // a later attempt (LogFiles): no file then is an empty log.
   Status Logs(const TaskHandle& handle, int replica, bool follow,
               const std::function<bool(std::string_view)>& sink) override {
     Status s = Backend::Logs(handle, replica, follow, sink);
-    return s.code() == StatusCode::kNotFound && Ended(handle) ? OkStatus() : s;
+    if (s.code() != StatusCode::kNotFound) return s;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = tasks_.find(handle.key); it != tasks_.end()) {
+        const std::vector<Replica>& replicas = it->second->replicas;
+        bool done = replica >= 0 && replica < static_cast<int>(replicas.size()) &&
+                    replicas[static_cast<size_t>(replica)].done;
+        return done ? OkStatus() : s;
+      }
+    }
+    return Ended(handle) ? OkStatus() : s;  // an earlier portflow's
   }
 
   // Nothing in a local rendering can fail: no need to build it to know.
@@ -610,12 +645,13 @@ class LocalBackend : public Backend {
   // then SIGKILL after the grace. The attempt ends once, when all have.
   void OnExit(Task& t, size_t i, std::optional<int> status) {
     std::optional<TaskEvent> event;
+    const std::string* log = nullptr;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (t.ended) return;
       Replica& r = t.replicas[i];
       r.done = true;
-      log_files_.Ended(r.log);
+      log = &r.log;  // set at the spawn, not changed after
       r.status = status.value_or(0);
       PORTFLOW_LOG(LogLevel::kDebug, "local",
                    t.key + " replica " + std::to_string(i) + " (pid " + std::to_string(r.pid) +
@@ -635,6 +671,7 @@ class LocalBackend : public Backend {
         event = Finish(t);
       }
     }
+    log_files_.Ended(*log);  // before the end is told: the next spawn may take it
     if (event) Emit(std::move(*event));
   }
 

@@ -411,6 +411,59 @@ TEST_F(LocalBackendTest, AnEmptyLogIsGivenToTheNextAttempt) {
   EXPECT_EQ(ReadFile(Log("next")), "N\n");
 }
 
+// A process that left the attempt's group (setsid) still holds the log of
+// an attempt that printed nothing: the file is not given, and what that
+// process prints later stays in its attempt's log.
+TEST_F(LocalBackendTest, AnEmptyLogStillOpenElsewhereIsNotGiven) {
+  auto Log = [&](const std::string& name) { return LogPath(dir_ + "/run", name, 1, 0); };
+  // It ends once the other process is in a session of its own.
+  TaskSpec leaver = Spec("leaver", {"/bin/sh", "-c",
+                                    "setsid sh -c 'touch leaver.out; sleep 0.5; echo late' & "
+                                    "while [ ! -e leaver.out ]; do sleep 0.01; done"});
+  ASSERT_TRUE(backend_->Submit(leaver).ok());
+  ASSERT_TRUE(events_.WaitTerminal(leaver.Key()).has_value());
+  ino_t held = StatOf(Log("leaver")).st_ino;
+  ASSERT_NE(held, 0u);
+  TaskSpec next = Spec("next", {"/bin/sh", "-c", "echo N"});
+  ASSERT_TRUE(backend_->Submit(next).ok());
+  ASSERT_TRUE(events_.WaitTerminal(next.Key()).has_value());
+  EXPECT_EQ(StatOf(Log("leaver")).st_ino, held);
+  EXPECT_NE(StatOf(Log("next")).st_ino, held);
+  for (int i = 0; i < 300 && ReadFile(Log("leaver")).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(ReadFile(Log("leaver")), "late\n");
+  EXPECT_EQ(ReadFile(Log("next")), "N\n");
+}
+
+// A gang's replica that ended having printed nothing gives its file while
+// the other replica still runs: its log then reads empty, not NotFound.
+TEST_F(LocalBackendTest, AnEndedReplicasGivenLogReadsEmptyWhileItsGangRuns) {
+  TaskSpec gang =
+      Spec("gang", {"/bin/sh", "-c", "if [ \"$RANK\" = 1 ]; then exec sleep 30; fi"}, 2);
+  auto h = backend_->Submit(gang);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  // Tasks that print, until one has taken replica 0's file.
+  std::string first = LogPath(gang.run_dir, "gang", 1, 0);
+  for (int k = 0; k < 200 && std::filesystem::exists(first); ++k) {
+    TaskSpec probe = Spec("probe-" + std::to_string(k), {"/bin/sh", "-c", "echo P"});
+    ASSERT_TRUE(backend_->Submit(probe).ok());
+    ASSERT_TRUE(events_.WaitTerminal(probe.Key()).has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(std::filesystem::exists(first));
+  for (int replica : {0, 1}) {
+    std::string read;
+    Status logs = backend_->Logs(*h, replica, false, [&](std::string_view chunk) {
+      read.append(chunk);
+      return true;
+    });
+    EXPECT_TRUE(logs.ok()) << "replica " << replica << ": " << logs.ToString();
+    EXPECT_EQ(read, "");
+  }
+  ASSERT_TRUE(backend_->Cancel(*h, true).ok());
+  ASSERT_TRUE(events_.WaitTerminal(gang.Key()).has_value());
+}
+
 TEST_F(LocalBackendTest, RecoverStopsWhatADeadEngineLeft) {
   TaskSpec t = Spec("orphan", {"/bin/sh", "-c", "exec sleep 60"});
   t.env = {{"PORTFLOW_RUN_ID", "r-orphans"}};
