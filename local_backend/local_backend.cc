@@ -26,6 +26,7 @@
 #include "core/process/supervisor.h"
 #include "core/quantity.h"
 #include "local_backend/gpu.h"
+#include "local_backend/log_files.h"
 
 extern char** environ;
 
@@ -77,135 +78,6 @@ int FreePort() {
   ::close(fd);
   return port;
 }
-
-// Whether no other descriptor, in this process or another, has the file of
-// `fd` open (1), as a write lease is granted only then; 0 when one has,
-// -1 when it cannot be told (no leases on some file systems, or with
-// fs.leases-enable=0). The lease is let go at once; one broken meanwhile
-// (someone opening the file) signals SIGURG, ignored by default, not
-// SIGIO, whose default would end portflow.
-int OpenOnlyHere(int fd) {
-  if (::fcntl(fd, F_SETSIG, SIGURG) != 0) return -1;
-  if (::fcntl(fd, F_SETLEASE, F_WRLCK) != 0) return errno == EAGAIN || errno == EBUSY ? 0 : -1;
-  ::fcntl(fd, F_SETLEASE, F_UNLCK);
-  return 1;
-}
-
-// Log files made ahead, and given again. Creating a file allocates an
-// inode, which on some file systems costs 20 to 450 us (ext4 without a
-// journal steps over every inode of the group deleted in the last minutes,
-// one lookup each), on the path from one task's end to the next one's
-// start. So:
-// - The file of an attempt that ended having printed nothing (checked when
-//   its process ends, and again when the file is given, then also that no
-//   one else has it open: a process that left the attempt's group may
-//   still write) is the next attempt's: renamed to its name (about 5 us),
-//   never replacing a file. Such an attempt leaves no log file; readers go
-//   through ReadLog, which tells what it read from a file given away
-//   meanwhile.
-// - Otherwise, after each spawn, while the child runs, an unnamed file
-//   (O_TMPFILE) is made in the logs folder, and the next spawn there names
-//   it (linkat: about 9 us), then opens it by that name, so that the task's
-//   output names its real path (/proc/PID/fd/1, lsof).
-// Either way the file is stamped: its times are the task's, not the moment
-// it was made. A name already taken (a log left from before) is opened and
-// emptied as before, the unnamed file kept for the next name. Where
-// O_TMPFILE, the naming or the renaming fails otherwise (no /proc, a file
-// system without it), that way is left from then on. The unnamed file
-// costs one descriptor and vanishes with the process.
-class LogFiles {
- public:
-  ~LogFiles() { Drop(); }
-
-  // A new, empty log file at `path` in `dir`, open for appending; -1 and
-  // errno on failure.
-  int Open(const std::string& dir, const std::string& path) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (dir != dir_) {  // another run's folder: what is held is that one's
-      Drop();
-      given_.clear();
-      dir_ = dir;
-    }
-    while (!given_.empty()) {
-      std::string old = std::move(given_.back());
-      given_.pop_back();
-      if (::renameat2(AT_FDCWD, old.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
-        int error = errno;
-        if (error == EEXIST) given_.push_back(std::move(old));  // for the next name
-        if (error == EINVAL || error == ENOSYS) given_.clear(), giving_ = false;
-        break;
-      }
-      int given = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-      int alone = given >= 0 ? OpenOnlyHere(given) : -1;
-      struct stat st {};
-      if (alone == 1 && ::fstat(given, &st) == 0 && st.st_size == 0) {
-        ::futimens(given, nullptr);
-        return given;
-      }
-      // Still open elsewhere (a process that left the attempt's group
-      // holds it), or written since its attempt ended (a note): it stays
-      // that attempt's. Where that cannot be told, none is given again.
-      if (given >= 0) ::close(given);
-      if (alone < 0) given_.clear(), giving_ = false;
-      if (::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, old.c_str(), RENAME_NOREPLACE) != 0) {
-        // Its old name taken meanwhile: left where it is, not emptied.
-        given_.clear();
-        giving_ = false;
-        errno = EEXIST;
-        return -1;
-      }
-    }
-    if (spare_ >= 0) {
-      std::string self = "/proc/self/fd/" + std::to_string(spare_);
-      if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
-        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd >= 0) {
-          Drop();
-        } else {
-          fd = std::exchange(spare_, -1);  // (renamed or removed since) the unnamed one
-        }
-        ::futimens(fd, nullptr);
-        return fd;
-      }
-      if (errno != EEXIST) {
-        Drop();
-        made_ahead_ = false;
-      }
-    }
-    return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  }
-
-  // The log file at `path`, of an attempt whose process ended: the next
-  // Open in its folder may take it if it is empty.
-  void Ended(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || st.st_size != 0) return;
-    std::lock_guard<std::mutex> l(mu_);
-    if (giving_ && path.compare(0, path.rfind('/'), dir_) == 0 && given_.size() < 64)
-      given_.push_back(path);
-  }
-
-  // Makes the next file ahead, in `dir` (after a spawn there), unless one
-  // is there to give.
-  void MakeSpare(const std::string& dir) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!made_ahead_ || dir != dir_ || spare_ >= 0 || !given_.empty()) return;
-    spare_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
-    if (spare_ < 0) made_ahead_ = false;
-  }
-
- private:
-  void Drop() {
-    if (spare_ >= 0) ::close(spare_);
-    spare_ = -1;
-  }
-  std::mutex mu_;
-  std::string dir_;
-  int spare_ = -1;
-  bool made_ahead_ = true;          // false once making or naming one failed
-  std::vector<std::string> given_;  // empty logs of ended attempts, in dir_
-  bool giving_ = true;              // false once renaming without replacing failed
-};
 
 std::string Join(const std::vector<int>& v) {
   std::string s;
