@@ -256,7 +256,14 @@ int Logs(const GlobalOptions& g, const std::string& run_id, const std::string& i
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (!printed_any) std::cerr << "portflow: no log output yet\n";
+  if (!printed_any) {
+    // After the run, none will come: the attempts printed nothing (and may
+    // have left no file, see LogFiles).
+    auto now = (*store)->GetRun(run_id);
+    bool running = !now.ok() || now->state == "Running";
+    std::cerr << (running ? "portflow: no log output yet\n"
+                          : "portflow: no log output: printed nothing\n");
+  }
   return kExitOk;
 }
 

@@ -247,6 +247,25 @@ TEST_F(CliTest, FailureIsReportedWithExitCodeAndLogs) {
   EXPECT_THAT(Cli({"logs", run, "a"}).out, HasSubstr("failing now"));
 }
 
+// A step that printed nothing: its log is empty, though its file went to
+// the next step's log (local target), and `logs` says so once the run is
+// over.
+TEST_F(CliTest, TheLogOfAStepThatPrintedNothingIsEmpty) {
+  std::string w = Workload(
+      "    - {name: quiet, command: [\"true\"]}\n"
+      "    - {name: loud, needs: [quiet], command: [echo, said]}\n");
+  CliResult r = Cli({"run", w});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string run = FirstLine(r.out);
+  std::string logs = dir_ + "/.portflow/runs/" + run + "/logs/";
+  EXPECT_FALSE(fs::exists(logs + "quiet.attempt-1.replica-0.log"));
+  CliResult quiet = Cli({"logs", run, "quiet"});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_EQ(quiet.err, "portflow: no log output: printed nothing\n");
+  EXPECT_EQ(Cli({"logs", run, "loud"}).out, "said\n");
+}
+
 TEST_F(CliTest, ImpossibleGpuRequestFailsBeforeAnythingStarts) {
   std::string w = Workload("    - {name: a, command: [touch, started], resources: {gpu: 4}}\n");
   CliResult r = Cli({"run", w});
