@@ -3,8 +3,9 @@
 // in one array, so that an insert or an erase reads about one cache line
 // where a node-based map read three or four, each a miss on a big store:
 // the event index was 8% of the fake cluster's time at 150,000 pods
-// (bench/README.md, "Fake cluster: scheduling at scale", 2026-12-08). Equal hashes are told apart
-// by the caller's `same`, which sees only the numbers whose hash matches.
+// (bench/README.md, "Fake cluster: scheduling at scale", 2026-12-08).
+// Equal hashes are told apart by the caller's `same`, which sees only the
+// numbers whose hash matches.
 #pragma once
 
 #include <cstdint>

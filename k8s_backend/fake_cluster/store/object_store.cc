@@ -314,6 +314,13 @@ void ObjectStore::AddListener(Listener listener) {
   listeners_.push_back(std::move(listener));
 }
 
+template <typename F>
+void ObjectStore::ForEachObject(const ResourceKind& kind, F&& f) const {
+  for (auto it = objects_.lower_bound(KeyView{&kind, "", ""});
+       it != objects_.end() && std::get<0>(it->first) == &kind; ++it)
+    f(std::get<1>(it->first), std::get<2>(it->first), it->second);
+}
+
 Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string& ns,
                                      const ListOptions& options) const {
   ASSIGN_OR_RETURN(LabelSelector labels, LabelSelector::Parse(options.label_selector));
@@ -350,10 +357,9 @@ Result<ListResult> ObjectStore::List(const ResourceKind& kind, const std::string
       add(v->ns, v->name, v->object ? *v->object : made);
     }
   } else {
-    for (auto it = objects_.lower_bound(KeyView{&kind, "", ""});
-         it != objects_.end() && std::get<0>(it->first) == &kind; ++it) {
-      add(std::get<1>(it->first), std::get<2>(it->first), *it->second.object);
-    }
+    ForEachObject(kind, [&](const std::string& obj_ns, const std::string& name, const Entry& e) {
+      add(obj_ns, name, *e.object);
+    });
   }
   if (out.remaining > 0) {
     const json& last = out.items.back()["metadata"];
@@ -710,12 +716,11 @@ Result<std::shared_ptr<Watch>> ObjectStore::StartWatch(const ResourceKind& kind,
       }
     }
   } else if (from < 0) {
-    for (auto it = objects_.lower_bound(KeyView{&kind, "", ""});
-         it != objects_.end() && std::get<0>(it->first) == &kind; ++it) {
-      // The text a GET or an earlier watch made of this version, or made
-      // here and kept for them.
-      w->Offer("ADDED", it->second.object, nullptr, it->second.text);
-    }
+    // The text a GET or an earlier watch made of each version, or made
+    // here and kept for them.
+    ForEachObject(kind, [&](const std::string&, const std::string&, const Entry& e) {
+      w->Offer("ADDED", e.object, nullptr, e.text);
+    });
   } else {
     for (const Change& c : changes_) {
       std::shared_ptr<const std::string> text;

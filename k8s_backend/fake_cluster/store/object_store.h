@@ -232,6 +232,10 @@ class ObjectStore {
                       const std::shared_ptr<const json>& object, const json* previous,
                       std::shared_ptr<const std::string>& text);
   bool Taken(const ResourceKind& kind, const std::string& ns, const std::string& name) const;
+  // Calls f(ns, name, entry) for each object of `kind` (not events), in key
+  // order (defined in object_store.cc, its only user).
+  template <typename F>
+  void ForEachObject(const ResourceKind& kind, F&& f) const;
   // Checks `object`, a new version of `old`, against it (a stale
   // resourceVersion is a Conflict), keeps the fields the server owns and
   // stamps the new version.
